@@ -1,0 +1,15 @@
+"""ftrans: composable function transformations of NumPy-style Python code.
+
+    import ftrans as ft
+    import ftrans.numpy as fnp
+    print(ft.make_jaxpr(lambda x: fnp.sin(x) * 2.0)(1.0))
+"""
+from ftrans import numpy, tree_util
+from ftrans._make_jaxpr import make_jaxpr
+from ir.core import ClosedJaxpr, Jaxpr, ShapedArray
+from ir.errors import ConcretizationError, UnexpectedTracerError
+
+__version__ = "0.1.0"
+
+__all__ = ["ClosedJaxpr", "ConcretizationError", "Jaxpr", "ShapedArray", "UnexpectedTracerError",
+           "make_jaxpr", "numpy", "tree_util"]

@@ -1,0 +1,37 @@
+"""`make_jaxpr`: trace a function into its printable jaxpr."""
+from __future__ import annotations
+
+import functools
+
+from ftrans._api_util import check_outputs, flatten_args, normalize_argnums, split_static
+from ftrans.tree_util import tree_flatten, tree_unflatten
+from ir.core import ClosedJaxpr
+from ir.errors import api_boundary
+from ir.tracing import stage
+
+
+def make_jaxpr(fun, static_argnums=(), optimize=False):
+    """`make_jaxpr(f)(*args)` -> the ClosedJaxpr of `f` at the shapes and dtypes of `args`.
+
+    `str()` of the result prints it as JAX does. Arguments listed in
+    `static_argnums` are passed through as Python values, not traced.
+    """
+    if optimize:
+        raise NotImplementedError("make_jaxpr(optimize=True): the IR passes are not built yet "
+                                  "(they arrive with ft.jit)")
+
+    @functools.wraps(fun)
+    @api_boundary
+    def make_jaxpr_f(*args) -> ClosedJaxpr:
+        static = normalize_argnums(static_argnums, len(args))
+        dynamic, merge = split_static(args, static)
+        leaves, in_tree, in_avals = flatten_args(dynamic, "make_jaxpr")
+
+        def flat_fun(*tracers):
+            out = fun(*merge(tree_unflatten(in_tree, tracers)))
+            out_leaves, _ = tree_flatten(out)
+            check_outputs(out_leaves, "make_jaxpr")
+            return out_leaves
+
+        return stage(flat_fun, in_avals)
+    return make_jaxpr_f

@@ -1,0 +1,31 @@
+"""NumPy's API, traceable: every function works on NumPy arrays and on traced
+values alike, with NumPy 2 semantics (broadcasting, NEP 50 promotion).
+
+On concrete arrays outside any transformation, each call computes with NumPy
+and returns a `numpy.ndarray`. Inside a transformation it is recorded.
+"""
+from numpy import (bool_, dtype, e, float16, float32, float64, inf, int8, int16, int32, int64,
+                   nan, newaxis, pi, uint8, uint32)
+
+from ftrans.numpy._creation import (arange, array, asarray, empty, eye, full, full_like, identity,
+                                    linspace, ones, ones_like, zeros, zeros_like)
+from ftrans.numpy._elementwise import (abs, absolute, add, arctan, bitwise_and, bitwise_not,
+                                       bitwise_or, bitwise_xor, ceil, clip, cos, cosh, divide,
+                                       equal, exp, expm1, floor, floor_divide, greater,
+                                       greater_equal, invert, less, less_equal, log, log1p,
+                                       logical_and, logical_not, logical_or, logical_xor, maximum,
+                                       minimum, mod, multiply, negative, not_equal, power,
+                                       reciprocal, remainder, sign, sin, sinh, sqrt, square,
+                                       subtract, tan, tanh, true_divide, where)
+from ftrans.numpy._indexing import at, take
+from ftrans.numpy._linalg import dot, einsum, inner, matmul, outer, tensordot, vdot
+from ftrans.numpy._methods import install_tracer_methods
+from ftrans.numpy._reductions import (amax, amin, argmax, argmin, logsumexp, max, mean, min, prod,
+                                      std, sum, var)
+from ftrans.numpy._shape import (broadcast_to, concatenate, expand_dims, moveaxis, ndim, ravel,
+                                 reshape, shape, size, split, squeeze, stack, swapaxes, transpose)
+
+install_tracer_methods()
+del install_tracer_methods
+
+__all__ = [name for name in dir() if not name.startswith("_")]

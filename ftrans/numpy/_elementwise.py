@@ -1,0 +1,191 @@
+"""Elementwise functions under NumPy's names, dtypes and broadcasting."""
+from __future__ import annotations
+
+import numpy as np
+
+from ftrans.numpy._core import aval_of, broadcast_all, convert, inexact_dtype, operands, public
+from ir.errors import at_user_line
+from ir.primitives import elementwise as ew
+
+
+def _unary_float(name, binder):
+    """sin, exp, ...: integers and bools are computed in NumPy's float dtype for them."""
+    @public
+    def fun(x):
+        (x,), dtype, weak = operands(name, x)
+        target = inexact_dtype(dtype, weak)
+        return binder(convert(x, target, weak) if target != dtype else x)
+    fun.__name__ = fun.__qualname__ = name
+    fun.__doc__ = f"Elementwise {name}, as numpy.{name}."
+    return fun
+
+
+sin = _unary_float("sin", ew.sin)
+cos = _unary_float("cos", ew.cos)
+tan = _unary_float("tan", ew.tan)
+arctan = _unary_float("arctan", ew.atan)
+sinh = _unary_float("sinh", ew.sinh)
+cosh = _unary_float("cosh", ew.cosh)
+tanh = _unary_float("tanh", ew.tanh)
+exp = _unary_float("exp", ew.exp)
+log = _unary_float("log", ew.log)
+log1p = _unary_float("log1p", ew.log1p)
+expm1 = _unary_float("expm1", ew.expm1)
+sqrt = _unary_float("sqrt", ew.sqrt)
+
+
+def _unary_same_dtype(name, binder, allow_bool=False):
+    @public
+    def fun(x):
+        (x,), dtype, _ = operands(name, x)
+        if dtype.kind == "b" and not allow_bool:
+            raise TypeError(at_user_line(f"{name} of a bool array is not supported (as in NumPy)"))
+        return binder(x)
+    fun.__name__ = fun.__qualname__ = name
+    fun.__doc__ = f"Elementwise {name}, as numpy.{name}."
+    return fun
+
+
+negative = _unary_same_dtype("negative", ew.neg)
+sign = _unary_same_dtype("sign", ew.sign)
+floor = _unary_same_dtype("floor", lambda x: x if aval_of(x).dtype.kind != "f" else ew.floor(x))
+ceil = _unary_same_dtype("ceil", lambda x: x if aval_of(x).dtype.kind != "f" else ew.ceil(x))
+
+
+@public
+def abs(x):
+    """Elementwise absolute value, as numpy.abs (bools are returned as they are)."""
+    (x,), dtype, _ = operands("abs", x)
+    return x if dtype.kind == "b" else ew.abs(x)
+
+
+absolute = abs
+
+
+@public
+def square(x):
+    (x,), _, _ = operands("square", x)
+    return ew.integer_pow(x, 2)
+
+
+@public
+def reciprocal(x):
+    (x,), dtype, _ = operands("reciprocal", x)
+    if dtype.kind != "f":
+        raise TypeError(at_user_line(f"reciprocal of {dtype.name} values: NumPy truncates integer "
+                                     "reciprocals to 0; convert to float first"))
+    return ew.integer_pow(x, -1)
+
+
+def _binary(name, binder, kinds="fiub"):
+    @public
+    def fun(x, y):
+        (x, y), dtype, _ = operands(name, x, y)
+        if dtype.kind not in kinds:
+            raise TypeError(at_user_line(f"{name} does not support {dtype.name} operands"))
+        return binder(x, y)
+    fun.__name__ = fun.__qualname__ = name
+    fun.__doc__ = f"Elementwise {name} with NumPy broadcasting and promotion, as numpy.{name}."
+    return fun
+
+
+add = _binary("add", lambda x, y: ew.bitwise_or(x, y) if aval_of(x).dtype.kind == "b" else ew.add(x, y))
+multiply = _binary("multiply", lambda x, y: ew.bitwise_and(x, y) if aval_of(x).dtype.kind == "b" else ew.mul(x, y))
+subtract = _binary("subtract", ew.sub, "fiu")
+floor_divide = _binary("floor_divide", ew.floor_divide, "fiu")
+mod = _binary("mod", ew.mod, "fiu")
+remainder = mod
+maximum = _binary("maximum", ew.max)
+minimum = _binary("minimum", ew.min)
+equal = _binary("equal", ew.eq)
+not_equal = _binary("not_equal", ew.ne)
+less = _binary("less", ew.lt)
+less_equal = _binary("less_equal", ew.le)
+greater = _binary("greater", ew.gt)
+greater_equal = _binary("greater_equal", ew.ge)
+bitwise_and = _binary("bitwise_and", ew.bitwise_and, "biu")
+bitwise_or = _binary("bitwise_or", ew.bitwise_or, "biu")
+bitwise_xor = _binary("bitwise_xor", ew.bitwise_xor, "biu")
+
+
+@public
+def true_divide(x, y):
+    """x / y; integers divide as float64, as in NumPy."""
+    (x, y), dtype, weak = operands("divide", x, y)
+    if dtype.kind != "f":
+        target = np.dtype(np.float64)
+        x, y = convert(x, target, weak), convert(y, target, weak)
+    return ew.div(x, y)
+
+
+divide = true_divide
+
+
+@public
+def power(x, y):
+    """x ** y. A Python int exponent stays an integer power (`integer_pow`), as in JAX."""
+    if type(y) is int:
+        (x,), dtype, _ = operands("power", x)
+        if dtype.kind == "b":
+            x = convert(x, np.dtype(np.int64))
+        if y < 0 and dtype.kind != "f":
+            raise ValueError(at_user_line("Integers to negative integer powers are not allowed."))
+        return ew.integer_pow(x, y)
+    (x, y), dtype, _ = operands("power", x, y)
+    if dtype.kind == "b":
+        raise TypeError(at_user_line("power of bool arrays is not supported"))
+    return ew.pow(x, y)
+
+
+@public
+def invert(x):
+    (x,), dtype, _ = operands("invert", x)
+    if dtype.kind not in "biu":
+        raise TypeError(at_user_line(f"invert needs integer or bool values, got {dtype.name}"))
+    return ew.bitwise_not(x)
+
+
+bitwise_not = invert
+
+
+def _to_bool(x):
+    (x,), dtype, _ = operands("logical", x)
+    return x if dtype.kind == "b" else ew.ne(x, convert(0, dtype))
+
+
+@public
+def logical_not(x):
+    return ew.bitwise_not(_to_bool(x))
+
+
+def _logical(name, binder):
+    @public
+    def fun(x, y):
+        (x, y), _, _ = operands(name, _to_bool(x), _to_bool(y))
+        return binder(x, y)
+    fun.__name__ = fun.__qualname__ = name
+    return fun
+
+
+logical_and = _logical("logical_and", ew.bitwise_and)
+logical_or = _logical("logical_or", ew.bitwise_or)
+logical_xor = _logical("logical_xor", ew.bitwise_xor)
+
+
+@public
+def where(condition, x, y):
+    """`x` where `condition` holds, else `y` (the three-argument form of numpy.where)."""
+    (x, y), _, _ = operands("where", x, y)
+    condition, x, y = broadcast_all("where", _to_bool(condition), x, y)
+    return ew.select_n(condition, y, x)
+
+
+@public
+def clip(a, a_min=None, a_max=None):
+    if a_min is None and a_max is None:
+        raise ValueError(at_user_line("clip: one of a_min and a_max must be given"))
+    if a_min is not None:
+        a = maximum(a, a_min)
+    if a_max is not None:
+        a = minimum(a, a_max)
+    return a

@@ -1,0 +1,214 @@
+"""Products under NumPy's names, all lowered to the one `dot_general` primitive."""
+from __future__ import annotations
+
+import numpy as np
+
+from ftrans.numpy import _elementwise as elementwise
+from ftrans.numpy._core import (ShapeMismatchError, as_operand, aval_of, broadcast_shapes, convert,
+                                normalize_axis, public, result_type)
+from ftrans.numpy._reductions import sum as reduce_sum
+from ftrans.numpy._shape import broadcast_to, ravel, reshape, transpose
+from ir.errors import at_user_line
+from ir.primitives import indexing, structural
+from ir.primitives.linalg import dot_general
+
+
+def _check_sizes(name, a, b, a_dims, b_dims):
+    for i, j in zip(a_dims, b_dims):
+        if a.shape[i] != b.shape[j]:
+            raise ShapeMismatchError(at_user_line(
+                f"{name}: shapes {a.shape} and {b.shape} are not aligned: dimension {i} of the "
+                f"first ({a.shape[i]}) != dimension {j} of the second ({b.shape[j]})"))
+
+
+def _ensure_numeric(a, b, name):
+    """Promote a and b to one numeric dtype without broadcasting them."""
+    return _promote_all([a, b])
+
+
+@public
+def dot(a, b):
+    a, b = _ensure_numeric(a, b, "dot")
+    av, bv = aval_of(a), aval_of(b)
+    if av.ndim == 0 or bv.ndim == 0:
+        return elementwise.multiply(a, b)
+    b_axis = max(bv.ndim - 2, 0)
+    _check_sizes("dot", av, bv, [av.ndim - 1], [b_axis])
+    return dot_general(a, b, (((av.ndim - 1,), (b_axis,)), ((), ())))
+
+
+@public
+def matmul(a, b):
+    a, b = _ensure_numeric(a, b, "matmul")
+    av, bv = aval_of(a), aval_of(b)
+    if av.ndim == 0 or bv.ndim == 0:
+        raise ValueError(at_user_line("matmul: input operand does not have enough dimensions "
+                                      "(0-d arrays: use multiply or *)"))
+    if av.ndim <= 2 and bv.ndim <= 2:  # no batch dimensions: exactly numpy.dot
+        return dot(a, b)
+    a_vector, b_vector = av.ndim == 1, bv.ndim == 1
+    if a_vector:
+        a = reshape(a, (1, av.shape[0]))
+        av = aval_of(a)
+    if b_vector:
+        b = reshape(b, (bv.shape[0], 1))
+        bv = aval_of(b)
+    _check_sizes("matmul", av, bv, [av.ndim - 1], [bv.ndim - 2])
+    batch = broadcast_shapes("matmul", [av.shape[:-2], bv.shape[:-2]])
+    if av.shape[:-2] != batch:
+        a = broadcast_to(a, batch + av.shape[-2:])
+    if bv.shape[:-2] != batch:
+        b = broadcast_to(b, batch + bv.shape[-2:])
+    nb = len(batch)
+    out = dot_general(a, b, (((nb + 1,), (nb,)), (tuple(range(nb)), tuple(range(nb)))))
+    if a_vector or b_vector:
+        shape = aval_of(out).shape
+        keep = [n for i, n in enumerate(shape)
+                if not ((a_vector and i == nb) or (b_vector and i == len(shape) - 1))]
+        out = reshape(out, keep)
+    return out
+
+
+@public
+def vdot(a, b):
+    return dot(ravel(a), ravel(b))
+
+
+@public
+def inner(a, b):
+    a, b = _ensure_numeric(a, b, "inner")
+    av, bv = aval_of(a), aval_of(b)
+    if av.ndim == 0 or bv.ndim == 0:
+        return elementwise.multiply(a, b)
+    _check_sizes("inner", av, bv, [av.ndim - 1], [bv.ndim - 1])
+    return dot_general(a, b, (((av.ndim - 1,), (bv.ndim - 1,)), ((), ())))
+
+
+@public
+def outer(a, b):
+    a, b = ravel(a), ravel(b)
+    return elementwise.multiply(reshape(a, (-1, 1)), reshape(b, (1, -1)))
+
+
+@public
+def tensordot(a, b, axes=2):
+    a, b = _ensure_numeric(a, b, "tensordot")
+    av, bv = aval_of(a), aval_of(b)
+    if isinstance(axes, (int, np.integer)):
+        n = int(axes)
+        if n < 0 or n > min(av.ndim, bv.ndim):
+            raise ValueError(at_user_line(f"tensordot: axes={n} does not fit ranks {av.ndim} and {bv.ndim}"))
+        a_axes, b_axes = tuple(range(av.ndim - n, av.ndim)), tuple(range(n))
+    else:
+        a_axes, b_axes = axes
+        a_axes = (a_axes,) if isinstance(a_axes, (int, np.integer)) else tuple(a_axes)
+        b_axes = (b_axes,) if isinstance(b_axes, (int, np.integer)) else tuple(b_axes)
+        if len(a_axes) != len(b_axes):
+            raise ValueError(at_user_line("tensordot: the two axes lists must have the same length"))
+        a_axes = tuple(normalize_axis(x, av.ndim) for x in a_axes)
+        b_axes = tuple(normalize_axis(x, bv.ndim) for x in b_axes)
+    _check_sizes("tensordot", av, bv, a_axes, b_axes)
+    return dot_general(a, b, ((a_axes, b_axes), ((), ())))
+
+
+# -------------------- einsum --------------------
+
+def _parse_subscripts(subscripts, operands_avals):
+    subscripts = subscripts.replace(" ", "")
+    if "->" in subscripts:
+        inputs, output = subscripts.split("->")
+    else:
+        inputs, output = subscripts, None
+    terms = inputs.split(",")
+    if len(terms) != len(operands_avals):
+        raise ValueError(at_user_line(f"einsum: {len(terms)} subscripts for {len(operands_avals)} operands"))
+    if "." in subscripts:
+        used = set(c for c in subscripts if c.isalpha())
+        spare = [c for c in "ZYXWVUTSRQPONMLKJIHGFEDCBA" if c not in used]
+        widest = 0
+        expanded = []
+        for term, aval in zip(terms, operands_avals):
+            if "..." in term:
+                n = aval.ndim - (len(term) - 3)
+                widest = max(widest, n)
+                term = term.replace("...", "".join(spare[:n][::-1]) if n else "")
+            expanded.append(term)
+        terms = expanded
+        ellipsis_letters = "".join(spare[:widest][::-1])
+        if output is not None:
+            output = output.replace("...", ellipsis_letters)
+    else:
+        ellipsis_letters = ""
+    for term, aval in zip(terms, operands_avals):
+        if len(term) != aval.ndim or not all(c.isalpha() for c in term):
+            raise ValueError(at_user_line(f"einsum: subscript {term!r} does not match an operand of rank {aval.ndim}"))
+    if output is None:
+        counts = {}
+        for c in "".join(terms):
+            counts[c] = counts.get(c, 0) + 1
+        output = ellipsis_letters + "".join(sorted(c for c, n in counts.items() if n == 1 and c not in ellipsis_letters))
+    return terms, output
+
+
+def _take_diagonals(x, term):
+    """Repeated letters in one operand ('ii') select its diagonal, as NumPy does."""
+    while len(set(term)) != len(term):
+        letter = next(c for c in term if term.count(c) > 1)
+        first, second = term.index(letter), term.index(letter, term.index(letter) + 1)
+        shape = aval_of(x).shape
+        others = [i for i in range(len(term)) if i not in (first, second)]
+        x = transpose(x, [first, second] + others)
+        n = shape[first]
+        diag_index = structural.iota(np.int64, (n, 2), 0)
+        x = indexing.gather(x, diag_index)
+        term = letter + "".join(term[i] for i in others)
+    return x, term
+
+
+def _sum_letters(x, term, keep):
+    drop = [i for i, c in enumerate(term) if c not in keep]
+    if drop:
+        x = reduce_sum(x, axis=tuple(drop))
+        term = "".join(c for c in term if c in keep)
+    return x, term
+
+
+@public
+def einsum(subscripts, *operands_):
+    """numpy.einsum for explicit and implicit subscripts (with '...'), contracted pairwise left to right."""
+    promoted = _promote_all(operands_)
+    terms, output = _parse_subscripts(subscripts, [aval_of(x) for x in promoted])
+    for c in output:
+        if output.count(c) > 1 or not any(c in t for t in terms):
+            raise ValueError(at_user_line(f"einsum: output subscript {c!r} is repeated or unknown"))
+    sizes = {}
+    for term, x in zip(terms, promoted):
+        for c, n in zip(term, aval_of(x).shape):
+            if sizes.setdefault(c, n) != n:
+                raise ShapeMismatchError(at_user_line(f"einsum: letter {c!r} has sizes {sizes[c]} and {n}"))
+    pending = [_take_diagonals(x, t) for x, t in zip(promoted, terms)]
+    x, term = pending[0]
+    for i in range(1, len(pending) + 1):
+        later = output + "".join(t for _, t in pending[i:])
+        x, term = _sum_letters(x, term, later)
+        if i == len(pending):
+            break
+        y, y_term = _sum_letters(*pending[i], later + term)
+        batch = [c for c in term if c in y_term and c in later]
+        contract = [c for c in term if c in y_term and c not in later]
+        dims = (((tuple(term.index(c) for c in contract), tuple(y_term.index(c) for c in contract)),
+                 (tuple(term.index(c) for c in batch), tuple(y_term.index(c) for c in batch))))
+        x = dot_general(x, y, dims)
+        term = ("".join(batch) + "".join(c for c in term if c not in batch and c not in contract)
+                + "".join(c for c in y_term if c not in batch and c not in contract))
+    return transpose(x, [term.index(c) for c in output]) if term != output else x
+
+
+def _promote_all(xs):
+    """One dtype for all operands, without broadcasting them against each other
+    (bools multiply as integers, as in NumPy)."""
+    xs = [as_operand(x) for x in xs]
+    dtype, weak = result_type(*[aval_of(x) for x in xs])
+    if dtype.kind == "b":
+        dtype, weak = np.dtype(np.int64), False
+    return [convert(x, dtype, weak) for x in xs]

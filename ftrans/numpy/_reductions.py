@@ -1,0 +1,141 @@
+"""Reductions with NumPy's `axis`, `keepdims` and result dtypes."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ftrans.numpy import _elementwise as elementwise
+from ftrans.numpy._core import aval_of, convert, normalize_axes, normalize_axis, operands, public
+from ir.errors import at_user_line
+from ir.primitives import reductions as red
+from ir.primitives import structural
+
+_INT64, _UINT64, _FLOAT64 = np.dtype(np.int64), np.dtype(np.uint64), np.dtype(np.float64)
+
+
+def _keep_dims(x, axes, in_shape):
+    return structural.reshape(x, [1 if i in axes else n for i, n in enumerate(in_shape)])
+
+
+def _accumulating_dtype(dtype):
+    """NumPy sums and multiplies bools and small integers in the platform integer."""
+    if dtype.kind == "b" or (dtype.kind == "i" and dtype.itemsize < 8):
+        return _INT64
+    if dtype.kind == "u" and dtype.itemsize < 8:
+        return _UINT64
+    return dtype
+
+
+def _reduction(name, binder, accumulates):
+    @public
+    def fun(a, axis=None, dtype=None, keepdims=False, out=None):
+        if out is not None:
+            raise TypeError(at_user_line(f"{name}: out= is not supported (arrays are immutable)"))
+        (a,), a_dtype, _ = operands(name, a)
+        target = np.dtype(dtype) if dtype is not None else (
+            _accumulating_dtype(a_dtype) if accumulates else a_dtype)
+        if target != a_dtype:
+            a = convert(a, target)
+        shape = aval_of(a).shape
+        axes = normalize_axes(axis, len(shape))
+        result = binder(a, axes)
+        return _keep_dims(result, axes, shape) if keepdims else result
+    fun.__name__ = fun.__qualname__ = name
+    fun.__doc__ = f"numpy.{name} with axis (int, tuple or None), dtype and keepdims."
+    return fun
+
+
+sum = _reduction("sum", red.reduce_sum, accumulates=True)
+prod = _reduction("prod", red.reduce_prod, accumulates=True)
+_max = _reduction("max", red.reduce_max, accumulates=False)
+_min = _reduction("min", red.reduce_min, accumulates=False)
+
+
+def _nonempty(name, fun):
+    @public
+    def checked(a, axis=None, keepdims=False, out=None):
+        shape = aval_of(a).shape if not isinstance(a, (list, tuple)) else np.shape(a)
+        axes = normalize_axes(axis, len(shape))
+        if any(shape[i] == 0 for i in axes):
+            raise ValueError(at_user_line(f"zero-size array to reduction operation {name} which has no identity"))
+        return fun(a, axis=axis, keepdims=keepdims, out=out)
+    checked.__name__ = checked.__qualname__ = name
+    return checked
+
+
+max = amax = _nonempty("max", _max)
+min = amin = _nonempty("min", _min)
+
+
+def _count(shape, axes):
+    count = 1
+    for i in axes:
+        count *= shape[i]
+    return count
+
+
+@public
+def mean(a, axis=None, dtype=None, keepdims=False):
+    (a,), a_dtype, _ = operands("mean", a)
+    target = np.dtype(dtype) if dtype is not None else (a_dtype if a_dtype.kind == "f" else _FLOAT64)
+    shape = aval_of(a).shape
+    total = sum(convert(a, target) if target != a_dtype else a, axis=axis, keepdims=keepdims)
+    return elementwise.true_divide(total, convert(_count(shape, normalize_axes(axis, len(shape))), target))
+
+
+@public
+def var(a, axis=None, dtype=None, ddof=0, keepdims=False):
+    (a,), a_dtype, _ = operands("var", a)
+    target = np.dtype(dtype) if dtype is not None else (a_dtype if a_dtype.kind == "f" else _FLOAT64)
+    a = convert(a, target) if target != a_dtype else a
+    shape = aval_of(a).shape
+    centered = elementwise.subtract(a, mean(a, axis=axis, keepdims=True))
+    total = sum(elementwise.multiply(centered, centered), axis=axis, keepdims=keepdims)
+    count = _count(shape, normalize_axes(axis, len(shape))) - ddof
+    return elementwise.true_divide(total, convert(float(count), target))
+
+
+@public
+def std(a, axis=None, dtype=None, ddof=0, keepdims=False):
+    return elementwise.sqrt(var(a, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims))
+
+
+def _arg_reduction(name, binder):
+    @public
+    def fun(a, axis=None, keepdims=False):
+        (a,), _, _ = operands(name, a)
+        shape = aval_of(a).shape
+        if 0 in shape:
+            raise ValueError(at_user_line(f"attempt to get {name} of an empty sequence"))
+        if axis is None:
+            flat = structural.reshape(a, (math.prod(shape),))
+            result = binder(flat, 0)
+            return structural.reshape(result, (1,) * len(shape)) if keepdims else result
+        axis = normalize_axis(axis, len(shape))
+        result = binder(a, axis)
+        return _keep_dims(result, (axis,), shape) if keepdims else result
+    fun.__name__ = fun.__qualname__ = name
+    return fun
+
+
+argmax = _arg_reduction("argmax", red.argmax)
+argmin = _arg_reduction("argmin", red.argmin)
+
+
+@public
+def logsumexp(a, axis=None, keepdims=False):
+    """log(sum(exp(a))) over `axis`, computed stably by shifting by the maximum."""
+    (a,), dtype, weak = operands("logsumexp", a)
+    if dtype.kind != "f":
+        a = convert(a, _FLOAT64)
+    shift = _max(a, axis=axis, keepdims=True)
+    finite = elementwise.less(elementwise.abs(shift), np.inf)
+    shift = elementwise.where(finite, shift, 0.0)
+    total = sum(elementwise.exp(elementwise.subtract(a, shift)), axis=axis, keepdims=True)
+    result = elementwise.add(elementwise.log(total), shift)
+    if keepdims:
+        return result
+    shape = aval_of(result).shape
+    axes = normalize_axes(axis, len(shape))
+    return structural.squeeze(result, axes) if axes else result

@@ -1,0 +1,192 @@
+"""Shape manipulation under NumPy's names."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ftrans.numpy._core import (ShapeMismatchError, aval_of, broadcast_shapes, convert,
+                                normalize_axes, normalize_axis, operands, public, result_type)
+from ir.errors import at_user_line
+from ir.primitives import structural
+
+
+def _shape_tuple(shape):
+    return (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(n) for n in shape)
+
+
+@public
+def reshape(a, newshape, order="C"):
+    if order != "C":
+        raise NotImplementedError(at_user_line("reshape supports order='C' only"))
+    (a,), _, _ = operands("reshape", a)
+    old = aval_of(a).shape
+    new = list(_shape_tuple(newshape))
+    if new.count(-1) > 1:
+        raise ValueError(at_user_line("reshape: can only specify one unknown dimension (-1)"))
+    if -1 in new:
+        known = math.prod(n for n in new if n != -1)
+        if known == 0 or math.prod(old) % known:
+            raise ValueError(at_user_line(f"cannot reshape array of shape {old} into shape {tuple(newshape)}"))
+        new[new.index(-1)] = math.prod(old) // known
+    if math.prod(new) != math.prod(old) or any(n < 0 for n in new):
+        raise ValueError(at_user_line(f"cannot reshape array of shape {old} into shape {tuple(new)}"))
+    return a if tuple(new) == old else structural.reshape(a, new)
+
+
+@public
+def ravel(a):
+    return reshape(a, (-1,))
+
+
+@public
+def transpose(a, axes=None):
+    (a,), _, _ = operands("transpose", a)
+    ndim = aval_of(a).ndim
+    if axes is None:
+        perm = tuple(reversed(range(ndim)))
+    else:
+        perm = tuple(normalize_axis(ax, ndim) for ax in axes)
+        if sorted(perm) != list(range(ndim)):
+            raise ValueError(at_user_line(f"transpose: axes {tuple(axes)} do not match an array of rank {ndim}"))
+    return a if perm == tuple(range(ndim)) else structural.transpose(a, perm)
+
+
+@public
+def moveaxis(a, source, destination):
+    (a,), _, _ = operands("moveaxis", a)
+    ndim = aval_of(a).ndim
+    src, dst = normalize_axis(source, ndim), normalize_axis(destination, ndim)
+    order = [i for i in range(ndim) if i != src]
+    order.insert(dst, src)
+    return transpose(a, order)
+
+
+@public
+def swapaxes(a, axis1, axis2):
+    (a,), _, _ = operands("swapaxes", a)
+    ndim = aval_of(a).ndim
+    order = list(range(ndim))
+    i, j = normalize_axis(axis1, ndim), normalize_axis(axis2, ndim)
+    order[i], order[j] = order[j], order[i]
+    return transpose(a, order)
+
+
+@public
+def squeeze(a, axis=None):
+    (a,), _, _ = operands("squeeze", a)
+    shape = aval_of(a).shape
+    if axis is None:
+        axes = tuple(i for i, n in enumerate(shape) if n == 1)
+    else:
+        axes = normalize_axes(axis, len(shape))
+        if any(shape[i] != 1 for i in axes):
+            raise ValueError(at_user_line(f"cannot select an axis to squeeze out which has size "
+                                          f"not equal to one (shape {shape}, axis {axis})"))
+    return structural.squeeze(a, axes) if axes else a
+
+
+@public
+def expand_dims(a, axis):
+    (a,), _, _ = operands("expand_dims", a)
+    shape = aval_of(a).shape
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out_ndim = len(shape) + len(axes)
+    new_axes = normalize_axes(axes, out_ndim)
+    new_shape, rest = [], iter(shape)
+    for i in range(out_ndim):
+        new_shape.append(1 if i in new_axes else next(rest))
+    return structural.reshape(a, new_shape)
+
+
+@public
+def broadcast_to(array, shape):
+    (array,), _, _ = operands("broadcast_to", array)
+    shape = _shape_tuple(shape)
+    aval = aval_of(array)
+    if broadcast_shapes("broadcast_to", [aval.shape, shape]) != shape:
+        raise ShapeMismatchError(at_user_line(f"broadcast_to: cannot broadcast {aval.shape} to {shape}"))
+    if aval.shape == shape:
+        return array
+    lead = len(shape) - aval.ndim
+    return structural.broadcast_in_dim(array, shape, range(lead, len(shape)))
+
+
+def _same_dtype(name, arrays):
+    arrays = [operands(name, a)[0][0] for a in arrays]
+    dtype, weak = result_type(*[aval_of(a) for a in arrays])
+    return [convert(a, dtype, weak) for a in arrays]
+
+
+@public
+def concatenate(arrays, axis=0):
+    arrays = list(arrays)
+    if not arrays:
+        raise ValueError(at_user_line("need at least one array to concatenate"))
+    if axis is None:
+        arrays, axis = [ravel(a) for a in arrays], 0
+    arrays = _same_dtype("concatenate", arrays)
+    avals = [aval_of(a) for a in arrays]
+    if any(v.ndim == 0 for v in avals):
+        raise ValueError(at_user_line("zero-dimensional arrays cannot be concatenated"))
+    ax = normalize_axis(axis, avals[0].ndim)
+    for v in avals:
+        if v.ndim != avals[0].ndim or v.shape[:ax] + v.shape[ax + 1:] != avals[0].shape[:ax] + avals[0].shape[ax + 1:]:
+            shapes = ", ".join(str(w.shape) for w in avals)
+            raise ShapeMismatchError(at_user_line(f"concatenate along axis {axis}: shapes {shapes} "
+                                                  "must match except along that axis"))
+    if len(arrays) == 1:
+        return arrays[0]
+    return structural.concatenate(arrays, ax)
+
+
+@public
+def stack(arrays, axis=0):
+    arrays = list(arrays)
+    if not arrays:
+        raise ValueError(at_user_line("need at least one array to stack"))
+    arrays = _same_dtype("stack", arrays)
+    shapes = {aval_of(a).shape for a in arrays}
+    if len(shapes) != 1:
+        raise ShapeMismatchError(at_user_line(f"all input arrays must have the same shape, got {sorted(shapes)}"))
+    ax = normalize_axis(axis, len(shapes.pop()) + 1)
+    return concatenate([expand_dims(a, ax) for a in arrays], axis=ax)
+
+
+@public
+def split(ary, indices_or_sections, axis=0):
+    (ary,), _, _ = operands("split", ary)
+    shape = aval_of(ary).shape
+    ax = normalize_axis(axis, len(shape))
+    n = shape[ax]
+    if isinstance(indices_or_sections, (int, np.integer)):
+        sections = int(indices_or_sections)
+        if sections <= 0 or n % sections:
+            raise ValueError(at_user_line(f"array split of an axis of size {n} into {sections} "
+                                          "sections does not result in an equal division"))
+        bounds = [i * (n // sections) for i in range(sections + 1)]
+    else:
+        bounds = [0] + [min(max(int(i) if i >= 0 else int(i) + n, 0), n) for i in indices_or_sections] + [n]
+    pieces = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        hi = max(lo, hi)
+        start = [0] * len(shape)
+        limit = list(shape)
+        start[ax], limit[ax] = lo, hi
+        pieces.append(structural.slice(ary, start, limit))
+    return pieces
+
+
+@public
+def shape(a):
+    return aval_of(a).shape
+
+
+@public
+def ndim(a):
+    return aval_of(a).ndim
+
+
+@public
+def size(a):
+    return aval_of(a).size

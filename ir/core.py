@@ -1,0 +1,224 @@
+"""The IR's data: abstract values, variables, literals, equations and jaxprs.
+
+Nothing here knows about tracing or interpreters; a jaxpr is plain data that
+the printer, the parser, the checker, the passes and the interpreters read.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# -------------------- dtypes --------------------
+
+float0 = np.dtype([("float0", np.void, 0)])  # NB: JAX's dtype of tangents of integer values
+
+_SHORT_NAMES = {
+    np.dtype("float16"): "f16", np.dtype("float32"): "f32", np.dtype("float64"): "f64",
+    np.dtype("int8"): "i8", np.dtype("int16"): "i16", np.dtype("int32"): "i32",
+    np.dtype("int64"): "i64", np.dtype("uint8"): "u8", np.dtype("uint16"): "u16",
+    np.dtype("uint32"): "u32", np.dtype("uint64"): "u64", np.dtype("bool"): "bool",
+    float0: "float0",
+}
+DTYPE_FROM_SHORT_NAME = {short: dtype for dtype, short in _SHORT_NAMES.items()}
+
+
+def short_dtype_name(dtype) -> str:
+    try:
+        return _SHORT_NAMES[np.dtype(dtype)]
+    except KeyError:
+        raise TypeError(f"ftrans does not support dtype {np.dtype(dtype).name}") from None
+
+
+def is_float(dtype) -> bool:
+    return np.dtype(dtype).kind == "f"
+
+
+def is_integer_or_bool(dtype) -> bool:
+    return np.dtype(dtype).kind in "biu"
+
+
+# -------------------- abstract values --------------------
+
+class ShapedArray:
+    """The type of an array: shape, dtype, and whether it is weakly typed.
+
+    A weak type comes from a Python scalar: under NumPy 2 (NEP 50) rules it
+    takes the dtype of whatever it meets instead of promoting it.
+    """
+    __slots__ = ("shape", "dtype", "weak_type", "_hash")
+
+    def __init__(self, shape, dtype, weak_type=False):
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self.weak_type = bool(weak_type)
+        self._hash = hash((self.shape, self.dtype, self.weak_type))
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    @property
+    def size(self):
+        return math.prod(self.shape)
+
+    def strip_weak_type(self):
+        return ShapedArray(self.shape, self.dtype) if self.weak_type else self
+
+    def update(self, shape=None, dtype=None, weak_type=None):
+        return ShapedArray(self.shape if shape is None else shape,
+                           self.dtype if dtype is None else dtype,
+                           self.weak_type if weak_type is None else weak_type)
+
+    def __eq__(self, other):
+        return (type(other) is ShapedArray and self.shape == other.shape
+                and self.dtype == other.dtype and self.weak_type == other.weak_type)
+
+    def __hash__(self):
+        return self._hash
+
+    def str_short(self):
+        text = f"{short_dtype_name(self.dtype)}[{','.join(map(str, self.shape))}]"
+        return text + "{weak}" if self.weak_type else text
+
+    def __repr__(self):
+        return f"ShapedArray({self.str_short()})"
+
+
+_PYTHON_SCALAR_AVALS = {
+    bool: ShapedArray((), np.bool_, weak_type=True),
+    int: ShapedArray((), np.int64, weak_type=True),
+    float: ShapedArray((), np.float64, weak_type=True),
+}
+
+
+def concrete_aval(x) -> ShapedArray:
+    """The aval of a concrete value: an array, a NumPy scalar or a Python scalar."""
+    aval = _PYTHON_SCALAR_AVALS.get(type(x))
+    if aval is not None:
+        return aval
+    try:
+        return ShapedArray(x.shape, x.dtype)
+    except AttributeError:
+        raise TypeError(f"{type(x).__name__} is not a valid ftrans value: pass arrays, "
+                        "NumPy scalars or Python bool/int/float") from None
+
+
+def python_scalar_to_numpy(x, dtype):
+    """A Python scalar as a NumPy scalar of `dtype`, or a TypeError if it does not fit."""
+    try:
+        return np.array(x, dtype=dtype)[()]
+    except OverflowError:
+        raise TypeError(f"Python integer {x} does not fit in {np.dtype(dtype).name}") from None
+
+
+# -------------------- variables, literals, equations --------------------
+
+class Var:
+    """A variable: a typed name-less slot. The printer assigns a, b, c, ... on output."""
+    __slots__ = ("aval",)
+
+    def __init__(self, aval: ShapedArray):
+        self.aval = aval
+
+    def __repr__(self):
+        return f"Var({self.aval.str_short()})"
+
+
+class Literal:
+    """A scalar constant written inline in an equation, e.g. ``2.0:f64[]``.
+
+    The value is a NumPy scalar of the literal's dtype, so that implementations,
+    the printed IR and generated code all see the same number.
+    """
+    __slots__ = ("value", "aval")
+
+    def __init__(self, value, aval: ShapedArray):
+        self.value = value
+        self.aval = aval
+
+    def __repr__(self):
+        return f"Literal({self.value!r}:{self.aval.str_short()})"
+
+
+class Eqn:
+    """``outvars = primitive[params] invars``."""
+    __slots__ = ("primitive", "invars", "outvars", "params")
+
+    def __init__(self, primitive, invars, outvars, params):
+        self.primitive = primitive
+        self.invars = list(invars)
+        self.outvars = list(outvars)
+        self.params = dict(params)
+
+    def replace(self, primitive=None, invars=None, outvars=None, params=None):
+        return Eqn(self.primitive if primitive is None else primitive,
+                   self.invars if invars is None else invars,
+                   self.outvars if outvars is None else outvars,
+                   self.params if params is None else params)
+
+    def __repr__(self):
+        return f"Eqn({self.primitive.name}, {len(self.invars)} in, {len(self.outvars)} out)"
+
+
+class Jaxpr:
+    """A typed, first-order function in A-normal form.
+
+    `constvars` are inputs bound to constants by a ClosedJaxpr; `invars` are the
+    function's arguments; `outvars` may be Vars or Literals.
+    """
+    __slots__ = ("constvars", "invars", "eqns", "outvars", "__weakref__")
+
+    def __init__(self, constvars, invars, eqns, outvars):
+        self.constvars = list(constvars)
+        self.invars = list(invars)
+        self.eqns = list(eqns)
+        self.outvars = list(outvars)
+
+    @property
+    def in_avals(self):
+        return [v.aval for v in self.invars]
+
+    @property
+    def out_avals(self):
+        return [v.aval for v in self.outvars]
+
+    def __str__(self):
+        from ir.printer import pp_jaxpr
+        return pp_jaxpr(self)
+
+    __repr__ = __str__
+
+
+class ClosedJaxpr:
+    """A Jaxpr together with the values of its constvars.
+
+    `consts` may be None for a jaxpr read back from text without its constants;
+    evaluating it then asks for them.
+    """
+    __slots__ = ("jaxpr", "consts", "__weakref__")
+
+    def __init__(self, jaxpr: Jaxpr, consts):
+        self.jaxpr = jaxpr
+        self.consts = None if consts is None else list(consts)
+        if self.consts is not None and len(self.consts) != len(jaxpr.constvars):
+            raise ValueError(f"ClosedJaxpr: {len(jaxpr.constvars)} constvars but "
+                             f"{len(self.consts)} constants")
+
+    @property
+    def in_avals(self):
+        return self.jaxpr.in_avals
+
+    @property
+    def out_avals(self):
+        return self.jaxpr.out_avals
+
+    @property
+    def eqns(self):
+        return self.jaxpr.eqns
+
+    def __str__(self):
+        from ir.printer import pp_jaxpr
+        return pp_jaxpr(self.jaxpr)
+
+    __repr__ = __str__

@@ -1,0 +1,182 @@
+"""Primitives that move data without arithmetic: broadcasting, reshaping,
+transposition, squeezing, concatenation, slicing, reversal, and iota."""
+from __future__ import annotations
+
+import builtins
+import math
+
+import numpy as np
+
+from ir.core import ShapedArray, short_dtype_name
+from ir.primitive import Primitive
+from ir.tracing import bind
+
+
+def _check_axes(name, axes, ndim):
+    if any(not 0 <= a < ndim for a in axes) or len(set(axes)) != len(axes):
+        raise TypeError(f"{name}: axes {axes} are not distinct axes of a rank-{ndim} operand")
+
+
+# -------------------- broadcast_in_dim --------------------
+
+def _broadcast_in_dim_abstract_eval(x, *, shape, broadcast_dimensions):
+    dims = broadcast_dimensions
+    ok = (len(dims) == x.ndim and all(0 <= d < len(shape) for d in dims)
+          and list(dims) == sorted(set(dims))
+          and all(x.shape[i] in (1, shape[d]) for i, d in enumerate(dims)))
+    if not ok:
+        raise TypeError(f"broadcast_in_dim cannot broadcast {x.str_short()} to shape {shape} "
+                        f"with broadcast_dimensions={dims}")
+    return ShapedArray(shape, x.dtype, x.weak_type)
+
+
+def _broadcast_in_dim_impl(x, *, shape, broadcast_dimensions):
+    expanded = [1] * len(shape)
+    for i, d in enumerate(broadcast_dimensions):
+        expanded[d] = np.shape(x)[i]
+    # a fresh array, not a read-only view: the result may reach the user
+    return np.array(np.broadcast_to(np.reshape(x, expanded), shape))
+
+
+broadcast_in_dim_p = Primitive("broadcast_in_dim", abstract_eval=_broadcast_in_dim_abstract_eval,
+                               impl=_broadcast_in_dim_impl)
+
+# -------------------- reshape, transpose, squeeze --------------------
+
+
+def _reshape_abstract_eval(x, *, new_sizes):
+    if math.prod(new_sizes) != x.size or any(d < 0 for d in new_sizes):
+        raise TypeError(f"reshape cannot turn {x.str_short()} into shape {new_sizes}")
+    return ShapedArray(new_sizes, x.dtype, x.weak_type)
+
+
+reshape_p = Primitive("reshape", abstract_eval=_reshape_abstract_eval,
+                      impl=lambda x, *, new_sizes: np.reshape(x, new_sizes))
+
+
+def _transpose_abstract_eval(x, *, permutation):
+    if sorted(permutation) != list(range(x.ndim)):
+        raise TypeError(f"transpose: {permutation} is not a permutation of the axes of {x.str_short()}")
+    return ShapedArray([x.shape[p] for p in permutation], x.dtype, x.weak_type)
+
+
+transpose_p = Primitive("transpose", abstract_eval=_transpose_abstract_eval,
+                        impl=lambda x, *, permutation: np.transpose(x, permutation))
+
+
+def _squeeze_abstract_eval(x, *, dimensions):
+    _check_axes("squeeze", dimensions, x.ndim)
+    if any(x.shape[d] != 1 for d in dimensions):
+        raise TypeError(f"squeeze: dimensions {dimensions} of {x.str_short()} are not all of size 1")
+    return ShapedArray([n for i, n in enumerate(x.shape) if i not in dimensions], x.dtype, x.weak_type)
+
+
+squeeze_p = Primitive("squeeze", abstract_eval=_squeeze_abstract_eval,
+                      impl=lambda x, *, dimensions: np.squeeze(x, dimensions))
+
+# -------------------- concatenate, slice, rev --------------------
+
+
+def _concatenate_abstract_eval(*xs, dimension):
+    if not xs:
+        raise TypeError("concatenate needs at least one operand")
+    first = xs[0]
+    if not 0 <= dimension < first.ndim:
+        raise TypeError(f"concatenate: dimension {dimension} is out of range for {first.str_short()}")
+    for x in xs:
+        other_dims = lambda a: a.shape[:dimension] + a.shape[dimension + 1:]
+        if x.ndim != first.ndim or other_dims(x) != other_dims(first) or x.dtype != first.dtype:
+            listed = ", ".join(a.str_short() for a in xs)
+            raise TypeError(f"concatenate along dimension {dimension} needs operands that agree "
+                            f"elsewhere, got {listed}")
+    size = sum(x.shape[dimension] for x in xs)
+    shape = first.shape[:dimension] + (size,) + first.shape[dimension + 1:]
+    return ShapedArray(shape, first.dtype, all(x.weak_type for x in xs))
+
+
+concatenate_p = Primitive("concatenate", abstract_eval=_concatenate_abstract_eval,
+                          impl=lambda *xs, dimension: np.concatenate(xs, axis=dimension))
+
+
+def _slice_abstract_eval(x, *, start_indices, limit_indices, strides):
+    strides = strides or (1,) * x.ndim
+    if not (len(start_indices) == len(limit_indices) == len(strides) == x.ndim
+            and all(0 <= s <= l <= n for s, l, n in zip(start_indices, limit_indices, x.shape))
+            and all(st >= 1 for st in strides)):
+        raise TypeError(f"slice [{start_indices}:{limit_indices}:{strides}] does not fit {x.str_short()}")
+    shape = [-(-(l - s) // st) for s, l, st in zip(start_indices, limit_indices, strides)]
+    return ShapedArray(shape, x.dtype, x.weak_type)
+
+
+def _slice_impl(x, *, start_indices, limit_indices, strides):
+    strides = strides or (1,) * len(start_indices)
+    return x[tuple(builtins.slice(s, l, st) for s, l, st in zip(start_indices, limit_indices, strides))]
+
+
+slice_p = Primitive("slice", abstract_eval=_slice_abstract_eval, impl=_slice_impl)
+
+
+def _rev_abstract_eval(x, *, dimensions):
+    _check_axes("rev", dimensions, x.ndim)
+    return x
+
+
+rev_p = Primitive("rev", abstract_eval=_rev_abstract_eval,
+                  impl=lambda x, *, dimensions: np.flip(x, dimensions))
+
+# -------------------- iota --------------------
+
+
+def _iota_abstract_eval(*, dtype, shape, dimension):
+    short_dtype_name(dtype)
+    if not 0 <= dimension < len(shape):
+        raise TypeError(f"iota: dimension {dimension} is out of range for shape {shape}")
+    return ShapedArray(shape, dtype)
+
+
+def _iota_impl(*, dtype, shape, dimension):
+    line = np.arange(shape[dimension], dtype=dtype)
+    expanded = [1] * len(shape)
+    expanded[dimension] = shape[dimension]
+    return np.array(np.broadcast_to(line.reshape(expanded), shape))
+
+
+# NB: as JAX's iota: 0, 1, 2, ... along `dimension`, repeated along the others
+iota_p = Primitive("iota", abstract_eval=_iota_abstract_eval, impl=_iota_impl)
+
+# -------------------- binders --------------------
+
+
+def broadcast_in_dim(x, shape, broadcast_dimensions):
+    return bind(broadcast_in_dim_p, x, shape=tuple(shape), broadcast_dimensions=tuple(broadcast_dimensions))
+
+
+def reshape(x, new_sizes):
+    return bind(reshape_p, x, new_sizes=tuple(new_sizes))
+
+
+def transpose(x, permutation):
+    return bind(transpose_p, x, permutation=tuple(permutation))
+
+
+def squeeze(x, dimensions):
+    return bind(squeeze_p, x, dimensions=tuple(dimensions))
+
+
+def concatenate(xs, dimension):
+    return bind(concatenate_p, *xs, dimension=dimension)
+
+
+def slice(x, start_indices, limit_indices, strides=None):
+    if strides is not None and all(s == 1 for s in strides):
+        strides = None
+    return bind(slice_p, x, start_indices=tuple(start_indices), limit_indices=tuple(limit_indices),
+                strides=None if strides is None else tuple(strides))
+
+
+def rev(x, dimensions):
+    return bind(rev_p, x, dimensions=tuple(dimensions))
+
+
+def iota(dtype, shape, dimension=0):
+    return bind(iota_p, dtype=np.dtype(dtype), shape=tuple(shape), dimension=dimension)

@@ -1,0 +1,261 @@
+"""Traces, tracers and `bind`: how running Python code reaches the interpreters.
+
+A trace is an interpreter of primitive applications. The current trace lives
+in a context variable; `bind` hands every primitive application to it. With no
+trace open, `bind` runs the primitive's implementation on concrete arrays.
+Each trace remembers its parent (the trace that was current when it opened),
+so a transformation can do its primal work one level out: nesting is a chain.
+
+Values from outside the current trace (arrays, Python scalars, tracers of an
+enclosing trace) are *lifted*: each trace decides how to see them as its own.
+A tracer whose trace has finished is a leak, and using it is an error.
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+
+import numpy as np
+
+from ir import config
+from ir.core import ClosedJaxpr, Eqn, Jaxpr, Literal, ShapedArray, Var, concrete_aval
+from ir.errors import ConcretizationError, TracerArrayConversionError, UnexpectedTracerError, at_user_line
+from ir.primitive import as_array, check_impl_result
+
+_current_trace: contextvars.ContextVar = contextvars.ContextVar("ftrans_current_trace", default=None)
+
+
+def current_trace():
+    return _current_trace.get()
+
+
+@contextlib.contextmanager
+def trace_context(trace):
+    """Make `trace` current for the block; on exit it is finished for good."""
+    token = _current_trace.set(trace)
+    try:
+        yield trace
+    finally:
+        _current_trace.reset(token)
+        trace.alive = False
+
+
+@contextlib.contextmanager
+def parent_context(trace):
+    """Run the block in `trace`'s parent: where a transformation does its primal work."""
+    token = _current_trace.set(trace.parent)
+    try:
+        yield
+    finally:
+        _current_trace.reset(token)
+
+
+def bind(prim, *args, **params):
+    """Apply a primitive in the current trace (or compute it, with none open)."""
+    trace = _current_trace.get()
+    if trace is None:
+        for x in args:
+            if isinstance(x, Tracer):
+                raise leaked_tracer_error(x)
+        out = prim.impl(*args, **params)
+        if prim.multiple_results:
+            out = [as_array(o) for o in out]
+            if config.debug:
+                check_impl_result(prim, args, params, out)
+        else:
+            out = as_array(out)
+            if config.debug:
+                check_impl_result(prim, args, params, [out])
+        return out
+    return trace.process_primitive(prim, args, params)
+
+
+def leaked_tracer_error(tracer):
+    return UnexpectedTracerError(at_user_line(
+        f"a traced value ({tracer.aval.str_short()}) escaped the transformation that made it "
+        f"(a {type(tracer._trace).__name__}) and was used after it finished. Return the value "
+        "from the transformed function instead of storing it outside (e.g. in a global or "
+        "an attribute)."))
+
+
+def get_aval(x) -> ShapedArray:
+    return x.aval if isinstance(x, Tracer) else concrete_aval(x)
+
+
+# -------------------- traces and tracers --------------------
+
+class Trace:
+    """Base of all interpreters. Subclasses implement `process_primitive`."""
+
+    def __init__(self):
+        self.parent = _current_trace.get()
+        self.alive = True
+
+    def process_primitive(self, prim, args, params):
+        raise NotImplementedError
+
+    def check_alive(self, tracer):
+        if not tracer._trace.alive:
+            raise leaked_tracer_error(tracer)
+
+
+class Tracer:
+    """A value seen by a trace. Subclasses define `aval` and `concrete_value`.
+
+    Python operators and array methods are installed by `ftrans.numpy`, which
+    owns NumPy's semantics; `ir` knows only the tracer's type and identity.
+    """
+    __slots__ = ("_trace",)
+    __array_priority__ = 1000
+    __array_ufunc__ = None  # `ndarray * tracer` defers to the tracer instead of making an object array
+    __hash__ = None  # like arrays: `==` builds a traced comparison, so tracers cannot be dict keys
+
+    @property
+    def aval(self) -> ShapedArray:
+        raise NotImplementedError
+
+    def concrete_value(self):
+        """The concrete array behind this tracer, or None if it is abstract."""
+        return None
+
+    shape = property(lambda self: self.aval.shape)
+    dtype = property(lambda self: self.aval.dtype)
+    ndim = property(lambda self: self.aval.ndim)
+    size = property(lambda self: self.aval.size)
+
+    def __len__(self):
+        if not self.aval.shape:
+            raise TypeError("len() of a 0-d traced array")
+        return self.aval.shape[0]
+
+    def __iter__(self):
+        if not self.aval.shape:
+            raise TypeError("iteration over a 0-d traced array")
+        return (self[i] for i in range(self.aval.shape[0]))
+
+    def _concretize(self, what):
+        value = self.concrete_value()
+        if value is None:
+            raise ConcretizationError(at_user_line(
+                f"{what} of a traced value ({self.aval.str_short()}): its value is not known "
+                "while the function is being transformed (e.g. under jit, make_jaxpr or vmap). "
+                "For a value-dependent branch use ft.lax.cond (or ft.lax.while_loop), or mark "
+                "the argument static with static_argnums."))
+        return value
+
+    def __bool__(self):
+        return bool(self._concretize("bool()"))
+
+    def __index__(self):
+        if self.aval.dtype.kind not in "biu":
+            raise TypeError(at_user_line(f"{self.aval.str_short()} traced value cannot be used as an index"))
+        return int(self._concretize("int()"))
+
+    __int__ = __index__
+
+    def __float__(self):
+        raise ConcretizationError(at_user_line(
+            f"float() of a traced value ({self.aval.str_short()}) would drop it out of the "
+            "transformation (and its derivative). Keep it an array: use ftrans.numpy functions."))
+
+    def __complex__(self):
+        raise TypeError(at_user_line("ftrans does not support complex numbers"))
+
+    def __array__(self, *args, **kwargs):
+        raise TracerArrayConversionError(at_user_line(
+            f"NumPy was asked to convert a traced value ({self.aval.str_short()}) to an array, "
+            "which would silently make it a constant. Use the ftrans.numpy function of the same "
+            "name (import ftrans.numpy as fnp; fnp.sin(x)) instead of numpy's."))
+
+    def __repr__(self):
+        value = self.concrete_value()
+        shown = "" if value is None else f" with value {value!r}"
+        return f"Traced<{self.aval.str_short()}>{shown} ({type(self).__name__})"
+
+
+# -------------------- staging: building a jaxpr --------------------
+
+class StagingTracer(Tracer):
+    __slots__ = ("var",)
+
+    def __init__(self, trace, var):
+        self._trace = trace
+        self.var = var
+
+    @property
+    def aval(self):
+        return self.var.aval
+
+
+class StagingTrace(Trace):
+    """Records every primitive applied while it is current into a new jaxpr.
+
+    Omnistaging: even operations on constants are recorded, so `fnp.zeros(n)`
+    inside jit is part of the program, not baked in. Arrays and outer tracers
+    the function closes over become constvars (closure conversion); scalar
+    constants become literals.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.invars = []
+        self.eqns = []
+        self.constvars = []
+        self.consts = []
+        self._constvar_of_id = {}
+
+    def new_arg(self, aval):
+        var = Var(aval)
+        self.invars.append(var)
+        return StagingTracer(self, var)
+
+    def to_atom(self, x):
+        if isinstance(x, StagingTracer) and x._trace is self:
+            return x.var
+        if isinstance(x, Tracer):
+            self.check_alive(x)
+        elif np.ndim(x) == 0:
+            return make_literal(x)
+        var = self._constvar_of_id.get(id(x))
+        if var is None:
+            var = Var(get_aval(x).strip_weak_type() if not isinstance(x, Tracer) else x.aval)
+            self._constvar_of_id[id(x)] = var
+            self.constvars.append(var)
+            self.consts.append(x)
+        return var
+
+    def process_primitive(self, prim, args, params):
+        atoms = [self.to_atom(x) for x in args]
+        avals_out = prim.abstract_eval([a.aval for a in atoms], params)
+        outvars = [Var(aval) for aval in avals_out]
+        self.eqns.append(Eqn(prim, atoms, outvars, params))
+        outs = [StagingTracer(self, v) for v in outvars]
+        return outs if prim.multiple_results else outs[0]
+
+    def build(self, outs) -> ClosedJaxpr:
+        outvars = [self.to_atom(x) for x in outs]
+        jaxpr = Jaxpr(self.constvars, self.invars, self.eqns, outvars)
+        if config.debug:
+            from ir.check import check
+            check(jaxpr)
+        return ClosedJaxpr(jaxpr, self.consts)
+
+
+def make_literal(x) -> Literal:
+    if isinstance(x, (bool, int, float)):
+        aval = concrete_aval(x)
+        try:
+            value = aval.dtype.type(x)
+        except OverflowError:
+            raise TypeError(f"Python integer {x} does not fit in int64") from None
+        return Literal(value, aval)
+    value = np.asarray(x)[()]
+    return Literal(value, ShapedArray((), value.dtype))
+
+
+def stage(fun, in_avals) -> ClosedJaxpr:
+    """Trace `fun` (flat list of values -> flat list of values) into a jaxpr."""
+    with trace_context(StagingTrace()) as trace:
+        in_tracers = [trace.new_arg(aval) for aval in in_avals]
+        outs = fun(*in_tracers)
+        return trace.build(outs)
