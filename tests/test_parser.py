@@ -1,0 +1,617 @@
+"""ir.parser: printed jaxprs read back to equal jaxprs; malformed text is a JaxprParseError."""
+import ast
+import os
+import time
+import uuid
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import ir
+import ir.parser
+from ir.core import ClosedJaxpr, Eqn, Jaxpr, Literal, ShapedArray, Var
+from ir.parser import MAX_DEPTH, JaxprParseError, parse
+from ir.primitive import Primitive
+from ir.primitives import elementwise as E
+from ir.primitives import indexing as I
+from ir.primitives import linalg as L
+from ir.primitives import reductions as R
+from ir.primitives import structural as S
+
+
+def aval(dtype, *shape, weak=False):
+    return ShapedArray(shape, dtype, weak)
+
+
+F16, F32, F64 = (lambda *s, d=d, **k: aval(d, *s, **k) for d in (np.float16, np.float32, np.float64))
+I8, I32, I64 = (lambda *s, d=d, **k: aval(d, *s, **k) for d in (np.int8, np.int32, np.int64))
+U8, U64, B = (lambda *s, d=d, **k: aval(d, *s, **k) for d in (np.uint8, np.uint64, np.bool_))
+
+
+# -------------------- structural comparison --------------------
+
+def assert_same_jaxpr(a, b):
+    """`b` (parsed) has the structure of `a`: same primitives, params (with their
+    Python types), avals, wiring, and literal values bit for bit."""
+    a = a.jaxpr if isinstance(a, ClosedJaxpr) else a
+    b = b.jaxpr if isinstance(b, ClosedJaxpr) else b
+    env = {}
+
+    def bind(va, vb):
+        assert isinstance(vb, Var) and va.aval == vb.aval
+        env[id(va)] = vb
+
+    def same_atom(x, y):
+        if isinstance(x, Literal):
+            assert isinstance(y, Literal) and x.aval == y.aval
+            assert_same_scalar(x.value, y.value)
+        else:
+            assert env[id(x)] is y
+
+    assert len(a.constvars) == len(b.constvars) and len(a.invars) == len(b.invars)
+    for va, vb in zip(a.constvars + a.invars, b.constvars + b.invars):
+        bind(va, vb)
+    assert len(a.eqns) == len(b.eqns)
+    for ea, eb in zip(a.eqns, b.eqns):
+        assert ea.primitive is eb.primitive
+        assert len(ea.invars) == len(eb.invars) and len(ea.outvars) == len(eb.outvars)
+        for x, y in zip(ea.invars, eb.invars):
+            same_atom(x, y)
+        assert_same_params(ea.params, eb.params)
+        for va, vb in zip(ea.outvars, eb.outvars):
+            bind(va, vb)
+    assert len(a.outvars) == len(b.outvars)
+    for x, y in zip(a.outvars, b.outvars):
+        same_atom(x, y)
+
+
+def assert_same_scalar(x, y):
+    assert type(x) is type(y) and x.dtype == y.dtype
+    if np.isnan(x):  # the printer writes every NaN as `nan` (sign and payload are lost)
+        assert np.isnan(y)
+    else:
+        assert x.tobytes() == y.tobytes()  # also tells -0.0 from 0.0
+
+
+def assert_same_params(p, q):
+    assert p.keys() == q.keys()
+    for key in p:
+        assert_same_param(p[key], q[key])
+
+
+def assert_same_param(v, w):
+    if isinstance(v, (Jaxpr, ClosedJaxpr)):
+        assert isinstance(w, ClosedJaxpr)
+        assert_same_jaxpr(v, w)
+    elif isinstance(v, tuple):
+        assert type(w) is tuple and len(v) == len(w)
+        for x, y in zip(v, w):
+            assert_same_param(x, y)
+    elif isinstance(v, float) and np.isnan(v):
+        assert isinstance(w, float) and np.isnan(w)
+    else:
+        assert type(v) is type(w) and v == w, (v, w)
+
+
+def roundtrip(closed):
+    text = str(closed)
+    parsed = parse(text)
+    assert str(parsed) == text
+    assert_same_jaxpr(closed, parsed)
+    ir.check(parsed)
+    assert str(parse(str(parsed))) == text
+    return parsed
+
+
+# -------------------- a nested-jaxpr primitive, for tests only --------------------
+
+def _call_abstract_eval(*avals, jaxpr):
+    if list(avals) != jaxpr.in_avals:
+        raise TypeError(f"call of a jaxpr taking {jaxpr.in_avals} with {list(avals)}")
+    return jaxpr.out_avals
+
+
+call_p = Primitive(f"test_call_{uuid.uuid4().hex[:12]}", abstract_eval=_call_abstract_eval,
+                   impl=lambda *args, jaxpr: None, multiple_results=True)
+
+
+def call(jaxpr, *args):
+    return ir.bind(call_p, *args, jaxpr=jaxpr)
+
+
+# -------------------- programs covering every primitive --------------------
+
+UNARY_FLOAT = (E.neg, E.sign, E.abs, E.floor, E.ceil, E.sin, E.cos, E.tan, E.atan, E.sinh, E.cosh,
+               E.tanh, E.exp, E.log, E.log1p, E.expm1, E.sqrt, E.logistic)
+BINARY = (E.add, E.sub, E.mul, E.floor_divide, E.mod, E.max, E.min, E.eq, E.ne, E.lt, E.le, E.gt, E.ge)
+BINARY_FLOAT = (E.div, E.pow)
+BITWISE = (E.bitwise_and, E.bitwise_or, E.bitwise_xor)
+
+PROGRAMS = {
+    "unary_float": (lambda x: [f(x) for f in UNARY_FLOAT], [F64(3)]),
+    "unary_f32_matrix": (lambda x: [E.integer_pow(x, -2), E.sqrt(x)], [F32(2, 2)]),
+    "unary_int": (lambda i: [E.neg(i), E.sign(i), E.abs(i), E.bitwise_not(i), E.integer_pow(i, 3)],
+                  [I64(4)]),
+    "binary": (lambda x, y: [f(x, y) for f in BINARY + BINARY_FLOAT], [F64(3), F64(3)]),
+    "binary_int": (lambda a, b: [f(a, b) for f in BINARY + BITWISE], [I32(4), I32(4)]),
+    "bool_ops": (lambda p, q: [E.bitwise_and(p, q), E.bitwise_not(p), E.bitwise_xor(p, True),
+                               E.max(p, q), E.eq(p, False)], [B(2), B(2)]),
+    "select_n": (lambda p, x, y: [E.select_n(p, x, y), E.select_n(True, x, 1.5)],
+                 [B(3), F64(3), F64(3)]),
+    "convert_element_type": (lambda x: [E.convert_element_type(x, np.float32),
+                                        E.convert_element_type(x, np.int8, weak_type=True),
+                                        E.convert_element_type(x, np.bool_),
+                                        E.convert_element_type(x, np.uint64)], [F64(3)]),
+    "gather_scatter": (lambda x, idx, upd: [I.gather(x, idx), I.scatter_add(x, idx, upd),
+                                            I.scatter(x, idx, upd)], [F64(5, 3), I64(2, 1), F64(2, 3)]),
+    "dot_general": (lambda a, b, c: [L.dot_general(a, b, (((1,), (0,)), ((), ()))),
+                                     L.dot_general(c, c, (((2,), (2,)), ((0,), (0,)))),
+                                     L.dot_general(a, a, (((), ()), ((), ())))],
+                    [F64(2, 3), F64(3, 4), F32(5, 2, 3)]),
+    "reductions": (lambda x: [R.reduce_sum(x, (0,)), R.reduce_prod(x, (0, 1)), R.reduce_max(x, ()),
+                              R.reduce_min(x, (1,)), R.argmax(x, 1, np.int32), R.argmin(x, 0),
+                              R.argmax(x, 0, np.uint8)], [F64(2, 3)]),
+    "broadcast_reshape": (lambda x: [S.broadcast_in_dim(x, (2, 3, 4), (1,)), S.reshape(x, (3, 1)),
+                                     S.broadcast_in_dim(1.0, (2,), ())], [F64(3)]),
+    "transpose_squeeze_rev": (lambda x: [S.transpose(x, (2, 0, 1)), S.squeeze(x, (1,)),
+                                         S.rev(x, (0, 2)), S.rev(x, ())], [F64(2, 1, 3)]),
+    "concatenate": (lambda x, y: [S.concatenate([x, y, x], 0), S.concatenate([x], 1)],
+                    [F64(2, 3), F64(4, 3)]),
+    "slice": (lambda x: [S.slice(x, (0, 1), (2, 3)), S.slice(x, (0, 0), (4, 3), (2, 1)),
+                         S.slice(x, (1, 0), (1, 0), None)], [F64(4, 3)]),
+    "iota": (lambda: [S.iota(np.int32, (2, 3), 1), S.iota(np.float64, (5,)),
+                      S.iota(np.uint8, (1, 1, 2), 2)], []),
+    "weak_types": (lambda x, y: [E.mul(x, 2.0), E.add(y, y), E.add(3, 4), E.lt(x, 1.0),
+                                 E.convert_element_type(y, np.float64, weak_type=True)],
+                   [F64(weak=True), I64(weak=True)]),
+    "zero_sized": (lambda x: [E.sin(x), R.reduce_sum(x, (0, 1))], [F32(0, 3)]),
+    "no_outputs": (lambda x: [], [F64(3)]),
+    "passthrough_and_literal_outputs": (lambda x: [x, 2.0, x, np.float32(-0.0), True], [F64(3)]),
+    "many_dtypes": (lambda a, b, c, d, e: [E.add(a, a), E.mul(b, b), E.sub(c, c), E.max(d, d),
+                                           E.neg(e)], [F16(2), I8(2), U8(2), U64(2), I32()]),
+}
+
+
+def stage(name):
+    fun, avals = PROGRAMS[name]
+    return ir.stage(fun, avals)
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_roundtrip_programs(name):
+    roundtrip(stage(name))
+
+
+def test_programs_cover_every_primitive_of_ir_primitives():
+    modules = (E, I, L, R, S)
+    declared = {p.name for m in modules for p in vars(m).values() if isinstance(p, Primitive)}
+    used = {eqn.primitive.name for name in PROGRAMS for eqn in stage(name).eqns}
+    assert declared - used == set(), "add a program using these primitives to PROGRAMS"
+
+
+def test_parsed_params_have_the_original_python_types():
+    parsed = roundtrip(stage("dot_general"))
+    dims = parsed.eqns[0].params["dimension_numbers"]
+    assert dims == (((1,), (0,)), ((), ())) and type(dims[0][0][0]) is int
+    slices = roundtrip(stage("slice")).eqns
+    assert slices[0].params["strides"] is None and slices[1].params["strides"] == (2, 1)
+    convert = roundtrip(stage("convert_element_type")).eqns[1].params
+    assert convert == {"new_dtype": np.dtype(np.int8), "weak_type": True}
+    assert isinstance(convert["new_dtype"], np.dtype) and convert["weak_type"] is True
+    argmax = roundtrip(stage("reductions")).eqns[4].params
+    assert argmax == {"axes": (1,), "index_dtype": np.dtype(np.int32)}
+    iota = roundtrip(stage("iota")).eqns[0].params
+    assert iota == {"dtype": np.dtype(np.int32), "shape": (2, 3), "dimension": 1}
+
+
+def test_one_line_and_multi_line_forms():
+    small = ir.stage(lambda x: [E.sin(x)], [F64(3)])
+    assert "\n" not in str(small) and str(small).count(";") == 1  # the one after the constvars
+    roundtrip(small)
+    two = ir.stage(lambda x: [E.cos(E.sin(x))], [F64()])
+    assert "\n" not in str(two) and str(two).count(";") == 2
+    roundtrip(two)
+    big = stage("unary_float")
+    assert str(big).count("\n") == len(big.eqns) + 1
+    roundtrip(big)
+    assert str(stage("iota")).startswith("{ lambda ; . let")
+    empty = ir.stage(lambda: [], [])
+    assert str(empty) == "{ lambda ; . let  in () }"
+    roundtrip(empty)
+
+
+def test_hand_written_layouts():
+    """Whitespace is free, except that a new line ends an equation as ';' does."""
+    expected = str(ir.stage(lambda x: [E.mul(E.sin(x), 2.0)], [F64(3)]))
+    variants = [
+        "{ lambda ; a:f64[3]. let b:f64[3] = sin a; c:f64[3] = mul b 2.0:f64[]{weak} in (c,) }",
+        "{lambda;a:f64[3].let b:f64[3]=sin a;c:f64[3]=mul b 2.0:f64[]{weak}in(c,)}",
+        "{ lambda ; a:f64[3]. let\n b:f64[3] = sin a\n\n c:f64[3] = mul b 2.0:f64[]{weak}\n in (c,) }",
+        "{ lambda ; a:f64[3]. let\r\n b:f64[3] = sin a;\r\n c:f64[3] = mul b 2.0:f64[]{weak};\r\n in (c,) }",
+        "  { lambda\n;\na:f64[ 3 ]\n. let b:f64[3] = sin a ; c:f64[3] = mul\tb 2.0 : f64[] { weak } in ( c , ) }\n\n",
+        "{ lambda ; a:f64[3]. let b:f64[3] = sin[\n] a\n c:f64[3] = mul b 2.0:f64[]{weak} in (c,) }",
+    ]
+    for text in variants:
+        assert str(parse(text)) == expected, text
+
+
+def test_names_that_are_also_keywords():
+    # The printer itself names variable 221 `in`, 5751 `inf`, 7559 `let` and 8801 `nan`.
+    text = ("{ lambda ; in:f64[] nan:f64[] let:f64[]. let inf:f64[] = add in nan; "
+            "lambda:f64[] = mul inf nan:f64[]; in_:f64[] = add let in in (in, lambda, inf:f64[], in_) }")
+    parsed = parse(text).jaxpr
+    in_, nan, let = parsed.invars
+    add, mul, add2 = parsed.eqns
+    assert add.invars[0] is in_ and add.invars[1] is nan
+    assert mul.invars[0] is add.outvars[0] and isinstance(mul.invars[1], Literal)
+    assert np.isnan(mul.invars[1].value)
+    assert add2.invars[0] is let and add2.invars[1] is in_
+    assert parsed.outvars[0] is in_ and parsed.outvars[1] is mul.outvars[0]
+    assert isinstance(parsed.outvars[2], Literal) and parsed.outvars[2].value == np.inf
+    assert parsed.outvars[3] is add2.outvars[0]
+
+
+# -------------------- literals --------------------
+
+LITERALS = [
+    np.float64(0.1), np.float64(-0.0), np.float64(np.inf), np.float64(-np.inf), np.float64(np.nan),
+    np.float64(1e-05), np.float64(5e-324), np.float64(1.7976931348623157e308), np.float64(1e16),
+    np.float32(0.1), np.float32(-1.0), np.float32(np.inf), np.float32(-np.inf), np.float32(np.nan),
+    np.float32(1e-05), np.float32(1e-45), np.float32(3.4028235e38), np.float32(16777217.0),
+    np.float16(0.1), np.float16(65504.0), np.float16(6e-08), np.float16(-np.inf),
+    np.int8(-128), np.int8(127), np.int16(-1), np.int32(-2**31), np.int64(-2**63), np.int64(2**63 - 1),
+    np.uint8(255), np.uint16(0), np.uint32(2**32 - 1), np.uint64(2**64 - 1),
+    np.bool_(True), np.bool_(False),
+]
+
+
+@pytest.mark.parametrize("value", LITERALS, ids=lambda v: f"{v.dtype.name}:{v}")
+def test_literal_roundtrip(value):
+    closed = ir.stage(lambda x: [E.max(x, value)], [aval(value.dtype, 2)])
+    parsed = roundtrip(closed)
+    literal = parsed.eqns[0].invars[1]
+    assert isinstance(literal, Literal) and literal.aval == ShapedArray((), value.dtype)
+    assert_same_scalar(value, literal.value)
+
+
+@pytest.mark.parametrize("value", [True, -3, 2.5, float("inf"), float("-inf"), float("nan")])
+def test_weak_python_scalar_literals(value):
+    dtype = {bool: np.bool_, int: np.int64, float: np.float64}[type(value)]
+    closed = ir.stage(lambda x: [E.max(x, value)], [aval(dtype, 2, weak=True)])
+    literal = roundtrip(closed).eqns[0].invars[1]
+    assert literal.aval.weak_type and "{weak}" in str(closed)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.floats(width=16), st.floats(width=32), st.floats(width=64)))
+def test_float_literals_roundtrip_exactly(value):
+    for dtype in (np.float16, np.float32, np.float64):
+        scalar = dtype(value)
+        if np.float64(scalar) != value and not np.isnan(value):
+            continue  # only the widths that hold `value` exactly
+        literal = roundtrip(ir.stage(lambda x: [E.add(x, scalar)], [aval(dtype, 3)])).eqns[0].invars[1]
+        assert_same_scalar(scalar, literal.value)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(-2**63, 2**64 - 1))
+def test_int_literals_roundtrip(value):
+    for dtype in (np.int8, np.uint8, np.int32, np.int64, np.uint64):
+        info = np.iinfo(dtype)
+        if info.min <= value <= info.max:
+            literal = roundtrip(ir.stage(lambda x: [E.sub(x, dtype(value))],
+                                         [aval(dtype, 1)])).eqns[0].invars[1]
+            assert literal.value == value and literal.value.dtype == dtype
+
+
+def test_literal_texts():
+    for text, value in [("-1:i64[]", np.int64(-1)), ("True:bool[]", np.bool_(True)),
+                        ("inf:f32[]", np.float32(np.inf)), ("-inf:f64[]", np.float64(-np.inf)),
+                        ("1e-05:f32[]", np.float32(1e-05)), ("2:f64[]", np.float64(2.0)),
+                        ("-0.0:f16[]", np.float16(-0.0)), ("2.0:f64[]{weak}", np.float64(2.0))]:
+        literal = parse("{ lambda ; . let  in (%s,) }" % text).jaxpr.outvars[0]
+        assert_same_scalar(value, literal.value)
+        assert literal.aval.weak_type == text.endswith("{weak}")
+    nan = parse("{ lambda ; . let  in (nan:f64[], -nan:f32[]) }").jaxpr.outvars
+    assert np.isnan(nan[0].value) and nan[1].value.dtype == np.float32
+
+
+# -------------------- random programs --------------------
+
+@st.composite
+def programs(draw):
+    ops = draw(st.lists(st.sampled_from(["sin", "add", "mul_lit", "neg", "sum", "bcast", "max_weak",
+                                         "cmp_select", "convert"]), max_size=30))
+
+    def fun(x, y):
+        values = [x, y]
+        for i, op in enumerate(ops):
+            a, b = values[-1], values[-2 - i % 2] if len(values) > 2 else values[0]
+            if a.shape != b.shape:
+                b = S.broadcast_in_dim(R.reduce_sum(b, tuple(range(b.ndim))), a.shape, ())
+            if a.dtype != b.dtype:
+                b = E.convert_element_type(b, a.dtype)
+            a = {"sin": lambda: E.sin(a), "add": lambda: E.add(a, b),
+                 "mul_lit": lambda: E.mul(a, np.float64(i / 7)), "neg": lambda: E.neg(b),
+                 "sum": lambda: R.reduce_sum(a, (0,)) if a.ndim else a,
+                 "bcast": lambda: S.broadcast_in_dim(a, (2,) + a.shape, tuple(range(1, a.ndim + 1))),
+                 "max_weak": lambda: E.max(a, -float(i)),
+                 "cmp_select": lambda: E.select_n(E.lt(a, b), a, b),
+                 "convert": lambda: E.convert_element_type(a, np.float32 if i % 2 else np.float64)}[op]()
+            values.append(a)
+        return values[2:] or [x]
+    return ir.stage(fun, [F64(3), F64(3)])
+
+
+@settings(max_examples=60, deadline=None)
+@given(programs())
+def test_random_programs_roundtrip(closed):
+    roundtrip(closed)
+
+
+# -------------------- long programs --------------------
+
+def test_100000_equations_parse_in_linear_time():
+    n = 100_000
+
+    def fun(x):
+        y = x
+        for i in range(n // 4):
+            y = E.add(E.mul(E.sin(y), 0.5), E.neg(x))
+        return [y]
+
+    closed = ir.stage(fun, [F32(2)])
+    assert len(closed.eqns) == n
+    text = str(closed)
+    assert "\n    in:f32[2] = " in text and "\n    nan:f32[2] = " in text  # names that are keywords
+    start = time.perf_counter()
+    parsed = parse(text)
+    elapsed = time.perf_counter() - start
+    assert len(parsed.eqns) == n and str(parsed) == text
+    assert_same_jaxpr(closed, parsed)
+    one_line = text.replace("\n    ", " ; ").replace("let ; ", "let ").replace("\n  in", " in")
+    assert "\n" not in one_line
+    assert len(parse(one_line).eqns) == n
+    assert elapsed < 120  # generous: a quadratic parser would take hours
+
+
+# -------------------- nested jaxprs --------------------
+
+def test_nested_jaxpr_params():
+    inner = ir.stage(lambda x: [E.sin(x), E.mul(x, 2.0)], [F64(3)])
+    outer = ir.stage(lambda x: [*call(inner, x), E.cos(x)], [F64(3)])
+    parsed = roundtrip(outer)
+    param = parsed.eqns[0].params["jaxpr"]
+    assert isinstance(param, ClosedJaxpr) and param.consts == []
+    assert param.jaxpr.invars[0] is not parsed.jaxpr.invars[0]
+
+
+def test_nested_jaxpr_params_multi_line_and_doubly_nested():
+    big = ir.stage(lambda x: [R.reduce_sum(E.logistic(E.exp(E.mul(E.sin(x), 3.0))), (0,))], [F64(3)])
+    middle = ir.stage(lambda x: [*call(big, x), *call(big, E.neg(x))], [F64(3)])
+    outer = ir.stage(lambda x, y: [*call(middle, x), E.add(x, y)], [F64(3), F64(3)])
+    text = str(outer)
+    assert "jaxpr={ lambda" in text and "\n      ] " in text or "\n    ] " in text
+    roundtrip(outer)
+
+
+def test_nested_jaxpr_with_constvars_and_no_outputs():
+    const = np.arange(3.0)
+    inner = ir.stage(lambda x: [E.add(x, const)], [F64(3)])
+    assert len(inner.jaxpr.constvars) == 1
+    outer = ir.stage(lambda x: call(inner, x), [F64(3)])
+    param = roundtrip(outer).eqns[0].params["jaxpr"]
+    assert param.consts is None and len(param.jaxpr.constvars) == 1
+    no_outputs = ir.stage(lambda x: [], [F64(3)])
+    outer = ir.stage(lambda x: call(no_outputs, x) + [x], [F64(3)])
+    assert " = test_call_" in str(outer)
+    roundtrip(outer)
+
+
+def test_nested_jaxpr_is_closed():
+    text = ("{ lambda ; a:f64[]. let b:f64[] = %s[jaxpr={ lambda ; c:f64[]. let  in (a,) }] a "
+            "in (b,) }" % call_p.name)
+    with pytest.raises(JaxprParseError, match="undefined variable 'a'"):
+        parse(text)
+    # names may be reused in a nested jaxpr: it has its own scope
+    text = ("{ lambda ; a:f64[]. let b:f64[] = %s[jaxpr={ lambda ; a:f64[]. let  in (a,) }] a "
+            "in (b,) }" % call_p.name)
+    assert str(parse(text)).count("lambda") == 2
+
+
+# -------------------- constants --------------------
+
+def test_consts():
+    const = np.arange(3.0)
+    closed = ir.stage(lambda x: [E.add(x, const)], [F64(3)])
+    text = str(closed)
+    assert text.startswith("{ lambda a:f64[3]; b:f64[3]. let")
+    assert parse(text).consts is None
+    parsed = parse(text, consts=[const])
+    assert parsed.consts[0] is const
+    assert_same_jaxpr(closed, parsed)
+    assert parse(str(stage("binary")), consts=[]).consts == []
+    for bad in ([], [const, const], [np.arange(4.0)], [np.arange(3, dtype=np.float32)], ["x"]):
+        with pytest.raises(JaxprParseError) as info:
+            parse(text, consts=bad)
+        assert isinstance(info.value, ValueError)
+    with pytest.raises(JaxprParseError, match=r"line 1, column 10: const 0 for 'a' has type f64\[4\]"):
+        parse(text, consts=[np.arange(4.0)])
+
+
+# -------------------- errors --------------------
+
+PWNED = "/tmp/pwned"
+PAYLOAD = "__import__('os').system('touch /tmp/pwned')"
+GOOD = "{ lambda ; a:f64[3]. let b:f64[3] = sin a; c:f64[] = reduce_sum[axes=(0,)] b in (c,) }"
+
+
+def assert_parse_error(text, *, line=None, column=None, match=None):
+    with pytest.raises(JaxprParseError) as info:
+        parse(text)
+    error = info.value
+    assert isinstance(error, ValueError)
+    assert error.line >= 1 and error.column >= 1
+    assert f"line {error.line}, column {error.column}" in str(error)
+    if line is not None:
+        assert (error.line, error.column) == (line, column), str(error)
+    if match is not None:
+        assert match in str(error), str(error)
+    return error
+
+
+HOSTILE = {
+    "payload_alone": PAYLOAD,
+    "payload_as_primitive": GOOD.replace("sin", PAYLOAD),
+    "payload_as_param": GOOD.replace("(0,)", PAYLOAD),
+    "payload_as_param_name": GOOD.replace("axes", PAYLOAD),
+    "payload_as_literal": GOOD.replace("sin a", f"add a {PAYLOAD}:f64[]"),
+    "payload_as_dtype": GOOD.replace("f64[3]. let", f"{PAYLOAD}[3]. let"),
+    "payload_as_output": GOOD.replace("(c,)", f"({PAYLOAD},)"),
+    "payload_as_variable": GOOD.replace("sin a", "sin __import__"),
+    "empty": "",
+    "blank": " \n\t\n ",
+    "unclosed": GOOD[:-1],
+    "extra_close": GOOD + " }",
+    "many_opening_braces": "{" * 10_000,
+    "nested_parens": GOOD.replace("(0,)", "(" * 10_000 + "0" + ")" * 10_000),
+    "nested_tuples": GOOD.replace("(0,)", "(" * 10_000 + "0" + ",)" * 10_000),
+    "nested_lambdas": "{ lambda " * 10_000,
+    "nested_jaxprs": ("{ lambda ; . let  = %s[jaxpr=" % call_p.name) * 10_000,
+    "huge_int_param": GOOD.replace("(0,)", "(" + "9" * 100_000 + ",)"),
+    "huge_int_literal": GOOD.replace("sin a", "add a " + "1" * 100_000 + ":f64[]"),
+    "huge_exponent": GOOD.replace("sin a", "add a 1e99999:f64[]"),
+    "huge_dimension": GOOD.replace("f64[3]. let", "f64[" + "9" * 100_000 + "]. let"),
+    "long_dimension": GOOD.replace("f64[3]. let", "f64[99999999999999999999]. let"),
+    "unknown_dtype": GOOD.replace("a:f64[3]", "a:f128[3]"),
+    "bad_dims_negative": GOOD.replace("a:f64[3]", "a:f64[-3]"),
+    "bad_dims_float": GOOD.replace("a:f64[3]", "a:f64[3.0]"),
+    "bad_dims_name": GOOD.replace("a:f64[3]", "a:f64[n]"),
+    "bad_dims_double_comma": GOOD.replace("a:f64[3]", "a:f64[3,,3]"),
+    "bad_dims_unclosed": GOOD.replace("a:f64[3]", "a:f64[3"),
+    "binary_garbage": "".join(map(chr, range(256))),
+    "nul": GOOD.replace("sin", "s\x00n"),
+    "unicode_digits": GOOD.replace("f64[3]", "f64[\u0663]"),
+    "unknown_primitive": GOOD.replace("sin", "sine"),
+    "undefined_variable": GOOD.replace("sin a", "sin z"),
+    "bound_twice_inputs": GOOD.replace("a:f64[3].", "a:f64[3] a:f64[3]."),
+    "bound_twice_eqn": GOOD.replace("c:f64[]", "a:f64[]"),
+    "bound_twice_in_lhs": "{ lambda ; . let a:i64[3] a:i64[3] = iota[dimension=0 dtype=int64 shape=(3,)] in () }",
+    "self_reference": GOOD.replace("b:f64[3] = sin a", "b:f64[3] = sin b"),
+    "wrong_output_type": GOOD.replace("b:f64[3] =", "b:f32[3] ="),
+    "wrong_output_count": GOOD.replace("b:f64[3] =", "b:f64[3] d:f64[3] ="),
+    "ill_typed_param": GOOD.replace("(0,)", "(5,)"),
+    "param_of_wrong_kind": GOOD.replace("(0,)", "foo"),
+    "argmax_out_of_range": "{ lambda ; a:f64[3]. let b:i64[] = argmax[axes=(7,) index_dtype=int64] a in (b,) }",
+    "duplicate_param": GOOD.replace("(0,)", "(0,) axes=(0,)"),
+    "param_without_value": GOOD.replace("=(0,)", ""),
+    "list_param": GOOD.replace("(0,)", "[0]"),
+    "one_element_without_comma": GOOD.replace("(0,)", "(0)"),
+    "missing_separator": GOOD.replace("sin a;", "sin a"),
+    "literal_rank_1": GOOD.replace("sin a", "add a 1.0:f64[3]"),
+    "literal_bool_as_float": GOOD.replace("sin a", "add a True:f64[]"),
+    "literal_float_as_int": "{ lambda ; a:i64[]. let b:i64[] = add a 1.5:i64[] in (b,) }",
+    "literal_int_out_of_range": "{ lambda ; a:i8[]. let b:i8[] = add a 300:i8[] in (b,) }",
+    "literal_negative_unsigned": "{ lambda ; a:u8[]. let b:u8[] = add a -1:u8[] in (b,) }",
+    "literal_float_overflow": "{ lambda ; a:f16[]. let b:f16[] = add a 1e10:f16[] in (b,) }",
+    "literal_int_as_bool": "{ lambda ; a:bool[]. let b:bool[] = and a 1:bool[] in (b,) }",
+    "literal_without_type": GOOD.replace("sin a", "add a 1.0"),
+    "literal_float0": "{ lambda ; . let  in (0:float0[],) }",
+    "binder_without_type": GOOD.replace("a:f64[3].", "a."),
+    "uppercase_variable": GOOD.replace("a:f64[3].", "A:f64[3]."),
+    "missing_in": GOOD.replace(" in (c,)", " (c,)"),
+    "missing_let": GOOD.replace(" let", ""),
+    "outputs_unclosed": GOOD.replace("(c,) }", "(c, }"),
+    "weak_unclosed": GOOD.replace("a:f64[3]", "a:f64[3]{weak"),
+    "trailing_garbage": GOOD + " x",
+    "two_jaxprs": GOOD + GOOD,
+    "python_code": "import os; os.system('touch /tmp/pwned')",
+    "lambda_python": "lambda: __import__('os')",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_malformed_input_raises_parse_error(name):
+    existed = os.path.exists(PWNED)
+    assert_parse_error(HOSTILE[name])
+    assert existed or not os.path.exists(PWNED)
+
+
+def test_good_base_text_parses():
+    assert str(parse(GOOD)) == str(parse(str(parse(GOOD))))
+
+
+def test_error_positions_and_messages():
+    assert_parse_error("", line=1, column=1, match="expected '{' opening a jaxpr, found end of input")
+    assert_parse_error(HOSTILE["unknown_primitive"], line=1, column=36, match="unknown primitive 'sine'")
+    assert_parse_error(HOSTILE["payload_as_primitive"], line=1, column=36,
+                       match="unknown primitive '__import__'")
+    assert_parse_error(HOSTILE["undefined_variable"], line=1, column=40, match="undefined variable 'z'")
+    assert_parse_error(HOSTILE["bound_twice_eqn"], match="variable 'a' is bound twice")
+    assert_parse_error(HOSTILE["unknown_dtype"], line=1, column=14, match="found 'f128'")
+    assert_parse_error(HOSTILE["huge_int_param"], match="longer than 100 characters")
+    assert_parse_error(HOSTILE["nested_parens"], match=f"nesting deeper than {MAX_DEPTH}")
+    assert_parse_error(HOSTILE["nested_jaxprs"], match=f"nesting deeper than {MAX_DEPTH}")
+    assert_parse_error(HOSTILE["wrong_output_type"], line=1, column=25,
+                       match="b is declared f32[3] but sin gives f64[3]")
+    assert_parse_error(HOSTILE["nul"], line=1, column=37, match="unexpected character '\\x00'")
+    text = "{ lambda ; a:f64[3]. let\n    b:f64[3] = sin a\n    c:f64[3] = cos q\n  in (c,) }"
+    assert_parse_error(text, line=3, column=20, match="undefined variable 'q'")
+    text = "{ lambda ; a:f64[3]. let\n    b:f64[] = reduce_sum[\n      axes=(0,\n    ] a\n  in (b,) }"
+    error = assert_parse_error(text, line=4, column=5, match="expected a parameter value")
+    assert "found ']'" in str(error)
+    assert_parse_error(b"{ lambda ; . let  in () }", line=1, column=1, match="found bytes")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=200))
+def test_random_text_is_rejected_cleanly(text):
+    try:
+        parse(text)
+    except JaxprParseError:
+        pass
+
+
+VALID_TEXTS = [str(stage(name)) for name in ("reductions", "dot_general", "slice", "weak_types")]
+VALID_TEXTS.append(str(ir.stage(lambda x: [*call(ir.stage(lambda y: [E.sin(y)], [F64(3)]), x)], [F64(3)])))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(VALID_TEXTS), st.data())
+def test_mutated_valid_text_parses_or_raises_parse_error(text, data):
+    """Delete, duplicate or replace a slice of a valid program: only JaxprParseError may come out."""
+    start = data.draw(st.integers(0, len(text)))
+    end = data.draw(st.integers(start, min(len(text), start + 12)))
+    insert = data.draw(st.sampled_from(["", text[start:end] * 2, "(", ")", "{", "}", "[", "]", ",", ";",
+                                        "\n", " ", ":", "=", ".", "-", "0", "1e400", "nan", "in", "a",
+                                        "{weak}", "True", "f32", "()", "(0,)"]))
+    try:
+        parse(text[:start] + insert + text[end:])
+    except JaxprParseError:
+        pass
+
+
+def test_parser_never_evaluates_code():
+    source = open(ir.parser.__file__).read()
+    names = {node.id for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Name)}
+    names |= {node.attr for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Attribute)}
+    imported = {alias.name.split(".")[0] for node in ast.walk(ast.parse(source))
+                if isinstance(node, (ast.Import, ast.ImportFrom)) for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(ast.parse(source))
+                 if isinstance(node, ast.ImportFrom) and node.module}
+    forbidden = {"eval", "exec", "compile", "literal_eval", "__import__", "getattr", "pickle", "importlib"}
+    assert not (names | imported) & forbidden
+    assert imported <= {"__future__", "re", "numpy", "ir"}
+
+
+def test_eqn_with_hand_built_params_roundtrips():
+    """An Eqn built by hand (not by tracing), with a nested jaxpr and a literal output."""
+    x = Var(F64(3))
+    inner = ir.stage(lambda y: [E.sin(y)], [F64(3)])
+    out = Var(F64(3))
+    eqn = Eqn(call_p, [x], [out], {"jaxpr": inner})
+    jaxpr = Jaxpr([], [x], [eqn], [out, Literal(np.float32(0.1), F32())])
+    ir.check(jaxpr)
+    roundtrip(ClosedJaxpr(jaxpr, []))
