@@ -5,6 +5,7 @@
     print(ft.make_jaxpr(lambda x: fnp.sin(x) * 2.0)(1.0))
 """
 from ftrans import numpy, tree_util
+from ftrans._autodiff import grad, jvp, linearize, value_and_grad, vjp
 from ftrans._make_jaxpr import make_jaxpr
 from ir.core import ClosedJaxpr, Jaxpr, ShapedArray
 from ir.errors import ConcretizationError, UnexpectedTracerError
@@ -12,4 +13,4 @@ from ir.errors import ConcretizationError, UnexpectedTracerError
 __version__ = "0.1.0"
 
 __all__ = ["ClosedJaxpr", "ConcretizationError", "Jaxpr", "ShapedArray", "UnexpectedTracerError",
-           "make_jaxpr", "numpy", "tree_util"]
+           "grad", "jvp", "linearize", "make_jaxpr", "numpy", "tree_util", "value_and_grad", "vjp"]

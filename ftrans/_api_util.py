@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ftrans.tree_util import tree_flatten
+from ftrans.tree_util import _node_entry, tree_flatten
 from ir.core import concrete_aval
 from ir.errors import at_user_line
-from ir.tracing import Tracer, get_aval
+from ir.tracing import Tracer, get_aval, leaked_tracer_error
 
 
 def normalize_argnums(argnums, num_args, what="static_argnums"):
@@ -31,36 +31,68 @@ def split_static(args, static_argnums):
     return dynamic, merge
 
 
-def _leaf_paths(tree):
-    """A readable path for each leaf, e.g. ``[1]['w']``, in flattening order."""
-    paths, stack = [], [(tree, "")]
+def _leaf_path(tree, index):
+    """A readable path to leaf `index` of `tree` (in flattening order), e.g. ``[1]['w']``.
+
+    Walks the tree as `tree_flatten` does (registered classes and namedtuples
+    included), keeping parent links and building only the one path asked for,
+    so deep trees cost linear time and no recursion.
+    """
+    stack = [(tree, None)]  # (node, link); link = (parent link, path segment)
+    count = 0
     while stack:
-        node, path = stack.pop()
-        if isinstance(node, dict):
-            stack.extend((node[k], f"{path}[{k!r}]") for k in reversed(sorted(node)))
-        elif isinstance(node, (list, tuple)):
-            stack.extend((v, f"{path}[{i}]") for i, v in reversed(list(enumerate(node))))
-        elif node is None:
+        node, link = stack.pop()
+        entry = _node_entry(node)
+        if entry is None:
+            if count == index:
+                segments = []
+                while link is not None:
+                    link, segment = link
+                    segments.append(segment)
+                return "".join(reversed(segments))
+            count += 1
             continue
+        children, aux = entry[0](node)
+        children = list(children)
+        if isinstance(node, dict):
+            segments = [f"[{k!r}]" for k in aux]
+        elif isinstance(node, tuple) and hasattr(node, "_fields"):
+            segments = [f".{name}" for name in node._fields]
         else:
-            paths.append(path)
-    return paths
+            segments = [f"[{i}]" for i in range(len(children))]
+        stack.extend((child, (link, segment))
+                     for child, segment in zip(reversed(children), reversed(segments), strict=True))
+    return None
 
 
-def flatten_args(args, what):
-    """Flatten positional args; check every leaf is an array-like value."""
+def flatten_args(args, what, positions=None):
+    """Flatten positional args; check every leaf is an array-like value.
+
+    `positions` are the numbers of `args` among the caller's arguments (they
+    differ when static arguments were taken out), used to name a bad leaf.
+    """
     leaves, treedef = tree_flatten(tuple(args))
     avals = []
     for i, leaf in enumerate(leaves):
+        if isinstance(leaf, Tracer) and not leaf._trace.alive:
+            raise leaked_tracer_error(leaf)
         try:
             avals.append(get_aval(leaf) if isinstance(leaf, Tracer) else concrete_aval(_as_array_leaf(leaf)))
         except TypeError:
-            paths = [f"argument {n}{path}" for n, arg in enumerate(args) for path in _leaf_paths(arg)]
-            where = paths[i] if i < len(paths) else f"leaf {i}"
+            path = _leaf_path(tuple(args), i)
+            where = f"leaf {i}" if path is None else _argument_path(path, positions)
             raise TypeError(at_user_line(
                 f"{what}: {where} is a {type(leaf).__name__}, not an array. Arguments must be "
                 "pytrees of arrays or numbers; mark other arguments static with static_argnums")) from None
     return leaves, treedef, avals
+
+
+def _argument_path(path, positions=None):
+    """``[1]['w']`` (a path into the tuple of arguments) -> ``argument 1['w']``."""
+    number, rest = path[1:].split("]", 1)
+    if positions is not None:
+        number = positions[int(number)]
+    return f"argument {number}{rest}"
 
 
 def _as_array_leaf(leaf):

@@ -100,8 +100,7 @@ def _checked_consts(parser, start, jaxpr, const_binders, consts):
 # -------------------- tokens --------------------
 
 _TOKEN_RE = re.compile(r"""
-    (?P<newline> \n )
-  | (?P<space> [ \t\r]+ )
+    (?P<space> [ \t\r\n]+ )
   | (?P<number> -(?:inf|nan)(?![A-Za-z0-9_])
               | -?[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)? )
   | (?P<name> [A-Za-z_][A-Za-z0-9_]* )
@@ -114,19 +113,41 @@ _INT_RE = re.compile(r"-?[0-9]+", re.ASCII)
 _LITERAL_WORDS = ("True", "False", "inf", "nan")
 
 
-class _Token:
-    """`kind` is 'name', 'number', 'eof' or the punctuation character itself.
-    `newline` says whether a new line separates it from the previous token."""
-    __slots__ = ("kind", "text", "pos", "newline")
+class _Tokens:
+    """The token table, as parallel lists (a long program has millions of tokens).
 
-    def __init__(self, kind, text, pos, newline):
-        self.kind, self.text, self.pos, self.newline = kind, text, pos, newline
+    `kinds[t]` is 'name', 'number', 'eof', 'bad' or the punctuation character
+    itself; `newlines[t]` says whether a new line precedes token t. Scanning
+    stops at the first bad token (an unexpected character or an overlong
+    number): the parser reports it when it gets there, so errors come in
+    reading order. Two 'eof' tokens end the table, so one token of lookahead
+    never runs off it.
+    """
 
-    def describe(self):
-        if self.kind == "eof":
-            return "end of input"
-        text = self.text if len(self.text) <= 40 else self.text[:37] + "..."
-        return repr(text)
+    def __init__(self, text):
+        self.kinds, self.texts, self.starts, self.newlines = [], [], [], []
+        newline = False
+        for match in _TOKEN_RE.finditer(text):
+            kind, value = match.lastgroup, match.group()
+            if kind == "space":
+                newline = newline or "\n" in value
+                continue
+            if kind == "punct":
+                kind = value
+            elif kind == "number" and len(value) > MAX_NUMBER_LENGTH:
+                kind = "bad"
+            self._add(kind, value, match.start(), newline)
+            newline = False
+            if kind == "bad":
+                break
+        self._add("eof", "", len(text), newline)
+        self._add("eof", "", len(text), newline)
+
+    def _add(self, kind, value, start, newline):
+        self.kinds.append(kind)
+        self.texts.append(value)
+        self.starts.append(start)
+        self.newlines.append(newline)
 
 
 # Parameter values written as bare names that stand for dtypes (the printer
@@ -139,78 +160,60 @@ _PARAM_CONSTANTS = {"True": True, "False": False, "None": None}
 # -------------------- the parser --------------------
 
 class _Parser:
+    """Recursive descent over the token table. A token is named by its index."""
+
     def __init__(self, text):
         self.text = text
-        self._matches = _TOKEN_RE.finditer(text)
-        self.tokens = []  # scanned lazily, so errors come in reading order
-        self.i = 0
+        tokens = _Tokens(text)
+        self.kinds, self.texts, self.starts, self.newlines = (
+            tokens.kinds, tokens.texts, tokens.starts, tokens.newlines)
+        self.i = 0  # the next token
         self.depth = 0
 
     # ---- token access ----
 
-    def _scan(self):
-        newline = False
-        for match in self._matches:
-            kind = match.lastgroup
-            if kind == "space":
-                continue
-            if kind == "newline":
-                newline = True
-                continue
-            if kind == "bad":
-                raise self.error(match.start(), f"unexpected character {match.group()!r}")
-            text = match.group()
-            if kind == "punct":
-                kind = text
-            elif kind == "number" and len(text) > MAX_NUMBER_LENGTH:
-                raise self.error(match.start(), f"number longer than {MAX_NUMBER_LENGTH} characters")
-            return _Token(kind, text, match.start(), newline)
-        return _Token("eof", "", len(self.text), newline)
-
-    def peek(self, ahead=0):
-        while len(self.tokens) <= self.i + ahead:
-            if self.tokens and self.tokens[-1].kind == "eof":
-                return self.tokens[-1]
-            self.tokens.append(self._scan())
-        return self.tokens[self.i + ahead]
+    def at(self, kind, text=None, ahead=0):
+        t = self.i + ahead
+        return self.kinds[t] == kind and (text is None or self.texts[t] == text)
 
     def next(self):
-        token = self.peek()
-        if token.kind != "eof":
-            self.i += 1
-        return token
+        """Consume the next token and return its index."""
+        t = self.i
+        if self.kinds[t] != "eof":
+            self.i = t + 1
+        return t
 
     def expect(self, kind, what):
-        token = self.peek()
-        if token.kind != kind:
-            raise self.expected(what, token)
+        if self.kinds[self.i] != kind:
+            raise self.expected(what)
         return self.next()
 
     def expect_word(self, word):
-        token = self.peek()
-        if token.kind != "name" or token.text != word:
-            raise self.expected(repr(word), token)
+        if not self.at("name", word):
+            raise self.expected(repr(word))
         return self.next()
-
-    def at(self, kind, text=None, ahead=0):
-        token = self.peek(ahead)
-        return token.kind == kind and (text is None or token.text == text)
 
     def at_in(self):
         """At the `in (` that ends the equations (a variable may be named `in`)."""
-        return self.at("name", "in") and self.at("(", ahead=1)
+        return self.at("name", "in") and self.kinds[self.i + 1] == "("
 
     def at_binder(self):
-        return self.at("name") and self.at(":", ahead=1)
+        return self.kinds[self.i] == "name" and self.kinds[self.i + 1] == ":"
+
+    def describe(self, t):
+        if self.kinds[t] == "eof":
+            return "end of input"
+        text = self.texts[t]
+        return repr(text if len(text) <= 40 else text[:37] + "...")
 
     # ---- errors ----
 
-    def error(self, where, reason):
-        pos = where.pos if isinstance(where, _Token) else where
+    def error(self, t, reason):
+        """A JaxprParseError at token `t`."""
+        pos = self.starts[t]
         line = self.text.count("\n", 0, pos) + 1
         line_start = self.text.rfind("\n", 0, pos) + 1
-        column = pos - line_start + 1
-        return JaxprParseError(reason, line, column, self._excerpt(line_start, pos))
+        return JaxprParseError(reason, line, pos - line_start + 1, self._excerpt(line_start, pos))
 
     def _excerpt(self, line_start, pos):
         """The offending line, cut to at most 80 characters around `pos`, and a caret."""
@@ -222,15 +225,22 @@ class _Parser:
             return ""  # escaping would shift the caret; the line and column say where
         return f"\n    {shown}\n    {' ' * (pos - left)}^"
 
-    def expected(self, what, token):
-        return self.error(token, f"expected {what}, found {token.describe()}")
+    def expected(self, what, t=None):
+        """`expected <what>, found <the token at t>` (default: the next token)."""
+        t = self.i if t is None else t
+        if self.kinds[t] == "bad":  # a scanning error, reported where the parser reached it
+            text = self.texts[t]
+            if len(text) > MAX_NUMBER_LENGTH:
+                return self.error(t, f"number longer than {MAX_NUMBER_LENGTH} characters")
+            return self.error(t, f"unexpected character {text!r}")
+        return self.error(t, f"expected {what}, found {self.describe(t)}")
 
-    def enter(self, token):
+    def enter(self, t):
         """One level deeper into a nested tuple or jaxpr: bounded, so that
         hostile nesting is an error and never a RecursionError."""
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise self.error(token, f"nesting deeper than {MAX_DEPTH} levels of tuples and jaxprs")
+            raise self.error(t, f"nesting deeper than {MAX_DEPTH} levels of tuples and jaxprs")
 
     # ---- jaxprs ----
 

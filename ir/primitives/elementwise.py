@@ -9,8 +9,11 @@ from __future__ import annotations
 import numpy as np
 
 from ir.core import ShapedArray, short_dtype_name
+from ir.markers import Zero, tangent_aval
 from ir.primitive import Primitive
-from ir.tracing import bind
+from ir.primitives.ad_util import (is_undefined, jvp_from_derivatives, scalar_like, unbroadcast,
+                                   zero_jvp)
+from ir.tracing import bind, get_aval
 
 FLOAT = "f"
 NUMBER = "fiu"
@@ -41,21 +44,32 @@ def _same_dtype(name, avals):
     return avals[0].dtype
 
 
-def unary(name, impl, kinds=FLOAT, **rules):
-    def abstract_eval(x):
+def unary(name, impl, kinds=FLOAT, derivative=None, **rules):
+    """An elementwise unary primitive. `derivative(t, out, x, **params)` is the
+    tangent of the output along the input tangent t."""
+    def abstract_eval(x, **params):
         _check_dtype(name, x, kinds)
         return x
-    return Primitive(name, abstract_eval=abstract_eval, impl=impl, elementwise=True, **rules)
+    prim = Primitive(name, abstract_eval=abstract_eval, impl=impl, elementwise=True, **rules)
+    if derivative is not None and "jvp" not in rules:
+        prim.define(jvp=jvp_from_derivatives(prim, derivative))
+    return prim
 
 
-def binary(name, impl, kinds=NUMBER, out_dtype=None, commutative=False, **rules):
+def binary(name, impl, kinds=NUMBER, out_dtype=None, commutative=False, derivatives=None, **rules):
+    """An elementwise binary primitive; `derivatives` holds one function per operand."""
     def abstract_eval(x, y):
         shape = elementwise_shape(name, x, y)
         dtype = _same_dtype(name, [x, y])
         _check_dtype(name, x, kinds)
         return ShapedArray(shape, out_dtype or dtype, x.weak_type and y.weak_type and out_dtype is None)
-    return Primitive(name, abstract_eval=abstract_eval, impl=impl, elementwise=True,
+    prim = Primitive(name, abstract_eval=abstract_eval, impl=impl, elementwise=True,
                      commutative=commutative, **rules)
+    if derivatives is not None and "jvp" not in rules:
+        prim.define(jvp=jvp_from_derivatives(prim, *derivatives))
+    if out_dtype is not None:  # comparisons: bool results have no tangent
+        prim.define(jvp=zero_jvp(prim))
+    return prim
 
 
 def _logistic_impl(x):
@@ -64,31 +78,47 @@ def _logistic_impl(x):
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
 
-def _sign_impl(x):
-    return np.sign(x)
+def _c(x, value):
+    return scalar_like(x, value)
 
 
 # -------------------- unary --------------------
 
-neg_p = unary("neg", np.negative, NUMBER)
-sign_p = unary("sign", _sign_impl, NUMBER)
-abs_p = unary("abs", np.abs, NUMBER)
+neg_p = unary("neg", np.negative, NUMBER, derivative=lambda t, out, x: neg(t),
+              transpose=lambda ct, x: [neg(ct) if type(ct) is not Zero else ct])
+sign_p = unary("sign", np.sign, NUMBER)
+sign_p.define(jvp=zero_jvp(sign_p))
+# NB: as JAX, d|x|/dx is +1 at 0
+abs_p = unary("abs", np.abs, NUMBER, derivative=lambda t, out, x: select_n(ge(x, _c(x, 0)), neg(t), t))
 floor_p = unary("floor", np.floor)
+floor_p.define(jvp=zero_jvp(floor_p))
 ceil_p = unary("ceil", np.ceil)
-sin_p = unary("sin", np.sin)
-cos_p = unary("cos", np.cos)
-tan_p = unary("tan", np.tan)
-atan_p = unary("atan", np.arctan)
-sinh_p = unary("sinh", np.sinh)
-cosh_p = unary("cosh", np.cosh)
-tanh_p = unary("tanh", np.tanh)
-exp_p = unary("exp", np.exp)
-log_p = unary("log", np.log)
-log1p_p = unary("log1p", np.log1p)
-expm1_p = unary("expm1", np.expm1)
-sqrt_p = unary("sqrt", np.sqrt)
-logistic_p = unary("logistic", _logistic_impl)
+ceil_p.define(jvp=zero_jvp(ceil_p))
+sin_p = unary("sin", np.sin, derivative=lambda t, out, x: mul(t, cos(x)))
+cos_p = unary("cos", np.cos, derivative=lambda t, out, x: neg(mul(t, sin(x))))
+tan_p = unary("tan", np.tan, derivative=lambda t, out, x: mul(t, add(_c(x, 1), integer_pow(out, 2))))
+atan_p = unary("atan", np.arctan, derivative=lambda t, out, x: div(t, add(_c(x, 1), integer_pow(x, 2))))
+sinh_p = unary("sinh", np.sinh, derivative=lambda t, out, x: mul(t, cosh(x)))
+cosh_p = unary("cosh", np.cosh, derivative=lambda t, out, x: mul(t, sinh(x)))
+tanh_p = unary("tanh", np.tanh, derivative=lambda t, out, x: mul(t, sub(_c(x, 1), integer_pow(out, 2))))
+exp_p = unary("exp", np.exp, derivative=lambda t, out, x: mul(t, out))
+log_p = unary("log", np.log, derivative=lambda t, out, x: div(t, x))
+log1p_p = unary("log1p", np.log1p, derivative=lambda t, out, x: div(t, add(_c(x, 1), x)))
+expm1_p = unary("expm1", np.expm1, derivative=lambda t, out, x: mul(t, add(out, _c(x, 1))))
+sqrt_p = unary("sqrt", np.sqrt, derivative=lambda t, out, x: div(t, mul(_c(x, 2), out)))
+logistic_p = unary("logistic", _logistic_impl,
+                   derivative=lambda t, out, x: mul(t, mul(out, sub(_c(x, 1), out))))
 not_p = unary("not", np.invert, INTEGER_OR_BOOL)
+not_p.define(jvp=zero_jvp(not_p))
+
+
+def _stop_gradient_jvp(primals, tangents):
+    (x,), _ = primals, tangents
+    return x, Zero(get_aval(x))
+
+
+# the identity, with a zero derivative: what `ft.lax.stop_gradient` binds
+stop_gradient_p = unary("stop_gradient", lambda x: x, ANY, jvp=_stop_gradient_jvp)
 
 
 def _integer_pow_abstract_eval(x, *, y):
@@ -104,23 +134,88 @@ def _integer_pow_impl(x, *, y):
     return np.power(x, x.dtype.type(y)) if hasattr(x, "dtype") else x ** y
 
 
+def _integer_pow_derivative(t, out, x, *, y):
+    if y == 1:
+        return t
+    power_below = x if y == 2 else integer_pow(x, y - 1)
+    return mul(t, mul(_c(x, y), power_below))
+
+
 integer_pow_p = Primitive("integer_pow", abstract_eval=_integer_pow_abstract_eval,
                           impl=_integer_pow_impl, elementwise=True)
+integer_pow_p.define(jvp=jvp_from_derivatives(integer_pow_p, _integer_pow_derivative))
 
 # -------------------- binary --------------------
 
-add_p = binary("add", np.add, commutative=True)
-sub_p = binary("sub", np.subtract)
-mul_p = binary("mul", np.multiply, commutative=True)
-div_p = binary("div", np.true_divide, FLOAT)
+
+def _add_transpose(ct, x, y):
+    return [unbroadcast(ct, x.aval) if is_undefined(x) else None,
+            unbroadcast(ct, y.aval) if is_undefined(y) else None]
+
+
+def _sub_transpose(ct, x, y):
+    return [unbroadcast(ct, x.aval) if is_undefined(x) else None,
+            unbroadcast(neg(ct), y.aval) if is_undefined(y) and type(ct) is not Zero else None]
+
+
+def _mul_transpose(ct, x, y):
+    if is_undefined(x) and is_undefined(y):
+        raise ValueError("mul is linear in one operand at a time, not both")
+    if type(ct) is Zero:
+        return [None, None]
+    if is_undefined(x):
+        return [unbroadcast(mul(ct, y), x.aval), None]
+    return [None, unbroadcast(mul(x, ct), y.aval)]
+
+
+def _div_transpose(ct, x, y):
+    if is_undefined(y):
+        raise ValueError("div is linear in its numerator only")
+    return [None if type(ct) is Zero else unbroadcast(div(ct, y), x.aval), None]
+
+
+def _balanced_weight(x, out, other):
+    """1 where x alone is the max/min, 0.5 on a tie, 0 elsewhere (JAX's convention)."""
+    return select_n(eq(x, out), _c(x, 0), select_n(eq(other, out), _c(x, 1), _c(x, 0.5)))
+
+
+def _pow_base_derivative(t, out, x, y):
+    # NB: as JAX, y * x**(y-1) is taken as 0 where y == 0 (even at x == 0)
+    slope = mul(y, pow(x, sub(y, _c(y, 1))))
+    return mul(t, select_n(eq(y, _c(y, 0)), slope, _c(x, 0)))
+
+
+def _pow_exponent_derivative(t, out, x, y):
+    # log(x) * x**y, with log(0) replaced by 0 so that 0**y does not give NaN
+    safe_x = select_n(eq(x, _c(x, 0)), x, _c(x, 1))
+    return mul(t, mul(log(safe_x), out))
+
+
+add_p = binary("add", np.add, commutative=True, transpose=_add_transpose,
+               derivatives=(lambda t, out, x, y: t, lambda t, out, x, y: t))
+sub_p = binary("sub", np.subtract, transpose=_sub_transpose,
+               derivatives=(lambda t, out, x, y: t, lambda t, out, x, y: neg(t)))
+mul_p = binary("mul", np.multiply, commutative=True, transpose=_mul_transpose, linear_in=(0, 1),
+               derivatives=(lambda t, out, x, y: mul(t, y), lambda t, out, x, y: mul(x, t)))
+div_p = binary("div", np.true_divide, FLOAT, transpose=_div_transpose, linear_in=(0,),
+               derivatives=(lambda t, out, x, y: div(t, y), lambda t, out, x, y: neg(mul(t, div(out, y)))))
 floor_divide_p = binary("floor_divide", np.floor_divide)  # NB: NumPy's `//`, not JAX's truncating div
-mod_p = binary("mod", np.mod)  # NB: NumPy's `%` (sign of the divisor), not JAX's C-style rem
-pow_p = binary("pow", np.power)
-max_p = binary("max", np.maximum, ANY, commutative=True)  # NaN-propagating, like NumPy's maximum
-min_p = binary("min", np.minimum, ANY, commutative=True)
+floor_divide_p.define(jvp=zero_jvp(floor_divide_p))
+# NB: NumPy's `%` (sign of the divisor), not JAX's C-style rem; x % y = x - floor(x / y) * y
+mod_p = binary("mod", np.mod, derivatives=(lambda t, out, x, y: t,
+                                           lambda t, out, x, y: neg(mul(t, floor_divide(x, y)))))
+pow_p = binary("pow", np.power, derivatives=(_pow_base_derivative, _pow_exponent_derivative))
+max_p = binary("max", np.maximum, ANY, commutative=True,  # NaN-propagating, like NumPy's maximum
+               derivatives=(lambda t, out, x, y: mul(t, _balanced_weight(x, out, y)),
+                            lambda t, out, x, y: mul(t, _balanced_weight(y, out, x))))
+min_p = binary("min", np.minimum, ANY, commutative=True,
+               derivatives=(lambda t, out, x, y: mul(t, _balanced_weight(x, out, y)),
+                            lambda t, out, x, y: mul(t, _balanced_weight(y, out, x))))
 and_p = binary("and", np.bitwise_and, INTEGER_OR_BOOL, commutative=True)
 or_p = binary("or", np.bitwise_or, INTEGER_OR_BOOL, commutative=True)
 xor_p = binary("xor", np.bitwise_xor, INTEGER_OR_BOOL, commutative=True)
+for _prim in (and_p, or_p, xor_p):
+    _prim.define(jvp=zero_jvp(_prim))
 
 _BOOL = np.dtype(np.bool_)
 eq_p = binary("eq", np.equal, ANY, out_dtype=_BOOL, commutative=True)
@@ -147,9 +242,31 @@ def _select_n_impl(which, on_false, on_true):
     return np.where(which, on_true, on_false)
 
 
+def _select_n_jvp(primals, tangents):
+    which, on_false, on_true = primals
+    out = select_n(which, on_false, on_true)
+    _, t_false, t_true = tangents
+    if type(t_false) is Zero and type(t_true) is Zero:
+        return out, Zero(get_aval(out))
+    zero = _c(out, 0)
+    return out, select_n(which, zero if type(t_false) is Zero else t_false,
+                         zero if type(t_true) is Zero else t_true)
+
+
+def _select_n_transpose(ct, which, on_false, on_true):
+    if is_undefined(which):
+        raise ValueError("select_n is not linear in its predicate")
+    if type(ct) is Zero:
+        return [None, None, None]
+    zero = _c(ct, 0)
+    return [None,
+            unbroadcast(select_n(which, ct, zero), on_false.aval) if is_undefined(on_false) else None,
+            unbroadcast(select_n(which, zero, ct), on_true.aval) if is_undefined(on_true) else None]
+
+
 # NB: as JAX's select_n: case 0 where the predicate is False, case 1 where it is True
 select_n_p = Primitive("select_n", abstract_eval=_select_n_abstract_eval, impl=_select_n_impl,
-                       elementwise=True)
+                       elementwise=True, linear_in=(1, 2), jvp=_select_n_jvp, transpose=_select_n_transpose)
 
 
 def _convert_abstract_eval(x, *, new_dtype, weak_type=False):
@@ -161,8 +278,23 @@ def _convert_impl(x, *, new_dtype, weak_type=False):
     return np.asarray(x).astype(new_dtype)
 
 
+def _convert_jvp(primals, tangents, *, new_dtype, weak_type):
+    (x,), (t,) = primals, tangents
+    out = convert_element_type(x, new_dtype, weak_type)
+    if type(t) is Zero or new_dtype.kind != "f" or get_aval(x).dtype.kind != "f":
+        return out, Zero(tangent_aval(get_aval(out)))
+    return out, convert_element_type(t, new_dtype, weak_type)
+
+
+def _convert_transpose(ct, x, *, new_dtype, weak_type):
+    if type(ct) is Zero or x.aval.dtype.kind != "f":
+        return [None]
+    return [convert_element_type(ct, x.aval.dtype, x.aval.weak_type)]
+
+
 convert_element_type_p = Primitive("convert_element_type", abstract_eval=_convert_abstract_eval,
-                                   impl=_convert_impl, elementwise=True)
+                                   impl=_convert_impl, elementwise=True, linear_in=(0,),
+                                   jvp=_convert_jvp, transpose=_convert_transpose)
 
 # -------------------- binders (what rules and ftrans.numpy call) --------------------
 
@@ -182,6 +314,9 @@ add, sub, mul, div, pow = map(_binder, (add_p, sub_p, mul_p, div_p, pow_p))
 floor_divide, mod, max, min = map(_binder, (floor_divide_p, mod_p, max_p, min_p))
 bitwise_and, bitwise_or, bitwise_xor = map(_binder, (and_p, or_p, xor_p))
 eq, ne, lt, le, gt, ge = map(_binder, (eq_p, ne_p, lt_p, le_p, gt_p, ge_p))
+
+
+stop_gradient = _binder(stop_gradient_p)
 
 
 def integer_pow(x, y):

@@ -8,7 +8,8 @@ form covers all of NumPy's integer-array indexing.
 
 Out-of-range indices: gather clamps them (as JAX under jit) with
 ``mode="clip"``, or yields a fill value with ``mode="fill"`` (NaN for floats,
-the lowest integer, False); scatters drop those updates. ``ftrans.numpy``
+`fill_value`, or by default NaN for floats, the lowest integer, False); scatters
+drop those updates. ``ftrans.numpy``
 raises IndexError for concrete out-of-range indices before any of this.
 """
 from __future__ import annotations
@@ -16,7 +17,11 @@ from __future__ import annotations
 import numpy as np
 
 from ir.core import ShapedArray
+from ir.markers import Zero
 from ir.primitive import Primitive
+from ir.primitives import elementwise as ew
+from ir.primitives import structural
+from ir.primitives.ad_util import aval_of, instantiate, is_undefined, jvp_from_derivatives, zeros
 from ir.tracing import bind
 
 
@@ -32,7 +37,7 @@ def _index_depth(name, operand, indices):
 GATHER_MODES = ("clip", "fill")
 
 
-def _gather_abstract_eval(operand, indices, *, mode):
+def _gather_abstract_eval(operand, indices, *, mode, fill_value=None):
     if mode not in GATHER_MODES:
         raise TypeError(f"gather: mode must be one of {GATHER_MODES}, got {mode!r}")
     k = _index_depth("gather", operand, indices)
@@ -46,7 +51,7 @@ def _index_tuple(operand_shape, indices):
     return tuple(clamped[..., j] for j in range(k))
 
 
-def fill_value(dtype):
+def default_fill_value(dtype):
     if dtype.kind == "f":
         return np.nan
     if dtype.kind == "b":
@@ -54,17 +59,38 @@ def fill_value(dtype):
     return np.iinfo(dtype).min if dtype.kind == "i" else np.iinfo(dtype).max
 
 
-def _gather_impl(operand, indices, *, mode):
+def _gather_impl(operand, indices, *, mode, fill_value=None):
     result = operand[_index_tuple(operand.shape, indices)]
     if mode == "fill":
         outside = ~_in_range_rows(operand.shape, indices)
         if outside.any():
             result = np.array(result, copy=True)
-            result[outside] = fill_value(operand.dtype)
+            result[outside] = default_fill_value(operand.dtype) if fill_value is None else fill_value
     return result
 
 
-gather_p = Primitive("gather", abstract_eval=_gather_abstract_eval, impl=_gather_impl, linear_in=(0,))
+def _clamped(indices, operand_shape):
+    """The indices a clip-mode gather actually reads (for its transpose)."""
+    k = aval_of(indices).shape[-1]
+    upper = np.array([max(n - 1, 0) for n in operand_shape[:k]], dtype=aval_of(indices).dtype)
+    upper = structural.broadcast_in_dim(upper, aval_of(indices).shape, [len(aval_of(indices).shape) - 1])
+    return ew.max(ew.min(indices, upper), aval_of(indices).dtype.type(0))
+
+
+def _gather_transpose(ct, operand, indices, *, mode, fill_value=None):
+    if type(ct) is Zero:
+        return [None, None]
+    if is_undefined(indices):
+        raise ValueError("gather is not linear in its indices")
+    if mode == "clip":
+        indices = _clamped(indices, operand.aval.shape)
+    return [scatter_add(zeros(operand.aval), indices, ct), None]
+
+
+gather_p = Primitive("gather", abstract_eval=_gather_abstract_eval, impl=_gather_impl, linear_in=(0,),
+                     transpose=_gather_transpose)
+gather_p.define(jvp=jvp_from_derivatives(
+    gather_p, lambda t, out, operand, indices, **params: bind(gather_p, t, indices, **params), None))
 
 
 def _scatter_abstract_eval(name):
@@ -97,14 +123,50 @@ def _scatter_impl(operand, indices, updates):
     return result
 
 
+def _scatter_jvp(prim):
+    def jvp(primals, tangents):
+        operand, indices, updates = primals
+        out = bind(prim, operand, indices, updates)
+        t_operand, _, t_updates = tangents
+        if type(t_operand) is Zero and type(t_updates) is Zero:
+            return out, Zero(aval_of(out))
+        return out, bind(prim, instantiate(t_operand), indices, instantiate(t_updates))
+    return jvp
+
+
+def _updates_ct(ct, indices):
+    """The cotangent each update receives: ct at its position (0 if it was dropped)."""
+    return gather(ct, indices, mode="fill", fill_value=aval_of(ct).dtype.type(0).item())
+
+
+def _scatter_add_transpose(ct, operand, indices, updates):
+    if type(ct) is Zero:
+        return [None, None, None]
+    return [ct if is_undefined(operand) else None, None,
+            _updates_ct(ct, indices) if is_undefined(updates) else None]
+
+
+def _scatter_transpose(ct, operand, indices, updates):
+    if type(ct) is Zero:
+        return [None, None, None]
+    ct_operand = None
+    if is_undefined(operand):  # overwritten positions do not reach the operand
+        ct_operand = scatter(ct, indices, zeros(aval_of(updates)))
+    return [ct_operand, None, _updates_ct(ct, indices) if is_undefined(updates) else None]
+
+
 scatter_add_p = Primitive("scatter_add", abstract_eval=_scatter_abstract_eval("scatter_add"),
-                          impl=_scatter_add_impl, linear_in=(0, 2))
-# NB: where indices repeat, which update wins is unspecified (as in JAX)
-scatter_p = Primitive("scatter", abstract_eval=_scatter_abstract_eval("scatter"), impl=_scatter_impl)
+                          impl=_scatter_add_impl, linear_in=(0, 2), transpose=_scatter_add_transpose)
+scatter_add_p.define(jvp=_scatter_jvp(scatter_add_p))
+# NB: where indices repeat, which update wins is unspecified (as in JAX); its
+# transpose gives every duplicate the cotangent of the position
+scatter_p = Primitive("scatter", abstract_eval=_scatter_abstract_eval("scatter"), impl=_scatter_impl,
+                      linear_in=(0, 2), transpose=_scatter_transpose)
+scatter_p.define(jvp=_scatter_jvp(scatter_p))
 
 
-def gather(operand, indices, mode="clip"):
-    return bind(gather_p, operand, indices, mode=mode)
+def gather(operand, indices, mode="clip", fill_value=None):
+    return bind(gather_p, operand, indices, mode=mode, fill_value=fill_value)
 
 
 def scatter_add(operand, indices, updates):

@@ -10,7 +10,10 @@ import math
 import numpy as np
 
 from ir.core import ShapedArray
+from ir.markers import Zero
 from ir.primitive import Primitive
+from ir.primitives import structural
+from ir.primitives.ad_util import aval_of, is_undefined, jvp_from_derivatives
 from ir.tracing import bind
 
 
@@ -53,8 +56,44 @@ def _dot_general_impl(lhs, rhs, *, dimension_numbers):
     return np.matmul(a, b).reshape(batch + lhs_free + rhs_free)
 
 
+def _transpose_one_side(ct, other, this_aval, this_dims, other_dims, ct_this_first):
+    """Cotangent of one operand of a dot_general: contract `ct` with the other
+    operand over the other's free dims, then put the dims back in this operand's order.
+    `ct_this_first`: whether this operand's free dims precede the other's in `ct`."""
+    (this_contract, other_contract), (this_batch, other_batch) = this_dims, other_dims
+    other_ndim = aval_of(other).ndim
+    this_free = _free_dims(this_aval.ndim, this_contract, this_batch)
+    other_free = _free_dims(other_ndim, other_contract, other_batch)
+    nb = len(this_batch)
+    if ct_this_first:
+        ct_other_free = list(range(nb + len(this_free), nb + len(this_free) + len(other_free)))
+    else:
+        ct_other_free = list(range(nb, nb + len(other_free)))
+    dims = ((tuple(ct_other_free), tuple(other_free)), (tuple(range(nb)), tuple(other_batch)))
+    result = dot_general(ct, other, dims)
+    # result dims: batch, this operand's free dims, then its contracting dims in the other's order
+    contract_in_other_order = [c for _, c in sorted(zip(other_contract, this_contract))]
+    layout = list(this_batch) + this_free + contract_in_other_order
+    return structural.transpose(result, np.argsort(layout).tolist()) if layout != sorted(layout) else result
+
+
+def _dot_general_transpose(ct, lhs, rhs, *, dimension_numbers):
+    if type(ct) is Zero:
+        return [None, None]
+    (lc, rc), (lb, rb) = dimension_numbers
+    if is_undefined(lhs) and is_undefined(rhs):
+        raise ValueError("dot_general is linear in one operand at a time, not both")
+    if is_undefined(lhs):
+        return [_transpose_one_side(ct, rhs, lhs.aval, (lc, rc), (lb, rb), ct_this_first=True), None]
+    return [None, _transpose_one_side(ct, lhs, rhs.aval, (rc, lc), (rb, lb), ct_this_first=False)]
+
+
 dot_general_p = Primitive("dot_general", abstract_eval=_dot_general_abstract_eval,
-                          impl=_dot_general_impl, linear_in=(0, 1))
+                          impl=_dot_general_impl, linear_in=(0, 1), transpose=_dot_general_transpose)
+dot_general_p.define(jvp=jvp_from_derivatives(
+    dot_general_p,
+    lambda t, out, lhs, rhs, *, dimension_numbers: dot_general(t, rhs, dimension_numbers),
+    lambda t, out, lhs, rhs, *, dimension_numbers: dot_general(lhs, t, dimension_numbers)))
 
 
 def dot_general(lhs, rhs, dimension_numbers):

@@ -4,8 +4,21 @@ from __future__ import annotations
 import numpy as np
 
 from ir.core import ShapedArray
+from ir.markers import Zero
 from ir.primitive import Primitive
+from ir.primitives import elementwise as ew
+from ir.primitives import structural
+from ir.primitives.ad_util import aval_of, jvp_from_derivatives, linear_jvp, scalar_like, zero_jvp
 from ir.tracing import bind
+
+
+def _kept_dims(ndim, axes):
+    return [d for d in range(ndim) if d not in axes]
+
+
+def _expand_reduced(value, operand_shape, axes):
+    """Broadcast a reduction's result back over the reduced axes."""
+    return structural.broadcast_in_dim(value, operand_shape, _kept_dims(len(operand_shape), axes))
 
 
 def _reduced_aval(name, x, axes, dtype=None):
@@ -32,11 +45,48 @@ def _identity_of_min(dtype):
 
 
 # NB: sums keep the operand's dtype (NumPy would widen int32 sums to int64; ftrans.numpy converts first)
+def _reduce_sum_transpose(ct, x, *, axes):
+    return [None if type(ct) is Zero else _expand_reduced(ct, x.aval.shape, axes)]
+
+
 reduce_sum_p = _reducer("reduce_sum", lambda x, *, axes: np.sum(x, axis=axes, dtype=x.dtype), "fiu")
+reduce_sum_p.define(jvp=linear_jvp(reduce_sum_p), transpose=_reduce_sum_transpose)
+reduce_sum_p.linear_in = (0,)
+
+
+def _reduce_prod_derivative(t, out, x, *, axes):
+    """sum_i t_i * prod_{j != i} x_j, exact even where some x_j are 0: each
+    product of the others is taken with x_i replaced by 1 (O(n^2) in the
+    reduced size n, fine for the products ftrans users write)."""
+    shape = aval_of(x).shape
+    kept = _kept_dims(len(shape), axes)
+    moved = structural.transpose(x, kept + list(axes))
+    n = int(np.prod([shape[a] for a in axes]))
+    lead = [shape[d] for d in kept]
+    flat = structural.reshape(moved, lead + [n])
+    grid = structural.broadcast_in_dim(flat, lead + [n, n], list(range(len(lead))) + [len(lead) + 1])
+    diagonal = ew.eq(structural.iota(np.int64, (n, n), 0), structural.iota(np.int64, (n, n), 1))
+    diagonal = structural.broadcast_in_dim(diagonal, lead + [n, n], [len(lead), len(lead) + 1])
+    others = reduce_prod(ew.select_n(diagonal, grid, scalar_like(x, 1)), [len(lead) + 1])
+    t_flat = structural.reshape(structural.transpose(t, kept + list(axes)), lead + [n])
+    return reduce_sum(ew.mul(t_flat, others), [len(lead)])
+
+
+def _chooser_derivative(t, out, x, *, axes):
+    """The tangent at the chosen element; ties share it equally (as JAX)."""
+    shape = aval_of(x).shape
+    chosen = ew.convert_element_type(ew.eq(x, _expand_reduced(out, shape, axes)), aval_of(t).dtype)
+    count = reduce_sum(chosen, axes)
+    return ew.div(reduce_sum(ew.mul(t, chosen), axes), count)
+
+
 reduce_prod_p = _reducer("reduce_prod", lambda x, *, axes: np.prod(x, axis=axes, dtype=x.dtype), "fiu")
+reduce_prod_p.define(jvp=jvp_from_derivatives(reduce_prod_p, _reduce_prod_derivative))
 # as JAX: the max of no elements is -inf (the dtype's lowest value), not an error
 reduce_max_p = _reducer("reduce_max", lambda x, *, axes: np.max(x, axis=axes, initial=_identity_of_max(x.dtype)), "fiub")
 reduce_min_p = _reducer("reduce_min", lambda x, *, axes: np.min(x, axis=axes, initial=_identity_of_min(x.dtype)), "fiub")
+reduce_max_p.define(jvp=jvp_from_derivatives(reduce_max_p, _chooser_derivative))
+reduce_min_p.define(jvp=jvp_from_derivatives(reduce_min_p, _chooser_derivative))
 
 
 def _arg_reducer(name, np_fun):
@@ -54,6 +104,8 @@ def _arg_reducer(name, np_fun):
 
 argmax_p = _arg_reducer("argmax", np.argmax)
 argmin_p = _arg_reducer("argmin", np.argmin)
+argmax_p.define(jvp=zero_jvp(argmax_p))
+argmin_p.define(jvp=zero_jvp(argmin_p))
 
 
 def reduce_sum(x, axes):

@@ -8,8 +8,18 @@ import math
 import numpy as np
 
 from ir.core import ShapedArray, short_dtype_name
+from ir.markers import Zero
 from ir.primitive import Primitive
+from ir.primitives import elementwise, reductions
+from ir.primitives.ad_util import aval_of, is_undefined, linear_jvp, scalar_like, zero_jvp
 from ir.tracing import bind
+
+
+def _linear_unary_transpose(ct_to_operand):
+    """Transpose rule of a primitive linear in its one operand."""
+    def transpose(ct, x, **params):
+        return [None if type(ct) is Zero else ct_to_operand(ct, x.aval, **params)]
+    return transpose
 
 
 def _check_axes(name, axes, ndim):
@@ -38,8 +48,17 @@ def _broadcast_in_dim_impl(x, *, shape, broadcast_dimensions):
     return np.array(np.broadcast_to(np.reshape(x, expanded), shape))
 
 
+def _broadcast_in_dim_ct(ct, aval, *, shape, broadcast_dimensions):
+    new_dims = [d for d in range(len(shape)) if d not in broadcast_dimensions]
+    stretched = [d for i, d in enumerate(broadcast_dimensions) if aval.shape[i] == 1 and shape[d] != 1]
+    summed = reductions.reduce_sum(ct, sorted(new_dims + stretched)) if new_dims or stretched else ct
+    return reshape(summed, aval.shape) if stretched else summed
+
+
 broadcast_in_dim_p = Primitive("broadcast_in_dim", abstract_eval=_broadcast_in_dim_abstract_eval,
-                               impl=_broadcast_in_dim_impl)
+                               impl=_broadcast_in_dim_impl, linear_in=(0,),
+                               transpose=_linear_unary_transpose(_broadcast_in_dim_ct))
+broadcast_in_dim_p.define(jvp=linear_jvp(broadcast_in_dim_p))
 
 # -------------------- reshape, transpose, squeeze --------------------
 
@@ -50,8 +69,10 @@ def _reshape_abstract_eval(x, *, new_sizes):
     return ShapedArray(new_sizes, x.dtype, x.weak_type)
 
 
-reshape_p = Primitive("reshape", abstract_eval=_reshape_abstract_eval,
-                      impl=lambda x, *, new_sizes: np.reshape(x, new_sizes))
+reshape_p = Primitive("reshape", abstract_eval=_reshape_abstract_eval, linear_in=(0,),
+                      impl=lambda x, *, new_sizes: np.reshape(x, new_sizes),
+                      transpose=_linear_unary_transpose(lambda ct, aval, new_sizes: reshape(ct, aval.shape)))
+reshape_p.define(jvp=linear_jvp(reshape_p))
 
 
 def _transpose_abstract_eval(x, *, permutation):
@@ -60,8 +81,11 @@ def _transpose_abstract_eval(x, *, permutation):
     return ShapedArray([x.shape[p] for p in permutation], x.dtype, x.weak_type)
 
 
-transpose_p = Primitive("transpose", abstract_eval=_transpose_abstract_eval,
-                        impl=lambda x, *, permutation: np.transpose(x, permutation))
+transpose_p = Primitive("transpose", abstract_eval=_transpose_abstract_eval, linear_in=(0,),
+                        impl=lambda x, *, permutation: np.transpose(x, permutation),
+                        transpose=_linear_unary_transpose(
+                            lambda ct, aval, permutation: transpose(ct, np.argsort(permutation).tolist())))
+transpose_p.define(jvp=linear_jvp(transpose_p))
 
 
 def _squeeze_abstract_eval(x, *, dimensions):
@@ -71,8 +95,10 @@ def _squeeze_abstract_eval(x, *, dimensions):
     return ShapedArray([n for i, n in enumerate(x.shape) if i not in dimensions], x.dtype, x.weak_type)
 
 
-squeeze_p = Primitive("squeeze", abstract_eval=_squeeze_abstract_eval,
-                      impl=lambda x, *, dimensions: np.squeeze(x, dimensions))
+squeeze_p = Primitive("squeeze", abstract_eval=_squeeze_abstract_eval, linear_in=(0,),
+                      impl=lambda x, *, dimensions: np.squeeze(x, dimensions),
+                      transpose=_linear_unary_transpose(lambda ct, aval, dimensions: reshape(ct, aval.shape)))
+squeeze_p.define(jvp=linear_jvp(squeeze_p))
 
 # -------------------- concatenate, slice, rev --------------------
 
@@ -94,8 +120,27 @@ def _concatenate_abstract_eval(*xs, dimension):
     return ShapedArray(shape, first.dtype, all(x.weak_type for x in xs))
 
 
+def _concatenate_transpose(ct, *xs, dimension):
+    if type(ct) is Zero:
+        return [None] * len(xs)
+    cts, offset = [], 0
+    for x in xs:
+        size = aval_of(x).shape[dimension]
+        if is_undefined(x):
+            start = [0] * len(x.aval.shape)
+            limit = list(x.aval.shape)
+            start[dimension], limit[dimension] = offset, offset + size
+            cts.append(slice(ct, start, limit))
+        else:
+            cts.append(None)
+        offset += size
+    return cts
+
+
 concatenate_p = Primitive("concatenate", abstract_eval=_concatenate_abstract_eval,
-                          impl=lambda *xs, dimension: np.concatenate(xs, axis=dimension))
+                          impl=lambda *xs, dimension: np.concatenate(xs, axis=dimension),
+                          transpose=_concatenate_transpose)
+concatenate_p.define(jvp=linear_jvp(concatenate_p))
 
 
 def _slice_abstract_eval(x, *, start_indices, limit_indices, strides):
@@ -113,7 +158,58 @@ def _slice_impl(x, *, start_indices, limit_indices, strides):
     return x[tuple(builtins.slice(s, l, st) for s, l, st in zip(start_indices, limit_indices, strides))]
 
 
-slice_p = Primitive("slice", abstract_eval=_slice_abstract_eval, impl=_slice_impl)
+def _slice_ct(ct, aval, *, start_indices, limit_indices, strides):
+    strides = strides or (1,) * aval.ndim
+    config = []
+    for n, start, m, stride in zip(aval.shape, start_indices, aval_of(ct).shape, strides):
+        last = start + (m - 1) * stride + 1 if m else start
+        config.append((start, n - last, stride - 1) if m else (n, 0, 0))
+    return pad(ct, scalar_like(ct, 0), config)
+
+
+slice_p = Primitive("slice", abstract_eval=_slice_abstract_eval, impl=_slice_impl, linear_in=(0,),
+                    transpose=_linear_unary_transpose(_slice_ct))
+slice_p.define(jvp=linear_jvp(slice_p))
+
+# -------------------- pad (the transpose of slice) --------------------
+
+
+def _pad_abstract_eval(x, padding_value, *, padding_config):
+    if padding_value.shape != () or padding_value.dtype != x.dtype or len(padding_config) != x.ndim:
+        raise TypeError(f"pad of {x.str_short()} needs a scalar padding value of its dtype and one "
+                        f"(low, high, interior) per dimension, got {padding_value.str_short()} and {padding_config}")
+    if any(lo < 0 or hi < 0 or interior < 0 for lo, hi, interior in padding_config):
+        raise TypeError(f"pad: negative padding {padding_config} is not supported")
+    shape = [lo + hi + n + max(n - 1, 0) * interior for n, (lo, hi, interior) in zip(x.shape, padding_config)]
+    return ShapedArray(shape, x.dtype, x.weak_type)
+
+
+def _pad_impl(x, padding_value, *, padding_config):
+    shape = [lo + hi + n + max(n - 1, 0) * interior for n, (lo, hi, interior) in zip(np.shape(x), padding_config)]
+    result = np.full(shape, padding_value, dtype=np.asarray(x).dtype)
+    result[tuple(builtins.slice(lo, lo + n + max(n - 1, 0) * interior, interior + 1)
+                 for n, (lo, hi, interior) in zip(np.shape(x), padding_config))] = x
+    return result
+
+
+def _pad_transpose(ct, x, padding_value, *, padding_config):
+    if type(ct) is Zero:
+        return [None, None]
+    shape = aval_of(ct).shape
+    start = [lo for lo, _, _ in padding_config]
+    limit = [n - hi for n, (_, hi, _) in zip(shape, padding_config)]
+    strides = [interior + 1 for _, _, interior in padding_config]
+    ct_x = slice(ct, start, limit, strides)
+    ct_value = None
+    if is_undefined(padding_value):
+        total = reductions.reduce_sum(ct, range(len(shape)))
+        ct_value = elementwise.sub(total, reductions.reduce_sum(ct_x, range(len(shape))))
+    return [ct_x if is_undefined(x) else None, ct_value]
+
+
+pad_p = Primitive("pad", abstract_eval=_pad_abstract_eval, impl=_pad_impl, linear_in=(0, 1),
+                  transpose=_pad_transpose)
+pad_p.define(jvp=linear_jvp(pad_p))
 
 
 def _rev_abstract_eval(x, *, dimensions):
@@ -121,8 +217,10 @@ def _rev_abstract_eval(x, *, dimensions):
     return x
 
 
-rev_p = Primitive("rev", abstract_eval=_rev_abstract_eval,
-                  impl=lambda x, *, dimensions: np.flip(x, dimensions))
+rev_p = Primitive("rev", abstract_eval=_rev_abstract_eval, linear_in=(0,),
+                  impl=lambda x, *, dimensions: np.flip(x, dimensions),
+                  transpose=_linear_unary_transpose(lambda ct, aval, dimensions: rev(ct, dimensions)))
+rev_p.define(jvp=linear_jvp(rev_p))
 
 # -------------------- iota --------------------
 
@@ -143,6 +241,7 @@ def _iota_impl(*, dtype, shape, dimension):
 
 # NB: as JAX's iota: 0, 1, 2, ... along `dimension`, repeated along the others
 iota_p = Primitive("iota", abstract_eval=_iota_abstract_eval, impl=_iota_impl)
+iota_p.define(jvp=zero_jvp(iota_p))
 
 # -------------------- binders --------------------
 
@@ -172,6 +271,11 @@ def slice(x, start_indices, limit_indices, strides=None):
         strides = None
     return bind(slice_p, x, start_indices=tuple(start_indices), limit_indices=tuple(limit_indices),
                 strides=None if strides is None else tuple(strides))
+
+
+def pad(x, padding_value, padding_config):
+    return bind(pad_p, x, padding_value,
+                padding_config=tuple((int(lo), int(hi), int(i)) for lo, hi, i in padding_config))
 
 
 def rev(x, dimensions):

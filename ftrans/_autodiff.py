@@ -1,0 +1,217 @@
+"""The public differentiation API: jvp, linearize, vjp, grad, value_and_grad,
+jacfwd, jacrev, hessian. Each flattens its pytrees and calls interpreters.ad."""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from ftrans._api_util import normalize_argnums
+from ftrans.tree_util import tree_flatten, tree_unflatten
+from interpreters import ad
+from ir.core import float0
+from ir.errors import api_boundary, at_user_line
+from ir.markers import Zero, tangent_aval
+from ir.primitives import ad_util
+from ir.tracing import get_aval
+
+
+def _aval(x, what):
+    try:
+        return get_aval(x)
+    except TypeError:
+        raise TypeError(at_user_line(f"{what} is a {type(x).__name__}, not an array")) from None
+
+
+def _materialize(t, aval):
+    """A Zero tangent/cotangent as an actual zero array (float0 for integer values)."""
+    return ad_util.zeros(tangent_aval(aval)) if type(t) is Zero else t
+
+
+def _as_result(x):
+    """Results reach the user as arrays: Python scalars become 0-d arrays."""
+    return np.asarray(x) if isinstance(x, (bool, int, float, np.generic)) else x
+
+
+def _leaf_names(name, tree):
+    """Readable names of a tree's leaves, e.g. "argument 0['w']"."""
+    from ftrans._api_util import _leaf_path
+    return [f"{name}{_leaf_path(tree, i)}" for i in range(len(tree_flatten(tree)[0]))]
+
+
+# -------------------- forward mode --------------------
+
+@api_boundary
+def jvp(fun, primals, tangents):
+    """(fun(*primals), the derivative of fun at primals along tangents), as JAX's jvp."""
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TypeError(at_user_line("jvp: primals and tangents must be tuples or lists of arguments, "
+                                     f"got {type(primals).__name__} and {type(tangents).__name__}"))
+    primal_leaves, in_tree = tree_flatten(tuple(primals))
+    tangent_leaves, tangent_tree = tree_flatten(tuple(tangents))
+    if tangent_tree != in_tree:
+        raise ValueError(at_user_line(f"jvp: primal and tangent arguments must have the same structure; "
+                                      f"primals have {in_tree}, tangents have {tangent_tree}"))
+    names = _leaf_names("primals", tuple(primals))
+    tangent_in = []
+    for name, p, t in zip(names, primal_leaves, tangent_leaves, strict=True):
+        p_aval, t_aval = _aval(p, name), _aval(t, "tangent of " + name)
+        expected = tangent_aval(p_aval)
+        if t_aval.shape != p_aval.shape or t_aval.dtype != expected.dtype:
+            raise ValueError(at_user_line(
+                f"jvp: the tangent of {name} must be {expected.str_short()} to match its primal "
+                f"{p_aval.str_short()}, got {t_aval.str_short()}"))
+        tangent_in.append(Zero(expected) if expected.dtype == float0 else t)
+    out_tree = []
+
+    def flat_fun(*leaves):
+        out = fun(*tree_unflatten(in_tree, leaves))
+        out_leaves, tree = tree_flatten(out)
+        out_tree.append(tree)
+        return out_leaves
+
+    primals_out, tangents_out = ad.jvp_flat(flat_fun, primal_leaves, tangent_in)
+    tangents_out = [_materialize(t, get_aval(p)) for p, t in zip(primals_out, tangents_out, strict=True)]
+    return (tree_unflatten(out_tree[0], [_as_result(p) for p in primals_out]),
+            tree_unflatten(out_tree[0], tangents_out))
+
+
+@api_boundary
+def linearize(fun, *primals):
+    """(fun(*primals), f_jvp) where f_jvp(*tangents) evaluates the linearized function."""
+    primal_leaves, in_tree = tree_flatten(primals)
+    in_avals = [_aval(p, name) for p, name in zip(primal_leaves, _leaf_names("argument ", tuple(primals)))]
+    wrt = [a.dtype.kind == "f" for a in in_avals]
+    out_tree = []
+
+    def flat_fun(*leaves):
+        out_leaves, tree = tree_flatten(fun(*tree_unflatten(in_tree, leaves)))
+        out_tree.append(tree)
+        return out_leaves
+
+    primals_out, linear = ad.linearize_flat(flat_fun, primal_leaves, wrt)
+
+    @api_boundary
+    def f_jvp(*tangents):
+        tangent_leaves, tree = tree_flatten(tangents)
+        if tree != in_tree:
+            raise ValueError(at_user_line(f"linearize: f_jvp expects tangents structured as {in_tree}, got {tree}"))
+        nonzero = iter(linear([t for t, w in zip(tangent_leaves, wrt) if w]))
+        outs = [next(nonzero) if nz else ad_util.zeros(tangent_aval(get_aval(p)))
+                for p, nz in zip(primals_out, linear.nonzero_outputs, strict=True)]
+        return tree_unflatten(out_tree[0], outs)
+
+    return tree_unflatten(out_tree[0], [_as_result(p) for p in primals_out]), f_jvp
+
+
+# -------------------- reverse mode --------------------
+
+def _vjp(fun, primals, has_aux):
+    primal_leaves, in_tree = tree_flatten(tuple(primals))
+    in_avals = [_aval(p, name) for p, name in zip(primal_leaves, _leaf_names("argument ", tuple(primals)))]
+    wrt = [a.dtype.kind == "f" for a in in_avals]
+    out_tree, aux_box = [], []
+
+    def flat_fun(*leaves):
+        out = fun(*tree_unflatten(in_tree, leaves))
+        if has_aux:
+            if not (isinstance(out, (tuple, list)) and len(out) == 2):
+                raise TypeError(at_user_line("with has_aux=True the function must return a pair (output, aux)"))
+            out, aux = out
+            aux_box.append(aux)
+        out_leaves, tree = tree_flatten(out)
+        out_tree.append(tree)
+        return out_leaves
+
+    primals_out, linear = ad.linearize_flat(flat_fun, primal_leaves, wrt)
+    out_avals = [get_aval(p) for p in primals_out]
+
+    @api_boundary
+    def vjp_fn(cotangent):
+        ct_leaves, ct_tree = tree_flatten(cotangent)
+        if ct_tree != out_tree[0]:
+            raise ValueError(at_user_line(f"vjp: the cotangent must be structured like the output: "
+                                          f"output {out_tree[0]}, cotangent {ct_tree}"))
+        for i, (ct, aval) in enumerate(zip(ct_leaves, out_avals, strict=True)):
+            ct_aval = _aval(ct, f"cotangent leaf {i}")
+            if ct_aval.shape != aval.shape or ct_aval.dtype != tangent_aval(aval).dtype:
+                raise ValueError(at_user_line(f"vjp: cotangent leaf {i} must be {tangent_aval(aval).str_short()} "
+                                              f"like the output, got {ct_aval.str_short()}"))
+        cts = [ct for ct, nz in zip(ct_leaves, linear.nonzero_outputs, strict=True) if nz]
+        cts_in = iter(linear.transpose(cts))
+        leaves = [_materialize(next(cts_in), aval) if w else ad_util.zeros(tangent_aval(aval))
+                  for aval, w in zip(in_avals, wrt, strict=True)]
+        return tuple(tree_unflatten(in_tree, leaves))
+
+    out = tree_unflatten(out_tree[0], [_as_result(p) for p in primals_out])
+    return out, vjp_fn, (_strip_tracers(aux_box[0]) if has_aux else None)
+
+
+def _strip_tracers(tree):
+    """aux values leave the differentiation: a JVP tracer gives up its primal."""
+    leaves, treedef = tree_flatten(tree)
+    return tree_unflatten(treedef, [_as_result(_primal_of(x)) for x in leaves])
+
+
+def _primal_of(x):
+    while isinstance(x, ad.JVPTracer) and not x._trace.alive:
+        x = x.primal
+    return x
+
+
+@api_boundary
+def vjp(fun, *primals, has_aux=False):
+    """(fun(*primals), vjp_fn[, aux]): vjp_fn(cotangent) pulls a cotangent back to the inputs.
+    Integer and bool inputs get float0 zeros, as in JAX."""
+    out, vjp_fn, aux = _vjp(fun, primals, has_aux)
+    return (out, vjp_fn, aux) if has_aux else (out, vjp_fn)
+
+
+def value_and_grad(fun, argnums=0, has_aux=False):
+    """A function returning (fun(*args), the gradient of fun with respect to args[argnums])."""
+    @functools.wraps(fun)
+    @api_boundary
+    def value_and_grad_f(*args, **kwargs):
+        nums = normalize_argnums(argnums, len(args), "argnums")
+        for i in nums:
+            for name, leaf in zip(_leaf_names(f"argument {i}", args[i]), tree_flatten(args[i])[0]):
+                aval = _aval(leaf, name)
+                if aval.dtype.kind != "f":
+                    raise TypeError(at_user_line(
+                        f"grad requires real floating-point inputs, but {name} has dtype {aval.dtype.name}. "
+                        "Convert it to float (e.g. x.astype(float)), or leave it out of argnums"))
+
+        def diff_fun(*diff_args):
+            full = list(args)
+            for i, value in zip(nums, diff_args, strict=True):
+                full[i] = value
+            return fun(*full, **kwargs)
+
+        out, vjp_fn, aux = _vjp(diff_fun, [args[i] for i in nums], has_aux)
+        out_leaves = tree_flatten(out)[0]
+        out_aval = get_aval(out_leaves[0]) if len(out_leaves) == 1 else None
+        if out_aval is None or out_aval.shape != ():
+            shape = out_aval.shape if out_aval is not None else f"a pytree of {len(out_leaves)} leaves"
+            raise TypeError(at_user_line(
+                f"grad requires a scalar output, but the function returned shape {shape}. "
+                "For non-scalar outputs use ft.jacrev (full Jacobian) or ft.vjp (with your own cotangent)"))
+        if out_aval.dtype.kind != "f":
+            raise TypeError(at_user_line(f"grad requires a real floating-point output, got {out_aval.dtype.name}"))
+        grads = vjp_fn(tree_unflatten(tree_flatten(out)[1], [np.ones((), out_aval.dtype)]))
+        grads = grads[0] if isinstance(argnums, int) else grads
+        return ((out, aux), grads) if has_aux else (out, grads)
+    return value_and_grad_f
+
+
+def grad(fun, argnums=0, has_aux=False):
+    """The gradient of scalar-valued `fun` with respect to args[argnums] (int or tuple)."""
+    value_and_grad_f = value_and_grad(fun, argnums, has_aux)
+
+    @functools.wraps(fun)
+    def grad_f(*args, **kwargs):
+        if has_aux:
+            (_, aux), grads = value_and_grad_f(*args, **kwargs)
+            return grads, aux
+        return value_and_grad_f(*args, **kwargs)[1]
+    return grad_f
+

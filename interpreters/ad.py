@@ -1,0 +1,208 @@
+"""Automatic differentiation: forward mode (JVP), linearization, and transposition.
+
+Forward mode: a `JVPTrace` carries (primal, tangent) pairs and applies each
+primitive's `jvp` rule. The rule runs one level out, in the trace's *rule
+trace*: for `jvp` that is the parent trace, so primal and tangent are both
+computed there (concretely in eager mode, staged when nested).
+
+Reverse mode = linearize + transpose. To linearize, the rule trace is a
+`TangentTrace`: a staging trace that records an equation only when one of
+its operands is a tangent (one of its own tracers) and hands every other
+equation to the parent. So known and unknown are split by data dependence:
+primal work runs in the parent (at once, in eager mode: the "online" path,
+forward pass computed once), and the tangent work becomes a linear jaxpr
+whose constvars are the residuals it needs. `backward_pass` then walks that
+jaxpr in reverse, applying each primitive's `transpose` rule.
+"""
+from __future__ import annotations
+
+from ir import config
+from ir.core import Jaxpr, Literal
+from ir.markers import UndefinedPrimal, Zero, tangent_aval
+from ir.primitives import ad_util
+from ir.tracing import (StagingTrace, StagingTracer, Trace, Tracer, _current_trace, bind,
+                        get_aval, trace_context)
+
+
+class JVPTracer(Tracer):
+    __slots__ = ("primal", "tangent")
+
+    def __init__(self, trace, primal, tangent):
+        self._trace = trace
+        self.primal = primal
+        self.tangent = tangent
+
+    @property
+    def aval(self):
+        return get_aval(self.primal)
+
+    def concrete_value(self):
+        primal = self.primal
+        return primal.concrete_value() if isinstance(primal, Tracer) else primal
+
+
+class JVPTrace(Trace):
+    """Applies `jvp` rules; `rule_trace` is where they run (parent, or a TangentTrace)."""
+
+    def __init__(self, rule_trace=None):
+        super().__init__()
+        self.rule_trace = self.parent if rule_trace is None else rule_trace
+
+    def process_primitive(self, prim, args, params):
+        primals, tangents, any_tangent = [], [], False
+        for x in args:
+            if isinstance(x, JVPTracer) and x._trace is self:
+                primals.append(x.primal)
+                tangents.append(x.tangent)
+                any_tangent = True
+            else:
+                if isinstance(x, Tracer):
+                    self.check_alive(x)
+                primals.append(x)
+                tangents.append(None)
+        token = _current_trace.set(self.rule_trace)
+        try:
+            if not any_tangent:  # nothing here depends on what we differentiate: no tangent work
+                _current_trace.set(self.parent)
+                return bind(prim, *primals, **params)
+            tangents = [Zero(tangent_aval(get_aval(p))) if t is None else t for p, t in zip(primals, tangents)]
+            primal_out, tangent_out = prim.rule("jvp")(primals, tangents, **params)
+        finally:
+            _current_trace.reset(token)
+        if prim.multiple_results:
+            return [self.wrap(p, t) for p, t in zip(primal_out, tangent_out, strict=True)]
+        return self.wrap(primal_out, tangent_out)
+
+    def wrap(self, primal, tangent):
+        # a value with a zero tangent leaves the trace: later operations see a constant
+        return primal if type(tangent) is Zero else JVPTracer(self, primal, tangent)
+
+
+class TangentTrace(StagingTrace):
+    """Stages equations that touch a tangent; computes everything else in the parent."""
+
+    def process_primitive(self, prim, args, params):
+        for x in args:
+            if isinstance(x, StagingTracer) and x._trace is self:
+                return super().process_primitive(prim, args, params)
+        token = _current_trace.set(self.parent)
+        try:
+            return bind(prim, *args, **params)
+        finally:
+            _current_trace.reset(token)
+
+
+# -------------------- forward mode --------------------
+
+def jvp_flat(fun, primals, tangents):
+    """(primals_out, tangents_out) of flat `fun` at `primals` along `tangents`
+    (a tangent may be a Zero). Output tangents may be Zero."""
+    with trace_context(JVPTrace()) as trace:
+        tracers = [x if type(t) is Zero else JVPTracer(trace, x, t) for x, t in zip(primals, tangents, strict=True)]
+        outs = fun(*tracers)
+        return _unpack(trace, outs)
+
+
+def _unpack(trace, outs):
+    primals_out, tangents_out = [], []
+    for out in outs:
+        if isinstance(out, JVPTracer) and out._trace is trace:
+            primals_out.append(out.primal)
+            tangents_out.append(out.tangent)
+        else:
+            primals_out.append(out)
+            tangents_out.append(Zero(tangent_aval(get_aval(out))))
+    return primals_out, tangents_out
+
+
+# -------------------- linearize --------------------
+
+class LinearFunction:
+    """The linear map a function's linearization leaves: a jaxpr over tangents,
+    with residuals (primal values it needs) bound to its constvars."""
+
+    def __init__(self, jaxpr: Jaxpr, residuals, in_avals, out_avals):
+        self.jaxpr, self.residuals = jaxpr, residuals
+        self.in_avals, self.out_avals = in_avals, out_avals
+
+    def __call__(self, *tangents):
+        """Forward: tangents in -> tangents out (Zero where independent)."""
+        from interpreters.eval import eval_jaxpr
+        return eval_jaxpr(self.jaxpr, self.residuals, *[ad_util.instantiate(t) for t in tangents])
+
+    def transpose(self, cts_out):
+        """Backward: output cotangents -> input cotangents (Zero where independent)."""
+        return backward_pass(self.jaxpr, self.residuals, cts_out)
+
+
+def linearize_flat(fun, primals, wrt):
+    """Run flat `fun` once; return (primals_out, LinearFunction over the inputs in `wrt`).
+
+    `wrt[i]` says whether input i is differentiated; the others are constants.
+    """
+    tangent_trace = TangentTrace()
+    try:
+        with trace_context(JVPTrace(rule_trace=tangent_trace)) as trace:
+            tangent_in = [tangent_trace.new_arg(tangent_aval(get_aval(x))) if w else None
+                          for x, w in zip(primals, wrt, strict=True)]
+            tracers = [JVPTracer(trace, x, t) if w else x
+                       for x, t, w in zip(primals, tangent_in, wrt, strict=True)]
+            primals_out, tangents_out = _unpack(trace, fun(*tracers))
+            out_atoms = [None if type(t) is Zero else tangent_trace.to_atom(t) for t in tangents_out]
+    finally:
+        tangent_trace.alive = False
+    jaxpr = Jaxpr(tangent_trace.constvars, tangent_trace.invars, tangent_trace.eqns,
+                  [a for a in out_atoms if a is not None])
+    if config.debug:
+        from ir.check import check
+        check(jaxpr)
+    linear = LinearFunction(jaxpr, tangent_trace.consts, [t.aval for t in tangent_in if t is not None],
+                            [t.aval for t in tangents_out])
+    linear.nonzero_outputs = [a is not None for a in out_atoms]
+    return primals_out, linear
+
+
+# -------------------- transpose --------------------
+
+def backward_pass(jaxpr: Jaxpr, residuals, cts_out):
+    """Cotangents of `jaxpr`'s inputs (its invars are the linear inputs) from
+    those of its outputs. `cts_out` lines up with `jaxpr.outvars`; Zero allowed."""
+    primal_env = {}
+    for var, value in zip(jaxpr.constvars, residuals, strict=True):
+        primal_env[var] = value
+    linear = set(jaxpr.invars)
+    linear_eqns = []
+    for eqn in jaxpr.eqns:  # non-linear equations (residual arithmetic) run forward first
+        if any(type(x) is not Literal and x in linear for x in eqn.invars):
+            linear.update(eqn.outvars)
+            linear_eqns.append(eqn)
+        else:
+            outs = bind(eqn.primitive, *[x.value if type(x) is Literal else primal_env[x] for x in eqn.invars],
+                        **eqn.params)
+            for var, value in zip(eqn.outvars, outs if eqn.primitive.multiple_results else [outs], strict=True):
+                primal_env[var] = value
+
+    ct_env = {}
+
+    def accumulate(var, ct):
+        if type(ct) is Zero or ct is None:
+            return
+        previous = ct_env.get(var)
+        ct_env[var] = ct if previous is None else ad_util.add_tangents(previous, ct)
+
+    for var, ct in zip(jaxpr.outvars, cts_out, strict=True):
+        if type(var) is not Literal and var in linear:
+            accumulate(var, ct)
+    for eqn in reversed(linear_eqns):
+        cts = [ct_env.pop(v, None) for v in eqn.outvars]
+        if all(ct is None for ct in cts):
+            continue
+        cts = [Zero(v.aval) if ct is None else ct for v, ct in zip(eqn.outvars, cts)]
+        invals = [x.value if type(x) is Literal else
+                  (UndefinedPrimal(x.aval) if x in linear else primal_env[x]) for x in eqn.invars]
+        cts_in = eqn.primitive.rule("transpose")(cts if eqn.primitive.multiple_results else cts[0],
+                                                  *invals, **eqn.params)
+        for x, inval, ct in zip(eqn.invars, invals, cts_in, strict=True):
+            if type(inval) is UndefinedPrimal:
+                accumulate(x, ct)
+    return [ct_env.get(v, Zero(v.aval)) for v in jaxpr.invars]
