@@ -4,8 +4,10 @@
     import ftrans.numpy as fnp
     print(ft.make_jaxpr(lambda x: fnp.sin(x) * 2.0)(1.0))
 """
-from ftrans import numpy, tree_util
+from ftrans import lax, numpy, tree_util
 from ftrans._autodiff import grad, jvp, linearize, value_and_grad, vjp
+from ftrans._check_grads import check_grads
+from ftrans._jacobians import hessian, jacfwd, jacrev
 from ftrans._make_jaxpr import make_jaxpr
 from ir.core import ClosedJaxpr, Jaxpr, ShapedArray
 from ir.errors import ConcretizationError, UnexpectedTracerError
@@ -13,4 +15,5 @@ from ir.errors import ConcretizationError, UnexpectedTracerError
 __version__ = "0.1.0"
 
 __all__ = ["ClosedJaxpr", "ConcretizationError", "Jaxpr", "ShapedArray", "UnexpectedTracerError",
-           "grad", "jvp", "linearize", "make_jaxpr", "numpy", "tree_util", "value_and_grad", "vjp"]
+           "check_grads", "grad", "hessian", "jacfwd", "jacrev", "jvp", "lax", "linearize", "make_jaxpr",
+           "numpy", "tree_util", "value_and_grad", "vjp"]

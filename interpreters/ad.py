@@ -20,8 +20,8 @@ from ir import config
 from ir.core import Jaxpr, Literal
 from ir.markers import UndefinedPrimal, Zero, tangent_aval
 from ir.primitives import ad_util
-from ir.tracing import (StagingTrace, StagingTracer, Trace, Tracer, _current_trace, bind,
-                        get_aval, trace_context)
+from ir.tracing import (StagingTrace, StagingTracer, Trace, Tracer, _current_trace, apply_impl,
+                        bind, get_aval, trace_context)
 
 
 class JVPTracer(Tracer):
@@ -85,6 +85,8 @@ class TangentTrace(StagingTrace):
         for x in args:
             if isinstance(x, StagingTracer) and x._trace is self:
                 return super().process_primitive(prim, args, params)
+        if self.parent is None:  # eager: compute the primal value right here
+            return apply_impl(prim, args, params)
         token = _current_trace.set(self.parent)
         try:
             return bind(prim, *args, **params)
@@ -132,7 +134,7 @@ class LinearFunction:
 
     def transpose(self, cts_out):
         """Backward: output cotangents -> input cotangents (Zero where independent)."""
-        return backward_pass(self.jaxpr, self.residuals, cts_out)
+        return backward_pass(self.jaxpr, self.residuals, cts_out, all_linear=True)
 
 
 def linearize_flat(fun, primals, wrt):
@@ -164,45 +166,70 @@ def linearize_flat(fun, primals, wrt):
 
 # -------------------- transpose --------------------
 
-def backward_pass(jaxpr: Jaxpr, residuals, cts_out):
+def backward_pass(jaxpr: Jaxpr, residuals, cts_out, all_linear=False):
     """Cotangents of `jaxpr`'s inputs (its invars are the linear inputs) from
-    those of its outputs. `cts_out` lines up with `jaxpr.outvars`; Zero allowed."""
-    primal_env = {}
-    for var, value in zip(jaxpr.constvars, residuals, strict=True):
-        primal_env[var] = value
-    linear = set(jaxpr.invars)
-    linear_eqns = []
-    for eqn in jaxpr.eqns:  # non-linear equations (residual arithmetic) run forward first
-        if any(type(x) is not Literal and x in linear for x in eqn.invars):
-            linear.update(eqn.outvars)
-            linear_eqns.append(eqn)
-        else:
-            outs = bind(eqn.primitive, *[x.value if type(x) is Literal else primal_env[x] for x in eqn.invars],
-                        **eqn.params)
-            for var, value in zip(eqn.outvars, outs if eqn.primitive.multiple_results else [outs], strict=True):
-                primal_env[var] = value
+    those of its outputs. `cts_out` lines up with `jaxpr.outvars`; Zero allowed.
+
+    Equations with no linear input (residual arithmetic) run forward first;
+    `all_linear` says there are none (true of what linearize_flat records).
+    """
+    primal_env = dict(zip(jaxpr.constvars, residuals, strict=True))
+    if all_linear:
+        linear_eqns = jaxpr.eqns
+    else:
+        linear_eqns = _run_nonlinear_eqns(jaxpr, primal_env)
 
     ct_env = {}
 
     def accumulate(var, ct):
-        if type(ct) is Zero or ct is None:
+        if ct is None or type(ct) is Zero:
             return
         previous = ct_env.get(var)
         ct_env[var] = ct if previous is None else ad_util.add_tangents(previous, ct)
 
     for var, ct in zip(jaxpr.outvars, cts_out, strict=True):
-        if type(var) is not Literal and var in linear:
+        if type(var) is not Literal and var not in primal_env:
             accumulate(var, ct)
     for eqn in reversed(linear_eqns):
-        cts = [ct_env.pop(v, None) for v in eqn.outvars]
-        if all(ct is None for ct in cts):
-            continue
-        cts = [Zero(v.aval) if ct is None else ct for v, ct in zip(eqn.outvars, cts)]
-        invals = [x.value if type(x) is Literal else
-                  (UndefinedPrimal(x.aval) if x in linear else primal_env[x]) for x in eqn.invars]
-        cts_in = eqn.primitive.rule("transpose")(cts if eqn.primitive.multiple_results else cts[0],
-                                                  *invals, **eqn.params)
-        for x, inval, ct in zip(eqn.invars, invals, cts_in, strict=True):
+        prim = eqn.primitive
+        if prim.multiple_results:
+            cts = [ct_env.pop(v, None) for v in eqn.outvars]
+            if all(ct is None for ct in cts):
+                continue
+            ct = [Zero(v.aval) if c is None else c for v, c in zip(eqn.outvars, cts)]
+        else:
+            ct = ct_env.pop(eqn.outvars[0], None)
+            if ct is None:
+                continue
+        invals = []
+        for x in eqn.invars:
+            if type(x) is Literal:
+                invals.append(x.value)
+            else:
+                value = primal_env.get(x, _UNDEFINED)
+                invals.append(UndefinedPrimal(x.aval) if value is _UNDEFINED else value)
+        cts_in = prim.rule("transpose")(ct, *invals, **eqn.params)
+        for x, inval, ct_in in zip(eqn.invars, invals, cts_in, strict=True):
             if type(inval) is UndefinedPrimal:
-                accumulate(x, ct)
+                accumulate(x, ct_in)
     return [ct_env.get(v, Zero(v.aval)) for v in jaxpr.invars]
+
+
+_UNDEFINED = object()
+
+
+def _run_nonlinear_eqns(jaxpr, primal_env):
+    """Evaluate, into primal_env, the equations that no linear input reaches;
+    return the others (the linear ones), in order."""
+    linear = set(jaxpr.invars)
+    linear_eqns = []
+    for eqn in jaxpr.eqns:
+        if any(type(x) is not Literal and x in linear for x in eqn.invars):
+            linear.update(eqn.outvars)
+            linear_eqns.append(eqn)
+            continue
+        outs = bind(eqn.primitive, *[x.value if type(x) is Literal else primal_env[x] for x in eqn.invars],
+                    **eqn.params)
+        for var, value in zip(eqn.outvars, outs if eqn.primitive.multiple_results else [outs], strict=True):
+            primal_env[var] = value
+    return linear_eqns

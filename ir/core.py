@@ -92,16 +92,24 @@ _PYTHON_SCALAR_AVALS = {
 }
 
 
+_ARRAY_AVALS = {}  # (shape, dtype) -> ShapedArray: avals of arrays are asked for on every bind
+
+
 def concrete_aval(x) -> ShapedArray:
     """The aval of a concrete value: an array, a NumPy scalar or a Python scalar."""
     aval = _PYTHON_SCALAR_AVALS.get(type(x))
     if aval is not None:
         return aval
     try:
-        return ShapedArray(x.shape, x.dtype)
+        key = (x.shape, x.dtype)
     except AttributeError:
         raise TypeError(f"{type(x).__name__} is not a valid ftrans value: pass arrays, "
                         "NumPy scalars or Python bool/int/float") from None
+    aval = _ARRAY_AVALS.get(key)
+    if aval is None:
+        aval = _ARRAY_AVALS[key] = ShapedArray(*key)
+    return aval
+
 
 
 def python_scalar_to_numpy(x, dtype):

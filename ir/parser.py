@@ -42,9 +42,10 @@ from ir.primitive import PRIMITIVES
 
 MAX_DEPTH = 64          # nested tuples + nested jaxprs; keeps recursion far from Python's limit
 MAX_NUMBER_LENGTH = 100  # characters in a number token; int() of huge digit strings is quadratic
+MAX_RANK = 64  # NumPy's limit; also keeps hostile shapes from making abstract evaluation slow
 MAX_DIMENSION = 2**63 - 1
 
-__all__ = ["JaxprParseError", "parse", "MAX_DEPTH", "MAX_NUMBER_LENGTH"]
+__all__ = ["JaxprParseError", "parse", "MAX_DEPTH", "MAX_NUMBER_LENGTH", "MAX_RANK"]
 
 
 class JaxprParseError(ValueError):
@@ -66,7 +67,7 @@ def parse(text: str, consts=None) -> ClosedJaxpr:
     if not isinstance(text, str):
         raise JaxprParseError(f"expected jaxpr text (a str), found {type(text).__name__}", 1, 1)
     parser = _Parser(text)
-    start = parser.peek()
+    start = parser.i  # the first token: errors about the whole jaxpr point here
     jaxpr, const_binders = parser.jaxpr()
     parser.expect("eof", "end of input after the jaxpr")
     try:
@@ -90,9 +91,9 @@ def _checked_consts(parser, start, jaxpr, const_binders, consts):
         try:
             aval = concrete_aval(value)
         except TypeError as error:
-            raise parser.error(token, f"const {i} for {token.text!r}: {error}") from None
+            raise parser.error(token, f"const {i} for {parser.texts[token]!r}: {error}") from None
         if aval.shape != var.aval.shape or aval.dtype != var.aval.dtype:
-            raise parser.error(token, f"const {i} for {token.text!r} has type {aval.str_short()}, "
+            raise parser.error(token, f"const {i} for {parser.texts[token]!r} has type {aval.str_short()}, "
                                       f"expected {var.aval.strip_weak_type().str_short()}")
     return consts
 
@@ -125,9 +126,9 @@ class _Tokens:
     """
 
     def __init__(self, text):
-        self.kinds, self.texts, self.starts, self.newlines = [], [], [], []
+        self.kinds, self.texts, self.starts, self.newlines = kinds, texts, starts, newlines = [], [], [], []
         newline = False
-        for match in _TOKEN_RE.finditer(text):
+        for match in _TOKEN_RE.finditer(text):  # NB: the hot loop of parsing a long program
             kind, value = match.lastgroup, match.group()
             if kind == "space":
                 newline = newline or "\n" in value
@@ -136,18 +137,18 @@ class _Tokens:
                 kind = value
             elif kind == "number" and len(value) > MAX_NUMBER_LENGTH:
                 kind = "bad"
-            self._add(kind, value, match.start(), newline)
+            kinds.append(kind)
+            texts.append(value)
+            starts.append(match.start())
+            newlines.append(newline)
             newline = False
             if kind == "bad":
                 break
-        self._add("eof", "", len(text), newline)
-        self._add("eof", "", len(text), newline)
-
-    def _add(self, kind, value, start, newline):
-        self.kinds.append(kind)
-        self.texts.append(value)
-        self.starts.append(start)
-        self.newlines.append(newline)
+        for _ in range(2):
+            kinds.append("eof")
+            texts.append("")
+            starts.append(len(text))
+            newlines.append(newline)
 
 
 # Parameter values written as bare names that stand for dtypes (the printer
@@ -245,56 +246,54 @@ class _Parser:
     # ---- jaxprs ----
 
     def jaxpr(self):
-        """A jaxpr and the binder tokens of its constvars (for errors about consts)."""
-        opening = self.expect("{", "'{' opening a jaxpr")
-        self.enter(opening)
+        """A jaxpr, and the name tokens of its constvars (for errors about consts)."""
+        self.enter(self.expect("{", "'{' opening a jaxpr"))
         self.expect_word("lambda")
-        scope = {}  # name -> Var; each jaxpr has its own, as jaxprs are closed
         const_binders = self.binders()
         self.expect(";", "a binder 'name:type' or ';' after the constvars")
         in_binders = self.binders()
         self.expect(".", "a binder 'name:type' or '.' after the input binders")
         self.expect_word("let")
-        constvars = [self.bind(scope, token, aval) for token, aval in const_binders]
-        invars = [self.bind(scope, token, aval) for token, aval in in_binders]
+        scope = {}  # name -> Var; each jaxpr has its own, as jaxprs are closed
+        constvars = [self.bind(scope, t, aval) for t, aval in const_binders]
+        invars = [self.bind(scope, t, aval) for t, aval in in_binders]
         eqns = self.eqns(scope)
-        outvars = self.outs(scope)
+        outvars = self.sequence(lambda: self.atom(scope))
         self.expect("}", "'}' closing the jaxpr")
         self.depth -= 1
-        return Jaxpr(constvars, invars, eqns, outvars), [token for token, _ in const_binders]
+        return Jaxpr(constvars, invars, eqns, outvars), [t for t, _ in const_binders]
 
     def binders(self):
         """`name:type` binders, as (name token, aval) pairs, not yet in scope."""
         found = []
         while self.at_binder():
-            found.append(self.binder())
+            t = self.next()
+            if not _VAR_NAME_RE.fullmatch(self.texts[t]):
+                raise self.expected("a variable name (lowercase letters)", t)
+            self.next()  # ':'
+            found.append((t, self.type()))
         return found
 
-    def binder(self):
-        token = self.next()
-        if not _VAR_NAME_RE.fullmatch(token.text):
-            raise self.expected("a variable name (lowercase letters)", token)
-        self.next()  # ':'
-        return token, self.type()
-
-    def bind(self, scope, token, aval):
-        if token.text in scope:
-            raise self.error(token, f"variable {token.text!r} is bound twice")
-        var = scope[token.text] = Var(aval)
+    def bind(self, scope, t, aval):
+        name = self.texts[t]
+        if name in scope:
+            raise self.error(t, f"variable {name!r} is bound twice")
+        var = scope[name] = Var(aval)
         return var
 
     def type(self):
-        token = self.expect("name", "a dtype such as f32")
-        dtype = DTYPE_FROM_SHORT_NAME.get(token.text)
+        t = self.expect("name", "a dtype such as f32")
+        dtype = DTYPE_FROM_SHORT_NAME.get(self.texts[t])
         if dtype is None:
-            raise self.error(token, f"expected a dtype ({', '.join(DTYPE_FROM_SHORT_NAME)}), "
-                                    f"found {token.describe()}")
-        self.expect("[", f"'[' after the dtype {token.text}")
+            raise self.expected(f"a dtype ({', '.join(DTYPE_FROM_SHORT_NAME)})", t)
+        self.expect("[", f"'[' after the dtype {self.texts[t]}")
         dims = []
         if not self.at("]"):
             dims.append(self.dimension())
             while self.at(","):
                 self.next()
+                if len(dims) == MAX_RANK:
+                    raise self.error(self.i, f"more than {MAX_RANK} dimensions")
                 dims.append(self.dimension())
         self.expect("]", "',' or ']' in the shape")
         weak = self.at("{") and self.at("name", "weak", ahead=1)
@@ -305,12 +304,12 @@ class _Parser:
         return ShapedArray(dims, dtype, weak)
 
     def dimension(self):
-        token = self.peek()
-        if token.kind != "number" or not token.text.isdigit():
-            raise self.expected("a dimension (a non-negative integer)", token)
-        value = int(token.text)
+        t = self.i
+        if self.kinds[t] != "number" or not self.texts[t].isdigit():
+            raise self.expected("a dimension (a non-negative integer)")
+        value = int(self.texts[t])
         if value > MAX_DIMENSION:
-            raise self.error(token, f"dimension {token.text} is larger than {MAX_DIMENSION}")
+            raise self.error(t, f"dimension {self.texts[t]} is larger than {MAX_DIMENSION}")
         self.next()
         return value
 
@@ -321,31 +320,29 @@ class _Parser:
         eqns = []
         while not self.at_in():
             eqns.append(self.eqn(scope))
-            token = self.peek()
-            if token.kind == ";":
+            if self.at(";"):
                 self.next()
-            elif not (token.newline or self.at_in()):
-                raise self.expected("';', a new line or 'in' after the equation", token)
         self.next()  # 'in'
         return eqns
 
     def eqn(self, scope):
-        start = self.peek()
         if not (self.at_binder() or self.at("=")):
-            raise self.expected("an equation 'name:type = primitive ...' or 'in'", start)
+            raise self.expected("an equation 'name:type = primitive ...' or 'in'")
         out_binders = self.binders()
         self.expect("=", "a binder 'name:type' or '='")
         prim_token = self.expect("name", "a primitive name")
-        prim = PRIMITIVES.get(prim_token.text)
+        prim = PRIMITIVES.get(self.texts[prim_token])
         if prim is None:
-            raise self.error(prim_token, f"unknown primitive {prim_token.describe()}")
+            raise self.error(prim_token, f"unknown primitive {self.describe(prim_token)}")
         params = self.params() if self.at("[") else {}
-        invars = []
         # The operands end at a new line, ';' or `in (`: a line is one equation.
-        while (self.at("name") or self.at("number")) and not self.peek().newline and not self.at_in():
+        invars = []
+        while self.kinds[self.i] in ("name", "number") and not self.newlines[self.i] and not self.at_in():
             invars.append(self.atom(scope))
+        if not (self.at(";") or self.newlines[self.i] or self.at_in()):
+            raise self.expected("';', a new line or 'in' after the equation")
         # Outputs come into scope after the operands: `b = sin b` is an error.
-        outvars = [self.bind(scope, token, aval) for token, aval in out_binders]
+        outvars = [self.bind(scope, t, aval) for t, aval in out_binders]
         self.check_eqn(prim, prim_token, invars, params, out_binders)
         return Eqn(prim, invars, outvars, params)
 
@@ -359,60 +356,60 @@ class _Parser:
         if len(expected) != len(out_binders):
             raise self.error(prim_token, f"{prim.name} gives {len(expected)} outputs, "
                                          f"{len(out_binders)} are bound")
-        for (token, aval), want in zip(out_binders, expected):
+        for (t, aval), want in zip(out_binders, expected):
             if aval != want:
-                raise self.error(token, f"{token.text} is declared {aval.str_short()} but "
-                                        f"{prim.name} gives {want.str_short()}")
+                raise self.error(t, f"{self.texts[t]} is declared {aval.str_short()} but "
+                                    f"{prim.name} gives {want.str_short()}")
 
     def atom(self, scope):
-        token = self.next()
-        if token.kind not in ("name", "number"):
-            raise self.expected("an operand (a variable or a literal)", token)
-        if token.kind == "name" and not self.at(":"):
-            var = scope.get(token.text)
+        """A variable in `scope`, or a literal `value:type`."""
+        t = self.i
+        kind, text = self.kinds[t], self.texts[t]
+        if kind not in ("name", "number"):
+            raise self.expected("an operand (a variable or a literal)")
+        self.next()
+        if kind == "name" and not self.at(":"):
+            var = scope.get(text)
             if var is None:
-                raise self.error(token, f"undefined variable {token.describe()}")
+                raise self.error(t, f"undefined variable {self.describe(t)}")
             return var
-        if token.kind == "name" and token.text not in _LITERAL_WORDS:
-            raise self.error(token, f"expected an operand (a variable or a literal), found the binder "
-                                    f"'{token.describe()[1:-1]}:' (equations are separated by ';' "
-                                    "or new lines)")
-        self.expect(":", f"':' and a type after the literal {token.describe()}")
-        type_token = self.peek()
+        if kind == "name" and text not in _LITERAL_WORDS:
+            raise self.error(t, f"expected an operand (a variable or a literal), found the binder "
+                                f"'{text[:40]}:' (equations are separated by ';' or new lines)")
+        self.next()  # ':'
+        type_token = self.i
         aval = self.type()
         if aval.shape != ():
             raise self.error(type_token, f"a literal must have a rank-0 type, found {aval.str_short()}")
-        return Literal(self.literal_value(token, aval.dtype), aval)
+        return Literal(self.literal_value(t, aval.dtype), aval)
 
-    def literal_value(self, token, dtype):
-        """The NumPy scalar of `dtype` that `token` writes."""
-        text = token.text
+    def literal_value(self, t, dtype):
+        """The NumPy scalar of `dtype` that token `t` writes."""
+        text = self.texts[t]
         if dtype.kind == "b":
             if text not in ("True", "False"):
-                raise self.expected("True or False for a bool literal", token)
+                raise self.expected("True or False for a bool literal", t)
             return np.bool_(text == "True")
         if text in ("True", "False"):
-            raise self.error(token, f"{text} is not a {dtype.name} literal")
+            raise self.error(t, f"{text} is not a {dtype.name} literal")
         if dtype.kind in "iu":
             if not _INT_RE.fullmatch(text):
-                raise self.expected(f"an integer for a {dtype.name} literal", token)
+                raise self.expected(f"an integer for a {dtype.name} literal", t)
             value, info = int(text), np.iinfo(dtype)
             if not info.min <= value <= info.max:
-                raise self.error(token, f"{text} is out of range for {dtype.name}")
+                raise self.error(t, f"{text} is out of range for {dtype.name}")
             return dtype.type(value)
         if dtype.kind == "f":
-            return self.float_value(token, dtype.type)
-        raise self.error(token, f"literals of dtype {dtype.name} are not supported")
+            return self.float_value(t, dtype.type)
+        raise self.error(t, f"literals of dtype {dtype.name} are not supported")
 
-    def float_value(self, token, float_type):
+    def float_value(self, t, float_type):
+        text = self.texts[t]
         with np.errstate(all="ignore"):  # overflow is reported below, not warned about
-            value = float_type(token.text)
-        if np.isinf(value) and "inf" not in token.text:
-            raise self.error(token, f"{token.text} is out of range for {np.dtype(float_type).name}")
+            value = float_type(text)
+        if np.isinf(value) and "inf" not in text:
+            raise self.error(t, f"{text} is out of range for {np.dtype(float_type).name}")
         return value
-
-    def outs(self, scope):
-        return self.sequence(lambda: self.atom(scope))
 
     def sequence(self, item):
         """`()`, `(x,)` or `(x, y, ...)` (a trailing comma allowed), as a list."""
@@ -423,9 +420,9 @@ class _Parser:
             if self.at(","):
                 self.next()
             elif len(items) == 1:
-                raise self.expected("',' (a one-element tuple is written '(x,)')", self.peek())
+                raise self.expected("',' (a one-element tuple is written '(x,)')")
             elif not self.at(")"):
-                raise self.expected("',' or ')'", self.peek())
+                raise self.expected("',' or ')'")
         self.next()
         return items
 
@@ -436,33 +433,33 @@ class _Parser:
         params = {}
         while not self.at("]"):
             key = self.expect("name", "a parameter name or ']'")
-            if key.text in params:
-                raise self.error(key, f"parameter {key.text!r} is given twice")
-            self.expect("=", f"'=' after the parameter name {key.text}")
-            params[key.text] = self.value()
+            name = self.texts[key]
+            if name in params:
+                raise self.error(key, f"parameter {name!r} is given twice")
+            self.expect("=", f"'=' after the parameter name {name}")
+            params[name] = self.value()
         self.next()
         return params
 
     def value(self):
-        token = self.peek()
-        if token.kind == "number":
+        t = self.i
+        kind, text = self.kinds[t], self.texts[t]
+        if kind == "number":
             self.next()
-            if _INT_RE.fullmatch(token.text):
-                return int(token.text)
-            return float(self.float_value(token, float))
-        if token.kind == "name":
+            return int(text) if _INT_RE.fullmatch(text) else float(self.float_value(t, float))
+        if kind == "name":
             self.next()
-            if token.text in _PARAM_CONSTANTS:
-                return _PARAM_CONSTANTS[token.text]
-            if token.text in ("inf", "nan"):
-                return float(token.text)
-            return _PARAM_DTYPES.get(token.text, token.text)
-        if token.kind == "(":
-            self.enter(token)
+            if text in _PARAM_CONSTANTS:
+                return _PARAM_CONSTANTS[text]
+            if text in ("inf", "nan"):
+                return float(text)
+            return _PARAM_DTYPES.get(text, text)  # any other name is a string
+        if kind == "(":
+            self.enter(t)
             items = self.sequence(self.value)
             self.depth -= 1
             return tuple(items)
-        if token.kind == "{":
+        if kind == "{":
             jaxpr, _ = self.jaxpr()
             return ClosedJaxpr(jaxpr, [] if not jaxpr.constvars else None)
-        raise self.expected("a parameter value (a number, a name, a tuple or a jaxpr)", token)
+        raise self.expected("a parameter value (a number, a name, a tuple or a jaxpr)")

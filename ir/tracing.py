@@ -54,20 +54,25 @@ def bind(prim, *args, **params):
     """Apply a primitive in the current trace (or compute it, with none open)."""
     trace = _current_trace.get()
     if trace is None:
-        for x in args:
-            if isinstance(x, Tracer):
-                raise leaked_tracer_error(x)
-        out = prim.impl(*args, **params)
-        if prim.multiple_results:
-            out = [as_array(o) for o in out]
-            if config.debug:
-                check_impl_result(prim, args, params, out)
-        else:
-            out = as_array(out)
-            if config.debug:
-                check_impl_result(prim, args, params, [out])
-        return out
+        return apply_impl(prim, args, params)
     return trace.process_primitive(prim, args, params)
+
+
+def apply_impl(prim, args, params):
+    """Compute a primitive on concrete values (what `bind` does with no trace open)."""
+    for x in args:
+        if isinstance(x, Tracer):
+            raise leaked_tracer_error(x)
+    out = prim.impl(*args, **params)
+    if prim.multiple_results:
+        out = [as_array(o) for o in out]
+        if config.debug:
+            check_impl_result(prim, args, params, out)
+    else:
+        out = as_array(out)
+        if config.debug:
+            check_impl_result(prim, args, params, [out])
+    return out
 
 
 def leaked_tracer_error(tracer):

@@ -1,0 +1,119 @@
+"""`check_grads`: derivatives checked against central finite differences, as JAX's.
+
+Forward mode: the jvp along a random direction against the finite difference
+along it. Reverse mode: the vjp of a random cotangent against that jvp by the
+adjoint identity <u, J v> = <J^T u, v>. Higher orders check the jvp/vjp
+functions themselves, recursively.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ftrans._autodiff import jvp, vjp
+from ftrans.tree_util import tree_flatten, tree_map
+from ir.errors import api_boundary
+
+_DEFAULT_EPS = {np.dtype(np.float16): 1e-1, np.dtype(np.float32): 1e-3, np.dtype(np.float64): 1e-5}
+_DEFAULT_TOL = {np.dtype(np.float16): 1e-1, np.dtype(np.float32): 2e-2, np.dtype(np.float64): 1e-5}
+
+
+def _float_leaves(tree):
+    return [np.asarray(x) for x in tree_flatten(tree)[0]]
+
+
+def _widest_float(leaves):
+    floats = [x.dtype for x in leaves if x.dtype.kind == "f"]
+    return max(floats, key=lambda d: d.itemsize) if floats else np.dtype(np.float64)
+
+
+def _random_like(tree, rng):
+    def draw(x):
+        x = np.asarray(x)
+        if x.dtype.kind != "f":
+            return np.zeros(x.shape, dtype=[("float0", np.void, 0)])
+        return rng.standard_normal(x.shape).astype(x.dtype)
+    return tree_map(draw, tree)
+
+
+def _inner(xs, ys):
+    return sum(float(np.sum(np.asarray(x, np.float64) * np.asarray(y, np.float64)))
+               for x, y in zip(_float_leaves(xs), _float_leaves(ys), strict=True)
+               if np.asarray(x).dtype.kind == "f")
+
+
+def _add_scaled(args, direction, scale):
+    return tree_map(lambda x, d: x + scale * d if np.asarray(x).dtype.kind == "f" else x, args, direction)
+
+
+def _numerical_jvp(f, args, direction, eps):
+    plus, minus = f(*_add_scaled(args, direction, eps)), f(*_add_scaled(args, direction, -eps))
+    return tree_map(lambda p, m: (np.asarray(p, np.float64) - np.asarray(m, np.float64)) / (2 * eps), plus, minus)
+
+
+def _assert_close(actual, expected, atol, rtol, what):
+    for a, e in zip(_float_leaves(actual), _float_leaves(expected), strict=True):
+        if a.dtype.kind != "f":
+            continue
+        np.testing.assert_allclose(np.asarray(a, np.float64), e, atol=atol, rtol=rtol, err_msg=what)
+
+
+def check_jvp(f, args, *, atol, rtol, eps, rng, what=""):
+    direction = _random_like(args, rng)
+    _, tangent = jvp(f, args, direction)
+    _assert_close(tangent, _numerical_jvp(f, args, direction, eps), atol, rtol,
+                  f"{what}jvp does not match central finite differences")
+
+
+def check_vjp(f, args, *, atol, rtol, eps, rng, what=""):
+    direction = _random_like(args, rng)
+    out, vjp_fn = vjp(f, *args)
+    cotangent = _random_like(out, rng)
+    numerical = _numerical_jvp(f, args, direction, eps)
+    pulled_back = vjp_fn(cotangent)
+    lhs, rhs = _inner(numerical, cotangent), _inner(direction, pulled_back)
+    np.testing.assert_allclose(rhs, lhs, atol=atol, rtol=rtol,
+                               err_msg=f"{what}vjp does not satisfy <u, J v> = <J^T u, v> "
+                                       "against finite differences")
+
+
+@api_boundary
+def check_grads(f, args, order, modes=("fwd", "rev"), atol=None, rtol=None, eps=None):
+    """Check the derivatives of `f` at `args` to `order`, in forward ("fwd") and/or
+    reverse ("rev") mode, against central finite differences. Raises AssertionError."""
+    args = tuple(args)
+    unknown = set(modes) - {"fwd", "rev"}
+    if unknown:
+        raise ValueError(f"check_grads: unknown modes {sorted(unknown)}; use 'fwd' and/or 'rev'")
+    dtype = _widest_float(_float_leaves(args))
+    eps = _DEFAULT_EPS.get(dtype, 1e-5) if eps is None else eps
+    atol = _DEFAULT_TOL.get(dtype, 1e-5) if atol is None else atol
+    rtol = _DEFAULT_TOL.get(dtype, 1e-5) if rtol is None else rtol
+    rng = np.random.default_rng(0)
+    tolerances = dict(atol=atol, rtol=rtol, eps=eps, rng=rng)
+
+    pending = [(f, args, order, "")]
+    while pending:
+        fun, fun_args, remaining, what = pending.pop()
+        if "fwd" in modes:
+            check_jvp(fun, fun_args, what=what, **tolerances)
+            if remaining > 1:
+                pending.append((_jvp_of(fun), (fun_args, fun_args), remaining - 1, what + "jvp of "))
+        if "rev" in modes:
+            check_vjp(fun, fun_args, what=what, **tolerances)
+            if remaining > 1:
+                pending.append((_vjp_of(fun), fun_args, remaining - 1, what + "vjp of "))
+
+
+def _jvp_of(fun):
+    def fun_jvp(primals, tangents):
+        return jvp(fun, primals, tangents)
+    return fun_jvp
+
+
+def _vjp_of(fun):
+    def fun_vjp(*args):
+        out, vjp_fn = vjp(fun, *args)
+        return vjp_fn(out)
+    return fun_vjp
+
+
