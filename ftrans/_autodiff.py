@@ -96,7 +96,7 @@ def linearize(fun, *primals):
         tangent_leaves, tree = tree_flatten(tangents)
         if tree != in_tree:
             raise ValueError(at_user_line(f"linearize: f_jvp expects tangents structured as {in_tree}, got {tree}"))
-        nonzero = iter(linear([t for t, w in zip(tangent_leaves, wrt) if w]))
+        nonzero = iter(linear(*[t for t, w in zip(tangent_leaves, wrt) if w]))
         outs = [next(nonzero) if nz else ad_util.zeros(tangent_aval(get_aval(p)))
                 for p, nz in zip(primals_out, linear.nonzero_outputs, strict=True)]
         return tree_unflatten(out_tree[0], outs)

@@ -25,7 +25,8 @@ def make_jaxpr(fun, static_argnums=(), optimize=False):
     def make_jaxpr_f(*args) -> ClosedJaxpr:
         static = normalize_argnums(static_argnums, len(args))
         dynamic, merge = split_static(args, static)
-        leaves, in_tree, in_avals = flatten_args(dynamic, "make_jaxpr")
+        positions = [i for i in range(len(args)) if i not in static]
+        leaves, in_tree, in_avals = flatten_args(dynamic, "make_jaxpr", positions)
 
         def flat_fun(*tracers):
             out = fun(*merge(tree_unflatten(in_tree, tracers)))

@@ -55,27 +55,56 @@ class PyTreeDef:
         return f"PyTreeDef({self._describe()})"
 
     def _describe(self):
-        stack = []
-        for node_type, aux, n, _ in self.nodes:
-            if node_type is None:
-                stack.append("*")
+        """The structure as text, e.g. ``({'a': *, 'b': [*, None]},)``.
+
+        Linear in the size of the tree: the post-order node list is turned
+        into child lists, then written out in pre-order from an explicit stack
+        (building nested strings bottom-up would copy the deep parts again at
+        every level)."""
+        children_of, pending = [], []
+        for i, (_, _, n, _) in enumerate(self.nodes):
+            children_of.append(pending[len(pending) - n:] if n else [])
+            del pending[len(pending) - n:]
+            pending.append(i)
+        out = []
+        work = list(reversed(_joined(pending, ", ")))
+        while work:
+            item = work.pop()
+            if isinstance(item, str):
+                out.append(item)
                 continue
-            children = stack[len(stack) - n:] if n else []
-            del stack[len(stack) - n:]
-            if node_type is tuple:
-                stack.append(f"({', '.join(children)}{',' if n == 1 else ''})")
-            elif node_type is list:
-                stack.append(f"[{', '.join(children)}]")
-            elif node_type is dict:
-                stack.append("{" + ", ".join(f"{k!r}: {c}" for k, c in zip(aux, children)) + "}")
+            node_type, aux, n, _ = self.nodes[item]
+            children = children_of[item]
+            if node_type is None:
+                parts = ["*"]
             elif node_type is type(None):
-                stack.append("None")
+                parts = ["None"]
+            elif node_type is tuple:
+                parts = ["(", *_joined(children, ", "), "," if n == 1 else "", ")"]
+            elif node_type is list:
+                parts = ["[", *_joined(children, ", "), "]"]
+            elif node_type is dict:
+                items = []
+                for k, child in zip(aux, children, strict=True):
+                    items.extend([", " if items else "", f"{k!r}: ", child])
+                parts = ["{", *items, "}"]
             else:
-                stack.append(f"{node_type.__name__}({', '.join(children)})")
-        return stack[0] if len(stack) == 1 else ", ".join(stack)
+                parts = [f"{node_type.__name__}(", *_joined(children, ", "), ")"]
+            work.extend(reversed(parts))
+        return "".join(out)
 
     def unflatten(self, leaves):
         return tree_unflatten(self, leaves)
+
+
+def _joined(items, separator):
+    """items with `separator` strings between them."""
+    out = []
+    for item in items:
+        if out:
+            out.append(separator)
+        out.append(item)
+    return out
 
 
 def _hashable(aux):

@@ -7,9 +7,10 @@ from ir.check import JaxprTypeError, check
 from ir.core import ClosedJaxpr, Eqn, Jaxpr, Literal, ShapedArray, Var, float0
 from ir.errors import ConcretizationError, UnexpectedTracerError
 from ir.primitive import PRIMITIVES, Primitive
+from ir.parser import JaxprParseError, parse
 from ir.printer import pp_jaxpr
 from ir.tracing import Trace, Tracer, bind, current_trace, get_aval, stage
 
-__all__ = ["ClosedJaxpr", "ConcretizationError", "Eqn", "Jaxpr", "JaxprTypeError", "Literal",
+__all__ = ["ClosedJaxpr", "ConcretizationError", "Eqn", "Jaxpr", "JaxprParseError", "JaxprTypeError", "Literal",
            "PRIMITIVES", "Primitive", "ShapedArray", "Trace", "Tracer", "UnexpectedTracerError",
-           "Var", "bind", "check", "current_trace", "float0", "get_aval", "pp_jaxpr", "stage"]
+           "Var", "bind", "check", "current_trace", "float0", "get_aval", "parse", "pp_jaxpr", "stage"]

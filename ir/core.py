@@ -112,14 +112,6 @@ def concrete_aval(x) -> ShapedArray:
 
 
 
-def python_scalar_to_numpy(x, dtype):
-    """A Python scalar as a NumPy scalar of `dtype`, or a TypeError if it does not fit."""
-    try:
-        return np.array(x, dtype=dtype)[()]
-    except OverflowError:
-        raise TypeError(f"Python integer {x} does not fit in {np.dtype(dtype).name}") from None
-
-
 # -------------------- variables, literals, equations --------------------
 
 class Var:

@@ -14,7 +14,7 @@ Grammar (docs/jaxpr_grammar.md has the full version):
     jaxpr   = "{" "lambda" binder* ";" binder* "." "let" eqns "in" outs "}"
     binder  = var ":" type
     type    = dtype "[" [dim ("," dim)*] "]" ["{" "weak" "}"]
-    eqns    = (eqn (";" | NEWLINE))* [eqn]        -- ends at `in (`
+    eqns    = (eqn (";" | NEWLINE))* [eqn]        -- up to the `in` that `(` follows
     eqn     = binder* "=" primitive ["[" (name "=" value)* "]"] atom*
     atom    = var | literal
     literal = (number | "True" | "False" | "inf" | "nan") ":" type   -- rank 0
@@ -68,15 +68,24 @@ def parse(text: str, consts=None) -> ClosedJaxpr:
         raise JaxprParseError(f"expected jaxpr text (a str), found {type(text).__name__}", 1, 1)
     parser = _Parser(text)
     start = parser.i  # the first token: errors about the whole jaxpr point here
-    jaxpr, const_binders = parser.jaxpr()
+    try:
+        jaxpr, const_binders = parser.jaxpr()
+    except RecursionError:  # only if called with the stack already nearly full: MAX_DEPTH bounds ours
+        raise parser.error(parser.i, "nesting too deep for the Python stack") from None
     parser.expect("eof", "end of input after the jaxpr")
     try:
         check(jaxpr)  # NB: the per-equation checks above should already have caught everything
     except Exception as error:  # hostile params can make abstract evaluation raise anything
-        raise parser.error(start, f"ill-typed jaxpr: {error}") from None
+        raise parser.error(start, f"ill-typed jaxpr: {_shortened(error)}") from None
     if consts is None:
         return ClosedJaxpr(jaxpr, [] if not jaxpr.constvars else None)
     return ClosedJaxpr(jaxpr, _checked_consts(parser, start, jaxpr, const_binders, consts))
+
+
+def _shortened(error, limit=300):
+    """An error's message, cut short: hostile parameters can make it huge."""
+    text = str(error)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _checked_consts(parser, start, jaxpr, const_binders, consts):
@@ -352,7 +361,7 @@ class _Parser:
             expected = prim.abstract_eval([x.aval for x in invars], params)
         except Exception as error:  # hostile params can make abstract evaluation raise anything
             raise self.error(prim_token, f"{prim.name} rejects these operands or parameters: "
-                                         f"{type(error).__name__}: {error}") from None
+                                         f"{type(error).__name__}: {_shortened(error)}") from None
         if len(expected) != len(out_binders):
             raise self.error(prim_token, f"{prim.name} gives {len(expected)} outputs, "
                                          f"{len(out_binders)} are bound")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ir.core import ClosedJaxpr, Jaxpr, Literal
+from ir.core import ClosedJaxpr, Jaxpr, Literal, float0
 
 WIDTH = 80
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -38,12 +38,24 @@ def format_scalar(value) -> str:
     return str(value)  # NumPy's shortest round-trip repr for the value's own dtype; inf, nan
 
 
+# words of the grammar that a variable may not be named (the parser reads them by context,
+# but a reader should not have to)
+_RESERVED = {"in", "inf", "let", "nan", "lambda"}
+
+
 class _Names:
     def __init__(self):
         self.names = {}
+        self.count = 0
 
     def define(self, var):
-        name = self.names[id(var)] = var_name(len(self.names))
+        """A fresh name, even for a variable seen before (a jaxpr printed twice)."""
+        name = var_name(self.count)
+        self.count += 1
+        while name in _RESERVED:
+            name = var_name(self.count)
+            self.count += 1
+        self.names[id(var)] = name
         return name
 
     def atom(self, atom):
@@ -73,12 +85,13 @@ def _pp_eqn(eqn, indent, names) -> str:
     args = " ".join(names.atom(x) for x in eqn.invars)
     params = sorted(eqn.params.items())
     lhs = " ".join(f"{names.define(v)}:{v.aval.str_short()}" for v in eqn.outvars)
-    names_before_params = dict(names.names)
-    flat = [f"{k}={_pp_param(v, indent, names)}" for k, v in params]
-    line = f"{lhs} = {eqn.primitive.name}" + (f"[{' '.join(flat)}]" if params else "") + f" {args}"
-    if indent + len(line) <= WIDTH and "\n" not in line or not params:
-        return line.rstrip()
-    names.names = names_before_params  # the nested jaxprs are printed again below
+    has_jaxpr = any(isinstance(v, (Jaxpr, ClosedJaxpr)) for _, v in params)
+    if not has_jaxpr:  # params print on the equation's line unless it grows too long
+        flat = [f"{k}={_pp_param(v, indent, names)}" for k, v in params]
+        line = f"{lhs} = {eqn.primitive.name}" + (f"[{' '.join(flat)}]" if params else "") + f" {args}"
+        if indent + len(line) <= WIDTH or not params:
+            return line.rstrip()
+    # one param per line; sub-jaxprs always go here, so each is printed (and named) once
     pad = " " * indent
     broken = "".join(f"\n{pad}  {k}={_pp_param(v, indent + 2, names)}" for k, v in params)
     return f"{lhs} = {eqn.primitive.name}[{broken}\n{pad}] {args}".rstrip()
@@ -91,7 +104,7 @@ def _pp_param(value, indent, names) -> str:
         items = [_pp_param(v, indent, names) for v in value]
         return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
     if isinstance(value, np.dtype):
-        return value.name
+        return "float0" if value == float0 else value.name
     if isinstance(value, (bool, np.bool_)):
         return "True" if value else "False"
     if isinstance(value, (float, np.floating)):

@@ -13,7 +13,7 @@ from ir.core import ShapedArray, concrete_aval
 from ir.errors import api_boundary, at_user_line
 from ir.primitives import structural
 from ir.primitives.elementwise import convert_element_type
-from ir.tracing import Tracer
+from ir.tracing import Tracer, current_trace
 
 _KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2}
 _DEFAULT_OF_KIND = {"b": np.dtype(np.bool_), "u": np.dtype(np.int64), "i": np.dtype(np.int64),
@@ -131,30 +131,52 @@ def operands(name, *args, dtype=None):
     Returns (operands, dtype, weak). Non-traced rank-0 values stay scalars
     (they become literals); everything else is broadcast explicitly.
     """
-    args = [as_operand(a) for a in args]
-    avals = [aval_of(a) for a in args]
+    args = [x if type(x) in _PLAIN_OPERANDS else as_operand(x) for x in args]
+    key = (tuple(aval_of(x) for x in args), tuple(isinstance(x, Tracer) for x in args), dtype)
+    plan = _OPERAND_PLANS.get(key)
+    if plan is None:
+        plan = _OPERAND_PLANS[key] = _operand_plan(name, *key)
+    dtype, weak, shape, converts, broadcasts = plan
+    if not (converts or broadcasts):
+        return args, dtype, weak
+    out = []
+    for x, convert_it, broadcast_it in zip(args, converts or [False] * len(args),
+                                           broadcasts or [False] * len(args), strict=True):
+        if convert_it:
+            x = convert(x, dtype, weak)
+        if broadcast_it and (isinstance(x, Tracer) or np.ndim(x) > 0):  # untraced scalars stay literals
+            x = broadcast_to_shape(x, shape)
+        out.append(x)
+    return out, dtype, weak
+
+
+# operands() runs on every ftrans.numpy call: what it does to each argument
+# depends only on the arguments' avals and which are traced, so it is planned
+# once per such key. A plan: (dtype, weak, shape, convert flags, flags of the
+# arguments whose shape differs), with empty flags when nothing needs doing.
+_OPERAND_PLANS = {}
+_PLAIN_OPERANDS = (np.ndarray, float, int, bool)
+
+
+def _operand_plan(name, avals, traced, dtype):
     if dtype is None:
         dtype, weak = result_type(*avals)
     else:
         weak = False
     shapes = {a.shape for a in avals}
     shape = shapes.pop() if len(shapes) == 1 else broadcast_shapes(name, [a.shape for a in avals])
-    out = []
-    for x, aval in zip(args, avals, strict=True):
-        if aval.dtype != dtype or (aval.weak_type and not weak):
-            x = convert(x, dtype, weak)
-        if aval.shape != shape and (isinstance(x, Tracer) or aval.ndim > 0):
-            x = broadcast_to_shape(x, shape)
-        out.append(x)
-    return out, dtype, weak
+    converts = [a.dtype != dtype or (a.weak_type and not weak) for a in avals]
+    broadcasts = [a.shape != shape for a in avals]
+    return (dtype, weak, shape, tuple(converts) if any(converts) else (),
+            tuple(broadcasts) if any(broadcasts) else ())
 
 
 def normalize_axis(axis, ndim, name="axis"):
     if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
         raise TypeError(at_user_line(f"{name} must be an int, got {axis!r}"))
-    if not -ndim <= axis < max(ndim, 1) or (ndim == 0 and axis not in (0, -1)):
+    if not -ndim <= axis < ndim:  # as NumPy: a 0-d array has no axis at all
         raise np.exceptions.AxisError(at_user_line(f"{name} {axis} is out of bounds for an array of rank {ndim}"))
-    return int(axis) % ndim if ndim else 0
+    return int(axis) % ndim
 
 
 def normalize_axes(axis, ndim):
@@ -166,6 +188,16 @@ def normalize_axes(axis, ndim):
     if len(set(normalized)) != len(normalized):
         raise ValueError(at_user_line(f"repeated axis in {axis!r}"))
     return tuple(sorted(normalized))
+
+
+def unchanged(x):
+    """`x` as the result of a function that leaves it as it is (a reshape to its own
+    shape, abs of bools, ...). Eager results are numpy.ndarrays, never NumPy or
+    Python scalars (SPEC 2); under a trace a Python scalar stays one (weakly typed,
+    as a computed result would be)."""
+    if isinstance(x, np.generic) or (type(x) in (bool, int, float) and current_trace() is None):
+        return np.asarray(x)
+    return x
 
 
 def concrete_or_none(x):

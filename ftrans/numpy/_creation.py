@@ -82,7 +82,7 @@ def arange(start, stop=None, step=1, dtype=None):
         start, stop = 0, start
     stop = _static_number(stop, "arange stop")
     if step == 0:
-        raise ValueError(at_user_line("arange: step must not be zero"))
+        raise ZeroDivisionError(at_user_line("arange: step must not be zero"))  # NumPy's error class
     length = max(0, math.ceil((stop - start) / step))
     if dtype is None:
         is_int = all(isinstance(v, (int, np.integer)) for v in (start, stop, step))
@@ -110,6 +110,8 @@ def linspace(start, stop, num=50, endpoint=True, dtype=None):
         # NumPy sets the last sample to `stop` exactly
         last = structural.broadcast_in_dim(np.float64(stop), (1,), ())
         values = structural.concatenate([structural.slice(values, (0,), (num - 1,)), last], 0)
+    if dtype.kind in "iu":  # NumPy 2 rounds toward -inf for integer dtypes, not toward zero
+        values = elementwise.floor(values)
     return convert(values, dtype) if dtype != _FLOAT64 else values
 
 

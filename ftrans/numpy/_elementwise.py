@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ftrans.numpy._core import aval_of, broadcast_all, convert, inexact_dtype, operands, public
+from ftrans.numpy._core import (aval_of, broadcast_all, convert, inexact_dtype, operands, public,
+                                unchanged)
 from ir.errors import at_user_line
 from ir.primitives import elementwise as ew
 
@@ -13,6 +14,7 @@ def _unary_float(name, binder):
     @public
     def fun(x):
         (x,), dtype, weak = operands(name, x)
+        weak = weak and dtype.kind != "b"  # NEP 50: Python bools are not weak; sin(True) is float16
         target = inexact_dtype(dtype, weak)
         return binder(convert(x, target, weak) if target != dtype else x)
     fun.__name__ = fun.__qualname__ = name
@@ -48,24 +50,35 @@ def _unary_same_dtype(name, binder, allow_bool=False):
 
 negative = _unary_same_dtype("negative", ew.neg)
 sign = _unary_same_dtype("sign", ew.sign)
-floor = _unary_same_dtype("floor", lambda x: x if aval_of(x).dtype.kind != "f" else ew.floor(x))
-ceil = _unary_same_dtype("ceil", lambda x: x if aval_of(x).dtype.kind != "f" else ew.ceil(x))
+# NumPy 2 keeps the dtype of integers and bools, which are their own floor and ceiling
+floor = _unary_same_dtype("floor", lambda x: unchanged(x) if aval_of(x).dtype.kind != "f" else ew.floor(x),
+                          allow_bool=True)
+ceil = _unary_same_dtype("ceil", lambda x: unchanged(x) if aval_of(x).dtype.kind != "f" else ew.ceil(x),
+                         allow_bool=True)
 
 
 @public
 def abs(x):
     """Elementwise absolute value, as numpy.abs (bools are returned as they are)."""
     (x,), dtype, _ = operands("abs", x)
-    return x if dtype.kind == "b" else ew.abs(x)
+    return unchanged(x) if dtype.kind == "b" else ew.abs(x)
 
 
 absolute = abs
 
 
+def _integer_pow(x, y):
+    # NB: integer_pow's impl computes a Python number's power in Python, and bind
+    # hands that back as is; eager results must still be arrays
+    return unchanged(ew.integer_pow(x, y))
+
+
 @public
 def square(x):
-    (x,), _, _ = operands("square", x)
-    return ew.integer_pow(x, 2)
+    (x,), dtype, _ = operands("square", x)
+    if dtype.kind == "b":  # integer_pow takes numbers; NumPy squares bools in int8
+        raise TypeError(at_user_line("square of bool values is not supported: convert them to a number first"))
+    return _integer_pow(x, 2)
 
 
 @public
@@ -74,7 +87,7 @@ def reciprocal(x):
     if dtype.kind != "f":
         raise TypeError(at_user_line(f"reciprocal of {dtype.name} values: NumPy truncates integer "
                                      "reciprocals to 0; convert to float first"))
-    return ew.integer_pow(x, -1)
+    return _integer_pow(x, -1)
 
 
 def _binary(name, binder, kinds="fiub"):
@@ -130,7 +143,7 @@ def power(x, y):
             x = convert(x, np.dtype(np.int64))
         if y < 0 and dtype.kind != "f":
             raise ValueError(at_user_line("Integers to negative integer powers are not allowed."))
-        return ew.integer_pow(x, y)
+        return _integer_pow(x, y)
     (x, y), dtype, _ = operands("power", x, y)
     if dtype.kind == "b":
         raise TypeError(at_user_line("power of bool arrays is not supported"))

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from ftrans.numpy import _elementwise as elementwise
-from ftrans.numpy._core import aval_of, concrete_or_none, convert, operands, public
+from ftrans.numpy._core import aval_of, concrete_or_none, convert, operands, public, unchanged
 from ftrans.numpy._shape import broadcast_to, reshape, stack, transpose
 from ir.errors import at_user_line
 from ir.primitives import indexing, structural
@@ -54,8 +54,9 @@ def _consumed_dims(entry):
     return 1
 
 
-def _expand(index, ndim):
+def _expand(index, shape):
     """The index as a list of entries, Ellipsis expanded, bool arrays turned into int arrays."""
+    ndim = len(shape)
     entries = [_as_index_entry(e) for e in (index if isinstance(index, tuple) else (index,))]
     if sum(e is Ellipsis for e in entries) > 1:
         raise IndexError(at_user_line("an index can only have a single ellipsis ('...')"))
@@ -68,12 +69,17 @@ def _expand(index, ndim):
         entries[ellipsis_at:ellipsis_at + 1] = [slice(None)] * (ndim - used)
     else:
         entries += [slice(None)] * (ndim - used)
-    expanded = []
+    expanded, dim = [], 0
     for e in entries:
         if isinstance(e, np.ndarray) and e.dtype.kind == "b":
+            # a mask must match the dims it covers: nonzero() of a shorter one would index silently
+            if e.shape != tuple(shape[dim:dim + e.ndim]):
+                raise IndexError(at_user_line(f"boolean index of shape {e.shape} did not match the indexed "
+                                              f"dimensions {tuple(shape[dim:dim + e.ndim])} (at dimension {dim})"))
             expanded.extend(np.nonzero(e))
         else:
             expanded.append(e)
+        dim += _consumed_dims(e)
     return expanded
 
 
@@ -143,20 +149,25 @@ def _normalized_index_array(index, size, dim):
 
 def getitem(x, index, mode="clip"):
     (x,), _, _ = operands("getitem", x)
-    entries = _expand(index, aval_of(x).ndim)
+    entries = _expand(index, aval_of(x).shape)
     x, entries = _insert_new_axes(x, entries)
     advanced = [d for d, e in enumerate(entries) if isinstance(e, (np.ndarray, Tracer))]
     if not advanced:  # basic indexing: no gather
         x = _basic(x, entries)
         int_dims = [d for d, e in enumerate(entries) if _is_int(e)]
-        return structural.squeeze(x, int_dims) if int_dims else x
+        return structural.squeeze(x, int_dims) if int_dims else unchanged(x)
     # with an index array present, integers are indices too (NumPy's rule)
     advanced = [d for d, e in enumerate(entries) if not isinstance(e, slice)]
     x = _basic(x, [e if isinstance(e, slice) else slice(None) for e in entries])
     shape = aval_of(x).shape
     arrays = [_normalized_index_array(np.asarray(e) if _is_int(e) else e, shape[d], d)
               for d, e in zip(advanced, [entries[d] for d in advanced])]
-    batch = np.broadcast_shapes(*[aval_of(a).shape for a in arrays])
+    try:
+        batch = np.broadcast_shapes(*[aval_of(a).shape for a in arrays])
+    except ValueError:  # an IndexError, as NumPy's
+        shapes = " ".join(str(aval_of(a).shape) for a in arrays)
+        raise IndexError(at_user_line(f"shape mismatch: indexing arrays could not be broadcast "
+                                      f"together with shapes {shapes}")) from None
     rest = [d for d in range(len(shape)) if d not in advanced]
     if all(isinstance(a, np.ndarray) for a in arrays):
         index_rows = np.stack([np.broadcast_to(a, batch) for a in arrays], axis=-1)

@@ -1,11 +1,13 @@
 """Products under NumPy's names, all lowered to the one `dot_general` primitive."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ftrans.numpy import _elementwise as elementwise
 from ftrans.numpy._core import (ShapeMismatchError, as_operand, aval_of, broadcast_shapes, convert,
-                                normalize_axis, public, result_type)
+                                normalize_axis, public, result_type, unchanged)
 from ftrans.numpy._reductions import sum as reduce_sum
 from ftrans.numpy._shape import broadcast_to, ravel, reshape, transpose
 from ir.errors import at_user_line
@@ -21,23 +23,44 @@ def _check_sizes(name, a, b, a_dims, b_dims):
                 f"first ({a.shape[i]}) != dimension {j} of the second ({b.shape[j]})"))
 
 
+def _bools_stay_bools(fun):
+    """NumPy's products of bool arrays are bool (an `or` of `and`s), but dot_general
+    takes numbers: `_promote_all` multiplies bools as integers, and here the count
+    of true products is compared with 0."""
+    @functools.wraps(fun)
+    def product(*args, **kwargs):
+        out = fun(*args, **kwargs)
+        arrays = args[1:] if isinstance(args[0], str) else args[:2]  # einsum(subscripts, *operands)
+        if result_type(*[aval_of(as_operand(a)) for a in arrays])[0].kind == "b":
+            out = elementwise.not_equal(out, 0)
+        return out
+    return product
+
+
 def _ensure_numeric(a, b, name):
     """Promote a and b to one numeric dtype without broadcasting them."""
     return _promote_all([a, b])
 
 
 @public
+@_bools_stay_bools
 def dot(a, b):
-    a, b = _ensure_numeric(a, b, "dot")
+    return _dot(a, b, "dot")
+
+
+def _dot(a, b, name):
+    """numpy.dot, reporting shape errors as `name` (matmul of 2-D operands comes here too)."""
+    a, b = _ensure_numeric(a, b, name)
     av, bv = aval_of(a), aval_of(b)
     if av.ndim == 0 or bv.ndim == 0:
         return elementwise.multiply(a, b)
     b_axis = max(bv.ndim - 2, 0)
-    _check_sizes("dot", av, bv, [av.ndim - 1], [b_axis])
+    _check_sizes(name, av, bv, [av.ndim - 1], [b_axis])
     return dot_general(a, b, (((av.ndim - 1,), (b_axis,)), ((), ())))
 
 
 @public
+@_bools_stay_bools
 def matmul(a, b):
     a, b = _ensure_numeric(a, b, "matmul")
     av, bv = aval_of(a), aval_of(b)
@@ -45,7 +68,7 @@ def matmul(a, b):
         raise ValueError(at_user_line("matmul: input operand does not have enough dimensions "
                                       "(0-d arrays: use multiply or *)"))
     if av.ndim <= 2 and bv.ndim <= 2:  # no batch dimensions: exactly numpy.dot
-        return dot(a, b)
+        return _dot(a, b, "matmul")
     a_vector, b_vector = av.ndim == 1, bv.ndim == 1
     if a_vector:
         a = reshape(a, (1, av.shape[0]))
@@ -75,6 +98,7 @@ def vdot(a, b):
 
 
 @public
+@_bools_stay_bools
 def inner(a, b):
     a, b = _ensure_numeric(a, b, "inner")
     av, bv = aval_of(a), aval_of(b)
@@ -91,6 +115,7 @@ def outer(a, b):
 
 
 @public
+@_bools_stay_bools
 def tensordot(a, b, axes=2):
     a, b = _ensure_numeric(a, b, "tensordot")
     av, bv = aval_of(a), aval_of(b)
@@ -168,12 +193,13 @@ def _take_diagonals(x, term):
 def _sum_letters(x, term, keep):
     drop = [i for i, c in enumerate(term) if c not in keep]
     if drop:
-        x = reduce_sum(x, axis=tuple(drop))
+        x = reduce_sum(x, axis=tuple(drop), dtype=aval_of(x).dtype)  # einsum keeps int32 as int32
         term = "".join(c for c in term if c in keep)
     return x, term
 
 
 @public
+@_bools_stay_bools
 def einsum(subscripts, *operands_):
     """numpy.einsum for explicit and implicit subscripts (with '...'), contracted pairwise left to right."""
     promoted = _promote_all(operands_)
@@ -185,7 +211,11 @@ def einsum(subscripts, *operands_):
     for term, x in zip(terms, promoted):
         for c, n in zip(term, aval_of(x).shape):
             if sizes.setdefault(c, n) != n:
-                raise ShapeMismatchError(at_user_line(f"einsum: letter {c!r} has sizes {sizes[c]} and {n}"))
+                if 1 not in (sizes[c], n):
+                    raise ShapeMismatchError(at_user_line(f"einsum: letter {c!r} has sizes {sizes[c]} and {n}"))
+                sizes[c] = max(sizes[c], n)
+    # size-1 dimensions broadcast, as in NumPy (e.g. the '...' of '...ij,...jk->...ik')
+    promoted = [broadcast_to(x, [sizes[c] for c in term]) for x, term in zip(promoted, terms)]
     pending = [_take_diagonals(x, t) for x, t in zip(promoted, terms)]
     x, term = pending[0]
     for i in range(1, len(pending) + 1):
@@ -201,7 +231,7 @@ def einsum(subscripts, *operands_):
         x = dot_general(x, y, dims)
         term = ("".join(batch) + "".join(c for c in term if c not in batch and c not in contract)
                 + "".join(c for c in y_term if c not in batch and c not in contract))
-    return transpose(x, [term.index(c) for c in output]) if term != output else x
+    return transpose(x, [term.index(c) for c in output]) if term != output else unchanged(x)
 
 
 def _promote_all(xs):

@@ -1,6 +1,7 @@
 """Reductions with NumPy's `axis`, `keepdims` and result dtypes."""
 from __future__ import annotations
 
+import builtins
 import math
 
 import numpy as np
@@ -35,7 +36,7 @@ def _reduction(name, binder, accumulates):
         (a,), a_dtype, _ = operands(name, a)
         target = np.dtype(dtype) if dtype is not None else (
             _accumulating_dtype(a_dtype) if accumulates else a_dtype)
-        if target != a_dtype:
+        if target != a_dtype or type(a) in (bool, int, float):  # implementations need NumPy values
             a = convert(a, target)
         shape = aval_of(a).shape
         axes = normalize_axes(axis, len(shape))
@@ -92,7 +93,8 @@ def var(a, axis=None, dtype=None, ddof=0, keepdims=False):
     shape = aval_of(a).shape
     centered = elementwise.subtract(a, mean(a, axis=axis, keepdims=True))
     total = sum(elementwise.multiply(centered, centered), axis=axis, keepdims=keepdims)
-    count = _count(shape, normalize_axes(axis, len(shape))) - ddof
+    # as NumPy: no degrees of freedom left gives nan (0/0) or inf, never a negative count
+    count = builtins.max(_count(shape, normalize_axes(axis, len(shape))) - ddof, 0)
     return elementwise.true_divide(total, convert(float(count), target))
 
 
@@ -106,7 +108,8 @@ def _arg_reduction(name, binder):
     def fun(a, axis=None, keepdims=False):
         (a,), _, _ = operands(name, a)
         shape = aval_of(a).shape
-        if 0 in shape:
+        # only an empty reduced axis has no answer: argmax(zeros((0, 3)), axis=1) has shape (0,)
+        if (0 in shape) if axis is None else shape[normalize_axis(axis, len(shape))] == 0:
             raise ValueError(at_user_line(f"attempt to get {name} of an empty sequence"))
         if axis is None:
             flat = structural.reshape(a, (math.prod(shape),))

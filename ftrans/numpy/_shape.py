@@ -6,7 +6,8 @@ import math
 import numpy as np
 
 from ftrans.numpy._core import (ShapeMismatchError, aval_of, broadcast_shapes, convert,
-                                normalize_axes, normalize_axis, operands, public, result_type)
+                                normalize_axes, normalize_axis, operands, public, result_type,
+                                unchanged)
 from ir.errors import at_user_line
 from ir.primitives import structural
 
@@ -27,11 +28,11 @@ def reshape(a, newshape, order="C"):
     if -1 in new:
         known = math.prod(n for n in new if n != -1)
         if known == 0 or math.prod(old) % known:
-            raise ValueError(at_user_line(f"cannot reshape array of shape {old} into shape {tuple(newshape)}"))
+            raise ShapeMismatchError(at_user_line(f"cannot reshape array of shape {old} into shape {tuple(newshape)}"))
         new[new.index(-1)] = math.prod(old) // known
     if math.prod(new) != math.prod(old) or any(n < 0 for n in new):
-        raise ValueError(at_user_line(f"cannot reshape array of shape {old} into shape {tuple(new)}"))
-    return a if tuple(new) == old else structural.reshape(a, new)
+        raise ShapeMismatchError(at_user_line(f"cannot reshape array of shape {old} into shape {tuple(new)}"))
+    return unchanged(a) if tuple(new) == old else structural.reshape(a, new)
 
 
 @public
@@ -49,7 +50,7 @@ def transpose(a, axes=None):
         perm = tuple(normalize_axis(ax, ndim) for ax in axes)
         if sorted(perm) != list(range(ndim)):
             raise ValueError(at_user_line(f"transpose: axes {tuple(axes)} do not match an array of rank {ndim}"))
-    return a if perm == tuple(range(ndim)) else structural.transpose(a, perm)
+    return unchanged(a) if perm == tuple(range(ndim)) else structural.transpose(a, perm)
 
 
 @public
@@ -83,7 +84,7 @@ def squeeze(a, axis=None):
         if any(shape[i] != 1 for i in axes):
             raise ValueError(at_user_line(f"cannot select an axis to squeeze out which has size "
                                           f"not equal to one (shape {shape}, axis {axis})"))
-    return structural.squeeze(a, axes) if axes else a
+    return structural.squeeze(a, axes) if axes else unchanged(a)
 
 
 @public
@@ -107,7 +108,7 @@ def broadcast_to(array, shape):
     if broadcast_shapes("broadcast_to", [aval.shape, shape]) != shape:
         raise ShapeMismatchError(at_user_line(f"broadcast_to: cannot broadcast {aval.shape} to {shape}"))
     if aval.shape == shape:
-        return array
+        return unchanged(array)
     lead = len(shape) - aval.ndim
     return structural.broadcast_in_dim(array, shape, range(lead, len(shape)))
 
@@ -136,7 +137,7 @@ def concatenate(arrays, axis=0):
             raise ShapeMismatchError(at_user_line(f"concatenate along axis {axis}: shapes {shapes} "
                                                   "must match except along that axis"))
     if len(arrays) == 1:
-        return arrays[0]
+        return unchanged(arrays[0])
     return structural.concatenate(arrays, ax)
 
 

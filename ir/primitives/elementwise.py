@@ -116,7 +116,9 @@ not_p.define(jvp=zero_jvp(not_p))
 
 def _stop_gradient_jvp(primals, tangents):
     (x,), _ = primals, tangents
-    return x, Zero(get_aval(x))
+    # bound again on the primal, so that enclosing differentiations stop here too
+    out = stop_gradient(x)
+    return out, Zero(get_aval(out))
 
 
 # the identity, with a zero derivative: what `ft.lax.stop_gradient` binds

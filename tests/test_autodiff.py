@@ -1,0 +1,362 @@
+"""Differentiation: every primitive's jvp against central finite differences and
+its vjp against its jvp (adjoint identity), closed forms, nesting, conventions, errors."""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import ftrans as ft
+import ftrans.numpy as fnp
+import ir
+from interpreters import ad
+
+# -------------------- one row per primitive --------------------
+
+positive = dict(min_value=0.3, max_value=2.0)
+anywhere = dict(min_value=-2.0, max_value=2.0)
+small = dict(min_value=-1.2, max_value=1.2)
+
+# primitive name -> (function of one or two float arrays, value domain, number of args)
+DIFFERENTIABLE = {
+    "neg": (lambda x: -x, anywhere, 1),
+    "abs": (lambda x: fnp.abs(x) * x, anywhere, 1),  # smooth at 0 after multiplying by x
+    "sin": (fnp.sin, anywhere, 1), "cos": (fnp.cos, anywhere, 1), "tan": (fnp.tan, small, 1),
+    "atan": (fnp.arctan, anywhere, 1), "sinh": (fnp.sinh, anywhere, 1), "cosh": (fnp.cosh, anywhere, 1),
+    "tanh": (fnp.tanh, anywhere, 1), "exp": (fnp.exp, anywhere, 1), "log": (fnp.log, positive, 1),
+    "log1p": (fnp.log1p, positive, 1), "expm1": (fnp.expm1, anywhere, 1), "sqrt": (fnp.sqrt, positive, 1),
+    "logistic": (lambda x: ft.lax.logistic(x), anywhere, 1),
+    "integer_pow": (lambda x: x ** 3 + x ** -2 + x ** 2, positive, 1),
+    "add": (lambda x, y: x + y, anywhere, 2), "sub": (lambda x, y: x - y, anywhere, 2),
+    "mul": (lambda x, y: x * y, anywhere, 2), "div": (lambda x, y: x / y, positive, 2),
+    "pow": (lambda x, y: x ** y, positive, 2),
+    "mod": (lambda x, y: fnp.mod(x, y + 3.0), positive, 2),
+    "max": (lambda x, y: fnp.maximum(x, y + 0.05), anywhere, 2),
+    "min": (lambda x, y: fnp.minimum(x, y + 0.05), anywhere, 2),
+    "select_n": (lambda x, y: fnp.where(x > y, x * y, fnp.sin(y)), anywhere, 2),
+    # a float32 round trip: finite differences need a coarse step and tolerance (see CHECK_OPTIONS)
+    "convert_element_type": (lambda x: x.astype(np.float32).astype(np.float64) * x, anywhere, 1),
+    "broadcast_in_dim": (lambda x: fnp.broadcast_to(x, (2,) + x.shape) * fnp.sin(x), anywhere, 1),
+    "reshape": (lambda x: fnp.reshape(x, (-1,)) ** 2, anywhere, 1),
+    "transpose": (lambda x: fnp.transpose(x) * fnp.arange(float(x.size)).reshape(x.shape[::-1]), anywhere, 1),
+    "squeeze": (lambda x: fnp.squeeze(fnp.expand_dims(x, 0), 0) ** 2, anywhere, 1),
+    "concatenate": (lambda x, y: fnp.concatenate([fnp.ravel(x), fnp.ravel(y * 2.0), fnp.ravel(x * y)]) ** 2, anywhere, 2),
+    "slice": (lambda x: fnp.reshape(x, (-1,))[1::2] ** 2, anywhere, 1),
+    "pad": (lambda x: ft.lax.pad(x, 0.5, [(1, 2, 1)] * x.ndim) ** 2, anywhere, 1),
+    "rev": (lambda x: fnp.reshape(x, (-1,))[::-1] * fnp.reshape(x, (-1,)), anywhere, 1),
+    "reduce_sum": (lambda x: fnp.sum(x ** 2, axis=0 if x.ndim else None), anywhere, 1),
+    "reduce_prod": (lambda x: fnp.prod(x, axis=0 if x.ndim else None), anywhere, 1),
+    "reduce_max": (lambda x: fnp.max(x * 1.0, axis=0 if x.ndim else None), anywhere, 1),
+    "reduce_min": (lambda x: fnp.min(x, axis=-1 if x.ndim else None), anywhere, 1),
+    "dot_general": (lambda x, y: fnp.einsum("...,...->", x, y) + fnp.tensordot(x, y, x.ndim), anywhere, 2),
+    "gather": (lambda x: fnp.reshape(x, (-1,))[np.array([0, 0, -1])] ** 2, anywhere, 1),
+    "scatter_add": (lambda x: fnp.at(fnp.reshape(x, (-1,)))[np.array([0, 0])].add(fnp.reshape(x, (-1,))[0] ** 2), anywhere, 1),
+    "scatter": (lambda x: fnp.at(fnp.reshape(x, (-1,)))[-1].set(fnp.sum(x) ** 2), anywhere, 1),
+}
+
+CHECK_OPTIONS = {"convert_element_type": dict(atol=1e-2, rtol=1e-2, eps=1e-3)}
+
+# primitives whose outputs are integers/bools or piecewise constant: zero derivative
+NOT_DIFFERENTIABLE = {"sign", "floor", "ceil", "not", "floor_divide", "and", "or", "xor", "eq", "ne",
+                      "lt", "le", "gt", "ge", "iota", "argmax", "argmin", "stop_gradient"}
+
+
+def test_every_primitive_is_in_a_table():
+    assert set(DIFFERENTIABLE) | NOT_DIFFERENTIABLE == set(ir.PRIMITIVES) - _test_only_primitives()
+
+
+def _test_only_primitives():
+    return {name for name in ir.PRIMITIVES if name.startswith("test_")}
+
+
+def _args(draw, domain, nargs):
+    shape = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=3))
+    return tuple(draw(hnp.arrays(np.float64, shape, elements=st.floats(**domain))) for _ in range(nargs))
+
+
+@pytest.mark.parametrize("name", sorted(DIFFERENTIABLE))
+@given(data=st.data())
+def test_jvp_and_vjp_match_finite_differences(name, data):
+    fun, domain, nargs = DIFFERENTIABLE[name]
+    args = _args(data.draw, domain, nargs)
+    if name in ("reduce_max", "reduce_min", "max", "min", "select_n", "abs", "mod"):
+        # stay away from kinks/ties, where finite differences are meaningless
+        values = np.concatenate([np.ravel(a) for a in args])
+        if len(values) > 1 and np.min(np.diff(np.sort(values))) < 0.1 or np.min(np.abs(values)) < 0.1:
+            return
+    options = CHECK_OPTIONS.get(name, dict(atol=1e-5, rtol=1e-5, eps=1e-5))
+    ft.check_grads(fun, args, order=2, modes=("fwd", "rev"), **options)
+
+
+@pytest.mark.parametrize("name", sorted(NOT_DIFFERENTIABLE - {"iota", "stop_gradient"}))
+def test_piecewise_constant_primitives_have_zero_derivative(name):
+    x = np.array([0.3, -1.7, 2.2])
+    uses = {
+        "sign": lambda x: fnp.sign(x) * 1.0, "floor": fnp.floor, "ceil": fnp.ceil,
+        "not": lambda x: fnp.where(fnp.logical_not(x > 0), 1.0, 2.0),
+        "floor_divide": lambda x: x // 0.7, "and": lambda x: fnp.where((x > 0) & (x < 1), 1.0, 0.0),
+        "or": lambda x: fnp.where((x > 0) | (x < -1), 1.0, 0.0), "xor": lambda x: fnp.where((x > 0) ^ (x < 1), 1.0, 0.0),
+        "eq": lambda x: (x == 0.3) * 1.0, "ne": lambda x: (x != 0.3) * 1.0, "lt": lambda x: (x < 0) * 1.0,
+        "le": lambda x: (x <= 0) * 1.0, "gt": lambda x: (x > 0) * 1.0, "ge": lambda x: (x >= 0) * 1.0,
+        "argmax": lambda x: fnp.argmax(x) * 1.0, "argmin": lambda x: fnp.argmin(x) * 1.0,
+    }
+    np.testing.assert_array_equal(ft.grad(lambda x: fnp.sum(uses[name](x)))(x), np.zeros(3))
+
+
+def test_stop_gradient_blocks_derivatives():
+    assert ft.grad(lambda x: ft.lax.stop_gradient(x) * x)(3.0) == 3.0
+    assert ft.grad(ft.grad(lambda x: ft.lax.stop_gradient(x ** 2) * x))(3.0) == 0.0
+
+
+# -------------------- closed forms --------------------
+
+def test_seed_exercises_closed_forms():
+    x = 1.3
+    assert np.isclose(ft.grad(lambda x: x ** 3 - fnp.log(x))(x), 3 * x ** 2 - 1 / x)
+    sigmoid = lambda x: 1 / (1 + fnp.exp(-x))
+    assert np.isclose(ft.grad(sigmoid)(x), sigmoid(x) * (1 - sigmoid(x)))
+    hinge = lambda x: fnp.maximum(0.0, 1.0 - x)
+    assert ft.grad(hinge)(0.5) == -1.0 and ft.grad(hinge)(1.5) == 0.0
+    a, b, c = 2.0, 3.0, 5.0
+    grads = ft.grad(lambda a, b, c: c * (a + b), argnums=(0, 1, 2))(a, b, c)
+    assert np.allclose(grads, (c, c, a + b))
+    grads = ft.grad(lambda x, y: (x + y) + x * (x + y), argnums=(0, 1))(a, b)
+    assert np.allclose(grads, (1 + 2 * a + b, 1 + a))
+    assert np.allclose(ft.grad(lambda x, y: fnp.sin(x) + fnp.sin(y), argnums=(0, 1))(a, b), (np.cos(a), np.cos(b)))
+
+
+def test_svm_objective_gradient():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 3)), rng.choice([-1.0, 1.0], size=20)
+    w, lam = rng.normal(size=3), 0.1
+
+    def objective(w):
+        return fnp.mean(fnp.maximum(0.0, 1.0 - y * (X @ w))) + lam * fnp.sum(w ** 2)
+    margins = 1.0 - y * (X @ w)
+    assert np.all(np.abs(margins) > 1e-9)
+    expected = -(X * (y * (margins > 0))[:, None]).mean(0) + 2 * lam * w
+    np.testing.assert_allclose(ft.grad(objective)(w), expected, rtol=1e-12)
+
+
+def test_linear_regression_gradient():
+    rng = np.random.default_rng(1)
+    X, y, w = rng.normal(size=(30, 4)), rng.normal(size=30), rng.normal(size=4)
+    loss = lambda w: fnp.mean((X @ w - y) ** 2)
+    np.testing.assert_allclose(ft.grad(loss)(w), 2 * X.T @ (X @ w - y) / 30, rtol=1e-12)
+
+
+def test_quadratic_form_gradient_and_hessian():
+    rng = np.random.default_rng(2)
+    A, b, x = rng.normal(size=(4, 4)), rng.normal(size=4), rng.normal(size=4)
+    f = lambda x, A: x @ A @ x + b @ x + 1.0
+    np.testing.assert_allclose(ft.grad(f)(x, A), (A + A.T) @ x + b, rtol=1e-12)
+    np.testing.assert_allclose(ft.grad(f, argnums=1)(x, A), np.outer(x, x), rtol=1e-12)
+    np.testing.assert_allclose(ft.hessian(f)(x, A), A + A.T, rtol=1e-12)
+    np.testing.assert_allclose(ft.jacfwd(ft.jacrev(f))(x, A), A + A.T, rtol=1e-12)
+
+
+def test_two_layer_tanh_net_against_hand_backprop():
+    rng = np.random.default_rng(3)
+    W, b, V, a, x = rng.normal(size=(5, 3)), rng.normal(size=5), rng.normal(size=(2, 5)), rng.normal(size=2), rng.normal(size=3)
+    loss = lambda W, b, V, a: fnp.sum((V @ fnp.tanh(W @ x + b) + a) ** 2)
+    h = np.tanh(W @ x + b)
+    out = V @ h + a
+    d_out = 2 * out
+    d_h = V.T @ d_out * (1 - h ** 2)
+    expected = (np.outer(d_h, x), d_h, np.outer(d_out, h), d_out)
+    for got, want in zip(ft.grad(loss, argnums=(0, 1, 2, 3))(W, b, V, a), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def _nth(f, n):
+    for _ in range(n):
+        f = ft.grad(f)
+    return f
+
+
+@pytest.mark.parametrize("n", range(1, 7))
+def test_nth_derivatives_of_sin_exp_tanh_and_powers(n):
+    t = 0.4
+    assert np.isclose(_nth(fnp.sin, n)(t), [np.sin, np.cos, lambda x: -np.sin(x), lambda x: -np.cos(x)][n % 4](t), rtol=1e-12)
+    assert np.isclose(_nth(fnp.exp, n)(t), np.exp(t), rtol=1e-12)
+    for k in (3, 5, 7):
+        expected = math.perm(k, n) * t ** (k - n) if n <= k else 0.0
+        assert np.isclose(_nth(lambda x: x ** k, n)(t), expected, rtol=1e-12, atol=1e-12)
+    # tanh: derivatives are polynomials in y = tanh t, built by y' = 1 - y^2
+    poly = np.polynomial.Polynomial([0, 1])
+    for _ in range(n):
+        poly = poly.deriv() * np.polynomial.Polynomial([1, 0, -1])
+    assert np.isclose(_nth(fnp.tanh, n)(t), poly(np.tanh(t)), rtol=1e-10)
+
+
+# -------------------- composition --------------------
+
+def test_classic_nested_derivatives():
+    assert np.isclose(ft.grad(ft.grad(lambda x: fnp.sin(x) * x))(0.7), 2 * np.cos(0.7) - 0.7 * np.sin(0.7))
+    assert ft.grad(lambda x: ft.grad(lambda y: x * y)(1.0))(2.0) == 1.0
+    assert ft.grad(lambda x: ft.grad(lambda y: x * y)(x))(2.0) == 1.0
+    # d/dx [x * d/dy (x + y)] = 1: no perturbation confusion
+    assert ft.grad(lambda x: x * ft.grad(lambda y: x + y)(1.0))(3.0) == 1.0
+
+
+def test_third_order_and_jvp_of_grad():
+    f = lambda x: fnp.sin(x) * x ** 2
+    x = 0.9
+    third = 6 * np.cos(x) - 6 * x * np.sin(x) - x ** 2 * np.cos(x)
+    assert np.isclose(ft.grad(ft.grad(ft.grad(f)))(x), third, rtol=1e-12)
+    _, hvp = ft.jvp(ft.grad(f), (x,), (1.0,))
+    assert np.isclose(hvp, 2 * np.sin(x) + 4 * x * np.cos(x) - x ** 2 * np.sin(x))
+
+
+def test_grad_of_a_function_calling_jvp():
+    def directional(x):
+        return ft.jvp(lambda y: fnp.sum(fnp.sin(y) * y), (x,), (fnp.ones_like(x),))[1]
+    x = np.array([0.2, 0.5])
+    expected = 2 * np.cos(x) - x * np.sin(x)  # d/dx_i of (cos x_i * x_i + sin x_i)
+    np.testing.assert_allclose(ft.grad(directional)(x), expected, rtol=1e-12)
+
+
+def test_jvp_and_vjp_satisfy_the_adjoint_identity_on_a_network():
+    rng = np.random.default_rng(4)
+    W = rng.normal(size=(3, 4))
+    f = lambda x: fnp.tanh(W @ x) * fnp.sum(x ** 2)
+    x, v, u = rng.normal(size=4), rng.normal(size=4), rng.normal(size=3)
+    _, jv = ft.jvp(f, (x,), (v,))
+    _, vjp_fn = ft.vjp(f, x)
+    (ju,) = vjp_fn(u)
+    assert np.isclose(u @ jv, ju @ v, rtol=1e-12)
+
+
+def test_linearize_matches_jvp():
+    f = lambda x: fnp.sin(x) * fnp.exp(x)
+    x, v = np.array([0.1, 0.4]), np.array([1.0, -2.0])
+    out, f_jvp = ft.linearize(f, x)
+    np.testing.assert_allclose(out, f(x))
+    np.testing.assert_allclose(f_jvp(v), ft.jvp(f, (x,), (v,))[1], rtol=1e-12)
+
+
+def test_make_jaxpr_of_grad_shows_forward_and_backward_equations():
+    jaxpr = ft.make_jaxpr(ft.grad(lambda x: fnp.sin(x) * x))(1.0)
+    names = [eqn.primitive.name for eqn in jaxpr.eqns]
+    assert "sin" in names and "cos" in names and names.count("mul") >= 3
+
+
+def test_pytrees_and_has_aux():
+    params = {"w": np.array([1.0, 2.0]), "b": 0.5}
+    loss = lambda p, x: (fnp.sum(p["w"] * x) + p["b"]) ** 2
+    g = ft.grad(loss)(params, np.array([3.0, 4.0]))
+    value = 1 * 3 + 2 * 4 + 0.5
+    np.testing.assert_allclose(g["w"], 2 * value * np.array([3.0, 4.0]))
+    assert np.isclose(g["b"], 2 * value)
+    (value_out, aux), g2 = ft.value_and_grad(lambda x: (x ** 2, {"double": 2 * x}), has_aux=True)(3.0)
+    assert value_out == 9.0 and aux["double"] == 6.0 and g2 == 6.0
+    assert type(aux["double"]) is np.ndarray
+
+
+def test_eager_grad_runs_the_forward_pass_once(monkeypatch):
+    calls = []
+    sin_p = ir.PRIMITIVES["sin"]
+    original = sin_p.impl
+    monkeypatch.setattr(sin_p, "impl", lambda x: calls.append(1) or original(x))
+    ft.grad(lambda x: fnp.sin(x) * x)(0.3)
+    assert len(calls) == 1
+
+
+def test_python_control_flow_outside_jit():
+    def f(x):
+        if x > 0:
+            y = x ** 2
+        else:
+            y = -x ** 3
+        n = 0
+        while y < 10.0 and n < 50:
+            y = y * 1.5
+            n += 1
+        for _ in range(3):
+            y = fnp.sin(y)
+        return y
+
+    for x0 in (0.8, -0.6):
+        ft.check_grads(f, (x0,), order=2)
+
+
+def test_results_are_numpy_arrays():
+    g = ft.grad(lambda x: x * 2.0)(1.0)
+    assert type(g) is np.ndarray and g.shape == ()
+    out, f_vjp = ft.vjp(lambda x: x * 2.0, np.ones(2))
+    assert type(out) is np.ndarray and type(f_vjp(np.ones(2))[0]) is np.ndarray
+
+
+# -------------------- conventions at kinks (as JAX) --------------------
+
+def test_derivatives_at_kinks_follow_jax():
+    assert ft.grad(fnp.abs)(0.0) == 1.0
+    assert ft.grad(lambda x: fnp.maximum(x, 0.0))(0.0) == 0.5  # relu via maximum: ties split
+    assert ft.grad(lambda x: fnp.minimum(x, 0.0))(0.0) == 0.5
+    assert ft.grad(lambda x: fnp.maximum(x, 0.0))(-1.0) == 0.0
+    assert ft.grad(lambda x: fnp.where(x > 0, x, 2 * x))(0.0) == 2.0
+    assert ft.grad(lambda x: fnp.max(fnp.stack([x, x, 2 * x - 1])))(1.0) == pytest.approx(4 / 3)
+    assert ft.grad(lambda x: x ** 0.0)(0.0) == 0.0
+    assert ft.grad(lambda y: 0.0 ** y)(2.0) == 0.0
+
+
+# -------------------- errors --------------------
+
+def test_integer_argument_is_a_type_error_naming_it():
+    with pytest.raises(TypeError, match=r"argument 0.*int64"):
+        ft.grad(lambda x: x * 1.0)(np.arange(3))
+    with pytest.raises(TypeError, match=r"argument 1.*int32"):
+        ft.grad(lambda x, n: fnp.sum(x * n), argnums=(0, 1))(np.ones(2), np.ones(2, np.int32))
+
+
+def test_vjp_gives_float0_zeros_for_integer_inputs():
+    out, f_vjp = ft.vjp(lambda x, n: x * n, 2.0, np.int64(3))
+    ct_x, ct_n = f_vjp(np.ones(()))
+    assert ct_x == 3.0 and ct_n.dtype == ir.float0 and ct_n.shape == ()
+
+
+def test_non_scalar_output_names_shape_and_alternatives():
+    with pytest.raises(TypeError, match=r"scalar output.*\(3,\).*jacrev.*vjp"):
+        ft.grad(lambda x: x * 2.0)(np.ones(3))
+
+
+def test_mismatched_tangents_and_cotangents():
+    with pytest.raises(ValueError, match="structure"):
+        ft.jvp(lambda x, y: x * y, (1.0, 2.0), (1.0,))
+    with pytest.raises(ValueError, match=r"f64\[3\].*f64\[2\]"):
+        ft.jvp(fnp.sin, (np.ones(3),), (np.ones(2),))
+    _, f_vjp = ft.vjp(fnp.sin, np.ones(3))
+    with pytest.raises(ValueError, match="cotangent"):
+        f_vjp(np.ones(4))
+    with pytest.raises(ValueError, match="structure"):
+        f_vjp((np.ones(3), np.ones(3)))
+
+
+def test_missing_rule_names_primitive_and_transformation():
+    prim = ir.Primitive("test_no_jvp_rule", abstract_eval=lambda x: x, impl=lambda x: x)
+    try:
+        with pytest.raises(NotImplementedError, match="jvp of test_no_jvp_rule"):
+            ft.grad(lambda x: ir.bind(prim, x) * 1.0)(1.0)
+    finally:
+        del ir.PRIMITIVES[prim.name]
+
+
+# -------------------- float32 --------------------
+
+def test_float32_gradients_stay_float32():
+    x = np.array([0.5, 1.5], np.float32)
+    g = ft.grad(lambda x: fnp.sum(fnp.tanh(x) * 2.0))(x)
+    assert g.dtype == np.float32
+    np.testing.assert_allclose(g, 2 * (1 - np.tanh(x) ** 2), rtol=1e-6)
+    ft.check_grads(lambda x: fnp.sin(x) * x, (x,), order=2)
+
+
+# -------------------- linearize internals --------------------
+
+def test_linear_jaxpr_holds_only_tangent_work():
+    f = lambda x: fnp.exp(fnp.sin(x))
+    _, linear = ad.linearize_flat(lambda x: [f(x)], [np.array([0.3, 0.4])], [True])
+    assert {eqn.primitive.name for eqn in linear.jaxpr.eqns} == {"mul"}
+    ir.check(linear.jaxpr)
