@@ -80,7 +80,7 @@ def jvp(fun, primals, tangents):
 def linearize(fun, *primals):
     """(fun(*primals), f_jvp) where f_jvp(*tangents) evaluates the linearized function."""
     primal_leaves, in_tree = tree_flatten(primals)
-    in_avals = [_aval(p, name) for p, name in zip(primal_leaves, _leaf_names("argument ", tuple(primals)))]
+    in_avals = _avals_of_arguments(primal_leaves, tuple(primals))
     wrt = [a.dtype.kind == "f" for a in in_avals]
     out_tree = []
 
@@ -106,9 +106,16 @@ def linearize(fun, *primals):
 
 # -------------------- reverse mode --------------------
 
+def _avals_of_arguments(leaves, args):
+    try:
+        return [get_aval(x) for x in leaves]
+    except TypeError:  # name the culprit only now: building names costs on every call
+        return [_aval(x, name) for x, name in zip(leaves, _leaf_names("argument ", args))]
+
+
 def _vjp(fun, primals, has_aux):
     primal_leaves, in_tree = tree_flatten(tuple(primals))
-    in_avals = [_aval(p, name) for p, name in zip(primal_leaves, _leaf_names("argument ", tuple(primals)))]
+    in_avals = _avals_of_arguments(primal_leaves, tuple(primals))
     wrt = [a.dtype.kind == "f" for a in in_avals]
     out_tree, aux_box = [], []
 
@@ -174,9 +181,10 @@ def value_and_grad(fun, argnums=0, has_aux=False):
     def value_and_grad_f(*args, **kwargs):
         nums = normalize_argnums(argnums, len(args), "argnums")
         for i in nums:
-            for name, leaf in zip(_leaf_names(f"argument {i}", args[i]), tree_flatten(args[i])[0]):
-                aval = _aval(leaf, name)
+            leaves = tree_flatten(args[i])[0]
+            for leaf_index, aval in enumerate(_avals_of_arguments(leaves, (args[i],))):
                 if aval.dtype.kind != "f":
+                    name = _leaf_names(f"argument {i}", args[i])[leaf_index]
                     raise TypeError(at_user_line(
                         f"grad requires real floating-point inputs, but {name} has dtype {aval.dtype.name}. "
                         "Convert it to float (e.g. x.astype(float)), or leave it out of argnums"))

@@ -115,8 +115,28 @@ def _hashable(aux):
         return repr(aux)
 
 
+def _is_plain_leaf(x):
+    return type(x) not in _NODE_TYPES and not isinstance(x, tuple)
+
+
+_LEAF_NODE = (None, None, 0, None)
+_TUPLE_OF_LEAVES_DEFS = {}  # n -> the treedef of a tuple of n leaves
+
+
+def _tuple_of_leaves_def(n):
+    treedef = _TUPLE_OF_LEAVES_DEFS.get(n)
+    if treedef is None:
+        treedef = _TUPLE_OF_LEAVES_DEFS[n] = PyTreeDef([_LEAF_NODE] * n + [(tuple, None, n, _NODE_TYPES[tuple][1])])
+    return treedef
+
+
 def tree_flatten(tree, is_leaf=None):
     """(leaves, treedef): leaves in order (dict keys sorted), treedef to rebuild the tree."""
+    if is_leaf is None:  # fast paths: every transformation flattens its arguments on every call
+        if _is_plain_leaf(tree):
+            return [tree], _LEAF_DEF
+        if type(tree) is tuple and all(_is_plain_leaf(x) for x in tree):
+            return list(tree), _tuple_of_leaves_def(len(tree))
     leaves, nodes = [], []
     stack = [(tree, False)]
     while stack:
@@ -173,3 +193,6 @@ def tree_map(f, tree, *rest, is_leaf=None):
                              f"but the first has {treedef}")
         others.append(other_leaves)
     return tree_unflatten(treedef, [f(*xs) for xs in zip(leaves, *others, strict=True)])
+
+
+_LEAF_DEF = PyTreeDef([_LEAF_NODE])

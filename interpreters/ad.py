@@ -143,16 +143,18 @@ def linearize_flat(fun, primals, wrt):
     `wrt[i]` says whether input i is differentiated; the others are constants.
     """
     tangent_trace = TangentTrace()
+    trace = JVPTrace(rule_trace=tangent_trace)
+    token = _current_trace.set(trace)  # NB: not trace_context(): this runs on every eager grad call
     try:
-        with trace_context(JVPTrace(rule_trace=tangent_trace)) as trace:
-            tangent_in = [tangent_trace.new_arg(tangent_aval(get_aval(x))) if w else None
-                          for x, w in zip(primals, wrt, strict=True)]
-            tracers = [JVPTracer(trace, x, t) if w else x
-                       for x, t, w in zip(primals, tangent_in, wrt, strict=True)]
-            primals_out, tangents_out = _unpack(trace, fun(*tracers))
-            out_atoms = [None if type(t) is Zero else tangent_trace.to_atom(t) for t in tangents_out]
+        tangent_in = [tangent_trace.new_arg(tangent_aval(get_aval(x))) if w else None
+                      for x, w in zip(primals, wrt, strict=True)]
+        tracers = [JVPTracer(trace, x, t) if w else x
+                   for x, t, w in zip(primals, tangent_in, wrt, strict=True)]
+        primals_out, tangents_out = _unpack(trace, fun(*tracers))
+        out_atoms = [None if type(t) is Zero else tangent_trace.to_atom(t) for t in tangents_out]
     finally:
-        tangent_trace.alive = False
+        _current_trace.reset(token)
+        trace.alive = tangent_trace.alive = False
     jaxpr = Jaxpr(tangent_trace.constvars, tangent_trace.invars, tangent_trace.eqns,
                   [a for a in out_atoms if a is not None])
     if config.debug:

@@ -53,25 +53,21 @@ def parent_context(trace):
 def bind(prim, *args, **params):
     """Apply a primitive in the current trace (or compute it, with none open)."""
     trace = _current_trace.get()
-    if trace is None:
-        return apply_impl(prim, args, params)
+    if trace is None:  # results reach the user: 0-d arrays, never NumPy scalars
+        out = apply_impl(prim, args, params)
+        return [as_array(o) for o in out] if prim.multiple_results else as_array(out)
     return trace.process_primitive(prim, args, params)
 
 
 def apply_impl(prim, args, params):
-    """Compute a primitive on concrete values (what `bind` does with no trace open)."""
+    """Compute a primitive on concrete values. 0-d results may be NumPy scalars:
+    inside a transformation that is cheaper, and `bind` converts what users see."""
     for x in args:
         if isinstance(x, Tracer):
             raise leaked_tracer_error(x)
     out = prim.impl(*args, **params)
-    if prim.multiple_results:
-        out = [as_array(o) for o in out]
-        if config.debug:
-            check_impl_result(prim, args, params, out)
-    else:
-        out = as_array(out)
-        if config.debug:
-            check_impl_result(prim, args, params, [out])
+    if config.debug:
+        check_impl_result(prim, args, params, out if prim.multiple_results else [out])
     return out
 
 
@@ -219,7 +215,7 @@ class StagingTrace(Trace):
             return x.var
         if isinstance(x, Tracer):
             self.check_alive(x)
-        elif np.ndim(x) == 0:
+        elif type(x) in _SCALAR_TYPES or isinstance(x, np.generic) or np.ndim(x) == 0:
             return make_literal(x)
         var = self._constvar_of_id.get(id(x))
         if var is None:
@@ -246,7 +242,12 @@ class StagingTrace(Trace):
         return ClosedJaxpr(jaxpr, self.consts)
 
 
+_SCALAR_TYPES = (bool, int, float)
+
+
 def make_literal(x) -> Literal:
+    if isinstance(x, np.generic):
+        return Literal(x, concrete_aval(x))
     if isinstance(x, (bool, int, float)):
         aval = concrete_aval(x)
         try:
