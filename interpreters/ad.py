@@ -25,16 +25,19 @@ from ir.tracing import (StagingTrace, StagingTracer, Trace, Tracer, _current_tra
 
 
 class JVPTracer(Tracer):
-    __slots__ = ("primal", "tangent")
+    __slots__ = ("primal", "tangent", "_aval")
 
     def __init__(self, trace, primal, tangent):
         self._trace = trace
         self.primal = primal
         self.tangent = tangent
+        self._aval = None
 
     @property
     def aval(self):
-        return get_aval(self.primal)
+        if self._aval is None:  # asked for on every operation: computed once
+            self._aval = get_aval(self.primal)
+        return self._aval
 
     def concrete_value(self):
         primal = self.primal

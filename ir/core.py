@@ -146,10 +146,11 @@ class Eqn:
     __slots__ = ("primitive", "invars", "outvars", "params")
 
     def __init__(self, primitive, invars, outvars, params):
+        # NB: takes ownership of the lists and the dict (no copies: tracing makes one per equation)
         self.primitive = primitive
-        self.invars = list(invars)
-        self.outvars = list(outvars)
-        self.params = dict(params)
+        self.invars = invars if type(invars) is list else list(invars)
+        self.outvars = outvars if type(outvars) is list else list(outvars)
+        self.params = params if type(params) is dict else dict(params)
 
     def replace(self, primitive=None, invars=None, outvars=None, params=None):
         return Eqn(self.primitive if primitive is None else primitive,

@@ -132,7 +132,7 @@ def operands(name, *args, dtype=None):
     (they become literals); everything else is broadcast explicitly.
     """
     args = [x if type(x) in _PLAIN_OPERANDS else as_operand(x) for x in args]
-    key = (tuple(aval_of(x) for x in args), tuple(isinstance(x, Tracer) for x in args), dtype)
+    key = (tuple([aval_of(x) for x in args]), tuple([isinstance(x, Tracer) for x in args]), dtype)
     plan = _OPERAND_PLANS.get(key)
     if plan is None:
         plan = _OPERAND_PLANS[key] = _operand_plan(name, *key)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import numpy as np
 
 from ftrans.numpy import _creation, _elementwise as ew, _indexing, _linalg, _reductions, _shape
-from ftrans.numpy._core import public
 from ir.errors import at_user_line
 from ir.tracing import Tracer
 
 
 def _swap(fun):
+    fun = getattr(fun, "__wrapped__", fun)  # unwrapped, as all tracer methods (see below)
     return lambda self, other: fun(other, self)
 
 
@@ -90,8 +90,10 @@ _PROPERTIES = {
 
 
 def install_tracer_methods():
+    # NB: installed unwrapped: tracers live only inside a transformation, whose own
+    # entry point already hides ftrans's frames from tracebacks (operators are hot)
     for name, fun in {**_OPERATORS, **_METHODS}.items():
-        setattr(Tracer, name, public(fun) if name not in ("__pos__",) else fun)
+        setattr(Tracer, name, getattr(fun, "__wrapped__", fun))
     for name, getter in _PROPERTIES.items():
         setattr(Tracer, name, property(getter))
     Tracer.__hash__ = None  # `==` is elementwise, so tracers cannot be hashed (as arrays)

@@ -42,7 +42,8 @@ def add_tangents(a, b):
 def scalar_like(x, value):
     """`value` as a scalar of x's dtype: rules build constants this way, since
     primitives do not promote (a float32 rule needs float32 constants)."""
-    return aval_of(x).dtype.type(value)
+    dtype = getattr(x, "dtype", None)  # arrays, NumPy scalars and tracers have one; Python scalars not
+    return (dtype if dtype is not None else aval_of(x).dtype).type(value)
 
 
 def unbroadcast(ct, aval):

@@ -1,0 +1,56 @@
+"""Random ftrans programs for property tests: a hypothesis strategy drawing a
+straight-line program over float64 vectors from a menu of ftrans.numpy
+operations that together reach every family of primitives."""
+import numpy as np
+from hypothesis import strategies as st
+
+import ftrans.numpy as fnp
+
+N = 4  # every value in a program is a float64 vector of this length (or a scalar, briefly)
+
+# name -> (number of operands, function of float64 vectors returning a float64 vector)
+OPERATIONS = {
+    "sin": (1, fnp.sin), "tanh": (1, fnp.tanh), "exp_neg_square": (1, lambda a: fnp.exp(-a * a)),
+    "log1p_abs": (1, lambda a: fnp.log1p(fnp.abs(a))), "sqrt_sq": (1, lambda a: fnp.sqrt(a * a + 1.0)),
+    "cube": (1, lambda a: a ** 3), "neg": (1, lambda a: -a), "scale": (1, lambda a: a * 0.5 + 1.0),
+    "reverse": (1, lambda a: a[::-1]), "roll_by_slices": (1, lambda a: fnp.concatenate([a[1:], a[:1]])),
+    "gather": (1, lambda a: a[np.array([3, 0, 0, 2])]),
+    "scatter_add": (1, lambda a: fnp.at(a)[np.array([1, 1])].add(a[:2])),
+    "cumulative_via_dot": (1, lambda a: np.tril(np.ones((N, N))) @ a),
+    "outer_sum": (1, lambda a: fnp.sum(fnp.outer(a, a), axis=0) / N),
+    "reshape_transpose": (1, lambda a: fnp.reshape(fnp.reshape(a, (2, 2)).T, (N,))),
+    "softmax": (1, lambda a: fnp.exp(a - fnp.logsumexp(a))),
+    "normalize": (1, lambda a: (a - fnp.mean(a)) / (fnp.std(a) + 1.0)),
+    "max_broadcast": (1, lambda a: a - fnp.max(a) + fnp.min(a)),
+    "prod_broadcast": (1, lambda a: a * fnp.prod(fnp.tanh(a) + 2.0)),
+    "add": (2, lambda a, b: a + b), "sub": (2, lambda a, b: a - b), "mul": (2, lambda a, b: a * b),
+    "div": (2, lambda a, b: a / (b * b + 1.0)), "maximum": (2, fnp.maximum), "minimum": (2, fnp.minimum),
+    "where": (2, lambda a, b: fnp.where(a > b, a, b * 2.0)),
+    "einsum": (2, lambda a, b: fnp.einsum("i,j->i", a, b) / N),
+    "stack_sum": (2, lambda a, b: fnp.sum(fnp.stack([a, b]), axis=0)),
+    "pow": (2, lambda a, b: (fnp.abs(a) + 1.0) ** fnp.tanh(b)),
+    "float32_round_trip": (1, lambda a: a.astype(np.float32).astype(np.float64) if hasattr(a, "astype")
+                           else np.asarray(a, np.float32).astype(np.float64)),
+}
+
+
+@st.composite
+def programs(draw, max_steps=8):
+    """(function of two float64 vectors returning a list of vectors, description)."""
+    steps = draw(st.lists(st.tuples(st.sampled_from(sorted(OPERATIONS)), st.integers(0, 100),
+                                    st.integers(0, 100)), min_size=1, max_size=max_steps))
+
+    def program(x, y):
+        values = [x, y]
+        for name, i, j in steps:
+            arity, op = OPERATIONS[name]
+            args = [values[i % len(values)], values[j % len(values)]][:arity]
+            values.append(op(*args))
+        return values[2:]
+    return program, [name for name, _, _ in steps]
+
+
+def inputs(draw):
+    floats = st.floats(-2.0, 2.0)
+    return (np.array(draw(st.lists(floats, min_size=N, max_size=N))),
+            np.array(draw(st.lists(floats, min_size=N, max_size=N))))
