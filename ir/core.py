@@ -45,14 +45,30 @@ class ShapedArray:
 
     A weak type comes from a Python scalar: under NumPy 2 (NEP 50) rules it
     takes the dtype of whatever it meets instead of promoting it.
-    """
-    __slots__ = ("shape", "dtype", "weak_type", "_hash")
 
-    def __init__(self, shape, dtype, weak_type=False):
-        self.shape = tuple(shape)
-        self.dtype = np.dtype(dtype)
-        self.weak_type = bool(weak_type)
-        self._hash = hash((self.shape, self.dtype, self.weak_type))
+    Instances are interned: equal types are the same object. Avals key every
+    cache on the tracing hot path, so they hash and compare by identity (in C).
+    """
+    __slots__ = ("shape", "dtype", "weak_type", "__weakref__")
+    _interned = {}
+
+    def __new__(cls, shape, dtype, weak_type=False):
+        key = (tuple(shape), np.dtype(dtype), bool(weak_type))
+        aval = cls._interned.get(key)
+        if aval is None:
+            aval = object.__new__(cls)
+            aval.shape, aval.dtype, aval.weak_type = key
+            cls._interned[key] = aval
+        return aval
+
+    def __reduce__(self):
+        return ShapedArray, (self.shape, self.dtype, self.weak_type)
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
 
     @property
     def ndim(self):
@@ -70,15 +86,9 @@ class ShapedArray:
                            self.dtype if dtype is None else dtype,
                            self.weak_type if weak_type is None else weak_type)
 
-    def __eq__(self, other):
-        return (type(other) is ShapedArray and self.shape == other.shape
-                and self.dtype == other.dtype and self.weak_type == other.weak_type)
-
-    def __hash__(self):
-        return self._hash
-
     def str_short(self):
-        text = f"{short_dtype_name(self.dtype)}[{','.join(map(str, self.shape))}]"
+        name = _SHORT_NAMES.get(self.dtype, self.dtype.name)  # unsupported dtypes print too, for errors
+        text = f"{name}[{','.join(map(str, self.shape))}]"
         return text + "{weak}" if self.weak_type else text
 
     def __repr__(self):
@@ -107,7 +117,7 @@ def concrete_aval(x) -> ShapedArray:
                         "NumPy scalars or Python bool/int/float") from None
     aval = _ARRAY_AVALS.get(key)
     if aval is None:
-        aval = _ARRAY_AVALS[key] = ShapedArray(*key)
+        aval = _ARRAY_AVALS[key] = ShapedArray(x.shape, x.dtype)
     return aval
 
 

@@ -67,8 +67,8 @@ class Primitive:
     def abstract_eval(self, avals, params):
         """Output avals (always a list), cached on (avals, params): tracing calls
         this once per equation, so it must be cheap."""
-        try:
-            key = (tuple(avals), tuple(params.items()))
+        try:  # param types are part of the key: 2 == 2.0 == True as dict keys, not as params
+            key = (tuple(avals), tuple(params.items()), tuple(map(type, params.values())))
             out = self._aval_cache.get(key)
         except TypeError:  # an unhashable param: compute without caching
             key, out = None, None

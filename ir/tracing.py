@@ -177,15 +177,16 @@ class Tracer:
 # -------------------- staging: building a jaxpr --------------------
 
 class StagingTracer(Tracer):
-    __slots__ = ("var",)
+    # NB: `_var`, not `var`: tracers have NumPy's methods, and `x.var()` is the variance
+    __slots__ = ("_var",)
 
     def __init__(self, trace, var):
         self._trace = trace
-        self.var = var
+        self._var = var
 
     @property
     def aval(self):
-        return self.var.aval
+        return self._var.aval
 
 
 class StagingTrace(Trace):
@@ -212,7 +213,7 @@ class StagingTrace(Trace):
 
     def to_atom(self, x):
         if isinstance(x, StagingTracer) and x._trace is self:
-            return x.var
+            return x._var
         if isinstance(x, Tracer):
             self.check_alive(x)
         elif type(x) in _SCALAR_TYPES or isinstance(x, np.generic) or np.ndim(x) == 0:

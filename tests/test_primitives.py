@@ -723,17 +723,11 @@ def test_gather_fill_of_integers_and_bools(index_dtype):
     assert_matches(bools, np.array([True, False, False]), "bool fill")
 
 
-@pytest.mark.xfail(reason="ir bug: gather mode='fill' from a zero-size axis raises IndexError in impl "
-                          "(it clamps to index 0 first) instead of returning the fill value",
-                   strict=True, raises=IndexError)
 def test_gather_fill_from_an_empty_axis():
     out = ir.bind(ir.PRIMITIVES["gather"], np.zeros((0,)), np.array([[0], [2]]), mode="fill")
     assert_matches(out, np.array([np.nan, np.nan]), "gather fill from an empty axis")
 
 
-@pytest.mark.xfail(reason="ir bug: iota's abstract_eval accepts dtype=bool but its impl fails "
-                          "(np.arange of bool) for a dimension longer than 2",
-                   strict=True, raises=TypeError)
 def test_iota_of_bool_is_rejected_by_abstract_eval_or_computed():
     prim, params = ir.PRIMITIVES["iota"], {"dtype": BOOL, "shape": (4,), "dimension": 0}
     try:
@@ -836,9 +830,6 @@ def test_abstract_eval_rejects_bad_input(name, avals, params):
         ir.PRIMITIVES[name].abstract_eval(avals, params)
 
 
-@pytest.mark.xfail(reason="ir bug: Primitive.abstract_eval caches on (avals, params), and 2 == 2.0 "
-                          "(and 1 == True) as dict keys, so integer_pow[y=2.0] is accepted once "
-                          "integer_pow[y=2] was seen at the same avals", strict=True)
 def test_aval_cache_tells_2_from_2_0():
     prim, x = ir.PRIMITIVES["integer_pow"], A((6, 7))
     prim.abstract_eval([x], {"y": 2})
@@ -846,17 +837,11 @@ def test_aval_cache_tells_2_from_2_0():
         prim.abstract_eval([x], {"y": 2.0})
 
 
-@pytest.mark.xfail(reason="ir bug: integer_pow's impl computes a Python scalar's power in Python "
-                          "(x ** y) and bind returns that int/float as is, not a 0-d numpy.ndarray",
-                   strict=True)
 @pytest.mark.parametrize("x", [3, 1.5])
 def test_bind_on_a_python_scalar_returns_an_ndarray(x):
     assert_matches(ir.bind(ir.PRIMITIVES["integer_pow"], x, y=2), np.asarray(x) ** 2, "integer_pow of a Python scalar")
 
 
-@pytest.mark.xfail(reason="ir bug: argmax/argmin abstract_eval indexes x.shape[axes[0]] before checking "
-                          "the axis, so an out-of-range axis raises IndexError, not TypeError",
-                   strict=True, raises=IndexError)
 @pytest.mark.parametrize("name", ["argmax", "argmin"])
 def test_arg_reduction_rejects_an_out_of_range_axis(name):
     with pytest.raises(TypeError, match=name):
@@ -869,9 +854,6 @@ def test_arg_reduction_rejects_an_out_of_range_axis(name):
     ("sin", [A((2,), np.dtype(np.complex128))], {}),
     ("iota", [], {"dtype": np.dtype(np.complex128), "shape": (3,), "dimension": 0}),
 ])
-@pytest.mark.xfail(reason="ir bug: an unsupported dtype is rejected by short_dtype_name with "
-                          "'ftrans does not support dtype complex128', without naming the primitive",
-                   strict=True)
 def test_unsupported_dtype_error_names_the_primitive(name, avals, params):
     with pytest.raises(TypeError, match=re.escape(name)):
         ir.PRIMITIVES[name].abstract_eval(avals, params)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ftrans.numpy._core import (aval_of, broadcast_all, convert, inexact_dtype, operands, public,
-                                unchanged)
+from ftrans.numpy._core import (as_operand, aval_of, broadcast_all, convert, inexact_dtype, operands,
+                                public, result_type, unchanged)
 from ir.errors import at_user_line
 from ir.primitives import elementwise as ew
 
@@ -197,6 +197,11 @@ def where(condition, x, y):
 def clip(a, a_min=None, a_max=None):
     if a_min is None and a_max is None:
         raise ValueError(at_user_line("clip: one of a_min and a_max must be given"))
+    # one promotion of all three, as numpy.clip: clip(bools, 0, float32) is float32, where
+    # promoting pairwise (maximum, then minimum) would go through int64 to float64
+    given = [as_operand(v) for v in (a, a_min, a_max) if v is not None]
+    dtype, weak = result_type(*[aval_of(v) for v in given])
+    a, a_min, a_max = (None if v is None else convert(as_operand(v), dtype, weak) for v in (a, a_min, a_max))
     if a_min is not None:
         a = maximum(a, a_min)
     if a_max is not None:

@@ -55,7 +55,9 @@ def _consumed_dims(entry):
 
 
 def _expand(index, shape):
-    """The index as a list of entries, Ellipsis expanded, bool arrays turned into int arrays."""
+    """The index as a list of entries, Ellipsis expanded, bool arrays turned into int arrays;
+    and where an Ellipsis standing for no dimension was (or None): NumPy counts it as a
+    separation between index arrays all the same."""
     ndim = len(shape)
     entries = [_as_index_entry(e) for e in (index if isinstance(index, tuple) else (index,))]
     if sum(e is Ellipsis for e in entries) > 1:
@@ -65,12 +67,15 @@ def _expand(index, shape):
         raise IndexError(at_user_line(f"too many indices for array: array is {ndim}-dimensional, "
                                       f"but {used} were indexed"))
     ellipsis_at = next((i for i, e in enumerate(entries) if e is Ellipsis), None)
+    gap = ellipsis_at if ellipsis_at is not None and used == ndim else None
     if ellipsis_at is not None:
         entries[ellipsis_at:ellipsis_at + 1] = [slice(None)] * (ndim - used)
     else:
         entries += [slice(None)] * (ndim - used)
-    expanded, dim = [], 0
-    for e in entries:
+    expanded, dim, expanded_gap = [], 0, None
+    for i, e in enumerate(entries):
+        if i == gap:
+            expanded_gap = len(expanded)
         if isinstance(e, np.ndarray) and e.dtype.kind == "b":
             # a mask must match the dims it covers: nonzero() of a shorter one would index silently
             if e.shape != tuple(shape[dim:dim + e.ndim]):
@@ -80,7 +85,7 @@ def _expand(index, shape):
         else:
             expanded.append(e)
         dim += _consumed_dims(e)
-    return expanded
+    return expanded, expanded_gap
 
 
 def _insert_new_axes(x, entries):
@@ -149,7 +154,7 @@ def _normalized_index_array(index, size, dim):
 
 def getitem(x, index, mode="clip"):
     (x,), _, _ = operands("getitem", x)
-    entries = _expand(index, aval_of(x).shape)
+    entries, gap = _expand(index, aval_of(x).shape)
     x, entries = _insert_new_axes(x, entries)
     advanced = [d for d, e in enumerate(entries) if isinstance(e, (np.ndarray, Tracer))]
     if not advanced:  # basic indexing: no gather
@@ -175,7 +180,9 @@ def getitem(x, index, mode="clip"):
         index_rows = stack([broadcast_to(a, batch) for a in arrays], axis=-1)
     x = transpose(x, advanced + rest)
     out = indexing.gather(x, index_rows, mode)
-    if advanced == list(range(advanced[0], advanced[0] + len(advanced))) and advanced[0] > 0:
+    adjacent = (advanced == list(range(advanced[0], advanced[0] + len(advanced)))
+                and not (gap is not None and advanced[0] < gap <= advanced[-1]))
+    if adjacent and advanced[0] > 0:
         nb, first = len(batch), advanced[0]
         order = list(range(nb, nb + first)) + list(range(nb)) + list(range(nb + first, nb + len(rest)))
         out = transpose(out, order)

@@ -23,6 +23,13 @@ INTEGER_OR_BOOL = "biu"
 ANY = "fiub"
 
 
+def _check_supported(name, dtype):
+    try:
+        short_dtype_name(dtype)
+    except TypeError as error:
+        raise TypeError(f"{name}: {error}") from None
+
+
 def _check_dtype(name, aval, kinds):
     if aval.dtype.kind not in kinds:
         wanted = {FLOAT: "floating-point", NUMBER: "numeric (non-bool)",
@@ -135,7 +142,8 @@ def _integer_pow_abstract_eval(x, *, y):
 
 
 def _integer_pow_impl(x, *, y):
-    return np.power(x, x.dtype.type(y)) if hasattr(x, "dtype") else x ** y
+    x = np.asarray(x)  # a Python scalar too: results are arrays (or NumPy scalars), never Python numbers
+    return np.power(x, x.dtype.type(y))
 
 
 def _integer_pow_derivative(t, out, x, *, y):
@@ -274,7 +282,7 @@ select_n_p = Primitive("select_n", abstract_eval=_select_n_abstract_eval, impl=_
 
 
 def _convert_abstract_eval(x, *, new_dtype, weak_type=False):
-    short_dtype_name(new_dtype)  # rejects unsupported dtypes
+    _check_supported("convert_element_type", new_dtype)
     return ShapedArray(x.shape, new_dtype, weak_type)
 
 

@@ -60,6 +60,10 @@ def default_fill_value(dtype):
 
 
 def _gather_impl(operand, indices, *, mode, fill_value=None):
+    k = indices.shape[-1]
+    if mode == "fill" and 0 in operand.shape[:k]:  # every index is out of range: all fill
+        fill = default_fill_value(operand.dtype) if fill_value is None else fill_value
+        return np.full(indices.shape[:-1] + operand.shape[k:], fill, dtype=operand.dtype)
     result = operand[_index_tuple(operand.shape, indices)]
     if mode == "fill":
         outside = ~_in_range_rows(operand.shape, indices)

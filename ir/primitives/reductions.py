@@ -93,6 +93,8 @@ def _arg_reducer(name, np_fun):
     def abstract_eval(x, *, axes, index_dtype):
         if len(axes) != 1:
             raise TypeError(f"{name} reduces exactly one axis, got axes={axes}")
+        if not 0 <= axes[0] < x.ndim:
+            raise TypeError(f"{name}: axis {axes[0]} is out of range for {x.str_short()}")
         if x.shape[axes[0]] == 0:
             raise TypeError(f"{name} of an empty axis of {x.str_short()}")
         return _reduced_aval(name, x, axes, dtype=index_dtype)

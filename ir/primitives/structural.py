@@ -226,7 +226,12 @@ rev_p.define(jvp=linear_jvp(rev_p))
 
 
 def _iota_abstract_eval(*, dtype, shape, dimension):
-    short_dtype_name(dtype)
+    try:
+        short_dtype_name(dtype)
+    except TypeError as error:
+        raise TypeError(f"iota: {error}") from None
+    if np.dtype(dtype).kind not in "fiu":
+        raise TypeError(f"iota needs a numeric dtype, got {np.dtype(dtype).name}")
     if not 0 <= dimension < len(shape):
         raise TypeError(f"iota: dimension {dimension} is out of range for shape {shape}")
     return ShapedArray(shape, dtype)
