@@ -68,8 +68,10 @@ class JVPTrace(Trace):
             if not any_tangent:  # nothing here depends on what we differentiate: no tangent work
                 _current_trace.set(self.parent)
                 return bind(prim, *primals, **params)
-            tangents = [Zero(tangent_aval(get_aval(p))) if t is None else t for p, t in zip(primals, tangents)]
-            primal_out, tangent_out = prim.rule("jvp")(primals, tangents, **params)
+            for i, t in enumerate(tangents):
+                if t is None:
+                    tangents[i] = Zero(tangent_aval(get_aval(primals[i])))
+            primal_out, tangent_out = (prim.jvp or prim.rule("jvp"))(primals, tangents, **params)
         finally:
             _current_trace.reset(token)
         if prim.multiple_results:
@@ -185,16 +187,9 @@ def backward_pass(jaxpr: Jaxpr, residuals, cts_out, all_linear=False):
         linear_eqns = _run_nonlinear_eqns(jaxpr, primal_env)
 
     ct_env = {}
-
-    def accumulate(var, ct):
-        if ct is None or type(ct) is Zero:
-            return
-        previous = ct_env.get(var)
-        ct_env[var] = ct if previous is None else ad_util.add_tangents(previous, ct)
-
     for var, ct in zip(jaxpr.outvars, cts_out, strict=True):
         if type(var) is not Literal and var not in primal_env:
-            accumulate(var, ct)
+            _accumulate(ct_env, var, ct)
     for eqn in reversed(linear_eqns):
         prim = eqn.primitive
         if prim.multiple_results:
@@ -213,11 +208,18 @@ def backward_pass(jaxpr: Jaxpr, residuals, cts_out, all_linear=False):
             else:
                 value = primal_env.get(x, _UNDEFINED)
                 invals.append(UndefinedPrimal(x.aval) if value is _UNDEFINED else value)
-        cts_in = prim.rule("transpose")(ct, *invals, **eqn.params)
+        cts_in = (prim.transpose or prim.rule("transpose"))(ct, *invals, **eqn.params)
         for x, inval, ct_in in zip(eqn.invars, invals, cts_in, strict=True):
-            if type(inval) is UndefinedPrimal:
-                accumulate(x, ct_in)
+            if type(inval) is UndefinedPrimal and ct_in is not None and type(ct_in) is not Zero:
+                _accumulate(ct_env, x, ct_in)
     return [ct_env.get(v, Zero(v.aval)) for v in jaxpr.invars]
+
+
+def _accumulate(ct_env, var, ct):
+    if ct is None or type(ct) is Zero:
+        return
+    previous = ct_env.get(var)
+    ct_env[var] = ct if previous is None else ad_util.add_tangents(previous, ct)
 
 
 _UNDEFINED = object()

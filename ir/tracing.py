@@ -227,12 +227,20 @@ class StagingTrace(Trace):
         return var
 
     def process_primitive(self, prim, args, params):
-        atoms = [self.to_atom(x) for x in args]
-        avals_out = prim.abstract_eval([a.aval for a in atoms], params)
-        outvars = [Var(aval) for aval in avals_out]
-        self.eqns.append(Eqn(prim, atoms, outvars, params))
-        outs = [StagingTracer(self, v) for v in outvars]
-        return outs if prim.multiple_results else outs[0]
+        # plain loops, not comprehensions: this runs once per staged equation
+        atoms, avals = [], []
+        for x in args:
+            atom = x._var if type(x) is StagingTracer and x._trace is self else self.to_atom(x)
+            atoms.append(atom)
+            avals.append(atom.aval)
+        avals_out = prim.abstract_eval(avals, params)
+        if prim.multiple_results:
+            outvars = [Var(aval) for aval in avals_out]
+            self.eqns.append(Eqn(prim, atoms, outvars, params))
+            return [StagingTracer(self, v) for v in outvars]
+        var = Var(avals_out[0])
+        self.eqns.append(Eqn(prim, atoms, [var], params))
+        return StagingTracer(self, var)
 
     def build(self, outs) -> ClosedJaxpr:
         outvars = [self.to_atom(x) for x in outs]
