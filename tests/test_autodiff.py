@@ -360,3 +360,20 @@ def test_linear_jaxpr_holds_only_tangent_work():
     _, linear = ad.linearize_flat(lambda x: [f(x)], [np.array([0.3, 0.4])], [True])
     assert {eqn.primitive.name for eqn in linear.jaxpr.eqns} == {"mul"}
     ir.check(linear.jaxpr)
+
+
+def test_values_independent_of_the_input_get_no_tangent_work():
+    def f(x, c):
+        return fnp.sin(x) * 2.0, fnp.exp(c) * c  # the second output does not depend on x
+
+    def jvp_in_x(x, c):
+        return ft.jvp(lambda x: f(x, c), (x,), (1.0,))
+
+    jaxpr = ft.make_jaxpr(jvp_in_x)(0.5, 0.25)
+    names = [eqn.primitive.name for eqn in jaxpr.eqns]
+    # primal: sin, mul, exp, mul; tangent of the first output only: cos and two muls
+    assert names.count("exp") == 1 and names.count("cos") == 1
+    assert names.count("mul") == 4, names
+    _, linear = ad.linearize_flat(lambda x, c: list(f(x, c)), [np.array(0.5), np.array(0.25)], [True, False])
+    assert linear.nonzero_outputs == [True, False]
+    assert [eqn.primitive.name for eqn in linear.jaxpr.eqns] == ["mul", "mul"]

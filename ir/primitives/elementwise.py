@@ -15,6 +15,7 @@ from ir.markers import Zero, tangent_aval
 from ir.primitive import Primitive
 from ir.primitives.ad_util import (is_undefined, jvp_from_derivatives, scalar_like, unbroadcast,
                                    zero_jvp)
+from ir.primitives.batch_util import elementwise_batcher
 from ir.tracing import bind, get_aval
 
 FLOAT = "f"
@@ -62,6 +63,8 @@ def unary(name, impl, kinds=FLOAT, derivative=None, **rules):
     prim = Primitive(name, abstract_eval=abstract_eval, impl=impl, elementwise=True, **rules)
     if derivative is not None and "jvp" not in rules:
         prim.define(jvp=jvp_from_derivatives(prim, derivative))
+    if "batch" not in rules:
+        prim.define(batch=elementwise_batcher(prim))
     return prim
 
 
@@ -78,6 +81,8 @@ def binary(name, impl, kinds=NUMBER, out_dtype=None, commutative=False, derivati
         prim.define(jvp=jvp_from_derivatives(prim, *derivatives))
     if out_dtype is not None:  # comparisons: bool results have no tangent
         prim.define(jvp=zero_jvp(prim))
+    if "batch" not in rules:
+        prim.define(batch=elementwise_batcher(prim))
     return prim
 
 
@@ -155,7 +160,8 @@ def _integer_pow_derivative(t, out, x, *, y):
 
 integer_pow_p = Primitive("integer_pow", abstract_eval=_integer_pow_abstract_eval,
                           impl=_integer_pow_impl, elementwise=True)
-integer_pow_p.define(jvp=jvp_from_derivatives(integer_pow_p, _integer_pow_derivative))
+integer_pow_p.define(jvp=jvp_from_derivatives(integer_pow_p, _integer_pow_derivative),
+                     batch=elementwise_batcher(integer_pow_p))
 
 # -------------------- binary --------------------
 
@@ -192,9 +198,10 @@ def _balanced_weight(x, out, other):
 
 
 def _pow_base_derivative(t, out, x, y):
-    # NB: as JAX, y * x**(y-1) is taken as 0 where y == 0 (even at x == 0)
-    slope = mul(y, pow(x, sub(y, _c(y, 1))))
-    return mul(t, select_n(eq(y, _c(y, 0)), slope, _c(x, 0)))
+    # NB: as JAX, y * x**(y-1) is 0 where y == 0, even at x == 0: there the
+    # exponent is replaced by 1 (y * x**1 = 0) so that no inf is ever computed
+    exponent = select_n(eq(y, _c(y, 0)), sub(y, _c(y, 1)), _c(y, 1))
+    return mul(t, mul(y, pow(x, exponent)))
 
 
 def _pow_exponent_derivative(t, out, x, y):
@@ -279,6 +286,7 @@ def _select_n_transpose(ct, which, on_false, on_true):
 # NB: as JAX's select_n: case 0 where the predicate is False, case 1 where it is True
 select_n_p = Primitive("select_n", abstract_eval=_select_n_abstract_eval, impl=_select_n_impl,
                        elementwise=True, linear_in=(1, 2), jvp=_select_n_jvp, transpose=_select_n_transpose)
+select_n_p.define(batch=elementwise_batcher(select_n_p))
 
 
 def _convert_abstract_eval(x, *, new_dtype, weak_type=False):
@@ -307,6 +315,7 @@ def _convert_transpose(ct, x, *, new_dtype, weak_type):
 convert_element_type_p = Primitive("convert_element_type", abstract_eval=_convert_abstract_eval,
                                    impl=_convert_impl, elementwise=True, linear_in=(0,),
                                    jvp=_convert_jvp, transpose=_convert_transpose)
+convert_element_type_p.define(batch=elementwise_batcher(convert_element_type_p))
 
 # -------------------- binders (what rules and ftrans.numpy call) --------------------
 
