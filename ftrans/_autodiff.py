@@ -39,6 +39,24 @@ def _leaf_names(name, tree):
     return [f"{name}{_leaf_path(tree, i)}" for i in range(len(tree_flatten(tree)[0]))]
 
 
+class _FlatFunction:
+    """`fun` as a function of flat leaves returning flat leaves; after a call it
+    knows the output's structure (and the aux value, with has_aux)."""
+
+    def __init__(self, fun, in_tree, has_aux=False):
+        self.fun, self.in_tree, self.has_aux = fun, in_tree, has_aux
+        self.out_tree = self.aux = None
+
+    def __call__(self, *leaves):
+        out = self.fun(*tree_unflatten(self.in_tree, leaves))
+        if self.has_aux:
+            if not (isinstance(out, (tuple, list)) and len(out) == 2):
+                raise TypeError(at_user_line("with has_aux=True the function must return a pair (output, aux)"))
+            out, self.aux = out
+        out_leaves, self.out_tree = tree_flatten(out)
+        return out_leaves
+
+
 # -------------------- forward mode --------------------
 
 @api_boundary
@@ -62,18 +80,11 @@ def jvp(fun, primals, tangents):
                 f"jvp: the tangent of {name} must be {expected.str_short()} to match its primal "
                 f"{p_aval.str_short()}, got {t_aval.str_short()}"))
         tangent_in.append(Zero(expected) if expected.dtype == float0 else t)
-    out_tree = []
-
-    def flat_fun(*leaves):
-        out = fun(*tree_unflatten(in_tree, leaves))
-        out_leaves, tree = tree_flatten(out)
-        out_tree.append(tree)
-        return out_leaves
-
+    flat_fun = _FlatFunction(fun, in_tree)
     primals_out, tangents_out = ad.jvp_flat(flat_fun, primal_leaves, tangent_in)
     tangents_out = [_materialize(t, get_aval(p)) for p, t in zip(primals_out, tangents_out, strict=True)]
-    return (tree_unflatten(out_tree[0], [_as_result(p) for p in primals_out]),
-            tree_unflatten(out_tree[0], tangents_out))
+    return (tree_unflatten(flat_fun.out_tree, [_as_result(p) for p in primals_out]),
+            tree_unflatten(flat_fun.out_tree, tangents_out))
 
 
 @api_boundary
@@ -82,13 +93,7 @@ def linearize(fun, *primals):
     primal_leaves, in_tree = tree_flatten(primals)
     in_avals = _avals_of_arguments(primal_leaves, tuple(primals))
     wrt = [a.dtype.kind == "f" for a in in_avals]
-    out_tree = []
-
-    def flat_fun(*leaves):
-        out_leaves, tree = tree_flatten(fun(*tree_unflatten(in_tree, leaves)))
-        out_tree.append(tree)
-        return out_leaves
-
+    flat_fun = _FlatFunction(fun, in_tree)
     primals_out, linear = ad.linearize_flat(flat_fun, primal_leaves, wrt)
 
     @api_boundary
@@ -99,9 +104,9 @@ def linearize(fun, *primals):
         nonzero = iter(linear(*[t for t, w in zip(tangent_leaves, wrt) if w]))
         outs = [next(nonzero) if nz else ad_util.zeros(tangent_aval(get_aval(p)))
                 for p, nz in zip(primals_out, linear.nonzero_outputs, strict=True)]
-        return tree_unflatten(out_tree[0], outs)
+        return tree_unflatten(flat_fun.out_tree, outs)
 
-    return tree_unflatten(out_tree[0], [_as_result(p) for p in primals_out]), f_jvp
+    return tree_unflatten(flat_fun.out_tree, [_as_result(p) for p in primals_out]), f_jvp
 
 
 # -------------------- reverse mode --------------------
@@ -117,28 +122,16 @@ def _vjp(fun, primals, has_aux):
     primal_leaves, in_tree = tree_flatten(tuple(primals))
     in_avals = _avals_of_arguments(primal_leaves, tuple(primals))
     wrt = [a.dtype.kind == "f" for a in in_avals]
-    out_tree, aux_box = [], []
-
-    def flat_fun(*leaves):
-        out = fun(*tree_unflatten(in_tree, leaves))
-        if has_aux:
-            if not (isinstance(out, (tuple, list)) and len(out) == 2):
-                raise TypeError(at_user_line("with has_aux=True the function must return a pair (output, aux)"))
-            out, aux = out
-            aux_box.append(aux)
-        out_leaves, tree = tree_flatten(out)
-        out_tree.append(tree)
-        return out_leaves
-
+    flat_fun = _FlatFunction(fun, in_tree, has_aux)
     primals_out, linear = ad.linearize_flat(flat_fun, primal_leaves, wrt)
     out_avals = [get_aval(p) for p in primals_out]
 
     @api_boundary
     def vjp_fn(cotangent):
         ct_leaves, ct_tree = tree_flatten(cotangent)
-        if ct_tree != out_tree[0]:
+        if ct_tree != flat_fun.out_tree:
             raise ValueError(at_user_line(f"vjp: the cotangent must be structured like the output: "
-                                          f"output {out_tree[0]}, cotangent {ct_tree}"))
+                                          f"output {flat_fun.out_tree}, cotangent {ct_tree}"))
         for i, (ct, aval) in enumerate(zip(ct_leaves, out_avals, strict=True)):
             ct_aval = _aval(ct, f"cotangent leaf {i}")
             if ct_aval.shape != aval.shape or ct_aval.dtype != tangent_aval(aval).dtype:
@@ -150,8 +143,8 @@ def _vjp(fun, primals, has_aux):
                   for aval, w in zip(in_avals, wrt, strict=True)]
         return tuple(tree_unflatten(in_tree, leaves))
 
-    out = tree_unflatten(out_tree[0], [_as_result(p) for p in primals_out])
-    return out, vjp_fn, (_strip_tracers(aux_box[0]) if has_aux else None)
+    out = tree_unflatten(flat_fun.out_tree, [_as_result(p) for p in primals_out])
+    return out, vjp_fn, (_strip_tracers(flat_fun.aux) if has_aux else None)
 
 
 def _strip_tracers(tree):

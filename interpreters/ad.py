@@ -63,14 +63,17 @@ class JVPTrace(Trace):
                     self.check_alive(x)
                 primals.append(x)
                 tangents.append(None)
+        if not any_tangent:  # nothing here depends on what we differentiate: no tangent work
+            token = _current_trace.set(self.parent)
+            try:
+                return bind(prim, *primals, **params)
+            finally:
+                _current_trace.reset(token)
+        for i, t in enumerate(tangents):
+            if t is None:
+                tangents[i] = Zero(tangent_aval(get_aval(primals[i])))
         token = _current_trace.set(self.rule_trace)
         try:
-            if not any_tangent:  # nothing here depends on what we differentiate: no tangent work
-                _current_trace.set(self.parent)
-                return bind(prim, *primals, **params)
-            for i, t in enumerate(tangents):
-                if t is None:
-                    tangents[i] = Zero(tangent_aval(get_aval(primals[i])))
             primal_out, tangent_out = (prim.jvp or prim.rule("jvp"))(primals, tangents, **params)
         finally:
             _current_trace.reset(token)

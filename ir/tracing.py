@@ -40,16 +40,6 @@ def trace_context(trace):
         trace.alive = False
 
 
-@contextlib.contextmanager
-def parent_context(trace):
-    """Run the block in `trace`'s parent: where a transformation does its primal work."""
-    token = _current_trace.set(trace.parent)
-    try:
-        yield
-    finally:
-        _current_trace.reset(token)
-
-
 def bind(prim, *args, **params):
     """Apply a primitive in the current trace (or compute it, with none open)."""
     trace = _current_trace.get()
