@@ -124,27 +124,35 @@ def _vjp(fun, primals, has_aux):
     wrt = [a.dtype.kind == "f" for a in in_avals]
     flat_fun = _FlatFunction(fun, in_tree, has_aux)
     primals_out, linear = ad.linearize_flat(flat_fun, primal_leaves, wrt)
-    out_avals = [get_aval(p) for p in primals_out]
+    vjp_fn = VJPFunction(linear, in_tree, in_avals, wrt, flat_fun.out_tree, [get_aval(p) for p in primals_out])
+    out = tree_unflatten(flat_fun.out_tree, [_as_result(p) for p in primals_out])
+    return out, vjp_fn, (_strip_tracers(flat_fun.aux) if has_aux else None)
+
+
+class VJPFunction:
+    """What `vjp` returns: call it with a cotangent shaped like the output to get
+    the cotangents of the inputs (a tuple, one per primal argument)."""
+
+    def __init__(self, linear, in_tree, in_avals, wrt, out_tree, out_avals):
+        self.linear, self.in_tree, self.in_avals, self.wrt = linear, in_tree, in_avals, wrt
+        self.out_tree, self.out_avals = out_tree, out_avals
 
     @api_boundary
-    def vjp_fn(cotangent):
+    def __call__(self, cotangent):
         ct_leaves, ct_tree = tree_flatten(cotangent)
-        if ct_tree != flat_fun.out_tree:
+        if ct_tree != self.out_tree:
             raise ValueError(at_user_line(f"vjp: the cotangent must be structured like the output: "
-                                          f"output {flat_fun.out_tree}, cotangent {ct_tree}"))
-        for i, (ct, aval) in enumerate(zip(ct_leaves, out_avals, strict=True)):
+                                          f"output {self.out_tree}, cotangent {ct_tree}"))
+        for i, (ct, aval) in enumerate(zip(ct_leaves, self.out_avals, strict=True)):
             ct_aval = _aval(ct, f"cotangent leaf {i}")
             if ct_aval.shape != aval.shape or ct_aval.dtype != tangent_aval(aval).dtype:
                 raise ValueError(at_user_line(f"vjp: cotangent leaf {i} must be {tangent_aval(aval).str_short()} "
                                               f"like the output, got {ct_aval.str_short()}"))
-        cts = [ct for ct, nz in zip(ct_leaves, linear.nonzero_outputs, strict=True) if nz]
-        cts_in = iter(linear.transpose(cts))
+        cts = [ct for ct, nz in zip(ct_leaves, self.linear.nonzero_outputs, strict=True) if nz]
+        cts_in = iter(self.linear.transpose(cts))
         leaves = [_materialize(next(cts_in), aval) if w else ad_util.zeros(tangent_aval(aval))
-                  for aval, w in zip(in_avals, wrt, strict=True)]
-        return tuple(tree_unflatten(in_tree, leaves))
-
-    out = tree_unflatten(flat_fun.out_tree, [_as_result(p) for p in primals_out])
-    return out, vjp_fn, (_strip_tracers(flat_fun.aux) if has_aux else None)
+                  for aval, w in zip(self.in_avals, self.wrt, strict=True)]
+        return tuple(tree_unflatten(self.in_tree, leaves))
 
 
 def _strip_tracers(tree):

@@ -25,19 +25,14 @@ from ir.tracing import (StagingTrace, StagingTracer, Trace, Tracer, _current_tra
 
 
 class JVPTracer(Tracer):
-    __slots__ = ("primal", "tangent", "_aval")
+    # `aval` is a plain attribute (it shadows Tracer's property): asked for on every operation
+    __slots__ = ("primal", "tangent", "aval")
 
     def __init__(self, trace, primal, tangent):
         self._trace = trace
         self.primal = primal
         self.tangent = tangent
-        self._aval = None
-
-    @property
-    def aval(self):
-        if self._aval is None:  # asked for on every operation: computed once
-            self._aval = get_aval(self.primal)
-        return self._aval
+        self.aval = get_aval(primal)
 
     def concrete_value(self):
         primal = self.primal

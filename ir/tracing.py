@@ -168,15 +168,12 @@ class Tracer:
 
 class StagingTracer(Tracer):
     # NB: `_var`, not `var`: tracers have NumPy's methods, and `x.var()` is the variance
-    __slots__ = ("_var",)
+    __slots__ = ("_var", "aval")  # `aval` shadows Tracer's property: read on every operation
 
     def __init__(self, trace, var):
         self._trace = trace
         self._var = var
-
-    @property
-    def aval(self):
-        return self._var.aval
+        self.aval = var.aval
 
 
 class StagingTrace(Trace):

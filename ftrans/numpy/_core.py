@@ -131,8 +131,23 @@ def operands(name, *args, dtype=None):
     Returns (operands, dtype, weak). Non-traced rank-0 values stay scalars
     (they become literals); everything else is broadcast explicitly.
     """
-    args = [x if type(x) in _PLAIN_OPERANDS else as_operand(x) for x in args]
-    key = (tuple([aval_of(x) for x in args]), tuple([isinstance(x, Tracer) for x in args]), dtype)
+    avals, traced = [], []
+    for i, x in enumerate(args):  # a loop, not comprehensions: this runs on every call
+        if isinstance(x, Tracer):
+            avals.append(x.aval)
+            traced.append(True)
+            continue
+        if type(x) not in _PLAIN_OPERANDS:
+            if i == 0 and not isinstance(args, list):
+                args = list(args)
+            x = args[i] = as_operand(x)
+            if isinstance(x, Tracer):  # a list of tracers became one stacked tracer
+                avals.append(x.aval)
+                traced.append(True)
+                continue
+        avals.append(aval_of(x))
+        traced.append(False)
+    key = (tuple(avals), tuple(traced), dtype)
     plan = _OPERAND_PLANS.get(key)
     if plan is None:
         plan = _OPERAND_PLANS[key] = _operand_plan(name, *key)
