@@ -138,7 +138,7 @@ def operands(name, *args, dtype=None):
             traced.append(True)
             continue
         if type(x) not in _PLAIN_OPERANDS:
-            if i == 0 and not isinstance(args, list):
+            if not isinstance(args, list):
                 args = list(args)
             x = args[i] = as_operand(x)
             if isinstance(x, Tracer):  # a list of tracers became one stacked tracer
