@@ -1,7 +1,9 @@
-"""Jacobians and Hessians, built from jvp (forward) and vjp (reverse).
+"""Jacobians and Hessians: one batched jvp (forward) or one batched vjp (reverse).
 
-NB: until `vmap` exists these loop over basis vectors in Python; the vmap
-issue replaces the loops with one batched jvp/vjp.
+`jacfwd` pushes the whole standard basis of the inputs through a single
+`vmap` of `jvp`; `jacrev` pulls the standard basis of the outputs back through
+a single `vmap` of the vjp function. Work that does not depend on the basis
+vector (the primal computation) is done once, unbatched.
 """
 from __future__ import annotations
 
@@ -12,78 +14,82 @@ import numpy as np
 from ftrans import numpy as fnp
 from ftrans._api_util import normalize_argnums
 from ftrans._autodiff import _vjp, jvp
+from ftrans._vmap import vmap
 from ftrans.tree_util import tree_flatten, tree_unflatten
 from ir.errors import api_boundary, at_user_line
 from ir.tracing import get_aval
 
 
-def _check_float(leaves, what):
-    for leaf in leaves:
-        if get_aval(leaf).dtype.kind != "f":
-            raise TypeError(at_user_line(f"{what} requires floating-point inputs, got {get_aval(leaf).dtype.name}"))
+def _check_float(leaves, what, where):
+    for i, leaf in enumerate(leaves):
+        dtype = get_aval(leaf).dtype
+        if dtype.kind != "f":
+            raise TypeError(at_user_line(f"{what} requires floating-point {where}, got {dtype.name} "
+                                         f"({where[:-1]} leaf {i})"))
 
 
-def _basis(avals):
-    """One-hot tangents: for each element of each leaf, a tuple with a 1 there and 0 elsewhere."""
-    for k, aval in enumerate(avals):
-        for flat_index in range(aval.size):
-            one_hot = []
-            for j, other in enumerate(avals):
-                e = np.zeros(other.shape, other.dtype)
-                if j == k:
-                    e.reshape(-1)[flat_index] = 1
-                one_hot.append(e)
-            yield one_hot
+def _standard_basis(avals):
+    """The standard basis of the space of all `avals` together, as one array
+    per aval: leaf k has shape (n,) + avals[k].shape, n the total size, and row
+    r is 1 at the r-th element of the flattened concatenation, 0 elsewhere."""
+    n = sum(aval.size for aval in avals)
+    basis, start = [], 0
+    for aval in avals:
+        rows = np.zeros((n, aval.size), aval.dtype)
+        rows[start:start + aval.size] = np.eye(aval.size, dtype=aval.dtype)
+        basis.append(rows.reshape((n,) + aval.shape))
+        start += aval.size
+    return basis, n
 
 
 def jacfwd(fun, argnums=0):
-    """The Jacobian of `fun` by forward mode: one jvp per input element."""
+    """The Jacobian of `fun` by forward mode: one jvp, batched over the input basis."""
     @functools.wraps(fun)
     @api_boundary
     def jacfwd_f(*args):
         nums = normalize_argnums(argnums, len(args), "argnums")
-        diff_args = tuple(args[i] for i in nums)
-        in_leaves, in_tree = tree_flatten(diff_args)
-        _check_float(in_leaves, "jacfwd")
+        in_leaves, in_tree = tree_flatten(tuple(args[i] for i in nums))
+        _check_float(in_leaves, "jacfwd", "inputs")
         in_avals = [get_aval(x) for x in in_leaves]
+        out_tree = []
 
         def diff_fun(*diff_leaves):
             full = list(args)
             for i, value in zip(nums, tree_unflatten(in_tree, diff_leaves), strict=True):
                 full[i] = value
-            return fun(*full)
+            out_leaves, tree = tree_flatten(fun(*full))
+            out_tree.append(tree)
+            _check_float(out_leaves, "jacfwd", "outputs")
+            return out_leaves
 
-        out_tree, columns = None, []
-        for one_hot in _basis(in_avals):
-            out, tangent = jvp(lambda *leaves: diff_fun(*leaves), tuple(in_leaves), tuple(one_hot))
-            out_leaves, out_tree = tree_flatten(out)
-            columns.append(tree_flatten(tangent)[0])
-        if out_tree is None:  # no input elements: the Jacobian is empty
-            out_leaves, out_tree = tree_flatten(diff_fun(*in_leaves))
-        out_avals = [get_aval(o) for o in out_leaves]
+        def push_forward(*basis_vector):
+            return jvp(diff_fun, tuple(in_leaves), tuple(basis_vector))[1]
+
+        basis, n = _standard_basis(in_avals)
+        # each output leaf: its shape + (n,), one column per input element
+        columns = vmap(push_forward, out_axes=-1, axis_size=n)(*basis)
         blocks = []
-        for i, out_aval in enumerate(out_avals):
+        for column in columns:
+            out_shape = get_aval(column).shape[:-1]
             row, start = [], 0
             for in_aval in in_avals:
-                pieces = [columns[c][i] for c in range(start, start + in_aval.size)]
+                piece = column if len(in_avals) == 1 else column[..., start:start + in_aval.size]
+                row.append(fnp.reshape(piece, out_shape + in_aval.shape))
                 start += in_aval.size
-                stacked = (fnp.stack(pieces, axis=-1) if pieces
-                           else fnp.zeros(out_aval.shape + (0,), out_aval.dtype))
-                row.append(fnp.reshape(stacked, out_aval.shape + in_aval.shape))
             blocks.append(_per_argnums(tree_unflatten(in_tree, row), argnums))
-        return tree_unflatten(out_tree, blocks)
+        return tree_unflatten(out_tree[0], blocks)
     return jacfwd_f
 
 
 def jacrev(fun, argnums=0):
-    """The Jacobian of `fun` by reverse mode: one vjp per output element."""
+    """The Jacobian of `fun` by reverse mode: one vjp, batched over the output basis."""
     @functools.wraps(fun)
     @api_boundary
     def jacrev_f(*args):
         nums = normalize_argnums(argnums, len(args), "argnums")
         diff_args = [args[i] for i in nums]
         in_leaves, in_tree = tree_flatten(tuple(diff_args))
-        _check_float(in_leaves, "jacrev")
+        _check_float(in_leaves, "jacrev", "inputs")
         in_avals = [get_aval(x) for x in in_leaves]
 
         def diff_fun(*diff_values):
@@ -94,18 +100,22 @@ def jacrev(fun, argnums=0):
 
         out, vjp_fn, _ = _vjp(diff_fun, diff_args, has_aux=False)
         out_leaves, out_tree = tree_flatten(out)
+        _check_float(out_leaves, "jacrev", "outputs")
         out_avals = [get_aval(o) for o in out_leaves]
-        rows = [tree_flatten(vjp_fn(tree_unflatten(out_tree, one_hot)))[0] for one_hot in _basis(out_avals)]
+
+        def pull_back(*basis_vector):
+            return tree_flatten(vjp_fn(tree_unflatten(out_tree, basis_vector)))[0]
+
+        basis, m = _standard_basis(out_avals)
+        # each input leaf: (m,) + its shape, one row per output element
+        rows = vmap(pull_back, axis_size=m)(*basis)
         blocks, start = [], 0
         for out_aval in out_avals:
-            block_rows = rows[start:start + out_aval.size]
-            start += out_aval.size
             per_input = []
-            for j, in_aval in enumerate(in_avals):
-                pieces = [r[j] for r in block_rows]
-                stacked = (fnp.stack(pieces, axis=0) if pieces
-                           else fnp.zeros((0,) + in_aval.shape, in_aval.dtype))
-                per_input.append(fnp.reshape(stacked, out_aval.shape + in_aval.shape))
+            for in_aval, row in zip(in_avals, rows, strict=True):
+                piece = row if len(out_avals) == 1 else row[start:start + out_aval.size]
+                per_input.append(fnp.reshape(piece, out_aval.shape + in_aval.shape))
+            start += out_aval.size
             blocks.append(_per_argnums(tree_unflatten(in_tree, per_input), argnums))
         return tree_unflatten(out_tree, blocks)
     return jacrev_f

@@ -17,12 +17,13 @@ from __future__ import annotations
 import numpy as np
 
 from ir.core import ShapedArray
-from ir.markers import Zero
+from ir.markers import Zero, not_mapped
 from ir.primitive import Primitive
 from ir.primitives import elementwise as ew
 from ir.primitives import structural
 from ir.primitives.ad_util import aval_of, instantiate, is_undefined, jvp_from_derivatives, zeros
-from ir.tracing import bind
+from ir.primitives.batch_util import batch_size, bdim_to, move_dim
+from ir.tracing import bind, get_aval
 
 
 def _index_depth(name, operand, indices):
@@ -97,6 +98,36 @@ gather_p.define(jvp=jvp_from_derivatives(
     gather_p, lambda t, out, operand, indices, **params: bind(gather_p, t, indices, **params), None))
 
 
+def _with_example_column(indices, bdim):
+    """Batched indices with the batch axis first and each row prefixed by its
+    example's number, so that it indexes a batched operand's own example."""
+    indices = move_dim(indices, bdim, 0)
+    shape = get_aval(indices).shape
+    column = structural.iota(get_aval(indices).dtype, shape[:-1] + (1,), 0)
+    return structural.concatenate([column, indices], len(shape) - 1)
+
+
+def _gather_batch(values, dims, *, mode, fill_value=None):
+    """Operand batched only: its batch axis goes just after the k indexed axes,
+    where gather keeps it. Indices batched only: the batch axis is one more
+    axis of index rows. Both: each row also names its example (an iota column).
+    `mode` and `fill_value` act on the same indices as before, so they mean the same."""
+    (operand, indices), (operand_bdim, indices_bdim) = values, dims
+    if indices_bdim is not_mapped:
+        k = get_aval(indices).shape[-1]
+        operand = move_dim(operand, operand_bdim, k)
+        return gather(operand, indices, mode, fill_value), get_aval(indices).ndim - 1
+    if operand_bdim is not_mapped:
+        if indices_bdim == get_aval(indices).ndim - 1:  # the batch axis must not follow the index rows
+            indices, indices_bdim = move_dim(indices, indices_bdim, 0), 0
+        return gather(operand, indices, mode, fill_value), indices_bdim
+    operand = move_dim(operand, operand_bdim, 0)
+    return gather(operand, _with_example_column(indices, indices_bdim), mode, fill_value), 0
+
+
+gather_p.define(batch=_gather_batch)
+
+
 def _scatter_abstract_eval(name):
     def abstract_eval(operand, indices, updates):
         k = _index_depth(name, operand, indices)
@@ -167,6 +198,30 @@ scatter_add_p.define(jvp=_scatter_jvp(scatter_add_p))
 scatter_p = Primitive("scatter", abstract_eval=_scatter_abstract_eval("scatter"), impl=_scatter_impl,
                       linear_in=(0, 2), transpose=_scatter_transpose)
 scatter_p.define(jvp=_scatter_jvp(scatter_p))
+
+
+def _scatter_batcher(prim):
+    """Shared indices: one scatter into an operand whose batch axis follows the
+    k indexed axes, with updates batched just after their index-row axes.
+    Batched indices: everything batched along axis 0, each index row prefixed
+    by its example's number. The operand is broadcast when unbatched: every
+    example writes into its own copy. Out-of-range rows stay out of range."""
+    def batch(values, dims):
+        (operand, indices, updates), (operand_bdim, indices_bdim, updates_bdim) = values, dims
+        size = batch_size(values, dims)
+        if indices_bdim is not_mapped:
+            k = get_aval(indices).shape[-1]
+            operand = bdim_to(operand, operand_bdim, size, k)
+            updates = bdim_to(updates, updates_bdim, size, get_aval(indices).ndim - 1)
+            return bind(prim, operand, indices, updates), k
+        operand = bdim_to(operand, operand_bdim, size, 0)
+        updates = bdim_to(updates, updates_bdim, size, 0)
+        return bind(prim, operand, _with_example_column(indices, indices_bdim), updates), 0
+    return batch
+
+
+scatter_add_p.define(batch=_scatter_batcher(scatter_add_p))
+scatter_p.define(batch=_scatter_batcher(scatter_p))
 
 
 def gather(operand, indices, mode="clip", fill_value=None):

@@ -10,11 +10,12 @@ import math
 import numpy as np
 
 from ir.core import ShapedArray
-from ir.markers import Zero
+from ir.markers import Zero, not_mapped
 from ir.primitive import Primitive
 from ir.primitives import structural
 from ir.primitives.ad_util import aval_of, is_undefined, jvp_from_derivatives
-from ir.tracing import bind
+from ir.primitives.batch_util import shift_dim
+from ir.tracing import bind, get_aval
 
 
 def _free_dims(ndim, *used):
@@ -53,7 +54,9 @@ def _dot_general_impl(lhs, rhs, *, dimension_numbers):
     contract = math.prod(lhs.shape[d] for d in lc)
     a = np.transpose(lhs, [*lb, *lf, *lc]).reshape(math.prod(batch), math.prod(lhs_free), contract)
     b = np.transpose(rhs, [*rb, *rc, *rf]).reshape(math.prod(batch), contract, math.prod(rhs_free))
-    return np.matmul(a, b).reshape(batch + lhs_free + rhs_free)
+    # nothing to sum over (outer products, e.g. per-example gradients): a broadcast multiply beats BLAS
+    product = np.multiply(a, b) if contract == 1 else np.matmul(a, b)
+    return product.reshape(batch + lhs_free + rhs_free)
 
 
 def _transpose_one_side(ct, other, this_aval, this_dims, other_dims, ct_this_first):
@@ -94,6 +97,30 @@ dot_general_p.define(jvp=jvp_from_derivatives(
     dot_general_p,
     lambda t, out, lhs, rhs, *, dimension_numbers: dot_general(t, rhs, dimension_numbers),
     lambda t, out, lhs, rhs, *, dimension_numbers: dot_general(lhs, t, dimension_numbers)))
+
+
+def _dot_general_batch(values, dims, *, dimension_numbers):
+    """Both operands batched: the batch axes pair up as one more (leading) batch
+    dimension. One batched: its batch axis is one more free dimension, and the
+    output has it where dot_general puts that operand's free dimensions."""
+    (lhs, rhs), (lhs_bdim, rhs_bdim) = values, dims
+    (lc, rc), (lb, rb) = dimension_numbers
+
+    def shifted(dims_, bdim):
+        return tuple(dims_) if bdim is not_mapped else tuple(shift_dim(d, bdim) for d in dims_)
+    lc, lb, rc, rb = shifted(lc, lhs_bdim), shifted(lb, lhs_bdim), shifted(rc, rhs_bdim), shifted(rb, rhs_bdim)
+    if lhs_bdim is not not_mapped and rhs_bdim is not not_mapped:
+        return dot_general(lhs, rhs, ((lc, rc), ((lhs_bdim,) + lb, (rhs_bdim,) + rb))), 0
+    out = dot_general(lhs, rhs, ((lc, rc), (lb, rb)))
+    if rhs_bdim is not_mapped:
+        lhs_free = _free_dims(get_aval(lhs).ndim, lc, lb)
+        return out, len(lb) + lhs_free.index(lhs_bdim)
+    lhs_free_count = get_aval(lhs).ndim - len(lc) - len(lb)
+    rhs_free = _free_dims(get_aval(rhs).ndim, rc, rb)
+    return out, len(lb) + lhs_free_count + rhs_free.index(rhs_bdim)
+
+
+dot_general_p.define(batch=_dot_general_batch)
 
 
 def dot_general(lhs, rhs, dimension_numbers):

@@ -9,6 +9,7 @@ from ir.primitive import Primitive
 from ir.primitives import elementwise as ew
 from ir.primitives import structural
 from ir.primitives.ad_util import aval_of, jvp_from_derivatives, linear_jvp, scalar_like, zero_jvp
+from ir.primitives.batch_util import reduction_batcher
 from ir.tracing import bind
 
 
@@ -33,7 +34,9 @@ def _reducer(name, impl, kinds):
         if x.dtype.kind not in kinds:
             raise TypeError(f"{name} does not take {x.str_short()}")
         return _reduced_aval(name, x, axes)
-    return Primitive(name, abstract_eval=abstract_eval, impl=impl)
+    prim = Primitive(name, abstract_eval=abstract_eval, impl=impl)
+    prim.define(batch=reduction_batcher(prim))
+    return prim
 
 
 def _identity_of_max(dtype):
@@ -101,7 +104,9 @@ def _arg_reducer(name, np_fun):
 
     def impl(x, *, axes, index_dtype):
         return np_fun(x, axis=axes[0]).astype(index_dtype)
-    return Primitive(name, abstract_eval=abstract_eval, impl=impl)
+    prim = Primitive(name, abstract_eval=abstract_eval, impl=impl)
+    prim.define(batch=reduction_batcher(prim))
+    return prim
 
 
 argmax_p = _arg_reducer("argmax", np.argmax)

@@ -8,11 +8,12 @@ import math
 import numpy as np
 
 from ir.core import ShapedArray, short_dtype_name
-from ir.markers import Zero
+from ir.markers import Zero, not_mapped
 from ir.primitive import Primitive
 from ir.primitives import elementwise, reductions
 from ir.primitives.ad_util import aval_of, is_undefined, linear_jvp, scalar_like, zero_jvp
-from ir.tracing import bind
+from ir.primitives.batch_util import batch_size, bdim_to, broadcast_batched, move_dim, shift_dim
+from ir.tracing import bind, get_aval
 
 
 def _linear_unary_transpose(ct_to_operand):
@@ -60,6 +61,20 @@ broadcast_in_dim_p = Primitive("broadcast_in_dim", abstract_eval=_broadcast_in_d
                                transpose=_linear_unary_transpose(_broadcast_in_dim_ct))
 broadcast_in_dim_p.define(jvp=linear_jvp(broadcast_in_dim_p))
 
+
+def _broadcast_in_dim_batch(values, dims, *, shape, broadcast_dimensions):
+    """The batch axis becomes the output axis right after the one the operand
+    axis before it maps to, so broadcast_dimensions stay increasing: no transpose."""
+    (x,), (bdim,) = values, dims
+    out_dim = broadcast_dimensions[bdim - 1] + 1 if bdim else 0
+    new_shape = shape[:out_dim] + (get_aval(x).shape[bdim],) + shape[out_dim:]
+    new_dims = [shift_dim(d, out_dim) for d in broadcast_dimensions]
+    new_dims.insert(bdim, out_dim)
+    return broadcast_in_dim(x, new_shape, new_dims), out_dim
+
+
+broadcast_in_dim_p.define(batch=_broadcast_in_dim_batch)
+
 # -------------------- reshape, transpose, squeeze --------------------
 
 
@@ -75,6 +90,16 @@ reshape_p = Primitive("reshape", abstract_eval=_reshape_abstract_eval, linear_in
 reshape_p.define(jvp=linear_jvp(reshape_p))
 
 
+def _reshape_batch(values, dims, *, new_sizes):
+    # row-major reshapes of each example are one reshape once the batch axis leads
+    (x,), (bdim,) = values, dims
+    x = move_dim(x, bdim, 0)
+    return reshape(x, (get_aval(x).shape[0],) + new_sizes), 0
+
+
+reshape_p.define(batch=_reshape_batch)
+
+
 def _transpose_abstract_eval(x, *, permutation):
     if sorted(permutation) != list(range(x.ndim)):
         raise TypeError(f"transpose: {permutation} is not a permutation of the axes of {x.str_short()}")
@@ -88,6 +113,16 @@ transpose_p = Primitive("transpose", abstract_eval=_transpose_abstract_eval, lin
 transpose_p.define(jvp=linear_jvp(transpose_p))
 
 
+def _transpose_batch(values, dims, *, permutation):
+    (x,), (bdim,) = values, dims
+    batched_permutation = [shift_dim(p, bdim) for p in permutation]
+    batched_permutation.insert(bdim, bdim)  # the batch axis stays where it is
+    return transpose(x, batched_permutation), bdim
+
+
+transpose_p.define(batch=_transpose_batch)
+
+
 def _squeeze_abstract_eval(x, *, dimensions):
     _check_axes("squeeze", dimensions, x.ndim)
     if any(x.shape[d] != 1 for d in dimensions):
@@ -99,6 +134,15 @@ squeeze_p = Primitive("squeeze", abstract_eval=_squeeze_abstract_eval, linear_in
                       impl=lambda x, *, dimensions: np.squeeze(x, dimensions),
                       transpose=_linear_unary_transpose(lambda ct, aval, dimensions: reshape(ct, aval.shape)))
 squeeze_p.define(jvp=linear_jvp(squeeze_p))
+
+
+def _squeeze_batch(values, dims, *, dimensions):
+    (x,), (bdim,) = values, dims
+    out_dim = bdim - sum(1 for d in dimensions if d < bdim)
+    return squeeze(x, [shift_dim(d, bdim) for d in dimensions]), out_dim
+
+
+squeeze_p.define(batch=_squeeze_batch)
 
 # -------------------- concatenate, slice, rev --------------------
 
@@ -143,6 +187,19 @@ concatenate_p = Primitive("concatenate", abstract_eval=_concatenate_abstract_eva
 concatenate_p.define(jvp=linear_jvp(concatenate_p))
 
 
+def _concatenate_batch(values, dims, *, dimension):
+    """Every operand gets its batch axis where the first batched one has it
+    (moved there, or broadcast there when unbatched: concatenate's result is
+    batched as a whole)."""
+    size = batch_size(values, dims)
+    bdim = next(d for d in dims if d is not not_mapped)
+    operands = [bdim_to(x, d, size, bdim) for x, d in zip(values, dims, strict=True)]
+    return concatenate(operands, shift_dim(dimension, bdim)), bdim
+
+
+concatenate_p.define(batch=_concatenate_batch)
+
+
 def _slice_abstract_eval(x, *, start_indices, limit_indices, strides):
     strides = strides or (1,) * x.ndim
     if not (len(start_indices) == len(limit_indices) == len(strides) == x.ndim
@@ -170,6 +227,20 @@ def _slice_ct(ct, aval, *, start_indices, limit_indices, strides):
 slice_p = Primitive("slice", abstract_eval=_slice_abstract_eval, impl=_slice_impl, linear_in=(0,),
                     transpose=_linear_unary_transpose(_slice_ct))
 slice_p.define(jvp=linear_jvp(slice_p))
+
+
+def _slice_batch(values, dims, *, start_indices, limit_indices, strides):
+    (x,), (bdim,) = values, dims
+    start, limit = list(start_indices), list(limit_indices)
+    start.insert(bdim, 0)
+    limit.insert(bdim, get_aval(x).shape[bdim])
+    if strides is not None:
+        strides = list(strides)
+        strides.insert(bdim, 1)
+    return slice(x, start, limit, strides), bdim
+
+
+slice_p.define(batch=_slice_batch)
 
 # -------------------- pad (the transpose of slice) --------------------
 
@@ -212,6 +283,33 @@ pad_p = Primitive("pad", abstract_eval=_pad_abstract_eval, impl=_pad_impl, linea
 pad_p.define(jvp=linear_jvp(pad_p))
 
 
+def _pad_batch(values, dims, *, padding_config):
+    """A shared padding value pads the batch as a whole. A padding value per
+    example cannot be a pad operand (it is rank-0): pad with zeros, then pick
+    each example's value where a shared mask marks the padding."""
+    (x, padding_value), (x_bdim, value_bdim) = values, dims
+    if value_bdim is not_mapped:
+        config = list(padding_config)
+        config.insert(x_bdim, (0, 0, 0))
+        return pad(x, padding_value, config), x_bdim
+    size = get_aval(padding_value).shape[0]
+    zero = scalar_like(padding_value, 0)
+    if x_bdim is not_mapped:
+        padded = broadcast_batched(pad(x, zero, padding_config), size, 0)
+        example_shape = get_aval(x).shape
+    else:
+        x = move_dim(x, x_bdim, 0)
+        padded = pad(x, zero, [(0, 0, 0)] + list(padding_config))
+        example_shape = get_aval(x).shape[1:]
+    is_x = pad(broadcast_in_dim(np.True_, example_shape, ()), np.False_, padding_config)
+    out_shape = get_aval(padded).shape
+    value = broadcast_in_dim(padding_value, out_shape, (0,))
+    return elementwise.select_n(broadcast_batched(is_x, size, 0), value, padded), 0
+
+
+pad_p.define(batch=_pad_batch)
+
+
 def _rev_abstract_eval(x, *, dimensions):
     _check_axes("rev", dimensions, x.ndim)
     return x
@@ -221,6 +319,14 @@ rev_p = Primitive("rev", abstract_eval=_rev_abstract_eval, linear_in=(0,),
                   impl=lambda x, *, dimensions: np.flip(x, dimensions),
                   transpose=_linear_unary_transpose(lambda ct, aval, dimensions: rev(ct, dimensions)))
 rev_p.define(jvp=linear_jvp(rev_p))
+
+
+def _rev_batch(values, dims, *, dimensions):
+    (x,), (bdim,) = values, dims
+    return rev(x, [shift_dim(d, bdim) for d in dimensions]), bdim
+
+
+rev_p.define(batch=_rev_batch)
 
 # -------------------- iota --------------------
 
@@ -247,6 +353,14 @@ def _iota_impl(*, dtype, shape, dimension):
 # NB: as JAX's iota: 0, 1, 2, ... along `dimension`, repeated along the others
 iota_p = Primitive("iota", abstract_eval=_iota_abstract_eval, impl=_iota_impl)
 iota_p.define(jvp=zero_jvp(iota_p))
+
+
+def _iota_batch(values, dims, **params):
+    # iota has no operands, so a batch trace never calls this: it is the same for every example
+    return bind(iota_p, **params), not_mapped
+
+
+iota_p.define(batch=_iota_batch)
 
 # -------------------- binders --------------------
 
