@@ -5,6 +5,7 @@ import functools
 
 from ftrans._api_util import check_outputs, flatten_args, normalize_argnums, split_static
 from ftrans.tree_util import tree_flatten, tree_unflatten
+from ir import passes
 from ir.core import ClosedJaxpr
 from ir.errors import api_boundary
 from ir.tracing import stage
@@ -15,10 +16,9 @@ def make_jaxpr(fun, static_argnums=(), optimize=False):
 
     `str()` of the result prints it as JAX does. Arguments listed in
     `static_argnums` are passed through as Python values, not traced.
+    With `optimize=True` the IR passes run on it (`ir.passes.optimize`: constant
+    folding, IEEE-exact simplification, CSE and DCE), as they do under `jit`.
     """
-    if optimize:
-        raise NotImplementedError("make_jaxpr(optimize=True): the IR passes are not built yet "
-                                  "(they arrive with ft.jit)")
 
     @functools.wraps(fun)
     @api_boundary
@@ -34,5 +34,6 @@ def make_jaxpr(fun, static_argnums=(), optimize=False):
             check_outputs(out_leaves, "make_jaxpr")
             return out_leaves
 
-        return stage(flat_fun, in_avals)
+        closed = stage(flat_fun, in_avals)
+        return passes.optimize(closed) if optimize else closed
     return make_jaxpr_f

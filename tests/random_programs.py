@@ -31,6 +31,14 @@ OPERATIONS = {
     "pow": (2, lambda a, b: (fnp.abs(a) + 1.0) ** fnp.tanh(b)),
     "float32_round_trip": (1, lambda a: a.astype(np.float32).astype(np.float64) if hasattr(a, "astype")
                            else np.asarray(a, np.float32).astype(np.float64)),
+    # what the IR passes rewrite (tests/test_passes.py), and what they must not
+    "identities": (1, lambda a: ((a * 1.0) / 1.0 - 0.0) + -0.0),
+    "signed_zeros": (1, lambda a: (a + 0.0) - (0.0 - a) + (-0.0 - a) * (a * 0.0)),
+    "negations": (2, lambda a, b: -(-a) * -b + a * -1.0 - -b),
+    "small_powers": (1, lambda a: a ** 0 + a ** 1 - a ** 2 + (a * a + 1.0) ** -1),
+    "power_of_two_division": (2, lambda a, b: a / 4.0 - b / 0.5 + a / 3.0),
+    "double_transpose": (1, lambda a: fnp.reshape(fnp.reshape(a, (2, 2)).T.T, (N,))),
+    "zeros_and_ones": (1, lambda a: fnp.zeros_like(a) + a * fnp.ones(N) + fnp.zeros(N) * 2.0),
 }
 
 
