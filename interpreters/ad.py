@@ -19,7 +19,7 @@ from __future__ import annotations
 from ir import config
 from ir.core import Jaxpr, Literal
 from ir.markers import UndefinedPrimal, Zero, tangent_aval
-from ir.primitives import ad_util
+from ir.primitives import ad_util, call
 from ir.tracing import (StagingTrace, StagingTracer, Trace, Tracer, _current_trace, apply_impl,
                         bind, get_aval, trace_context)
 
@@ -238,3 +238,15 @@ def _run_nonlinear_eqns(jaxpr, primal_env):
         for var, value in zip(eqn.outvars, outs if eqn.primitive.multiple_results else [outs], strict=True):
             primal_env[var] = value
     return linear_eqns
+
+
+# -------------------- jit_call --------------------
+
+def _jvp_of_closed_jaxpr(closed, primals, tangents):
+    """jit_call's jvp rule: the sub-jaxpr evaluated under a JVP trace, one level
+    inside the rule trace (so in linearize its tangent work is staged as usual)."""
+    from interpreters.eval import eval_jaxpr
+    return jvp_flat(lambda *xs: eval_jaxpr(closed.jaxpr, closed.consts, *xs), primals, tangents)
+
+
+call.SUBJAXPR_TRANSFORMS["jvp"] = _jvp_of_closed_jaxpr

@@ -17,7 +17,7 @@ from interpreters.eval import eval_jaxpr
 from ir.core import ClosedJaxpr
 from ir.errors import at_user_line
 from ir.markers import not_mapped
-from ir.primitives import batch_util
+from ir.primitives import batch_util, call
 from ir.tracing import Trace, Tracer, _current_trace, bind, get_aval, stage, trace_context
 
 
@@ -136,3 +136,15 @@ def batch_jaxpr(closed: ClosedJaxpr, in_dims, axis_size):
         out_dims.extend(d for _, d, _ in triples)
         return [value for value, _, _ in triples]
     return stage(batched, in_avals), out_dims
+
+
+# -------------------- jit_call --------------------
+
+def _batch_of_closed_jaxpr(closed, values, dims):
+    """jit_call's batching rule: the sub-jaxpr evaluated under a batch trace."""
+    size = batch_util.batch_size(values, dims)
+    triples = _run_batched(lambda *xs: eval_jaxpr(closed.jaxpr, closed.consts, *xs), values, dims, size)
+    return [value for value, _, _ in triples], [d for _, d, _ in triples]
+
+
+call.SUBJAXPR_TRANSFORMS["batch"] = _batch_of_closed_jaxpr

@@ -3,4 +3,4 @@
 Where to add a primitive: the module of its family (elementwise, structural,
 reductions, linalg, indexing), as one declaration plus its binder.
 """
-from ir.primitives import elementwise, indexing, linalg, reductions, structural  # noqa: F401
+from ir.primitives import call, elementwise, indexing, linalg, reductions, structural  # noqa: F401

@@ -1,0 +1,130 @@
+"""`jit`: trace once per argument signature, optimize, lower to NumPy, cache.
+
+With no trace open, a call looks its signature up in the cache (pytree
+structure, per-leaf aval, static values) and runs the lowered function. Inside
+any open trace (grad, vmap, make_jaxpr, an outer jit) it binds one `jit_call`
+equation holding the optimized jaxpr, which that trace transforms.
+
+The cache key: (pytree structure of the dynamic arguments, their avals, the
+static positional values, the static keyword values). Avals are interned, so
+the key hashes in C; static values must be hashable.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from ftrans._api_util import check_outputs, flatten_args, normalize_argnums, split_static
+from ftrans.tree_util import tree_flatten, tree_unflatten
+from interpreters import lowering_numpy
+from ir import passes
+from ir.core import ClosedJaxpr, Jaxpr
+from ir.errors import api_boundary, at_user_line
+from ir.passes.inline import inline_calls
+from ir.primitives.call import jit_call
+from ir.tracing import current_trace, stage
+
+
+class Lowered:
+    """What `jit(f).lower(*args)` returns: the optimized IR and the generated code."""
+
+    def __init__(self, jaxpr: ClosedJaxpr, lowered: lowering_numpy.LoweredNumpy):
+        self.jaxpr, self._lowered = jaxpr, lowered
+
+    def as_text(self):
+        return self._lowered.source
+
+
+class _Compiled:
+    """One cache entry: the optimized jaxpr, its lowering, the output structure."""
+
+    def __init__(self, closed, out_tree, name):
+        self.jaxpr = closed
+        self.out_tree = out_tree
+        self.lowered = lowering_numpy.lower(closed, name)
+        # for binding under a trace: constants become explicit leading operands
+        jaxpr = closed.jaxpr
+        self.call_jaxpr = ClosedJaxpr(Jaxpr([], jaxpr.constvars + jaxpr.invars, jaxpr.eqns, jaxpr.outvars), [])
+        self.consts = closed.consts
+
+
+class JittedFunction:
+    def __init__(self, fun, static_argnums, static_argnames):
+        self.fun = fun
+        self.static_argnums = static_argnums
+        self.static_argnames = tuple(static_argnames)
+        self.name = getattr(fun, "__name__", "function")
+        if not self.name.isidentifier():  # lambdas
+            self.name = "jitted"
+        self._cache = {}
+        self.trace_count = 0  # how many times the function has been traced (cache misses)
+        functools.update_wrapper(self, fun)
+
+    def _signature(self, args, kwargs):
+        static = normalize_argnums(self.static_argnums, len(args))
+        unknown = set(kwargs) - set(self.static_argnames)
+        if unknown:
+            raise TypeError(at_user_line(f"jit: keyword arguments {sorted(unknown)} must be listed in "
+                                         "static_argnames (pass arrays positionally)"))
+        dynamic, merge = split_static(args, static)
+        positions = [i for i in range(len(args)) if i not in static]
+        leaves, in_tree, in_avals = flatten_args(dynamic, "jit", positions)
+        static_values = tuple((i, args[i]) for i in static) + tuple(sorted(kwargs.items()))
+        key = (in_tree, tuple(in_avals), static_values)
+        try:
+            hash(key)
+        except TypeError:
+            raise TypeError(at_user_line("jit: static arguments must be hashable; got "
+                                         f"{[type(v).__name__ for _, v in static_values]}")) from None
+        return key, leaves, in_tree, in_avals, merge
+
+    def _compile(self, key, in_tree, in_avals, merge, kwargs):
+        self.trace_count += 1
+        out_trees = []
+
+        def flat_fun(*tracers):
+            out = self.fun(*merge(tree_unflatten(in_tree, tracers)), **kwargs)
+            out_leaves, out_tree = tree_flatten(out)
+            check_outputs(out_leaves, "jit")
+            out_trees.append(out_tree)
+            return out_leaves
+
+        closed = stage(flat_fun, in_avals)
+        # closed-over arrays are copied now: later changes to them do not reach the compiled code
+        consts = [np.array(c) if isinstance(c, np.ndarray) else c for c in closed.consts]
+        closed = passes.optimize(inline_calls(ClosedJaxpr(closed.jaxpr, consts)))
+        compiled = self._cache[key] = _Compiled(closed, out_trees[0], self.name)
+        return compiled
+
+    def _lookup(self, args, kwargs):
+        key, leaves, in_tree, in_avals, merge = self._signature(args, kwargs)
+        compiled = self._cache.get(key)
+        if compiled is None:
+            compiled = self._compile(key, in_tree, in_avals, merge, kwargs)
+        return compiled, leaves
+
+    @api_boundary
+    def __call__(self, *args, **kwargs):
+        compiled, leaves = self._lookup(args, kwargs)
+        if current_trace() is None:
+            outs = compiled.lowered(*leaves)
+        else:  # inside a transformation: one equation it can differentiate and batch through
+            outs = jit_call(compiled.call_jaxpr, [*compiled.consts, *leaves], self.name)
+        return tree_unflatten(compiled.out_tree, outs)
+
+    @api_boundary
+    def lower(self, *args, **kwargs) -> Lowered:
+        compiled, _ = self._lookup(args, kwargs)
+        return Lowered(compiled.jaxpr, compiled.lowered)
+
+
+def jit(fun=None, static_argnums=(), static_argnames=(), backend=None):
+    """Compile `fun` (a decorator too): traced once per argument signature,
+    optimized by the IR passes, lowered to one generated NumPy function."""
+    if backend not in (None, "numpy"):
+        raise NotImplementedError(f"jit(backend={backend!r}): only the NumPy backend exists so far")
+    if fun is None:
+        return functools.partial(jit, static_argnums=static_argnums, static_argnames=static_argnames,
+                                 backend=backend)
+    return JittedFunction(fun, static_argnums, static_argnames)

@@ -1,0 +1,45 @@
+"""Inline nested `jit_call`s: splice each call's sub-jaxpr into the caller.
+
+`jit` stages a function with inner jitted functions as single equations (so
+outer transformations see them), then inlines them before optimizing and
+lowering: the passes see one flat program.
+
+Iterative: a stack of (equations still to copy, variable map) frames, one per
+call being spliced, so deep nesting needs no Python recursion. Every spliced
+variable is fresh, so a sub-jaxpr inlined twice stays correct.
+"""
+from __future__ import annotations
+
+from ir.core import ClosedJaxpr, Eqn, Jaxpr, Literal, Var
+
+
+def inline_calls(closed: ClosedJaxpr) -> ClosedJaxpr:
+    jaxpr = closed.jaxpr
+    if not any(eqn.primitive.name == "jit_call" for eqn in jaxpr.eqns):
+        return closed
+    eqns = []
+    top_env = {}
+    stack = [(iter(jaxpr.eqns), top_env, None)]  # (equations, var map, (caller outvars, callee outvars))
+    while stack:
+        todo, env, call_outputs = stack[-1]
+        eqn = next(todo, None)
+        if eqn is None:  # a spliced call is done: its outputs become the caller's outvars
+            stack.pop()
+            if call_outputs is not None:
+                caller_outvars, callee_outvars, caller_env = call_outputs
+                for var, atom in zip(caller_outvars, callee_outvars, strict=True):
+                    caller_env[var] = atom if type(atom) is Literal else env.get(atom, atom)
+            continue
+        read = lambda atom: atom if type(atom) is Literal else env.get(atom, atom)  # noqa: E731
+        if eqn.primitive.name == "jit_call":
+            sub = eqn.params["jaxpr"]
+            sub_env = {var: read(x) for var, x in zip(sub.jaxpr.invars, eqn.invars, strict=True)}
+            stack.append((iter(sub.jaxpr.eqns), sub_env, (eqn.outvars, sub.jaxpr.outvars, env)))
+            continue
+        outvars = [Var(v.aval) for v in eqn.outvars] if len(stack) > 1 else eqn.outvars
+        for old, new in zip(eqn.outvars, outvars, strict=True):
+            if new is not old:
+                env[old] = new
+        eqns.append(Eqn(eqn.primitive, [read(x) for x in eqn.invars], outvars, eqn.params))
+    outvars = [atom if type(atom) is Literal else top_env.get(atom, atom) for atom in jaxpr.outvars]
+    return ClosedJaxpr(Jaxpr(jaxpr.constvars, jaxpr.invars, eqns, outvars), closed.consts)

@@ -1,0 +1,52 @@
+"""`jit_call`: apply a closed sub-jaxpr, as one equation of the enclosing program.
+
+`jit` binds it when a trace is open, so an inner jitted function shows in an
+outer trace as a single equation holding its jaxpr. Everything the body
+closed over has been made an explicit leading operand, so the sub-jaxpr holds
+no tracers and every transformation sees every dependence.
+
+Its rules transform the sub-jaxpr, which takes the interpreters; `ir` imports
+none of them, so they hand their sub-jaxpr transformations in when imported
+(ARCHITECTURE: "rules that must transform a sub-jaxpr receive the
+transformation as an argument"): `SUBJAXPR_TRANSFORMS[name](closed, ...)`.
+"""
+from __future__ import annotations
+
+from ir.core import ClosedJaxpr
+from ir.primitive import Primitive
+from ir.tracing import bind
+
+# "evaluate": (closed, args) -> outs                      (interpreters/lowering_numpy.py)
+# "jvp":      (closed, primals, tangents) -> (outs, tangents_out)   (interpreters/ad.py)
+# "batch":    (closed, values, dims) -> (outs, dims_out)  (interpreters/batching.py)
+SUBJAXPR_TRANSFORMS = {}
+
+
+def _transform(name):
+    try:
+        return SUBJAXPR_TRANSFORMS[name]
+    except KeyError:
+        raise NotImplementedError(f"{name} of jit_call (import the interpreters package)") from None
+
+
+def _jit_call_abstract_eval(*avals, jaxpr, name):
+    expected = jaxpr.in_avals
+    if [a.shape for a in avals] != [a.shape for a in expected] or [a.dtype for a in avals] != [a.dtype for a in expected]:
+        listed = ", ".join(a.str_short() for a in avals)
+        wanted = ", ".join(a.str_short() for a in expected)
+        raise TypeError(f"jit_call of {name} takes ({wanted}), got ({listed})")
+    return jaxpr.out_avals
+
+
+jit_call_p = Primitive(
+    "jit_call", abstract_eval=_jit_call_abstract_eval, multiple_results=True,
+    impl=lambda *args, jaxpr, name: _transform("evaluate")(jaxpr, args),
+    jvp=lambda primals, tangents, *, jaxpr, name: _transform("jvp")(jaxpr, primals, tangents),
+    batch=lambda values, dims, *, jaxpr, name: _transform("batch")(jaxpr, values, dims))
+
+
+def jit_call(closed: ClosedJaxpr, args, name):
+    """Bind `closed` (which must have no constvars left: pass them as leading args)."""
+    if closed.jaxpr.constvars:
+        raise ValueError("jit_call needs a jaxpr whose constants are explicit operands")
+    return bind(jit_call_p, *args, jaxpr=closed, name=name)

@@ -1,0 +1,134 @@
+"""jit: equal to eager, cached per signature, nested in every transformation."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import ftrans as ft
+import ftrans.numpy as fnp
+from random_programs import inputs, programs
+
+
+@given(programs(), st.data())
+def test_jit_equals_eager_on_random_programs(program_and_ops, data):
+    program, ops = program_and_ops
+    x, y = inputs(data.draw)
+    for got, want in zip(ft.jit(program)(x, y), program(x, y), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, err_msg=str(ops))
+        assert type(got) is np.ndarray and got.dtype == np.asarray(want).dtype
+
+
+def test_cache_hits_and_misses():
+    calls = []
+
+    def f(x, scale):
+        calls.append(1)  # runs only when jit traces
+        return fnp.sin(x) * scale
+
+    jf = ft.jit(f, static_argnums=1)
+    x = np.ones(3)
+    jf(x, 2.0)
+    jf(x + 1, 2.0)
+    assert len(calls) == 1
+    jf(x, 3.0)  # a new static value
+    jf(np.ones(4), 2.0)  # a new shape
+    jf(np.ones(3, np.float32), 2.0)  # a new dtype
+    jf(np.ones(3), 2.0)
+    assert len(calls) == 4 and jf.trace_count == 4
+    np.testing.assert_allclose(jf(x, 3.0), np.sin(x) * 3.0)
+
+
+def test_weak_types_are_part_of_the_key():
+    calls = []
+    jf = ft.jit(lambda x, y: calls.append(1) or x * y)
+    assert jf(np.float32(2.0), 3.0).dtype == np.float32  # a Python float is weak
+    assert jf(np.float32(2.0), np.float64(3.0)).dtype == np.float64
+    assert len(calls) == 2
+
+
+def test_unhashable_static_argument_is_a_type_error():
+    with pytest.raises(TypeError, match="hashable"):
+        ft.jit(lambda x, opts: x, static_argnums=1)(1.0, {"a": 1})
+
+
+def test_usable_as_a_decorator_with_static_argnames():
+    @ft.jit
+    def double(x):
+        return 2 * x
+
+    @ft.jit(static_argnames=("n",))
+    def power(x, n):
+        return x ** n
+
+    np.testing.assert_allclose(double(np.arange(3.0)), [0, 2, 4])
+    np.testing.assert_allclose(power(np.arange(3.0), n=3), [0, 1, 8])
+
+
+def test_closed_over_arrays_are_copied_when_traced():
+    w = np.ones(3)
+    jf = ft.jit(lambda x: x * w)
+    np.testing.assert_allclose(jf(np.ones(3)), 1.0)
+    w[:] = 5.0
+    np.testing.assert_allclose(jf(np.ones(3)), 1.0)
+
+
+def test_lower_shows_the_optimized_jaxpr_and_generated_code():
+    lowered = ft.jit(lambda x: fnp.sin(x) * 1.0 + fnp.sin(x)).lower(np.ones(2))
+    names = [eqn.primitive.name for eqn in lowered.jaxpr.eqns]
+    assert names == ["sin", "add"]  # x*1 simplified, sin(x) computed once
+    text = lowered.as_text()
+    assert "numpy.sin(a)" in text and text.count("\n") == 4
+
+
+def test_outputs_are_fresh_and_inputs_untouched():
+    x = np.arange(6.0).reshape(2, 3)
+    before = x.copy()
+    same, transposed, doubled, again = ft.jit(lambda x: (x, x.T, x * 2, x))(x)
+    for out in (same, transposed, again):
+        assert not np.shares_memory(out, x)
+    assert not np.shares_memory(same, again)
+    doubled[...] = 0
+    np.testing.assert_array_equal(x, before)
+    assert type(ft.jit(lambda x: fnp.sum(x))(x)) is np.ndarray
+
+
+def test_nesting_in_every_transformation():
+    f = lambda x: fnp.sum(fnp.sin(x) * x)  # noqa: E731
+    x = np.linspace(0.1, 1.0, 4)
+    want = ft.grad(f)(x)
+    np.testing.assert_allclose(ft.grad(ft.jit(f))(x), want, rtol=1e-13)
+    np.testing.assert_allclose(ft.jit(ft.grad(f))(x), want, rtol=1e-13)
+    batch = np.stack([x, 2 * x])
+    np.testing.assert_allclose(ft.vmap(ft.jit(f))(batch), [f(x), f(2 * x)], rtol=1e-13)
+    np.testing.assert_allclose(ft.jit(ft.vmap(ft.grad(f)))(batch), [want, ft.grad(f)(2 * x)], rtol=1e-13)
+    np.testing.assert_allclose(ft.jit(ft.jit(f))(x), f(x), rtol=1e-13)
+    assert ft.grad(lambda w: ft.jit(lambda x: x * w)(1.0))(2.0) == 1.0
+    np.testing.assert_allclose(ft.grad(ft.grad(ft.jit(lambda x: fnp.sin(x) * x)))(0.7),
+                               2 * np.cos(0.7) - 0.7 * np.sin(0.7), rtol=1e-13)
+
+
+def test_an_inner_jit_is_one_equation_of_the_outer_trace():
+    inner = ft.jit(lambda x: fnp.sin(x) * 2.0)
+    jaxpr = ft.make_jaxpr(lambda x: inner(x) + 1.0)(np.ones(3))
+    assert [eqn.primitive.name for eqn in jaxpr.eqns] == ["jit_call", "add"]
+    sub = jaxpr.eqns[0].params["jaxpr"]
+    assert [eqn.primitive.name for eqn in sub.eqns] == ["sin", "mul"]
+    assert str(ft.parse_jaxpr(str(jaxpr))) == str(jaxpr)
+
+
+def test_value_dependent_branch_inside_jit_names_the_line():
+    def f(x):
+        if x > 0:  # the line the error must name
+            return x
+        return -x
+    with pytest.raises(ft.ConcretizationError, match=r"test_jit.py:\d+ \(if x > 0:") as info:
+        ft.jit(f)(1.0)
+    assert "static_argnums" in str(info.value) and "ft.lax.cond" in str(info.value)
+    assert ft.jit(f, static_argnums=0)(-2.0) == 2.0
+
+
+def test_a_tracer_leaked_from_jit_is_an_error_when_used():
+    leaked = []
+    ft.jit(lambda x: leaked.append(x) or x)(1.0)
+    with pytest.raises(ft.UnexpectedTracerError, match="escaped"):
+        fnp.sin(leaked[0])
