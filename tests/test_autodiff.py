@@ -54,6 +54,7 @@ DIFFERENTIABLE = {
     "gather": (lambda x: fnp.reshape(x, (-1,))[np.array([0, 0, -1])] ** 2, anywhere, 1),
     "scatter_add": (lambda x: fnp.at(fnp.reshape(x, (-1,)))[np.array([0, 0])].add(fnp.reshape(x, (-1,))[0] ** 2), anywhere, 1),
     "scatter": (lambda x: fnp.at(fnp.reshape(x, (-1,)))[-1].set(fnp.sum(x) ** 2), anywhere, 1),
+    "jit_call": (lambda x, y: ft.jit(lambda a, b: fnp.sin(a) * b + a)(x, y) ** 2, anywhere, 2),
 }
 
 CHECK_OPTIONS = {"convert_element_type": dict(atol=1e-2, rtol=1e-2, eps=1e-3)}

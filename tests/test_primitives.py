@@ -857,3 +857,22 @@ def test_arg_reduction_rejects_an_out_of_range_axis(name):
 def test_unsupported_dtype_error_names_the_primitive(name, avals, params):
     with pytest.raises(TypeError, match=re.escape(name)):
         ir.PRIMITIVES[name].abstract_eval(avals, params)
+
+
+@row("jit_call")
+def _():
+    """A call of a small sub-jaxpr, sin(x) * 2 + y, over drawn shapes and dtypes."""
+    def draw(d):
+        shape = d(hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=4))
+        dtype = d(st.sampled_from([np.float64, np.float32]))
+        elements = st.floats(-3, 3, width=8 * np.dtype(dtype).itemsize)
+        x, y = (d(hnp.arrays(dtype, shape, elements=elements)) for _ in range(2))
+        aval = ShapedArray(shape, dtype)
+        E = ir.primitives.elementwise
+        body = ir.stage(lambda a, b: [E.add(E.mul(E.sin(a), np.dtype(dtype).type(2)), b)], [aval, aval])
+        return [x, y], {"jaxpr": body, "name": "f"}
+
+    def reference(args, params):
+        x, y = args
+        return [np.sin(x) * x.dtype.type(2) + y]
+    return draw, reference

@@ -155,6 +155,15 @@ def _iota(draw):
     return (lambda x: iota()), [_floats(())]  # no operands: the same for every example
 
 
+def _jit_call(draw):
+    shape = _shape(draw)
+    aval = ir.ShapedArray(shape, F64)
+    E = ir.primitives.elementwise
+    body = ir.stage(lambda a, b: [E.add(E.mul(E.sin(a), 2.0), b)], [aval, aval])
+    jit_call_p = ir.PRIMITIVES["jit_call"]
+    return (lambda x, y: ir.bind(jit_call_p, x, y, jaxpr=body, name="f")[0]), [_floats(shape), _floats(shape)]
+
+
 def _reduction(name, values=_floats):
     def case(draw):
         shape = _shape(draw)
@@ -240,6 +249,7 @@ CASES = {
     "pad": _pad,
     "rev": _rev,
     "iota": _iota,
+    "jit_call": _jit_call,
     "reduce_sum": _reduction("reduce_sum"),
     "reduce_prod": _reduction("reduce_prod"),
     "reduce_max": _reduction("reduce_max", _ties),
