@@ -54,15 +54,19 @@ def _leaf_path(tree, index):
             continue
         children, aux = entry[0](node)
         children = list(children)
-        if isinstance(node, dict):
-            segments = [f"[{k!r}]" for k in aux]
-        elif isinstance(node, tuple) and hasattr(node, "_fields"):
-            segments = [f".{name}" for name in node._fields]
-        else:
-            segments = [f"[{i}]" for i in range(len(children))]
+        segments = child_path_segments(node, aux, len(children))
         stack.extend((child, (link, segment))
                      for child, segment in zip(reversed(children), reversed(segments), strict=True))
     return None
+
+
+def child_path_segments(node, aux, count):
+    """How each child of a pytree node is named in an error path: ``['k']``, ``.field`` or ``[i]``."""
+    if isinstance(node, dict):
+        return [f"[{k!r}]" for k in aux]
+    if isinstance(node, tuple) and hasattr(node, "_fields"):
+        return [f".{name}" for name in node._fields]
+    return [f"[{i}]" for i in range(count)]
 
 
 def flatten_args(args, what, positions=None):

@@ -10,7 +10,7 @@ import functools
 
 import numpy as np
 
-from ftrans._api_util import _leaf_path, check_outputs, flatten_args
+from ftrans._api_util import _leaf_path, check_outputs, child_path_segments, flatten_args
 from ftrans.tree_util import _node_entry, tree_flatten, tree_unflatten
 from interpreters import batching
 from ir.errors import api_boundary, at_user_line
@@ -65,12 +65,7 @@ def broadcast_prefix(prefix, tree, what, where):
                 f"vmap {what} does not match the structure of {where}{path}: {what} has "
                 f"{_kind(axes)} there, but the value is {_kind(node)}. Give {what} one entry "
                 "per subtree, or a single int/None for the whole of it"))
-        if isinstance(axes, dict):
-            segments = [f"[{k!r}]" for k in axes_aux]
-        elif isinstance(axes, tuple) and hasattr(axes, "_fields"):
-            segments = [f".{name}" for name in axes._fields]
-        else:
-            segments = [f"[{i}]" for i in range(len(axes_children))]
+        segments = child_path_segments(axes, axes_aux, len(axes_children))
         stack.extend((a, n, path + s) for a, n, s in
                      zip(reversed(list(axes_children)), reversed(list(node_children)), reversed(segments),
                          strict=True))
