@@ -1,0 +1,72 @@
+"""Train an MLP classifier with ft.jit(ft.value_and_grad(loss)).
+
+On scikit-learn's bundled 8x8 digits when scikit-learn is installed; otherwise
+on a synthetic set of 10 noisy prototype images of the same size (made here,
+reproducibly). Trains to >= 95% test accuracy, printing a line per epoch.
+
+Run: python examples/mlp_digits.py
+"""
+import numpy as np
+
+import ftrans as ft
+import ftrans.numpy as fnp
+
+
+def load_data(rng):
+    """(train_x, train_y, test_x, test_y, source): 64 features in [0, 1], labels 0..9."""
+    try:
+        from sklearn.datasets import load_digits
+        digits = load_digits()
+        x, y, source = digits.data / 16.0, digits.target, "scikit-learn digits"
+    except ImportError:
+        prototypes = rng.uniform(0, 1, size=(10, 64)) > 0.5
+        y = rng.integers(0, 10, size=1800)
+        flips = rng.uniform(0, 1, size=(1800, 64)) < 0.2  # each pixel flipped with probability 0.2
+        x = (prototypes[y] ^ flips) + rng.normal(0, 0.1, size=(1800, 64))
+        source = "synthetic digits (scikit-learn is not installed)"
+    order = rng.permutation(len(y))
+    x, y = x[order], y[order]
+    split = int(0.8 * len(y))
+    return x[:split], y[:split], x[split:], y[split:], source
+
+
+def init(rng, sizes=(64, 64, 10)):
+    return [(rng.normal(size=(m, n)) / np.sqrt(m), np.zeros(n)) for m, n in zip(sizes[:-1], sizes[1:])]
+
+
+def logits(params, x):
+    for W, b in params[:-1]:
+        x = fnp.tanh(x @ W + b)
+    W, b = params[-1]
+    return x @ W + b
+
+
+def loss(params, x, one_hot):
+    z = logits(params, x)
+    return -fnp.mean(fnp.sum(one_hot * (z - fnp.logsumexp(z, axis=1, keepdims=True)), axis=1))
+
+
+def main(epochs=30, batch=64, learning_rate=0.3):
+    rng = np.random.default_rng(0)
+    train_x, train_y, test_x, test_y, source = load_data(rng)
+    print(f"data: {source}, {len(train_y)} train / {len(test_y)} test")
+    params = init(rng)
+    step = ft.jit(ft.value_and_grad(loss))  # traced once (per batch shape), then cached
+    accuracy_of = ft.jit(lambda params, x: fnp.argmax(logits(params, x), axis=1))
+    eye = np.eye(10)
+    for epoch in range(epochs):
+        order = rng.permutation(len(train_y))
+        total = 0.0
+        for start in range(0, len(order) - batch + 1, batch):
+            idx = order[start:start + batch]
+            value, grads = step(params, train_x[idx], eye[train_y[idx]])
+            params = [(W - learning_rate * gW, b - learning_rate * gb) for (W, b), (gW, gb) in zip(params, grads)]
+            total += float(value)
+        accuracy = np.mean(accuracy_of(params, test_x) == test_y)
+        print(f"epoch {epoch + 1:2d}  loss {total / (len(order) // batch):.4f}  test accuracy {accuracy:.3f}")
+    assert accuracy >= 0.95, f"test accuracy {accuracy:.3f} < 0.95"
+    print(f"traces of the training step: {step.trace_count}")
+
+
+if __name__ == "__main__":
+    main()
