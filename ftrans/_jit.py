@@ -93,7 +93,8 @@ class JittedFunction:
         closed = stage(flat_fun, in_avals)
         # closed-over arrays are copied now: later changes to them do not reach the compiled code
         consts = [np.array(c) if isinstance(c, np.ndarray) else c for c in closed.consts]
-        closed = passes.optimize(inline_calls(ClosedJaxpr(closed.jaxpr, consts)))
+        # integer powers become multiplications, as JAX's integer_pow does (not bit-exact to np.power)
+        closed = passes.optimize(inline_calls(ClosedJaxpr(closed.jaxpr, consts)), exact_powers=False)
         compiled = self._cache[key] = _Compiled(closed, out_trees[0], self.name)
         return compiled
 
