@@ -30,6 +30,14 @@ def short_dtype_name(dtype) -> str:
         raise TypeError(f"ftrans does not support dtype {np.dtype(dtype).name}") from None
 
 
+def check_supported_dtype(primitive_name, dtype):
+    """A TypeError naming the primitive if ftrans does not support `dtype`."""
+    try:
+        short_dtype_name(dtype)
+    except TypeError as error:
+        raise TypeError(f"{primitive_name}: {error}") from None
+
+
 def is_float(dtype) -> bool:
     return np.dtype(dtype).kind == "f"
 

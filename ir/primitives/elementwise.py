@@ -10,7 +10,7 @@ import functools
 
 import numpy as np
 
-from ir.core import ShapedArray, short_dtype_name
+from ir.core import ShapedArray, check_supported_dtype
 from ir.markers import Zero, tangent_aval
 from ir.primitive import Primitive
 from ir.primitives.ad_util import (is_undefined, jvp_from_derivatives, scalar_like, unbroadcast,
@@ -22,13 +22,6 @@ FLOAT = "f"
 NUMBER = "fiu"
 INTEGER_OR_BOOL = "biu"
 ANY = "fiub"
-
-
-def _check_supported(name, dtype):
-    try:
-        short_dtype_name(dtype)
-    except TypeError as error:
-        raise TypeError(f"{name}: {error}") from None
 
 
 def _check_dtype(name, aval, kinds):
@@ -290,7 +283,7 @@ select_n_p.define(batch=elementwise_batcher(select_n_p))
 
 
 def _convert_abstract_eval(x, *, new_dtype, weak_type=False):
-    _check_supported("convert_element_type", new_dtype)
+    check_supported_dtype("convert_element_type", new_dtype)
     return ShapedArray(x.shape, new_dtype, weak_type)
 
 

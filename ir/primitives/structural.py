@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from ir.core import ShapedArray, short_dtype_name
+from ir.core import ShapedArray, check_supported_dtype
 from ir.markers import Zero, not_mapped
 from ir.primitive import Primitive
 from ir.primitives import elementwise, reductions
@@ -332,10 +332,7 @@ rev_p.define(batch=_rev_batch)
 
 
 def _iota_abstract_eval(*, dtype, shape, dimension):
-    try:
-        short_dtype_name(dtype)
-    except TypeError as error:
-        raise TypeError(f"iota: {error}") from None
+    check_supported_dtype("iota", dtype)
     if np.dtype(dtype).kind not in "fiu":
         raise TypeError(f"iota needs a numeric dtype, got {np.dtype(dtype).name}")
     if not 0 <= dimension < len(shape):
