@@ -8,12 +8,12 @@ import numpy as np
 
 from ftrans._api_util import normalize_argnums
 from ftrans.tree_util import tree_flatten, tree_unflatten
-from interpreters import ad
+from interpreters import ad, ad_eager
 from ir.core import float0
 from ir.errors import api_boundary, at_user_line
 from ir.markers import Zero, tangent_aval
 from ir.primitives import ad_util
-from ir.tracing import get_aval
+from ir.tracing import current_trace, get_aval
 
 
 def _aval(x, what):
@@ -118,15 +118,38 @@ def _avals_of_arguments(leaves, args):
         return [_aval(x, name) for x, name in zip(leaves, _leaf_names("argument ", args))]
 
 
-def _vjp(fun, primals, has_aux):
-    primal_leaves, in_tree = tree_flatten(tuple(primals))
-    in_avals = _avals_of_arguments(primal_leaves, tuple(primals))
-    wrt = [a.dtype.kind == "f" for a in in_avals]
+def _flatten_primals(primals):
+    """(leaves, structure, avals, which leaves are differentiated) of a tuple of arguments."""
+    primal_leaves, in_tree = tree_flatten(primals)
+    in_avals = _avals_of_arguments(primal_leaves, primals)
+    return primal_leaves, in_tree, in_avals, [a.dtype.kind == "f" for a in in_avals]
+
+
+def _linearize(fun, primal_leaves, in_tree, in_avals, wrt, has_aux):
+    """Run `fun` once; return (the flat function, which knows the output
+    structure and aux, the primal outputs, the linear map's reverse-mode interface)."""
     flat_fun = _FlatFunction(fun, in_tree, has_aux)
-    primals_out, linear = ad.linearize_flat(flat_fun, primal_leaves, wrt)
+    if current_trace() is None:  # eager: record a tape (same rules, compiled per primitive signature)
+        primals_out, linear = ad_eager.vjp_flat(flat_fun, primal_leaves, in_avals, wrt)
+    else:  # under a transformation: linearize and transpose as IR
+        primals_out, linear = ad.linearize_flat(flat_fun, primal_leaves, wrt)
+    return flat_fun, primals_out, linear
+
+
+def _vjp(fun, primals, has_aux):
+    primal_leaves, in_tree, in_avals, wrt = _flatten_primals(tuple(primals))
+    flat_fun, primals_out, linear = _linearize(fun, primal_leaves, in_tree, in_avals, wrt, has_aux)
     vjp_fn = VJPFunction(linear, in_tree, in_avals, wrt, flat_fun.out_tree, [get_aval(p) for p in primals_out])
     out = tree_unflatten(flat_fun.out_tree, [_as_result(p) for p in primals_out])
     return out, vjp_fn, (_strip_tracers(flat_fun.aux) if has_aux else None)
+
+
+def _input_cotangents(linear, cts, in_avals, wrt):
+    """The linear map's transpose at `cts`, one cotangent per input leaf
+    (zeros, float0 for integers, where an input is not differentiated)."""
+    cts_in = iter(linear.transpose(cts))
+    return [_materialize(next(cts_in), aval) if w else ad_util.zeros(tangent_aval(aval))
+            for aval, w in zip(in_avals, wrt, strict=True)]
 
 
 class VJPFunction:
@@ -149,10 +172,7 @@ class VJPFunction:
                 raise ValueError(at_user_line(f"vjp: cotangent leaf {i} must be {tangent_aval(aval).str_short()} "
                                               f"like the output, got {ct_aval.str_short()}"))
         cts = [ct for ct, nz in zip(ct_leaves, self.linear.nonzero_outputs, strict=True) if nz]
-        cts_in = iter(self.linear.transpose(cts))
-        leaves = [_materialize(next(cts_in), aval) if w else ad_util.zeros(tangent_aval(aval))
-                  for aval, w in zip(self.in_avals, self.wrt, strict=True)]
-        return tuple(tree_unflatten(self.in_tree, leaves))
+        return tuple(tree_unflatten(self.in_tree, _input_cotangents(self.linear, cts, self.in_avals, self.wrt)))
 
 
 def _strip_tracers(tree):
@@ -162,8 +182,8 @@ def _strip_tracers(tree):
 
 
 def _primal_of(x):
-    while isinstance(x, ad.JVPTracer) and not x._trace.alive:
-        x = x.primal
+    while not x._trace.alive if isinstance(x, (ad.JVPTracer, ad_eager.TapeTracer)) else False:
+        x = x.primal if isinstance(x, ad.JVPTracer) else x.value
     return x
 
 
@@ -177,18 +197,14 @@ def vjp(fun, *primals, has_aux=False):
 
 def value_and_grad(fun, argnums=0, has_aux=False):
     """A function returning (fun(*args), the gradient of fun with respect to args[argnums])."""
+    argnums_by_arity = {}  # normalized argnums per number of positional arguments
+
     @functools.wraps(fun)
     @api_boundary
     def value_and_grad_f(*args, **kwargs):
-        nums = normalize_argnums(argnums, len(args), "argnums")
-        for i in nums:
-            leaves = tree_flatten(args[i])[0]
-            for leaf_index, aval in enumerate(_avals_of_arguments(leaves, (args[i],))):
-                if aval.dtype.kind != "f":
-                    name = _leaf_names(f"argument {i}", args[i])[leaf_index]
-                    raise TypeError(at_user_line(
-                        f"grad requires real floating-point inputs, but {name} has dtype {aval.dtype.name}. "
-                        "Convert it to float (e.g. x.astype(float)), or leave it out of argnums"))
+        nums = argnums_by_arity.get(len(args))
+        if nums is None:
+            nums = argnums_by_arity[len(args)] = normalize_argnums(argnums, len(args), "argnums")
 
         def diff_fun(*diff_args):
             full = list(args)
@@ -196,20 +212,33 @@ def value_and_grad(fun, argnums=0, has_aux=False):
                 full[i] = value
             return fun(*full, **kwargs)
 
-        out, vjp_fn, aux = _vjp(diff_fun, [args[i] for i in nums], has_aux)
-        out_leaves = tree_flatten(out)[0]
-        out_aval = get_aval(out_leaves[0]) if len(out_leaves) == 1 else None
+        primal_leaves, in_tree, in_avals, wrt = _flatten_primals(tuple(args[i] for i in nums))
+        if False in wrt:
+            _raise_not_differentiable(args, nums, in_avals, wrt)
+        flat_fun, primals_out, linear = _linearize(diff_fun, primal_leaves, in_tree, in_avals, wrt, has_aux)
+        out_aval = get_aval(primals_out[0]) if len(primals_out) == 1 else None
         if out_aval is None or out_aval.shape != ():
-            shape = out_aval.shape if out_aval is not None else f"a pytree of {len(out_leaves)} leaves"
+            shape = out_aval.shape if out_aval is not None else f"a pytree of {len(primals_out)} leaves"
             raise TypeError(at_user_line(
                 f"grad requires a scalar output, but the function returned shape {shape}. "
                 "For non-scalar outputs use ft.jacrev (full Jacobian) or ft.vjp (with your own cotangent)"))
         if out_aval.dtype.kind != "f":
             raise TypeError(at_user_line(f"grad requires a real floating-point output, got {out_aval.dtype.name}"))
-        grads = vjp_fn(tree_unflatten(tree_flatten(out)[1], [np.ones((), out_aval.dtype)]))
+        cts = [np.ones((), out_aval.dtype)] if linear.nonzero_outputs[0] else []
+        grads = tree_unflatten(in_tree, _input_cotangents(linear, cts, in_avals, wrt))
         grads = grads[0] if isinstance(argnums, int) else grads
-        return ((out, aux), grads) if has_aux else (out, grads)
+        out = tree_unflatten(flat_fun.out_tree, [_as_result(primals_out[0])])
+        return ((out, _strip_tracers(flat_fun.aux)), grads) if has_aux else (out, grads)
     return value_and_grad_f
+
+
+def _raise_not_differentiable(args, nums, in_avals, wrt):
+    """The TypeError for an integer or bool leaf among the differentiated arguments, naming it."""
+    names = [name for i in nums for name in _leaf_names(f"argument {i}", args[i])]
+    name, aval = next((n, a) for n, a, w in zip(names, in_avals, wrt) if not w)
+    raise TypeError(at_user_line(
+        f"grad requires real floating-point inputs, but {name} has dtype {aval.dtype.name}. "
+        "Convert it to float (e.g. x.astype(float)), or leave it out of argnums"))
 
 
 def grad(fun, argnums=0, has_aux=False):

@@ -162,6 +162,11 @@ def tree_unflatten(treedef: PyTreeDef, leaves):
     if len(leaves) != treedef.num_leaves:
         raise ValueError(f"tree_unflatten: the structure {treedef} has {treedef.num_leaves} "
                          f"leaves, got {len(leaves)}")
+    nodes = treedef.nodes
+    if len(nodes) == len(leaves) + 1 and nodes[-1][0] is tuple:  # fast path: a tuple of leaves
+        return tuple(leaves)
+    if treedef is _LEAF_DEF:
+        return leaves[0]
     leaves.reverse()
     stack = []
     for node_type, aux, n, unflatten in treedef.nodes:

@@ -11,7 +11,8 @@ from hypothesis.extra import numpy as hnp
 import ftrans as ft
 import ftrans.numpy as fnp
 import ir
-from interpreters import ad
+from interpreters import ad, ad_eager
+from interpreters.eval import eval_jaxpr
 
 # -------------------- one row per primitive --------------------
 
@@ -378,3 +379,54 @@ def test_values_independent_of_the_input_get_no_tangent_work():
     _, linear = ad.linearize_flat(lambda x, c: list(f(x, c)), [np.array(0.5), np.array(0.25)], [True, False])
     assert linear.nonzero_outputs == [True, False]
     assert [eqn.primitive.name for eqn in linear.jaxpr.eqns] == ["mul", "mul"]
+
+
+# -------------------- eager reverse mode: the tape (interpreters/ad_eager.py) --------------------
+
+@pytest.mark.parametrize("name", sorted(DIFFERENTIABLE))
+@given(data=st.data())
+def test_eager_tape_agrees_with_staged_linearize_and_transpose(name, data):
+    fun, domain, nargs = DIFFERENTIABLE[name]
+    args = _args(data.draw, domain, nargs)
+    out, f_vjp = ft.vjp(fun, *args)  # no trace open: the tape
+    ct = data.draw(hnp.arrays(np.float64, np.shape(out), elements=st.floats(-2.0, 2.0)))
+    staged = ft.make_jaxpr(lambda *xs: ft.vjp(fun, *xs)[1](ct))(*args)  # linearize + transpose, as IR
+    want = eval_jaxpr(staged.jaxpr, staged.consts, *args)
+    for got, expected in zip(f_vjp(ct), want, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_eager_tape_compiles_each_primitive_signature_once(monkeypatch):
+    builds = []
+    original = ad_eager._build_rule
+    monkeypatch.setattr(ad_eager, "_build_rule", lambda *a: builds.append(a[0].name) or original(*a))
+    monkeypatch.setattr(ad_eager, "_RULES", {})
+    f = ft.grad(lambda x: fnp.sum(fnp.sin(x) * x))
+    f(np.ones(3))
+    assert sorted(builds) == ["mul", "reduce_sum", "sin"]
+    f(np.full(3, 2.0))
+    f(np.ones(3))
+    assert len(builds) == 3  # the same shapes: no new rule
+    f(np.ones(4))
+    assert len(builds) == 6  # a new shape: a new signature per primitive
+
+
+def test_eager_tape_through_a_multiple_result_call_with_one_cotangent():
+    both = ft.jit(lambda x: (fnp.sin(x), fnp.cos(x) * x))
+    x = np.linspace(-1.0, 1.0, 5)
+    np.testing.assert_allclose(ft.grad(lambda x: fnp.sum(both(x)[0]))(x), np.cos(x))
+    np.testing.assert_allclose(ft.grad(lambda x: fnp.sum(both(x)[1]))(x), np.cos(x) - x * np.sin(x))
+    ft.check_grads(lambda x: fnp.sum(both(x)[0] * both(x)[1]), (x,), order=2)
+
+
+def test_a_value_escaping_the_tape_is_an_error():
+    stash = []
+    ft.grad(lambda x: stash.append(x * 2.0) or x * 3.0)(1.0)
+    with pytest.raises(ir.UnexpectedTracerError, match="escaped"):
+        fnp.sin(stash[0])
+
+
+def test_eager_grad_and_integer_intermediates():
+    x = np.array([0.5, 2.0, 1.5])
+    g = ft.grad(lambda x: fnp.argmax(x) * fnp.sum(x * x))(x)  # argmax: an int, constant on the tape
+    np.testing.assert_array_equal(g, 1 * 2 * x)

@@ -1,0 +1,309 @@
+"""Eager reverse mode: `grad`/`vjp` with no trace open, at Python speed.
+
+The rules are ad.py's (jvp + transpose); what changes is when they run. ad.py
+linearizes the whole function on every call, staging each tangent equation
+anew. Here each primitive is linearized once per *signature* (primitive,
+params, input avals, which inputs are differentiated), and the result is cut
+in two and lowered to NumPy:
+
+- a residual function: (primal inputs, primal outputs) -> the residuals the
+  tangent map needs (cos x for sin; nothing for add);
+- a backward function: (residuals, output cotangents) -> input cotangents,
+  the transpose of the primitive's linear map.
+
+A call computes each primitive with its implementation (so the forward pass
+runs once, as written), records (backward function, residuals, operands) on a
+tape, and walks the tape backward. Only the outermost, eager `grad`/`vjp` comes
+here: under any open trace (make_jaxpr, jit, vmap, an outer grad) reverse mode
+stays linearize + transpose over the IR, so `make_jaxpr(grad(f))` prints it.
+"""
+from __future__ import annotations
+
+from interpreters import ad
+from interpreters.lowering_numpy import lower
+from ir import config, passes
+from ir.core import ClosedJaxpr, Jaxpr, concrete_aval
+from ir.markers import Zero
+from ir.passes.dce import dce
+from ir.primitives.ad_util import zeros
+from ir.primitive import check_impl_result
+from ir.tracing import (StagingTrace, StagingTracer, Trace, Tracer, _current_trace, apply_impl, bind,
+                        current_trace, leaked_tracer_error, trace_context)
+
+
+class TapeTracer(Tracer):
+    """A differentiated value: the concrete array and its slot on the tape."""
+    __slots__ = ("value", "aval", "slot")
+
+    def __init__(self, trace, value, aval, slot):
+        self._trace = trace
+        self.value = value
+        self.aval = aval
+        self.slot = slot
+
+    def concrete_value(self):
+        return self.value
+
+
+class TapeTrace(Trace):
+    """Computes each primitive concretely and records how to pull cotangents
+    back through it. A tape step is a tuple (backward function, residuals,
+    operand slots it returns cotangents for, output slots, output cotangent
+    avals): tuples, because one is made per primitive application."""
+
+    def __init__(self):
+        super().__init__()
+        self.steps = []
+        self.slot_count = 0
+
+    def new_input(self, value, aval):
+        self.slot_count += 1
+        return TapeTracer(self, value, aval, self.slot_count - 1)
+
+    def process_primitive(self, prim, args, params):
+        # runs once per primitive application: plain loops, one dict look-up, no helper calls
+        values, slots, key, tracked = [], [], [prim], False
+        for x in args:
+            if type(x) is TapeTracer and x._trace is self:
+                values.append(x.value)
+                slots.append(x.slot)
+                key.append(x.aval)
+                tracked = True
+            else:
+                if isinstance(x, Tracer):  # only a finished trace's tracer can reach here
+                    raise leaked_tracer_error(x)
+                values.append(x)
+                slots.append(None)
+                key.append((concrete_aval(x),))  # wrapped: the key tells constants from tracked operands
+        if not tracked:  # a constant computation: nothing to record
+            return apply_impl(prim, values, params)
+        if params:  # param types are part of the key (2 == 2.0 as dict keys), as in abstract_eval's cache
+            key += params.items()
+            key += map(type, params.values())
+        try:
+            key = tuple(key)
+            rule = _RULES.get(key)
+        except TypeError:  # an unhashable param: build the rule without caching it
+            key = rule = None
+        if rule is None:
+            rule = _new_rule(key, prim, params, args, slots)
+        if rule.calls_impl:
+            outs = prim.impl(*values, **params)
+            if config.debug:
+                check_impl_result(prim, values, params, outs if prim.multiple_results else [outs])
+            if not prim.multiple_results:  # the common case, kept short
+                if not rule.nonzero_outputs[0]:
+                    return outs
+                slot = self.slot_count
+                self.slot_count = slot + 1
+                values.append(outs)
+                self.steps.append((rule, values, slots, slot))
+                return TapeTracer(self, outs, rule.out_avals[0], slot)
+            residuals = [*values, *outs]
+        else:  # the linearization could not reuse the implementation's outputs: it computes them
+            computed = rule.forward(*values)
+            outs = computed[:rule.num_outputs]
+            residuals = [*values, *computed]
+        out_slots, results = [], []  # out_slots: those of the outputs with a nonzero tangent
+        for out, aval, differentiable in zip(outs, rule.out_avals, rule.nonzero_outputs):
+            if differentiable:
+                out_slots.append(self.slot_count)
+                results.append(TapeTracer(self, out, aval, self.slot_count))
+                self.slot_count += 1
+            else:
+                results.append(out)
+        if out_slots:
+            self.steps.append((rule, residuals, slots, out_slots))
+        return results if prim.multiple_results else results[0]
+
+    def backward(self, out_slots, cts_out, traced=False):
+        """Cotangents of every slot, from those of the slots in `out_slots`.
+        A step's output slot is an int for a single-result primitive.
+        `traced`: a transformation is open (vmap over a vjp function, say), so
+        the backward functions run as IR through `bind`, not as NumPy code."""
+        cts = [None] * self.slot_count
+        for slot, ct in zip(out_slots, cts_out, strict=True):
+            if ct is not None:
+                cts[slot] = ct if cts[slot] is None else cts[slot] + ct
+        for rule, residuals, slots, step_out in reversed(self.steps):
+            if type(step_out) is int:
+                ct = cts[step_out]
+                if ct is None:
+                    continue
+                cts_in = rule.backward(*residuals, ct) if not traced else rule.backward_traced(*residuals, ct)
+            else:
+                step_cts = [cts[slot] for slot in step_out]
+                if all(ct is None for ct in step_cts):
+                    continue
+                # of a multiple-result primitive's outputs only some may have a cotangent
+                step_cts = [zeros(aval) if ct is None else ct for ct, aval in zip(step_cts, rule.ct_avals)]
+                cts_in = rule.backward(*residuals, *step_cts) if not traced \
+                    else rule.backward_traced(*residuals, *step_cts)
+            for position, ct in zip(rule.ct_inputs, cts_in):
+                slot = slots[position]
+                previous = cts[slot]
+                cts[slot] = ct if previous is None else previous + ct
+        return cts
+
+
+# -------------------- one primitive's VJP, compiled once per signature --------------------
+
+class _VJPRule:
+    """The forward and backward functions of one primitive signature.
+
+    With `calls_impl` (the usual case) the tape computes the outputs with the
+    primitive's implementation and keeps (inputs, outputs) as the residuals:
+    the backward function recomputes whatever else the linear map needs (cos x
+    for sin) from them, and only if a cotangent reaches it. Otherwise (a
+    linearization that does not compute the outputs with the primitive itself,
+    e.g. a jit_call, which it inlines) `forward(inputs)` returns (outputs,
+    extra residuals). `ct_inputs`: the operand positions that `backward`
+    returns cotangents for (the others' are structurally zero).
+    """
+    __slots__ = ("calls_impl", "forward", "num_outputs", "out_avals", "nonzero_outputs", "backward",
+                 "backward_jaxpr", "ct_inputs", "ct_avals")
+
+    def backward_traced(self, *args):
+        from interpreters.eval import eval_jaxpr
+        return eval_jaxpr(self.backward_jaxpr.jaxpr, self.backward_jaxpr.consts, *args)
+
+
+_RULES: dict = {}
+_MAX_RULES = 4096  # distinct signatures kept; past that the cache starts over
+
+
+def _new_rule(key, prim, params, args, slots):
+    avals = [x.aval if slot is not None else concrete_aval(x) for x, slot in zip(args, slots)]
+    rule = _build_rule(prim, params, avals, [slot is not None for slot in slots])
+    if key is not None:
+        if len(_RULES) >= _MAX_RULES:
+            _RULES.clear()
+        _RULES[key] = rule
+    return rule
+
+
+def _build_rule(prim, params, avals, wrt):
+    """Linearize `prim` abstractly and lower the two halves (see the module docstring)."""
+    def apply(*xs):
+        out = bind(prim, *xs, **params)
+        return list(out) if prim.multiple_results else [out]
+
+    # primal work is staged into `known`; tangent work into the linear jaxpr
+    with trace_context(StagingTrace()) as known:
+        inputs = [known.new_arg(aval) for aval in avals]
+        outs, linear = ad.linearize_flat(apply, inputs, wrt)
+        known_closed = known.build(outs)
+    jaxpr = known_closed.jaxpr
+    num_inputs, num_outputs = len(inputs), len(outs)
+    rule = _VJPRule()
+    rule.num_outputs = num_outputs
+    rule.out_avals = [v.aval for v in jaxpr.outvars]
+    rule.nonzero_outputs = linear.nonzero_outputs
+
+    # residuals the linear map needs beyond the inputs and outputs
+    available = [*jaxpr.invars, *jaxpr.outvars]
+    staged = [r._var for r in linear.residuals if isinstance(r, StagingTracer)]
+    extra = list(dict.fromkeys(v for v in staged if v not in available))
+    primal_eqn = _primal_equation(prim, jaxpr, num_inputs)
+    rule.calls_impl = primal_eqn is not None
+    if rule.calls_impl:  # the backward function recomputes the extra residuals
+        eqns = [e for e in jaxpr.eqns if e is not primal_eqn]
+        recompute = dce(ClosedJaxpr(Jaxpr(jaxpr.constvars, available, eqns, extra), known_closed.consts))
+        rule.forward = None
+        backward = _backward_function(linear, available, recompute, wrt, prim)
+    else:
+        full = Jaxpr(jaxpr.constvars, jaxpr.invars, jaxpr.eqns, [*jaxpr.outvars, *extra])
+        rule.forward = _lower(passes.optimize(ClosedJaxpr(full, known_closed.consts)), "forward", prim)
+        backward = _backward_function(linear, [*available, *extra], None, wrt, prim)
+    rule.backward_jaxpr, rule.ct_avals, rule.ct_inputs = backward
+    rule.backward = _lower(rule.backward_jaxpr, "backward", prim)
+    return rule
+
+
+def _primal_equation(prim, jaxpr, num_inputs):
+    """The equation computing the outputs as `prim` of the inputs, if there is one."""
+    for eqn in jaxpr.eqns:
+        if eqn.primitive is prim and eqn.outvars == jaxpr.outvars and eqn.invars == jaxpr.invars[:num_inputs]:
+            return eqn
+    return None
+
+
+def _lower(closed, what, prim):
+    import inspect  # TEMP until lowering_numpy grows copy_outputs
+    if "copy_outputs" in inspect.signature(lower).parameters:
+        return lower(closed, f"{what}_of_{prim.name}", copy_outputs=False).function
+    return lower(closed, f"{what}_of_{prim.name}").function
+
+
+def _backward_function(linear, residual_vars, recompute, wrt, prim):
+    """Lower the transpose of the linear half: (residuals, output cotangents) ->
+    cotangents of the differentiated operands that are not structurally zero.
+    `recompute` (a jaxpr over the residuals, or None) computes the rest of
+    what the linear map needs."""
+    from interpreters.eval import eval_jaxpr
+    ct_avals = [aval for aval, nonzero in zip(linear.out_avals, linear.nonzero_outputs) if nonzero]
+    ct_positions = [i for i, w in enumerate(wrt) if w]
+    ct_inputs = []
+
+    def transpose(*args):
+        residual_args, cts = args[:len(residual_vars)], list(args[len(residual_vars):])
+        value_of = dict(zip(residual_vars, residual_args))
+        if recompute is not None:
+            value_of.update(zip(recompute.jaxpr.outvars, eval_jaxpr(recompute.jaxpr, recompute.consts,
+                                                                    *residual_args)))
+        residuals = [value_of[r._var] if isinstance(r, StagingTracer) else r for r in linear.residuals]
+        cts_in = ad.backward_pass(linear.jaxpr, residuals, cts, all_linear=True)
+        outs = []
+        for position, ct in zip(ct_positions, cts_in, strict=True):
+            if type(ct) is not Zero:
+                ct_inputs.append(position)
+                outs.append(ct)
+        return outs
+
+    with trace_context(StagingTrace()) as staging:
+        args = [staging.new_arg(aval) for aval in [*(v.aval for v in residual_vars), *ct_avals]]
+        closed = staging.build(transpose(*args))
+    return passes.optimize(closed), ct_avals, ct_inputs
+
+
+# -------------------- entry point --------------------
+
+class TapeLinearFunction:
+    """What `vjp_flat` returns, with LinearFunction's reverse-mode interface:
+    `transpose(cts)` and `nonzero_outputs`."""
+
+    def __init__(self, trace, in_slots, out_slots, out_avals):
+        self.trace, self.in_slots, self.out_slots = trace, in_slots, out_slots
+        self.out_avals = out_avals
+        self.nonzero_outputs = [s is not None for s in out_slots]
+
+    def transpose(self, cts_out):
+        slots = [s for s in self.out_slots if s is not None]
+        traced = current_trace() is not None
+        cts = self.trace.backward(slots, cts_out, traced)
+        return [Zero(aval) if cts[slot] is None else cts[slot] for slot, aval in self.in_slots]
+
+
+def vjp_flat(fun, primals, avals, wrt):
+    """Run flat `fun` once, recording a tape; return (primals_out, the linear
+    map's reverse-mode interface). Call only with no trace open."""
+    trace = TapeTrace()
+    token = _current_trace.set(trace)
+    try:
+        tracers = [trace.new_input(x, aval) if w else x for x, aval, w in zip(primals, avals, wrt, strict=True)]
+        outs = fun(*tracers)
+    finally:
+        _current_trace.reset(token)
+        trace.alive = False
+    primals_out, out_slots, out_avals = [], [], []
+    for out in outs:
+        if type(out) is TapeTracer and out._trace is trace:
+            primals_out.append(out.value)
+            out_slots.append(out.slot)
+            out_avals.append(out.aval)
+        else:
+            primals_out.append(out)
+            out_slots.append(None)
+            out_avals.append(None)
+    in_slots = [(t.slot, t.aval) for t in tracers if type(t) is TapeTracer]
+    return primals_out, TapeLinearFunction(trace, in_slots, out_slots, out_avals)
