@@ -130,7 +130,7 @@ class Tracer:
             raise ConcretizationError(at_user_line(
                 f"{what} of a traced value ({self.aval.str_short()}): its value is not known "
                 "while the function is being transformed (e.g. under jit, make_jaxpr or vmap). "
-                "For a value-dependent branch use ft.lax.cond (or ft.lax.while_loop), or mark "
+                "For a value-dependent branch use ft.lax.cond, or mark "
                 "the argument static with static_argnums."))
         return value
 
