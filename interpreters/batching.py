@@ -13,8 +13,10 @@ NB: JAX's BatchTrace works the same way; its `axis_data` holds what
 """
 from __future__ import annotations
 
+import weakref
+
 from interpreters.eval import eval_jaxpr
-from ir.core import ClosedJaxpr
+from ir.core import ClosedJaxpr, Jaxpr
 from ir.errors import at_user_line
 from ir.markers import not_mapped
 from ir.primitives import batch_util, call
@@ -140,11 +142,25 @@ def batch_jaxpr(closed: ClosedJaxpr, in_dims, axis_size):
 
 # -------------------- jit_call --------------------
 
-def _batch_of_closed_jaxpr(closed, values, dims):
-    """jit_call's batching rule: the sub-jaxpr evaluated under a batch trace."""
+# closed sub-jaxpr -> {(in_dims, axis_size): (batched call jaxpr, its constants, out_dims)}
+_BATCHED_CALLS = weakref.WeakKeyDictionary()
+
+
+def _batch_of_closed_jaxpr(closed, values, dims, name):
+    """jit_call's batching rule: one jit_call of the batched sub-jaxpr, so a
+    jitted function stays one (compiled) call under vmap. Batched once per
+    (sub-jaxpr, batch dims, batch size)."""
     size = batch_util.batch_size(values, dims)
-    triples = _run_batched(lambda *xs: eval_jaxpr(closed.jaxpr, closed.consts, *xs), values, dims, size)
-    return [value for value, _, _ in triples], [d for _, d, _ in triples]
+    by_signature = _BATCHED_CALLS.setdefault(closed, {})
+    key = (tuple(dims), size)
+    entry = by_signature.get(key)
+    if entry is None:
+        batched, out_dims = batch_jaxpr(closed, dims, size)
+        jaxpr = batched.jaxpr  # constants become leading operands, as jit_call requires
+        call_jaxpr = ClosedJaxpr(Jaxpr([], jaxpr.constvars + jaxpr.invars, jaxpr.eqns, jaxpr.outvars), [])
+        entry = by_signature[key] = (call_jaxpr, batched.consts, out_dims)
+    call_jaxpr, consts, out_dims = entry
+    return call.jit_call(call_jaxpr, [*consts, *values], name), out_dims
 
 
 call.SUBJAXPR_TRANSFORMS["batch"] = _batch_of_closed_jaxpr

@@ -116,6 +116,16 @@ def test_an_inner_jit_is_one_equation_of_the_outer_trace():
     assert str(ft.parse_jaxpr(str(jaxpr))) == str(jaxpr)
 
 
+def test_vmap_of_a_jit_is_one_call_of_the_batched_jaxpr():
+    inner = ft.jit(lambda x: fnp.sin(x) * x)
+    batch = np.arange(6.0).reshape(3, 2)
+    jaxpr = ft.make_jaxpr(ft.vmap(inner, in_axes=1))(batch)
+    assert [eqn.primitive.name for eqn in jaxpr.eqns] == ["jit_call", "transpose"]
+    sub = jaxpr.eqns[0].params["jaxpr"]
+    assert [eqn.primitive.name for eqn in sub.eqns] == ["sin", "mul"] and sub.in_avals[0].shape == (3, 2)
+    np.testing.assert_allclose(ft.vmap(inner, in_axes=1)(batch), np.stack([np.sin(c) * c for c in batch.T]))
+
+
 def test_value_dependent_branch_inside_jit_names_the_line():
     def f(x):
         if x > 0:  # the line the error must name

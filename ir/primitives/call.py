@@ -18,7 +18,7 @@ from ir.tracing import bind
 
 # "evaluate": (closed, args) -> outs                      (interpreters/lowering_numpy.py)
 # "jvp":      (closed, primals, tangents) -> (outs, tangents_out)   (interpreters/ad.py)
-# "batch":    (closed, values, dims) -> (outs, dims_out)  (interpreters/batching.py)
+# "batch":    (closed, values, dims, name) -> (outs, dims_out)  (interpreters/batching.py)
 SUBJAXPR_TRANSFORMS = {}
 
 
@@ -42,7 +42,7 @@ jit_call_p = Primitive(
     "jit_call", abstract_eval=_jit_call_abstract_eval, multiple_results=True,
     impl=lambda *args, jaxpr, name: _transform("evaluate")(jaxpr, args),
     jvp=lambda primals, tangents, *, jaxpr, name: _transform("jvp")(jaxpr, primals, tangents),
-    batch=lambda values, dims, *, jaxpr, name: _transform("batch")(jaxpr, values, dims))
+    batch=lambda values, dims, *, jaxpr, name: _transform("batch")(jaxpr, values, dims, name))
 
 
 def jit_call(closed: ClosedJaxpr, args, name):

@@ -91,31 +91,41 @@ def _c(x, value):
 
 # -------------------- unary --------------------
 
-neg_p = unary("neg", np.negative, NUMBER, derivative=lambda t, out, x: neg(t),
+neg_p = unary("neg", np.negative, NUMBER, derivative=lambda t, out, x: neg(t), cuda_template="-{0}",
               transpose=lambda ct, x: [neg(ct) if type(ct) is not Zero else ct])
-sign_p = unary("sign", np.sign, NUMBER)
+# NB: NumPy gives sign(-0.0) = 0.0 and sign(nan) = nan
+sign_p = unary("sign", np.sign, NUMBER, cuda_template="{0} > 0 ? 1 : ({0} < 0 ? -1 : ({0} == 0 ? 0 : {0}))")
 sign_p.define(jvp=zero_jvp(sign_p))
 # NB: as JAX, d|x|/dx is +1 at 0
-abs_p = unary("abs", np.abs, NUMBER, derivative=lambda t, out, x: select_n(ge(x, _c(x, 0)), neg(t), t))
-floor_p = unary("floor", np.floor)
+abs_p = unary("abs", np.abs, NUMBER, derivative=lambda t, out, x: select_n(ge(x, _c(x, 0)), neg(t), t),
+              cuda_template={"f": "fabs({0})", "iu": "{0} < 0 ? -{0} : {0}"})
+floor_p = unary("floor", np.floor, cuda_template="floor({0})")
 floor_p.define(jvp=zero_jvp(floor_p))
-ceil_p = unary("ceil", np.ceil)
+ceil_p = unary("ceil", np.ceil, cuda_template="ceil({0})")
 ceil_p.define(jvp=zero_jvp(ceil_p))
-sin_p = unary("sin", np.sin, derivative=lambda t, out, x: mul(t, cos(x)))
-cos_p = unary("cos", np.cos, derivative=lambda t, out, x: neg(mul(t, sin(x))))
-tan_p = unary("tan", np.tan, derivative=lambda t, out, x: mul(t, add(_c(x, 1), integer_pow(out, 2))))
-atan_p = unary("atan", np.arctan, derivative=lambda t, out, x: div(t, add(_c(x, 1), integer_pow(x, 2))))
-sinh_p = unary("sinh", np.sinh, derivative=lambda t, out, x: mul(t, cosh(x)))
-cosh_p = unary("cosh", np.cosh, derivative=lambda t, out, x: mul(t, sinh(x)))
-tanh_p = unary("tanh", np.tanh, derivative=lambda t, out, x: mul(t, sub(_c(x, 1), integer_pow(out, 2))))
-exp_p = unary("exp", np.exp, derivative=lambda t, out, x: mul(t, out))
-log_p = unary("log", np.log, derivative=lambda t, out, x: div(t, x))
-log1p_p = unary("log1p", np.log1p, derivative=lambda t, out, x: div(t, add(_c(x, 1), x)))
-expm1_p = unary("expm1", np.expm1, derivative=lambda t, out, x: mul(t, add(out, _c(x, 1))))
-sqrt_p = unary("sqrt", np.sqrt, derivative=lambda t, out, x: div(t, mul(_c(x, 2), out)))
+sin_p = unary("sin", np.sin, derivative=lambda t, out, x: mul(t, cos(x)), cuda_template="sin({0})")
+cos_p = unary("cos", np.cos, derivative=lambda t, out, x: neg(mul(t, sin(x))), cuda_template="cos({0})")
+tan_p = unary("tan", np.tan, derivative=lambda t, out, x: mul(t, add(_c(x, 1), integer_pow(out, 2))),
+              cuda_template="tan({0})")
+atan_p = unary("atan", np.arctan, derivative=lambda t, out, x: div(t, add(_c(x, 1), integer_pow(x, 2))),
+               cuda_template="atan({0})")
+sinh_p = unary("sinh", np.sinh, derivative=lambda t, out, x: mul(t, cosh(x)), cuda_template="sinh({0})")
+cosh_p = unary("cosh", np.cosh, derivative=lambda t, out, x: mul(t, sinh(x)), cuda_template="cosh({0})")
+tanh_p = unary("tanh", np.tanh, derivative=lambda t, out, x: mul(t, sub(_c(x, 1), integer_pow(out, 2))),
+               cuda_template="tanh({0})")
+exp_p = unary("exp", np.exp, derivative=lambda t, out, x: mul(t, out), cuda_template="exp({0})")
+log_p = unary("log", np.log, derivative=lambda t, out, x: div(t, x), cuda_template="log({0})")
+log1p_p = unary("log1p", np.log1p, derivative=lambda t, out, x: div(t, add(_c(x, 1), x)),
+                cuda_template="log1p({0})")
+expm1_p = unary("expm1", np.expm1, derivative=lambda t, out, x: mul(t, add(out, _c(x, 1))),
+                cuda_template="expm1({0})")
+sqrt_p = unary("sqrt", np.sqrt, derivative=lambda t, out, x: div(t, mul(_c(x, 2), out)),
+               cuda_template="sqrt({0})")
 logistic_p = unary("logistic", _logistic_impl,
-                   derivative=lambda t, out, x: mul(t, mul(out, sub(_c(x, 1), out))))
-not_p = unary("not", np.invert, INTEGER_OR_BOOL)
+                   derivative=lambda t, out, x: mul(t, mul(out, sub(_c(x, 1), out))),
+                   # the two branches of _logistic_impl: exp never overflows
+                   cuda_template="{0} >= 0 ? 1 / (1 + exp(-{0})) : exp({0}) / (1 + exp({0}))")
+not_p = unary("not", np.invert, INTEGER_OR_BOOL, cuda_template={"b": "!{0}", "iu": "~{0}"})
 not_p.define(jvp=zero_jvp(not_p))
 
 
@@ -127,7 +137,7 @@ def _stop_gradient_jvp(primals, tangents):
 
 
 # the identity, with a zero derivative: what `ft.lax.stop_gradient` binds
-stop_gradient_p = unary("stop_gradient", lambda x: x, ANY, jvp=_stop_gradient_jvp)
+stop_gradient_p = unary("stop_gradient", lambda x: x, ANY, jvp=_stop_gradient_jvp, cuda_template="{0}")
 
 
 def _integer_pow_abstract_eval(x, *, y):
@@ -155,6 +165,24 @@ integer_pow_p = Primitive("integer_pow", abstract_eval=_integer_pow_abstract_eva
                           impl=_integer_pow_impl, elementwise=True)
 integer_pow_p.define(jvp=jvp_from_derivatives(integer_pow_p, _integer_pow_derivative),
                      batch=elementwise_batcher(integer_pow_p))
+
+
+def _integer_pow_cuda_template(*, y):
+    """x**y as the multiplications of ir/passes/integer_pow.py, in its order
+    (square and multiply; a negative y the reciprocal), as one expression."""
+    if y == 0:
+        return "1"
+    acc, power, k = None, "{0}", abs(y)
+    while k > 0:
+        if k & 1:
+            acc = power if acc is None else f"({acc} * {power})"
+        k >>= 1
+        if k > 0:
+            power = f"({power} * {power})"
+    return acc if y > 0 else f"1 / {acc}"
+
+
+integer_pow_p.define(cuda_template=_integer_pow_cuda_template)
 
 # -------------------- binary --------------------
 
@@ -203,39 +231,44 @@ def _pow_exponent_derivative(t, out, x, y):
     return mul(t, mul(log(safe_x), out))
 
 
-add_p = binary("add", np.add, commutative=True, transpose=_add_transpose,
+add_p = binary("add", np.add, commutative=True, transpose=_add_transpose, cuda_template="{0} + {1}",
                derivatives=(lambda t, out, x, y: t, lambda t, out, x, y: t))
-sub_p = binary("sub", np.subtract, transpose=_sub_transpose,
+sub_p = binary("sub", np.subtract, transpose=_sub_transpose, cuda_template="{0} - {1}",
                derivatives=(lambda t, out, x, y: t, lambda t, out, x, y: neg(t)))
 mul_p = binary("mul", np.multiply, commutative=True, transpose=_mul_transpose, linear_in=(0, 1),
+               cuda_template="{0} * {1}",
                derivatives=(lambda t, out, x, y: mul(t, y), lambda t, out, x, y: mul(x, t)))
-div_p = binary("div", np.true_divide, FLOAT, transpose=_div_transpose, linear_in=(0,),
+div_p = binary("div", np.true_divide, FLOAT, transpose=_div_transpose, linear_in=(0,), cuda_template="{0} / {1}",
                derivatives=(lambda t, out, x, y: div(t, y), lambda t, out, x, y: neg(mul(t, div(out, y)))))
-floor_divide_p = binary("floor_divide", np.floor_divide)  # NB: NumPy's `//`, not JAX's truncating div
+# NB: NumPy's `//`, not JAX's truncating div; ft_floor_divide (interpreters/lowering_cupy.py) is NumPy's
+floor_divide_p = binary("floor_divide", np.floor_divide, cuda_template="ft_floor_divide({0}, {1})")
 floor_divide_p.define(jvp=zero_jvp(floor_divide_p))
 # NB: NumPy's `%` (sign of the divisor), not JAX's C-style rem; x % y = x - floor(x / y) * y
-mod_p = binary("mod", np.mod, derivatives=(lambda t, out, x, y: t,
+mod_p = binary("mod", np.mod, cuda_template="ft_mod({0}, {1})", derivatives=(lambda t, out, x, y: t,
                                            lambda t, out, x, y: neg(mul(t, floor_divide(x, y)))))
-pow_p = binary("pow", np.power, derivatives=(_pow_base_derivative, _pow_exponent_derivative))
-max_p = binary("max", np.maximum, ANY, commutative=True,  # NaN-propagating, like NumPy's maximum
+# NB: integers to negative powers raise in NumPy; a kernel cannot raise, so it truncates 1/x**-y as C does
+pow_p = binary("pow", np.power, derivatives=(_pow_base_derivative, _pow_exponent_derivative),
+               cuda_template={"f": "pow({0}, {1})", "iu": "ft_integer_pow({0}, {1})"})
+# NaN-propagating, like NumPy's maximum (which returns the second operand on ties: max(0.0, -0.0) = -0.0)
+max_p = binary("max", np.maximum, ANY, commutative=True, cuda_template="({0} > {1} || {0} != {0}) ? {0} : {1}",
                derivatives=(lambda t, out, x, y: mul(t, _balanced_weight(x, out, y)),
                             lambda t, out, x, y: mul(t, _balanced_weight(y, out, x))))
-min_p = binary("min", np.minimum, ANY, commutative=True,
+min_p = binary("min", np.minimum, ANY, commutative=True, cuda_template="({0} < {1} || {0} != {0}) ? {0} : {1}",
                derivatives=(lambda t, out, x, y: mul(t, _balanced_weight(x, out, y)),
                             lambda t, out, x, y: mul(t, _balanced_weight(y, out, x))))
-and_p = binary("and", np.bitwise_and, INTEGER_OR_BOOL, commutative=True)
-or_p = binary("or", np.bitwise_or, INTEGER_OR_BOOL, commutative=True)
-xor_p = binary("xor", np.bitwise_xor, INTEGER_OR_BOOL, commutative=True)
+and_p = binary("and", np.bitwise_and, INTEGER_OR_BOOL, commutative=True, cuda_template="{0} & {1}")
+or_p = binary("or", np.bitwise_or, INTEGER_OR_BOOL, commutative=True, cuda_template="{0} | {1}")
+xor_p = binary("xor", np.bitwise_xor, INTEGER_OR_BOOL, commutative=True, cuda_template="{0} ^ {1}")
 for _prim in (and_p, or_p, xor_p):
     _prim.define(jvp=zero_jvp(_prim))
 
 _BOOL = np.dtype(np.bool_)
-eq_p = binary("eq", np.equal, ANY, out_dtype=_BOOL, commutative=True)
-ne_p = binary("ne", np.not_equal, ANY, out_dtype=_BOOL, commutative=True)
-lt_p = binary("lt", np.less, ANY, out_dtype=_BOOL)
-le_p = binary("le", np.less_equal, ANY, out_dtype=_BOOL)
-gt_p = binary("gt", np.greater, ANY, out_dtype=_BOOL)
-ge_p = binary("ge", np.greater_equal, ANY, out_dtype=_BOOL)
+eq_p = binary("eq", np.equal, ANY, out_dtype=_BOOL, commutative=True, cuda_template="{0} == {1}")
+ne_p = binary("ne", np.not_equal, ANY, out_dtype=_BOOL, commutative=True, cuda_template="{0} != {1}")
+lt_p = binary("lt", np.less, ANY, out_dtype=_BOOL, cuda_template="{0} < {1}")
+le_p = binary("le", np.less_equal, ANY, out_dtype=_BOOL, cuda_template="{0} <= {1}")
+gt_p = binary("gt", np.greater, ANY, out_dtype=_BOOL, cuda_template="{0} > {1}")
+ge_p = binary("ge", np.greater_equal, ANY, out_dtype=_BOOL, cuda_template="{0} >= {1}")
 
 # -------------------- select and conversion --------------------
 
@@ -279,7 +312,7 @@ def _select_n_transpose(ct, which, on_false, on_true):
 # NB: as JAX's select_n: case 0 where the predicate is False, case 1 where it is True
 select_n_p = Primitive("select_n", abstract_eval=_select_n_abstract_eval, impl=_select_n_impl,
                        elementwise=True, linear_in=(1, 2), jvp=_select_n_jvp, transpose=_select_n_transpose)
-select_n_p.define(batch=elementwise_batcher(select_n_p))
+select_n_p.define(batch=elementwise_batcher(select_n_p), cuda_template="{0} ? {2} : {1}")
 
 
 def _convert_abstract_eval(x, *, new_dtype, weak_type=False):
@@ -308,7 +341,8 @@ def _convert_transpose(ct, x, *, new_dtype, weak_type):
 convert_element_type_p = Primitive("convert_element_type", abstract_eval=_convert_abstract_eval,
                                    impl=_convert_impl, elementwise=True, linear_in=(0,),
                                    jvp=_convert_jvp, transpose=_convert_transpose)
-convert_element_type_p.define(batch=elementwise_batcher(convert_element_type_p))
+convert_element_type_p.define(batch=elementwise_batcher(convert_element_type_p),
+                              cuda_template="static_cast<{out_type}>({0})")
 
 # -------------------- binders (what rules and ftrans.numpy call) --------------------
 

@@ -55,6 +55,7 @@ def _reduce_sum_transpose(ct, x, *, axes):
 reduce_sum_p = _reducer("reduce_sum", lambda x, *, axes: np.sum(x, axis=axes, dtype=x.dtype), "fiu")
 reduce_sum_p.define(jvp=linear_jvp(reduce_sum_p), transpose=_reduce_sum_transpose)
 reduce_sum_p.linear_in = (0,)
+reduce_sum_p.define(cuda_template={"identity": 0, "combine": "{0} + {1}"})
 
 
 def _reduce_prod_derivative(t, out, x, *, axes):
@@ -90,6 +91,12 @@ reduce_max_p = _reducer("reduce_max", lambda x, *, axes: np.max(x, axis=axes, in
 reduce_min_p = _reducer("reduce_min", lambda x, *, axes: np.min(x, axis=axes, initial=_identity_of_min(x.dtype)), "fiub")
 reduce_max_p.define(jvp=jvp_from_derivatives(reduce_max_p, _chooser_derivative))
 reduce_min_p.define(jvp=jvp_from_derivatives(reduce_min_p, _chooser_derivative))
+# combined as max_p and min_p are: NaN-propagating, like np.max and np.min
+reduce_prod_p.define(cuda_template={"identity": 1, "combine": "{0} * {1}"})
+reduce_max_p.define(cuda_template={"identity": _identity_of_max,
+                                   "combine": "({0} > {1} || {0} != {0}) ? {0} : {1}"})
+reduce_min_p.define(cuda_template={"identity": _identity_of_min,
+                                   "combine": "({0} < {1} || {0} != {0}) ? {0} : {1}"})
 
 
 def _arg_reducer(name, np_fun):

@@ -1,0 +1,551 @@
+"""Lower a jaxpr to CuPy: fused elementwise and reduction kernels, and CuPy
+calls for the rest.
+
+`lower(closed, name)` plans the fusion (ir/passes/fusion.py) and generates
+each kernel's CUDA source from the `cuda_template` of its primitives. It needs
+no GPU and no CuPy: `LoweredCupy.source` shows the host-side plan and every
+kernel. Calling the result imports CuPy, builds each kernel once (through a
+cache shared by every lowering), and runs the plan.
+
+A kernel's body is one C statement per equation, each result a `const`
+local of the equation's dtype, so every value is rounded to its dtype as
+NumPy rounds it (a float32 kernel computes in float32) and literals are
+written in that dtype (`0.5f`). Templates are format strings: `{0}`, `{1}`,
+... are the operands (a local, an input or a literal), `{out_type}` the
+result's C type. A template may be a dict from dtype kinds ("f", "iu", "b")
+to strings, chosen by the first operand's dtype, or a function of the
+equation's params returning one. Where NumPy's semantics take more than an
+expression (floor division, remainder, integer powers), templates call the
+helpers of `PRELUDE`, which every kernel includes.
+
+The same body also compiles outside CuPy: `standalone_cuda` wraps it in an
+`extern "C" __global__` kernel (for nvcc), `host_cpp` in a plain C++ loop
+(for g++, to test the numerics against NumPy on machines with no GPU).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from interpreters.lowering_numpy import VIEW_PRIMITIVES
+from ir.core import ClosedJaxpr, Literal
+from ir.passes.fusion import ElementwiseGroup, LibraryCall, ReductionGroup, load_shape, plan_fusion
+from ir.primitives import elementwise as ew
+from ir.primitives import indexing, reductions, structural
+
+C_TYPES = {
+    np.dtype("float32"): "float", np.dtype("float64"): "double",
+    np.dtype("int8"): "signed char", np.dtype("int16"): "short",
+    np.dtype("int32"): "int", np.dtype("int64"): "long long",
+    np.dtype("uint8"): "unsigned char", np.dtype("uint16"): "unsigned short",
+    np.dtype("uint32"): "unsigned int", np.dtype("uint64"): "unsigned long long",
+    np.dtype("bool"): "bool",
+}
+
+PRELUDE = r"""// ftrans kernel prelude: NumPy's semantics where C's differ
+#ifndef FT_FN
+#define FT_FN __device__ __forceinline__
+#endif
+
+// Floor division and remainder of floats as NumPy computes them (npy_divmod):
+// the remainder takes the divisor's sign, the quotient is the integer nearest
+// (a - mod) / b, and a zero divisor gives a / b and fmod's NaN.
+template <typename T> FT_FN T ft_float_divmod(T a, T b, T* mod_out) {
+  T mod = fmod(a, b);
+  if (b == 0) { *mod_out = mod; return a / b; }
+  T div = (a - mod) / b;
+  if (mod != 0) {
+    if ((b < 0) != (mod < 0)) { mod += b; div -= 1; }
+  } else {
+    mod = copysign(T(0), b);
+  }
+  T quotient;
+  if (div != 0) {
+    quotient = floor(div);
+    if (div - quotient > T(0.5)) quotient += 1;
+  } else {
+    quotient = copysign(T(0), a / b);
+  }
+  *mod_out = mod;
+  return quotient;
+}
+FT_FN float ft_floor_divide(float a, float b) { float m; return ft_float_divmod(a, b, &m); }
+FT_FN double ft_floor_divide(double a, double b) { double m; return ft_float_divmod(a, b, &m); }
+FT_FN float ft_mod(float a, float b) { float m; ft_float_divmod(a, b, &m); return m; }
+FT_FN double ft_mod(double a, double b) { double m; ft_float_divmod(a, b, &m); return m; }
+
+// Integers: Python's floor division and remainder. NumPy gives 0 for a zero
+// divisor, and MIN // -1 wraps to MIN (C leaves both undefined).
+template <typename T> FT_FN T ft_floor_divide(T a, T b) {
+  if (b == 0) return 0;
+  if (T(-1) < T(0) && b == T(-1)) return T(0ULL - (unsigned long long)a);
+  T q = a / b;
+  if (a % b != 0 && ((a < 0) != (b < 0))) q -= 1;
+  return q;
+}
+template <typename T> FT_FN T ft_mod(T a, T b) {
+  if (b == 0 || (T(-1) < T(0) && b == T(-1))) return 0;
+  T r = a % b;
+  if (r != 0 && ((r < 0) != (b < 0))) r += b;
+  return r;
+}
+
+// Integer powers by squaring, wrapping on overflow as NumPy's do. NumPy
+// refuses negative exponents; a kernel cannot raise, so it gives what C's
+// 1 / a**-b truncates to.
+template <typename T> FT_FN T ft_integer_pow(T a, T b) {
+  if (T(-1) < T(0) && b < T(0)) return a == T(1) ? T(1) : (a == T(-1) ? ((b & 1) ? T(-1) : T(1)) : T(0));
+  unsigned long long result = 1, base = (unsigned long long)a;
+  for (; b != 0; b >>= 1) {
+    if (b & 1) result *= base;
+    base *= base;
+  }
+  return T(result);
+}
+"""
+
+# What `host_cpp` output needs before the prelude: the CUDA intrinsics that
+# literals use, and the math functions overloaded for float as CUDA has them.
+HOST_HEADER = r"""#include <cmath>
+#include <cstring>
+using namespace std;
+#define FT_FN inline
+static inline float __int_as_float(int bits) { float f; memcpy(&f, &bits, sizeof f); return f; }
+static inline double __longlong_as_double(long long bits) { double d; memcpy(&d, &bits, sizeof d); return d; }
+"""
+
+_FLOAT_BITS = {  # (C function, bits of +inf, bits of the quiet NaN)
+    np.dtype("float32"): ("__int_as_float", "0x7f800000", "0x7fc00000"),
+    np.dtype("float64"): ("__longlong_as_double", "0x7ff0000000000000LL", "0x7ff8000000000000LL"),
+}
+_INTEGER_SUFFIXES = {np.dtype("int64"): "LL", np.dtype("uint32"): "U", np.dtype("uint64"): "ULL"}
+
+
+def c_literal(value, dtype) -> str:
+    """`value` as a C literal of `dtype` (0.5f for float32): an operand
+    parenthesized when negative, so it can stand anywhere in a template."""
+    dtype = np.dtype(dtype)
+    value = dtype.type(value)
+    if dtype.kind == "b":
+        return "true" if value else "false"
+    if dtype.kind == "f":
+        function, inf_bits, nan_bits = _FLOAT_BITS[dtype]
+        if np.isnan(value):
+            return f"{function}({nan_bits})"
+        if np.isinf(value):
+            text = f"{function}({inf_bits})"
+        else:
+            text = str(abs(value)) + ("f" if dtype == np.float32 else "")  # NumPy's shortest round trip
+        return f"(-{text})" if np.signbit(value) else text
+    suffix = _INTEGER_SUFFIXES.get(dtype, "")
+    if dtype.kind == "i" and value == np.iinfo(dtype).min:  # -2147483648 would be minus a too-large literal
+        return f"(-{-(int(value) + 1)}{suffix} - 1)"
+    return f"({int(value)}{suffix})" if value < 0 else f"{int(value)}{suffix}"
+
+
+def _expression(eqn, operands):
+    """The C expression of one elementwise equation, from its primitive's template."""
+    template = eqn.primitive.cuda_template
+    if callable(template):
+        template = template(**eqn.params)
+    if isinstance(template, dict):
+        kind = eqn.invars[0].aval.dtype.kind
+        template = next(text for kinds, text in template.items() if kind in kinds)
+    return template.format(*operands, out_type=C_TYPES[eqn.outvars[0].aval.dtype])
+
+
+# -------------------- kernel sources --------------------
+
+class KernelSource:
+    """One generated kernel: its CuPy parameters and body, and what its
+    standalone forms need (the shapes its loads broadcast from)."""
+
+    def __init__(self, name, inputs, outputs, body, shape):
+        self.name = name
+        self.inputs = inputs      # [(dtype, load shape)], named in0, in1, ...
+        self.outputs = outputs    # [dtype], named out0, ...
+        self.body = body          # C statements
+        self.shape = tuple(shape)
+
+    @property
+    def in_params(self):
+        return ", ".join(f"{dtype.name} in{k}" for k, (dtype, _) in enumerate(self.inputs))
+
+    @property
+    def out_params(self):
+        return ", ".join(f"{dtype.name} out{k}" for k, dtype in enumerate(self.outputs))
+
+    @property
+    def dtypes(self):
+        return tuple(d.name for d, _ in self.inputs) + tuple(d.name for d in self.outputs)
+
+
+class ElementwiseSource(KernelSource):
+    kind = "elementwise"
+
+    def text(self):
+        return (f"// {self.name}: cupy.ElementwiseKernel\n//   in_params:  {self.in_params}\n"
+                f"//   out_params: {self.out_params}\n{self.body}")
+
+
+class ReductionSource(KernelSource):
+    """`body` defines the map function (empty when the map reads in0 as it is)."""
+    kind = "reduction"
+
+    def __init__(self, name, inputs, output, body, shape, map_expr, combine, identity, axes):
+        super().__init__(name, inputs, [output], body, shape)
+        self.map_expr, self.combine, self.identity, self.axes = map_expr, combine, identity, tuple(axes)
+
+    @property
+    def reduce_type(self):
+        return C_TYPES[self.outputs[0]]
+
+    def text(self):
+        text = (f"// {self.name}: cupy.ReductionKernel over axes {self.axes} of {self.shape}\n"
+                f"//   in_params:  {self.in_params}\n//   out_params: {self.out_params}\n"
+                f"//   map_expr: {self.map_expr}\n//   reduce_expr: {self.combine}\n"
+                f"//   identity: {self.identity}\n//   post_map_expr: out0 = a")
+        return f"{text}\n{self.body}" if self.body else text
+
+
+def _body(eqns, inputs, results):
+    """C statements computing `eqns` from the kernel inputs (Loads named in0,
+    in1, ...): one const local per equation. Returns the statements and the C
+    expression of each of `results`."""
+    names = {(load.var, load.shape): f"in{k}" for k, load in enumerate(inputs)}
+    env, lines = {}, []
+
+    def operand(x, shape=None):
+        if type(x) is Literal:
+            return c_literal(x.value, x.aval.dtype)
+        return env[x] if x in env else names[(x, x.aval.shape if shape is None else shape)]
+
+    for eqn in eqns:
+        out = eqn.outvars[0]
+        if eqn.primitive is structural.broadcast_in_dim_p:  # a load: CuPy broadcasts the input
+            env[out] = operand(eqn.invars[0], load_shape(eqn))
+            continue
+        env[out] = f"v{len(lines)}"
+        expression = _expression(eqn, [operand(x) for x in eqn.invars])
+        lines.append(f"const {C_TYPES[out.aval.dtype]} {env[out]} = {expression};")
+    return lines, [operand(v) for v in results]
+
+
+def elementwise_source(group: ElementwiseGroup, name) -> ElementwiseSource:
+    lines, results = _body(group.eqns, group.inputs, group.outputs)
+    lines += [f"out{k} = {r};" for k, r in enumerate(results)]
+    return ElementwiseSource(name, [(l.var.aval.dtype, l.shape) for l in group.inputs],
+                             [v.aval.dtype for v in group.outputs], "\n".join(lines), group.shape)
+
+
+def reduction_source(group: ReductionGroup, name) -> ReductionSource:
+    red = group.reduction
+    operand, dtype = red.invars[0], red.outvars[0].aval.dtype
+    inputs = [(l.var.aval.dtype, l.shape) for l in group.inputs]
+    body, map_expr = "", "in0"
+    if group.eqns:  # the map runs as a device function: CuPy's map_expr is one expression
+        lines, (result,) = _body(group.eqns, group.inputs, [operand])
+        params = ", ".join(f"const {C_TYPES[d]} in{k}" for k, (d, _) in enumerate(inputs))
+        statements = "".join(f"  {line}\n" for line in lines)
+        body = f"FT_FN {C_TYPES[dtype]} {name}_map({params}) {{\n{statements}  return {result};\n}}"
+        map_expr = f"{name}_map({', '.join(f'in{k}' for k in range(len(inputs)))})"
+    template = red.primitive.cuda_template
+    identity = template["identity"](dtype) if callable(template["identity"]) else template["identity"]
+    return ReductionSource(name, inputs, dtype, body, operand.aval.shape, map_expr,
+                           template["combine"].format("a", "b"), c_literal(identity, dtype),
+                           red.params["axes"])
+
+
+# -------------------- standalone forms: nvcc and g++ --------------------
+
+def standalone_cuda(source: KernelSource) -> str:
+    """The kernel as an `extern "C" __global__` CUDA function over raw pointers
+    (C-contiguous inputs), with the identical body; it needs PRELUDE first."""
+    return _standalone(source, host=False)
+
+
+def host_cpp(source: KernelSource) -> str:
+    """The kernel as a host C++ function, with the identical body; it needs
+    HOST_HEADER and PRELUDE first."""
+    return _standalone(source, host=True)
+
+
+def _standalone(source, host):
+    params = [f"const {C_TYPES[d]}* __restrict__ in{k}_data" for k, (d, _) in enumerate(source.inputs)]
+    params += [f"{C_TYPES[d]}* __restrict__ out{k}_data" for k, d in enumerate(source.outputs)]
+    params.append("long long size")  # the number of output elements
+    if host:
+        head, first, step = 'extern "C" void', "0", "1"
+    else:
+        head = 'extern "C" __global__ void'
+        first, step = "blockIdx.x * (long long)blockDim.x + threadIdx.x", "(long long)gridDim.x * blockDim.x"
+    if source.kind == "elementwise":
+        prefix, loop_body = "", _elementwise_loop_body(source)
+    else:
+        prefix, loop_body = source.body + "\n" if source.body else "", _reduction_loop_body(source)
+    return (f"{prefix}{head} {source.name}({', '.join(params)}) {{\n"
+            f"  for (long long index = {first}; index < size; index += {step}) {{\n{loop_body}  }}\n}}\n")
+
+
+def _indented(lines, depth):
+    return "".join(" " * depth + line + "\n" for line in lines)
+
+
+def _load_lines(source, coordinates):
+    return [f"const {C_TYPES[d]} in{k} = in{k}_data[{_offset(s, coordinates)}];"
+            for k, (d, s) in enumerate(source.inputs)]
+
+
+def _elementwise_loop_body(source):
+    shape = source.shape
+    coordinates = _coordinates(shape, range(len(shape)), "index")
+    loads = [f"const {C_TYPES[d]} in{k} = in{k}_data[{'index' if s == shape else _offset(s, coordinates)}];"
+             for k, (d, s) in enumerate(source.inputs)]
+    outputs = [f"{C_TYPES[d]}& out{k} = out{k}_data[index];" for k, d in enumerate(source.outputs)]
+    return _indented(loads + outputs + source.body.splitlines(), 4)
+
+
+def _reduction_loop_body(source):
+    """One thread per output element and a serial loop over the reduced ones:
+    simple rather than fast, it is there to compile and test the pieces."""
+    shape, axes, reduce_type = source.shape, source.axes, source.reduce_type
+    kept = [d for d in range(len(shape)) if d not in axes]
+    coordinates = {**_coordinates(shape, kept, "index"), **_coordinates(shape, axes, "r")}
+    inner = _load_lines(source, coordinates) + [f"const {reduce_type} b = {source.map_expr};",
+                                                f"a = {source.combine};"]
+    return (_indented([f"{reduce_type} a = {source.identity};",
+                       f"for (long long r = 0; r < {math.prod(shape[d] for d in axes)}LL; ++r) {{"], 4)
+            + _indented(inner, 6) + _indented(["}", "out0_data[index] = a;"], 4))
+
+
+def _coordinates(shape, dims, counter):
+    """Per dimension in `dims` (of `shape`), its coordinate in the row-major
+    enumeration `counter` of those dimensions."""
+    coordinates, inner = {}, 1
+    for position, dim in reversed(list(enumerate(dims))):
+        term = counter if inner == 1 else f"({counter} / {inner}LL)"
+        coordinates[dim] = term if position == 0 else f"({term} % {shape[dim]}LL)"
+        inner *= shape[dim]
+    return coordinates
+
+
+def _offset(load_shape, coordinates):
+    """The element of a C-contiguous input viewed with `load_shape` (1s where it
+    broadcasts) at the given coordinates."""
+    terms, stride = [], 1
+    for dim in reversed(range(len(load_shape))):
+        if load_shape[dim] != 1:
+            terms.append(coordinates[dim] if stride == 1 else f"{coordinates[dim]} * {stride}LL")
+            stride *= load_shape[dim]
+    return " + ".join(reversed(terms)) or "0"
+
+
+# -------------------- lowering --------------------
+
+class LoweredCupy:
+    """A jaxpr lowered to CuPy: `plan`, `kernels` (one source per kernel step,
+    in step order), `source` (the host plan and the CUDA sources, as text).
+    Calling it runs on the GPU: NumPy inputs are copied there first, and the
+    results are fresh CuPy arrays."""
+
+    def __init__(self, closed: ClosedJaxpr, plan, kernels, name):
+        self.jaxpr, self.plan, self.kernels, self.name = closed, plan, kernels, name
+        texts = [plan.pretty(name, [k.name for k in kernels])] + [k.text() for k in kernels]
+        if any("ft_" in k.body for k in kernels):
+            texts.append(PRELUDE)
+        self.source = "\n\n".join(texts) + "\n"
+        self.function = self.__call__  # as LoweredNumpy has it
+        self._launchers = None
+        self._device_consts = None
+
+    def __call__(self, *args):
+        cupy = import_cupy()
+        if self._launchers is None:
+            self._launchers = [_launcher(cupy, k) for k in self.kernels]
+            self._device_consts = [cupy.asarray(c) for c in self.jaxpr.consts]
+        invars = self.jaxpr.jaxpr.invars
+        args = [cupy.asarray(x, dtype=v.aval.dtype) for x, v in zip(args, invars, strict=True)]
+        return execute(self.plan, self._device_consts + args, cupy, self._launchers)
+
+
+def lower(closed: ClosedJaxpr, name="jitted") -> LoweredCupy:
+    """Plan the fusion of `closed` and generate its kernels' sources; no CuPy needed."""
+    plan = plan_fusion(closed)
+    kernels = []
+    for n, step in enumerate(plan.kernels):
+        make = elementwise_source if isinstance(step, ElementwiseGroup) else reduction_source
+        kernels.append(make(step, f"{name}_k{n}"))
+    return LoweredCupy(closed, plan, kernels, name)
+
+
+def import_cupy():
+    try:
+        import cupy
+    except ImportError:
+        raise RuntimeError("the CuPy backend needs CuPy and an NVIDIA GPU, and CuPy is not installed "
+                           "(pip install cupy-cuda12x)") from None
+    return cupy
+
+
+def execute(plan, args, xp, launchers):
+    """Run `plan` on `args` (constants first), with array module `xp` and one
+    launcher per kernel step: `launch(*inputs) -> outputs`."""
+    jaxpr = plan.jaxpr
+    env = dict(zip(jaxpr.constvars + jaxpr.invars, args, strict=True))
+    read = lambda x: x.value if type(x) is Literal else env[x]
+    fresh = set()  # values the plan computed into new arrays (not views, inputs or constants)
+    launchers = iter(launchers)
+    for step in plan.steps:
+        if isinstance(step, LibraryCall):
+            outvars = step.eqn.outvars
+            outs = library_call(xp, step.eqn, [read(x) for x in step.eqn.invars])
+            if step.eqn.primitive.name not in VIEW_PRIMITIVES:
+                fresh.update(outvars)
+        else:
+            outvars = step.outputs if isinstance(step, ElementwiseGroup) else step.reduction.outvars
+            outs = next(launchers)(*[read(load.var).reshape(load.shape) for load in step.inputs])
+            fresh.update(outvars)
+        env.update(zip(outvars, outs, strict=True))
+    results, returned = [], set()
+    for x in jaxpr.outvars:
+        value = xp.asarray(read(x))
+        if type(x) is Literal or x not in fresh or x in returned:
+            value = value.copy()  # never hand out an input, a constant, a view of one, or one array twice
+        else:
+            returned.add(x)
+        results.append(value)
+    return results
+
+
+# -------------------- running on CuPy --------------------
+
+# Built kernels, shared by every lowering, so that repeated calls and new jits
+# of an identical kernel compile nothing: keyed by (kind, name, parameters and
+# body text, dtypes). The generated text holds everything the compiled code
+# depends on (the parameters' dtypes, the body, the reduction's expressions);
+# shapes and strides are not part of it, CuPy handles them per call.
+_KERNEL_CACHE = {}
+
+
+def _launcher(cupy, source):
+    if source.kind == "elementwise":
+        key = ("elementwise", source.name, source.in_params, source.out_params, source.body, source.dtypes)
+        kernel = _KERNEL_CACHE.get(key)
+        if kernel is None:
+            kernel = _KERNEL_CACHE[key] = cupy.ElementwiseKernel(
+                source.in_params, source.out_params, source.body, source.name, preamble=PRELUDE)
+        shape, out_dtypes = source.shape, source.outputs
+
+        def launch(*inputs):
+            outs = [cupy.empty(shape, dtype) for dtype in out_dtypes]
+            kernel(*inputs, *outs)
+            return outs
+        return launch
+    key = ("reduction", source.name, source.in_params, source.out_params, source.body, source.map_expr,
+           source.combine, source.identity, source.dtypes)
+    kernel = _KERNEL_CACHE.get(key)
+    if kernel is None:
+        kernel = _KERNEL_CACHE[key] = cupy.ReductionKernel(
+            source.in_params, source.out_params, source.map_expr, source.combine, "out0 = a",
+            source.identity, source.name, reduce_type=source.reduce_type, preamble=PRELUDE + source.body)
+    axes = source.axes
+    return lambda *inputs: [kernel(*inputs, axis=axes)]
+
+
+def library_call(xp, eqn, args):
+    """One equation that no kernel computes, on arrays of module `xp`. Most
+    implementations reach CuPy through NumPy's dispatch (`__array_ufunc__`,
+    `__array_function__`); those that build NumPy arrays have a version here."""
+    prim = eqn.primitive
+    own = _ARRAY_MODULE_IMPLS.get(prim)
+    outs = own(xp, *args, **eqn.params) if own else prim.impl(*args, **eqn.params)
+    return list(outs) if prim.multiple_results else [outs]
+
+
+def _iota(xp, *, dtype, shape, dimension):
+    expanded = [1] * len(shape)
+    expanded[dimension] = shape[dimension]
+    return xp.broadcast_to(xp.arange(shape[dimension], dtype=dtype).reshape(expanded), shape).copy()
+
+
+def _broadcast_in_dim(xp, x, *, shape, broadcast_dimensions):
+    expanded = [1] * len(shape)
+    for size, dim in zip(xp.shape(x), broadcast_dimensions, strict=True):
+        expanded[dim] = size
+    return xp.broadcast_to(xp.asarray(x).reshape(expanded), shape).copy()
+
+
+def _pad(xp, x, padding_value, *, padding_config):
+    shape = [lo + hi + n + max(n - 1, 0) * interior for n, (lo, hi, interior) in zip(x.shape, padding_config)]
+    result = xp.empty(shape, dtype=x.dtype)
+    result[...] = padding_value
+    result[tuple(slice(lo, lo + n + max(n - 1, 0) * interior, interior + 1)
+                 for n, (lo, _, interior) in zip(x.shape, padding_config))] = x
+    return result
+
+
+def _in_range_rows(xp, operand_shape, indices):
+    bounds = xp.asarray(operand_shape[:indices.shape[-1]], dtype=indices.dtype)
+    return xp.all((indices >= 0) & (indices < bounds), axis=-1)
+
+
+def _gather(xp, operand, indices, *, mode, fill_value=None):
+    k = indices.shape[-1]
+    out_shape = indices.shape[:-1] + operand.shape[k:]
+    fill = indexing.default_fill_value(operand.dtype) if fill_value is None else fill_value
+    if 0 in operand.shape[:k]:  # every index is out of range
+        return xp.full(out_shape, fill, dtype=operand.dtype)
+    upper = xp.asarray([n - 1 for n in operand.shape[:k]], dtype=indices.dtype)
+    clamped = xp.minimum(xp.maximum(indices, 0), upper)
+    result = operand[tuple(clamped[..., j] for j in range(k))]
+    if mode == "fill":
+        inside = _in_range_rows(xp, operand.shape, indices)
+        inside = inside.reshape(inside.shape + (1,) * (operand.ndim - k))
+        result = xp.where(inside, result, xp.asarray(fill, dtype=operand.dtype))
+    return result
+
+
+def _scatter_rows(xp, operand, indices, updates):
+    keep = _in_range_rows(xp, operand.shape, indices)
+    rows = indices[keep]
+    return tuple(rows[:, j] for j in range(indices.shape[-1])), updates[keep]
+
+
+def _scatter_add(xp, operand, indices, updates):
+    result = operand.copy()
+    where, values = _scatter_rows(xp, operand, indices, updates)
+    xp.add.at(result, where, values)
+    return result
+
+
+def _scatter(xp, operand, indices, updates):
+    result = operand.copy()
+    where, values = _scatter_rows(xp, operand, indices, updates)
+    result[where] = values
+    return result
+
+
+def _extremum(prim, xp_name):
+    identity = prim.cuda_template["identity"]
+
+    def impl(xp, x, *, axes):
+        if any(x.shape[a] == 0 for a in axes):  # NumPy's initial=identity, which CuPy's max lacks
+            return xp.full([n for i, n in enumerate(x.shape) if i not in axes], identity(x.dtype), x.dtype)
+        return getattr(xp, xp_name)(x, axis=axes)
+    return impl
+
+
+_ARRAY_MODULE_IMPLS = {
+    structural.iota_p: _iota,
+    structural.broadcast_in_dim_p: _broadcast_in_dim,
+    structural.pad_p: _pad,
+    indexing.gather_p: _gather,
+    indexing.scatter_add_p: _scatter_add,
+    indexing.scatter_p: _scatter,
+    # float16 only: the other dtypes fuse
+    ew.convert_element_type_p: lambda xp, x, *, new_dtype, weak_type=False: xp.asarray(x).astype(new_dtype),
+    ew.integer_pow_p: lambda xp, x, *, y: xp.power(x, x.dtype.type(y)),
+    reductions.reduce_max_p: _extremum(reductions.reduce_max_p, "max"),
+    reductions.reduce_min_p: _extremum(reductions.reduce_min_p, "min"),
+}
