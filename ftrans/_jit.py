@@ -1,9 +1,10 @@
 """`jit`: trace once per argument signature, optimize, lower to NumPy, cache.
 
 With no trace open, a call looks its signature up in the cache (pytree
-structure, per-leaf aval, static values) and runs the lowered function. Inside
-any open trace (grad, vmap, make_jaxpr, an outer jit) it binds one `jit_call`
-equation holding the optimized jaxpr, which that trace transforms.
+structure, per-leaf aval, static values) and runs the lowered function; with
+no static arguments that is all it does (flatten, one dict lookup, the call).
+Inside any open trace (grad, vmap, make_jaxpr, an outer jit) it binds one
+`jit_call` equation holding the optimized jaxpr, which that trace transforms.
 
 The cache key: (pytree structure of the dynamic arguments, their avals, the
 static positional values, the static keyword values). Avals are interned, so
@@ -11,19 +12,24 @@ the key hashes in C; static values must be hashable.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
+from operator import itemgetter
 
 import numpy as np
 
 from ftrans._api_util import check_outputs, flatten_args, normalize_argnums, split_static
-from ftrans.tree_util import tree_flatten, tree_unflatten
+from ftrans.tree_util import tree_flatten, tree_structure, tree_unflatten
 from interpreters import lowering_numpy
 from ir import passes
-from ir.core import ClosedJaxpr, Jaxpr
+from ir.core import ClosedJaxpr, Jaxpr, concrete_aval
 from ir.errors import api_boundary, at_user_line
 from ir.passes.inline import inline_calls
 from ir.primitives.call import jit_call
-from ir.tracing import current_trace, stage
+from ir.tracing import Tracer, current_trace, stage
+
+_LEAF = tree_structure(0)  # the structure of a single array
 
 
 class Lowered:
@@ -37,23 +43,45 @@ class Lowered:
 
 
 class _Compiled:
-    """One cache entry: the optimized jaxpr, its lowering, the output structure."""
+    """One cache entry: the optimized jaxpr, its lowering, the output structure.
+
+    `run` (the generated function itself) and `unflatten` are what a cached
+    call uses, picked here so that the call does no more than call them."""
 
     def __init__(self, closed, out_tree, name):
         self.jaxpr = closed
-        self.out_tree = out_tree
         self.lowered = lowering_numpy.lower(closed, name)
+        self.run = self.lowered.function
+        self.unflatten = itemgetter(0) if out_tree == _LEAF else functools.partial(tree_unflatten, out_tree)
         # for binding under a trace: constants become explicit leading operands
         jaxpr = closed.jaxpr
         self.call_jaxpr = ClosedJaxpr(Jaxpr([], jaxpr.constvars + jaxpr.invars, jaxpr.eqns, jaxpr.outvars), [])
         self.consts = closed.consts
 
 
+@contextlib.contextmanager
+def _gc_paused():
+    """Tracing, optimizing and lowering a large program allocate millions of
+    objects that all stay alive: the cyclic GC would walk them again and again
+    (a third of the compile time at 60,000 equations) and free nothing."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 class JittedFunction:
     def __init__(self, fun, static_argnums, static_argnames):
         self.fun = fun
         self.static_argnums = static_argnums
+        # then a call without keywords may take the fast path of __call__
+        self._no_static_argnums = isinstance(static_argnums, (tuple, list)) and not static_argnums
         self.static_argnames = tuple(static_argnames)
+        self._static_argname_set = frozenset(self.static_argnames)
+        self._static_positions = {}  # number of positional args -> normalized static_argnums
         self.name = getattr(fun, "__name__", "function")
         if not self.name.isidentifier():  # lambdas
             self.name = "jitted"
@@ -61,9 +89,15 @@ class JittedFunction:
         self.trace_count = 0  # how many times the function has been traced (cache misses)
         functools.update_wrapper(self, fun)
 
+    def _static_argnums_for(self, num_args):
+        static = self._static_positions.get(num_args)
+        if static is None:  # not cached when it raises: the error comes again on every such call
+            static = self._static_positions[num_args] = normalize_argnums(self.static_argnums, num_args)
+        return static
+
     def _signature(self, args, kwargs):
-        static = normalize_argnums(self.static_argnums, len(args))
-        unknown = set(kwargs) - set(self.static_argnames)
+        static = self._static_argnums_for(len(args))
+        unknown = kwargs.keys() - self._static_argname_set
         if unknown:
             raise TypeError(at_user_line(f"jit: keyword arguments {sorted(unknown)} must be listed in "
                                          "static_argnames (pass arrays positionally)"))
@@ -90,12 +124,13 @@ class JittedFunction:
             out_trees.append(out_tree)
             return out_leaves
 
-        closed = stage(flat_fun, in_avals)
-        # closed-over arrays are copied now: later changes to them do not reach the compiled code
-        consts = [np.array(c) if isinstance(c, np.ndarray) else c for c in closed.consts]
-        # integer powers become multiplications, as JAX's integer_pow does (not bit-exact to np.power)
-        closed = passes.optimize(inline_calls(ClosedJaxpr(closed.jaxpr, consts)), exact_powers=False)
-        compiled = self._cache[key] = _Compiled(closed, out_trees[0], self.name)
+        with _gc_paused():
+            closed = stage(flat_fun, in_avals)
+            # closed-over arrays are copied now: later changes to them do not reach the compiled code
+            consts = [np.array(c) if isinstance(c, np.ndarray) else c for c in closed.consts]
+            # integer powers become multiplications, as JAX's integer_pow does (not bit-exact to np.power)
+            closed = passes.optimize(inline_calls(ClosedJaxpr(closed.jaxpr, consts)), exact_powers=False)
+            compiled = self._cache[key] = _Compiled(closed, out_trees[0], self.name)
         return compiled
 
     def _lookup(self, args, kwargs):
@@ -107,12 +142,27 @@ class JittedFunction:
 
     @api_boundary
     def __call__(self, *args, **kwargs):
+        # The fast path, for a cached signature with nothing static and no trace open:
+        # flatten, one dict lookup, the call. Everything else (static arguments, a
+        # first call, a bad argument, a leaked tracer) takes `_call` and its checks.
+        if kwargs or not self._no_static_argnums or current_trace() is not None:
+            return self._call(args, kwargs)
+        leaves, in_tree = tree_flatten(args)
+        try:
+            compiled = self._cache.get((in_tree, tuple(map(concrete_aval, leaves)), ()))
+        except TypeError:  # a leaf that is no array: _call names it
+            compiled = None
+        if compiled is None or any(isinstance(leaf, Tracer) for leaf in leaves):
+            return self._call(args, kwargs)
+        return compiled.unflatten(compiled.run(*leaves))
+
+    def _call(self, args, kwargs):
         compiled, leaves = self._lookup(args, kwargs)
         if current_trace() is None:
-            outs = compiled.lowered(*leaves)
+            outs = compiled.run(*leaves)
         else:  # inside a transformation: one equation it can differentiate and batch through
             outs = jit_call(compiled.call_jaxpr, [*compiled.consts, *leaves], self.name)
-        return tree_unflatten(compiled.out_tree, outs)
+        return compiled.unflatten(outs)
 
     @api_boundary
     def lower(self, *args, **kwargs) -> Lowered:

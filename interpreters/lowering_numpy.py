@@ -3,101 +3,497 @@
 The function is straight-line source, one line per equation, named after the
 IR's variables (so `ft.jit(f).lower(x).as_text()` reads like the printed
 jaxpr): no interpreter loop runs when it is called. Elementwise primitives
-whose implementation is a NumPy ufunc call it directly; the others call their
-declared implementation. Literals, constants and params live in the function's
-namespace.
+whose implementation is a NumPy ufunc call it directly, matrix products call
+`numpy.matmul`, and the others call their declared implementation. Literals,
+constants and params live in the function's namespace.
 
-Returned arrays are always fresh: an output that is an input, a constant, or a
-view of one is copied, and 0-d results are 0-d arrays, never NumPy scalars.
+Arrays of at least BUFFER_MIN_ELEMENTS elements get two optimizations (smaller
+ones stay plain calls: allocating them costs less than any bookkeeping):
+
+- Buffer reuse. A liveness analysis gives each large result of a ufunc or a
+  matrix product a scratch buffer, written with `out=`. A buffer is free
+  again once no live variable may view it, so a chain of n equations needs a
+  few buffers, not n. (Results of other implementations are theirs.)
+- Chunking. A run of consecutive ufunc equations over one large shape (their
+  other operands rank-0) is evaluated CHUNK_BYTES at a time along the
+  flattened arrays, so its intermediates stay in cache: they need chunk-sized
+  temporaries only, and what is used after the run is written chunk by chunk.
+  Every chunk has the same size: a last, partial one moves back to end at the
+  end, overlapping the one before, and computes some values again (the same
+  values: a run never writes what it reads). In the loop, `x_` is the current
+  chunk of a full-size array `x`:
+
+      f = numpy.empty((1000000,), numpy.float64)
+      a_flat = a.reshape(-1)
+      f_flat = f.reshape(-1)
+      for lo_ in range(0, 1000000, 32768):
+          lo_ = min(lo_, 967232)  # the last chunk may overlap the one before
+          hi_ = lo_ + 32768
+          a_ = a_flat[lo_:hi_]
+          b = numpy.multiply(a_, a_, out=buf0)
+          ...
+          f_ = numpy.multiply(d, e, out=f_flat[lo_:hi_])
+
+Guarantees: nothing is written into an argument or a constant (only into
+scratch buffers and arrays the call allocated). Every returned array is
+fresh: an output that is an input, a constant, a view, or returned twice is
+copied, and 0-d results are 0-d arrays, never NumPy scalars. A set of scratch
+buffers belongs to one call at a time (see ScratchPool), so a jitted function
+is reentrant and may run in several threads at once.
+
+`lower(closed, copy_outputs=False)` generates the plainest code instead: one
+call per equation, no buffers, no chunks, no copies. Its function may return
+its arguments, constants and NumPy scalars as they are: for callers that own
+the results (tiny per-primitive functions, where copies are pure overhead).
 """
 from __future__ import annotations
 
+import itertools
 import keyword
+import math
+import string
 import weakref
 
 import numpy
 
-from ir.core import ClosedJaxpr, Literal
+from ir.core import ClosedJaxpr, Literal, Var
 from ir.primitives import call
-from ir.printer import var_name
+
+# Smaller results are plain calls: a buffer would save less than its bookkeeping costs.
+BUFFER_MIN_ELEMENTS = 4096
+# Chunk size of a chunked run, per chunk-sized temporary: a handful of them fit in
+# a 1 MiB L2 cache. (Measured on gelu at 10^7: 256 KiB is at the flat optimum.)
+CHUNK_BYTES = 256 * 1024
 
 # primitives whose implementation may return a view of (or the very) operand
 VIEW_PRIMITIVES = {"reshape", "transpose", "squeeze", "slice", "rev", "stop_gradient"}
+# views whose elements are not one C-ordered block (flattening them copies), and
+# views that keep their operand's layout
+_STRIDED_VIEWS = {"transpose", "slice", "rev"}
+_LAYOUT_KEEPING_VIEWS = {"reshape", "squeeze", "stop_gradient"}
 
 
 class LoweredNumpy:
-    """A jaxpr lowered to NumPy: `source` (the generated text) and `function`."""
+    """A jaxpr lowered to NumPy: `source` (the generated text), `function`, and
+    `scratch`, the (shape, dtype) of each scratch buffer a call uses."""
 
-    def __init__(self, source, function):
-        self.source, self.function = source, function
+    def __init__(self, source, function, scratch=()):
+        self.source, self.function, self.scratch = source, function, tuple(scratch)
 
     def __call__(self, *args):
         return self.function(*args)
 
 
+class ScratchPool:
+    """Sets of scratch buffers, each used by one call at a time.
+
+    A call takes a set, or allocates a new one when every set is in use (by
+    other threads, or by a re-entrant call), and gives it back when done: no
+    two calls in flight ever share a buffer, and there are as many sets as
+    calls ever ran at once. (Per call rather than per thread: the same safety
+    as thread-local buffers, plus reentrancy.) A call that raises does not
+    give its set back; the next call allocates another."""
+
+    def __init__(self, specs):
+        self.specs = specs
+        self._free = []
+
+    def take(self):
+        try:
+            return self._free.pop()  # atomic: two threads never get one set
+        except IndexError:
+            return [numpy.empty(shape, dtype) for shape, dtype in self.specs]
+
+    def give(self, buffers):
+        self._free.append(buffers)
+
+
 def _names():
-    """a, b, ... as the printer names them, skipping Python keywords and `numpy`."""
-    index = 0
-    while True:
-        name = var_name(index)
-        index += 1
+    """a, b, ... as the printer names them (`ir.printer.var_name` of 0, 1, ...),
+    skipping Python keywords and `numpy`. Every other name in the generated
+    code has a digit or an underscore."""
+    letters = string.ascii_lowercase
+    for name in _in_printer_order(letters):
         if not keyword.iskeyword(name) and name != "numpy":
             yield name
 
 
-def lower(closed: ClosedJaxpr, name="jitted") -> LoweredNumpy:
-    jaxpr = closed.jaxpr
-    fresh = _names()
-    names, namespace, lines = {}, {"numpy": numpy}, []
+def _in_printer_order(letters):
+    yield from letters
+    for length in itertools.count(1):  # then ba..zz, baa..zzz, ...: no leading 'a'
+        for first in letters[1:]:
+            for rest in itertools.product(letters, repeat=length):
+                yield first + "".join(rest)
 
-    def define(var):
-        names[var] = next(fresh)
-        return names[var]
 
-    def atom(x):
+def _is_ufunc_call(eqn):
+    """An equation computed by one NumPy ufunc call, which can write into `out=`."""
+    impl = eqn.primitive.impl
+    return isinstance(impl, numpy.ufunc) and impl.nout == 1 and not eqn.params
+
+
+def _matmul_transposes(eqn):
+    """For a dot_general that is a plain matrix product (2-D operands, one
+    contracting dimension each, no batch dimensions): whether each operand
+    enters `numpy.matmul` transposed. None for any other equation. (Only
+    where the implementation calls matmul too: it multiplies when the
+    contraction has size 1.)"""
+    if eqn.primitive.name != "dot_general":
+        return None
+    lhs, rhs = eqn.invars
+    (lhs_contract, rhs_contract), batch = eqn.params["dimension_numbers"]
+    if lhs.aval.ndim != 2 or rhs.aval.ndim != 2 or any(batch) or len(lhs_contract) != 1 \
+            or lhs.aval.shape[lhs_contract[0]] <= 1:
+        return None
+    return lhs_contract[0] == 0, rhs_contract[0] == 1
+
+
+class _Source:
+    """Names and the namespace of the generated function: IR variables by
+    their printed names (given in the printer's order up front, so code
+    emitted out of order keeps them), constants as `const_<name>`, literals
+    (one name per distinct value), implementations and params."""
+
+    def __init__(self, closed: ClosedJaxpr):
+        jaxpr = closed.jaxpr
+        self.namespace = {"numpy": numpy}
+        self.names = {}
+        self._fresh = _names()
+        self._literals = {}  # (dtype, bytes) -> name
+        for var, value in zip(jaxpr.constvars, closed.consts, strict=True):
+            self.names[var] = name = f"const_{next(self._fresh)}"
+            self.namespace[name] = value
+        self.params = [self._define(v) for v in jaxpr.invars]
+        for eqn in jaxpr.eqns:
+            for var in eqn.outvars:
+                self._define(var)
+
+    def _define(self, var):
+        self.names[var] = name = next(self._fresh)
+        return name
+
+    def atom(self, x):
         if type(x) is Literal:
-            key = f"lit{len(namespace)}"
-            namespace[key] = x.value
-            return key
-        return names[x]
+            key = (x.value.dtype, x.value.tobytes())
+            name = self._literals.get(key)
+            if name is None:
+                name = self._literals[key] = self.add_global("lit", x.value)
+            return name
+        return self.names[x]
 
-    for var, value in zip(jaxpr.constvars, closed.consts, strict=True):
-        namespace[f"const_{define(var)}"] = value
-        names[var] = f"const_{names[var]}"
-    params = ", ".join(define(v) for v in jaxpr.invars)
-    fresh_outputs = set()
-    for eqn in jaxpr.eqns:
+    def add_global(self, prefix, value):
+        name = f"{prefix}{len(self.namespace)}"
+        self.namespace[name] = value
+        return name
+
+    def call(self, eqn, args, out=None):
+        """The expression computing `eqn` from the operand texts `args` (into
+        `out`, for an equation that can write there)."""
         prim = eqn.primitive
-        args = ", ".join(atom(x) for x in eqn.invars)
-        if isinstance(prim.impl, numpy.ufunc) and not eqn.params:
-            expr = f"numpy.{prim.impl.__name__}({args})"
-        else:
-            impl_name = f"impl_{prim.name}"
-            namespace[impl_name] = prim.impl
-            if eqn.params:
-                params_name = f"params{len(namespace)}"
-                namespace[params_name] = eqn.params
-                expr = f"{impl_name}({args}{', ' if args else ''}**{params_name})"
-            else:
-                expr = f"{impl_name}({args})"
-        targets = ", ".join(define(v) for v in eqn.outvars)
-        lines.append(f"{targets}{',' if prim.multiple_results and len(eqn.outvars) == 1 else ''} = {expr}")
-        if prim.name not in VIEW_PRIMITIVES:
-            fresh_outputs.update(eqn.outvars)
+        out_arg = [] if out is None else [f"out={out}"]
+        if _is_ufunc_call(eqn):
+            return f"numpy.{prim.impl.__name__}({', '.join([*args, *out_arg])})"
+        transposed = _matmul_transposes(eqn)
+        if transposed is not None:
+            operands = [arg + ".T" if t else arg for arg, t in zip(args, transposed, strict=True)]
+            return f"numpy.matmul({', '.join([*operands, *out_arg])})"
+        impl_name = f"impl_{prim.name}"
+        self.namespace[impl_name] = prim.impl
+        if eqn.params:
+            args = [*args, f"**{self.add_global('params', eqn.params)}"]
+        return f"{impl_name}({', '.join(args)})"
+
+    def targets(self, eqn):
+        names = ", ".join(self.names[v] for v in eqn.outvars)
+        return names + "," if eqn.primitive.multiple_results and len(eqn.outvars) == 1 else names
+
+
+def lower(closed: ClosedJaxpr, name="jitted", copy_outputs=True) -> LoweredNumpy:
+    source, jaxpr = _Source(closed), closed.jaxpr
+    scratch = []
+    # the plan is skipped where it could change nothing: in programs of small arrays only
+    if copy_outputs and any(var.aval.size >= BUFFER_MIN_ELEMENTS for eqn in jaxpr.eqns for var in eqn.outvars):
+        body = _BufferedBody(source, jaxpr)
+        lines, scratch = body.lines, body.specs
+    else:
+        lines = [f"    {source.targets(eqn)} = {source.call(eqn, [source.atom(x) for x in eqn.invars])}"
+                 for eqn in jaxpr.eqns]
+    returned = _fresh_results(source, jaxpr) if copy_outputs else [source.atom(x) for x in jaxpr.outvars]
+    result = f"({', '.join(returned)}{',' if len(returned) == 1 else ''})"
+    if scratch:
+        source.namespace["scratch_pool"] = ScratchPool(scratch)
+        buffers = ", ".join(f"buf{i}" for i in range(len(scratch)))
+        lines[:0] = ["    scratch = scratch_pool.take()  # buffers no other call is using",
+                     f"    {buffers}{',' if len(scratch) == 1 else ''} = scratch"]
+        # the results are complete (copies of views of scratch included) before another call may take it
+        lines += [f"    result = {result}", "    scratch_pool.give(scratch)", "    return result"]
+    else:
+        lines.append(f"    return {result}")
+    if name in source.namespace:  # a function named like a global of its own code must not replace it
+        name = f"{name}_jitted"
+    text = f"def {name}({', '.join(source.params)}):\n" + "\n".join(lines) + "\n"
+    exec(compile(text, f"<ftrans jit of {name}>", "exec"), source.namespace)  # our own generated source
+    return LoweredNumpy(text, source.namespace[name], scratch)
+
+
+def _fresh_results(source, jaxpr):
+    """The texts of the results: each a fresh array, and 0-d arrays for 0-d
+    results. Results of non-view equations are arrays the call allocated
+    (never scratch: no result gets a buffer); anything else is copied."""
+    fresh = {v for eqn in jaxpr.eqns if eqn.primitive.name not in VIEW_PRIMITIVES for v in eqn.outvars}
     returned, seen = [], set()
     for x in jaxpr.outvars:
-        text = atom(x)
-        if type(x) is Literal or x not in fresh_outputs or x in seen:
-            text = f"numpy.array({text})"  # a copy: never hand out an input, a constant or one array twice
+        text = source.atom(x)
+        if type(x) is Literal or x not in fresh or x in seen:
+            text = f"numpy.array({text})"  # a copy: never hand out an input, a constant, a view or one array twice
         elif not x.aval.shape:
             text = f"numpy.asarray({text})"  # NumPy scalar -> 0-d array
         if type(x) is not Literal:
             seen.add(x)
         returned.append(text)
-    body = "".join(f"    {line}\n" for line in lines)
-    source = f"def {name}({params}):\n{body}    return ({', '.join(returned)}{',' if len(returned) == 1 else ''})\n"
-    exec(compile(source, f"<ftrans jit of {name}>", "exec"), namespace)  # our own generated source
-    return LoweredNumpy(source, namespace[name])
+    return returned
+
+
+# -------------------- buffers and chunks --------------------
+
+def _chunk_elements(eqns):
+    itemsize = max(x.aval.dtype.itemsize for eqn in eqns for x in (*eqn.invars, *eqn.outvars))
+    return CHUNK_BYTES // max(itemsize, 1)
+
+
+def _chunkable_shape(eqn, strided):
+    """The shape a chunked run over `eqn` iterates, or None if it cannot join one:
+    a ufunc with a large result whose array operands have its shape and flatten
+    without a copy."""
+    if not _is_ufunc_call(eqn):
+        return None
+    aval = eqn.outvars[0].aval
+    if aval.size < BUFFER_MIN_ELEMENTS:
+        return None
+    for x in eqn.invars:
+        if x.aval.shape and (x.aval.shape != aval.shape or x in strided):
+            return None
+    return aval.shape
+
+
+def _steps(eqns, strided):
+    """The equations in order, as steps: a list of one equation, or a chunked
+    run of two or more consecutive ones over arrays of at least two chunks.
+    `strided`: the variables whose elements may not be one C-ordered block."""
+    steps, run, run_shape = [], [], None
+
+    def close_run():
+        if len(run) >= 2 and math.prod(run_shape) >= 2 * _chunk_elements(run):
+            steps.append(run)
+        else:
+            steps.extend([eqn] for eqn in run)
+
+    for eqn in eqns:
+        shape = _chunkable_shape(eqn, strided)
+        if shape is not None and shape == run_shape:
+            run.append(eqn)
+            continue
+        close_run()
+        run, run_shape = ([eqn], shape) if shape is not None else ([], None)
+        if shape is None:
+            steps.append([eqn])
+    close_run()
+    return steps
+
+
+def _last_uses(steps, outvars):
+    """Variable -> index of the last step that reads it (or defines it, if none
+    reads it); outputs of the jaxpr live past the last step."""
+    last = {}
+    for index, step in enumerate(steps):
+        for eqn in step:
+            for var in eqn.outvars:
+                last[var] = index
+            for x in eqn.invars:
+                if type(x) is Var:
+                    last[x] = index
+    for x in outvars:
+        if type(x) is Var:
+            last[x] = len(steps)
+    return last
+
+
+class _BufferedBody:
+    """The lines of a function that reuses scratch buffers and chunks long
+    elementwise runs (see the module docstring), and `specs`, the (shape,
+    dtype) of each scratch buffer they use. Two more layouts save copies:
+
+    - `broadcast_in_dim` read only by ufuncs is a read-only view
+      (`numpy.broadcast_to`), not a materialized array;
+    - a matrix product read only by a transpose (as reverse-mode AD makes
+      weight gradients) is written transposed into its reader's buffer, so
+      the transpose is a C-ordered view and what reads it reads contiguously.
+
+    Buffer bookkeeping, in one pass over the steps: `views` maps a variable to
+    the buffers its value may view (its own, or its operand's for a view),
+    `holders` counts the live variables viewing each buffer, and a buffer
+    whose count drops to 0 goes back to `free`, keyed by (shape, dtype)."""
+
+    def __init__(self, source: _Source, jaxpr):
+        self.source = source
+        self.lines = []
+        self.specs = []
+        self.holders = []
+        self.free = {}
+        self.views = {}
+        self.outvars = {x for x in jaxpr.outvars if type(x) is Var}
+        self._plan_layouts(jaxpr.eqns)
+        steps = _steps(jaxpr.eqns, self._strided(jaxpr.eqns))
+        self.last_use = _last_uses(steps, jaxpr.outvars)
+        for index, step in enumerate(steps):
+            if len(step) == 1:
+                self._equation(step[0], index)
+            else:
+                self._chunked_run(step, index)
+
+    def _plan_layouts(self, eqns):
+        """Find the broadcast views and the transposed products (see above)."""
+        readers, producers = {}, {}
+        for eqn in eqns:
+            for x in eqn.invars:
+                if type(x) is Var:
+                    readers.setdefault(x, []).append(eqn)
+            for var in eqn.outvars:
+                producers[var] = eqn
+        self.broadcast_views = {
+            eqn.outvars[0] for eqn in eqns if eqn.primitive.name == "broadcast_in_dim"
+            and eqn.outvars[0] not in self.outvars and all(map(_is_ufunc_call, readers.get(eqn.outvars[0], ())))}
+        self.transposed_products = {}  # product -> its transpose, whose buffer it is written into
+        for eqn in eqns:
+            if eqn.primitive.name != "transpose" or tuple(eqn.params["permutation"]) != (1, 0):
+                continue
+            (product,), (var,) = eqn.invars, eqn.outvars
+            if type(product) is Var and readers[product] == [eqn] and product in producers \
+                    and _matmul_transposes(producers[product]) is not None \
+                    and self._wants_buffer(product) and self._wants_buffer(var):
+                self.transposed_products[product] = var
+
+    def _strided(self, eqns):
+        """The variables whose elements may not be one C-ordered block."""
+        strided = set(self.broadcast_views)
+        for eqn in eqns:
+            name = eqn.primitive.name
+            if name in _STRIDED_VIEWS and eqn.invars[0] not in self.transposed_products:
+                strided.add(eqn.outvars[0])
+            elif name in _LAYOUT_KEEPING_VIEWS and eqn.invars[0] in strided:
+                strided.add(eqn.outvars[0])
+        return strided
+
+    # -------------------- buffer bookkeeping --------------------
+
+    def _take(self, aval, var):
+        """A free buffer of `aval`'s shape and dtype (a new one if none is), held by `var`."""
+        key = (aval.shape, aval.dtype)
+        free = self.free.get(key)
+        if free:
+            buffer = free.pop()  # the most recently freed: likely still in cache
+        else:
+            buffer = len(self.specs)
+            self.specs.append(key)
+            self.holders.append(0)
+        self._hold(var, (buffer,))
+        return f"buf{buffer}"
+
+    def _hold(self, var, buffers):
+        if buffers:
+            self.views[var] = buffers
+            for buffer in buffers:
+                self.holders[buffer] += 1
+
+    def _release(self, var):
+        for buffer in self.views.pop(var, ()):
+            self.holders[buffer] -= 1
+            if not self.holders[buffer]:
+                self.free.setdefault(self.specs[buffer], []).append(buffer)
+
+    def _release_dead(self, atoms, index):
+        """Release the variables among `atoms` that no step after `index` reads."""
+        for x in atoms:
+            if type(x) is Var and self.last_use[x] == index:
+                self._release(x)
+
+    def _wants_buffer(self, var):
+        return var.aval.size >= BUFFER_MIN_ELEMENTS and var not in self.outvars
+
+    # -------------------- steps --------------------
+
+    def _equation(self, eqn, index):
+        source = self.source
+        var = eqn.outvars[0] if eqn.outvars else None  # what may take a buffer has one result
+        args = [source.atom(x) for x in eqn.invars]
+        if eqn.primitive.name in VIEW_PRIMITIVES or var in self.broadcast_views:
+            # held before the operand may be released, so its buffers stay busy
+            self._hold(var, tuple({b for x in eqn.invars for b in self.views.get(x, ())}))
+        out = None
+        if _is_ufunc_call(eqn):
+            self._release_dead(eqn.invars, index)  # first: an elementwise ufunc may write over its operand
+            if self._wants_buffer(var):
+                out = self._take(var.aval, var)
+        else:
+            if _matmul_transposes(eqn) is not None and self._wants_buffer(var):
+                transpose = self.transposed_products.get(var)
+                out = self._take(var.aval, var) if transpose is None else f"{self._take(transpose.aval, var)}.T"
+            self._release_dead(eqn.invars, index)
+        expression = _broadcast_view(source, eqn) if var in self.broadcast_views else source.call(eqn, args, out)
+        self.lines.append(f"    {source.targets(eqn)} = {expression}")
+        self._release_dead(eqn.outvars, index)
+
+    def _chunked_run(self, eqns, index):
+        source, lines = self.source, self.lines
+        shape = eqns[0].outvars[0].aval.shape
+        size, chunk = math.prod(shape), _chunk_elements(eqns)
+        defined = [eqn.outvars[0] for eqn in eqns]
+        in_run = set(defined)
+        # results read after the run (or returned) are full-size; the others live in one chunk
+        full = [v for v in defined if self.last_use[v] > index]
+        inputs = list(dict.fromkeys(x for eqn in eqns for x in eqn.invars
+                                    if type(x) is Var and x.aval.shape and x not in in_run))
+        for var in full:  # taken while the run's operands still hold theirs: they are read to the last chunk
+            storage = self._take(var.aval, var) if self._wants_buffer(var) else \
+                f"numpy.empty({shape}, numpy.{var.aval.dtype.type.__name__})"
+            lines.append(f"    {source.atom(var)} = {storage}")
+        for var in inputs + full:
+            lines.append(f"    {source.atom(var)}_flat = {source.atom(var)}.reshape(-1)")
+        lines += [f"    for lo_ in range(0, {size}, {chunk}):",
+                  f"        lo_ = min(lo_, {size - chunk})  # the last chunk may overlap the one before",
+                  f"        hi_ = lo_ + {chunk}"]
+        lines += [f"        {source.atom(var)}_ = {source.atom(var)}_flat[lo_:hi_]" for var in inputs]
+        chunked = set(inputs + full)
+        # chunk temporaries: free after their last use in the run, for that very result too
+        last_in_run = {var: i for i, var in enumerate(defined)}
+        last_in_run.update((x, i) for i, eqn in enumerate(eqns) for x in eqn.invars if type(x) is Var)
+        for i, eqn in enumerate(eqns):
+            args = [source.atom(x) + ("_" if x in chunked else "") for x in eqn.invars]
+            for x in eqn.invars:
+                if x in in_run and x not in chunked and last_in_run[x] == i:
+                    self._release(x)
+            var = eqn.outvars[0]
+            if var in chunked:
+                target, out = f"{source.atom(var)}_", f"{source.atom(var)}_flat[lo_:hi_]"
+            else:
+                target, out = source.atom(var), self._take(var.aval.update(shape=(chunk,)), var)
+            lines.append(f"        {target} = {source.call(eqn, args, out)}")
+            if var not in chunked and last_in_run[var] == i:
+                self._release(var)
+        self._release_dead([x for eqn in eqns for x in eqn.invars], index)
+
+
+def _broadcast_view(source, eqn):
+    """`broadcast_in_dim` as a read-only view: the operand with its dims in
+    place (size-1 dims between), broadcast to the result's shape."""
+    (x,), shape = eqn.invars, eqn.params["shape"]
+    expanded = [1] * len(shape)
+    for i, d in enumerate(eqn.params["broadcast_dimensions"]):
+        expanded[d] = x.aval.shape[i]
+    operand = source.atom(x)
+    if tuple(expanded) != x.aval.shape:
+        operand = f"{operand}.reshape({tuple(expanded)})"
+    return f"numpy.broadcast_to({operand}, {tuple(shape)})"
 
 
 _LOWERED = weakref.WeakKeyDictionary()  # ClosedJaxpr -> LoweredNumpy, for jit_call's implementation

@@ -70,15 +70,22 @@ def equation_key(rw, eqn):
     prim = eqn.primitive
     if prim.commutative and len(operands) == 2 and prim.name not in _ORDER_SENSITIVE:
         x, y = operands
-        if rw.order_key(y) < rw.order_key(x):
+        if _precedes(rw, y, x):
             operands = [y, x]
-    return (prim, params, tuple([_atom_key(x) for x in operands]))
+    # per equation, on every sweep: the common case (variables) in one comprehension, no call
+    return (prim, params, tuple([x if type(x) is not Literal else (x.aval, x.value.tobytes())
+                                 for x in operands]))
 
 
-def _atom_key(atom):
-    if type(atom) is Literal:
-        return (atom.aval, atom.value.tobytes())
-    return atom
+def _precedes(rw, a, b):
+    """`a` sorts before `b` by `rw.order_key` (variables by definition index,
+    then literals), building keys only to compare two literals."""
+    a_is_literal, b_is_literal = type(a) is Literal, type(b) is Literal
+    if a_is_literal and b_is_literal:
+        return rw.order_key(a) < rw.order_key(b)
+    if a_is_literal or b_is_literal:
+        return b_is_literal
+    return rw.order[a] < rw.order[b]
 
 
 def param_key(params):

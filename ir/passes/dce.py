@@ -21,9 +21,9 @@ def dce(program):
     live = {v for v in jaxpr.outvars if type(v) is Var}
     kept = []
     for eqn in reversed(jaxpr.eqns):
-        if any(v in live for v in eqn.outvars):
+        if not live.isdisjoint(eqn.outvars):
             kept.append(eqn)
-            live.update(x for x in eqn.invars if type(x) is Var)
+            live.update(eqn.invars)  # literals too (faster than filtering them): no outvar is one
     used = [v in live for v in jaxpr.constvars]
     if len(kept) == len(jaxpr.eqns) and all(used):
         return program

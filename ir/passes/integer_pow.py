@@ -41,6 +41,10 @@ def inexact_integer_pow_rule(rw, eqn):
     return _lower(rw, eqn, exact=False)
 
 
+# the sweep calls them on integer_pow equations only
+integer_pow_rule.primitives = inexact_integer_pow_rule.primitives = frozenset({ew.integer_pow_p})
+
+
 def _lower(rw, eqn, exact):
     if eqn.primitive is not ew.integer_pow_p:
         return None

@@ -1,4 +1,4 @@
-"""`optimize`: every pass, in one order, to a fixed point."""
+"""`optimize`: every pass, in one order, in one round that reaches their fixed point."""
 from __future__ import annotations
 
 from ir import config
@@ -9,12 +9,6 @@ from ir.passes.integer_pow import inexact_integer_pow_rule, integer_pow_rule
 from ir.passes.rewrite import rewrite
 from ir.passes.simplify import simplify_rule
 
-# Each round is one forward sweep and one DCE. The sweep sees every operand in
-# its final form already (program order), so one round reaches nearly all of
-# the fixed point; the second usually just confirms it. The bound keeps a
-# pair of rules that undo each other (a bug) from looping forever.
-MAX_ROUNDS = 4
-
 # In the order the sweep tries them on each equation: folding first (a constant
 # needs no other rewrite), then simplification and the lowering of
 # integer_pow, and CSE last, so that what it remembers is the final form.
@@ -23,8 +17,15 @@ RULES = (fold_rule, simplify_rule, integer_pow_rule, cse_rule)
 
 def optimize(program, exact_powers=True):
     """`program` (ClosedJaxpr or Jaxpr) after constant folding, simplification,
-    integer_pow lowering, CSE and DCE, repeated until nothing changes (at most
-    MAX_ROUNDS rounds). Returns the input object itself when there is nothing to do.
+    integer_pow lowering, CSE and DCE: the fixed point of all of them. Returns
+    the input object itself when there is nothing to do.
+
+    One round (a forward sweep of all the rules, then DCE) reaches the fixed
+    point: the sweep sees every operand in its final form already (program
+    order), no rule reads later equations or counts uses, and DCE drops only
+    equations that no kept one reads. So a second sweep would meet the same
+    operands, producers and constants and change nothing. In debug mode (the
+    test suite) a second round checks that it does not.
 
     With `exact_powers` (the default) it evaluates bit for bit as `program`
     does: integer_pow is lowered only where multiplications equal np.power
@@ -34,12 +35,11 @@ def optimize(program, exact_powers=True):
     """
     rules = RULES if exact_powers else tuple(
         inexact_integer_pow_rule if rule is integer_pow_rule else rule for rule in RULES)
-    for _ in range(MAX_ROUNDS):
-        optimized = dce(rewrite(program, rules, merge_consts=True))
-        if optimized is program:
-            break
-        program = optimized
+    optimized = dce(rewrite(program, rules, merge_consts=True))
     if config.debug:
+        if optimized is not program and dce(rewrite(optimized, rules, merge_consts=True)) is not optimized:
+            raise AssertionError("optimize: a second round changed the program (a rule that needs "
+                                 "more than one sweep?)")
         from ir.check import check
-        check(program)
-    return program
+        check(optimized)
+    return optimized

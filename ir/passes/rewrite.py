@@ -11,6 +11,11 @@ already rewritten. It returns
   with `rw.emit`), and the equation is dropped;
 - a new Eqn: the equation is replaced by it, and the rules start over on it.
 
+A rule that only ever changes equations of some primitives says so in a
+`primitives` attribute (a frozenset of Primitive objects): the sweep skips
+it for the others. (Most equations then meet two rules, fold and CSE, not
+every rule of the sweep.)
+
 Because the sweep runs in program order, every operand an equation sees is
 already in its final form, so one sweep reaches what most chains of rewrites
 reach (`neg(neg(neg x))`, folds feeding simplifications feeding CSE).
@@ -24,7 +29,8 @@ Invariants the sweep keeps for every rule:
   params dicts) are shared with the input, since no pass mutates an Eqn;
   changed ones are new Eqn objects. A sweep
   that changes nothing returns its input object itself, which is how
-  `optimize` detects its fixed point.
+  `optimize` knows there was nothing to do (and, in debug mode, checks
+  that its one round reached the fixed point).
 - No recursion per equation: the sweep is a loop, and the only nesting is a
   rule emitting a few equations of its own (bounded by the rule, not by the
   program).
@@ -109,6 +115,7 @@ class Rewriter:
         self.known = {}       # Var -> value (a small NumPy array) of a constvar
         self._const_table = {} if merge_consts else None  # (aval, bytes) -> constvar
         self.tables = {}      # scratch space for rules (CSE's table lives here)
+        self._rules_by_primitive = {}  # Primitive -> the rules that may change its equations
         for var in self.constvars:
             self._define(var)
         for var in self.jaxpr.invars:
@@ -206,7 +213,7 @@ class Rewriter:
             if invars != eqn.invars:  # NB: atoms compare by identity
                 eqn = eqn.replace(invars=invars)
         for _ in range(_MAX_REWRITES_PER_EQN):
-            for rule in self.rules:
+            for rule in self._rules_for(eqn.primitive):
                 result = rule(self, eqn)
                 if result is not None:
                     break
@@ -226,6 +233,13 @@ class Rewriter:
             self._define(var)
             self.producers[var] = eqn
         return eqn.outvars
+
+    def _rules_for(self, prim):
+        rules = self._rules_by_primitive.get(prim)
+        if rules is None:  # a rule without `primitives` may change any equation
+            rules = self._rules_by_primitive[prim] = [
+                rule for rule in self.rules if prim in getattr(rule, "primitives", (prim,))]
+        return rules
 
     def _define(self, var):
         self.order[var] = len(self.order)

@@ -344,3 +344,4 @@ _RULES = {
     reductions.reduce_sum_p: _reduce_over_no_axes, reductions.reduce_max_p: _reduce_over_no_axes,
     reductions.reduce_min_p: _reduce_over_no_axes,
 }
+simplify_rule.primitives = frozenset(_RULES)  # the sweep skips the rule for the others
