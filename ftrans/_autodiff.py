@@ -148,7 +148,7 @@ def _input_cotangents(linear, cts, in_avals, wrt):
     """The linear map's transpose at `cts`, one cotangent per input leaf
     (zeros, float0 for integers, where an input is not differentiated)."""
     cts_in = iter(linear.transpose(cts))
-    return [_materialize(next(cts_in), aval) if w else ad_util.zeros(tangent_aval(aval))
+    return [_as_result(_materialize(next(cts_in), aval)) if w else ad_util.zeros(tangent_aval(aval))
             for aval, w in zip(in_avals, wrt, strict=True)]
 
 

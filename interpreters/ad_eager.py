@@ -204,7 +204,7 @@ def _build_rule(prim, params, avals, wrt):
     available = [*jaxpr.invars, *jaxpr.outvars]
     staged = [r._var for r in linear.residuals if isinstance(r, StagingTracer)]
     extra = list(dict.fromkeys(v for v in staged if v not in available))
-    primal_eqn = _primal_equation(prim, jaxpr, num_inputs)
+    primal_eqn = _primal_equation(prim, params, jaxpr, num_inputs)
     rule.calls_impl = primal_eqn is not None
     if rule.calls_impl:  # the backward function recomputes the extra residuals
         eqns = [e for e in jaxpr.eqns if e is not primal_eqn]
@@ -220,19 +220,21 @@ def _build_rule(prim, params, avals, wrt):
     return rule
 
 
-def _primal_equation(prim, jaxpr, num_inputs):
-    """The equation computing the outputs as `prim` of the inputs, if there is one."""
+def _primal_equation(prim, params, jaxpr, num_inputs):
+    """The equation computing the outputs as `prim` of the inputs with these
+    params, if there is one."""
     for eqn in jaxpr.eqns:
         if eqn.primitive is prim and eqn.outvars == jaxpr.outvars and eqn.invars == jaxpr.invars[:num_inputs]:
-            return eqn
+            try:
+                same_params = bool(eqn.params == params)
+            except (TypeError, ValueError):  # params holding arrays: not provably the same
+                same_params = False
+            return eqn if same_params else None
     return None
 
 
 def _lower(closed, what, prim):
-    import inspect  # TEMP until lowering_numpy grows copy_outputs
-    if "copy_outputs" in inspect.signature(lower).parameters:
-        return lower(closed, f"{what}_of_{prim.name}", copy_outputs=False).function
-    return lower(closed, f"{what}_of_{prim.name}").function
+    return lower(closed, f"{what}_of_{prim.name}", copy_outputs=False).function
 
 
 def _backward_function(linear, residual_vars, recompute, wrt, prim):

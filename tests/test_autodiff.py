@@ -245,6 +245,20 @@ def test_make_jaxpr_of_grad_shows_forward_and_backward_equations():
     assert "sin" in names and "cos" in names and names.count("mul") >= 3
 
 
+def test_gradient_cost_does_not_grow_with_the_number_of_inputs():
+    # reverse mode: one backward sweep, never one JVP per input, so the gradient's
+    # program and the eager tape are the same size for 3 inputs as for 1000
+    f = lambda x: fnp.sum(fnp.tanh(x) * fnp.exp(-x) + x ** 2)
+    sizes = {n: len(ft.make_jaxpr(ft.grad(f))(np.ones(n)).eqns) for n in (3, 1000)}
+    assert sizes[3] == sizes[1000]
+    steps = {}
+    for n in (3, 1000):
+        trace_out = ad_eager.vjp_flat(lambda x: [f(x)], [np.ones(n)], [ir.ShapedArray((n,), np.dtype("float64"))],
+                                      [True])
+        steps[n] = len(trace_out[1].trace.steps)
+    assert steps[3] == steps[1000] <= 8
+
+
 def test_pytrees_and_has_aux():
     params = {"w": np.array([1.0, 2.0]), "b": 0.5}
     loss = lambda p, x: (fnp.sum(p["w"] * x) + p["b"]) ** 2
