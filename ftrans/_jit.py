@@ -1,4 +1,5 @@
-"""`jit`: trace once per argument signature, optimize, lower to NumPy, cache.
+"""`jit`: trace once per argument signature, optimize, lower (to NumPy, or to
+CuPy kernels on a GPU), cache.
 
 With no trace open, a call looks its signature up in the cache (pytree
 structure, per-leaf aval, static values) and runs the lowered function; with
@@ -7,8 +8,9 @@ Inside any open trace (grad, vmap, make_jaxpr, an outer jit) it binds one
 `jit_call` equation holding the optimized jaxpr, which that trace transforms.
 
 The cache key: (pytree structure of the dynamic arguments, their avals, the
-static positional values, the static keyword values). Avals are interned, so
-the key hashes in C; static values must be hashable.
+static positional and keyword values, the backend). Avals are interned, so
+the key hashes in C; static values must be hashable. The backend is
+`backend=` when given, else where the array arguments live (ftrans/_device.py).
 """
 from __future__ import annotations
 
@@ -20,8 +22,9 @@ from operator import itemgetter
 import numpy as np
 
 from ftrans._api_util import check_outputs, flatten_args, normalize_argnums, split_static
+from ftrans._device import BACKENDS, resolve_backend
 from ftrans.tree_util import tree_flatten, tree_structure, tree_unflatten
-from interpreters import lowering_numpy
+from interpreters import lowering_cupy, lowering_numpy
 from ir import passes
 from ir.core import ClosedJaxpr, Jaxpr, concrete_aval
 from ir.errors import api_boundary, at_user_line
@@ -35,10 +38,11 @@ _LEAF = tree_structure(0)  # the structure of a single array
 class Lowered:
     """What `jit(f).lower(*args)` returns: the optimized IR and the generated code."""
 
-    def __init__(self, jaxpr: ClosedJaxpr, lowered: lowering_numpy.LoweredNumpy):
+    def __init__(self, jaxpr: ClosedJaxpr, lowered):
         self.jaxpr, self._lowered = jaxpr, lowered
 
     def as_text(self):
+        """The generated code: a NumPy function, or the CuPy host plan and CUDA kernels."""
         return self._lowered.source
 
 
@@ -48,9 +52,9 @@ class _Compiled:
     `run` (the generated function itself) and `unflatten` are what a cached
     call uses, picked here so that the call does no more than call them."""
 
-    def __init__(self, closed, out_tree, name):
+    def __init__(self, closed, out_tree, name, backend):
         self.jaxpr = closed
-        self.lowered = lowering_numpy.lower(closed, name)
+        self.lowered = (lowering_cupy if backend == "cupy" else lowering_numpy).lower(closed, name)
         self.run = self.lowered.function
         self.unflatten = itemgetter(0) if out_tree == _LEAF else functools.partial(tree_unflatten, out_tree)
         # for binding under a trace: constants become explicit leading operands
@@ -74,8 +78,9 @@ def _gc_paused():
 
 
 class JittedFunction:
-    def __init__(self, fun, static_argnums, static_argnames):
+    def __init__(self, fun, static_argnums, static_argnames, backend=None):
         self.fun = fun
+        self.backend = backend
         self.static_argnums = static_argnums
         # then a call without keywords may take the fast path of __call__
         self._no_static_argnums = isinstance(static_argnums, (tuple, list)) and not static_argnums
@@ -95,7 +100,7 @@ class JittedFunction:
             static = self._static_positions[num_args] = normalize_argnums(self.static_argnums, num_args)
         return static
 
-    def _signature(self, args, kwargs):
+    def _signature(self, args, kwargs, need_device=True):
         static = self._static_argnums_for(len(args))
         unknown = kwargs.keys() - self._static_argname_set
         if unknown:
@@ -105,7 +110,9 @@ class JittedFunction:
         positions = [i for i in range(len(args)) if i not in static]
         leaves, in_tree, in_avals = flatten_args(dynamic, "jit", positions)
         static_values = tuple((i, args[i]) for i in static) + tuple(sorted(kwargs.items()))
-        key = (in_tree, tuple(in_avals), static_values)
+        # under an open trace the call becomes a jit_call equation: no lowering runs here
+        backend = resolve_backend(leaves, self.backend, need_device) if current_trace() is None else "numpy"
+        key = (in_tree, tuple(in_avals), static_values, backend)
         try:
             hash(key)
         except TypeError:
@@ -130,11 +137,11 @@ class JittedFunction:
             consts = [np.array(c) if isinstance(c, np.ndarray) else c for c in closed.consts]
             # integer powers become multiplications, as JAX's integer_pow does (not bit-exact to np.power)
             closed = passes.optimize(inline_calls(ClosedJaxpr(closed.jaxpr, consts)), exact_powers=False)
-            compiled = self._cache[key] = _Compiled(closed, out_trees[0], self.name)
+            compiled = self._cache[key] = _Compiled(closed, out_trees[0], self.name, backend=key[-1])
         return compiled
 
-    def _lookup(self, args, kwargs):
-        key, leaves, in_tree, in_avals, merge = self._signature(args, kwargs)
+    def _lookup(self, args, kwargs, need_device=True):
+        key, leaves, in_tree, in_avals, merge = self._signature(args, kwargs, need_device)
         compiled = self._cache.get(key)
         if compiled is None:
             compiled = self._compile(key, in_tree, in_avals, merge, kwargs)
@@ -149,8 +156,9 @@ class JittedFunction:
             return self._call(args, kwargs)
         leaves, in_tree = tree_flatten(args)
         try:
-            compiled = self._cache.get((in_tree, tuple(map(concrete_aval, leaves)), ()))
-        except TypeError:  # a leaf that is no array: _call names it
+            key = (in_tree, tuple(map(concrete_aval, leaves)), (), resolve_backend(leaves, self.backend))
+            compiled = self._cache.get(key)
+        except TypeError:  # a leaf that is no array, or mixed devices: _call names it
             compiled = None
         if compiled is None or any(isinstance(leaf, Tracer) for leaf in leaves):
             return self._call(args, kwargs)
@@ -166,16 +174,19 @@ class JittedFunction:
 
     @api_boundary
     def lower(self, *args, **kwargs) -> Lowered:
-        compiled, _ = self._lookup(args, kwargs)
+        """The optimized jaxpr and the generated code for these arguments. Lowering
+        for backend="cupy" only generates code: it needs neither CuPy nor a GPU."""
+        compiled, _ = self._lookup(args, kwargs, need_device=False)
         return Lowered(compiled.jaxpr, compiled.lowered)
 
 
 def jit(fun=None, static_argnums=(), static_argnames=(), backend=None):
     """Compile `fun` (a decorator too): traced once per argument signature,
-    optimized by the IR passes, lowered to one generated NumPy function."""
-    if backend not in (None, "numpy"):
-        raise NotImplementedError(f"jit(backend={backend!r}): only the NumPy backend exists so far")
+    optimized by the IR passes, lowered to one generated NumPy function, or
+    to fused CuPy kernels for backend="cupy" (or CuPy array arguments)."""
+    if backend not in BACKENDS:
+        raise ValueError(at_user_line(f"jit: backend must be one of {BACKENDS}, got {backend!r}"))
     if fun is None:
         return functools.partial(jit, static_argnums=static_argnums, static_argnames=static_argnames,
                                  backend=backend)
-    return JittedFunction(fun, static_argnums, static_argnames)
+    return JittedFunction(fun, static_argnums, static_argnames, backend)
