@@ -23,9 +23,9 @@ def _aval(x, what):
         raise TypeError(at_user_line(f"{what} is a {type(x).__name__}, not an array")) from None
 
 
-def _materialize(t, aval):
+def _materialize(t, aval, like=None):
     """A Zero tangent/cotangent as an actual zero array (float0 for integer values)."""
-    return ad_util.zeros(tangent_aval(aval)) if type(t) is Zero else t
+    return ad_util.zeros(tangent_aval(aval), like) if type(t) is Zero else t
 
 
 def _as_result(x):
@@ -82,7 +82,7 @@ def jvp(fun, primals, tangents):
         tangent_in.append(Zero(expected) if expected.dtype == float0 else t)
     flat_fun = _FlatFunction(fun, in_tree)
     primals_out, tangents_out = ad.jvp_flat(flat_fun, primal_leaves, tangent_in)
-    tangents_out = [_materialize(t, get_aval(p)) for p, t in zip(primals_out, tangents_out, strict=True)]
+    tangents_out = [_materialize(t, get_aval(p), p) for p, t in zip(primals_out, tangents_out, strict=True)]
     return (tree_unflatten(flat_fun.out_tree, [_as_result(p) for p in primals_out]),
             tree_unflatten(flat_fun.out_tree, tangents_out))
 
@@ -102,7 +102,7 @@ def linearize(fun, *primals):
         if tree != in_tree:
             raise ValueError(at_user_line(f"linearize: f_jvp expects tangents structured as {in_tree}, got {tree}"))
         nonzero = iter(linear(*[t for t, w in zip(tangent_leaves, wrt) if w]))
-        outs = [next(nonzero) if nz else ad_util.zeros(tangent_aval(get_aval(p)))
+        outs = [next(nonzero) if nz else ad_util.zeros(tangent_aval(get_aval(p)), p)
                 for p, nz in zip(primals_out, linear.nonzero_outputs, strict=True)]
         return tree_unflatten(flat_fun.out_tree, outs)
 
@@ -148,7 +148,8 @@ def _input_cotangents(linear, cts, in_avals, wrt):
     """The linear map's transpose at `cts`, one cotangent per input leaf
     (zeros, float0 for integers, where an input is not differentiated)."""
     cts_in = iter(linear.transpose(cts))
-    return [_as_result(_materialize(next(cts_in), aval)) if w else ad_util.zeros(tangent_aval(aval))
+    like = cts[0] if cts else None  # zeros go where the cotangents live (NumPy or CuPy)
+    return [_as_result(_materialize(next(cts_in), aval, like)) if w else ad_util.zeros(tangent_aval(aval), like)
             for aval, w in zip(in_avals, wrt, strict=True)]
 
 
@@ -224,7 +225,8 @@ def value_and_grad(fun, argnums=0, has_aux=False):
                 "For non-scalar outputs use ft.jacrev (full Jacobian) or ft.vjp (with your own cotangent)"))
         if out_aval.dtype.kind != "f":
             raise TypeError(at_user_line(f"grad requires a real floating-point output, got {out_aval.dtype.name}"))
-        cts = [np.ones((), out_aval.dtype)] if linear.nonzero_outputs[0] else []
+        # a NumPy scalar, not a 0-d array: it meets NumPy and CuPy values alike
+        cts = [out_aval.dtype.type(1)] if linear.nonzero_outputs[0] else []
         grads = tree_unflatten(in_tree, _input_cotangents(linear, cts, in_avals, wrt))
         grads = grads[0] if isinstance(argnums, int) else grads
         out = tree_unflatten(flat_fun.out_tree, [_as_result(primals_out[0])])

@@ -4,6 +4,9 @@ Forward mode: the jvp along a random direction against the finite difference
 along it. Reverse mode: the vjp of a random cotangent against that jvp by the
 adjoint identity <u, J v> = <J^T u, v>. Higher orders check the jvp/vjp
 functions themselves, recursively.
+
+Arguments may be CuPy arrays: the random directions are drawn on the host and
+put where the arguments are, and results are compared on the host.
 """
 from __future__ import annotations
 
@@ -11,14 +14,20 @@ import numpy as np
 
 from ftrans._autodiff import jvp, vjp
 from ftrans.tree_util import tree_flatten, tree_map
+from ir.core import array_module, concrete_aval, is_cupy_array
 from ir.errors import api_boundary
 
 _DEFAULT_EPS = {np.dtype(np.float16): 1e-1, np.dtype(np.float32): 1e-3, np.dtype(np.float64): 1e-5}
 _DEFAULT_TOL = {np.dtype(np.float16): 1e-1, np.dtype(np.float32): 2e-2, np.dtype(np.float64): 1e-5}
 
 
+def _host(x, dtype=None):
+    """`x` as a NumPy array (a CuPy array is copied from the GPU)."""
+    return np.asarray(x.get() if is_cupy_array(x) else x, dtype)
+
+
 def _float_leaves(tree):
-    return [np.asarray(x) for x in tree_flatten(tree)[0]]
+    return [_host(x) for x in tree_flatten(tree)[0]]
 
 
 def _widest_float(leaves):
@@ -28,10 +37,12 @@ def _widest_float(leaves):
 
 def _random_like(tree, rng):
     def draw(x):
-        x = np.asarray(x)
-        if x.dtype.kind != "f":
-            return np.zeros(x.shape, dtype=[("float0", np.void, 0)])
-        return rng.standard_normal(x.shape).astype(x.dtype)
+        aval = concrete_aval(x)
+        if aval.dtype.kind != "f":
+            return np.zeros(aval.shape, dtype=[("float0", np.void, 0)])
+        direction = rng.standard_normal(aval.shape).astype(aval.dtype)
+        xp = array_module(x)
+        return direction if xp is np else xp.asarray(direction)
     return tree_map(draw, tree)
 
 
@@ -42,12 +53,12 @@ def _inner(xs, ys):
 
 
 def _add_scaled(args, direction, scale):
-    return tree_map(lambda x, d: x + scale * d if np.asarray(x).dtype.kind == "f" else x, args, direction)
+    return tree_map(lambda x, d: x + scale * d if concrete_aval(x).dtype.kind == "f" else x, args, direction)
 
 
 def _numerical_jvp(f, args, direction, eps):
     plus, minus = f(*_add_scaled(args, direction, eps)), f(*_add_scaled(args, direction, -eps))
-    return tree_map(lambda p, m: (np.asarray(p, np.float64) - np.asarray(m, np.float64)) / (2 * eps), plus, minus)
+    return tree_map(lambda p, m: (_host(p, np.float64) - _host(m, np.float64)) / (2 * eps), plus, minus)
 
 
 def _assert_close(actual, expected, atol, rtol, what):

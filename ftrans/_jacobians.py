@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import functools
 
-import numpy as np
-
 from ftrans import numpy as fnp
 from ftrans._api_util import normalize_argnums
 from ftrans._autodiff import _vjp, jvp
 from ftrans._vmap import vmap
+from ftrans.numpy._core import concrete_or_none
 from ftrans.tree_util import tree_flatten, tree_unflatten
+from ir.core import array_module
 from ir.errors import api_boundary, at_user_line
 from ir.tracing import get_aval
 
@@ -28,15 +28,18 @@ def _check_float(leaves, what, where):
                                          f"({where[:-1]} leaf {i})"))
 
 
-def _standard_basis(avals):
+def _standard_basis(avals, like):
     """The standard basis of the space of all `avals` together, as one array
     per aval: leaf k has shape (n,) + avals[k].shape, n the total size, and row
-    r is 1 at the r-th element of the flattened concatenation, 0 elsewhere."""
+    r is 1 at the r-th element of the flattened concatenation, 0 elsewhere.
+    The arrays are of the array module of the values `like` (CuPy's on the GPU):
+    they meet those values in the batched jvp or vjp."""
+    xp = array_module(*[concrete_or_none(x) for x in like])
     n = sum(aval.size for aval in avals)
     basis, start = [], 0
     for aval in avals:
-        rows = np.zeros((n, aval.size), aval.dtype)
-        rows[start:start + aval.size] = np.eye(aval.size, dtype=aval.dtype)
+        rows = xp.zeros((n, aval.size), aval.dtype)
+        rows[start:start + aval.size] = xp.eye(aval.size, dtype=aval.dtype)
         basis.append(rows.reshape((n,) + aval.shape))
         start += aval.size
     return basis, n
@@ -65,7 +68,7 @@ def jacfwd(fun, argnums=0):
         def push_forward(*basis_vector):
             return jvp(diff_fun, tuple(in_leaves), tuple(basis_vector))[1]
 
-        basis, n = _standard_basis(in_avals)
+        basis, n = _standard_basis(in_avals, in_leaves)
         # each output leaf: its shape + (n,), one column per input element
         columns = vmap(push_forward, out_axes=-1, axis_size=n)(*basis)
         blocks = []
@@ -106,7 +109,7 @@ def jacrev(fun, argnums=0):
         def pull_back(*basis_vector):
             return tree_flatten(vjp_fn(tree_unflatten(out_tree, basis_vector)))[0]
 
-        basis, m = _standard_basis(out_avals)
+        basis, m = _standard_basis(out_avals, out_leaves)
         # each input leaf: (m,) + its shape, one row per output element
         rows = vmap(pull_back, axis_size=m)(*basis)
         blocks, start = [], 0

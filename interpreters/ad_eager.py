@@ -136,7 +136,8 @@ class TapeTrace(Trace):
                 if all(ct is None for ct in step_cts):
                     continue
                 # of a multiple-result primitive's outputs only some may have a cotangent
-                step_cts = [zeros(aval) if ct is None else ct for ct, aval in zip(step_cts, rule.ct_avals)]
+                like = next(ct for ct in step_cts if ct is not None)  # NumPy or CuPy, as the others
+                step_cts = [zeros(aval, like) if ct is None else ct for ct, aval in zip(step_cts, rule.ct_avals)]
                 cts_in = rule.backward(*residuals, *step_cts) if not traced \
                     else rule.backward_traced(*residuals, *step_cts)
             for position, ct in zip(rule.ct_inputs, cts_in):

@@ -114,7 +114,8 @@ _ARRAY_AVALS = {}  # (shape, dtype) -> ShapedArray: avals of arrays are asked fo
 
 
 def concrete_aval(x) -> ShapedArray:
-    """The aval of a concrete value: an array, a NumPy scalar or a Python scalar."""
+    """The aval of a concrete value: an array (NumPy's or CuPy's: any value with a
+    `shape` and a NumPy `dtype`, never weakly typed), a NumPy scalar or a Python scalar."""
     aval = _PYTHON_SCALAR_AVALS.get(type(x))
     if aval is not None:
         return aval
@@ -127,6 +128,41 @@ def concrete_aval(x) -> ShapedArray:
     if aval is None:
         aval = _ARRAY_AVALS[key] = ShapedArray(x.shape, x.dtype)
     return aval
+
+
+# -------------------- array modules: NumPy or CuPy --------------------
+
+# Types that are never CuPy arrays: a set look-up settles the common values at once.
+HOST_TYPES = frozenset({np.ndarray, bool, int, float} | set(np.sctypeDict.values()))
+
+
+def is_cupy_array(x) -> bool:
+    """Whether `x` is a cupy.ndarray, told by its type's module: CuPy is never imported for it."""
+    return type(x).__module__.partition(".")[0] == "cupy" and hasattr(x, "__cuda_array_interface__")
+
+
+def array_module(*args):
+    """The module to compute `args` with: cupy when any of them is a CuPy array,
+    else numpy. Implementations call it where NumPy would not hand the work to
+    CuPy by itself: ufuncs (np.sin) and array functions (np.transpose) dispatch
+    on CuPy arrays already; creating arrays (np.array, np.full) does not."""
+    for x in args:
+        if type(x) not in HOST_TYPES and is_cupy_array(x):
+            import cupy  # a CuPy array exists, so CuPy is installed
+            return cupy
+    return np
+
+
+def common_arrays(*args):
+    """(xp, args) for an implementation that combines several arrays: xp as
+    `array_module` says, and under CuPy the NumPy arrays among `args` copied to
+    the GPU. Transformation rules make such arrays from nothing (zeros they fill
+    in, iota masks, index arrays), so these follow the data they meet, as JAX's
+    uncommitted arrays do. NumPy scalars stay as they are: CuPy takes them."""
+    xp = array_module(*args)
+    if xp is np:
+        return np, args
+    return xp, [xp.asarray(x) if isinstance(x, np.ndarray) else x for x in args]
 
 
 

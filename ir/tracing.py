@@ -18,7 +18,7 @@ import contextvars
 import numpy as np
 
 from ir import config
-from ir.core import ClosedJaxpr, Eqn, Jaxpr, Literal, ShapedArray, Var, concrete_aval
+from ir.core import ClosedJaxpr, Eqn, Jaxpr, Literal, ShapedArray, Var, concrete_aval, is_cupy_array
 from ir.errors import ConcretizationError, TracerArrayConversionError, UnexpectedTracerError, at_user_line
 from ir.primitive import as_array, check_impl_result
 
@@ -203,7 +203,7 @@ class StagingTrace(Trace):
             return x._var
         if isinstance(x, Tracer):
             self.check_alive(x)
-        elif type(x) in _SCALAR_TYPES or isinstance(x, np.generic) or np.ndim(x) == 0:
+        elif type(x) in _SCALAR_TYPES or isinstance(x, np.generic) or (np.ndim(x) == 0 and not is_cupy_array(x)):
             return make_literal(x)
         var = self._constvar_of_id.get(id(x))
         if var is None:

@@ -176,6 +176,110 @@ def test_mlp_training_step(cupy):
     _assert_tree_close(ft.jit(step, backend="cupy")(ft.device_put(params), x, y), step(params, x, y), 2e-3)
 
 
+# -------------------- eager and transformed, on CuPy arrays --------------------
+
+def _sum_tanh(x, w):
+    return fnp.sum(fnp.tanh(x @ w) ** 2)
+
+
+# name -> (function, arguments): run on CuPy arrays, compared with the same on NumPy arrays. Only
+# ftrans.numpy is called: operators and methods of concrete arrays are CuPy's (or NumPy's) own.
+EAGER = {
+    "elementwise": (lambda x, y: (fnp.sin(x), fnp.exp(y), fnp.multiply(x, y), fnp.divide(x, y), fnp.add(x, 1),
+                                  fnp.maximum(x, y), fnp.power(x, 3), fnp.square(x), fnp.negative(x),
+                                  fnp.where(fnp.greater(x, y), x, 0.5), fnp.clip(x, -0.5, 0.5),
+                                  fnp.floor_divide(x, 0.25), fnp.mod(x, 0.5), fnp.sqrt(fnp.abs(y)),
+                                  fnp.logical_and(fnp.greater(x, 0), fnp.less(y, 0)), fnp.tanh(x)),
+                    _rng_args((3, 4), (3, 4), dtype=np.float64)),
+    "reductions": (lambda x: (fnp.sum(x, axis=0), fnp.mean(x), fnp.max(x, axis=1, keepdims=True), fnp.min(x),
+                              fnp.prod(x, axis=1), fnp.var(x), fnp.std(x, axis=0), fnp.argmax(x, axis=1),
+                              fnp.argmin(x), fnp.logsumexp(x, axis=1)),
+                   _rng_args((3, 4), dtype=np.float64)),
+    "linear_algebra": (lambda a, b: (fnp.dot(a, b), fnp.matmul(a, b), fnp.einsum("ij,jk->ki", a, b),
+                                     fnp.outer(a, a), fnp.tensordot(a, b, axes=1), fnp.inner(a, a)),
+                       _rng_args((3, 4), (4, 2), dtype=np.float64)),
+    "shapes": (lambda x: (fnp.reshape(x, (4, 3)), fnp.transpose(x), fnp.concatenate([x, x], axis=1),
+                          fnp.stack([x, x]), fnp.split(x, 2, axis=1)[1], fnp.expand_dims(x, 0),
+                          fnp.squeeze(fnp.expand_dims(x, 0)), fnp.broadcast_to(x, (2, 3, 4)), fnp.ravel(x)),
+               _rng_args((3, 4), dtype=np.float64)),
+    "indexing": (lambda x, i: (fnp.at(x)[1].get(), fnp.at(x)[i].get(), fnp.at(x)[:, i].get(),
+                               fnp.at(x)[i, 0].get(), fnp.at(x)[np.array([2, 0])].get(), fnp.take(x, i, axis=1),
+                               fnp.at(x)[1:3, ::-2].get(), fnp.at(x)[fnp.greater(x, 0)].get(),
+                               fnp.at(x)[i].set(0.0), fnp.at(x)[i].add(1.0), fnp.at(x)[1, 2].set(5.0)),
+                 [*_rng_args((3, 4), dtype=np.float64), np.array([2, 0, 2])]),
+    "like": (lambda x: (fnp.zeros_like(x), fnp.ones_like(x), fnp.full_like(x, 2.5), fnp.zeros_like(x, np.int32),
+                        fnp.asarray(x), fnp.asarray(x, np.float32), fnp.array(x)),
+             _rng_args((3, 4), dtype=np.float64)),
+}
+
+TRANSFORMED = {  # name -> (function, arguments), as EAGER (here operators are ftrans's: the values are traced)
+    "grad": (ft.grad(_sum_tanh, argnums=(0, 1)), _rng_args((3, 4), (4, 2), dtype=np.float64)),
+    "value_and_grad": (ft.value_and_grad(lambda x: fnp.sum(gelu(x))), _rng_args(50, dtype=np.float64)),
+    "jvp": (lambda x, t: ft.jvp(lambda x: fnp.sin(x) * x ** 2, (x,), (t,)), _rng_args(5, 5, dtype=np.float64)),
+    "vjp": (lambda x, ct: ft.vjp(lambda x: fnp.exp(x) @ x.T, x)[1](ct), _rng_args((2, 3), (2, 2), dtype=np.float64)),
+    "linearize": (lambda x, t: ft.linearize(lambda x: fnp.tanh(x) * fnp.exp(fnp.sum(x)), x)[1](t),  # a 0-d residual
+                  _rng_args(4, 4, dtype=np.float64)),
+    "vmap": (ft.vmap(lambda x, w: fnp.tanh(x @ w), in_axes=(0, None)), _rng_args((5, 3), (3, 2), dtype=np.float64)),
+    "per_example_grads": (ft.vmap(ft.grad(_sum_tanh), in_axes=(0, None)),
+                          _rng_args((5, 1, 3), (3, 2), dtype=np.float64)),
+    "jacfwd": (ft.jacfwd(lambda x: fnp.sin(x) * fnp.sum(x)), _rng_args(3, dtype=np.float64)),
+    "jacrev": (ft.jacrev(lambda x, w: fnp.tanh(x @ w), argnums=(0, 1)), _rng_args((2, 3), (3, 2), dtype=np.float64)),
+    "hessian": (ft.hessian(lambda x: fnp.sum(fnp.sin(x) * x ** 3)), _rng_args(4, dtype=np.float64)),
+    # rules that make arrays of their own: zeros to scatter into, iota masks, clamped indices
+    "grad_of_indexing": (ft.grad(lambda x: fnp.sum(x[np.array([0, 2, 2])] ** 2) + fnp.max(x[1:])),
+                         _rng_args(4, dtype=np.float64)),
+    "grad_of_updates": (ft.grad(lambda x: fnp.sum(x.at[1].set(2.0) * x + x.at[0].add(x[2]))),
+                        _rng_args(4, dtype=np.float64)),
+    "grad_of_prod": (ft.grad(lambda x: fnp.prod(x, axis=1).sum()), _rng_args((2, 3), dtype=np.float64)),
+    "grad_of_concatenate": (ft.grad(lambda x: fnp.sum(fnp.concatenate([x, 2.0 * x[:2], fnp.ones(1)]) ** 2)),
+                            _rng_args(3, dtype=np.float64)),
+}
+
+
+def _assert_same_on_the_device(f, args, rtol=1e-12):
+    """f on CuPy copies of `args` returns CuPy arrays equal to f on the NumPy arrays."""
+    _assert_tree_close(f(*ft.device_put(args, device="gpu")), f(*args), rtol)
+
+
+@wired
+@pytest.mark.parametrize("name", sorted(EAGER))
+def test_eager_ftrans_numpy_computes_with_cupy(cupy, name):
+    _assert_same_on_the_device(*EAGER[name])
+
+
+@wired
+@pytest.mark.parametrize("name", sorted(TRANSFORMED))
+def test_transformations_of_cupy_inputs(cupy, name):
+    _assert_same_on_the_device(*TRANSFORMED[name])
+
+
+@wired
+@pytest.mark.parametrize("name", sorted(TRANSFORMED))
+def test_jit_follows_cupy_inputs_through_transformations(cupy, name):
+    f, args = TRANSFORMED[name]
+    _assert_same_on_the_device(ft.jit(f), args, rtol=1e-10)
+
+
+# arrays made from nothing are NumPy's eagerly (the user picks a device, as with CuPy); under jit they run on the GPU
+@wired
+@pytest.mark.parametrize("name", sorted(set(PROGRAMS) - {"zeros_and_broadcasts"}))
+def test_programs_run_eagerly_on_cupy_inputs(cupy, name):
+    f, args, rtol = PROGRAMS[name]
+    _assert_same_on_the_device(f, args, rtol)
+
+
+@wired
+def test_check_grads_of_cupy_inputs(cupy):
+    x = ft.device_put(_rng_args(5, dtype=np.float64)[0])
+    ft.check_grads(lambda x: fnp.sum(fnp.sin(x) * x ** 2), (x,), order=2)
+
+
+def test_creation_from_nothing_stays_numpy(cupy):
+    """As in CuPy's world, the user picks the device of a new array."""
+    assert isinstance(fnp.zeros(3), np.ndarray) and isinstance(fnp.arange(3), np.ndarray)
+    assert isinstance(fnp.eye(2), np.ndarray) and isinstance(fnp.ones_like(np.ones(2)), np.ndarray)
+
+
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_template_on_the_device(cupy, case):
     """Every template through CuPy's own compiler (NVRTC), on special values."""

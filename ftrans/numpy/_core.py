@@ -155,11 +155,11 @@ def operands(name, *args, dtype=None):
     if not (converts or broadcasts):
         return args, dtype, weak
     out = []
-    for x, convert_it, broadcast_it in zip(args, converts or [False] * len(args),
-                                           broadcasts or [False] * len(args), strict=True):
+    for x, aval, convert_it, broadcast_it in zip(args, avals, converts or [False] * len(args),
+                                                 broadcasts or [False] * len(args), strict=True):
         if convert_it:
             x = convert(x, dtype, weak)
-        if broadcast_it and (isinstance(x, Tracer) or np.ndim(x) > 0):  # untraced scalars stay literals
+        if broadcast_it and (isinstance(x, Tracer) or aval.shape):  # untraced scalars stay literals
             x = broadcast_to_shape(x, shape)
         out.append(x)
     return out, dtype, weak

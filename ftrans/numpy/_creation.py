@@ -9,6 +9,7 @@ import numpy as np
 from ftrans.numpy import _elementwise as elementwise
 from ftrans.numpy._core import as_operand, aval_of, concrete_or_none, convert, public
 from ftrans.numpy._shape import _shape_tuple
+from ir.core import array_module, is_cupy_array
 from ir.errors import at_user_line
 from ir.primitives import structural
 from ir.tracing import Tracer
@@ -53,7 +54,12 @@ def empty(shape, dtype=None):
 
 @public
 def full_like(a, fill_value, dtype=None, shape=None):
-    aval = aval_of(as_operand(a))
+    """As numpy.full_like, and as cupy.full_like for CuPy arrays: the result is on `a`'s device."""
+    a = as_operand(a)
+    aval = aval_of(a)
+    xp = array_module(concrete_or_none(a))
+    if xp is not np and not isinstance(fill_value, Tracer):  # a fill value on the GPU broadcasts there
+        fill_value = xp.asarray(fill_value)
     return full(aval.shape if shape is None else shape, fill_value, dtype or aval.dtype)
 
 
@@ -131,7 +137,8 @@ def identity(n, dtype=None):
 
 @public
 def asarray(a, dtype=None):
-    """A traced value stays traced; anything else becomes a NumPy array."""
+    """A traced value stays traced, a CuPy array stays a CuPy array; anything
+    else becomes a NumPy array."""
     a = as_operand(a)
     if isinstance(a, Tracer):
         return a if dtype is None else convert(a, np.dtype(dtype))
@@ -144,6 +151,8 @@ def asarray(a, dtype=None):
 def array(a, dtype=None):
     """Like asarray, but concrete inputs are copied (as numpy.array)."""
     result = asarray(a, dtype)
-    return np.array(result) if isinstance(result, np.ndarray) and result is a else result
+    if result is a and (isinstance(a, np.ndarray) or is_cupy_array(a)):
+        return array_module(a).array(a)
+    return result
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from ftrans.numpy import _elementwise as elementwise
 from ftrans.numpy._core import aval_of, concrete_or_none, convert, operands, public, unchanged
 from ftrans.numpy._shape import broadcast_to, reshape, stack, transpose
+from ir.core import array_module, is_cupy_array
 from ir.errors import at_user_line
 from ir.primitives import indexing, structural
 from ir.tracing import Tracer
@@ -26,9 +27,19 @@ def _is_int(entry):
     return isinstance(entry, (int, np.integer)) and not isinstance(entry, (bool, np.bool_))
 
 
+def _is_array(entry):
+    """Whether an index entry is an array: NumPy's, CuPy's or traced."""
+    return isinstance(entry, (np.ndarray, Tracer)) or is_cupy_array(entry)
+
+
+def _concrete_array(value):
+    """A concrete index as an array of its own module: CuPy indices stay on the GPU."""
+    return value if is_cupy_array(value) else np.asarray(value)
+
+
 def _as_index_entry(entry):
-    if isinstance(entry, (list, np.ndarray)) or (isinstance(entry, Tracer)):
-        array = entry if isinstance(entry, Tracer) else np.asarray(entry)
+    if isinstance(entry, list) or _is_array(entry):
+        array = np.asarray(entry) if isinstance(entry, list) else entry
         dtype = aval_of(array).dtype
         if dtype.kind == "b" and isinstance(array, Tracer):
             concrete = concrete_or_none(array)
@@ -36,8 +47,8 @@ def _as_index_entry(entry):
                 raise IndexError(at_user_line(
                     "a traced boolean mask cannot index an array (the result's shape would depend "
                     "on its values); use fnp.where(mask, x, other) instead"))
-            array = np.asarray(concrete)
-        elif not (dtype.kind in "iub" or (isinstance(array, np.ndarray) and array.size == 0)):
+            array = _concrete_array(concrete)
+        elif not (dtype.kind in "iub" or (not isinstance(array, Tracer) and array.size == 0)):
             raise IndexError(at_user_line(f"arrays used as indices must be of integer or bool type, got {dtype.name}"))
         return array
     if _is_int(entry) or entry is None or entry is Ellipsis or isinstance(entry, slice):
@@ -49,7 +60,7 @@ def _as_index_entry(entry):
 def _consumed_dims(entry):
     if entry is None:
         return 0
-    if isinstance(entry, (np.ndarray, Tracer)) and aval_of(entry).dtype.kind == "b":
+    if _is_array(entry) and aval_of(entry).dtype.kind == "b":
         return aval_of(entry).ndim
     return 1
 
@@ -76,12 +87,12 @@ def _expand(index, shape):
     for i, e in enumerate(entries):
         if i == gap:
             expanded_gap = len(expanded)
-        if isinstance(e, np.ndarray) and e.dtype.kind == "b":
+        if _is_array(e) and not isinstance(e, Tracer) and e.dtype.kind == "b":
             # a mask must match the dims it covers: nonzero() of a shorter one would index silently
             if e.shape != tuple(shape[dim:dim + e.ndim]):
                 raise IndexError(at_user_line(f"boolean index of shape {e.shape} did not match the indexed "
                                               f"dimensions {tuple(shape[dim:dim + e.ndim])} (at dimension {dim})"))
-            expanded.extend(np.nonzero(e))
+            expanded.extend(e.nonzero())
         else:
             expanded.append(e)
         dim += _consumed_dims(e)
@@ -142,9 +153,9 @@ def _normalized_index_array(index, size, dim):
     """An index array with negative entries wrapped; concrete ones are bounds-checked."""
     concrete = concrete_or_none(index)
     if concrete is not None:
-        concrete = np.asarray(concrete)
+        concrete = _concrete_array(concrete)
         if concrete.size and (concrete.min() < -size or concrete.max() >= size):
-            bad = concrete[(concrete < -size) | (concrete >= size)].flat[0]
+            bad = concrete[(concrete < -size) | (concrete >= size)][0]
             raise IndexError(at_user_line(f"index {bad} is out of bounds for axis {dim} with size {size}"))
         if not isinstance(index, Tracer):
             return np.where(concrete < 0, concrete + size, concrete).astype(np.int64)
@@ -156,7 +167,7 @@ def getitem(x, index, mode="clip"):
     (x,), _, _ = operands("getitem", x)
     entries, gap = _expand(index, aval_of(x).shape)
     x, entries = _insert_new_axes(x, entries)
-    advanced = [d for d, e in enumerate(entries) if isinstance(e, (np.ndarray, Tracer))]
+    advanced = [d for d, e in enumerate(entries) if _is_array(e)]
     if not advanced:  # basic indexing: no gather
         x = _basic(x, entries)
         int_dims = [d for d, e in enumerate(entries) if _is_int(e)]
@@ -174,8 +185,9 @@ def getitem(x, index, mode="clip"):
         raise IndexError(at_user_line(f"shape mismatch: indexing arrays could not be broadcast "
                                       f"together with shapes {shapes}")) from None
     rest = [d for d in range(len(shape)) if d not in advanced]
-    if all(isinstance(a, np.ndarray) for a in arrays):
-        index_rows = np.stack([np.broadcast_to(a, batch) for a in arrays], axis=-1)
+    if not any(isinstance(a, Tracer) for a in arrays):  # integers among CuPy arrays join them on the GPU
+        xp = array_module(*arrays)
+        index_rows = xp.stack([xp.broadcast_to(xp.asarray(a), batch) for a in arrays], axis=-1)
     else:
         index_rows = stack([broadcast_to(a, batch) for a in arrays], axis=-1)
     x = transpose(x, advanced + rest)

@@ -6,8 +6,6 @@ lax_numpy does for its tracers).
 """
 from __future__ import annotations
 
-import numpy as np
-
 from ftrans.numpy import _creation, _elementwise as ew, _indexing, _linalg, _reductions, _shape
 from ir.errors import at_user_line
 from ir.tracing import Tracer
@@ -41,7 +39,7 @@ def _item(self):
     value = self.concrete_value()
     if value is None:
         raise TypeError(at_user_line("item() of a traced value: its value is not known while tracing"))
-    return np.asarray(value).item()
+    return value.item() if hasattr(value, "item") else value  # arrays of any module; Python numbers
 
 
 def _array_ufunc(self, ufunc, method, *inputs, **kwargs):

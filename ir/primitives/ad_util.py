@@ -7,6 +7,9 @@ for higher-order derivatives.
 """
 from __future__ import annotations
 
+import numpy as np
+
+from ir.core import array_module
 from ir.markers import UndefinedPrimal, Zero, float0_zeros, tangent_aval
 from ir.primitive import PRIMITIVES
 from ir.tracing import bind, get_aval
@@ -19,10 +22,15 @@ def _add(a, b):
     return bind(PRIMITIVES["add"], a, b)
 
 
-def zeros(aval):
-    """A materialized zero of `aval` (float0 for integer tangents)."""
+def zeros(aval, like=None):
+    """A materialized zero of `aval` (float0 for integer tangents, always NumPy's).
+    Where the zero meets concrete values, pass one as `like`: beside a CuPy array
+    the zero is a CuPy array. Otherwise it is bound, so that a trace stages it."""
     if aval.dtype.kind == "V":
         return float0_zeros(aval.shape)
+    xp = array_module(like)
+    if xp is not np:
+        return xp.zeros(aval.shape, aval.dtype)
     return bind(PRIMITIVES["broadcast_in_dim"], aval.dtype.type(0), shape=aval.shape, broadcast_dimensions=())
 
 

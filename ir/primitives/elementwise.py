@@ -10,7 +10,7 @@ import functools
 
 import numpy as np
 
-from ir.core import ShapedArray, check_supported_dtype
+from ir.core import HOST_TYPES, ShapedArray, check_supported_dtype, common_arrays, is_cupy_array
 from ir.markers import Zero, tangent_aval
 from ir.primitive import Primitive
 from ir.primitives.ad_util import (is_undefined, jvp_from_derivatives, scalar_like, unbroadcast,
@@ -150,7 +150,8 @@ def _integer_pow_abstract_eval(x, *, y):
 
 
 def _integer_pow_impl(x, *, y):
-    x = np.asarray(x)  # a Python scalar too: results are arrays (or NumPy scalars), never Python numbers
+    if type(x) in HOST_TYPES or not is_cupy_array(x):  # np.asarray raises on CuPy arrays
+        x = np.asarray(x)  # a Python scalar too: results are arrays (or NumPy scalars), never Python numbers
     return np.power(x, x.dtype.type(y))
 
 
@@ -284,7 +285,9 @@ def _select_n_abstract_eval(which, *cases):
 
 
 def _select_n_impl(which, on_false, on_true):
-    return np.where(which, on_true, on_false)
+    # a mask a rule made (from iota, say) is NumPy's even where the cases are CuPy's
+    xp, (which, on_false, on_true) = common_arrays(which, on_false, on_true)
+    return xp.where(which, on_true, on_false)
 
 
 def _select_n_jvp(primals, tangents):
@@ -321,7 +324,9 @@ def _convert_abstract_eval(x, *, new_dtype, weak_type=False):
 
 
 def _convert_impl(x, *, new_dtype, weak_type=False):
-    return np.asarray(x).astype(new_dtype)
+    if type(x) in HOST_TYPES or not is_cupy_array(x):  # np.asarray raises on CuPy arrays
+        x = np.asarray(x)  # results are arrays: scalars become 0-d arrays
+    return x.astype(new_dtype)
 
 
 def _convert_jvp(primals, tangents, *, new_dtype, weak_type):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ir.core import ShapedArray
+from ir.core import ShapedArray, array_module, common_arrays
 from ir.markers import Zero, not_mapped
 from ir.primitive import Primitive
 from ir.primitives import elementwise as ew
@@ -47,7 +47,7 @@ def _gather_abstract_eval(operand, indices, *, mode, fill_value=None):
 
 def _index_tuple(operand_shape, indices):
     k = indices.shape[-1]
-    upper = np.array(operand_shape[:k]) - 1
+    upper = array_module(indices).array(operand_shape[:k]) - 1
     clamped = np.clip(indices, 0, np.maximum(upper, 0))
     return tuple(clamped[..., j] for j in range(k))
 
@@ -61,25 +61,33 @@ def default_fill_value(dtype):
 
 
 def _gather_impl(operand, indices, *, mode, fill_value=None):
+    xp, (operand, indices) = common_arrays(operand, indices)  # an iota operand, or indices, may be NumPy's
     k = indices.shape[-1]
     if mode == "fill" and 0 in operand.shape[:k]:  # every index is out of range: all fill
         fill = default_fill_value(operand.dtype) if fill_value is None else fill_value
-        return np.full(indices.shape[:-1] + operand.shape[k:], fill, dtype=operand.dtype)
+        return xp.full(indices.shape[:-1] + operand.shape[k:], fill, dtype=operand.dtype)
     result = operand[_index_tuple(operand.shape, indices)]
     if mode == "fill":
         outside = ~_in_range_rows(operand.shape, indices)
         if outside.any():
-            result = np.array(result, copy=True)
+            result = xp.array(result, copy=True)
             result[outside] = default_fill_value(operand.dtype) if fill_value is None else fill_value
     return result
 
 
 def _clamped(indices, operand_shape):
-    """The indices a clip-mode gather actually reads (for its transpose)."""
-    k = aval_of(indices).shape[-1]
-    upper = np.array([max(n - 1, 0) for n in operand_shape[:k]], dtype=aval_of(indices).dtype)
-    upper = structural.broadcast_in_dim(upper, aval_of(indices).shape, [len(aval_of(indices).shape) - 1])
-    return ew.max(ew.min(indices, upper), aval_of(indices).dtype.type(0))
+    """The indices a clip-mode gather actually reads (for its transpose). The
+    bounds are scalars, one per indexed axis: an array of them would be a NumPy
+    constant, which CuPy indices cannot meet."""
+    aval = aval_of(indices)
+    last, bounds = aval.ndim - 1, [max(n - 1, 0) for n in operand_shape[:aval.shape[-1]]]
+
+    def clamp(x, bound):
+        return ew.max(ew.min(x, aval.dtype.type(bound)), aval.dtype.type(0))
+    if len(set(bounds)) == 1:  # one indexed axis, or axes of one size
+        return clamp(indices, bounds[0])
+    columns = [structural.slice(indices, [0] * last + [j], aval.shape[:-1] + (j + 1,)) for j in range(len(bounds))]
+    return structural.concatenate([clamp(c, b) for c, b in zip(columns, bounds, strict=True)], last)
 
 
 def _gather_transpose(ct, operand, indices, *, mode, fill_value=None):
@@ -141,18 +149,22 @@ def _scatter_abstract_eval(name):
 
 def _in_range_rows(operand_shape, indices):
     k = indices.shape[-1]
-    return np.all((indices >= 0) & (indices < np.array(operand_shape[:k])), axis=-1)
+    bounds = array_module(indices).array(operand_shape[:k])
+    return np.all((indices >= 0) & (indices < bounds), axis=-1)
 
 
+# Scatters take their array module from all operands: the zeros a transpose scatters into are NumPy's.
 def _scatter_add_impl(operand, indices, updates):
-    result = np.array(operand, copy=True)
+    xp, (operand, indices, updates) = common_arrays(operand, indices, updates)
+    result = xp.array(operand, copy=True)
     keep = _in_range_rows(operand.shape, indices)
-    np.add.at(result, tuple(indices[keep][:, j] for j in range(indices.shape[-1])), updates[keep])
+    xp.add.at(result, tuple(indices[keep][:, j] for j in range(indices.shape[-1])), updates[keep])
     return result
 
 
 def _scatter_impl(operand, indices, updates):
-    result = np.array(operand, copy=True)
+    xp, (operand, indices, updates) = common_arrays(operand, indices, updates)
+    result = xp.array(operand, copy=True)
     keep = _in_range_rows(operand.shape, indices)
     result[tuple(indices[keep][:, j] for j in range(indices.shape[-1]))] = updates[keep]
     return result

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from ir.core import ShapedArray
+from ir.core import ShapedArray, array_module
 from ir.markers import Zero, not_mapped
 from ir.primitive import Primitive
 from ir.primitives import structural
@@ -55,7 +55,8 @@ def _dot_general_impl(lhs, rhs, *, dimension_numbers):
     a = np.transpose(lhs, [*lb, *lf, *lc]).reshape(math.prod(batch), math.prod(lhs_free), contract)
     b = np.transpose(rhs, [*rb, *rc, *rf]).reshape(math.prod(batch), contract, math.prod(rhs_free))
     # nothing to sum over (outer products, e.g. per-example gradients): a broadcast multiply beats BLAS
-    product = np.multiply(a, b) if contract == 1 else np.matmul(a, b)
+    xp = array_module(a, b)
+    product = xp.multiply(a, b) if contract == 1 else xp.matmul(a, b)
     return product.reshape(batch + lhs_free + rhs_free)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ir.core import ShapedArray
+from ir.core import ShapedArray, array_module
 from ir.markers import Zero
 from ir.primitive import Primitive
 from ir.primitives import elementwise as ew
@@ -86,9 +86,24 @@ def _chooser_derivative(t, out, x, *, axes):
 
 reduce_prod_p = _reducer("reduce_prod", lambda x, *, axes: np.prod(x, axis=axes, dtype=x.dtype), "fiu")
 reduce_prod_p.define(jvp=jvp_from_derivatives(reduce_prod_p, _reduce_prod_derivative))
+
+
+def _extremum_impl(name, identity):
+    """np.max or np.min, with the identity as `initial` so that reducing no elements gives it."""
+    def impl(x, *, axes):
+        xp = array_module(x)
+        if xp is np:
+            return getattr(np, name)(x, axis=axes, initial=identity(x.dtype))
+        # CuPy's max and min take no `initial`: it matters only when there are no elements
+        if x.size == 0:
+            return xp.full([n for d, n in enumerate(x.shape) if d not in axes], identity(x.dtype), x.dtype)
+        return getattr(xp, name)(x, axis=axes)
+    return impl
+
+
 # as JAX: the max of no elements is -inf (the dtype's lowest value), not an error
-reduce_max_p = _reducer("reduce_max", lambda x, *, axes: np.max(x, axis=axes, initial=_identity_of_max(x.dtype)), "fiub")
-reduce_min_p = _reducer("reduce_min", lambda x, *, axes: np.min(x, axis=axes, initial=_identity_of_min(x.dtype)), "fiub")
+reduce_max_p = _reducer("reduce_max", _extremum_impl("max", _identity_of_max), "fiub")
+reduce_min_p = _reducer("reduce_min", _extremum_impl("min", _identity_of_min), "fiub")
 reduce_max_p.define(jvp=jvp_from_derivatives(reduce_max_p, _chooser_derivative))
 reduce_min_p.define(jvp=jvp_from_derivatives(reduce_min_p, _chooser_derivative))
 # combined as max_p and min_p are: NaN-propagating, like np.max and np.min

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from ir.core import ShapedArray, check_supported_dtype
+from ir.core import ShapedArray, array_module, check_supported_dtype, common_arrays
 from ir.markers import Zero, not_mapped
 from ir.primitive import Primitive
 from ir.primitives import elementwise, reductions
@@ -42,11 +42,12 @@ def _broadcast_in_dim_abstract_eval(x, *, shape, broadcast_dimensions):
 
 
 def _broadcast_in_dim_impl(x, *, shape, broadcast_dimensions):
+    xp = array_module(x)
     expanded = [1] * len(shape)
     for i, d in enumerate(broadcast_dimensions):
-        expanded[d] = np.shape(x)[i]
+        expanded[d] = x.shape[i]
     # a fresh array, not a read-only view: the result may reach the user
-    return np.array(np.broadcast_to(np.reshape(x, expanded), shape))
+    return xp.array(xp.broadcast_to(xp.reshape(x, expanded), shape))
 
 
 def _broadcast_in_dim_ct(ct, aval, *, shape, broadcast_dimensions):
@@ -181,8 +182,13 @@ def _concatenate_transpose(ct, *xs, dimension):
     return cts
 
 
+def _concatenate_impl(*xs, dimension):
+    xp, xs = common_arrays(*xs)  # zeros a rule filled in are NumPy's even beside CuPy arrays
+    return xp.concatenate(xs, axis=dimension)
+
+
 concatenate_p = Primitive("concatenate", abstract_eval=_concatenate_abstract_eval,
-                          impl=lambda *xs, dimension: np.concatenate(xs, axis=dimension),
+                          impl=_concatenate_impl,
                           transpose=_concatenate_transpose)
 concatenate_p.define(jvp=linear_jvp(concatenate_p))
 
@@ -256,10 +262,12 @@ def _pad_abstract_eval(x, padding_value, *, padding_config):
 
 
 def _pad_impl(x, padding_value, *, padding_config):
-    shape = [lo + hi + n + max(n - 1, 0) * interior for n, (lo, hi, interior) in zip(np.shape(x), padding_config)]
-    result = np.full(shape, padding_value, dtype=np.asarray(x).dtype)
+    xp, (x, padding_value) = common_arrays(x, padding_value)
+    x = xp.asarray(x)
+    shape = [lo + hi + n + max(n - 1, 0) * interior for n, (lo, hi, interior) in zip(x.shape, padding_config)]
+    result = xp.full(shape, padding_value, dtype=x.dtype)
     result[tuple(builtins.slice(lo, lo + n + max(n - 1, 0) * interior, interior + 1)
-                 for n, (lo, hi, interior) in zip(np.shape(x), padding_config))] = x
+                 for n, (lo, hi, interior) in zip(x.shape, padding_config))] = x
     return result
 
 
