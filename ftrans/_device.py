@@ -11,6 +11,7 @@ import functools
 import numpy as np
 
 from ftrans.tree_util import tree_map
+from ir.core import HOST_TYPES, is_cupy_array
 from ir.errors import at_user_line
 
 BACKENDS = (None, "numpy", "cupy")
@@ -18,17 +19,8 @@ _MOVE_HINT = ("move them to one device first: ft.device_put(x, device='gpu') for
               "ft.device_put(x, device='cpu') for NumPy")
 
 
-def is_cupy_array(x) -> bool:
-    return type(x).__module__.partition(".")[0] == "cupy" and hasattr(x, "__cuda_array_interface__")
-
-
 def _is_numpy_array(x) -> bool:
     return isinstance(x, (np.ndarray, np.generic))
-
-
-# Leaf types that live on the host: `resolve_backend` runs on every jit call,
-# and a set lookup settles the common leaves before anything slower.
-_HOST_TYPES = frozenset({np.ndarray, bool, int, float} | set(np.sctypeDict.values()))
 
 
 @functools.cache
@@ -78,7 +70,7 @@ def resolve_backend(leaves, backend=None, need_device=True) -> str:
     generates code, needs neither)."""
     if backend is None or backend == "numpy":
         for leaf in leaves:  # the common case, on every call: all on the host
-            if type(leaf) not in _HOST_TYPES:
+            if type(leaf) not in HOST_TYPES:
                 break
         else:
             return "numpy"

@@ -15,10 +15,6 @@ from ir.core import ClosedJaxpr, Eqn, Jaxpr, ShapedArray, Var
 from test_cuda_codegen import CASES, assert_matches
 from test_fusion import gelu, mlp_loss
 
-# until ftrans/__init__.py exports device_put and _jit.py takes backend="cupy"
-wired = pytest.mark.skipif(not hasattr(ft, "device_put"), reason="ft.device_put and jit(backend='cupy') "
-                           "are not wired into the public API yet")
-
 
 @pytest.fixture
 def cupy():
@@ -73,7 +69,6 @@ def test_lowering_for_the_gpu_needs_no_device():
     assert _device.resolve_backend([np.ones(3)], "cupy", need_device=False) == "cupy"
 
 
-@wired
 def test_public_api_without_a_gpu():
     if _device.gpu_available():
         pytest.skip("this machine has a GPU")
@@ -121,7 +116,6 @@ def _assert_tree_close(got, want, rtol):
         np.testing.assert_allclose(g.get(), np.asarray(w), rtol=rtol, atol=rtol)
 
 
-@wired
 @pytest.mark.parametrize("name", sorted(PROGRAMS))
 def test_cupy_backend_matches_eager_numpy(cupy, name):
     f, args, rtol = PROGRAMS[name]
@@ -130,13 +124,11 @@ def test_cupy_backend_matches_eager_numpy(cupy, name):
     _assert_tree_close(ft.jit(f)(*ft.device_put(args, device="gpu")), f(*args), rtol)
 
 
-@wired
 def test_mixing_devices_is_a_type_error(cupy):
     with pytest.raises(TypeError, match="device_put"):
         ft.jit(lambda x, y: x + y)(np.ones(3), cupy.ones(3))
 
 
-@wired
 def test_device_put_round_trip(cupy):
     tree = {"w": np.arange(3.0), "n": [np.int32(4), 2.0]}
     on_gpu = ft.device_put(tree, device="gpu")
@@ -146,7 +138,6 @@ def test_device_put_round_trip(cupy):
     np.testing.assert_array_equal(back["w"], tree["w"])
 
 
-@wired
 def test_no_recompilation_on_repeated_calls_or_a_new_jit(cupy):
     x = cupy.ones(1000, cupy.float32)
     ft.jit(gelu, backend="cupy")(x)
@@ -157,7 +148,6 @@ def test_no_recompilation_on_repeated_calls_or_a_new_jit(cupy):
     assert len(lowering_cupy._KERNEL_CACHE) == built
 
 
-@wired
 def test_mlp_training_step(cupy):
     params = [(w, b) for w, b in zip(_rng_args((784, 512), (512, 512), (512, 10), seed=1),
                                       _rng_args(512, 512, 10, seed=2))]
@@ -241,19 +231,16 @@ def _assert_same_on_the_device(f, args, rtol=1e-12):
     _assert_tree_close(f(*ft.device_put(args, device="gpu")), f(*args), rtol)
 
 
-@wired
 @pytest.mark.parametrize("name", sorted(EAGER))
 def test_eager_ftrans_numpy_computes_with_cupy(cupy, name):
     _assert_same_on_the_device(*EAGER[name])
 
 
-@wired
 @pytest.mark.parametrize("name", sorted(TRANSFORMED))
 def test_transformations_of_cupy_inputs(cupy, name):
     _assert_same_on_the_device(*TRANSFORMED[name])
 
 
-@wired
 @pytest.mark.parametrize("name", sorted(TRANSFORMED))
 def test_jit_follows_cupy_inputs_through_transformations(cupy, name):
     f, args = TRANSFORMED[name]
@@ -261,14 +248,12 @@ def test_jit_follows_cupy_inputs_through_transformations(cupy, name):
 
 
 # arrays made from nothing are NumPy's eagerly (the user picks a device, as with CuPy); under jit they run on the GPU
-@wired
 @pytest.mark.parametrize("name", sorted(set(PROGRAMS) - {"zeros_and_broadcasts"}))
 def test_programs_run_eagerly_on_cupy_inputs(cupy, name):
     f, args, rtol = PROGRAMS[name]
     _assert_same_on_the_device(f, args, rtol)
 
 
-@wired
 def test_check_grads_of_cupy_inputs(cupy):
     x = ft.device_put(_rng_args(5, dtype=np.float64)[0])
     ft.check_grads(lambda x: fnp.sum(fnp.sin(x) * x ** 2), (x,), order=2)
