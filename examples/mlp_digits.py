@@ -4,8 +4,11 @@ On scikit-learn's bundled 8x8 digits when scikit-learn is installed; otherwise
 on a synthetic set of 10 noisy prototype images of the same size (made here,
 reproducibly). Trains to >= 95% test accuracy, printing a line per epoch.
 
-Run: python examples/mlp_digits.py
+Run: python examples/mlp_digits.py        (add --gpu to train on CuPy arrays:
+the jitted step then follows its inputs onto the GPU)
 """
+import sys
+
 import numpy as np
 
 import ftrans as ft
@@ -46,14 +49,15 @@ def loss(params, x, one_hot):
     return -fnp.mean(fnp.sum(one_hot * (z - fnp.logsumexp(z, axis=1, keepdims=True)), axis=1))
 
 
-def main(epochs=30, batch=64, learning_rate=0.3):
+def main(epochs=30, batch=64, learning_rate=0.3, device="cpu"):
     rng = np.random.default_rng(0)
     train_x, train_y, test_x, test_y, source = load_data(rng)
-    print(f"data: {source}, {len(train_y)} train / {len(test_y)} test")
-    params = init(rng)
+    print(f"data: {source}, {len(train_y)} train / {len(test_y)} test, on the {device.upper()}")
+    params = ft.device_put(init(rng), device)
+    train_x, test_x, test_y = ft.device_put((train_x, test_x, test_y), device)
     step = ft.jit(ft.value_and_grad(loss))  # traced once (per batch shape), then cached
     accuracy_of = ft.jit(lambda params, x: fnp.argmax(logits(params, x), axis=1))
-    eye = np.eye(10)
+    eye = ft.device_put(np.eye(10), device)
     for epoch in range(epochs):
         order = rng.permutation(len(train_y))
         total = 0.0
@@ -62,11 +66,11 @@ def main(epochs=30, batch=64, learning_rate=0.3):
             value, grads = step(params, train_x[idx], eye[train_y[idx]])
             params = [(W - learning_rate * gW, b - learning_rate * gb) for (W, b), (gW, gb) in zip(params, grads)]
             total += float(value)
-        accuracy = np.mean(accuracy_of(params, test_x) == test_y)
+        accuracy = float((accuracy_of(params, test_x) == test_y).mean())
         print(f"epoch {epoch + 1:2d}  loss {total / (len(order) // batch):.4f}  test accuracy {accuracy:.3f}")
     assert accuracy >= 0.95, f"test accuracy {accuracy:.3f} < 0.95"
     print(f"traces of the training step: {step.trace_count}")
 
 
 if __name__ == "__main__":
-    main()
+    main(device="gpu" if "--gpu" in sys.argv[1:] else "cpu")

@@ -280,3 +280,14 @@ def _single_equation_jaxpr(case, size):
     (out_aval,) = case.prim.abstract_eval([v.aval for v in invars], case.params)
     eqn = Eqn(case.prim, invars, [Var(out_aval)], case.params)
     return ClosedJaxpr(Jaxpr([], invars, [eqn], eqn.outvars), [])
+
+
+def test_mlp_digits_example_trains_on_the_gpu(cupy, capsys):
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).parent.parent / "examples" / "mlp_digits.py"
+    spec = importlib.util.spec_from_file_location("mlp_digits", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(device="gpu")  # asserts >= 95% test accuracy itself
+    assert "on the GPU" in capsys.readouterr().out
