@@ -294,7 +294,7 @@ def check_case(harness, case, arrays):
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_template_onspecial_values(harness, case):
+def test_template_on_special_values(harness, case):
     """Every combination of the dtype's special values (NaN, infinities,
     signed zeros, extremes, zero divisors, MIN and -1)."""
     check_case(harness, case, case.special_inputs())
