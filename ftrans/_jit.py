@@ -92,7 +92,9 @@ class JittedFunction:
             self.name = "jitted"
         self._cache = {}
         self.trace_count = 0  # how many times the function has been traced (cache misses)
-        functools.update_wrapper(self, fun)
+        # name and docstring only: copying fun.__dict__ (the default) would let a wrapped
+        # jitted function's attributes (its fun, its cache) overwrite this one's
+        functools.update_wrapper(self, fun, updated=())
 
     def _static_argnums_for(self, num_args):
         static = self._static_positions.get(num_args)
@@ -162,12 +164,12 @@ class JittedFunction:
             compiled = None
         if compiled is None or any(isinstance(leaf, Tracer) for leaf in leaves):
             return self._call(args, kwargs)
-        return compiled.unflatten(compiled.run(*leaves))
+        return compiled.unflatten(compiled.run(*_python_scalars_as_arrays(leaves)))
 
     def _call(self, args, kwargs):
         compiled, leaves = self._lookup(args, kwargs)
         if current_trace() is None:
-            outs = compiled.run(*leaves)
+            outs = compiled.run(*_python_scalars_as_arrays(leaves))
         else:  # inside a transformation: one equation it can differentiate and batch through
             outs = jit_call(compiled.call_jaxpr, [*compiled.consts, *leaves], self.name)
         return compiled.unflatten(outs)
@@ -178,6 +180,12 @@ class JittedFunction:
         for backend="cupy" only generates code: it needs neither CuPy nor a GPU."""
         compiled, _ = self._lookup(args, kwargs, need_device=False)
         return Lowered(compiled.jaxpr, compiled.lowered)
+
+
+def _python_scalars_as_arrays(leaves):
+    """Python scalars as 0-d arrays: the generated code calls implementations
+    that expect arrays (a weak f64[] argument may arrive as a float)."""
+    return [np.asarray(x) if type(x) in (bool, int, float) else x for x in leaves]
 
 
 def jit(fun=None, static_argnums=(), static_argnames=(), backend=None):

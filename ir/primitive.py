@@ -96,6 +96,7 @@ def check_impl_result(prim, args, params, outs):
 
 
 def as_array(x):
-    """Implementations may return NumPy scalars for 0-d results; users get 0-d arrays."""
-    return np.asarray(x) if isinstance(x, np.generic) else x
+    """Implementations may return NumPy or Python scalars for 0-d results (an
+    identity such as stop_gradient returns its operand); users get 0-d arrays."""
+    return np.asarray(x) if isinstance(x, (np.generic, bool, int, float)) else x
 

@@ -1,5 +1,6 @@
 """Differentiation: every primitive's jvp against central finite differences and
-its vjp against its jvp (adjoint identity), closed forms, nesting, conventions, errors."""
+its vjp against its jvp (adjoint identity), closed forms, nesting, conventions, errors;
+and jit of grad, jvp and vjp equal to eager, on every jit backend."""
 import math
 
 import numpy as np
@@ -11,6 +12,7 @@ from hypothesis.extra import numpy as hnp
 import ftrans as ft
 import ftrans.numpy as fnp
 import ir
+from conftest import jit_for, share_of_profile
 from interpreters import ad, ad_eager
 from interpreters.eval import eval_jaxpr
 
@@ -90,6 +92,43 @@ def test_jvp_and_vjp_match_finite_differences(name, data):
             return
     options = CHECK_OPTIONS.get(name, dict(atol=1e-5, rtol=1e-5, eps=1e-5))
     ft.check_grads(fun, args, order=2, modes=("fwd", "rev"), **options)
+
+
+def _assert_jit_equals_eager(got, want, what):
+    """The same pytree of numpy.ndarrays, shapes and dtypes, values to a few ulps (jit turns
+    integer powers into multiplications) beside an absolute allowance for cancellation."""
+    got_leaves, got_tree = ft.tree_util.tree_flatten(got)
+    want_leaves, want_tree = ft.tree_util.tree_flatten(want)
+    assert got_tree == want_tree, what
+    for g, w in zip(got_leaves, want_leaves, strict=True):
+        assert type(g) is np.ndarray and (g.shape, g.dtype) == (w.shape, w.dtype), (what, g, w)
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12, err_msg=what)
+
+
+@pytest.mark.parametrize("name", sorted(DIFFERENTIABLE))
+@share_of_profile(1 / 2)
+@given(data=st.data())
+def test_jit_of_grad_jvp_and_vjp_equals_eager(name, data, jit_backend):
+    fun, domain, nargs = DIFFERENTIABLE[name]
+    args = _args(data.draw, domain, nargs)
+    argnums = tuple(range(nargs))
+    out = fun(*args)
+    draw_like = lambda label: data.draw(hnp.arrays(np.float64, np.shape(out), elements=st.floats(-2.0, 2.0)),
+                                        label=label)
+    ct = draw_like("cotangent")
+    tangents = tuple(data.draw(hnp.arrays(np.float64, np.shape(a), elements=st.floats(-2.0, 2.0)), label="tangent")
+                     for a in args)
+
+    # grad, of the output weighted by a drawn cotangent (a scalar, for any output shape)
+    loss = lambda *xs: fnp.sum(fun(*xs) * ct)  # noqa: E731
+    _assert_jit_equals_eager(jit_for(ft.grad(loss, argnums), jit_backend)(*args), ft.grad(loss, argnums)(*args),
+                             f"{name}: jit of grad")
+    # jvp: the primal output and the tangent
+    jvp = lambda xs, ts: ft.jvp(fun, xs, ts)  # noqa: E731
+    _assert_jit_equals_eager(jit_for(jvp, jit_backend)(args, tangents), jvp(args, tangents), f"{name}: jit of jvp")
+    # vjp: the primal output and the cotangents of every argument (the eager tape, against the staged vjp)
+    vjp = lambda ct, *xs: (fun(*xs), ft.vjp(fun, *xs)[1](ct))  # noqa: E731
+    _assert_jit_equals_eager(jit_for(vjp, jit_backend)(ct, *args), vjp(ct, *args), f"{name}: jit of vjp")
 
 
 @pytest.mark.parametrize("name", sorted(NOT_DIFFERENTIABLE - {"iota", "stop_gradient"}))

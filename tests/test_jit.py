@@ -1,4 +1,8 @@
-"""jit: equal to eager, cached per signature, nested in every transformation."""
+"""jit: equal to eager, cached per signature, nested in every transformation.
+
+The tests that compare values take the `jit_backend` fixture (tests/conftest.py):
+they run on NumPy, and with backend="cupy" where there is a GPU. Cache counts,
+generated text, errors and NumPy memory sharing are the NumPy backend's own."""
 import numpy as np
 import pytest
 from hypothesis import given
@@ -6,14 +10,15 @@ from hypothesis import strategies as st
 
 import ftrans as ft
 import ftrans.numpy as fnp
+from conftest import jit_for
 from random_programs import inputs, programs
 
 
-@given(programs(), st.data())
-def test_jit_equals_eager_on_random_programs(program_and_ops, data):
+@given(program_and_ops=programs(), data=st.data())
+def test_jit_equals_eager_on_random_programs(program_and_ops, data, jit_backend):
     program, ops = program_and_ops
     x, y = inputs(data.draw)
-    for got, want in zip(ft.jit(program)(x, y), program(x, y), strict=True):
+    for got, want in zip(jit_for(program, jit_backend)(x, y), program(x, y), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, err_msg=str(ops))
         assert type(got) is np.ndarray and got.dtype == np.asarray(want).dtype
 
@@ -64,9 +69,18 @@ def test_usable_as_a_decorator_with_static_argnames():
     np.testing.assert_allclose(power(np.arange(3.0), n=3), [0, 1, 8])
 
 
-def test_closed_over_arrays_are_copied_when_traced():
+def test_static_arguments_on_every_backend(jit_backend):
+    power = jit_for(lambda x, n: x ** n, jit_backend, static_argnames=("n",))
+    scale = jit_for(lambda x, s: fnp.sin(x) * s, jit_backend, static_argnums=1)
+    x = np.arange(3.0)
+    for n in (3, -2, 0.5):
+        np.testing.assert_allclose(power(x + 1.0, n=n), (x + 1.0) ** n, rtol=1e-12)
+    np.testing.assert_allclose(scale(x, 2.5), np.sin(x) * 2.5, rtol=1e-12)
+
+
+def test_closed_over_arrays_are_copied_when_traced(jit_backend):
     w = np.ones(3)
-    jf = ft.jit(lambda x: x * w)
+    jf = jit_for(lambda x: x * w, jit_backend)
     np.testing.assert_allclose(jf(np.ones(3)), 1.0)
     w[:] = 5.0
     np.testing.assert_allclose(jf(np.ones(3)), 1.0)
@@ -92,16 +106,40 @@ def test_outputs_are_fresh_and_inputs_untouched():
     assert type(ft.jit(lambda x: fnp.sum(x))(x)) is np.ndarray
 
 
-def test_nesting_in_every_transformation():
+def test_nesting_in_every_transformation(jit_backend):
+    jit = lambda f: jit_for(f, jit_backend)  # noqa: E731  (the outermost jit: jits inside a trace are calls)
     f = lambda x: fnp.sum(fnp.sin(x) * x)  # noqa: E731
     x = np.linspace(0.1, 1.0, 4)
     want = ft.grad(f)(x)
     np.testing.assert_allclose(ft.grad(ft.jit(f))(x), want, rtol=1e-13)
-    np.testing.assert_allclose(ft.jit(ft.grad(f))(x), want, rtol=1e-13)
+    np.testing.assert_allclose(jit(ft.grad(f))(x), want, rtol=1e-13)
     batch = np.stack([x, 2 * x])
     np.testing.assert_allclose(ft.vmap(ft.jit(f))(batch), [f(x), f(2 * x)], rtol=1e-13)
-    np.testing.assert_allclose(ft.jit(ft.vmap(ft.grad(f)))(batch), [want, ft.grad(f)(2 * x)], rtol=1e-13)
-    np.testing.assert_allclose(ft.jit(ft.jit(f))(x), f(x), rtol=1e-13)
+    np.testing.assert_allclose(jit(ft.vmap(ft.grad(f)))(batch), [want, ft.grad(f)(2 * x)], rtol=1e-13)
+    np.testing.assert_allclose(jit(ft.jit(f))(x), f(x), rtol=1e-13)
+    np.testing.assert_allclose(jit(lambda x: ft.grad(ft.jit(f))(x))(x), want, rtol=1e-13)
+
+
+# each wraps a jitted function with functools.wraps: (transformation of the jitted sin(x) * x
+# or of a jit of its own, the NumPy reference)
+_SIN_X = lambda x: fnp.sin(x) * x  # noqa: E731
+WRAPPERS_OF_A_JIT = {
+    "grad": (lambda j: ft.grad(ft.jit(lambda x: fnp.sum(_SIN_X(x)))), lambda x: np.cos(x) * x + np.sin(x)),
+    "vmap": (lambda j: ft.vmap(j, in_axes=1), lambda x: (np.sin(x) * x).T),
+    "jacfwd": (lambda j: ft.jacfwd(j), lambda x: np.diag(np.cos(x) * x + np.sin(x))),
+    "value_and_grad": (lambda j: ft.value_and_grad(ft.jit(lambda x: fnp.sum(_SIN_X(x)))),
+                       lambda x: (np.sum(np.sin(x) * x), np.cos(x) * x + np.sin(x))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WRAPPERS_OF_A_JIT))
+def test_jit_of_a_transformed_jitted_function(name, jit_backend):
+    transform, reference = WRAPPERS_OF_A_JIT[name]
+    x = np.linspace(0.1, 1.0, 4) if name != "vmap" else np.arange(6.0).reshape(3, 2)
+    got = jit_for(transform(ft.jit(_SIN_X)), jit_backend)(x)
+    for g, w in zip(ft.tree_util.tree_leaves(got), ft.tree_util.tree_leaves(reference(x)), strict=True):
+        assert np.shape(g) == np.shape(w)
+        np.testing.assert_allclose(g, w, rtol=1e-13)
     assert ft.grad(lambda w: ft.jit(lambda x: x * w)(1.0))(2.0) == 1.0
     np.testing.assert_allclose(ft.grad(ft.grad(ft.jit(lambda x: fnp.sin(x) * x)))(0.7),
                                2 * np.cos(0.7) - 0.7 * np.sin(0.7), rtol=1e-13)
@@ -126,6 +164,15 @@ def test_vmap_of_a_jit_is_one_call_of_the_batched_jaxpr():
     np.testing.assert_allclose(ft.vmap(inner, in_axes=1)(batch), np.stack([np.sin(c) * c for c in batch.T]))
 
 
+def test_jit_of_vmap_of_a_jit(jit_backend):
+    inner = ft.jit(lambda x: fnp.sin(x) * x)
+    batch = np.arange(6.0).reshape(3, 2)
+    # (a lambda around vmap: jit of vmap(jit) itself is test_jit_of_a_transformed_jitted_function)
+    got = jit_for(lambda b: ft.vmap(inner, in_axes=1)(b), jit_backend)(batch)
+    assert type(got) is np.ndarray
+    np.testing.assert_allclose(got, np.stack([np.sin(c) * c for c in batch.T]), rtol=1e-13)
+
+
 def test_value_dependent_branch_inside_jit_names_the_line():
     def f(x):
         if x > 0:  # the line the error must name
@@ -135,6 +182,22 @@ def test_value_dependent_branch_inside_jit_names_the_line():
         ft.jit(f)(1.0)
     assert "static_argnums" in str(info.value) and "ft.lax.cond" in str(info.value)
     assert ft.jit(f, static_argnums=0)(-2.0) == 2.0
+
+
+def test_weak_scalars_and_dtypes_on_every_backend(jit_backend):
+    # a Python scalar argument is weak: the float32 operand decides, on either backend
+    f32 = np.array([1.5, -2.0], np.float32)
+    got = jit_for(lambda x, s: x * s + 1, jit_backend)(f32, 3.0)
+    assert type(got) is np.ndarray and got.dtype == np.float32
+    np.testing.assert_allclose(got, f32 * np.float32(3.0) + 1, rtol=1e-6)
+    i32 = np.arange(4, dtype=np.int32)
+    got = jit_for(lambda i, k: (i * k + 1, i // 2, i > k, i + 0.5), jit_backend)(i32, 2)
+    want = (i32 * 2 + 1, i32 // 2, i32 > 2, i32 + 0.5)
+    for g, w in zip(got, want, strict=True):
+        assert type(g) is np.ndarray and g.dtype == w.dtype
+        np.testing.assert_array_equal(g, w)
+    scalar = jit_for(lambda x: fnp.sum(x), jit_backend)(i32)
+    assert type(scalar) is np.ndarray and scalar.shape == () and scalar.dtype == np.sum(i32).dtype and scalar == 6
 
 
 def test_a_tracer_leaked_from_jit_is_an_error_when_used():

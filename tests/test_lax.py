@@ -7,6 +7,7 @@ from hypothesis.extra import numpy as hnp
 
 import ftrans as ft
 import ftrans.numpy as fnp
+from conftest import jit_for
 
 
 def piecewise(x):
@@ -17,19 +18,27 @@ def piecewise_numpy(x):
     return np.sin(x) * x if np.sum(x) > 0 else x ** 3 - 1.0
 
 
-@given(hnp.arrays(np.float64, st.integers(1, 4), elements=st.floats(-2.0, 2.0)))
-def test_cond_under_every_transformation_matches_numpy(x):
+@given(x=hnp.arrays(np.float64, st.integers(1, 4), elements=st.floats(-2.0, 2.0)))
+def test_cond_under_every_transformation_matches_numpy(x, jit_backend):
     want = piecewise_numpy(x)
     np.testing.assert_allclose(piecewise(x), want, rtol=1e-12)
-    np.testing.assert_allclose(ft.jit(piecewise)(x), want, rtol=1e-12)
+    np.testing.assert_allclose(jit_for(piecewise, jit_backend)(x), want, rtol=1e-12)
     want_grad = np.cos(x) * x + np.sin(x) if np.sum(x) > 0 else 3 * x ** 2
-    for grad in (ft.grad(lambda x: fnp.sum(piecewise(x))), ft.jit(ft.grad(lambda x: fnp.sum(piecewise(x))))):
-        np.testing.assert_allclose(grad(x), want_grad, rtol=1e-12, atol=1e-12)
+    grad = ft.grad(lambda x: fnp.sum(piecewise(x)))
+    for g in (grad, jit_for(grad, jit_backend)):
+        np.testing.assert_allclose(g(x), want_grad, rtol=1e-12, atol=1e-12)
 
 
-def test_cond_with_a_batched_predicate_matches_a_loop():
+def test_cond_with_a_batched_predicate_matches_a_loop(jit_backend):
     xs = np.array([[1.0, 2.0], [-1.0, -2.0], [0.5, -0.25]])
-    np.testing.assert_allclose(ft.vmap(piecewise)(xs), np.stack([piecewise_numpy(x) for x in xs]))
+    want = np.stack([piecewise_numpy(x) for x in xs])
+    np.testing.assert_allclose(ft.vmap(piecewise)(xs), want)
+    np.testing.assert_allclose(jit_for(ft.vmap(piecewise), jit_backend)(xs), want, rtol=1e-12)
+    # a cond inside a jit, batched and differentiated: one select over both branches
+    per_example_grad = ft.vmap(ft.grad(lambda x: fnp.sum(ft.jit(piecewise)(x))))
+    want_grad = np.stack([np.cos(x) * x + np.sin(x) if np.sum(x) > 0 else 3 * x ** 2 for x in xs])
+    np.testing.assert_allclose(per_example_grad(xs), want_grad, rtol=1e-12)
+    np.testing.assert_allclose(jit_for(per_example_grad, jit_backend)(xs), want_grad, rtol=1e-12)
 
 
 def test_eager_cond_runs_only_the_chosen_branch():

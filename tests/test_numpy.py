@@ -2,7 +2,10 @@
 
 Every eager call must return what NumPy returns, as a `numpy.ndarray` (0-d for
 scalars, never a NumPy scalar), and raise where NumPy raises. Traced code
-(`make_jaxpr`, then evaluating the jaxpr) must agree with eager code.
+(`make_jaxpr`, then evaluating the jaxpr) must agree with eager code, and so
+must jitted code: every like-NumPy check (`check_like_numpy`, and the indexing
+checks) also runs `ft.jit` of the function on the NumPy backend and compares it
+with the eager result (`check_jit_like_eager`).
 """
 from __future__ import annotations
 
@@ -14,13 +17,14 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import ftrans as ft
 import ftrans.numpy as fnp
 from ftrans.numpy import _indexing
+from conftest import share_of_profile
 from ftrans.tree_util import tree_flatten
 from interpreters.eval import eval_closed_jaxpr
 
@@ -67,14 +71,17 @@ def quiet():
         yield
 
 
-def check_like_numpy(fun, np_fun, *args, rtol=None, atol=0.0, **kwargs):
-    """fun(*args) == np_fun(*args), or both raise (fnp an exception of NumPy's builtin class)."""
+def check_like_numpy(fun, np_fun, *args, rtol=None, atol=0.0, traced=None, **kwargs):
+    """fun(*args) == np_fun(*args), or both raise (fnp an exception of NumPy's builtin class);
+    and ft.jit of fun equals fun (`check_jit_like_eager`; `traced`: the positions it traces)."""
     with quiet():
         try:
             want = np_fun(*args, **kwargs)
         except (TypeError, ValueError, IndexError, OverflowError, ZeroDivisionError) as error:
             with pytest.raises(_error_family(error)):
                 fun(*args, **kwargs)
+            with pytest.raises(_error_family(error)):
+                _jitted(fun, args, kwargs, traced)()
             return
         got = fun(*args, **kwargs)
     if isinstance(want, (list, tuple)):
@@ -83,17 +90,57 @@ def check_like_numpy(fun, np_fun, *args, rtol=None, atol=0.0, **kwargs):
             assert_same(g, w, rtol, atol, what=getattr(fun, "__name__", ""))
     else:
         assert_same(got, want, rtol, atol, what=getattr(fun, "__name__", ""))
+    check_jit_like_eager(fun, got, *args, atol=atol, traced=traced, **kwargs)
+
+
+# -------------------- jit against eager --------------------
+
+# jit lowers integer powers to multiplications (not bit-exact to numpy.power): floats agree
+# with eager to a few ulps, everything else exactly
+JIT_RTOL = {F16: 1e-3, F32: 1e-5, F64: 1e-12}
+
+
+def _traced_positions(args):
+    """The positional arguments jit traces unless a test says otherwise: arrays and NumPy
+    scalars, and non-empty lists of arrays (concatenate, stack). The rest (Python scalars,
+    shapes, axes, subscripts, index tuples, dtypes) is closed over, as static values are:
+    many must be concrete. Tests of operands that may be Python scalars pass
+    `traced=` to trace those too (weakly typed jit arguments)."""
+    def is_array(a):
+        return isinstance(a, (np.ndarray, np.generic))
+    return tuple(i for i, a in enumerate(args)
+                 if is_array(a) or (type(a) is list and a and all(map(is_array, a))))
+
+
+def _jitted(fun, args, kwargs, traced=None):
+    """ft.jit of `fun` on the NumPy backend, as a function of no arguments: the arguments at
+    `traced` positions are jit's (traced) arguments; the others, and kwargs, are closed over."""
+    traced = _traced_positions(args) if traced is None else tuple(traced)
+
+    def closure(*operands):
+        full = list(args)
+        for i, operand in zip(traced, operands):
+            full[i] = operand
+        return fun(*full, **kwargs)
+    jitted = ft.jit(closure)
+    return lambda: jitted(*[args[i] for i in traced])
+
+
+def check_jit_like_eager(fun, eager, *args, atol=0.0, traced=None, **kwargs):
+    """ft.jit(fun)(*args) has the pytree structure, types, shapes and dtypes of `eager`
+    (what fun(*args, **kwargs) returned) and its values: floats to JIT_RTOL (plus `atol`,
+    the check's own allowance for cancellation), the rest exactly."""
+    with quiet():
+        got = _jitted(fun, args, kwargs, traced)()
+    got_leaves, got_tree = tree_flatten(got)
+    eager_leaves, eager_tree = tree_flatten(eager)
+    what = f"jit of {getattr(fun, '__name__', 'fun')}"
+    assert got_tree == eager_tree, f"{what}: structure {got_tree}, eager {eager_tree}"
+    for g, e in zip(got_leaves, eager_leaves):
+        assert_same(g, e, JIT_RTOL[np.dtype(e.dtype)] if np.dtype(e.dtype).kind == "f" else None, atol, what)
 
 
 # -------------------- drawing operands --------------------
-
-def share_of_profile(fraction):
-    """Settings for one case of a large parametrized family (a function of 23, a subscript
-    of 30): a fraction of the hypothesis profile's max_examples, never more than it. The
-    family as a whole still runs many times the profile's count; the suite stays fast."""
-    profile = settings().max_examples
-    return settings(max_examples=min(profile, max(10, int(profile * fraction))))
-
 
 # value domains: (lo, hi, exclude lo)
 DOMAINS = {"any": (-6, 6, False), "small": (-4, 4, False), "pos": (0, 50, True),
@@ -177,7 +224,7 @@ def test_unary_like_numpy(name, domain, data):
         with pytest.raises(TypeError):
             fun(x)
         return
-    check_like_numpy(fun, np_fun, x)
+    check_like_numpy(fun, np_fun, x, traced=(0,))
 
 
 # NumPy computes //, % and ** of two bools in int8; ftrans refuses them with a TypeError
@@ -209,7 +256,7 @@ def test_binary_like_numpy(name, domain, data):
         with pytest.raises(TypeError):
             fun(x, y)
         return
-    check_like_numpy(fun, np_fun, x, y)
+    check_like_numpy(fun, np_fun, x, y, traced=(0, 1))
 
 
 @pytest.mark.parametrize("x, y", [
@@ -222,7 +269,7 @@ def test_binary_like_numpy(name, domain, data):
 ])
 @pytest.mark.parametrize("name", ["add", "multiply", "maximum", "true_divide", "less"])
 def test_nep50_promotion(name, x, y):
-    check_like_numpy(getattr(fnp, name), getattr(np, name), x, y)
+    check_like_numpy(getattr(fnp, name), getattr(np, name), x, y, traced=(0, 1))
 
 
 def test_python_int_that_does_not_fit_raises_overflow_error():
@@ -234,7 +281,7 @@ def test_python_int_that_does_not_fit_raises_overflow_error():
 @given(data=st.data())
 def test_where_like_numpy(data):
     cond, x, y = data.draw(broadcast_operands(3, ("any", "any", "any")))
-    check_like_numpy(fnp.where, np.where, cond, x, y)
+    check_like_numpy(fnp.where, np.where, cond, x, y, traced=(0, 1, 2))
 
 
 covers("where", "clip")
@@ -247,7 +294,8 @@ def test_clip_like_numpy(data):
     if np.result_type(a, lo, hi) == BOOL:  # NumPy clips bools as bools; not worth a path of its own
         a = np.asarray(a, np.int64)
     a = np.asarray(a)  # numpy.clip makes a Python scalar `a` strong (test_products_keep_python_scalars_weak)
-    check_like_numpy(fnp.clip, np.clip, a, a_min, a_max)
+    check_like_numpy(fnp.clip, np.clip, a, a_min, a_max,
+                     traced=[i for i, v in enumerate((a, a_min, a_max)) if v is not None])
 
 
 # -------------------- reductions --------------------
@@ -279,8 +327,16 @@ def test_reduction_like_numpy(name, data):
         kwargs["dtype"] = data.draw(st.sampled_from([F64, F32, I64] if name != "mean" else [F64, F32]))
     # var/std: NumPy and ftrans compute x - mean in one order, but allow for rounding near 0
     atol = 1e-6 if name in ("var", "std") else 0.0
+    # a Python scalar x is a weak jit argument, except for prod: test_jit_of_prod_of_a_python_scalar
+    traced = () if name == "prod" and not isinstance(x, np.ndarray) else (0,)
     check_like_numpy(getattr(fnp, name), getattr(np, name), x, rtol=None if name not in ("var", "std", "mean")
-                     else {F16: 1e-3, F32: 1e-5, F64: 1e-10}[np.result_type(x, F16)], atol=atol, **kwargs)
+                     else {F16: 1e-3, F32: 1e-5, F64: 1e-10}[np.result_type(x, F16)], atol=atol, traced=traced,
+                     **kwargs)
+
+
+@pytest.mark.parametrize("x", [3, 1.5])  # (a bool is converted to int64 before it is reduced)
+def test_jit_of_prod_of_a_python_scalar(x):
+    check_like_numpy(fnp.prod, np.prod, x, traced=(0,))
 
 
 covers("argmax", "argmin")
@@ -320,7 +376,9 @@ def test_logsumexp_against_a_stable_reference(data):
         got = fnp.logsumexp(x, axis=axis, keepdims=keepdims)
         want = logsumexp_reference(x, axis, keepdims)
     out_dtype = x.dtype if x.dtype.kind == "f" else F64
-    assert_same(got, want.astype(out_dtype), rtol=RTOL[out_dtype], atol=1e-5 if out_dtype == F32 else 1e-12)
+    atol = 1e-5 if out_dtype == F32 else 1e-12
+    assert_same(got, want.astype(out_dtype), rtol=RTOL[out_dtype], atol=atol)
+    check_jit_like_eager(fnp.logsumexp, got, x, atol=atol, axis=axis, keepdims=keepdims)
 
 
 def test_logsumexp_is_stable():
@@ -589,10 +647,14 @@ def _ids(indices):
 
 @pytest.mark.parametrize("index", INDICES, ids=_ids(INDICES))
 def test_getitem_like_numpy(index):
-    assert_same(_indexing.getitem(X, index), X[index])
+    got = _indexing.getitem(X, index)
+    assert_same(got, X[index])
+    check_jit_like_eager(_indexing.getitem, got, X, index, traced=(0,))
     assert_same(fnp.at(X)[index].get(), X[index])
     x32 = X.astype(np.float32)
-    assert_same(fnp.at(x32)[index].get(), x32[index])
+    got = fnp.at(x32)[index].get()
+    assert_same(got, x32[index])
+    check_jit_like_eager(lambda x, i: fnp.at(x)[i].get(), got, x32, index, traced=(0,))
 
 
 @pytest.mark.parametrize("index", INDICES[::3], ids=_ids(INDICES[::3]))
@@ -645,9 +707,14 @@ def test_at_set_and_add_like_numpy(index, kind):
     for x in (X, X.astype(np.float32)):
         values = _values_for(index, x, kind)
         _assert_set_matches(fnp.at(x)[index].set(values), x, index, values)
+        # jit: which of repeated indices wins may differ from eager, so against NumPy's rule
+        jitted_set = _jitted(lambda x, i, v: fnp.at(x)[i].set(v), (x, index, values), {}, traced=(0, 2))
+        _assert_set_matches(jitted_set(), x, index, values)
         want = x.copy()
         np.add.at(want, index, values)  # duplicates add up
-        assert_same(fnp.at(x)[index].add(values), want)
+        got = fnp.at(x)[index].add(values)
+        assert_same(got, want)
+        check_jit_like_eager(lambda x, i, v: fnp.at(x)[i].add(v), got, x, index, values, traced=(0, 2))
 
 
 @given(data=st.data())
@@ -655,8 +722,12 @@ def test_drawn_basic_indices_like_numpy(data):
     shape = data.draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4))
     x = np.arange(math.prod(shape), dtype=np.float64).reshape(shape)
     index = data.draw(hnp.basic_indices(shape, min_dims=0, allow_newaxis=True, allow_ellipsis=True))
-    assert_same(_indexing.getitem(x, index), x[index])
-    assert_same(fnp.at(x)[index].add(1.0), _add_at(x, index, 1.0))
+    got = _indexing.getitem(x, index)
+    assert_same(got, x[index])
+    check_jit_like_eager(_indexing.getitem, got, x, index, traced=(0,))
+    got = fnp.at(x)[index].add(1.0)
+    assert_same(got, _add_at(x, index, 1.0))
+    check_jit_like_eager(lambda a, i: fnp.at(a)[i].add(1.0), got, x, index, traced=(0,))
 
 
 def _add_at(x, index, values):
@@ -699,8 +770,8 @@ def test_drawn_mixed_indices_like_numpy(data):
     shape = data.draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4))
     x = np.arange(math.prod(shape), dtype=np.float64).reshape(shape)
     index = data.draw(mixed_indices(shape))
-    check_like_numpy(_indexing.getitem, lambda a, i: a[i], x, index)
-    check_like_numpy(lambda a, i: fnp.at(a)[i].add(1.0), lambda a, i: _add_at(a, i, 1.0), x, index)
+    check_like_numpy(_indexing.getitem, lambda a, i: a[i], x, index, traced=(0,))
+    check_like_numpy(lambda a, i: fnp.at(a)[i].add(1.0), lambda a, i: _add_at(a, i, 1.0), x, index, traced=(0,))
 
 
 @pytest.mark.parametrize("index", [
@@ -723,6 +794,7 @@ def test_traced_indices_clamp():
     closed = ft.make_jaxpr(lambda x, i: x[i])(x, np.array([0, -1, 7, -9]))
     got = eval_closed_jaxpr(closed, x, np.array([0, -1, 7, -9]))[0]
     assert_same(got, x[np.clip(np.array([0, 4, 7, -4]), 0, 4)])
+    assert_same(ft.jit(lambda x, i: x[i])(x, np.array([0, -1, 7, -9])), got)
 
 
 # -------------------- creation --------------------
@@ -763,7 +835,7 @@ CREATION = [
 
 @pytest.mark.parametrize("name, args, kwargs", CREATION, ids=[f"{n}{a}{k}" for n, a, k in CREATION])
 def test_creation_like_numpy(name, args, kwargs):
-    check_like_numpy(getattr(fnp, name), getattr(np, name), *args, **kwargs)
+    check_like_numpy(getattr(fnp, name), getattr(np, name), *args, traced=(), **kwargs)
 
 
 @pytest.mark.parametrize("shape, dtype", [((2, 3), None), (4, np.int32), ((), bool)])
@@ -859,6 +931,7 @@ def test_traced_equals_eager(name):
         assert type(want) is np.ndarray, f"eager result is a {type(want).__name__}"
         assert_same(np.asarray(got), want)
         assert np.asarray(got).dtype == want.dtype
+    check_jit_like_eager(f, f(*args), *args, traced=range(len(args)))
 
 
 # -------------------- tracer methods under make_jaxpr --------------------
@@ -909,6 +982,10 @@ def test_tracer_methods_under_make_jaxpr(what, f, reference, args):
     assert len(outs) == len(want)
     for got, w in zip(outs, want):
         assert_same(np.asarray(got), w, what=what)
+    jitted, _ = tree_flatten(ft.jit(f)(*args))
+    assert len(jitted) == len(want)
+    for got, w in zip(jitted, want):
+        assert_same(got, w, what=f"jit of {what}")
 
 
 def test_tracer_var_method_under_make_jaxpr():

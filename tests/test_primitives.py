@@ -11,6 +11,9 @@ primitive's domain) and what NumPy computes for them. For every row:
 (d) `abstract_eval` rejects bad operands and params with a TypeError that
 names the primitive. A primitive registered without a row fails
 `test_every_primitive_has_a_row`.
+
+(e) `ft.jit` of the primitive alone, on each jit backend, equals the same
+    NumPy reference and (tightly) eager `bind`: `test_jit_of_each_primitive_matches_eager`.
 """
 from __future__ import annotations
 
@@ -27,7 +30,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+import ftrans as ft
 import ir
+from conftest import jit_for, share_of_profile
 from interpreters.eval import eval_closed_jaxpr
 from ir.core import ShapedArray
 
@@ -694,6 +699,56 @@ def test_primitive_matches_numpy(name, data):
             np.testing.assert_array_equal(got, direct)
 
 
+# -------------------- (e) jit of each primitive --------------------
+
+# jit against eager: jit lowers integer powers to multiplications (not bit-exact to
+# numpy.power), so floats agree to a few ulps; the rest exactly
+JIT_RTOL = {np.dtype(np.float16): 1e-3, F32: 1e-5, F64: 1e-12}
+
+# rows whose primitive cannot be jitted as a function of its drawn operands, with why;
+# every other row is jitted with all of its operands traced
+NOT_JITTABLE: dict[str, str] = {}
+
+
+def assert_jit_matches_eager(got, eager, what):
+    """`got` is a numpy.ndarray of `eager`'s shape and dtype, equal to it (floats to JIT_RTOL)."""
+    assert type(got) is np.ndarray, f"{what}: got a {type(got).__name__}, not a numpy.ndarray"
+    assert (got.shape, got.dtype) == (eager.shape, eager.dtype), \
+        f"{what}: {got.dtype}{list(got.shape)}, eager {eager.dtype}{list(eager.shape)}"
+    if eager.dtype.kind == "f":
+        np.testing.assert_allclose(got, eager, rtol=JIT_RTOL[eager.dtype], atol=0, equal_nan=True, err_msg=what)
+    else:
+        np.testing.assert_array_equal(got, eager, err_msg=what)
+
+
+def test_not_jittable_rows_are_rows():
+    assert set(NOT_JITTABLE) <= set(ROWS)
+
+
+@pytest.mark.parametrize("name", sorted(ROWS))
+@share_of_profile(1 / 2)
+@given(data=st.data())
+def test_jit_of_each_primitive_matches_eager(name, data, jit_backend):
+    if name in NOT_JITTABLE:
+        pytest.skip(NOT_JITTABLE[name])
+    prim, entry = ir.PRIMITIVES[name], ROWS[name]
+    args, params = data.draw(entry.strategy, label="args, params")
+    want = entry.reference(args, params)
+    wants = list(want) if prim.multiple_results else [want]
+    eager = ir.bind(prim, *args, **params)
+    eagers = list(eager) if prim.multiple_results else [eager]
+
+    def fun(*operands):
+        out = ir.bind(prim, *operands, **params)
+        return list(out) if prim.multiple_results else out
+    out = jit_for(fun, jit_backend)(*args)
+    outs = list(out) if prim.multiple_results else [out]
+    assert len(outs) == len(wants)
+    for i, (got, w, e) in enumerate(zip(outs, wants, eagers)):
+        assert_matches(got, w, f"{name}: jit ({jit_backend}) result {i} vs NumPy")
+        assert_jit_matches_eager(got, e, f"{name}: jit ({jit_backend}) result {i} vs eager bind")
+
+
 # -------------------- targeted cases the drawn rows could miss --------------------
 
 def test_scatter_add_duplicates_add_up_and_out_of_range_is_dropped():
@@ -840,6 +895,13 @@ def test_aval_cache_tells_2_from_2_0():
 @pytest.mark.parametrize("x", [3, 1.5])
 def test_bind_on_a_python_scalar_returns_an_ndarray(x):
     assert_matches(ir.bind(ir.PRIMITIVES["integer_pow"], x, y=2), np.asarray(x) ** 2, "integer_pow of a Python scalar")
+
+
+@pytest.mark.parametrize("x", [3, 1.5, True])
+def test_eager_stop_gradient_of_a_python_scalar_is_an_ndarray_as_under_jit(x):
+    eager = ir.bind(ir.PRIMITIVES["stop_gradient"], x)
+    assert_jit_matches_eager(ft.jit(ft.lax.stop_gradient)(x), np.asarray(eager), "jit of stop_gradient")
+    assert_matches(eager, np.asarray(x), "eager stop_gradient of a Python scalar")
 
 
 @pytest.mark.parametrize("name", ["argmax", "argmin"])

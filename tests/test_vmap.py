@@ -4,7 +4,8 @@ with autodiff, errors, and the IR it stages (no needless broadcasting).
 The property (a): for a primitive applied with drawn shapes and params,
 ``vmap(f, in_axes, out_axes)(*batched)`` equals ``np.stack([f(*example) for
 each example], out_axes)``, with in_axes drawn per operand (negative, or None:
-the operand is shared), batch sizes 1..3, and out_axes drawn over the output.
+the operand is shared), batch sizes 1..3, and out_axes drawn over the output;
+and so does ``jit(vmap(f, ...))``, on every jit backend.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from hypothesis.extra import numpy as hnp
 import ftrans as ft
 import ftrans.numpy as fnp
 import ir
+from conftest import jit_for, share_of_profile
 from interpreters.eval import eval_closed_jaxpr
 
 F64 = np.dtype(np.float64)
@@ -282,9 +284,9 @@ def _assert_same(got, expected):
         np.testing.assert_array_equal(got, expected)
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-@given(data=st.data())
-def test_vmap_of_each_primitive_matches_a_loop(name, data):
+def _draw_batched_case(name, data):
+    """(vmap of the case's function with drawn in_axes, out_axes and axis_size, the batched
+    operands, the expected result: the loop over the examples, stacked along out_axes)."""
     fun, strategies = CASES[name](data.draw)
     size = data.draw(st.integers(1, 3), label="batch size")
     in_axes, batched, examples = [], [], []
@@ -301,10 +303,27 @@ def test_vmap_of_each_primitive_matches_a_loop(name, data):
     unmapped = all(a is None for a in in_axes)
     axis_size = size if unmapped else data.draw(st.sampled_from([None, size]))
     vmapped = ft.vmap(fun, in_axes=tuple(in_axes), out_axes=out_axis, axis_size=axis_size)
+    return vmapped, batched, expected
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@given(data=st.data())
+def test_vmap_of_each_primitive_matches_a_loop(name, data):
+    vmapped, batched, expected = _draw_batched_case(name, data)
     _assert_same(vmapped(*batched), expected)
     # staged, the batched equations type-check (debug mode) and compute the same
     closed = ft.make_jaxpr(vmapped)(*batched)
     _assert_same(eval_closed_jaxpr(closed, *batched)[0], expected)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@share_of_profile(1 / 2)
+@given(data=st.data())
+def test_jit_of_vmap_of_each_primitive_matches_a_loop(name, data, jit_backend):
+    vmapped, batched, expected = _draw_batched_case(name, data)
+    got = jit_for(vmapped, jit_backend)(*batched)
+    assert type(got) is np.ndarray, f"jit of vmap gave a {type(got).__name__}"
+    _assert_same(got, expected)
 
 
 # -------------------- in_axes and out_axes --------------------

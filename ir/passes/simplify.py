@@ -35,7 +35,7 @@ such as AD's materialized zeros):
         reshape to x's own shape -> x
     broadcast_in_dim(broadcast_in_dim x) -> one broadcast_in_dim;
         broadcast_in_dim to x's own shape with dims 0..n-1 -> x
-    rev(rev(x, d), d) -> x; reduce_sum/max/min, rev, squeeze over no axes -> x
+    rev(rev(x, d), d) -> x; reduce_sum/max/min/prod, rev, squeeze over no axes -> x
 
 "x is never -0.0" is proved locally (from x's value or its producer, never
 further back): it holds for literals and constants without a -0.0 element,
@@ -342,6 +342,6 @@ _RULES = {
     structural.transpose_p: _transpose, structural.reshape_p: _reshape, structural.squeeze_p: _squeeze,
     structural.broadcast_in_dim_p: _broadcast_in_dim, structural.rev_p: _rev,
     reductions.reduce_sum_p: _reduce_over_no_axes, reductions.reduce_max_p: _reduce_over_no_axes,
-    reductions.reduce_min_p: _reduce_over_no_axes,
+    reductions.reduce_min_p: _reduce_over_no_axes, reductions.reduce_prod_p: _reduce_over_no_axes,
 }
 simplify_rule.primitives = frozenset(_RULES)  # the sweep skips the rule for the others
