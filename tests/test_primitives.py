@@ -705,11 +705,6 @@ def test_primitive_matches_numpy(name, data):
 # numpy.power), so floats agree to a few ulps; the rest exactly
 JIT_RTOL = {np.dtype(np.float16): 1e-3, F32: 1e-5, F64: 1e-12}
 
-# rows whose primitive cannot be jitted as a function of its drawn operands, with why;
-# every other row is jitted with all of its operands traced
-NOT_JITTABLE: dict[str, str] = {}
-
-
 def assert_jit_matches_eager(got, eager, what):
     """`got` is a numpy.ndarray of `eager`'s shape and dtype, equal to it (floats to JIT_RTOL)."""
     assert type(got) is np.ndarray, f"{what}: got a {type(got).__name__}, not a numpy.ndarray"
@@ -721,16 +716,11 @@ def assert_jit_matches_eager(got, eager, what):
         np.testing.assert_array_equal(got, eager, err_msg=what)
 
 
-def test_not_jittable_rows_are_rows():
-    assert set(NOT_JITTABLE) <= set(ROWS)
-
-
 @pytest.mark.parametrize("name", sorted(ROWS))
 @share_of_profile(1 / 2)
 @given(data=st.data())
 def test_jit_of_each_primitive_matches_eager(name, data, jit_backend):
-    if name in NOT_JITTABLE:
-        pytest.skip(NOT_JITTABLE[name])
+    """Every row jitted, all of its operands traced."""
     prim, entry = ir.PRIMITIVES[name], ROWS[name]
     args, params = data.draw(entry.strategy, label="args, params")
     want = entry.reference(args, params)
