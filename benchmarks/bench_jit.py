@@ -1,8 +1,8 @@
 """jit benchmarks (issue 5), measured in one run:
 
 (a) gelu_tanh 0.5 x (1 + tanh(0.79788 (x + 0.044715 x^3))) on 10^7 values, float64
-    and float32: ft.jit against NumPy eager, a hand-written chunked NumPy version,
-    and jax.jit when JAX is installed;
+    and float32: ft.jit (on its threads, and on one) against NumPy eager, a
+    hand-written chunked NumPy version, and jax.jit when JAX is installed;
 (b) the gradient of sum(gelu(x)) at 10^6 values: ft.jit(ft.grad(...)) against a
     hand-written chunked NumPy gradient;
 (c) one SGD training step of a 784-512-512-10 tanh MLP with softmax cross-entropy
@@ -13,10 +13,12 @@
 (e) cached dispatch of a jitted scalar function, against jax.jit.
 
 Times are the best of several repeats (the machine may be shared); each ratio
-compares two rows of this run. Everything runs on one core unless the
-environment says otherwise: NumPy's ufuncs use one anyway, and on a shared
-machine the spinning threads of a multi-threaded BLAS (or XLA) measure the
-neighbours' load more than the code. JAX (CPU) is optional: `pip install jax jaxlib`.
+compares two rows of this run. BLAS and XLA run on one core unless the
+environment says otherwise: on a shared machine their spinning threads measure
+the neighbours' load more than the code. ft.jit runs its large elementwise runs
+on the threads the header line shows (FTRANS_JIT_THREADS=1: one; see
+interpreters/lowering_numpy.py); NumPy's ufuncs use one core anyway. JAX (CPU)
+is optional: `pip install jax jaxlib`.
 
 Run: python benchmarks/bench_jit.py
 """
@@ -34,6 +36,7 @@ import numpy as np  # noqa: E402
 
 import ftrans as ft  # noqa: E402
 import ftrans.numpy as fnp  # noqa: E402
+from interpreters import lowering_numpy  # noqa: E402
 
 try:
     import jax
@@ -100,8 +103,18 @@ def gelu_timings(dtype):
     np.testing.assert_allclose(jitted(x), numpy_gelu(x), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(chunked_numpy_gelu(x), numpy_gelu(x), rtol=1e-5, atol=1e-6)
     return {"ft.jit": best_time(lambda: jitted(x), 3),
+            "ft.jit, one thread": one_thread(lambda: best_time(lambda: jitted(x), 3)),
             "NumPy eager": best_time(lambda: numpy_gelu(x), 1, 3),
             "NumPy, hand-chunked": best_time(lambda: chunked_numpy_gelu(x), 3)}
+
+
+def one_thread(measure):
+    """`measure()` with ft.jit's chunked runs on the calling thread only."""
+    threads, lowering_numpy.THREADS = lowering_numpy.THREADS, 1
+    try:
+        return measure()
+    finally:
+        lowering_numpy.THREADS = threads
 
 
 # -------------------- (b) grad of sum(gelu) --------------------
@@ -267,7 +280,7 @@ def add_jax_timings(results):
 def main():
     print(f"Python {platform.python_version()}, NumPy {np.__version__}, {platform.machine()}"
           + (f", JAX {jax.__version__}" if jax is not None else ", JAX not installed (its rows are skipped)")
-          + f"; BLAS threads: {os.environ['OPENBLAS_NUM_THREADS']}")
+          + f"; BLAS threads: {os.environ['OPENBLAS_NUM_THREADS']}; ft.jit threads: {lowering_numpy.THREADS}")
     results = {("gelu", dtype): gelu_timings(dtype) for dtype in (np.float64, np.float32)}
     results["grad"] = gelu_grad_timings()
     results["mlp"] = mlp_timings()
@@ -282,6 +295,7 @@ def main():
         for name, seconds in times.items():
             row(name, seconds)
         ratio("NumPy eager / ft.jit", times["NumPy eager"], times["ft.jit"], ">= 20")
+        ratio("ft.jit one thread / ft.jit", times["ft.jit, one thread"], times["ft.jit"], "reference")
         ratio("ft.jit / NumPy hand-chunked", times["ft.jit"], times["NumPy, hand-chunked"], "reference")
         jax_ratios(times, "<= 0.7")
 

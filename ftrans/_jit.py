@@ -14,14 +14,12 @@ the key hashes in C; static values must be hashable. The backend is
 """
 from __future__ import annotations
 
-import contextlib
 import functools
-import gc
 from operator import itemgetter
 
 import numpy as np
 
-from ftrans._api_util import check_outputs, flatten_args, normalize_argnums, split_static
+from ftrans._api_util import check_outputs, flatten_args, gc_paused, normalize_argnums, split_static
 from ftrans._device import BACKENDS, resolve_backend
 from ftrans.tree_util import tree_flatten, tree_structure, tree_unflatten
 from interpreters import lowering_cupy, lowering_numpy
@@ -61,20 +59,6 @@ class _Compiled:
         jaxpr = closed.jaxpr
         self.call_jaxpr = ClosedJaxpr(Jaxpr([], jaxpr.constvars + jaxpr.invars, jaxpr.eqns, jaxpr.outvars), [])
         self.consts = closed.consts
-
-
-@contextlib.contextmanager
-def _gc_paused():
-    """Tracing, optimizing and lowering a large program allocate millions of
-    objects that all stay alive: the cyclic GC would walk them again and again
-    (a third of the compile time at 60,000 equations) and free nothing."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 class JittedFunction:
@@ -133,7 +117,7 @@ class JittedFunction:
             out_trees.append(out_tree)
             return out_leaves
 
-        with _gc_paused():
+        with gc_paused():
             closed = stage(flat_fun, in_avals)
             # closed-over arrays are copied now: later changes to them do not reach the compiled code
             consts = [np.array(c) if isinstance(c, np.ndarray) else c for c in closed.consts]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import functools
 
-from ftrans._api_util import check_outputs, flatten_args, normalize_argnums, split_static
+from ftrans._api_util import check_outputs, flatten_args, gc_paused, normalize_argnums, split_static
 from ftrans.tree_util import tree_flatten, tree_unflatten
 from ir import passes
 from ir.core import ClosedJaxpr
@@ -34,6 +34,7 @@ def make_jaxpr(fun, static_argnums=(), optimize=False):
             check_outputs(out_leaves, "make_jaxpr")
             return out_leaves
 
-        closed = stage(flat_fun, in_avals)
-        return passes.optimize(closed) if optimize else closed
+        with gc_paused():  # as under jit: what tracing and the passes allocate all stays alive
+            closed = stage(flat_fun, in_avals)
+            return passes.optimize(closed) if optimize else closed
     return make_jaxpr_f

@@ -20,19 +20,35 @@ ones stay plain calls: allocating them costs less than any bookkeeping):
   temporaries only, and what is used after the run is written chunk by chunk.
   Every chunk has the same size: a last, partial one moves back to end at the
   end, overlapping the one before, and computes some values again (the same
-  values: a run never writes what it reads). In the loop, `x_` is the current
-  chunk of a full-size array `x`:
+  values: a run never writes what it reads). The chunk loop is a nested
+  function of the chunk starts `starts_` and of its temporaries `tmp0`, ...;
+  in it, `x_` is the current chunk of a full-size array `x`:
 
       f = numpy.empty((1000000,), numpy.float64)
       a_flat = a.reshape(-1)
       f_flat = f.reshape(-1)
-      for lo_ in range(0, 1000000, 32768):
-          lo_ = min(lo_, 967232)  # the last chunk may overlap the one before
-          hi_ = lo_ + 32768
-          a_ = a_flat[lo_:hi_]
-          b = numpy.multiply(a_, a_, out=buf0)
-          ...
-          f_ = numpy.multiply(d, e, out=f_flat[lo_:hi_])
+
+      def run7_chunks(starts_, tmp0, tmp1):
+          for lo_ in starts_:
+              hi_ = lo_ + 32768
+              a_ = a_flat[lo_:hi_]
+              b = numpy.multiply(a_, a_, out=tmp0)
+              ...
+              f_ = numpy.multiply(d, e, out=f_flat[lo_:hi_])
+      run7(run7_chunks)  # on several threads when large
+
+- Threads. `run7` (a ChunkedRun) calls that function once on every chunk, or,
+  for a run of at least THREAD_MIN_BYTES, splits the chunks into tasks that
+  the calling thread and up to THREADS - 1 workers of a shared pool claim one
+  at a time: NumPy's ufuncs release the GIL. Each thread has temporaries of
+  its own and writes disjoint slices of the full-size arrays (a task holds
+  both chunks that overlap), so the results are the unthreaded ones, bit for
+  bit. The caller runs tasks too, so a run never waits for a free worker
+  (whichever thread calls, however many calls share the pool), and it returns
+  once every task is done, raising the first error any task raised. THREADS
+  is the number of CPUs this process may run on, at most MAX_THREADS, or
+  the environment variable FTRANS_JIT_THREADS (1: no threads, for
+  reproducible timings).
 
 Guarantees: nothing is written into an argument or a constant (only into
 scratch buffers and arrays the call allocated). Every returned array is
@@ -51,7 +67,10 @@ from __future__ import annotations
 import itertools
 import keyword
 import math
+import os
+import queue
 import string
+import threading
 import weakref
 
 import numpy
@@ -64,6 +83,15 @@ BUFFER_MIN_ELEMENTS = 4096
 # Chunk size of a chunked run, per chunk-sized temporary: a handful of them fit in
 # a 1 MiB L2 cache. (Measured on gelu at 10^7: 256 KiB is at the flat optimum.)
 CHUNK_BYTES = 256 * 1024
+# A chunked run that large is shared between threads: handing a task to another
+# thread costs microseconds, a chunk of gelu about 0.1 ms.
+THREAD_MIN_BYTES = 4 * 1024 * 1024
+# Chunks a thread claims at a time: few claims, yet enough tasks to even out
+# threads that a busy machine slows down.
+CHUNKS_PER_TASK = 4
+# Threads per run by default at most: more rarely pay on elementwise runs, which
+# memory bandwidth bounds, and would crowd a shared machine.
+MAX_THREADS = 8
 
 # primitives whose implementation may return a view of (or the very) operand
 VIEW_PRIMITIVES = {"reshape", "transpose", "squeeze", "slice", "rev", "stop_gradient"}
@@ -75,7 +103,8 @@ _LAYOUT_KEEPING_VIEWS = {"reshape", "squeeze", "stop_gradient"}
 
 class LoweredNumpy:
     """A jaxpr lowered to NumPy: `source` (the generated text), `function`, and
-    `scratch`, the (shape, dtype) of each scratch buffer a call uses."""
+    `scratch`, the (shape, dtype) of each scratch buffer a call uses (besides
+    the chunk-sized temporaries of its chunked runs)."""
 
     def __init__(self, source, function, scratch=()):
         self.source, self.function, self.scratch = source, function, tuple(scratch)
@@ -85,7 +114,8 @@ class LoweredNumpy:
 
 
 class ScratchPool:
-    """Sets of scratch buffers, each used by one call at a time.
+    """Sets of scratch buffers, each used by one call (or one thread of a
+    chunked run) at a time.
 
     A call takes a set, or allocates a new one when every set is in use (by
     other threads, or by a re-entrant call), and gives it back when done: no
@@ -106,6 +136,148 @@ class ScratchPool:
 
     def give(self, buffers):
         self._free.append(buffers)
+
+
+def _thread_setting():
+    """Threads per chunked run: FTRANS_JIT_THREADS, or the CPUs this process
+    may run on, at most MAX_THREADS."""
+    setting = os.environ.get("FTRANS_JIT_THREADS", "").strip()
+    if setting:
+        if not setting.isdigit() or int(setting) < 1:
+            raise ValueError(f"FTRANS_JIT_THREADS must be a positive integer, not {setting!r}")
+        return int(setting)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cpus or 1, MAX_THREADS))
+
+
+THREADS = _thread_setting()
+
+
+class ChunkedRun:
+    """Runs the chunk function of one chunked run (see the module docstring)
+    on all its chunks: in one call, or in tasks shared between threads.
+
+    The function takes the starts of some chunks, then the chunk-sized
+    temporaries (`temporaries`: their (shape, dtype)); each thread running it
+    passes a set of its own."""
+
+    def __init__(self, size, chunk, temporaries, nbytes):
+        # the last chunk moves back to end at the end
+        self.starts = (*range(0, size - chunk, chunk), size - chunk)
+        self.tasks = _tasks(self.starts, CHUNKS_PER_TASK)
+        self.temporaries = ScratchPool(temporaries)
+        self.nbytes = nbytes
+
+    def __call__(self, chunks):
+        helpers = min(THREADS, len(self.tasks)) - 1 if self.nbytes >= THREAD_MIN_BYTES else 0
+        if helpers > 0:
+            _POOL.run(_Job(chunks, self.temporaries, self.tasks), helpers)
+            return
+        temporaries = self.temporaries.take()
+        chunks(self.starts, *temporaries)
+        self.temporaries.give(temporaries)
+
+
+def _tasks(starts, per_task):
+    """`starts` in groups of `per_task`, the last one (which may overlap the
+    one before) never alone: threads write disjoint slices."""
+    tasks = [starts[i:i + per_task] for i in range(0, len(starts), per_task)]
+    if len(tasks) > 1 and len(tasks[-1]) == 1:
+        tasks[-2:] = [tasks[-2] + tasks[-1]]
+    return tasks
+
+
+class _Job:
+    """One call of a chunked run on several threads: its tasks, claimed one at
+    a time by whichever thread asks first. Each thread runs its tasks in
+    temporaries of its own. An error stops further claims; the caller raises
+    it once no task is running."""
+
+    def __init__(self, chunks, temporaries, tasks):
+        self.chunks, self.temporaries = chunks, temporaries
+        self._tasks = iter(tasks)
+        self._running = 0
+        self._error = None
+        self._changed = threading.Condition(threading.Lock())
+
+    def work(self):
+        """Run tasks until none is left to claim. Never raises: an error is kept for the caller."""
+        temporaries = None
+        while (task := self._claim()) is not None:
+            error = None
+            try:
+                if temporaries is None:
+                    temporaries = self.temporaries.take()
+                self.chunks(task, *temporaries)
+            except BaseException as caught:  # whatever it is, the caller raises it
+                error = caught
+            self._finish(error)
+        if temporaries is not None:
+            self.temporaries.give(temporaries)
+
+    def result(self):
+        """Wait until no task is running (after the caller's own `work`, none is
+        left to claim), then raise the first error any task raised."""
+        with self._changed:
+            self._changed.wait_for(lambda: not self._running)
+        self.chunks = None  # a worker that comes later claims nothing: free the arrays the function holds
+        if self._error is not None:
+            raise self._error
+
+    def _claim(self):
+        with self._changed:
+            task = None if self._error is not None else next(self._tasks, None)
+            self._running += task is not None
+            return task
+
+    def _finish(self, error):
+        with self._changed:
+            self._running -= 1
+            if self._error is None:
+                self._error = error
+            if not self._running:
+                self._changed.notify_all()
+
+
+class _WorkerPool:
+    """Daemon threads that help run jobs, shared by every chunked run and
+    started as runs first need them.
+
+    The caller of `run` works on its job too, and only waits for tasks already
+    running: a job completes even if no worker ever gets to it (all busy with
+    other callers' jobs, or the caller itself a worker of some other pool), so
+    no call can deadlock. A worker that gets to a job late finds nothing left."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self):
+        """No workers: a forked child has none of its parent's threads."""
+        self._jobs = queue.SimpleQueue()
+        self._workers = 0
+        self._lock = threading.Lock()
+
+    def run(self, job, helpers):
+        self._start(helpers)
+        for _ in range(helpers):
+            self._jobs.put(job)
+        job.work()
+        job.result()
+
+    def _start(self, count):
+        with self._lock:
+            while self._workers < count:
+                threading.Thread(target=self._serve, name=f"ftrans-jit-{self._workers}", daemon=True).start()
+                self._workers += 1
+
+    def _serve(self):
+        while True:
+            self._jobs.get().work()
+
+
+_POOL = _WorkerPool()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_POOL.reset)
 
 
 def _names():
@@ -256,9 +428,12 @@ def _fresh_results(source, jaxpr):
 
 # -------------------- buffers and chunks --------------------
 
+def _widest_itemsize(eqns):
+    return max(x.aval.dtype.itemsize for eqn in eqns for x in (*eqn.invars, *eqn.outvars))
+
+
 def _chunk_elements(eqns):
-    itemsize = max(x.aval.dtype.itemsize for eqn in eqns for x in (*eqn.invars, *eqn.outvars))
-    return CHUNK_BYTES // max(itemsize, 1)
+    return CHUNK_BYTES // max(_widest_itemsize(eqns), 1)
 
 
 def _chunkable_shape(eqn, strided):
@@ -321,7 +496,8 @@ def _last_uses(steps, outvars):
 class _BufferedBody:
     """The lines of a function that reuses scratch buffers and chunks long
     elementwise runs (see the module docstring), and `specs`, the (shape,
-    dtype) of each scratch buffer they use. Two more layouts save copies:
+    dtype) of each scratch buffer they use (the chunk-sized temporaries of a
+    chunked run are its ChunkedRun's). Two more layouts save copies:
 
     - `broadcast_in_dim` read only by ufuncs is a read-only view
       (`numpy.broadcast_to`), not a materialized array;
@@ -459,28 +635,69 @@ class _BufferedBody:
             lines.append(f"    {source.atom(var)} = {storage}")
         for var in inputs + full:
             lines.append(f"    {source.atom(var)}_flat = {source.atom(var)}.reshape(-1)")
-        lines += [f"    for lo_ in range(0, {size}, {chunk}):",
-                  f"        lo_ = min(lo_, {size - chunk})  # the last chunk may overlap the one before",
-                  f"        hi_ = lo_ + {chunk}"]
-        lines += [f"        {source.atom(var)}_ = {source.atom(var)}_flat[lo_:hi_]" for var in inputs]
-        chunked = set(inputs + full)
-        # chunk temporaries: free after their last use in the run, for that very result too
-        last_in_run = {var: i for i, var in enumerate(defined)}
-        last_in_run.update((x, i) for i, eqn in enumerate(eqns) for x in eqn.invars if type(x) is Var)
-        for i, eqn in enumerate(eqns):
-            args = [source.atom(x) + ("_" if x in chunked else "") for x in eqn.invars]
-            for x in eqn.invars:
-                if x in in_run and x not in chunked and last_in_run[x] == i:
-                    self._release(x)
-            var = eqn.outvars[0]
-            if var in chunked:
-                target, out = f"{source.atom(var)}_", f"{source.atom(var)}_flat[lo_:hi_]"
-            else:
-                target, out = source.atom(var), self._take(var.aval.update(shape=(chunk,)), var)
-            lines.append(f"        {target} = {source.call(eqn, args, out)}")
-            if var not in chunked and last_in_run[var] == i:
-                self._release(var)
+        temporaries = _ChunkTemporaries(chunk)
+        body = _chunk_body(source, eqns, set(inputs + full), temporaries)
+        nbytes = size * _widest_itemsize(eqns)
+        run = source.add_global("run", ChunkedRun(size, chunk, temporaries.specs, nbytes))
+        lines += ["", f"    def {run}_chunks({', '.join(['starts_', *temporaries.names])}):",
+                  "        for lo_ in starts_:",
+                  f"            hi_ = lo_ + {chunk}"]
+        lines += [f"            {source.atom(var)}_ = {source.atom(var)}_flat[lo_:hi_]" for var in inputs]
+        lines += body
+        lines.append(f"    {run}({run}_chunks)  # on several threads when large")
         self._release_dead([x for eqn in eqns for x in eqn.invars], index)
+
+
+def _chunk_body(source, eqns, chunked, temporaries):
+    """The lines computing a chunked run's equations on one chunk: into chunks
+    (`x_`) of the full-size arrays in `chunked`, or into temporaries."""
+    # a temporary is free after its last use in the run, for that very result too
+    last_in_run = {eqn.outvars[0]: i for i, eqn in enumerate(eqns)}
+    last_in_run.update((x, i) for i, eqn in enumerate(eqns) for x in eqn.invars if type(x) is Var)
+    lines = []
+    for i, eqn in enumerate(eqns):
+        args = [source.atom(x) + ("_" if x in chunked else "") for x in eqn.invars]
+        for x in eqn.invars:
+            if type(x) is Var and last_in_run[x] == i:
+                temporaries.release(x)
+        var = eqn.outvars[0]
+        if var in chunked:
+            target, out = f"{source.atom(var)}_", f"{source.atom(var)}_flat[lo_:hi_]"
+        else:
+            target, out = source.atom(var), temporaries.take(var)
+        lines.append(f"            {target} = {source.call(eqn, args, out)}")
+        if last_in_run[var] == i:
+            temporaries.release(var)
+    return lines
+
+
+class _ChunkTemporaries:
+    """The chunk-sized temporaries of a chunked run: `specs`, (shape, dtype)
+    each, and `names`; a temporary is reused once the variable it holds is dead."""
+
+    def __init__(self, chunk):
+        self.chunk = chunk
+        self.specs, self.names = [], []
+        self._free = {}  # dtype -> names
+        self._held = {}  # variable -> name
+
+    def take(self, var):
+        dtype = var.aval.dtype
+        free = self._free.get(dtype)
+        if free:
+            name = free.pop()
+        else:
+            name = f"tmp{len(self.names)}"
+            self.names.append(name)
+            self.specs.append(((self.chunk,), dtype))
+        self._held[var] = name
+        return name
+
+    def release(self, var):
+        """Free `var`'s temporary, if it holds one (operands of the run may not)."""
+        name = self._held.pop(var, None)
+        if name is not None:
+            self._free.setdefault(var.aval.dtype, []).append(name)
 
 
 def _broadcast_view(source, eqn):

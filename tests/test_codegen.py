@@ -1,13 +1,17 @@
-"""The NumPy code jit generates: buffer reuse, chunked elementwise runs, matrix
-products, and what must hold whatever the plan (inputs never written, fresh
-results, thread safety, readable source).
+"""The NumPy code jit generates: buffer reuse, chunked elementwise runs (on
+several threads when large), matrix products, and what must hold whatever the
+plan (inputs never written, fresh results, thread safety, readable source).
 
-Most tests shrink the thresholds (a buffer from 8 elements, chunks of 64 bytes),
-so that small arrays take every path: a chunk boundary anywhere, a last partial
-chunk, buffers reused across a handful of equations.
+Most tests shrink the thresholds (a buffer from 8 elements, chunks of 64 bytes,
+threads from 512 bytes), so that small arrays take every path: a chunk boundary
+anywhere, a last partial chunk, buffers reused across a handful of equations,
+chunks shared between threads.
 """
 import contextlib
+import os
 import re
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -169,7 +173,7 @@ def test_a_chunked_run_never_overwrites_what_it_reads():
     x = np.linspace(-1.0, 1.0, 1000)  # not a multiple of the chunk: the last chunk overlaps
     with small_thresholds(chunk_bytes=96):
         closed, lowered_f = lowered(f, x)
-    assert "for lo_ in range" in lowered_f.source
+    assert "for lo_ in starts_:" in lowered_f.source
     np.testing.assert_array_equal(lowered_f(x)[0], eval_closed_jaxpr(closed, x)[0])
 
 
@@ -214,7 +218,7 @@ def test_chunked_runs_equal_the_unchunked_program(size, dtype, chunk_bytes, seed
     with small_thresholds(chunk_bytes=chunk_bytes):
         closed, lowered_f = lowered(f, x, y, scale)
         chunk = chunk_bytes // np.dtype(dtype).itemsize
-        assert ("for lo_ in range" in lowered_f.source) == (size >= 2 * chunk)  # worth a loop
+        assert ("for lo_ in starts_:" in lowered_f.source) == (size >= 2 * chunk)  # worth a loop
         got = lowered_f(*read_only(x, y, scale))
     for g, w in zip(got, eval_closed_jaxpr(closed, x, y, scale), strict=True):
         np.testing.assert_array_equal(g, w)
@@ -226,8 +230,9 @@ def test_chunked_runs_equal_the_unchunked_program(size, dtype, chunk_bytes, seed
 def test_chunked_run_at_the_default_sizes():
     x = np.random.default_rng(0).normal(size=(300, 401))  # 3.7 chunks of 32768 float64
     closed, lowered_gelu = lowered(gelu, x)
-    assert "for lo_ in range(0, 120300, 32768):" in lowered_gelu.source
-    assert len(lowered_gelu.scratch) <= 3  # chunk-sized temporaries
+    assert "hi_ = lo_ + 32768" in lowered_gelu.source
+    assert re.search(r"def run\d+_chunks\(starts_, tmp0, tmp1(, tmp2)?\):", lowered_gelu.source)  # chunk-sized
+    assert lowered_gelu.scratch == ()  # no full-size buffer
     np.testing.assert_array_equal(lowered_gelu(x)[0], eval_closed_jaxpr(closed, x)[0])
 
 
@@ -237,6 +242,107 @@ def test_a_non_contiguous_argument_is_read_correctly():
         jitted = ft.jit(lambda x: fnp.tanh(x * 2.0) + x)
         np.testing.assert_allclose(jitted(x.T), np.tanh(x.T * 2.0) + x.T, rtol=1e-15)
         np.testing.assert_allclose(jitted(x[::2, ::3]), np.tanh(x[::2, ::3] * 2.0) + x[::2, ::3], rtol=1e-15)
+
+
+# -------------------- chunked runs on several threads --------------------
+
+@pytest.fixture
+def threaded_runs(monkeypatch):
+    """Chunked runs of 512 bytes or more on 4 threads. Returns the list of
+    the jobs handed to the pool, as they are."""
+    monkeypatch.setattr(lowering_numpy, "THREADS", 4)
+    monkeypatch.setattr(lowering_numpy, "THREAD_MIN_BYTES", 512)
+    jobs, run = [], lowering_numpy._WorkerPool.run
+    monkeypatch.setattr(lowering_numpy._WorkerPool, "run",
+                        lambda pool, job, helpers: jobs.append(job) or run(pool, job, helpers))
+    return jobs
+
+
+def chunk_program(x, y, s):
+    return gelu(x) * s + y, fnp.exp(-y * y) / (x * x + 1.0), fnp.tanh(x) > y * 0.5
+
+
+def chunk_operands(size, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    x, y = (rng.uniform(-2, 2, size).astype(dtype) for _ in range(2))
+    return read_only(x, y, dtype(1.5))
+
+
+@pytest.mark.parametrize("size, dtype", [(63, np.float64), (64, np.float64), (65, np.float64),
+                                         (97, np.float64), (1001, np.float64), (127, np.float32),
+                                         (128, np.float32), (999, np.float32)])
+def test_threaded_runs_equal_the_unthreaded_ones_bit_for_bit(size, dtype, threaded_runs, monkeypatch):
+    args = chunk_operands(size, dtype)  # sizes about the threshold (512 bytes), odd ones, a last lone chunk (97)
+    with small_thresholds():
+        _, lowered_f = lowered(chunk_program, *args)
+    threaded = lowered_f(*args)
+    assert bool(threaded_runs) == (size * np.dtype(dtype).itemsize >= 512)
+    monkeypatch.setattr(lowering_numpy, "THREADS", 1)
+    for got, want in zip(threaded, lowered_f(*args), strict=True):
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+
+
+def test_tasks_write_disjoint_slices_that_cover_the_array():
+    for size in range(16, 200):
+        run = lowering_numpy.ChunkedRun(size, 8, [], size * 8)
+        written = [{lo + i for lo in task for i in range(8)} for task in run.tasks]
+        assert sum(map(len, written)) == size and set().union(*written) == set(range(size))
+        assert [lo for task in run.tasks for lo in task] == list(run.starts)
+
+
+def test_a_run_completes_with_no_worker_free(threaded_runs, monkeypatch):
+    # a pool whose workers never come, as when every one is busy: the caller runs every chunk
+    monkeypatch.setattr(lowering_numpy, "_POOL", lowering_numpy._WorkerPool())
+    monkeypatch.setattr(lowering_numpy._WorkerPool, "_start", lambda pool, count: None)
+    args = chunk_operands(1001, np.float64)
+    with small_thresholds():
+        closed, lowered_f = lowered(chunk_program, *args)
+    for got, want in zip(lowered_f(*args), eval_closed_jaxpr(closed, *args), strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert threaded_runs
+
+
+def test_an_error_in_a_worker_reaches_the_caller(threaded_runs, monkeypatch):
+    args = chunk_operands(1001, np.float64)
+    with small_thresholds():
+        closed, lowered_f = lowered(chunk_program, *args)
+    caller, a_worker_failed, tanh = threading.current_thread(), threading.Event(), np.tanh
+
+    def tanh_failing_in_workers(*args, **kwargs):
+        if threading.current_thread() is not caller:
+            a_worker_failed.set()
+            raise FloatingPointError("in a worker")
+        a_worker_failed.wait(timeout=10)  # the caller holds its first task until a worker has failed
+        return tanh(*args, **kwargs)
+
+    monkeypatch.setattr(np, "tanh", tanh_failing_in_workers)  # what the generated code calls
+    with pytest.raises(FloatingPointError, match="in a worker"):
+        lowered_f(*args)
+    monkeypatch.setattr(np, "tanh", tanh)
+    for got, want in zip(lowered_f(*args), eval_closed_jaxpr(closed, *args), strict=True):  # the pool still works
+        np.testing.assert_array_equal(got, want)
+
+
+def test_ftrans_jit_threads_1_turns_threads_off(monkeypatch):
+    program = """if True:
+        import threading
+        import numpy as np
+        import ftrans as ft
+        import ftrans.numpy as fnp
+        from interpreters import lowering_numpy
+        x = np.linspace(-1.0, 1.0, 10 ** 6)  # 8 MB: a run worth threads
+        ft.jit(lambda x: fnp.tanh(x * 2.0) + x)(x)
+        print(lowering_numpy.THREADS, threading.active_count())"""
+    for setting, threads_started in (("1", 0), ("2", 1)):
+        done = subprocess.run([sys.executable, "-c", program], env={**os.environ, "FTRANS_JIT_THREADS": setting},
+                              cwd=os.path.dirname(os.path.dirname(__file__)), capture_output=True, text=True,
+                              check=True)
+        assert done.stdout.split() == [setting, str(1 + threads_started)]
+    for bad in ("0", "two"):
+        monkeypatch.setenv("FTRANS_JIT_THREADS", bad)
+        with pytest.raises(ValueError, match="FTRANS_JIT_THREADS"):
+            lowering_numpy._thread_setting()
 
 
 # -------------------- matrix products and broadcasts --------------------
@@ -293,11 +399,12 @@ def test_only_view_primitives_return_views_of_their_operands():
             check(ir.PRIMITIVES[name], row)
 
 
-def test_threads_share_one_jitted_function():
+def test_threads_share_one_jitted_function(threaded_runs):
     jitted = ft.jit(lambda x, w: fnp.tanh(x @ w) * 0.5 + gelu(x @ w))
     w = np.random.default_rng(3).normal(size=(300, 300)) / 15
     inputs = [np.random.default_rng(seed).normal(size=(300, 300)) for seed in range(4)]
-    assert "for lo_ in range" in jitted.lower(inputs[0], w).as_text()  # buffers and a chunked run
+    with small_thresholds(chunk_bytes=4096):  # 176 chunks: 44 tasks
+        assert "for lo_ in starts_:" in jitted.lower(inputs[0], w).as_text()  # buffers and a chunked run
     want = [np.tanh(x @ w) * 0.5 + gelu_numpy(x @ w) for x in inputs]
     start, failures = threading.Barrier(4), []
 
@@ -314,6 +421,7 @@ def test_threads_share_one_jitted_function():
     for thread in threads:
         thread.join()
     assert failures == []
+    assert len(threaded_runs) == 40  # every call shared its chunked run with the pool
 
 
 def gelu_numpy(x):
@@ -342,24 +450,23 @@ def test_chunked_source_reads_like_the_jaxpr():
         "    e:f64[20] = tanh d", "    f:f64[20] = mul e a"]
     assert lowered_f.source == (
         "def jitted(a, b):\n"
-        "    scratch = scratch_pool.take()  # buffers no other call is using\n"
-        "    buf0, = scratch\n"
         "    f = numpy.empty((20,), numpy.float64)\n"
         "    a_flat = a.reshape(-1)\n"
         "    b_flat = b.reshape(-1)\n"
         "    f_flat = f.reshape(-1)\n"
-        "    for lo_ in range(0, 20, 8):\n"
-        "        lo_ = min(lo_, 12)  # the last chunk may overlap the one before\n"
-        "        hi_ = lo_ + 8\n"
-        "        a_ = a_flat[lo_:hi_]\n"
-        "        b_ = b_flat[lo_:hi_]\n"
-        "        c = numpy.multiply(a_, lit1, out=buf0)\n"
-        "        d = numpy.add(c, b_, out=buf0)\n"
-        "        e = numpy.tanh(d, out=buf0)\n"
-        "        f_ = numpy.multiply(e, a_, out=f_flat[lo_:hi_])\n"
-        "    result = (f,)\n"
-        "    scratch_pool.give(scratch)\n"
-        "    return result\n")
+        "\n"
+        "    def run2_chunks(starts_, tmp0):\n"
+        "        for lo_ in starts_:\n"
+        "            hi_ = lo_ + 8\n"
+        "            a_ = a_flat[lo_:hi_]\n"
+        "            b_ = b_flat[lo_:hi_]\n"
+        "            c = numpy.multiply(a_, lit1, out=tmp0)\n"
+        "            d = numpy.add(c, b_, out=tmp0)\n"
+        "            e = numpy.tanh(d, out=tmp0)\n"
+        "            f_ = numpy.multiply(e, a_, out=f_flat[lo_:hi_])\n"
+        "    run2(run2_chunks)  # on several threads when large\n"
+        "    return (f,)\n")
+    assert lowered_f.function.__globals__["run2"].starts == (0, 8, 12)  # the last chunk overlaps
 
 
 def test_plain_lowering_returns_what_it_computes_as_it_is():
