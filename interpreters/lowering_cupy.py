@@ -24,6 +24,7 @@ The same body also compiles outside CuPy: `standalone_cuda` wraps it in an
 """
 from __future__ import annotations
 
+import hashlib
 import math
 
 import numpy as np
@@ -421,20 +422,27 @@ def execute(plan, args, xp, launchers):
 # -------------------- running on CuPy --------------------
 
 # Built kernels, shared by every lowering, so that repeated calls and new jits
-# of an identical kernel compile nothing: keyed by (kind, name, parameters and
-# body text, dtypes). The generated text holds everything the compiled code
-# depends on (the parameters' dtypes, the body, the reduction's expressions);
-# shapes and strides are not part of it, CuPy handles them per call.
+# of an identical kernel compile nothing: keyed by (kind, parameters and body
+# text, dtypes). The generated text holds everything the compiled code depends
+# on (the parameters' dtypes, the body, the reduction's expressions); shapes
+# and strides are not part of it, CuPy handles them per call. The readable
+# name in the plan (`gelu_k0`) is not part of the key either: a kernel is
+# compiled under a name made from its key, so identical kernels of two
+# differently named functions are one.
 _KERNEL_CACHE = {}
+
+
+def _compiled_name(key):
+    return "ftrans_" + hashlib.sha1(repr(key).encode()).hexdigest()[:16]
 
 
 def _launcher(cupy, source):
     if source.kind == "elementwise":
-        key = ("elementwise", source.name, source.in_params, source.out_params, source.body, source.dtypes)
+        key = ("elementwise", source.in_params, source.out_params, source.body, source.dtypes)
         kernel = _KERNEL_CACHE.get(key)
         if kernel is None:
             kernel = _KERNEL_CACHE[key] = cupy.ElementwiseKernel(
-                source.in_params, source.out_params, source.body, source.name, preamble=PRELUDE)
+                source.in_params, source.out_params, source.body, _compiled_name(key), preamble=PRELUDE)
         shape, out_dtypes = source.shape, source.outputs
 
         def launch(*inputs):
@@ -442,13 +450,15 @@ def _launcher(cupy, source):
             kernel(*inputs, *outs)
             return outs
         return launch
-    key = ("reduction", source.name, source.in_params, source.out_params, source.body, source.map_expr,
-           source.combine, source.identity, source.dtypes)
+    # the map function is named after the kernel: renamed, so that the key holds no name
+    body, map_expr = (text.replace(f"{source.name}_map(", "map_of_kernel(") for text in (source.body, source.map_expr))
+    key = ("reduction", source.in_params, source.out_params, body, map_expr, source.combine, source.identity,
+           source.reduce_type, source.dtypes)
     kernel = _KERNEL_CACHE.get(key)
     if kernel is None:
         kernel = _KERNEL_CACHE[key] = cupy.ReductionKernel(
-            source.in_params, source.out_params, source.map_expr, source.combine, "out0 = a",
-            source.identity, source.name, reduce_type=source.reduce_type, preamble=PRELUDE + source.body)
+            source.in_params, source.out_params, map_expr, source.combine, "out0 = a",
+            source.identity, _compiled_name(key), reduce_type=source.reduce_type, preamble=PRELUDE + body)
     axes = source.axes
     return lambda *inputs: [kernel(*inputs, axis=axes)]
 

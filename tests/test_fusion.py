@@ -343,6 +343,7 @@ def test_kernels_are_built_once_per_source_and_dtypes(monkeypatch):
     first(x)
     assert len(fake.built) == 2  # an elementwise kernel and a reduction, built on the first call
     lowering_cupy.lower(optimized(f, x), "g")(x)  # a new lowering of identical kernels
+    lowering_cupy.lower(optimized(f, x), "other_name")(x)  # the same kernels in another function
     assert len(fake.built) == 2
     lowering_cupy.lower(optimized(f, x.astype(np.float64)), "g")(x.astype(np.float64))
     assert len(fake.built) == 4  # other dtypes: other kernels
