@@ -16,12 +16,15 @@ jaxpr in reverse, applying each primitive's `transpose` rule.
 """
 from __future__ import annotations
 
+import weakref
+
 from ir import config
-from ir.core import Jaxpr, Literal
+from ir.core import ClosedJaxpr, Jaxpr, Literal
 from ir.markers import UndefinedPrimal, Zero, tangent_aval
+from ir.passes.dce import dce
 from ir.primitives import ad_util, call
-from ir.tracing import (StagingTrace, StagingTracer, Trace, Tracer, _current_trace, apply_impl,
-                        bind, get_aval, trace_context)
+from ir.tracing import (StagingTrace, StagingTracer, Trace, Tracer, _current_trace, apply_impl, bind, get_aval,
+                        stage, trace_context)
 
 
 class JVPTracer(Tracer):
@@ -241,12 +244,120 @@ def _run_nonlinear_eqns(jaxpr, primal_env):
 
 
 # -------------------- jit_call --------------------
+# A jitted function stays one call under differentiation: its JVP is a call of
+# the JVP'd sub-jaxpr; under linearize that call is split by partial
+# evaluation into a known call (primal outputs and residuals, computed at once)
+# and a linear call (staged), whose transpose is a call of the transposed
+# sub-jaxpr. Each derived jaxpr is staged once per (sub-jaxpr, signature).
 
-def _jvp_of_closed_jaxpr(closed, primals, tangents):
-    """jit_call's jvp rule: the sub-jaxpr evaluated under a JVP trace, one level
-    inside the rule trace (so in linearize its tangent work is staged as usual)."""
+_DERIVED_CALLS = weakref.WeakKeyDictionary()  # closed sub-jaxpr -> {key: derived jaxprs}
+
+
+def _derived(closed, key, build):
+    by_key = _DERIVED_CALLS.setdefault(closed, {})
+    entry = by_key.get(key)
+    if entry is None:
+        entry = by_key[key] = build()
+    return entry
+
+
+def _jvp_call(closed, nonzero):
+    """((call jaxpr, consts) of (primals, nonzero tangents) -> (primal outputs,
+    nonzero output tangents), which output tangents are nonzero)."""
     from interpreters.eval import eval_jaxpr
-    return jvp_flat(lambda *xs: eval_jaxpr(closed.jaxpr, closed.consts, *xs), primals, tangents)
+    in_avals, out_nonzero = closed.in_avals, []
+
+    def jvp_of_call(*args):
+        primals, nonzero_tangents = args[:len(in_avals)], iter(args[len(in_avals):])
+        tangents = [next(nonzero_tangents) if nz else Zero(tangent_aval(a)) for a, nz in zip(in_avals, nonzero)]
+        outs, tangents_out = jvp_flat(lambda *xs: eval_jaxpr(closed.jaxpr, closed.consts, *xs), primals, tangents)
+        out_nonzero.extend(type(t) is not Zero for t in tangents_out)
+        return [*outs, *(t for t in tangents_out if type(t) is not Zero)]
+
+    tangent_avals = [tangent_aval(a) for a, nz in zip(in_avals, nonzero) if nz]
+    return call.call_form(stage(jvp_of_call, [*in_avals, *tangent_avals])), out_nonzero
+
+
+def _split_known(jaxpr: Jaxpr, num_known, num_primal_outputs):
+    """Partial evaluation of a call's JVP jaxpr whose first `num_known` inputs
+    are known: (known jaxpr: known inputs -> primal outputs + residuals, linear
+    jaxpr: residuals + tangents -> output tangents)."""
+    unknown = set(jaxpr.invars[num_known:])
+    known_eqns, unknown_eqns = [], []
+    for eqn in jaxpr.eqns:
+        if any(type(x) is not Literal and x in unknown for x in eqn.invars):
+            unknown.update(eqn.outvars)
+            unknown_eqns.append(eqn)
+        else:
+            known_eqns.append(eqn)
+    tangent_outs = jaxpr.outvars[num_primal_outputs:]
+    needed = [x for eqn in unknown_eqns for x in eqn.invars] + list(tangent_outs)
+    residuals = list(dict.fromkeys(x for x in needed if type(x) is not Literal and x not in unknown))
+    known = Jaxpr([], jaxpr.invars[:num_known], known_eqns, [*jaxpr.outvars[:num_primal_outputs], *residuals])
+    linear = Jaxpr([], [*residuals, *jaxpr.invars[num_known:]], unknown_eqns, tangent_outs)
+    return ClosedJaxpr(dce(known), []), ClosedJaxpr(linear, []), len(residuals)
+
+
+def _jvp_of_closed_jaxpr(closed, primals, tangents, name):
+    """jit_call's jvp rule (see above)."""
+    nonzero = tuple(type(t) is not Zero for t in tangents)
+    (jvp_call, consts), out_nonzero = _derived(closed, ("jvp", nonzero), lambda: _jvp_call(closed, nonzero))
+    nonzero_tangents = [t for t in tangents if type(t) is not Zero]
+    num_outputs = len(closed.out_avals)
+    rule_trace = _current_trace.get()
+    if isinstance(rule_trace, TangentTrace):  # linearize: known now (or in the parent), linear staged
+        num_known = len(consts) + len(primals)
+        known, linear, num_residuals = _derived(closed, ("split", nonzero),
+                                                lambda: _split_known(jvp_call.jaxpr, num_known, num_outputs))
+        token = _current_trace.set(rule_trace.parent)
+        try:
+            known_outs = call.jit_call(known, [*consts, *primals], name)
+        finally:
+            _current_trace.reset(token)
+        primals_out, residuals = known_outs[:num_outputs], known_outs[num_outputs:]
+        tangents_out = call.jit_call(linear, [*residuals, *nonzero_tangents], name) if linear.jaxpr.outvars else []
+    else:
+        outs = call.jit_call(jvp_call, [*consts, *primals, *nonzero_tangents], name)
+        primals_out, tangents_out = outs[:num_outputs], outs[num_outputs:]
+    nonzero_out = iter(tangents_out)
+    return primals_out, [next(nonzero_out) if nz else Zero(tangent_aval(a))
+                         for a, nz in zip(closed.out_avals, out_nonzero)]
+
+
+def _transpose_call(closed, undefined, ct_nonzero):
+    """((call jaxpr, consts) of (known operands, nonzero output cotangents) ->
+    nonzero cotangents of the undefined operands, which of those are nonzero)."""
+    jaxpr = closed.jaxpr
+    view = Jaxpr([v for v, u in zip(jaxpr.invars, undefined) if not u],
+                 [v for v, u in zip(jaxpr.invars, undefined) if u], jaxpr.eqns, jaxpr.outvars)
+    known_avals = [v.aval for v in view.constvars]
+    ct_avals = [tangent_aval(v.aval) for v, nz in zip(jaxpr.outvars, ct_nonzero) if nz]
+    in_nonzero = []
+
+    def transposed(*args):
+        known, nonzero_cts = args[:len(known_avals)], iter(args[len(known_avals):])
+        cts = [next(nonzero_cts) if nz else Zero(tangent_aval(v.aval)) for v, nz in zip(jaxpr.outvars, ct_nonzero)]
+        cts_in = backward_pass(view, known, cts)
+        in_nonzero.extend(type(c) is not Zero for c in cts_in)
+        return [c for c in cts_in if type(c) is not Zero]
+
+    return call.call_form(stage(transposed, [*known_avals, *ct_avals])), in_nonzero
+
+
+def _transpose_of_closed_jaxpr(closed, cts, operands, name):
+    """jit_call's transpose rule: a call of the transposed sub-jaxpr."""
+    undefined = tuple(type(x) is UndefinedPrimal for x in operands)
+    ct_nonzero = tuple(type(c) is not Zero for c in cts)
+    (transposed, consts), in_nonzero = _derived(closed, ("transpose", undefined, ct_nonzero),
+                                                lambda: _transpose_call(closed, undefined, ct_nonzero))
+    known = [x for x in operands if type(x) is not UndefinedPrimal]
+    nonzero_cts = [c for c in cts if type(c) is not Zero]
+    cts_in = iter(call.jit_call(transposed, [*consts, *known, *nonzero_cts], name) if transposed.jaxpr.outvars
+                  else [])
+    nonzero_in = iter(in_nonzero)
+    return [None if type(x) is not UndefinedPrimal else (next(cts_in) if next(nonzero_in) else Zero(x.aval))
+            for x in operands]
 
 
 call.SUBJAXPR_TRANSFORMS["jvp"] = _jvp_of_closed_jaxpr
+call.SUBJAXPR_TRANSFORMS["transpose"] = _transpose_of_closed_jaxpr

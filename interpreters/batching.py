@@ -16,7 +16,7 @@ from __future__ import annotations
 import weakref
 
 from interpreters.eval import eval_jaxpr
-from ir.core import ClosedJaxpr, Jaxpr
+from ir.core import ClosedJaxpr
 from ir.errors import at_user_line
 from ir.markers import not_mapped
 from ir.primitives import batch_util, call
@@ -156,9 +156,7 @@ def _batch_of_closed_jaxpr(closed, values, dims, name):
     entry = by_signature.get(key)
     if entry is None:
         batched, out_dims = batch_jaxpr(closed, dims, size)
-        jaxpr = batched.jaxpr  # constants become leading operands, as jit_call requires
-        call_jaxpr = ClosedJaxpr(Jaxpr([], jaxpr.constvars + jaxpr.invars, jaxpr.eqns, jaxpr.outvars), [])
-        entry = by_signature[key] = (call_jaxpr, batched.consts, out_dims)
+        entry = by_signature[key] = (*call.call_form(batched), out_dims)
     call_jaxpr, consts, out_dims = entry
     return call.jit_call(call_jaxpr, [*consts, *values], name), out_dims
 

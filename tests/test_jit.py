@@ -154,6 +154,19 @@ def test_an_inner_jit_is_one_equation_of_the_outer_trace():
     assert str(ft.parse_jaxpr(str(jaxpr))) == str(jaxpr)
 
 
+def test_differentiating_a_jit_keeps_it_calls():
+    inner = ft.jit(lambda x: fnp.sin(x) * x)
+    calls = lambda jaxpr: [e.primitive.name for e in jaxpr.eqns].count("jit_call")  # noqa: E731
+    jvp_jaxpr = ft.make_jaxpr(lambda x: ft.jvp(inner, (x,), (fnp.ones_like(x),)))(np.ones(3))
+    assert [e.primitive.name for e in jvp_jaxpr.eqns] == ["broadcast_in_dim", "jit_call"]  # one call of the JVP
+    grad_jaxpr = ft.make_jaxpr(ft.grad(lambda x: fnp.sum(inner(x))))(np.ones(3))
+    assert calls(grad_jaxpr) == 2  # the known part, and the transposed linear part
+    x = np.linspace(-1.0, 1.0, 3)
+    np.testing.assert_allclose(ft.grad(lambda x: fnp.sum(inner(x)))(x), np.cos(x) * x + np.sin(x), rtol=1e-13)
+    np.testing.assert_allclose(ft.hessian(lambda x: fnp.sum(inner(x)))(x),
+                               np.diag(2 * np.cos(x) - x * np.sin(x)), rtol=1e-13, atol=1e-15)
+
+
 def test_vmap_of_a_jit_is_one_call_of_the_batched_jaxpr():
     inner = ft.jit(lambda x: fnp.sin(x) * x)
     batch = np.arange(6.0).reshape(3, 2)

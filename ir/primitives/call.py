@@ -12,13 +12,14 @@ transformation as an argument"): `SUBJAXPR_TRANSFORMS[name](closed, ...)`.
 """
 from __future__ import annotations
 
-from ir.core import ClosedJaxpr
+from ir.core import ClosedJaxpr, Jaxpr
 from ir.primitive import Primitive
 from ir.tracing import bind
 
-# "evaluate": (closed, args) -> outs                      (interpreters/lowering_numpy.py)
-# "jvp":      (closed, primals, tangents) -> (outs, tangents_out)   (interpreters/ad.py)
-# "batch":    (closed, values, dims, name) -> (outs, dims_out)  (interpreters/batching.py)
+# "evaluate":  (closed, args) -> outs                                  (interpreters/lowering_numpy.py)
+# "jvp":       (closed, primals, tangents, name) -> (outs, tangents_out)     (interpreters/ad.py)
+# "transpose": (closed, cts, operands, name) -> cts of the operands       (interpreters/ad.py)
+# "batch":     (closed, values, dims, name) -> (outs, dims_out)           (interpreters/batching.py)
 SUBJAXPR_TRANSFORMS = {}
 
 
@@ -41,8 +42,16 @@ def _jit_call_abstract_eval(*avals, jaxpr, name):
 jit_call_p = Primitive(
     "jit_call", abstract_eval=_jit_call_abstract_eval, multiple_results=True,
     impl=lambda *args, jaxpr, name: _transform("evaluate")(jaxpr, args),
-    jvp=lambda primals, tangents, *, jaxpr, name: _transform("jvp")(jaxpr, primals, tangents),
+    jvp=lambda primals, tangents, *, jaxpr, name: _transform("jvp")(jaxpr, primals, tangents, name),
+    transpose=lambda cts, *operands, jaxpr, name: _transform("transpose")(jaxpr, cts, operands, name),
     batch=lambda values, dims, *, jaxpr, name: _transform("batch")(jaxpr, values, dims, name))
+
+
+def call_form(closed: ClosedJaxpr):
+    """(`closed` with its constants turned into leading operands, the constants):
+    the form jit_call takes a staged function in."""
+    jaxpr = closed.jaxpr
+    return ClosedJaxpr(Jaxpr([], jaxpr.constvars + jaxpr.invars, jaxpr.eqns, jaxpr.outvars), []), closed.consts
 
 
 def jit_call(closed: ClosedJaxpr, args, name):
