@@ -665,17 +665,21 @@ def test_every_primitive_has_a_row():
     assert not unknown, f"rows for primitives that are not registered: {unknown}"
 
 
+def _draw_row(name, data):
+    """(primitive, drawn args, params, NumPy's results as a list, eager bind's results as a list)."""
+    prim, entry = ir.PRIMITIVES[name], ROWS[name]
+    args, params = data.draw(entry.strategy, label="args, params")
+    want, out = entry.reference(args, params), ir.bind(prim, *args, **params)
+    as_list = list if prim.multiple_results else (lambda x: [x])
+    return prim, args, params, as_list(want), as_list(out)
+
+
 @pytest.mark.parametrize("name", sorted(ROWS))
 @given(data=st.data())
 def test_primitive_matches_numpy(name, data):
-    prim, entry = ir.PRIMITIVES[name], ROWS[name]
-    args, params = data.draw(entry.strategy, label="args, params")
-    want = entry.reference(args, params)
-    wants = list(want) if prim.multiple_results else [want]
+    prim, args, params, wants, outs = _draw_row(name, data)
 
     # (a) eager bind == NumPy
-    out = ir.bind(prim, *args, **params)
-    outs = list(out) if prim.multiple_results else [out]
     assert len(outs) == len(wants)
     for i, (got, w) in enumerate(zip(outs, wants)):
         assert_matches(got, w, f"{name}: bind result {i} vs NumPy")
@@ -721,12 +725,7 @@ def assert_jit_matches_eager(got, eager, what):
 @given(data=st.data())
 def test_jit_of_each_primitive_matches_eager(name, data, jit_backend):
     """Every row jitted, all of its operands traced."""
-    prim, entry = ir.PRIMITIVES[name], ROWS[name]
-    args, params = data.draw(entry.strategy, label="args, params")
-    want = entry.reference(args, params)
-    wants = list(want) if prim.multiple_results else [want]
-    eager = ir.bind(prim, *args, **params)
-    eagers = list(eager) if prim.multiple_results else [eager]
+    prim, args, params, wants, eagers = _draw_row(name, data)
 
     def fun(*operands):
         out = ir.bind(prim, *operands, **params)
