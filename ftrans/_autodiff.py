@@ -12,6 +12,7 @@ from interpreters import ad, ad_eager
 from ir.core import float0
 from ir.errors import api_boundary, at_user_line
 from ir.markers import Zero, tangent_aval
+from ir.primitive import as_array
 from ir.primitives import ad_util
 from ir.tracing import current_trace, get_aval
 
@@ -26,11 +27,6 @@ def _aval(x, what):
 def _materialize(t, aval, like=None):
     """A Zero tangent/cotangent as an actual zero array (float0 for integer values)."""
     return ad_util.zeros(tangent_aval(aval), like) if type(t) is Zero else t
-
-
-def _as_result(x):
-    """Results reach the user as arrays: Python scalars become 0-d arrays."""
-    return np.asarray(x) if isinstance(x, (bool, int, float, np.generic)) else x
 
 
 def _leaf_names(name, tree):
@@ -83,7 +79,7 @@ def jvp(fun, primals, tangents):
     flat_fun = _FlatFunction(fun, in_tree)
     primals_out, tangents_out = ad.jvp_flat(flat_fun, primal_leaves, tangent_in)
     tangents_out = [_materialize(t, get_aval(p), p) for p, t in zip(primals_out, tangents_out, strict=True)]
-    return (tree_unflatten(flat_fun.out_tree, [_as_result(p) for p in primals_out]),
+    return (tree_unflatten(flat_fun.out_tree, [as_array(p) for p in primals_out]),
             tree_unflatten(flat_fun.out_tree, tangents_out))
 
 
@@ -106,7 +102,7 @@ def linearize(fun, *primals):
                 for p, nz in zip(primals_out, linear.nonzero_outputs, strict=True)]
         return tree_unflatten(flat_fun.out_tree, outs)
 
-    return tree_unflatten(flat_fun.out_tree, [_as_result(p) for p in primals_out]), f_jvp
+    return tree_unflatten(flat_fun.out_tree, [as_array(p) for p in primals_out]), f_jvp
 
 
 # -------------------- reverse mode --------------------
@@ -140,7 +136,7 @@ def _vjp(fun, primals, has_aux):
     primal_leaves, in_tree, in_avals, wrt = _flatten_primals(tuple(primals))
     flat_fun, primals_out, linear = _linearize(fun, primal_leaves, in_tree, in_avals, wrt, has_aux)
     vjp_fn = VJPFunction(linear, in_tree, in_avals, wrt, flat_fun.out_tree, [get_aval(p) for p in primals_out])
-    out = tree_unflatten(flat_fun.out_tree, [_as_result(p) for p in primals_out])
+    out = tree_unflatten(flat_fun.out_tree, [as_array(p) for p in primals_out])
     return out, vjp_fn, (_strip_tracers(flat_fun.aux) if has_aux else None)
 
 
@@ -149,7 +145,7 @@ def _input_cotangents(linear, cts, in_avals, wrt):
     (zeros, float0 for integers, where an input is not differentiated)."""
     cts_in = iter(linear.transpose(cts))
     like = cts[0] if cts else None  # zeros go where the cotangents live (NumPy or CuPy)
-    return [_as_result(_materialize(next(cts_in), aval, like)) if w else ad_util.zeros(tangent_aval(aval), like)
+    return [as_array(_materialize(next(cts_in), aval, like)) if w else ad_util.zeros(tangent_aval(aval), like)
             for aval, w in zip(in_avals, wrt, strict=True)]
 
 
@@ -179,13 +175,18 @@ class VJPFunction:
 def _strip_tracers(tree):
     """aux values leave the differentiation: a JVP tracer gives up its primal."""
     leaves, treedef = tree_flatten(tree)
-    return tree_unflatten(treedef, [_as_result(_primal_of(x)) for x in leaves])
+    return tree_unflatten(treedef, [as_array(_primal_of(x)) for x in leaves])
 
 
 def _primal_of(x):
-    while not x._trace.alive if isinstance(x, (ad.JVPTracer, ad_eager.TapeTracer)) else False:
-        x = x.primal if isinstance(x, ad.JVPTracer) else x.value
-    return x
+    """The value under the tracers of finished differentiations."""
+    while True:
+        if isinstance(x, ad.JVPTracer) and not x._trace.alive:
+            x = x.primal
+        elif isinstance(x, ad_eager.TapeTracer) and not x._trace.alive:
+            x = x.value
+        else:
+            return x
 
 
 @api_boundary
@@ -229,7 +230,7 @@ def value_and_grad(fun, argnums=0, has_aux=False):
         cts = [out_aval.dtype.type(1)] if linear.nonzero_outputs[0] else []
         grads = tree_unflatten(in_tree, _input_cotangents(linear, cts, in_avals, wrt))
         grads = grads[0] if isinstance(argnums, int) else grads
-        out = tree_unflatten(flat_fun.out_tree, [_as_result(primals_out[0])])
+        out = tree_unflatten(flat_fun.out_tree, [as_array(primals_out[0])])
         return ((out, _strip_tracers(flat_fun.aux)), grads) if has_aux else (out, grads)
     return value_and_grad_f
 

@@ -24,10 +24,10 @@ from ftrans._device import BACKENDS, resolve_backend
 from ftrans.tree_util import tree_flatten, tree_structure, tree_unflatten
 from interpreters import lowering_cupy, lowering_numpy
 from ir import passes
-from ir.core import ClosedJaxpr, Jaxpr, concrete_aval
+from ir.core import ClosedJaxpr, concrete_aval
 from ir.errors import api_boundary, at_user_line
 from ir.passes.inline import inline_calls
-from ir.primitives.call import jit_call
+from ir.primitives.call import call_form, jit_call
 from ir.tracing import Tracer, current_trace, stage
 
 _LEAF = tree_structure(0)  # the structure of a single array
@@ -50,15 +50,20 @@ class _Compiled:
     `run` (the generated function itself) and `unflatten` are what a cached
     call uses, picked here so that the call does no more than call them."""
 
-    def __init__(self, closed, out_tree, name, backend):
+    def __init__(self, closed, in_avals, out_tree, name, backend):
         self.jaxpr = closed
         self.lowered = (lowering_cupy if backend == "cupy" else lowering_numpy).lower(closed, name)
-        self.run = self.lowered.function
+        run = self.lowered.function
+        if any(aval.weak_type for aval in in_avals):
+            # some arguments are Python scalars, and the generated code calls implementations
+            # that expect arrays; array arguments (never weakly typed) pay nothing for this
+            self.run = lambda *leaves: run(*[np.asarray(x) if type(x) in (bool, int, float) else x
+                                             for x in leaves])
+        else:
+            self.run = run
         self.unflatten = itemgetter(0) if out_tree == _LEAF else functools.partial(tree_unflatten, out_tree)
         # for binding under a trace: constants become explicit leading operands
-        jaxpr = closed.jaxpr
-        self.call_jaxpr = ClosedJaxpr(Jaxpr([], jaxpr.constvars + jaxpr.invars, jaxpr.eqns, jaxpr.outvars), [])
-        self.consts = closed.consts
+        self.call_jaxpr, self.consts = call_form(closed)
 
 
 class JittedFunction:
@@ -123,7 +128,7 @@ class JittedFunction:
             consts = [np.array(c) if isinstance(c, np.ndarray) else c for c in closed.consts]
             # integer powers become multiplications, as JAX's integer_pow does (not bit-exact to np.power)
             closed = passes.optimize(inline_calls(ClosedJaxpr(closed.jaxpr, consts)), exact_powers=False)
-            compiled = self._cache[key] = _Compiled(closed, out_trees[0], self.name, backend=key[-1])
+            compiled = self._cache[key] = _Compiled(closed, in_avals, out_trees[0], self.name, backend=key[-1])
         return compiled
 
     def _lookup(self, args, kwargs, need_device=True):
@@ -148,12 +153,12 @@ class JittedFunction:
             compiled = None
         if compiled is None or any(isinstance(leaf, Tracer) for leaf in leaves):
             return self._call(args, kwargs)
-        return compiled.unflatten(compiled.run(*_python_scalars_as_arrays(leaves)))
+        return compiled.unflatten(compiled.run(*leaves))
 
     def _call(self, args, kwargs):
         compiled, leaves = self._lookup(args, kwargs)
         if current_trace() is None:
-            outs = compiled.run(*_python_scalars_as_arrays(leaves))
+            outs = compiled.run(*leaves)
         else:  # inside a transformation: one equation it can differentiate and batch through
             outs = jit_call(compiled.call_jaxpr, [*compiled.consts, *leaves], self.name)
         return compiled.unflatten(outs)
@@ -164,12 +169,6 @@ class JittedFunction:
         for backend="cupy" only generates code: it needs neither CuPy nor a GPU."""
         compiled, _ = self._lookup(args, kwargs, need_device=False)
         return Lowered(compiled.jaxpr, compiled.lowered)
-
-
-def _python_scalars_as_arrays(leaves):
-    """Python scalars as 0-d arrays: the generated code calls implementations
-    that expect arrays (a weak f64[] argument may arrive as a float)."""
-    return [np.asarray(x) if type(x) in (bool, int, float) else x for x in leaves]
 
 
 def jit(fun=None, static_argnums=(), static_argnames=(), backend=None):

@@ -15,6 +15,7 @@ from ftrans.tree_util import _node_entry, tree_flatten, tree_unflatten
 from interpreters import batching
 from ir.errors import api_boundary, at_user_line
 from ir.markers import not_mapped
+from ir.primitive import as_array
 
 
 def _is_axis(x):
@@ -158,7 +159,7 @@ def vmap(fun, in_axes=0, out_axes=0, axis_size=None):
             return _resolve_out_dims(broadcast_prefix(out_axes, out, "out_axes", "output"), out_avals, out)
 
         results = batching.batch_flat(flat_fun, leaves, in_dims, size, out_dims)
-        return tree_unflatten(out_box[0][1], [_as_result(r) for r in results])
+        return tree_unflatten(out_box[0][1], [as_array(r) for r in results])
     return vmap_f
 
 
@@ -209,7 +210,3 @@ def _resolve_out_dims(axes, out_avals, out):
         dims.append(axis % rank)
     return dims
 
-
-def _as_result(x):
-    """Results reach the user as arrays: Python scalars become 0-d arrays."""
-    return np.asarray(x) if isinstance(x, (bool, int, float, np.generic)) else x

@@ -16,15 +16,13 @@ jaxpr in reverse, applying each primitive's `transpose` rule.
 """
 from __future__ import annotations
 
-import weakref
-
 from ir import config
 from ir.core import ClosedJaxpr, Jaxpr, Literal
 from ir.markers import UndefinedPrimal, Zero, tangent_aval
 from ir.passes.dce import dce
 from ir.primitives import ad_util, call
-from ir.tracing import (StagingTrace, StagingTracer, Trace, Tracer, _current_trace, apply_impl, bind, get_aval,
-                        stage, trace_context)
+from ir.tracing import (StagingTrace, StagingTracer, Trace, Tracer, _current_trace, apply_impl, bind, bind_in,
+                        get_aval, stage, trace_context)
 
 
 class JVPTracer(Tracer):
@@ -62,11 +60,7 @@ class JVPTrace(Trace):
                 primals.append(x)
                 tangents.append(None)
         if not any_tangent:  # nothing here depends on what we differentiate: no tangent work
-            token = _current_trace.set(self.parent)
-            try:
-                return bind(prim, *primals, **params)
-            finally:
-                _current_trace.reset(token)
+            return bind_in(self.parent, prim, primals, params)
         for i, t in enumerate(tangents):
             if t is None:
                 tangents[i] = Zero(tangent_aval(get_aval(primals[i])))
@@ -93,11 +87,7 @@ class TangentTrace(StagingTrace):
                 return super().process_primitive(prim, args, params)
         if self.parent is None:  # eager: compute the primal value right here
             return apply_impl(prim, args, params)
-        token = _current_trace.set(self.parent)
-        try:
-            return bind(prim, *args, **params)
-        finally:
-            _current_trace.reset(token)
+        return bind_in(self.parent, prim, args, params)
 
 
 # -------------------- forward mode --------------------
@@ -250,16 +240,6 @@ def _run_nonlinear_eqns(jaxpr, primal_env):
 # and a linear call (staged), whose transpose is a call of the transposed
 # sub-jaxpr. Each derived jaxpr is staged once per (sub-jaxpr, signature).
 
-_DERIVED_CALLS = weakref.WeakKeyDictionary()  # closed sub-jaxpr -> {key: derived jaxprs}
-
-
-def _derived(closed, key, build):
-    by_key = _DERIVED_CALLS.setdefault(closed, {})
-    entry = by_key.get(key)
-    if entry is None:
-        entry = by_key[key] = build()
-    return entry
-
 
 def _jvp_call(closed, nonzero):
     """((call jaxpr, consts) of (primals, nonzero tangents) -> (primal outputs,
@@ -295,25 +275,21 @@ def _split_known(jaxpr: Jaxpr, num_known, num_primal_outputs):
     residuals = list(dict.fromkeys(x for x in needed if type(x) is not Literal and x not in unknown))
     known = Jaxpr([], jaxpr.invars[:num_known], known_eqns, [*jaxpr.outvars[:num_primal_outputs], *residuals])
     linear = Jaxpr([], [*residuals, *jaxpr.invars[num_known:]], unknown_eqns, tangent_outs)
-    return ClosedJaxpr(dce(known), []), ClosedJaxpr(linear, []), len(residuals)
+    return ClosedJaxpr(dce(known), []), ClosedJaxpr(linear, [])
 
 
 def _jvp_of_closed_jaxpr(closed, primals, tangents, name):
     """jit_call's jvp rule (see above)."""
     nonzero = tuple(type(t) is not Zero for t in tangents)
-    (jvp_call, consts), out_nonzero = _derived(closed, ("jvp", nonzero), lambda: _jvp_call(closed, nonzero))
+    (jvp_call, consts), out_nonzero = call.derived(closed, ("jvp", nonzero), lambda: _jvp_call(closed, nonzero))
     nonzero_tangents = [t for t in tangents if type(t) is not Zero]
     num_outputs = len(closed.out_avals)
     rule_trace = _current_trace.get()
     if isinstance(rule_trace, TangentTrace):  # linearize: known now (or in the parent), linear staged
         num_known = len(consts) + len(primals)
-        known, linear, num_residuals = _derived(closed, ("split", nonzero),
-                                                lambda: _split_known(jvp_call.jaxpr, num_known, num_outputs))
-        token = _current_trace.set(rule_trace.parent)
-        try:
-            known_outs = call.jit_call(known, [*consts, *primals], name)
-        finally:
-            _current_trace.reset(token)
+        known, linear = call.derived(closed, ("split", nonzero),
+                                     lambda: _split_known(jvp_call.jaxpr, num_known, num_outputs))
+        known_outs = bind_in(rule_trace.parent, call.jit_call_p, [*consts, *primals], {"jaxpr": known, "name": name})
         primals_out, residuals = known_outs[:num_outputs], known_outs[num_outputs:]
         tangents_out = call.jit_call(linear, [*residuals, *nonzero_tangents], name) if linear.jaxpr.outvars else []
     else:
@@ -348,8 +324,8 @@ def _transpose_of_closed_jaxpr(closed, cts, operands, name):
     """jit_call's transpose rule: a call of the transposed sub-jaxpr."""
     undefined = tuple(type(x) is UndefinedPrimal for x in operands)
     ct_nonzero = tuple(type(c) is not Zero for c in cts)
-    (transposed, consts), in_nonzero = _derived(closed, ("transpose", undefined, ct_nonzero),
-                                                lambda: _transpose_call(closed, undefined, ct_nonzero))
+    (transposed, consts), in_nonzero = call.derived(closed, ("transpose", undefined, ct_nonzero),
+                                                    lambda: _transpose_call(closed, undefined, ct_nonzero))
     known = [x for x in operands if type(x) is not UndefinedPrimal]
     nonzero_cts = [c for c in cts if type(c) is not Zero]
     cts_in = iter(call.jit_call(transposed, [*consts, *known, *nonzero_cts], name) if transposed.jaxpr.outvars

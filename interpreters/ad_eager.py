@@ -20,6 +20,7 @@ stays linearize + transpose over the IR, so `make_jaxpr(grad(f))` prints it.
 from __future__ import annotations
 
 from interpreters import ad
+from interpreters.eval import eval_jaxpr
 from interpreters.lowering_numpy import lower
 from ir import config, passes
 from ir.core import ClosedJaxpr, Jaxpr, concrete_aval
@@ -47,9 +48,10 @@ class TapeTracer(Tracer):
 
 class TapeTrace(Trace):
     """Computes each primitive concretely and records how to pull cotangents
-    back through it. A tape step is a tuple (backward function, residuals,
-    operand slots it returns cotangents for, output slots, output cotangent
-    avals): tuples, because one is made per primitive application."""
+    back through it. A tape step is a tuple (the primitive signature's rule,
+    residuals, operand slots, output slot: an int, or a list for a
+    multiple-result primitive): tuples, because one is made per primitive
+    application."""
 
     def __init__(self):
         super().__init__()
@@ -130,7 +132,7 @@ class TapeTrace(Trace):
                 ct = cts[step_out]
                 if ct is None:
                     continue
-                cts_in = rule.backward(*residuals, ct) if not traced else rule.backward_traced(*residuals, ct)
+                step_cts = [ct]
             else:
                 step_cts = [cts[slot] for slot in step_out]
                 if all(ct is None for ct in step_cts):
@@ -138,8 +140,7 @@ class TapeTrace(Trace):
                 # of a multiple-result primitive's outputs only some may have a cotangent
                 like = next(ct for ct in step_cts if ct is not None)  # NumPy or CuPy, as the others
                 step_cts = [zeros(aval, like) if ct is None else ct for ct, aval in zip(step_cts, rule.ct_avals)]
-                cts_in = rule.backward(*residuals, *step_cts) if not traced \
-                    else rule.backward_traced(*residuals, *step_cts)
+            cts_in = (rule.backward_traced if traced else rule.backward)(*residuals, *step_cts)
             for position, ct in zip(rule.ct_inputs, cts_in):
                 slot = slots[position]
                 previous = cts[slot]
@@ -165,7 +166,6 @@ class _VJPRule:
                  "backward_jaxpr", "ct_inputs", "ct_avals")
 
     def backward_traced(self, *args):
-        from interpreters.eval import eval_jaxpr
         return eval_jaxpr(self.backward_jaxpr.jaxpr, self.backward_jaxpr.consts, *args)
 
 
@@ -243,7 +243,6 @@ def _backward_function(linear, residual_vars, recompute, wrt, prim):
     cotangents of the differentiated operands that are not structurally zero.
     `recompute` (a jaxpr over the residuals, or None) computes the rest of
     what the linear map needs."""
-    from interpreters.eval import eval_jaxpr
     ct_avals = [aval for aval, nonzero in zip(linear.out_avals, linear.nonzero_outputs) if nonzero]
     ct_positions = [i for i, w in enumerate(wrt) if w]
     ct_inputs = []
@@ -275,9 +274,8 @@ class TapeLinearFunction:
     """What `vjp_flat` returns, with LinearFunction's reverse-mode interface:
     `transpose(cts)` and `nonzero_outputs`."""
 
-    def __init__(self, trace, in_slots, out_slots, out_avals):
+    def __init__(self, trace, in_slots, out_slots):
         self.trace, self.in_slots, self.out_slots = trace, in_slots, out_slots
-        self.out_avals = out_avals
         self.nonzero_outputs = [s is not None for s in out_slots]
 
     def transpose(self, cts_out):
@@ -298,15 +296,13 @@ def vjp_flat(fun, primals, avals, wrt):
     finally:
         _current_trace.reset(token)
         trace.alive = False
-    primals_out, out_slots, out_avals = [], [], []
+    primals_out, out_slots = [], []
     for out in outs:
         if type(out) is TapeTracer and out._trace is trace:
             primals_out.append(out.value)
             out_slots.append(out.slot)
-            out_avals.append(out.aval)
         else:
             primals_out.append(out)
             out_slots.append(None)
-            out_avals.append(None)
     in_slots = [(t.slot, t.aval) for t in tracers if type(t) is TapeTracer]
-    return primals_out, TapeLinearFunction(trace, in_slots, out_slots, out_avals)
+    return primals_out, TapeLinearFunction(trace, in_slots, out_slots)

@@ -13,8 +13,6 @@ NB: JAX's BatchTrace works the same way; its `axis_data` holds what
 """
 from __future__ import annotations
 
-import weakref
-
 from interpreters.eval import eval_jaxpr
 from ir.core import ClosedJaxpr
 from ir.errors import at_user_line
@@ -142,22 +140,16 @@ def batch_jaxpr(closed: ClosedJaxpr, in_dims, axis_size):
 
 # -------------------- jit_call --------------------
 
-# closed sub-jaxpr -> {(in_dims, axis_size): (batched call jaxpr, its constants, out_dims)}
-_BATCHED_CALLS = weakref.WeakKeyDictionary()
-
-
 def _batch_of_closed_jaxpr(closed, values, dims, name):
     """jit_call's batching rule: one jit_call of the batched sub-jaxpr, so a
     jitted function stays one (compiled) call under vmap. Batched once per
     (sub-jaxpr, batch dims, batch size)."""
     size = batch_util.batch_size(values, dims)
-    by_signature = _BATCHED_CALLS.setdefault(closed, {})
-    key = (tuple(dims), size)
-    entry = by_signature.get(key)
-    if entry is None:
+
+    def build():
         batched, out_dims = batch_jaxpr(closed, dims, size)
-        entry = by_signature[key] = (*call.call_form(batched), out_dims)
-    call_jaxpr, consts, out_dims = entry
+        return (*call.call_form(batched), out_dims)
+    call_jaxpr, consts, out_dims = call.derived(closed, ("batch", tuple(dims), size), build)
     return call.jit_call(call_jaxpr, [*consts, *values], name), out_dims
 
 

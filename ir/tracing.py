@@ -49,6 +49,15 @@ def bind(prim, *args, **params):
     return trace.process_primitive(prim, args, params)
 
 
+def bind_in(trace, prim, args, params):
+    """`bind` with `trace` current: how a transformation does work one level out."""
+    token = _current_trace.set(trace)
+    try:
+        return bind(prim, *args, **params)
+    finally:
+        _current_trace.reset(token)
+
+
 def apply_impl(prim, args, params):
     """Compute a primitive on concrete values. 0-d results may be NumPy scalars:
     inside a transformation that is cheaper, and `bind` converts what users see."""

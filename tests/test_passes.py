@@ -2,8 +2,6 @@
 corner cases each rewrite must respect, and properties over random programs:
 every pass output type-checks, leaves its input untouched, and evaluates bit
 for bit as its input does."""
-import contextlib
-import signal
 import sys
 import textwrap
 import uuid
@@ -21,6 +19,7 @@ from interpreters.eval import eval_closed_jaxpr, eval_jaxpr
 from ir import passes
 from ir.core import ClosedJaxpr, Jaxpr, ShapedArray
 from ir.primitive import PRIMITIVES, Primitive
+from deadlines import deadline
 from random_programs import N, programs
 
 PASSES = [passes.dce, passes.cse, passes.fold_constants, passes.simplify, passes.lower_integer_pow,
@@ -777,23 +776,6 @@ def long_program(x):
         s, t = fnp.sin(x), fnp.sin(x)
         x = (s * 1.0 + -(-t)) * (fnp.ones(3) * 0.5) + x ** 2 / 4.0
     return x
-
-
-@contextlib.contextmanager
-def deadline(seconds, what):
-    if not hasattr(signal, "setitimer"):
-        yield
-        return
-
-    def expire(signum, frame):
-        raise TimeoutError(f"{what} took more than {seconds} s: superlinear in the number of equations?")
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def test_optimize_100k_equations_in_linear_time_without_recursion(monkeypatch):

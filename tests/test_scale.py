@@ -6,8 +6,6 @@ that recursed once per equation would fail here with a RecursionError. Debug
 checks (`ir.config.debug`) are off in this module: they are tested elsewhere
 and would only slow these tests down.
 """
-import contextlib
-import signal
 import sys
 
 import numpy as np
@@ -18,6 +16,7 @@ import ftrans.numpy as fnp
 import ir
 import ir.config
 from interpreters.eval import eval_closed_jaxpr
+from deadlines import deadline
 
 STEPS = 33_334                 # three equations each: 100,002 equations
 NUM_EQNS = 3 * STEPS
@@ -41,30 +40,6 @@ def recursion_limit_untouched():
     assert sys.getrecursionlimit() == DEFAULT_RECURSION_LIMIT < NUM_EQNS
     yield
     assert sys.getrecursionlimit() == DEFAULT_RECURSION_LIMIT
-
-
-@contextlib.contextmanager
-def deadline(seconds, what):
-    """Fail (instead of running on for minutes) if the block takes longer than `seconds`."""
-    if not hasattr(signal, "setitimer"):
-        yield
-        return
-
-    def expire(signum, frame):
-        raise TimeoutError(f"{what} took more than {seconds:.0f} s for {NUM_EQNS} equations: "
-                           "superlinear in the number of equations?")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    except TimeoutError as error:
-        # a fresh exception without the interrupted frames: pytest's report would
-        # otherwise print their arguments (the jaxpr), at the very cost being measured
-        raise TimeoutError(str(error)) from None
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def chain(x):
@@ -98,7 +73,7 @@ class Traced:
 
 @pytest.fixture(scope="module")
 def traced_chain(debug_off):
-    with deadline(STAGE_DEADLINE, "make_jaxpr"):
+    with deadline(STAGE_DEADLINE, f"make_jaxpr of {NUM_EQNS} equations"):
         return Traced(ft.make_jaxpr(chain)(X))
 
 
@@ -112,9 +87,9 @@ def test_trace_check_and_eval_100k_equations(traced_chain, reference):
     assert len(closed.eqns) == NUM_EQNS
     assert [e.primitive.name for e in closed.eqns[:3]] == ["sin", "mul", "add"]
     assert {e.primitive.name for e in closed.eqns} == {"sin", "mul", "add"}
-    with deadline(STAGE_DEADLINE, "ir.check"):
+    with deadline(STAGE_DEADLINE, f"ir.check of {NUM_EQNS} equations"):
         ir.check(closed)
-    with deadline(STAGE_DEADLINE, "eval_closed_jaxpr"):
+    with deadline(STAGE_DEADLINE, f"eval_closed_jaxpr of {NUM_EQNS} equations"):
         out, = eval_closed_jaxpr(closed, X)
     np.testing.assert_allclose(out, reference, rtol=1e-12)
     # a different input flows through the same jaxpr
@@ -151,16 +126,16 @@ def chain_text():
 
 def test_print_and_parse_back_100k_equations(traced_chain, reference):
     from ir.parser import parse
-    with deadline(PRINT_DEADLINE, "printing"):
+    with deadline(PRINT_DEADLINE, f"printing of {NUM_EQNS} equations"):
         text = str(traced_chain.closed)
     assert text.count("\n") == NUM_EQNS + 1
-    with deadline(STAGE_DEADLINE, "parse"):
+    with deadline(STAGE_DEADLINE, f"parse of {NUM_EQNS} equations"):
         parsed = Traced(parse(text))
     assert len(parsed.closed.eqns) == NUM_EQNS
     ir.check(parsed.closed)
     out, = eval_closed_jaxpr(parsed.closed, X)
     np.testing.assert_allclose(out, reference, rtol=1e-12)
-    with deadline(PRINT_DEADLINE, "printing"):
+    with deadline(PRINT_DEADLINE, f"printing of {NUM_EQNS} equations"):
         same = str(parsed.closed) == text
     assert same
 

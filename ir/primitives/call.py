@@ -12,6 +12,8 @@ transformation as an argument"): `SUBJAXPR_TRANSFORMS[name](closed, ...)`.
 """
 from __future__ import annotations
 
+import weakref
+
 from ir.core import ClosedJaxpr, Jaxpr
 from ir.primitive import Primitive
 from ir.tracing import bind
@@ -52,6 +54,21 @@ def call_form(closed: ClosedJaxpr):
     the form jit_call takes a staged function in."""
     jaxpr = closed.jaxpr
     return ClosedJaxpr(Jaxpr([], jaxpr.constvars + jaxpr.invars, jaxpr.eqns, jaxpr.outvars), []), closed.consts
+
+
+# closed sub-jaxpr -> {key: what a transformation derived from it}
+_DERIVED = weakref.WeakKeyDictionary()
+
+
+def derived(closed: ClosedJaxpr, key, build):
+    """`build()`, computed once per (sub-jaxpr, key) and kept as long as the
+    sub-jaxpr lives: the transformations of jit_call (its JVP, its batched
+    and transposed forms) are staged once per signature, not per call."""
+    by_key = _DERIVED.setdefault(closed, {})
+    entry = by_key.get(key)
+    if entry is None:
+        entry = by_key[key] = build()
+    return entry
 
 
 def jit_call(closed: ClosedJaxpr, args, name):
