@@ -50,9 +50,15 @@ ones stay plain calls: allocating them costs less than any bookkeeping):
   the environment variable FTRANS_JIT_THREADS (1: no threads, for
   reproducible timings).
 
+- Recycled results. A result of at least RECYCLE_MIN_BYTES is taken from a
+  RecycledResult: the array an earlier call returned, once nothing refers to
+  it any more, else a new one. New arrays that large cost page faults and
+  zeroing (glibc maps them fresh from the kernel), as much as computing a
+  cheap elementwise function does.
+
 Guarantees: nothing is written into an argument or a constant (only into
-scratch buffers and arrays the call allocated). Every returned array is
-fresh: an output that is an input, a constant, a view, or returned twice is
+scratch buffers and arrays the call allocated or recycled). Every returned
+array is fresh, sharing memory with nothing that is alive: an output that is an input, a constant, a view, or returned twice is
 copied, and 0-d results are 0-d arrays, never NumPy scalars. A set of scratch
 buffers belongs to one call at a time (see ScratchPool), so a jitted function
 is reentrant and may run in several threads at once.
@@ -70,6 +76,7 @@ import math
 import os
 import queue
 import string
+import sys
 import threading
 import weakref
 
@@ -89,6 +96,10 @@ THREAD_MIN_BYTES = 4 * 1024 * 1024
 # Chunks a thread claims at a time: few claims, yet enough tasks to even out
 # threads that a busy machine slows down.
 CHUNKS_PER_TASK = 4
+# Results that large come from a RecycledResult: a fresh allocation that large is
+# mapped anew from the kernel (glibc's malloc maps anything over 32 MiB), and its
+# page faults cost more than computing a cheap elementwise result.
+RECYCLE_MIN_BYTES = 16 * 1024 * 1024
 # Threads per run by default at most: more rarely pay on elementwise runs, which
 # memory bandwidth bounds, and would crowd a shared machine.
 MAX_THREADS = 8
@@ -136,6 +147,53 @@ class ScratchPool:
 
     def give(self, buffers):
         self._free.append(buffers)
+
+
+class RecycledResult:
+    """Arrays for one large result of a lowered function, reused once nothing
+    refers to them any more.
+
+    `take` returns one of the KEPT arrays this result was last handed out in
+    if no object outside this pool refers to it (a view, a memoryview, a
+    container or a caller's variable all count), so an array is reused only
+    after its last user dropped it: the caller sees a fresh array, and the
+    call skips mapping and zeroing new pages. When every kept array is still
+    in use, `take` allocates another. The check and the claim are one step
+    under a lock, so two calls never get one array."""
+
+    KEPT = 2  # enough for y = f(y) and the like, which alternate two arrays
+
+    def __init__(self, shape, dtype):
+        self.shape, self.dtype = shape, dtype
+        self._arrays = []
+        self._lock = threading.Lock()
+
+    def take(self):
+        with self._lock:
+            index = _unreferenced_index(self._arrays)
+            if index is not None:
+                return self._arrays[index]
+            array = numpy.empty(self.shape, self.dtype)
+            if len(self._arrays) < self.KEPT:
+                self._arrays.append(array)
+            return array
+
+
+def _unreferenced_index(arrays):
+    """The index of an array that only the list `arrays` refers to, or None."""
+    for index in range(len(arrays)):
+        if sys.getrefcount(arrays[index]) == _UNREFERENCED:
+            return index
+    return None
+
+
+def _count_unreferenced():
+    """What `_unreferenced_index` counts for an array that only a list holds."""
+    arrays = [numpy.empty(0)]
+    return sys.getrefcount(arrays[0])  # the list's reference and the argument's
+
+
+_UNREFERENCED = _count_unreferenced()
 
 
 def _thread_setting():
@@ -593,6 +651,13 @@ class _BufferedBody:
             if type(x) is Var and self.last_use[x] == index:
                 self._release(x)
 
+    def _recycled(self, var):
+        """For a large result of the function: the text taking its array from a RecycledResult."""
+        if var not in self.outvars or var.aval.size * var.aval.dtype.itemsize < RECYCLE_MIN_BYTES:
+            return None
+        pool = self.source.add_global("result", RecycledResult(var.aval.shape, var.aval.dtype))
+        return f"{pool}.take()"
+
     def _wants_buffer(self, var):
         return var.aval.size >= BUFFER_MIN_ELEMENTS and var not in self.outvars
 
@@ -610,10 +675,15 @@ class _BufferedBody:
             self._release_dead(eqn.invars, index)  # first: an elementwise ufunc may write over its operand
             if self._wants_buffer(var):
                 out = self._take(var.aval, var)
+            else:
+                out = self._recycled(var)
         else:
-            if _matmul_transposes(eqn) is not None and self._wants_buffer(var):
-                transpose = self.transposed_products.get(var)
-                out = self._take(var.aval, var) if transpose is None else f"{self._take(transpose.aval, var)}.T"
+            if _matmul_transposes(eqn) is not None:
+                if self._wants_buffer(var):
+                    transpose = self.transposed_products.get(var)
+                    out = self._take(var.aval, var) if transpose is None else f"{self._take(transpose.aval, var)}.T"
+                else:
+                    out = self._recycled(var)
             self._release_dead(eqn.invars, index)
         expression = _broadcast_view(source, eqn) if var in self.broadcast_views else source.call(eqn, args, out)
         self.lines.append(f"    {source.targets(eqn)} = {expression}")
@@ -631,7 +701,7 @@ class _BufferedBody:
                                     if type(x) is Var and x.aval.shape and x not in in_run))
         for var in full:  # taken while the run's operands still hold theirs: they are read to the last chunk
             storage = self._take(var.aval, var) if self._wants_buffer(var) else \
-                f"numpy.empty({shape}, numpy.{var.aval.dtype.type.__name__})"
+                self._recycled(var) or f"numpy.empty({shape}, numpy.{var.aval.dtype.type.__name__})"
             lines.append(f"    {source.atom(var)} = {storage}")
         for var in inputs + full:
             lines.append(f"    {source.atom(var)}_flat = {source.atom(var)}.reshape(-1)")

@@ -28,13 +28,16 @@ from test_primitives import ROWS
 
 
 @contextlib.contextmanager
-def small_thresholds(buffer_min=8, chunk_bytes=64):
-    saved = lowering_numpy.BUFFER_MIN_ELEMENTS, lowering_numpy.CHUNK_BYTES
-    lowering_numpy.BUFFER_MIN_ELEMENTS, lowering_numpy.CHUNK_BYTES = buffer_min, chunk_bytes
+def small_thresholds(buffer_min=8, chunk_bytes=64, recycle_min_bytes=64):
+    names = ("BUFFER_MIN_ELEMENTS", "CHUNK_BYTES", "RECYCLE_MIN_BYTES")
+    saved = [getattr(lowering_numpy, name) for name in names]
+    for name, value in zip(names, (buffer_min, chunk_bytes, recycle_min_bytes), strict=True):
+        setattr(lowering_numpy, name, value)
     try:
         yield
     finally:
-        lowering_numpy.BUFFER_MIN_ELEMENTS, lowering_numpy.CHUNK_BYTES = saved
+        for name, value in zip(names, saved, strict=True):
+            setattr(lowering_numpy, name, value)
 
 
 def lowered(f, *args, **kwargs):
@@ -123,6 +126,14 @@ def test_random_programs_equal_the_unbuffered_program_and_eager(program_and_ops,
     np.testing.assert_array_equal(y, xy[1])
     again = lowered_program(x, y)
     assert_fresh(got, x, y, *again)
+    again_copies = [np.array(a) for a in again]
+    del got, g  # large results may now be recycled: nothing refers to the first call's
+    third = lowered_program(x, y)
+    assert_fresh(third, x, y, *again)
+    for a, copy in zip(again, again_copies, strict=True):
+        np.testing.assert_array_equal(a, copy)  # the third call wrote nothing into results still held
+    for a, copy in zip(third, again_copies, strict=True):
+        np.testing.assert_array_equal(a, copy)
 
 
 # -------------------- buffers --------------------
@@ -204,6 +215,37 @@ def test_scratch_pool_gives_each_call_in_flight_its_own_buffers():
     assert [b.shape for b in first] == [(3,), (2, 2)] and not np.shares_memory(first[0], second[0])
     pool.give(first)
     assert pool.take() is first
+
+
+def test_a_large_result_is_recycled_once_nothing_refers_to_it():
+    jitted = ft.jit(lambda x: fnp.tanh(x) * 2.0)
+    x = np.linspace(-1.0, 1.0, 1000)
+    with small_thresholds():
+        assert ".take()" in jitted.lower(x).as_text()
+    first = jitted(x)
+    address = first.__array_interface__["data"][0]
+    second = jitted(x)  # `first` is held: a new array
+    assert not np.shares_memory(first, second)
+    view = first[10:]
+    del first
+    third = jitted(x)  # a view of `first` is held: still not free
+    assert not np.shares_memory(third, view) and not np.shares_memory(third, second)
+    del view, third
+    fourth = jitted(x)  # the first array again: nothing refers to it
+    assert fourth.__array_interface__["data"][0] == address
+    np.testing.assert_array_equal(fourth, np.tanh(x) * 2.0)
+    np.testing.assert_array_equal(jitted(fourth), np.tanh(np.tanh(x) * 2.0) * 2.0)  # never into an argument
+
+
+def test_recycled_result_hands_an_array_to_one_holder_at_a_time():
+    result = lowering_numpy.RecycledResult((4,), np.dtype(np.float64))
+    first, second, third = result.take(), result.take(), result.take()  # all held: three arrays
+    assert len({id(first), id(second), id(third)}) == 3
+    del third  # allocated beyond the KEPT two: gone for good
+    kept_ids = {id(first), id(second)}
+    del first
+    fourth = result.take()
+    assert id(fourth) in kept_ids and fourth is not second
 
 
 # -------------------- chunked runs --------------------
@@ -404,7 +446,8 @@ def test_threads_share_one_jitted_function(threaded_runs):
     w = np.random.default_rng(3).normal(size=(300, 300)) / 15
     inputs = [np.random.default_rng(seed).normal(size=(300, 300)) for seed in range(4)]
     with small_thresholds(chunk_bytes=4096):  # 176 chunks: 44 tasks
-        assert "for lo_ in starts_:" in jitted.lower(inputs[0], w).as_text()  # buffers and a chunked run
+        text = jitted.lower(inputs[0], w).as_text()
+    assert "for lo_ in starts_:" in text and ".take()" in text  # buffers, a chunked run, a recycled result
     want = [np.tanh(x @ w) * 0.5 + gelu_numpy(x @ w) for x in inputs]
     start, failures = threading.Barrier(4), []
 
@@ -443,7 +486,7 @@ def test_source_is_one_line_per_equation_named_as_printed():
 
 def test_chunked_source_reads_like_the_jaxpr():
     x = np.ones(20)
-    with small_thresholds():
+    with small_thresholds(recycle_min_bytes=2 ** 30):  # the result a plain new array
         closed, lowered_f = lowered(lambda x, y: fnp.tanh(x * 2.0 + y) * x, x, x)
     assert str(closed).splitlines()[1:5] == [
         "    c:f64[20] = mul a 2.0:f64[]", "    d:f64[20] = add c b",
