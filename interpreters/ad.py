@@ -129,8 +129,29 @@ class LinearFunction:
         return eval_jaxpr(self.jaxpr, self.residuals, *[ad_util.instantiate(t) for t in tangents])
 
     def transpose(self, cts_out):
-        """Backward: output cotangents -> input cotangents (Zero where independent)."""
+        """Backward: output cotangents -> input cotangents (Zero where independent).
+
+        A map from one real scalar to one (the derivative of a scalar function
+        of a scalar, as in nested `grad`) is multiplication by a number, its
+        own transpose: it runs forward on the cotangent. The result is the same
+        number, and nesting it gives forward mode's programs, which share their
+        work under CSE, where transposing again and again makes each order of
+        derivative hold about twice the distinct products of the one before.
+        (Only when the whole map works in one dtype: the two orders of
+        evaluation round differently, which must stay at that dtype's
+        precision, not a narrower intermediate's.)"""
+        if self._is_scalar_to_scalar() and type(cts_out[0]) is not Zero:
+            return [self(*cts_out)[0]]
         return backward_pass(self.jaxpr, self.residuals, cts_out, all_linear=True)
+
+    def _is_scalar_to_scalar(self):
+        jaxpr = self.jaxpr
+        if len(jaxpr.invars) != 1 or len(jaxpr.outvars) != 1:
+            return False
+        in_aval, out_aval = jaxpr.invars[0].aval, jaxpr.outvars[0].aval
+        dtype = in_aval.dtype
+        return in_aval.shape == out_aval.shape == () and dtype.kind == "f" \
+            and all(v.aval.dtype == dtype for eqn in jaxpr.eqns for v in eqn.outvars)
 
 
 def linearize_flat(fun, primals, wrt):

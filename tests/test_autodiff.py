@@ -1,6 +1,7 @@
 """Differentiation: every primitive's jvp against central finite differences and
 its vjp against its jvp (adjoint identity), closed forms, nesting, conventions, errors;
 and jit of grad, jvp and vjp equal to eager, on every jit backend."""
+import collections
 import math
 
 import numpy as np
@@ -415,6 +416,35 @@ def test_linear_jaxpr_holds_only_tangent_work():
     _, linear = ad.linearize_flat(lambda x: [f(x)], [np.array([0.3, 0.4])], [True])
     assert {eqn.primitive.name for eqn in linear.jaxpr.eqns} == {"mul"}
     ir.check(linear.jaxpr)
+
+
+@given(st.floats(-2.0, 2.0), st.floats(-2.0, 2.0), st.sampled_from([np.float64, np.float32]))
+def test_a_map_from_one_scalar_to_one_is_its_own_transpose(x, ct, dtype):
+    # a 1x1 matrix equals its transpose: the shortcut runs the linear jaxpr forward on the cotangent
+    f = lambda x: fnp.tanh(fnp.sin(x) * x + 1.0) * fnp.exp(-x)
+    _, linear = ad.linearize_flat(lambda x: [f(x)], [dtype(x)], [True])
+    assert linear._is_scalar_to_scalar()
+    (shortcut,) = linear.transpose([dtype(ct)])
+    (transposed,) = ad.backward_pass(linear.jaxpr, linear.residuals, [dtype(ct)], all_linear=True)
+    assert shortcut.dtype == transposed.dtype == dtype
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(shortcut, transposed, rtol=rtol, atol=rtol)
+    for inputs in ([np.array([x, 1.0])], [np.float64(x), np.float32(1.0)]):  # not one scalar, or two dtypes
+        _, linear = ad.linearize_flat(lambda *xs: [fnp.sum(f(xs[0]) * xs[-1])], inputs, [True] * len(inputs))
+        assert not linear._is_scalar_to_scalar()
+
+
+def test_make_jaxpr_of_grad_of_a_scalar_function_is_its_forward_derivative():
+    f = lambda x: fnp.sin(x) * x ** 2 + fnp.exp(-x)
+    forward = ft.make_jaxpr(lambda x: ft.jvp(f, (x,), (np.float64(1.0),))[1], optimize=True)(0.5)
+    gradient = ft.make_jaxpr(ft.grad(f), optimize=True)(0.5)
+    # the same equations (linearize stages the primal ones first: names and order differ)
+    assert len(gradient.eqns) == len(forward.eqns) == 12
+    assert collections.Counter(e.primitive.name for e in gradient.eqns) == \
+        collections.Counter(e.primitive.name for e in forward.eqns)
+    for x in (0.5, -1.5):
+        np.testing.assert_allclose(eval_jaxpr(gradient.jaxpr, gradient.consts, x)[0],
+                                   eval_jaxpr(forward.jaxpr, forward.consts, x)[0], rtol=1e-15)
 
 
 def test_values_independent_of_the_input_get_no_tangent_work():
