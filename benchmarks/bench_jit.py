@@ -46,7 +46,7 @@ except ImportError:
     jax = jnp = None
 
 C0, C1 = 0.7978845608028654, 0.044715
-CHUNK_BYTES = 256 * 1024  # of the hand-written chunked versions: what ftrans uses too
+CHUNK_BYTES = 512 * 1024  # of the hand-written chunked versions: what ftrans uses too
 
 
 def best_time(fun, number, repeat=7):

@@ -14,8 +14,8 @@ ones stay plain calls: allocating them costs less than any bookkeeping):
   matrix product a scratch buffer, written with `out=`. A buffer is free
   again once no live variable may view it, so a chain of n equations needs a
   few buffers, not n. (Results of other implementations are theirs.)
-- Chunking. A run of consecutive ufunc equations over one large shape (their
-  other operands rank-0) is evaluated CHUNK_BYTES at a time along the
+- Chunking. A run of consecutive ufunc equations over one shape of at least
+  CHUNK_MIN_BYTES (their other operands rank-0) is evaluated CHUNK_BYTES at a time along the
   flattened arrays, so its intermediates stay in cache: they need chunk-sized
   temporaries only, and what is used after the run is written chunk by chunk.
   Every chunk has the same size: a last, partial one moves back to end at the
@@ -30,7 +30,7 @@ ones stay plain calls: allocating them costs less than any bookkeeping):
 
       def run7_chunks(starts_, tmp0, tmp1):
           for lo_ in starts_:
-              hi_ = lo_ + 32768
+              hi_ = lo_ + 65536
               a_ = a_flat[lo_:hi_]
               b = numpy.multiply(a_, a_, out=tmp0)
               ...
@@ -87,9 +87,15 @@ from ir.primitives import call
 
 # Smaller results are plain calls: a buffer would save less than its bookkeeping costs.
 BUFFER_MIN_ELEMENTS = 4096
-# Chunk size of a chunked run, per chunk-sized temporary: a handful of them fit in
-# a 1 MiB L2 cache. (Measured on gelu at 10^7: 256 KiB is at the flat optimum.)
-CHUNK_BYTES = 256 * 1024
+# Chunk size of a chunked run, per chunk-sized temporary: two of them fit in a
+# 1 MiB L2 cache. Each ufunc call on a chunk costs about a microsecond, under
+# the GIL, which the threads of a run take turns at: on gelu at 10^7 (two
+# threads), 512 KiB ran 5-15% faster than 256 KiB, and 64 KiB 1.7x slower.
+CHUNK_BYTES = 512 * 1024
+# Runs over smaller arrays stay plain calls: their intermediates stay in the
+# caches anyway, and chunking only adds calls (on 1.5-3 MB arrays, chunked runs
+# of gelu and of an SGD update were 3-60% slower than plain calls).
+CHUNK_MIN_BYTES = 4 * 1024 * 1024
 # A chunked run that large is shared between threads: handing a task to another
 # thread costs microseconds, a chunk of gelu about 0.1 ms.
 THREAD_MIN_BYTES = 4 * 1024 * 1024
@@ -509,6 +515,10 @@ def _chunkable_shape(eqn, strided):
     return aval.shape
 
 
+def _worth_chunking(run, size):
+    return size >= 2 * _chunk_elements(run) and size * _widest_itemsize(run) >= CHUNK_MIN_BYTES
+
+
 def _steps(eqns, strided):
     """The equations in order, as steps: a list of one equation, or a chunked
     run of two or more consecutive ones over arrays of at least two chunks.
@@ -516,7 +526,7 @@ def _steps(eqns, strided):
     steps, run, run_shape = [], [], None
 
     def close_run():
-        if len(run) >= 2 and math.prod(run_shape) >= 2 * _chunk_elements(run):
+        if len(run) >= 2 and _worth_chunking(run, math.prod(run_shape)):
             steps.append(run)
         else:
             steps.extend([eqn] for eqn in run)

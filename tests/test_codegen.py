@@ -28,10 +28,10 @@ from test_primitives import ROWS
 
 
 @contextlib.contextmanager
-def small_thresholds(buffer_min=8, chunk_bytes=64, recycle_min_bytes=64):
-    names = ("BUFFER_MIN_ELEMENTS", "CHUNK_BYTES", "RECYCLE_MIN_BYTES")
+def small_thresholds(buffer_min=8, chunk_bytes=64, recycle_min_bytes=64, chunk_min_bytes=128):
+    names = ("BUFFER_MIN_ELEMENTS", "CHUNK_BYTES", "RECYCLE_MIN_BYTES", "CHUNK_MIN_BYTES")
     saved = [getattr(lowering_numpy, name) for name in names]
-    for name, value in zip(names, (buffer_min, chunk_bytes, recycle_min_bytes), strict=True):
+    for name, value in zip(names, (buffer_min, chunk_bytes, recycle_min_bytes, chunk_min_bytes), strict=True):
         setattr(lowering_numpy, name, value)
     try:
         yield
@@ -270,9 +270,9 @@ def test_chunked_runs_equal_the_unchunked_program(size, dtype, chunk_bytes, seed
 
 
 def test_chunked_run_at_the_default_sizes():
-    x = np.random.default_rng(0).normal(size=(300, 401))  # 3.7 chunks of 32768 float64
+    x = np.random.default_rng(0).normal(size=(1000, 601))  # 4.6 MiB: 9.2 chunks of 65536 float64
     closed, lowered_gelu = lowered(gelu, x)
-    assert "hi_ = lo_ + 32768" in lowered_gelu.source
+    assert "hi_ = lo_ + 65536" in lowered_gelu.source
     assert re.search(r"def run\d+_chunks\(starts_, tmp0, tmp1(, tmp2)?\):", lowered_gelu.source)  # chunk-sized
     assert lowered_gelu.scratch == ()  # no full-size buffer
     np.testing.assert_array_equal(lowered_gelu(x)[0], eval_closed_jaxpr(closed, x)[0])
