@@ -133,14 +133,16 @@ class LinearFunction:
 
         A map from one real scalar to one (the derivative of a scalar function
         of a scalar, as in nested `grad`) is multiplication by a number, its
-        own transpose: it runs forward on the cotangent. The result is the same
-        number, and nesting it gives forward mode's programs, which share their
-        work under CSE, where transposing again and again makes each order of
-        derivative hold about twice the distinct products of the one before.
-        (Only when the whole map works in one dtype: the two orders of
-        evaluation round differently, which must stay at that dtype's
-        precision, not a narrower intermediate's.)"""
-        if self._is_scalar_to_scalar() and type(cts_out[0]) is not Zero:
+        own transpose: while a program is being staged, it runs forward on the
+        cotangent. The result is the same number, and nesting it gives forward
+        mode's programs, which share their work under CSE, where transposing
+        again and again makes each order of derivative hold about twice the
+        distinct products of the one before. Eagerly nothing is shared, and
+        the transposed program is the cheaper one to run. (Only when the whole
+        map works in one dtype: the two orders of evaluation round
+        differently, which must stay at that dtype's precision, not a
+        narrower intermediate's.)"""
+        if self._is_scalar_to_scalar() and type(cts_out[0]) is not Zero and _staging():
             return [self(*cts_out)[0]]
         return backward_pass(self.jaxpr, self.residuals, cts_out, all_linear=True)
 
@@ -152,6 +154,16 @@ class LinearFunction:
         dtype = in_aval.dtype
         return in_aval.shape == out_aval.shape == () and dtype.kind == "f" \
             and all(v.aval.dtype == dtype for eqn in jaxpr.eqns for v in eqn.outvars)
+
+
+def _staging():
+    """Whether what runs now is being staged into a program (by make_jaxpr, jit, ...)."""
+    trace = _current_trace.get()
+    while trace is not None:
+        if isinstance(trace, StagingTrace):
+            return True
+        trace = trace.parent
+    return False
 
 
 def linearize_flat(fun, primals, wrt):

@@ -420,15 +420,21 @@ def test_linear_jaxpr_holds_only_tangent_work():
 
 @given(st.floats(-2.0, 2.0), st.floats(-2.0, 2.0), st.sampled_from([np.float64, np.float32]))
 def test_a_map_from_one_scalar_to_one_is_its_own_transpose(x, ct, dtype):
-    # a 1x1 matrix equals its transpose: the shortcut runs the linear jaxpr forward on the cotangent
+    # a 1x1 matrix equals its transpose: staged, the vjp of a scalar function of a scalar is
+    # its linear jaxpr run forward on the cotangent, the jvp's program; eagerly, the transpose
     f = lambda x: fnp.tanh(fnp.sin(x) * x + 1.0) * fnp.exp(-x)
-    _, linear = ad.linearize_flat(lambda x: [f(x)], [dtype(x)], [True])
-    assert linear._is_scalar_to_scalar()
-    (shortcut,) = linear.transpose([dtype(ct)])
-    (transposed,) = ad.backward_pass(linear.jaxpr, linear.residuals, [dtype(ct)], all_linear=True)
-    assert shortcut.dtype == transposed.dtype == dtype
+    x, ct = dtype(x), dtype(ct)
+    staged_vjp = ft.make_jaxpr(lambda x, ct: ft.vjp(f, x)[1](ct), optimize=True)(x, ct)
+    staged_jvp = ft.make_jaxpr(lambda x, t: ft.jvp(f, (x,), (t,))[1], optimize=True)(x, ct)
+    assert collections.Counter(e.primitive.name for e in staged_vjp.eqns) == \
+        collections.Counter(e.primitive.name for e in staged_jvp.eqns)
+    (got,) = eval_jaxpr(staged_vjp.jaxpr, staged_vjp.consts, x, ct)
+    (want,) = ft.vjp(f, x)[1](ct)  # the eager tape: transposed
+    assert got.dtype == want.dtype == dtype
     rtol = 1e-12 if dtype == np.float64 else 1e-5
-    np.testing.assert_allclose(shortcut, transposed, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol)
+    _, linear = ad.linearize_flat(lambda x: [f(x)], [x], [True])
+    assert linear._is_scalar_to_scalar()
     for inputs in ([np.array([x, 1.0])], [np.float64(x), np.float32(1.0)]):  # not one scalar, or two dtypes
         _, linear = ad.linearize_flat(lambda *xs: [fnp.sum(f(xs[0]) * xs[-1])], inputs, [True] * len(inputs))
         assert not linear._is_scalar_to_scalar()
