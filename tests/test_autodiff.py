@@ -280,9 +280,10 @@ def test_linearize_matches_jvp():
 
 
 def test_make_jaxpr_of_grad_shows_forward_and_backward_equations():
-    jaxpr = ft.make_jaxpr(ft.grad(lambda x: fnp.sin(x) * x))(1.0)
+    jaxpr = ft.make_jaxpr(ft.grad(lambda x: fnp.sum(fnp.sin(x) * x)))(np.ones(3))
     names = [eqn.primitive.name for eqn in jaxpr.eqns]
     assert "sin" in names and "cos" in names and names.count("mul") >= 3
+    assert names.index("reduce_sum") < names.index("broadcast_in_dim")  # the sum, then its transpose
 
 
 def test_gradient_cost_does_not_grow_with_the_number_of_inputs():
