@@ -17,7 +17,7 @@ compares two rows of this run. BLAS and XLA run on one core unless the
 environment says otherwise: on a shared machine their spinning threads measure
 the neighbours' load more than the code. ft.jit runs its large elementwise runs
 on the threads the header line shows (FTRANS_JIT_THREADS=1: one; see
-interpreters/lowering_numpy.py); NumPy's ufuncs use one core anyway. JAX (CPU)
+interpreters/lowering_numpy_runtime.py); NumPy's ufuncs use one core anyway. JAX (CPU)
 is optional: `pip install jax jaxlib`.
 
 Run: python benchmarks/bench_jit.py
@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 
 import ftrans as ft  # noqa: E402
 import ftrans.numpy as fnp  # noqa: E402
-from interpreters import lowering_numpy  # noqa: E402
+from interpreters import lowering_numpy_runtime  # noqa: E402
 
 try:
     import jax
@@ -110,11 +110,11 @@ def gelu_timings(dtype):
 
 def one_thread(measure):
     """`measure()` with ft.jit's chunked runs on the calling thread only."""
-    threads, lowering_numpy.THREADS = lowering_numpy.THREADS, 1
+    threads, lowering_numpy_runtime.THREADS = lowering_numpy_runtime.THREADS, 1
     try:
         return measure()
     finally:
-        lowering_numpy.THREADS = threads
+        lowering_numpy_runtime.THREADS = threads
 
 
 # -------------------- (b) grad of sum(gelu) --------------------
@@ -280,7 +280,7 @@ def add_jax_timings(results):
 def main():
     print(f"Python {platform.python_version()}, NumPy {np.__version__}, {platform.machine()}"
           + (f", JAX {jax.__version__}" if jax is not None else ", JAX not installed (its rows are skipped)")
-          + f"; BLAS threads: {os.environ['OPENBLAS_NUM_THREADS']}; ft.jit threads: {lowering_numpy.THREADS}")
+          + f"; BLAS threads: {os.environ['OPENBLAS_NUM_THREADS']}; ft.jit threads: {lowering_numpy_runtime.THREADS}")
     results = {("gelu", dtype): gelu_timings(dtype) for dtype in (np.float64, np.float32)}
     results["grad"] = gelu_grad_timings()
     results["mlp"] = mlp_timings()

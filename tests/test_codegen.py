@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import ftrans as ft
 import ftrans.numpy as fnp
 import ir
-from interpreters import lowering_numpy
+from interpreters import lowering_numpy, lowering_numpy_runtime
 from interpreters.eval import eval_closed_jaxpr
 from test_primitives import ROWS
 
@@ -210,7 +210,7 @@ def test_never_writes_into_constants():
 
 
 def test_scratch_pool_gives_each_call_in_flight_its_own_buffers():
-    pool = lowering_numpy.ScratchPool([((3,), np.dtype(np.float64)), ((2, 2), np.dtype(np.float32))])
+    pool = lowering_numpy_runtime.ScratchPool([((3,), np.dtype(np.float64)), ((2, 2), np.dtype(np.float32))])
     first, second = pool.take(), pool.take()  # as a re-entrant call, or another thread, would
     assert [b.shape for b in first] == [(3,), (2, 2)] and not np.shares_memory(first[0], second[0])
     pool.give(first)
@@ -238,7 +238,7 @@ def test_a_large_result_is_recycled_once_nothing_refers_to_it():
 
 
 def test_recycled_result_hands_an_array_to_one_holder_at_a_time():
-    result = lowering_numpy.RecycledResult((4,), np.dtype(np.float64))
+    result = lowering_numpy_runtime.RecycledResult((4,), np.dtype(np.float64))
     first, second, third = result.take(), result.take(), result.take()  # all held: three arrays
     assert len({id(first), id(second), id(third)}) == 3
     del third  # allocated beyond the KEPT two: gone for good
@@ -292,10 +292,10 @@ def test_a_non_contiguous_argument_is_read_correctly():
 def threaded_runs(monkeypatch):
     """Chunked runs of 512 bytes or more on 4 threads. Returns the list of
     the jobs handed to the pool, as they are."""
-    monkeypatch.setattr(lowering_numpy, "THREADS", 4)
-    monkeypatch.setattr(lowering_numpy, "THREAD_MIN_BYTES", 512)
-    jobs, run = [], lowering_numpy._WorkerPool.run
-    monkeypatch.setattr(lowering_numpy._WorkerPool, "run",
+    monkeypatch.setattr(lowering_numpy_runtime, "THREADS", 4)
+    monkeypatch.setattr(lowering_numpy_runtime, "THREAD_MIN_BYTES", 512)
+    jobs, run = [], lowering_numpy_runtime._WorkerPool.run
+    monkeypatch.setattr(lowering_numpy_runtime._WorkerPool, "run",
                         lambda pool, job, helpers: jobs.append(job) or run(pool, job, helpers))
     return jobs
 
@@ -319,7 +319,7 @@ def test_threaded_runs_equal_the_unthreaded_ones_bit_for_bit(size, dtype, thread
         _, lowered_f = lowered(chunk_program, *args)
     threaded = lowered_f(*args)
     assert bool(threaded_runs) == (size * np.dtype(dtype).itemsize >= 512)
-    monkeypatch.setattr(lowering_numpy, "THREADS", 1)
+    monkeypatch.setattr(lowering_numpy_runtime, "THREADS", 1)
     for got, want in zip(threaded, lowered_f(*args), strict=True):
         assert got.dtype == want.dtype
         np.testing.assert_array_equal(got, want)
@@ -327,7 +327,7 @@ def test_threaded_runs_equal_the_unthreaded_ones_bit_for_bit(size, dtype, thread
 
 def test_tasks_write_disjoint_slices_that_cover_the_array():
     for size in range(16, 200):
-        run = lowering_numpy.ChunkedRun(size, 8, [], size * 8)
+        run = lowering_numpy_runtime.ChunkedRun(size, 8, [], size * 8)
         written = [{lo + i for lo in task for i in range(8)} for task in run.tasks]
         assert sum(map(len, written)) == size and set().union(*written) == set(range(size))
         assert [lo for task in run.tasks for lo in task] == list(run.starts)
@@ -335,8 +335,8 @@ def test_tasks_write_disjoint_slices_that_cover_the_array():
 
 def test_a_run_completes_with_no_worker_free(threaded_runs, monkeypatch):
     # a pool whose workers never come, as when every one is busy: the caller runs every chunk
-    monkeypatch.setattr(lowering_numpy, "_POOL", lowering_numpy._WorkerPool())
-    monkeypatch.setattr(lowering_numpy._WorkerPool, "_start", lambda pool, count: None)
+    monkeypatch.setattr(lowering_numpy_runtime, "_POOL", lowering_numpy_runtime._WorkerPool())
+    monkeypatch.setattr(lowering_numpy_runtime._WorkerPool, "_start", lambda pool, count: None)
     args = chunk_operands(1001, np.float64)
     with small_thresholds():
         closed, lowered_f = lowered(chunk_program, *args)
@@ -372,10 +372,10 @@ def test_ftrans_jit_threads_1_turns_threads_off(monkeypatch):
         import numpy as np
         import ftrans as ft
         import ftrans.numpy as fnp
-        from interpreters import lowering_numpy
+        from interpreters import lowering_numpy_runtime
         x = np.linspace(-1.0, 1.0, 10 ** 6)  # 8 MB: a run worth threads
         ft.jit(lambda x: fnp.tanh(x * 2.0) + x)(x)
-        print(lowering_numpy.THREADS, threading.active_count())"""
+        print(lowering_numpy_runtime.THREADS, threading.active_count())"""
     for setting, threads_started in (("1", 0), ("2", 1)):
         done = subprocess.run([sys.executable, "-c", program], env={**os.environ, "FTRANS_JIT_THREADS": setting},
                               cwd=os.path.dirname(os.path.dirname(__file__)), capture_output=True, text=True,
@@ -384,7 +384,7 @@ def test_ftrans_jit_threads_1_turns_threads_off(monkeypatch):
     for bad in ("0", "two"):
         monkeypatch.setenv("FTRANS_JIT_THREADS", bad)
         with pytest.raises(ValueError, match="FTRANS_JIT_THREADS"):
-            lowering_numpy._thread_setting()
+            lowering_numpy_runtime._thread_setting()
 
 
 # -------------------- matrix products and broadcasts --------------------
