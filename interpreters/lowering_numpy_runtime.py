@@ -58,8 +58,9 @@ class RecycledResult:
 
     `take` returns one of the KEPT arrays this result was last handed out in
     if no object outside this pool refers to it (a view, a memoryview, a
-    container or a caller's variable all count), so an array is reused only
-    after its last user dropped it: the caller sees a fresh array, and the
+    container or a caller's variable all count; a weak reference does not,
+    since this pool keeps the array alive), so an array is reused only after
+    its last user dropped it: the caller sees a fresh array, and the
     call skips mapping and zeroing new pages. When every kept array is still
     in use, `take` allocates another. The check and the claim are one step
     under a lock, so two calls never get one array."""
