@@ -142,7 +142,7 @@ class LinearFunction:
         map works in one dtype: the two orders of evaluation round
         differently, which must stay at that dtype's precision, not a
         narrower intermediate's.)"""
-        if self._is_scalar_to_scalar() and type(cts_out[0]) is not Zero and _staging():
+        if _staging() and self._is_scalar_to_scalar() and type(cts_out[0]) is not Zero:
             return [self(*cts_out)[0]]
         return backward_pass(self.jaxpr, self.residuals, cts_out, all_linear=True)
 
