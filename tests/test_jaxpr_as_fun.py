@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 import ftrans as ft
 import ftrans.numpy as fnp
+from interpreters.eval import eval_closed_jaxpr
 
 W = np.array([[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]])
 B = np.array([0.1, -0.2])
@@ -146,6 +147,8 @@ def test_a_jaxpr_parsed_without_its_constants_says_which_are_missing():
         ft.jaxpr_as_fun(parsed)
     with pytest.raises(ValueError, match=r"a:f64\[2,3\], b:f64\[2\]"):
         ft.grad(lambda x: parsed(x)[0])(np.ones(3))
+    with pytest.raises(ValueError, match=r"a:f64\[2,3\], b:f64\[2\]"):
+        eval_closed_jaxpr(parsed, np.ones(3))  # the interpreters' own entry says the same
 
 
 def test_a_parsed_jaxpr_refuses_arguments_it_does_not_take():
