@@ -11,6 +11,7 @@ import functools
 import numpy as np
 
 from ftrans.tree_util import tree_map
+from interpreters.lowering_cupy import CUPY_NOT_INSTALLED
 from ir.core import HOST_TYPES, is_cupy_array
 from ir.errors import at_user_line
 
@@ -29,7 +30,7 @@ def _gpu_problem():
     try:
         import cupy
     except ImportError:
-        return "CuPy is not installed (pip install cupy-cuda12x)"
+        return CUPY_NOT_INSTALLED
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as error:  # CuPy raises its CUDARuntimeError when there is no driver

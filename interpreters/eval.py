@@ -37,7 +37,5 @@ def eval_jaxpr(jaxpr, consts, *args):
 
 
 def eval_closed_jaxpr(closed: ClosedJaxpr, *args):
-    if closed.consts is None:
-        raise ValueError(f"this jaxpr needs the values of its {len(closed.jaxpr.constvars)} "
-                         "constants: pass them with ir.parse(text, consts=[...])")
+    closed.require_consts()
     return eval_jaxpr(closed.jaxpr, closed.consts, *args)

@@ -380,12 +380,17 @@ def lower(closed: ClosedJaxpr, name="jitted") -> LoweredCupy:
     return LoweredCupy(closed, plan, kernels, name)
 
 
+# what to do without CuPy (ftrans/_device.py says it too); the extras are pyproject.toml's
+CUPY_NOT_INSTALLED = ("CuPy is not installed: install ftrans with the extra for your CUDA, "
+                      "pip install '.[gpu]' for CUDA 12 (CuPy's wheels cupy-cuda12x) or "
+                      "pip install '.[gpu-cuda13]' for CUDA 13 (cupy-cuda13x)")
+
+
 def import_cupy():
     try:
         import cupy
     except ImportError:
-        raise RuntimeError("the CuPy backend needs CuPy and an NVIDIA GPU, and CuPy is not installed "
-                           "(pip install cupy-cuda12x)") from None
+        raise RuntimeError(f"the CuPy backend needs CuPy and an NVIDIA GPU: {CUPY_NOT_INSTALLED}") from None
     return cupy
 
 

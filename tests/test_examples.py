@@ -1,6 +1,7 @@
 """Every example runs and checks its own results (each asserts against a reference)."""
 import importlib.util
 import pathlib
+import re
 
 import pytest
 
@@ -14,3 +15,13 @@ def test_example_runs(path, capsys):
     spec.loader.exec_module(module)
     module.main()
     assert capsys.readouterr().out.strip(), f"{path.name} printed nothing"
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_example_says_how_to_run_it_as_a_script(path):
+    """Its docstring's `Run:` line is `python examples/<its name>.py`, which its
+    `__main__` guard makes run main() (the README runs quickstart so)."""
+    source = path.read_text()
+    run_lines = re.findall(r"^Run: (python \S+)", source, re.MULTILINE)
+    assert run_lines == [f"python examples/{path.name}"], run_lines
+    assert re.search(r'^if __name__ == "__main__":\n    main\(', source, re.MULTILINE)
