@@ -242,7 +242,11 @@ def _check_disjoint(static, donated, what):
                                       "argument is a Python value, not a buffer to donate"))
 
 
-def jit(fun=None, static_argnums=None, static_argnames=None, backend=None, *,
+_DECORATOR = object()  # jit called without a function: `@jit(static_argnums=...)`
+
+
+@api_boundary
+def jit(fun=_DECORATOR, static_argnums=None, static_argnames=None, backend=None, *,
         donate_argnums=None, donate_argnames=None):
     """Compile `fun` (a decorator too): traced once per argument signature,
     optimized by the IR passes, lowered to one generated NumPy function, or
@@ -255,7 +259,7 @@ def jit(fun=None, static_argnums=None, static_argnames=None, backend=None, *,
     writes into its inputs."""
     if backend not in BACKENDS:
         raise ValueError(at_user_line(f"jit: backend must be one of {BACKENDS}, got {backend!r}"))
-    if fun is None:
+    if fun is _DECORATOR:
         return functools.partial(jit, static_argnums=static_argnums, static_argnames=static_argnames,
                                  backend=backend, donate_argnums=donate_argnums, donate_argnames=donate_argnames)
     return JittedFunction(fun, static_argnums, static_argnames, backend, donate_argnums, donate_argnames)
