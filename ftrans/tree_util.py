@@ -1,6 +1,11 @@
 """Pytrees: nested tuples, lists, dicts, None and registered classes of leaves.
 
 Flattening is iterative (an explicit stack), so deep trees need no recursion.
+The public functions are api boundaries (their errors show the user's frames),
+except `tree_flatten` and `tree_unflatten`: every transformation calls them on
+every call, where a boundary's cost would show, and their own errors (a dict
+whose keys cannot be sorted, a wrong number of leaves) say what is wrong.
+
 Every transformation flattens its arguments on every call, and a cached `jit`
 call does little else, so flattening avoids per-leaf Python work: a node whose
 children are all leaves (a list of arrays, a dict of parameters) hands them
@@ -10,7 +15,7 @@ comparing and hashing two structures costs per node, not per leaf.
 from __future__ import annotations
 
 from ir.core import HOST_TYPES
-from ir.errors import at_user_line
+from ir.errors import api_boundary, at_user_line
 
 __all__ = ["PyTreeDef", "register_pytree_node", "tree_flatten", "tree_leaves", "tree_map",
            "tree_structure", "tree_unflatten"]
@@ -46,6 +51,7 @@ _NODE_TYPES = {
 _ARRAY_TYPES = set(HOST_TYPES)
 
 
+@api_boundary
 def register_pytree_node(node_type, flatten_func, unflatten_func):
     """Register `node_type`: flatten_func(node) -> (children, aux_data);
     unflatten_func(aux_data, children) -> node (as JAX)."""
@@ -294,14 +300,17 @@ def _build(record, children):
     return node_type(*children)  # a namedtuple
 
 
+@api_boundary
 def tree_leaves(tree, is_leaf=None):
     return tree_flatten(tree, is_leaf)[0]
 
 
+@api_boundary
 def tree_structure(tree, is_leaf=None):
     return tree_flatten(tree, is_leaf)[1]
 
 
+@api_boundary
 def tree_map(f, tree, *rest, is_leaf=None):
     """Apply `f` leaf by leaf; `rest` must have the structure of `tree`."""
     leaves, treedef = tree_flatten(tree, is_leaf)
