@@ -26,19 +26,20 @@ def check_callable(fun, what):
                                      f"got {reprlib.repr(fun)} (a {type(fun).__name__})"))
 
 
-def _is_index(x):
+def is_index(x):
+    """Whether `x` is one int (a NumPy integer too), as an argnums of a single argument is."""
     return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
 
 
 def ensure_index_tuple(value, name, what):
     """`value` (an int or a sequence of ints, as JAX's *_argnums) as a tuple of ints."""
-    if _is_index(value):
+    if is_index(value):
         return (int(value),)
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
         raise TypeError(at_user_line(f"{what}: {name} must be an int or a tuple of ints, "
                                      f"got {reprlib.repr(value)} (a {type(value).__name__})"))
     items = tuple(value)
-    bad = [x for x in items if not _is_index(x)]
+    bad = [x for x in items if not is_index(x)]
     if bad:
         raise TypeError(at_user_line(f"{what}: {name} must be an int or a tuple of ints, got {items!r}: "
                                      f"{bad[0]!r} is a {type(bad[0]).__name__}"))

@@ -6,7 +6,7 @@ import functools
 
 import numpy as np
 
-from ftrans._api_util import check_callable, differentiation_argnums, resolve_argnums
+from ftrans._api_util import _leaf_path, check_callable, differentiation_argnums, is_index, resolve_argnums
 from ftrans.tree_util import tree_flatten, tree_unflatten
 from interpreters import ad, ad_eager
 from ir.core import float0
@@ -31,7 +31,6 @@ def _materialize(t, aval, like=None):
 
 def _leaf_names(name, tree):
     """Readable names of a tree's leaves, e.g. "argument 0['w']"."""
-    from ftrans._api_util import _leaf_path
     return [f"{name}{_leaf_path(tree, i)}" for i in range(len(tree_flatten(tree)[0]))]
 
 
@@ -80,22 +79,28 @@ def jvp(fun, primals, tangents, has_aux=False):
     if tangent_tree != in_tree:
         raise ValueError(at_user_line(f"jvp: primal and tangent arguments must have the same structure; "
                                       f"primals have {in_tree}, tangents have {tangent_tree}"))
-    names = _leaf_names("primals", tuple(primals))
-    tangent_in = []
-    for name, p, t in zip(names, primal_leaves, tangent_leaves, strict=True):
-        p_aval, t_aval = _aval(p, name), _aval(t, "tangent of " + name)
-        expected = tangent_aval(p_aval)
-        if t_aval.shape != p_aval.shape or t_aval.dtype != expected.dtype:
-            raise ValueError(at_user_line(
-                f"jvp: the tangent of {name} must be {expected.str_short()} to match its primal "
-                f"{p_aval.str_short()}, got {t_aval.str_short()}"))
-        tangent_in.append(Zero(expected) if expected.dtype == float0 else t)
+    p_avals = _avals_of_arguments(primal_leaves, tuple(primals), "primals")
+    _check_tangents("jvp", tuple(primals), p_avals, tangent_leaves)
+    tangent_in = [Zero(tangent_aval(a)) if tangent_aval(a).dtype == float0 else t
+                  for a, t in zip(p_avals, tangent_leaves, strict=True)]
     flat_fun = _FlatFunction(fun, in_tree, has_aux, "jvp")
     primals_out, tangents_out = ad.jvp_flat(flat_fun, primal_leaves, tangent_in)
     tangents_out = [_materialize(t, get_aval(p), p) for p, t in zip(primals_out, tangents_out, strict=True)]
     out = (tree_unflatten(flat_fun.out_tree, [as_array(p) for p in primals_out]),
            tree_unflatten(flat_fun.out_tree, tangents_out))
     return (*out, _strip_tracers(flat_fun.aux)) if has_aux else out
+
+
+def _check_tangents(what, primals, primal_avals, tangent_leaves):
+    """A ValueError naming the first tangent whose shape or dtype does not fit its primal."""
+    for i, (p_aval, t) in enumerate(zip(primal_avals, tangent_leaves, strict=True)):
+        t_aval, expected = get_aval_or_none(t), tangent_aval(p_aval)
+        if t_aval is None or t_aval.shape != p_aval.shape or t_aval.dtype != expected.dtype:
+            name = f"primals{_leaf_path(primals, i)}"  # built only now: a path costs a walk of the tree
+            t_aval = _aval(t, "tangent of " + name)
+            raise ValueError(at_user_line(
+                f"{what}: the tangent of {name} must be {expected.strip_weak_type().str_short()} to match its primal "
+                f"{p_aval.str_short()}, got {t_aval.str_short()}"))
 
 
 @api_boundary
@@ -114,6 +119,7 @@ def linearize(fun, *primals, has_aux=False):
         tangent_leaves, tree = tree_flatten(tangents)
         if tree != in_tree:
             raise ValueError(at_user_line(f"linearize: f_jvp expects tangents structured as {in_tree}, got {tree}"))
+        _check_tangents("linearize: f_jvp", primals, in_avals, tangent_leaves)
         nonzero = iter(linear(*[t for t, w in zip(tangent_leaves, wrt) if w]))
         outs = [next(nonzero) if nz else ad_util.zeros(tangent_aval(get_aval(p)), p)
                 for p, nz in zip(primals_out, linear.nonzero_outputs, strict=True)]
@@ -125,11 +131,18 @@ def linearize(fun, *primals, has_aux=False):
 
 # -------------------- reverse mode --------------------
 
-def _avals_of_arguments(leaves, args):
+def get_aval_or_none(x):
+    try:
+        return get_aval(x)
+    except TypeError:
+        return None
+
+
+def _avals_of_arguments(leaves, args, prefix="argument "):
     try:
         return [get_aval(x) for x in leaves]
     except TypeError:  # name the culprit only now: building names costs on every call
-        return [_aval(x, name) for x, name in zip(leaves, _leaf_names("argument ", args))]
+        return [_aval(x, name) for x, name in zip(leaves, _leaf_names(prefix, args))]
 
 
 def _flatten_primals(primals):
@@ -283,7 +296,7 @@ class _Gradient:
         # a NumPy scalar, not a 0-d array: it meets NumPy and CuPy values alike
         cts = [out_aval.dtype.type(1)] if linear.nonzero_outputs[0] else []
         grads = tree_unflatten(in_tree, _input_cotangents(linear, cts, in_avals, wrt))
-        grads = grads[0] if isinstance(self.argnums, int) else grads
+        grads = grads[0] if is_index(self.argnums) else grads
         out = tree_unflatten(flat_fun.out_tree, [as_array(primals_out[0])])
         return ((out, _strip_tracers(flat_fun.aux)) if self.has_aux else out), grads
 

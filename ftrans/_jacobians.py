@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 
 from ftrans import numpy as fnp
-from ftrans._api_util import check_callable, differentiation_argnums, resolve_argnums
+from ftrans._api_util import check_callable, differentiation_argnums, is_index, resolve_argnums
 from ftrans._autodiff import _vjp, jvp, split_aux
 from ftrans._vmap import vmap
 from ftrans.numpy._core import concrete_or_none
@@ -144,7 +144,7 @@ def jacrev(fun, argnums=0, has_aux=False):
 
 def _per_argnums(per_arg, argnums):
     """A tuple over argnums, or the single entry when argnums is an int (as JAX)."""
-    return per_arg[0] if isinstance(argnums, int) else tuple(per_arg)
+    return per_arg[0] if is_index(argnums) else tuple(per_arg)
 
 
 @api_boundary

@@ -3,6 +3,7 @@ its vjp against its jvp (adjoint identity), closed forms, nesting, conventions, 
 and jit of grad, jvp and vjp equal to eager, on every jit backend."""
 import collections
 import math
+import re
 
 import numpy as np
 import pytest
@@ -545,6 +546,16 @@ def test_grad_results_follow_the_order_of_argnums(argnums):
     assert ft.grad(lambda *a: ft.jit(_cubic)(*a), argnums=argnums)(*args) == want
 
 
+@pytest.mark.parametrize("argnums", [1, np.int64(1), np.int32(-2)])
+def test_an_int_argnums_numpy_ints_too_gives_one_result_not_a_tuple(argnums):
+    args = (1.0, 2.0, 3.0)
+    for transformation in (ft.grad, ft.jacfwd, ft.jacrev):
+        got = transformation(_cubic, argnums=argnums)(*args)
+        assert type(got) is np.ndarray and got == 4.0
+    assert ft.hessian(_cubic, argnums=argnums)(*args) == 2.0
+    assert ft.value_and_grad(_cubic, argnums=argnums)(*args)[1] == 4.0
+
+
 def test_hessian_with_a_tuple_of_argnums_is_nested_in_its_order():
     x, y, z = 1.0, 2.0, 3.0
     # second derivatives of x y^2 + z^3: d2/dxdy = 2y, d2/dy2 = 2x, d2/dz2 = 6z, the others 0
@@ -658,6 +669,20 @@ def test_has_aux_output_that_is_not_a_pair_is_a_type_error(call, output, returne
     with pytest.raises(TypeError, match=r"with has_aux=True: the function must return a pair \(output, aux\), "
                                          f"but it returned ({returned})"):
         call(output)
+
+
+def test_linearized_function_checks_its_tangents_as_jvp_does():
+    x = np.array([0.3, -1.2, 2.0])
+    _, f_jvp = ft.linearize(lambda x: fnp.sin(x), x)
+    for bad, got in [(np.ones(4), "f64[4]"), (np.ones(3, np.float32), "f32[3]"), (np.arange(3), "i64[3]")]:
+        with pytest.raises(ValueError, match=rf"f_jvp: the tangent of primals\[0\] must be f64\[3\] to match its "
+                                             rf"primal f64\[3\], got {re.escape(got)}"):
+            f_jvp(bad)
+    with pytest.raises(TypeError, match=r"tangent of primals\[0\] is a str, not an array"):
+        f_jvp("a")
+    np.testing.assert_allclose(f_jvp(np.full(3, 2.0)), 2 * np.cos(x))
+    with pytest.raises(ValueError, match=r"jvp: the tangent of primals\[0\]\['a'\] must be f64\[\] to match"):
+        ft.jvp(lambda d: d["a"], ({"a": 1.0},), ({"a": np.ones(2)},))
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
