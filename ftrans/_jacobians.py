@@ -54,7 +54,7 @@ def jacfwd(fun, argnums=0, has_aux=False):
 
     @functools.wraps(fun)
     @api_boundary
-    def jacfwd_f(*args):
+    def jacfwd_f(*args, **kwargs):
         nums = resolve_argnums(nums_given, len(args), "jacfwd", argnums)
         in_leaves, in_tree = tree_flatten(tuple(args[i] for i in nums))
         _check_float(in_leaves, "jacfwd", "inputs")
@@ -65,7 +65,7 @@ def jacfwd(fun, argnums=0, has_aux=False):
             full = list(args)
             for i, value in zip(nums, tree_unflatten(in_tree, diff_leaves), strict=True):
                 full[i] = value
-            out = fun(*full)
+            out = fun(*full, **kwargs)
             out, aux = split_aux(out, "jacfwd") if has_aux else (out, None)
             out_leaves, tree = tree_flatten(out)
             out_tree.append(tree)
@@ -105,7 +105,7 @@ def jacrev(fun, argnums=0, has_aux=False):
 
     @functools.wraps(fun)
     @api_boundary
-    def jacrev_f(*args):
+    def jacrev_f(*args, **kwargs):
         nums = resolve_argnums(nums_given, len(args), "jacrev", argnums)
         diff_args = [args[i] for i in nums]
         in_leaves, in_tree = tree_flatten(tuple(diff_args))
@@ -116,7 +116,7 @@ def jacrev(fun, argnums=0, has_aux=False):
             full = list(args)
             for i, value in zip(nums, diff_values, strict=True):
                 full[i] = value
-            return fun(*full)
+            return fun(*full, **kwargs)
 
         out, vjp_fn, aux = _vjp(diff_fun, diff_args, has_aux, "jacrev")
         out_leaves, out_tree = tree_flatten(out)

@@ -556,6 +556,16 @@ def test_an_int_argnums_numpy_ints_too_gives_one_result_not_a_tuple(argnums):
     assert ft.value_and_grad(_cubic, argnums=argnums)(*args)[1] == 4.0
 
 
+def test_keyword_arguments_pass_through_undifferentiated():
+    f = lambda x, scale=1.0: fnp.sin(x) * scale  # noqa: E731
+    x = np.array([0.3, -1.2])
+    np.testing.assert_allclose(ft.grad(lambda x, scale: fnp.sum(f(x, scale)))(x, scale=3.0), 3 * np.cos(x))
+    for jacobian in (ft.jacfwd, ft.jacrev):
+        np.testing.assert_allclose(jacobian(f)(x, scale=3.0), np.diag(3 * np.cos(x)))
+    np.testing.assert_allclose(ft.hessian(lambda x, scale: fnp.sum(f(x, scale)))(x, scale=2.0),
+                               np.diag(-2 * np.sin(x)))
+
+
 def test_hessian_with_a_tuple_of_argnums_is_nested_in_its_order():
     x, y, z = 1.0, 2.0, 3.0
     # second derivatives of x y^2 + z^3: d2/dxdy = 2y, d2/dy2 = 2x, d2/dz2 = 6z, the others 0
