@@ -10,7 +10,10 @@
     and jax.jit when JAX is installed;
 (d) compile time: the first call of ft.jit(ft.grad(lambda x: chain_K(x).sum())),
     chain_K alternating sin, * 1.0001 and + 0.1, K operations on a 100-vector;
-(e) cached dispatch of a jitted scalar function, against jax.jit.
+(e) cached dispatch of a jitted scalar function, against jax.jit;
+(f) a cached call over one pytree of 100,000 0-d arrays (a list, a tuple, a
+    dict, and a list of (array, {"a": array}) pairs), per leaf: flattening and
+    the signature check, the cost a large parameter tree pays on every call.
 
 Times are the best of several repeats (the machine may be shared); each ratio
 compares two rows of this run. BLAS and XLA run on one core unless the
@@ -253,6 +256,23 @@ def scalar_function(x):
     return x * 2.0 + 1.0
 
 
+# -------------------- (f) large pytrees --------------------
+
+TREE_LEAVES = 100_000
+
+
+def pytree_timings():
+    leaves = [np.array(float(i)) for i in range(TREE_LEAVES)]
+    trees = {"list": leaves, "tuple": tuple(leaves), "dict": {f"k{i:06d}": x for i, x in enumerate(leaves)},
+             "list of (x, {'a': x})": [(x, {"a": x}) for x in leaves[:TREE_LEAVES // 2]]}
+    times = {}
+    for name, tree in trees.items():
+        jitted = ft.jit(lambda tree: ft.tree_util.tree_leaves(tree)[0] * 2.0)
+        jitted(tree)
+        times[name] = best_time(lambda: jitted(tree), 3, repeat=5)
+    return times
+
+
 # -------------------- JAX --------------------
 
 def jax_call_timings(fun, *args):
@@ -286,6 +306,7 @@ def main():
     results["mlp"] = mlp_timings()
     results["compile"] = compile_timings()
     results["dispatch"] = dispatch_timings()
+    results["pytree"] = pytree_timings()
     if jax is not None:
         add_jax_timings(results)
 
@@ -324,6 +345,11 @@ def main():
         row(name, seconds, "us")
     if "jax.jit" in times:
         ratio("ft.jit / jax.jit", times["ft.jit"], times["jax.jit"], "<= 1")
+
+    print(f"\n(f) cached ft.jit call over a pytree of {TREE_LEAVES:,} 0-d arrays, per call and per leaf")
+    for name, seconds in results["pytree"].items():
+        print(f"   {name:30s} {seconds * 1e3:9.2f} ms {seconds / TREE_LEAVES * 1e9:9.0f} ns per leaf")
+    print("   (aim: well under 1 us per leaf)")
 
 
 def jax_ratios(times, aim):

@@ -6,7 +6,7 @@ import functools
 
 import numpy as np
 
-from ftrans._api_util import normalize_argnums
+from ftrans._api_util import _leaf_path, check_callable, differentiation_argnums, is_index, resolve_argnums
 from ftrans.tree_util import tree_flatten, tree_unflatten
 from interpreters import ad, ad_eager
 from ir.core import float0
@@ -14,7 +14,7 @@ from ir.errors import api_boundary, at_user_line
 from ir.markers import Zero, tangent_aval
 from ir.primitive import as_array
 from ir.primitives import ad_util
-from ir.tracing import current_trace, get_aval
+from ir.tracing import Tracer, current_trace, get_aval
 
 
 def _aval(x, what):
@@ -31,24 +31,35 @@ def _materialize(t, aval, like=None):
 
 def _leaf_names(name, tree):
     """Readable names of a tree's leaves, e.g. "argument 0['w']"."""
-    from ftrans._api_util import _leaf_path
     return [f"{name}{_leaf_path(tree, i)}" for i in range(len(tree_flatten(tree)[0]))]
+
+
+def split_aux(out, what):
+    """(output, aux) of what a has_aux=True function returned, as JAX checks it."""
+    if not (isinstance(out, (tuple, list)) and len(out) == 2):
+        if isinstance(out, (tuple, list)):
+            got = f"a {type(out).__name__} of {len(out)} entries"
+        elif isinstance(out, Tracer) or hasattr(out, "shape"):
+            got = f"one array, of shape {get_aval(out).shape if isinstance(out, Tracer) else out.shape}"
+        else:
+            got = f"a {type(out).__name__}"
+        raise TypeError(at_user_line(f"{what} with has_aux=True: the function must return a pair "
+                                     f"(output, aux), but it returned {got}"))
+    return out
 
 
 class _FlatFunction:
     """`fun` as a function of flat leaves returning flat leaves; after a call it
     knows the output's structure (and the aux value, with has_aux)."""
 
-    def __init__(self, fun, in_tree, has_aux=False):
-        self.fun, self.in_tree, self.has_aux = fun, in_tree, has_aux
+    def __init__(self, fun, in_tree, has_aux=False, what="grad"):
+        self.fun, self.in_tree, self.has_aux, self.what = fun, in_tree, has_aux, what
         self.out_tree = self.aux = None
 
     def __call__(self, *leaves):
         out = self.fun(*tree_unflatten(self.in_tree, leaves))
         if self.has_aux:
-            if not (isinstance(out, (tuple, list)) and len(out) == 2):
-                raise TypeError(at_user_line("with has_aux=True the function must return a pair (output, aux)"))
-            out, self.aux = out
+            out, self.aux = split_aux(out, self.what)
         out_leaves, self.out_tree = tree_flatten(out)
         return out_leaves
 
@@ -56,8 +67,10 @@ class _FlatFunction:
 # -------------------- forward mode --------------------
 
 @api_boundary
-def jvp(fun, primals, tangents):
-    """(fun(*primals), the derivative of fun at primals along tangents), as JAX's jvp."""
+def jvp(fun, primals, tangents, has_aux=False):
+    """(fun(*primals), the derivative of fun at primals along tangents), as JAX's jvp;
+    with has_aux=True `fun` returns (output, aux), and jvp (output, tangent, aux)."""
+    check_callable(fun, "jvp")
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
         raise TypeError(at_user_line("jvp: primals and tangents must be tuples or lists of arguments, "
                                      f"got {type(primals).__name__} and {type(tangents).__name__}"))
@@ -66,30 +79,39 @@ def jvp(fun, primals, tangents):
     if tangent_tree != in_tree:
         raise ValueError(at_user_line(f"jvp: primal and tangent arguments must have the same structure; "
                                       f"primals have {in_tree}, tangents have {tangent_tree}"))
-    names = _leaf_names("primals", tuple(primals))
-    tangent_in = []
-    for name, p, t in zip(names, primal_leaves, tangent_leaves, strict=True):
-        p_aval, t_aval = _aval(p, name), _aval(t, "tangent of " + name)
-        expected = tangent_aval(p_aval)
-        if t_aval.shape != p_aval.shape or t_aval.dtype != expected.dtype:
-            raise ValueError(at_user_line(
-                f"jvp: the tangent of {name} must be {expected.str_short()} to match its primal "
-                f"{p_aval.str_short()}, got {t_aval.str_short()}"))
-        tangent_in.append(Zero(expected) if expected.dtype == float0 else t)
-    flat_fun = _FlatFunction(fun, in_tree)
+    p_avals = _avals_of_arguments(primal_leaves, tuple(primals), "primals")
+    _check_tangents("jvp", tuple(primals), p_avals, tangent_leaves)
+    tangent_in = [Zero(tangent_aval(a)) if tangent_aval(a).dtype == float0 else t
+                  for a, t in zip(p_avals, tangent_leaves, strict=True)]
+    flat_fun = _FlatFunction(fun, in_tree, has_aux, "jvp")
     primals_out, tangents_out = ad.jvp_flat(flat_fun, primal_leaves, tangent_in)
     tangents_out = [_materialize(t, get_aval(p), p) for p, t in zip(primals_out, tangents_out, strict=True)]
-    return (tree_unflatten(flat_fun.out_tree, [as_array(p) for p in primals_out]),
-            tree_unflatten(flat_fun.out_tree, tangents_out))
+    out = (tree_unflatten(flat_fun.out_tree, [as_array(p) for p in primals_out]),
+           tree_unflatten(flat_fun.out_tree, tangents_out))
+    return (*out, _strip_tracers(flat_fun.aux)) if has_aux else out
+
+
+def _check_tangents(what, primals, primal_avals, tangent_leaves):
+    """A ValueError naming the first tangent whose shape or dtype does not fit its primal."""
+    for i, (p_aval, t) in enumerate(zip(primal_avals, tangent_leaves, strict=True)):
+        t_aval, expected = get_aval_or_none(t), tangent_aval(p_aval)
+        if t_aval is None or t_aval.shape != p_aval.shape or t_aval.dtype != expected.dtype:
+            name = f"primals{_leaf_path(primals, i)}"  # built only now: a path costs a walk of the tree
+            t_aval = _aval(t, "tangent of " + name)
+            raise ValueError(at_user_line(
+                f"{what}: the tangent of {name} must be {expected.strip_weak_type().str_short()} to match its primal "
+                f"{p_aval.str_short()}, got {t_aval.str_short()}"))
 
 
 @api_boundary
-def linearize(fun, *primals):
-    """(fun(*primals), f_jvp) where f_jvp(*tangents) evaluates the linearized function."""
+def linearize(fun, *primals, has_aux=False):
+    """(fun(*primals), f_jvp) where f_jvp(*tangents) evaluates the linearized function;
+    with has_aux=True `fun` returns (output, aux), and linearize (output, f_jvp, aux)."""
+    check_callable(fun, "linearize")
     primal_leaves, in_tree = tree_flatten(primals)
     in_avals = _avals_of_arguments(primal_leaves, tuple(primals))
     wrt = [a.dtype.kind == "f" for a in in_avals]
-    flat_fun = _FlatFunction(fun, in_tree)
+    flat_fun = _FlatFunction(fun, in_tree, has_aux, "linearize")
     primals_out, linear = ad.linearize_flat(flat_fun, primal_leaves, wrt)
 
     @api_boundary
@@ -97,21 +119,30 @@ def linearize(fun, *primals):
         tangent_leaves, tree = tree_flatten(tangents)
         if tree != in_tree:
             raise ValueError(at_user_line(f"linearize: f_jvp expects tangents structured as {in_tree}, got {tree}"))
+        _check_tangents("linearize: f_jvp", primals, in_avals, tangent_leaves)
         nonzero = iter(linear(*[t for t, w in zip(tangent_leaves, wrt) if w]))
         outs = [next(nonzero) if nz else ad_util.zeros(tangent_aval(get_aval(p)), p)
                 for p, nz in zip(primals_out, linear.nonzero_outputs, strict=True)]
         return tree_unflatten(flat_fun.out_tree, outs)
 
-    return tree_unflatten(flat_fun.out_tree, [as_array(p) for p in primals_out]), f_jvp
+    out = tree_unflatten(flat_fun.out_tree, [as_array(p) for p in primals_out])
+    return (out, f_jvp, _strip_tracers(flat_fun.aux)) if has_aux else (out, f_jvp)
 
 
 # -------------------- reverse mode --------------------
 
-def _avals_of_arguments(leaves, args):
+def get_aval_or_none(x):
+    try:
+        return get_aval(x)
+    except TypeError:
+        return None
+
+
+def _avals_of_arguments(leaves, args, prefix="argument "):
     try:
         return [get_aval(x) for x in leaves]
     except TypeError:  # name the culprit only now: building names costs on every call
-        return [_aval(x, name) for x, name in zip(leaves, _leaf_names("argument ", args))]
+        return [_aval(x, name) for x, name in zip(leaves, _leaf_names(prefix, args))]
 
 
 def _flatten_primals(primals):
@@ -121,10 +152,10 @@ def _flatten_primals(primals):
     return primal_leaves, in_tree, in_avals, [a.dtype.kind == "f" for a in in_avals]
 
 
-def _linearize(fun, primal_leaves, in_tree, in_avals, wrt, has_aux):
+def _linearize(fun, primal_leaves, in_tree, in_avals, wrt, has_aux, what):
     """Run `fun` once; return (the flat function, which knows the output
     structure and aux, the primal outputs, the linear map's reverse-mode interface)."""
-    flat_fun = _FlatFunction(fun, in_tree, has_aux)
+    flat_fun = _FlatFunction(fun, in_tree, has_aux, what)
     if current_trace() is None:  # eager: record a tape (same rules, compiled per primitive signature)
         primals_out, linear = ad_eager.vjp_flat(flat_fun, primal_leaves, in_avals, wrt)
     else:  # under a transformation: linearize and transpose as IR
@@ -132,9 +163,9 @@ def _linearize(fun, primal_leaves, in_tree, in_avals, wrt, has_aux):
     return flat_fun, primals_out, linear
 
 
-def _vjp(fun, primals, has_aux):
+def _vjp(fun, primals, has_aux, what="vjp"):
     primal_leaves, in_tree, in_avals, wrt = _flatten_primals(tuple(primals))
-    flat_fun, primals_out, linear = _linearize(fun, primal_leaves, in_tree, in_avals, wrt, has_aux)
+    flat_fun, primals_out, linear = _linearize(fun, primal_leaves, in_tree, in_avals, wrt, has_aux, what)
     vjp_fn = VJPFunction(linear, in_tree, in_avals, wrt, flat_fun.out_tree, [get_aval(p) for p in primals_out])
     out = tree_unflatten(flat_fun.out_tree, [as_array(p) for p in primals_out])
     return out, vjp_fn, (_strip_tracers(flat_fun.aux) if has_aux else None)
@@ -193,20 +224,55 @@ def _primal_of(x):
 def vjp(fun, *primals, has_aux=False):
     """(fun(*primals), vjp_fn[, aux]): vjp_fn(cotangent) pulls a cotangent back to the inputs.
     Integer and bool inputs get float0 zeros, as in JAX."""
+    check_callable(fun, "vjp")
     out, vjp_fn, aux = _vjp(fun, primals, has_aux)
     return (out, vjp_fn, aux) if has_aux else (out, vjp_fn)
 
 
+@api_boundary
 def value_and_grad(fun, argnums=0, has_aux=False):
-    """A function returning (fun(*args), the gradient of fun with respect to args[argnums])."""
-    argnums_by_arity = {}  # normalized argnums per number of positional arguments
+    """A function returning (fun(*args), the gradient of fun with respect to args[argnums]);
+    with a tuple `argnums`, a tuple of gradients in its order."""
+    check_callable(fun, "value_and_grad")
+    gradient = _Gradient(fun, argnums, has_aux, "value_and_grad")
 
     @functools.wraps(fun)
     @api_boundary
     def value_and_grad_f(*args, **kwargs):
-        nums = argnums_by_arity.get(len(args))
+        return gradient(args, kwargs)
+    return value_and_grad_f
+
+
+@api_boundary
+def grad(fun, argnums=0, has_aux=False):
+    """The gradient of scalar-valued `fun` with respect to args[argnums] (an int, or a
+    tuple of distinct ints: then a tuple of gradients in its order)."""
+    check_callable(fun, "grad")
+    gradient = _Gradient(fun, argnums, has_aux, "grad")
+
+    # a boundary of its own, calling no other: its errors show one ftrans frame
+    @functools.wraps(fun)
+    @api_boundary
+    def grad_f(*args, **kwargs):
+        value, grads = gradient(args, kwargs)
+        return (grads, value[1]) if has_aux else grads
+    return grad_f
+
+
+class _Gradient:
+    """What grad_f and value_and_grad_f compute: (value, gradients) at a call."""
+
+    def __init__(self, fun, argnums, has_aux, what):
+        self.fun, self.argnums, self.has_aux, self.what = fun, argnums, has_aux, what
+        self.nums = differentiation_argnums(argnums, what)
+        self.positions_by_arity = {}  # the differentiated positions per number of positional arguments
+
+    def __call__(self, args, kwargs):
+        nums = self.positions_by_arity.get(len(args))
         if nums is None:
-            nums = argnums_by_arity[len(args)] = normalize_argnums(argnums, len(args), "argnums")
+            nums = self.positions_by_arity[len(args)] = resolve_argnums(self.nums, len(args), self.what,
+                                                                        self.argnums)
+        fun = self.fun
 
         def diff_fun(*diff_args):
             full = list(args)
@@ -217,7 +283,8 @@ def value_and_grad(fun, argnums=0, has_aux=False):
         primal_leaves, in_tree, in_avals, wrt = _flatten_primals(tuple(args[i] for i in nums))
         if False in wrt:
             _raise_not_differentiable(args, nums, in_avals, wrt)
-        flat_fun, primals_out, linear = _linearize(diff_fun, primal_leaves, in_tree, in_avals, wrt, has_aux)
+        flat_fun, primals_out, linear = _linearize(diff_fun, primal_leaves, in_tree, in_avals, wrt,
+                                                   self.has_aux, self.what)
         out_aval = get_aval(primals_out[0]) if len(primals_out) == 1 else None
         if out_aval is None or out_aval.shape != ():
             shape = out_aval.shape if out_aval is not None else f"a pytree of {len(primals_out)} leaves"
@@ -229,10 +296,9 @@ def value_and_grad(fun, argnums=0, has_aux=False):
         # a NumPy scalar, not a 0-d array: it meets NumPy and CuPy values alike
         cts = [out_aval.dtype.type(1)] if linear.nonzero_outputs[0] else []
         grads = tree_unflatten(in_tree, _input_cotangents(linear, cts, in_avals, wrt))
-        grads = grads[0] if isinstance(argnums, int) else grads
+        grads = grads[0] if is_index(self.argnums) else grads
         out = tree_unflatten(flat_fun.out_tree, [as_array(primals_out[0])])
-        return ((out, _strip_tracers(flat_fun.aux)), grads) if has_aux else (out, grads)
-    return value_and_grad_f
+        return ((out, _strip_tracers(flat_fun.aux)) if self.has_aux else out), grads
 
 
 def _raise_not_differentiable(args, nums, in_avals, wrt):
@@ -242,17 +308,3 @@ def _raise_not_differentiable(args, nums, in_avals, wrt):
     raise TypeError(at_user_line(
         f"grad requires real floating-point inputs, but {name} has dtype {aval.dtype.name}. "
         "Convert it to float (e.g. x.astype(float)), or leave it out of argnums"))
-
-
-def grad(fun, argnums=0, has_aux=False):
-    """The gradient of scalar-valued `fun` with respect to args[argnums] (int or tuple)."""
-    value_and_grad_f = value_and_grad(fun, argnums, has_aux)
-
-    @functools.wraps(fun)
-    def grad_f(*args, **kwargs):
-        if has_aux:
-            (_, aux), grads = value_and_grad_f(*args, **kwargs)
-            return grads, aux
-        return value_and_grad_f(*args, **kwargs)[1]
-    return grad_f
-

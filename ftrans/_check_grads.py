@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ftrans._api_util import check_callable
 from ftrans._autodiff import jvp, vjp
 from ftrans.tree_util import tree_flatten, tree_map
 from ir.core import array_module, concrete_aval, is_cupy_array
-from ir.errors import api_boundary
+from ir.errors import api_boundary, at_user_line
 
 _DEFAULT_EPS = {np.dtype(np.float16): 1e-1, np.dtype(np.float32): 1e-3, np.dtype(np.float64): 1e-5}
 _DEFAULT_TOL = {np.dtype(np.float16): 1e-1, np.dtype(np.float32): 2e-2, np.dtype(np.float64): 1e-5}
@@ -91,10 +92,11 @@ def check_vjp(f, args, *, atol, rtol, eps, rng, what=""):
 def check_grads(f, args, order, modes=("fwd", "rev"), atol=None, rtol=None, eps=None):
     """Check the derivatives of `f` at `args` to `order`, in forward ("fwd") and/or
     reverse ("rev") mode, against central finite differences. Raises AssertionError."""
-    args = tuple(args)
-    unknown = set(modes) - {"fwd", "rev"}
-    if unknown:
-        raise ValueError(f"check_grads: unknown modes {sorted(unknown)}; use 'fwd' and/or 'rev'")
+    check_callable(f, "check_grads")
+    args, modes = _checked_arguments(args, order, modes)
+    _check_tolerance("atol", atol, zero_allowed=True)
+    _check_tolerance("rtol", rtol, zero_allowed=True)
+    _check_tolerance("eps", eps, zero_allowed=False)  # the finite difference divides by it
     dtype = _widest_float(_float_leaves(args))
     eps = _DEFAULT_EPS.get(dtype, 1e-5) if eps is None else eps
     atol = _DEFAULT_TOL.get(dtype, 1e-5) if atol is None else atol
@@ -113,6 +115,35 @@ def check_grads(f, args, order, modes=("fwd", "rev"), atol=None, rtol=None, eps=
             check_vjp(fun, fun_args, what=what, **tolerances)
             if remaining > 1:
                 pending.append((_vjp_of(fun), fun_args, remaining - 1, what + "vjp of "))
+
+
+def _checked_arguments(args, order, modes):
+    """(args, modes) as tuples; a TypeError or ValueError naming whichever is wrong."""
+    if not isinstance(args, (tuple, list)):
+        raise TypeError(at_user_line(f"check_grads: args must be a tuple or list of arguments, got a "
+                                     f"{type(args).__name__} (write (x,) for one argument)"))
+    if not isinstance(order, (int, np.integer)) or isinstance(order, (bool, np.bool_)):
+        raise TypeError(at_user_line(f"check_grads: order must be a positive int, got {order!r} "
+                                     f"(a {type(order).__name__})"))
+    if order < 1:
+        raise ValueError(at_user_line(f"check_grads: order must be a positive int (1 checks first "
+                                      f"derivatives), got {order}"))
+    modes = (modes,) if isinstance(modes, str) else tuple(modes)
+    unknown = [m for m in modes if m not in ("fwd", "rev")]
+    if unknown or not modes:
+        raise ValueError(at_user_line(f"check_grads: modes must name 'fwd' and/or 'rev', got {modes!r}"))
+    return tuple(args), modes
+
+
+def _check_tolerance(name, value, zero_allowed):
+    if value is None:
+        return
+    least = "a non-negative" if zero_allowed else "a positive"
+    if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, (bool, np.bool_)):
+        raise TypeError(at_user_line(f"check_grads: {name} must be None or {least} number, got {value!r} "
+                                     f"(a {type(value).__name__})"))
+    if not (value > 0 or (zero_allowed and value == 0)):
+        raise ValueError(at_user_line(f"check_grads: {name} must be None or {least} number, got {value!r}"))
 
 
 def _jvp_of(fun):

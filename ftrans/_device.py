@@ -13,7 +13,7 @@ import numpy as np
 from ftrans.tree_util import tree_map
 from interpreters.lowering_cupy import CUPY_NOT_INSTALLED
 from ir.core import HOST_TYPES, is_cupy_array
-from ir.errors import at_user_line
+from ir.errors import api_boundary, at_user_line
 
 BACKENDS = (None, "numpy", "cupy")
 _MOVE_HINT = ("move them to one device first: ft.device_put(x, device='gpu') for CuPy, "
@@ -50,6 +50,7 @@ def _require_gpu(what):
     return cupy
 
 
+@api_boundary
 def device_put(x, device="gpu"):
     """`x` (a pytree) with its arrays on `device`: "gpu" copies NumPy arrays to
     CuPy arrays, "cpu" copies CuPy arrays to NumPy arrays. Arrays already

@@ -10,8 +10,8 @@ from __future__ import annotations
 import functools
 
 from ftrans import numpy as fnp
-from ftrans._api_util import normalize_argnums
-from ftrans._autodiff import _vjp, jvp
+from ftrans._api_util import check_callable, differentiation_argnums, is_index, resolve_argnums
+from ftrans._autodiff import _vjp, jvp, split_aux
 from ftrans._vmap import vmap
 from ftrans.numpy._core import concrete_or_none
 from ftrans.tree_util import tree_flatten, tree_unflatten
@@ -45,12 +45,17 @@ def _standard_basis(avals, like):
     return basis, n
 
 
-def jacfwd(fun, argnums=0):
-    """The Jacobian of `fun` by forward mode: one jvp, batched over the input basis."""
+@api_boundary
+def jacfwd(fun, argnums=0, has_aux=False):
+    """The Jacobian of `fun` by forward mode: one jvp, batched over the input basis.
+    With has_aux=True `fun` returns (output, aux), and the result is (jacobian, aux)."""
+    check_callable(fun, "jacfwd")
+    nums_given = differentiation_argnums(argnums, "jacfwd")
+
     @functools.wraps(fun)
     @api_boundary
-    def jacfwd_f(*args):
-        nums = normalize_argnums(argnums, len(args), "argnums")
+    def jacfwd_f(*args, **kwargs):
+        nums = resolve_argnums(nums_given, len(args), "jacfwd", argnums)
         in_leaves, in_tree = tree_flatten(tuple(args[i] for i in nums))
         _check_float(in_leaves, "jacfwd", "inputs")
         in_avals = [get_aval(x) for x in in_leaves]
@@ -60,17 +65,23 @@ def jacfwd(fun, argnums=0):
             full = list(args)
             for i, value in zip(nums, tree_unflatten(in_tree, diff_leaves), strict=True):
                 full[i] = value
-            out_leaves, tree = tree_flatten(fun(*full))
+            out = fun(*full, **kwargs)
+            out, aux = split_aux(out, "jacfwd") if has_aux else (out, None)
+            out_leaves, tree = tree_flatten(out)
             out_tree.append(tree)
             _check_float(out_leaves, "jacfwd", "outputs")
-            return out_leaves
+            return (out_leaves, aux) if has_aux else out_leaves
 
         def push_forward(*basis_vector):
+            if has_aux:  # the aux value does not depend on the basis vector: it is not batched
+                _, tangents, aux = jvp(diff_fun, tuple(in_leaves), tuple(basis_vector), has_aux=True)
+                return tangents, aux
             return jvp(diff_fun, tuple(in_leaves), tuple(basis_vector))[1]
 
         basis, n = _standard_basis(in_avals, in_leaves)
         # each output leaf: its shape + (n,), one column per input element
-        columns = vmap(push_forward, out_axes=-1, axis_size=n)(*basis)
+        columns = vmap(push_forward, out_axes=(-1, None) if has_aux else -1, axis_size=n)(*basis)
+        columns, aux = columns if has_aux else (columns, None)
         blocks = []
         for column in columns:
             out_shape = get_aval(column).shape[:-1]
@@ -80,16 +91,22 @@ def jacfwd(fun, argnums=0):
                 row.append(fnp.reshape(piece, out_shape + in_aval.shape))
                 start += in_aval.size
             blocks.append(_per_argnums(tree_unflatten(in_tree, row), argnums))
-        return tree_unflatten(out_tree[0], blocks)
+        jacobian = tree_unflatten(out_tree[0], blocks)
+        return (jacobian, aux) if has_aux else jacobian
     return jacfwd_f
 
 
-def jacrev(fun, argnums=0):
-    """The Jacobian of `fun` by reverse mode: one vjp, batched over the output basis."""
+@api_boundary
+def jacrev(fun, argnums=0, has_aux=False):
+    """The Jacobian of `fun` by reverse mode: one vjp, batched over the output basis.
+    With has_aux=True `fun` returns (output, aux), and the result is (jacobian, aux)."""
+    check_callable(fun, "jacrev")
+    nums_given = differentiation_argnums(argnums, "jacrev")
+
     @functools.wraps(fun)
     @api_boundary
-    def jacrev_f(*args):
-        nums = normalize_argnums(argnums, len(args), "argnums")
+    def jacrev_f(*args, **kwargs):
+        nums = resolve_argnums(nums_given, len(args), "jacrev", argnums)
         diff_args = [args[i] for i in nums]
         in_leaves, in_tree = tree_flatten(tuple(diff_args))
         _check_float(in_leaves, "jacrev", "inputs")
@@ -99,9 +116,9 @@ def jacrev(fun, argnums=0):
             full = list(args)
             for i, value in zip(nums, diff_values, strict=True):
                 full[i] = value
-            return fun(*full)
+            return fun(*full, **kwargs)
 
-        out, vjp_fn, _ = _vjp(diff_fun, diff_args, has_aux=False)
+        out, vjp_fn, aux = _vjp(diff_fun, diff_args, has_aux, "jacrev")
         out_leaves, out_tree = tree_flatten(out)
         _check_float(out_leaves, "jacrev", "outputs")
         out_avals = [get_aval(o) for o in out_leaves]
@@ -120,15 +137,21 @@ def jacrev(fun, argnums=0):
                 per_input.append(fnp.reshape(piece, out_aval.shape + in_aval.shape))
             start += out_aval.size
             blocks.append(_per_argnums(tree_unflatten(in_tree, per_input), argnums))
-        return tree_unflatten(out_tree, blocks)
+        jacobian = tree_unflatten(out_tree, blocks)
+        return (jacobian, aux) if has_aux else jacobian
     return jacrev_f
 
 
 def _per_argnums(per_arg, argnums):
     """A tuple over argnums, or the single entry when argnums is an int (as JAX)."""
-    return per_arg[0] if isinstance(argnums, int) else tuple(per_arg)
+    return per_arg[0] if is_index(argnums) else tuple(per_arg)
 
 
-def hessian(fun, argnums=0):
-    """The Hessian: jacfwd of jacrev (forward-over-reverse, as JAX)."""
-    return jacfwd(jacrev(fun, argnums), argnums)
+@api_boundary
+def hessian(fun, argnums=0, has_aux=False):
+    """The Hessian: jacfwd of jacrev (forward-over-reverse, as JAX). With a tuple
+    `argnums`, a nested tuple: entry [i][j] differentiates by argnums[i], then
+    argnums[j]. With has_aux=True `fun` returns (output, aux), and the result is
+    (hessian, aux)."""
+    check_callable(fun, "hessian")
+    return jacfwd(jacrev(fun, argnums, has_aux), argnums, has_aux)

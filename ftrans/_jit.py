@@ -3,14 +3,23 @@ CuPy kernels on a GPU), cache.
 
 With no trace open, a call looks its signature up in the cache (pytree
 structure, per-leaf aval, static values) and runs the lowered function; with
-no static arguments that is all it does (flatten, one dict lookup, the call).
-Inside any open trace (grad, vmap, make_jaxpr, an outer jit) it binds one
-`jit_call` equation holding the optimized jaxpr, which that trace transforms.
+no static or keyword arguments that is all it does (flatten, one dict lookup,
+the call). Inside any open trace (grad, vmap, make_jaxpr, an outer jit) it
+binds one `jit_call` equation holding the optimized jaxpr, which that trace
+transforms.
+
+Arguments as in JAX: positional and keyword arguments are traced, except those
+named by `static_argnums`/`static_argnames` (a parameter that may be passed
+either way is static both ways: the signature of `fun` tells one from the
+other). A static position the call does not fill (a parameter left at its
+default) is simply absent. `donate_argnums`/`donate_argnames` are accepted and
+checked; they change nothing, since ftrans never writes into its inputs.
 
 The cache key: (pytree structure of the dynamic arguments, their avals, the
-static positional and keyword values, the backend). Avals are interned, so
-the key hashes in C; static values must be hashable. The backend is
-`backend=` when given, else where the array arguments live (ftrans/_device.py).
+static positional and keyword values with their types, the backend). Avals
+are interned, so the key hashes in C; static values must be hashable. The
+backend is `backend=` when given, else where the array arguments live
+(ftrans/_device.py).
 """
 from __future__ import annotations
 
@@ -19,16 +28,17 @@ from operator import itemgetter
 
 import numpy as np
 
-from ftrans._api_util import check_outputs, flatten_args, gc_paused, normalize_argnums, split_static
+from ftrans._api_util import (check_callable, check_outputs, flatten_args, gc_paused,
+                              infer_argnums_and_argnames, signature_of, split_static)
 from ftrans._device import BACKENDS, resolve_backend
 from ftrans.tree_util import tree_flatten, tree_structure, tree_unflatten
 from interpreters import lowering_cupy, lowering_numpy
 from ir import passes
-from ir.core import ClosedJaxpr, concrete_aval
+from ir.core import HOST_TYPES, ClosedJaxpr, concrete_avals, is_cupy_array
 from ir.errors import api_boundary, at_user_line
 from ir.passes.inline import inline_calls
 from ir.primitives.call import call_form, jit_call
-from ir.tracing import Tracer, current_trace, stage
+from ir.tracing import current_trace, stage
 
 _LEAF = tree_structure(0)  # the structure of a single array
 
@@ -53,29 +63,47 @@ class _Compiled:
     def __init__(self, closed, in_avals, out_tree, name, backend):
         self.jaxpr = closed
         self.lowered = (lowering_cupy if backend == "cupy" else lowering_numpy).lower(closed, name)
-        run = self.lowered.function
-        if any(aval.weak_type for aval in in_avals):
-            # some arguments are Python scalars, and the generated code calls implementations
-            # that expect arrays; array arguments (never weakly typed) pay nothing for this
-            self.run = lambda *leaves: run(*[np.asarray(x) if type(x) in (bool, int, float) else x
-                                             for x in leaves])
-        else:
-            self.run = run
+        self.run = _with_scalars_as_arrays(self.lowered.function, in_avals)
         self.unflatten = itemgetter(0) if out_tree == _LEAF else functools.partial(tree_unflatten, out_tree)
         # for binding under a trace: constants become explicit leading operands
         self.call_jaxpr, self.consts = call_form(closed)
 
 
+def _with_scalars_as_arrays(run, in_avals):
+    """`run`, turning the Python scalars among its arguments (the weakly typed ones)
+    into 0-d arrays first: the generated code calls implementations that expect
+    arrays. Array arguments (never weakly typed) pay nothing for this."""
+    scalar_positions = [i for i, aval in enumerate(in_avals) if aval.weak_type]
+    if not scalar_positions:
+        return run
+
+    def run_with_scalars(*leaves):
+        leaves = list(leaves)
+        for i in scalar_positions:
+            leaves[i] = np.asarray(leaves[i])
+        return run(*leaves)
+    return run_with_scalars
+
+
 class JittedFunction:
-    def __init__(self, fun, static_argnums, static_argnames, backend=None):
+    def __init__(self, fun, static_argnums=None, static_argnames=None, backend=None,
+                 donate_argnums=None, donate_argnames=None):
+        check_callable(fun, "jit")
+        if backend not in BACKENDS:
+            raise ValueError(at_user_line(f"jit: backend must be one of {BACKENDS}, got {backend!r}"))
         self.fun = fun
         self.backend = backend
-        self.static_argnums = static_argnums
-        # then a call without keywords may take the fast path of __call__
-        self._no_static_argnums = isinstance(static_argnums, (tuple, list)) and not static_argnums
-        self.static_argnames = tuple(static_argnames)
+        signature = signature_of(fun)
+        self.static_argnums, self.static_argnames = infer_argnums_and_argnames(
+            signature, static_argnums, static_argnames, "static", "jit")
+        # NB: accepted as JAX's are, and checked; ftrans never writes into its inputs, so
+        # there is nothing to donate (every result is a fresh array either way)
+        self.donate_argnums, self.donate_argnames = infer_argnums_and_argnames(
+            signature, donate_argnums, donate_argnames, "donate", "jit")
+        _check_disjoint(self.static_argnums, self.donate_argnums, "argnums")
+        _check_disjoint(self.static_argnames, self.donate_argnames, "argnames")
         self._static_argname_set = frozenset(self.static_argnames)
-        self._static_positions = {}  # number of positional args -> normalized static_argnums
+        self._static_positions_by_arity = {}  # number of positional args -> the static positions
         self.name = getattr(fun, "__name__", "function")
         if not self.name.isidentifier():  # lambdas
             self.name = "jitted"
@@ -85,38 +113,54 @@ class JittedFunction:
         # jitted function's attributes (its fun, its cache) overwrite this one's
         functools.update_wrapper(self, fun, updated=())
 
-    def _static_argnums_for(self, num_args):
-        static = self._static_positions.get(num_args)
+    def _static_positions(self, num_args):
+        """The static positions of a call with `num_args` positional arguments; a
+        static_argnums entry the call does not reach is absent (as in JAX)."""
+        static = self._static_positions_by_arity.get(num_args)
         if static is None:  # not cached when it raises: the error comes again on every such call
-            static = self._static_positions[num_args] = normalize_argnums(self.static_argnums, num_args)
+            positions = set()
+            for i in self.static_argnums:
+                if i >= num_args:
+                    continue
+                if i < -num_args:
+                    raise ValueError(at_user_line(
+                        f"jit: static_argnums={self.static_argnums!r} refers to positional argument {i}, "
+                        f"but the function was called with {num_args} positional arguments"))
+                positions.add(i % num_args)
+            static = self._static_positions_by_arity[num_args] = frozenset(positions)
         return static
 
     def _signature(self, args, kwargs, need_device=True):
-        static = self._static_argnums_for(len(args))
-        unknown = kwargs.keys() - self._static_argname_set
-        if unknown:
-            raise TypeError(at_user_line(f"jit: keyword arguments {sorted(unknown)} must be listed in "
-                                         "static_argnames (pass arrays positionally)"))
+        static = self._static_positions(len(args))
         dynamic, merge = split_static(args, static)
+        static_kwargs = {k: v for k, v in kwargs.items() if k in self._static_argname_set}
+        dynamic_kwargs = {k: v for k, v in kwargs.items() if k not in self._static_argname_set}
         positions = [i for i in range(len(args)) if i not in static]
-        leaves, in_tree, in_avals = flatten_args(dynamic, "jit", positions)
-        static_values = tuple((i, args[i]) for i in static) + tuple(sorted(kwargs.items()))
+        leaves, in_tree, in_avals = flatten_args(dynamic, "jit", positions, dynamic_kwargs)
+        # with its type: 1, 1.0 and True are equal but trace differently
+        static_values = (tuple((i, type(args[i]), args[i]) for i in sorted(static))
+                         + tuple((k, type(v), v) for k, v in sorted(static_kwargs.items())))
         # under an open trace the call becomes a jit_call equation: no lowering runs here
         backend = resolve_backend(leaves, self.backend, need_device) if current_trace() is None else "numpy"
-        key = (in_tree, tuple(in_avals), static_values, backend)
+        # a call with keyword arguments flattens (args, kwargs): tagged, so that it never
+        # meets the structure of a call passing the same values positionally
+        tree_key = (in_tree, "with keyword arguments") if dynamic_kwargs else in_tree
+        key = (tree_key, tuple(in_avals), static_values, backend)
         try:
             hash(key)
         except TypeError:
             raise TypeError(at_user_line("jit: static arguments must be hashable; got "
-                                         f"{[type(v).__name__ for _, v in static_values]}")) from None
-        return key, leaves, in_tree, in_avals, merge
+                                         f"{[type(v).__name__ for _, _, v in static_values]}")) from None
+        call = _Call(in_tree, bool(dynamic_kwargs), merge, static_kwargs)
+        return key, leaves, in_avals, call
 
-    def _compile(self, key, in_tree, in_avals, merge, kwargs):
+    def _compile(self, key, in_avals, call):
         self.trace_count += 1
         out_trees = []
 
         def flat_fun(*tracers):
-            out = self.fun(*merge(tree_unflatten(in_tree, tracers)), **kwargs)
+            call_args, call_kwargs = call.split(tracers)
+            out = self.fun(*call_args, **call_kwargs)
             out_leaves, out_tree = tree_flatten(out)
             check_outputs(out_leaves, "jit")
             out_trees.append(out_tree)
@@ -132,28 +176,34 @@ class JittedFunction:
         return compiled
 
     def _lookup(self, args, kwargs, need_device=True):
-        key, leaves, in_tree, in_avals, merge = self._signature(args, kwargs, need_device)
+        key, leaves, in_avals, call = self._signature(args, kwargs, need_device)
         compiled = self._cache.get(key)
         if compiled is None:
-            compiled = self._compile(key, in_tree, in_avals, merge, kwargs)
+            compiled = self._compile(key, in_avals, call)
         return compiled, leaves
 
     @api_boundary
     def __call__(self, *args, **kwargs):
-        # The fast path, for a cached signature with nothing static and no trace open:
-        # flatten, one dict lookup, the call. Everything else (static arguments, a
-        # first call, a bad argument, a leaked tracer) takes `_call` and its checks.
-        if kwargs or not self._no_static_argnums or current_trace() is not None:
+        # The fast path, for a cached signature with nothing static, no keywords and no
+        # trace open: flatten, one dict lookup, the call. Everything else (static or keyword
+        # arguments, a first call, a bad argument, a leaked tracer) takes `_call` and its checks.
+        if kwargs or self.static_argnums or current_trace() is not None:
             return self._call(args, kwargs)
         leaves, in_tree = tree_flatten(args)
-        try:
-            key = (in_tree, tuple(map(concrete_aval, leaves)), (), resolve_backend(leaves, self.backend))
-            compiled = self._cache.get(key)
-        except TypeError:  # a leaf that is no array, or mixed devices: _call names it
-            compiled = None
-        if compiled is None or any(isinstance(leaf, Tracer) for leaf in leaves):
+        backend = self._fast_backend(leaves)
+        compiled = None if backend is None else self._cache.get((in_tree, concrete_avals(leaves), (), backend))
+        if compiled is None:
             return self._call(args, kwargs)
         return compiled.unflatten(compiled.run(*leaves))
+
+    def _fast_backend(self, leaves):
+        """The backend of a call whose leaves are all arrays on one device (so no tracers
+        and nothing that is not an array); None for any other call."""
+        if HOST_TYPES.issuperset(map(type, leaves)):  # checked per distinct type, in C
+            return "numpy" if self.backend != "cupy" else resolve_backend(leaves, "cupy")
+        if self.backend != "numpy" and leaves and all(map(is_cupy_array, leaves)):
+            return "cupy"
+        return None
 
     def _call(self, args, kwargs):
         compiled, leaves = self._lookup(args, kwargs)
@@ -171,13 +221,45 @@ class JittedFunction:
         return Lowered(compiled.jaxpr, compiled.lowered)
 
 
-def jit(fun=None, static_argnums=(), static_argnames=(), backend=None):
+class _Call:
+    """How the flat traced values of one signature become `fun`'s arguments again."""
+
+    def __init__(self, in_tree, has_dynamic_kwargs, merge, static_kwargs):
+        self.in_tree, self.has_dynamic_kwargs = in_tree, has_dynamic_kwargs
+        self.merge, self.static_kwargs = merge, static_kwargs
+
+    def split(self, leaves):
+        """(positional arguments, keyword arguments) holding `leaves`."""
+        values = tree_unflatten(self.in_tree, leaves)
+        dynamic, dynamic_kwargs = values if self.has_dynamic_kwargs else (values, {})
+        return self.merge(dynamic), {**self.static_kwargs, **dynamic_kwargs}
+
+
+def _check_disjoint(static, donated, what):
+    both = sorted(set(static) & set(donated))
+    if both:
+        raise ValueError(at_user_line(f"jit: static_{what} and donate_{what} both list {both}: a static "
+                                      "argument is a Python value, not a buffer to donate"))
+
+
+_DECORATOR = object()  # jit called without a function: `@jit(static_argnums=...)`
+
+
+@api_boundary
+def jit(fun=_DECORATOR, static_argnums=None, static_argnames=None, backend=None, *,
+        donate_argnums=None, donate_argnames=None):
     """Compile `fun` (a decorator too): traced once per argument signature,
     optimized by the IR passes, lowered to one generated NumPy function, or
-    to fused CuPy kernels for backend="cupy" (or CuPy array arguments)."""
+    to fused CuPy kernels for backend="cupy" (or CuPy array arguments).
+
+    Arguments as JAX's: `static_argnums`/`static_argnames` name the arguments
+    passed as Python values (hashable; a new value traces again), inferred from
+    each other by `fun`'s signature when only one is given. `donate_argnums`/
+    `donate_argnames` are accepted and checked, and change nothing: ftrans never
+    writes into its inputs."""
     if backend not in BACKENDS:
         raise ValueError(at_user_line(f"jit: backend must be one of {BACKENDS}, got {backend!r}"))
-    if fun is None:
+    if fun is _DECORATOR:
         return functools.partial(jit, static_argnums=static_argnums, static_argnames=static_argnames,
-                                 backend=backend)
-    return JittedFunction(fun, static_argnums, static_argnames, backend)
+                                 backend=backend, donate_argnums=donate_argnums, donate_argnames=donate_argnames)
+    return JittedFunction(fun, static_argnums, static_argnames, backend, donate_argnums, donate_argnames)

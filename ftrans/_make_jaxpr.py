@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import functools
 
-from ftrans._api_util import check_outputs, flatten_args, gc_paused, normalize_argnums, split_static
+from ftrans._api_util import (check_callable, check_outputs, ensure_index_tuple, flatten_args, gc_paused,
+                              normalize_argnums, split_static)
 from ftrans.tree_util import tree_flatten, tree_unflatten
 from ir import passes
 from ir.core import ClosedJaxpr
@@ -11,6 +12,7 @@ from ir.errors import api_boundary
 from ir.tracing import stage
 
 
+@api_boundary
 def make_jaxpr(fun, static_argnums=(), optimize=False):
     """`make_jaxpr(f)(*args)` -> the ClosedJaxpr of `f` at the shapes and dtypes of `args`.
 
@@ -19,6 +21,8 @@ def make_jaxpr(fun, static_argnums=(), optimize=False):
     With `optimize=True` the IR passes run on it (`ir.passes.optimize`: constant
     folding, IEEE-exact simplification, CSE and DCE), as they do under `jit`.
     """
+    check_callable(fun, "make_jaxpr")
+    ensure_index_tuple(static_argnums, "static_argnums", "make_jaxpr")
 
     @functools.wraps(fun)
     @api_boundary

@@ -10,8 +10,8 @@ import functools
 
 import numpy as np
 
-from ftrans._api_util import _leaf_path, check_outputs, child_path_segments, flatten_args
-from ftrans.tree_util import _node_entry, tree_flatten, tree_unflatten
+from ftrans._api_util import _leaf_path, check_callable, check_outputs, child_path_segments, flatten_args
+from ftrans.tree_util import _node_entry, _sorted_keys, tree_flatten, tree_unflatten
 from interpreters import batching
 from ir.errors import api_boundary, at_user_line
 from ir.markers import not_mapped
@@ -27,7 +27,7 @@ def _kind(node):
     if node is None:
         return "None"
     if isinstance(node, dict):
-        return f"a dict with keys {sorted(node)}"
+        return f"a dict with keys {list(_sorted_keys(node))}"
     if isinstance(node, (tuple, list)):
         return f"a {type(node).__name__} of {len(node)} entries"
     if _node_entry(node) is not None:
@@ -100,6 +100,7 @@ class _Names:
         raise IndexError(index)
 
 
+@api_boundary
 def vmap(fun, in_axes=0, out_axes=0, axis_size=None):
     """Vectorize `fun` over an axis of its arguments, as JAX's vmap.
 
@@ -113,6 +114,7 @@ def vmap(fun, in_axes=0, out_axes=0, axis_size=None):
 
     Values that do not depend on a mapped argument are computed once, unbatched.
     """
+    check_callable(fun, "vmap")
     if isinstance(in_axes, list):  # as JAX: a list at the top is a tuple over the arguments
         in_axes = tuple(in_axes)
     _check_axes_spec(in_axes, "in_axes")
@@ -121,8 +123,11 @@ def vmap(fun, in_axes=0, out_axes=0, axis_size=None):
             "vmap in_axes must be an int, None, or a tuple with one entry per positional argument "
             f"(entries may be pytrees of ints and None), got {in_axes!r}"))
     _check_axes_spec(out_axes, "out_axes")
-    if axis_size is not None and (not isinstance(axis_size, (int, np.integer)) or axis_size < 0):
-        raise TypeError(at_user_line(f"vmap axis_size must be a non-negative int or None, got {axis_size!r}"))
+    if axis_size is not None and not _is_axis(axis_size):
+        raise TypeError(at_user_line(f"vmap axis_size must be a non-negative int or None, got {axis_size!r} "
+                                     f"(a {type(axis_size).__name__})"))
+    if axis_size is not None and axis_size < 0:
+        raise ValueError(at_user_line(f"vmap axis_size must be a non-negative int or None, got {axis_size}"))
 
     @functools.wraps(fun)
     @api_boundary

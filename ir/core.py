@@ -6,6 +6,7 @@ the printer, the parser, the checker, the passes and the interpreters read.
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 
@@ -130,6 +131,21 @@ def concrete_aval(x) -> ShapedArray:
     if aval is None:
         aval = _ARRAY_AVALS[key] = ShapedArray(x.shape, x.dtype)
     return aval
+
+
+_SHAPE_AND_DTYPE = operator.attrgetter("shape", "dtype")
+
+
+def concrete_avals(values) -> tuple:
+    """The concrete_aval of each of `values` (a list). When there are many, all
+    arrays of shapes and dtypes seen before, the loop runs in C: a jitted call
+    over a pytree of 100,000 arrays asks for them all on every call."""
+    if len(values) > 32:  # below that, a failed try (Python scalars) would cost more than it saves
+        try:
+            return tuple(map(_ARRAY_AVALS.__getitem__, map(_SHAPE_AND_DTYPE, values)))
+        except (AttributeError, KeyError, TypeError):  # Python scalars, new shapes, unhashable shapes
+            pass
+    return tuple(map(concrete_aval, values))
 
 
 # -------------------- array modules: NumPy or CuPy --------------------

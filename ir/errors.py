@@ -29,8 +29,10 @@ class TracerArrayConversionError(TypeError):
     """NumPy was asked to turn a traced value into an array."""
 
 
-class UnexpectedTracerError(RuntimeError):
-    """A tracer was used after the transformation that made it had finished."""
+class UnexpectedTracerError(TypeError):
+    """A tracer was used after the transformation that made it had finished.
+
+    A TypeError, as JAX's is: a value of the wrong kind reached the code."""
 
 
 def _is_internal(filename: str) -> bool:
@@ -78,7 +80,11 @@ def _walk(tb):
 
 
 def api_boundary(fun):
-    """Wrap a public entry point so that errors show the user's frames, not ours."""
+    """Wrap a public entry point so that errors show the user's frames, not ours.
+
+    Boundaries nest: an inner one's re-raise is itself an internal frame, which
+    the outermost filters out, so a traceback always holds exactly one ftrans
+    frame, the outermost re-raise."""
     @functools.wraps(fun)
     def reraise_with_user_frames(*args, **kwargs):
         try:
@@ -88,3 +94,28 @@ def api_boundary(fun):
                 raise
             raise error.with_traceback(_filter_traceback(error.__traceback__))  # ftrans internals hidden (FTRANS_TRACEBACK_FILTERING=off shows them)
     return reraise_with_user_frames
+
+
+def operator_boundary(fun, arity):
+    """`api_boundary` for a Python operator of tracers taking `arity` (1 or 2)
+    operands: the same re-raise, without the cost of packing *args, since an
+    operator runs for every traced `x * y`."""
+    if arity == 1:
+        def reraise_with_user_frames(x):
+            try:
+                return fun(x)
+            except Exception as error:
+                if not _filtering_enabled():
+                    raise
+                raise error.with_traceback(_filter_traceback(error.__traceback__))
+    elif arity == 2:
+        def reraise_with_user_frames(x, y):
+            try:
+                return fun(x, y)
+            except Exception as error:
+                if not _filtering_enabled():
+                    raise
+                raise error.with_traceback(_filter_traceback(error.__traceback__))
+    else:
+        raise ValueError(f"operator_boundary: arity must be 1 or 2, got {arity!r}")
+    return functools.wraps(fun)(reraise_with_user_frames)

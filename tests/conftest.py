@@ -59,7 +59,7 @@ def jit_for(fun, backend, **jit_kwargs):
     and returning NumPy results. "numpy" is jit's default (backend=None: the arguments
     decide); "cupy" is backend="cupy", with the arguments moved to the GPU by
     `ft.device_put(..., "gpu")` and the results brought back by `ft.device_put(..., "cpu")`.
-    Keyword arguments are passed as they are (jit takes them as static_argnames)."""
+    Keyword arguments are passed as they are (traced, unless named in static_argnames)."""
     if backend == "numpy":
         return ft.jit(fun, **jit_kwargs)
     if backend != "cupy":

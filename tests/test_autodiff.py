@@ -3,6 +3,7 @@ its vjp against its jvp (adjoint identity), closed forms, nesting, conventions, 
 and jit of grad, jvp and vjp equal to eager, on every jit backend."""
 import collections
 import math
+import re
 
 import numpy as np
 import pytest
@@ -520,3 +521,197 @@ def test_eager_grad_and_integer_intermediates():
     x = np.array([0.5, 2.0, 1.5])
     g = ft.grad(lambda x: fnp.argmax(x) * fnp.sum(x * x))(x)  # argmax: an int, constant on the tape
     np.testing.assert_array_equal(g, 1 * 2 * x)
+
+
+# -------------------- argnums, has_aux and what a transformation is given (issue 11, points 1, 16, 18) -----
+
+def _cubic(x, y, z):
+    return x * y ** 2 + z ** 3
+
+
+# closed forms at (x, y, z) = (1, 2, 3): d/dx = y^2 = 4, d/dy = 2xy = 4, d/dz = 3z^2 = 27
+_CUBIC_GRADIENT = {0: 4.0, 1: 4.0, 2: 27.0}
+
+
+@pytest.mark.parametrize("argnums", [(2, 0), (1, 2, 0), (0, 2), (-1, 0), (2,), (-3, -1)])
+def test_grad_results_follow_the_order_of_argnums(argnums):
+    args = (1.0, 2.0, 3.0)
+    want = tuple(_CUBIC_GRADIENT[i % 3] for i in argnums)
+    assert ft.grad(_cubic, argnums=argnums)(*args) == want
+    value, grads = ft.value_and_grad(_cubic, argnums=argnums)(*args)
+    assert value == 31.0 and grads == want
+    for jacobian in (ft.jacfwd, ft.jacrev):
+        assert jacobian(_cubic, argnums=argnums)(*args) == want
+    assert ft.jit(ft.grad(_cubic, argnums=argnums))(*args) == want
+    assert ft.grad(lambda *a: ft.jit(_cubic)(*a), argnums=argnums)(*args) == want
+
+
+@pytest.mark.parametrize("argnums", [1, np.int64(1), np.int32(-2)])
+def test_an_int_argnums_numpy_ints_too_gives_one_result_not_a_tuple(argnums):
+    args = (1.0, 2.0, 3.0)
+    for transformation in (ft.grad, ft.jacfwd, ft.jacrev):
+        got = transformation(_cubic, argnums=argnums)(*args)
+        assert type(got) is np.ndarray and got == 4.0
+    assert ft.hessian(_cubic, argnums=argnums)(*args) == 2.0
+    assert ft.value_and_grad(_cubic, argnums=argnums)(*args)[1] == 4.0
+
+
+def test_keyword_arguments_pass_through_undifferentiated():
+    f = lambda x, scale=1.0: fnp.sin(x) * scale  # noqa: E731
+    x = np.array([0.3, -1.2])
+    np.testing.assert_allclose(ft.grad(lambda x, scale: fnp.sum(f(x, scale)))(x, scale=3.0), 3 * np.cos(x))
+    for jacobian in (ft.jacfwd, ft.jacrev):
+        np.testing.assert_allclose(jacobian(f)(x, scale=3.0), np.diag(3 * np.cos(x)))
+    np.testing.assert_allclose(ft.hessian(lambda x, scale: fnp.sum(f(x, scale)))(x, scale=2.0),
+                               np.diag(-2 * np.sin(x)))
+
+
+def test_hessian_with_a_tuple_of_argnums_is_nested_in_its_order():
+    x, y, z = 1.0, 2.0, 3.0
+    # second derivatives of x y^2 + z^3: d2/dxdy = 2y, d2/dy2 = 2x, d2/dz2 = 6z, the others 0
+    second = {(0, 0): 0.0, (0, 1): 2 * y, (1, 1): 2 * x, (2, 2): 6 * z, (0, 2): 0.0, (1, 2): 0.0}
+    for argnums in [(2, 0), (1, 0), (0, 2, 1)]:
+        got = ft.hessian(_cubic, argnums=argnums)(x, y, z)
+        assert len(got) == len(argnums)
+        for i, row in zip(argnums, got, strict=True):
+            assert len(row) == len(argnums)
+            for j, entry in zip(argnums, row, strict=True):
+                assert entry == second[min(i, j), max(i, j)], (argnums, i, j)
+    # pytree arguments: one block per (argument, argument), each of shape arg_i.shape + arg_j.shape
+    a, b = np.array([0.5, 1.5]), np.array([2.0, -1.0, 0.25])
+    f = lambda a, b: fnp.sum(fnp.sin(a)) * fnp.sum(b ** 2)  # noqa: E731
+    hess = ft.hessian(f, argnums=(1, 0))(a, b)
+    np.testing.assert_allclose(hess[0][0], 2 * np.sum(np.sin(a)) * np.eye(3))
+    np.testing.assert_allclose(hess[0][1], np.outer(2 * b, np.cos(a)))
+    np.testing.assert_allclose(hess[1][0], np.outer(np.cos(a), 2 * b))
+    np.testing.assert_allclose(hess[1][1], -np.diag(np.sin(a)) * np.sum(b ** 2))
+
+
+@pytest.mark.parametrize("transformation", [ft.grad, ft.value_and_grad, ft.jacfwd, ft.jacrev, ft.hessian])
+def test_an_argument_listed_twice_in_argnums_is_a_value_error(transformation):
+    with pytest.raises(ValueError, match=r"argnums=\(0, 0\) names positional argument 0 more than once"):
+        transformation(_cubic, argnums=(0, 0))
+    fun = transformation(_cubic, argnums=(0, -3))  # the same argument, seen once the call is known
+    with pytest.raises(ValueError, match=r"argnums=\(0, -3\) names positional argument 0 more than once"):
+        fun(1.0, 2.0, 3.0)
+
+
+@pytest.mark.parametrize("transformation", [ft.grad, ft.value_and_grad, ft.jacfwd, ft.jacrev, ft.hessian])
+@pytest.mark.parametrize("argnums, match", [
+    (1.0, r"argnums must be an int or a tuple of ints, got 1.0 \(a float\)"),
+    ("a", r"argnums must be an int or a tuple of ints, got 'a' \(a str\)"),
+    (None, r"argnums must be an int or a tuple of ints, got None"),
+    (True, r"argnums must be an int or a tuple of ints, got True \(a bool\)"),
+    ((0, 1.5), r"1.5 is a float"),
+])
+def test_argnums_of_the_wrong_type_are_type_errors_at_once(transformation, argnums, match):
+    with pytest.raises(TypeError, match=match):
+        transformation(_cubic, argnums=argnums)
+
+
+@pytest.mark.parametrize("transformation", [ft.grad, ft.value_and_grad, ft.jacfwd, ft.jacrev, ft.hessian])
+def test_argnums_out_of_range_name_the_call(transformation):
+    with pytest.raises(ValueError, match=r"argnums=3 refers to positional argument 3, but the function was "
+                                         "called with 3 positional arguments"):
+        transformation(_cubic, argnums=3)(1.0, 2.0, 3.0)
+
+
+@pytest.mark.parametrize("make", [
+    lambda f: ft.grad(f), lambda f: ft.value_and_grad(f), lambda f: ft.jacfwd(f), lambda f: ft.jacrev(f),
+    lambda f: ft.hessian(f), lambda f: ft.vmap(f), lambda f: ft.jit(f), lambda f: ft.make_jaxpr(f),
+    lambda f: ft.jvp(f, (1.0,), (1.0,)), lambda f: ft.vjp(f, 1.0), lambda f: ft.linearize(f, 1.0),
+    lambda f: ft.check_grads(f, (1.0,), order=1),
+], ids=["grad", "value_and_grad", "jacfwd", "jacrev", "hessian", "vmap", "jit", "make_jaxpr", "jvp", "vjp",
+        "linearize", "check_grads"])
+@pytest.mark.parametrize("not_a_function", [3, "f", None, np.ones(2)], ids=["int", "str", "None", "array"])
+def test_transforming_what_is_not_a_function_fails_at_once(make, not_a_function):
+    with pytest.raises(TypeError, match="expects a callable function as its first argument"):
+        make(not_a_function)
+
+
+def test_jvp_linearize_jacfwd_jacrev_hessian_with_has_aux():
+    x = np.array([0.3, -1.2, 2.0])
+
+    def f(x):
+        return fnp.sin(x) * x, {"norm": fnp.sum(x * x), "count": 3}
+
+    out, tangent, aux = ft.jvp(f, (x,), (np.ones(3),), has_aux=True)
+    np.testing.assert_allclose(out, np.sin(x) * x)
+    np.testing.assert_allclose(tangent, np.cos(x) * x + np.sin(x))
+    assert aux["norm"] == np.sum(x * x) and aux["count"] == 3 and type(aux["norm"]) is np.ndarray
+    out, f_jvp, aux = ft.linearize(f, x, has_aux=True)
+    np.testing.assert_allclose(f_jvp(np.ones(3)), np.cos(x) * x + np.sin(x))
+    assert aux["norm"] == np.sum(x * x)
+    for jacobian in (ft.jacfwd, ft.jacrev):
+        jac, aux = jacobian(f, has_aux=True)(x)
+        np.testing.assert_allclose(jac, np.diag(np.cos(x) * x + np.sin(x)), rtol=1e-14)
+        assert aux["norm"] == np.sum(x * x) and aux["count"] == 3
+    hess, aux = ft.hessian(lambda x: (fnp.sum(fnp.sin(x) * x), x * 2.0), has_aux=True)(x)
+    np.testing.assert_allclose(hess, np.diag(2 * np.cos(x) - x * np.sin(x)), rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(aux, x * 2.0)
+    # the aux of a traced call is a traced value of the enclosing trace, as JAX's is
+    jaxpr = ft.make_jaxpr(lambda x: ft.jacrev(f, has_aux=True)(x)[1]["norm"])(x)
+    assert jaxpr.out_avals[0].shape == ()
+    # and aux under jit and vmap
+    jitted = ft.jit(lambda x: ft.jacfwd(f, has_aux=True)(x))(x)
+    np.testing.assert_allclose(jitted[0], np.diag(np.cos(x) * x + np.sin(x)), rtol=1e-14)
+    batched = ft.vmap(lambda x: ft.jvp(f, (x,), (x,), has_aux=True)[2]["norm"])(np.stack([x, 2 * x]))
+    np.testing.assert_allclose(batched, [np.sum(x * x), 4 * np.sum(x * x)])
+
+
+@pytest.mark.parametrize("call", [
+    lambda f: ft.grad(f, has_aux=True)(1.0),
+    lambda f: ft.value_and_grad(f, has_aux=True)(1.0),
+    lambda f: ft.jvp(f, (1.0,), (1.0,), has_aux=True),
+    lambda f: ft.vjp(f, 1.0, has_aux=True),
+    lambda f: ft.linearize(f, 1.0, has_aux=True),
+    lambda f: ft.jacfwd(f, has_aux=True)(1.0),
+    lambda f: ft.jacrev(f, has_aux=True)(1.0),
+    lambda f: ft.hessian(f, has_aux=True)(1.0),
+], ids=["grad", "value_and_grad", "jvp", "vjp", "linearize", "jacfwd", "jacrev", "hessian"])
+@pytest.mark.parametrize("output, returned", [
+    (lambda x: x * 2.0, r"one array, of shape \(\)"),
+    (lambda x: "text", "a str"),
+    (lambda x: (x, x, x), "a tuple of 3 entries"),
+    (lambda x: [x], "a list of 1 entries"),
+])
+def test_has_aux_output_that_is_not_a_pair_is_a_type_error(call, output, returned):
+    with pytest.raises(TypeError, match=r"with has_aux=True: the function must return a pair \(output, aux\), "
+                                         f"but it returned ({returned})"):
+        call(output)
+
+
+def test_linearized_function_checks_its_tangents_as_jvp_does():
+    x = np.array([0.3, -1.2, 2.0])
+    _, f_jvp = ft.linearize(lambda x: fnp.sin(x), x)
+    for bad, got in [(np.ones(4), "f64[4]"), (np.ones(3, np.float32), "f32[3]"), (np.arange(3), "i64[3]")]:
+        with pytest.raises(ValueError, match=rf"f_jvp: the tangent of primals\[0\] must be f64\[3\] to match its "
+                                             rf"primal f64\[3\], got {re.escape(got)}"):
+            f_jvp(bad)
+    with pytest.raises(TypeError, match=r"tangent of primals\[0\] is a str, not an array"):
+        f_jvp("a")
+    np.testing.assert_allclose(f_jvp(np.full(3, 2.0)), 2 * np.cos(x))
+    with pytest.raises(ValueError, match=r"jvp: the tangent of primals\[0\]\['a'\] must be f64\[\] to match"):
+        ft.jvp(lambda d: d["a"], ({"a": 1.0},), ({"a": np.ones(2)},))
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"order": 0}, ValueError, "order must be a positive int"),
+    ({"order": -1}, ValueError, "order must be a positive int"),
+    ({"order": 1.5}, TypeError, r"order must be a positive int, got 1.5 \(a float\)"),
+    ({"order": True}, TypeError, "order must be a positive int, got True"),
+    ({"order": 1, "modes": ()}, ValueError, "modes must name 'fwd' and/or 'rev'"),
+    ({"order": 1, "modes": ("fwd", "backward")}, ValueError, "modes must name 'fwd' and/or 'rev'"),
+    ({"order": 1, "eps": 0.0}, ValueError, "eps must be None or a positive number"),
+    ({"order": 1, "atol": -1e-3}, ValueError, "atol must be None or a non-negative number"),
+    ({"order": 1, "rtol": "tight"}, TypeError, "rtol must be None or a non-negative number"),
+])
+def test_check_grads_arguments_are_checked(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        ft.check_grads(lambda x: x * x, (1.0,), **kwargs)
+
+
+def test_check_grads_args_must_be_a_sequence_and_modes_may_be_one_string():
+    with pytest.raises(TypeError, match=r"args must be a tuple or list of arguments, got a float \(write \(x,\)"):
+        ft.check_grads(lambda x: x * x, 1.0, order=1)
+    ft.check_grads(lambda x: fnp.sin(x), (0.5,), order=2, modes="rev")  # one mode, as a string

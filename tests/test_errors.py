@@ -478,3 +478,167 @@ def test_python_int_that_fits_int32_stays_int32():
     closed = ft.make_jaxpr(lambda i: i + (2**31 - 1))(np.arange(3, dtype=np.int32))
     assert closed.out_avals[0].dtype == np.int32
     assert f"{2**31 - 1}:i32[]" in str(closed)
+
+
+# -------------------- (i) one ftrans frame, whatever the entry point (issue 11, point 19) --------------------
+
+def _mismatched_add(x):
+    return x + fnp.ones(4)  # LINE:inside_user_function
+
+
+def _a_leaked_tracer(value=np.ones(3)):
+    leaked = []
+    ft.make_jaxpr(lambda x: leaked.append(x) or x)(value)
+    return leaked[0]
+
+
+def _api_grad():
+    ft.grad(lambda x: x)(np.ones(3))  # LINE:api_grad
+
+
+def _api_grad_of_a_user_error():
+    ft.grad(lambda x: fnp.sum(_mismatched_add(x)))(np.ones(3))
+
+
+def _api_grad_at_creation():
+    ft.grad(lambda x: x, argnums=1.0)  # LINE:api_grad_at_creation
+
+
+def _api_value_and_grad():
+    ft.value_and_grad(lambda x, y: x, argnums=(0, 0))(1.0, 2.0)  # LINE:api_value_and_grad
+
+
+def _api_jvp():
+    ft.jvp(lambda x: x, (1.0,), (np.ones(2),))  # LINE:api_jvp
+
+
+def _api_vjp():
+    ft.vjp(_mismatched_add, np.ones(3))
+
+
+def _api_vjp_fn():
+    _, vjp_fn = ft.vjp(lambda x: x * 2.0, np.ones(3))
+    vjp_fn(np.ones(4))  # LINE:api_vjp_fn
+
+
+def _api_linearize():
+    ft.linearize(_mismatched_add, np.ones(3))
+
+
+def _api_f_jvp():
+    _, f_jvp = ft.linearize(lambda x: x * 2.0, np.ones(3))
+    f_jvp(np.ones(3), np.ones(3))  # LINE:api_f_jvp
+
+
+def _api_jacfwd():
+    ft.jacfwd(lambda x: x)(np.arange(3))  # LINE:api_jacfwd
+
+
+def _api_jacrev():
+    ft.jacrev(_mismatched_add)(np.ones(3))
+
+
+def _api_hessian():
+    ft.hessian(lambda x: fnp.sum(_mismatched_add(x)))(np.ones(3))
+
+
+def _api_vmap():
+    ft.vmap(lambda x: x, in_axes=2)(np.ones(3))  # LINE:api_vmap
+
+
+def _api_jit():
+    ft.jit(branch_on_value)(1.0)
+
+
+def _api_jit_lower():
+    ft.jit(lambda x: x).lower("text")  # LINE:api_jit_lower
+
+
+def _api_make_jaxpr():
+    ft.make_jaxpr(_mismatched_add)(np.ones(3))
+
+
+def _api_leaked_operator():
+    _a_leaked_tracer() * 2.0  # LINE:api_leaked_operator
+
+
+def _api_leaked_method():
+    _a_leaked_tracer().sum()  # LINE:api_leaked_method
+
+
+def _api_leaked_property():
+    _a_leaked_tracer(np.ones((2, 3))).T  # LINE:api_leaked_property
+
+
+def _api_leaked_function():
+    fnp.sin(_a_leaked_tracer())  # LINE:api_leaked_function
+
+
+def _api_fnp_shape():
+    fnp.add(np.ones(3), np.ones(4))  # LINE:api_fnp_shape
+
+
+def _api_nested():
+    ft.jit(ft.vmap(ft.grad(lambda x: fnp.sum(_mismatched_add(x)))))(np.ones((2, 3)))
+
+
+def _api_check_grads():
+    ft.check_grads(lambda x: x, (1.0,), order=0)  # LINE:api_check_grads
+
+
+def _api_tree_map():
+    ft.tree_util.tree_map(lambda x: x + "s", [1.0])  # LINE:api_tree_map
+
+
+def _api_device_put():
+    ft.device_put(np.ones(2), device="tpu")  # LINE:api_device_put
+
+
+def _api_lax_cond():
+    ft.lax.cond(True, _mismatched_add, _mismatched_add, np.ones(3))
+
+
+# each public entry point (or way to reach ftrans) -> (how to make it fail, the marker of the
+# innermost user line: the call itself, or the line of the user's function that failed)
+PUBLIC_API_ERRORS = {
+    "grad": (_api_grad, "api_grad"),
+    "grad_of_a_user_error": (_api_grad_of_a_user_error, "inside_user_function"),
+    "grad_at_creation": (_api_grad_at_creation, "api_grad_at_creation"),
+    "value_and_grad": (_api_value_and_grad, "api_value_and_grad"),
+    "jvp": (_api_jvp, "api_jvp"),
+    "vjp": (_api_vjp, "inside_user_function"),
+    "vjp_fn": (_api_vjp_fn, "api_vjp_fn"),
+    "linearize": (_api_linearize, "inside_user_function"),
+    "f_jvp": (_api_f_jvp, "api_f_jvp"),
+    "jacfwd": (_api_jacfwd, "api_jacfwd"),
+    "jacrev": (_api_jacrev, "inside_user_function"),
+    "hessian": (_api_hessian, "inside_user_function"),
+    "vmap": (_api_vmap, "api_vmap"),
+    "jit_concretization": (_api_jit, "if"),
+    "jit_lower": (_api_jit_lower, "api_jit_lower"),
+    "make_jaxpr": (_api_make_jaxpr, "inside_user_function"),
+    "leaked_tracer_operator": (_api_leaked_operator, "api_leaked_operator"),
+    "leaked_tracer_method": (_api_leaked_method, "api_leaked_method"),
+    "leaked_tracer_property": (_api_leaked_property, "api_leaked_property"),
+    "leaked_tracer_function": (_api_leaked_function, "api_leaked_function"),
+    "fnp_shape": (_api_fnp_shape, "api_fnp_shape"),
+    "jit_of_vmap_of_grad": (_api_nested, "inside_user_function"),
+    "check_grads": (_api_check_grads, "api_check_grads"),
+    "tree_map": (_api_tree_map, "api_tree_map"),
+    "device_put": (_api_device_put, "api_device_put"),
+    "lax_cond": (_api_lax_cond, "inside_user_function"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PUBLIC_API_ERRORS))
+def test_every_public_entry_point_shows_one_ftrans_frame(case):
+    trigger, marker = PUBLIC_API_ERRORS[case]
+    with pytest.raises(Exception) as info:
+        trigger()
+    assert_user_traceback(info.value, marker)
+
+
+def test_unexpected_tracer_error_is_a_type_error():
+    assert issubclass(ft.UnexpectedTracerError, TypeError)
+    with pytest.raises(TypeError, match="escaped"):
+        _a_leaked_tracer() + 1.0

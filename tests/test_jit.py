@@ -218,3 +218,147 @@ def test_a_tracer_leaked_from_jit_is_an_error_when_used():
     ft.jit(lambda x: leaked.append(x) or x)(1.0)
     with pytest.raises(ft.UnexpectedTracerError, match="escaped"):
         fnp.sin(leaked[0])
+
+
+# -------------------- arguments as JAX takes them (issue 11, point 16) --------------------
+
+def test_keyword_arguments_are_traced():
+    calls = []
+
+    def f(x, y, scale=1.0):
+        calls.append(1)  # runs only when jit traces
+        return (x * y + scale, y)
+
+    jf = ft.jit(f)
+    x = np.arange(3.0)
+    for y in (2.0, np.full(3, 4.0)):
+        got = jf(x, y=y)
+        want = f(x, y=y)
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_allclose(g, w, rtol=1e-15)
+    np.testing.assert_allclose(jf(x, y=np.full(3, 5.0))[0], x * 5.0 + 1.0)  # cached: a new value, same key
+    assert jf.trace_count == 2  # a Python float and an array: two signatures
+    np.testing.assert_allclose(jf(x, y=2.0, scale=np.float64(3.0))[0], x * 2.0 + 3.0)
+    np.testing.assert_allclose(jf(x, scale=3.0, y=2.0)[0], x * 2.0 + 3.0)  # the order of keywords is no matter
+    assert jf.trace_count == 4
+    jaxpr_of_kwargs = ft.make_jaxpr(lambda x: jf(x, y=x)[0])(x)
+    assert [e.primitive.name for e in jaxpr_of_kwargs.eqns] == ["jit_call"]
+    # a keyword argument is a traced value: branching on it is the concretization error
+    with pytest.raises(ft.ConcretizationError):
+        ft.jit(lambda x, flag: x if flag else -x)(x, flag=np.array(True))
+
+
+def test_keyword_and_positional_calls_of_one_structure_do_not_share_a_trace():
+    jf = ft.jit(lambda a, b=None: (a, b))
+    x, y = np.ones(2), np.zeros(2)
+    by_keyword = jf(x, b={"y": y})  # flattens as ((x,), {'b': {'y': y}})
+    positional = jf((x,), {"b": {"y": y}})  # the same leaves and nesting, but two positional arguments
+    assert isinstance(by_keyword[1], dict) and set(by_keyword[1]) == {"y"}
+    assert isinstance(positional[0], tuple) and set(positional[1]) == {"b"}
+    assert jf.trace_count == 2
+
+
+def test_keyword_arguments_differentiate_and_batch():
+    f = ft.jit(lambda x, w: fnp.sum(fnp.sin(x) * w))
+    x, w = np.linspace(0.1, 1.0, 4), np.arange(4.0)
+    np.testing.assert_allclose(ft.grad(lambda x: f(x, w=w))(x), np.cos(x) * w, rtol=1e-13)
+    np.testing.assert_allclose(ft.vmap(lambda x: f(x, w=w))(np.stack([x, 2 * x])),
+                               [np.sum(np.sin(x) * w), np.sum(np.sin(2 * x) * w)], rtol=1e-13)
+
+
+def test_a_non_array_keyword_argument_names_it_and_static_argnames():
+    with pytest.raises(TypeError) as info:
+        ft.jit(lambda x, mode="a": x)(1.0, mode="fast")
+    message = str(info.value)
+    assert "keyword argument 'mode' is a str" in message and "static_argnames" in message
+    with pytest.raises(TypeError, match=r"keyword argument 'opts'\['k'\]\[1\] is a str"):
+        ft.jit(lambda x, opts: x)(1.0, opts={"k": [1.0, "no"]})
+
+
+def test_static_argnums_on_a_parameter_left_at_its_default():
+    def f(x, n=2):
+        return x ** n
+
+    jf = ft.jit(f, static_argnums=1)
+    x = np.arange(4.0)
+    np.testing.assert_allclose(jf(x), x ** 2)  # position 1 absent from the call
+    np.testing.assert_allclose(jf(x, 3), x ** 3)
+    np.testing.assert_allclose(jf(x, n=4), x ** 4)  # static by name too: inferred from the signature
+    assert jf.static_argnames == ("n",)
+    with pytest.raises(ft.ConcretizationError):  # only what static_argnums names is static
+        ft.jit(lambda x, n=2: x if n > 1 else -x, static_argnames=())(x, n=np.float64(3.0))
+
+
+def test_static_argnames_infer_static_argnums():
+    jf = ft.jit(lambda x, n: x ** n if n > 1 else -x, static_argnames="n")
+    x = np.arange(3.0)
+    assert jf.static_argnums == (1,)
+    np.testing.assert_allclose(jf(x, 3), x ** 3)
+    np.testing.assert_allclose(jf(x, n=0), -x)
+
+
+def test_static_values_of_equal_value_and_another_type_trace_again():
+    jf = ft.jit(lambda x, fill: x + fnp.full(3, fill), static_argnums=1)
+    assert jf(np.zeros(3, np.int64), 1).dtype == np.int64
+    assert jf(np.zeros(3, np.int64), 1.0).dtype == np.float64  # 1.0 == 1, but it traces as a float
+    assert jf(np.zeros(3, np.int64), True).dtype == np.int64
+    assert jf.trace_count == 3
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"static_argnums": 2}, r"static_argnums=\(2,\) refers to positional argument 2, but the function takes 2"),
+    ({"static_argnums": -3}, "refers to positional argument -3"),
+    ({"static_argnames": "z"}, "static_argnames lists 'z', but the function has no parameter of that name"),
+    ({"donate_argnums": 5}, "donate_argnums"),
+    ({"donate_argnames": ("y", "q")}, "donate_argnames lists 'q'"),
+    ({"static_argnums": 1, "donate_argnums": 1}, r"static_argnums and donate_argnums both list \[1\]"),
+    ({"static_argnames": "y", "donate_argnames": "y"}, r"static_arg\w+ and donate_arg\w+ both list"),
+])
+def test_argnums_and_argnames_that_do_not_fit_the_signature_are_value_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ft.jit(lambda x, y: x, **kwargs)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"static_argnums": 1.0}, "static_argnums must be an int or a tuple of ints, got 1.0"),
+    ({"static_argnums": "a"}, "static_argnums must be an int or a tuple of ints, got 'a'"),
+    ({"static_argnums": (0, None)}, "None is a NoneType"),
+    ({"static_argnums": True}, "static_argnums must be an int"),
+    ({"static_argnames": 1}, "static_argnames must be a str or a tuple of str, got 1"),
+    ({"static_argnames": ("x", 2)}, "2 is a int"),
+    ({"donate_argnums": "0"}, "donate_argnums must be an int"),
+])
+def test_argnums_and_argnames_of_the_wrong_type_are_type_errors(kwargs, match):
+    with pytest.raises(TypeError, match=match):
+        ft.jit(lambda x, y: x, **kwargs)
+
+
+def test_static_argnums_of_a_function_taking_star_args():
+    jf = ft.jit(lambda *xs: xs[0] * len(xs) if xs[-1] else -xs[0], static_argnums=(2, 5))
+    x = np.arange(3.0)
+    np.testing.assert_allclose(jf(x, x, True), 3 * x)  # position 5 absent
+    np.testing.assert_allclose(jf(x, x, False), -x)
+    with pytest.raises(ValueError, match="refers to positional argument -9"):
+        ft.jit(lambda *xs: xs[0], static_argnums=-9)(x)
+
+
+def test_donated_arguments_are_accepted_and_never_written():
+    def step(params, grads):
+        return params - 0.1 * grads
+
+    params, grads = np.ones(4), np.full(4, 2.0)
+    before = params.copy()
+    for jf in (ft.jit(step, donate_argnums=0), ft.jit(step, donate_argnames="params"),
+               ft.jit(step, donate_argnums=(0, 1))):
+        np.testing.assert_allclose(jf(params, grads), before - 0.2)
+        np.testing.assert_array_equal(params, before)  # ftrans never writes into its inputs
+    assert ft.jit(step, donate_argnums=0).donate_argnames == ("params",)
+    decorated = ft.jit(donate_argnums=0)(step)
+    np.testing.assert_allclose(decorated(params, grads), before - 0.2)
+
+
+def test_jit_of_something_that_is_not_a_function_fails_at_once():
+    with pytest.raises(TypeError, match="jit expects a callable function as its first argument, got 3"):
+        ft.jit(3)
+    with pytest.raises(TypeError, match="callable"):
+        ft.jit(static_argnums=0)(np.ones(2))

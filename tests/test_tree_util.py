@@ -333,3 +333,47 @@ def test_deep_nested_dicts_and_tuples():
     leaves, treedef = tree_flatten(tree)
     assert len(leaves) == 1 + depth // 2
     assert_same_tree(tree, tree_unflatten(treedef, leaves))
+
+
+@given(trees_st)
+def test_is_leaf_that_never_holds_gives_the_same_structure(tree):
+    leaves, treedef = tree_flatten(tree, is_leaf=lambda x: False)
+    assert (leaves, treedef) == tree_flatten(tree)
+    assert hash(treedef) == hash(tree_structure(tree))
+
+
+def test_structure_does_not_depend_on_the_kind_of_leaves():
+    # arrays take a bulk path, other leaves one at a time: the structures must agree
+    arrays = [np.ones(2), (np.float64(1.0), 2.5), {"a": np.int32(3), "b": [True]}]
+    others = tree_map(Leaf, arrays)
+    assert tree_structure(arrays) == tree_structure(others)
+    assert hash(tree_structure(arrays)) == hash(tree_structure(others))
+    assert tree_structure(arrays) != tree_structure([np.ones(2), (1.0, 2.5), {"a": 3, "b": [[True]]}])
+
+
+def test_dict_with_keys_that_cannot_be_sorted_is_a_clear_type_error():
+    with pytest.raises(TypeError, match="keys that cannot be sorted") as info:
+        tree_flatten({1: 1.0, "a": 2.0})
+    assert "int" in str(info.value) and "str" in str(info.value)
+    with pytest.raises(TypeError, match="cannot be sorted"):
+        tree_map(lambda x: x, [{(1,): 1.0, 2: 2.0}])
+
+
+def test_register_pytree_node_checks_its_arguments():
+    with pytest.raises(TypeError, match="node_type must be a class"):
+        register_pytree_node("Box", lambda b: ((), None), lambda a, c: None)
+    with pytest.raises(TypeError, match="callable"):
+        register_pytree_node(Leaf, None, lambda a, c: None)
+
+
+def test_wide_trees_flatten_and_compare_per_node():
+    # 100,000 leaves in one list, tuple or dict: one structure record each
+    n = 100_000
+    values = [np.float64(i) for i in range(n)]
+    for tree in (values, tuple(values), {f"k{i:06d}": v for i, v in enumerate(values)}):
+        leaves, treedef = tree_flatten(tree)
+        assert len(leaves) == n and leaves[1] is values[1] and treedef.num_leaves == n
+        assert len(treedef.nodes) == 1
+        rebuilt = tree_unflatten(treedef, leaves)
+        assert type(rebuilt) is type(tree) and len(rebuilt) == n
+        assert tree_structure(rebuilt) == treedef

@@ -568,6 +568,22 @@ def test_out_axes_errors():
         ft.vmap(lambda x: x * 2.0, out_axes=None)(np.ones(3))
 
 
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"axis_size": True}, TypeError, r"axis_size must be a non-negative int or None, got True \(a bool\)"),
+    ({"axis_size": 2.5}, TypeError, r"axis_size must be a non-negative int or None, got 2.5 \(a float\)"),
+    ({"axis_size": "3"}, TypeError, "axis_size must be a non-negative int or None"),
+    ({"axis_size": -1}, ValueError, "axis_size must be a non-negative int or None, got -1"),
+    ({"in_axes": 1.5}, TypeError, "in_axes must be an int, None"),
+    ({"in_axes": (0, [None, "x"])}, TypeError, "in_axes must be an int, None"),
+    ({"in_axes": True}, TypeError, "in_axes must be an int, None"),
+    ({"out_axes": 0.0}, TypeError, "out_axes must be an int, None"),
+    ({"out_axes": {"a": "b"}}, TypeError, "out_axes must be an int, None"),
+])
+def test_bad_axes_and_axis_size_fail_when_vmap_is_called(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        ft.vmap(lambda x: x, **kwargs)
+
+
 def test_nothing_mapped_needs_axis_size():
     with pytest.raises(ValueError, match="at least one mapped argument.*axis_size"):
         ft.vmap(lambda x: x, in_axes=None)(np.ones(3))

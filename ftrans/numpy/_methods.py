@@ -7,12 +7,12 @@ lax_numpy does for its tracers).
 from __future__ import annotations
 
 from ftrans.numpy import _creation, _elementwise as ew, _indexing, _linalg, _reductions, _shape
-from ir.errors import at_user_line
+from ir.errors import api_boundary, at_user_line, operator_boundary
 from ir.tracing import Tracer
 
 
 def _swap(fun):
-    fun = getattr(fun, "__wrapped__", fun)  # unwrapped, as all tracer methods (see below)
+    fun = getattr(fun, "__wrapped__", fun)  # unwrapped: install_tracer_methods adds the boundary
     return lambda self, other: fun(other, self)
 
 
@@ -87,11 +87,21 @@ _PROPERTIES = {
 }
 
 
+_UNARY_OPERATORS = {"__neg__", "__pos__", "__abs__", "__invert__"}
+
+
 def install_tracer_methods():
-    # NB: installed unwrapped: tracers live only inside a transformation, whose own
-    # entry point already hides ftrans's frames from tracebacks (operators are hot)
-    for name, fun in {**_OPERATORS, **_METHODS}.items():
-        setattr(Tracer, name, getattr(fun, "__wrapped__", fun))
+    # NB: each a boundary of its own: a tracer used outside the transformation that made
+    # it (a leaked one) reaches an operator from the user's code directly, and its error
+    # must show the user's frames too. Operators, hot, get the cheaper operator_boundary.
+    for name, fun in _OPERATORS.items():
+        fun = getattr(fun, "__wrapped__", fun)
+        if name == "__setitem__":
+            setattr(Tracer, name, api_boundary(fun))
+        else:
+            setattr(Tracer, name, operator_boundary(fun, 1 if name in _UNARY_OPERATORS else 2))
+    for name, fun in _METHODS.items():
+        setattr(Tracer, name, api_boundary(getattr(fun, "__wrapped__", fun)))
     for name, getter in _PROPERTIES.items():
-        setattr(Tracer, name, property(getter))
+        setattr(Tracer, name, property(api_boundary(getter)))
     Tracer.__hash__ = None  # `==` is elementwise, so tracers cannot be hashed (as arrays)
