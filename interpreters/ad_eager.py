@@ -26,6 +26,7 @@ from ir import config, passes
 from ir.core import ClosedJaxpr, Jaxpr, concrete_aval
 from ir.markers import Zero
 from ir.passes.dce import dce
+from ir.primitives import call
 from ir.primitives.ad_util import zeros
 from ir.primitive import check_impl_result
 from ir.tracing import (StagingTrace, StagingTracer, Trace, Tracer, _current_trace, apply_impl, bind,
@@ -169,17 +170,30 @@ class _VJPRule:
         return eval_jaxpr(self.backward_jaxpr.jaxpr, self.backward_jaxpr.consts, *args)
 
 
+# Rules of signatures whose params hold no sub-jaxpr, by signature (the key
+# TapeTrace.process_primitive builds). Those of a jit_call are kept with its
+# sub-jaxpr instead (call.derived): a global entry would keep the jaxpr, and what
+# its transformations' generated code holds, alive after the jitted function is gone.
 _RULES: dict = {}
 _MAX_RULES = 4096  # distinct signatures kept; past that the cache starts over
 
 
 def _new_rule(key, prim, params, args, slots):
     avals = [x.aval if slot is not None else concrete_aval(x) for x, slot in zip(args, slots)]
-    rule = _build_rule(prim, params, avals, [slot is not None for slot in slots])
-    if key is not None:
-        if len(_RULES) >= _MAX_RULES:
-            _RULES.clear()
-        _RULES[key] = rule
+    wrt = [slot is not None for slot in slots]
+    if key is None:  # unhashable params
+        return _build_rule(prim, params, avals, wrt)
+    sub_jaxprs = [value for value in params.values() if isinstance(value, ClosedJaxpr)]
+    if sub_jaxprs:
+        # keyed on all but the sub-jaxpr itself, which an entry beside it must not hold
+        signature = ("eager vjp", prim, tuple(avals), tuple(wrt),
+                     tuple((name, type(value), value) for name, value in params.items()
+                           if not isinstance(value, ClosedJaxpr)))
+        return call.derived(sub_jaxprs[0], signature, lambda: _build_rule(prim, params, avals, wrt))
+    rule = _build_rule(prim, params, avals, wrt)
+    if len(_RULES) >= _MAX_RULES:
+        _RULES.clear()
+    _RULES[key] = rule
     return rule
 
 

@@ -245,7 +245,9 @@ def lower(closed: ClosedJaxpr, name="jitted", copy_outputs=True) -> LoweredNumpy
         name = f"{name}_jitted"
     text = f"def {name}({', '.join(source.params)}):\n" + "\n".join(lines) + "\n"
     exec(compile(text, f"<ftrans jit of {name}>", "exec"), source.namespace)  # our own generated source
-    return LoweredNumpy(text, source.namespace[name], scratch)
+    # taken out of its own namespace (it never calls itself by name): no cycle of function and
+    # namespace, so its buffers go as soon as the last reference to it does, not at a GC pass
+    return LoweredNumpy(text, source.namespace.pop(name), scratch)
 
 
 def _fresh_results(source, jaxpr):
