@@ -46,10 +46,11 @@ ones stay plain calls: allocating them costs less than any bookkeeping):
   bit. The caller runs tasks too, so a run never waits for a free worker
   (whichever thread calls, however many calls share the pool), and it returns
   once every task is done, raising the first error any task raised. THREADS
-  is the number of CPUs this process may run on, at most MAX_THREADS, or
-  the environment variable FTRANS_JIT_THREADS (1: no threads, for
-  reproducible timings). The pools and threads that generated code uses at
-  run time are `interpreters/lowering_numpy_runtime.py`.
+  is the environment variable FTRANS_JIT_THREADS (1: no threads, for
+  reproducible timings), else MAX_THREADS, and at most the number of CPUs
+  this process may run on, read at the first run that could use threads.
+  The pools and threads that generated code uses at run time are
+  `interpreters/lowering_numpy_runtime.py`.
 
 - Recycled results. A result of at least RECYCLE_MIN_BYTES is taken from a
   RecycledResult: the array an earlier call returned, once nothing refers to
