@@ -16,6 +16,8 @@ import threading
 
 import numpy
 
+from ir.floating_point import ignore_in_this_thread
+
 # A chunked run that large is shared between threads: handing a task to another
 # thread costs microseconds, a chunk of gelu about 0.1 ms.
 THREAD_MIN_BYTES = 4 * 1024 * 1024
@@ -250,6 +252,7 @@ class _WorkerPool:
                 self._workers += 1
 
     def _serve(self):
+        ignore_in_this_thread()  # NumPy's error state is per thread: the caller's "ignore" is not ours
         while True:
             self._jobs.get().work()
 
