@@ -121,11 +121,14 @@ def _is_plain_leaf(x):
 
 _LEAF_NODE = (None, None, 0, None)
 _TUPLE_OF_LEAVES_DEFS = {}  # n -> the treedef of a tuple of n leaves
+_MAX_TUPLE_OF_LEAVES_DEFS = 256  # distinct n kept; past that the cache starts over (each holds n nodes)
 
 
 def _tuple_of_leaves_def(n):
     treedef = _TUPLE_OF_LEAVES_DEFS.get(n)
     if treedef is None:
+        if len(_TUPLE_OF_LEAVES_DEFS) >= _MAX_TUPLE_OF_LEAVES_DEFS:
+            _TUPLE_OF_LEAVES_DEFS.clear()
         treedef = _TUPLE_OF_LEAVES_DEFS[n] = PyTreeDef([_LEAF_NODE] * n + [(tuple, None, n, _NODE_TYPES[tuple][1])])
     return treedef
 

@@ -29,6 +29,18 @@ try:
 except ImportError:  # not NumPy 2's layout
     _NUMPY_ERROR_STATE = None
 
+
+
+def _ignore_with_errstate():
+    state = np.errstate(all="ignore")
+    state.__enter__()
+    return state
+
+
+def _restore_with_errstate(state):
+    state.__exit__(None, None, None)
+
+
 if _NUMPY_ERROR_STATE is not None:
     with np.errstate(all="ignore"):
         _IGNORE_ALL = _NUMPY_ERROR_STATE.get()
@@ -36,13 +48,7 @@ if _NUMPY_ERROR_STATE is not None:
     ignore_errors = functools.partial(_NUMPY_ERROR_STATE.set, _IGNORE_ALL)
     restore_errors = _NUMPY_ERROR_STATE.reset
 else:
-    def ignore_errors():
-        state = np.errstate(all="ignore")
-        state.__enter__()
-        return state
-
-    def restore_errors(state):
-        state.__exit__(None, None, None)
+    ignore_errors, restore_errors = _ignore_with_errstate, _restore_with_errstate
 
 
 def ignore_in_this_thread():

@@ -207,6 +207,24 @@ def test_no_runtime_warning_from_threaded_chunked_runs(monkeypatch):
         np.testing.assert_array_equal(out, np.log(x) * np.sqrt(x) + 1.0 / x)
 
 
+@pytest.mark.parametrize("pair", ["used", "np.errstate"])
+def test_ignoring_errors_and_restoring_the_callers_state(pair):
+    """Both ways of setting the error state (NumPy 2's context variable, and
+    np.errstate where NumPy keeps it elsewhere) ignore, then restore, the caller's."""
+    from ir import floating_point as fp
+    ignore, restore = ((fp.ignore_errors, fp.restore_errors) if pair == "used"
+                       else (fp._ignore_with_errstate, fp._restore_with_errstate))
+    with np.errstate(divide="raise", invalid="warn"):
+        token = ignore()
+        try:
+            with warnings_are_errors():
+                assert np.log(np.zeros(1))[0] == -np.inf and np.isnan(np.sqrt(-np.ones(1))[0])
+            assert set(np.geterr().values()) == {"ignore"}
+        finally:
+            restore(token)
+        assert np.geterr()["divide"] == "raise" and np.geterr()["invalid"] == "warn"
+
+
 def test_the_callers_numpy_error_state_is_kept():
     """ftrans ignores floating-point errors only while it computes: the caller's own
     NumPy code, inside a transformed function too, keeps the caller's state."""

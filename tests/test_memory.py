@@ -19,6 +19,7 @@ import pytest
 import ftrans as ft
 import ftrans.numpy as fnp
 from interpreters import ad_eager, lowering_cupy
+from ftrans import tree_util
 from ftrans.numpy import _core as fnp_core
 
 N = 10 ** 5  # past the size from which generated code keeps scratch buffers between calls
@@ -138,6 +139,7 @@ def test_many_distinct_jitted_closures_keep_memory_bounded():
 
 def test_eager_rule_cache_is_bounded(monkeypatch):
     monkeypatch.setattr(ad_eager, "_MAX_RULES", 8)
+    monkeypatch.setattr(ad_eager, "_RULES", {})  # the suite's rules stay as they were
     for n in range(1, 30):  # as many distinct signatures: sin of f64[n], and so on
         np.testing.assert_allclose(ft.grad(lambda x: fnp.sum(fnp.sin(x)))(np.zeros(n)), np.ones(n))
         assert len(ad_eager._RULES) <= 8
@@ -145,9 +147,19 @@ def test_eager_rule_cache_is_bounded(monkeypatch):
 
 def test_operand_plan_cache_is_bounded(monkeypatch):
     monkeypatch.setattr(fnp_core, "_MAX_OPERAND_PLANS", 8)
+    monkeypatch.setattr(fnp_core, "_OPERAND_PLANS", {})
     for n in range(1, 30):
         np.testing.assert_array_equal(fnp.add(np.ones(n), 1.0), np.full(n, 2.0))
         assert len(fnp_core._OPERAND_PLANS) <= 8
+
+
+def test_treedef_cache_of_tuples_is_bounded(monkeypatch):
+    monkeypatch.setattr(tree_util, "_MAX_TUPLE_OF_LEAVES_DEFS", 8)
+    monkeypatch.setattr(tree_util, "_TUPLE_OF_LEAVES_DEFS", {})
+    for n in range(1, 30):
+        leaves, treedef = ft.tree_util.tree_flatten(tuple(range(n)))
+        assert ft.tree_util.tree_unflatten(treedef, leaves) == tuple(range(n))
+        assert len(tree_util._TUPLE_OF_LEAVES_DEFS) <= 8
 
 
 def test_cupy_kernel_cache_is_bounded():
