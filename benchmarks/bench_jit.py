@@ -300,7 +300,7 @@ def add_jax_timings(results):
 def main():
     print(f"Python {platform.python_version()}, NumPy {np.__version__}, {platform.machine()}"
           + (f", JAX {jax.__version__}" if jax is not None else ", JAX not installed (its rows are skipped)")
-          + f"; BLAS threads: {os.environ['OPENBLAS_NUM_THREADS']}; ft.jit threads: {lowering_numpy_runtime.THREADS}")
+          + f"; BLAS threads: {os.environ['OPENBLAS_NUM_THREADS']}; ft.jit threads: {lowering_numpy_runtime.thread_count()}")
     results = {("gelu", dtype): gelu_timings(dtype) for dtype in (np.float64, np.float32)}
     results["grad"] = gelu_grad_timings()
     results["mlp"] = mlp_timings()

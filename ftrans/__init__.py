@@ -7,6 +7,7 @@
 from ftrans import lax, numpy, tree_util
 from ftrans._autodiff import grad, jvp, linearize, value_and_grad, vjp
 from ftrans._check_grads import check_grads
+from ftrans._config import config
 from ftrans._device import device_put
 from ftrans._jacobians import hessian, jacfwd, jacrev
 from ftrans._jaxpr_as_fun import jaxpr_as_fun
@@ -21,5 +22,5 @@ from ir.errors import ConcretizationError, UnexpectedTracerError
 __version__ = "0.1.0"
 
 __all__ = ["ClosedJaxpr", "ConcretizationError", "Jaxpr", "JaxprParseError", "ShapedArray", "UnexpectedTracerError",
-           "check_grads", "device_put", "grad", "hessian", "jacfwd", "jacrev", "jaxpr_as_fun", "jit", "jvp", "lax", "linearize", "make_jaxpr", "parse_jaxpr",
+           "check_grads", "config", "device_put", "grad", "hessian", "jacfwd", "jacrev", "jaxpr_as_fun", "jit", "jvp", "lax", "linearize", "make_jaxpr", "parse_jaxpr",
            "numpy", "tree_util", "value_and_grad", "vjp", "vmap"]

@@ -33,12 +33,13 @@ from ftrans._api_util import (check_callable, check_outputs, flatten_args, gc_pa
 from ftrans._device import BACKENDS, resolve_backend
 from ftrans.tree_util import tree_flatten, tree_structure, tree_unflatten
 from interpreters import lowering_cupy, lowering_numpy
-from ir import passes
+from ir import config, passes
 from ir.core import HOST_TYPES, ClosedJaxpr, concrete_avals, is_cupy_array
 from ir.errors import api_boundary, at_user_line
+from ir.floating_point import ignore_errors, new_nan, restore_errors
 from ir.passes.inline import inline_calls
 from ir.primitives.call import call_form, jit_call
-from ir.tracing import current_trace, stage
+from ir.tracing import current_trace, find_nan_equation, nan_error, stage
 
 _LEAF = tree_structure(0)  # the structure of a single array
 
@@ -67,6 +68,29 @@ class _Compiled:
         self.unflatten = itemgetter(0) if out_tree == _LEAF else functools.partial(tree_unflatten, out_tree)
         # for binding under a trace: constants become explicit leading operands
         self.call_jaxpr, self.consts = call_form(closed)
+        self.name = name
+
+    def execute(self, leaves):
+        """Run the generated code on `leaves`, IEEE-silently (ir/floating_point.py)."""
+        token = ignore_errors()
+        try:
+            outs = self.run(*leaves)
+        finally:
+            restore_errors(token)
+        if config.debug_nans:
+            self.check_nans(leaves, outs)
+        return outs
+
+    def check_nans(self, leaves, outs):
+        """debug_nans: if the call made a NaN, re-run its jaxpr one equation at a time
+        to name the one that did (as JAX does), else say that only the optimized code did."""
+        if not new_nan([*leaves, *self.consts], outs):
+            return
+        where = f"the jitted function {self.name}"
+        find_nan_equation(self.jaxpr, leaves, where)
+        raise nan_error(where, ", though none of its equations makes one when they run one at a time: "
+                               "the NaN comes from jit's rewrites (such as x**3 as multiplications, "
+                               "which may overflow where power does not)")
 
 
 def _with_scalars_as_arrays(run, in_avals):
@@ -194,7 +218,7 @@ class JittedFunction:
         compiled = None if backend is None else self._cache.get((in_tree, concrete_avals(leaves), (), backend))
         if compiled is None:
             return self._call(args, kwargs)
-        return compiled.unflatten(compiled.run(*leaves))
+        return compiled.unflatten(compiled.execute(leaves))
 
     def _fast_backend(self, leaves):
         """The backend of a call whose leaves are all arrays on one device (so no tracers
@@ -208,7 +232,7 @@ class JittedFunction:
     def _call(self, args, kwargs):
         compiled, leaves = self._lookup(args, kwargs)
         if current_trace() is None:
-            outs = compiled.run(*leaves)
+            outs = compiled.execute(leaves)
         else:  # inside a transformation: one equation it can differentiate and batch through
             outs = jit_call(compiled.call_jaxpr, [*compiled.consts, *leaves], self.name)
         return compiled.unflatten(outs)

@@ -200,11 +200,14 @@ _CLOSE = object()
 
 
 _TUPLE_OF_LEAVES_DEFS = {}  # n -> the treedef of a tuple of n leaves (the arguments of most calls)
+_MAX_TUPLE_OF_LEAVES_DEFS = 256  # distinct n kept; past that the cache starts over
 
 
 def _tuple_of_leaves_def(n):
     treedef = _TUPLE_OF_LEAVES_DEFS.get(n)
     if treedef is None:
+        if len(_TUPLE_OF_LEAVES_DEFS) >= _MAX_TUPLE_OF_LEAVES_DEFS:
+            _TUPLE_OF_LEAVES_DEFS.clear()
         treedef = _TUPLE_OF_LEAVES_DEFS[n] = PyTreeDef([(tuple, None, n, True)], n)
     return treedef
 

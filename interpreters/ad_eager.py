@@ -26,10 +26,13 @@ from ir import config, passes
 from ir.core import ClosedJaxpr, Jaxpr, concrete_aval
 from ir.markers import Zero
 from ir.passes.dce import dce
+from ir.primitives import call
 from ir.primitives.ad_util import zeros
 from ir.primitive import check_impl_result
-from ir.tracing import (StagingTrace, StagingTracer, Trace, Tracer, _current_trace, apply_impl, bind,
-                        current_trace, leaked_tracer_error, trace_context)
+from ir.errors import user_location
+from ir.floating_point import ignore_errors, new_nan, restore_errors
+from ir.tracing import (StagingTrace, StagingTracer, Trace, Tracer, _current_trace, apply_impl, bind, check_nans,
+                        current_trace, find_nan_equation, leaked_tracer_error, nan_error, trace_context)
 
 
 class TapeTracer(Tracer):
@@ -57,6 +60,9 @@ class TapeTrace(Trace):
         super().__init__()
         self.steps = []
         self.slot_count = 0
+        # with debug_nans: the id of a step's residual list (one per step, alive as long as
+        # the tape) -> the user's line that applied its primitive, for errors of the backward pass
+        self.user_lines = {}
 
     def new_input(self, value, aval):
         self.slot_count += 1
@@ -89,8 +95,14 @@ class TapeTrace(Trace):
             key = rule = None
         if rule is None:
             rule = _new_rule(key, prim, params, args, slots)
+        token = ignore_errors()  # IEEE-silently, as apply_impl
+        try:
+            outs = prim.impl(*values, **params) if rule.calls_impl else rule.forward(*values)
+        finally:
+            restore_errors(token)
+        if config.debug_nans:
+            check_nans(prim, values, params, outs if prim.multiple_results or not rule.calls_impl else [outs])
         if rule.calls_impl:
-            outs = prim.impl(*values, **params)
             if config.debug:
                 check_impl_result(prim, values, params, outs if prim.multiple_results else [outs])
             if not prim.multiple_results:  # the common case, kept short
@@ -100,10 +112,12 @@ class TapeTrace(Trace):
                 self.slot_count = slot + 1
                 values.append(outs)
                 self.steps.append((rule, values, slots, slot))
+                if config.debug_nans:
+                    self.user_lines[id(values)] = user_location()
                 return TapeTracer(self, outs, rule.out_avals[0], slot)
             residuals = [*values, *outs]
         else:  # the linearization could not reuse the implementation's outputs: it computes them
-            computed = rule.forward(*values)
+            computed = outs
             outs = computed[:rule.num_outputs]
             residuals = [*values, *computed]
         out_slots, results = [], []  # out_slots: those of the outputs with a nonzero tangent
@@ -116,6 +130,8 @@ class TapeTrace(Trace):
                 results.append(out)
         if out_slots:
             self.steps.append((rule, residuals, slots, out_slots))
+            if config.debug_nans:
+                self.user_lines[id(residuals)] = user_location()
         return results if prim.multiple_results else results[0]
 
     def backward(self, out_slots, cts_out, traced=False):
@@ -123,6 +139,7 @@ class TapeTrace(Trace):
         A step's output slot is an int for a single-result primitive.
         `traced`: a transformation is open (vmap over a vjp function, say), so
         the backward functions run as IR through `bind`, not as NumPy code."""
+        check = config.debug_nans
         cts = [None] * self.slot_count
         for slot, ct in zip(out_slots, cts_out, strict=True):
             if ct is not None:
@@ -141,11 +158,24 @@ class TapeTrace(Trace):
                 like = next(ct for ct in step_cts if ct is not None)  # NumPy or CuPy, as the others
                 step_cts = [zeros(aval, like) if ct is None else ct for ct, aval in zip(step_cts, rule.ct_avals)]
             cts_in = (rule.backward_traced if traced else rule.backward)(*residuals, *step_cts)
+            if check:
+                self._check_backward_nans(rule, residuals, step_cts, cts_in)
             for position, ct in zip(rule.ct_inputs, cts_in):
                 slot = slots[position]
                 previous = cts[slot]
                 cts[slot] = ct if previous is None else previous + ct
         return cts
+
+    def _check_backward_nans(self, rule, residuals, step_cts, cts_in):
+        """debug_nans: a FloatingPointError naming the backward pass of the step's
+        primitive and the user's line that applied it, if it made a NaN."""
+        inputs = [*residuals, *step_cts]
+        if not new_nan(inputs, cts_in):
+            return
+        where = f"the backward pass of {rule.name}"
+        line = self.user_lines.get(id(residuals)) or None  # where the forward pass applied it
+        find_nan_equation(rule.backward_jaxpr, inputs, where, line)
+        raise nan_error(where, location=line)
 
 
 # -------------------- one primitive's VJP, compiled once per signature --------------------
@@ -162,24 +192,37 @@ class _VJPRule:
     extra residuals). `ct_inputs`: the operand positions that `backward`
     returns cotangents for (the others' are structurally zero).
     """
-    __slots__ = ("calls_impl", "forward", "num_outputs", "out_avals", "nonzero_outputs", "backward",
+    __slots__ = ("name", "calls_impl", "forward", "num_outputs", "out_avals", "nonzero_outputs", "backward",
                  "backward_jaxpr", "ct_inputs", "ct_avals")
 
     def backward_traced(self, *args):
         return eval_jaxpr(self.backward_jaxpr.jaxpr, self.backward_jaxpr.consts, *args)
 
 
+# Rules of signatures whose params hold no sub-jaxpr, by signature (the key
+# TapeTrace.process_primitive builds). Those of a jit_call are kept with its
+# sub-jaxpr instead (call.derived): a global entry would keep the jaxpr, and what
+# its transformations' generated code holds, alive after the jitted function is gone.
 _RULES: dict = {}
 _MAX_RULES = 4096  # distinct signatures kept; past that the cache starts over
 
 
 def _new_rule(key, prim, params, args, slots):
     avals = [x.aval if slot is not None else concrete_aval(x) for x, slot in zip(args, slots)]
-    rule = _build_rule(prim, params, avals, [slot is not None for slot in slots])
-    if key is not None:
-        if len(_RULES) >= _MAX_RULES:
-            _RULES.clear()
-        _RULES[key] = rule
+    wrt = [slot is not None for slot in slots]
+    if key is None:  # unhashable params
+        return _build_rule(prim, params, avals, wrt)
+    sub_jaxprs = [value for value in params.values() if isinstance(value, ClosedJaxpr)]
+    if sub_jaxprs:
+        # keyed on all but the sub-jaxpr itself, which an entry beside it must not hold
+        signature = ("eager vjp", prim, tuple(avals), tuple(wrt),
+                     tuple((name, type(value), value) for name, value in params.items()
+                           if not isinstance(value, ClosedJaxpr)))
+        return call.derived(sub_jaxprs[0], signature, lambda: _build_rule(prim, params, avals, wrt))
+    rule = _build_rule(prim, params, avals, wrt)
+    if len(_RULES) >= _MAX_RULES:
+        _RULES.clear()
+    _RULES[key] = rule
     return rule
 
 
@@ -197,6 +240,7 @@ def _build_rule(prim, params, avals, wrt):
     jaxpr = known_closed.jaxpr
     num_inputs, num_outputs = len(inputs), len(outs)
     rule = _VJPRule()
+    rule.name = prim.name
     rule.num_outputs = num_outputs
     rule.out_avals = [v.aval for v in jaxpr.outvars]
     rule.nonzero_outputs = linear.nonzero_outputs
@@ -281,7 +325,11 @@ class TapeLinearFunction:
     def transpose(self, cts_out):
         slots = [s for s in self.out_slots if s is not None]
         traced = current_trace() is not None
-        cts = self.trace.backward(slots, cts_out, traced)
+        token = ignore_errors()  # the backward functions (and the sums of cotangents), IEEE-silently
+        try:
+            cts = self.trace.backward(slots, cts_out, traced)
+        finally:
+            restore_errors(token)
         return [Zero(aval) if cts[slot] is None else cts[slot] for slot, aval in self.in_slots]
 
 

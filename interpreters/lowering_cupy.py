@@ -24,8 +24,10 @@ The same body also compiles outside CuPy: `standalone_cuda` wraps it in an
 """
 from __future__ import annotations
 
+import collections
 import hashlib
 import math
+import threading
 
 import numpy as np
 
@@ -433,8 +435,33 @@ def execute(plan, args, xp, launchers):
 # and strides are not part of it, CuPy handles them per call. The readable
 # name in the plan (`gelu_k0`) is not part of the key either: a kernel is
 # compiled under a name made from its key, so identical kernels of two
-# differently named functions are one.
-_KERNEL_CACHE = {}
+# differently named functions are one. Bounded: the least recently used go first
+# (CuPy keeps the compiled binaries on disk, so one built again needs no nvcc).
+class _KernelCache:
+    def __init__(self, capacity):
+        self.capacity = capacity
+        self._kernels = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            kernel = self._kernels.get(key)
+            if kernel is not None:
+                self._kernels.move_to_end(key)
+            return kernel
+
+    def __setitem__(self, key, kernel):
+        with self._lock:
+            self._kernels[key] = kernel
+            self._kernels.move_to_end(key)
+            while len(self._kernels) > self.capacity:
+                self._kernels.popitem(last=False)
+
+    def __len__(self):
+        return len(self._kernels)
+
+
+_KERNEL_CACHE = _KernelCache(capacity=1024)
 
 
 def _compiled_name(key):

@@ -46,10 +46,11 @@ ones stay plain calls: allocating them costs less than any bookkeeping):
   bit. The caller runs tasks too, so a run never waits for a free worker
   (whichever thread calls, however many calls share the pool), and it returns
   once every task is done, raising the first error any task raised. THREADS
-  is the number of CPUs this process may run on, at most MAX_THREADS, or
-  the environment variable FTRANS_JIT_THREADS (1: no threads, for
-  reproducible timings). The pools and threads that generated code uses at
-  run time are `interpreters/lowering_numpy_runtime.py`.
+  is the environment variable FTRANS_JIT_THREADS (1: no threads, for
+  reproducible timings), else MAX_THREADS, and at most the number of CPUs
+  this process may run on, read at the first run that could use threads.
+  The pools and threads that generated code uses at run time are
+  `interpreters/lowering_numpy_runtime.py`.
 
 - Recycled results. A result of at least RECYCLE_MIN_BYTES is taken from a
   RecycledResult: the array an earlier call returned, once nothing refers to
@@ -245,7 +246,9 @@ def lower(closed: ClosedJaxpr, name="jitted", copy_outputs=True) -> LoweredNumpy
         name = f"{name}_jitted"
     text = f"def {name}({', '.join(source.params)}):\n" + "\n".join(lines) + "\n"
     exec(compile(text, f"<ftrans jit of {name}>", "exec"), source.namespace)  # our own generated source
-    return LoweredNumpy(text, source.namespace[name], scratch)
+    # taken out of its own namespace (it never calls itself by name): no cycle of function and
+    # namespace, so its buffers go as soon as the last reference to it does, not at a GC pass
+    return LoweredNumpy(text, source.namespace.pop(name), scratch)
 
 
 def _fresh_results(source, jaxpr):

@@ -16,6 +16,8 @@ import threading
 
 import numpy
 
+from ir.floating_point import ignore_in_this_thread
+
 # A chunked run that large is shared between threads: handing a task to another
 # thread costs microseconds, a chunk of gelu about 0.1 ms.
 THREAD_MIN_BYTES = 4 * 1024 * 1024
@@ -100,19 +102,36 @@ def _count_unreferenced():
 _UNREFERENCED = _count_unreferenced()
 
 
+def _available_cpus():
+    """The CPUs this process may run on (its affinity mask, where the OS has one)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, cpus or 1)
+
+
 def _thread_setting():
-    """Threads per chunked run: FTRANS_JIT_THREADS, or the CPUs this process
-    may run on, at most MAX_THREADS."""
+    """Threads per chunked run: FTRANS_JIT_THREADS, or MAX_THREADS; at most the
+    CPUs this process may run on (more threads than CPUs only take turns)."""
     setting = os.environ.get("FTRANS_JIT_THREADS", "").strip()
     if setting:
         if not setting.isdigit() or int(setting) < 1:
-            raise ValueError(f"FTRANS_JIT_THREADS must be a positive integer, not {setting!r}")
-        return int(setting)
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(cpus or 1, MAX_THREADS))
+            raise ValueError(f"FTRANS_JIT_THREADS must be a positive integer (the threads a jitted "
+                             f"call's chunked runs may use; 1 turns them off), not {setting!r}")
+        wanted = int(setting)
+    else:
+        wanted = MAX_THREADS
+    return min(wanted, _available_cpus())
 
 
-THREADS = _thread_setting()
+# Threads per chunked run, read from the environment at first use (so that a bad
+# FTRANS_JIT_THREADS is an error there, not at `import ftrans`); set it to override.
+THREADS = None
+
+
+def thread_count():
+    global THREADS
+    if THREADS is None:
+        THREADS = _thread_setting()
+    return THREADS
 
 
 class ChunkedRun:
@@ -131,7 +150,7 @@ class ChunkedRun:
         self.nbytes = nbytes
 
     def __call__(self, chunks):
-        helpers = min(THREADS, len(self.tasks)) - 1 if self.nbytes >= THREAD_MIN_BYTES else 0
+        helpers = min(thread_count(), len(self.tasks)) - 1 if self.nbytes >= THREAD_MIN_BYTES else 0
         if helpers > 0:
             _POOL.run(_Job(chunks, self.temporaries, self.tasks), helpers)
             return
@@ -233,6 +252,7 @@ class _WorkerPool:
                 self._workers += 1
 
     def _serve(self):
+        ignore_in_this_thread()  # NumPy's error state is per thread: the caller's "ignore" is not ours
         while True:
             self._jobs.get().work()
 

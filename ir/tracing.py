@@ -20,6 +20,7 @@ import numpy as np
 from ir import config
 from ir.core import ClosedJaxpr, Eqn, Jaxpr, Literal, ShapedArray, Var, concrete_aval, is_cupy_array
 from ir.errors import ConcretizationError, TracerArrayConversionError, UnexpectedTracerError, at_user_line
+from ir.floating_point import ignore_errors, new_nan, restore_errors
 from ir.primitive import as_array, check_impl_result
 
 _current_trace: contextvars.ContextVar = contextvars.ContextVar("ftrans_current_trace", default=None)
@@ -59,15 +60,71 @@ def bind_in(trace, prim, args, params):
 
 
 def apply_impl(prim, args, params):
-    """Compute a primitive on concrete values. 0-d results may be NumPy scalars:
-    inside a transformation that is cheaper, and `bind` converts what users see."""
+    """Compute a primitive on concrete values, IEEE-silently (see ir/floating_point.py).
+    0-d results may be NumPy scalars: inside a transformation that is cheaper, and
+    `bind` converts what users see."""
     for x in args:
         if isinstance(x, Tracer):
             raise leaked_tracer_error(x)
-    out = prim.impl(*args, **params)
+    token = ignore_errors()
+    try:
+        out = prim.impl(*args, **params)
+    finally:
+        restore_errors(token)
     if config.debug:
         check_impl_result(prim, args, params, out if prim.multiple_results else [out])
+    if config.debug_nans:
+        check_nans(prim, args, params, out if prim.multiple_results else [out])
     return out
+
+
+# -------------------- debug_nans --------------------
+
+def nan_error(what, detail="", location=None):
+    """JAX's words, `detail` (which equation), then where: `location`, by default
+    the user's current line."""
+    message = f"invalid value (nan) encountered in {what}{detail}"
+    return FloatingPointError(at_user_line(message) if location is None else f"{message}\n  at {location}")
+
+
+def check_nans(prim, args, params, outs):
+    """With debug_nans: a FloatingPointError if `prim` made a NaN of operands that
+    hold none. For a call of a sub-jaxpr its equations first run one at a time
+    (as JAX's de-optimized re-run), to name the one that made it."""
+    if not new_nan(args, outs):
+        return
+    for value in params.values():
+        if isinstance(value, ClosedJaxpr):
+            find_nan_equation(value, args, f"jit_call of {params.get('name', 'a function')}")
+    raise nan_error(prim.name)
+
+
+def find_nan_equation(closed: ClosedJaxpr, args, where, location=None):
+    """Evaluate `closed` one equation at a time and raise a FloatingPointError at
+    the first that makes a NaN of operands holding none (inside a sub-jaxpr, at
+    the equation there); `where` names the jaxpr, `location` the user's line (by
+    default the current one). Returns if none does: a NaN from the inputs or
+    constants, or one that only the optimized code made."""
+    jaxpr = closed.jaxpr
+    env = dict(zip(jaxpr.constvars, closed.consts, strict=True))
+    env.update(zip(jaxpr.invars, (np.asarray(x) if type(x) in _SCALAR_TYPES else x for x in args), strict=True))
+    for index, eqn in enumerate(jaxpr.eqns):
+        ins = [x.value if type(x) is Literal else env[x] for x in eqn.invars]
+        prim = eqn.primitive
+        token = ignore_errors()
+        try:
+            out = prim.impl(*ins, **eqn.params)
+        finally:
+            restore_errors(token)
+        outs = list(out) if prim.multiple_results else [out]
+        if new_nan(ins, outs):
+            for value in eqn.params.values():
+                if isinstance(value, ClosedJaxpr):
+                    find_nan_equation(value, ins, f"jit_call of {eqn.params.get('name', 'a function')}", location)
+            types = lambda vs: ", ".join(v.aval.str_short() for v in vs)
+            raise nan_error(prim.name, f" (equation {index + 1} of {len(jaxpr.eqns)} in {where}: "
+                                       f"{types(eqn.outvars)} = {prim.name} {types(eqn.invars)})", location)
+        env.update(zip(eqn.outvars, outs, strict=True))
 
 
 def leaked_tracer_error(tracer):

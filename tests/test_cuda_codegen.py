@@ -226,6 +226,7 @@ class Harness:
     def close(self):
         self.process.stdin.close()
         self.process.wait()
+        self.process.stdout.close()
 
 
 @pytest.fixture(scope="module")

@@ -150,6 +150,8 @@ def operands(name, *args, dtype=None):
     key = (tuple(avals), tuple(traced), dtype)
     plan = _OPERAND_PLANS.get(key)
     if plan is None:
+        if len(_OPERAND_PLANS) >= _MAX_OPERAND_PLANS:
+            _OPERAND_PLANS.clear()
         plan = _OPERAND_PLANS[key] = _operand_plan(name, *key)
     dtype, weak, shape, converts, broadcasts = plan
     if not (converts or broadcasts):
@@ -170,6 +172,7 @@ def operands(name, *args, dtype=None):
 # once per such key. A plan: (dtype, weak, shape, convert flags, flags of the
 # arguments whose shape differs), with empty flags when nothing needs doing.
 _OPERAND_PLANS = {}
+_MAX_OPERAND_PLANS = 4096  # distinct keys kept; past that the cache starts over
 _PLAIN_OPERANDS = (np.ndarray, float, int, bool)
 
 

@@ -41,7 +41,17 @@ def _jit_call_abstract_eval(*avals, jaxpr, name):
     return jaxpr.out_avals
 
 
-jit_call_p = Primitive(
+class CallPrimitive(Primitive):
+    """A primitive whose params hold a sub-jaxpr. Its abstract evaluation is not
+    cached: a cache keyed on params would keep every sub-jaxpr it ever saw alive
+    (and with it every transformation `derived` keeps beside it), and the answer
+    is read off the sub-jaxpr at no cost anyway."""
+
+    def abstract_eval(self, avals, params):
+        return list(self._abstract_eval(*avals, **params))
+
+
+jit_call_p = CallPrimitive(
     "jit_call", abstract_eval=_jit_call_abstract_eval, multiple_results=True,
     impl=lambda *args, jaxpr, name: _transform("evaluate")(jaxpr, args),
     jvp=lambda primals, tangents, *, jaxpr, name: _transform("jvp")(jaxpr, primals, tangents, name),
@@ -56,14 +66,18 @@ def call_form(closed: ClosedJaxpr):
     return ClosedJaxpr(Jaxpr([], jaxpr.constvars + jaxpr.invars, jaxpr.eqns, jaxpr.outvars), []), closed.consts
 
 
-# closed sub-jaxpr -> {key: what a transformation derived from it}
+# closed sub-jaxpr -> {key: what a transformation derived from it}. Weak keys: an
+# entry goes when its sub-jaxpr does (with the jitted function that made it). So
+# neither a key nor a value may hold the sub-jaxpr itself, which would keep its
+# own entry alive for good: derived jaxprs are new ones, built by evaluating it.
 _DERIVED = weakref.WeakKeyDictionary()
 
 
 def derived(closed: ClosedJaxpr, key, build):
     """`build()`, computed once per (sub-jaxpr, key) and kept as long as the
     sub-jaxpr lives: the transformations of jit_call (its JVP, its batched
-    and transposed forms) are staged once per signature, not per call."""
+    and transposed forms, eager reverse mode's rules) are staged once per
+    signature, not per call."""
     by_key = _DERIVED.setdefault(closed, {})
     entry = by_key.get(key)
     if entry is None:

@@ -1,0 +1,71 @@
+"""`ft.config`: JAX's `jax.config` for ftrans's switches.
+
+    ft.config.update("debug_nans", True)   # or JAX's name, "jax_debug_nans"
+    ft.config.debug_nans                   # True (ft.config.jax_debug_nans too)
+
+`debug_nans`: a FloatingPointError at the first primitive that produces a NaN
+from operands holding none, naming the primitive and the user's line; a jitted
+call that returns one is run again one equation at a time to find it, and
+under `grad` the backward pass is checked too (as JAX's jax_debug_nans).
+
+`jax_enable_x64` is accepted for JAX programs that set it: ftrans computes in
+float64 by default already (NumPy's dtypes), so True changes nothing.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ir import config as _ir_config
+from ir.errors import at_user_line
+
+# option name (ftrans's and JAX's) -> the ir.config switch behind it
+_SWITCHES = {"debug_nans": "debug_nans", "jax_debug_nans": "debug_nans"}
+_X64 = "jax_enable_x64"
+
+
+class Config:
+    """ftrans's options: `update(name, value)` sets one, `config.<name>` reads it."""
+
+    def update(self, name, value):
+        if name == _X64:
+            if not _is_bool(value):
+                raise TypeError(at_user_line(f"ft.config.update({name!r}, ...) takes True or False, got {value!r}"))
+            if not value:
+                raise ValueError(at_user_line(
+                    "ftrans always computes in float64 by default (NumPy's dtypes): jax_enable_x64=False "
+                    "cannot be had; pass float32 arrays to compute in float32"))
+            return
+        switch = _SWITCHES.get(name) if isinstance(name, str) else None
+        if switch is None:
+            raise ValueError(at_user_line(f"ft.config has no option {name!r}; the options are {self._names()}"))
+        if not _is_bool(value):
+            raise TypeError(at_user_line(f"ft.config.update({name!r}, ...) takes True or False, got {value!r}"))
+        setattr(_ir_config, switch, bool(value))
+
+    def __getattr__(self, name):
+        if name == _X64:
+            return True
+        switch = _SWITCHES.get(name)
+        if switch is None:
+            raise AttributeError(f"ft.config has no option {name!r}; the options are {self._names()}")
+        return getattr(_ir_config, switch)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"set options with ft.config.update({name!r}, value)")
+
+    def __dir__(self):
+        return [*self._names(), "update"]
+
+    def __repr__(self):
+        return "ft.config(" + ", ".join(f"{name}={getattr(self, name)!r}" for name in self._names()) + ")"
+
+    @staticmethod
+    def _names():
+        return sorted([*_SWITCHES, _X64])
+
+
+def _is_bool(value):
+    return isinstance(value, (bool, np.bool_))
+
+
+config = Config()
