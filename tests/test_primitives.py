@@ -1063,6 +1063,24 @@ def _differentiable_positions(prim, args, params):
     return [i for i, a in enumerate(args) if a.ndim == 0 and a.dtype.kind == "f"]
 
 
+def _check_vmap_beside_an_unbatched_scalar(prim, arrays, args, params, position, what):
+    """vmap with the scalar at `position` unbatched (in_axes=None) and the other operands
+    batched (two examples: the operand and the operand + 1, or its negation for bools), against a loop."""
+    if len(arrays) == 1:
+        return
+
+    def example(a, k):
+        return a if k == 0 else np.invert(a) if a.dtype.kind == "b" else a + a.dtype.type(1)
+    batched = [None if i == position else np.stack([example(a, 0), example(a, 1)]) for i, a in enumerate(arrays)]
+    in_axes = tuple(None if i == position else 0 for i in range(len(arrays)))
+    operands = [args[position] if i == position else b for i, b in enumerate(batched)]
+    outs = ft.vmap(lambda *xs: _outputs(prim, xs, params), in_axes=in_axes)(*operands)
+    for k in range(2):
+        one = [args[position] if i == position else batched[i][k] for i in range(len(arrays))]
+        for i, (got, want) in enumerate(zip(outs, _outputs(prim, one, params), strict=True)):
+            assert_matches(got[k, ...], want, f"{what}: vmap result {i}, example {k}")
+
+
 _CASE_IDS = [(name, i) for name in sorted(SCALAR_CASES) for i in range(len(SCALAR_CASES[name]))]
 
 
@@ -1083,6 +1101,8 @@ def test_every_primitive_takes_python_and_numpy_scalar_operands(name, case, form
     for i, (got, want) in enumerate(zip(jitted(*args), jitted(*arrays), strict=True)):
         assert_matches(got, want, f"{name}: jit result {i} on {form}s")
         assert_jit_matches_eager(got, wants[i], f"{name}: jit result {i} on {form}s vs eager")
+    for position in [i for i, a in enumerate(arrays) if a.ndim == 0]:
+        _check_vmap_beside_an_unbatched_scalar(prim, arrays, args, params, position, f"{name} on {form}s")
     for position in _differentiable_positions(prim, arrays, params):
         on_arrays = _sum_of_float_outputs(prim, params, arrays, position)
         on_scalars = _sum_of_float_outputs(prim, params, args, position)
