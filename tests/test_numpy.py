@@ -1135,7 +1135,16 @@ SCALAR_SWEEP.update({
 # names that are no function of arrays (dtypes, constants)
 _NOT_FUNCTIONS = {"bool_", "dtype", "e", "float16", "float32", "float64", "inf", "int8", "int16", "int32", "int64",
                   "nan", "newaxis", "pi", "uint8", "uint32"}
-_SCALAR_VALUES = {"float": (0.7, 1.3, 0.4), "int": (3, 2, 5), "bool": (True, False, True)}
+# Python scalars (weak under NEP 50), and a NumPy scalar beside them (strong)
+_SCALAR_VALUES = {"float": (0.7, 1.3, 0.4), "int": (3, 2, 5), "bool": (True, False, True),
+                  "float32": (np.float32(0.7), np.float32(1.3), np.float32(0.4))}
+
+
+# NumPy functions that take their operands with asarray, making a Python scalar strong
+# (np.dot(0.7, np.float32(1.3)) is float64); ftrans keeps it weak in every function, as
+# fnp.multiply does (see test_products_keep_python_scalars_weak): the reference is NumPy's
+# on the operands promoted as a ufunc promotes them
+_ASARRAY_FUNCTIONS = {"dot", "inner", "outer", "vdot", "tensordot", "einsum", "stack", "concatenate", "clip"}
 
 
 def test_the_scalar_sweep_covers_every_public_function():
@@ -1171,7 +1180,7 @@ def _finite_difference(entry, values, position):
 
 @pytest.mark.parametrize("name", sorted(SCALAR_SWEEP))
 def test_every_public_function_takes_python_scalars(name):
-    """On Python floats, ints and bools (every mix of them): NumPy's value and dtype
+    """On Python floats, ints and bools, and NumPy float32 scalars (every mix of them): NumPy's value and dtype
     (NEP 50), or an error of NumPy's class where NumPy refuses; ft.jit equals eager; the
     gradient with respect to each float operand equals finite differences, eagerly and
     under jit (and grad of jit)."""
@@ -1179,9 +1188,12 @@ def test_every_public_function_takes_python_scalars(name):
     for kinds in itertools.product(_SCALAR_VALUES, repeat=entry.operands):
         values = [_SCALAR_VALUES[kind][i] for i, kind in enumerate(kinds)]
         what = f"{name}{tuple(values)}"
+        reference_values = values
+        if name.split(" ")[0] in _ASARRAY_FUNCTIONS:
+            reference_values = [np.asarray(v, np.result_type(*values)) for v in values]
         with quiet():
             try:
-                want = entry.call(NP, *values)
+                want = entry.call(NP, *reference_values)
             except Exception as error:  # noqa: BLE001 (NumPy's own split raises AttributeError on a scalar)
                 try:
                     family = _error_family(error)
@@ -1205,8 +1217,9 @@ def test_every_public_function_takes_python_scalars(name):
             continue  # ndim, shape, size: Python values, not arrays
         for g, e in zip(_results(jitted), _results(got)):
             assert_same(g, e, JIT_RTOL.get(e.dtype), what=f"jit of {what}")
-        if not entry.grad or any(r.dtype.kind != "f" or not np.all(np.isfinite(r)) for r in _results(got)):
-            continue  # no derivative, or none that finite differences tell
+        if not entry.grad or any(r.dtype != F64 or not np.all(np.isfinite(r)) for r in _results(got)) \
+                or any(isinstance(v, np.generic) for v in values):
+            continue  # no derivative, or none that finite differences (in float64) tell
         for position in [i for i, v in enumerate(values) if type(v) is float]:
             def total(x, values=values, position=position):
                 operands = list(values)

@@ -94,6 +94,7 @@ def matmul(a, b):
 
 @public
 def vdot(a, b):
+    a, b = _one_dtype([a, b], "vdot")  # before ravel, as in outer
     return dot(ravel(a), ravel(b))
 
 
@@ -110,7 +111,8 @@ def inner(a, b):
 
 @public
 def outer(a, b):
-    a, b = ravel(a), ravel(b)
+    # promoted before ravel, which would make an eager Python scalar a (strong) array
+    a, b = (ravel(x) for x in _one_dtype([a, b], "outer"))
     return elementwise.multiply(reshape(a, (-1, 1)), reshape(b, (1, -1)))
 
 
@@ -277,8 +279,17 @@ def _einsum(subscripts, *operands_):
 def _promote_all(xs, name):
     """One dtype for all operands, without broadcasting them against each other
     (bools multiply as integers, as in NumPy)."""
+    return _one_dtype(xs, name, bools_as=np.dtype(np.int64))
+
+
+def _one_dtype(xs, name, bools_as=None):
+    """The operands in one dtype, promoted as a ufunc promotes (NEP 50: a Python scalar
+    is weak), with bools as `bools_as` where given.
+    NB: NumPy's products take their operands with asarray, which makes a Python scalar
+    a strong float64 (np.dot(float32_array, 2.0) is float64); ftrans keeps it weak in
+    every function (SPEC 2), as fnp.multiply does."""
     xs = [as_operand(x) for x in xs]
     dtype, weak = result_type(*[aval_of(x, name) for x in xs], name=name)
-    if dtype.kind == "b":
-        dtype, weak = np.dtype(np.int64), False
+    if dtype.kind == "b" and bools_as is not None:
+        dtype, weak = bools_as, False
     return [convert(x, dtype, weak) for x in xs]
