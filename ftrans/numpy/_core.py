@@ -237,6 +237,10 @@ def static_int(value, name, what, allow_bool=False):
 def shape_tuple(shape, name, what="shape", allow_unknown=False):
     """A shape argument as NumPy takes it: an integer or a sequence of integers (see
     `static_int`), none negative (`allow_unknown`: one may be -1, as reshape's)."""
+    if _is_plain_shape(shape):  # the common cases, settled at once (reshape and friends are hot)
+        return shape
+    if type(shape) is int and shape >= 0:
+        return (shape,)
     if isinstance(shape, (int, np.generic)) or getattr(shape, "ndim", None) == 0 \
             or (hasattr(shape, "__index__") and not hasattr(shape, "__iter__")):
         dims = (static_int(shape, name, what),)
@@ -252,6 +256,16 @@ def shape_tuple(shape, name, what="shape", allow_unknown=False):
     elif negative:
         raise ValueError(at_user_line(f"{name}: negative dimensions are not allowed, got {what} {dims}"))
     return dims
+
+
+def _is_plain_shape(shape):
+    """Whether `shape` is a tuple of non-negative Python ints (never bools)."""
+    if type(shape) is not tuple:
+        return False
+    for n in shape:
+        if type(n) is not int or n < 0:
+            return False
+    return True
 
 
 def normalize_axis(axis, ndim, name="axis"):

@@ -12,7 +12,7 @@ import numpy as np
 
 from ir.core import HOST_TYPES, ShapedArray, check_supported_dtype, common_arrays, is_cupy_array
 from ir.markers import Zero, tangent_aval
-from ir.primitive import PRIMITIVES, Primitive, as_array
+from ir.primitive import PRIMITIVES, Primitive
 from ir.primitives.ad_util import (is_undefined, jvp_from_derivatives, scalar_like, unbroadcast,
                                    zero_jvp)
 from ir.primitives.batch_util import elementwise_batcher
@@ -79,8 +79,18 @@ def binary(name, impl, kinds=NUMBER, out_dtype=None, commutative=False, derivati
     return prim
 
 
+_PYTHON_SCALARS = frozenset({bool, int, float})
+
+
+def array_if_python_scalar(x):
+    """A Python scalar operand as a 0-d array, for implementations that read its dtype or
+    shape or index it (NumPy scalars and arrays have all of those); anything else as it is.
+    One type look-up: implementations run on every eager bind."""
+    return np.asarray(x) if type(x) in _PYTHON_SCALARS else x
+
+
 def _logistic_impl(x):
-    x = as_array(x)  # a Python scalar too: its dtype sets the result's
+    x = array_if_python_scalar(x)  # its dtype sets the result's
     # exp of -|x| never overflows; the two branches are the same function
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)

@@ -5,11 +5,12 @@ import numpy as np
 
 from ir.core import ShapedArray, array_module
 from ir.markers import Zero
-from ir.primitive import Primitive, as_array
+from ir.primitive import Primitive
 from ir.primitives import elementwise as ew
 from ir.primitives import structural
 from ir.primitives.ad_util import aval_of, jvp_from_derivatives, linear_jvp, scalar_like, zero_jvp
 from ir.primitives.batch_util import reduction_batcher
+from ir.primitives.elementwise import array_if_python_scalar
 from ir.tracing import bind
 
 
@@ -53,12 +54,12 @@ def _reduce_sum_transpose(ct, x, *, axes):
 
 
 def _sum_impl(x, *, axes):
-    x = as_array(x)  # a Python scalar has no dtype to keep
+    x = array_if_python_scalar(x)  # a Python scalar has no dtype to keep
     return np.sum(x, axis=axes, dtype=x.dtype)
 
 
 def _prod_impl(x, *, axes):
-    x = as_array(x)
+    x = array_if_python_scalar(x)
     return np.prod(x, axis=axes, dtype=x.dtype)
 
 
@@ -101,7 +102,7 @@ reduce_prod_p.define(jvp=jvp_from_derivatives(reduce_prod_p, _reduce_prod_deriva
 def _extremum_impl(name, identity):
     """np.max or np.min, with the identity as `initial` so that reducing no elements gives it."""
     def impl(x, *, axes):
-        x = as_array(x)  # a Python scalar has no dtype to take the identity of
+        x = array_if_python_scalar(x)  # a Python scalar has no dtype to take the identity of
         xp = array_module(x)
         if xp is np:
             return getattr(np, name)(x, axis=axes, initial=identity(x.dtype))
