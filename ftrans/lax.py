@@ -1,7 +1,7 @@
 """ftrans.lax: operations below ftrans.numpy, named as in jax.lax."""
 from __future__ import annotations
 
-from ftrans.numpy._core import aval_of, concrete_or_none, convert, inexact_dtype, operands
+from ftrans.numpy._core import aval_of, concrete_or_none, convert, inexact_dtype, operands, static_int
 from ftrans.tree_util import tree_flatten, tree_map, tree_unflatten
 from ir.errors import api_boundary, at_user_line
 from ir.primitives import elementwise, structural
@@ -22,7 +22,13 @@ def logistic(x):
 def pad(operand, padding_value, padding_config):
     """Pad with `padding_value`: one (low, high, interior) triple of non-negative ints per axis."""
     (operand,), dtype, _ = operands("pad", operand)
-    return structural.pad(operand, convert(padding_value, dtype), padding_config)
+    ndim = aval_of(operand).ndim
+    if not hasattr(padding_config, "__len__") or len(padding_config) != ndim \
+            or not all(hasattr(c, "__len__") and len(c) == 3 for c in padding_config):
+        raise TypeError(at_user_line(f"pad: padding_config must hold one (low, high, interior) triple per axis "
+                                     f"of the rank-{ndim} operand, got {padding_config!r}"))
+    config = [tuple(static_int(n, "pad", "each entry of padding_config", allow_bool=True) for n in c) for c in padding_config]
+    return structural.pad(operand, convert(padding_value, dtype), config)
 
 
 @api_boundary

@@ -567,7 +567,8 @@ def _broadcast_view(source, eqn):
     for i, d in enumerate(eqn.params["broadcast_dimensions"]):
         expanded[d] = x.aval.shape[i]
     operand = source.atom(x)
-    if tuple(expanded) != x.aval.shape:
+    # a rank-0 operand broadcasts as it is: it may be a Python scalar, which has no reshape
+    if x.aval.shape and tuple(expanded) != x.aval.shape:
         operand = f"{operand}.reshape({tuple(expanded)})"
     return f"numpy.broadcast_to({operand}, {tuple(shape)})"
 

@@ -550,3 +550,75 @@ def test_cached_calls_still_check_their_arguments():
     with pytest.raises(TypeError, match="argument 0 is a str"):
         jitted("1.0")
     assert jitted.trace_count == 1
+
+
+# -------------------- scalar operands --------------------
+
+# the forms a scalar argument takes; generated code must take each of them wherever it takes arrays
+SCALAR_FORMS = {"python float": float, "numpy scalar": np.float64, "0-d array": np.array}
+
+
+def _scalar_paths(f, s, form):
+    """f's value and derivative at `s` by every path that runs generated code: jit's own
+    call, a jit_call under jvp/vjp/grad/linearize/vmap, and the eager grad tape's
+    lowered backward functions; name -> (value or None, derivative or None)."""
+    jitted = ft.jit(f)
+    one = form(1.0)
+    linear_value, f_jvp = ft.linearize(jitted, s)
+    vjp_value, f_vjp = ft.vjp(jitted, s)
+    eager_value, f_eager_vjp = ft.vjp(f, s)
+    batched = ft.vmap(lambda scale, s: jitted(s) * scale, in_axes=(0, None))(np.ones(2), s)
+    return {
+        "jit": (jitted(s), None),
+        "jit of grad": (None, ft.jit(ft.grad(f))(s)),
+        "grad of jit": ft.value_and_grad(jitted)(s),
+        "jvp of jit": ft.jvp(jitted, (s,), (one,)),
+        "vjp of jit": (vjp_value, f_vjp(one)[0]),
+        "linearize of jit": (linear_value, f_jvp(one)),
+        "vmap of jit, in_axes=None": (batched, None),  # two equal rows: compared with the value
+        "eager grad (the tape's backward functions)": ft.value_and_grad(f)(s),
+        "eager vjp": (eager_value, f_eager_vjp(one)[0]),
+    }
+
+
+def _check_scalar_paths(f, value, derivative, s, form):
+    for path, (got_value, got_derivative) in _scalar_paths(f, form(s), form).items():
+        for got, want in ((got_value, value), (got_derivative, derivative)):
+            if got is not None:
+                assert type(got) is np.ndarray, f"{path}: a {type(got).__name__}"
+                np.testing.assert_allclose(got, want, rtol=1e-12, err_msg=path)
+
+
+@pytest.mark.parametrize("form", SCALAR_FORMS)
+@pytest.mark.parametrize("size", [3, 4096, 5000])
+def test_scalar_operands_work_in_every_path_that_runs_generated_code(size, form):
+    big = np.linspace(0.5, 1.5, size)  # from 4096 elements: buffers, broadcast views
+    f = lambda s: fnp.sum(fnp.sin(big * s) * s)  # noqa: E731
+    s = 0.7
+    value = np.sum(np.sin(big * s) * s)
+    derivative = np.sum(np.cos(big * s) * big * s + np.sin(big * s))
+    _check_scalar_paths(f, value, derivative, s, SCALAR_FORMS[form])
+
+
+@pytest.mark.parametrize("form", SCALAR_FORMS)
+def test_scalar_operands_of_a_chunked_run(form):
+    """Rank-0 operands inside a chunked run (which rules bind beside arrays)."""
+    E = ir.primitives.elementwise
+    big = np.linspace(0.5, 1.5, 1000)
+    f = lambda s: ir.primitives.reductions.reduce_sum(E.add(E.sin(E.mul(big, s)), s), (0,))  # noqa: E731
+    s = 0.7
+    with small_thresholds():
+        assert "for lo_ in starts_:" in ft.jit(f).lower(SCALAR_FORMS[form](s)).as_text()
+        _check_scalar_paths(f, np.sum(np.sin(big * s) + s), np.sum(np.cos(big * s) * big) + big.size, s,
+                            SCALAR_FORMS[form])
+
+
+def test_scalar_operands_at_the_default_chunk_sizes():
+    E = ir.primitives.elementwise
+    big = np.linspace(0.5, 1.5, 2 ** 20)  # 8 MiB: chunked, on threads where there are several CPUs
+    f = lambda s: ir.primitives.reductions.reduce_sum(E.mul(E.sin(E.mul(big, s)), s), (0,))  # noqa: E731
+    assert "for lo_ in starts_:" in ft.jit(f).lower(0.7).as_text()
+    for form in SCALAR_FORMS.values():
+        np.testing.assert_allclose(ft.jit(f)(form(0.7)), np.sum(np.sin(big * 0.7) * 0.7), rtol=1e-12)
+        np.testing.assert_allclose(ft.grad(ft.jit(f))(form(0.7)),
+                                   np.sum(np.cos(big * 0.7) * big * 0.7 + np.sin(big * 0.7)), rtol=1e-12)

@@ -10,10 +10,13 @@ with the eager result (`check_jit_like_eager`).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import itertools
 import math
+import re
 import warnings
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -219,16 +222,11 @@ def test_unary_like_numpy(name, domain, data):
     shape = data.draw(SHAPES)
     x = data.draw(operand(shape, domain, grid=False))
     fun, np_fun = getattr(fnp, name), getattr(np, name)
-    if (name == "reciprocal" and np.result_type(x).kind != "f") or (name == "square" and np.result_type(x) == BOOL):
-        # NumPy truncates 1/x of integers to 0 or +-1, and squares bools in int8: ftrans refuses
-        with pytest.raises(TypeError):
-            fun(x)
-        return
+    # as NumPy: integer reciprocals truncate to 0 or +-1, bools square (and 1 / bool) in int8
     check_like_numpy(fun, np_fun, x, traced=(0,))
 
 
-# NumPy computes //, % and ** of two bools in int8; ftrans refuses them with a TypeError
-_BOOL_OPS_REFUSED = {"floor_divide", "mod", "remainder", "power"}
+# as NumPy, //, % and ** of two bools compute in int8
 
 BINARY = covers(*{
     "add": "any", "subtract": "any", "multiply": "any", "divide": "nonzero", "true_divide": "nonzero",
@@ -252,10 +250,6 @@ def broadcast_operands(draw, n, domains):
 def test_binary_like_numpy(name, domain, data):
     x, y = data.draw(broadcast_operands(2, ("pos" if name == "power" else "any", domain)))
     fun, np_fun = getattr(fnp, name), getattr(np, name)
-    if name in _BOOL_OPS_REFUSED and np.result_type(x, y) == BOOL:
-        with pytest.raises(TypeError):
-            fun(x, y)
-        return
     check_like_numpy(fun, np_fun, x, y, traced=(0, 1))
 
 
@@ -1032,3 +1026,375 @@ def test_every_shared_function_is_covered():
     shared -= {"dtype"}
     missing = sorted(shared - COVERED)
     assert not missing, f"ftrans.numpy functions with no NumPy comparison in tests/test_numpy.py: {missing}"
+
+
+# -------------------- every public function on Python scalars --------------------
+
+class _NumPyNames:
+    """NumPy under ftrans.numpy's names, with references for the names NumPy lacks."""
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    @staticmethod
+    def logsumexp(a, axis=None, keepdims=False):
+        a = np.asarray(a)
+        a = a if a.dtype.kind == "f" else a.astype(np.float64)
+        shift = np.max(a, axis=axis, keepdims=True)
+        total = np.log(np.sum(np.exp(a - shift), axis=axis, keepdims=True)) + shift
+        return total if keepdims else np.squeeze(total, axis=axis)
+
+    @staticmethod
+    def at(x):
+        class _Ref:
+            def __getitem__(self, index):
+                def set(value):
+                    out = np.array(x)
+                    out[index] = value
+                    return out
+
+                def add(value):
+                    out = np.array(x)
+                    out[index] += value
+                    return out
+                return type("_Update", (), {"set": staticmethod(set), "add": staticmethod(add)})
+        return _Ref()
+
+
+NP = _NumPyNames()
+
+
+@dataclasses.dataclass
+class ScalarCall:
+    """`call(module, *operands)` computes with fnp or NumPy (NP); the operands are drawn
+    from Python floats, ints and bools. `static`: operands that must be concrete (shapes,
+    sizes, arange's bounds), which jit closes over instead of tracing; `grad`: whether to
+    differentiate with respect to each float operand (where the result is a float)."""
+    call: Callable
+    operands: int
+    static: tuple = ()
+    grad: bool = True
+
+
+def _unary(name):
+    return ScalarCall(lambda m, x: getattr(m, name)(x), 1)
+
+
+def _binary(name):
+    return ScalarCall(lambda m, x, y: getattr(m, name)(x, y), 2)
+
+
+SCALAR_SWEEP = {name: _unary(name) for name in (
+    "abs", "absolute", "arctan", "bitwise_not", "ceil", "cos", "cosh", "exp", "expm1", "floor", "invert", "log",
+    "log1p", "logical_not", "negative", "reciprocal", "sign", "sin", "sinh", "sqrt", "square", "tan", "tanh",
+    "array", "asarray", "zeros_like", "ones_like", "ravel", "squeeze", "transpose", "ndim", "shape", "size",
+    "sum", "prod", "mean", "var", "std", "max", "min", "amax", "amin", "argmax", "argmin", "logsumexp")}
+# the std of one value is sqrt(0), whose derivative is inf: its gradient is nan (as JAX's), where
+# finite differences of the constant 0 give 0
+SCALAR_SWEEP["std"].grad = False
+SCALAR_SWEEP.update({name: _binary(name) for name in (
+    "add", "subtract", "multiply", "divide", "true_divide", "floor_divide", "mod", "remainder", "power",
+    "maximum", "minimum", "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
+    "bitwise_and", "bitwise_or", "bitwise_xor", "logical_and", "logical_or", "logical_xor",
+    "dot", "inner", "vdot", "outer", "matmul", "full_like")})
+SCALAR_SWEEP.update({
+    "where": ScalarCall(lambda m, c, x, y: m.where(c, x, y), 3),
+    "clip": ScalarCall(lambda m, x, lo, hi: m.clip(x, lo, hi), 3),
+    "tensordot": ScalarCall(lambda m, x, y: m.tensordot(x, y, 0), 2),
+    "einsum": ScalarCall(lambda m, x, y: m.einsum(",->", x, y), 2),
+    "einsum (sublists)": ScalarCall(lambda m, x, y: m.einsum(x, [], y, [], []), 2),
+    "at": ScalarCall(lambda m, x, v: m.at(x)[()].set(v), 2),
+    "at add": ScalarCall(lambda m, x, v: m.at(x)[()].add(v), 2),
+    "take": ScalarCall(lambda m, x: m.take(x, 0), 1),
+    "full": ScalarCall(lambda m, x: m.full((2,), x), 1),
+    "broadcast_to": ScalarCall(lambda m, x: m.broadcast_to(x, (2, 1)), 1),
+    "reshape": ScalarCall(lambda m, x: m.reshape(x, (1, 1)), 1),
+    "expand_dims": ScalarCall(lambda m, x: m.expand_dims(x, 0), 1),
+    "moveaxis": ScalarCall(lambda m, x: m.moveaxis(x, 0, 0), 1),
+    "swapaxes": ScalarCall(lambda m, x: m.swapaxes(x, 0, 0), 1),
+    "concatenate": ScalarCall(lambda m, x, y: m.concatenate([x, y]), 2),
+    "stack": ScalarCall(lambda m, x, y: m.stack([x, y]), 2),
+    "split": ScalarCall(lambda m, x: m.split(x, 1), 1),
+    "linspace": ScalarCall(lambda m, x, y: m.linspace(x, y, 5), 2),
+    "linspace (retstep)": ScalarCall(lambda m, x, y: m.linspace(x, y, 4, endpoint=False, retstep=True)[0], 2),
+    # what sets a shape is concrete; arange's start and step carry derivatives all the same
+    "arange": ScalarCall(lambda m, x: m.arange(x), 1, static=(0,)),
+    "arange (start, stop)": ScalarCall(lambda m, x, y: m.arange(x, y + 2), 2, static=(0, 1)),
+    "arange (start, stop, step)": ScalarCall(lambda m, x, y, z: m.arange(x, y + 4, z), 3, static=(0, 1, 2)),
+    "zeros": ScalarCall(lambda m, n: m.zeros(n), 1, static=(0,)),
+    "ones": ScalarCall(lambda m, n: m.ones((n, 2)), 1, static=(0,)),
+    "empty": ScalarCall(lambda m, n: m.empty(n).shape, 1, static=(0,)),  # NumPy's values are garbage
+    "eye": ScalarCall(lambda m, n: m.eye(n), 1, static=(0,)),
+    "eye (k)": ScalarCall(lambda m, k: m.eye(3, k=k), 1, static=(0,)),
+    "identity": ScalarCall(lambda m, n: m.identity(n), 1, static=(0,)),
+    "full (shape)": ScalarCall(lambda m, n: m.full(n, 1.5), 1, static=(0,)),
+    "reshape (shape)": ScalarCall(lambda m, n: m.reshape(np.ones(3), n), 1, static=(0,)),
+    "broadcast_to (shape)": ScalarCall(lambda m, n: m.broadcast_to(1.5, n), 1, static=(0,)),
+    "linspace (num)": ScalarCall(lambda m, n: m.linspace(0.0, 1.0, n), 1, static=(0,)),
+})
+# names that are no function of arrays (dtypes, constants)
+_NOT_FUNCTIONS = {"bool_", "dtype", "e", "float16", "float32", "float64", "inf", "int8", "int16", "int32", "int64",
+                  "nan", "newaxis", "pi", "uint8", "uint32"}
+# Python scalars (weak under NEP 50), and a NumPy scalar beside them (strong)
+_SCALAR_VALUES = {"float": (0.7, 1.3, 0.4), "int": (3, 2, 5), "bool": (True, False, True),
+                  "float32": (np.float32(0.7), np.float32(1.3), np.float32(0.4))}
+
+
+# NumPy functions that take their operands with asarray, making a Python scalar strong
+# (np.dot(0.7, np.float32(1.3)) is float64); ftrans keeps it weak in every function, as
+# fnp.multiply does (see test_products_keep_python_scalars_weak): the reference is NumPy's
+# on the operands promoted as a ufunc promotes them
+_ASARRAY_FUNCTIONS = {"dot", "inner", "outer", "vdot", "tensordot", "einsum", "stack", "concatenate", "clip"}
+
+
+def test_the_scalar_sweep_covers_every_public_function():
+    names = {name.split(" ")[0] for name in SCALAR_SWEEP}
+    missing = sorted(set(fnp.__all__) - _NOT_FUNCTIONS - names)
+    assert not missing, f"ftrans.numpy functions missing from SCALAR_SWEEP: {missing}"
+
+
+def _results(out):
+    return list(out) if isinstance(out, list) else [out]
+
+
+def _assert_like(got, want, what):
+    if isinstance(want, (int, tuple)) and not isinstance(want, (bool, np.generic)):  # ndim, shape, size
+        assert type(got) is type(want) and got == want, f"{what}: {got!r}, NumPy {want!r}"
+        return
+    got, want = _results(got), _results(want)
+    assert len(got) == len(want), f"{what}: {len(got)} results, NumPy {len(want)}"
+    for g, w in zip(got, want):
+        assert_same(g, w, what=what)
+
+
+def _finite_difference(entry, values, position):
+    """d/dx sum(NumPy's result) at operand `position`, by central differences."""
+    def total(x):
+        operands = list(values)
+        operands[position] = x
+        with quiet():
+            return sum(np.sum(np.asarray(r, dtype=np.float64)) for r in _results(entry.call(NP, *operands)))
+    h = 1e-6
+    return (total(values[position] + h) - total(values[position] - h)) / (2 * h)
+
+
+@pytest.mark.parametrize("name", sorted(SCALAR_SWEEP))
+def test_every_public_function_takes_python_scalars(name):
+    """On Python floats, ints and bools, and NumPy float32 scalars (every mix of them): NumPy's value and dtype
+    (NEP 50), or an error of NumPy's class where NumPy refuses; ft.jit equals eager; the
+    gradient with respect to each float operand equals finite differences, eagerly and
+    under jit (and grad of jit)."""
+    entry = SCALAR_SWEEP[name]
+    for kinds in itertools.product(_SCALAR_VALUES, repeat=entry.operands):
+        values = [_SCALAR_VALUES[kind][i] for i, kind in enumerate(kinds)]
+        what = f"{name}{tuple(values)}"
+        reference_values = values
+        if name.split(" ")[0] in _ASARRAY_FUNCTIONS:
+            reference_values = [np.asarray(v, np.result_type(*values)) for v in values]
+        with quiet():
+            try:
+                want = entry.call(NP, *reference_values)
+            except Exception as error:  # noqa: BLE001 (NumPy's own split raises AttributeError on a scalar)
+                try:
+                    family = _error_family(error)
+                except StopIteration:
+                    family = (TypeError, ValueError, IndexError)
+                with pytest.raises(family):
+                    entry.call(fnp, *values)
+                continue
+            got = entry.call(fnp, *values)
+        _assert_like(got, want, what)
+        traced = [i for i in range(entry.operands) if i not in entry.static]
+
+        def on_traced(*operands, values=values, traced=traced):
+            full = list(values)
+            for i, x in zip(traced, operands):
+                full[i] = x
+            return entry.call(fnp, *full)
+        with quiet():
+            jitted = ft.jit(on_traced)(*[values[i] for i in traced])
+        if isinstance(got, (int, tuple)) and not isinstance(got, (bool, np.generic)):
+            continue  # ndim, shape, size: Python values, not arrays
+        for g, e in zip(_results(jitted), _results(got)):
+            assert_same(g, e, JIT_RTOL.get(e.dtype), what=f"jit of {what}")
+        if not entry.grad or any(r.dtype != F64 or not np.all(np.isfinite(r)) for r in _results(got)) \
+                or any(isinstance(v, np.generic) for v in values):
+            continue  # no derivative, or none that finite differences (in float64) tell
+        for position in [i for i, v in enumerate(values) if type(v) is float]:
+            def total(x, values=values, position=position):
+                operands = list(values)
+                operands[position] = x
+                return fnp.sum(fnp.stack([fnp.sum(r) for r in _results(entry.call(fnp, *operands))]))
+            with quiet():
+                want_grad = _finite_difference(entry, values, position)
+                eager = ft.grad(total)(values[position])
+                assert_same(eager, np.float64(want_grad), rtol=1e-6, atol=1e-6, what=f"grad of {what} at {position}")
+                if position in entry.static:
+                    continue
+                assert_same(ft.jit(ft.grad(total))(values[position]), eager, JIT_RTOL[F64], atol=1e-12,
+                            what=f"jit of grad of {what} at {position}")
+                assert_same(ft.grad(ft.jit(total))(values[position]), eager, JIT_RTOL[F64], atol=1e-12,
+                            what=f"grad of jit of {what} at {position}")
+
+
+# -------------------- creation functions carry derivatives --------------------
+
+def test_linspace_carries_the_derivatives_of_start_and_stop():
+    want = np.array([1.0, 0.75, 0.5, 0.25, 0.0])
+    f = lambda x: fnp.linspace(x, 3.4, 5)  # noqa: E731
+    for transformed in (ft.jacrev(f), ft.jacfwd(f), ft.jit(ft.jacrev(f)), ft.jacrev(ft.jit(f))):
+        assert_same(transformed(1.2), want)
+    assert_same(ft.jacrev(lambda y: fnp.linspace(1.2, y, 5))(3.4), 1.0 - want)
+    assert_same(ft.jacrev(lambda y: fnp.linspace(1.2, y, 4, endpoint=False))(3.4), np.arange(4) / 4)
+    starts, stops = np.array([0.0, 1.0]), np.array([2.0, 5.0])
+    assert_same(ft.vmap(lambda s: fnp.linspace(s, 3.0, 3))(starts), np.linspace(starts, 3.0, 3, axis=1))
+    ft.check_grads(lambda s, e: fnp.linspace(s, e, 4, axis=-1), (starts, stops), order=2)
+
+
+def test_arange_carries_start_and_step_derivatives_and_a_traced_length_is_refused():
+    assert_same(ft.grad(lambda x: fnp.sum(fnp.arange(x, 5.0, 0.5)))(1.2), np.array(8.0))  # 8 values
+    assert_same(ft.grad(lambda step: fnp.sum(fnp.arange(1.0, 5.0, step)))(0.5), np.array(28.0))  # sum of i
+    assert_same(ft.grad(lambda stop: fnp.sum(fnp.arange(1.0, stop)))(4.5), np.array(0.0))  # sets the length only
+    for argument, f in [("stop", lambda x: fnp.arange(x)), ("start", lambda x: fnp.arange(x, 4.0)),
+                        ("step", lambda x: fnp.arange(0.0, 4.0, x))]:
+        with pytest.raises(ft.ConcretizationError, match=f"arange: {argument} is a traced value"):
+            ft.jit(f)(2.0)
+    assert_same(ft.jit(lambda x: fnp.arange(3.0) * x)(2.0), np.arange(3.0) * 2.0)  # concrete bounds: fine
+
+
+@pytest.mark.parametrize("name, want", [("sum", 1.0), ("max", 1.0), ("min", 1.0), ("mean", 1.0), ("prod", 1.0),
+                                        ("amax", 1.0), ("amin", 1.0), ("var", 0.0), ("std", np.nan)])
+def test_grad_of_a_reduction_of_a_python_float(name, want):
+    """std of one value is sqrt(0): its derivative is nan, as JAX's."""
+    fun = getattr(fnp, name)
+    with quiet():
+        assert_same(ft.grad(fun)(3.5), np.array(want))
+        assert_same(ft.jit(ft.grad(fun))(3.5), np.array(want))
+
+
+def test_tensordot_of_a_python_float_being_differentiated():
+    assert_same(ft.grad(lambda x: fnp.tensordot(x, 2.0, 0))(1.5), np.array(2.0))
+    assert_same(ft.grad(lambda x: fnp.sum(fnp.tensordot(np.arange(3.0), x, 0)))(1.5), np.array(3.0))
+    assert_same(ft.grad(lambda x: fnp.tensordot(x, np.float64(2.0), axes=0))(np.float64(1.5)), np.array(2.0))
+
+
+_A, _B, _C = np.arange(6.0).reshape(2, 3), np.arange(12.0).reshape(3, 4), np.arange(24.0).reshape(2, 3, 4)
+EINSUM_SUBLISTS = covers(*[("einsum", args) for args in [
+    (_A, [0, 1], [1, 0]), (_A, [0, 1], _B, [1, 2]), (_A, [0, 1], _B, [1, 2], [0, 2]), (_A, [0, 1], _B, [1, 2], [2]),
+    (_C, [Ellipsis, 1], [1, Ellipsis]), (_C, [0, Ellipsis], _A, [0, 1], [Ellipsis, 1]), (1.5, [], 2.0, []),
+    (np.eye(3), [0, 0]), (np.eye(3), [0, 0], [0]), (_A, [30, 3]), (_A, [0, 52]), (_A, [0, 1.5]), (_A, "ab"),
+    (_A,), (np.ones(3, bool), [0], np.ones(3, bool), [0], [])]])
+
+
+@pytest.mark.parametrize("name, args", EINSUM_SUBLISTS, ids=[str(i) for i in range(len(EINSUM_SUBLISTS))])
+def test_einsum_sublist_form_like_numpy(name, args):
+    check_like_numpy(fnp.einsum, np.einsum, *args, traced=[i for i, a in enumerate(args) if isinstance(a, np.ndarray)])
+
+
+def test_einsum_sublist_form_is_differentiable():
+    ft.check_grads(lambda a, b: fnp.einsum(a, [0, 1], b, [1, 2], [2, 0]), (_A, _B), order=1)
+
+
+# -------------------- unsupported dtypes and bad shapes --------------------
+
+UNSUPPORTED = {"complex128": np.array([1 + 1j]), "object": np.array([None, 1]), "<U1": np.array(["a"]),
+               "datetime64[D]": np.array(["2020-01-01"], dtype="datetime64[D]"),
+               "timedelta64[s]": np.array([1], dtype="timedelta64[s]"), "|S1": np.array([b"a"]),
+               "float128": np.array([1.0], np.longdouble)}
+ON_UNSUPPORTED = {
+    "multiply": lambda a: fnp.multiply(1.5, a), "add": lambda a: fnp.add(a, a), "sin": fnp.sin, "sum": fnp.sum,
+    "mean": fnp.mean, "reshape": lambda a: fnp.reshape(a, (-1,)), "asarray": fnp.asarray, "array": fnp.array,
+    "full": lambda a: fnp.full(2, a[:1].reshape(())), "zeros_like": fnp.zeros_like, "einsum": lambda a: fnp.einsum("i->", a),
+    "dot": lambda a: fnp.dot(a, a), "clip": lambda a: fnp.clip(a, 0, 1), "where": lambda a: fnp.where(True, a, a),
+    "concatenate": lambda a: fnp.concatenate([a, a]), "argmax": fnp.argmax, "take": lambda a: fnp.take(a, 0),
+    "linspace": lambda a: fnp.linspace(a, a, 3), "arange": lambda a: fnp.arange(a[:1].reshape(())),
+    "logistic": ft.lax.logistic, "under jit: sin": lambda a: ft.jit(fnp.sin)(a),
+    "under vmap: sin": lambda a: ft.vmap(fnp.sin)(a),
+}
+
+
+@pytest.mark.parametrize("call", sorted(ON_UNSUPPORTED))
+@pytest.mark.parametrize("dtype", sorted(UNSUPPORTED))
+def test_unsupported_dtypes_are_a_type_error_naming_the_function_and_the_dtype(dtype, call):
+    name = call.split(": ")[-1]
+    with pytest.raises(TypeError, match=rf"^{name}: ftrans does not support .*{re.escape(dtype)}"):
+        ON_UNSUPPORTED[call](UNSUPPORTED[dtype])
+
+
+@pytest.mark.parametrize("call", [lambda: fnp.zeros(2, dtype=complex), lambda: fnp.sum(np.ones(2), dtype=complex),
+                                  lambda: fnp.mean(np.ones(2), dtype=np.complex64), lambda: fnp.eye(2, dtype="M8[s]"),
+                                  lambda: fnp.arange(3, dtype=complex), lambda: fnp.asarray(1.0, dtype=object),
+                                  lambda: fnp.multiply(1.5j, np.ones(2)), lambda: fnp.sin(1j)])
+def test_unsupported_dtype_arguments_and_complex_scalars_are_type_errors(call):
+    with pytest.raises(TypeError, match="ftrans does not support"):
+        call()
+
+
+def test_multiply_of_a_complex_array_names_multiply_and_complex128():
+    with pytest.raises(TypeError, match="multiply: .*complex128 .*not supported yet"):
+        fnp.multiply(1.5, np.array([1 + 1j]))
+
+
+_V = np.ones(3)
+SHAPE_ARGUMENTS = covers(*[
+    ("zeros", ((2.5,),)), ("zeros", (2.5,)), ("zeros", ((True,),)), ("zeros", (True,)), ("zeros", ((-1,),)),
+    ("zeros", ((2, -3),)), ("zeros", (np.float64(2),)), ("zeros", ("a",)), ("zeros", (None,)), ("zeros", ([[2]],)),
+    ("zeros", (np.array([2, 3]),)), ("zeros", (np.array(2),)), ("zeros", (np.uint8(2),)), ("zeros", ([],)),
+    ("ones", ((2, np.int32(3)),)), ("ones", ((2.0, 3),)), ("empty", ((2.5,),)), ("full", ((2.5,), 1.0)),
+    ("full", (-2, 1.0)), ("eye", (2.5,)), ("eye", (True,)), ("eye", (-1,)), ("eye", (2, 2.0)), ("eye", (2, 3, 1.5)),
+    ("identity", (2.0,)), ("identity", (np.int64(2),)), ("linspace", (0.0, 1.0, 2.5)), ("linspace", (0.0, 1.0, -1)),
+    ("linspace", (0.0, 1.0, True)), ("linspace", (0.0, 1.0, np.int32(3))), ("reshape", (_V, (3.0,))),
+    ("reshape", (_V, 3.0)), ("reshape", (_V, (True, 3))), ("reshape", (_V, (-1, -1))), ("reshape", (_V, (np.int8(3),))),
+    ("broadcast_to", (1.0, (2.5,))), ("broadcast_to", (1.0, (-1,))), ("broadcast_to", (1.0, (np.int16(2), 3))),
+    ("split", (_V, [1.5])), ("split", (_V, [1])), ("expand_dims", (_V, 1.5)),
+    ("tensordot", (_V, _V, 1.5)),
+])
+
+
+@pytest.mark.parametrize("name, args", SHAPE_ARGUMENTS, ids=[f"{n}{a}" for n, a in SHAPE_ARGUMENTS])
+def test_shape_arguments_are_checked_as_numpy_checks_them(name, args):
+    """Integers (Python's, NumPy's, 0-d integer arrays) only, never floats or bools,
+    none negative: NumPy's TypeError and ValueError, never a silent truncation."""
+    check_like_numpy(getattr(fnp, name), getattr(np, name), *args, traced=())
+
+
+def test_zeros_of_a_float_shape_is_a_type_error_naming_zeros():
+    with pytest.raises(TypeError, match="zeros: each dimension of shape must be an integer, got 2.5"):
+        fnp.zeros((2.5,))
+    with pytest.raises(ValueError, match="zeros: negative dimensions are not allowed"):
+        fnp.zeros((2, -1))
+    with pytest.raises(TypeError, match="split: "):  # NumPy truncates 1.5 sections to 1
+        fnp.split(_V, 1.5)
+
+
+def test_lax_pad_checks_its_padding_config():
+    assert_same(ft.lax.pad(np.ones(2), 0.0, [(1, 0, 1)]), np.array([0.0, 1.0, 0.0, 1.0]))
+    for config in ([(1.5, 0, 0)], [(1, 0)], (1, 0, 0), [(1, 0, 0), (0, 0, 0)]):
+        with pytest.raises(TypeError, match="pad: "):
+            ft.lax.pad(np.ones(2), 0.0, config)
+
+
+_BOUNDS = st.floats(-50, 50, allow_nan=False, allow_subnormal=False)
+
+
+@given(start=_BOUNDS, stop=_BOUNDS, num=st.integers(0, 12), endpoint=st.booleans(),
+       dtype=st.sampled_from([None, np.float32, np.int64]), arrays=st.booleans())
+def test_staged_linspace_has_numpys_values_bit_for_bit(start, stop, num, endpoint, dtype, arrays):
+    """Eagerly linspace is NumPy's own; staged (under jit) it is primitives, which must give the same bits."""
+    if arrays:
+        start, stop = np.array([start, 1.0], np.float32), np.array([stop, -3.0], np.float32)
+    want = np.linspace(start, stop, num, endpoint=endpoint, retstep=True, dtype=dtype)
+    got = ft.jit(lambda s, e: fnp.linspace(s, e, num, endpoint=endpoint, retstep=True, dtype=dtype))(start, stop)
+    assert_same(got[0], want[0], rtol=0)
+    assert_same(got[1], want[1], rtol=0)
+
+
+@given(start=_BOUNDS, size=st.integers(0, 20), step=st.floats(0.01, 5), sign=st.sampled_from([1, -1]),
+       integers=st.booleans())
+def test_staged_arange_has_numpys_values_bit_for_bit(start, size, step, sign, integers):
+    step *= sign
+    if integers:
+        start, step = int(start), int(step) or sign
+    stop = start + step * size
+    want = np.arange(start, stop, step)
+    assert_same(ft.jit(lambda: fnp.arange(start, stop, step))(), want, rtol=0)  # staged, not NumPy's

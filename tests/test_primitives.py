@@ -927,3 +927,216 @@ def _():
         x, y = args
         return [np.sin(x) * x.dtype.type(2) + y]
     return draw, reference
+
+
+# -------------------- Python and NumPy scalars as operands --------------------
+
+def S(value, dtype=F64):
+    """A rank-0 operand: the tests below pass it as a Python scalar and as a NumPy scalar."""
+    return np.array(value, dtype)
+
+
+def _float_unary(value=0.7):
+    return [([S(value)], {}), ([S(value, F32)], {})]
+
+
+# primitive -> cases (operands, params) with rank-0 operands beside arrays or on their own
+SCALAR_CASES = {name: _float_unary() for name in
+                ("sin", "cos", "tan", "atan", "sinh", "cosh", "tanh", "exp", "log", "log1p", "expm1", "sqrt",
+                 "logistic", "floor", "ceil")}
+SCALAR_CASES.update({name: _float_unary(-0.7) + [([S(-3, I64)], {}), ([S(3, I32)], {})]
+                     for name in ("neg", "sign", "abs")})
+SCALAR_CASES["not"] = [([S(True, BOOL)], {}), ([S(5, I64)], {})]
+SCALAR_CASES["stop_gradient"] = _float_unary() + [([S(3, I64)], {}), ([S(True, BOOL)], {})]
+SCALAR_CASES["integer_pow"] = [([S(0.7)], {"y": 3}), ([S(0.7)], {"y": -2}), ([S(3, I64)], {"y": 2}),
+                               ([S(0.7, F32)], {"y": 2})]
+
+
+def _binary_cases(dtype, x, y):
+    array_ = np.array([x, y, x], dtype)
+    return [([S(x, dtype), S(y, dtype)], {}), ([S(x, dtype), array_], {}), ([array_, S(y, dtype)], {})]
+
+
+for _name in ("add", "sub", "mul", "floor_divide", "mod", "pow", "max", "min", "eq", "ne", "lt", "le", "gt", "ge"):
+    SCALAR_CASES[_name] = (_binary_cases(F64, 0.7, 1.3) + _binary_cases(I64, 3, 2)
+                           + _binary_cases(F32, 0.7, 1.3)[:1])
+SCALAR_CASES["div"] = _binary_cases(F64, 0.7, 1.3) + _binary_cases(F32, 0.7, 1.3)[:1]
+for _name in ("and", "or", "xor"):
+    SCALAR_CASES[_name] = _binary_cases(BOOL, True, False) + _binary_cases(I64, 6, 3)
+for _name in ("max", "min", "eq", "lt"):
+    SCALAR_CASES[_name] += _binary_cases(BOOL, True, False)
+SCALAR_CASES["select_n"] = [([S(True, BOOL), S(0.7), S(1.3)], {}),
+                            ([S(False, BOOL), np.array([0.5, 1.5]), np.array([2.5, 3.5])], {}),
+                            ([np.array([True, False]), S(0.7), S(1.3)], {}),
+                            ([S(True, BOOL), S(0.7), np.array([2.5, 3.5])], {}),
+                            ([S(False, BOOL), np.array([2.5, 3.5]), S(1.3)], {}),
+                            ([S(True, BOOL), S(3, I64), S(4, I64)], {})]
+SCALAR_CASES["convert_element_type"] = [([S(0.7)], {"new_dtype": I32, "weak_type": False}),
+                                        ([S(3, I64)], {"new_dtype": F32, "weak_type": False}),
+                                        ([S(True, BOOL)], {"new_dtype": F64, "weak_type": True}),
+                                        ([S(0.7)], {"new_dtype": F32, "weak_type": False})]
+SCALAR_CASES["broadcast_in_dim"] = [([S(0.7)], {"shape": (2, 3), "broadcast_dimensions": ()}),
+                                    ([S(3, I64)], {"shape": (2,), "broadcast_dimensions": ()})]
+SCALAR_CASES["reshape"] = [([S(0.7)], {"new_sizes": (1, 1)}), ([S(True, BOOL)], {"new_sizes": ()})]
+SCALAR_CASES["transpose"] = [([S(0.7)], {"permutation": ()})]
+SCALAR_CASES["squeeze"] = [([S(0.7)], {"dimensions": ()})]
+SCALAR_CASES["rev"] = [([S(0.7)], {"dimensions": ()})]
+SCALAR_CASES["slice"] = [([S(0.7)], {"start_indices": (), "limit_indices": (), "strides": None}),
+                         ([S(3, I64)], {"start_indices": (), "limit_indices": (), "strides": None})]
+SCALAR_CASES["pad"] = [([np.array([0.5, 1.5]), S(0.7)], {"padding_config": ((1, 2, 1),)}),
+                       ([S(0.7), S(1.3)], {"padding_config": ()}),
+                       ([np.array([1, 2]), S(3, I64)], {"padding_config": ((0, 1, 0),)})]
+for _name in ("reduce_sum", "reduce_prod", "reduce_max", "reduce_min"):
+    SCALAR_CASES[_name] = [([S(0.7)], {"axes": ()}), ([S(3, I64)], {"axes": ()}), ([S(0.7, F32)], {"axes": ()})]
+SCALAR_CASES["reduce_max"] += [([S(True, BOOL)], {"axes": ()})]
+SCALAR_CASES["dot_general"] = [([S(0.7), S(1.3)], {"dimension_numbers": (((), ()), ((), ()))}),
+                               ([S(0.7), np.array([0.5, 1.5])], {"dimension_numbers": (((), ()), ((), ()))}),
+                               ([np.array([[0.5, 1.5]]), S(3.0)], {"dimension_numbers": (((), ()), ((), ()))}),
+                               ([S(3, I64), S(2, I64)], {"dimension_numbers": (((), ()), ((), ()))})]
+# one index row into a vector: the update is rank-0
+SCALAR_CASES["scatter_add"] = [([np.array([0.5, 1.5, 2.5]), np.array([1]), S(0.7)], {}),
+                               ([np.array([1, 2, 3]), np.array([1]), S(4, I64)], {})]
+SCALAR_CASES["scatter"] = [([np.array([0.5, 1.5, 2.5]), np.array([2]), S(0.7)], {}),
+                           ([np.array([True, False]), np.array([1]), S(True, BOOL)], {})]
+
+
+def _scalar_body():
+    E = ir.primitives.elementwise
+    aval = ShapedArray((), F64)
+    return ir.stage(lambda a, b: [E.add(E.mul(E.sin(a), np.float64(2)), b), E.mul(a, b)], [aval, aval])
+
+
+SCALAR_CASES["jit_call"] = [([S(0.7), S(1.3)], {"jaxpr": _scalar_body(), "name": "f"})]
+# operands that are never rank-0
+NO_RANK0_OPERANDS = {
+    "iota": "no operands",
+    "argmax": "reduces one axis of its operand", "argmin": "reduces one axis of its operand",
+    "concatenate": "joins operands along an axis",
+    "gather": "indexes the leading axes of its operand with index rows",
+}
+
+
+def test_every_primitive_has_scalar_operand_cases():
+    missing = sorted(set(ir.PRIMITIVES) - set(SCALAR_CASES) - set(NO_RANK0_OPERANDS))
+    assert not missing, f"primitives without rank-0 operand cases in SCALAR_CASES: {missing}"
+
+
+_SCALAR_FORMS = {
+    "python scalar": lambda x: x.item() if x.dtype in (F64, I64, BOOL) else None,  # float, int, bool
+    "numpy scalar": lambda x: x[()],
+}
+
+
+def _formed(args, form):
+    """`args` with each rank-0 operand in `form`, or None if Python has no scalar of its dtype."""
+    out = [form(a) if a.ndim == 0 else a for a in args]
+    return None if any(o is None for o in out) else out
+
+
+def _outputs(prim, args, params):
+    out = ir.bind(prim, *args, **params)
+    return list(out) if prim.multiple_results else [out]
+
+
+def _sum_of_float_outputs(prim, params, args, position):
+    """A scalar function of operand `position`: the sum of every float output's elements."""
+    R = ir.primitives.reductions
+
+    def total(x):
+        operands = list(args)
+        operands[position] = x
+        outs = [o for o in _outputs(prim, operands, params) if ir.core.is_float(ir.get_aval(o).dtype)]
+        sums = [R.reduce_sum(o, tuple(range(ir.get_aval(o).ndim))) for o in outs]
+        acc = sums[0]
+        for s in sums[1:]:
+            acc = ir.primitives.elementwise.add(acc, s)
+        return acc
+    return total
+
+
+def _differentiable_positions(prim, args, params):
+    if prim.jvp is None or prim.name == "stop_gradient":
+        return []
+    outs = _outputs(prim, args, params)
+    if not any(o.dtype.kind == "f" for o in outs):
+        return []
+    return [i for i, a in enumerate(args) if a.ndim == 0 and a.dtype.kind == "f"]
+
+
+def _check_vmap_beside_an_unbatched_scalar(prim, arrays, args, params, position, what):
+    """vmap with the scalar at `position` unbatched (in_axes=None) and the other operands
+    batched (two examples: the operand and the operand + 1, or its negation for bools), against a loop."""
+    if len(arrays) == 1:
+        return
+
+    def example(a, k):
+        return a if k == 0 else np.invert(a) if a.dtype.kind == "b" else a + a.dtype.type(1)
+    batched = [None if i == position else np.stack([example(a, 0), example(a, 1)]) for i, a in enumerate(arrays)]
+    in_axes = tuple(None if i == position else 0 for i in range(len(arrays)))
+    operands = [args[position] if i == position else b for i, b in enumerate(batched)]
+    outs = ft.vmap(lambda *xs: _outputs(prim, xs, params), in_axes=in_axes)(*operands)
+    for k in range(2):
+        one = [args[position] if i == position else batched[i][k] for i in range(len(arrays))]
+        for i, (got, want) in enumerate(zip(outs, _outputs(prim, one, params), strict=True)):
+            assert_matches(got[k, ...], want, f"{what}: vmap result {i}, example {k}")
+
+
+_CASE_IDS = [(name, i) for name in sorted(SCALAR_CASES) for i in range(len(SCALAR_CASES[name]))]
+
+
+@pytest.mark.parametrize("form", sorted(_SCALAR_FORMS))
+@pytest.mark.parametrize("name, case", _CASE_IDS, ids=[f"{n}-{i}" for n, i in _CASE_IDS])
+def test_every_primitive_takes_python_and_numpy_scalar_operands(name, case, form):
+    """Eagerly, under jit, under grad (and grad of jit) where differentiable: the same
+    arrays as with 0-d array operands."""
+    prim = ir.PRIMITIVES[name]
+    arrays, params = SCALAR_CASES[name][case]
+    args = _formed(arrays, _SCALAR_FORMS[form])
+    if args is None:
+        pytest.skip(f"Python has no scalar of {[a.dtype.name for a in arrays if a.ndim == 0]}")
+    wants = _outputs(prim, arrays, params)
+    for i, (got, want) in enumerate(zip(_outputs(prim, args, params), wants, strict=True)):
+        assert_matches(got, want, f"{name}: eager result {i} on {form}s")
+    jitted = ft.jit(lambda *xs: _outputs(prim, xs, params))
+    for i, (got, want) in enumerate(zip(jitted(*args), jitted(*arrays), strict=True)):
+        assert_matches(got, want, f"{name}: jit result {i} on {form}s")
+        assert_jit_matches_eager(got, wants[i], f"{name}: jit result {i} on {form}s vs eager")
+    for position in [i for i, a in enumerate(arrays) if a.ndim == 0]:
+        _check_vmap_beside_an_unbatched_scalar(prim, arrays, args, params, position, f"{name} on {form}s")
+    for position in _differentiable_positions(prim, arrays, params):
+        on_arrays = _sum_of_float_outputs(prim, params, arrays, position)
+        on_scalars = _sum_of_float_outputs(prim, params, args, position)
+        want = ft.grad(on_arrays)(arrays[position])
+        assert_matches(ft.grad(on_scalars)(args[position]), want, f"{name}: grad wrt operand {position} on {form}s")
+        assert_jit_matches_eager(ft.grad(ft.jit(on_scalars))(args[position]), want,
+                                 f"{name}: grad of jit wrt operand {position} on {form}s")
+
+
+def test_lax_logistic_of_a_python_float():
+    assert_matches(ft.lax.logistic(0.0), np.array(0.5), "logistic(0.0)")
+    assert_matches(ft.grad(ft.lax.logistic)(0.0), np.array(0.25), "grad of logistic at 0.0")
+    assert_matches(ft.jit(ft.grad(ft.lax.logistic))(0.0), np.array(0.25), "jit of grad of logistic at 0.0")
+
+
+@pytest.mark.parametrize("name, d_dx", [("add", 3.0), ("sub", 3.0), ("mod", 3.0)])
+def test_the_tangent_of_a_rank0_operand_beside_an_array_has_the_output_shape(name, d_dx):
+    """add's derivative in x is the tangent of x itself: rank-0 where the output is not."""
+    R = ir.primitives.reductions
+    prim, y = ir.PRIMITIVES[name], np.array([2.5, 3.5, 4.5])
+    f = lambda x: R.reduce_sum(ir.bind(prim, x, y), (0,))  # noqa: E731
+    for transformed in (ft.grad(f), ft.jit(ft.grad(f)), ft.grad(ft.jit(f)), lambda x: ft.jvp(f, (x,), (1.0,))[1]):
+        assert_matches(transformed(0.7), np.array(d_dx), f"d/dx sum({name}(x, y))")
+    tangent = ft.jvp(lambda x: ir.bind(prim, x, y), (0.7,), (1.0,))[1]
+    assert_matches(tangent, np.ones(3), f"the tangent of {name}(x, y)")
+
+
+def test_an_inlined_call_keeps_the_types_it_was_staged_for():
+    """jit_call takes a weakly typed operand (a Python scalar) where its jaxpr says f64[];
+    inlined into an outer jit, its equations are typed as staged (ir.check runs in debug mode)."""
+    body, = [params["jaxpr"] for _, params in SCALAR_CASES["jit_call"]]
+    call = lambda x, y: ir.bind(ir.PRIMITIVES["jit_call"], x, y, jaxpr=body, name="f")  # noqa: E731
+    closed = ft.make_jaxpr(call)(0.7, 1.3)
+    assert closed.in_avals[0].weak_type and not body.in_avals[0].weak_type
+    for got, want in zip(ft.jit(call)(0.7, 1.3), ir.bind(ir.PRIMITIVES["jit_call"], S(0.7), S(1.3), jaxpr=body,
+                                                           name="f"), strict=True):
+        assert_matches(got, want, "inlined call on Python floats")

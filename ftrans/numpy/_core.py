@@ -7,9 +7,11 @@ Non-traced scalars are left unbroadcast: they become literals in the IR.
 """
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
-from ir.core import ShapedArray, concrete_aval
+from ir.core import DTYPE_FROM_SHORT_NAME, ShapedArray, concrete_aval
 from ir.errors import api_boundary, at_user_line
 from ir.primitives import structural
 from ir.primitives.elementwise import convert_element_type
@@ -19,6 +21,9 @@ _KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2}
 _DEFAULT_OF_KIND = {"b": np.dtype(np.bool_), "u": np.dtype(np.int64), "i": np.dtype(np.int64),
                     "f": np.dtype(np.float64)}
 float64 = np.dtype(np.float64)
+# what ftrans computes in (float0 is only ever a tangent's dtype)
+SUPPORTED_DTYPES = frozenset(d for d in DTYPE_FROM_SHORT_NAME.values() if d.kind != "V")
+_SUPPORTED_NAMES = "bool, int8/16/32/64, uint8/16/32/64, float16/32/64"
 
 
 class ShapeMismatchError(TypeError, ValueError):
@@ -30,14 +35,36 @@ def public(fun):
     return api_boundary(fun)
 
 
-def aval_of(x) -> ShapedArray:
+def aval_of(x, name=None) -> ShapedArray:
     if isinstance(x, Tracer):
         return x.aval
     try:
         return concrete_aval(x)
     except TypeError:
-        raise TypeError(at_user_line(f"{type(x).__name__} is not a valid ftrans.numpy argument: "
+        if isinstance(x, complex):
+            raise TypeError(at_user_line(f"{name or 'ftrans.numpy'}: ftrans does not support complex numbers yet "
+                                         f"(got {x!r}); it computes in {_SUPPORTED_NAMES}")) from None
+        where = f"{name}: " if name else ""
+        raise TypeError(at_user_line(f"{where}{type(x).__name__} is not a valid ftrans.numpy argument: "
                                      "pass arrays, NumPy scalars or Python bool/int/float")) from None
+
+
+def unsupported_dtype_error(name, dtype, what="arrays of dtype "):
+    dtype = np.dtype(dtype)
+    later = " (complex numbers are not supported yet)" if dtype.kind == "c" else ""
+    return TypeError(at_user_line(f"{name}: ftrans does not support {what}{dtype}{later}; "
+                                  f"it computes in {_SUPPORTED_NAMES}"))
+
+
+def dtype_argument(name, dtype):
+    """The `dtype=` argument of `name` as a NumPy dtype ftrans computes in, or a TypeError naming it."""
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(at_user_line(f"{name}: dtype={dtype!r} is not a dtype")) from None
+    if dtype not in SUPPORTED_DTYPES:
+        raise unsupported_dtype_error(name, dtype, "dtype=")
+    return dtype
 
 
 def as_operand(x):
@@ -64,8 +91,12 @@ def _flat(x):
             yield v
 
 
-def result_type(*avals):
-    """(dtype, weak) of combining `avals` under NumPy 2 rules with weak Python scalars."""
+def result_type(*avals, name="ftrans.numpy"):
+    """(dtype, weak) of combining `avals` under NumPy 2 rules with weak Python scalars.
+    A dtype ftrans does not compute in is a TypeError naming the function `name`."""
+    for a in avals:
+        if a.dtype not in SUPPORTED_DTYPES:
+            raise unsupported_dtype_error(name, a.dtype)
     strong = {a.dtype for a in avals if not a.weak_type}
     weak_kind = max((a.dtype.kind for a in avals if a.weak_type), key=_KIND_RANK.get, default=None)
     if not strong:
@@ -145,7 +176,7 @@ def operands(name, *args, dtype=None):
                 avals.append(x.aval)
                 traced.append(True)
                 continue
-        avals.append(aval_of(x))
+        avals.append(aval_of(x, name))
         traced.append(False)
     key = (tuple(avals), tuple(traced), dtype)
     plan = _OPERAND_PLANS.get(key)
@@ -178,8 +209,9 @@ _PLAIN_OPERANDS = (np.ndarray, float, int, bool)
 
 def _operand_plan(name, avals, traced, dtype):
     if dtype is None:
-        dtype, weak = result_type(*avals)
+        dtype, weak = result_type(*avals, name=name)
     else:
+        result_type(*avals, name=name)  # only to check the operands' dtypes
         weak = False
     shapes = {a.shape for a in avals}
     shape = shapes.pop() if len(shapes) == 1 else broadcast_shapes(name, [a.shape for a in avals])
@@ -187,6 +219,56 @@ def _operand_plan(name, avals, traced, dtype):
     broadcasts = [a.shape != shape for a in avals]
     return (dtype, weak, shape, tuple(converts) if any(converts) else (),
             tuple(broadcasts) if any(broadcasts) else ())
+
+
+def static_int(value, name, what, allow_bool=False):
+    """`value` as a Python int, as NumPy takes sizes and counts: an int, a NumPy integer,
+    a 0-d integer array or a concrete integer tracer, never a float (nor a bool, which
+    NumPy refuses as a dimension but takes as a count: `allow_bool`)."""
+    is_bool = isinstance(value, (bool, np.bool_)) or getattr(value, "dtype", None) == np.bool_
+    if is_bool and not allow_bool:
+        raise TypeError(at_user_line(f"{name}: {what} must be an integer, got the bool {value!r}"))
+    if isinstance(value, Tracer) and value.aval.dtype.kind not in ("biu" if allow_bool else "iu"):
+        raise TypeError(at_user_line(f"{name}: {what} must be an integer, got a traced {value.aval.str_short()}"))
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(at_user_line(f"{name}: {what} must be an integer, got {value!r} "
+                                     f"({type(value).__name__})")) from None
+
+
+def shape_tuple(shape, name, what="shape", allow_unknown=False):
+    """A shape argument as NumPy takes it: an integer or a sequence of integers (see
+    `static_int`), none negative (`allow_unknown`: one may be -1, as reshape's)."""
+    if _is_plain_shape(shape):  # the common cases, settled at once (reshape and friends are hot)
+        return shape
+    if type(shape) is int and shape >= 0:
+        return (shape,)
+    if isinstance(shape, (int, np.generic)) or getattr(shape, "ndim", None) == 0 \
+            or (hasattr(shape, "__index__") and not hasattr(shape, "__iter__")):
+        dims = (static_int(shape, name, what),)
+    elif hasattr(shape, "__iter__") and not isinstance(shape, (str, bytes)):
+        dims = tuple(static_int(n, name, f"each dimension of {what}") for n in shape)
+    else:
+        raise TypeError(at_user_line(f"{name}: {what} must be an integer or a sequence of integers, "
+                                     f"got {shape!r} ({type(shape).__name__})"))
+    negative = [n for n in dims if n < 0]
+    if allow_unknown and negative and set(negative) == {-1}:
+        if len(negative) > 1:
+            raise ValueError(at_user_line(f"{name}: can only specify one unknown dimension (-1), got {what} {dims}"))
+    elif negative:
+        raise ValueError(at_user_line(f"{name}: negative dimensions are not allowed, got {what} {dims}"))
+    return dims
+
+
+def _is_plain_shape(shape):
+    """Whether `shape` is a tuple of non-negative Python ints (never bools)."""
+    if type(shape) is not tuple:
+        return False
+    for n in shape:
+        if type(n) is not int or n < 0:
+            return False
+    return True
 
 
 def normalize_axis(axis, ndim, name="axis"):
@@ -201,7 +283,12 @@ def normalize_axes(axis, ndim):
     """None -> every axis; an int or a tuple of ints -> a sorted tuple of non-negative axes."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if isinstance(axis, (int, np.integer)):
+        axes = (axis,)
+    elif isinstance(axis, (tuple, list)):
+        axes = tuple(axis)
+    else:
+        raise TypeError(at_user_line(f"axis must be None, an int or a tuple of ints, got {axis!r}"))
     normalized = tuple(normalize_axis(a, ndim) for a in axes)
     if len(set(normalized)) != len(normalized):
         raise ValueError(at_user_line(f"repeated axis in {axis!r}"))

@@ -1,5 +1,10 @@
 """Array creation. Inside a trace these are staged like any operation
-(omnistaging): `zeros((n, n))` under jit is an equation, not a baked constant."""
+(omnistaging): `zeros((n, n))` under jit is an equation, not a baked constant.
+
+Values that a result depends on (a fill value, linspace's start and stop,
+arange's start and step) may be traced, and carry their derivatives; what fixes
+a result's shape (sizes, counts, arange's stop) must be concrete.
+"""
 from __future__ import annotations
 
 import math
@@ -7,152 +12,239 @@ import math
 import numpy as np
 
 from ftrans.numpy import _elementwise as elementwise
-from ftrans.numpy._core import as_operand, aval_of, concrete_or_none, convert, public
-from ftrans.numpy._shape import _shape_tuple
+from ftrans.numpy._core import (as_operand, aval_of, broadcast_shapes, concrete_or_none, convert, dtype_argument,
+                                public, result_type, shape_tuple, static_int, unchanged)
+from ftrans.numpy._shape import broadcast_to, moveaxis
 from ir.core import array_module, is_cupy_array
-from ir.errors import at_user_line
-from ir.primitives import structural
-from ir.tracing import Tracer
+from ir.errors import ConcretizationError, at_user_line
+from ir.primitives import reductions, structural
+from ir.tracing import Tracer, current_trace
 
 _FLOAT64 = np.dtype(np.float64)
 
 
-def _dtype_of_fill(value, dtype):
-    if dtype is not None:
-        return np.dtype(dtype)
-    return aval_of(as_operand(value)).dtype
-
-
-@public
-def full(shape, fill_value, dtype=None):
-    shape = _shape_tuple(shape)
+def _full(name, shape, fill_value, dtype):
+    shape = shape_tuple(shape, name)
     fill_value = as_operand(fill_value)
-    dtype = _dtype_of_fill(fill_value, dtype)
-    value = convert(fill_value, dtype)
-    aval = aval_of(value)
-    if aval.ndim:
-        from ftrans.numpy._shape import broadcast_to
+    fill_dtype, _ = result_type(aval_of(fill_value, name), name=name)
+    value = convert(fill_value, fill_dtype if dtype is None else dtype_argument(name, dtype))
+    if aval_of(value).ndim:
         return broadcast_to(value, shape)
     return structural.broadcast_in_dim(value, shape, ())
 
 
 @public
+def full(shape, fill_value, dtype=None):
+    return _full("full", shape, fill_value, dtype)
+
+
+@public
 def zeros(shape, dtype=None):
-    return full(shape, 0, np.dtype(dtype or _FLOAT64))
+    return _full("zeros", shape, 0, _FLOAT64 if dtype is None else dtype)
 
 
 @public
 def ones(shape, dtype=None):
-    return full(shape, 1, np.dtype(dtype or _FLOAT64))
+    return _full("ones", shape, 1, _FLOAT64 if dtype is None else dtype)
 
 
 @public
 def empty(shape, dtype=None):
     """Like numpy.empty, but filled with zeros: ftrans arrays are never uninitialised."""
-    return zeros(shape, dtype)
+    return _full("empty", shape, 0, _FLOAT64 if dtype is None else dtype)
+
+
+def _full_like(name, a, fill_value, dtype, shape):
+    """As numpy.full_like, and as cupy.full_like for CuPy arrays: the result is on `a`'s device."""
+    a = as_operand(a)
+    aval = aval_of(a, name)
+    result_type(aval, name=name)
+    xp = array_module(concrete_or_none(a))
+    if xp is not np and not isinstance(fill_value, Tracer):  # a fill value on the GPU broadcasts there
+        fill_value = xp.asarray(fill_value)
+    return _full(name, aval.shape if shape is None else shape, fill_value, dtype or aval.dtype)
 
 
 @public
 def full_like(a, fill_value, dtype=None, shape=None):
-    """As numpy.full_like, and as cupy.full_like for CuPy arrays: the result is on `a`'s device."""
-    a = as_operand(a)
-    aval = aval_of(a)
-    xp = array_module(concrete_or_none(a))
-    if xp is not np and not isinstance(fill_value, Tracer):  # a fill value on the GPU broadcasts there
-        fill_value = xp.asarray(fill_value)
-    return full(aval.shape if shape is None else shape, fill_value, dtype or aval.dtype)
+    return _full_like("full_like", a, fill_value, dtype, shape)
 
 
 @public
 def zeros_like(a, dtype=None, shape=None):
-    return full_like(a, 0, dtype, shape)
+    return _full_like("zeros_like", a, 0, dtype, shape)
 
 
 @public
 def ones_like(a, dtype=None, shape=None):
-    return full_like(a, 1, dtype, shape)
+    return _full_like("ones_like", a, 1, dtype, shape)
 
 
-def _static_number(x, name):
+# -------------------- arange and linspace --------------------
+
+def _concrete_number(x, name, what, why):
+    """The concrete value of argument `what` as a NumPy or Python scalar, for arithmetic
+    as NumPy does it; a ConcretizationError saying `why` it must be concrete."""
     value = concrete_or_none(x)
-    if value is None:
-        raise TypeError(at_user_line(f"{name} must be a concrete number, not a traced value "
-                                     "(array sizes are fixed when a function is traced)"))
-    return value.item() if hasattr(value, "item") else value
+    if value is None and isinstance(x, Tracer):
+        raise ConcretizationError(at_user_line(
+            f"{name}: {what} is a traced value ({x.aval.str_short()}), but {why}. Pass a concrete "
+            "number (outside jit, or marked static with static_argnums)"))
+    aval = aval_of(value, name)
+    if aval.shape != ():
+        raise TypeError(at_user_line(f"{name}: {what} must be a scalar, got {aval.str_short()}"))
+    result_type(aval, name=name)  # a dtype ftrans computes in
+    return value[()] if isinstance(value, np.ndarray) else value
 
 
 @public
-def arange(start, stop=None, step=1, dtype=None):
-    start, step = _static_number(start, "arange start"), _static_number(step, "arange step")
+def arange(start, stop=None, step=None, dtype=None):
+    """numpy.arange, with its values. The length depends on the values of start, stop
+    and step, so these must be concrete; start and step may be traced by an eager
+    grad or jvp, and carry their derivatives (stop only sets the length)."""
     if stop is None:
         start, stop = 0, start
-    stop = _static_number(stop, "arange stop")
-    if step == 0:
+    step = 1 if step is None else step
+    why = "the length of arange's result depends on it"
+    start_value, stop_value, step_value = (_concrete_number(x, "arange", what, why)
+                                           for x, what in ((start, "start"), (stop, "stop"), (step, "step")))
+    if step_value == 0:
         raise ZeroDivisionError(at_user_line("arange: step must not be zero"))  # NumPy's error class
-    length = max(0, math.ceil((stop - start) / step))
-    if dtype is None:
-        is_int = all(isinstance(v, (int, np.integer)) for v in (start, stop, step))
-        dtype = np.dtype(np.int64) if is_int else _FLOAT64
-    dtype = np.dtype(dtype)
-    count = structural.iota(dtype if dtype.kind != "b" else np.int64, (length,))
-    if step != 1:
-        count = elementwise.multiply(count, convert(step, dtype) if dtype.kind != "f" else step)
-    if start != 0:
-        count = elementwise.add(count, start)
-    return convert(count, dtype)
+    try:
+        length = max(0, math.ceil((stop_value - start_value) / step_value))
+    except (OverflowError, ValueError):
+        raise ValueError(at_user_line(f"arange: the length of arange({start_value}, {stop_value}, "
+                                      f"{step_value}) is not finite")) from None
+    if dtype is None:  # NumPy's: int64 for integers and bools, else float64
+        integral = all(aval_of(v).dtype.kind in "biu" for v in (start_value, stop_value, step_value))
+        dtype = np.dtype(np.int64) if integral else _FLOAT64
+    dtype = dtype_argument("arange", dtype)
+    if dtype.kind == "b" and length > 2:
+        raise ValueError(at_user_line(f"arange: a bool range has at most 2 values, not {length}"))
+    if current_trace() is None and not any(isinstance(x, Tracer) for x in (start, step)):
+        return np.arange(start_value, stop_value, step_value, dtype=dtype)  # eager: NumPy's own, at its speed
+    # NumPy's values, each in the result's dtype: first = start, second = start + step, then
+    # first + i * (second - first)
+    first = convert(as_operand(start), dtype)
+    if length <= 1:
+        return structural.broadcast_in_dim(first, (length,), ())
+    second = convert(elementwise.add(_bool_as_int(start), _bool_as_int(step)), dtype)
+    if length == 2:
+        return structural.concatenate([structural.broadcast_in_dim(v, (1,), ()) for v in (first, second)], 0)
+    count = structural.iota(dtype, (length,))
+    values = elementwise.add(first, elementwise.multiply(count, elementwise.subtract(second, first)))
+    if dtype.kind != "f":
+        return values
+    # the second value is start + step itself, which first + 1 * (second - first) may round away from
+    return elementwise.where(elementwise.equal(count, convert(1, dtype)), second, values)
+
+
+def _bool_as_int(x):
+    """A bool as NumPy's arange adds it: as Python adds them (True + True == 2)."""
+    aval = aval_of(x)
+    return convert(x, np.dtype(np.int64), aval.weak_type) if aval.dtype.kind == "b" else x
+
+
+_WEAK_FLOAT = aval_of(1.0)
 
 
 @public
-def linspace(start, stop, num=50, endpoint=True, dtype=None):
-    start, stop = _static_number(start, "linspace start"), _static_number(stop, "linspace stop")
-    num = int(num)
+def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):
+    """numpy.linspace, with its values; start and stop may be traced (arrays too: the
+    samples run along `axis`), and carry their derivatives."""
+    num = static_int(num, "linspace", "num", allow_bool=True)
     if num < 0:
         raise ValueError(at_user_line(f"linspace: number of samples, {num}, must be non-negative"))
-    dtype = np.dtype(dtype) if dtype is not None else _FLOAT64
-    intervals = (num - 1) if endpoint else num
-    step = (stop - start) / intervals if intervals > 0 else 0.0
-    values = elementwise.add(elementwise.multiply(structural.iota(_FLOAT64, (num,)), step), float(start))
-    if endpoint and num > 1:
-        # NumPy sets the last sample to `stop` exactly
-        last = structural.broadcast_in_dim(np.float64(stop), (1,), ())
-        values = structural.concatenate([structural.slice(values, (0,), (num - 1,)), last], 0)
+    start, stop = as_operand(start), as_operand(stop)
+    # NumPy's dtype: start's and stop's with a float (float32 stays float32, integers become float64)
+    dt, _ = result_type(aval_of(start, "linspace"), aval_of(stop, "linspace"), _WEAK_FLOAT, name="linspace")
+    dtype = dt if dtype is None else dtype_argument("linspace", dtype)
+    if current_trace() is None and not isinstance(start, Tracer) and not isinstance(stop, Tracer):
+        # eager: NumPy's own, at its speed (CuPy's for CuPy arrays)
+        out = array_module(start, stop).linspace(start, stop, num, endpoint, retstep, dtype, axis)
+        return (out[0], unchanged(out[1])) if retstep else out
+    start, stop = convert(start, dt), convert(stop, dt)
+    shape = broadcast_shapes("linspace", [aval_of(start).shape, aval_of(stop).shape])
+    delta = elementwise.subtract(stop, start)
+    samples = structural.iota(dt, (num,) + shape, 0)
+    div = num - 1 if endpoint else num
+    if div > 0:
+        step = elementwise.true_divide(delta, div)
+        values = _scaled_samples(samples, step, delta, div)
+    else:  # no step: 0 or 1 samples from start
+        step = unchanged(np.float64(np.nan))  # NumPy's: a Python float, whatever the dtype
+        values = elementwise.multiply(samples, delta)
+    values = elementwise.add(values, start)
+    if endpoint and num > 1:  # NumPy sets the last sample to `stop` exactly
+        last = structural.reshape(broadcast_to(stop, shape), (1,) + shape)
+        most = structural.slice(values, (0,) * (len(shape) + 1), (num - 1,) + shape)
+        values = structural.concatenate([most, last], 0)
+    if axis != 0:
+        values = moveaxis(values, 0, axis)
     if dtype.kind in "iu":  # NumPy 2 rounds toward -inf for integer dtypes, not toward zero
         values = elementwise.floor(values)
-    return convert(values, dtype) if dtype != _FLOAT64 else values
+    values = convert(values, dtype)
+    return (values, step) if retstep else values
+
+
+def _scaled_samples(samples, step, delta, div):
+    """samples * step, or where any step is 0 (denormal deltas: delta / div underflows)
+    samples / div * delta, as NumPy chooses; chosen at once when the steps are concrete,
+    else by a select of both."""
+    steps_zero = elementwise.equal(step, 0)
+    scaled = lambda: elementwise.multiply(samples, step)  # noqa: E731
+    divided = lambda: elementwise.multiply(elementwise.true_divide(samples, div), delta)  # noqa: E731
+    known = concrete_or_none(steps_zero)
+    if known is not None:
+        return divided() if bool(np.any(known)) else scaled()
+    ndim = aval_of(steps_zero).ndim
+    any_zero = reductions.reduce_max(steps_zero, tuple(range(ndim))) if ndim else steps_zero
+    return elementwise.where(any_zero, divided(), scaled())
+
+
+def _eye(name, N, M, k, dtype):
+    N = static_int(N, name, "N")
+    M = N if M is None else static_int(M, name, "M")
+    k = static_int(k, name, "k", allow_bool=True)
+    shape = shape_tuple((N, M), name, "(N, M)")
+    rows = structural.iota(np.int64, shape, 0)
+    cols = structural.iota(np.int64, shape, 1)
+    on_diagonal = elementwise.equal(elementwise.add(rows, k), cols)
+    return convert(on_diagonal, dtype_argument(name, _FLOAT64 if dtype is None else dtype))
 
 
 @public
 def eye(N, M=None, k=0, dtype=None):
-    M = N if M is None else M
-    rows = structural.iota(np.int64, (N, M), 0)
-    cols = structural.iota(np.int64, (N, M), 1)
-    on_diagonal = elementwise.equal(elementwise.add(rows, int(k)), cols)
-    return convert(on_diagonal, np.dtype(dtype or _FLOAT64))
+    return _eye("eye", N, M, k, dtype)
 
 
 @public
 def identity(n, dtype=None):
-    return eye(n, dtype=dtype)
+    return _eye("identity", n, None, 0, dtype)
 
 
-@public
-def asarray(a, dtype=None):
-    """A traced value stays traced, a CuPy array stays a CuPy array; anything
-    else becomes a NumPy array."""
+def _asarray(name, a, dtype):
     a = as_operand(a)
+    dtype = None if dtype is None else dtype_argument(name, dtype)
     if isinstance(a, Tracer):
-        return a if dtype is None else convert(a, np.dtype(dtype))
+        return a if dtype is None else convert(a, dtype)
+    result_type(aval_of(a, name), name=name)  # a dtype ftrans does not compute in is refused here
     if isinstance(a, (bool, int, float, np.generic)):
         return np.asarray(a, dtype=dtype)
     return a if dtype is None or a.dtype == dtype else a.astype(dtype)
 
 
 @public
+def asarray(a, dtype=None):
+    """A traced value stays traced, a CuPy array stays a CuPy array; anything
+    else becomes a NumPy array."""
+    return _asarray("asarray", a, dtype)
+
+
+@public
 def array(a, dtype=None):
     """Like asarray, but concrete inputs are copied (as numpy.array)."""
-    result = asarray(a, dtype)
+    result = _asarray("array", a, dtype)
     if result is a and (isinstance(a, np.ndarray) or is_cupy_array(a)):
         return array_module(a).array(a)
     return result
-
-

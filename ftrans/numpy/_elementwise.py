@@ -73,27 +73,43 @@ def _integer_pow(x, y):
     return unchanged(ew.integer_pow(x, y))
 
 
+_INT8 = np.dtype(np.int8)
+
+
+def _bools_as_int8(xs, dtype):
+    """Bools as NumPy computes arithmetic on them where it has no bool loop (square,
+    floor_divide, mod, power): in int8."""
+    if dtype.kind != "b":
+        return xs, dtype
+    return [convert(x, _INT8) for x in xs], _INT8
+
+
 @public
 def square(x):
     (x,), dtype, _ = operands("square", x)
-    if dtype.kind == "b":  # integer_pow takes numbers; NumPy squares bools in int8
-        raise TypeError(at_user_line("square of bool values is not supported: convert them to a number first"))
+    (x,), dtype = _bools_as_int8([x], dtype)
     return _integer_pow(x, 2)
 
 
 @public
 def reciprocal(x):
+    """1 / x. Integers as NumPy's reciprocal: truncated toward zero (so 0 unless x is
+    1 or -1; 1 / 0 gives 0, where NumPy's value depends on the integer type)."""
     (x,), dtype, _ = operands("reciprocal", x)
-    if dtype.kind != "f":
-        raise TypeError(at_user_line(f"reciprocal of {dtype.name} values: NumPy truncates integer "
-                                     "reciprocals to 0; convert to float first"))
-    return _integer_pow(x, -1)
+    if dtype.kind == "f":
+        return _integer_pow(x, -1)
+    (x,), dtype = _bools_as_int8([x], dtype)
+    one = convert(1, dtype)
+    unit = ew.eq(ew.abs(x) if dtype.kind == "i" else x, one)  # 1 / x is x itself at 1 and -1
+    return unchanged(ew.select_n(unit, convert(0, dtype), x))
 
 
-def _binary(name, binder, kinds="fiub"):
+def _binary(name, binder, kinds="fiub", bools_as_int8=False):
     @public
     def fun(x, y):
         (x, y), dtype, _ = operands(name, x, y)
+        if bools_as_int8:
+            (x, y), dtype = _bools_as_int8([x, y], dtype)
         if dtype.kind not in kinds:
             raise TypeError(at_user_line(f"{name} does not support {dtype.name} operands"))
         return binder(x, y)
@@ -105,8 +121,8 @@ def _binary(name, binder, kinds="fiub"):
 add = _binary("add", lambda x, y: ew.bitwise_or(x, y) if aval_of(x).dtype.kind == "b" else ew.add(x, y))
 multiply = _binary("multiply", lambda x, y: ew.bitwise_and(x, y) if aval_of(x).dtype.kind == "b" else ew.mul(x, y))
 subtract = _binary("subtract", ew.sub, "fiu")
-floor_divide = _binary("floor_divide", ew.floor_divide, "fiu")
-mod = _binary("mod", ew.mod, "fiu")
+floor_divide = _binary("floor_divide", ew.floor_divide, "fiu", bools_as_int8=True)
+mod = _binary("mod", ew.mod, "fiu", bools_as_int8=True)
 remainder = mod
 maximum = _binary("maximum", ew.max)
 minimum = _binary("minimum", ew.min)
@@ -145,8 +161,7 @@ def power(x, y):
             raise ValueError(at_user_line("Integers to negative integer powers are not allowed."))
         return _integer_pow(x, y)
     (x, y), dtype, _ = operands("power", x, y)
-    if dtype.kind == "b":
-        raise TypeError(at_user_line("power of bool arrays is not supported"))
+    (x, y), dtype = _bools_as_int8([x, y], dtype)
     return ew.pow(x, y)
 
 
@@ -195,12 +210,12 @@ def where(condition, x, y):
 
 @public
 def clip(a, a_min=None, a_max=None):
-    if a_min is None and a_max is None:
-        raise ValueError(at_user_line("clip: one of a_min and a_max must be given"))
+    if a_min is None and a_max is None:  # NumPy 2.1's clip leaves `a` as it is
+        return unchanged(operands("clip", a)[0][0])
     # one promotion of all three, as numpy.clip: clip(bools, 0, float32) is float32, where
     # promoting pairwise (maximum, then minimum) would go through int64 to float64
     given = [as_operand(v) for v in (a, a_min, a_max) if v is not None]
-    dtype, weak = result_type(*[aval_of(v) for v in given])
+    dtype, weak = result_type(*[aval_of(v, "clip") for v in given], name="clip")
     a, a_min, a_max = (None if v is None else convert(as_operand(v), dtype, weak) for v in (a, a_min, a_max))
     if a_min is not None:
         a = maximum(a, a_min)

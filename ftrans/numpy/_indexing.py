@@ -253,6 +253,7 @@ def at(array):
 
 @public
 def take(a, indices, axis=None):
+    (a,), _, _ = operands("take", a)
     if axis is None:
         return getitem(reshape(a, (-1,)), indices)
     ndim = aval_of(a).ndim

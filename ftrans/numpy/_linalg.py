@@ -30,8 +30,8 @@ def _bools_stay_bools(fun):
     @functools.wraps(fun)
     def product(*args, **kwargs):
         out = fun(*args, **kwargs)
-        arrays = args[1:] if isinstance(args[0], str) else args[:2]  # einsum(subscripts, *operands)
-        if result_type(*[aval_of(as_operand(a)) for a in arrays])[0].kind == "b":
+        arrays = args[1:] if isinstance(args[0], str) else args[:2]  # _einsum(subscripts, *operands)
+        if result_type(*[aval_of(as_operand(a), fun.__name__) for a in arrays], name=fun.__name__)[0].kind == "b":
             out = elementwise.not_equal(out, 0)
         return out
     return product
@@ -39,7 +39,7 @@ def _bools_stay_bools(fun):
 
 def _ensure_numeric(a, b, name):
     """Promote a and b to one numeric dtype without broadcasting them."""
-    return _promote_all([a, b])
+    return _promote_all([a, b], name)
 
 
 @public
@@ -94,6 +94,7 @@ def matmul(a, b):
 
 @public
 def vdot(a, b):
+    a, b = _one_dtype([a, b], "vdot")  # before ravel, as in outer
     return dot(ravel(a), ravel(b))
 
 
@@ -110,7 +111,8 @@ def inner(a, b):
 
 @public
 def outer(a, b):
-    a, b = ravel(a), ravel(b)
+    # promoted before ravel, which would make an eager Python scalar a (strong) array
+    a, b = (ravel(x) for x in _one_dtype([a, b], "outer"))
     return elementwise.multiply(reshape(a, (-1, 1)), reshape(b, (1, -1)))
 
 
@@ -125,9 +127,12 @@ def tensordot(a, b, axes=2):
             raise ValueError(at_user_line(f"tensordot: axes={n} does not fit ranks {av.ndim} and {bv.ndim}"))
         a_axes, b_axes = tuple(range(av.ndim - n, av.ndim)), tuple(range(n))
     else:
-        a_axes, b_axes = axes
-        a_axes = (a_axes,) if isinstance(a_axes, (int, np.integer)) else tuple(a_axes)
-        b_axes = (b_axes,) if isinstance(b_axes, (int, np.integer)) else tuple(b_axes)
+        if not (isinstance(axes, (tuple, list)) and len(axes) == 2):
+            raise TypeError(at_user_line(f"tensordot: axes must be an int or a pair of axis sequences, got {axes!r}"))
+        a_axes, b_axes = ((x,) if isinstance(x, (int, np.integer)) else tuple(x) if isinstance(x, (tuple, list))
+                          else None for x in axes)
+        if a_axes is None or b_axes is None:
+            raise TypeError(at_user_line(f"tensordot: axes must be an int or a pair of axis sequences, got {axes!r}"))
         if len(a_axes) != len(b_axes):
             raise ValueError(at_user_line("tensordot: the two axes lists must have the same length"))
         a_axes = tuple(normalize_axis(x, av.ndim) for x in a_axes)
@@ -199,10 +204,47 @@ def _sum_letters(x, term, keep):
 
 
 @public
+def einsum(*args, optimize=None):
+    """numpy.einsum for explicit and implicit subscripts (with '...'), given as a string
+    (`einsum("ij,jk", a, b)`) or as sublists (`einsum(a, [0, 1], b, [1, 2], [0, 2])`);
+    contracted pairwise left to right (`optimize` is accepted and has no effect)."""
+    if not args:
+        raise TypeError(at_user_line("einsum needs subscripts and operands"))
+    if isinstance(args[0], str):
+        return _einsum(*args)
+    pairs = len(args) // 2
+    if not pairs:
+        raise ValueError(at_user_line("einsum: the sublist form takes (operand, sublist) pairs and an "
+                                      "optional output sublist"))
+    operands_, sublists = args[0:2 * pairs:2], args[1:2 * pairs:2]
+    output = args[-1] if len(args) % 2 else None
+    inputs = ",".join(_sublist_subscripts(sub) for sub in sublists)
+    subscripts = inputs if output is None else f"{inputs}->{_sublist_subscripts(output)}"
+    return _einsum(subscripts, *operands_)
+
+
+def _sublist_subscripts(sublist):
+    """A sublist (ints in [0, 52) and Ellipsis) as subscript letters, as NumPy maps them:
+    0..25 -> A..Z, 26..51 -> a..z."""
+    if isinstance(sublist, str) or not hasattr(sublist, "__iter__"):
+        raise TypeError(at_user_line(f"einsum: a sublist must be a list of ints and Ellipsis, got {sublist!r}"))
+    letters = []
+    for label in sublist:
+        if label is Ellipsis:
+            letters.append("...")
+        elif not isinstance(label, (int, np.integer)) or isinstance(label, (bool, np.bool_)):
+            raise TypeError(at_user_line(f"einsum: each subscript in a sublist must be an int or Ellipsis, "
+                                         f"got {label!r}"))
+        elif not 0 <= label < 52:
+            raise ValueError(at_user_line(f"einsum: subscript {label} is not within the valid range [0, 52)"))
+        else:
+            letters.append(chr(ord("A") + label) if label < 26 else chr(ord("a") + label - 26))
+    return "".join(letters)
+
+
 @_bools_stay_bools
-def einsum(subscripts, *operands_):
-    """numpy.einsum for explicit and implicit subscripts (with '...'), contracted pairwise left to right."""
-    promoted = _promote_all(operands_)
+def _einsum(subscripts, *operands_):
+    promoted = _promote_all(operands_, "einsum")
     terms, output = _parse_subscripts(subscripts, [aval_of(x) for x in promoted])
     for c in output:
         if output.count(c) > 1 or not any(c in t for t in terms):
@@ -234,11 +276,20 @@ def einsum(subscripts, *operands_):
     return transpose(x, [term.index(c) for c in output]) if term != output else unchanged(x)
 
 
-def _promote_all(xs):
+def _promote_all(xs, name):
     """One dtype for all operands, without broadcasting them against each other
     (bools multiply as integers, as in NumPy)."""
+    return _one_dtype(xs, name, bools_as=np.dtype(np.int64))
+
+
+def _one_dtype(xs, name, bools_as=None):
+    """The operands in one dtype, promoted as a ufunc promotes (NEP 50: a Python scalar
+    is weak), with bools as `bools_as` where given.
+    NB: NumPy's products take their operands with asarray, which makes a Python scalar
+    a strong float64 (np.dot(float32_array, 2.0) is float64); ftrans keeps it weak in
+    every function (SPEC 2), as fnp.multiply does."""
     xs = [as_operand(x) for x in xs]
-    dtype, weak = result_type(*[aval_of(x) for x in xs])
-    if dtype.kind == "b":
-        dtype, weak = np.dtype(np.int64), False
+    dtype, weak = result_type(*[aval_of(x, name) for x in xs], name=name)
+    if dtype.kind == "b" and bools_as is not None:
+        dtype, weak = bools_as, False
     return [convert(x, dtype, weak) for x in xs]

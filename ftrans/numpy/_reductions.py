@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from ftrans.numpy import _elementwise as elementwise
-from ftrans.numpy._core import aval_of, convert, normalize_axes, normalize_axis, operands, public
+from ftrans.numpy._core import aval_of, convert, dtype_argument, normalize_axes, normalize_axis, operands, public
 from ir.errors import at_user_line
 from ir.primitives import reductions as red
 from ir.primitives import structural
@@ -34,7 +34,7 @@ def _reduction(name, binder, accumulates):
         if out is not None:
             raise TypeError(at_user_line(f"{name}: out= is not supported (arrays are immutable)"))
         (a,), a_dtype, _ = operands(name, a)
-        target = np.dtype(dtype) if dtype is not None else (
+        target = dtype_argument(name, dtype) if dtype is not None else (
             _accumulating_dtype(a_dtype) if accumulates else a_dtype)
         if target != a_dtype or type(a) in (bool, int, float):  # implementations need NumPy values
             a = convert(a, target)
@@ -79,7 +79,7 @@ def _count(shape, axes):
 @public
 def mean(a, axis=None, dtype=None, keepdims=False):
     (a,), a_dtype, _ = operands("mean", a)
-    target = np.dtype(dtype) if dtype is not None else (a_dtype if a_dtype.kind == "f" else _FLOAT64)
+    target = dtype_argument("mean", dtype) if dtype is not None else (a_dtype if a_dtype.kind == "f" else _FLOAT64)
     shape = aval_of(a).shape
     total = sum(convert(a, target) if target != a_dtype else a, axis=axis, keepdims=keepdims)
     return elementwise.true_divide(total, convert(_count(shape, normalize_axes(axis, len(shape))), target))
@@ -88,7 +88,7 @@ def mean(a, axis=None, dtype=None, keepdims=False):
 @public
 def var(a, axis=None, dtype=None, ddof=0, keepdims=False):
     (a,), a_dtype, _ = operands("var", a)
-    target = np.dtype(dtype) if dtype is not None else (a_dtype if a_dtype.kind == "f" else _FLOAT64)
+    target = dtype_argument("var", dtype) if dtype is not None else (a_dtype if a_dtype.kind == "f" else _FLOAT64)
     a = convert(a, target) if target != a_dtype else a
     shape = aval_of(a).shape
     centered = elementwise.subtract(a, mean(a, axis=axis, keepdims=True))

@@ -7,30 +7,27 @@ import numpy as np
 
 from ftrans.numpy._core import (ShapeMismatchError, aval_of, broadcast_shapes, convert,
                                 normalize_axes, normalize_axis, operands, public, result_type,
-                                unchanged)
+                                shape_tuple, static_int, unchanged)
 from ir.errors import at_user_line
 from ir.primitives import structural
 
 
-def _shape_tuple(shape):
-    return (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(n) for n in shape)
-
-
 @public
-def reshape(a, newshape, order="C"):
+def reshape(a, shape=None, order="C", *, newshape=None):
+    """numpy.reshape; the new shape as NumPy 2.1 names it (`shape`) or as before (`newshape`)."""
     if order != "C":
         raise NotImplementedError(at_user_line("reshape supports order='C' only"))
+    if (shape is None) == (newshape is None):
+        raise TypeError(at_user_line("reshape: pass the new shape once (as `shape`)"))
+    new = list(shape_tuple(shape if newshape is None else newshape, "reshape", allow_unknown=True))
     (a,), _, _ = operands("reshape", a)
     old = aval_of(a).shape
-    new = list(_shape_tuple(newshape))
-    if new.count(-1) > 1:
-        raise ValueError(at_user_line("reshape: can only specify one unknown dimension (-1)"))
     if -1 in new:
         known = math.prod(n for n in new if n != -1)
         if known == 0 or math.prod(old) % known:
-            raise ShapeMismatchError(at_user_line(f"cannot reshape array of shape {old} into shape {tuple(newshape)}"))
+            raise ShapeMismatchError(at_user_line(f"cannot reshape array of shape {old} into shape {tuple(new)}"))
         new[new.index(-1)] = math.prod(old) // known
-    if math.prod(new) != math.prod(old) or any(n < 0 for n in new):
+    if math.prod(new) != math.prod(old):
         raise ShapeMismatchError(at_user_line(f"cannot reshape array of shape {old} into shape {tuple(new)}"))
     return unchanged(a) if tuple(new) == old else structural.reshape(a, new)
 
@@ -91,7 +88,9 @@ def squeeze(a, axis=None):
 def expand_dims(a, axis):
     (a,), _, _ = operands("expand_dims", a)
     shape = aval_of(a).shape
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis) if isinstance(axis, (tuple, list)) else None
+    if axes is None:
+        raise TypeError(at_user_line(f"expand_dims: axis must be an int or a tuple of ints, got {axis!r}"))
     out_ndim = len(shape) + len(axes)
     new_axes = normalize_axes(axes, out_ndim)
     new_shape, rest = [], iter(shape)
@@ -103,7 +102,7 @@ def expand_dims(a, axis):
 @public
 def broadcast_to(array, shape):
     (array,), _, _ = operands("broadcast_to", array)
-    shape = _shape_tuple(shape)
+    shape = shape_tuple(shape, "broadcast_to")
     aval = aval_of(array)
     if broadcast_shapes("broadcast_to", [aval.shape, shape]) != shape:
         raise ShapeMismatchError(at_user_line(f"broadcast_to: cannot broadcast {aval.shape} to {shape}"))
@@ -115,7 +114,7 @@ def broadcast_to(array, shape):
 
 def _same_dtype(name, arrays):
     arrays = [operands(name, a)[0][0] for a in arrays]
-    dtype, weak = result_type(*[aval_of(a) for a in arrays])
+    dtype, weak = result_type(*[aval_of(a) for a in arrays], name=name)
     return [convert(a, dtype, weak) for a in arrays]
 
 
@@ -160,14 +159,18 @@ def split(ary, indices_or_sections, axis=0):
     shape = aval_of(ary).shape
     ax = normalize_axis(axis, len(shape))
     n = shape[ax]
-    if isinstance(indices_or_sections, (int, np.integer)):
-        sections = int(indices_or_sections)
+    if isinstance(indices_or_sections, (int, np.integer)) or getattr(indices_or_sections, "ndim", None) == 0:
+        sections = static_int(indices_or_sections, "split", "the number of sections")
         if sections <= 0 or n % sections:
             raise ValueError(at_user_line(f"array split of an axis of size {n} into {sections} "
                                           "sections does not result in an equal division"))
         bounds = [i * (n // sections) for i in range(sections + 1)]
+    elif hasattr(indices_or_sections, "__iter__"):
+        indices = [static_int(i, "split", "each index", allow_bool=True) for i in indices_or_sections]
+        bounds = [0] + [min(max(i if i >= 0 else i + n, 0), n) for i in indices] + [n]
     else:
-        bounds = [0] + [min(max(int(i) if i >= 0 else int(i) + n, 0), n) for i in indices_or_sections] + [n]
+        raise TypeError(at_user_line(f"split: indices_or_sections must be an integer or a sequence of "
+                                     f"integers, got {indices_or_sections!r}"))
     pieces = []
     for lo, hi in zip(bounds[:-1], bounds[1:]):
         hi = max(lo, hi)

@@ -11,6 +11,7 @@ variable is fresh, so a sub-jaxpr inlined twice stays correct.
 from __future__ import annotations
 
 from ir.core import ClosedJaxpr, Eqn, Jaxpr, Literal, Var
+from ir.primitives.elementwise import convert_element_type_p
 
 
 def inline_calls(closed: ClosedJaxpr) -> ClosedJaxpr:
@@ -33,7 +34,8 @@ def inline_calls(closed: ClosedJaxpr) -> ClosedJaxpr:
         read = lambda atom: atom if type(atom) is Literal else env.get(atom, atom)  # noqa: E731
         if eqn.primitive.name == "jit_call":
             sub = eqn.params["jaxpr"]
-            sub_env = {var: read(x) for var, x in zip(sub.jaxpr.invars, eqn.invars, strict=True)}
+            sub_env = {var: _typed_as(read(x), var.aval, eqns) for var, x in zip(sub.jaxpr.invars, eqn.invars,
+                                                                                   strict=True)}
             stack.append((iter(sub.jaxpr.eqns), sub_env, (eqn.outvars, sub.jaxpr.outvars, env)))
             continue
         outvars = [Var(v.aval) for v in eqn.outvars] if len(stack) > 1 else eqn.outvars
@@ -43,3 +45,17 @@ def inline_calls(closed: ClosedJaxpr) -> ClosedJaxpr:
         eqns.append(Eqn(eqn.primitive, [read(x) for x in eqn.invars], outvars, eqn.params))
     outvars = [atom if type(atom) is Literal else top_env.get(atom, atom) for atom in jaxpr.outvars]
     return ClosedJaxpr(Jaxpr(jaxpr.constvars, jaxpr.invars, eqns, outvars), closed.consts)
+
+
+def _typed_as(atom, aval, eqns):
+    """`atom` as the call's parameter of type `aval` sees it. jit_call takes an
+    operand whose type differs in weakness only (a Python scalar passed where the
+    call was staged for an array); its equations were typed for `aval`, and keep that type."""
+    if atom.aval is aval:
+        return atom
+    if type(atom) is Literal:
+        return Literal(atom.value, aval)
+    converted = Var(aval)
+    eqns.append(Eqn(convert_element_type_p, [atom], [converted],
+                    {"new_dtype": aval.dtype, "weak_type": aval.weak_type}))
+    return converted

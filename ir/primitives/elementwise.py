@@ -12,7 +12,7 @@ import numpy as np
 
 from ir.core import HOST_TYPES, ShapedArray, check_supported_dtype, common_arrays, is_cupy_array
 from ir.markers import Zero, tangent_aval
-from ir.primitive import Primitive
+from ir.primitive import PRIMITIVES, Primitive
 from ir.primitives.ad_util import (is_undefined, jvp_from_derivatives, scalar_like, unbroadcast,
                                    zero_jvp)
 from ir.primitives.batch_util import elementwise_batcher
@@ -79,7 +79,18 @@ def binary(name, impl, kinds=NUMBER, out_dtype=None, commutative=False, derivati
     return prim
 
 
+_PYTHON_SCALARS = frozenset({bool, int, float})
+
+
+def array_if_python_scalar(x):
+    """A Python scalar operand as a 0-d array, for implementations that read its dtype or
+    shape or index it (NumPy scalars and arrays have all of those); anything else as it is.
+    One type look-up: implementations run on every eager bind."""
+    return np.asarray(x) if type(x) in _PYTHON_SCALARS else x
+
+
 def _logistic_impl(x):
+    x = array_if_python_scalar(x)  # its dtype sets the result's
     # exp of -|x| never overflows; the two branches are the same function
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
@@ -217,6 +228,15 @@ def _div_transpose(ct, x, y):
     return [None if type(ct) is Zero else unbroadcast(div(ct, y), x.aval), None]
 
 
+def _shaped_like(t, out):
+    """A derivative that is the operand's tangent itself, as a tangent of `out`: a
+    rank-0 operand's tangent beside arrays is broadcast to the output's shape."""
+    shape = get_aval(out).shape
+    if get_aval(t).shape == shape:
+        return t
+    return bind(PRIMITIVES["broadcast_in_dim"], t, shape=shape, broadcast_dimensions=())
+
+
 def _balanced_weight(x, out, other):
     """1 where x alone is the max/min, 0.5 on a tie, 0 elsewhere (JAX's convention)."""
     return select_n(eq(x, out), _c(x, 0), select_n(eq(other, out), _c(x, 1), _c(x, 0.5)))
@@ -236,9 +256,9 @@ def _pow_exponent_derivative(t, out, x, y):
 
 
 add_p = binary("add", np.add, commutative=True, transpose=_add_transpose, cuda_template="{0} + {1}",
-               derivatives=(lambda t, out, x, y: t, lambda t, out, x, y: t))
+               derivatives=(lambda t, out, x, y: _shaped_like(t, out), lambda t, out, x, y: _shaped_like(t, out)))
 sub_p = binary("sub", np.subtract, transpose=_sub_transpose, cuda_template="{0} - {1}",
-               derivatives=(lambda t, out, x, y: t, lambda t, out, x, y: neg(t)))
+               derivatives=(lambda t, out, x, y: _shaped_like(t, out), lambda t, out, x, y: neg(_shaped_like(t, out))))
 mul_p = binary("mul", np.multiply, commutative=True, transpose=_mul_transpose, linear_in=(0, 1),
                cuda_template="{0} * {1}",
                derivatives=(lambda t, out, x, y: mul(t, y), lambda t, out, x, y: mul(x, t)))
@@ -248,7 +268,7 @@ div_p = binary("div", np.true_divide, FLOAT, transpose=_div_transpose, linear_in
 floor_divide_p = binary("floor_divide", np.floor_divide, cuda_template="ft_floor_divide({0}, {1})")
 floor_divide_p.define(jvp=zero_jvp(floor_divide_p))
 # NB: NumPy's `%` (sign of the divisor), not JAX's C-style rem; x % y = x - floor(x / y) * y
-mod_p = binary("mod", np.mod, cuda_template="ft_mod({0}, {1})", derivatives=(lambda t, out, x, y: t,
+mod_p = binary("mod", np.mod, cuda_template="ft_mod({0}, {1})", derivatives=(lambda t, out, x, y: _shaped_like(t, out),
                                            lambda t, out, x, y: neg(mul(t, floor_divide(x, y)))))
 # NB: integers to negative powers raise in NumPy; a kernel cannot raise, so it truncates 1/x**-y as C does
 pow_p = binary("pow", np.power, derivatives=(_pow_base_derivative, _pow_exponent_derivative),
@@ -300,8 +320,8 @@ def _select_n_jvp(primals, tangents):
     if type(t_false) is Zero and type(t_true) is Zero:
         return out, Zero(get_aval(out))
     zero = _c(out, 0)
-    return out, select_n(which, zero if type(t_false) is Zero else t_false,
-                         zero if type(t_true) is Zero else t_true)
+    tangent = select_n(which, zero if type(t_false) is Zero else t_false, zero if type(t_true) is Zero else t_true)
+    return out, _shaped_like(tangent, out)  # rank-0 where an array case has no tangent
 
 
 def _select_n_transpose(ct, which, on_false, on_true):

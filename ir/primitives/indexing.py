@@ -18,7 +18,7 @@ import numpy as np
 
 from ir.core import ShapedArray, array_module, common_arrays
 from ir.markers import Zero, not_mapped
-from ir.primitive import Primitive
+from ir.primitive import Primitive, as_array
 from ir.primitives import elementwise as ew
 from ir.primitives import structural
 from ir.primitives.ad_util import aval_of, instantiate, is_undefined, jvp_from_derivatives, zeros
@@ -155,7 +155,7 @@ def _in_range_rows(operand_shape, indices):
 
 # Scatters take their array module from all operands: the zeros a transpose scatters into are NumPy's.
 def _scatter_add_impl(operand, indices, updates):
-    xp, (operand, indices, updates) = common_arrays(operand, indices, updates)
+    xp, (operand, indices, updates) = common_arrays(operand, indices, as_array(updates))  # updates may be rank-0
     result = xp.array(operand, copy=True)
     keep = _in_range_rows(operand.shape, indices)
     xp.add.at(result, tuple(indices[keep][:, j] for j in range(indices.shape[-1])), updates[keep])
@@ -163,7 +163,7 @@ def _scatter_add_impl(operand, indices, updates):
 
 
 def _scatter_impl(operand, indices, updates):
-    xp, (operand, indices, updates) = common_arrays(operand, indices, updates)
+    xp, (operand, indices, updates) = common_arrays(operand, indices, as_array(updates))  # updates may be rank-0
     result = xp.array(operand, copy=True)
     keep = _in_range_rows(operand.shape, indices)
     result[tuple(indices[keep][:, j] for j in range(indices.shape[-1]))] = updates[keep]

@@ -15,6 +15,7 @@ from ir.primitive import Primitive
 from ir.primitives import structural
 from ir.primitives.ad_util import aval_of, is_undefined, jvp_from_derivatives
 from ir.primitives.batch_util import shift_dim
+from ir.primitives.elementwise import array_if_python_scalar
 from ir.tracing import bind, get_aval
 
 
@@ -48,6 +49,7 @@ def _dot_general_impl(lhs, rhs, *, dimension_numbers):
     """Permute both operands to (batch, free, contract) / (batch, contract, free),
     flatten to 3-D, and let matmul (BLAS for floats) do the work."""
     (lc, rc), (lb, rb) = dimension_numbers
+    lhs, rhs = array_if_python_scalar(lhs), array_if_python_scalar(rhs)  # Python scalars have no shape
     lf, rf = _free_dims(lhs.ndim, lc, lb), _free_dims(rhs.ndim, rc, rb)
     batch = [lhs.shape[d] for d in lb]
     lhs_free, rhs_free = [lhs.shape[d] for d in lf], [rhs.shape[d] for d in rf]

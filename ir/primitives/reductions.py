@@ -10,6 +10,7 @@ from ir.primitives import elementwise as ew
 from ir.primitives import structural
 from ir.primitives.ad_util import aval_of, jvp_from_derivatives, linear_jvp, scalar_like, zero_jvp
 from ir.primitives.batch_util import reduction_batcher
+from ir.primitives.elementwise import array_if_python_scalar
 from ir.tracing import bind
 
 
@@ -52,7 +53,17 @@ def _reduce_sum_transpose(ct, x, *, axes):
     return [None if type(ct) is Zero else _expand_reduced(ct, x.aval.shape, axes)]
 
 
-reduce_sum_p = _reducer("reduce_sum", lambda x, *, axes: np.sum(x, axis=axes, dtype=x.dtype), "fiu")
+def _sum_impl(x, *, axes):
+    x = array_if_python_scalar(x)  # a Python scalar has no dtype to keep
+    return np.sum(x, axis=axes, dtype=x.dtype)
+
+
+def _prod_impl(x, *, axes):
+    x = array_if_python_scalar(x)
+    return np.prod(x, axis=axes, dtype=x.dtype)
+
+
+reduce_sum_p = _reducer("reduce_sum", _sum_impl, "fiu")
 reduce_sum_p.define(jvp=linear_jvp(reduce_sum_p), transpose=_reduce_sum_transpose)
 reduce_sum_p.linear_in = (0,)
 reduce_sum_p.define(cuda_template={"identity": 0, "combine": "{0} + {1}"})
@@ -84,13 +95,14 @@ def _chooser_derivative(t, out, x, *, axes):
     return ew.div(reduce_sum(ew.mul(t, chosen), axes), count)
 
 
-reduce_prod_p = _reducer("reduce_prod", lambda x, *, axes: np.prod(x, axis=axes, dtype=x.dtype), "fiu")
+reduce_prod_p = _reducer("reduce_prod", _prod_impl, "fiu")
 reduce_prod_p.define(jvp=jvp_from_derivatives(reduce_prod_p, _reduce_prod_derivative))
 
 
 def _extremum_impl(name, identity):
     """np.max or np.min, with the identity as `initial` so that reducing no elements gives it."""
     def impl(x, *, axes):
+        x = array_if_python_scalar(x)  # a Python scalar has no dtype to take the identity of
         xp = array_module(x)
         if xp is np:
             return getattr(np, name)(x, axis=axes, initial=identity(x.dtype))

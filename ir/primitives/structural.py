@@ -13,6 +13,7 @@ from ir.primitive import Primitive
 from ir.primitives import elementwise, reductions
 from ir.primitives.ad_util import aval_of, is_undefined, linear_jvp, scalar_like, zero_jvp
 from ir.primitives.batch_util import batch_size, bdim_to, broadcast_batched, move_dim, shift_dim
+from ir.primitives.elementwise import array_if_python_scalar
 from ir.tracing import bind, get_aval
 
 
@@ -217,6 +218,7 @@ def _slice_abstract_eval(x, *, start_indices, limit_indices, strides):
 
 
 def _slice_impl(x, *, start_indices, limit_indices, strides):
+    x = array_if_python_scalar(x)  # a Python scalar cannot be indexed, not even by ()
     strides = strides or (1,) * len(start_indices)
     return x[tuple(builtins.slice(s, l, st) for s, l, st in zip(start_indices, limit_indices, strides))]
 
