@@ -64,7 +64,7 @@ class _Compiled:
     def __init__(self, closed, in_avals, out_tree, name, backend):
         self.jaxpr = closed
         self.lowered = (lowering_cupy if backend == "cupy" else lowering_numpy).lower(closed, name)
-        self.run = _with_scalars_as_arrays(self.lowered.function, in_avals)
+        self.run = self.lowered.function  # it takes Python scalars where arrays go, as NumPy does
         self.unflatten = itemgetter(0) if out_tree == _LEAF else functools.partial(tree_unflatten, out_tree)
         # for binding under a trace: constants become explicit leading operands
         self.call_jaxpr, self.consts = call_form(closed)
@@ -91,22 +91,6 @@ class _Compiled:
         raise nan_error(where, ", though none of its equations makes one when they run one at a time: "
                                "the NaN comes from jit's rewrites (such as x**3 as multiplications, "
                                "which may overflow where power does not)")
-
-
-def _with_scalars_as_arrays(run, in_avals):
-    """`run`, turning the Python scalars among its arguments (the weakly typed ones)
-    into 0-d arrays first: the generated code calls implementations that expect
-    arrays. Array arguments (never weakly typed) pay nothing for this."""
-    scalar_positions = [i for i, aval in enumerate(in_avals) if aval.weak_type]
-    if not scalar_positions:
-        return run
-
-    def run_with_scalars(*leaves):
-        leaves = list(leaves)
-        for i in scalar_positions:
-            leaves[i] = np.asarray(leaves[i])
-        return run(*leaves)
-    return run_with_scalars
 
 
 class JittedFunction:

@@ -221,7 +221,8 @@ def numpy_kernel(step):
                 value = np.broadcast_to(read(eqn.invars[0], load_shape(eqn)).reshape(load_shape(eqn)),
                                         eqn.params["shape"])
             else:
-                value = eqn.primitive.impl(*[read(x) for x in eqn.invars], **eqn.params)
+                with np.errstate(all="ignore"):  # a kernel computes IEEE results silently, as ftrans does
+                    value = eqn.primitive.impl(*[read(x) for x in eqn.invars], **eqn.params)
             env[eqn.outvars[0]] = value
         if isinstance(step, ElementwiseGroup):
             return [np.array(env[v]) for v in step.outputs]

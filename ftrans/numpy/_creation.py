@@ -17,6 +17,7 @@ from ftrans.numpy._core import (as_operand, aval_of, broadcast_shapes, concrete_
 from ftrans.numpy._shape import broadcast_to, moveaxis
 from ir.core import array_module, is_cupy_array
 from ir.errors import ConcretizationError, at_user_line
+from ir.floating_point import ignore_errors, restore_errors
 from ir.primitives import reductions, structural
 from ir.tracing import Tracer, current_trace
 
@@ -161,7 +162,11 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
     dtype = dt if dtype is None else dtype_argument("linspace", dtype)
     if current_trace() is None and not isinstance(start, Tracer) and not isinstance(stop, Tracer):
         # eager: NumPy's own, at its speed (CuPy's for CuPy arrays)
-        out = array_module(start, stop).linspace(start, stop, num, endpoint, retstep, dtype, axis)
+        token = ignore_errors()  # inf - inf is nan, silently (ir/floating_point.py)
+        try:
+            out = array_module(start, stop).linspace(start, stop, num, endpoint, retstep, dtype, axis)
+        finally:
+            restore_errors(token)
         return (out[0], unchanged(out[1])) if retstep else out
     start, stop = convert(start, dt), convert(stop, dt)
     shape = broadcast_shapes("linspace", [aval_of(start).shape, aval_of(stop).shape])
