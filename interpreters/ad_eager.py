@@ -147,6 +147,34 @@ class TapeTrace(Trace):
                 cts[slot] = ct if previous is None else previous + ct
         return cts
 
+    def runs_forward_as_transpose(self, dtype):
+        """Whether a map from one scalar of `dtype` to one, through this tape,
+        is one that ad.forward_is_transpose lets run forward: every step's
+        linear map is one, in that dtype. The test staged code makes of the
+        whole linear jaxpr, one step at a time."""
+        for step in self.steps:
+            step_dtype = step[0].forward_dtype
+            if step_dtype is None or step_dtype != dtype:  # NB: dtype == None holds: np.dtype(None) is float64
+                return False
+        return True
+
+    def forward(self, in_slot, out_slot, tangent, traced=False):
+        """The tangent of `out_slot` along `tangent` at `in_slot`: the tape run
+        forward, each step's linear map applied to its operands' tangents.
+        Every tracked value depends on the one input, so each has a tangent."""
+        tangents = [None] * self.slot_count
+        tangents[in_slot] = tangent
+        for rule, residuals, slots, step_out in self.steps:
+            function, closed = rule.tangent_maps()
+            operand_tangents = [tangents[slot] for slot in slots if slot is not None]
+            if traced:
+                outs = eval_jaxpr(closed.jaxpr, closed.consts, *residuals, *operand_tangents)
+            else:
+                outs = function(*residuals, *operand_tangents)
+            for slot, t in zip([step_out] if type(step_out) is int else step_out, outs, strict=True):
+                tangents[slot] = t
+        return tangents[out_slot]
+
 
 # -------------------- one primitive's VJP, compiled once per signature --------------------
 
@@ -163,10 +191,18 @@ class _VJPRule:
     returns cotangents for (the others' are structurally zero).
     """
     __slots__ = ("calls_impl", "forward", "num_outputs", "out_avals", "nonzero_outputs", "backward",
-                 "backward_jaxpr", "ct_inputs", "ct_avals")
+                 "backward_jaxpr", "ct_inputs", "ct_avals", "forward_dtype", "tangent_map", "_tangent_map_parts")
 
     def backward_traced(self, *args):
         return eval_jaxpr(self.backward_jaxpr.jaxpr, self.backward_jaxpr.consts, *args)
+
+    def tangent_maps(self):
+        """(residuals, tangents of the differentiated operands) -> tangents of the
+        nonzero outputs: the linear map run forward (see TapeTrace.forward),
+        as a lowered function and as a ClosedJaxpr, staged on first use."""
+        if self.tangent_map is None:
+            self.tangent_map = _tangent_map(*self._tangent_map_parts)
+        return self.tangent_map
 
 
 _RULES: dict = {}
@@ -211,13 +247,18 @@ def _build_rule(prim, params, avals, wrt):
         eqns = [e for e in jaxpr.eqns if e is not primal_eqn]
         recompute = dce(ClosedJaxpr(Jaxpr(jaxpr.constvars, available, eqns, extra), known_closed.consts))
         rule.forward = None
-        backward = _backward_function(linear, available, recompute, wrt, prim)
+        residual_vars = available
     else:
         full = Jaxpr(jaxpr.constvars, jaxpr.invars, jaxpr.eqns, [*jaxpr.outvars, *extra])
         rule.forward = _lower(passes.optimize(ClosedJaxpr(full, known_closed.consts)), "forward", prim)
-        backward = _backward_function(linear, [*available, *extra], None, wrt, prim)
+        residual_vars, recompute = [*available, *extra], None
+    backward = _backward_function(linear, residual_vars, recompute, wrt, prim)
     rule.backward_jaxpr, rule.ct_avals, rule.ct_inputs = backward
     rule.backward = _lower(rule.backward_jaxpr, "backward", prim)
+    rule.forward_dtype = ad.forward_is_transpose(linear.jaxpr)
+    rule.tangent_map = None
+    # what the forward tangent map needs, without `linear` itself (whose tracers hold their trace)
+    rule._tangent_map_parts = (linear.jaxpr, _residual_sources(linear), residual_vars, recompute, prim)
     return rule
 
 
@@ -238,6 +279,19 @@ def _lower(closed, what, prim):
     return lower(closed, f"{what}_of_{prim.name}", copy_outputs=False).function
 
 
+def _residual_sources(linear):
+    """Where each residual of `linear` comes from: a variable of the known
+    jaxpr, or a value (a constant a rule made)."""
+    return [(True, r._var) if isinstance(r, StagingTracer) else (False, r) for r in linear.residuals]
+
+
+def _residual_values(residual_args, residual_vars, recompute, sources):
+    value_of = dict(zip(residual_vars, residual_args))
+    if recompute is not None:
+        value_of.update(zip(recompute.jaxpr.outvars, eval_jaxpr(recompute.jaxpr, recompute.consts, *residual_args)))
+    return [value_of[source] if is_var else source for is_var, source in sources]
+
+
 def _backward_function(linear, residual_vars, recompute, wrt, prim):
     """Lower the transpose of the linear half: (residuals, output cotangents) ->
     cotangents of the differentiated operands that are not structurally zero.
@@ -246,14 +300,11 @@ def _backward_function(linear, residual_vars, recompute, wrt, prim):
     ct_avals = [aval for aval, nonzero in zip(linear.out_avals, linear.nonzero_outputs) if nonzero]
     ct_positions = [i for i, w in enumerate(wrt) if w]
     ct_inputs = []
+    sources = _residual_sources(linear)
 
     def transpose(*args):
         residual_args, cts = args[:len(residual_vars)], list(args[len(residual_vars):])
-        value_of = dict(zip(residual_vars, residual_args))
-        if recompute is not None:
-            value_of.update(zip(recompute.jaxpr.outvars, eval_jaxpr(recompute.jaxpr, recompute.consts,
-                                                                    *residual_args)))
-        residuals = [value_of[r._var] if isinstance(r, StagingTracer) else r for r in linear.residuals]
+        residuals = _residual_values(residual_args, residual_vars, recompute, sources)
         cts_in = ad.backward_pass(linear.jaxpr, residuals, cts, all_linear=True)
         outs = []
         for position, ct in zip(ct_positions, cts_in, strict=True):
@@ -268,19 +319,47 @@ def _backward_function(linear, residual_vars, recompute, wrt, prim):
     return passes.optimize(closed), ct_avals, ct_inputs
 
 
+def _tangent_map(linear_jaxpr, sources, residual_vars, recompute, prim):
+    """(the lowered function, its jaxpr) of the linear half run forward:
+    (residuals, tangents of the differentiated operands) -> tangents of the
+    nonzero outputs."""
+    def forward(*args):
+        residual_args, tangents = args[:len(residual_vars)], args[len(residual_vars):]
+        residuals = _residual_values(residual_args, residual_vars, recompute, sources)
+        return eval_jaxpr(linear_jaxpr, residuals, *tangents)
+
+    with trace_context(StagingTrace()) as staging:
+        avals = [*(v.aval for v in residual_vars), *(v.aval for v in linear_jaxpr.invars)]
+        closed = passes.optimize(staging.build(forward(*[staging.new_arg(aval) for aval in avals])))
+    return _lower(closed, "tangent_map", prim), closed
+
+
 # -------------------- entry point --------------------
 
 class TapeLinearFunction:
     """What `vjp_flat` returns, with LinearFunction's reverse-mode interface:
     `transpose(cts)` and `nonzero_outputs`."""
 
-    def __init__(self, trace, in_slots, out_slots):
+    def __init__(self, trace, in_slots, out_slots, out_avals):
         self.trace, self.in_slots, self.out_slots = trace, in_slots, out_slots
         self.nonzero_outputs = [s is not None for s in out_slots]
+        # (input slot, output slot, dtype) of a map from one real scalar to one, else None
+        self.scalar_map = None
+        nonzero = [(slot, aval) for slot, aval in zip(out_slots, out_avals) if slot is not None]
+        if len(in_slots) == 1 and len(nonzero) == 1:
+            (in_slot, in_aval), (out_slot, out_aval) = in_slots[0], nonzero[0]
+            if in_aval.shape == out_aval.shape == () and in_aval.dtype.kind == "f":
+                self.scalar_map = in_slot, out_slot, in_aval.dtype
 
     def transpose(self, cts_out):
+        """As ad.LinearFunction.transpose: a map from one scalar to one whose
+        every step is a sum of products runs forward on the cotangent."""
         slots = [s for s in self.out_slots if s is not None]
         traced = current_trace() is not None
+        if self.scalar_map is not None and type(cts_out[0]) is not Zero:
+            in_slot, out_slot, dtype = self.scalar_map
+            if self.trace.runs_forward_as_transpose(dtype):
+                return [self.trace.forward(in_slot, out_slot, cts_out[0], traced)]
         cts = self.trace.backward(slots, cts_out, traced)
         return [Zero(aval) if cts[slot] is None else cts[slot] for slot, aval in self.in_slots]
 
@@ -296,13 +375,15 @@ def vjp_flat(fun, primals, avals, wrt):
     finally:
         _current_trace.reset(token)
         trace.alive = False
-    primals_out, out_slots = [], []
+    primals_out, out_slots, out_avals = [], [], []
     for out in outs:
         if type(out) is TapeTracer and out._trace is trace:
             primals_out.append(out.value)
             out_slots.append(out.slot)
+            out_avals.append(out.aval)
         else:
             primals_out.append(out)
             out_slots.append(None)
+            out_avals.append(None)
     in_slots = [(t.slot, t.aval) for t in tracers if type(t) is TapeTracer]
-    return primals_out, TapeLinearFunction(trace, in_slots, out_slots)
+    return primals_out, TapeLinearFunction(trace, in_slots, out_slots, out_avals)
