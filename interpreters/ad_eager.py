@@ -13,7 +13,12 @@ in two and lowered to NumPy:
 
 A call computes each primitive with its implementation (so the forward pass
 runs once, as written), records (backward function, residuals, operands) on a
-tape, and walks the tape backward. Only the outermost, eager `grad`/`vjp` comes
+tape, and walks the tape backward. A map from one scalar to one whose every
+step is a sum of products walks it forward instead, each step's linear map
+(staged and lowered the first time it is needed) on its operands' tangents:
+ad.LinearFunction.transpose does the same with the whole linear jaxpr, and
+eager and jitted derivatives must compute the same values (see
+ad.forward_is_transpose). Only the outermost, eager `grad`/`vjp` comes
 here: under any open trace (make_jaxpr, jit, vmap, an outer grad) reverse mode
 stays linearize + transpose over the IR, so `make_jaxpr(grad(f))` prints it.
 """
@@ -165,14 +170,21 @@ class TapeTrace(Trace):
         tangents = [None] * self.slot_count
         tangents[in_slot] = tangent
         for rule, residuals, slots, step_out in self.steps:
-            function, closed = rule.tangent_maps()
-            operand_tangents = [tangents[slot] for slot in slots if slot is not None]
+            tangent_map = rule.tangent_map if rule.tangent_map is not None else rule.build_tangent_map()
+            operand_tangents = []
+            for slot in slots:
+                if slot is not None:
+                    operand_tangents.append(tangents[slot])
             if traced:
+                closed = rule.tangent_jaxpr
                 outs = eval_jaxpr(closed.jaxpr, closed.consts, *residuals, *operand_tangents)
             else:
-                outs = function(*residuals, *operand_tangents)
-            for slot, t in zip([step_out] if type(step_out) is int else step_out, outs, strict=True):
-                tangents[slot] = t
+                outs = tangent_map(*residuals, *operand_tangents)
+            if type(step_out) is int:
+                tangents[step_out] = outs[0]
+            else:
+                for slot, t in zip(step_out, outs, strict=True):
+                    tangents[slot] = t
         return tangents[out_slot]
 
 
@@ -191,17 +203,19 @@ class _VJPRule:
     returns cotangents for (the others' are structurally zero).
     """
     __slots__ = ("calls_impl", "forward", "num_outputs", "out_avals", "nonzero_outputs", "backward",
-                 "backward_jaxpr", "ct_inputs", "ct_avals", "forward_dtype", "tangent_map", "_tangent_map_parts")
+                 "backward_jaxpr", "ct_inputs", "ct_avals", "forward_dtype", "tangent_map", "tangent_jaxpr",
+                 "_tangent_map_parts")
 
     def backward_traced(self, *args):
         return eval_jaxpr(self.backward_jaxpr.jaxpr, self.backward_jaxpr.consts, *args)
 
-    def tangent_maps(self):
-        """(residuals, tangents of the differentiated operands) -> tangents of the
-        nonzero outputs: the linear map run forward (see TapeTrace.forward),
-        as a lowered function and as a ClosedJaxpr, staged on first use."""
-        if self.tangent_map is None:
-            self.tangent_map = _tangent_map(*self._tangent_map_parts)
+    def build_tangent_map(self):
+        """`tangent_map` (lowered) and `tangent_jaxpr`: (residuals, tangents of the
+        differentiated operands) -> tangents of the nonzero outputs, the linear
+        map run forward (TapeTrace.forward). Staged on first use only: most
+        tapes are transposed."""
+        self.tangent_map, self.tangent_jaxpr = _tangent_map(*self._tangent_map_parts)
+        self._tangent_map_parts = None
         return self.tangent_map
 
 
@@ -256,7 +270,7 @@ def _build_rule(prim, params, avals, wrt):
     rule.backward_jaxpr, rule.ct_avals, rule.ct_inputs = backward
     rule.backward = _lower(rule.backward_jaxpr, "backward", prim)
     rule.forward_dtype = ad.forward_is_transpose(linear.jaxpr)
-    rule.tangent_map = None
+    rule.tangent_map = rule.tangent_jaxpr = None
     # what the forward tangent map needs, without `linear` itself (whose tracers hold their trace)
     rule._tangent_map_parts = (linear.jaxpr, _residual_sources(linear), residual_vars, recompute, prim)
     return rule
