@@ -304,6 +304,17 @@ def test_cotangent_of_a_padding_value_is_the_sum_over_the_padding():
     assert both[1] == 7.0
 
 
+def test_tangent_of_a_gather_out_of_range_is_zero_not_the_fill_value():
+    from ir.primitives import indexing
+    x, indices = np.array([1.0, 2.0, 3.0]), np.array([[2], [5], [-1]])
+    for fill_value in (None, 7.0):  # nan (the default for floats), or a given constant
+        f = lambda x: indexing.gather(x * x, indices, mode="fill", fill_value=fill_value)  # noqa: E731
+        expected = np.array([[0.0, 0.0, 6.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+        for jacobian in (ft.jacfwd(f), ft.jacrev(f), ft.jit(ft.jacfwd(f))):
+            np.testing.assert_array_equal(jacobian(x), expected)
+        np.testing.assert_array_equal(ft.jvp(f, (x,), (np.ones(3),))[1], [6.0, 0.0, 0.0])
+
+
 def test_every_differentiable_primitive_is_checked_at_special_values():
     checked = set(UNARY) | set(BINARY) | set(REDUCTIONS) | set(LINEAR) | {"integer_pow"}
     assert set(DIFFERENTIABLE) <= checked, set(DIFFERENTIABLE) - checked
