@@ -170,13 +170,12 @@ class TapeTrace(Trace):
         tangents = [None] * self.slot_count
         tangents[in_slot] = tangent
         for rule, residuals, slots, step_out in self.steps:
-            tangent_map = rule.tangent_map if rule.tangent_map is not None else rule.build_tangent_map()
+            tangent_map, closed = rule.tangent_map or rule.build_tangent_map()
             operand_tangents = []
             for slot in slots:
                 if slot is not None:
                     operand_tangents.append(tangents[slot])
             if traced:
-                closed = rule.tangent_jaxpr
                 outs = eval_jaxpr(closed.jaxpr, closed.consts, *residuals, *operand_tangents)
             else:
                 outs = tangent_map(*residuals, *operand_tangents)
@@ -203,19 +202,18 @@ class _VJPRule:
     returns cotangents for (the others' are structurally zero).
     """
     __slots__ = ("calls_impl", "forward", "num_outputs", "out_avals", "nonzero_outputs", "backward",
-                 "backward_jaxpr", "ct_inputs", "ct_avals", "forward_dtype", "tangent_map", "tangent_jaxpr",
-                 "_tangent_map_parts")
+                 "backward_jaxpr", "ct_inputs", "ct_avals", "forward_dtype", "tangent_map", "_tangent_map_parts")
 
     def backward_traced(self, *args):
         return eval_jaxpr(self.backward_jaxpr.jaxpr, self.backward_jaxpr.consts, *args)
 
     def build_tangent_map(self):
-        """`tangent_map` (lowered) and `tangent_jaxpr`: (residuals, tangents of the
-        differentiated operands) -> tangents of the nonzero outputs, the linear
-        map run forward (TapeTrace.forward). Staged on first use only: most
-        tapes are transposed."""
-        self.tangent_map, self.tangent_jaxpr = _tangent_map(*self._tangent_map_parts)
-        self._tangent_map_parts = None
+        """`tangent_map`, (the lowered function, its ClosedJaxpr) of (residuals,
+        tangents of the differentiated operands) -> tangents of the nonzero
+        outputs: the linear map run forward (TapeTrace.forward). Staged on first
+        use only, as most tapes are transposed; one assignment, so that threads
+        racing here each see a whole pair."""
+        self.tangent_map = _tangent_map(*self._tangent_map_parts)
         return self.tangent_map
 
 
@@ -270,7 +268,7 @@ def _build_rule(prim, params, avals, wrt):
     rule.backward_jaxpr, rule.ct_avals, rule.ct_inputs = backward
     rule.backward = _lower(rule.backward_jaxpr, "backward", prim)
     rule.forward_dtype = ad.forward_is_transpose(linear.jaxpr)
-    rule.tangent_map = rule.tangent_jaxpr = None
+    rule.tangent_map = None
     # what the forward tangent map needs, without `linear` itself (whose tracers hold their trace)
     rule._tangent_map_parts = (linear.jaxpr, _residual_sources(linear), residual_vars, recompute, prim)
     return rule
