@@ -174,8 +174,8 @@ def forward_is_transpose(jaxpr: Jaxpr):
     (residuals; 1/r for a division), bracketed differently. In real arithmetic
     they are equal. In IEEE arithmetic they differ by rounding, and also where
     (a) a partial product or sum overflows to inf or underflows to 0 in one
-    bracketing and not in the other ((t*1e-300)*1e300*1e300 against
-    t*(1e300*1e300)*1e-300), (b) terms cancel exactly: forward gives the sign
+    bracketing and not in the other (((t*1e-300)*1e300)*1e300 is 1e300*t,
+    ((t*1e300)*1e300)*1e-300 is inf), (b) terms cancel exactly: forward gives the sign
     of what multiplies the zero ((a - a)*r is -0.0 for r < 0), transposed
     +0.0 (a*r - a*r), and (c) infinities meet in a sum: (1 - 1 + 2)*inf is inf,
     inf - inf + 2*inf is nan. (A factor that is exactly 0, inf or nan gives the
