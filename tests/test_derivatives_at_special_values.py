@@ -23,10 +23,14 @@ from test_autodiff import DIFFERENTIABLE
 
 INF, NAN = np.inf, np.nan
 SPECIAL = [0.0, -0.0, 1.0, -1.0, INF, -INF, NAN, 2.5, -0.5]
+HUGE_AND_TINY = [1e200, -1e200, 5e-324]  # squares overflow or underflow
 
 
-def special_vectors(size):
-    element = st.one_of(st.sampled_from(SPECIAL), st.floats(-3.0, 3.0))
+def special_vectors(size, extremes=True):
+    """Special values and ordinary ones; without `extremes`, nothing whose products
+    may overflow or underflow (|x| >= 1e-3 or 0)."""
+    ordinary = st.floats(-3.0, 3.0) if extremes else st.floats(-3.0, 3.0).filter(lambda v: v == 0 or abs(v) >= 1e-3)
+    element = st.one_of(st.sampled_from(SPECIAL + HUGE_AND_TINY if extremes else SPECIAL), ordinary)
     return st.lists(element, min_size=size, max_size=size).map(lambda v: np.array(v, np.float64))
 
 
@@ -215,15 +219,20 @@ REDUCTIONS = {
 @given(data=st.data())
 def test_reduction_gradients_at_special_values_match_closed_forms(name, data):
     f, gradient, nan_allowed = REDUCTIONS[name]
-    x = data.draw(st.integers(1, 7).flatmap(special_vectors))
+    # no huge or tiny values: the closed form multiplies the others in another order, which may
+    # overflow or underflow where ours does not
+    x = data.draw(st.integers(1, 7).flatmap(lambda n: special_vectors(n, extremes=False)))
     if not nan_allowed:
         x = np.where(np.isnan(x), 0.5, x)
     with np.errstate(all="ignore"):
         want = gradient(x)
         assert_same_special_values(ft.grad(f)(x), want, f"grad of {name} at {x}")
         assert_same_special_values(ft.jit(ft.grad(f))(x), want, f"jit of grad of {name} at {x}")
-        assert_same_special_values(ft.jvp(f, (x,), (np.ones_like(x),))[1], np.sum(want[want != 0]),
-                                   f"jvp of {name} at {x}")
+        # the jvp along ones sums the partial derivatives; where some are infinite, how the
+        # sum is grouped decides between inf and nan (inf - inf + inf), so only finite ones
+        if np.all(np.isfinite(want)):
+            assert_same_special_values(ft.jvp(f, (x,), (np.ones_like(x),))[1], np.sum(want),
+                                       f"jvp of {name} at {x}")
 
 
 def test_gradient_of_a_product_with_zeros_is_the_product_of_the_others():
