@@ -6,9 +6,10 @@
    (targets at n = 8: at most 100 and 300). For comparison, the other
    derivative of each function, and how many distinct values the optimized
    nested grad of tanh computes (a floor for any exact pass: see below). A
-   grad of a scalar function of a scalar runs its linear map forward on the
-   cotangent (a 1x1 map is its own transpose: interpreters/ad.py), so nested
-   grads of tanh are forward mode's programs, which CSE shares;
+   grad of a scalar function of a scalar whose linear map is a sum of products
+   runs that map forward on the cotangent (a 1x1 map is its own transpose:
+   interpreters/ad.py, forward_is_transpose), so nested grads of tanh are
+   forward mode's programs, which CSE shares;
 2. the time of each pass and of `optimize` on a 120,000-equation program.
 
 Run: python benchmarks/bench_passes.py

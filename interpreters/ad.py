@@ -20,7 +20,8 @@ from ir import config
 from ir.core import ClosedJaxpr, Jaxpr, Literal
 from ir.markers import UndefinedPrimal, Zero, tangent_aval
 from ir.passes.dce import dce
-from ir.primitives import ad_util, call
+from ir.primitives import ad_util, call, linalg, reductions, structural
+from ir.primitives import elementwise as ew
 from ir.tracing import (StagingTrace, StagingTracer, Trace, Tracer, _current_trace, apply_impl, bind, bind_in,
                         get_aval, stage, trace_context)
 
@@ -130,40 +131,79 @@ class LinearFunction:
 
     def transpose(self, cts_out):
         """Backward: output cotangents -> input cotangents (Zero where independent).
-
-        A map from one real scalar to one (the derivative of a scalar function
-        of a scalar, as in nested `grad`) is multiplication by a number, its
-        own transpose: while a program is being staged, it runs forward on the
-        cotangent. The result is the same number, and nesting it gives forward
-        mode's programs, which share their work under CSE, where transposing
-        again and again makes each order of derivative hold about twice the
-        distinct products of the one before. Eagerly nothing is shared, and
-        the transposed program is the cheaper one to run. (Only when the whole
-        map works in one dtype: the two orders of evaluation round
-        differently, which must stay at that dtype's precision, not a
-        narrower intermediate's.)"""
-        if _staging() and self._is_scalar_to_scalar() and type(cts_out[0]) is not Zero:
+        A map from one scalar to one whose forward evaluation is its transpose
+        (see `forward_is_transpose`) runs forward on the cotangent."""
+        if self.runs_forward_as_transpose() and type(cts_out[0]) is not Zero:
             return [self(*cts_out)[0]]
         return backward_pass(self.jaxpr, self.residuals, cts_out, all_linear=True)
 
-    def _is_scalar_to_scalar(self):
+    def runs_forward_as_transpose(self):
         jaxpr = self.jaxpr
         if len(jaxpr.invars) != 1 or len(jaxpr.outvars) != 1:
             return False
-        in_aval, out_aval = jaxpr.invars[0].aval, jaxpr.outvars[0].aval
-        dtype = in_aval.dtype
-        return in_aval.shape == out_aval.shape == () and dtype.kind == "f" \
-            and all(v.aval.dtype == dtype for eqn in jaxpr.eqns for v in eqn.outvars)
+        if jaxpr.invars[0].aval.shape != () or jaxpr.outvars[0].aval.shape != ():
+            return False
+        return forward_is_transpose(jaxpr) is not None
 
 
-def _staging():
-    """Whether what runs now is being staged into a program (by make_jaxpr, jit, ...)."""
-    trace = _current_trace.get()
-    while trace is not None:
-        if isinstance(trace, StagingTrace):
-            return True
-        trace = trace.parent
-    return False
+# Linear primitives (in the operands a linear jaxpr feeds them) under which forward
+# evaluation and transposition compute one sum of products, bracketed differently:
+# every product keeps all its factors, and no zero is added or dropped.
+_SUMS_OF_PRODUCTS = frozenset({
+    ew.mul_p, ew.div_p, ew.neg_p, ew.add_p, ew.sub_p, ew.convert_element_type_p,
+    structural.broadcast_in_dim_p, structural.reshape_p, structural.squeeze_p, structural.transpose_p,
+    structural.rev_p, reductions.reduce_sum_p, linalg.dot_general_p})
+
+
+def forward_is_transpose(jaxpr: Jaxpr):
+    """The dtype of a linear jaxpr whose forward evaluation stands for its
+    transpose, or None when it must be transposed.
+
+    A linear map from one real scalar to one is multiplication by a number c,
+    a 1x1 matrix: its own transpose. ftrans evaluates such a map forward on
+    the cotangent wherever its equations are sums of products (`_SUMS_OF_PRODUCTS`,
+    and jit_calls of them) in one dtype, in every mode: eager (the tape in
+    ad_eager.py does the same per primitive), unstaged and staged, so eager and
+    jitted derivatives compute the same values. Nested grads of scalar
+    functions are then forward mode's programs, which share their work under
+    CSE (the 8th grad of tanh optimizes to 79 equations; transposed at every
+    order, to 875).
+
+    Forward and transposed evaluation both compute c*t as a sum over the
+    paths through the jaxpr of the product of the factors along each path
+    (residuals; 1/r for a division), bracketed differently. In real arithmetic
+    they are equal. In IEEE arithmetic they differ by rounding, and also where
+    (a) a partial product or sum overflows to inf or underflows to 0 in one
+    bracketing and not in the other (((t*1e-300)*1e300)*1e300 is 1e300*t,
+    ((t*1e300)*1e300)*1e-300 is inf), (b) terms cancel exactly: forward gives the sign
+    of what multiplies the zero ((a - a)*r is -0.0 for r < 0), transposed
+    +0.0 (a*r - a*r), and (c) infinities meet in a sum: (1 - 1 + 2)*inf is inf,
+    inf - inf + 2*inf is nan. (A factor that is exactly 0, inf or nan gives the
+    same result in every bracketing.) These are differences from strict
+    reverse mode (JAX's grad), never between eager and jitted ftrans.
+
+    Excluded, because transposing them adds zeros that forward mode never
+    computes with, or the reverse: select_n (its transpose sends a zero
+    cotangent into the unselected case, where 0 * (1/x) is nan at x = 0:
+    JAX's grad of where(x > 0, log(x), 0.0) is nan at 0, and so is ftrans's),
+    slice and pad (zeros for the elements cut off or padded), concatenate (its
+    jvp fills zero tangents in), gather and the scatters, and any primitive
+    not listed. (One dtype throughout: the two orders of evaluation round
+    differently, which must stay at that dtype's precision, not a narrower
+    intermediate's.)"""
+    dtypes = {v.aval.dtype for v in jaxpr.invars}
+    pending = [jaxpr]
+    while pending:
+        for eqn in pending.pop().eqns:
+            if eqn.primitive is call.jit_call_p:
+                pending.append(eqn.params["jaxpr"].jaxpr)
+            elif eqn.primitive not in _SUMS_OF_PRODUCTS:
+                return None
+            dtypes.update(v.aval.dtype for v in eqn.outvars)
+    if len(dtypes) != 1:
+        return None
+    (dtype,) = dtypes
+    return dtype if dtype.kind == "f" else None
 
 
 def linearize_flat(fun, primals, wrt):

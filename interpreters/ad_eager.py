@@ -13,7 +13,12 @@ in two and lowered to NumPy:
 
 A call computes each primitive with its implementation (so the forward pass
 runs once, as written), records (backward function, residuals, operands) on a
-tape, and walks the tape backward. Only the outermost, eager `grad`/`vjp` comes
+tape, and walks the tape backward. A map from one scalar to one whose every
+step is a sum of products walks it forward instead, each step's linear map
+(staged and lowered the first time it is needed) on its operands' tangents:
+ad.LinearFunction.transpose does the same with the whole linear jaxpr, and
+eager and jitted derivatives must compute the same values (see
+ad.forward_is_transpose). Only the outermost, eager `grad`/`vjp` comes
 here: under any open trace (make_jaxpr, jit, vmap, an outer grad) reverse mode
 stays linearize + transpose over the IR, so `make_jaxpr(grad(f))` prints it.
 """
@@ -159,23 +164,61 @@ class TapeTrace(Trace):
                 step_cts = [zeros(aval, like) if ct is None else ct for ct, aval in zip(step_cts, rule.ct_avals)]
             cts_in = (rule.backward_traced if traced else rule.backward)(*residuals, *step_cts)
             if check:
-                self._check_backward_nans(rule, residuals, step_cts, cts_in)
+                self._check_step_nans(f"the backward pass of {rule.name}", rule.backward_jaxpr, residuals,
+                                      step_cts, cts_in)
             for position, ct in zip(rule.ct_inputs, cts_in):
                 slot = slots[position]
                 previous = cts[slot]
                 cts[slot] = ct if previous is None else previous + ct
         return cts
 
-    def _check_backward_nans(self, rule, residuals, step_cts, cts_in):
-        """debug_nans: a FloatingPointError naming the backward pass of the step's
-        primitive and the user's line that applied it, if it made a NaN."""
-        inputs = [*residuals, *step_cts]
-        if not new_nan(inputs, cts_in):
+    def _check_step_nans(self, where, closed, residuals, step_values, outs):
+        """debug_nans: a FloatingPointError naming `where` (the backward pass, or the
+        forward derivative, of a step's primitive) and the user's line that applied
+        it, if the step made a NaN."""
+        inputs = [*residuals, *step_values]
+        if not new_nan(inputs, outs):
             return
-        where = f"the backward pass of {rule.name}"
         line = self.user_lines.get(id(residuals)) or None  # where the forward pass applied it
-        find_nan_equation(rule.backward_jaxpr, inputs, where, line)
+        find_nan_equation(closed, inputs, where, line)
         raise nan_error(where, location=line)
+
+    def runs_forward_as_transpose(self, dtype):
+        """Whether a map from one scalar of `dtype` to one, through this tape,
+        is one that ad.forward_is_transpose lets run forward: every step's
+        linear map is one, in that dtype. The test staged code makes of the
+        whole linear jaxpr, one step at a time."""
+        for step in self.steps:
+            step_dtype = step[0].forward_dtype
+            if step_dtype is None or step_dtype != dtype:  # NB: dtype == None holds: np.dtype(None) is float64
+                return False
+        return True
+
+    def forward(self, in_slot, out_slot, tangent, traced=False):
+        """The tangent of `out_slot` along `tangent` at `in_slot`: the tape run
+        forward, each step's linear map applied to its operands' tangents.
+        Every tracked value depends on the one input, so each has a tangent."""
+        check = config.debug_nans
+        tangents = [None] * self.slot_count
+        tangents[in_slot] = tangent
+        for rule, residuals, slots, step_out in self.steps:
+            tangent_map, closed = rule.tangent_map or rule.build_tangent_map()
+            operand_tangents = []
+            for slot in slots:
+                if slot is not None:
+                    operand_tangents.append(tangents[slot])
+            if traced:
+                outs = eval_jaxpr(closed.jaxpr, closed.consts, *residuals, *operand_tangents)
+            else:
+                outs = tangent_map(*residuals, *operand_tangents)
+            if check:
+                self._check_step_nans(f"the derivative of {rule.name}", closed, residuals, operand_tangents, outs)
+            if type(step_out) is int:
+                tangents[step_out] = outs[0]
+            else:
+                for slot, t in zip(step_out, outs, strict=True):
+                    tangents[slot] = t
+        return tangents[out_slot]
 
 
 # -------------------- one primitive's VJP, compiled once per signature --------------------
@@ -193,10 +236,19 @@ class _VJPRule:
     returns cotangents for (the others' are structurally zero).
     """
     __slots__ = ("name", "calls_impl", "forward", "num_outputs", "out_avals", "nonzero_outputs", "backward",
-                 "backward_jaxpr", "ct_inputs", "ct_avals")
+                 "backward_jaxpr", "ct_inputs", "ct_avals", "forward_dtype", "tangent_map", "_tangent_map_parts")
 
     def backward_traced(self, *args):
         return eval_jaxpr(self.backward_jaxpr.jaxpr, self.backward_jaxpr.consts, *args)
+
+    def build_tangent_map(self):
+        """`tangent_map`, (the lowered function, its ClosedJaxpr) of (residuals,
+        tangents of the differentiated operands) -> tangents of the nonzero
+        outputs: the linear map run forward (TapeTrace.forward). Staged on first
+        use only, as most tapes are transposed; one assignment, so that threads
+        racing here each see a whole pair."""
+        self.tangent_map = _tangent_map(*self._tangent_map_parts)
+        return self.tangent_map
 
 
 # Rules of signatures whose params hold no sub-jaxpr, by signature (the key
@@ -255,13 +307,18 @@ def _build_rule(prim, params, avals, wrt):
         eqns = [e for e in jaxpr.eqns if e is not primal_eqn]
         recompute = dce(ClosedJaxpr(Jaxpr(jaxpr.constvars, available, eqns, extra), known_closed.consts))
         rule.forward = None
-        backward = _backward_function(linear, available, recompute, wrt, prim)
+        residual_vars = available
     else:
         full = Jaxpr(jaxpr.constvars, jaxpr.invars, jaxpr.eqns, [*jaxpr.outvars, *extra])
         rule.forward = _lower(passes.optimize(ClosedJaxpr(full, known_closed.consts)), "forward", prim)
-        backward = _backward_function(linear, [*available, *extra], None, wrt, prim)
+        residual_vars, recompute = [*available, *extra], None
+    backward = _backward_function(linear, residual_vars, recompute, wrt, prim)
     rule.backward_jaxpr, rule.ct_avals, rule.ct_inputs = backward
     rule.backward = _lower(rule.backward_jaxpr, "backward", prim)
+    rule.forward_dtype = ad.forward_is_transpose(linear.jaxpr)
+    rule.tangent_map = None
+    # what the forward tangent map needs, without `linear` itself (whose tracers hold their trace)
+    rule._tangent_map_parts = (linear.jaxpr, _residual_sources(linear), residual_vars, recompute, prim)
     return rule
 
 
@@ -282,6 +339,19 @@ def _lower(closed, what, prim):
     return lower(closed, f"{what}_of_{prim.name}", copy_outputs=False).function
 
 
+def _residual_sources(linear):
+    """Where each residual of `linear` comes from: a variable of the known
+    jaxpr, or a value (a constant a rule made)."""
+    return [(True, r._var) if isinstance(r, StagingTracer) else (False, r) for r in linear.residuals]
+
+
+def _residual_values(residual_args, residual_vars, recompute, sources):
+    value_of = dict(zip(residual_vars, residual_args))
+    if recompute is not None:
+        value_of.update(zip(recompute.jaxpr.outvars, eval_jaxpr(recompute.jaxpr, recompute.consts, *residual_args)))
+    return [value_of[source] if is_var else source for is_var, source in sources]
+
+
 def _backward_function(linear, residual_vars, recompute, wrt, prim):
     """Lower the transpose of the linear half: (residuals, output cotangents) ->
     cotangents of the differentiated operands that are not structurally zero.
@@ -290,14 +360,11 @@ def _backward_function(linear, residual_vars, recompute, wrt, prim):
     ct_avals = [aval for aval, nonzero in zip(linear.out_avals, linear.nonzero_outputs) if nonzero]
     ct_positions = [i for i, w in enumerate(wrt) if w]
     ct_inputs = []
+    sources = _residual_sources(linear)
 
     def transpose(*args):
         residual_args, cts = args[:len(residual_vars)], list(args[len(residual_vars):])
-        value_of = dict(zip(residual_vars, residual_args))
-        if recompute is not None:
-            value_of.update(zip(recompute.jaxpr.outvars, eval_jaxpr(recompute.jaxpr, recompute.consts,
-                                                                    *residual_args)))
-        residuals = [value_of[r._var] if isinstance(r, StagingTracer) else r for r in linear.residuals]
+        residuals = _residual_values(residual_args, residual_vars, recompute, sources)
         cts_in = ad.backward_pass(linear.jaxpr, residuals, cts, all_linear=True)
         outs = []
         for position, ct in zip(ct_positions, cts_in, strict=True):
@@ -312,21 +379,49 @@ def _backward_function(linear, residual_vars, recompute, wrt, prim):
     return passes.optimize(closed), ct_avals, ct_inputs
 
 
+def _tangent_map(linear_jaxpr, sources, residual_vars, recompute, prim):
+    """(the lowered function, its jaxpr) of the linear half run forward:
+    (residuals, tangents of the differentiated operands) -> tangents of the
+    nonzero outputs."""
+    def forward(*args):
+        residual_args, tangents = args[:len(residual_vars)], args[len(residual_vars):]
+        residuals = _residual_values(residual_args, residual_vars, recompute, sources)
+        return eval_jaxpr(linear_jaxpr, residuals, *tangents)
+
+    with trace_context(StagingTrace()) as staging:
+        avals = [*(v.aval for v in residual_vars), *(v.aval for v in linear_jaxpr.invars)]
+        closed = passes.optimize(staging.build(forward(*[staging.new_arg(aval) for aval in avals])))
+    return _lower(closed, "tangent_map", prim), closed
+
+
 # -------------------- entry point --------------------
 
 class TapeLinearFunction:
     """What `vjp_flat` returns, with LinearFunction's reverse-mode interface:
     `transpose(cts)` and `nonzero_outputs`."""
 
-    def __init__(self, trace, in_slots, out_slots):
+    def __init__(self, trace, in_slots, out_slots, out_avals):
         self.trace, self.in_slots, self.out_slots = trace, in_slots, out_slots
         self.nonzero_outputs = [s is not None for s in out_slots]
+        # (input slot, output slot, dtype) of a map from one real scalar to one, else None
+        self.scalar_map = None
+        nonzero = [(slot, aval) for slot, aval in zip(out_slots, out_avals) if slot is not None]
+        if len(in_slots) == 1 and len(nonzero) == 1:
+            (in_slot, in_aval), (out_slot, out_aval) = in_slots[0], nonzero[0]
+            if in_aval.shape == out_aval.shape == () and in_aval.dtype.kind == "f":
+                self.scalar_map = in_slot, out_slot, in_aval.dtype
 
     def transpose(self, cts_out):
+        """As ad.LinearFunction.transpose: a map from one scalar to one whose
+        every step is a sum of products runs forward on the cotangent."""
         slots = [s for s in self.out_slots if s is not None]
         traced = current_trace() is not None
         token = ignore_errors()  # the backward functions (and the sums of cotangents), IEEE-silently
         try:
+            if self.scalar_map is not None and type(cts_out[0]) is not Zero:
+                in_slot, out_slot, dtype = self.scalar_map
+                if self.trace.runs_forward_as_transpose(dtype):
+                    return [self.trace.forward(in_slot, out_slot, cts_out[0], traced)]
             cts = self.trace.backward(slots, cts_out, traced)
         finally:
             restore_errors(token)
@@ -344,13 +439,15 @@ def vjp_flat(fun, primals, avals, wrt):
     finally:
         _current_trace.reset(token)
         trace.alive = False
-    primals_out, out_slots = [], []
+    primals_out, out_slots, out_avals = [], [], []
     for out in outs:
         if type(out) is TapeTracer and out._trace is trace:
             primals_out.append(out.value)
             out_slots.append(out.slot)
+            out_avals.append(out.aval)
         else:
             primals_out.append(out)
             out_slots.append(None)
+            out_avals.append(None)
     in_slots = [(t.slot, t.aval) for t in tracers if type(t) is TapeTracer]
-    return primals_out, TapeLinearFunction(trace, in_slots, out_slots)
+    return primals_out, TapeLinearFunction(trace, in_slots, out_slots, out_avals)

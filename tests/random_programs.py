@@ -4,6 +4,7 @@ operations that together reach every family of primitives."""
 import numpy as np
 from hypothesis import strategies as st
 
+import ftrans as ft
 import ftrans.numpy as fnp
 
 N = 4  # every value in a program is a float64 vector of this length (or a scalar, briefly)
@@ -39,6 +40,14 @@ OPERATIONS = {
     "power_of_two_division": (2, lambda a, b: a / 4.0 - b / 0.5 + a / 3.0),
     "double_transpose": (1, lambda a: fnp.reshape(fnp.reshape(a, (2, 2)).T.T, (N,))),
     "zeros_and_ones": (1, lambda a: fnp.zeros_like(a) + a * fnp.ones(N) + fnp.zeros(N) * 2.0),
+    # a case that is infinite where it is not selected: reverse mode's zero cotangent meets it (nan, as JAX)
+    "log_where_positive": (1, lambda a: fnp.where(a > 0.0, fnp.log(a), 0.0)),
+    # kinks, ties and zeros: abs at 0, a maximum of equal values, a product with a zero factor
+    "abs_times": (2, lambda a, b: fnp.abs(a) * b),
+    "max_of_ties": (1, lambda a: fnp.maximum(a, fnp.abs(a)) + fnp.max(a * 0.0)),
+    "prod_of_pairs": (1, lambda a: fnp.prod(fnp.reshape(a, (2, 2)), axis=1)[np.array([0, 1, 1, 0])]),
+    "mod": (2, lambda a, b: fnp.mod(a, b * b + 1.0)),
+    "pad_around_a_slice": (2, lambda a, b: ft.lax.pad(a[1:3], b[0], [(1, 1, 0)])),
 }
 
 
@@ -47,7 +56,12 @@ def programs(draw, max_steps=8):
     """(function of two float64 vectors returning a list of vectors, description)."""
     steps = draw(st.lists(st.tuples(st.sampled_from(sorted(OPERATIONS)), st.integers(0, 100),
                                     st.integers(0, 100)), min_size=1, max_size=max_steps))
+    return program_of(steps)
 
+
+def program_of(steps):
+    """The program of `programs` that runs `steps`, (operation name, i, j) each:
+    the operation on values i and j (modulo the number of values so far)."""
     def program(x, y):
         values = [x, y]
         for name, i, j in steps:
@@ -62,3 +76,39 @@ def inputs(draw):
     floats = st.floats(-2.0, 2.0)
     return (np.array(draw(st.lists(floats, min_size=N, max_size=N))),
             np.array(draw(st.lists(floats, min_size=N, max_size=N))))
+
+
+# where derivatives go wrong: signed zeros, infinities, nan, values whose squares overflow or underflow
+SPECIAL_VALUES = (0.0, -0.0, np.inf, -np.inf, np.nan, 1e200, -1e200, 1e-200, 5e-324, 1.0, -1.0)
+
+
+def special_floats():
+    return st.one_of(st.sampled_from(SPECIAL_VALUES), st.floats(-2.0, 2.0))
+
+
+def special_inputs(draw):
+    """Two vectors, each element a special value or an ordinary one."""
+    return tuple(np.array(draw(st.lists(special_floats(), min_size=N, max_size=N))) for _ in range(2))
+
+
+# how a scalar program spreads its input over the two vectors a program takes
+_SPREAD = (np.array([1.0, -0.5, 2.0, 0.25]), np.array([0.5, 1.0, -1.0, 3.0]))
+
+
+@st.composite
+def scalar_programs(draw, max_steps=6):
+    """(function of a float64 scalar returning one, description): a program of
+    `programs` on vectors spread from the scalar, its outputs summed."""
+    return scalar_program_of(draw(programs(max_steps)))
+
+
+def scalar_program_of(program_and_ops):
+    program, ops = program_and_ops
+
+    def scalar_program(s):
+        outs = program(s * _SPREAD[0], s + _SPREAD[1])
+        total = fnp.sum(outs[0])
+        for out in outs[1:]:
+            total = total + fnp.sum(out)
+        return total
+    return scalar_program, ops

@@ -422,8 +422,9 @@ def test_linear_jaxpr_holds_only_tangent_work():
 
 @given(st.floats(-2.0, 2.0), st.floats(-2.0, 2.0), st.sampled_from([np.float64, np.float32]))
 def test_a_map_from_one_scalar_to_one_is_its_own_transpose(x, ct, dtype):
-    # a 1x1 matrix equals its transpose: staged, the vjp of a scalar function of a scalar is
-    # its linear jaxpr run forward on the cotangent, the jvp's program; eagerly, the transpose
+    # a 1x1 matrix equals its transpose: the vjp of a scalar function of a scalar whose linear
+    # map is a sum of products is that map run forward on the cotangent, the jvp's program,
+    # staged and eagerly (the tape, one step at a time) alike
     f = lambda x: fnp.tanh(fnp.sin(x) * x + 1.0) * fnp.exp(-x)
     x, ct = dtype(x), dtype(ct)
     staged_vjp = ft.make_jaxpr(lambda x, ct: ft.vjp(f, x)[1](ct), optimize=True)(x, ct)
@@ -431,15 +432,29 @@ def test_a_map_from_one_scalar_to_one_is_its_own_transpose(x, ct, dtype):
     assert collections.Counter(e.primitive.name for e in staged_vjp.eqns) == \
         collections.Counter(e.primitive.name for e in staged_jvp.eqns)
     (got,) = eval_jaxpr(staged_vjp.jaxpr, staged_vjp.consts, x, ct)
-    (want,) = ft.vjp(f, x)[1](ct)  # the eager tape: transposed
-    assert got.dtype == want.dtype == dtype
-    rtol = 1e-12 if dtype == np.float64 else 1e-5
-    np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol)
+    (eager,) = ft.vjp(f, x)[1](ct)
+    assert got.dtype == eager.dtype == dtype
+    np.testing.assert_array_equal(got, eager)
+    np.testing.assert_array_equal(eager, ft.jvp(f, (x,), (ct,))[1])
     _, linear = ad.linearize_flat(lambda x: [f(x)], [x], [True])
-    assert linear._is_scalar_to_scalar()
+    assert linear.runs_forward_as_transpose()
     for inputs in ([np.array([x, 1.0])], [np.float64(x), np.float32(1.0)]):  # not one scalar, or two dtypes
         _, linear = ad.linearize_flat(lambda *xs: [fnp.sum(f(xs[0]) * xs[-1])], inputs, [True] * len(inputs))
-        assert not linear._is_scalar_to_scalar()
+        assert not linear.runs_forward_as_transpose()
+
+
+def test_a_scalar_map_through_select_is_transposed_eagerly_and_jitted():
+    # forward, select_n drops the unselected tangent (1/x, inf at 0); transposed, it sends that
+    # case a zero cotangent, and 0 * (1/0) is nan: JAX's grad, eager and jitted ftrans all give nan
+    g = lambda x: fnp.where(x > 0, fnp.log(x), 0.0)
+    _, linear = ad.linearize_flat(lambda x: [g(x)], [np.float64(0.0)], [True])
+    assert not linear.runs_forward_as_transpose()
+    with np.errstate(all="ignore"):
+        for x, want in ((0.0, np.nan), (-1.0, -0.0), (2.0, 0.5)):
+            for grad_g in (ft.grad(g), ft.jit(ft.grad(g)), ft.jit(lambda x: ft.vjp(g, x)[1](1.0)[0])):
+                got = grad_g(x)
+                np.testing.assert_array_equal(got, want)
+                assert want != 0 or np.signbit(got) == np.signbit(want), (x, got)
 
 
 def test_make_jaxpr_of_grad_of_a_scalar_function_is_its_forward_derivative():

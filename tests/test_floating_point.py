@@ -336,13 +336,22 @@ def test_debug_nans_under_grad_jvp_and_vmap(debug_nans):
 
 def test_debug_nans_checks_the_backward_pass_of_grad(debug_nans):
     """sqrt(x**2) at 0: the forward pass is finite, the backward pass multiplies
-    sqrt's infinite derivative by integer_pow's zero one."""
+    sqrt's infinite derivative by integer_pow's zero one (over a vector: transposed)."""
+    x = np.array([0.0, 1.0])
     with pytest.raises(FloatingPointError, match="encountered in mul .*backward pass of integer_pow") as caught:
-        ft.grad(lambda x: fnp.sqrt(x ** 2))(0.0)  # BACKWARD NAN
+        ft.grad(lambda x: fnp.sum(fnp.sqrt(x ** 2)))(x)  # BACKWARD NAN
     assert _line_of("# BACKWARD NAN") in str(caught.value)
-    _, pull_back = ft.vjp(lambda x: fnp.sqrt(x ** 2), 0.0)
+    _, pull_back = ft.vjp(lambda x: fnp.sqrt(x ** 2), x)
     with pytest.raises(FloatingPointError, match="backward pass of integer_pow"):
-        pull_back(1.0)
+        pull_back(np.ones(2))
+
+
+def test_debug_nans_checks_the_forward_derivative_of_a_scalar_grad(debug_nans):
+    """A map from one scalar to one runs forward (interpreters/ad.py, forward_is_transpose):
+    at 0, integer_pow's tangent is 0 and sqrt's is 0 / (2 * 0)."""
+    with pytest.raises(FloatingPointError, match="encountered in div .*derivative of sqrt") as caught:
+        ft.grad(lambda x: fnp.sqrt(x ** 2))(0.0)  # FORWARD NAN
+    assert _line_of("# FORWARD NAN") in str(caught.value)
 
 
 def test_debug_nans_re_runs_a_jitted_call_one_equation_at_a_time(debug_nans):

@@ -74,7 +74,8 @@ def aval_of(x):
 def jvp_from_derivatives(prim, *derivatives):
     """A jvp rule from one function per operand, ``d(t, out, *primals, **params)``,
     giving that operand's contribution to the output tangent (None: the operand
-    is not differentiable). Zero tangents contribute nothing."""
+    is not differentiable; a `d` may return a Zero where the contribution is
+    structurally zero). Zero tangents contribute nothing."""
     def jvp(primals, tangents, **params):
         out = bind(prim, *primals, **params)
         total = None
@@ -82,6 +83,8 @@ def jvp_from_derivatives(prim, *derivatives):
             if derivative is None or type(t) is Zero:
                 continue
             term = derivative(t, out, *primals, **params)
+            if type(term) is Zero:
+                continue
             total = term if total is None else _add(total, term)
         return out, Zero(get_aval(out)) if total is None else total
     return jvp

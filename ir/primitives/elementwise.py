@@ -170,6 +170,8 @@ def _integer_pow_impl(x, *, y):
 
 
 def _integer_pow_derivative(t, out, x, *, y):
+    if y == 0:  # x**0 is 1 everywhere (0, inf and nan included): 0 * x**-1 would be nan at 0
+        return Zero(get_aval(t))
     if y == 1:
         return t
     power_below = x if y == 2 else integer_pow(x, y - 1)
@@ -243,10 +245,11 @@ def _balanced_weight(x, out, other):
 
 
 def _pow_base_derivative(t, out, x, y):
-    # NB: as JAX, y * x**(y-1) is 0 where y == 0, even at x == 0: there the
-    # exponent is replaced by 1 (y * x**1 = 0) so that no inf is ever computed
-    exponent = select_n(eq(y, _c(y, 0)), sub(y, _c(y, 1)), _c(y, 1))
-    return mul(t, mul(y, pow(x, exponent)))
+    # NB: y * x**(y-1) is 0 where y == 0, for every x (x**0 is 1 even at 0, inf and nan;
+    # y * x**(y-1) would be 0 * inf or 0 * nan there). As JAX's for integer exponents.
+    at_zero = eq(y, _c(y, 0))
+    exponent = select_n(at_zero, sub(y, _c(y, 1)), _c(y, 1))
+    return mul(t, select_n(at_zero, mul(y, pow(x, exponent)), _c(y, 0)))
 
 
 def _pow_exponent_derivative(t, out, x, y):

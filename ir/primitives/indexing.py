@@ -102,8 +102,13 @@ def _gather_transpose(ct, operand, indices, *, mode, fill_value=None):
 
 gather_p = Primitive("gather", abstract_eval=_gather_abstract_eval, impl=_gather_impl, linear_in=(0,),
                      transpose=_gather_transpose)
-gather_p.define(jvp=jvp_from_derivatives(
-    gather_p, lambda t, out, operand, indices, **params: bind(gather_p, t, indices, **params), None))
+def _gather_derivative(t, out, operand, indices, *, mode, fill_value=None):
+    # the fill is a constant: an out-of-range index has a zero tangent, not the fill value (as JAX)
+    fill = fill_value if mode == "clip" else aval_of(t).dtype.type(0).item()
+    return bind(gather_p, t, indices, mode=mode, fill_value=fill)
+
+
+gather_p.define(jvp=jvp_from_derivatives(gather_p, _gather_derivative, None))
 
 
 def _with_example_column(indices, bdim):

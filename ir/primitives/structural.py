@@ -283,8 +283,12 @@ def _pad_transpose(ct, x, padding_value, *, padding_config):
     ct_x = slice(ct, start, limit, strides)
     ct_value = None
     if is_undefined(padding_value):
-        total = reductions.reduce_sum(ct, range(len(shape)))
-        ct_value = elementwise.sub(total, reductions.reduce_sum(ct_x, range(len(shape))))
+        # the sum over the padding itself: (the total) - (the sum over x) would lose it to
+        # cancellation beside large cotangents, and be nan beside an infinite one
+        is_padding = pad(broadcast_in_dim(np.False_, x.aval.shape if is_undefined(x) else get_aval(x).shape, ()),
+                         np.True_, padding_config)
+        ct_value = reductions.reduce_sum(elementwise.select_n(is_padding, scalar_like(ct, 0), ct),
+                                         range(len(shape)))
     return [ct_x if is_undefined(x) else None, ct_value]
 
 

@@ -1,0 +1,330 @@
+"""Derivatives at the inputs where a rule is most easily wrong: 0, -0.0, +-1, +-inf
+(and nan where the function is defined there), for every differentiable primitive,
+against the closed-form derivative. The mistake these catch is a zero or one
+coefficient times something infinite or nan at a valid input (x**0 at 0 as
+0 * x**-1, a product's gradient as prod / x_i), or a cotangent rule that adds a
+zero and then multiplies it by inf.
+
+Each is checked by reverse mode over a vector (the transpose), by grad of each
+element on its own (a scalar map, run forward: interpreters/ad.py), by jvp, and
+jitted. Results must match the closed form's pattern of nan and +-inf exactly
+and its finite values to rounding; the sign of a zero is a convention and is
+not compared here (tests/test_random_programs.py compares it between eager and
+jit)."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import ftrans as ft
+import ftrans.numpy as fnp
+import ir
+from test_autodiff import DIFFERENTIABLE
+
+INF, NAN = np.inf, np.nan
+SPECIAL = [0.0, -0.0, 1.0, -1.0, INF, -INF, NAN, 2.5, -0.5]
+HUGE_AND_TINY = [1e200, -1e200, 5e-324]  # squares overflow or underflow
+
+
+def special_vectors(size, extremes=True):
+    """Special values and ordinary ones; without `extremes`, nothing whose products
+    may overflow or underflow (|x| >= 1e-3 or 0)."""
+    ordinary = st.floats(-3.0, 3.0) if extremes else st.floats(-3.0, 3.0).filter(lambda v: v == 0 or abs(v) >= 1e-3)
+    element = st.one_of(st.sampled_from(SPECIAL + HUGE_AND_TINY if extremes else SPECIAL), ordinary)
+    return st.lists(element, min_size=size, max_size=size).map(lambda v: np.array(v, np.float64))
+
+
+def assert_same_special_values(got, want, what):
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    assert got.shape == want.shape, what
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=f"nan pattern of {what}")
+    np.testing.assert_array_equal(np.where(np.isinf(want), want, 0.0), np.where(np.isinf(got), got, 0.0),
+                                  err_msg=f"infinities of {what}")
+    finite = np.isfinite(want)
+    np.testing.assert_allclose(got[finite], want[finite], rtol=1e-12, atol=1e-12, err_msg=what)
+
+
+# -------------------- elementwise: name -> (f, f', where f is defined) --------------------
+
+def _everywhere(x):
+    return ~np.isnan(x)
+
+
+def _finite(x):
+    return np.isfinite(x)
+
+
+def _not_negative(x):  # -0.0 included: 1/x and 1/sqrt(x) are -inf there, in rule and closed form alike
+    return x >= 0
+
+
+def _logistic(x):
+    return 1 / (1 + np.exp(-x))
+
+
+UNARY = {
+    "neg": (lambda x: -x, lambda x: -np.ones_like(x), _everywhere),
+    "abs": (fnp.abs, lambda x: np.where(x >= 0, 1.0, -1.0), _everywhere),  # +1 at 0, as JAX
+    "sin": (fnp.sin, np.cos, _finite), "cos": (fnp.cos, lambda x: -np.sin(x), _finite),
+    "tan": (fnp.tan, lambda x: 1 + np.tan(x) ** 2, _finite),
+    "atan": (fnp.arctan, lambda x: 1 / (1 + x * x), _everywhere),
+    "sinh": (fnp.sinh, np.cosh, _everywhere), "cosh": (fnp.cosh, np.sinh, _everywhere),
+    "tanh": (fnp.tanh, lambda x: 1 - np.tanh(x) ** 2, _everywhere),
+    "exp": (fnp.exp, np.exp, _everywhere), "expm1": (fnp.expm1, np.exp, _everywhere),
+    "log": (fnp.log, lambda x: 1 / x, _not_negative),
+    "log1p": (fnp.log1p, lambda x: 1 / (1 + x), lambda x: x >= -1),
+    "sqrt": (fnp.sqrt, lambda x: 0.5 / np.sqrt(x), _not_negative),
+    "logistic": (ft.lax.logistic, lambda x: _logistic(x) * (1 - _logistic(x)), _everywhere),
+    # the same function with an identity factor: convert_element_type to the same dtype
+    "convert_element_type": (lambda x: x.astype(np.float64) * 2.0, lambda x: np.full_like(x, 2.0), _everywhere),
+}
+
+
+def _integer_power(y):
+    # x**0 is 1 for every x, nan included: its derivative is 0 everywhere
+    derivative = (lambda x: np.zeros_like(x)) if y == 0 else (lambda x: y * x ** (y - 1))
+    return (lambda x: x ** y), derivative, (lambda x: np.ones_like(x, bool)) if y == 0 else _everywhere
+
+
+def _domain_points(draw, defined, size=6):
+    """A vector of special values where `defined` holds (0.5 where it does not)."""
+    x = draw(special_vectors(size))
+    with np.errstate(all="ignore"):
+        return np.where(defined(x), x, 0.5)
+
+
+def _check_elementwise(f, derivative, x, what, other=None):
+    """f' at every element of x (f of x, or of x and `other` elementwise): by grad over
+    the vector (reverse), by grad of each element on its own (a scalar map), by jvp,
+    and jitted."""
+    if other is None:
+        f2, d2, other = (lambda a, b: f(a)), (lambda a, b: derivative(a)), np.zeros_like(x)
+    else:
+        f2, d2 = f, derivative
+    with np.errstate(all="ignore"):
+        want = d2(x, other)
+        loss = lambda x: fnp.sum(f2(x, other))  # noqa: E731
+        by_element = lambda x: fnp.stack([ft.grad(f2)(x[i], other[i]) for i in range(x.shape[0])])  # noqa: E731
+        tangent = lambda x: ft.jvp(lambda a: f2(a, other), (x,), (fnp.ones_like(x),))[1]  # noqa: E731
+        for name, fun in (("grad", ft.grad(loss)), ("grad of each element", by_element), ("jvp", tangent)):
+            assert_same_special_values(fun(x), want, f"{name} of {what} at {x}")
+            assert_same_special_values(ft.jit(fun)(x), want, f"jit of {name} of {what} at {x}")
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+@given(data=st.data())
+def test_unary_derivatives_at_special_values_match_closed_forms(name, data):
+    f, derivative, defined = UNARY[name]
+    _check_elementwise(f, derivative, _domain_points(data.draw, defined), name)
+
+
+@given(st.integers(-3, 4), st.data())
+def test_integer_pow_derivatives_at_special_values_match_closed_forms(y, data):
+    f, derivative, defined = _integer_power(y)
+    _check_elementwise(f, derivative, _domain_points(data.draw, defined), f"x ** {y}")
+
+
+def test_derivative_of_a_zeroth_power_is_zero_everywhere():
+    # the reproducers of the issue, and JAX's answers
+    assert ft.grad(lambda x: x ** 0)(0.0) == 0.0
+    polynomial = lambda x: sum(c * x ** k for k, c in enumerate([1.0, 2.0, 3.0]))  # noqa: E731
+    assert ft.grad(polynomial)(0.0) == 2.0
+    assert ft.jit(ft.grad(polynomial))(0.0) == 2.0
+    assert ft.grad(ft.grad(polynomial))(0.0) == 6.0
+    for x in (0.0, -0.0, INF, -INF, NAN):
+        for zeroth_power in (lambda x: x ** 0, lambda x: x ** 0.0, lambda x: fnp.power(x, fnp.zeros_like(x))):
+            assert ft.grad(zeroth_power)(x) == 0.0
+            assert ft.grad(lambda x: fnp.sum(zeroth_power(x)))(np.full(3, x)).tolist() == [0.0] * 3
+            assert ft.jvp(zeroth_power, (x,), (1.0,))[1] == 0.0
+    # a power's derivative still takes the exponent's value
+    assert ft.grad(lambda x: x ** 1)(0.0) == 1.0 and ft.grad(lambda x: x ** 1.0)(0.0) == 1.0
+    assert ft.grad(lambda x: x ** 0.5)(0.0) == INF
+
+
+# -------------------- binary: name -> (f, (df/dx, df/dy), where it is defined) --------------------
+
+def _tie_weight(a, b):
+    return np.where(a > b, 1.0, np.where(a == b, 0.5, 0.0))  # ties share, as JAX
+
+
+def _pow_base_defined(x, y):  # x >= 0 (not -0.0: (-0.0)**y has its own signs), y finite
+    return ((x > 0) | ((x == 0) & ~np.signbit(x))) & np.isfinite(y)
+
+
+BINARY = {
+    "add": (lambda x, y: x + y, (lambda x, y: np.ones_like(x), lambda x, y: np.ones_like(x)), None),
+    "sub": (lambda x, y: x - y, (lambda x, y: np.ones_like(x), lambda x, y: -np.ones_like(x)), None),
+    "mul": (lambda x, y: x * y, (lambda x, y: y, lambda x, y: x), None),
+    # -x/y**2 as -(x/y)/y: y*y underflows to 0 (or overflows) for y where x/y**2 does not
+    "div": (lambda x, y: x / y, (lambda x, y: 1 / y, lambda x, y: -(x / y) / y), None),
+    "pow": (lambda x, y: x ** y,
+            (lambda x, y: np.where(y == 0, 0.0, y * x ** (y - 1)),
+             # where x == 0 and y > 0, x**y is 0 for every y near: its derivative is 0
+             lambda x, y: np.where(x == 0, 0.0, x ** y * np.log(x))),
+            _pow_base_defined),
+    "mod": (fnp.mod, (lambda x, y: np.ones_like(x), lambda x, y: -np.floor_divide(x, y)),
+            lambda x, y: np.isfinite(x) & np.isfinite(y) & (y != 0)),
+    "max": (fnp.maximum, (_tie_weight, lambda x, y: _tie_weight(y, x)), None),
+    "min": (fnp.minimum, (lambda x, y: _tie_weight(-x, -y), lambda x, y: _tie_weight(-y, -x)), None),
+}
+# where the derivative in y is not defined although f is: y -> x**y is not differentiable
+# at x = 0 for y <= 0 (0**y jumps from 1 to inf) nor anywhere at x = inf
+_PARTIAL_UNDEFINED = {"pow": (None, lambda x, y: ((x == 0) & (y <= 0)) | np.isinf(x))}
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+@given(data=st.data())
+def test_binary_derivatives_at_special_values_match_closed_forms(name, data):
+    f, derivatives, defined = BINARY[name]
+    x, y = data.draw(special_vectors(6)), data.draw(special_vectors(6))
+    keep = ~np.isnan(x) & ~np.isnan(y)
+    if defined is not None:
+        with np.errstate(all="ignore"):
+            keep &= defined(x, y)
+    x, y = np.where(keep, x, 0.5), np.where(keep, y, 1.5)
+    for i, derivative in enumerate(derivatives):
+        undefined = _PARTIAL_UNDEFINED.get(name, (None, None))[i]
+        if undefined is not None:
+            points = ~undefined(x, y)
+            x_i, y_i = np.where(points, x, 0.5), np.where(points, y, 1.5)
+        else:
+            x_i, y_i = x, y
+        if i == 0:
+            _check_elementwise(f, derivative, x_i, f"d/dx of {name}(x, {y_i})", other=y_i)
+        else:
+            _check_elementwise(lambda b, a: f(a, b), lambda b, a: derivative(a, b), y_i, f"d/dy of {name}({x_i}, y)",
+                               other=x_i)
+
+
+# -------------------- reductions --------------------
+
+def _prod_of_the_others(x):
+    return np.array([np.prod(np.delete(x, i)) for i in range(x.shape[0])])
+
+
+def _share_of_the_extremum(x, extremum):
+    chosen = (x == extremum(x)).astype(float)
+    return chosen / chosen.sum()
+
+
+REDUCTIONS = {
+    "reduce_sum": (fnp.sum, lambda x: np.ones_like(x), True),
+    "reduce_prod": (fnp.prod, _prod_of_the_others, True),  # exact where other elements are 0 (as JAX)
+    "reduce_max": (fnp.max, lambda x: _share_of_the_extremum(x, np.max), False),  # ties share (as JAX)
+    "reduce_min": (fnp.min, lambda x: _share_of_the_extremum(x, np.min), False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REDUCTIONS))
+@given(data=st.data())
+def test_reduction_gradients_at_special_values_match_closed_forms(name, data):
+    f, gradient, nan_allowed = REDUCTIONS[name]
+    # no huge or tiny values: the closed form multiplies the others in another order, which may
+    # overflow or underflow where ours does not
+    x = data.draw(st.integers(1, 7).flatmap(lambda n: special_vectors(n, extremes=False)))
+    if not nan_allowed:
+        x = np.where(np.isnan(x), 0.5, x)
+    with np.errstate(all="ignore"):
+        want = gradient(x)
+        assert_same_special_values(ft.grad(f)(x), want, f"grad of {name} at {x}")
+        assert_same_special_values(ft.jit(ft.grad(f))(x), want, f"jit of grad of {name} at {x}")
+        # the jvp along ones sums the partial derivatives; where some are infinite, how the
+        # sum is grouped decides between inf and nan (inf - inf + inf), so only finite ones
+        if np.all(np.isfinite(want)):
+            assert_same_special_values(ft.jvp(f, (x,), (np.ones_like(x),))[1], np.sum(want),
+                                       f"jvp of {name} at {x}")
+
+
+def test_gradient_of_a_product_with_zeros_is_the_product_of_the_others():
+    x = np.array([0.0, 3.0, 0.0, 2.0, 5.0])
+    np.testing.assert_array_equal(ft.grad(fnp.prod)(x), [0.0, 0.0, 0.0, 0.0, 0.0])
+    x[2] = 1.0
+    np.testing.assert_array_equal(ft.grad(fnp.prod)(x), [30.0, 0.0, 0.0, 0.0, 0.0])
+    rows = np.array([[0.0, 2.0, 4.0], [1.0, 0.0, 3.0]])
+    np.testing.assert_array_equal(ft.grad(lambda a: fnp.sum(fnp.prod(a, axis=1) * np.array([1.0, 10.0])))(rows),
+                                  [[8.0, 0.0, 0.0], [0.0, 30.0, 0.0]])
+
+
+def test_gradient_of_a_long_product_takes_linear_memory():
+    # a product rule over pairs: an n x n table of "all but one" products would be 10**10 elements here
+    x = np.full(100_000, 1.0 + 1e-6)
+    np.testing.assert_allclose(ft.grad(fnp.prod)(x), np.full(x.shape, (1.0 + 1e-6) ** 99_999), rtol=1e-9)
+
+
+# -------------------- linear primitives: the transpose never adds a zero that meets inf --------------------
+
+def _linear_cases():
+    """name -> (f(x) linear in x of shape (6,), a NumPy f on basis vectors)."""
+    index = np.array([3, 0, 0, 5])
+    cases = {
+        "broadcast_in_dim": lambda x: fnp.broadcast_to(x, (2, 6)),
+        "reshape": lambda x: fnp.reshape(x, (2, 3)),
+        "transpose": lambda x: fnp.transpose(fnp.reshape(x, (2, 3))),
+        "squeeze": lambda x: fnp.squeeze(fnp.reshape(x, (1, 6)), 0),
+        "rev": lambda x: x[::-1],
+        "slice": lambda x: x[1:5:2],
+        "concatenate": lambda x: fnp.concatenate([x[:2], x, x[4:]]),
+        "gather": lambda x: x[index],
+        "scatter_add": lambda x: fnp.at(x)[index].add(x[:4]),
+        "scatter": lambda x: fnp.at(x)[np.array([1, 4])].set(x[2:4]),
+        "select_n": lambda x: fnp.where(np.array([True, False, True, True, False, False]), x, x[::-1]),
+        "dot_general": lambda x: np.arange(1.0, 13.0).reshape(2, 6) @ x,  # no zero entry: inf * 0 is meant there
+        "reduce_sum": lambda x: fnp.sum(fnp.reshape(x, (2, 3)), axis=1),
+        "jit_call": lambda x: ft.jit(lambda v: v[:3] * 2.0 - v[3:])(x),
+        "pad": lambda x: ft.lax.pad(x, 0.0, [(1, 2, 1)]),
+    }
+    return cases
+
+
+LINEAR = _linear_cases()
+
+
+def _jacobian(f, n=6):
+    return np.stack([np.ravel(np.asarray(f(np.eye(n)[i]))) for i in range(n)], axis=1)
+
+
+@pytest.mark.parametrize("name", sorted(LINEAR))
+@given(data=st.data())
+def test_cotangents_of_linear_primitives_skip_what_does_not_depend_on_the_input(name, data):
+    """The gradient of sum(w * f(x)) for linear f is J^T w summed over the entries
+    of J that are not 0: a weight of w on an output x does not reach is dropped,
+    never multiplied by 0 (inf * 0 would be nan)."""
+    f = LINEAR[name]
+    jacobian = _jacobian(f)
+    w = data.draw(special_vectors(jacobian.shape[0])).reshape(np.shape(f(np.zeros(6))))
+    w = np.where(np.isnan(w), 2.0, w)
+    flat_w = np.ravel(w)
+    with np.errstate(all="ignore"):
+        want = np.array([np.sum(flat_w[jacobian[:, i] != 0] * jacobian[jacobian[:, i] != 0, i])
+                         for i in range(6)])
+        loss = lambda x: fnp.sum(f(x) * w)  # noqa: E731
+        x = np.linspace(-1.0, 1.0, 6)
+        assert_same_special_values(ft.grad(loss)(x), want, f"grad of sum(w * {name}(x)), w = {w}")
+        assert_same_special_values(ft.jit(ft.grad(loss))(x), want, f"jit of grad of sum(w * {name}(x)), w = {w}")
+
+
+def test_cotangent_of_a_padding_value_is_the_sum_over_the_padding():
+    x = np.array([1e20, 2.0, 3.0])
+    weights = np.array([1.0, 1e20, 1.0, -1e20, 3.0, INF, 1.0, 1.0])  # [v x0 v x1 v x2 v v]
+    loss = lambda v: fnp.sum(ft.lax.pad(x, v, [(1, 2, 1)]) * weights)  # noqa: E731
+    assert ft.grad(loss)(0.5) == 7.0 and ft.jit(ft.grad(loss))(0.5) == 7.0  # not nan, nor lost to cancellation
+    both = ft.grad(lambda x, v: fnp.sum(ft.lax.pad(x, v, [(1, 2, 1)]) * weights), argnums=(0, 1))(x, 0.5)
+    np.testing.assert_array_equal(both[0], [1e20, -1e20, INF])
+    assert both[1] == 7.0
+
+
+def test_tangent_of_a_gather_out_of_range_is_zero_not_the_fill_value():
+    from ir.primitives import indexing
+    x, indices = np.array([1.0, 2.0, 3.0]), np.array([[2], [5], [-1]])
+    for fill_value in (None, 7.0):  # nan (the default for floats), or a given constant
+        f = lambda x: indexing.gather(x * x, indices, mode="fill", fill_value=fill_value)  # noqa: E731
+        expected = np.array([[0.0, 0.0, 6.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+        for jacobian in (ft.jacfwd(f), ft.jacrev(f), ft.jit(ft.jacfwd(f))):
+            np.testing.assert_array_equal(jacobian(x), expected)
+        np.testing.assert_array_equal(ft.jvp(f, (x,), (np.ones(3),))[1], [6.0, 0.0, 0.0])
+
+
+def test_every_differentiable_primitive_is_checked_at_special_values():
+    checked = set(UNARY) | set(BINARY) | set(REDUCTIONS) | set(LINEAR) | {"integer_pow"}
+    assert set(DIFFERENTIABLE) <= checked, set(DIFFERENTIABLE) - checked
+    assert checked <= set(ir.PRIMITIVES)
