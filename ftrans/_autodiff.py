@@ -78,7 +78,7 @@ def jvp(fun, primals, tangents):
         tangent_in.append(Zero(expected) if expected.dtype == float0 else t)
     flat_fun = _FlatFunction(fun, in_tree)
     primals_out, tangents_out = ad.jvp_flat(flat_fun, primal_leaves, tangent_in)
-    tangents_out = [_materialize(t, get_aval(p), p) for p, t in zip(primals_out, tangents_out, strict=True)]
+    tangents_out = [as_array(_materialize(t, get_aval(p), p)) for p, t in zip(primals_out, tangents_out, strict=True)]
     return (tree_unflatten(flat_fun.out_tree, [as_array(p) for p in primals_out]),
             tree_unflatten(flat_fun.out_tree, tangents_out))
 
@@ -98,7 +98,7 @@ def linearize(fun, *primals):
         if tree != in_tree:
             raise ValueError(at_user_line(f"linearize: f_jvp expects tangents structured as {in_tree}, got {tree}"))
         nonzero = iter(linear(*[t for t, w in zip(tangent_leaves, wrt) if w]))
-        outs = [next(nonzero) if nz else ad_util.zeros(tangent_aval(get_aval(p)), p)
+        outs = [as_array(next(nonzero) if nz else ad_util.zeros(tangent_aval(get_aval(p)), p))
                 for p, nz in zip(primals_out, linear.nonzero_outputs, strict=True)]
         return tree_unflatten(flat_fun.out_tree, outs)
 
@@ -145,7 +145,7 @@ def _input_cotangents(linear, cts, in_avals, wrt):
     (zeros, float0 for integers, where an input is not differentiated)."""
     cts_in = iter(linear.transpose(cts))
     like = cts[0] if cts else None  # zeros go where the cotangents live (NumPy or CuPy)
-    return [as_array(_materialize(next(cts_in), aval, like)) if w else ad_util.zeros(tangent_aval(aval), like)
+    return [as_array(_materialize(next(cts_in), aval, like) if w else ad_util.zeros(tangent_aval(aval), like))
             for aval, w in zip(in_avals, wrt, strict=True)]
 
 

@@ -27,8 +27,8 @@ from ir.core import ClosedJaxpr, Jaxpr, concrete_aval
 from ir.markers import Zero
 from ir.passes.dce import dce
 from ir.primitives.ad_util import zeros
-from ir.primitive import check_impl_result
-from ir.tracing import (StagingTrace, StagingTracer, Trace, Tracer, _current_trace, apply_impl, bind,
+from ir.primitive import as_array, check_impl_result
+from ir.tracing import (StagingTrace, StagingTracer, Trace, Tracer, _current_trace, bind, compute,
                         current_trace, leaked_tracer_error, trace_context)
 
 
@@ -78,7 +78,7 @@ class TapeTrace(Trace):
                 slots.append(None)
                 key.append((concrete_aval(x),))  # wrapped: the key tells constants from tracked operands
         if not tracked:  # a constant computation: nothing to record
-            return apply_impl(prim, values, params)
+            return compute(prim, values, params)
         if params:  # param types are part of the key (2 == 2.0 as dict keys), as in abstract_eval's cache
             key += params.items()
             key += map(type, params.values())
@@ -94,8 +94,8 @@ class TapeTrace(Trace):
             if config.debug:
                 check_impl_result(prim, values, params, outs if prim.multiple_results else [outs])
             if not prim.multiple_results:  # the common case, kept short
-                if not rule.nonzero_outputs[0]:
-                    return outs
+                if not rule.nonzero_outputs[0]:  # a constant from here on (a comparison, say): the user's
+                    return as_array(outs)
                 slot = self.slot_count
                 self.slot_count = slot + 1
                 values.append(outs)
@@ -113,7 +113,7 @@ class TapeTrace(Trace):
                 results.append(TapeTracer(self, out, aval, self.slot_count))
                 self.slot_count += 1
             else:
-                results.append(out)
+                results.append(as_array(out))
         if out_slots:
             self.steps.append((rule, residuals, slots, out_slots))
         return results if prim.multiple_results else results[0]

@@ -7,6 +7,7 @@ jaxpr into a new one.
 from __future__ import annotations
 
 from ir.core import ClosedJaxpr, Literal
+from ir.primitive import as_array
 from ir.tracing import bind
 
 
@@ -40,4 +41,5 @@ def eval_closed_jaxpr(closed: ClosedJaxpr, *args):
     if closed.consts is None:
         raise ValueError(f"this jaxpr needs the values of its {len(closed.jaxpr.constvars)} "
                          "constants: pass them with ir.parse(text, consts=[...])")
-    return eval_jaxpr(closed.jaxpr, closed.consts, *args)
+    # an output may be an input, a constant or a literal: users get Arrays all the same
+    return [as_array(x) for x in eval_jaxpr(closed.jaxpr, closed.consts, *args)]

@@ -16,6 +16,7 @@ import ir
 from conftest import jit_for, share_of_profile
 from interpreters import ad, ad_eager
 from interpreters.eval import eval_jaxpr
+from ir.core import Array
 
 # -------------------- one row per primitive --------------------
 
@@ -102,7 +103,7 @@ def _assert_jit_equals_eager(got, want, what):
     want_leaves, want_tree = ft.tree_util.tree_flatten(want)
     assert got_tree == want_tree, what
     for g, w in zip(got_leaves, want_leaves, strict=True):
-        assert type(g) is np.ndarray and (g.shape, g.dtype) == (w.shape, w.dtype), (what, g, w)
+        assert type(g) is Array and (g.shape, g.dtype) == (w.shape, w.dtype), (what, g, w)
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12, err_msg=what)
 
 
@@ -309,7 +310,7 @@ def test_pytrees_and_has_aux():
     assert np.isclose(g["b"], 2 * value)
     (value_out, aux), g2 = ft.value_and_grad(lambda x: (x ** 2, {"double": 2 * x}), has_aux=True)(3.0)
     assert value_out == 9.0 and aux["double"] == 6.0 and g2 == 6.0
-    assert type(aux["double"]) is np.ndarray
+    assert type(aux["double"]) is Array
 
 
 def test_eager_grad_runs_the_forward_pass_once(monkeypatch):
@@ -341,9 +342,9 @@ def test_python_control_flow_outside_jit():
 
 def test_results_are_numpy_arrays():
     g = ft.grad(lambda x: x * 2.0)(1.0)
-    assert type(g) is np.ndarray and g.shape == ()
+    assert type(g) is Array and g.shape == ()
     out, f_vjp = ft.vjp(lambda x: x * 2.0, np.ones(2))
-    assert type(out) is np.ndarray and type(f_vjp(np.ones(2))[0]) is np.ndarray
+    assert type(out) is Array and type(f_vjp(np.ones(2))[0]) is Array
 
 
 # -------------------- conventions at kinks (as JAX) --------------------

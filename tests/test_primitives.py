@@ -34,7 +34,7 @@ import ftrans as ft
 import ir
 from conftest import jit_for, share_of_profile
 from interpreters.eval import eval_closed_jaxpr
-from ir.core import ShapedArray
+from ir.core import Array, ShapedArray
 
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 I32, I64 = np.dtype(np.int32), np.dtype(np.int64)
@@ -642,7 +642,7 @@ def _():
 def assert_matches(got, want, what):
     """`got` is a numpy.ndarray equal to `want` (exact, or to rtol for floats) in shape and dtype."""
     want = np.asarray(want)
-    assert type(got) is np.ndarray, f"{what}: got a {type(got).__name__}, not a numpy.ndarray"
+    assert type(got) is Array, f"{what}: got a {type(got).__name__}, not an Array (the numpy.ndarray ftrans returns)"
     assert got.shape == want.shape, f"{what}: shape {got.shape}, expected {want.shape}"
     assert got.dtype == want.dtype, f"{what}: dtype {got.dtype}, expected {want.dtype}"
     if want.dtype.kind == "f":
@@ -711,7 +711,7 @@ JIT_RTOL = {np.dtype(np.float16): 1e-3, F32: 1e-5, F64: 1e-12}
 
 def assert_jit_matches_eager(got, eager, what):
     """`got` is a numpy.ndarray of `eager`'s shape and dtype, equal to it (floats to JIT_RTOL)."""
-    assert type(got) is np.ndarray, f"{what}: got a {type(got).__name__}, not a numpy.ndarray"
+    assert type(got) is Array, f"{what}: got a {type(got).__name__}, not an Array (the numpy.ndarray ftrans returns)"
     assert (got.shape, got.dtype) == (eager.shape, eager.dtype), \
         f"{what}: {got.dtype}{list(got.shape)}, eager {eager.dtype}{list(eager.shape)}"
     if eager.dtype.kind == "f":

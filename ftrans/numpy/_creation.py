@@ -11,6 +11,7 @@ from ftrans.numpy._core import as_operand, aval_of, concrete_or_none, convert, p
 from ftrans.numpy._shape import _shape_tuple
 from ir.core import array_module, is_cupy_array
 from ir.errors import at_user_line
+from ir.primitive import as_array
 from ir.primitives import structural
 from ir.tracing import Tracer
 
@@ -138,21 +139,21 @@ def identity(n, dtype=None):
 @public
 def asarray(a, dtype=None):
     """A traced value stays traced, a CuPy array stays a CuPy array; anything
-    else becomes a NumPy array."""
+    else becomes an Array (the ndarray with `.at` that ftrans returns), a
+    view of a NumPy array's data where it can be, as numpy.asarray."""
     a = as_operand(a)
     if isinstance(a, Tracer):
         return a if dtype is None else convert(a, np.dtype(dtype))
     if isinstance(a, (bool, int, float, np.generic)):
-        return np.asarray(a, dtype=dtype)
-    return a if dtype is None or a.dtype == dtype else a.astype(dtype)
+        return as_array(np.asarray(a, dtype=dtype))
+    return as_array(a if dtype is None or a.dtype == dtype else a.astype(dtype))
 
 
 @public
 def array(a, dtype=None):
     """Like asarray, but concrete inputs are copied (as numpy.array)."""
-    result = asarray(a, dtype)
-    if result is a and (isinstance(a, np.ndarray) or is_cupy_array(a)):
-        return array_module(a).array(a)
-    return result
+    if isinstance(a, np.ndarray) or is_cupy_array(a):
+        return as_array(array_module(a).array(a, dtype=dtype))
+    return asarray(a, dtype)
 
 

@@ -2,12 +2,14 @@
 
 `ir.Tracer` knows nothing of NumPy; this module installs `+`, `x[i]`, `.sum()`,
 `.T`, `.at` and the rest on it when ftrans.numpy is imported (as JAX's
-lax_numpy does for its tracers).
+lax_numpy does for its tracers). On `ir.core.Array`, the ndarray users get,
+it installs `.at` only: everything else of it is NumPy's.
 """
 from __future__ import annotations
 
 from ftrans.numpy import _creation, _elementwise as ew, _indexing, _linalg, _reductions, _shape
 from ir.errors import at_user_line
+from ir.core import Array
 from ir.tracing import Tracer
 
 
@@ -95,3 +97,4 @@ def install_tracer_methods():
     for name, getter in _PROPERTIES.items():
         setattr(Tracer, name, property(getter))
     Tracer.__hash__ = None  # `==` is elementwise, so tracers cannot be hashed (as arrays)
+    Array.at = property(_PROPERTIES["at"])
