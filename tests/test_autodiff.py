@@ -24,6 +24,10 @@ positive = dict(min_value=0.3, max_value=2.0)
 anywhere = dict(min_value=-2.0, max_value=2.0)
 small = dict(min_value=-1.2, max_value=1.2)
 
+def _flat(x):
+    return fnp.reshape(x, (-1,))
+
+
 # primitive name -> (function of one or two float arrays, value domain, number of args)
 DIFFERENTIABLE = {
     "neg": (lambda x: -x, anywhere, 1),
@@ -59,6 +63,13 @@ DIFFERENTIABLE = {
     "gather": (lambda x: fnp.reshape(x, (-1,))[np.array([0, 0, -1])] ** 2, anywhere, 1),
     "scatter_add": (lambda x: fnp.at(fnp.reshape(x, (-1,)))[np.array([0, 0])].add(fnp.reshape(x, (-1,))[0] ** 2), anywhere, 1),
     "scatter": (lambda x: fnp.at(fnp.reshape(x, (-1,)))[-1].set(fnp.sum(x) ** 2), anywhere, 1),
+    # repeated positions, the updates depending on x too (0.05 apart from it: no ties, see below)
+    "scatter_mul": (lambda x: fnp.at(_flat(x))[np.array([0, 0, -1])].multiply(fnp.sin(_flat(x)[np.array([-1, 0, 0])])),
+                    anywhere, 1),
+    "scatter_min": (lambda x: fnp.at(_flat(x))[np.array([0, 0, -1])].min(_flat(x)[np.array([-1, 0, 0])] + 0.05),
+                    anywhere, 1),
+    "scatter_max": (lambda x: fnp.at(_flat(x))[np.array([0, 0, -1])].max(_flat(x)[np.array([-1, 0, 0])] - 0.05),
+                    anywhere, 1),
     "jit_call": (lambda x, y: ft.jit(lambda a, b: fnp.sin(a) * b + a)(x, y) ** 2, anywhere, 2),
 }
 
@@ -87,7 +98,7 @@ def _args(draw, domain, nargs):
 def test_jvp_and_vjp_match_finite_differences(name, data):
     fun, domain, nargs = DIFFERENTIABLE[name]
     args = _args(data.draw, domain, nargs)
-    if name in ("reduce_max", "reduce_min", "max", "min", "select_n", "abs", "mod"):
+    if name in ("reduce_max", "reduce_min", "max", "min", "select_n", "abs", "mod", "scatter_min", "scatter_max"):
         # stay away from kinks/ties, where finite differences are meaningless
         values = np.concatenate([np.ravel(a) for a in args])
         if len(values) > 1 and np.min(np.diff(np.sort(values))) < 0.1 or np.min(np.abs(values)) < 0.1:

@@ -637,6 +637,30 @@ def _():
     return draw, reference
 
 
+def _combining_scatter_row(combine, dtypes):
+    """Repeated rows combine in turn (the order of a product's factors does not matter:
+    values on a 1/4 grid, few of them, multiply exactly), out-of-range rows are dropped."""
+    def draw(d):
+        shape, k, batch, indices = _indexed(d, lo_pad=1, hi_pad=1)
+        dtype = d(st.sampled_from(dtypes))
+        return [array(d, dtype, shape, lo=-3, hi=3, grid=4), indices,
+                array(d, dtype, batch + shape[k:], lo=-3, hi=3, grid=4, allow_nan=combine is not np.multiply)], {}
+
+    def reference(args, params):
+        operand, indices, updates = args
+        out = operand.copy()
+        for pos, idx in _rows_of(indices):
+            if _in_range(idx, operand.shape):
+                out[idx] = combine(out[idx], updates[pos])
+        return out
+    return draw, reference
+
+
+row("scatter_mul")(_combining_scatter_row(np.multiply, NUMBERS))
+row("scatter_min")(_combining_scatter_row(np.minimum, ALL))
+row("scatter_max")(_combining_scatter_row(np.maximum, ALL))
+
+
 # -------------------- the properties --------------------
 
 def assert_matches(got, want, what):
@@ -864,6 +888,10 @@ BAD_INPUTS = [
     ("scatter_add", [A((3, 4)), A((2, 1), I64), A((2, 4), F32)], {}),
     ("scatter", [A((3,)), A((2, 1), F32), A((2,))], {}),
     ("scatter", [A((3,)), A((2, 2), I64), A((2,))], {}),
+    ("scatter_mul", [A((3,), BOOL), A((2, 1), I64), A((2,), BOOL)], {}),
+    ("scatter_mul", [A((3,)), A((2, 1), I64), A((2,), F32)], {}),
+    ("scatter_min", [A((3,)), A((2, 1), I64), A((3,))], {}),
+    ("scatter_max", [A((3, 4)), A((2, 1), F32), A((2, 4))], {}),
 ]
 
 

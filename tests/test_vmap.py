@@ -263,6 +263,7 @@ CASES = {
     "gather": _gather,
     "scatter_add": _scatter("scatter_add"),
     "scatter": _scatter("scatter"),
+    **{name: _scatter(name) for name in ["scatter_mul", "scatter_min", "scatter_max"]},
 }
 
 
