@@ -132,9 +132,6 @@ def concrete_aval(x) -> ShapedArray:
 
 # -------------------- the arrays users get --------------------
 
-_PLAIN = np.empty(0)  # whose C method `__array_wrap__` makes NumPy's results plain ndarrays
-
-
 class Array(np.ndarray):
     """The numpy.ndarray that ftrans hands to users on the CPU, with JAX's
     functional updates `x.at[i].set(v)` besides (SPEC section 2). CuPy results
@@ -167,24 +164,31 @@ class Array(np.ndarray):
     - NumPy's ufuncs and the functions built on them (`np.sin(x)`,
       `np.add(x, 1)`, `x.sum()`, np.linalg) return what they return for a
       plain ndarray: a plain ndarray or a NumPy scalar, as `np.sin(jax_array)`
-      is a numpy.ndarray. (`__array_wrap__` is a plain ndarray's C method.)
-      A NumPy array gets `.at` from `fnp.at(x)`, or any ftrans.numpy function.
+      is a numpy.ndarray (`__array_wrap__` below). With `out=` they return
+      `out`, an Array as it is (`x += 1` keeps x). A NumPy array gets `.at`
+      from `fnp.at(x)`, or any ftrans.numpy function. (`np.array_repr(x)`,
+      which np.testing prints, names the class, as it does for any subclass.)
 
     Why NumPy's functions give plain arrays: cost. A subclass operand costs
-    each NumPy ufunc about 0.22 us (NumPy looks up `__array_ufunc__`,
-    `__array_wrap__` and `__array_priority__` on it): np.sin of 8 elements
-    took 0.25 us on an ndarray, 0.47 us on an Array, 0.57 us on a subclass
-    that propagates (NumPy's default). A propagating subclass would make
-    every intermediate computed from a user's Array one too, in jit's
-    generated code, in implementations and on the eager grad tape, each
-    paying again; plain results pay at the first operation only, and ftrans
-    computes on plain ndarrays inside (generated code and implementations
-    call ufuncs, never these operators). The operators are Python methods
-    (about 0.5 us more than ndarray's on 8 elements, 0.1 us more than a
-    propagating subclass): worth it for the idiom `y = 2 * x; y.at[i].set(v)`.
+    each NumPy ufunc about 0.23 us (NumPy looks up `__array_ufunc__`,
+    `__array_wrap__` and `__array_priority__` on it, and calls
+    `__array_wrap__`): np.sin of 8 elements took 0.28 us on an ndarray, 0.51
+    us on an Array, 0.63 us on a subclass that propagates (NumPy's default). A
+    propagating subclass would make every intermediate computed from a user's
+    Array one too, in jit's generated code, in implementations and on the
+    eager grad tape, each paying again; plain results pay at the first
+    operation only, and ftrans computes on plain ndarrays inside (generated
+    code and implementations call ufuncs, never these operators). The
+    operators are Python methods (`x * 2.0` on 8 elements: 0.41 us on an
+    ndarray, 1.0 us on an Array, 0.79 us propagating): worth it for the idiom
+    `y = 2 * x; y = y.at[i].set(v)`.
     """
     __slots__ = ()
-    __array_wrap__ = _PLAIN.__array_wrap__
+
+    def __array_wrap__(self, array, context=None, return_scalar=False):
+        """What NumPy's ufuncs return: their result as they made it (a plain
+        ndarray, or `out`), a NumPy scalar where NumPy would give one."""
+        return array[()] if return_scalar else array
 
     def __repr__(self):
         return repr(self.view(np.ndarray))

@@ -19,6 +19,8 @@ out-of-range indices before any of this, unless `.at[...]` is given a `mode`.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ir.core import ShapedArray, array_module, common_arrays
@@ -209,12 +211,38 @@ def _scatter_transpose(ct, operand, indices, updates):
 
 scatter_add_p = Primitive("scatter_add", abstract_eval=_scatter_abstract_eval("scatter_add"),
                           impl=_scatter_add_impl, linear_in=(0, 2), transpose=_scatter_add_transpose)
+def _beside(x, made):
+    """`made`, an array a rule made from nothing (NumPy's, as iota's), where x
+    lives (a CuPy array, eagerly): select_n, like the scatters, computes with
+    the module of all it meets (ir.core.common_arrays); comparisons do not."""
+    return ew.select_n(np.True_, zeros(aval_of(made), like=x), made)
+
+
+def _scatter_set_jvp(primals, tangents):
+    """Where an index repeats, one of its updates wins, unspecified which (as
+    in JAX): scattering each update's row number the same way (NumPy assigns in
+    index order both times) tells which did, and only the winner's tangent goes
+    there (JAX's scheme: a scatter_add of masked tangents), so the derivative
+    is that of the value computed."""
+    operand, indices, updates = primals
+    out = scatter(operand, indices, updates)
+    t_operand, _, t_updates = tangents
+    if type(t_operand) is Zero and type(t_updates) is Zero:
+        return out, Zero(aval_of(out))
+    batch, rows_aval = aval_of(indices).shape[:-1], ShapedArray(aval_of(operand).shape, np.int64)
+    row_numbers = ew.add(structural.reshape(structural.iota(np.int64, (math.prod(batch),)), batch), np.int64(1))
+    row_numbers = structural.broadcast_in_dim(row_numbers, aval_of(updates).shape, tuple(range(len(batch))))
+    winners = scatter(zeros(rows_aval), indices, row_numbers)  # 0 where no update went
+    won = ew.eq(_gathered(winners, indices, 0), _beside(winners, row_numbers))
+    written = ew.ne(winners, np.int64(0))
+    nil = aval_of(out).dtype.type(0)
+    return out, scatter_add(ew.select_n(written, instantiate(t_operand), nil), indices,
+                            ew.select_n(won, nil, instantiate(t_updates)))
+
+
 scatter_add_p.define(jvp=_scatter_jvp(scatter_add_p))
-# NB: where indices repeat, which update wins is unspecified (as in JAX); its
-# transpose gives every duplicate the cotangent of the position
 scatter_p = Primitive("scatter", abstract_eval=_scatter_abstract_eval("scatter"), impl=_scatter_impl,
-                      linear_in=(0, 2), transpose=_scatter_transpose)
-scatter_p.define(jvp=_scatter_jvp(scatter_p))
+                      linear_in=(0, 2), transpose=_scatter_transpose, jvp=_scatter_set_jvp)
 
 
 def _scatter_batcher(prim):
