@@ -19,11 +19,13 @@ stays linearize + transpose over the IR, so `make_jaxpr(grad(f))` prints it.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from interpreters import ad
 from interpreters.eval import eval_jaxpr
 from interpreters.lowering_numpy import lower
 from ir import config, passes
-from ir.core import ClosedJaxpr, Jaxpr, concrete_aval
+from ir.core import Array, ClosedJaxpr, Jaxpr, concrete_aval
 from ir.markers import Zero
 from ir.passes.dce import dce
 from ir.primitives.ad_util import zeros
@@ -291,7 +293,9 @@ def vjp_flat(fun, primals, avals, wrt):
     trace = TapeTrace()
     token = _current_trace.set(trace)
     try:
-        tracers = [trace.new_input(x, aval) if w else x for x, aval, w in zip(primals, avals, wrt, strict=True)]
+        # an Array (a user's ftrans result) is seen as a plain ndarray: NumPy's ufuncs cost more on a subclass
+        tracers = [trace.new_input(x.view(np.ndarray) if type(x) is Array else x, aval) if w else x
+                   for x, aval, w in zip(primals, avals, wrt, strict=True)]
         outs = fun(*tracers)
     finally:
         _current_trace.reset(token)
