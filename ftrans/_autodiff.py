@@ -85,7 +85,7 @@ def jvp(fun, primals, tangents, has_aux=False):
                   for a, t in zip(p_avals, tangent_leaves, strict=True)]
     flat_fun = _FlatFunction(fun, in_tree, has_aux, "jvp")
     primals_out, tangents_out = ad.jvp_flat(flat_fun, primal_leaves, tangent_in)
-    tangents_out = [_materialize(t, get_aval(p), p) for p, t in zip(primals_out, tangents_out, strict=True)]
+    tangents_out = [as_array(_materialize(t, get_aval(p), p)) for p, t in zip(primals_out, tangents_out, strict=True)]
     out = (tree_unflatten(flat_fun.out_tree, [as_array(p) for p in primals_out]),
            tree_unflatten(flat_fun.out_tree, tangents_out))
     return (*out, _strip_tracers(flat_fun.aux)) if has_aux else out
@@ -121,7 +121,7 @@ def linearize(fun, *primals, has_aux=False):
             raise ValueError(at_user_line(f"linearize: f_jvp expects tangents structured as {in_tree}, got {tree}"))
         _check_tangents("linearize: f_jvp", primals, in_avals, tangent_leaves)
         nonzero = iter(linear(*[t for t, w in zip(tangent_leaves, wrt) if w]))
-        outs = [next(nonzero) if nz else ad_util.zeros(tangent_aval(get_aval(p)), p)
+        outs = [as_array(next(nonzero) if nz else ad_util.zeros(tangent_aval(get_aval(p)), p))
                 for p, nz in zip(primals_out, linear.nonzero_outputs, strict=True)]
         return tree_unflatten(flat_fun.out_tree, outs)
 
@@ -176,7 +176,7 @@ def _input_cotangents(linear, cts, in_avals, wrt):
     (zeros, float0 for integers, where an input is not differentiated)."""
     cts_in = iter(linear.transpose(cts))
     like = cts[0] if cts else None  # zeros go where the cotangents live (NumPy or CuPy)
-    return [as_array(_materialize(next(cts_in), aval, like)) if w else ad_util.zeros(tangent_aval(aval), like)
+    return [as_array(_materialize(next(cts_in), aval, like) if w else ad_util.zeros(tangent_aval(aval), like))
             for aval, w in zip(in_avals, wrt, strict=True)]
 
 

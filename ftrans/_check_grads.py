@@ -17,6 +17,7 @@ from ftrans._autodiff import jvp, vjp
 from ftrans.tree_util import tree_flatten, tree_map
 from ir.core import array_module, concrete_aval, is_cupy_array
 from ir.errors import api_boundary, at_user_line
+from ir.primitive import as_array
 
 _DEFAULT_EPS = {np.dtype(np.float16): 1e-1, np.dtype(np.float32): 1e-3, np.dtype(np.float64): 1e-5}
 _DEFAULT_TOL = {np.dtype(np.float16): 1e-1, np.dtype(np.float32): 2e-2, np.dtype(np.float64): 1e-5}
@@ -54,7 +55,8 @@ def _inner(xs, ys):
 
 
 def _add_scaled(args, direction, scale):
-    return tree_map(lambda x, d: x + scale * d if concrete_aval(x).dtype.kind == "f" else x, args, direction)
+    """The perturbed arguments, as ftrans hands out arrays (with `.at`, for the function to use)."""
+    return tree_map(lambda x, d: as_array(x + scale * d) if concrete_aval(x).dtype.kind == "f" else x, args, direction)
 
 
 def _numerical_jvp(f, args, direction, eps):

@@ -14,6 +14,7 @@ from ftrans.tree_util import tree_map
 from interpreters.lowering_cupy import CUPY_NOT_INSTALLED
 from ir.core import HOST_TYPES, is_cupy_array
 from ir.errors import api_boundary, at_user_line
+from ir.primitive import as_array
 
 BACKENDS = (None, "numpy", "cupy")
 _MOVE_HINT = ("move them to one device first: ft.device_put(x, device='gpu') for CuPy, "
@@ -53,14 +54,21 @@ def _require_gpu(what):
 @api_boundary
 def device_put(x, device="gpu"):
     """`x` (a pytree) with its arrays on `device`: "gpu" copies NumPy arrays to
-    CuPy arrays, "cpu" copies CuPy arrays to NumPy arrays. Arrays already
-    there, Python scalars and None stay as they are."""
+    CuPy arrays, "cpu" copies CuPy arrays to NumPy arrays (Arrays, as ftrans
+    returns them; NumPy arrays there become Arrays viewing their data). Arrays
+    already on the GPU, Python scalars and None stay as they are."""
     if device == "gpu":
         cupy = _require_gpu("device_put(x, device='gpu')")
         return tree_map(lambda leaf: cupy.asarray(leaf) if _is_numpy_array(leaf) else leaf, x)
     if device == "cpu":
-        return tree_map(lambda leaf: leaf.get() if is_cupy_array(leaf) else leaf, x)
+        return tree_map(_on_cpu, x)
     raise ValueError(at_user_line(f"device_put: device must be 'cpu' or 'gpu', got {device!r}"))
+
+
+def _on_cpu(leaf):
+    if is_cupy_array(leaf):
+        return as_array(leaf.get())
+    return as_array(leaf) if _is_numpy_array(leaf) else leaf
 
 
 def resolve_backend(leaves, backend=None, need_device=True) -> str:

@@ -22,7 +22,7 @@ from ir.markers import UndefinedPrimal, Zero, tangent_aval
 from ir.passes.dce import dce
 from ir.primitives import ad_util, call, linalg, reductions, structural
 from ir.primitives import elementwise as ew
-from ir.tracing import (StagingTrace, StagingTracer, Trace, Tracer, _current_trace, apply_impl, bind, bind_in,
+from ir.tracing import (StagingTrace, StagingTracer, Trace, Tracer, _current_trace, bind, bind_in, compute,
                         get_aval, stage, trace_context)
 
 
@@ -87,7 +87,7 @@ class TangentTrace(StagingTrace):
             if isinstance(x, StagingTracer) and x._trace is self:
                 return super().process_primitive(prim, args, params)
         if self.parent is None:  # eager: compute the primal value right here
-            return apply_impl(prim, args, params)
+            return compute(prim, args, params)
         return bind_in(self.parent, prim, args, params)
 
 

@@ -24,19 +24,21 @@ stays linearize + transpose over the IR, so `make_jaxpr(grad(f))` prints it.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from interpreters import ad
 from interpreters.eval import eval_jaxpr
 from interpreters.lowering_numpy import lower
 from ir import config, passes
-from ir.core import ClosedJaxpr, Jaxpr, concrete_aval
+from ir.core import Array, ClosedJaxpr, Jaxpr, concrete_aval
 from ir.markers import Zero
 from ir.passes.dce import dce
 from ir.primitives import call
 from ir.primitives.ad_util import zeros
-from ir.primitive import check_impl_result
+from ir.primitive import as_array, check_impl_result
 from ir.errors import user_location
 from ir.floating_point import ignore_errors, new_nan, restore_errors
-from ir.tracing import (StagingTrace, StagingTracer, Trace, Tracer, _current_trace, apply_impl, bind, check_nans,
+from ir.tracing import (StagingTrace, StagingTracer, Trace, Tracer, _current_trace, bind, check_nans, compute,
                         current_trace, find_nan_equation, leaked_tracer_error, nan_error, trace_context)
 
 
@@ -89,7 +91,7 @@ class TapeTrace(Trace):
                 slots.append(None)
                 key.append((concrete_aval(x),))  # wrapped: the key tells constants from tracked operands
         if not tracked:  # a constant computation: nothing to record
-            return apply_impl(prim, values, params)
+            return compute(prim, values, params)
         if params:  # param types are part of the key (2 == 2.0 as dict keys), as in abstract_eval's cache
             key += params.items()
             key += map(type, params.values())
@@ -111,8 +113,8 @@ class TapeTrace(Trace):
             if config.debug:
                 check_impl_result(prim, values, params, outs if prim.multiple_results else [outs])
             if not prim.multiple_results:  # the common case, kept short
-                if not rule.nonzero_outputs[0]:
-                    return outs
+                if not rule.nonzero_outputs[0]:  # a constant from here on (a comparison, say): the user's
+                    return as_array(outs)
                 slot = self.slot_count
                 self.slot_count = slot + 1
                 values.append(outs)
@@ -132,7 +134,7 @@ class TapeTrace(Trace):
                 results.append(TapeTracer(self, out, aval, self.slot_count))
                 self.slot_count += 1
             else:
-                results.append(out)
+                results.append(as_array(out))
         if out_slots:
             self.steps.append((rule, residuals, slots, out_slots))
             if config.debug_nans:
@@ -434,7 +436,9 @@ def vjp_flat(fun, primals, avals, wrt):
     trace = TapeTrace()
     token = _current_trace.set(trace)
     try:
-        tracers = [trace.new_input(x, aval) if w else x for x, aval, w in zip(primals, avals, wrt, strict=True)]
+        # an Array (a user's ftrans result) is seen as a plain ndarray: NumPy's ufuncs cost more on a subclass
+        tracers = [trace.new_input(x.view(np.ndarray) if type(x) is Array else x, aval) if w else x
+                   for x, aval, w in zip(primals, avals, wrt, strict=True)]
         outs = fun(*tracers)
     finally:
         _current_trace.reset(token)

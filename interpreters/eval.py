@@ -7,6 +7,7 @@ jaxpr into a new one.
 from __future__ import annotations
 
 from ir.core import ClosedJaxpr, Literal
+from ir.primitive import as_array
 from ir.tracing import bind
 
 
@@ -38,4 +39,5 @@ def eval_jaxpr(jaxpr, consts, *args):
 
 def eval_closed_jaxpr(closed: ClosedJaxpr, *args):
     closed.require_consts()
-    return eval_jaxpr(closed.jaxpr, closed.consts, *args)
+    # an output may be an input, a constant or a literal: users get Arrays all the same
+    return [as_array(x) for x in eval_jaxpr(closed.jaxpr, closed.consts, *args)]

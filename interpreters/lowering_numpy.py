@@ -82,7 +82,7 @@ import weakref
 import numpy
 
 from interpreters.lowering_numpy_runtime import ChunkedRun, RecycledResult, ScratchPool
-from ir.core import ClosedJaxpr, Literal, Var
+from ir.core import Array, ClosedJaxpr, Literal, Var
 from ir.primitives import call
 
 # Smaller results are plain calls: a buffer would save less than its bookkeeping costs.
@@ -124,7 +124,7 @@ class LoweredNumpy:
 def _names():
     """a, b, ... as the printer names them (`ir.printer.var_name` of 0, 1, ...),
     skipping Python keywords and `numpy`. Every other name in the generated
-    code has a digit or an underscore."""
+    code has a digit, an underscore or a capital (`Array`)."""
     letters = string.ascii_lowercase
     for name in _in_printer_order(letters):
         if not keyword.iskeyword(name) and name != "numpy":
@@ -252,9 +252,11 @@ def lower(closed: ClosedJaxpr, name="jitted", copy_outputs=True) -> LoweredNumpy
 
 
 def _fresh_results(source, jaxpr):
-    """The texts of the results: each a fresh array, and 0-d arrays for 0-d
-    results. Results of non-view equations are arrays the call allocated
-    (never scratch: no result gets a buffer); anything else is copied."""
+    """The texts of the results: each a fresh array, an Array (ir.core: what
+    users get), and 0-d arrays for 0-d results. Results of non-view equations
+    are arrays the call allocated (never scratch: no result gets a buffer);
+    anything else is copied."""
+    source.namespace["Array"] = Array
     fresh = {v for eqn in jaxpr.eqns if eqn.primitive.name not in VIEW_PRIMITIVES for v in eqn.outvars}
     returned, seen = [], set()
     for x in jaxpr.outvars:
@@ -265,7 +267,8 @@ def _fresh_results(source, jaxpr):
             text = f"numpy.asarray({text})"  # NumPy scalar -> 0-d array
         if type(x) is not Literal:
             seen.add(x)
-        returned.append(text)
+        # a view, not an array allocated as an Array: ufuncs writing into a subclass cost more
+        returned.append(f"{text}.view(Array)")
     return returned
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ir.core import Array
+
 PRIMITIVES: dict[str, "Primitive"] = {}
 
 # Each slot, with what it holds and the transformation named in its error.
@@ -96,7 +98,13 @@ def check_impl_result(prim, args, params, outs):
 
 
 def as_array(x):
-    """Implementations may return NumPy or Python scalars for 0-d results (an
-    identity such as stop_gradient returns its operand); users get 0-d arrays."""
-    return np.asarray(x) if isinstance(x, (np.generic, bool, int, float)) else x
+    """`x` as users get it: an Array (ir.core), viewing x's data. Implementations
+    may return NumPy or Python scalars for 0-d results (an identity such as
+    stop_gradient returns its operand); users get 0-d arrays. CuPy arrays,
+    tracers and Arrays pass as they are."""
+    if type(x) is np.ndarray:  # first: the common case
+        return x.view(Array)
+    if isinstance(x, (np.generic, bool, int, float)):
+        return np.asarray(x).view(Array)
+    return x
 

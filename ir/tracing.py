@@ -50,6 +50,13 @@ def bind(prim, *args, **params):
     return trace.process_primitive(prim, args, params)
 
 
+def compute(prim, args, params):
+    """`bind` with no trace open: the eager fallback of a transformation (a
+    computation on constants only) whose results go back to user code."""
+    out = apply_impl(prim, args, params)
+    return [as_array(o) for o in out] if prim.multiple_results else as_array(out)
+
+
 def bind_in(trace, prim, args, params):
     """`bind` with `trace` current: how a transformation does work one level out."""
     token = _current_trace.set(trace)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import ir
-from ir.core import ShapedArray, array_module, common_arrays, concrete_aval, is_cupy_array
+from ir.core import Array, ShapedArray, array_module, common_arrays, concrete_aval, is_cupy_array
 from ir.primitives import ad_util
 
 
@@ -61,7 +61,7 @@ def test_numpy_operands_follow_cupy_ones_to_the_gpu(fake_cupy):
 def test_zeros_are_made_where_the_values_they_meet_are(fake_cupy):
     aval = ShapedArray((2, 3), np.float32)
     zeros = ad_util.zeros(aval, like=np.ones(3))
-    assert type(zeros) is np.ndarray and zeros.dtype == np.float32
+    assert type(zeros) is Array and zeros.dtype == np.float32
     np.testing.assert_array_equal(zeros, np.zeros((2, 3), np.float32))
     assert ad_util.zeros(aval, like=FakeCupyArray()) == ("zeros on the GPU", (2, 3), np.dtype(np.float32))
     assert ad_util.zeros(ShapedArray((2,), ir.core.float0), like=FakeCupyArray()).dtype == ir.core.float0

@@ -17,12 +17,17 @@ import ir
 from conftest import jit_for, share_of_profile
 from interpreters import ad, ad_eager
 from interpreters.eval import eval_jaxpr
+from ir.core import Array
 
 # -------------------- one row per primitive --------------------
 
 positive = dict(min_value=0.3, max_value=2.0)
 anywhere = dict(min_value=-2.0, max_value=2.0)
 small = dict(min_value=-1.2, max_value=1.2)
+
+def _flat(x):
+    return fnp.reshape(x, (-1,))
+
 
 # primitive name -> (function of one or two float arrays, value domain, number of args)
 DIFFERENTIABLE = {
@@ -59,6 +64,13 @@ DIFFERENTIABLE = {
     "gather": (lambda x: fnp.reshape(x, (-1,))[np.array([0, 0, -1])] ** 2, anywhere, 1),
     "scatter_add": (lambda x: fnp.at(fnp.reshape(x, (-1,)))[np.array([0, 0])].add(fnp.reshape(x, (-1,))[0] ** 2), anywhere, 1),
     "scatter": (lambda x: fnp.at(fnp.reshape(x, (-1,)))[-1].set(fnp.sum(x) ** 2), anywhere, 1),
+    # repeated positions, the updates depending on x too (0.05 apart from it: no ties, see below)
+    "scatter_mul": (lambda x: fnp.at(_flat(x))[np.array([0, 0, -1])].multiply(fnp.sin(_flat(x)[np.array([-1, 0, 0])])),
+                    anywhere, 1),
+    "scatter_min": (lambda x: fnp.at(_flat(x))[np.array([0, 0, -1])].min(_flat(x)[np.array([-1, 0, 0])] + 0.05),
+                    anywhere, 1),
+    "scatter_max": (lambda x: fnp.at(_flat(x))[np.array([0, 0, -1])].max(_flat(x)[np.array([-1, 0, 0])] - 0.05),
+                    anywhere, 1),
     "jit_call": (lambda x, y: ft.jit(lambda a, b: fnp.sin(a) * b + a)(x, y) ** 2, anywhere, 2),
 }
 
@@ -87,7 +99,7 @@ def _args(draw, domain, nargs):
 def test_jvp_and_vjp_match_finite_differences(name, data):
     fun, domain, nargs = DIFFERENTIABLE[name]
     args = _args(data.draw, domain, nargs)
-    if name in ("reduce_max", "reduce_min", "max", "min", "select_n", "abs", "mod"):
+    if name in ("reduce_max", "reduce_min", "max", "min", "select_n", "abs", "mod", "scatter_min", "scatter_max"):
         # stay away from kinks/ties, where finite differences are meaningless
         values = np.concatenate([np.ravel(a) for a in args])
         if len(values) > 1 and np.min(np.diff(np.sort(values))) < 0.1 or np.min(np.abs(values)) < 0.1:
@@ -103,7 +115,7 @@ def _assert_jit_equals_eager(got, want, what):
     want_leaves, want_tree = ft.tree_util.tree_flatten(want)
     assert got_tree == want_tree, what
     for g, w in zip(got_leaves, want_leaves, strict=True):
-        assert type(g) is np.ndarray and (g.shape, g.dtype) == (w.shape, w.dtype), (what, g, w)
+        assert type(g) is Array and (g.shape, g.dtype) == (w.shape, w.dtype), (what, g, w)
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12, err_msg=what)
 
 
@@ -310,7 +322,7 @@ def test_pytrees_and_has_aux():
     assert np.isclose(g["b"], 2 * value)
     (value_out, aux), g2 = ft.value_and_grad(lambda x: (x ** 2, {"double": 2 * x}), has_aux=True)(3.0)
     assert value_out == 9.0 and aux["double"] == 6.0 and g2 == 6.0
-    assert type(aux["double"]) is np.ndarray
+    assert type(aux["double"]) is Array
 
 
 def test_eager_grad_runs_the_forward_pass_once(monkeypatch):
@@ -342,9 +354,9 @@ def test_python_control_flow_outside_jit():
 
 def test_results_are_numpy_arrays():
     g = ft.grad(lambda x: x * 2.0)(1.0)
-    assert type(g) is np.ndarray and g.shape == ()
+    assert type(g) is Array and g.shape == ()
     out, f_vjp = ft.vjp(lambda x: x * 2.0, np.ones(2))
-    assert type(out) is np.ndarray and type(f_vjp(np.ones(2))[0]) is np.ndarray
+    assert type(out) is Array and type(f_vjp(np.ones(2))[0]) is Array
 
 
 # -------------------- conventions at kinks (as JAX) --------------------
@@ -566,7 +578,7 @@ def test_an_int_argnums_numpy_ints_too_gives_one_result_not_a_tuple(argnums):
     args = (1.0, 2.0, 3.0)
     for transformation in (ft.grad, ft.jacfwd, ft.jacrev):
         got = transformation(_cubic, argnums=argnums)(*args)
-        assert type(got) is np.ndarray and got == 4.0
+        assert type(got) is Array and got == 4.0
     assert ft.hessian(_cubic, argnums=argnums)(*args) == 2.0
     assert ft.value_and_grad(_cubic, argnums=argnums)(*args)[1] == 4.0
 
@@ -653,7 +665,7 @@ def test_jvp_linearize_jacfwd_jacrev_hessian_with_has_aux():
     out, tangent, aux = ft.jvp(f, (x,), (np.ones(3),), has_aux=True)
     np.testing.assert_allclose(out, np.sin(x) * x)
     np.testing.assert_allclose(tangent, np.cos(x) * x + np.sin(x))
-    assert aux["norm"] == np.sum(x * x) and aux["count"] == 3 and type(aux["norm"]) is np.ndarray
+    assert aux["norm"] == np.sum(x * x) and aux["count"] == 3 and type(aux["norm"]) is Array
     out, f_jvp, aux = ft.linearize(f, x, has_aux=True)
     np.testing.assert_allclose(f_jvp(np.ones(3)), np.cos(x) * x + np.sin(x))
     assert aux["norm"] == np.sum(x * x)

@@ -325,6 +325,77 @@ def test_tangent_of_a_gather_out_of_range_is_zero_not_the_fill_value():
 
 
 def test_every_differentiable_primitive_is_checked_at_special_values():
-    checked = set(UNARY) | set(BINARY) | set(REDUCTIONS) | set(LINEAR) | {"integer_pow"}
+    checked = set(UNARY) | set(BINARY) | set(REDUCTIONS) | set(LINEAR) | set(COMBINING_SCATTERS) | {"integer_pow"}
     assert set(DIFFERENTIABLE) <= checked, set(DIFFERENTIABLE) - checked
     assert checked <= set(ir.PRIMITIVES)
+
+
+# -------------------- combining scatters: x.at[i].multiply / .min / .max --------------------
+
+SCATTER_INDEX = np.array([3, 0, 0, 5])  # a repeated position, and positions no update reaches
+
+
+def _candidates(x, u, j):
+    """What result element j of a combining scatter combines: x[j], then the updates there."""
+    return [x[j]] + [u[k] for k in range(len(u)) if SCATTER_INDEX[k] == j]
+
+
+def _scatter_mul_closed_form(x, u):
+    """d sum(out)/dx_j: the product of the updates at j; d sum(out)/du_k: x there
+    times the product of the other updates there (no division)."""
+    dx = np.array([np.prod(_candidates(x, u, j)[1:]) for j in range(len(x))])
+    du = np.array([x[SCATTER_INDEX[k]] * np.prod([u[m] for m in range(len(u)) if m != k
+                                                   and SCATTER_INDEX[m] == SCATTER_INDEX[k]])
+                   for k in range(len(u))])
+    return dx, du
+
+
+def _extremal_closed_form(combine):
+    """Ties share (as JAX): each candidate equal to the result (NaN equal to NaN)
+    gets 1 / (how many are)."""
+    def closed_form(x, u):
+        def same(a, b):
+            return a == b or (np.isnan(a) and np.isnan(b))
+        out = [combine(_candidates(x, u, j)) for j in range(len(x))]
+        count = [sum(same(c, out[j]) for c in _candidates(x, u, j)) for j in range(len(x))]
+        dx = np.array([same(x[j], out[j]) / count[j] for j in range(len(x))])
+        du = np.array([same(u[k], out[SCATTER_INDEX[k]]) / count[SCATTER_INDEX[k]] for k in range(len(u))])
+        return dx, du
+    return closed_form
+
+
+def _nan_propagating(reduce):
+    return lambda values: np.nan if np.isnan(values).any() else reduce(values)
+
+
+COMBINING_SCATTERS = {
+    "scatter_mul": (lambda x, u: x.at[SCATTER_INDEX].multiply(u), _scatter_mul_closed_form),
+    "scatter_min": (lambda x, u: x.at[SCATTER_INDEX].min(u), _extremal_closed_form(_nan_propagating(min))),
+    "scatter_max": (lambda x, u: x.at[SCATTER_INDEX].max(u), _extremal_closed_form(_nan_propagating(max))),
+}
+
+
+def _finite_updates():
+    """scatter_mul's derivative in an update is x times the product of the others
+    there, computed as (product of all) / itself for a nonzero update: exact for
+    finite updates whose products do not overflow (indexing.py, _product_of_the_others)."""
+    return st.lists(st.sampled_from([0.0, -0.0, 1.0, -1.0, 2.5, -0.5]), min_size=4, max_size=4).map(np.array)
+
+
+@pytest.mark.parametrize("name", sorted(COMBINING_SCATTERS))
+@given(data=st.data())
+def test_derivatives_of_combining_scatters_at_special_values(name, data):
+    f, closed_form = COMBINING_SCATTERS[name]
+    x = data.draw(special_vectors(6, extremes=False))
+    u = data.draw(_finite_updates() if name == "scatter_mul" else special_vectors(4, extremes=False))
+    loss = lambda x, u: fnp.sum(f(fnp.asarray(x), u))  # noqa: E731
+    with np.errstate(all="ignore"):
+        want_x, want_u = closed_form(x, u)
+        for how, gradient in (("grad", ft.grad(loss, argnums=(0, 1))), ("jit of grad", ft.jit(ft.grad(loss, argnums=(0, 1))))):
+            got_x, got_u = gradient(x, u)
+            assert_same_special_values(got_x, want_x, f"{how} of sum({name}) in x, x = {x}, u = {u}")
+            assert_same_special_values(got_u, want_u, f"{how} of sum({name}) in the updates, x = {x}, u = {u}")
+        _, tangent = ft.jvp(lambda u: f(fnp.asarray(x), u), (u,), (np.ones(4),))
+        want_tangent = np.array([np.sum(want_u[SCATTER_INDEX == j]) if (SCATTER_INDEX == j).any() else 0.0
+                                 for j in range(6)])
+        assert_same_special_values(tangent, want_tangent, f"jvp of {name} along its updates, x = {x}, u = {u}")

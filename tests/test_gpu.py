@@ -11,7 +11,7 @@ import ftrans as ft
 import ftrans.numpy as fnp
 from ftrans import _device
 from interpreters import lowering_cupy
-from ir.core import ClosedJaxpr, Eqn, Jaxpr, ShapedArray, Var
+from ir.core import Array, ClosedJaxpr, Eqn, Jaxpr, ShapedArray, Var
 from test_cuda_codegen import CASES, assert_matches
 from test_fusion import gelu, mlp_loss
 
@@ -60,7 +60,9 @@ def test_without_a_gpu_the_cupy_backend_is_a_runtime_error_that_says_so():
 def test_device_put_to_the_cpu_leaves_numpy_trees_alone():
     tree = {"w": np.ones(3), "b": [np.float32(2), 3.0, None]}
     moved = _device.device_put(tree, device="cpu")
-    assert moved["w"] is tree["w"] and moved["b"] == tree["b"]
+    # NumPy arrays become the Arrays ftrans hands out, viewing the same data (no copy)
+    assert type(moved["w"]) is Array and np.shares_memory(moved["w"], tree["w"])
+    assert type(moved["b"][0]) is Array and moved["b"][0].dtype == np.float32 and moved["b"][1:] == [3.0, None]
     with pytest.raises(ValueError, match="'cpu' or 'gpu'"):
         _device.device_put(tree, device="tpu")
 

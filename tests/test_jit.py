@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 import ftrans as ft
 import ftrans.numpy as fnp
 from conftest import jit_for
+from ir.core import Array
 from random_programs import inputs, programs
 
 
@@ -20,7 +21,7 @@ def test_jit_equals_eager_on_random_programs(program_and_ops, data, jit_backend)
     x, y = inputs(data.draw)
     for got, want in zip(jit_for(program, jit_backend)(x, y), program(x, y), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, err_msg=str(ops))
-        assert type(got) is np.ndarray and got.dtype == np.asarray(want).dtype
+        assert type(got) is Array and got.dtype == np.asarray(want).dtype
 
 
 def test_cache_hits_and_misses():
@@ -103,7 +104,7 @@ def test_outputs_are_fresh_and_inputs_untouched():
     assert not np.shares_memory(same, again)
     doubled[...] = 0
     np.testing.assert_array_equal(x, before)
-    assert type(ft.jit(lambda x: fnp.sum(x))(x)) is np.ndarray
+    assert type(ft.jit(lambda x: fnp.sum(x))(x)) is Array
 
 
 def test_nesting_in_every_transformation(jit_backend):
@@ -182,7 +183,7 @@ def test_jit_of_vmap_of_a_jit(jit_backend):
     batch = np.arange(6.0).reshape(3, 2)
     # (a lambda around vmap: jit of vmap(jit) itself is test_jit_of_a_transformed_jitted_function)
     got = jit_for(lambda b: ft.vmap(inner, in_axes=1)(b), jit_backend)(batch)
-    assert type(got) is np.ndarray
+    assert type(got) is Array
     np.testing.assert_allclose(got, np.stack([np.sin(c) * c for c in batch.T]), rtol=1e-13)
 
 
@@ -201,16 +202,16 @@ def test_weak_scalars_and_dtypes_on_every_backend(jit_backend):
     # a Python scalar argument is weak: the float32 operand decides, on either backend
     f32 = np.array([1.5, -2.0], np.float32)
     got = jit_for(lambda x, s: x * s + 1, jit_backend)(f32, 3.0)
-    assert type(got) is np.ndarray and got.dtype == np.float32
+    assert type(got) is Array and got.dtype == np.float32
     np.testing.assert_allclose(got, f32 * np.float32(3.0) + 1, rtol=1e-6)
     i32 = np.arange(4, dtype=np.int32)
     got = jit_for(lambda i, k: (i * k + 1, i // 2, i > k, i + 0.5), jit_backend)(i32, 2)
     want = (i32 * 2 + 1, i32 // 2, i32 > 2, i32 + 0.5)
     for g, w in zip(got, want, strict=True):
-        assert type(g) is np.ndarray and g.dtype == w.dtype
+        assert type(g) is Array and g.dtype == w.dtype
         np.testing.assert_array_equal(g, w)
     scalar = jit_for(lambda x: fnp.sum(x), jit_backend)(i32)
-    assert type(scalar) is np.ndarray and scalar.shape == () and scalar.dtype == np.sum(i32).dtype and scalar == 6
+    assert type(scalar) is Array and scalar.shape == () and scalar.dtype == np.sum(i32).dtype and scalar == 6
 
 
 def test_a_tracer_leaked_from_jit_is_an_error_when_used():

@@ -30,6 +30,7 @@ from ftrans.numpy import _indexing
 from conftest import share_of_profile
 from ftrans.tree_util import tree_flatten
 from interpreters.eval import eval_closed_jaxpr
+from ir.core import Array
 
 F16, F32, F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
 I32, I64, BOOL = np.dtype(np.int32), np.dtype(np.int64), np.dtype(np.bool_)
@@ -50,7 +51,7 @@ def covers(*names):
 def assert_same(got, want, rtol=None, atol=0.0, what=""):
     """`got` is a numpy.ndarray with `want`'s shape, dtype and values."""
     want = np.asarray(want)
-    assert type(got) is np.ndarray, f"{what}: got a {type(got).__name__}, not a numpy.ndarray"
+    assert type(got) is Array, f"{what}: got a {type(got).__name__}, not an Array (the numpy.ndarray ftrans returns)"
     assert got.shape == want.shape, f"{what}: shape {got.shape}, NumPy {want.shape}"
     assert got.dtype == want.dtype, f"{what}: dtype {got.dtype}, NumPy {want.dtype}"
     if want.dtype.kind == "f":
@@ -444,7 +445,7 @@ def test_products_keep_python_scalars_weak(name):
     x = np.array([1.5, 2.0], np.float32)
     fun = getattr(fnp, name)
     got = fun(2.0, x) if name != "clip" else fun(2.0, x, 3.0)
-    assert type(got) is np.ndarray and got.dtype == np.float32
+    assert type(got) is Array and got.dtype == np.float32
     want = np.multiply(2.0, x) if name != "clip" else np.clip(np.float32(2.0), x, 3.0)
     np.testing.assert_array_equal(got.ravel(), want.ravel())
 
@@ -675,7 +676,7 @@ def _assert_set_matches(got, x, index, values):
     unique, counts = np.unique(positions, return_counts=True)
     repeated = unique[counts > 1]
     want = _set_reference(x, index, values)
-    assert type(got) is np.ndarray and got.dtype == x.dtype and got.shape == x.shape
+    assert type(got) is Array and got.dtype == x.dtype and got.shape == x.shape
     free = ~np.isin(np.arange(x.size), repeated).reshape(x.shape)
     np.testing.assert_array_equal(got[free], want[free])
     for p in repeated:
@@ -835,7 +836,7 @@ def test_creation_like_numpy(name, args, kwargs):
 @pytest.mark.parametrize("shape, dtype", [((2, 3), None), (4, np.int32), ((), bool)])
 def test_empty_has_numpys_shape_and_dtype(shape, dtype):
     got, want = fnp.empty(shape, dtype), np.empty(shape, dtype)
-    assert type(got) is np.ndarray and (got.shape, got.dtype) == (want.shape, want.dtype)
+    assert type(got) is Array and (got.shape, got.dtype) == (want.shape, want.dtype)
 
 
 def test_array_copies_and_asarray_does_not():
@@ -843,7 +844,9 @@ def test_array_copies_and_asarray_does_not():
     copy = fnp.array(x)
     copy[0] = 5.0
     assert x[0] == 1.0
-    assert fnp.asarray(x) is x
+    viewed = fnp.asarray(x)  # an Array viewing x's data, as numpy.asarray shares it
+    assert type(viewed) is Array and np.shares_memory(viewed, x)
+    assert fnp.asarray(viewed) is viewed
 
 
 # -------------------- every result is an ndarray --------------------
@@ -868,7 +871,7 @@ SCALAR_CALLS = [
 
 @pytest.mark.parametrize("fun, np_fun, args", SCALAR_CALLS, ids=[f"{f.__name__}{a}" for f, _, a in SCALAR_CALLS])
 def test_eager_results_are_ndarrays_not_scalars(fun, np_fun, args):
-    check_like_numpy(fun, np_fun, *args)  # checks type(result) is np.ndarray (NumPy's may be a scalar)
+    check_like_numpy(fun, np_fun, *args)  # checks type(result) is Array (NumPy's may be a scalar)
 
 
 # -------------------- traced vs eager --------------------
@@ -922,8 +925,8 @@ def test_traced_equals_eager(name):
     traced = eval_closed_jaxpr(closed, *leaves)
     assert len(traced) == len(eager)
     for got, want in zip(traced, eager):
-        assert type(want) is np.ndarray, f"eager result is a {type(want).__name__}"
-        assert_same(np.asarray(got), want)
+        assert isinstance(want, np.ndarray), f"eager result is a {type(want).__name__}"
+        assert_same(got, want)
         assert np.asarray(got).dtype == want.dtype
     check_jit_like_eager(f, f(*args), *args, traced=range(len(args)))
 
@@ -975,7 +978,7 @@ def test_tracer_methods_under_make_jaxpr(what, f, reference, args):
     want, _ = tree_flatten(reference(*args))
     assert len(outs) == len(want)
     for got, w in zip(outs, want):
-        assert_same(np.asarray(got), w, what=what)
+        assert_same(got, w, what=what)
     jitted, _ = tree_flatten(ft.jit(f)(*args))
     assert len(jitted) == len(want)
     for got, w in zip(jitted, want):

@@ -34,7 +34,7 @@ import ftrans as ft
 import ir
 from conftest import jit_for, share_of_profile
 from interpreters.eval import eval_closed_jaxpr
-from ir.core import ShapedArray
+from ir.core import Array, ShapedArray
 
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 I32, I64 = np.dtype(np.int32), np.dtype(np.int64)
@@ -637,12 +637,36 @@ def _():
     return draw, reference
 
 
+def _combining_scatter_row(combine, dtypes):
+    """Repeated rows combine in turn (the order of a product's factors does not matter:
+    values on a 1/4 grid, few of them, multiply exactly), out-of-range rows are dropped."""
+    def draw(d):
+        shape, k, batch, indices = _indexed(d, lo_pad=1, hi_pad=1)
+        dtype = d(st.sampled_from(dtypes))
+        return [array(d, dtype, shape, lo=-3, hi=3, grid=4), indices,
+                array(d, dtype, batch + shape[k:], lo=-3, hi=3, grid=4, allow_nan=combine is not np.multiply)], {}
+
+    def reference(args, params):
+        operand, indices, updates = args
+        out = operand.copy()
+        for pos, idx in _rows_of(indices):
+            if _in_range(idx, operand.shape):
+                out[idx] = combine(out[idx], updates[pos])
+        return out
+    return draw, reference
+
+
+row("scatter_mul")(_combining_scatter_row(np.multiply, NUMBERS))
+row("scatter_min")(_combining_scatter_row(np.minimum, ALL))
+row("scatter_max")(_combining_scatter_row(np.maximum, ALL))
+
+
 # -------------------- the properties --------------------
 
 def assert_matches(got, want, what):
     """`got` is a numpy.ndarray equal to `want` (exact, or to rtol for floats) in shape and dtype."""
     want = np.asarray(want)
-    assert type(got) is np.ndarray, f"{what}: got a {type(got).__name__}, not a numpy.ndarray"
+    assert type(got) is Array, f"{what}: got a {type(got).__name__}, not an Array (the numpy.ndarray ftrans returns)"
     assert got.shape == want.shape, f"{what}: shape {got.shape}, expected {want.shape}"
     assert got.dtype == want.dtype, f"{what}: dtype {got.dtype}, expected {want.dtype}"
     if want.dtype.kind == "f":
@@ -711,7 +735,7 @@ JIT_RTOL = {np.dtype(np.float16): 1e-3, F32: 1e-5, F64: 1e-12}
 
 def assert_jit_matches_eager(got, eager, what):
     """`got` is a numpy.ndarray of `eager`'s shape and dtype, equal to it (floats to JIT_RTOL)."""
-    assert type(got) is np.ndarray, f"{what}: got a {type(got).__name__}, not a numpy.ndarray"
+    assert type(got) is Array, f"{what}: got a {type(got).__name__}, not an Array (the numpy.ndarray ftrans returns)"
     assert (got.shape, got.dtype) == (eager.shape, eager.dtype), \
         f"{what}: {got.dtype}{list(got.shape)}, eager {eager.dtype}{list(eager.shape)}"
     if eager.dtype.kind == "f":
@@ -864,6 +888,10 @@ BAD_INPUTS = [
     ("scatter_add", [A((3, 4)), A((2, 1), I64), A((2, 4), F32)], {}),
     ("scatter", [A((3,)), A((2, 1), F32), A((2,))], {}),
     ("scatter", [A((3,)), A((2, 2), I64), A((2,))], {}),
+    ("scatter_mul", [A((3,), BOOL), A((2, 1), I64), A((2,), BOOL)], {}),
+    ("scatter_mul", [A((3,)), A((2, 1), I64), A((2,), F32)], {}),
+    ("scatter_min", [A((3,)), A((2, 1), I64), A((3,))], {}),
+    ("scatter_max", [A((3, 4)), A((2, 1), F32), A((2, 4))], {}),
 ]
 
 
@@ -998,6 +1026,9 @@ SCALAR_CASES["scatter_add"] = [([np.array([0.5, 1.5, 2.5]), np.array([1]), S(0.7
                                ([np.array([1, 2, 3]), np.array([1]), S(4, I64)], {})]
 SCALAR_CASES["scatter"] = [([np.array([0.5, 1.5, 2.5]), np.array([2]), S(0.7)], {}),
                            ([np.array([True, False]), np.array([1]), S(True, BOOL)], {})]
+for _name in ("scatter_mul", "scatter_min", "scatter_max"):
+    SCALAR_CASES[_name] = [([np.array([0.5, 1.5, 2.5]), np.array([1]), S(0.7)], {}),
+                           ([np.array([1, 2, 3]), np.array([2]), S(4, I64)], {})]
 
 
 def _scalar_body():

@@ -10,6 +10,7 @@ import ftrans as ft
 import ftrans.numpy as fnp
 from conftest import jit_for
 from interpreters.eval import eval_closed_jaxpr
+from ir.core import Array
 from random_programs import (N, inputs, program_of, programs, scalar_program_of, scalar_programs, special_floats,
                              special_inputs)
 
@@ -35,7 +36,7 @@ def _assert_jit_equals_eager(got, want, what):
     want_leaves, want_tree = ft.tree_util.tree_flatten(want)
     assert got_tree == want_tree, what
     for g, w in zip(got_leaves, want_leaves, strict=True):
-        assert type(g) is np.ndarray and (g.shape, g.dtype) == (np.shape(w), np.asarray(w).dtype), what
+        assert type(g) is Array and (g.shape, g.dtype) == (np.shape(w), np.asarray(w).dtype), what
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12, err_msg=what)
 
 

@@ -20,6 +20,7 @@ import ftrans.numpy as fnp
 import ir
 from conftest import jit_for, share_of_profile
 from interpreters.eval import eval_closed_jaxpr
+from ir.core import Array
 
 F64 = np.dtype(np.float64)
 
@@ -262,6 +263,7 @@ CASES = {
     "gather": _gather,
     "scatter_add": _scatter("scatter_add"),
     "scatter": _scatter("scatter"),
+    **{name: _scatter(name) for name in ["scatter_mul", "scatter_min", "scatter_max"]},
 }
 
 
@@ -322,7 +324,7 @@ def test_vmap_of_each_primitive_matches_a_loop(name, data):
 def test_jit_of_vmap_of_each_primitive_matches_a_loop(name, data, jit_backend):
     vmapped, batched, expected = _draw_batched_case(name, data)
     got = jit_for(vmapped, jit_backend)(*batched)
-    assert type(got) is np.ndarray, f"jit of vmap gave a {type(got).__name__}"
+    assert type(got) is Array, f"jit of vmap gave a {type(got).__name__}"
     _assert_same(got, expected)
 
 
@@ -351,7 +353,7 @@ def test_out_axes_prefix_none_and_keyword_arguments():
     np.testing.assert_allclose(out["per_example"], (xs * np.array([[2.0], [3.0]])).T)
     np.testing.assert_allclose(out["shared"], np.sin(w))
     np.testing.assert_allclose(total, xs.sum(1))
-    assert all(type(v) is np.ndarray for v in (out["per_example"], out["shared"], total))
+    assert all(type(v) is Array for v in (out["per_example"], out["shared"], total))
 
 
 def test_unbatched_outputs_are_broadcast_and_axis_size_maps_nothing():

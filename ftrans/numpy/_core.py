@@ -11,8 +11,9 @@ import operator
 
 import numpy as np
 
-from ir.core import DTYPE_FROM_SHORT_NAME, ShapedArray, concrete_aval
+from ir.core import Array, DTYPE_FROM_SHORT_NAME, ShapedArray, concrete_aval
 from ir.errors import api_boundary, at_user_line
+from ir.primitive import as_array
 from ir.primitives import structural
 from ir.primitives.elementwise import convert_element_type
 from ir.tracing import Tracer, current_trace
@@ -204,7 +205,7 @@ def operands(name, *args, dtype=None):
 # arguments whose shape differs), with empty flags when nothing needs doing.
 _OPERAND_PLANS = {}
 _MAX_OPERAND_PLANS = 4096  # distinct keys kept; past that the cache starts over
-_PLAIN_OPERANDS = (np.ndarray, float, int, bool)
+_PLAIN_OPERANDS = (np.ndarray, Array, float, int, bool)
 
 
 def _operand_plan(name, avals, traced, dtype):
@@ -297,12 +298,12 @@ def normalize_axes(axis, ndim):
 
 def unchanged(x):
     """`x` as the result of a function that leaves it as it is (a reshape to its own
-    shape, abs of bools, ...). Eager results are numpy.ndarrays, never NumPy or
+    shape, abs of bools, ...). Eager results are Arrays (ir.core), never NumPy or
     Python scalars (SPEC 2); under a trace a Python scalar stays one (weakly typed,
     as a computed result would be)."""
-    if isinstance(x, np.generic) or (type(x) in (bool, int, float) and current_trace() is None):
-        return np.asarray(x)
-    return x
+    if isinstance(x, Tracer) or (type(x) in (bool, int, float) and current_trace() is not None):
+        return x
+    return as_array(x)
 
 
 def concrete_or_none(x):

@@ -18,6 +18,7 @@ from ftrans.numpy._shape import broadcast_to, moveaxis
 from ir.core import array_module, is_cupy_array
 from ir.errors import ConcretizationError, at_user_line
 from ir.floating_point import ignore_errors, restore_errors
+from ir.primitive import as_array
 from ir.primitives import reductions, structural
 from ir.tracing import Tracer, current_trace
 
@@ -123,7 +124,7 @@ def arange(start, stop=None, step=None, dtype=None):
     if dtype.kind == "b" and length > 2:
         raise ValueError(at_user_line(f"arange: a bool range has at most 2 values, not {length}"))
     if current_trace() is None and not any(isinstance(x, Tracer) for x in (start, step)):
-        return np.arange(start_value, stop_value, step_value, dtype=dtype)  # eager: NumPy's own, at its speed
+        return as_array(np.arange(start_value, stop_value, step_value, dtype=dtype))  # eager: NumPy's own, at its speed
     # NumPy's values, each in the result's dtype: first = start, second = start + step, then
     # first + i * (second - first)
     first = convert(as_operand(start), dtype)
@@ -167,7 +168,7 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
             out = array_module(start, stop).linspace(start, stop, num, endpoint, retstep, dtype, axis)
         finally:
             restore_errors(token)
-        return (out[0], unchanged(out[1])) if retstep else out
+        return (as_array(out[0]), unchanged(out[1])) if retstep else as_array(out)
     start, stop = convert(start, dt), convert(stop, dt)
     shape = broadcast_shapes("linspace", [aval_of(start).shape, aval_of(stop).shape])
     delta = elementwise.subtract(stop, start)
@@ -235,21 +236,22 @@ def _asarray(name, a, dtype):
         return a if dtype is None else convert(a, dtype)
     result_type(aval_of(a, name), name=name)  # a dtype ftrans does not compute in is refused here
     if isinstance(a, (bool, int, float, np.generic)):
-        return np.asarray(a, dtype=dtype)
-    return a if dtype is None or a.dtype == dtype else a.astype(dtype)
+        return as_array(np.asarray(a, dtype=dtype))
+    return as_array(a if dtype is None or a.dtype == dtype else a.astype(dtype))
 
 
 @public
 def asarray(a, dtype=None):
     """A traced value stays traced, a CuPy array stays a CuPy array; anything
-    else becomes a NumPy array."""
+    else becomes an Array (the ndarray with `.at` that ftrans returns), a
+    view of a NumPy array's data where it can be, as numpy.asarray."""
     return _asarray("asarray", a, dtype)
 
 
 @public
 def array(a, dtype=None):
     """Like asarray, but concrete inputs are copied (as numpy.array)."""
-    result = _asarray("array", a, dtype)
-    if result is a and (isinstance(a, np.ndarray) or is_cupy_array(a)):
-        return array_module(a).array(a)
-    return result
+    if isinstance(a, np.ndarray) or is_cupy_array(a):
+        _asarray("array", a, dtype)  # refuses what asarray refuses
+        return as_array(array_module(a).array(a, dtype=dtype))
+    return _asarray("array", a, dtype)

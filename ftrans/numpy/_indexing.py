@@ -5,6 +5,14 @@ for negative steps, one `slice`, a `squeeze` for integer indices, and, when
 arrays are used as indices, one normalized `gather` (see ir/primitives/indexing).
 Updates reuse the same path: indexing an iota of the positions tells which
 elements an index selects, and a scatter writes there.
+
+Out-of-range indices (integers and index arrays; slices clip, as Python's):
+`x[i]` and `.at[i]` without a `mode` raise IndexError for a concrete one, and
+for a traced one read clamped and drop updates (as JAX under jit). With a
+`mode`, as JAX documents it: "promise_in_bounds" reads clamped and drops
+updates, "clip" clamps both, "drop" and "fill" drop updates and read
+`fill_value`. Negative indices count from the end, unless
+`wrap_negative_indices=False` makes them out of range.
 """
 from __future__ import annotations
 
@@ -14,9 +22,11 @@ import numpy as np
 
 from ftrans.numpy import _elementwise as elementwise
 from ftrans.numpy._core import aval_of, concrete_or_none, convert, operands, public, unchanged
+from ftrans.numpy._creation import full_like
 from ftrans.numpy._shape import broadcast_to, reshape, stack, transpose
 from ir.core import array_module, is_cupy_array
 from ir.errors import at_user_line
+from ir.primitives import elementwise as ew
 from ir.primitives import indexing, structural
 from ir.tracing import Tracer
 
@@ -112,11 +122,8 @@ def _slice_plan(shape, entries):
     """rev dims, (start, limit, stride) per dim, for slice and int entries (ints: stride 1, length 1)."""
     reversed_dims, starts, limits, strides = [], [], [], []
     for dim, (n, e) in enumerate(zip(shape, entries)):
-        if _is_int(e):
+        if _is_int(e):  # in range and non-negative (see _in_range_integers)
             i = int(e)
-            if not -n <= i < n:
-                raise IndexError(at_user_line(f"index {i} is out of bounds for axis {dim} with size {n}"))
-            i %= n
             starts.append(i), limits.append(i + 1), strides.append(1)
             continue
         if not isinstance(e, slice):  # an index array: this dim is kept whole here
@@ -149,24 +156,65 @@ def _basic(x, entries):
     return x
 
 
-def _normalized_index_array(index, size, dim):
-    """An index array with negative entries wrapped; concrete ones are bounds-checked."""
+def _out_of_bounds(index, size, dim):
+    return IndexError(at_user_line(f"index {index} is out of bounds for axis {dim} with size {size}"))
+
+
+class _Bounds:
+    """What an index expression does with out-of-range indices: `check`, raise
+    IndexError for concrete ones; `read`, the gather mode of what is read
+    ("clip" or "fill", with `fill_value`); `wrap`, count negative ones from the end."""
+    __slots__ = ("check", "read", "fill_value", "wrap")
+
+    def __init__(self, check=True, read="clip", fill_value=None, wrap=True):
+        self.check, self.read, self.fill_value, self.wrap = check, read, fill_value, wrap
+
+
+_NUMPY_BOUNDS = _Bounds()  # x[i]
+
+
+def _in_range_integers(entries, shape, bounds):
+    """Integer entries as non-negative in-range ints for the slicing path. One out
+    of range is an IndexError, or, when `bounds` allow it, a 0-d index array:
+    gather then clamps or fills it (NumPy indexes alike with an int and a 0-d array)."""
+    resolved = list(entries)
+    for dim, (n, e) in enumerate(zip(shape, entries)):
+        if not _is_int(e):
+            continue
+        i = int(e) + (n if bounds.wrap and e < 0 else 0)
+        if 0 <= i < n:
+            resolved[dim] = i
+        elif bounds.check:
+            raise _out_of_bounds(int(e), n, dim)
+        else:
+            resolved[dim] = np.asarray(e, dtype=_INT64)
+    return resolved
+
+
+def _normalized_index_array(index, size, dim, bounds):
+    """An index array with negative entries wrapped (when `bounds.wrap`); concrete
+    ones are bounds-checked (when `bounds.check`)."""
+    lowest = -size if bounds.wrap else 0
     concrete = concrete_or_none(index)
     if concrete is not None:
         concrete = _concrete_array(concrete)
-        if concrete.size and (concrete.min() < -size or concrete.max() >= size):
-            bad = concrete[(concrete < -size) | (concrete >= size)][0]
-            raise IndexError(at_user_line(f"index {bad} is out of bounds for axis {dim} with size {size}"))
+        outside = (concrete < lowest) | (concrete >= size)
+        if bounds.check and concrete.size and outside.any():
+            raise _out_of_bounds(concrete[outside][0], size, dim)
         if not isinstance(index, Tracer):
-            return np.where(concrete < 0, concrete + size, concrete).astype(np.int64)
+            return (np.where(concrete < 0, concrete + size, concrete) if bounds.wrap else concrete).astype(np.int64)
     index = convert(index, _INT64)
+    if not bounds.wrap:
+        return index
     return elementwise.where(elementwise.less(index, 0), elementwise.add(index, size), index)
 
 
-def getitem(x, index, mode="clip"):
+def getitem(x, index, bounds=_NUMPY_BOUNDS):
+    """x[index], with NumPy's semantics; `bounds` says what out-of-range indices do."""
     (x,), _, _ = operands("getitem", x)
     entries, gap = _expand(index, aval_of(x).shape)
     x, entries = _insert_new_axes(x, entries)
+    entries = _in_range_integers(entries, aval_of(x).shape, bounds)
     advanced = [d for d, e in enumerate(entries) if _is_array(e)]
     if not advanced:  # basic indexing: no gather
         x = _basic(x, entries)
@@ -176,7 +224,7 @@ def getitem(x, index, mode="clip"):
     advanced = [d for d, e in enumerate(entries) if not isinstance(e, slice)]
     x = _basic(x, [e if isinstance(e, slice) else slice(None) for e in entries])
     shape = aval_of(x).shape
-    arrays = [_normalized_index_array(np.asarray(e) if _is_int(e) else e, shape[d], d)
+    arrays = [_normalized_index_array(np.asarray(e) if _is_int(e) else e, shape[d], d, bounds)
               for d, e in zip(advanced, [entries[d] for d in advanced])]
     try:
         batch = np.broadcast_shapes(*[aval_of(a).shape for a in arrays])
@@ -191,7 +239,7 @@ def getitem(x, index, mode="clip"):
     else:
         index_rows = stack([broadcast_to(a, batch) for a in arrays], axis=-1)
     x = transpose(x, advanced + rest)
-    out = indexing.gather(x, index_rows, mode)
+    out = indexing.gather(x, index_rows, bounds.read, bounds.fill_value)
     adjacent = (advanced == list(range(advanced[0], advanced[0] + len(advanced)))
                 and not (gap is not None and advanced[0] < gap <= advanced[-1]))
     if adjacent and advanced[0] > 0:
@@ -201,8 +249,65 @@ def getitem(x, index, mode="clip"):
     return out
 
 
+# -------------------- x.at[index]: functional updates, as JAX's --------------------
+
+# mode -> (how `.get()` reads out-of-range indices, how updates treat them: a
+# "fill" read of the positions drops an update; whether a concrete one is an IndexError)
+_MODES = {
+    None: ("clip", "fill", True),
+    "promise_in_bounds": ("clip", "fill", False),
+    "clip": ("clip", "clip", False),
+    "drop": ("fill", "fill", False),
+    "fill": ("fill", "fill", False),
+}
+
+
+def _mode(mode, method):
+    if not (mode is None or isinstance(mode, str) and mode in _MODES):
+        raise ValueError(at_user_line(f".at[...].{method}: mode must be one of 'promise_in_bounds', "
+                                      f"'clip', 'drop', 'fill' (or None), got {mode!r}"))
+    return _MODES[mode]
+
+
+def _fill_value(fill_value, dtype):
+    """`.get(mode="fill")`'s fill value as a Python scalar of `dtype`; by default
+    JAX's (NaN, the lowest signed or highest unsigned integer, True)."""
+    if fill_value is None:  # NB: the gather primitive's own default for bools is False
+        return True if dtype.kind == "b" else None
+    value = concrete_or_none(fill_value)
+    if value is None:
+        raise TypeError(at_user_line(".at[...].get: fill_value must be a concrete scalar, not a traced value"))
+    if np.ndim(value) != 0:
+        raise ValueError(at_user_line(f".at[...].get: fill_value must be a scalar, got shape {np.shape(value)}"))
+    try:
+        return dtype.type(value.item() if hasattr(value, "item") else value).item()
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(at_user_line(f".at[...].get: fill_value {value!r} is not a {dtype.name}")) from None
+
+
 class _IndexUpdateHelper:
-    """`x.at[index]`: functional updates, as JAX's `.at` (arrays are never mutated)."""
+    """`x.at[index]`: functional updates, as JAX's `.at`. Each method of
+    `x.at[index]` returns an updated copy of x; x itself never changes.
+
+    ==============================  ================================
+    ``x.at[idx].set(y)``            ``x[idx] = y``
+    ``x.at[idx].add(y)``            ``x[idx] += y``
+    ``x.at[idx].subtract(y)``       ``x[idx] -= y``
+    ``x.at[idx].multiply(y)``       ``x[idx] *= y``
+    ``x.at[idx].divide(y)``         ``x[idx] /= y``
+    ``x.at[idx].power(y)``          ``x[idx] **= y``
+    ``x.at[idx].min(y)``            ``x[idx] = minimum(x[idx], y)``
+    ``x.at[idx].max(y)``            ``x[idx] = maximum(x[idx], y)``
+    ``x.at[idx].get()``             ``x[idx]``
+    ==============================  ================================
+
+    Unlike NumPy's in-place operators, every update at a repeated index applies
+    (they add up, multiply, ...; which of several `set`s wins is unspecified).
+    Keywords, as JAX's: `mode` for out-of-range indices (see the module
+    docstring) and `fill_value` (`get` with mode "fill"); `wrap_negative_indices`;
+    `indices_are_sorted` and `unique_indices`, promises that JAX's compiler may
+    use and ftrans does not need: the result is the same either way.
+    """
     __slots__ = ("array",)
 
     def __init__(self, array):
@@ -211,31 +316,90 @@ class _IndexUpdateHelper:
     def __getitem__(self, index):
         return _IndexUpdateRef(self.array, index)
 
+    def __repr__(self):
+        return f"_IndexUpdateHelper({self.array!r})"
+
 
 class _IndexUpdateRef:
+    """`x.at[index]`: see _IndexUpdateHelper."""
     __slots__ = ("array", "index")
 
     def __init__(self, array, index):
         self.array, self.index = array, index
 
-    @public
-    def get(self):
-        return getitem(self.array, self.index)
+    def __repr__(self):
+        return f"_IndexUpdateRef({self.array!r}, {self.index!r})"
 
     @public
-    def set(self, values):
-        return _scatter(self.array, self.index, values, indexing.scatter)
+    def get(self, *, indices_are_sorted=False, unique_indices=False, mode=None, fill_value=None,
+            wrap_negative_indices=True):
+        read, _, check = _mode(mode, "get")
+        (x,), dtype, _ = operands("at", self.array)
+        fill_value = _fill_value(fill_value, dtype) if read == "fill" else None  # as JAX: ignored otherwise
+        return getitem(x, self.index, _Bounds(check, read, fill_value, bool(wrap_negative_indices)))
 
     @public
-    def add(self, values):
-        return _scatter(self.array, self.index, values, indexing.scatter_add)
+    def set(self, values, *, indices_are_sorted=False, unique_indices=False, mode=None,
+            wrap_negative_indices=True):
+        return _scatter(self.array, self.index, values, indexing.scatter, mode, wrap_negative_indices, "set")
+
+    @public
+    def add(self, values, *, indices_are_sorted=False, unique_indices=False, mode=None,
+            wrap_negative_indices=True):
+        return _scatter(self.array, self.index, values, indexing.scatter_add, mode, wrap_negative_indices, "add")
+
+    @public
+    def subtract(self, values, *, indices_are_sorted=False, unique_indices=False, mode=None,
+                 wrap_negative_indices=True):
+        return _scatter(self.array, self.index, values, _scatter_subtract, mode, wrap_negative_indices, "subtract")
+
+    @public
+    def multiply(self, values, *, indices_are_sorted=False, unique_indices=False, mode=None,
+                 wrap_negative_indices=True):
+        return _scatter(self.array, self.index, values, indexing.scatter_mul, mode, wrap_negative_indices,
+                        "multiply")
+
+    mul = multiply
+
+    @public
+    def divide(self, values, *, indices_are_sorted=False, unique_indices=False, mode=None,
+               wrap_negative_indices=True):
+        """x / (ones with the updates multiplied in), as JAX: a true division (floats for integer x)."""
+        return elementwise.true_divide(self.array, self._factors(values, mode, wrap_negative_indices, "divide"))
+
+    @public
+    def power(self, values, *, indices_are_sorted=False, unique_indices=False, mode=None,
+              wrap_negative_indices=True):
+        """x ** (ones with the updates multiplied in), as JAX (repeated exponents multiply)."""
+        return elementwise.power(self.array, self._factors(values, mode, wrap_negative_indices, "power"))
+
+    @public
+    def min(self, values, *, indices_are_sorted=False, unique_indices=False, mode=None,
+            wrap_negative_indices=True):
+        return _scatter(self.array, self.index, values, indexing.scatter_min, mode, wrap_negative_indices, "min")
+
+    @public
+    def max(self, values, *, indices_are_sorted=False, unique_indices=False, mode=None,
+            wrap_negative_indices=True):
+        return _scatter(self.array, self.index, values, indexing.scatter_max, mode, wrap_negative_indices, "max")
+
+    def _factors(self, values, mode, wrap, method):
+        ones = full_like(self.array, 1)
+        return _scatter(ones, self.index, values, indexing.scatter_mul, mode, wrap, method)
 
 
-def _scatter(x, index, values, scatter):
+def _scatter_subtract(operand, indices, updates):
+    return indexing.scatter_add(operand, indices, ew.neg(updates))
+
+
+def _scatter(x, index, values, scatter, mode, wrap, method):
+    _, update, check = _mode(mode, method)
     (x,), dtype, _ = operands("at", x)
     shape = aval_of(x).shape
     size = math.prod(shape)
-    positions = getitem(structural.reshape(structural.iota(_INT64, (size,)), shape), index, mode="fill")
+    # which flat positions the index names; an update at a position gathered as out of range is dropped
+    positions = getitem(structural.reshape(structural.iota(_INT64, (size,)), shape), index,
+                        _Bounds(check, update, None, bool(wrap)))
     target_shape = aval_of(positions).shape
     (values,), _, _ = operands("at", values, dtype=dtype)
     values = broadcast_to(values, target_shape)

@@ -2,11 +2,13 @@
 
 `ir.Tracer` knows nothing of NumPy; this module installs `+`, `x[i]`, `.sum()`,
 `.T`, `.at` and the rest on it when ftrans.numpy is imported (as JAX's
-lax_numpy does for its tracers).
+lax_numpy does for its tracers). On `ir.core.Array`, the ndarray users get,
+it installs `.at` only: everything else of it is NumPy's.
 """
 from __future__ import annotations
 
 from ftrans.numpy import _creation, _elementwise as ew, _indexing, _linalg, _reductions, _shape
+from ir.core import Array
 from ir.errors import api_boundary, at_user_line, operator_boundary
 from ir.tracing import Tracer
 
@@ -105,3 +107,4 @@ def install_tracer_methods():
     for name, getter in _PROPERTIES.items():
         setattr(Tracer, name, property(api_boundary(getter)))
     Tracer.__hash__ = None  # `==` is elementwise, so tracers cannot be hashed (as arrays)
+    Array.at = property(_PROPERTIES["at"])

@@ -6,19 +6,26 @@ idx[..., k-1]]``, of shape ``batch + operand.shape[k:]``. ``ftrans.numpy``
 moves the indexed axes to the front and back again, so this one normalized
 form covers all of NumPy's integer-array indexing.
 
+The scatters write `updates` at the index rows: ``scatter`` sets them,
+``scatter_add`` adds them (repeated rows add up), ``scatter_mul``,
+``scatter_min`` and ``scatter_max`` combine them with what is there (repeated
+rows combine in turn): JAX's `.at[...]` updates, which ``ftrans.numpy`` builds on.
+
 Out-of-range indices: gather clamps them (as JAX under jit) with
 ``mode="clip"``, or yields a fill value with ``mode="fill"`` (NaN for floats,
 `fill_value`, or by default NaN for floats, the lowest integer, False); scatters
-drop those updates. ``ftrans.numpy``
-raises IndexError for concrete out-of-range indices before any of this.
+drop those updates. ``ftrans.numpy`` raises IndexError for concrete
+out-of-range indices before any of this, unless `.at[...]` is given a `mode`.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from ir.core import ShapedArray, array_module, common_arrays
 from ir.markers import Zero, not_mapped
-from ir.primitive import Primitive, as_array
+from ir.primitive import Primitive
 from ir.primitives import elementwise as ew
 from ir.primitives import structural
 from ir.primitives.ad_util import aval_of, instantiate, is_undefined, jvp_from_derivatives, zeros
@@ -158,9 +165,14 @@ def _in_range_rows(operand_shape, indices):
     return np.all((indices >= 0) & (indices < bounds), axis=-1)
 
 
+def _scalar_as_array(updates):
+    """Rank-0 updates may be Python or NumPy scalars, which cannot be indexed."""
+    return np.asarray(updates) if isinstance(updates, (bool, int, float, np.generic)) else updates
+
+
 # Scatters take their array module from all operands: the zeros a transpose scatters into are NumPy's.
 def _scatter_add_impl(operand, indices, updates):
-    xp, (operand, indices, updates) = common_arrays(operand, indices, as_array(updates))  # updates may be rank-0
+    xp, (operand, indices, updates) = common_arrays(operand, indices, _scalar_as_array(updates))
     result = xp.array(operand, copy=True)
     keep = _in_range_rows(operand.shape, indices)
     xp.add.at(result, tuple(indices[keep][:, j] for j in range(indices.shape[-1])), updates[keep])
@@ -168,7 +180,7 @@ def _scatter_add_impl(operand, indices, updates):
 
 
 def _scatter_impl(operand, indices, updates):
-    xp, (operand, indices, updates) = common_arrays(operand, indices, as_array(updates))  # updates may be rank-0
+    xp, (operand, indices, updates) = common_arrays(operand, indices, _scalar_as_array(updates))
     result = xp.array(operand, copy=True)
     keep = _in_range_rows(operand.shape, indices)
     result[tuple(indices[keep][:, j] for j in range(indices.shape[-1]))] = updates[keep]
@@ -209,12 +221,38 @@ def _scatter_transpose(ct, operand, indices, updates):
 
 scatter_add_p = Primitive("scatter_add", abstract_eval=_scatter_abstract_eval("scatter_add"),
                           impl=_scatter_add_impl, linear_in=(0, 2), transpose=_scatter_add_transpose)
+def _beside(x, made):
+    """`made`, an array a rule made from nothing (NumPy's, as iota's), where x
+    lives (a CuPy array, eagerly): select_n, like the scatters, computes with
+    the module of all it meets (ir.core.common_arrays); comparisons do not."""
+    return ew.select_n(np.True_, zeros(aval_of(made), like=x), made)
+
+
+def _scatter_set_jvp(primals, tangents):
+    """Where an index repeats, one of its updates wins, unspecified which (as
+    in JAX): scattering each update's row number the same way (NumPy assigns in
+    index order both times) tells which did, and only the winner's tangent goes
+    there (JAX's scheme: a scatter_add of masked tangents), so the derivative
+    is that of the value computed."""
+    operand, indices, updates = primals
+    out = scatter(operand, indices, updates)
+    t_operand, _, t_updates = tangents
+    if type(t_operand) is Zero and type(t_updates) is Zero:
+        return out, Zero(aval_of(out))
+    batch, rows_aval = aval_of(indices).shape[:-1], ShapedArray(aval_of(operand).shape, np.int64)
+    row_numbers = ew.add(structural.reshape(structural.iota(np.int64, (math.prod(batch),)), batch), np.int64(1))
+    row_numbers = structural.broadcast_in_dim(row_numbers, aval_of(updates).shape, tuple(range(len(batch))))
+    winners = scatter(zeros(rows_aval), indices, row_numbers)  # 0 where no update went
+    won = ew.eq(_gathered(winners, indices, 0), _beside(winners, row_numbers))
+    written = ew.ne(winners, np.int64(0))
+    nil = aval_of(out).dtype.type(0)
+    return out, scatter_add(ew.select_n(written, instantiate(t_operand), nil), indices,
+                            ew.select_n(won, nil, instantiate(t_updates)))
+
+
 scatter_add_p.define(jvp=_scatter_jvp(scatter_add_p))
-# NB: where indices repeat, which update wins is unspecified (as in JAX); its
-# transpose gives every duplicate the cotangent of the position
 scatter_p = Primitive("scatter", abstract_eval=_scatter_abstract_eval("scatter"), impl=_scatter_impl,
-                      linear_in=(0, 2), transpose=_scatter_transpose)
-scatter_p.define(jvp=_scatter_jvp(scatter_p))
+                      linear_in=(0, 2), transpose=_scatter_transpose, jvp=_scatter_set_jvp)
 
 
 def _scatter_batcher(prim):
@@ -241,6 +279,142 @@ scatter_add_p.define(batch=_scatter_batcher(scatter_add_p))
 scatter_p.define(batch=_scatter_batcher(scatter_p))
 
 
+# -------------------- scatters that combine: multiply, min, max --------------------
+
+def _combining_scatter_impl(combine):
+    """`operand` with each in-range update combined into its position by
+    `combine` (numpy.multiply, minimum or maximum), repeated positions in turn.
+    Array operations only, for CuPy too (whose ufuncs have no `.at` for
+    multiply): each round combines the first remaining update of each position,
+    so there are as many rounds as the most repeated position has updates."""
+    def impl(operand, indices, updates):
+        xp, (operand, indices, updates) = common_arrays(operand, indices, _scalar_as_array(updates))
+        result = xp.array(operand, copy=True)
+        keep = _in_range_rows(operand.shape, indices)
+        rows, values, k = indices[keep], updates[keep], indices.shape[-1]
+        while rows.shape[0]:
+            flat = xp.ravel_multi_index(tuple(rows[:, j] for j in range(k)), operand.shape[:k])
+            _, first = xp.unique(flat, return_index=True)
+            where = tuple(rows[first, j] for j in range(k))
+            result[where] = combine(result[where], values[first])
+            rest = xp.ones(rows.shape[0], dtype=bool)
+            rest[first] = False
+            rows, values = rows[rest], values[rest]
+        return result
+    return impl
+
+
+def _scatter_mul_abstract_eval(operand, indices, updates):
+    if operand.dtype.kind not in "fiu":
+        raise TypeError(f"scatter_mul needs numeric (non-bool) operands, got {operand.str_short()}")
+    return _scatter_abstract_eval("scatter_mul")(operand, indices, updates)
+
+
+def _ones(aval):
+    return structural.broadcast_in_dim(aval.dtype.type(1), aval.shape, ())
+
+
+def _gathered(x, indices, fill):
+    """x at each index row, `fill` at rows out of range: the scatter that uses
+    the result drops those rows again, so the fill only keeps the read defined
+    (clip would read an empty axis) and free of NaN."""
+    return gather(x, indices, mode="fill", fill_value=aval_of(x).dtype.type(fill).item())
+
+
+def _product_of_the_others(operand, indices, updates):
+    """For each update, the product of the other updates at its position, as
+    products (never a division by an update that may be 0), so that it
+    differentiates again: the updates that are 0 (Z) and the others (N) at each
+    position multiply apart. For an update in N it is prod(Z) prod(N) / itself;
+    for one in Z, prod(N) times the other members of Z: none (1), one (their
+    sum less itself), or more (0: so are its first derivatives). Exact to any
+    order except order 3 and up where three or more updates of one position are
+    exactly 0 (NB: JAX differentiates scatter_mul in its updates only for
+    unique indices)."""
+    aval = aval_of(operand)
+    nil, one = aval.dtype.type(0), aval.dtype.type(1)
+    is_zero = ew.eq(updates, nil)
+    zero_part, nonzero_part = ew.select_n(is_zero, one, updates), ew.select_n(is_zero, updates, one)
+
+    def per_update(scatter, start, values, fill):
+        return _gathered(scatter(start, indices, values), indices, fill)
+    zero_product = per_update(scatter_mul, _ones(aval), zero_part, 1)
+    nonzero_product = per_update(scatter_mul, _ones(aval), nonzero_part, 1)
+    zero_sum = per_update(scatter_add, zeros(aval), ew.select_n(is_zero, nil, updates), 0)
+    zero_count = per_update(scatter_add, zeros(aval), ew.convert_element_type(is_zero, aval.dtype), 0)
+    other_zeros = ew.select_n(ew.eq(zero_count, one),
+                              ew.select_n(ew.eq(zero_count, aval.dtype.type(2)), nil, ew.sub(zero_sum, updates)), one)
+    return ew.select_n(is_zero, ew.mul(zero_product, ew.div(nonzero_product, nonzero_part)),
+                       ew.mul(other_zeros, nonzero_product))
+
+
+def _scatter_mul_jvp(primals, tangents):
+    """out = operand * P, P the product of the updates at each position: linear in
+    the operand; an update's tangent times the product of the others there."""
+    operand, indices, updates = primals
+    out = scatter_mul(operand, indices, updates)
+    t_operand, _, t_updates = tangents
+    if type(t_operand) is Zero and type(t_updates) is Zero:
+        return out, Zero(aval_of(out))
+    t_out = None if type(t_operand) is Zero else scatter_mul(t_operand, indices, updates)
+    if type(t_updates) is not Zero:
+        others = _product_of_the_others(operand, indices, updates)
+        # the operand is gathered to each update, not multiplied after the scatter: at a
+        # position no update reaches, the tangent is 0 even where the operand is inf
+        per_update = ew.mul(_gathered(operand, indices, 0), ew.mul(t_updates, others))
+        term = scatter_add(zeros(aval_of(operand)), indices, per_update)
+        t_out = term if t_out is None else ew.add(t_out, term)
+    return out, t_out
+
+
+def _scatter_mul_transpose(ct, operand, indices, updates):
+    if is_undefined(updates):
+        raise ValueError("scatter_mul is not linear in its updates")
+    if type(ct) is Zero or not is_undefined(operand):
+        return [None, None, None]
+    return [scatter_mul(ct, indices, updates), None, None]
+
+
+def _same(a, b):
+    """a == b elementwise, NaN equal to NaN (a NaN is what min and max keep)."""
+    return ew.bitwise_or(ew.eq(a, b), ew.bitwise_and(ew.ne(a, a), ew.ne(b, b)))
+
+
+def _extremal_scatter_jvp(prim):
+    """Each result element's tangent is the mean of the tangents of what it came
+    from: the operand element and the updates there equal to it (ties share, as
+    in JAX; a NaN is equal to a NaN). At least one of them is, so the count is >= 1."""
+    def jvp(primals, tangents):
+        operand, indices, updates = primals
+        out = bind(prim, operand, indices, updates)
+        t_operand, _, t_updates = tangents
+        if type(t_operand) is Zero and type(t_updates) is Zero:
+            return out, Zero(aval_of(out))
+        aval = aval_of(out)
+        nil = aval.dtype.type(0)
+        kept, won = _same(operand, out), _same(updates, _gathered(out, indices, 0))
+        count = ew.add(ew.convert_element_type(kept, aval.dtype),
+                       scatter_add(zeros(aval), indices, ew.convert_element_type(won, aval.dtype)))
+        total = ew.add(ew.select_n(kept, nil, instantiate(t_operand)),
+                       scatter_add(zeros(aval), indices, ew.select_n(won, nil, instantiate(t_updates))))
+        return out, ew.div(total, count)
+    return jvp
+
+
+scatter_mul_p = Primitive("scatter_mul", abstract_eval=_scatter_mul_abstract_eval,
+                          impl=_combining_scatter_impl(np.multiply), linear_in=(0,),
+                          jvp=_scatter_mul_jvp, transpose=_scatter_mul_transpose)
+scatter_min_p = Primitive("scatter_min", abstract_eval=_scatter_abstract_eval("scatter_min"),
+                          impl=_combining_scatter_impl(np.minimum))
+scatter_max_p = Primitive("scatter_max", abstract_eval=_scatter_abstract_eval("scatter_max"),
+                          impl=_combining_scatter_impl(np.maximum))
+for _prim in (scatter_mul_p, scatter_min_p, scatter_max_p):
+    _prim.define(batch=_scatter_batcher(_prim))
+for _prim in (scatter_min_p, scatter_max_p):
+    _prim.define(jvp=_extremal_scatter_jvp(_prim))
+del _prim
+
+
 def gather(operand, indices, mode="clip", fill_value=None):
     return bind(gather_p, operand, indices, mode=mode, fill_value=fill_value)
 
@@ -251,3 +425,15 @@ def scatter_add(operand, indices, updates):
 
 def scatter(operand, indices, updates):
     return bind(scatter_p, operand, indices, updates)
+
+
+def scatter_mul(operand, indices, updates):
+    return bind(scatter_mul_p, operand, indices, updates)
+
+
+def scatter_min(operand, indices, updates):
+    return bind(scatter_min_p, operand, indices, updates)
+
+
+def scatter_max(operand, indices, updates):
+    return bind(scatter_max_p, operand, indices, updates)
