@@ -64,16 +64,17 @@ class ShapedArray:
     takes the dtype of whatever it meets instead of promoting it.
 
     Instances are interned: equal types are the same object, for as long as
-    anything holds one (the intern table holds them weakly, so types that
-    hostile text or a long session made once do not stay forever). Avals key
-    every cache on the tracing hot path, so they hash and compare by identity (in C).
+    anything holds one. The intern table holds them weakly, so that types
+    hostile text or a long session made once do not stay forever; the most
+    recent ones are also held by a bounded table, so that a type made and
+    dropped in a loop is not made again each time. Avals key every cache on the
+    tracing hot path, so they hash and compare by identity (in C).
     """
     __slots__ = ("shape", "dtype", "weak_type", "__weakref__")
 
     def __new__(cls, shape, dtype, weak_type=False):
         key = (tuple(shape), np.dtype(dtype), bool(weak_type))
-        ref = _INTERNED.get(key)
-        aval = None if ref is None else ref()
+        aval = _RECENT.get(key)
         return aval if aval is not None else _intern(cls, key)
 
     def __reduce__(self):
@@ -110,10 +111,14 @@ class ShapedArray:
         return f"ShapedArray({self.str_short()})"
 
 
-# (shape, dtype, weak_type) -> weak reference to the ShapedArray of that type
+# (shape, dtype, weak_type) -> weak reference to the ShapedArray of that type: every live aval
 _INTERNED: dict = {}
 # Taken on a miss only: two threads making the same new type must get one object.
 _INTERN_LOCK = threading.Lock()
+# (shape, dtype, weak_type) -> ShapedArray, for the avals made most recently: the hit path is
+# one look-up here. It starts over past _MAX_RECENT types; what else holds an aval keeps it interned.
+_RECENT: dict = {}
+_MAX_RECENT = 4096
 
 
 def _intern(cls, key):
@@ -124,6 +129,9 @@ def _intern(cls, key):
             aval = object.__new__(cls)
             aval.shape, aval.dtype, aval.weak_type = key
             _INTERNED[key] = weakref.KeyedRef(aval, _forget_aval, key)
+    if len(_RECENT) >= _MAX_RECENT:
+        _RECENT.clear()  # one atomic step: safe beside other threads' look-ups
+    _RECENT[key] = aval
     return aval
 
 

@@ -248,6 +248,8 @@ class Primitive:
     def check_params(self, params):
         """TypeError naming the first parameter that is unknown, missing or not of its type."""
         schema = self.params
+        if not params and not schema:  # most primitives: nothing to check
+            return
         if params.keys() != schema.keys():
             unknown, missing = sorted(params.keys() - schema.keys()), sorted(schema.keys() - params.keys())
             takes = f"takes the parameters {', '.join(schema)}" if schema else "takes no parameters"

@@ -1033,5 +1033,6 @@ def test_the_types_of_parsed_programs_are_not_kept():
         ir.check(closed)
     del closed
     E.sin_p._aval_cache.clear()  # bounded, but holds its recent entries: those are not the point here
+    core._RECENT.clear()  # the same
     gc.collect()
     assert len(core._INTERNED) <= before + 5

@@ -484,12 +484,25 @@ def test_an_aval_nobody_holds_is_not_kept():
     from ir import core
     aval = ShapedArray((4002, 7, 1), np.int8, weak_type=True)
     key, ref = (aval.shape, aval.dtype, True), weakref.ref(aval)
-    assert key in core._INTERNED
+    assert key in core._INTERNED and core._RECENT[key] is aval
     del aval
+    core._RECENT.clear()  # what the bounded table of recent avals does past _MAX_RECENT of them
     gc.collect()
     assert ref() is None and key not in core._INTERNED
     again = ShapedArray((4002, 7, 1), np.int8, weak_type=True)  # made again: still one object per type
     assert again is ShapedArray([4002, 7, 1], "int8", True) and key in core._INTERNED
+
+
+def test_the_intern_table_keeps_a_bounded_number_of_unheld_avals():
+    from ir import core
+    gc.collect()
+    before = len(core._INTERNED)
+    held = [ShapedArray((4003, k), np.float32) for k in range(100)]
+    for k in range(3 * core._MAX_RECENT):
+        ShapedArray((4004, k), np.float32)
+    gc.collect()
+    assert len(core._INTERNED) <= before + len(held) + core._MAX_RECENT
+    assert all(ShapedArray((4003, k), np.float32) is a for k, a in enumerate(held))
 
 
 def test_the_avals_of_arrays_are_a_bounded_cache():
