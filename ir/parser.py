@@ -35,6 +35,7 @@ when `(` follows it, and `inf`/`nan` are literals only when `:` follows them.
 """
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -345,10 +346,7 @@ class _Parser:
     def check_size(self, token, dims):
         """At most max_elements elements, and no dimension beyond that either
         (an empty array may not carry one: what it is broadcast or padded to may be full)."""
-        size = 1
-        for d in dims:
-            size *= d
-        if size > self.max_elements or any(d > self.max_elements for d in dims):
+        if dims and (max(dims) > self.max_elements or math.prod(dims) > self.max_elements):
             shape = ",".join(map(str, dims))
             raise self.error(token, f"{token[_TEXT]}[{shape}] has more elements or a longer dimension "
                                     f"than max_elements={self.max_elements}")

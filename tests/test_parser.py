@@ -716,7 +716,7 @@ def test_parser_never_evaluates_code():
                  if isinstance(node, ast.ImportFrom) and node.module}
     assert not names & {"eval", "exec", "compile", "__import__", "getattr", "open"}
     assert not attributes & {"literal_eval", "loads", "system", "popen", "import_module"}
-    assert imported <= {"__future__", "re", "numpy", "ir"}
+    assert imported <= {"__future__", "math", "re", "numpy", "ir"}
 
 
 def test_eqn_with_hand_built_params_roundtrips():
@@ -1036,3 +1036,12 @@ def test_the_types_of_parsed_programs_are_not_kept():
     core._RECENT.clear()  # the same
     gc.collect()
     assert len(core._INTERNED) <= before + 5
+
+
+def test_nan_and_inf_params_read_back_and_are_checked():
+    for fill in ("nan", "inf", "-inf"):
+        text = _one_eqn(["f64[3]", "i64[2,1]"], f"gather[fill_value={fill} mode=fill]", ["f64[2]"])
+        closed = roundtrip(parse(text))
+        out, = eval_closed_jaxpr(closed, np.arange(3.0), np.array([[1], [7]]))
+        np.testing.assert_array_equal(out, [1.0, float(fill)])
+    assert_parse_error(_one_eqn(["f64[3]"], "integer_pow[y=nan]", ["f64[3]"]), match="parameter y=nan (float)")
