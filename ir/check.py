@@ -1,4 +1,8 @@
-"""`check(jaxpr)`: re-derive every equation's types and report the first inconsistency."""
+"""`check(jaxpr)`: re-derive every equation's types and report the first inconsistency.
+
+Params are checked against their primitive's schema, operands and outputs
+against abstract evaluation: whatever passes evaluates to the declared types.
+"""
 from __future__ import annotations
 
 from ir.core import ClosedJaxpr, Jaxpr, Literal, Var
@@ -46,6 +50,7 @@ def _check_one(jaxpr: Jaxpr):
         where = f"equation {i} ({eqn.primitive.name})"
         avals_in = [read(x, where) for x in eqn.invars]
         try:
+            eqn.primitive.check_params(eqn.params)  # first: ill-typed params must not meet a cached result
             expected = eqn.primitive.abstract_eval(avals_in, eqn.params)
         except (TypeError, ValueError) as error:
             raise JaxprTypeError(f"{where}: {error}") from None

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import math
 import operator
+import threading
+import weakref
+from _weakref import _remove_dead_weakref  # NB: what weakref.WeakValueDictionary uses; see _forget_aval
 
 import numpy as np
 
@@ -24,6 +27,12 @@ _SHORT_NAMES = {
     float0: "float0",
 }
 DTYPE_FROM_SHORT_NAME = {short: dtype for dtype, short in _SHORT_NAMES.items()}
+MAX_RANK = 64  # NumPy's limit on an array's dimensions
+
+
+def supported_dtypes():
+    """Every dtype ftrans supports, float0 included."""
+    return _SHORT_NAMES.keys()
 
 
 def short_dtype_name(dtype) -> str:
@@ -57,20 +66,19 @@ class ShapedArray:
     A weak type comes from a Python scalar: under NumPy 2 (NEP 50) rules it
     takes the dtype of whatever it meets instead of promoting it.
 
-    Instances are interned: equal types are the same object. Avals key every
-    cache on the tracing hot path, so they hash and compare by identity (in C).
+    Instances are interned: equal types are the same object, for as long as
+    anything holds one. The intern table holds them weakly, so that types
+    hostile text or a long session made once do not stay forever; the most
+    recent ones are also held by a bounded table, so that a type made and
+    dropped in a loop is not made again each time. Avals key every cache on the
+    tracing hot path, so they hash and compare by identity (in C).
     """
     __slots__ = ("shape", "dtype", "weak_type", "__weakref__")
-    _interned = {}
 
     def __new__(cls, shape, dtype, weak_type=False):
         key = (tuple(shape), np.dtype(dtype), bool(weak_type))
-        aval = cls._interned.get(key)
-        if aval is None:
-            aval = object.__new__(cls)
-            aval.shape, aval.dtype, aval.weak_type = key
-            cls._interned[key] = aval
-        return aval
+        aval = _RECENT.get(key)
+        return aval if aval is not None else _intern(cls, key)
 
     def __reduce__(self):
         return ShapedArray, (self.shape, self.dtype, self.weak_type)
@@ -106,6 +114,38 @@ class ShapedArray:
         return f"ShapedArray({self.str_short()})"
 
 
+# (shape, dtype, weak_type) -> weak reference to the ShapedArray of that type: every live aval
+_INTERNED: dict = {}
+# Taken on a miss only: two threads making the same new type must get one object.
+_INTERN_LOCK = threading.Lock()
+# (shape, dtype, weak_type) -> ShapedArray, for the avals made most recently: the hit path is
+# one look-up here. It starts over past _MAX_RECENT types; what else holds an aval keeps it interned.
+_RECENT: dict = {}
+_MAX_RECENT = 4096
+
+
+def _intern(cls, key):
+    with _INTERN_LOCK:
+        ref = _INTERNED.get(key)  # again: another thread may have made it since the look-up
+        aval = None if ref is None else ref()
+        if aval is None:
+            aval = object.__new__(cls)
+            aval.shape, aval.dtype, aval.weak_type = key
+            _INTERNED[key] = weakref.KeyedRef(aval, _forget_aval, key)
+    if len(_RECENT) >= _MAX_RECENT:
+        _RECENT.clear()  # one atomic step: safe beside other threads' look-ups
+    _RECENT[key] = aval
+    return aval
+
+
+def _forget_aval(ref):
+    """Drop a dead aval's entry. It runs when the aval dies, in whichever thread
+    that happens, and must not take the lock (the thread may hold it already).
+    `_remove_dead_weakref` deletes the entry only if it is still a dead
+    reference, in one step: never the live one another thread has put there since."""
+    _remove_dead_weakref(_INTERNED, ref.key)
+
+
 _PYTHON_SCALAR_AVALS = {
     bool: ShapedArray((), np.bool_, weak_type=True),
     int: ShapedArray((), np.int64, weak_type=True),
@@ -114,6 +154,7 @@ _PYTHON_SCALAR_AVALS = {
 
 
 _ARRAY_AVALS = {}  # (shape, dtype) -> ShapedArray: avals of arrays are asked for on every bind
+_MAX_ARRAY_AVALS = 4096  # past this many shapes it starts over, so that it cannot grow without bound
 
 
 def concrete_aval(x) -> ShapedArray:
@@ -129,6 +170,8 @@ def concrete_aval(x) -> ShapedArray:
                         "NumPy scalars or Python bool/int/float") from None
     aval = _ARRAY_AVALS.get(key)
     if aval is None:
+        if len(_ARRAY_AVALS) >= _MAX_ARRAY_AVALS:
+            _ARRAY_AVALS.clear()  # one atomic step: safe beside other threads' look-ups
         aval = _ARRAY_AVALS[key] = ShapedArray(x.shape, x.dtype)
     return aval
 

@@ -1,11 +1,16 @@
 """Read the printed form of a jaxpr (see `ir.printer`) back into a ClosedJaxpr.
 
-    parse(text, consts=None) -> ClosedJaxpr
+    parse(text, consts=None, *, max_bytes=..., max_eqns=..., max_elements=...) -> ClosedJaxpr
 
-A real parser, safe on untrusted text: a regex tokenizer and a recursive
-descent over the grammar below, with no eval/exec/pickle. Recursion happens
-only for nested tuples and nested jaxprs, and is capped at `MAX_DEPTH`; the
-equations of a jaxpr are read by a loop, so long programs take linear time.
+A real parser, safe on untrusted text: a regex scanner and a recursive
+descent over the grammar below, with no eval/exec/pickle. The scanner makes
+tokens as the parser asks for them, so an error is reported as soon as it is
+reached, whatever follows it. Recursion happens only for nested tuples and
+nested jaxprs, and is capped at `MAX_DEPTH`; the equations of a jaxpr are read
+by a loop, so long programs take linear time. Every equation is type-checked
+where it stands (its params against its primitive's schema, then its operand
+and output types), and the text's size, its number of equations and the
+number of elements of every declared array are limited (`DEFAULT_MAX_*`).
 Every malformed input raises `JaxprParseError` (a ValueError) that names the
 line and column, what was expected there and what was found.
 
@@ -30,22 +35,29 @@ when `(` follows it, and `inf`/`nan` are literals only when `:` follows them.
 """
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
 
 from ir import primitives  # noqa: F401  (registers every primitive, so names resolve)
 from ir.check import check
-from ir.core import DTYPE_FROM_SHORT_NAME, ClosedJaxpr, Eqn, Jaxpr, Literal, ShapedArray, Var
+from ir.core import DTYPE_FROM_SHORT_NAME, MAX_RANK, ClosedJaxpr, Eqn, Jaxpr, Literal, ShapedArray, Var
 from ir.core import concrete_aval, float0
-from ir.primitive import PRIMITIVES
+from ir.primitive import PRIMITIVES, Str
 
 MAX_DEPTH = 64          # nested tuples + nested jaxprs; keeps recursion far from Python's limit
 MAX_NUMBER_LENGTH = 100  # characters in a number token; int() of huge digit strings is quadratic
-MAX_RANK = 64  # NumPy's limit; also keeps hostile shapes from making abstract evaluation slow
 MAX_DIMENSION = 2**63 - 1
 
-__all__ = ["JaxprParseError", "parse", "MAX_DEPTH", "MAX_NUMBER_LENGTH", "MAX_RANK"]
+# Limits on what one text may make, each a keyword of `parse`. The defaults
+# admit large real programs and keep hostile text from exhausting memory.
+DEFAULT_MAX_BYTES = 256 * 2**20  # the text's length
+DEFAULT_MAX_EQNS = 10**7         # equations, those of nested jaxprs included
+DEFAULT_MAX_ELEMENTS = 2**31     # elements of each declared array (evaluation allocates them)
+
+__all__ = ["JaxprParseError", "parse", "MAX_DEPTH", "MAX_NUMBER_LENGTH", "MAX_RANK",
+           "DEFAULT_MAX_BYTES", "DEFAULT_MAX_EQNS", "DEFAULT_MAX_ELEMENTS"]
 
 
 class JaxprParseError(ValueError):
@@ -57,25 +69,36 @@ class JaxprParseError(ValueError):
         super().__init__(f"line {line}, column {column}: {reason}{excerpt}")
 
 
-def parse(text: str, consts=None) -> ClosedJaxpr:
+def parse(text: str, consts=None, *, max_bytes=DEFAULT_MAX_BYTES, max_eqns=DEFAULT_MAX_EQNS,
+          max_elements=DEFAULT_MAX_ELEMENTS) -> ClosedJaxpr:
     """The ClosedJaxpr printed as `text`.
 
     `consts` are the values of the constvars (the binders before `;`),
     checked against their types. Without them a jaxpr that has constvars comes
     back as ``ClosedJaxpr(jaxpr, None)``.
+
+    Limits (each exceeded one is a JaxprParseError that names it): `max_bytes`
+    characters of text, `max_eqns` equations in all (nested jaxprs included),
+    `max_elements` elements in any one declared array. Whatever reads IR from
+    outside passes them through.
     """
+    for name, limit in (("max_bytes", max_bytes), ("max_eqns", max_eqns), ("max_elements", max_elements)):
+        if type(limit) is not int or limit < 0:
+            raise TypeError(f"parse: {name} must be a non-negative int, got {limit!r}")
     if not isinstance(text, str):
         raise JaxprParseError(f"expected jaxpr text (a str), found {type(text).__name__}", 1, 1)
-    parser = _Parser(text)
-    start = parser.i  # the first token: errors about the whole jaxpr point here
+    if len(text) > max_bytes:
+        raise JaxprParseError(f"the text is {len(text)} characters long, more than max_bytes={max_bytes}", 1, 1)
+    parser = _Parser(text, max_eqns, max_elements)
+    start = parser.token  # the first token: errors about the whole jaxpr point here
     try:
         jaxpr, const_binders = parser.jaxpr()
     except RecursionError:  # only if called with the stack already nearly full: MAX_DEPTH bounds ours
-        raise parser.error(parser.i, "nesting too deep for the Python stack") from None
-    parser.expect("eof", "end of input after the jaxpr")
+        raise parser.error(parser.token, "nesting too deep for the Python stack") from None
+    parser.expect(_EOF, "end of input after the jaxpr")
     try:
         check(jaxpr)  # NB: the per-equation checks above should already have caught everything
-    except Exception as error:  # hostile params can make abstract evaluation raise anything
+    except (TypeError, ValueError) as error:
         raise parser.error(start, f"ill-typed jaxpr: {_shortened(error)}") from None
     if consts is None:
         return ClosedJaxpr(jaxpr, [] if not jaxpr.constvars else None)
@@ -100,9 +123,9 @@ def _checked_consts(parser, start, jaxpr, const_binders, consts):
         try:
             aval = concrete_aval(value)
         except TypeError as error:
-            raise parser.error(token, f"const {i} for {parser.texts[token]!r}: {error}") from None
+            raise parser.error(token, f"const {i} for {token[_TEXT]!r}: {error}") from None
         if aval.shape != var.aval.shape or aval.dtype != var.aval.dtype:
-            raise parser.error(token, f"const {i} for {parser.texts[token]!r} has type {aval.str_short()}, "
+            raise parser.error(token, f"const {i} for {token[_TEXT]!r} has type {aval.str_short()}, "
                                       f"expected {var.aval.strip_weak_type().str_short()}")
     return consts
 
@@ -122,42 +145,37 @@ _VAR_NAME_RE = re.compile(r"[a-z_][a-z0-9_]*", re.ASCII)
 _INT_RE = re.compile(r"-?[0-9]+", re.ASCII)
 _LITERAL_WORDS = ("True", "False", "inf", "nan")
 
+# A token is a tuple (kind, text, start, newline): `kind` is 'name', 'number',
+# 'eof', 'bad' or the punctuation character itself; `start` its offset in the
+# text; `newline` whether a new line precedes it.
+_KIND, _TEXT, _START, _NEWLINE = range(4)
+_EOF = "eof"
 
-class _Tokens:
-    """The token table, as parallel lists (a long program has millions of tokens).
 
-    `kinds[t]` is 'name', 'number', 'eof', 'bad' or the punctuation character
-    itself; `newlines[t]` says whether a new line precedes token t. Scanning
-    stops at the first bad token (an unexpected character or an overlong
-    number): the parser reports it when it gets there, so errors come in
-    reading order. Two 'eof' tokens end the table, so one token of lookahead
-    never runs off it.
-    """
-
-    def __init__(self, text):
-        self.kinds, self.texts, self.starts, self.newlines = kinds, texts, starts, newlines = [], [], [], []
+def _scan(text):
+    """The tokens of `text`, one at a time, as the parser asks for them: never
+    a table of the whole text, so an error early in a huge text costs nothing
+    for the rest. Scanning stops at the first bad token (an unexpected character
+    or an overlong number), which the parser reports when it gets there; 'eof'
+    tokens follow without end, so lookahead never runs off the text."""
+    newline = False
+    for match in _TOKEN_RE.finditer(text):  # NB: the hot loop of parsing a long program
+        kind = match.lastgroup
+        if kind == "space":
+            newline = newline or "\n" in match.group()
+            continue
+        value = match.group()
+        if kind == "punct":
+            kind = value
+        elif kind == "number" and len(value) > MAX_NUMBER_LENGTH:
+            kind = "bad"
+        yield (kind, value, match.start(), newline)
         newline = False
-        for match in _TOKEN_RE.finditer(text):  # NB: the hot loop of parsing a long program
-            kind, value = match.lastgroup, match.group()
-            if kind == "space":
-                newline = newline or "\n" in value
-                continue
-            if kind == "punct":
-                kind = value
-            elif kind == "number" and len(value) > MAX_NUMBER_LENGTH:
-                kind = "bad"
-            kinds.append(kind)
-            texts.append(value)
-            starts.append(match.start())
-            newlines.append(newline)
-            newline = False
-            if kind == "bad":
-                break
-        for _ in range(2):
-            kinds.append("eof")
-            texts.append("")
-            starts.append(len(text))
-            newlines.append(newline)
+        if kind == "bad":
+            break
+    end = (_EOF, "", len(text), newline)
+    while True:
+        yield end
 
 
 # Parameter values written as bare names that stand for dtypes (the printer
@@ -170,31 +188,33 @@ _PARAM_CONSTANTS = {"True": True, "False": False, "None": None}
 # -------------------- the parser --------------------
 
 class _Parser:
-    """Recursive descent over the token table. A token is named by its index."""
+    """Recursive descent over the token stream, with one token of lookahead:
+    `token` is the next token, `ahead` the one after it."""
 
-    def __init__(self, text):
+    def __init__(self, text, max_eqns, max_elements):
         self.text = text
-        tokens = _Tokens(text)
-        self.kinds, self.texts, self.starts, self.newlines = (
-            tokens.kinds, tokens.texts, tokens.starts, tokens.newlines)
-        self.i = 0  # the next token
+        self.max_eqns, self.max_elements = max_eqns, max_elements
+        self.num_eqns = 0
+        self._tokens = _scan(text)
+        self.token = next(self._tokens)
+        self.ahead = next(self._tokens)
         self.depth = 0
 
     # ---- token access ----
 
-    def at(self, kind, text=None, ahead=0):
-        t = self.i + ahead
-        return self.kinds[t] == kind and (text is None or self.texts[t] == text)
+    def at(self, kind, text=None):
+        token = self.token
+        return token[_KIND] == kind and (text is None or token[_TEXT] == text)
 
     def next(self):
-        """Consume the next token and return its index."""
-        t = self.i
-        if self.kinds[t] != "eof":
-            self.i = t + 1
-        return t
+        """Consume the next token and return it."""
+        token = self.token
+        self.token = self.ahead
+        self.ahead = next(self._tokens)
+        return token
 
     def expect(self, kind, what):
-        if self.kinds[self.i] != kind:
+        if self.token[_KIND] != kind:
             raise self.expected(what)
         return self.next()
 
@@ -205,52 +225,52 @@ class _Parser:
 
     def at_in(self):
         """At the `in (` that ends the equations (a variable may be named `in`)."""
-        return self.at("name", "in") and self.kinds[self.i + 1] == "("
+        return self.at("name", "in") and self.ahead[_KIND] == "("
 
     def at_binder(self):
-        return self.kinds[self.i] == "name" and self.kinds[self.i + 1] == ":"
+        return self.token[_KIND] == "name" and self.ahead[_KIND] == ":"
 
-    def describe(self, t):
-        if self.kinds[t] == "eof":
+    @staticmethod
+    def describe(token):
+        if token[_KIND] == _EOF:
             return "end of input"
-        text = self.texts[t]
+        text = token[_TEXT]
         return repr(text if len(text) <= 40 else text[:37] + "...")
 
     # ---- errors ----
 
-    def error(self, t, reason):
-        """A JaxprParseError at token `t`."""
-        pos = self.starts[t]
+    def error(self, token, reason):
+        """A JaxprParseError at `token`."""
+        pos = token[_START]
         line = self.text.count("\n", 0, pos) + 1
         line_start = self.text.rfind("\n", 0, pos) + 1
         return JaxprParseError(reason, line, pos - line_start + 1, self._excerpt(line_start, pos))
 
     def _excerpt(self, line_start, pos):
         """The offending line, cut to at most 80 characters around `pos`, and a caret."""
-        line_end = self.text.find("\n", pos)
-        line_end = len(self.text) if line_end < 0 else line_end
         left = max(line_start, pos - 40)
-        shown = self.text[left:min(line_end, left + 80)]
+        line_end = self.text.find("\n", pos, left + 80)  # bounded: the line may be the whole text
+        shown = self.text[left:left + 80 if line_end < 0 else line_end]
         if not shown.isprintable():
             return ""  # escaping would shift the caret; the line and column say where
         return f"\n    {shown}\n    {' ' * (pos - left)}^"
 
-    def expected(self, what, t=None):
-        """`expected <what>, found <the token at t>` (default: the next token)."""
-        t = self.i if t is None else t
-        if self.kinds[t] == "bad":  # a scanning error, reported where the parser reached it
-            text = self.texts[t]
+    def expected(self, what, token=None):
+        """`expected <what>, found <token>` (default: the next token)."""
+        token = self.token if token is None else token
+        if token[_KIND] == "bad":  # a scanning error, reported where the parser reached it
+            text = token[_TEXT]
             if len(text) > MAX_NUMBER_LENGTH:
-                return self.error(t, f"number longer than {MAX_NUMBER_LENGTH} characters")
-            return self.error(t, f"unexpected character {text!r}")
-        return self.error(t, f"expected {what}, found {self.describe(t)}")
+                return self.error(token, f"number longer than {MAX_NUMBER_LENGTH} characters")
+            return self.error(token, f"unexpected character {text!r}")
+        return self.error(token, f"expected {what}, found {self.describe(token)}")
 
-    def enter(self, t):
+    def enter(self, token):
         """One level deeper into a nested tuple or jaxpr: bounded, so that
         hostile nesting is an error and never a RecursionError."""
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise self.error(t, f"nesting deeper than {MAX_DEPTH} levels of tuples and jaxprs")
+            raise self.error(token, f"nesting deeper than {MAX_DEPTH} levels of tuples and jaxprs")
 
     # ---- jaxprs ----
 
@@ -276,36 +296,37 @@ class _Parser:
         """`name:type` binders, as (name token, aval) pairs, not yet in scope."""
         found = []
         while self.at_binder():
-            t = self.next()
-            if not _VAR_NAME_RE.fullmatch(self.texts[t]):
-                raise self.expected("a variable name (lowercase letters)", t)
+            token = self.next()
+            if not _VAR_NAME_RE.fullmatch(token[_TEXT]):
+                raise self.expected("a variable name (lowercase letters)", token)
             self.next()  # ':'
-            found.append((t, self.type()))
+            found.append((token, self.type()))
         return found
 
-    def bind(self, scope, t, aval):
-        name = self.texts[t]
+    def bind(self, scope, token, aval):
+        name = token[_TEXT]
         if name in scope:
-            raise self.error(t, f"variable {name!r} is bound twice")
+            raise self.error(token, f"variable {name!r} is bound twice")
         var = scope[name] = Var(aval)
         return var
 
     def type(self):
-        t = self.expect("name", "a dtype such as f32")
-        dtype = DTYPE_FROM_SHORT_NAME.get(self.texts[t])
+        token = self.expect("name", "a dtype such as f32")
+        dtype = DTYPE_FROM_SHORT_NAME.get(token[_TEXT])
         if dtype is None:
-            raise self.expected(f"a dtype ({', '.join(DTYPE_FROM_SHORT_NAME)})", t)
-        self.expect("[", f"'[' after the dtype {self.texts[t]}")
+            raise self.expected(f"a dtype ({', '.join(DTYPE_FROM_SHORT_NAME)})", token)
+        self.expect("[", f"'[' after the dtype {token[_TEXT]}")
         dims = []
         if not self.at("]"):
             dims.append(self.dimension())
             while self.at(","):
                 self.next()
                 if len(dims) == MAX_RANK:
-                    raise self.error(self.i, f"more than {MAX_RANK} dimensions")
+                    raise self.error(self.token, f"more than {MAX_RANK} dimensions")
                 dims.append(self.dimension())
         self.expect("]", "',' or ']' in the shape")
-        weak = self.at("{") and self.at("name", "weak", ahead=1)
+        self.check_size(token, dims)
+        weak = self.at("{") and self.ahead[_KIND] == "name" and self.ahead[_TEXT] == "weak"
         if weak:
             self.next()
             self.next()
@@ -313,14 +334,22 @@ class _Parser:
         return ShapedArray(dims, dtype, weak)
 
     def dimension(self):
-        t = self.i
-        if self.kinds[t] != "number" or not self.texts[t].isdigit():
+        token = self.token
+        if token[_KIND] != "number" or not token[_TEXT].isdigit():
             raise self.expected("a dimension (a non-negative integer)")
-        value = int(self.texts[t])
+        value = int(token[_TEXT])
         if value > MAX_DIMENSION:
-            raise self.error(t, f"dimension {self.texts[t]} is larger than {MAX_DIMENSION}")
+            raise self.error(token, f"dimension {token[_TEXT]} is larger than {MAX_DIMENSION}")
         self.next()
         return value
+
+    def check_size(self, token, dims):
+        """At most max_elements elements, and no dimension beyond that either
+        (an empty array may not carry one: what it is broadcast or padded to may be full)."""
+        if dims and (max(dims) > self.max_elements or math.prod(dims) > self.max_elements):
+            shape = ",".join(map(str, dims))
+            raise self.error(token, f"{token[_TEXT]}[{shape}] has more elements or a longer dimension "
+                                    f"than max_elements={self.max_elements}")
 
     # ---- equations ----
 
@@ -337,18 +366,21 @@ class _Parser:
     def eqn(self, scope):
         if not (self.at_binder() or self.at("=")):
             raise self.expected("an equation 'name:type = primitive ...' or 'in'")
+        self.num_eqns += 1
+        if self.num_eqns > self.max_eqns:
+            raise self.error(self.token, f"more than max_eqns={self.max_eqns} equations")
         out_binders = self.binders()
         self.expect("=", "a binder 'name:type' or '='")
         prim_token = self.expect("name", "a primitive name")
-        prim = PRIMITIVES.get(self.texts[prim_token])
+        prim = PRIMITIVES.get(prim_token[_TEXT])
         if prim is None:
             raise self.error(prim_token, f"unknown primitive {self.describe(prim_token)}")
-        params = self.params() if self.at("[") else {}
+        params = self.params(prim) if self.at("[") else {}
         # The operands end at a new line, ';' or `in (`: a line is one equation.
         invars = []
-        while self.kinds[self.i] in ("name", "number") and not self.newlines[self.i] and not self.at_in():
+        while self.token[_KIND] in ("name", "number") and not self.token[_NEWLINE] and not self.at_in():
             invars.append(self.atom(scope))
-        if not (self.at(";") or self.newlines[self.i] or self.at_in()):
+        if not (self.at(";") or self.token[_NEWLINE] or self.at_in()):
             raise self.expected("';', a new line or 'in' after the equation")
         # Outputs come into scope after the operands: `b = sin b` is an error.
         outvars = [self.bind(scope, t, aval) for t, aval in out_binders]
@@ -358,66 +390,67 @@ class _Parser:
     def check_eqn(self, prim, prim_token, invars, params, out_binders):
         """Type-check one equation here, to report errors at its position."""
         try:
+            prim.check_params(params)  # first: ill-typed params must not meet a cached result
             expected = prim.abstract_eval([x.aval for x in invars], params)
-        except Exception as error:  # hostile params can make abstract evaluation raise anything
+        except (TypeError, ValueError) as error:
             raise self.error(prim_token, f"{prim.name} rejects these operands or parameters: "
-                                         f"{type(error).__name__}: {_shortened(error)}") from None
+                                         f"{_shortened(error)}") from None
         if len(expected) != len(out_binders):
             raise self.error(prim_token, f"{prim.name} gives {len(expected)} outputs, "
                                          f"{len(out_binders)} are bound")
-        for (t, aval), want in zip(out_binders, expected):
+        for (token, aval), want in zip(out_binders, expected):
             if aval != want:
-                raise self.error(t, f"{self.texts[t]} is declared {aval.str_short()} but "
-                                    f"{prim.name} gives {want.str_short()}")
+                raise self.error(token, f"{token[_TEXT]} is declared {aval.str_short()} but "
+                                        f"{prim.name} gives {want.str_short()}")
 
     def atom(self, scope):
         """A variable in `scope`, or a literal `value:type`."""
-        t = self.i
-        kind, text = self.kinds[t], self.texts[t]
+        token = self.token
+        kind, text = token[_KIND], token[_TEXT]
         if kind not in ("name", "number"):
             raise self.expected("an operand (a variable or a literal)")
         self.next()
         if kind == "name" and not self.at(":"):
             var = scope.get(text)
             if var is None:
-                raise self.error(t, f"undefined variable {self.describe(t)}")
+                raise self.error(token, f"undefined variable {self.describe(token)}")
             return var
         if kind == "name" and text not in _LITERAL_WORDS:
-            raise self.error(t, f"expected an operand (a variable or a literal), found the binder "
-                                f"'{text[:40]}:' (equations are separated by ';' or new lines)")
+            raise self.error(token, f"expected an operand (a variable or a literal), found the binder "
+                                    f"'{text[:40]}:' (equations are separated by ';' or new lines)")
         self.next()  # ':'
-        type_token = self.i
+        type_token = self.token
         aval = self.type()
         if aval.shape != ():
             raise self.error(type_token, f"a literal must have a rank-0 type, found {aval.str_short()}")
-        return Literal(self.literal_value(t, aval.dtype), aval)
+        return Literal(self.literal_value(token, aval.dtype), aval)
 
-    def literal_value(self, t, dtype):
-        """The NumPy scalar of `dtype` that token `t` writes."""
-        text = self.texts[t]
+    def literal_value(self, token, dtype):
+        """The NumPy scalar of `dtype` that `token` writes."""
+        text = token[_TEXT]
         if dtype.kind == "b":
             if text not in ("True", "False"):
-                raise self.expected("True or False for a bool literal", t)
+                raise self.expected("True or False for a bool literal", token)
             return np.bool_(text == "True")
         if text in ("True", "False"):
-            raise self.error(t, f"{text} is not a {dtype.name} literal")
+            raise self.error(token, f"{text} is not a {dtype.name} literal")
         if dtype.kind in "iu":
             if not _INT_RE.fullmatch(text):
-                raise self.expected(f"an integer for a {dtype.name} literal", t)
+                raise self.expected(f"an integer for a {dtype.name} literal", token)
             value, info = int(text), np.iinfo(dtype)
             if not info.min <= value <= info.max:
-                raise self.error(t, f"{text} is out of range for {dtype.name}")
+                raise self.error(token, f"{text} is out of range for {dtype.name}")
             return dtype.type(value)
         if dtype.kind == "f":
-            return self.float_value(t, dtype.type)
-        raise self.error(t, f"literals of dtype {dtype.name} are not supported")
+            return self.float_value(token, dtype.type)
+        raise self.error(token, f"literals of dtype {dtype.name} are not supported")
 
-    def float_value(self, t, float_type):
-        text = self.texts[t]
+    def float_value(self, token, float_type):
+        text = token[_TEXT]
         with np.errstate(all="ignore"):  # overflow is reported below, not warned about
             value = float_type(text)
         if np.isinf(value) and "inf" not in text:
-            raise self.error(t, f"{text} is out of range for {np.dtype(float_type).name}")
+            raise self.error(token, f"{text} is out of range for {np.dtype(float_type).name}")
         return value
 
     def sequence(self, item):
@@ -437,25 +470,31 @@ class _Parser:
 
     # ---- parameters ----
 
-    def params(self):
+    def params(self, prim):
+        """`[name=value ...]`. A bare name is a dtype, True/False/None or a
+        string, except where the primitive's schema says the param is a str: there
+        it is the name itself, so that a function named `float32` keeps its name."""
         self.next()  # '['
         params = {}
         while not self.at("]"):
             key = self.expect("name", "a parameter name or ']'")
-            name = self.texts[key]
+            name = key[_TEXT]
             if name in params:
                 raise self.error(key, f"parameter {name!r} is given twice")
             self.expect("=", f"'=' after the parameter name {name}")
-            params[name] = self.value()
+            if isinstance(prim.params.get(name), Str) and self.at("name"):
+                params[name] = self.next()[_TEXT]
+            else:
+                params[name] = self.value()
         self.next()
         return params
 
     def value(self):
-        t = self.i
-        kind, text = self.kinds[t], self.texts[t]
+        token = self.token
+        kind, text = token[_KIND], token[_TEXT]
         if kind == "number":
             self.next()
-            return int(text) if _INT_RE.fullmatch(text) else float(self.float_value(t, float))
+            return int(text) if _INT_RE.fullmatch(text) else float(self.float_value(token, float))
         if kind == "name":
             self.next()
             if text in _PARAM_CONSTANTS:
@@ -464,7 +503,7 @@ class _Parser:
                 return float(text)
             return _PARAM_DTYPES.get(text, text)  # any other name is a string
         if kind == "(":
-            self.enter(t)
+            self.enter(token)
             items = self.sequence(self.value)
             self.depth -= 1
             return tuple(items)

@@ -405,7 +405,7 @@ def test_mismatched_tangents_and_cotangents():
 
 
 def test_missing_rule_names_primitive_and_transformation():
-    prim = ir.Primitive("test_no_jvp_rule", abstract_eval=lambda x: x, impl=lambda x: x)
+    prim = ir.Primitive("test_no_jvp_rule", params={}, abstract_eval=lambda x: x, impl=lambda x: x)
     try:
         with pytest.raises(NotImplementedError, match="jvp of test_no_jvp_rule"):
             ft.grad(lambda x: ir.bind(prim, x) * 1.0)(1.0)

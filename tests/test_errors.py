@@ -418,7 +418,7 @@ def test_missing_rule_names_the_transformation_and_the_primitive():
     without_jvp = [p for p in PRIMITIVES.values() if p.jvp is None]
     throwaway = None
     if not without_jvp:
-        throwaway = Primitive(f"test_no_rules_{uuid.uuid4().hex[:8]}",
+        throwaway = Primitive(f"test_no_rules_{uuid.uuid4().hex[:8]}", params={},
                               abstract_eval=lambda x: x, impl=lambda x: x)
         without_jvp = [throwaway]
     try:
@@ -433,7 +433,7 @@ def test_missing_rule_names_the_transformation_and_the_primitive():
 
 def test_missing_rule_on_a_throwaway_primitive():
     name = f"test_no_rules_{uuid.uuid4().hex[:8]}"
-    prim = Primitive(name, abstract_eval=lambda x: x, impl=lambda x: x)
+    prim = Primitive(name, params={}, abstract_eval=lambda x: x, impl=lambda x: x)
     try:
         with pytest.raises(NotImplementedError, match=f"^jvp of {name}$"):
             prim.rule("jvp")

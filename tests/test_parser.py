@@ -1,23 +1,29 @@
 """ir.parser: printed jaxprs read back to equal jaxprs; malformed text is a JaxprParseError."""
 import ast
+import gc
 import inspect
 import itertools
 import os
 import pathlib
 import sys
 import time
+import tracemalloc
 import uuid
+import weakref
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import ftrans as ft
+import ftrans.numpy as fnp
 import ir
 import ir.parser
+from interpreters.eval import eval_closed_jaxpr
 from ir.core import ClosedJaxpr, Eqn, Jaxpr, Literal, ShapedArray, Var
 from ir.parser import MAX_DEPTH, JaxprParseError, parse
-from ir.primitive import PRIMITIVES, Primitive
+from ir.primitive import PRIMITIVES, Primitive, SubJaxpr
 from ir.primitives import elementwise as E
 from ir.primitives import indexing as I
 from ir.primitives import linalg as L
@@ -123,7 +129,8 @@ def _call_abstract_eval(*avals, jaxpr):
     return jaxpr.out_avals
 
 
-call_p = Primitive(f"test_call_{uuid.uuid4().hex[:12]}", abstract_eval=_call_abstract_eval,
+call_p = Primitive(f"test_call_{uuid.uuid4().hex[:12]}", params={"jaxpr": SubJaxpr(constvars=True)},
+                   abstract_eval=_call_abstract_eval,
                    impl=lambda *args, jaxpr: None, multiple_results=True)
 del PRIMITIVES[call_p.name]  # registered only while this module's tests run: other tests list PRIMITIVES
 
@@ -524,9 +531,9 @@ PAYLOAD = "__import__('os').system('touch /tmp/pwned')"
 GOOD = "{ lambda ; a:f64[3]. let b:f64[3] = sin a; c:f64[] = reduce_sum[axes=(0,)] b in (c,) }"
 
 
-def assert_parse_error(text, *, line=None, column=None, match=None):
+def assert_parse_error(text, *, line=None, column=None, match=None, **limits):
     with pytest.raises(JaxprParseError) as info:
-        parse(text)
+        parse(text, **limits)
     error = info.value
     assert isinstance(error, ValueError)
     assert error.line >= 1 and error.column >= 1
@@ -710,7 +717,7 @@ def test_parser_never_evaluates_code():
                  if isinstance(node, ast.ImportFrom) and node.module}
     assert not names & {"eval", "exec", "compile", "__import__", "getattr", "open"}
     assert not attributes & {"literal_eval", "loads", "system", "popen", "import_module"}
-    assert imported <= {"__future__", "re", "numpy", "ir"}
+    assert imported <= {"__future__", "math", "re", "numpy", "ir"}
 
 
 def test_eqn_with_hand_built_params_roundtrips():
@@ -722,3 +729,320 @@ def test_eqn_with_hand_built_params_roundtrips():
     jaxpr = Jaxpr([], [x], [eqn], [out, Literal(np.float32(0.1), F32())])
     ir.check(jaxpr)
     roundtrip(ClosedJaxpr(jaxpr, []))
+
+
+# -------------------- params: each primitive's schema --------------------
+
+def _one_eqn(avals_in, eqn_text, avals_out):
+    """`{ lambda ; a:... b:... . let <outs> = <eqn_text> a b ... in (<outs>,) }`."""
+    names = [var_name(i) for i in range(len(avals_in))]
+    outs = [var_name(len(avals_in) + i) for i in range(len(avals_out))]
+    binders = " ".join(f"{n}:{t}" for n, t in zip(names, avals_in))
+    lhs = " ".join(f"{n}:{t}" for n, t in zip(outs, avals_out))
+    return f"{{ lambda ; {binders}. let {lhs} = {eqn_text} {' '.join(names)} in ({', '.join(outs)},) }}"
+
+
+# (operand types, primitive[params], output types, what the error says): each passed `ir.check`
+# before the primitives declared their params, and then misbehaved when evaluated
+REJECTED_PARAMS = {
+    "where_on_a_ufunc": (["f64[4096]"], "sin[where=False]", ["f64[4096]"], "sin takes no parameters: unknown 'where'"),
+    "dtype_on_a_ufunc": (["f64[4096]"], "sin[dtype=float32]", ["f64[4096]"], "unknown 'dtype'"),
+    "casting_and_dtype": (["f64[4096]"], "neg[casting=unsafe dtype=int8]", ["f64[4096]"],
+                          "unknown 'casting', 'dtype'"),
+    "exponent_on_exp": (["f64[3]"], "exp[y=2]", ["f64[3]"], "exp takes no parameters: unknown 'y'"),
+    "float_axes": (["f64[3]"], "reduce_sum[axes=(0.0,)]", ["f64[]"], "parameter axes=(0.0,)"),
+    "bool_axes": (["f64[3]"], "reduce_sum[axes=(True,)]", ["f64[]"], "parameter axes=(True,)"),
+    "out_of_range_axes": (["f64[3]"], "reduce_sum[axes=(1,)]", ["f64[]"], "axes (1,) are not distinct axes"),
+    "negative_axes": (["f64[3]"], "reduce_max[axes=(-1,)]", ["f64[]"], "parameter axes=(-1,)"),
+    "repeated_axes": (["f64[3,3]"], "reduce_sum[axes=(0, 0)]", ["f64[3]"], "parameter axes=(0, 0)"),
+    "axes_as_a_number": (["f64[3]"], "reduce_sum[axes=0]", ["f64[]"], "parameter axes=0"),
+    "missing_axes": (["f64[3]"], "reduce_sum", ["f64[]"], "reduce_sum takes the parameters axes: missing axes"),
+    "float_shape": ([], "iota[dimension=0 dtype=int64 shape=(5.0,)]", ["i64[5]"], "parameter shape=(5.0,)"),
+    "negative_shape": ([], "iota[dimension=0 dtype=int64 shape=(-5,)]", ["i64[5]"], "parameter shape=(-5,)"),
+    "bool_iota": ([], "iota[dimension=0 dtype=bool shape=(5,)]", ["bool[5]"], "parameter dtype=dtype('bool')"),
+    "negative_broadcast_shape": (["f64[]"], "broadcast_in_dim[broadcast_dimensions=() shape=(-3,)]", ["f64[3]"],
+                                 "parameter shape=(-3,)"),
+    "negative_reshape": (["f64[4]"], "reshape[new_sizes=(-2, -2)]", ["f64[2,2]"], "parameter new_sizes=(-2, -2)"),
+    "float_slice_start": (["f64[3]"], "slice[limit_indices=(2,) start_indices=(1.5,) strides=None]", ["f64[1]"],
+                          "parameter start_indices=(1.5,)"),
+    "zero_stride": (["f64[3]"], "slice[limit_indices=(2,) start_indices=(1,) strides=(0,)]", ["f64[1]"],
+                    "parameter strides=(0,)"),
+    "bool_dimension_numbers": (["f64[3]", "f64[3]"],
+                               "dot_general[dimension_numbers=(((True,), (False,)), ((), ()))]", ["f64[]"],
+                               "parameter dimension_numbers=(((True,), (False,)), ((), ()))"),
+    "flat_dimension_numbers": (["f64[3]", "f64[3]"], "dot_general[dimension_numbers=((0,), (0,))]", ["f64[]"],
+                               "parameter dimension_numbers"),
+    "out_of_range_contraction": (["f64[3]", "f64[3]"],
+                                 "dot_general[dimension_numbers=(((1,), (0,)), ((), ()))]", ["f64[]"],
+                                 "dimensions must be distinct and in range"),
+    "float_exponent": (["f64[3]"], "integer_pow[y=2.0]", ["f64[3]"], "parameter y=2.0 (float)"),
+    "bool_exponent": (["f64[3]"], "integer_pow[y=True]", ["f64[3]"], "parameter y=True (bool)"),
+    "exponent_beyond_int8": (["i8[3]"], "integer_pow[y=300]", ["i8[3]"], "exponent 300 is out of range for i8"),
+    "exponent_beyond_int64": (["f64[3]"], "integer_pow[y=9223372036854775808]", ["f64[3]"], "parameter y="),
+    "convert_to_float0": (["f64[3]"], "convert_element_type[new_dtype=float0 weak_type=False]", ["float0[3]"],
+                          "parameter new_dtype"),
+    "convert_weak_type_as_int": (["f64[3]"], "convert_element_type[new_dtype=float32 weak_type=1]", ["f32[3]"],
+                                 "parameter weak_type=1 (int)"),
+    "argmax_into_bool": (["f64[3]"], "argmax[axes=(0,) index_dtype=bool]", ["bool[]"], "parameter index_dtype"),
+    "argmax_into_int8_overflowing": (["f64[300]"], "argmax[axes=(0,) index_dtype=int8]", ["i8[]"],
+                                     "int8 cannot hold the indices"),
+    "gather_mode": (["f64[3]", "i64[2,1]"], "gather[fill_value=None mode=wrap]", ["f64[2]"], "parameter mode='wrap'"),
+    "gather_fill_out_of_range": (["i8[3]", "i64[2,1]"], "gather[fill_value=300 mode=fill]", ["i8[2]"],
+                                 "fill_value=300 is not a value of i8[3]"),
+    "gather_nan_fill_of_ints": (["i64[3]", "i64[2,1]"], "gather[fill_value=nan mode=fill]", ["i64[2]"],
+                                "fill_value=nan"),
+    "gather_clip_from_an_empty_axis": (["f64[0,3]", "i64[2,1]"], "gather[fill_value=None mode=clip]", ["f64[2,3]"],
+                                       "no element to clamp to"),  # found by the fuzz test's heavy profile
+    "gather_missing_fill_value": (["f64[3]", "i64[2,1]"], "gather[mode=clip]", ["f64[2]"], "missing fill_value"),
+    "pad_negative": (["f64[3]", "f64[]"], "pad[padding_config=((-1, 0, 0),)]", ["f64[2]"],
+                     "parameter padding_config=((-1, 0, 0),)"),
+    "concatenate_float_dimension": (["f64[3]", "f64[3]"], "concatenate[dimension=0.0]", ["f64[6]"],
+                                    "parameter dimension=0.0"),
+    "transpose_repeated": (["f64[3,3]"], "transpose[permutation=(0, 0)]", ["f64[3,3]"], "parameter permutation=(0, 0)"),
+    "scatter_add_of_float0": (["float0[3]", "i64[1,1]", "float0[1]"], "scatter_add", ["float0[3]"],
+                              "scatter_add needs a numeric or bool operand"),
+    "jit_call_name_as_a_number": (["f64[3]"], "jit_call[jaxpr={ lambda ; b:f64[3]. let  in (b,) } name=3]",
+                                  ["f64[3]"], "parameter name=3 (int)"),
+    "jit_call_with_constvars": (["f64[3]"], "jit_call[jaxpr={ lambda b:f64[3]; c:f64[3]. let d:f64[3] = add b c "
+                                            "in (d,) } name=f]", ["f64[3]"], "a closed jaxpr without constvars"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REJECTED_PARAMS))
+def test_params_outside_the_primitives_schema_are_a_parse_error(name):
+    avals_in, eqn_text, avals_out, message = REJECTED_PARAMS[name]
+    text = _one_eqn(avals_in, eqn_text, avals_out)
+    error = assert_parse_error(text, match=message)
+    primitive = eqn_text.partition("[")[0]
+    assert error.column == text.index(f"= {primitive}") + 3  # at the primitive's name
+    assert f"{primitive} rejects these operands or parameters" in str(error)
+
+
+def _read_type(text):
+    return ir.parser._Parser(text, 1, ir.parser.DEFAULT_MAX_ELEMENTS).type()
+
+
+@pytest.mark.parametrize("name", sorted(REJECTED_PARAMS))
+def test_params_outside_the_primitives_schema_fail_ir_check(name):
+    """The same equations built by hand, never printed: `ir.check` names the equation."""
+    avals_in, eqn_text, avals_out, message = REJECTED_PARAMS[name]
+    primitive, _, params = eqn_text.partition("[")
+    prim = PRIMITIVES[primitive]
+    # the params as the parser reads them (it would reject them at once)
+    params = ir.parser._Parser("[" + params, 1, ir.parser.DEFAULT_MAX_ELEMENTS).params(prim) if params else {}
+    invars, outvars = [Var(_read_type(t)) for t in avals_in], [Var(_read_type(t)) for t in avals_out]
+    jaxpr = Jaxpr([], invars, [Eqn(prim, invars, outvars, params)], outvars)
+    with pytest.raises(ir.JaxprTypeError, match=f"equation 0 \\({primitive}\\)") as info:
+        ir.check(jaxpr)
+    assert message in str(info.value)
+
+
+def test_check_rejects_ill_typed_params_even_where_equal_ones_are_cached():
+    """(0,) == (0.0,) and (1,) == (True,): the aval cache would take one for the other."""
+    x = Var(F64(3, 3))
+    R.reduce_sum_p.abstract_eval([x.aval], {"axes": (1,)})  # cached
+    for axes in [(1.0,), (True,), [1], (np.int64(1),)]:
+        out = Var(F64(3))
+        with pytest.raises(ir.JaxprTypeError, match=r"equation 0 \(reduce_sum\): reduce_sum: parameter axes="):
+            ir.check(Jaxpr([], [x], [Eqn(R.reduce_sum_p, [x], [out], {"axes": axes})], [out]))
+
+
+def test_a_primitive_declared_without_params_is_an_error_at_declaration():
+    name = f"test_no_schema_{uuid.uuid4().hex[:8]}"
+    with pytest.raises(TypeError, match=f"primitive '{name}' is declared without its parameters"):
+        Primitive(name, abstract_eval=lambda x: x, impl=lambda x: x)
+    with pytest.raises(TypeError, match="params must map each parameter name to its type"):
+        Primitive(name, params={"axes": tuple}, abstract_eval=lambda x: x, impl=lambda x: x)
+    assert name not in PRIMITIVES
+
+
+def test_every_primitive_checks_its_params_in_abstract_evaluation():
+    """Not only the parser and ir.check: abstract evaluation itself rejects
+    params outside the schema, before it computes anything."""
+    x = F64(3)
+    for prim in PRIMITIVES.values():
+        with pytest.raises(TypeError, match=f"{prim.name}.* unknown 'not_a_param'"):
+            prim.abstract_eval([x], {"not_a_param": 1, **{k: None for k in prim.params}})
+
+
+def test_gather_with_unsigned_indices_reads_what_numpy_reads():
+    """Unsigned indices are converted (uint64 saturating at int64's maximum, past
+    every axis), so that they mean what NumPy's indexing means: NumPy would
+    otherwise mix uint64 with the int64 axis bounds into float64, which cannot index."""
+    operand = np.arange(15.0).reshape(5, 3)
+    for dtype in (np.uint8, np.uint16, np.uint32, np.uint64):
+        indices = np.array([[0], [4], [2]], dtype)
+        text = _one_eqn(["f64[5,3]", f"{ir.core.short_dtype_name(dtype)}[3,1]"],
+                        "gather[fill_value=None mode=clip]", ["f64[3,3]"])
+        closed = parse(text)
+        out, = eval_closed_jaxpr(closed, operand, indices)
+        np.testing.assert_array_equal(out, operand[[0, 4, 2]])
+    huge = np.array([[2**64 - 1], [2**63], [1]], np.uint64)
+    clip = ir.bind(I.gather_p, operand, huge, mode="clip", fill_value=None)
+    np.testing.assert_array_equal(clip, operand[[4, 4, 1]])
+    fill = ir.bind(I.gather_p, operand, huge, mode="fill", fill_value=-1.0)
+    np.testing.assert_array_equal(fill, [[-1.0] * 3, [-1.0] * 3, operand[1]])
+    scattered = ir.bind(I.scatter_add_p, np.zeros(5), huge, np.ones(3))
+    np.testing.assert_array_equal(scattered, [0, 1, 0, 0, 0])  # out-of-range updates are dropped
+
+
+def test_gather_of_narrow_indices_transposes_into_a_wide_axis():
+    """The clip bound of an axis of 300 does not fit int8: the transpose clamps at 127."""
+    operand = np.arange(300.0)
+    indices = np.array([[5], [127], [-3]], np.int8)
+    grad = ft.grad(lambda x: fnp.sum(ir.bind(I.gather_p, x, indices, mode="clip", fill_value=None) * 2.0))(operand)
+    expected = np.zeros(300)
+    np.add.at(expected, [5, 127, 0], 2.0)
+    np.testing.assert_array_equal(grad, expected)
+
+
+def test_a_jit_call_whose_jaxpr_has_constvars_is_rejected():
+    """It would crash lowering (no values for the constvars): call_form makes them operands."""
+    inner = ir.stage(lambda x: [E.add(x, np.arange(3.0))], [F64(3)])
+    assert inner.jaxpr.constvars
+    x, out = Var(F64(3)), Var(F64(3))
+    eqn = Eqn(PRIMITIVES["jit_call"], [x], [out], {"jaxpr": inner, "name": "f"})
+    with pytest.raises(ir.JaxprTypeError, match="equation 0 \\(jit_call\\).*without constvars"):
+        ir.check(Jaxpr([], [x], [eqn], [out]))
+    with pytest.raises(JaxprParseError, match="without constvars"):
+        parse(str(ClosedJaxpr(Jaxpr([], [x], [eqn], [out]), [])))
+    callable_form, consts = ir.primitives.call.call_form(inner)
+    roundtrip(ir.stage(lambda x: ir.primitives.call.jit_call(callable_form, [*consts, x], "f"), [F64(3)]))
+
+
+def test_a_str_param_keeps_a_name_that_reads_as_a_dtype_or_constant():
+    for name in ("float32", "int64", "void", "jitted"):
+        inner = ir.stage(lambda x: [E.sin(x)], [F64(3)])
+        closed = ir.stage(lambda x: ir.primitives.call.jit_call(inner, [x], name), [F64(3)])
+        assert f"name={name}" in str(closed)
+        assert roundtrip(closed).eqns[0].params["name"] == name
+
+
+# -------------------- limits --------------------
+
+def test_an_error_early_in_a_huge_text_is_found_without_reading_the_rest():
+    """Tokens are made as the parser reads: 2 MB of ';' after the error cost no token table."""
+    for text, column in [(";" * 2_000_000, 1), ("{ lambda ; . let " + ";" * 2_000_000, 18)]:
+        tracemalloc.start()
+        try:
+            assert_parse_error(text, line=1, column=column)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 1_000_000, peak
+
+
+def test_max_bytes():
+    assert ir.parser.DEFAULT_MAX_BYTES == 256 * 2**20
+    assert str(parse(GOOD, max_bytes=len(GOOD))) == str(parse(GOOD))
+    assert_parse_error(GOOD, line=1, column=1, match=f"more than max_bytes={len(GOOD) - 1}", max_bytes=len(GOOD) - 1)
+    with pytest.raises(JaxprParseError, match="max_bytes=10"):
+        parse(GOOD, max_bytes=10)
+
+
+def test_max_eqns_counts_the_equations_of_nested_jaxprs_too():
+    assert ir.parser.DEFAULT_MAX_EQNS == 10**7
+    assert len(parse(long_program(100), max_eqns=100).eqns) == 100
+    assert_parse_error(long_program(100), line=101, column=5, match="more than max_eqns=99 equations", max_eqns=99)
+    nested = str(ir.stage(lambda x: [*call(ir.stage(lambda y: [E.sin(y), E.cos(y)], [F64(3)]), x)], [F64(3)]))
+    parse(nested, max_eqns=3)
+    with pytest.raises(JaxprParseError, match="max_eqns=2"):
+        parse(nested, max_eqns=2)
+
+
+def test_max_elements_bounds_every_declared_array():
+    """130 bytes that would make evaluation allocate 3 GB: the default admits them
+    (2**31 elements; real programs are that large), a caller may ask for less."""
+    assert ir.parser.DEFAULT_MAX_ELEMENTS == 2**31
+    text = _one_eqn(["f64[]"], "broadcast_in_dim[broadcast_dimensions=() shape=(400000000,)]", ["f64[400000000]"])
+    assert parse(text).out_avals == [F64(400_000_000)]
+    assert_parse_error(text, line=1, column=27, max_elements=10**6,
+                       match="f64[400000000] has more elements or a longer dimension than max_elements=1000000")
+    assert_parse_error(text.replace("400000000", str(2**31 + 1)), match="max_elements=2147483648")
+    # an empty array may not carry a huge dimension either: broadcasting or padding would fill it
+    with pytest.raises(JaxprParseError, match=r"f64\[0,2000000\]"):
+        parse("{ lambda ; a:f64[0,2000000]. let  in () }", max_elements=10**6)
+    with pytest.raises(JaxprParseError, match="max_elements=5"):  # nested jaxprs and literals are types too
+        parse(str(ir.stage(lambda x: [*call(ir.stage(lambda y: [E.sin(y)], [F64(6)]), x[0])], [F64(2, 6)])),
+              max_elements=5)
+
+
+def test_limits_are_keywords_of_ft_parse_jaxpr_and_checked():
+    with pytest.raises(JaxprParseError, match="max_eqns=1"):
+        ft.parse_jaxpr(str(stage("binary")), max_eqns=1)
+    for bad in (-1, 1.5, True, None, "10"):
+        with pytest.raises(TypeError, match="max_bytes must be a non-negative int"):
+            parse(GOOD, max_bytes=bad)
+
+
+def test_jit_calls_nested_to_the_depth_limit_parse_print_check_and_evaluate():
+    """No recursion error anywhere: MAX_DEPTH levels are fine, one more is a parse error."""
+    def nested(levels):
+        closed = ir.stage(lambda x: [E.sin(x)], [F64(2)])
+        for level in range(levels - 1):
+            closed = ir.stage(lambda x, inner=closed: ir.primitives.call.jit_call(inner, [x], f"level{level}"),
+                              [F64(2)])
+        return closed
+    text = str(nested(MAX_DEPTH))
+    assert text.count("jit_call") == MAX_DEPTH - 1
+    parsed = roundtrip(nested(MAX_DEPTH))
+    np.testing.assert_array_equal(eval_closed_jaxpr(parsed, np.ones(2))[0], np.sin(np.ones(2)))
+    deeper = "{ lambda ; a:f64[2]. let b:f64[2] = jit_call[jaxpr=%s name=top] a in (b,) }" % text
+    assert_parse_error(deeper, match=f"nesting deeper than {MAX_DEPTH} levels")
+
+
+# -------------------- nothing hostile text makes is kept --------------------
+
+def test_hostile_params_are_not_kept_after_parsing():
+    """Ten parses of a 500,000-element param tuple once kept 89 MB in the aval cache."""
+    huge = ", ".join(["0"] * 500_000)
+    texts = [_one_eqn(["f64[3]"], f"sin[foo=({huge})]", ["f64[3]"]),
+             _one_eqn(["f64[3]"], f"reduce_sum[axes=({huge})]", ["f64[]"])]
+    gc.collect()
+    tracemalloc.start()
+    try:
+        for _ in range(5):
+            for text in texts:
+                assert_parse_error(text)
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert kept < 1_000_000, kept
+
+
+def test_the_aval_cache_is_bounded_and_skips_sub_jaxprs():
+    from ir.primitive import MAX_CACHED_AVALS
+    for n in range(MAX_CACHED_AVALS + 10):
+        E.sin_p.abstract_eval([F32(5001, n)], {})
+    assert 0 < len(E.sin_p._aval_cache) <= MAX_CACHED_AVALS
+    inner = ir.stage(lambda x: [E.sin(x)], [F64(3)])
+    ref = weakref.ref(inner)
+    outer = ir.stage(lambda x: ir.primitives.call.jit_call(inner, [x], "f"), [F64(3)])
+    ir.check(outer)
+    del inner, outer
+    gc.collect()
+    assert ref() is None  # not kept by jit_call's aval cache
+
+
+def test_the_types_of_parsed_programs_are_not_kept():
+    from ir import core
+    gc.collect()
+    before = len(core._INTERNED)
+    for k in range(200):
+        closed = parse(f"{{ lambda ; a:f32[{5003 + k},2]. let b:f32[{5003 + k},2] = sin a in (b,) }}")
+        ir.check(closed)
+    del closed
+    E.sin_p._aval_cache.clear()  # bounded, but holds its recent entries: those are not the point here
+    core._RECENT.clear()  # the same
+    gc.collect()
+    assert len(core._INTERNED) <= before + 5
+
+
+def test_nan_and_inf_params_read_back_and_are_checked():
+    for fill in ("nan", "inf", "-inf"):
+        text = _one_eqn(["f64[3]", "i64[2,1]"], f"gather[fill_value={fill} mode=fill]", ["f64[2]"])
+        closed = roundtrip(parse(text))
+        out, = eval_closed_jaxpr(closed, np.arange(3.0), np.array([[1], [7]]))
+        np.testing.assert_array_equal(out, [1.0, float(fill)])
+    assert_parse_error(_one_eqn(["f64[3]"], "integer_pow[y=nan]", ["f64[3]"]), match="parameter y=nan (float)")

@@ -18,7 +18,7 @@ import ir.config
 from interpreters.eval import eval_closed_jaxpr, eval_jaxpr
 from ir import passes
 from ir.core import ClosedJaxpr, Jaxpr, ShapedArray
-from ir.primitive import PRIMITIVES, Primitive
+from ir.primitive import PRIMITIVES, Primitive, SubJaxpr
 from deadlines import deadline
 from random_programs import N, programs
 
@@ -567,9 +567,10 @@ def _call_impl(*args, jaxpr):
     return eval_jaxpr(jaxpr.jaxpr, jaxpr.consts, *args)
 
 
-call_p = Primitive(f"test_call_{uuid.uuid4().hex[:12]}", abstract_eval=_call_abstract_eval,
+call_p = Primitive(f"test_call_{uuid.uuid4().hex[:12]}", params={"jaxpr": SubJaxpr(constvars=True)},
+                   abstract_eval=_call_abstract_eval,
                    impl=_call_impl, multiple_results=True)
-barrier_p = Primitive(f"test_barrier_{uuid.uuid4().hex[:12]}", abstract_eval=lambda x: x, impl=lambda x: x)
+barrier_p = Primitive(f"test_barrier_{uuid.uuid4().hex[:12]}", params={}, abstract_eval=lambda x: x, impl=lambda x: x)
 for _prim in (call_p, barrier_p):
     del PRIMITIVES[_prim.name]  # other test modules list PRIMITIVES: these are not real primitives
 

@@ -575,7 +575,7 @@ def _():
     def draw(d):
         shape, k, batch, indices = _indexed(d)
         return ([array(d, d(st.sampled_from(ALL)), shape), indices],
-                {"mode": d(st.sampled_from(["clip", "fill"]))})
+                {"mode": d(st.sampled_from(["clip", "fill"])), "fill_value": None})
 
     def reference(args, params):
         operand, indices = args
@@ -776,23 +776,23 @@ def test_scatter_add_duplicates_add_up_and_out_of_range_is_dropped():
 def test_gather_modes_on_out_of_range_rows():
     operand = np.arange(12.0).reshape(3, 4)
     indices = np.array([[0, 1], [2, 3], [3, 0], [-1, 2], [1, 9]])
-    clip = ir.bind(ir.PRIMITIVES["gather"], operand, indices, mode="clip")
+    clip = ir.bind(ir.PRIMITIVES["gather"], operand, indices, mode="clip", fill_value=None)
     assert_matches(clip, operand[[0, 2, 2, 0, 1], [1, 3, 0, 2, 3]], "gather clip")
-    fill = ir.bind(ir.PRIMITIVES["gather"], operand, indices, mode="fill")
+    fill = ir.bind(ir.PRIMITIVES["gather"], operand, indices, mode="fill", fill_value=None)
     assert_matches(fill, np.array([operand[0, 1], operand[2, 3], np.nan, np.nan, np.nan]), "gather fill")
 
 
 @pytest.mark.parametrize("index_dtype", INTS)
 def test_gather_fill_of_integers_and_bools(index_dtype):
     indices = np.array([[0], [5], [-3]], dtype=index_dtype)
-    ints = ir.bind(ir.PRIMITIVES["gather"], np.array([7, 8], np.int32), indices, mode="fill")
+    ints = ir.bind(ir.PRIMITIVES["gather"], np.array([7, 8], np.int32), indices, mode="fill", fill_value=None)
     assert_matches(ints, np.array([7, np.iinfo(np.int32).min, np.iinfo(np.int32).min], np.int32), "int fill")
-    bools = ir.bind(ir.PRIMITIVES["gather"], np.array([True, True]), indices, mode="fill")
+    bools = ir.bind(ir.PRIMITIVES["gather"], np.array([True, True]), indices, mode="fill", fill_value=None)
     assert_matches(bools, np.array([True, False, False]), "bool fill")
 
 
 def test_gather_fill_from_an_empty_axis():
-    out = ir.bind(ir.PRIMITIVES["gather"], np.zeros((0,)), np.array([[0], [2]]), mode="fill")
+    out = ir.bind(ir.PRIMITIVES["gather"], np.zeros((0,)), np.array([[0], [2]]), mode="fill", fill_value=None)
     assert_matches(out, np.array([np.nan, np.nan]), "gather fill from an empty axis")
 
 
@@ -880,10 +880,10 @@ BAD_INPUTS = [
     ("dot_general", [A((2, 3)), A((3, 5))], {"dimension_numbers": (((1,), ()), ((), ()))}),
     ("dot_general", [A((2, 3)), A((3, 5))], {"dimension_numbers": (((2,), (0,)), ((), ()))}),
     ("dot_general", [A((2, 3)), A((2, 3))], {"dimension_numbers": (((1,), (1,)), ((1,), (1,)))}),
-    ("gather", [A((3, 4)), A((2, 1), F64)], {"mode": "clip"}),
-    ("gather", [A((3, 4)), A((2, 3), I64)], {"mode": "clip"}),
-    ("gather", [A((3, 4)), A((), I64)], {"mode": "clip"}),
-    ("gather", [A((3, 4)), A((2, 1), I64)], {"mode": "wrap"}),
+    ("gather", [A((3, 4)), A((2, 1), F64)], {"mode": "clip", "fill_value": None}),
+    ("gather", [A((3, 4)), A((2, 3), I64)], {"mode": "clip", "fill_value": None}),
+    ("gather", [A((3, 4)), A((), I64)], {"mode": "clip", "fill_value": None}),
+    ("gather", [A((3, 4)), A((2, 1), I64)], {"mode": "wrap", "fill_value": None}),
     ("scatter_add", [A((3, 4)), A((2, 1), I64), A((2, 3))], {}),
     ("scatter_add", [A((3, 4)), A((2, 1), I64), A((2, 4), F32)], {}),
     ("scatter", [A((3,)), A((2, 1), F32), A((2,))], {}),

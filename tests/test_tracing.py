@@ -1,7 +1,12 @@
 """make_jaxpr: pytree arguments, static arguments, closures and nesting,
 omnistaging, weak types, trace-then-evaluate == eager, and ir.check."""
 import collections
+import contextlib
+import gc
 import re
+import sys
+import threading
+import weakref
 
 import numpy as np
 import pytest
@@ -422,3 +427,87 @@ def test_check_rejects_a_broken_traced_jaxpr():
     with pytest.raises(ir.JaxprTypeError, match="before it is defined"):
         ir.check(broken)
     ir.check(jaxpr)  # the original is untouched
+
+
+# -------------------- interning of avals --------------------
+
+@contextlib.contextmanager
+def _frequent_thread_switches():
+    """Threads switch every microsecond (not every 5 ms): a race window of a few
+    bytecodes is then hit within a few hundred tries."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(interval)
+
+
+def _in_threads(work, count=8):
+    """`work(i)` in `count` threads released at once; their results, in order."""
+    barrier = threading.Barrier(count)
+    results, errors = [None] * count, []
+
+    def run(i):
+        barrier.wait()
+        try:
+            results[i] = work(i)
+        except Exception as error:  # noqa: BLE001  (reported below, with its thread)
+            errors.append((i, error))
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    return results
+
+
+def test_interning_makes_one_object_per_type_across_threads():
+    fresh = [(4001, 3, k) for k in range(3000)]  # shapes no other test makes
+    with _frequent_thread_switches():
+        made = _in_threads(lambda i: [ShapedArray(shape, np.float32) for shape in fresh])
+    for avals in made[1:]:
+        assert all(a is b for a, b in zip(made[0], avals, strict=True))
+    assert all(ShapedArray(shape, np.float32) is a for shape, a in zip(fresh, made[0], strict=True))
+
+
+def test_threads_parsing_at_once_see_no_spurious_type_errors():
+    texts = [f"{{ lambda ; a:f32[{3894 + k},1]. let b:f32[{3894 + k},1] = sin a in (b,) }}" for k in range(300)]
+    with _frequent_thread_switches():
+        parsed = _in_threads(lambda i: [ir.parse(text) for text in texts])
+    for closeds in parsed:
+        assert [str(c) for c in closeds] == texts
+
+
+def test_an_aval_nobody_holds_is_not_kept():
+    from ir import core
+    aval = ShapedArray((4002, 7, 1), np.int8, weak_type=True)
+    key, ref = (aval.shape, aval.dtype, True), weakref.ref(aval)
+    assert key in core._INTERNED and core._RECENT[key] is aval
+    del aval
+    core._RECENT.clear()  # what the bounded table of recent avals does past _MAX_RECENT of them
+    gc.collect()
+    assert ref() is None and key not in core._INTERNED
+    again = ShapedArray((4002, 7, 1), np.int8, weak_type=True)  # made again: still one object per type
+    assert again is ShapedArray([4002, 7, 1], "int8", True) and key in core._INTERNED
+
+
+def test_the_intern_table_keeps_a_bounded_number_of_unheld_avals():
+    from ir import core
+    gc.collect()
+    before = len(core._INTERNED)
+    held = [ShapedArray((4003, k), np.float32) for k in range(100)]
+    for k in range(3 * core._MAX_RECENT):
+        ShapedArray((4004, k), np.float32)
+    gc.collect()
+    assert len(core._INTERNED) <= before + len(held) + core._MAX_RECENT
+    assert all(ShapedArray((4003, k), np.float32) is a for k, a in enumerate(held))
+
+
+def test_the_avals_of_arrays_are_a_bounded_cache():
+    from ir import core
+    for n in range(core._MAX_ARRAY_AVALS + 100):
+        core.concrete_aval(np.empty((0, n)))
+    assert len(core._ARRAY_AVALS) <= core._MAX_ARRAY_AVALS
+    assert ir.get_aval(np.ones((2, 3))) is ShapedArray((2, 3), np.float64)

@@ -592,7 +592,7 @@ def test_nothing_mapped_needs_axis_size():
 
 
 def test_missing_batch_rule_names_vmap_and_the_primitive():
-    prim = ir.Primitive("test_no_batch_rule", abstract_eval=lambda x: x, impl=lambda x: x)
+    prim = ir.Primitive("test_no_batch_rule", params={}, abstract_eval=lambda x: x, impl=lambda x: x)
     try:
         with pytest.raises(NotImplementedError, match="vmap of test_no_batch_rule"):
             ft.vmap(lambda x: ir.bind(prim, x))(np.ones(3))

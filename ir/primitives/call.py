@@ -15,7 +15,7 @@ from __future__ import annotations
 import weakref
 
 from ir.core import ClosedJaxpr, Jaxpr
-from ir.primitive import Primitive
+from ir.primitive import STR, Primitive, SubJaxpr
 from ir.tracing import bind
 
 # "evaluate":  (closed, args) -> outs                                  (interpreters/lowering_numpy.py)
@@ -33,6 +33,8 @@ def _transform(name):
 
 
 def _jit_call_abstract_eval(*avals, jaxpr, name):
+    if jaxpr.jaxpr.constvars:  # the schema says so too; lowering has no values for them
+        raise TypeError(f"jit_call of {name}: its jaxpr must have no constvars (pass constants as operands)")
     expected = jaxpr.in_avals
     if [a.shape for a in avals] != [a.shape for a in expected] or [a.dtype for a in avals] != [a.dtype for a in expected]:
         listed = ", ".join(a.str_short() for a in avals)
@@ -41,18 +43,8 @@ def _jit_call_abstract_eval(*avals, jaxpr, name):
     return jaxpr.out_avals
 
 
-class CallPrimitive(Primitive):
-    """A primitive whose params hold a sub-jaxpr. Its abstract evaluation is not
-    cached: a cache keyed on params would keep every sub-jaxpr it ever saw alive
-    (and with it every transformation `derived` keeps beside it), and the answer
-    is read off the sub-jaxpr at no cost anyway."""
-
-    def abstract_eval(self, avals, params):
-        return list(self._abstract_eval(*avals, **params))
-
-
-jit_call_p = CallPrimitive(
-    "jit_call", abstract_eval=_jit_call_abstract_eval, multiple_results=True,
+jit_call_p = Primitive(
+    "jit_call", params={"jaxpr": SubJaxpr(), "name": STR}, abstract_eval=_jit_call_abstract_eval, multiple_results=True,
     impl=lambda *args, jaxpr, name: _transform("evaluate")(jaxpr, args),
     jvp=lambda primals, tangents, *, jaxpr, name: _transform("jvp")(jaxpr, primals, tangents, name),
     transpose=lambda cts, *operands, jaxpr, name: _transform("transpose")(jaxpr, cts, operands, name),

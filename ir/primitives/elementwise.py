@@ -12,7 +12,7 @@ import numpy as np
 
 from ir.core import HOST_TYPES, ShapedArray, check_supported_dtype, common_arrays, is_cupy_array
 from ir.markers import Zero, tangent_aval
-from ir.primitive import PRIMITIVES, Primitive
+from ir.primitive import BOOL, INT, PRIMITIVES, DType, Primitive
 from ir.primitives.ad_util import (is_undefined, jvp_from_derivatives, scalar_like, unbroadcast,
                                    zero_jvp)
 from ir.primitives.batch_util import elementwise_batcher
@@ -48,12 +48,12 @@ def _same_dtype(name, avals):
 
 
 def unary(name, impl, kinds=FLOAT, derivative=None, **rules):
-    """An elementwise unary primitive. `derivative(t, out, x, **params)` is the
-    tangent of the output along the input tangent t."""
-    def abstract_eval(x, **params):
+    """An elementwise unary primitive (it takes no params). `derivative(t, out, x)`
+    is the tangent of the output along the input tangent t."""
+    def abstract_eval(x):
         _check_dtype(name, x, kinds)
         return x
-    prim = Primitive(name, abstract_eval=abstract_eval, impl=impl, elementwise=True, **rules)
+    prim = Primitive(name, params={}, abstract_eval=abstract_eval, impl=impl, elementwise=True, **rules)
     if derivative is not None and "jvp" not in rules:
         prim.define(jvp=jvp_from_derivatives(prim, derivative))
     if "batch" not in rules:
@@ -62,13 +62,13 @@ def unary(name, impl, kinds=FLOAT, derivative=None, **rules):
 
 
 def binary(name, impl, kinds=NUMBER, out_dtype=None, commutative=False, derivatives=None, **rules):
-    """An elementwise binary primitive; `derivatives` holds one function per operand."""
+    """An elementwise binary primitive (it takes no params); `derivatives` holds one function per operand."""
     def abstract_eval(x, y):
         shape = elementwise_shape(name, x, y)
         dtype = _same_dtype(name, [x, y])
         _check_dtype(name, x, kinds)
         return ShapedArray(shape, out_dtype or dtype, x.weak_type and y.weak_type and out_dtype is None)
-    prim = Primitive(name, abstract_eval=abstract_eval, impl=impl, elementwise=True,
+    prim = Primitive(name, params={}, abstract_eval=abstract_eval, impl=impl, elementwise=True,
                      commutative=commutative, **rules)
     if derivatives is not None and "jvp" not in rules:
         prim.define(jvp=jvp_from_derivatives(prim, *derivatives))
@@ -156,10 +156,10 @@ stop_gradient_p = unary("stop_gradient", lambda x: x, ANY, jvp=_stop_gradient_jv
 
 def _integer_pow_abstract_eval(x, *, y):
     _check_dtype("integer_pow", x, NUMBER)
-    if not isinstance(y, int):
-        raise TypeError(f"integer_pow needs an int exponent, got {y!r}")
     if y < 0 and x.dtype.kind != "f":
         raise TypeError(f"integer_pow: integers to negative powers ({x.str_short()} ** {y}) are not allowed")
+    if x.dtype.kind != "f" and y > np.iinfo(x.dtype).max:  # as NumPy: the exponent is a value of x's dtype
+        raise TypeError(f"integer_pow: the exponent {y} is out of range for {x.str_short()}")
     return x
 
 
@@ -178,7 +178,7 @@ def _integer_pow_derivative(t, out, x, *, y):
     return mul(t, mul(_c(x, y), power_below))
 
 
-integer_pow_p = Primitive("integer_pow", abstract_eval=_integer_pow_abstract_eval,
+integer_pow_p = Primitive("integer_pow", params={"y": INT}, abstract_eval=_integer_pow_abstract_eval,
                           impl=_integer_pow_impl, elementwise=True)
 integer_pow_p.define(jvp=jvp_from_derivatives(integer_pow_p, _integer_pow_derivative),
                      batch=elementwise_batcher(integer_pow_p))
@@ -339,13 +339,15 @@ def _select_n_transpose(ct, which, on_false, on_true):
 
 
 # NB: as JAX's select_n: case 0 where the predicate is False, case 1 where it is True
-select_n_p = Primitive("select_n", abstract_eval=_select_n_abstract_eval, impl=_select_n_impl,
+select_n_p = Primitive("select_n", params={}, abstract_eval=_select_n_abstract_eval, impl=_select_n_impl,
                        elementwise=True, linear_in=(1, 2), jvp=_select_n_jvp, transpose=_select_n_transpose)
 select_n_p.define(batch=elementwise_batcher(select_n_p), cuda_template="{0} ? {2} : {1}")
 
 
 def _convert_abstract_eval(x, *, new_dtype, weak_type=False):
     check_supported_dtype("convert_element_type", new_dtype)
+    if x.dtype.kind not in ANY:
+        raise TypeError(f"convert_element_type needs a numeric or bool operand, got {x.str_short()}")
     return ShapedArray(x.shape, new_dtype, weak_type)
 
 
@@ -369,8 +371,8 @@ def _convert_transpose(ct, x, *, new_dtype, weak_type):
     return [convert_element_type(ct, x.aval.dtype, x.aval.weak_type)]
 
 
-convert_element_type_p = Primitive("convert_element_type", abstract_eval=_convert_abstract_eval,
-                                   impl=_convert_impl, elementwise=True, linear_in=(0,),
+convert_element_type_p = Primitive("convert_element_type", params={"new_dtype": DType(ANY), "weak_type": BOOL},
+                                   abstract_eval=_convert_abstract_eval, impl=_convert_impl, elementwise=True, linear_in=(0,),
                                    jvp=_convert_jvp, transpose=_convert_transpose)
 convert_element_type_p.define(batch=elementwise_batcher(convert_element_type_p),
                               cuda_template="static_cast<{out_type}>({0})")

@@ -25,7 +25,7 @@ import numpy as np
 
 from ir.core import ShapedArray, array_module, common_arrays
 from ir.markers import Zero, not_mapped
-from ir.primitive import Primitive
+from ir.primitive import OneOf, Optional, Primitive, Scalar
 from ir.primitives import elementwise as ew
 from ir.primitives import structural
 from ir.primitives.ad_util import aval_of, instantiate, is_undefined, jvp_from_derivatives, zeros
@@ -34,6 +34,8 @@ from ir.tracing import bind, get_aval
 
 
 def _index_depth(name, operand, indices):
+    if operand.dtype.kind not in "fiub":
+        raise TypeError(f"{name} needs a numeric or bool operand, got {operand.str_short()}")
     if indices.dtype.kind not in "iu":
         raise TypeError(f"{name} needs integer indices, got {indices.str_short()}")
     if indices.ndim == 0 or not 1 <= indices.shape[-1] <= operand.ndim:
@@ -49,10 +51,37 @@ def _gather_abstract_eval(operand, indices, *, mode, fill_value=None):
     if mode not in GATHER_MODES:
         raise TypeError(f"gather: mode must be one of {GATHER_MODES}, got {mode!r}")
     k = _index_depth("gather", operand, indices)
+    if mode == "clip" and 0 in operand.shape[:k] and 0 not in indices.shape[:-1]:
+        raise TypeError(f"gather: mode='clip' has no element to clamp to in an empty axis of "
+                        f"{operand.str_short()} (mode='fill' reads its fill value)")
+    if fill_value is not None and not _holds(operand.dtype, fill_value):
+        raise TypeError(f"gather: fill_value={fill_value!r} is not a value of {operand.str_short()}")
     return ShapedArray(indices.shape[:-1] + operand.shape[k:], operand.dtype, operand.weak_type)
 
 
+def _holds(dtype, value):
+    """Whether `value` (a Python scalar) is exactly a value of `dtype`: a fill
+    value is written as it is, so it must not need rounding or wrapping."""
+    if dtype.kind == "b":
+        return type(value) is bool
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return type(value) in (bool, int) and info.min <= value <= info.max
+    return True  # floats hold every bool, int and float (rounded, as any float literal is)
+
+
+def _signed(indices):
+    """uint64 indices as int64, values past int64's range saturated (they are out
+    of range for every axis either way): NumPy promotes uint64 beside the int64
+    bounds to float64, which cannot index."""
+    if indices.dtype != np.uint64:
+        return indices
+    xp = array_module(indices)
+    return xp.minimum(indices, np.uint64(2**63 - 1)).astype(np.int64)
+
+
 def _index_tuple(operand_shape, indices):
+    indices = _signed(indices)
     k = indices.shape[-1]
     upper = array_module(indices).array(operand_shape[:k]) - 1
     clamped = np.clip(indices, 0, np.maximum(upper, 0))
@@ -87,7 +116,9 @@ def _clamped(indices, operand_shape):
     bounds are scalars, one per indexed axis: an array of them would be a NumPy
     constant, which CuPy indices cannot meet."""
     aval = aval_of(indices)
-    last, bounds = aval.ndim - 1, [max(n - 1, 0) for n in operand_shape[:aval.shape[-1]]]
+    # NB: no index of a narrow dtype (int8 into an axis of 1000) reaches past its dtype's maximum
+    top = np.iinfo(aval.dtype).max
+    last, bounds = aval.ndim - 1, [min(max(n - 1, 0), top) for n in operand_shape[:aval.shape[-1]]]
 
     def clamp(x, bound):
         return ew.max(ew.min(x, aval.dtype.type(bound)), aval.dtype.type(0))
@@ -107,7 +138,8 @@ def _gather_transpose(ct, operand, indices, *, mode, fill_value=None):
     return [scatter_add(zeros(operand.aval), indices, ct), None]
 
 
-gather_p = Primitive("gather", abstract_eval=_gather_abstract_eval, impl=_gather_impl, linear_in=(0,),
+gather_p = Primitive("gather", params={"mode": OneOf(*GATHER_MODES), "fill_value": Optional(Scalar())},
+                     abstract_eval=_gather_abstract_eval, impl=_gather_impl, linear_in=(0,),
                      transpose=_gather_transpose)
 def _gather_derivative(t, out, operand, indices, *, mode, fill_value=None):
     # the fill is a constant: an out-of-range index has a zero tangent, not the fill value (as JAX)
@@ -160,6 +192,7 @@ def _scatter_abstract_eval(name):
 
 
 def _in_range_rows(operand_shape, indices):
+    indices = _signed(indices)
     k = indices.shape[-1]
     bounds = array_module(indices).array(operand_shape[:k])
     return np.all((indices >= 0) & (indices < bounds), axis=-1)
@@ -219,7 +252,7 @@ def _scatter_transpose(ct, operand, indices, updates):
     return [ct_operand, None, _updates_ct(ct, indices) if is_undefined(updates) else None]
 
 
-scatter_add_p = Primitive("scatter_add", abstract_eval=_scatter_abstract_eval("scatter_add"),
+scatter_add_p = Primitive("scatter_add", params={}, abstract_eval=_scatter_abstract_eval("scatter_add"),
                           impl=_scatter_add_impl, linear_in=(0, 2), transpose=_scatter_add_transpose)
 def _beside(x, made):
     """`made`, an array a rule made from nothing (NumPy's, as iota's), where x
@@ -251,7 +284,7 @@ def _scatter_set_jvp(primals, tangents):
 
 
 scatter_add_p.define(jvp=_scatter_jvp(scatter_add_p))
-scatter_p = Primitive("scatter", abstract_eval=_scatter_abstract_eval("scatter"), impl=_scatter_impl,
+scatter_p = Primitive("scatter", params={}, abstract_eval=_scatter_abstract_eval("scatter"), impl=_scatter_impl,
                       linear_in=(0, 2), transpose=_scatter_transpose, jvp=_scatter_set_jvp)
 
 
@@ -401,12 +434,12 @@ def _extremal_scatter_jvp(prim):
     return jvp
 
 
-scatter_mul_p = Primitive("scatter_mul", abstract_eval=_scatter_mul_abstract_eval,
+scatter_mul_p = Primitive("scatter_mul", params={}, abstract_eval=_scatter_mul_abstract_eval,
                           impl=_combining_scatter_impl(np.multiply), linear_in=(0,),
                           jvp=_scatter_mul_jvp, transpose=_scatter_mul_transpose)
-scatter_min_p = Primitive("scatter_min", abstract_eval=_scatter_abstract_eval("scatter_min"),
+scatter_min_p = Primitive("scatter_min", params={}, abstract_eval=_scatter_abstract_eval("scatter_min"),
                           impl=_combining_scatter_impl(np.minimum))
-scatter_max_p = Primitive("scatter_max", abstract_eval=_scatter_abstract_eval("scatter_max"),
+scatter_max_p = Primitive("scatter_max", params={}, abstract_eval=_scatter_abstract_eval("scatter_max"),
                           impl=_combining_scatter_impl(np.maximum))
 for _prim in (scatter_mul_p, scatter_min_p, scatter_max_p):
     _prim.define(batch=_scatter_batcher(_prim))

@@ -11,7 +11,7 @@ import numpy as np
 
 from ir.core import ShapedArray, array_module
 from ir.markers import Zero, not_mapped
-from ir.primitive import Primitive
+from ir.primitive import AXES, Primitive, Tuple
 from ir.primitives import structural
 from ir.primitives.ad_util import aval_of, is_undefined, jvp_from_derivatives
 from ir.primitives.batch_util import shift_dim
@@ -94,7 +94,10 @@ def _dot_general_transpose(ct, lhs, rhs, *, dimension_numbers):
     return [None, _transpose_one_side(ct, lhs, rhs.aval, (rc, lc), (rb, lb), ct_this_first=False)]
 
 
-dot_general_p = Primitive("dot_general", abstract_eval=_dot_general_abstract_eval,
+# ((lhs_contract, rhs_contract), (lhs_batch, rhs_batch))
+DIMENSION_NUMBERS = Tuple(Tuple(AXES, AXES), Tuple(AXES, AXES))
+dot_general_p = Primitive("dot_general", params={"dimension_numbers": DIMENSION_NUMBERS},
+                          abstract_eval=_dot_general_abstract_eval,
                           impl=_dot_general_impl, linear_in=(0, 1), transpose=_dot_general_transpose)
 dot_general_p.define(jvp=jvp_from_derivatives(
     dot_general_p,

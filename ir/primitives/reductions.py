@@ -5,7 +5,7 @@ import numpy as np
 
 from ir.core import ShapedArray, array_module
 from ir.markers import Zero
-from ir.primitive import Primitive
+from ir.primitive import AXES, AXIS, DType, Primitive, Tuple
 from ir.primitives import elementwise as ew
 from ir.primitives import structural
 from ir.primitives.ad_util import aval_of, jvp_from_derivatives, linear_jvp, scalar_like, zero_jvp
@@ -35,7 +35,7 @@ def _reducer(name, impl, kinds):
         if x.dtype.kind not in kinds:
             raise TypeError(f"{name} does not take {x.str_short()}")
         return _reduced_aval(name, x, axes)
-    prim = Primitive(name, abstract_eval=abstract_eval, impl=impl)
+    prim = Primitive(name, params={"axes": AXES}, abstract_eval=abstract_eval, impl=impl)
     prim.define(batch=reduction_batcher(prim))
     return prim
 
@@ -145,11 +145,17 @@ def _arg_reducer(name, np_fun):
             raise TypeError(f"{name}: axis {axes[0]} is out of range for {x.str_short()}")
         if x.shape[axes[0]] == 0:
             raise TypeError(f"{name} of an empty axis of {x.str_short()}")
+        if x.dtype.kind not in "fiub":
+            raise TypeError(f"{name} does not take {x.str_short()}")
+        if x.shape[axes[0]] - 1 > np.iinfo(index_dtype).max:
+            raise TypeError(f"{name}: {index_dtype.name} cannot hold the indices of axis {axes[0]} "
+                            f"of {x.str_short()}")
         return _reduced_aval(name, x, axes, dtype=index_dtype)
 
     def impl(x, *, axes, index_dtype):
         return np_fun(x, axis=axes[0]).astype(index_dtype)
-    prim = Primitive(name, abstract_eval=abstract_eval, impl=impl)
+    prim = Primitive(name, params={"axes": Tuple(AXIS), "index_dtype": DType("iu")},
+                     abstract_eval=abstract_eval, impl=impl)
     prim.define(batch=reduction_batcher(prim))
     return prim
 

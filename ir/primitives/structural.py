@@ -9,7 +9,8 @@ import numpy as np
 
 from ir.core import ShapedArray, array_module, check_supported_dtype, common_arrays
 from ir.markers import Zero, not_mapped
-from ir.primitive import Primitive
+from ir.primitive import (AXES, AXIS, NON_NEGATIVE_INT, POSITIVE_INT, SHAPE, DType, Optional, Primitive, Tuple,
+                          TupleOf)
 from ir.primitives import elementwise, reductions
 from ir.primitives.ad_util import aval_of, is_undefined, linear_jvp, scalar_like, zero_jvp
 from ir.primitives.batch_util import batch_size, bdim_to, broadcast_batched, move_dim, shift_dim
@@ -58,7 +59,8 @@ def _broadcast_in_dim_ct(ct, aval, *, shape, broadcast_dimensions):
     return reshape(summed, aval.shape) if stretched else summed
 
 
-broadcast_in_dim_p = Primitive("broadcast_in_dim", abstract_eval=_broadcast_in_dim_abstract_eval,
+broadcast_in_dim_p = Primitive("broadcast_in_dim", params={"shape": SHAPE, "broadcast_dimensions": AXES},
+                               abstract_eval=_broadcast_in_dim_abstract_eval,
                                impl=_broadcast_in_dim_impl, linear_in=(0,),
                                transpose=_linear_unary_transpose(_broadcast_in_dim_ct))
 broadcast_in_dim_p.define(jvp=linear_jvp(broadcast_in_dim_p))
@@ -86,7 +88,8 @@ def _reshape_abstract_eval(x, *, new_sizes):
     return ShapedArray(new_sizes, x.dtype, x.weak_type)
 
 
-reshape_p = Primitive("reshape", abstract_eval=_reshape_abstract_eval, linear_in=(0,),
+reshape_p = Primitive("reshape", params={"new_sizes": SHAPE},
+                      abstract_eval=_reshape_abstract_eval, linear_in=(0,),
                       impl=lambda x, *, new_sizes: np.reshape(x, new_sizes),
                       transpose=_linear_unary_transpose(lambda ct, aval, new_sizes: reshape(ct, aval.shape)))
 reshape_p.define(jvp=linear_jvp(reshape_p))
@@ -108,7 +111,8 @@ def _transpose_abstract_eval(x, *, permutation):
     return ShapedArray([x.shape[p] for p in permutation], x.dtype, x.weak_type)
 
 
-transpose_p = Primitive("transpose", abstract_eval=_transpose_abstract_eval, linear_in=(0,),
+transpose_p = Primitive("transpose", params={"permutation": AXES},
+                        abstract_eval=_transpose_abstract_eval, linear_in=(0,),
                         impl=lambda x, *, permutation: np.transpose(x, permutation),
                         transpose=_linear_unary_transpose(
                             lambda ct, aval, permutation: transpose(ct, np.argsort(permutation).tolist())))
@@ -132,7 +136,8 @@ def _squeeze_abstract_eval(x, *, dimensions):
     return ShapedArray([n for i, n in enumerate(x.shape) if i not in dimensions], x.dtype, x.weak_type)
 
 
-squeeze_p = Primitive("squeeze", abstract_eval=_squeeze_abstract_eval, linear_in=(0,),
+squeeze_p = Primitive("squeeze", params={"dimensions": AXES},
+                      abstract_eval=_squeeze_abstract_eval, linear_in=(0,),
                       impl=lambda x, *, dimensions: np.squeeze(x, dimensions),
                       transpose=_linear_unary_transpose(lambda ct, aval, dimensions: reshape(ct, aval.shape)))
 squeeze_p.define(jvp=linear_jvp(squeeze_p))
@@ -188,7 +193,8 @@ def _concatenate_impl(*xs, dimension):
     return xp.concatenate(xs, axis=dimension)
 
 
-concatenate_p = Primitive("concatenate", abstract_eval=_concatenate_abstract_eval,
+concatenate_p = Primitive("concatenate", params={"dimension": AXIS},
+                          abstract_eval=_concatenate_abstract_eval,
                           impl=_concatenate_impl,
                           transpose=_concatenate_transpose)
 concatenate_p.define(jvp=linear_jvp(concatenate_p))
@@ -232,7 +238,10 @@ def _slice_ct(ct, aval, *, start_indices, limit_indices, strides):
     return pad(ct, scalar_like(ct, 0), config)
 
 
-slice_p = Primitive("slice", abstract_eval=_slice_abstract_eval, impl=_slice_impl, linear_in=(0,),
+_INDICES = TupleOf(NON_NEGATIVE_INT, description="a tuple of non-negative ints, one per dimension")
+_STRIDES = Optional(TupleOf(POSITIVE_INT, description="a tuple of positive ints"))
+slice_p = Primitive("slice", params={"start_indices": _INDICES, "limit_indices": _INDICES, "strides": _STRIDES},
+                    abstract_eval=_slice_abstract_eval, impl=_slice_impl, linear_in=(0,),
                     transpose=_linear_unary_transpose(_slice_ct))
 slice_p.define(jvp=linear_jvp(slice_p))
 
@@ -292,7 +301,10 @@ def _pad_transpose(ct, x, padding_value, *, padding_config):
     return [ct_x if is_undefined(x) else None, ct_value]
 
 
-pad_p = Primitive("pad", abstract_eval=_pad_abstract_eval, impl=_pad_impl, linear_in=(0, 1),
+_PADDING = Tuple(NON_NEGATIVE_INT, NON_NEGATIVE_INT, NON_NEGATIVE_INT)  # (low, high, interior)
+_PADDING_CONFIG = TupleOf(_PADDING, description="a tuple of (low, high, interior) triples of non-negative ints")
+pad_p = Primitive("pad", params={"padding_config": _PADDING_CONFIG},
+                  abstract_eval=_pad_abstract_eval, impl=_pad_impl, linear_in=(0, 1),
                   transpose=_pad_transpose)
 pad_p.define(jvp=linear_jvp(pad_p))
 
@@ -329,7 +341,7 @@ def _rev_abstract_eval(x, *, dimensions):
     return x
 
 
-rev_p = Primitive("rev", abstract_eval=_rev_abstract_eval, linear_in=(0,),
+rev_p = Primitive("rev", params={"dimensions": AXES}, abstract_eval=_rev_abstract_eval, linear_in=(0,),
                   impl=lambda x, *, dimensions: np.flip(x, dimensions),
                   transpose=_linear_unary_transpose(lambda ct, aval, dimensions: rev(ct, dimensions)))
 rev_p.define(jvp=linear_jvp(rev_p))
@@ -362,7 +374,8 @@ def _iota_impl(*, dtype, shape, dimension):
 
 
 # NB: as JAX's iota: 0, 1, 2, ... along `dimension`, repeated along the others
-iota_p = Primitive("iota", abstract_eval=_iota_abstract_eval, impl=_iota_impl)
+iota_p = Primitive("iota", params={"dtype": DType("fiu"), "shape": SHAPE, "dimension": AXIS},
+                   abstract_eval=_iota_abstract_eval, impl=_iota_impl)
 iota_p.define(jvp=zero_jvp(iota_p))
 
 
