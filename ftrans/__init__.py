@@ -14,13 +14,16 @@ from ftrans._jaxpr_as_fun import jaxpr_as_fun
 from ftrans._jit import jit
 from ftrans._make_jaxpr import make_jaxpr
 from ftrans._vmap import vmap
-from ir.core import ClosedJaxpr, Jaxpr, ShapedArray
-from ir.parser import JaxprParseError
-from ir.parser import parse as parse_jaxpr
+from ir.core import Array, ClosedJaxpr, Jaxpr, ShapedArray
 from ir.errors import ConcretizationError, UnexpectedTracerError
+from ir.errors import api_boundary as _api_boundary
+from ir.parser import JaxprParseError
+from ir.parser import parse as _parse
+
+parse_jaxpr = _api_boundary(_parse)  # errors show the caller's line, not the parser's frames
 
 __version__ = "0.1.0"
 
-__all__ = ["ClosedJaxpr", "ConcretizationError", "Jaxpr", "JaxprParseError", "ShapedArray", "UnexpectedTracerError",
+__all__ = ["Array", "ClosedJaxpr", "ConcretizationError", "Jaxpr", "JaxprParseError", "ShapedArray", "UnexpectedTracerError",
            "check_grads", "config", "device_put", "grad", "hessian", "jacfwd", "jacrev", "jaxpr_as_fun", "jit", "jvp", "lax", "linearize", "make_jaxpr", "parse_jaxpr",
            "numpy", "tree_util", "value_and_grad", "vjp", "vmap"]

@@ -113,7 +113,7 @@ class JittedFunction:
         self._static_argname_set = frozenset(self.static_argnames)
         self._static_positions_by_arity = {}  # number of positional args -> the static positions
         self.name = getattr(fun, "__name__", "function")
-        if not self.name.isidentifier():  # lambdas
+        if not (self.name.isascii() and self.name.isidentifier()):  # lambdas; a name prints as IR, which is ASCII
             self.name = "jitted"
         self._cache = {}
         self.trace_count = 0  # how many times the function has been traced (cache misses)

@@ -598,6 +598,18 @@ def _api_lax_cond():
     ft.lax.cond(True, _mismatched_add, _mismatched_add, np.ones(3))
 
 
+def _api_parse_jaxpr():
+    ft.parse_jaxpr("{ lambda ; a:f64[]. let b:f64[] = sin[where=False] a in (b,) }")  # LINE:api_parse_jaxpr
+
+
+def _api_closed_jaxpr_call():
+    ft.make_jaxpr(fnp.sin)(1.0)(np.ones(2))  # LINE:api_closed_jaxpr_call
+
+
+def _api_jaxpr_as_fun():
+    ft.jaxpr_as_fun(ft.make_jaxpr(fnp.sin)(1.0))("a")  # LINE:api_jaxpr_as_fun
+
+
 # each public entry point (or way to reach ftrans) -> (how to make it fail, the marker of the
 # innermost user line: the call itself, or the line of the user's function that failed)
 PUBLIC_API_ERRORS = {
@@ -627,6 +639,9 @@ PUBLIC_API_ERRORS = {
     "tree_map": (_api_tree_map, "api_tree_map"),
     "device_put": (_api_device_put, "api_device_put"),
     "lax_cond": (_api_lax_cond, "inside_user_function"),
+    "parse_jaxpr": (_api_parse_jaxpr, "api_parse_jaxpr"),
+    "closed_jaxpr_call": (_api_closed_jaxpr_call, "api_closed_jaxpr_call"),
+    "jaxpr_as_fun": (_api_jaxpr_as_fun, "api_jaxpr_as_fun"),
 }
 
 

@@ -386,3 +386,10 @@ def test_debug_nans_says_so_when_only_the_optimized_code_made_the_nan(debug_nans
     compiled.run = lambda x: (np.float64(np.nan),)  # as if a rewrite made a NaN the jaxpr does not
     with pytest.raises(FloatingPointError, match="none of its equations makes one"):
         f(np.float64(1.0))
+
+
+def test_check_grads_computes_its_finite_differences_silently():
+    """exp at 800 is inf on both sides of the difference: inf - inf is nan, and the
+    check fails as an AssertionError, not as a RuntimeWarning of its own arithmetic."""
+    with warnings_are_errors(), pytest.raises(AssertionError):
+        ft.check_grads(fnp.exp, (800.0,), order=1)
