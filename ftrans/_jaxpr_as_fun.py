@@ -4,6 +4,7 @@ from __future__ import annotations
 from interpreters.eval import eval_jaxpr
 from ir.core import ClosedJaxpr
 from ir.errors import api_boundary, at_user_line
+from ir.primitives.call import checked_arguments
 
 
 @api_boundary
@@ -24,6 +25,6 @@ def jaxpr_as_fun(closed: ClosedJaxpr):
 
     @api_boundary
     def fun(*args):
-        return eval_jaxpr(closed.jaxpr, closed.consts, *closed.checked_args(args))
+        return eval_jaxpr(closed.jaxpr, closed.consts, *checked_arguments(closed, args))
     fun.__name__ = fun.__qualname__ = "jaxpr_as_fun"
     return fun

@@ -406,8 +406,7 @@ class ClosedJaxpr:
     does, and grad, jvp, vjp, vmap and jit go through it by jit_call's rules.
     (`ft.jaxpr_as_fun(closed)` instead evaluates it primitive by primitive.)
     """
-    __slots__ = ("jaxpr", "consts", "_call_jaxpr", "__weakref__")
-    _PYTHON_SCALAR_OF_KIND = {"b": False, "i": 0, "f": 0.0}  # weakly typed values promote as these do (NEP 50)
+    __slots__ = ("jaxpr", "consts", "__weakref__")
 
     def __init__(self, jaxpr: Jaxpr, consts):
         self.jaxpr = jaxpr
@@ -415,17 +414,11 @@ class ClosedJaxpr:
         if self.consts is not None and len(self.consts) != len(jaxpr.constvars):
             raise ValueError(f"ClosedJaxpr: {len(jaxpr.constvars)} constvars but "
                              f"{len(self.consts)} constants")
-        self._call_jaxpr = None  # the call form, made at the first call: jit_call's caches key on it
 
     @api_boundary
     def __call__(self, *args):
-        from ir.primitives.call import call_form, jit_call  # NB: ir.primitives imports this module
-        args = self.checked_args(args)
-        if not self.jaxpr.constvars:
-            return jit_call(self, args, "closed_jaxpr")
-        if self._call_jaxpr is None:
-            self._call_jaxpr = call_form(self)[0]
-        return jit_call(self._call_jaxpr, [*self.consts, *args], "closed_jaxpr")
+        from ir.primitives.call import call_closed_jaxpr  # NB: ir.primitives imports this module
+        return call_closed_jaxpr(self, args)
 
     def require_consts(self):
         """A ValueError naming the constants, if this jaxpr was parsed without them."""
@@ -438,40 +431,6 @@ class ClosedJaxpr:
         raise ValueError(at_user_line(
             f"this jaxpr was parsed without the values of its constants, {shown} (the binders "
             "before ';'): pass them, in that order, as parse_jaxpr(text, consts=[...])"))
-
-    def checked_args(self, args):
-        """`args` checked against the jaxpr's inputs (a TypeError naming the first that
-        does not fit), with its constants present. A Python scalar, or a weakly typed
-        traced value, takes the dtype of a rank-0 input when NumPy 2 promotion keeps
-        that dtype (2.0 for an f32[] input; not 1.5 for an i32[] one)."""
-        from ir.tracing import Tracer, get_aval  # NB: ir.tracing imports this module
-        self.require_consts()
-        wanted = self.jaxpr.in_avals
-        if len(args) != len(wanted):
-            listed = ", ".join(aval.str_short() for aval in wanted)
-            raise TypeError(at_user_line(f"this jaxpr takes {len(wanted)} arguments ({listed}), "
-                                         f"got {len(args)}"))
-        checked = []
-        for i, (x, want) in enumerate(zip(args, wanted, strict=True)):
-            try:
-                aval = get_aval(x)
-            except TypeError as error:
-                raise TypeError(at_user_line(f"argument {i} of the jaxpr: {error}")) from None
-            like = self._PYTHON_SCALAR_OF_KIND.get(aval.dtype.kind) if aval.weak_type else None
-            if like is not None and aval.dtype != want.dtype and want.shape == () == aval.shape \
-                    and np.result_type(like, want.dtype) == want.dtype:
-                if isinstance(x, Tracer):
-                    from ir.primitives.elementwise import convert_element_type
-                    x = convert_element_type(x, want.dtype, weak_type=True)
-                else:
-                    x = np.asarray(x, dtype=want.dtype)
-            elif aval.shape != want.shape or aval.dtype != want.dtype:
-                raise TypeError(at_user_line(f"argument {i} of the jaxpr is {aval.str_short()}, "
-                                             f"but the jaxpr takes {want.strip_weak_type().str_short()}"))
-            elif type(x) in _PYTHON_SCALAR_AVALS:
-                x = np.asarray(x, dtype=want.dtype)  # NB: the generated code takes arrays, as NumPy's functions do
-            checked.append(x)
-        return checked
 
     @property
     def in_avals(self):

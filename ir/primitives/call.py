@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import weakref
 
+import numpy as np
+
 from ir.core import ClosedJaxpr, Jaxpr
+from ir.errors import at_user_line
 from ir.primitive import STR, Primitive, SubJaxpr
-from ir.tracing import bind
+from ir.tracing import Tracer, bind, get_aval
 
 # "evaluate":  (closed, args) -> outs                                  (interpreters/lowering_numpy.py)
 # "jvp":       (closed, primals, tangents, name) -> (outs, tangents_out)     (interpreters/ad.py)
@@ -82,3 +85,51 @@ def jit_call(closed: ClosedJaxpr, args, name):
     if closed.jaxpr.constvars:
         raise ValueError("jit_call needs a jaxpr whose constants are explicit operands")
     return bind(jit_call_p, *args, jaxpr=closed, name=name)
+
+
+# -------------------- calling a ClosedJaxpr: closed(*args) --------------------
+
+_PYTHON_SCALAR_OF_KIND = {"b": False, "i": 0, "f": 0.0}  # weakly typed values promote as these do (NEP 50)
+
+
+def call_closed_jaxpr(closed: ClosedJaxpr, args):
+    """`closed(*args)`: one jit_call of `closed` (its constants as leading operands),
+    so that it runs as generated code eagerly and every transformation goes through it."""
+    args = checked_arguments(closed, args)
+    if not closed.jaxpr.constvars:
+        return jit_call(closed, args, "closed_jaxpr")
+    call_jaxpr, consts = derived(closed, "call_form", lambda: call_form(closed))
+    return jit_call(call_jaxpr, [*consts, *args], "closed_jaxpr")
+
+
+def checked_arguments(closed: ClosedJaxpr, args):
+    """`args` checked against the jaxpr's inputs (a TypeError naming the first that
+    does not fit), with its constants present. A Python scalar, or a weakly typed
+    traced value, takes the dtype of a rank-0 input when NumPy 2 promotion keeps
+    that dtype (2.0 for an f32[] input; not 1.5 for an i32[] one)."""
+    from ir.primitives.elementwise import convert_element_type  # NB: it imports this module's neighbours
+    closed.require_consts()
+    wanted = closed.jaxpr.in_avals
+    if len(args) != len(wanted):
+        listed = ", ".join(aval.str_short() for aval in wanted)
+        raise TypeError(at_user_line(f"this jaxpr takes {len(wanted)} arguments ({listed}), got {len(args)}"))
+    checked = []
+    for i, (x, want) in enumerate(zip(args, wanted, strict=True)):
+        try:
+            aval = get_aval(x)
+        except TypeError as error:
+            raise TypeError(at_user_line(f"argument {i} of the jaxpr: {error}")) from None
+        like = _PYTHON_SCALAR_OF_KIND.get(aval.dtype.kind) if aval.weak_type else None
+        if like is not None and aval.dtype != want.dtype and want.shape == () == aval.shape \
+                and np.result_type(like, want.dtype) == want.dtype:
+            if isinstance(x, Tracer):
+                x = convert_element_type(x, want.dtype, weak_type=True)
+            else:
+                x = np.asarray(x, dtype=want.dtype)
+        elif aval.shape != want.shape or aval.dtype != want.dtype:
+            raise TypeError(at_user_line(f"argument {i} of the jaxpr is {aval.str_short()}, "
+                                         f"but the jaxpr takes {want.strip_weak_type().str_short()}"))
+        elif type(x) in (bool, int, float):
+            x = np.asarray(x, dtype=want.dtype)  # NB: the generated code takes arrays, as NumPy's functions do
+        checked.append(x)
+    return checked
