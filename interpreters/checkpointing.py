@@ -68,21 +68,21 @@ the current carry or drop a stored one. This module's online schedule, at iterat
    segment stays within beta(s, q), the one whose removal leaves the cheapest reverse sweep
    for t+1 iterations (the tests never met a case with no such carry; there, the cheapest).
 
-What it guarantees, each checked by tests/test_checkpointing.py:
+What it guarantees (each checked by tests/test_checkpointing.py, unless marked measured):
 - at most k carries are held at any moment, in the forward and in the reverse sweep;
 - every iteration's pullback runs exactly once per reverse sweep, in reverse order, with c_i;
 - n <= k: no recomputation;
 - n <= C(k+2, 2): exactly R*(n, k) recomputed steps, the offline optimum (n - k below
-  C(k+2, 2)). No online schedule can do that for every n up to C(k+2, 2) + 1 (k >= 2; checked
-  by exhaustive search for k <= 6): a segment started at the current step is shorter than the
-  optimum's lower bound from level 2 on;
+  C(k+2, 2)). No online schedule can do that for every n up to C(k+2, 2) + 1 (k >= 2; the
+  tests search all schedules for k <= 5, and a search outside them did for k = 6): a segment
+  started at the current step is shorter than the optimum's lower bound from level 2 on;
 - in the first reverse sweep every iteration is recomputed at most q(n) times, the least any
   schedule needs, even one that knows n (every segment stays within its level's cap, by
   steps 3 and 4);
 - beyond C(k+2, 2): close to the optimum, not at it. Worst excess over R*(n, k) for n <= 2000:
   18 % at k = 2, 8 % at k = 4, 1.8 % at k = 10, 0.3 % at k = 25, 0.08 % at k = 50 (the worst
-  cases are just after a level starts, where R* is small); at k = 100, 0.02 % for every
-  n <= 100,000, and exactly R* at n = 100,000.
+  cases are just after a level starts, where R* is small); measured at k = 100: within
+  0.02 % for every n <= 100,000, and exactly R* at n = 100,000 (the benchmark's case).
 
 Stumm and Walther ("New algorithms for optimal online checkpointing", SIAM J. Sci. Comput. 32,
 2010) work in revolve's setting, where the forward sweep tapes its last step, so that its last

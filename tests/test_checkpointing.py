@@ -265,6 +265,36 @@ def test_level_is_the_least_repetition_number_that_covers_the_trip_count(slots, 
     assert level == 0 or checkpointing.binomial_capacity(slots, level) - 1 < trip_count
 
 
+def optimal_placements(trip_count, slots):
+    """Every placement (positions, 0 first) whose reverse sweep costs R*(n, k)."""
+    target, found = checkpointing.optimal_cost(trip_count, slots), []
+
+    def extend(positions, cost):
+        start = positions[-1]
+        for length in range(1, trip_count - start + 1):
+            total = cost + checkpointing.reversal_cost(length, slots - len(positions) + 1)
+            if total > target:
+                break
+            if start + length == trip_count:
+                found.append(tuple(positions))
+            elif len(positions) < slots:
+                extend(positions + [start + length], total)
+    extend([0], 0)
+    return found
+
+
+@pytest.mark.parametrize("slots", [2, 3, 4, 5])
+def test_no_online_schedule_is_optimal_one_iteration_past_the_level_one_bound(slots):
+    # the placements an online schedule can hold at n + 1 are those at n, less some, plus n;
+    # optimal chains reach n = C(k+2, 2) (this module's schedule is one) and stop there
+    bound = math.comb(slots + 2, 2)
+    reachable = {(0,)}
+    for trip_count in range(2, bound + 2):
+        reachable = {placement for placement in optimal_placements(trip_count, slots)
+                     if any(set(placement) <= set(held) | {trip_count - 1} for held in reachable)}
+        assert bool(reachable) == (trip_count <= bound), trip_count
+
+
 # -------------------- golden schedules --------------------
 
 def test_golden_online_placement_with_three_checkpoints():
