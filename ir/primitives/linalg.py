@@ -16,6 +16,7 @@ from ir.primitives import structural
 from ir.primitives.ad_util import aval_of, is_undefined, jvp_from_derivatives
 from ir.primitives.batch_util import shift_dim
 from ir.primitives.elementwise import array_if_python_scalar
+from ir.primitives.taylor_util import bilinear_taylor
 from ir.tracing import bind, get_aval
 
 
@@ -127,6 +128,7 @@ def _dot_general_batch(values, dims, *, dimension_numbers):
 
 
 dot_general_p.define(batch=_dot_general_batch)
+dot_general_p.define(taylor=bilinear_taylor(dot_general_p))  # Leibniz: sum_j C(k, j) lhs_j . rhs_(k-j)
 
 
 def dot_general(lhs, rhs, dimension_numbers):
