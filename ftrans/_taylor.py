@@ -250,7 +250,10 @@ def _operator(fun, what, order, argnums, collapse, directions_of):
             full[position] = x
             return fun(*full, **kwargs)
         program = _operator_program(fun_of_x, what, aval, order, directions, weights, collapse)
-        return as_array(eval_jaxpr(program.jaxpr, program.consts, x)[0])
+        out, = eval_jaxpr(program.jaxpr, program.consts, x)
+        if isinstance(weights, float):  # the mean, times the scale
+            out = ew.mul(out, ad_util.scalar_like(out, weights / get_aval(directions).shape[0]))
+        return as_array(out)
     return operator
 
 
@@ -295,11 +298,8 @@ def _operator_program(fun_of_x, what, aval, order, directions, weights, collapse
     def program(x):
         x_in[0] = x
         top, = batching.batch_flat(top_coefficient, [directions], [0], count, lambda avals: [0])
-        if weights is None:
+        if weights is None or isinstance(weights, float):  # a mean is scaled once evaluated
             return [reductions.reduce_sum(top, (0,))]
-        if isinstance(weights, float):
-            total = reductions.reduce_sum(top, (0,))
-            return [ew.mul(total, ad_util.scalar_like(total, weights / count))]
         return [dot_general(top, weights, (((0,), (0,)), ((), ())))]
 
     x_in = [None]
