@@ -395,3 +395,444 @@ def test_jet_of_integer_primals_is_a_type_error():
 def test_jet_of_a_non_callable_is_a_type_error():
     with pytest.raises(TypeError, match="jet expects a callable"):
         ft.jet(3.0, (1.0,), ([1.0],))
+
+
+# -------------------- the collapse pass --------------------
+
+def _evaluate(closed, *args):
+    return eval_jaxpr(closed.jaxpr, closed.consts, *args)
+
+
+def _reduce_sum_operands(closed):
+    return [e.invars[0] for e in closed.jaxpr.eqns if e.primitive.name == "reduce_sum"]
+
+
+def test_collapse_pushes_a_sum_through_linear_equations_to_the_input():
+    """sum_0 of a chain linear in u (scalings by values the same along axis 0, sums, a
+    contraction, transposes and reshapes) becomes the same chain of sum_0 u."""
+    rng = np.random.default_rng(0)
+    W, c, u = rng.normal(size=(4, 5)), rng.normal(size=5), rng.normal(size=(3, 5))
+
+    def f(u, c):
+        y = (u * c - u / (c * c + 1.0)) @ W.T                # (3, 4)
+        y = fnp.reshape(fnp.transpose(fnp.broadcast_to(y, (2, 3, 4)), (1, 0, 2)), (3, 8))
+        return fnp.sum(fnp.where(c[:1] > 0, y, -y), axis=0)
+    closed = ft.make_jaxpr(f)(u, c)
+    collapsed = collapse_sums(closed)
+    ir.check(collapsed.jaxpr)
+    u_var = collapsed.jaxpr.invars[0]
+    assert _reduce_sum_operands(collapsed) == [u_var]  # one sum left, of the input itself
+    np.testing.assert_allclose(_evaluate(collapsed, u, c)[0], f(u, c), rtol=1e-12)
+    assert collapsed.out_avals == closed.out_avals
+
+
+def test_collapse_leaves_the_sum_of_a_nonlinear_term_where_it_is():
+    u = np.arange(6.0).reshape(2, 3)
+    closed = ft.make_jaxpr(lambda u: fnp.sum(fnp.tanh(u) * 2.0 + u * u, axis=0))(u)
+    collapsed = collapse_sums(closed)
+    operands = _reduce_sum_operands(collapsed)
+    producers = {v: e for e in collapsed.jaxpr.eqns for v in e.outvars}
+    assert sorted(producers[v].primitive.name for v in operands) == ["mul", "tanh"]
+    np.testing.assert_allclose(_evaluate(collapsed, u)[0], np.sum(np.tanh(u) * 2 + u * u, axis=0), rtol=1e-13)
+
+
+def test_collapse_pushes_a_weighted_sum():
+    rng = np.random.default_rng(1)
+    u, w, c = rng.normal(size=(4, 3)), rng.normal(size=4), rng.normal(size=3)
+    f = lambda u, w, c: fnp.tensordot(w, fnp.sin(c) * (u + u), 1)  # noqa: E731
+    collapsed = collapse_sums(ft.make_jaxpr(f)(u, w, c))
+    contractions = [e for e in collapsed.jaxpr.eqns if e.primitive.name == "dot_general"]
+    assert [e.invars[0] for e in contractions] == [collapsed.jaxpr.invars[0]]  # sum_r w_r u[r], then linear work
+    np.testing.assert_allclose(_evaluate(collapsed, u, w, c)[0], f(u, w, c), rtol=1e-12)
+
+
+def test_collapse_does_not_push_a_sum_through_a_conversion_to_integers():
+    u = np.array([[0.6, 1.7], [0.6, 0.2]])
+    collapsed = collapse_sums(ft.make_jaxpr(lambda u: fnp.sum(u.astype(np.int64), axis=0))(u))
+    np.testing.assert_array_equal(_evaluate(collapsed, u)[0], [0, 1])
+
+
+def test_collapse_returns_its_input_when_no_output_is_a_sum_and_never_mutates_it():
+    closed = ft.make_jaxpr(lambda u: fnp.sin(u) * 2.0)(np.ones((2, 3)))
+    assert collapse_sums(closed) is closed
+    closed = ft.make_jaxpr(lambda u: fnp.sum(u * 2.0, axis=0))(np.ones((2, 3)))
+    before = str(closed)
+    assert collapse_sums(closed) is not closed
+    assert str(closed) == before
+
+
+_LINEAR_STEPS = ["scale", "divide", "add", "sub", "neg", "contract", "transpose", "reshape", "select", "pad",
+                 "slice", "rev", "concatenate", "reduce", "tanh", "square"]
+
+
+@given(data=st.data())
+@share_of_profile(1 / 2)
+def test_collapse_of_random_programs_computes_the_same_sums(data):
+    """Drawn chains of operations on a batch u of shape (R, n), summed over the batch axis:
+    the collapsed program computes the same values (to rounding) and type-checks."""
+    steps = data.draw(st.lists(st.sampled_from(_LINEAR_STEPS), min_size=1, max_size=6), label="steps")
+    r, n = data.draw(st.integers(1, 3), label="R"), data.draw(st.integers(2, 4), label="n")
+    rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 16), label="seed"))
+    u, c = rng.normal(size=(r, n)), rng.normal(size=n)
+    weights = data.draw(st.booleans(), label="weighted")
+    w = rng.normal(size=r)
+
+    def f(u, c, w):
+        y = u
+        for step in steps:
+            width = y.shape[1]
+            c_here = c[:1] * fnp.ones(width)
+            if step == "scale":
+                y = y * c_here
+            elif step == "divide":
+                y = y / (c_here * c_here + 1.0)
+            elif step in ("add", "sub"):
+                y = y + fnp.sin(u[:, :1] * y) if step == "add" else y - y * c_here
+            elif step == "neg":
+                y = -y
+            elif step == "contract":
+                y = y @ np.random.default_rng(width).normal(size=(3, width)).T
+            elif step == "transpose":
+                y = fnp.transpose(fnp.broadcast_to(y, (2,) + y.shape), (1, 0, 2)).reshape(y.shape[0], 2 * width)
+            elif step == "reshape":
+                y = fnp.reshape(fnp.reshape(y, (y.shape[0], width, 1)), (y.shape[0], width))
+            elif step == "select":
+                y = fnp.where(c_here > 0, y, 2.0 * y)
+            elif step == "pad":
+                y = ft.lax.pad(y, 0.0, [(0, 0, 0), (1, 1, 0)])
+            elif step == "slice":
+                y = y[:, ::2]
+            elif step == "rev":
+                y = y[:, ::-1]
+            elif step == "concatenate":
+                y = fnp.concatenate([y, 3.0 * y], axis=1)
+            elif step == "reduce":
+                y = fnp.sum(fnp.reshape(y, (y.shape[0], width, 1)) * fnp.ones(2), axis=2)
+            elif step == "tanh":
+                y = fnp.tanh(y)
+            elif step == "square":
+                y = y * y
+        return fnp.tensordot(w, y, 1) if weights else fnp.sum(y, axis=0)
+    closed = ft.make_jaxpr(f)(u, c, w)
+    collapsed = collapse_sums(closed)
+    ir.check(collapsed.jaxpr)
+    assert collapsed.out_avals == closed.out_avals
+    np.testing.assert_allclose(_evaluate(collapsed, u, c, w)[0], _evaluate(closed, u, c, w)[0],
+                               rtol=1e-10, atol=1e-10)
+
+
+# -------------------- the differential operators --------------------
+
+def _net(params, x):
+    return _mlp(params, x)
+
+
+def _hessian_trace(f, x):
+    hessian = ft.hessian(f)(x)
+    return np.trace(np.reshape(hessian, (x.size, x.size)))
+
+
+def test_laplacian_of_an_mlp_is_the_trace_of_its_hessian():
+    rng = np.random.default_rng(3)
+    params, x = _mlp_params(rng), rng.normal(size=3)
+    f = lambda x: _net(params, x)  # noqa: E731
+    np.testing.assert_allclose(ft.laplacian(f)(x), _hessian_trace(f, x), rtol=1e-12)
+
+
+def test_laplacian_closed_forms():
+    x = np.array([0.3, -1.2, 2.0, 0.7])
+    np.testing.assert_allclose(ft.laplacian(lambda x: fnp.sum(fnp.sin(x)))(x), -np.sum(np.sin(x)), rtol=1e-13)
+    # |x|^4: Laplacian 4 (D + 2) |x|^2
+    np.testing.assert_allclose(ft.laplacian(lambda x: fnp.sum(x * x) ** 2)(x), 4 * 6 * np.sum(x * x), rtol=1e-13)
+    # a matrix argument: the sum over all its elements
+    X = np.array([[0.5, 1.5], [-0.3, 0.8], [1.1, -2.0]])
+    f = lambda X: fnp.sum(fnp.exp(X) * X)  # noqa: E731  (second derivative (x + 2) e^x)
+    np.testing.assert_allclose(ft.laplacian(f)(X), np.sum((X + 2) * np.exp(X)), rtol=1e-13)
+
+
+def test_biharmonic_closed_forms_and_the_fourth_derivative_tensor():
+    x = np.array([0.3, -1.2, 2.0])
+    # |x|^4: Delta^2 = 8 D (D + 2)
+    np.testing.assert_allclose(ft.biharmonic(lambda x: fnp.sum(x * x) ** 2)(x), 8 * 3 * 5, rtol=1e-12)
+    np.testing.assert_allclose(ft.biharmonic(lambda x: fnp.sum(fnp.sin(x)))(x), np.sum(np.sin(x)), rtol=1e-12)
+    rng = np.random.default_rng(4)
+    params = _mlp_params(rng)
+    f = lambda x: _net(params, x)  # noqa: E731
+    tensor = ft.jacfwd(ft.jacfwd(ft.hessian(f)))(x)
+    np.testing.assert_allclose(ft.biharmonic(f)(x), np.einsum("iijj->", tensor), rtol=1e-10)
+    np.testing.assert_allclose(ft.biharmonic(f, collapse=False)(x), np.einsum("iijj->", tensor), rtol=1e-10)
+
+
+def test_biharmonic_of_one_variable_is_the_fourth_derivative():
+    np.testing.assert_allclose(ft.biharmonic(lambda x: fnp.sum(fnp.exp(2.0 * x)))(np.array([0.4])),
+                               16 * np.exp(0.8), rtol=1e-13)
+
+
+def test_weighted_laplacian_is_the_weighted_sum_of_hessian_forms():
+    rng = np.random.default_rng(5)
+    params, x = _mlp_params(rng), rng.normal(size=3)
+    f = lambda x: _net(params, x)  # noqa: E731
+    hessian = ft.hessian(f)(x)
+    V, w = rng.normal(size=(5, 3)), rng.normal(size=5)
+    forms = np.einsum("ri,ij,rj->r", V, hessian, V)
+    np.testing.assert_allclose(ft.laplacian(f, directions=V, weights=w)(x), forms @ w, rtol=1e-11)
+    np.testing.assert_allclose(ft.laplacian(f, directions=V)(x), forms.mean(), rtol=1e-11)
+
+
+def test_stochastic_laplacian_averages_to_the_exact_one():
+    """Hutchinson with random signs: the mean of v^T H v over R directions is within a few
+    standard errors of trace(H), sqrt(2 (|H|_F^2 - sum H_ii^2) / R) (for +-1 entries)."""
+    rng = np.random.default_rng(6)
+    params, x = _mlp_params(rng, (4, 6, 1)), rng.normal(size=4)
+    f = lambda x: _net(params, x)  # noqa: E731
+    hessian = ft.hessian(f)(x)
+    count = 4000
+    V = rng.choice([-1.0, 1.0], size=(count, 4))
+    estimate = ft.laplacian(f, directions=V)(x)
+    error = np.sqrt(2 * (np.sum(hessian ** 2) - np.sum(np.diag(hessian) ** 2)) / count)
+    assert abs(estimate - np.trace(hessian)) < 5 * error
+    assert abs(estimate - np.trace(hessian)) > 0  # it is an estimate: not the exact value by construction
+
+
+def test_stochastic_biharmonic_averages_to_the_exact_one():
+    """Gaussian directions: E[d^4 f[v,v,v,v]] = 3 Delta^2 f; the estimate is within a few
+    standard errors (from the per-direction values) of the exact operator."""
+    rng = np.random.default_rng(7)
+    params, x = _mlp_params(rng, (3, 5, 1)), rng.normal(size=3)
+    f = lambda x: _net(params, x)  # noqa: E731
+    count = 3000
+    V = rng.normal(size=(count, 3))
+    per_direction = ft.vmap(lambda v: ft.jet(f, (x,), ([v] + [fnp.zeros(3)] * 3,))[1][3])(V)
+    estimate = ft.biharmonic(f, directions=V)(x)
+    np.testing.assert_allclose(estimate, np.mean(per_direction) / 3, rtol=1e-10)
+    standard_error = np.std(per_direction) / 3 / np.sqrt(count)
+    assert abs(estimate - ft.biharmonic(f)(x)) < 5 * standard_error
+
+
+def test_differential_operator_is_the_weighted_sum_of_directional_derivatives():
+    rng = np.random.default_rng(8)
+    params, x = _mlp_params(rng), rng.normal(size=3)
+    f = lambda x: _net(params, x)  # noqa: E731
+    V, w = rng.normal(size=(4, 3)), rng.normal(size=4)
+    third = [nested_jvp_series(f, [x], [[v, np.zeros(3), np.zeros(3)]], 3)[2] for v in V]
+    np.testing.assert_allclose(ft.differential_operator(f, 3, V, w)(x), np.dot(w, third), rtol=1e-10)
+    np.testing.assert_allclose(ft.differential_operator(f, 3, V)(x), np.sum(third), rtol=1e-10)
+    first = [ft.jvp(f, (x,), (v,))[1] for v in V]
+    np.testing.assert_allclose(ft.differential_operator(f, 1, V, w)(x), np.dot(w, first), rtol=1e-12)
+
+
+def test_laplacian_in_another_argument_and_of_a_constant():
+    rng = np.random.default_rng(9)
+    params, x = _mlp_params(rng), rng.normal(size=3)
+    np.testing.assert_allclose(ft.laplacian(_net, argnums=1)(params, x), _hessian_trace(lambda x: _net(params, x), x),
+                               rtol=1e-12)
+    np.testing.assert_allclose(ft.laplacian(_net, argnums=-1)(params, x), ft.laplacian(_net, argnums=1)(params, x))
+    assert ft.laplacian(lambda x: fnp.sum(x) + 1.0)(x) == 0.0
+
+
+def test_laplacian_shows_the_collapsed_program():
+    """The first-order coefficients of the 3 directions (3 x 6) and one summed second-order
+    coefficient (6) go through each layer; a is the basis of directions."""
+    params = [(np.ones((6, 3)), np.ones(6)), (np.ones((6, 6)), np.ones(6)), (np.ones((1, 6)), np.ones(1))]
+    got = str(ft.make_jaxpr(ft.laplacian(_mlp, argnums=1))(params, np.ones(3)))
+    assert got.strip() == GOLDEN_LAPLACIAN.strip()
+    assert str(ft.parse_jaxpr(got, consts=[np.eye(3)])) == got
+
+
+GOLDEN_LAPLACIAN = """
+{ lambda a:f64[3,3]; b:f64[6,3] c:f64[6] d:f64[6,6] e:f64[6] f:f64[1,6] g:f64[1] h:f64[3]. let
+    i:f64[6] = dot_general[dimension_numbers=(((1,), (0,)), ((), ()))] b h
+    j:f64[3,6] = dot_general[dimension_numbers=(((1,), (1,)), ((), ()))] a b
+    k:f64[6] = add i c
+    l:f64[6] = tanh k
+    m:f64[6] = neg l
+    n:f64[6] = mul m l
+    o:f64[6] = add n 1.0:f64[]
+    p:f64[6] = mul l 2.0:f64[]
+    q:f64[6] = mul p l
+    r:f64[6] = add q -2.0:f64[]
+    s:f64[6] = mul r l
+    t:f64[3,6] = broadcast_in_dim[broadcast_dimensions=(1,) shape=(3, 6)] o
+    u:f64[3,6] = mul t j
+    v:f64[3,6] = mul j j
+    w:f64[6] = reduce_sum[axes=(0,)] v
+    x:f64[6] = mul s w
+    y:f64[6] = dot_general[dimension_numbers=(((1,), (0,)), ((), ()))] d l
+    z:f64[3,6] = dot_general[dimension_numbers=(((1,), (1,)), ((), ()))] u d
+    ba:f64[6] = dot_general[dimension_numbers=(((0,), (1,)), ((), ()))] x d
+    bb:f64[6] = add y e
+    bc:f64[6] = tanh bb
+    bd:f64[6] = neg bc
+    be:f64[6] = mul bd bc
+    bf:f64[6] = add be 1.0:f64[]
+    bg:f64[6] = mul bc 2.0:f64[]
+    bh:f64[6] = mul bg bc
+    bi:f64[6] = add bh -2.0:f64[]
+    bj:f64[6] = mul bi bc
+    bk:f64[6] = mul bf ba
+    bl:f64[3,6] = mul z z
+    bm:f64[6] = reduce_sum[axes=(0,)] bl
+    bn:f64[6] = mul bj bm
+    bo:f64[6] = add bk bn
+    bp:f64[1] = dot_general[dimension_numbers=(((0,), (1,)), ((), ()))] bo f
+    bq:f64[] = squeeze[dimensions=(0,)] bp
+  in (bq,) }
+"""
+
+
+def _tangent_rows_through(closed, weight):
+    """How many vectors beside the primal go through `weight` (a matrix input): the rows
+    of the other operands of the dot_generals that read it, less the primal's one."""
+    rows = 0
+    for eqn in closed.jaxpr.eqns:
+        if eqn.primitive.name == "dot_general" and weight in eqn.invars:
+            other = eqn.invars[1] if eqn.invars[0] is weight else eqn.invars[0]
+            rows += other.aval.size // weight.aval.shape[1]
+    return rows - 1
+
+
+@pytest.mark.parametrize("dimension", [2, 5])
+def test_collapsed_program_carries_d_plus_1_tangent_vectors_the_standard_one_2d(dimension):
+    rng = np.random.default_rng(10)
+    params, x = _mlp_params(rng, (dimension, 7, 7, 1)), rng.normal(size=dimension)
+    hidden = lambda closed: closed.jaxpr.invars[2]  # noqa: E731  (the second layer's weight)
+    collapsed = ft.make_jaxpr(ft.laplacian(_mlp, argnums=1))(params, x)
+    standard = ft.make_jaxpr(ft.laplacian(_mlp, argnums=1, collapse=False))(params, x)
+    assert _tangent_rows_through(collapsed, hidden(collapsed)) == dimension + 1
+    assert _tangent_rows_through(standard, hidden(standard)) == 2 * dimension
+
+
+def test_collapse_false_computes_the_same_operators():
+    rng = np.random.default_rng(11)
+    params, x = _mlp_params(rng), rng.normal(size=3)
+    f = lambda x: _net(params, x)  # noqa: E731
+    np.testing.assert_allclose(ft.laplacian(f, collapse=False)(x), ft.laplacian(f)(x), rtol=1e-12)
+    V = rng.normal(size=(3, 3))
+    np.testing.assert_allclose(ft.biharmonic(f, directions=V, collapse=False)(x),
+                               ft.biharmonic(f, directions=V)(x), rtol=1e-11)
+
+
+def test_laplacian_goes_through_jitted_inner_functions():
+    """Inner jit_calls are inlined before the collapse, so the sum goes through them too."""
+    rng = np.random.default_rng(12)
+    params, x = _mlp_params(rng), rng.normal(size=3)
+    layer = ft.jit(lambda W, b, h: fnp.tanh(W @ h + b))
+
+    def f(x):
+        for W, b in params[:-1]:
+            x = layer(W, b, x)
+        W, b = params[-1]
+        return (W @ x + b)[0]
+    program = ft.make_jaxpr(ft.laplacian(f))(x)
+    assert "jit_call" not in str(program)
+    np.testing.assert_allclose(ft.laplacian(f)(x), _hessian_trace(f, x), rtol=1e-12)
+
+
+# -------------------- batching, jit, grad, dtypes --------------------
+
+def test_vmap_of_laplacian_over_points_equals_a_loop_and_jit_equals_eager():
+    rng = np.random.default_rng(13)
+    params, points = _mlp_params(rng), rng.normal(size=(6, 3))
+    batched = ft.vmap(ft.laplacian(_net, argnums=1), in_axes=(None, 0))
+    want = [_hessian_trace(lambda x: _net(params, x), x) for x in points]
+    np.testing.assert_allclose(batched(params, points), want, rtol=1e-12)
+    np.testing.assert_allclose(ft.jit(batched)(params, points), batched(params, points), rtol=1e-13)
+    biharmonic = ft.vmap(ft.biharmonic(_net, argnums=1), in_axes=(None, 0))
+    np.testing.assert_allclose(ft.jit(biharmonic)(params, points), [ft.biharmonic(_net, argnums=1)(params, x)
+                                                                    for x in points], rtol=1e-11)
+
+
+def test_vmap_of_stochastic_laplacian_over_batched_directions():
+    rng = np.random.default_rng(14)
+    params, x = _mlp_params(rng), rng.normal(size=3)
+    directions = rng.normal(size=(4, 2, 3))  # 4 draws of 2 directions
+    f = lambda V: ft.laplacian(lambda x: _net(params, x), directions=V)(x)  # noqa: E731
+    np.testing.assert_allclose(ft.vmap(f)(directions), [f(V) for V in directions], rtol=1e-12)
+    np.testing.assert_allclose(ft.jit(ft.vmap(f))(directions), [f(V) for V in directions], rtol=1e-12)
+
+
+def test_grad_through_the_laplacian_with_respect_to_parameters():
+    """A PINN's loss: grad of the mean squared Laplacian over points, against the same
+    through trace(hessian), eagerly and under jit."""
+    rng = np.random.default_rng(15)
+    params, points = _mlp_params(rng), rng.normal(size=(4, 3))
+    lap = ft.vmap(ft.laplacian(_net, argnums=1), in_axes=(None, 0))
+    loss = lambda p: fnp.mean(lap(p, points) ** 2)  # noqa: E731
+    by_hessian = lambda p: fnp.mean(ft.vmap(  # noqa: E731
+        lambda x: fnp.einsum("ii->", ft.hessian(_net, argnums=1)(p, x)))(points) ** 2)
+    want = ft.tree_util.tree_flatten(ft.grad(by_hessian)(params))[0]
+    for got in (ft.grad(loss)(params), ft.jit(ft.grad(loss))(params)):
+        for g, w in zip(ft.tree_util.tree_flatten(got)[0], want, strict=True):
+            np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
+
+
+def test_laplacian_of_a_function_closing_over_a_traced_value():
+    """d/dw of Laplacian(x -> sin(w x) summed) = -sum(2 w x^2 sin(wx) + w^2 x^3 cos(wx))... checked by grad."""
+    x = np.array([0.3, 0.9])
+    f = lambda w: ft.laplacian(lambda x: fnp.sum(fnp.sin(w * x)))(x)  # noqa: E731
+    closed_form = lambda w: -w ** 2 * np.sum(np.sin(w * x))  # noqa: E731
+    np.testing.assert_allclose(f(1.3), closed_form(1.3), rtol=1e-13)
+    want = -2 * 1.3 * np.sum(np.sin(1.3 * x)) - 1.3 ** 2 * np.sum(x * np.cos(1.3 * x))
+    np.testing.assert_allclose(ft.grad(f)(1.3), want, rtol=1e-12)
+    np.testing.assert_allclose(ft.jit(ft.grad(f))(1.3), want, rtol=1e-12)
+
+
+def test_operators_keep_float32():
+    rng = np.random.default_rng(16)
+    params = [(W.astype(np.float32), b.astype(np.float32)) for W, b in _mlp_params(rng)]
+    x = rng.normal(size=3).astype(np.float32)
+    f = lambda x: _net(params, x)  # noqa: E731
+    params64 = [(W.astype(np.float64), b.astype(np.float64)) for W, b in params]
+    exact = _hessian_trace(lambda x: _net(params64, x), x.astype(np.float64))
+    for value in (ft.laplacian(f)(x), ft.jit(ft.laplacian(f))(x),
+                  ft.laplacian(f, directions=np.eye(3))(x) * 3):  # float64 directions take x's dtype
+        assert value.dtype == np.float32
+        np.testing.assert_allclose(value, exact, rtol=1e-4, atol=1e-5)
+    assert ft.biharmonic(f)(x).dtype == np.float32
+
+
+# -------------------- the operators: errors --------------------
+
+def test_laplacian_of_a_non_scalar_function_is_a_type_error():
+    with pytest.raises(TypeError, match=r"laplacian requires a scalar output, but the function returned shape \(3,\)"):
+        ft.laplacian(fnp.sin)(np.ones(3))
+    with pytest.raises(TypeError, match="scalar output.*a pytree of 2 leaves"):
+        ft.laplacian(lambda x: (fnp.sum(x), fnp.sum(x)))(np.ones(3))
+
+
+def test_laplacian_of_integer_inputs_is_a_type_error():
+    with pytest.raises(TypeError, match="laplacian requires a floating-point input, but argument 0 has dtype int64"):
+        ft.laplacian(lambda x: fnp.sum(x * x))(np.arange(3))
+    with pytest.raises(TypeError, match="biharmonic requires a floating-point input, but argument 1"):
+        ft.biharmonic(lambda a, x: fnp.sum(x), argnums=1)(1.0, np.arange(3))
+
+
+def test_operator_directions_and_weights_of_the_wrong_shape_are_value_errors():
+    f = lambda x: fnp.sum(x ** 3)  # noqa: E731
+    x = np.ones(3)
+    with pytest.raises(ValueError, match=r"directions must have shape \(R,\) \+ x.shape = \(R, 3\).*got f64\[2,4\]"):
+        ft.laplacian(f, directions=np.ones((2, 4)))(x)
+    with pytest.raises(ValueError, match="directions must have shape"):
+        ft.biharmonic(f, directions=np.ones(3))(x)
+    with pytest.raises(ValueError, match="directions must have shape"):
+        ft.laplacian(f, directions=np.ones((0, 3)))(x)
+    with pytest.raises(ValueError, match=r"weights must have shape \(2,\), one per direction, got f64\[3\]"):
+        ft.laplacian(f, directions=np.ones((2, 3)), weights=np.ones(3))(x)
+    with pytest.raises(ValueError, match="weights go with directions"):
+        ft.laplacian(f, weights=np.ones(3))
+
+
+def test_operator_argument_errors():
+    f = lambda x: fnp.sum(x ** 3)  # noqa: E731
+    with pytest.raises(TypeError, match="argnums must be one int"):
+        ft.laplacian(f, argnums=(0, 1))
+    with pytest.raises(ValueError, match="argnums=2 refers to positional argument 2"):
+        ft.laplacian(f, argnums=2)(np.ones(3))
+    with pytest.raises(TypeError, match="argument 0 must be one array"):
+        ft.laplacian(lambda p: p["x"] ** 2)({"x": np.ones(3)})
+    with pytest.raises(TypeError, match="order must be a positive int"):
+        ft.differential_operator(f, 0, np.ones((1, 3)))
+    with pytest.raises(TypeError, match="laplacian expects a callable"):
+        ft.laplacian("f")
+    with pytest.raises(TypeError, match="laplacian requires a real floating-point output"):
+        ft.laplacian(lambda x: fnp.sum(x) > 0)(np.ones(3))
