@@ -274,35 +274,32 @@ def _argument_aval(x, what, position):
 
 
 def _operator_program(fun_of_x, what, aval, order, directions, weights, collapse):
-    """The staged program x -> sum_r w_r d^order f(x)[v_r, ...]: the standard
-    Taylor-mode one (a jet per direction, batched), collapsed, optimized."""
+    """The staged program x -> sum_r w_r d^order f(x)[v_r, ...] (the plain sum where
+    `weights` is None or a mean's scale): the standard Taylor-mode program, a jet per
+    direction batched over the directions, then inlined, collapsed and optimized."""
     count = get_aval(directions).shape[0]
-    zeros = [Zero(aval)] * (order - 1)
+    higher = [Zero(aval)] * (order - 1)  # the curve x + t v: no higher coefficients
 
-    def top_coefficient(v):
-        def flat(x):
-            out_leaves, _ = tree_flatten(fun_of_x(x))
-            out_aval = get_aval(out_leaves[0]) if len(out_leaves) == 1 else None
-            if out_aval is None or out_aval.shape != ():
-                shape = out_aval.shape if out_aval is not None else f"a pytree of {len(out_leaves)} leaves"
-                raise TypeError(at_user_line(f"{what} requires a scalar output, but the function returned "
-                                             f"shape {shape}"))
-            if out_aval.dtype.kind != "f":
-                raise TypeError(at_user_line(f"{what} requires a real floating-point output, got "
-                                             f"{out_aval.dtype.name}"))
-            return out_leaves
-        _, series = taylor.jet_flat(flat, [x_in[0]], [[v, *zeros]], order)
-        top = series[0][order - 1]
-        return [ad_util.zeros(top.aval) if type(top) is Zero else top]  # f is polynomial of lower degree in x
+    def scalar_output(x):
+        out_leaves, _ = tree_flatten(fun_of_x(x))
+        out_aval = get_aval(out_leaves[0]) if len(out_leaves) == 1 else None
+        if out_aval is None or out_aval.shape != ():
+            shape = out_aval.shape if out_aval is not None else f"a pytree of {len(out_leaves)} leaves"
+            raise TypeError(at_user_line(f"{what} requires a scalar output, but the function returned shape {shape}"))
+        if out_aval.dtype.kind != "f":
+            raise TypeError(at_user_line(f"{what} requires a real floating-point output, got {out_aval.dtype.name}"))
+        return out_leaves
 
     def program(x):
-        x_in[0] = x
+        def top_coefficient(v):
+            _, series = taylor.jet_flat(scalar_output, [x], [[v, *higher]], order)
+            top = series[0][order - 1]
+            return [ad_util.zeros(top.aval) if type(top) is Zero else top]  # f of lower degree in x
         top, = batching.batch_flat(top_coefficient, [directions], [0], count, lambda avals: [0])
         if weights is None or isinstance(weights, float):  # a mean is scaled once evaluated
             return [reductions.reduce_sum(top, (0,))]
         return [dot_general(top, weights, (((0,), (0,)), ((), ())))]
 
-    x_in = [None]
     staged = inline_calls(stage(program, [aval]))
     if collapse:
         staged = passes.collapse_sums(staged)

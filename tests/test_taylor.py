@@ -3,7 +3,6 @@ and jitted), its conventions, compositions and errors; the collapse pass; and th
 differential operators (ft.laplacian, ft.biharmonic, ft.differential_operator)
 against trace(hessian), 4th-derivative tensors, closed forms and their stochastic
 estimates, batched, jitted, differentiated, in float64 and float32."""
-import itertools
 import math
 import uuid
 
@@ -19,10 +18,8 @@ import ir
 from conftest import share_of_profile
 from interpreters import taylor
 from interpreters.eval import eval_jaxpr
-from ir.core import ShapedArray
 from ir.passes import collapse_sums
 from ir.primitive import PRIMITIVES, Primitive
-from ir.primitives import call
 
 # -------------------- the reference: derivatives along the curve by nested jvps --------------------
 
