@@ -177,3 +177,4 @@ def _jet_of_closed_jaxpr(closed, primals, series, name):
 
 
 call.SUBJAXPR_TRANSFORMS["jet"] = _jet_of_closed_jaxpr
+call.SUBJAXPR_TRANSFORMS["jet_jaxpr"] = jet_jaxpr  # for the rules of loops, in ir/primitives

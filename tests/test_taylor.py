@@ -310,7 +310,10 @@ def test_jet_jaxpr_is_staged_once_per_signature():
 
 
 def test_jet_jaxpr_instantiates_zero_outputs_on_request():
-    """A loop's carries need one pattern in and out: `instantiate` makes zero terms arrays."""
+    """A loop's carries need one pattern in and out: `instantiate` makes zero terms arrays.
+    Rules declared in ir (loops) reach it as SUBJAXPR_TRANSFORMS["jet_jaxpr"]."""
+    from ir.primitives.call import SUBJAXPR_TRANSFORMS
+    assert SUBJAXPR_TRANSFORMS["jet_jaxpr"] is taylor.jet_jaxpr
     closed = ft.make_jaxpr(lambda x, y: [x * 2.0, y])(np.ones(2), np.ones(2))
     (_, out_nonzero) = taylor.jet_jaxpr(closed, 2, [(True, False), (False, False)])
     assert out_nonzero == [(True, False), (False, False)]

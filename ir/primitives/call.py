@@ -26,6 +26,7 @@ from ir.tracing import Tracer, bind, get_aval
 # "transpose": (closed, cts, operands, name) -> cts of the operands       (interpreters/ad.py)
 # "batch":     (closed, values, dims, name) -> (outs, dims_out)           (interpreters/batching.py)
 # "jet":       (closed, primals, series, name) -> (outs, series_out)        (interpreters/taylor.py)
+# "jet_jaxpr": (closed, order, nonzero, instantiate) -> (jet ClosedJaxpr, out_nonzero)  (interpreters/taylor.py)
 SUBJAXPR_TRANSFORMS = {}
 
 
