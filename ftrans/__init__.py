@@ -13,6 +13,7 @@ from ftrans._jacobians import hessian, jacfwd, jacrev
 from ftrans._jaxpr_as_fun import jaxpr_as_fun
 from ftrans._jit import jit
 from ftrans._make_jaxpr import make_jaxpr
+from ftrans._taylor import biharmonic, differential_operator, jet, laplacian
 from ftrans._vmap import vmap
 from ir.core import Array, ClosedJaxpr, Jaxpr, ShapedArray
 from ir.errors import ConcretizationError, UnexpectedTracerError
@@ -25,5 +26,5 @@ parse_jaxpr = _api_boundary(_parse)  # errors show the caller's line, not the pa
 __version__ = "0.1.0"
 
 __all__ = ["Array", "ClosedJaxpr", "ConcretizationError", "Jaxpr", "JaxprParseError", "ShapedArray", "UnexpectedTracerError",
-           "check_grads", "config", "device_put", "grad", "hessian", "jacfwd", "jacrev", "jaxpr_as_fun", "jit", "jvp", "lax", "linearize", "make_jaxpr", "parse_jaxpr",
+           "biharmonic", "check_grads", "config", "device_put", "differential_operator", "grad", "hessian", "jacfwd", "jacrev", "jaxpr_as_fun", "jet", "jit", "jvp", "lax", "laplacian", "linearize", "make_jaxpr", "parse_jaxpr",
            "numpy", "tree_util", "value_and_grad", "vjp", "vmap"]

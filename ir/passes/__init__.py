@@ -23,11 +23,15 @@ constant folding makes literals only). Every pass
     simplify            IEEE-exact algebraic rewrites                (simplify.py)
     lower_integer_pow   integer_pow as multiplications, where exact  (integer_pow.py)
     optimize            all of them to a fixed point                 (pipeline.py)
+    collapse_sums       push sums over an axis towards the inputs    (collapse.py)
 
 `cse`, `fold_constants`, `simplify` and `lower_integer_pow` are rules of one
 shared forward sweep (rewrite.py), which `optimize` runs with all of them at
-once. What a pass makes unused it leaves for `dce`.
+once. What a pass makes unused it leaves for `dce`. `collapse_sums` is exact
+up to rounding only (it reorders additions), so `optimize` does not run it:
+the differential operators of Taylor mode do (ftrans/_taylor.py).
 """
+from ir.passes.collapse import collapse_sums
 from ir.passes.cse import cse
 from ir.passes.dce import dce
 from ir.passes.fold import fold_constants
@@ -36,5 +40,5 @@ from ir.passes.pipeline import optimize
 from ir.passes.rewrite import BARRIER_PRIMITIVES, FOLD_MAX_ELEMENTS
 from ir.passes.simplify import simplify
 
-__all__ = ["BARRIER_PRIMITIVES", "FOLD_MAX_ELEMENTS", "cse", "dce", "fold_constants",
+__all__ = ["BARRIER_PRIMITIVES", "FOLD_MAX_ELEMENTS", "collapse_sums", "cse", "dce", "fold_constants",
            "lower_integer_pow", "optimize", "simplify"]

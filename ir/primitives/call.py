@@ -25,6 +25,8 @@ from ir.tracing import Tracer, bind, get_aval
 # "jvp":       (closed, primals, tangents, name) -> (outs, tangents_out)     (interpreters/ad.py)
 # "transpose": (closed, cts, operands, name) -> cts of the operands       (interpreters/ad.py)
 # "batch":     (closed, values, dims, name) -> (outs, dims_out)           (interpreters/batching.py)
+# "jet":       (closed, primals, series, name) -> (outs, series_out)        (interpreters/taylor.py)
+# "jet_jaxpr": (closed, order, nonzero, instantiate) -> (jet ClosedJaxpr, out_nonzero)  (interpreters/taylor.py)
 SUBJAXPR_TRANSFORMS = {}
 
 
@@ -51,7 +53,8 @@ jit_call_p = Primitive(
     impl=lambda *args, jaxpr, name: _transform("evaluate")(jaxpr, args),
     jvp=lambda primals, tangents, *, jaxpr, name: _transform("jvp")(jaxpr, primals, tangents, name),
     transpose=lambda cts, *operands, jaxpr, name: _transform("transpose")(jaxpr, cts, operands, name),
-    batch=lambda values, dims, *, jaxpr, name: _transform("batch")(jaxpr, values, dims, name))
+    batch=lambda values, dims, *, jaxpr, name: _transform("batch")(jaxpr, values, dims, name),
+    taylor=lambda primals, series, *, jaxpr, name: _transform("jet")(jaxpr, primals, series, name))
 
 
 def call_form(closed: ClosedJaxpr):

@@ -6,7 +6,9 @@ weakly typed only when every operand is.
 """
 from __future__ import annotations
 
+import builtins
 import functools
+import math
 
 import numpy as np
 
@@ -16,6 +18,9 @@ from ir.primitive import BOOL, INT, PRIMITIVES, DType, Primitive
 from ir.primitives.ad_util import (is_undefined, jvp_from_derivatives, scalar_like, unbroadcast,
                                    zero_jvp)
 from ir.primitives.batch_util import elementwise_batcher
+from ir.primitives.taylor_util import (bilinear_taylor, derivative_orders_needed, faa_di_bruno, horner, is_zero, leibniz,
+                                       polynomial_derivatives, powers_of, scaled, taylor_from_jvp, total,
+                                       unary_taylor, zero_taylor)
 from ir.tracing import bind, get_aval
 
 FLOAT = "f"
@@ -376,6 +381,137 @@ convert_element_type_p = Primitive("convert_element_type", params={"new_dtype": 
                                    jvp=_convert_jvp, transpose=_convert_transpose)
 convert_element_type_p.define(batch=elementwise_batcher(convert_element_type_p),
                               cuda_template="static_cast<{out_type}>({0})")
+
+# -------------------- Taylor mode (jet) --------------------
+# Unary functions by Faa di Bruno's formula: each gives its derivatives g', ..., g^(m) at x
+# (y = g(x)); see ir/primitives/taylor_util.py for the convention and the families.
+
+
+def _cycle(*values):
+    """Derivatives that repeat with a period (sin: cos, -sin, -cos, sin, ...)."""
+    return lambda m: [values[i % len(values)] for i in range(m)]
+
+
+def _sin_derivatives(x, y, m):
+    c = cos(x)
+    return _cycle(c, neg(y), neg(c), y)(m)
+
+
+def _cos_derivatives(x, y, m):
+    s = sin(x)
+    return _cycle(neg(s), neg(y), s, y)(m)
+
+
+def _log_derivatives(r, m):
+    """log's derivatives at u, from r = 1/u: (-1)^(j-1) (j-1)! r^j."""
+    return [scaled((-1) ** (j - 1) * math.factorial(j - 1), p) for j, p in enumerate(powers_of(r, m), 1)]
+
+
+def _sqrt_derivatives(x, y, m):
+    """c_j y^(1-2j), c_j = (1/2)(1/2 - 1)...(1/2 - j + 1): powers of 1/y, infinite at 0 as the jvp's 1/(2y)."""
+    s = div(_c(y, 1), y)
+    odd = [s]
+    if m > 1:
+        odd += [mul(s, p) for p in powers_of(mul(s, s), m - 1)]
+    return [scaled(math.prod(0.5 - i for i in range(j)), p) for j, p in enumerate(odd, 1)]
+
+
+def _atan_derivatives(x, y, m):
+    """atan^(j) = Q_j(x) h^j with h = 1/(1 + x^2): Q_1 = 1, Q_{j+1} = Q_j' (1 + x^2) - 2 j x Q_j."""
+    h = div(_c(x, 1), add(_c(x, 1), mul(x, x)))
+    q, out = [1], []
+    for j, h_j in enumerate(powers_of(h, m), 1):
+        out.append(h_j if q == [1] else mul(horner(q, x), h_j))
+        slope = [i * c for i, c in enumerate(q)][1:]
+        q = _polynomial_sum(_polynomial_sum(slope, [0, 0] + slope), [0] + [-2 * j * c for c in q])
+    return out
+
+
+def _polynomial_sum(p, q):
+    """p + q, coefficient lists lowest power first."""
+    n = builtins.max(len(p), len(q))
+    return [(p[i] if i < len(p) else 0) + (q[i] if i < len(q) else 0) for i in range(n)]
+
+
+def _integer_pow_derivatives(x, m, n):
+    """(x^n)^(j) = n (n-1) ... (n-j+1) x^(n-j); Zero where that factor is 0 (x^n is a polynomial)."""
+    out, falling = [], 1
+    for j in range(1, m + 1):
+        falling *= n - j + 1
+        if falling == 0:
+            out.append(Zero(tangent_aval(get_aval(x))))
+        elif n == j:
+            out.append(_c(x, falling))  # a constant, rank-0 beside arrays
+        else:
+            out.append(scaled(falling, x if n - j == 1 else integer_pow(x, n - j)))
+    return out
+
+
+for _prim, _derivatives in (
+        (sin_p, _sin_derivatives), (cos_p, _cos_derivatives),
+        (sinh_p, lambda x, y, m: _cycle(cosh(x), y)(m)), (cosh_p, lambda x, y, m: _cycle(sinh(x), y)(m)),
+        (exp_p, lambda x, y, m: [y] * m), (expm1_p, lambda x, y, m: [add(y, _c(y, 1))] * m),
+        (log_p, lambda x, y, m: _log_derivatives(div(_c(x, 1), x), m)),
+        (log1p_p, lambda x, y, m: _log_derivatives(div(_c(x, 1), add(_c(x, 1), x)), m)),
+        (sqrt_p, _sqrt_derivatives), (atan_p, _atan_derivatives),
+        (tanh_p, polynomial_derivatives([1, 0, -1])),     # tanh' = 1 - tanh^2
+        (tan_p, polynomial_derivatives([1, 0, 1])),       # tan' = 1 + tan^2
+        (logistic_p, polynomial_derivatives([0, 1, -1]))):  # logistic' = logistic - logistic^2
+    _prim.define(taylor=unary_taylor(_prim, _derivatives))
+integer_pow_p.define(taylor=unary_taylor(integer_pow_p, lambda x, out, m, *, y: _integer_pow_derivatives(x, m, y)))
+for _prim in (neg_p, abs_p, add_p, sub_p, mod_p, max_p, min_p, select_n_p, convert_element_type_p):
+    _prim.define(taylor=taylor_from_jvp(_prim))  # linear, or linear by pieces
+for _prim in (sign_p, floor_p, ceil_p, not_p, stop_gradient_p, floor_divide_p, and_p, or_p, xor_p,
+              eq_p, ne_p, lt_p, le_p, gt_p, ge_p):
+    _prim.define(taylor=zero_taylor(_prim))
+mul_p.define(taylor=bilinear_taylor(mul_p))
+
+
+def _div_taylor(primals, series):
+    """z = x / y, so x = z y: z_k = (x_k - sum_{j=1..k} C(k, j) y_j z_{k-j}) / y_0."""
+    (x, y), (xs, ys) = primals, series
+    z = div(x, y)
+    aval = tangent_aval(get_aval(z))
+    zs = [z]
+    for k in range(1, len(xs) + 1):
+        known = total([scaled(math.comb(k, j), mul(ys[j - 1], zs[k - j]))
+                       for j in range(1, k + 1) if not (is_zero(ys[j - 1]) or is_zero(zs[k - j]))], aval)
+        x_k = xs[k - 1]
+        if is_zero(known):
+            numerator = x_k
+        else:
+            numerator = neg(known) if is_zero(x_k) else sub(x_k, known)
+        zs.append(numerator if is_zero(numerator) else div(numerator, y))
+    return z, zs[1:]
+
+
+def _pow_taylor(primals, series):
+    """A constant exponent: Faa di Bruno in x, with the jvp's care where y (y-1)...
+    is 0 (x**2 has no third derivative, even at 0). A varying one: x**y =
+    exp(y log x), the series of y log x then exp's (log 0 taken as 0, as the jvp does)."""
+    (x, y), (xs, ys) = primals, series
+    out = pow(x, y)
+    aval = tangent_aval(get_aval(out))
+    if all(is_zero(c) for c in ys):
+        derivatives, falling = [], None
+        for j in range(1, derivative_orders_needed(xs) + 1):
+            factor = y if j == 1 else sub(y, _c(y, j - 1))
+            falling = factor if falling is None else mul(falling, factor)
+            value = mul(falling, pow(x, sub(y, _c(y, j))))
+            derivatives.append(select_n(eq(falling, _c(falling, 0)), value, _c(out, 0)))
+        return out, faa_di_bruno(derivatives, xs, aval)
+    log_x = log(select_n(eq(x, _c(x, 0)), x, _c(x, 1)))
+    if all(is_zero(c) for c in xs):
+        log_series = [Zero(aval)] * len(xs)
+    else:
+        log_series = faa_di_bruno(_log_derivatives(div(_c(x, 1), x), derivative_orders_needed(xs)), xs,
+                                  tangent_aval(get_aval(x)))
+    exponent = [total(leibniz(mul, y, ys, log_x, log_series, k), aval) for k in range(1, len(xs) + 1)]
+    return out, faa_di_bruno([out] * derivative_orders_needed(exponent), exponent, aval)
+
+
+div_p.define(taylor=_div_taylor)
+pow_p.define(taylor=_pow_taylor)
 
 # -------------------- binders (what rules and ftrans.numpy call) --------------------
 

@@ -30,6 +30,7 @@ from ir.primitives import elementwise as ew
 from ir.primitives import structural
 from ir.primitives.ad_util import aval_of, instantiate, is_undefined, jvp_from_derivatives, zeros
 from ir.primitives.batch_util import batch_size, bdim_to, move_dim
+from ir.primitives.taylor_util import is_zero, taylor_from_derivative, taylor_from_jvp
 from ir.tracing import bind, get_aval
 
 
@@ -446,6 +447,21 @@ for _prim in (scatter_mul_p, scatter_min_p, scatter_max_p):
 for _prim in (scatter_min_p, scatter_max_p):
     _prim.define(jvp=_extremal_scatter_jvp(_prim))
 del _prim
+
+
+# -------------------- Taylor mode (jet) --------------------
+# gather and the scatters other than scatter_mul are linear in operand and updates, or
+# linear by pieces (min and max: the winners' coefficients): each coefficient is the jvp
+# of the coefficients. scatter_mul is linear in its operand; through its updates it is a
+# product, whose series is the jet of its jvp (exact where that jvp is: see
+# _product_of_the_others).
+
+for _prim in (gather_p, scatter_add_p, scatter_p, scatter_min_p, scatter_max_p):
+    _prim.define(taylor=taylor_from_jvp(_prim))
+del _prim
+_scatter_mul_in_operand, _scatter_mul_in_updates = taylor_from_jvp(scatter_mul_p), taylor_from_derivative(scatter_mul_p)
+scatter_mul_p.define(taylor=lambda primals, series: (
+    _scatter_mul_in_operand if all(is_zero(c) for c in series[2]) else _scatter_mul_in_updates)(primals, series))
 
 
 def gather(operand, indices, mode="clip", fill_value=None):

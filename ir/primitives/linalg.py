@@ -16,6 +16,7 @@ from ir.primitives import structural
 from ir.primitives.ad_util import aval_of, is_undefined, jvp_from_derivatives
 from ir.primitives.batch_util import shift_dim
 from ir.primitives.elementwise import array_if_python_scalar
+from ir.primitives.taylor_util import bilinear_taylor
 from ir.tracing import bind, get_aval
 
 
@@ -117,6 +118,9 @@ def _dot_general_batch(values, dims, *, dimension_numbers):
     lc, lb, rc, rb = shifted(lc, lhs_bdim), shifted(lb, lhs_bdim), shifted(rc, rhs_bdim), shifted(rb, rhs_bdim)
     if lhs_bdim is not not_mapped and rhs_bdim is not not_mapped:
         return dot_general(lhs, rhs, ((lc, rc), ((lhs_bdim,) + lb, (rhs_bdim,) + rb))), 0
+    if lhs_bdim is not_mapped and get_aval(rhs).ndim - len(rc) - len(rb) == 1:
+        # the batch axis is rhs's only free one: as lhs it comes first among the free axes
+        return dot_general(rhs, lhs, ((rc, lc), (rb, lb))), len(lb)
     out = dot_general(lhs, rhs, ((lc, rc), (lb, rb)))
     if rhs_bdim is not_mapped:
         lhs_free = _free_dims(get_aval(lhs).ndim, lc, lb)
@@ -127,6 +131,7 @@ def _dot_general_batch(values, dims, *, dimension_numbers):
 
 
 dot_general_p.define(batch=_dot_general_batch)
+dot_general_p.define(taylor=bilinear_taylor(dot_general_p))  # Leibniz: sum_j C(k, j) lhs_j . rhs_(k-j)
 
 
 def dot_general(lhs, rhs, dimension_numbers):

@@ -11,6 +11,7 @@ from ir.primitives import structural
 from ir.primitives.ad_util import aval_of, jvp_from_derivatives, linear_jvp, scalar_like, zero_jvp
 from ir.primitives.batch_util import reduction_batcher
 from ir.primitives.elementwise import array_if_python_scalar
+from ir.primitives.taylor_util import taylor_from_derivative, taylor_from_jvp, zero_taylor
 from ir.tracing import bind
 
 
@@ -164,6 +165,19 @@ argmax_p = _arg_reducer("argmax", np.argmax)
 argmin_p = _arg_reducer("argmin", np.argmin)
 argmax_p.define(jvp=zero_jvp(argmax_p))
 argmin_p.define(jvp=zero_jvp(argmin_p))
+
+
+# -------------------- Taylor mode (jet) --------------------
+# reduce_sum is linear, max and min linear by pieces (the chosen elements' coefficients,
+# ties sharing); the product's series is the jet of its jvp's tree of pairwise products,
+# exact where some elements are 0 (ir/primitives/taylor_util.py).
+
+for _prim in (reduce_sum_p, reduce_max_p, reduce_min_p):
+    _prim.define(taylor=taylor_from_jvp(_prim))
+reduce_prod_p.define(taylor=taylor_from_derivative(reduce_prod_p))
+argmax_p.define(taylor=zero_taylor(argmax_p))
+argmin_p.define(taylor=zero_taylor(argmin_p))
+del _prim
 
 
 def reduce_sum(x, axes):

@@ -15,6 +15,7 @@ from ir.primitives import elementwise, reductions
 from ir.primitives.ad_util import aval_of, is_undefined, linear_jvp, scalar_like, zero_jvp
 from ir.primitives.batch_util import batch_size, bdim_to, broadcast_batched, move_dim, shift_dim
 from ir.primitives.elementwise import array_if_python_scalar
+from ir.primitives.taylor_util import taylor_from_jvp, zero_taylor
 from ir.tracing import bind, get_aval
 
 
@@ -385,6 +386,15 @@ def _iota_batch(values, dims, **params):
 
 
 iota_p.define(batch=_iota_batch)
+
+# -------------------- Taylor mode (jet) --------------------
+# All of these are linear: each coefficient of the output is the primitive of the
+# operands' coefficients (ir/primitives/taylor_util.py). iota has no operand to move.
+
+for _prim in (broadcast_in_dim_p, reshape_p, transpose_p, squeeze_p, concatenate_p, slice_p, pad_p, rev_p):
+    _prim.define(taylor=taylor_from_jvp(_prim))
+iota_p.define(taylor=zero_taylor(iota_p))
+del _prim
 
 # -------------------- binders --------------------
 
