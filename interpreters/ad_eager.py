@@ -266,18 +266,29 @@ def _new_rule(key, prim, params, args, slots):
     wrt = [slot is not None for slot in slots]
     if key is None:  # unhashable params
         return _build_rule(prim, params, avals, wrt)
-    sub_jaxprs = [value for value in params.values() if isinstance(value, ClosedJaxpr)]
+    sub_jaxprs = [v for value in params.values() for v in (value if type(value) is tuple else (value,))
+                  if isinstance(v, ClosedJaxpr)]  # jit_call's and scan's jaxpr, cond's branches
     if sub_jaxprs:
-        # keyed on all but the sub-jaxpr itself, which an entry beside it must not hold
+        # keyed on all but the first sub-jaxpr itself, which an entry beside it must not hold (the
+        # other branches of a cond it may: they live and die with it)
+        first = sub_jaxprs[0]
         signature = ("eager vjp", prim, tuple(avals), tuple(wrt),
-                     tuple((name, type(value), value) for name, value in params.items()
-                           if not isinstance(value, ClosedJaxpr)))
-        return call.derived(sub_jaxprs[0], signature, lambda: _build_rule(prim, params, avals, wrt))
+                     tuple((name, type(value), _without(value, first)) for name, value in params.items()
+                           if value is not first))
+        return call.derived(first, signature, lambda: _build_rule(prim, params, avals, wrt))
     rule = _build_rule(prim, params, avals, wrt)
     if len(_RULES) >= _MAX_RULES:
         _RULES.clear()
     _RULES[key] = rule
     return rule
+
+
+def _without(value, closed):
+    """A param as a cache key beside `closed`: `closed` itself replaced by a marker."""
+    return tuple(_SUB_JAXPR if v is closed else v for v in value) if type(value) is tuple else value
+
+
+_SUB_JAXPR = "the sub-jaxpr"
 
 
 def _build_rule(prim, params, avals, wrt):
