@@ -13,6 +13,12 @@ primal work runs in the parent (at once, in eager mode: the "online" path,
 forward pass computed once), and the tangent work becomes a linear jaxpr
 whose constvars are the residuals it needs. `backward_pass` then walks that
 jaxpr in reverse, applying each primitive's `transpose` rule.
+
+A primitive holding sub-jaxprs (jit_call, cond, scan) is split by its
+`partial_eval` rule when it meets known and unknown operands, and its rules
+transform the sub-jaxprs with `jvp_jaxpr`, `partial_eval_jaxpr` and
+`transpose_jaxpr` (end of this module), which run these same interpreters
+over the sub-jaxpr inside a staging trace.
 """
 from __future__ import annotations
 

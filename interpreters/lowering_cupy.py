@@ -18,6 +18,11 @@ equation's params returning one. Where NumPy's semantics take more than an
 expression (floor division, remainder, integer powers), templates call the
 helpers of `PRELUDE`, which every kernel includes.
 
+Control flow runs on the host: a `cond` reads its index back from the GPU and
+runs the plan of the branch it picks, a `scan` is a Python loop around the
+plan of its body (`HOST_CONTROL_FLOW`), each sub-plan lowered once with its own
+fused kernels and shown, indented, after the host plan that calls it.
+
 The same body also compiles outside CuPy: `standalone_cuda` wraps it in an
 `extern "C" __global__` kernel (for nvcc), `host_cpp` in a plain C++ loop
 (for g++, to test the numerics against NumPy on machines with no GPU).

@@ -58,6 +58,17 @@ ones stay plain calls: allocating them costs less than any bookkeeping):
   zeroing (glibc maps them fresh from the kernel), as much as computing a
   cheap elementwise function does.
 
+Control flow: a `cond` is a Python `if`/`elif` choosing among its branches,
+a `scan` a Python `for` loop passing the carry along and writing each y into
+its stacked output, allocated before the loop. Each branch and loop body is a
+generated function of its own (`branch7`, `body4`: `as_text()` shows them
+after the main one), lowered once with the function that holds it: the loop
+never traces or lowers again, so staging does not grow with the trip count,
+and a body that reuses scratch buffers takes the same set on every iteration.
+Their results go back as they are (copied only where they may view a scratch
+buffer): a carry may be an input passed through, so the outputs of a loop or
+a cond keep their operands' buffers busy (`PASSTHROUGH_OUTPUTS`).
+
 Guarantees: nothing is written into an argument or a constant (only into
 scratch buffers and arrays the call allocated or recycled). Every returned
 array is fresh, sharing memory with nothing that is alive: an output that is
@@ -171,8 +182,10 @@ class _Source:
     emitted out of order keeps them), constants as `const_<name>`, literals
     (one name per distinct value), implementations and params."""
 
-    def __init__(self, closed: ClosedJaxpr):
+    def __init__(self, closed: ClosedJaxpr, copy_outputs=True):
         jaxpr = closed.jaxpr
+        self.copy_outputs = copy_outputs
+        self.nested_sources = []  # the text of the functions of sub-jaxprs
         self.namespace = {"numpy": numpy}
         self.names = {}
         self._fresh = _names()
@@ -235,9 +248,13 @@ class _Source:
 
     def nested(self, prefix, closed):
         """A sub-jaxpr (a branch, a loop body) lowered once, as a generated
-        function of its own, named in this one's namespace."""
+        function of its own, named in this one's namespace. Within the plainest
+        code (copy_outputs=False) it is plain too: no scratch buffers, which a
+        long-lived cache of such functions (the eager tape's rules) would keep."""
         name = f"{prefix}{len(self.namespace)}"
-        self.namespace[name] = lower(closed, name, copy_outputs=True, body=True).function
+        lowered = lower(closed, name, copy_outputs=self.copy_outputs, body=True)
+        self.namespace[name] = lowered.function
+        self.nested_sources.append(lowered.source)
         return name
 
 
@@ -300,7 +317,7 @@ def lower(closed: ClosedJaxpr, name="jitted", copy_outputs=True, body=False) -> 
     a branch, called by generated code only: the plan may reuse buffers, and its
     results are handed back as they are (inputs, NumPy scalars), copied only
     where they may view a scratch buffer, which the next call writes into."""
-    source, jaxpr = _Source(closed), closed.jaxpr
+    source, jaxpr = _Source(closed, copy_outputs), closed.jaxpr
     scratch, plan = [], None
     # the plan is skipped where it could change nothing: in programs of small arrays only
     if copy_outputs and any(var.aval.size >= BUFFER_MIN_ELEMENTS for eqn in jaxpr.eqns for var in eqn.outvars):
@@ -329,9 +346,11 @@ def lower(closed: ClosedJaxpr, name="jitted", copy_outputs=True, body=False) -> 
         name = f"{name}_jitted"
     text = f"def {name}({', '.join(source.params)}):\n" + "\n".join(lines) + "\n"
     exec(compile(text, f"<ftrans jit of {name}>", "exec"), source.namespace)  # our own generated source
+    # the functions of branches and loop bodies follow, as text (each is compiled on its own)
+    shown = "".join(f"\n{nested}" for nested in source.nested_sources)
     # taken out of its own namespace (it never calls itself by name): no cycle of function and
     # namespace, so its buffers go as soon as the last reference to it does, not at a GC pass
-    return LoweredNumpy(text, source.namespace.pop(name), scratch)
+    return LoweredNumpy(text + shown, source.namespace.pop(name), scratch)
 
 
 def fresh_outputs(eqn):
@@ -681,7 +700,7 @@ def _broadcast_view(source, eqn):
     return f"numpy.broadcast_to({operand}, {tuple(shape)})"
 
 
-_LOWERED = weakref.WeakKeyDictionary()  # ClosedJaxpr -> LoweredNumpy, for jit_call's implementation
+_LOWERED = weakref.WeakKeyDictionary()  # ClosedJaxpr -> LoweredNumpy, for the implementations of jit_call, cond, scan
 
 
 def _evaluate(closed, args):

@@ -389,6 +389,14 @@ def test_passes_optimize_bodies_on_their_own_and_move_nothing_across_a_loop():
     assert_tree_close(eval_closed_jaxpr(closed, 0.3), list(f(0.3)))
 
 
+def test_jit_inlines_jitted_functions_called_in_a_loop_body_into_the_body():
+    inner = ft.jit(lambda h, x: fnp.tanh(h * 2.0 + x))
+    f = ft.jit(lambda xs: ft.lax.scan(lambda c, x: (inner(c, x), c), xs[0], xs))
+    closed = f.lower(np.ones((3, 2))).jaxpr
+    assert "jit_call" not in primitives_in(closed) and "tanh" in primitives_in(closed)
+    assert_tree_close(f(np.ones((3, 2))), ft.lax.scan(lambda c, x: (inner(c, x), c), np.ones(2), np.ones((3, 2))))
+
+
 def test_unused_branch_outputs_leave_every_branch():
     def f(p, x):
         a, b = ft.lax.cond(p, lambda x: (fnp.sin(x), fnp.exp(x)), lambda x: (x, fnp.log(x)), x)
@@ -421,6 +429,21 @@ def test_jit_of_a_scan_is_a_python_loop_around_a_body_compiled_once():
     assert f"range({10})" in texts[10] and "range(9, -1, -1)" in texts[10]
     # the same code whatever the trip count (but for the numbers in it)
     assert re.sub(r"\d+", "N", texts[10]) == re.sub(r"\d+", "N", texts[1000])
+
+
+def test_a_loop_body_reuses_one_set_of_scratch_buffers_on_every_iteration():
+    step = lambda h, x: (fnp.tanh(fnp.tanh(h @ w + x) * 2.0 + x), fnp.sum(h))  # noqa: E731
+    w, xs = np.eye(64) * 0.5, np.linspace(-1, 1, 20 * 64 * 64).reshape(20, 64, 64)
+    jitted = ft.jit(lambda xs: ft.lax.scan(step, xs[0], xs))
+    text = jitted.lower(xs).as_text()
+    assert "def body" in text and "out=buf" in text  # the body's intermediates go into scratch buffers
+    (body,) = [value for name, value in jitted.lower(xs)._lowered.function.__globals__.items()
+               if name.startswith("body")]
+    pool, taken = body.__globals__["scratch_pool"], []
+    take = pool.take
+    pool.take = lambda: taken.append(take()) or taken[-1]
+    assert_tree_close(jitted(xs), ft.lax.scan(step, xs[0], xs))
+    assert len(taken) == 20 and len({id(buffers) for buffers in taken}) == 1
 
 
 def test_cupy_lowering_runs_loops_and_branches_on_the_host_around_kernels():
