@@ -107,12 +107,6 @@ def _with_output_types(closed: ClosedJaxpr, avals) -> ClosedJaxpr:
     return ClosedJaxpr(Jaxpr(jaxpr.constvars, jaxpr.invars, eqns, outvars), closed.consts)
 
 
-def _type_mismatch(kind, a, b):
-    if a.shape != b.shape:
-        return f"so the shapes do not match ({kind})"
-    return f"so the dtypes do not match ({kind})"
-
-
 # -------------------- cond and switch --------------------
 
 @api_boundary

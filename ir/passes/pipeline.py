@@ -24,13 +24,19 @@ def _sub_jaxprs_rule(exact_powers):
     beside it. A sub-jaxpr is optimized as a bare Jaxpr, so folding makes
     literals only and it keeps no constants, as its primitive requires."""
     def optimize_sub_jaxprs(rw, eqn):
-        if not eqn.primitive.holds_jaxprs:
-            return None
         params = {name: _optimized(value, exact_powers) for name, value in eqn.params.items()}
         if all(params[name] is value for name, value in eqn.params.items()):
             return None
         return eqn.replace(params=params)
+    optimize_sub_jaxprs.primitives = _HigherOrder()  # the sweep skips the rule for every other primitive
     return optimize_sub_jaxprs
+
+
+class _HigherOrder:
+    """The primitives holding sub-jaxprs, as a rule's `primitives` (rewrite.py), whichever are declared."""
+
+    def __contains__(self, prim):
+        return prim.holds_jaxprs
 
 
 def _optimized(value, exact_powers):

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from ir.core import ClosedJaxpr, Eqn, Jaxpr, Literal, ShapedArray, Var, array_module
-from ir.markers import UndefinedPrimal, Zero, not_mapped, tangent_aval
+from ir.markers import UndefinedPrimal, Zero, not_mapped
 from ir.primitive import BOOL, NON_NEGATIVE_INT, POSITIVE_INT, Primitive, SubJaxpr, TupleOf
 from ir.primitives import ad_util, batch_util, call
 from ir.primitives import elementwise as ew
@@ -99,10 +99,6 @@ def _zeros_eqn(aval):
     zero = Literal(aval.dtype.type(0), ShapedArray((), aval.dtype, aval.weak_type))  # the output keeps its weak type
     return Eqn(structural.broadcast_in_dim_p, [zero], [var],
                {"shape": aval.shape, "broadcast_dimensions": ()}), var
-
-
-def _sub_jaxprs_of(value):
-    return value if type(value) is tuple else (value,)
 
 
 # -------------------- cond --------------------
