@@ -13,10 +13,17 @@ primal work runs in the parent (at once, in eager mode: the "online" path,
 forward pass computed once), and the tangent work becomes a linear jaxpr
 whose constvars are the residuals it needs. `backward_pass` then walks that
 jaxpr in reverse, applying each primitive's `transpose` rule.
+
+A primitive holding sub-jaxprs (jit_call, cond, scan) is split by its
+`partial_eval` rule when it meets known and unknown operands, and its rules
+transform the sub-jaxprs with `jvp_jaxpr`, `partial_eval_jaxpr` and
+`transpose_jaxpr` (end of this module), which run these same interpreters
+over the sub-jaxpr inside a staging trace.
 """
 from __future__ import annotations
 
 from ir import config
+from interpreters.eval import eval_jaxpr
 from ir.core import ClosedJaxpr, Jaxpr, Literal
 from ir.markers import UndefinedPrimal, Zero, tangent_aval
 from ir.passes.dce import dce
@@ -80,15 +87,33 @@ class JVPTrace(Trace):
 
 
 class TangentTrace(StagingTrace):
-    """Stages equations that touch a tangent; computes everything else in the parent."""
+    """Stages equations that touch a tangent; computes everything else in the parent.
+
+    It is a partial evaluator: values of the parent are known, its own tracers
+    unknown. A primitive holding sub-jaxprs (jit_call, cond, scan) applied to
+    both is split by its `partial_eval` rule into a known part (`known`) and
+    an unknown one (`unknown`); any other equation with an unknown operand is
+    staged whole, its known operands becoming residuals."""
 
     def process_primitive(self, prim, args, params):
         for x in args:
             if isinstance(x, StagingTracer) and x._trace is self:
+                if prim.partial_eval is not None:
+                    unknowns = [isinstance(y, StagingTracer) and y._trace is self for y in args]
+                    if not all(unknowns):
+                        return prim.partial_eval(self, unknowns, args, **params)
                 return super().process_primitive(prim, args, params)
+        return self.known(prim, args, params)
+
+    def known(self, prim, args, params):
+        """`prim` applied one level out: at once in eager mode, else in the parent."""
         if self.parent is None:  # eager: compute the primal value right here
             return compute(prim, args, params)
         return bind_in(self.parent, prim, args, params)
+
+    def unknown(self, prim, args, params):
+        """`prim` staged here, whatever its operands."""
+        return StagingTrace.process_primitive(self, prim, args, params)
 
 
 # -------------------- forward mode --------------------
@@ -126,7 +151,6 @@ class LinearFunction:
 
     def __call__(self, *tangents):
         """Forward: tangents in -> tangents out (Zero where independent)."""
-        from interpreters.eval import eval_jaxpr
         return eval_jaxpr(self.jaxpr, self.residuals, *[ad_util.instantiate(t) for t in tangents])
 
     def transpose(self, cts_out):
@@ -306,107 +330,96 @@ def _run_nonlinear_eqns(jaxpr, primal_env):
     return linear_eqns
 
 
-# -------------------- jit_call --------------------
-# A jitted function stays one call under differentiation: its JVP is a call of
-# the JVP'd sub-jaxpr; under linearize that call is split by partial
-# evaluation into a known call (primal outputs and residuals, computed at once)
-# and a linear call (staged), whose transpose is a call of the transposed
-# sub-jaxpr. Each derived jaxpr is staged once per (sub-jaxpr, signature).
+# -------------------- jaxpr -> jaxpr --------------------
+# Each is "evaluate the jaxpr inside the transformation inside a staging trace",
+# memoized with call.derived on (sub-jaxpr, transformation, flags): the rules of
+# jit_call, cond and scan (ir/primitives) reach them through call.SUBJAXPR_TRANSFORMS.
+
+def jvp_jaxpr(closed: ClosedJaxpr, nonzero, instantiate):
+    """(jvp, consts, out_nonzero): see call.SUBJAXPR_TRANSFORMS."""
+    nonzero, instantiate = tuple(nonzero), tuple(instantiate)
+    return call.derived(closed, ("jvp_jaxpr", nonzero, instantiate), lambda: _jvp_jaxpr(closed, nonzero, instantiate))
 
 
-def _jvp_call(closed, nonzero):
-    """((call jaxpr, consts) of (primals, nonzero tangents) -> (primal outputs,
-    nonzero output tangents), which output tangents are nonzero)."""
-    from interpreters.eval import eval_jaxpr
+def _jvp_jaxpr(closed, nonzero, instantiate):
     in_avals, out_nonzero = closed.in_avals, []
 
-    def jvp_of_call(*args):
-        primals, nonzero_tangents = args[:len(in_avals)], iter(args[len(in_avals):])
-        tangents = [next(nonzero_tangents) if nz else Zero(tangent_aval(a)) for a, nz in zip(in_avals, nonzero)]
+    def jvp_of_jaxpr(*args):
+        primals, tangents = args[:len(in_avals)], call.fill_zeros(in_avals, nonzero, args[len(in_avals):])
         outs, tangents_out = jvp_flat(lambda *xs: eval_jaxpr(closed.jaxpr, closed.consts, *xs), primals, tangents)
-        out_nonzero.extend(type(t) is not Zero for t in tangents_out)
-        return [*outs, *(t for t in tangents_out if type(t) is not Zero)]
+        kept = [type(t) is not Zero or (inst and t.aval.dtype.kind == "f")
+                for t, inst in zip(tangents_out, instantiate, strict=True)]
+        out_nonzero.extend(kept)
+        return [*outs, *(ad_util.instantiate(t) for t, k in zip(tangents_out, kept) if k)]
 
-    tangent_avals = [tangent_aval(a) for a, nz in zip(in_avals, nonzero) if nz]
-    return call.call_form(stage(jvp_of_call, [*in_avals, *tangent_avals])), out_nonzero
-
-
-def _split_known(jaxpr: Jaxpr, num_known, num_primal_outputs):
-    """Partial evaluation of a call's JVP jaxpr whose first `num_known` inputs
-    are known: (known jaxpr: known inputs -> primal outputs + residuals, linear
-    jaxpr: residuals + tangents -> output tangents)."""
-    unknown = set(jaxpr.invars[num_known:])
-    known_eqns, unknown_eqns = [], []
-    for eqn in jaxpr.eqns:
-        if any(type(x) is not Literal and x in unknown for x in eqn.invars):
-            unknown.update(eqn.outvars)
-            unknown_eqns.append(eqn)
-        else:
-            known_eqns.append(eqn)
-    tangent_outs = jaxpr.outvars[num_primal_outputs:]
-    needed = [x for eqn in unknown_eqns for x in eqn.invars] + list(tangent_outs)
-    residuals = list(dict.fromkeys(x for x in needed if type(x) is not Literal and x not in unknown))
-    known = Jaxpr([], jaxpr.invars[:num_known], known_eqns, [*jaxpr.outvars[:num_primal_outputs], *residuals])
-    linear = Jaxpr([], [*residuals, *jaxpr.invars[num_known:]], unknown_eqns, tangent_outs)
-    return ClosedJaxpr(dce(known), []), ClosedJaxpr(linear, [])
+    tangent_avals = [tangent_aval(a) for a, nz in zip(in_avals, nonzero, strict=True) if nz]
+    return (*call.call_form(stage(jvp_of_jaxpr, [*in_avals, *tangent_avals])), out_nonzero)
 
 
-def _jvp_of_closed_jaxpr(closed, primals, tangents, name):
-    """jit_call's jvp rule (see above)."""
-    nonzero = tuple(type(t) is not Zero for t in tangents)
-    (jvp_call, consts), out_nonzero = call.derived(closed, ("jvp", nonzero), lambda: _jvp_call(closed, nonzero))
-    nonzero_tangents = [t for t in tangents if type(t) is not Zero]
-    num_outputs = len(closed.out_avals)
-    rule_trace = _current_trace.get()
-    if isinstance(rule_trace, TangentTrace):  # linearize: known now (or in the parent), linear staged
-        num_known = len(consts) + len(primals)
-        known, linear = call.derived(closed, ("split", nonzero),
-                                     lambda: _split_known(jvp_call.jaxpr, num_known, num_outputs))
-        known_outs = bind_in(rule_trace.parent, call.jit_call_p, [*consts, *primals], {"jaxpr": known, "name": name})
-        primals_out, residuals = known_outs[:num_outputs], known_outs[num_outputs:]
-        tangents_out = call.jit_call(linear, [*residuals, *nonzero_tangents], name) if linear.jaxpr.outvars else []
-    else:
-        outs = call.jit_call(jvp_call, [*consts, *primals, *nonzero_tangents], name)
-        primals_out, tangents_out = outs[:num_outputs], outs[num_outputs:]
-    nonzero_out = iter(tangents_out)
-    return primals_out, [next(nonzero_out) if nz else Zero(tangent_aval(a))
-                         for a, nz in zip(closed.out_avals, out_nonzero)]
+def partial_eval_jaxpr(closed: ClosedJaxpr, unknowns, instantiate):
+    """(known, known_consts, unknown, out_unknowns, num_residuals): see
+    call.SUBJAXPR_TRANSFORMS. The jaxpr is evaluated in a TangentTrace whose
+    parent stages the known jaxpr: known and unknown are split by data
+    dependence, exactly as linearize splits primal and tangent work."""
+    unknowns, instantiate = tuple(unknowns), tuple(instantiate)
+    return call.derived(closed, ("partial_eval_jaxpr", unknowns, instantiate),
+                        lambda: _partial_eval_jaxpr(closed, unknowns, instantiate))
 
 
-def _transpose_call(closed, undefined, ct_nonzero):
-    """((call jaxpr, consts) of (known operands, nonzero output cotangents) ->
-    nonzero cotangents of the undefined operands, which of those are nonzero)."""
+def _partial_eval_jaxpr(closed, unknowns, instantiate):
+    in_avals = closed.in_avals
+    with trace_context(StagingTrace()) as known_trace:
+        known_in = iter([known_trace.new_arg(a) for a, u in zip(in_avals, unknowns, strict=True) if not u])
+        unknown_trace = TangentTrace()
+        unknown_in = iter([unknown_trace.new_arg(a) for a, u in zip(in_avals, unknowns) if u])
+        args = [next(unknown_in) if u else next(known_in) for u in unknowns]
+        token = _current_trace.set(unknown_trace)
+        try:
+            outs = eval_jaxpr(closed.jaxpr, closed.consts, *args)
+            out_unknowns = [(isinstance(o, StagingTracer) and o._trace is unknown_trace) or inst
+                            for o, inst in zip(outs, instantiate, strict=True)]
+            unknown_outs = [unknown_trace.to_atom(o) for o, u in zip(outs, out_unknowns) if u]
+        finally:
+            _current_trace.reset(token)
+            unknown_trace.alive = False
+        residuals = unknown_trace.consts
+        known = known_trace.build([*(o for o, u in zip(outs, out_unknowns) if not u), *residuals])
+    unknown = Jaxpr([], [*unknown_trace.constvars, *unknown_trace.invars], unknown_trace.eqns, unknown_outs)
+    if config.debug:
+        from ir.check import check
+        check(unknown)
+    known_call, known_consts = call.call_form(dce(known))
+    return known_call, known_consts, ClosedJaxpr(unknown, []), out_unknowns, len(residuals)
+
+
+def transpose_jaxpr(closed: ClosedJaxpr, undefined, ct_nonzero, instantiate):
+    """(transposed, consts, in_nonzero): see call.SUBJAXPR_TRANSFORMS."""
+    undefined, ct_nonzero, instantiate = tuple(undefined), tuple(ct_nonzero), bool(instantiate)
+    return call.derived(closed, ("transpose_jaxpr", undefined, ct_nonzero, instantiate),
+                        lambda: _transpose_jaxpr(closed, undefined, ct_nonzero, instantiate))
+
+
+def _transpose_jaxpr(closed, undefined, ct_nonzero, instantiate):
     jaxpr = closed.jaxpr
-    view = Jaxpr([v for v, u in zip(jaxpr.invars, undefined) if not u],
+    # the defined inputs (and the constants) are what backward_pass takes as residuals
+    view = Jaxpr([*jaxpr.constvars, *(v for v, u in zip(jaxpr.invars, undefined, strict=True) if not u)],
                  [v for v, u in zip(jaxpr.invars, undefined) if u], jaxpr.eqns, jaxpr.outvars)
-    known_avals = [v.aval for v in view.constvars]
-    ct_avals = [tangent_aval(v.aval) for v, nz in zip(jaxpr.outvars, ct_nonzero) if nz]
+    known_avals = [v.aval for v, u in zip(jaxpr.invars, undefined) if not u]
+    out_avals = [tangent_aval(v.aval) for v in jaxpr.outvars]
+    ct_avals = [a for a, nz in zip(out_avals, ct_nonzero, strict=True) if nz]
     in_nonzero = []
 
     def transposed(*args):
-        known, nonzero_cts = args[:len(known_avals)], iter(args[len(known_avals):])
-        cts = [next(nonzero_cts) if nz else Zero(tangent_aval(v.aval)) for v, nz in zip(jaxpr.outvars, ct_nonzero)]
-        cts_in = backward_pass(view, known, cts)
+        known, cts = args[:len(known_avals)], call.fill_zeros(out_avals, ct_nonzero, args[len(known_avals):])
+        cts_in = backward_pass(view, [*closed.consts, *known], cts)
+        if instantiate:
+            cts_in = [ad_util.instantiate(c) for c in cts_in]
         in_nonzero.extend(type(c) is not Zero for c in cts_in)
         return [c for c in cts_in if type(c) is not Zero]
 
-    return call.call_form(stage(transposed, [*known_avals, *ct_avals])), in_nonzero
+    return (*call.call_form(stage(transposed, [*known_avals, *ct_avals])), in_nonzero)
 
 
-def _transpose_of_closed_jaxpr(closed, cts, operands, name):
-    """jit_call's transpose rule: a call of the transposed sub-jaxpr."""
-    undefined = tuple(type(x) is UndefinedPrimal for x in operands)
-    ct_nonzero = tuple(type(c) is not Zero for c in cts)
-    (transposed, consts), in_nonzero = call.derived(closed, ("transpose", undefined, ct_nonzero),
-                                                    lambda: _transpose_call(closed, undefined, ct_nonzero))
-    known = [x for x in operands if type(x) is not UndefinedPrimal]
-    nonzero_cts = [c for c in cts if type(c) is not Zero]
-    cts_in = iter(call.jit_call(transposed, [*consts, *known, *nonzero_cts], name) if transposed.jaxpr.outvars
-                  else [])
-    nonzero_in = iter(in_nonzero)
-    return [None if type(x) is not UndefinedPrimal else (next(cts_in) if next(nonzero_in) else Zero(x.aval))
-            for x in operands]
-
-
-call.SUBJAXPR_TRANSFORMS["jvp"] = _jvp_of_closed_jaxpr
-call.SUBJAXPR_TRANSFORMS["transpose"] = _transpose_of_closed_jaxpr
+call.SUBJAXPR_TRANSFORMS["jvp_jaxpr"] = jvp_jaxpr
+call.SUBJAXPR_TRANSFORMS["partial_eval_jaxpr"] = partial_eval_jaxpr
+call.SUBJAXPR_TRANSFORMS["transpose_jaxpr"] = transpose_jaxpr

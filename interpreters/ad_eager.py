@@ -266,18 +266,75 @@ def _new_rule(key, prim, params, args, slots):
     wrt = [slot is not None for slot in slots]
     if key is None:  # unhashable params
         return _build_rule(prim, params, avals, wrt)
-    sub_jaxprs = [value for value in params.values() if isinstance(value, ClosedJaxpr)]
+    sub_jaxprs = [v for value in params.values() for v in (value if type(value) is tuple else (value,))
+                  if isinstance(v, ClosedJaxpr)]  # jit_call's and scan's jaxpr, cond's branches
     if sub_jaxprs:
-        # keyed on all but the sub-jaxpr itself, which an entry beside it must not hold
+        # keyed on all but the first sub-jaxpr itself, which an entry beside it must not hold (the
+        # other branches of a cond it may: they live and die with it)
+        first = sub_jaxprs[0]
         signature = ("eager vjp", prim, tuple(avals), tuple(wrt),
-                     tuple((name, type(value), value) for name, value in params.items()
-                           if not isinstance(value, ClosedJaxpr)))
-        return call.derived(sub_jaxprs[0], signature, lambda: _build_rule(prim, params, avals, wrt))
+                     tuple((name, type(value), _without(value, first)) for name, value in params.items()
+                           if value is not first))
+        if prim.name in _RETRACED and not any(map(_calls_a_jaxpr, sub_jaxprs)):
+            return call.derived(first, signature, lambda: _rule_of_program(prim, params, avals, wrt))
+        return call.derived(first, signature, lambda: _build_rule(prim, params, avals, wrt))
     rule = _build_rule(prim, params, avals, wrt)
     if len(_RULES) >= _MAX_RULES:
         _RULES.clear()
     _RULES[key] = rule
     return rule
+
+
+def _without(value, closed):
+    """A param as a cache key beside `closed`: `closed` itself replaced by a marker."""
+    return tuple(_SUB_JAXPR if v is closed else v for v in value) if type(value) is tuple else value
+
+
+_SUB_JAXPR = "the sub-jaxpr"
+
+# Rules of cond and scan, by the text of their signature: their branches and bodies are
+# traced anew at every call of ft.lax.cond/scan, so under an eager grad each call brings
+# new sub-jaxprs of the same program. The printed form says all there is to them (it reads
+# back to an equal program), and a rule holds only what it derived (new jaxprs, never the
+# sub-jaxprs themselves) lowered to the plainest code, which keeps no buffers: one rule
+# serves them all, for some microseconds of printing. Not for jit_call (a jitted function
+# keeps its jaxpr, so the rules kept beside it serve every call), nor for sub-jaxprs
+# calling one (the generated code of its derived jaxprs would stay alive with the rule).
+# Bounded, as _RULES is.
+_RETRACED = frozenset({"cond", "scan"})
+_RULES_BY_TEXT: dict = {}
+_MAX_RULES_BY_TEXT = 256
+
+
+def _calls_a_jaxpr(closed):
+    pending = [closed.jaxpr]
+    while pending:
+        for eqn in pending.pop().eqns:
+            if eqn.primitive.name == "jit_call":
+                return True
+            for value in eqn.params.values():
+                pending.extend(v.jaxpr for v in (value if type(value) is tuple else (value,))
+                               if isinstance(v, ClosedJaxpr))
+    return False
+
+
+def _rule_of_program(prim, params, avals, wrt):
+    key = (prim, tuple(avals), tuple(wrt), tuple((name, type(value), _as_text(value)) for name, value in params.items()))
+    rule = _RULES_BY_TEXT.get(key)
+    if rule is None:
+        rule = _build_rule(prim, params, avals, wrt)
+        if len(_RULES_BY_TEXT) >= _MAX_RULES_BY_TEXT:
+            _RULES_BY_TEXT.clear()
+        _RULES_BY_TEXT[key] = rule
+    return rule
+
+
+def _as_text(value):
+    if isinstance(value, ClosedJaxpr):
+        return str(value)
+    if type(value) is tuple:
+        return tuple(_as_text(v) for v in value)
+    return value
 
 
 def _build_rule(prim, params, avals, wrt):

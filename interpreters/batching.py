@@ -119,11 +119,14 @@ def batch_flat(fun, in_vals, in_dims, axis_size, out_dims):
 
 # -------------------- jaxpr -> jaxpr --------------------
 
-def batch_jaxpr(closed: ClosedJaxpr, in_dims, axis_size):
+def batch_jaxpr(closed: ClosedJaxpr, in_dims, axis_size, instantiate=None):
     """(the batched ClosedJaxpr, out_dims): `closed` evaluated inside a
     BatchTrace inside a staging trace. Input i of the new jaxpr has the batch
     axis at `in_dims[i]` (or none: not_mapped); `out_dims` says where each
     output has it (not_mapped for outputs that do not depend on the batch).
+    With `instantiate` (a flag per output) every batched output has its batch
+    axis first, and those flagged are batched even where they do not depend on
+    the batch (broadcast): what loops need, whose carries keep one type.
     For rules of primitives that hold sub-jaxprs (jit_call, cond, scan...).
     """
     in_avals = []
@@ -133,24 +136,35 @@ def batch_jaxpr(closed: ClosedJaxpr, in_dims, axis_size):
 
     def batched(*args):
         triples = _run_batched(lambda *xs: eval_jaxpr(closed.jaxpr, closed.consts, *xs), args, in_dims, axis_size)
-        out_dims.extend(d for _, d, _ in triples)
-        return [value for value, _, _ in triples]
+        if instantiate is None:
+            out_dims.extend(d for _, d, _ in triples)
+            return [value for value, _, _ in triples]
+        outs = []
+        for (value, d, _), inst in zip(triples, instantiate, strict=True):
+            if d is not_mapped and not inst:
+                out_dims.append(not_mapped)
+                outs.append(value)
+            else:
+                out_dims.append(0)
+                outs.append(batch_util.bdim_to(value, d, axis_size, 0))
+        return outs
     return stage(batched, in_avals), out_dims
 
 
-# -------------------- jit_call --------------------
-
-def _batch_of_closed_jaxpr(closed, values, dims, name):
-    """jit_call's batching rule: one jit_call of the batched sub-jaxpr, so a
-    jitted function stays one (compiled) call under vmap. Batched once per
-    (sub-jaxpr, batch dims, batch size)."""
-    size = batch_util.batch_size(values, dims)
+def _batch_jaxpr_call_form(closed, in_dims, axis_size, instantiate):
+    """batch_jaxpr in call form, memoized: see call.SUBJAXPR_TRANSFORMS. `in_dims`
+    holds batch axes (with instantiate=None) or, for loops, flags (batched at axis 0)."""
+    in_dims = tuple(in_dims)
+    if instantiate is not None:
+        instantiate = tuple(instantiate)
+        in_dims = tuple(0 if b else not_mapped for b in in_dims)
 
     def build():
-        batched, out_dims = batch_jaxpr(closed, dims, size)
+        batched, out_dims = batch_jaxpr(closed, in_dims, axis_size, instantiate)
+        if instantiate is not None:
+            out_dims = [d is not not_mapped for d in out_dims]
         return (*call.call_form(batched), out_dims)
-    call_jaxpr, consts, out_dims = call.derived(closed, ("batch", tuple(dims), size), build)
-    return call.jit_call(call_jaxpr, [*consts, *values], name), out_dims
+    return call.derived(closed, ("batch_jaxpr", in_dims, axis_size, instantiate), build)
 
 
-call.SUBJAXPR_TRANSFORMS["batch"] = _batch_of_closed_jaxpr
+call.SUBJAXPR_TRANSFORMS["batch_jaxpr"] = _batch_jaxpr_call_form

@@ -18,6 +18,11 @@ equation's params returning one. Where NumPy's semantics take more than an
 expression (floor division, remainder, integer powers), templates call the
 helpers of `PRELUDE`, which every kernel includes.
 
+Control flow runs on the host: a `cond` reads its index back from the GPU and
+runs the plan of the branch it picks, a `scan` is a Python loop around the
+plan of its body (`HOST_CONTROL_FLOW`), each sub-plan lowered once with its own
+fused kernels and shown, indented, after the host plan that calls it.
+
 The same body also compiles outside CuPy: `standalone_cuda` wraps it in an
 `extern "C" __global__` kernel (for nvcc), `host_cpp` in a plain C++ loop
 (for g++, to test the numerics against NumPy on machines with no GPU).
@@ -25,17 +30,19 @@ The same body also compiles outside CuPy: `standalone_cuda` wraps it in an
 from __future__ import annotations
 
 import collections
+import functools
 import hashlib
 import math
 import threading
 
 import numpy as np
 
-from interpreters.lowering_numpy import VIEW_PRIMITIVES
+from interpreters.lowering_numpy import fresh_outputs
 from ir.core import ClosedJaxpr, Literal
 from ir.passes.fusion import ElementwiseGroup, LibraryCall, ReductionGroup, load_shape, plan_fusion
 from ir.primitives import elementwise as ew
 from ir.primitives import indexing, reductions, structural
+from ir.primitives.control_flow import branch_index, scan_loop
 
 C_TYPES = {
     np.dtype("float32"): "float", np.dtype("float64"): "double",
@@ -348,13 +355,18 @@ def _offset(load_shape, coordinates):
 
 class LoweredCupy:
     """A jaxpr lowered to CuPy: `plan`, `kernels` (one source per kernel step,
-    in step order), `source` (the host plan and the CUDA sources, as text).
-    Calling it runs on the GPU: NumPy inputs are copied there first, and the
-    results are fresh CuPy arrays."""
+    in step order), `nested` (for each control-flow step of the plan, by its
+    equation: the LoweredCupy of each sub-jaxpr, a loop's body or a cond's
+    branches), `source` (the host plan, the nested plans, and the CUDA
+    sources, as text). Calling it runs on the GPU: NumPy inputs are copied
+    there first, and the results are fresh CuPy arrays."""
 
-    def __init__(self, closed: ClosedJaxpr, plan, kernels, name):
-        self.jaxpr, self.plan, self.kernels, self.name = closed, plan, kernels, name
-        texts = [plan.pretty(name, [k.name for k in kernels])] + [k.text() for k in kernels]
+    def __init__(self, closed: ClosedJaxpr, plan, kernels, name, nested):
+        self.jaxpr, self.plan, self.kernels, self.name, self.nested = closed, plan, kernels, name, nested
+        texts = [plan.pretty(name, [k.name for k in kernels])]
+        for eqn, subs in nested.items():  # each sub-jaxpr's plan, indented under the loop that runs it
+            texts += ["\n".join("    " + line for line in sub.source.rstrip("\n").split("\n")) for sub in subs]
+        texts += [k.text() for k in kernels]
         if any("ft_" in k.body for k in kernels):
             texts.append(PRELUDE)
         self.source = "\n\n".join(texts) + "\n"
@@ -369,17 +381,27 @@ class LoweredCupy:
             self._device_consts = [cupy.asarray(c) for c in self.jaxpr.consts]
         invars = self.jaxpr.jaxpr.invars
         args = [cupy.asarray(x, dtype=v.aval.dtype) for x, v in zip(args, invars, strict=True)]
-        return execute(self.plan, self._device_consts + args, cupy, self._launchers)
+        return execute(self.plan, self._device_consts + args, cupy, self._launchers, self.nested,
+                       lambda sub, values: sub(*values))
 
 
 def lower(closed: ClosedJaxpr, name="jitted") -> LoweredCupy:
-    """Plan the fusion of `closed` and generate its kernels' sources; no CuPy needed."""
+    """Plan the fusion of `closed` and generate its kernels' sources; no CuPy needed.
+    A cond or a loop is a step of the host plan, which runs the plans of its
+    sub-jaxprs (lowered here, once) around their own fused kernels."""
     plan = plan_fusion(closed)
     kernels = []
     for n, step in enumerate(plan.kernels):
         make = elementwise_source if isinstance(step, ElementwiseGroup) else reduction_source
         kernels.append(make(step, f"{name}_k{n}"))
-    return LoweredCupy(closed, plan, kernels, name)
+    nested = {}
+    for n, step in enumerate(s for s in plan.steps if isinstance(s, LibraryCall) and s.eqn.primitive.name in
+                             HOST_CONTROL_FLOW):
+        prim = step.eqn.primitive.name
+        subs = [value for value in step.eqn.params.values() for value in
+                (value if isinstance(value, tuple) else (value,)) if isinstance(value, ClosedJaxpr)]
+        nested[step.eqn] = [lower(sub, f"{name}_{prim}{n}_{k}") for k, sub in enumerate(subs)]
+    return LoweredCupy(closed, plan, kernels, name, nested)
 
 
 # what to do without CuPy (ftrans/_device.py says it too); the extras are pyproject.toml's
@@ -396,9 +418,11 @@ def import_cupy():
     return cupy
 
 
-def execute(plan, args, xp, launchers):
+def execute(plan, args, xp, launchers, nested=None, run_nested=None):
     """Run `plan` on `args` (constants first), with array module `xp` and one
-    launcher per kernel step: `launch(*inputs) -> outputs`."""
+    launcher per kernel step: `launch(*inputs) -> outputs`. A control-flow step
+    runs `run_nested(lowered sub-jaxpr, values) -> outputs` on the entries of
+    `nested` (LoweredCupy's) for its equation, on the host."""
     jaxpr = plan.jaxpr
     env = dict(zip(jaxpr.constvars + jaxpr.invars, args, strict=True))
     read = lambda x: x.value if type(x) is Literal else env[x]
@@ -407,9 +431,14 @@ def execute(plan, args, xp, launchers):
     for step in plan.steps:
         if isinstance(step, LibraryCall):
             outvars = step.eqn.outvars
-            outs = library_call(xp, step.eqn, [read(x) for x in step.eqn.invars])
-            if step.eqn.primitive.name not in VIEW_PRIMITIVES:
-                fresh.update(outvars)
+            operands = [read(x) for x in step.eqn.invars]
+            control_flow = HOST_CONTROL_FLOW.get(step.eqn.primitive.name)
+            if control_flow is not None:
+                subs = [functools.partial(run_nested, sub) for sub in nested[step.eqn]]
+                outs = control_flow(xp, step.eqn, operands, subs)
+            else:
+                outs = library_call(xp, step.eqn, operands)
+            fresh.update(fresh_outputs(step.eqn))
         else:
             outvars = step.outputs if isinstance(step, ElementwiseGroup) else step.reduction.outvars
             outs = next(launchers)(*[read(load.var).reshape(load.shape) for load in step.inputs])
@@ -424,6 +453,26 @@ def execute(plan, args, xp, launchers):
             returned.add(x)
         results.append(value)
     return results
+
+
+# -------------------- control flow: on the host, around the kernels --------------------
+
+def _host_cond(xp, eqn, operands, branches):
+    """The branch the index picks (read back from the device: one synchronization)."""
+    index, *rest = operands
+    return list(branches[branch_index(index, len(branches))](rest))
+
+
+def _host_scan(xp, eqn, operands, bodies):
+    """A Python loop around the body's plan: its kernels run once per iteration."""
+    (body,), params = bodies, eqn.params
+    return scan_loop(lambda values: list(body(values)), operands, num_consts=params["num_consts"],
+                     num_carry=params["num_carry"], length=params["length"], reverse=params["reverse"],
+                     y_avals=params["jaxpr"].out_avals[params["num_carry"]:], xp=xp)
+
+
+# primitive name -> (xp, eqn, operands, one callable per sub-jaxpr: values -> outputs) -> outputs
+HOST_CONTROL_FLOW = {"cond": _host_cond, "scan": _host_scan}
 
 
 # -------------------- running on CuPy --------------------

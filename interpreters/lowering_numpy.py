@@ -58,6 +58,17 @@ ones stay plain calls: allocating them costs less than any bookkeeping):
   zeroing (glibc maps them fresh from the kernel), as much as computing a
   cheap elementwise function does.
 
+Control flow: a `cond` is a Python `if`/`elif` choosing among its branches,
+a `scan` a Python `for` loop passing the carry along and writing each y into
+its stacked output, allocated before the loop. Each branch and loop body is a
+generated function of its own (`branch7`, `body4`: `as_text()` shows them
+after the main one), lowered once with the function that holds it: the loop
+never traces or lowers again, so staging does not grow with the trip count,
+and a body that reuses scratch buffers takes the same set on every iteration.
+Their results go back as they are (copied only where they may view a scratch
+buffer): a carry may be an input passed through, so the outputs of a loop or
+a cond keep their operands' buffers busy (`PASSTHROUGH_OUTPUTS`).
+
 Guarantees: nothing is written into an argument or a constant (only into
 scratch buffers and arrays the call allocated or recycled). Every returned
 array is fresh, sharing memory with nothing that is alive: an output that is
@@ -103,6 +114,10 @@ RECYCLE_MIN_BYTES = 16 * 1024 * 1024
 
 # primitives whose implementation may return a view of (or the very) operand
 VIEW_PRIMITIVES = {"reshape", "transpose", "squeeze", "slice", "rev", "stop_gradient"}
+# higher-order primitives whose outputs may be operands as they are (a branch or a loop
+# body may return an input untouched), and which of their outputs may
+PASSTHROUGH_OUTPUTS = {"cond": lambda eqn: eqn.outvars,
+                       "scan": lambda eqn: eqn.outvars[:eqn.params["num_carry"]]}
 # views whose elements are not one C-ordered block (flattening them copies), and
 # views that keep their operand's layout
 _STRIDED_VIEWS = {"transpose", "slice", "rev"}
@@ -167,8 +182,10 @@ class _Source:
     emitted out of order keeps them), constants as `const_<name>`, literals
     (one name per distinct value), implementations and params."""
 
-    def __init__(self, closed: ClosedJaxpr):
+    def __init__(self, closed: ClosedJaxpr, copy_outputs=True):
         jaxpr = closed.jaxpr
+        self.copy_outputs = copy_outputs
+        self.nested_sources = []  # the text of the functions of sub-jaxprs
         self.namespace = {"numpy": numpy}
         self.names = {}
         self._fresh = _names()
@@ -220,18 +237,101 @@ class _Source:
         names = ", ".join(self.names[v] for v in eqn.outvars)
         return names + "," if eqn.primitive.multiple_results and len(eqn.outvars) == 1 else names
 
+    def lines(self, eqn, args, out=None):
+        """The lines computing `eqn` (one, or a loop or an `if` for control flow)."""
+        control_flow = CONTROL_FLOW.get(eqn.primitive.name)
+        if control_flow is not None:
+            return control_flow(self, eqn, args)
+        if not eqn.outvars:
+            return [f"    {self.call(eqn, args, out)}"]
+        return [f"    {self.targets(eqn)} = {self.call(eqn, args, out)}"]
 
-def lower(closed: ClosedJaxpr, name="jitted", copy_outputs=True) -> LoweredNumpy:
-    source, jaxpr = _Source(closed), closed.jaxpr
-    scratch = []
+    def nested(self, prefix, closed):
+        """A sub-jaxpr (a branch, a loop body) lowered once, as a generated
+        function of its own, named in this one's namespace. Within the plainest
+        code (copy_outputs=False) it is plain too: no scratch buffers, which a
+        long-lived cache of such functions (the eager tape's rules) would keep."""
+        name = f"{prefix}{len(self.namespace)}"
+        lowered = lower(closed, name, copy_outputs=self.copy_outputs, body=True)
+        self.namespace[name] = lowered.function
+        self.nested_sources.append(lowered.source)
+        return name
+
+
+def _unpacked(names):
+    """Assignment targets for a tuple of `names`."""
+    return ", ".join(names) + ("," if len(names) == 1 else "")
+
+
+def _cond_lines(source, eqn, args):
+    """A Python `if` choosing the branch: each a generated function of its own,
+    called once when the index picks it (clamped into range, as the primitive is)."""
+    index, operands = args[0], ", ".join(args[1:])
+    branches = [source.nested("branch", b) for b in eqn.params["branches"]]
+    call = lambda branch: f"{branch}({operands})"  # noqa: E731
+    target = f"{source.targets(eqn)} = " if eqn.outvars else ""
+    if len(branches) == 1:
+        return [f"    {target}{call(branches[0])}"]
+    lines = [f"    if {index} <= 0:", f"        {target}{call(branches[0])}"]
+    for k, branch in enumerate(branches[1:-1], start=1):
+        lines += [f"    elif {index} == {k}:", f"        {target}{call(branch)}"]
+    return lines + ["    else:", f"        {target}{call(branches[-1])}"]
+
+
+def _scan_lines(source, eqn, args):
+    """A Python loop around the body, a generated function of its own (compiled
+    once, its scratch buffers reused by every iteration), the carry passed
+    along, each y written into its preallocated stacked output."""
+    params = eqn.params
+    num_consts, num_carry, length = params["num_consts"], params["num_carry"], params["length"]
+    body = source.nested("body", params["jaxpr"])
+    key = len(source.namespace)  # one suffix for this loop's names
+    consts, init, xs = args[:num_consts], args[num_consts:num_consts + num_carry], args[num_consts + num_carry:]
+    y_avals = params["jaxpr"].out_avals[num_carry:]
+    carry = [f"carry{key}_{i}" for i in range(num_carry)]
+    ys = [f"ys{key}_{j}" for j in range(len(y_avals))]
+    y = [f"y{key}_{j}" for j in range(len(y_avals))]
+    step = f"i{key}_"
+    steps = f"range({length - 1}, -1, -1)" if params["reverse"] else f"range({length})"
+    lines = [f"    # scan: {length} iterations of {body}"]
+    if carry:
+        lines.append(f"    {_unpacked(carry)} = {_unpacked(init)}")
+    for name, aval in zip(ys, y_avals, strict=True):
+        lines.append(f"    {name} = numpy.empty({(length, *aval.shape)}, {source.add_global('dtype', aval.dtype)})")
+    body_args = ", ".join([*consts, *carry, *(f"{x}[{step}]" for x in xs)])
+    results = [*carry, *y]
+    lines += [f"    for {step} in {steps}:",
+              f"        {_unpacked(results) + ' = ' if results else ''}{body}({body_args})"]
+    lines += [f"        {name}[{step}] = {value}" for name, value in zip(ys, y, strict=True)]
+    if eqn.outvars:
+        lines.append(f"    {source.targets(eqn)} = {_unpacked([*carry, *ys])}")
+    return lines
+
+
+# primitive name -> the lines lowering one of its equations: (source, eqn, operand texts) -> lines
+CONTROL_FLOW = {"cond": _cond_lines, "scan": _scan_lines}
+
+
+def lower(closed: ClosedJaxpr, name="jitted", copy_outputs=True, body=False) -> LoweredNumpy:
+    """`closed` lowered to one generated function. `body`: it is a loop body or
+    a branch, called by generated code only: the plan may reuse buffers, and its
+    results are handed back as they are (inputs, NumPy scalars), copied only
+    where they may view a scratch buffer, which the next call writes into."""
+    source, jaxpr = _Source(closed, copy_outputs), closed.jaxpr
+    scratch, plan = [], None
     # the plan is skipped where it could change nothing: in programs of small arrays only
     if copy_outputs and any(var.aval.size >= BUFFER_MIN_ELEMENTS for eqn in jaxpr.eqns for var in eqn.outvars):
-        body = _BufferedBody(source, jaxpr)
-        lines, scratch = body.lines, body.specs
+        plan = _BufferedBody(source, jaxpr)
+        lines, scratch = plan.lines, plan.specs
     else:
-        lines = [f"    {source.targets(eqn)} = {source.call(eqn, [source.atom(x) for x in eqn.invars])}"
-                 for eqn in jaxpr.eqns]
-    returned = _fresh_results(source, jaxpr) if copy_outputs else [source.atom(x) for x in jaxpr.outvars]
+        lines = [line for eqn in jaxpr.eqns for line in source.lines(eqn, [source.atom(x) for x in eqn.invars])]
+    if body:
+        returned = [f"numpy.array({source.atom(x)})" if plan is not None and plan.views.get(x) else source.atom(x)
+                    for x in jaxpr.outvars]
+    elif copy_outputs:
+        returned = _fresh_results(source, jaxpr)
+    else:
+        returned = [source.atom(x) for x in jaxpr.outvars]
     result = f"({', '.join(returned)}{',' if len(returned) == 1 else ''})"
     if scratch:
         source.namespace["scratch_pool"] = ScratchPool(scratch)
@@ -246,9 +346,23 @@ def lower(closed: ClosedJaxpr, name="jitted", copy_outputs=True) -> LoweredNumpy
         name = f"{name}_jitted"
     text = f"def {name}({', '.join(source.params)}):\n" + "\n".join(lines) + "\n"
     exec(compile(text, f"<ftrans jit of {name}>", "exec"), source.namespace)  # our own generated source
+    # the functions of branches and loop bodies follow, as text (each is compiled on its own)
+    shown = "".join(f"\n{nested}" for nested in source.nested_sources)
     # taken out of its own namespace (it never calls itself by name): no cycle of function and
     # namespace, so its buffers go as soon as the last reference to it does, not at a GC pass
-    return LoweredNumpy(text, source.namespace.pop(name), scratch)
+    return LoweredNumpy(text + shown, source.namespace.pop(name), scratch)
+
+
+def fresh_outputs(eqn):
+    """The outputs of `eqn` that are arrays it allocated (not views, not operands)."""
+    name = eqn.primitive.name
+    if name in VIEW_PRIMITIVES:
+        return []
+    passthrough = PASSTHROUGH_OUTPUTS.get(name)
+    if passthrough is None:
+        return eqn.outvars
+    aliased = set(passthrough(eqn))
+    return [v for v in eqn.outvars if v not in aliased]
 
 
 def _fresh_results(source, jaxpr):
@@ -257,7 +371,7 @@ def _fresh_results(source, jaxpr):
     are arrays the call allocated (never scratch: no result gets a buffer);
     anything else is copied."""
     source.namespace["Array"] = Array
-    fresh = {v for eqn in jaxpr.eqns if eqn.primitive.name not in VIEW_PRIMITIVES for v in eqn.outvars}
+    fresh = {v for eqn in jaxpr.eqns for v in fresh_outputs(eqn)}
     returned, seen = [], set()
     for x in jaxpr.outvars:
         text = source.atom(x)
@@ -459,6 +573,14 @@ class _BufferedBody:
         source = self.source
         var = eqn.outvars[0] if eqn.outvars else None  # what may take a buffer has one result
         args = [source.atom(x) for x in eqn.invars]
+        if eqn.primitive.name in PASSTHROUGH_OUTPUTS:  # each output may be an operand: it keeps their buffers
+            operand_buffers = tuple({b for x in eqn.invars for b in self.views.get(x, ())})
+            for v in eqn.outvars:
+                self._hold(v, operand_buffers)
+            self._release_dead(eqn.invars, index)
+            self.lines += source.lines(eqn, args)
+            self._release_dead(eqn.outvars, index)
+            return
         if eqn.primitive.name in VIEW_PRIMITIVES or var in self.broadcast_views:
             # held before the operand may be released, so its buffers stay busy
             self._hold(var, tuple({b for x in eqn.invars for b in self.views.get(x, ())}))
@@ -477,8 +599,10 @@ class _BufferedBody:
                 else:
                     out = self._recycled(var)
             self._release_dead(eqn.invars, index)
-        expression = _broadcast_view(source, eqn) if var in self.broadcast_views else source.call(eqn, args, out)
-        self.lines.append(f"    {source.targets(eqn)} = {expression}")
+        if var in self.broadcast_views:
+            self.lines.append(f"    {source.targets(eqn)} = {_broadcast_view(source, eqn)}")
+        else:
+            self.lines += source.lines(eqn, args, out)
         self._release_dead(eqn.outvars, index)
 
     def _chunked_run(self, eqns, index):
@@ -576,7 +700,7 @@ def _broadcast_view(source, eqn):
     return f"numpy.broadcast_to({operand}, {tuple(shape)})"
 
 
-_LOWERED = weakref.WeakKeyDictionary()  # ClosedJaxpr -> LoweredNumpy, for jit_call's implementation
+_LOWERED = weakref.WeakKeyDictionary()  # ClosedJaxpr -> LoweredNumpy, for the implementations of jit_call, cond, scan
 
 
 def _evaluate(closed, args):

@@ -62,10 +62,11 @@ def _check_one(jaxpr: Jaxpr):
                 raise JaxprTypeError(f"{where}: output declared {v.aval.str_short()} "
                                      f"but the primitive gives {aval.str_short()}")
         for param in eqn.params.values():
-            if isinstance(param, ClosedJaxpr):
-                nested.append(param.jaxpr)
-            elif isinstance(param, Jaxpr):
-                nested.append(param)
+            for value in param if isinstance(param, tuple) else (param,):  # cond's branches are a tuple
+                if isinstance(value, ClosedJaxpr):
+                    nested.append(value.jaxpr)
+                elif isinstance(value, Jaxpr):
+                    nested.append(value)
     for atom in jaxpr.outvars:
         read(atom, "outputs")
     return nested

@@ -26,7 +26,14 @@ RULE_SLOTS = {
     "jvp": "jvp",                  # (primals, tangents, **params) -> (primals_out, tangents_out)
     "transpose": "transpose",      # (cts_out, *operands, **params) -> cts_in (linear primitives)
     "batch": "vmap",               # (values, batch_dims, **params) -> (values_out, dims_out)
+    # (trace, unknowns, operands, **params) -> outputs: for a primitive holding sub-jaxprs, under
+    # linearize (or partial evaluation of a jaxpr) with some operands known and some not. It binds
+    # `trace.known(prim, operands, params)` (computed now, or one level out) for what the known
+    # operands determine and `trace.unknown(prim, operands, params)` (staged; known operands become
+    # residuals) for the rest, and returns each output as the one or the other.
     "partial_eval": "partial evaluation",
+    # (used_outputs, eqn, dce_jaxpr) -> (used_inputs, the equation without what is unused): for a
+    # primitive holding sub-jaxprs; `dce_jaxpr(closed, used_outputs, prune_invars)` is ir.passes.dce's.
     "dce": "dead-code elimination",
     "taylor": "jet",
     "numpy_template": "NumPy lowering",
@@ -226,8 +233,10 @@ class Primitive:
         for slot in RULE_SLOTS:
             setattr(self, slot, rules.get(slot))
         self._aval_cache = {}
+        # a higher-order primitive (jit_call, cond, scan): the passes optimize its sub-jaxprs
+        self.holds_jaxprs = any(kind.holds_jaxpr for kind in self.params.values())
         # a cache entry would keep a sub-jaxpr param (and all it holds) alive
-        self._caches_avals = not any(kind.holds_jaxpr for kind in self.params.values())
+        self._caches_avals = not self.holds_jaxprs
         PRIMITIVES[name] = self
 
     def rule(self, slot):

@@ -8,7 +8,9 @@
 A jaxpr that fits in `WIDTH` columns prints on one line with `;` between
 equations, as JAX's does. Variables are named a..z, ba, bb, ... in order of
 definition, continuing into nested jaxprs. Extension (read back by the
-parser): a weakly typed value's type is followed by `{weak}`.
+parser): a weakly typed value's type is followed by `{weak}`. Sub-jaxprs
+(jit_call's `jaxpr`, cond's `branches`, scan's `jaxpr`) print in the params,
+one param per line, a tuple of them one jaxpr per line.
 """
 from __future__ import annotations
 
@@ -85,7 +87,7 @@ def _pp_eqn(eqn, indent, names) -> str:
     args = " ".join(names.atom(x) for x in eqn.invars)
     params = sorted(eqn.params.items())
     lhs = " ".join(f"{names.define(v)}:{v.aval.str_short()}" for v in eqn.outvars)
-    has_jaxpr = any(isinstance(v, (Jaxpr, ClosedJaxpr)) for _, v in params)
+    has_jaxpr = any(_holds_jaxpr(v) for _, v in params)
     if not has_jaxpr:  # params print on the equation's line unless it grows too long
         flat = [f"{k}={_pp_param(v, indent, names)}" for k, v in params]
         line = f"{lhs} = {eqn.primitive.name}" + (f"[{' '.join(flat)}]" if params else "") + f" {args}"
@@ -97,9 +99,18 @@ def _pp_eqn(eqn, indent, names) -> str:
     return f"{lhs} = {eqn.primitive.name}[{broken}\n{pad}] {args}".rstrip()
 
 
+def _holds_jaxpr(value) -> bool:
+    return isinstance(value, (Jaxpr, ClosedJaxpr)) or (
+        isinstance(value, tuple) and any(isinstance(v, (Jaxpr, ClosedJaxpr)) for v in value))
+
+
 def _pp_param(value, indent, names) -> str:
     if isinstance(value, (Jaxpr, ClosedJaxpr)):
         return pp_jaxpr(value, indent, names)
+    if _holds_jaxpr(value):  # cond's branches: one jaxpr per line, each followed by a comma
+        pad = " " * (indent + 2)
+        items = "".join(f"\n{pad}{_pp_param(v, indent + 2, names)}," for v in value)
+        return f"({items}\n{' ' * indent})"
     if isinstance(value, tuple):
         items = [_pp_param(v, indent, names) for v in value]
         return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"

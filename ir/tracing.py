@@ -100,9 +100,8 @@ def check_nans(prim, args, params, outs):
     (as JAX's de-optimized re-run), to name the one that made it."""
     if not new_nan(args, outs):
         return
-    for value in params.values():
-        if isinstance(value, ClosedJaxpr):
-            find_nan_equation(value, args, f"jit_call of {params.get('name', 'a function')}")
+    if prim.name == "jit_call":  # its operands are its jaxpr's inputs (a loop's are not its body's)
+        find_nan_equation(params["jaxpr"], args, f"jit_call of {params['name']}")
     raise nan_error(prim.name)
 
 
@@ -125,9 +124,8 @@ def find_nan_equation(closed: ClosedJaxpr, args, where, location=None):
             restore_errors(token)
         outs = list(out) if prim.multiple_results else [out]
         if new_nan(ins, outs):
-            for value in eqn.params.values():
-                if isinstance(value, ClosedJaxpr):
-                    find_nan_equation(value, ins, f"jit_call of {eqn.params.get('name', 'a function')}", location)
+            if prim.name == "jit_call":
+                find_nan_equation(eqn.params["jaxpr"], ins, f"jit_call of {eqn.params['name']}", location)
             types = lambda vs: ", ".join(v.aval.str_short() for v in vs)
             raise nan_error(prim.name, f" (equation {index + 1} of {len(jaxpr.eqns)} in {where}: "
                                        f"{types(eqn.outvars)} = {prim.name} {types(eqn.invars)})", location)

@@ -48,6 +48,13 @@ OPERATIONS = {
     "prod_of_pairs": (1, lambda a: fnp.prod(fnp.reshape(a, (2, 2)), axis=1)[np.array([0, 1, 1, 0])]),
     "mod": (2, lambda a, b: fnp.mod(a, b * b + 1.0)),
     "pad_around_a_slice": (2, lambda a, b: ft.lax.pad(a[1:3], b[0], [(1, 1, 0)])),
+    # control flow: one branch runs (the other's log of a negative value, or its derivative
+    # 1/0, never meets the result), and a loop carrying a scalar along the elements
+    "cond": (2, lambda a, b: ft.lax.cond(fnp.sum(a) > fnp.sum(b), lambda a, b: fnp.sin(a) * b,
+                                         lambda a, b: a - b * b, a, b)),
+    "safe_log": (1, lambda a: ft.lax.cond(fnp.min(a) > 0.0, fnp.log, lambda a: a * 0.0, a)),
+    "scan": (2, lambda a, b: ft.lax.scan(lambda c, e: (c * 0.5 + e[0] * e[1], c + e[1]), 0.0,
+                                         fnp.stack([a, b], axis=1))[1]),
 }
 
 

@@ -72,7 +72,17 @@ DIFFERENTIABLE = {
     "scatter_max": (lambda x: fnp.at(_flat(x))[np.array([0, 0, -1])].max(_flat(x)[np.array([-1, 0, 0])] - 0.05),
                     anywhere, 1),
     "jit_call": (lambda x, y: ft.jit(lambda a, b: fnp.sin(a) * b + a)(x, y) ** 2, anywhere, 2),
+    # a predicate no drawn value lies within a finite-difference step of
+    "cond": (lambda x, y: ft.lax.cond(fnp.sum(x) > 0.1234, lambda a, b: fnp.sin(a) * b, lambda a, b: a * b + b ** 2,
+                                      x, y), anywhere, 2),
+    "scan": (lambda x, y: _scanned(x, fnp.reshape(y, (-1,))), anywhere, 2),
 }
+
+
+def _scanned(init, xs):
+    """A scan carrying `init` over the elements of `xs`: the final carry plus the sum of the ys."""
+    carry, ys = ft.lax.scan(lambda c, e: (fnp.sin(c) * e + c * 0.5, c * e), init, xs)
+    return carry + fnp.sum(ys)
 
 CHECK_OPTIONS = {"convert_element_type": dict(atol=1e-2, rtol=1e-2, eps=1e-3)}
 

@@ -445,8 +445,8 @@ def test_only_view_primitives_return_views_of_their_operands():
                 if isinstance(arg, np.ndarray) and isinstance(result, np.ndarray):
                     assert not np.shares_memory(arg, result), prim.name
 
-    for name, row in sorted(ROWS.items()):
-        if name not in lowering_numpy.VIEW_PRIMITIVES:
+    for name, row in sorted(ROWS.items()):  # (a branch or a loop body may pass an operand through)
+        if name not in lowering_numpy.VIEW_PRIMITIVES and name not in lowering_numpy.PASSTHROUGH_OUTPUTS:
             check(ir.PRIMITIVES[name], row)
 
 

@@ -272,8 +272,17 @@ def _linear_cases():
         "reduce_sum": lambda x: fnp.sum(fnp.reshape(x, (2, 3)), axis=1),
         "jit_call": lambda x: ft.jit(lambda v: v[:3] * 2.0 - v[3:])(x),
         "pad": lambda x: ft.lax.pad(x, 0.0, [(1, 2, 1)]),
+        # the branch a constant predicate picks (staged under a trace: a cond of linear branches)
+        "cond": lambda x: ft.lax.cond(np.float64(1.0) > 0.0, lambda v: v[:3] * 2.0 - v[3:], lambda v: v[3:], x),
+        "scan": lambda x: _linear_scan(x),
     }
     return cases
+
+
+def _linear_scan(x):
+    """The running sums of x[::2] carried, and twice x[1::2] stacked beside them."""
+    carry, ys = ft.lax.scan(lambda c, e: (c + e[0], (c + e[0], e[1] * 2.0)), 0.0, fnp.reshape(x, (3, 2)))
+    return fnp.concatenate([fnp.reshape(carry, (1,)), ys[0], ys[1]])
 
 
 LINEAR = _linear_cases()

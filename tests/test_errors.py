@@ -598,6 +598,26 @@ def _api_lax_cond():
     ft.lax.cond(True, _mismatched_add, _mismatched_add, np.ones(3))
 
 
+def _api_lax_scan():
+    ft.jit(lambda xs: ft.lax.scan(lambda c, x: (_mismatched_add(c), x), np.ones(3), xs))(np.ones((2, 3)))
+
+
+def _api_lax_scan_carry():
+    ft.lax.scan(lambda c, x: (x, x), 0.0, np.ones((2, 3)))  # LINE:api_lax_scan_carry
+
+
+def _api_lax_switch():
+    ft.grad(lambda x: ft.lax.switch(1, [fnp.sin, lambda x: fnp.sum(_mismatched_add(x))], x))(np.ones(3))
+
+
+def _api_lax_fori_loop():
+    ft.lax.fori_loop(0, 2, lambda i, c: _mismatched_add(c), np.ones(3))
+
+
+def _api_lax_map():
+    ft.vmap(lambda xs: ft.lax.map(_mismatched_add, xs))(np.ones((2, 2, 3)))
+
+
 def _api_parse_jaxpr():
     ft.parse_jaxpr("{ lambda ; a:f64[]. let b:f64[] = sin[where=False] a in (b,) }")  # LINE:api_parse_jaxpr
 
@@ -639,6 +659,11 @@ PUBLIC_API_ERRORS = {
     "tree_map": (_api_tree_map, "api_tree_map"),
     "device_put": (_api_device_put, "api_device_put"),
     "lax_cond": (_api_lax_cond, "inside_user_function"),
+    "lax_scan": (_api_lax_scan, "inside_user_function"),
+    "lax_scan_carry": (_api_lax_scan_carry, "api_lax_scan_carry"),
+    "lax_switch": (_api_lax_switch, "inside_user_function"),
+    "lax_fori_loop": (_api_lax_fori_loop, "inside_user_function"),
+    "lax_map": (_api_lax_map, "inside_user_function"),
     "parse_jaxpr": (_api_parse_jaxpr, "api_parse_jaxpr"),
     "closed_jaxpr_call": (_api_closed_jaxpr_call, "api_closed_jaxpr_call"),
     "jaxpr_as_fun": (_api_jaxpr_as_fun, "api_jaxpr_as_fun"),

@@ -235,8 +235,15 @@ def numpy_kernel(step):
 def run_on_numpy(closed, *args):
     lowered = lowering_cupy.lower(closed)
     leaves = [np.asarray(x, v.aval.dtype) for x, v in zip(args, closed.jaxpr.invars, strict=True)]
-    return lowering_cupy.execute(lowered.plan, list(closed.consts) + leaves, np,
-                                 [numpy_kernel(step) for step in lowered.plan.kernels])
+    return run_lowered_on_numpy(lowered, leaves)
+
+
+def run_lowered_on_numpy(lowered, args):
+    """A LoweredCupy's host plan run with NumPy kernels; the plans of loop bodies and
+    branches run so too, from the host loop or branch that calls them."""
+    return lowering_cupy.execute(lowered.plan, list(lowered.jaxpr.consts) + list(args), np,
+                                 [numpy_kernel(step) for step in lowered.plan.kernels], lowered.nested,
+                                 run_lowered_on_numpy)
 
 
 def assert_topological(plan):

@@ -27,6 +27,7 @@ from ir.primitive import PRIMITIVES, Primitive, SubJaxpr
 from ir.primitives import elementwise as E
 from ir.primitives import indexing as I
 from ir.primitives import linalg as L
+from ir.primitives import control_flow as CF
 from ir.primitives import reductions as R
 from ir.primitives import structural as S
 from ir.printer import var_name
@@ -200,6 +201,12 @@ PROGRAMS = {
     "passthrough_and_literal_outputs": (lambda x: [x, 2.0, x, np.float32(-0.0), True], [F64(3)]),
     "many_dtypes": (lambda a, b, c, d, e: [E.add(a, a), E.mul(b, b), E.sub(c, c), E.max(d, d),
                                            E.neg(e)], [F16(2), I8(2), U8(2), U64(2), I32()]),
+    "control_flow": (lambda i, w, x, xs: [
+        *CF.cond(i, [x, w], [ir.stage(lambda a, b: [E.sin(a)], [F64(3), F64()]),
+                             ir.stage(lambda a, b: [E.mul(a, b)], [F64(3), F64()])]),
+        *CF.cond(i, [x], [ir.stage(lambda a: [a], [F64(3)])]),
+        *CF.scan(ir.stage(lambda w, c, x: [E.add(E.mul(c, w), x), E.neg(c)], [F64(), F64(3), F64(3)]),
+                 [w], [x], [xs], 2, reverse=True, unroll=2)], [I32(), F64(), F64(3), F64(2, 3)]),
 }
 
 
@@ -214,7 +221,7 @@ def test_roundtrip_programs(name):
 
 
 def test_programs_cover_every_primitive_of_ir_primitives():
-    modules = (E, I, L, R, S)
+    modules = (E, I, L, R, S, CF)
     declared = {p.name for m in modules for p in vars(m).values() if isinstance(p, Primitive)}
     used = {eqn.primitive.name for name in PROGRAMS for eqn in stage(name).eqns}
     assert declared - used == set(), "add a program using these primitives to PROGRAMS"

@@ -63,6 +63,21 @@ def _nested_jit_calls():
     return ir.stage(lambda x: [*call.jit_call(middle, [x], "middle"), E.neg(x)], [f64])
 
 
+def _rnn_loss(w, xs):
+    """A scan of a tanh RNN under a cond: loops and branches, their derivatives and batches."""
+    def step(h, x):
+        h = fnp.tanh(h @ w + x)
+        return h, ft.lax.cond(fnp.sum(h) > 0, lambda h: fnp.sum(h * h), lambda h: -fnp.sum(h), h)
+    return fnp.sum(ft.lax.scan(step, xs[0], xs)[1])
+
+
+def _control_flow(i, x):
+    # every scan here has xs, whose declared shape bounds the trip count a mutation can ask for
+    # (max_elements): a scan of no xs runs `length` times, whatever the text says
+    return (ft.lax.switch(i, [fnp.sin, lambda x: x * 2.0, fnp.cos], x),
+            ft.lax.scan(lambda c, e: (c + e, c * e), 0.0, x, reverse=True))
+
+
 def _corpus():
     x = _X
     return [str(closed) for closed in [
@@ -76,6 +91,9 @@ def _corpus():
         ft.make_jaxpr(ft.vmap(ft.jit(lambda r: fnp.dot(r, _W))))(x),
         ft.make_jaxpr(lambda i, x: (i * 3 - 1, i % 2, x[i], ~(i > 0)))(np.arange(2), x),
         _nested_jit_calls(),
+        ft.make_jaxpr(_control_flow)(1, x[0]),
+        ft.make_jaxpr(ft.grad(_rnn_loss))(_W[:, :3], x),
+        ft.make_jaxpr(ft.vmap(ft.grad(_rnn_loss), in_axes=(None, 0)))(_W[:, :3], np.stack([x, x])),
     ]] + [str(stage_program(name)) for name in sorted(EVERY_PRIMITIVE)]  # the rest, each primitive in one
 
 

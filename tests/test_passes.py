@@ -581,7 +581,7 @@ def as_barrier(monkeypatch):
     monkeypatch.setattr(rewrite, "BARRIER_PRIMITIVES", rewrite.BARRIER_PRIMITIVES | {barrier_p.name})
 
 
-def test_sub_jaxprs_are_left_intact_and_merged_only_when_identical():
+def test_sub_jaxprs_are_optimized_on_their_own_and_merged_only_when_identical():
     body = parse("""
         { lambda ; a:f64[]. let
             b:f64[] = mul a 1.0:f64[]
@@ -593,12 +593,15 @@ def test_sub_jaxprs_are_left_intact_and_merged_only_when_identical():
                                  ir.bind(call_p, x, jaxpr=twin)[0], ir.bind(call_p, 2.0, jaxpr=body)[0]],
                       [ShapedArray((), np.float64)])
     out = run(passes.optimize, closed)
-    # the first two merge (the same sub-jaxpr object), the third does not (another object),
-    # the fourth has constant operands but a sub-jaxpr, so it is not folded
+    # the first two merge (the same sub-jaxpr object, optimized once), the third does not
+    # (another object), the fourth has constant operands but a sub-jaxpr, so it is not folded
     names = [e.primitive.name for e in out.eqns]
     assert names == [call_p.name] * 3
-    assert out.eqns[0].params["jaxpr"] is body and out.eqns[1].params["jaxpr"] is twin
-    assert str(body).count("mul") == 2  # the sub-jaxpr itself is not touched
+    optimized, optimized_twin = out.eqns[0].params["jaxpr"], out.eqns[1].params["jaxpr"]
+    assert optimized is not optimized_twin and str(optimized) == str(optimized_twin)
+    assert str(optimized).count("mul") == 1  # x * 1.0 simplified inside the sub-jaxpr
+    assert str(body).count("mul") == 2  # the given sub-jaxpr itself is not touched
+    assert out.eqns[2].params["jaxpr"] is optimized
     assert_same_results(closed, out, np.float64(1.5))
 
 

@@ -821,6 +821,23 @@ def A(shape, dtype=F64):
     return ShapedArray(shape, dtype)
 
 
+# the bodies of the control-flow rows, (d)'s cases and the scalar cases
+def _cond_branches(aval):
+    """Three branches of two operands and two outputs each."""
+    E = ir.primitives.elementwise
+    two = aval.dtype.type(2)
+    bodies = [lambda x, y: [E.mul(E.sin(x), y), x],
+              lambda x, y: [E.sub(x, y), E.mul(y, two)],
+              lambda x, y: [E.add(E.mul(x, y), x), E.neg(x)]]
+    return tuple(ir.stage(body, [aval, aval]) for body in bodies)
+
+
+def _scan_body(aval):
+    """(w, carry, x) -> (carry * w + sin(x), carry * x)."""
+    E = ir.primitives.elementwise
+    return ir.stage(lambda w, c, x: [E.add(E.mul(c, w), E.sin(x)), E.mul(c, x)], [aval] * 3)
+
+
 BAD_INPUTS = [
     ("add", [A((3,)), A((4,))], {}),
     ("add", [A((2, 3)), A((3,))], {}),
@@ -892,6 +909,22 @@ BAD_INPUTS = [
     ("scatter_mul", [A((3,)), A((2, 1), I64), A((2,), F32)], {}),
     ("scatter_min", [A((3,)), A((2, 1), I64), A((3,))], {}),
     ("scatter_max", [A((3, 4)), A((2, 1), F32), A((2, 4))], {}),
+    ("cond", [A((), I64), A((3,)), A((3,))], {"branches": _cond_branches(A((3,)))}),  # the index is i32
+    ("cond", [A((2,), I32), A((3,)), A((3,))], {"branches": _cond_branches(A((3,)))}),
+    ("cond", [A((), I32), A((3,)), A((3,), F32)], {"branches": _cond_branches(A((3,)))}),
+    ("cond", [A((), I32), A((3,)), A((3,))], {"branches": ()}),
+    ("cond", [A((), I32), A((3,)), A((3,))], {"branches": _cond_branches(A((3,)))[:1] + _cond_branches(A((2,)))[1:]}),
+    ("scan", [A((3,)), A((3,)), A((4, 3))], {"jaxpr": _scan_body(A((3,))), "num_consts": 1, "num_carry": 1,
+                                              "length": 5, "reverse": False, "unroll": 1}),  # xs of length 4
+    ("scan", [A((3,)), A((3,)), A((4, 3))], {"jaxpr": _scan_body(A((3,))), "num_consts": 0, "num_carry": 1,
+                                              "length": 4, "reverse": False, "unroll": 1}),  # a carry taken as xs
+    ("scan", [A((3,)), A((3,)), A((4, 3))], {"jaxpr": _scan_body(A((3,))), "num_consts": 2, "num_carry": 2,
+                                              "length": 4, "reverse": False, "unroll": 1}),  # more than the operands
+    ("scan", [A((3,)), A((3,), F32), A((4, 3))], {"jaxpr": _scan_body(A((3,))), "num_consts": 1, "num_carry": 1,
+                                                   "length": 4, "reverse": False, "unroll": 1}),
+    ("scan", [A((3,)), A((3,)), A((4, 3))],  # a body whose carry output is not its carry input's type
+     {"jaxpr": ir.stage(lambda w, c, x: [ir.primitives.reductions.reduce_sum(c, (0,)), x], [A((3,))] * 3),
+      "num_consts": 1, "num_carry": 1, "length": 4, "reverse": False, "unroll": 1}),
 ]
 
 
@@ -955,6 +988,46 @@ def _():
         x, y = args
         return [np.sin(x) * x.dtype.type(2) + y]
     return draw, reference
+
+
+def _cond_reference(index, x, y):
+    two = x.dtype.type(2)
+    return [[np.sin(x) * y, x], [x - y, y * two], [x * y + x, -x]][int(np.clip(index, 0, 2))]
+
+
+@row("cond")
+def _():
+    """A cond of three branches over drawn shapes and dtypes; the index is drawn out of
+    range too (it is clamped, as JAX's switch clamps)."""
+    def draw(d):
+        shape = d(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=3))
+        dtype = d(st.sampled_from(FLOATS))
+        x, y = (array(d, dtype, shape, lo=-3, hi=3) for _ in range(2))
+        index = np.int32(d(st.integers(-2, 4)))
+        return [index, x, y], {"branches": _cond_branches(ShapedArray(shape, dtype))}
+    return draw, lambda args, params: _cond_reference(*args)
+
+
+def _scan_reference(w, carry, xs, reverse):
+    ys = [None] * len(xs)
+    for i in (reversed(range(len(xs))) if reverse else range(len(xs))):
+        ys[i], carry = carry * xs[i], carry * w + np.sin(xs[i])
+    return [carry, np.stack(ys) if ys else np.zeros(xs.shape, xs.dtype)]
+
+
+@row("scan")
+def _():
+    """A scan with a const, a carry and xs over drawn shapes, dtypes and lengths (0 too),
+    forwards or in reverse."""
+    def draw(d):
+        shape = d(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=3))
+        dtype, length = d(st.sampled_from(FLOATS)), d(st.integers(0, 4))
+        w, carry = array(d, dtype, shape, lo=-1, hi=1), array(d, dtype, shape, lo=-2, hi=2)
+        xs = array(d, dtype, (length, *shape), lo=-2, hi=2)
+        params = {"jaxpr": _scan_body(ShapedArray(shape, dtype)), "num_consts": 1, "num_carry": 1,
+                  "length": length, "reverse": d(st.booleans()), "unroll": d(st.integers(1, 2))}
+        return [w, carry, xs], params
+    return draw, lambda args, params: _scan_reference(*args, params["reverse"])
 
 
 # -------------------- Python and NumPy scalars as operands --------------------
@@ -1038,6 +1111,11 @@ def _scalar_body():
 
 
 SCALAR_CASES["jit_call"] = [([S(0.7), S(1.3)], {"jaxpr": _scalar_body(), "name": "f"})]
+SCALAR_CASES["cond"] = [([S(k, np.int32), S(0.7), S(1.3)], {"branches": _cond_branches(ShapedArray((), F64))})
+                        for k in (0, 2)]
+SCALAR_CASES["scan"] = [([S(0.7), S(1.3), np.array([0.5, 1.5, -0.5])],
+                         {"jaxpr": _scan_body(ShapedArray((), F64)), "num_consts": 1, "num_carry": 1, "length": 3,
+                          "reverse": False, "unroll": 1})]
 # operands that are never rank-0
 NO_RANK0_OPERANDS = {
     "iota": "no operands",

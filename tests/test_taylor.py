@@ -112,7 +112,20 @@ TAYLOR_CASES = {
     "scatter_max": (lambda x: fnp.at(fnp.sin(_flat(x)))[np.array([0, 0, -1])].max(_flat(x)[np.array([-1, 0, 0])]),
                     anywhere, 1),
     "jit_call": (lambda x, y: ft.jit(lambda a, b: fnp.sin(a) * b + a)(x, y) ** 2, anywhere, 2),
+    # both branches nonlinear, the predicate a traced comparison (so the cond is staged)
+    "cond": (lambda x, y: ft.lax.cond(fnp.sum(y) > 0, lambda a, b: fnp.sin(a) * b, lambda a, b: a * a - b,
+                                      x, y) ** 2, anywhere, 2),
+    # a carry that picks up a series only on the way (c starts constant), ys stacked
+    "scan": (lambda x: _scan_case(x), anywhere, 1),
 }
+
+
+def _scan_case(x):
+    def body(carry, xi):
+        c, s = carry
+        return (c * 0.5 + fnp.sin(xi * s), s), c * xi
+    (c, _), ys = ft.lax.scan(body, (fnp.zeros_like(_flat(x)[0]), fnp.sum(x)), _flat(x))
+    return c + fnp.sum(ys ** 2)
 
 TOLERANCES = {"convert_element_type": dict(rtol=1e-5, atol=1e-6)}  # the float32 round trip
 

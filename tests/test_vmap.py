@@ -167,6 +167,36 @@ def _jit_call(draw):
     return (lambda x, y: ir.bind(jit_call_p, x, y, jaxpr=body, name="f")[0]), [_floats(shape), _floats(shape)]
 
 
+def _cond(draw):
+    """The index batched (a select of every branch per example) or shared (one branch)."""
+    shape = _shape(draw)
+    aval = ir.ShapedArray(shape, F64)
+    E = ir.primitives.elementwise
+    branches = tuple(ir.stage(body, [aval, aval]) for body in (lambda a, b: [E.mul(E.sin(a), b)],
+                                                              lambda a, b: [E.sub(a, b)],
+                                                              lambda a, b: [E.mul(a, 2.0)]))
+    cond_p = ir.PRIMITIVES["cond"]
+    index = hnp.arrays(np.int32, (), elements=st.integers(-1, 3))
+    return (lambda i, x, y: ir.bind(cond_p, i, x, y, branches=branches)[0]), [index, _floats(shape), _floats(shape)]
+
+
+def _scan(draw):
+    """Consts, carry and xs batched or shared (the carry batched by fixpoint when the
+    body makes it so); the result depends on the final carry and the ys."""
+    shape, length = _shape(draw, max_dims=2), draw(st.integers(1, 3))
+    aval = ir.ShapedArray(shape, F64)
+    E, R = ir.primitives.elementwise, ir.primitives.reductions
+    body = ir.stage(lambda w, c, x: [E.add(E.mul(c, w), E.sin(x)), E.mul(c, x)], [aval] * 3)
+    params = {"jaxpr": body, "num_consts": 1, "num_carry": 1, "length": length, "reverse": draw(st.booleans()),
+              "unroll": 1}
+    scan_p = ir.PRIMITIVES["scan"]
+
+    def fun(w, c, xs):
+        carry, ys = ir.bind(scan_p, w, c, xs, **params)
+        return E.add(carry, R.reduce_sum(ys, (0,)))
+    return fun, [_floats(shape, -1.0, 1.0), _floats(shape), _floats((length, *shape))]
+
+
 def _reduction(name, values=_floats):
     def case(draw):
         shape = _shape(draw)
@@ -253,6 +283,8 @@ CASES = {
     "rev": _rev,
     "iota": _iota,
     "jit_call": _jit_call,
+    "cond": _cond,
+    "scan": _scan,
     "reduce_sum": _reduction("reduce_sum"),
     "reduce_prod": _reduction("reduce_prod"),
     "reduce_max": _reduction("reduce_max", _ties),

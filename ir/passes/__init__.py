@@ -13,16 +13,18 @@ constant folding makes literals only). Every pass
 - is one or two loops over the equations (no recursion per equation: a
   100,000-equation program is routine) and deterministic (no set or id order
   decides anything);
-- leaves equations holding sub-jaxprs intact (not optimized inside), except
-  that DCE drops them when unused and CSE merges two with identical operands
-  and the same sub-jaxpr object.
+- treats equations holding sub-jaxprs (jit_call, cond, scan) as units: DCE
+  trims their unused outputs and operands by the primitive's `dce` rule (or
+  drops them when unused), CSE merges two with identical operands and the
+  same sub-jaxpr objects, and no work moves into or out of a sub-jaxpr.
+  `optimize` optimizes each sub-jaxpr on its own.
 
     dce                 drop unused equations and constvars          (dce.py)
     cse                 one equation per distinct computation        (cse.py)
     fold_constants      compute small constant results ahead         (fold.py)
     simplify            IEEE-exact algebraic rewrites                (simplify.py)
     lower_integer_pow   integer_pow as multiplications, where exact  (integer_pow.py)
-    optimize            all of them to a fixed point                 (pipeline.py)
+    optimize            all of them to a fixed point, sub-jaxprs too (pipeline.py)
     collapse_sums       push sums over an axis towards the inputs    (collapse.py)
 
 `cse`, `fold_constants`, `simplify` and `lower_integer_pow` are rules of one

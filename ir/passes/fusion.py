@@ -432,6 +432,10 @@ def _pp_plan(plan, name, kernel_names):
 
 
 def _pp_param(value):
+    if isinstance(value, ClosedJaxpr):  # a branch or a loop body: its own plan follows the host plan
+        return "<its plan, below>"
+    if isinstance(value, tuple) and any(isinstance(v, ClosedJaxpr) for v in value):
+        return "(" + ", ".join(_pp_param(v) for v in value) + ")"
     if isinstance(value, np.dtype):
         return value.name
     if isinstance(value, np.generic):

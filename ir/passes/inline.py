@@ -1,4 +1,5 @@
-"""Inline nested `jit_call`s: splice each call's sub-jaxpr into the caller.
+"""Inline nested `jit_call`s: splice each call's sub-jaxpr into the caller
+(inside the branches and bodies of cond and scan, into those).
 
 `jit` stages a function with inner jitted functions as single equations (so
 outer transformations see them), then inlines them before optimizing and
@@ -15,8 +16,11 @@ from ir.primitives.elementwise import convert_element_type_p
 
 
 def inline_calls(closed: ClosedJaxpr) -> ClosedJaxpr:
+    """`closed` with every jit_call spliced in, those in the branches and loop
+    bodies of cond and scan too (each sub-jaxpr on its own: a call inside a
+    loop stays inside it)."""
     jaxpr = closed.jaxpr
-    if not any(eqn.primitive.name == "jit_call" for eqn in jaxpr.eqns):
+    if not _holds_a_call(jaxpr):
         return closed
     eqns = []
     top_env = {}
@@ -42,9 +46,33 @@ def inline_calls(closed: ClosedJaxpr) -> ClosedJaxpr:
         for old, new in zip(eqn.outvars, outvars, strict=True):
             if new is not old:
                 env[old] = new
-        eqns.append(Eqn(eqn.primitive, [read(x) for x in eqn.invars], outvars, eqn.params))
+        params = eqn.params
+        if eqn.primitive.holds_jaxprs:
+            params = {name: _inlined(value) for name, value in params.items()}
+        eqns.append(Eqn(eqn.primitive, [read(x) for x in eqn.invars], outvars, params))
     outvars = [atom if type(atom) is Literal else top_env.get(atom, atom) for atom in jaxpr.outvars]
     return ClosedJaxpr(Jaxpr(jaxpr.constvars, jaxpr.invars, eqns, outvars), closed.consts)
+
+
+def _inlined(value):
+    """A param with the calls in its sub-jaxprs inlined (cond's branches are a tuple of them)."""
+    if isinstance(value, ClosedJaxpr):
+        return inline_calls(value)
+    if type(value) is tuple:
+        return tuple(_inlined(v) for v in value)
+    return value
+
+
+def _holds_a_call(jaxpr):
+    pending = [jaxpr]
+    while pending:
+        for eqn in pending.pop().eqns:
+            if eqn.primitive.name == "jit_call":
+                return True
+            if eqn.primitive.holds_jaxprs:
+                pending.extend(v.jaxpr for value in eqn.params.values()
+                               for v in (value if type(value) is tuple else (value,)) if isinstance(v, ClosedJaxpr))
+    return False
 
 
 def _typed_as(atom, aval, eqns):

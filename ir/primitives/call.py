@@ -5,10 +5,12 @@ outer trace as a single equation holding its jaxpr. Everything the body
 closed over has been made an explicit leading operand, so the sub-jaxpr holds
 no tracers and every transformation sees every dependence.
 
-Its rules transform the sub-jaxpr, which takes the interpreters; `ir` imports
-none of them, so they hand their sub-jaxpr transformations in when imported
+Its rules transform the sub-jaxpr with the jaxpr -> jaxpr transformations
+that the higher-order primitives share (`SUBJAXPR_TRANSFORMS`, below); `ir`
+imports no interpreter, so the interpreters hand those in when imported
 (ARCHITECTURE: "rules that must transform a sub-jaxpr receive the
-transformation as an argument"): `SUBJAXPR_TRANSFORMS[name](closed, ...)`.
+transformation as an argument"). cond and scan (ir/primitives/control_flow.py)
+use the same ones.
 """
 from __future__ import annotations
 
@@ -18,43 +20,146 @@ import numpy as np
 
 from ir.core import ClosedJaxpr, Jaxpr
 from ir.errors import at_user_line
+from ir.markers import UndefinedPrimal, Zero, tangent_aval
 from ir.primitive import STR, Primitive, SubJaxpr
 from ir.tracing import Tracer, bind, get_aval
 
-# "evaluate":  (closed, args) -> outs                                  (interpreters/lowering_numpy.py)
-# "jvp":       (closed, primals, tangents, name) -> (outs, tangents_out)     (interpreters/ad.py)
-# "transpose": (closed, cts, operands, name) -> cts of the operands       (interpreters/ad.py)
-# "batch":     (closed, values, dims, name) -> (outs, dims_out)           (interpreters/batching.py)
-# "jet":       (closed, primals, series, name) -> (outs, series_out)        (interpreters/taylor.py)
-# "jet_jaxpr": (closed, order, nonzero, instantiate) -> (jet ClosedJaxpr, out_nonzero)  (interpreters/taylor.py)
+# The jaxpr -> jaxpr transformations, each memoized on (sub-jaxpr, transformation,
+# flags) with `derived`. A derived jaxpr comes in call form: (a ClosedJaxpr without
+# constvars, the constants it needs as leading operands). Flags are tuples of bools,
+# one per input or output.
+#
+# "evaluate" (closed, args) -> outs, on concrete values        (interpreters/lowering_numpy.py)
+# "jvp_jaxpr" (closed, nonzero, instantiate) -> (jvp, consts, out_nonzero)   (interpreters/ad.py)
+#     jvp takes (*consts, *primals, *the tangents of the inputs that are nonzero) and
+#     returns (*primal outputs, *the tangents of the outputs that are nonzero); an
+#     output whose `instantiate` flag is set has a (materialized) tangent.
+# "partial_eval_jaxpr" (closed, unknowns, instantiate)                       (interpreters/ad.py)
+#     -> (known, known_consts, unknown, out_unknowns, num_residuals)
+#     known takes (*known_consts, *known inputs) and returns (*known outputs, *residuals);
+#     unknown (no constants) takes (*residuals, *unknown inputs) and returns the unknown
+#     outputs. An input is unknown when its flag is set; an output when it depends on an
+#     unknown input, or when its `instantiate` flag is set.
+# "transpose_jaxpr" (closed, undefined, ct_nonzero, instantiate)             (interpreters/ad.py)
+#     -> (transposed, consts, in_nonzero)
+#     transposed takes (*consts, *the defined inputs, *the nonzero output cotangents) and
+#     returns the cotangents of the undefined inputs that are nonzero (of all of them,
+#     zeros materialized, with `instantiate`).
+# "batch_jaxpr" (closed, batched, axis_size, instantiate) -> (batched, consts, out_batched)
+#     every batched input and output has its batch axis first; an output whose
+#     `instantiate` flag is set is batched (broadcast if it does not depend on the batch).
+#     With instantiate=None the outputs keep the batch axis where it falls, and
+#     out_batched holds each output's axis (or not_mapped).     (interpreters/batching.py)
+# "jet" (closed, primals, series, name) -> (outs, series_out)                (interpreters/taylor.py)
+# "jet_jaxpr" (closed, order, nonzero, instantiate) -> (jet ClosedJaxpr, out_nonzero)  (interpreters/taylor.py)
 SUBJAXPR_TRANSFORMS = {}
 
 
-def _transform(name):
+def transform(name):
     try:
         return SUBJAXPR_TRANSFORMS[name]
     except KeyError:
-        raise NotImplementedError(f"{name} of jit_call (import the interpreters package)") from None
+        raise NotImplementedError(f"{name} of a sub-jaxpr (import the interpreters package)") from None
 
 
 def _jit_call_abstract_eval(*avals, jaxpr, name):
     if jaxpr.jaxpr.constvars:  # the schema says so too; lowering has no values for them
         raise TypeError(f"jit_call of {name}: its jaxpr must have no constvars (pass constants as operands)")
-    expected = jaxpr.in_avals
-    if [a.shape for a in avals] != [a.shape for a in expected] or [a.dtype for a in avals] != [a.dtype for a in expected]:
+    check_operands(f"jit_call of {name}", avals, jaxpr.in_avals)
+    return jaxpr.out_avals
+
+
+def check_operands(what, avals, expected):
+    """A TypeError naming both lists of types if `avals` do not fit `expected` in
+    shape and dtype (a weak type may meet a strong one: a Python scalar passed
+    where the jaxpr was staged for an array)."""
+    if len(avals) != len(expected) or any(a.shape != e.shape or a.dtype != e.dtype
+                                          for a, e in zip(avals, expected)):
         listed = ", ".join(a.str_short() for a in avals)
         wanted = ", ".join(a.str_short() for a in expected)
-        raise TypeError(f"jit_call of {name} takes ({wanted}), got ({listed})")
-    return jaxpr.out_avals
+        raise TypeError(f"{what} takes ({wanted}), got ({listed})")
+
+
+# -------------------- jit_call's rules, on the shared transformations --------------------
+# A jitted function stays one call under every transformation: its JVP is a call of
+# the JVP'd sub-jaxpr; under linearize that call is split by partial evaluation into
+# a known call (primal outputs and residuals, computed at once) and an unknown one
+# (staged), whose transpose is a call of the transposed sub-jaxpr; vmap calls the
+# batched sub-jaxpr.
+
+def nonzero_flags(tangents):
+    return tuple(type(t) is not Zero for t in tangents)
+
+
+def fill_zeros(avals, nonzero, values):
+    """`values` (those of the nonzero entries) with Zeros of tangent type elsewhere."""
+    values = iter(values)
+    return [next(values) if nz else Zero(tangent_aval(a)) for a, nz in zip(avals, nonzero, strict=True)]
+
+
+def _jit_call_jvp(primals, tangents, *, jaxpr, name):
+    nonzero = nonzero_flags(tangents)
+    jvp, consts, out_nonzero = transform("jvp_jaxpr")(jaxpr, nonzero, (False,) * len(jaxpr.out_avals))
+    outs = jit_call(jvp, [*consts, *primals, *(t for t in tangents if type(t) is not Zero)], name)
+    num_outputs = len(jaxpr.out_avals)
+    return outs[:num_outputs], fill_zeros(jaxpr.out_avals, out_nonzero, outs[num_outputs:])
+
+
+def _jit_call_partial_eval(trace, unknowns, args, *, jaxpr, name):
+    known, known_consts, unknown, out_unknowns, _ = transform("partial_eval_jaxpr")(
+        jaxpr, tuple(unknowns), (False,) * len(jaxpr.out_avals))
+    known_args = [x for x, u in zip(args, unknowns, strict=True) if not u]
+    unknown_args = [x for x, u in zip(args, unknowns, strict=True) if u]
+    known_outs = trace.known(jit_call_p, [*known_consts, *known_args], {"jaxpr": known, "name": name})
+    num_known = out_unknowns.count(False)
+    residuals = known_outs[num_known:]
+    unknown_outs = trace.unknown(jit_call_p, [*residuals, *unknown_args], {"jaxpr": unknown, "name": name}) \
+        if unknown.jaxpr.outvars else []
+    return merge_lists(out_unknowns, known_outs[:num_known], unknown_outs)
+
+
+def merge_lists(which, falses, trues):
+    """One list from two: `trues[k]` where `which` is set, `falses[k]` elsewhere, in order."""
+    falses, trues = iter(falses), iter(trues)
+    return [next(trues) if w else next(falses) for w in which]
+
+
+def _jit_call_transpose(cts, *operands, jaxpr, name):
+    undefined = tuple(type(x) is UndefinedPrimal for x in operands)
+    transposed, consts, in_nonzero = transform("transpose_jaxpr")(jaxpr, undefined, nonzero_flags(cts), False)
+    known = [x for x in operands if type(x) is not UndefinedPrimal]
+    cts_in = iter(jit_call(transposed, [*consts, *known, *(c for c in cts if type(c) is not Zero)], name)
+                  if transposed.jaxpr.outvars else [])
+    nonzero_in = iter(in_nonzero)
+    return [None if type(x) is not UndefinedPrimal else (next(cts_in) if next(nonzero_in) else Zero(x.aval))
+            for x in operands]
+
+
+def _jit_call_batch(values, dims, *, jaxpr, name):
+    """One jit_call of the batched sub-jaxpr, so a jitted function stays one
+    (compiled) call under vmap."""
+    from ir.primitives.batch_util import batch_size
+    batched, consts, out_dims = transform("batch_jaxpr")(jaxpr, tuple(dims), batch_size(values, dims), None)
+    return jit_call(batched, [*consts, *values], name), out_dims
+
+
+def _jit_call_dce(used_outputs, eqn, dce_jaxpr):
+    """Unused outputs leave the sub-jaxpr, and so do the operands only they read."""
+    closed = eqn.params["jaxpr"]
+    pruned, used_inputs = dce_jaxpr(closed, used_outputs, prune_invars=True)
+    if pruned is closed:
+        return used_inputs, eqn
+    return used_inputs, eqn.replace(invars=[x for x, u in zip(eqn.invars, used_inputs) if u],
+                                    outvars=[v for v, u in zip(eqn.outvars, used_outputs) if u],
+                                    params={**eqn.params, "jaxpr": pruned})
 
 
 jit_call_p = Primitive(
     "jit_call", params={"jaxpr": SubJaxpr(), "name": STR}, abstract_eval=_jit_call_abstract_eval, multiple_results=True,
-    impl=lambda *args, jaxpr, name: _transform("evaluate")(jaxpr, args),
-    jvp=lambda primals, tangents, *, jaxpr, name: _transform("jvp")(jaxpr, primals, tangents, name),
-    transpose=lambda cts, *operands, jaxpr, name: _transform("transpose")(jaxpr, cts, operands, name),
-    batch=lambda values, dims, *, jaxpr, name: _transform("batch")(jaxpr, values, dims, name),
-    taylor=lambda primals, series, *, jaxpr, name: _transform("jet")(jaxpr, primals, series, name))
+    impl=lambda *args, jaxpr, name: transform("evaluate")(jaxpr, args),
+    jvp=_jit_call_jvp, partial_eval=_jit_call_partial_eval, transpose=_jit_call_transpose,
+    batch=_jit_call_batch, dce=_jit_call_dce,
+    taylor=lambda primals, series, *, jaxpr, name: transform("jet")(jaxpr, primals, series, name))
 
 
 def call_form(closed: ClosedJaxpr):
@@ -67,20 +172,24 @@ def call_form(closed: ClosedJaxpr):
 # closed sub-jaxpr -> {key: what a transformation derived from it}. Weak keys: an
 # entry goes when its sub-jaxpr does (with the jitted function that made it). So
 # neither a key nor a value may hold the sub-jaxpr itself, which would keep its
-# own entry alive for good: derived jaxprs are new ones, built by evaluating it.
+# own entry alive for good: derived jaxprs are new ones, built by evaluating it
+# (a transformation that leaves the sub-jaxpr as it is, as optimizing an optimal
+# one does, is remembered by a marker).
 _DERIVED = weakref.WeakKeyDictionary()
+_ITSELF = object()
 
 
 def derived(closed: ClosedJaxpr, key, build):
     """`build()`, computed once per (sub-jaxpr, key) and kept as long as the
-    sub-jaxpr lives: the transformations of jit_call (its JVP, its batched
-    and transposed forms, eager reverse mode's rules) are staged once per
-    signature, not per call."""
+    sub-jaxpr lives: the transformations of jit_call, cond and scan (their
+    JVPs, partial evaluations, batched and transposed forms, eager reverse
+    mode's rules) are staged once per signature, not per call."""
     by_key = _DERIVED.setdefault(closed, {})
     entry = by_key.get(key)
     if entry is None:
-        entry = by_key[key] = build()
-    return entry
+        entry = build()
+        by_key[key] = _ITSELF if entry is closed else entry
+    return closed if entry is _ITSELF else entry
 
 
 def jit_call(closed: ClosedJaxpr, args, name):

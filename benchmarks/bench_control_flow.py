@@ -1,0 +1,152 @@
+"""Control-flow benchmarks (issue 12), measured in one run:
+
+(a) jit(grad) of a tanh RNN by scan: h = tanh(h W + x_t) over T = 1,000 steps,
+    hidden 128, batch 32, float32, loss the mean square of every state;
+    ft.jit(ft.grad(loss)) against jax.jit(jax.grad(loss)) of the same program
+    with jax.lax.scan (when JAX is installed). The aim: at most 1.5x JAX.
+(b) staging cost of ft.jit(ft.grad(loss)) of that scan: tracing, the passes
+    and the generation of code (`lower`, which runs nothing), at T = 100 and
+    T = 10,000. The aim: the same within 10% (the body is traced, optimized
+    and lowered once, whatever the trip count).
+(c) reverse mode through while_loop: the section is marked below, for the
+    while_loop work to fill in.
+
+Times are the best of several repeats (the machine may be shared); each ratio
+compares two rows of this run. Both libraries run on one core: BLAS through
+OPENBLAS/OMP/MKL_NUM_THREADS=1, XLA through XLA_FLAGS
+(--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1), ftrans's
+chunked runs through FTRANS_JIT_THREADS=1 (they do not arise at these sizes
+anyway), unless the environment sets them otherwise: on a shared machine
+spinning threads measure the neighbours' load more than the code.
+
+Run: python benchmarks/bench_control_flow.py
+"""
+import os
+
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "FTRANS_JIT_THREADS"):
+    os.environ.setdefault(_variable, "1")  # before NumPy loads its BLAS
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+
+import platform  # noqa: E402
+import time  # noqa: E402
+import timeit  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import ftrans as ft  # noqa: E402
+import ftrans.numpy as fnp  # noqa: E402
+
+try:
+    import jax
+    import jax.numpy as jnp
+except ImportError:
+    jax = jnp = None
+
+T, HIDDEN, BATCH = 1000, 128, 32
+
+
+def best_time(fun, number, repeat=7):
+    return min(timeit.repeat(fun, number=number, repeat=repeat)) / number
+
+
+def row(name, seconds, unit="ms"):
+    scale = {"ms": 1e3, "us": 1e6, "s": 1.0}[unit]
+    print(f"   {name:52s} {seconds * scale:9.2f} {unit}")
+
+
+def ratio(text, numerator, denominator, aim):
+    print(f"   {text:52s} {numerator / denominator:9.2f}    (aim: {aim})")
+
+
+# -------------------- the RNN --------------------
+
+def rnn_loss(w, h0, xs, lax=ft.lax, np_=fnp):
+    def step(h, x):
+        h = np_.tanh(h @ w + x)
+        return h, h
+    _, hs = lax.scan(step, h0, xs)
+    return np_.mean(hs * hs)
+
+
+def rnn_inputs(length, seed=0):
+    rng = np.random.default_rng(seed)
+    w = (rng.normal(size=(HIDDEN, HIDDEN)) / np.sqrt(HIDDEN)).astype(np.float32)
+    h0 = np.zeros((BATCH, HIDDEN), np.float32)
+    xs = rng.normal(size=(length, BATCH, HIDDEN)).astype(np.float32)
+    return w, h0, xs
+
+
+def rnn_grad_numpy(w, h0, xs):
+    """The gradient in w by hand (forward loop, then backpropagation through time): the reference."""
+    hs, h = [], h0
+    for x in xs:
+        h = np.tanh(h @ w + x)
+        hs.append(h)
+    scale = np.float32(2.0 / (len(xs) * h0.size))
+    grad, ct = np.zeros_like(w), np.zeros_like(h0)
+    for t in reversed(range(len(xs))):
+        ct = (ct + scale * hs[t]) * (1 - hs[t] * hs[t])
+        grad += (hs[t - 1] if t else h0).T @ ct
+        ct = ct @ w.T
+    return grad
+
+
+def bench_rnn():
+    print(f"(a) jit(grad) of a tanh RNN by scan: T = {T}, hidden {HIDDEN}, batch {BATCH}, float32")
+    w, h0, xs = rnn_inputs(T)
+    reference = rnn_grad_numpy(w, h0, xs)
+    step = ft.jit(ft.grad(rnn_loss))
+    np.testing.assert_allclose(step(w, h0, xs), reference, rtol=2e-3, atol=1e-6)
+    ours = best_time(lambda: step(w, h0, xs), number=3)
+    row("ftrans jit(grad)", ours)
+    if jax is None:
+        print("   (JAX is not installed: pip install jax jaxlib)")
+        return
+    jax_step = jax.jit(jax.grad(lambda w, h0, xs: rnn_loss(w, h0, xs, jax.lax, jnp)))
+    device = [jnp.asarray(a) for a in (w, h0, xs)]
+    np.testing.assert_allclose(np.asarray(jax_step(*device)), reference, rtol=2e-3, atol=1e-6)
+    theirs = best_time(lambda: jax_step(*device).block_until_ready(), number=3)
+    row(f"jax.jit(jax.grad) (JAX {jax.__version__})", theirs)
+    ratio("ftrans / JAX", ours, theirs, "<= 1.5")
+
+
+# -------------------- staging cost --------------------
+
+def staging_time(length, repeat=21):
+    """The best time of tracing, optimizing and lowering jit(grad(loss)) for
+    `length` steps; nothing runs (the arrays are zeros the OS maps lazily)."""
+    w, h0 = rnn_inputs(1)[:2]
+    xs = np.zeros((length, BATCH, HIDDEN), np.float32)
+    times = []
+    for _ in range(repeat):
+        jitted = ft.jit(ft.grad(rnn_loss))  # a new one each time: nothing cached
+        start = time.perf_counter()
+        jitted.lower(w, h0, xs)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def bench_staging():
+    print("\n(b) staging jit(grad) of the RNN (trace, passes, code generation; nothing runs)")
+    short, long = staging_time(100), staging_time(10_000)
+    row("T = 100", short)
+    row("T = 10,000", long)
+    ratio("T = 10,000 / T = 100", long, short, "1.00 +- 0.10")
+
+
+# -------------------- while_loop --------------------
+# (c) Reverse mode through while_loop: the while_loop work adds its benchmark here
+# (100,000 iterations on a 1,000-element carry, checkpoints=100 against the tape:
+# peak memory by tracemalloc, and time), and calls it from main().
+
+
+def main():
+    print(f"Python {platform.python_version()}, NumPy {np.__version__}, {platform.machine()}; threads: "
+          f"BLAS {os.environ['OPENBLAS_NUM_THREADS']}, ftrans {os.environ['FTRANS_JIT_THREADS']}, "
+          f"XLA_FLAGS={os.environ['XLA_FLAGS']!r}\n")
+    bench_rnn()
+    bench_staging()
+
+
+if __name__ == "__main__":
+    main()
