@@ -384,19 +384,15 @@ COMBINING_SCATTERS = {
 }
 
 
-def _finite_updates():
-    """scatter_mul's derivative in an update is x times the product of the others
-    there, computed as (product of all) / itself for a nonzero update: exact for
-    finite updates whose products do not overflow (indexing.py, _product_of_the_others)."""
-    return st.lists(st.sampled_from([0.0, -0.0, 1.0, -1.0, 2.5, -0.5]), min_size=4, max_size=4).map(np.array)
-
-
 @pytest.mark.parametrize("name", sorted(COMBINING_SCATTERS))
 @given(data=st.data())
 def test_derivatives_of_combining_scatters_at_special_values(name, data):
     f, closed_form = COMBINING_SCATTERS[name]
-    x = data.draw(special_vectors(6, extremes=False))
-    u = data.draw(_finite_updates() if name == "scatter_mul" else special_vectors(4, extremes=False))
+    # scatter_mul's derivative is a product of the others, never a quotient: exact at inf, nan,
+    # and updates whose product over- or underflows (1e200 * 1e200, 5e-324 * 0.5) too
+    extremes = name == "scatter_mul"
+    x = data.draw(special_vectors(6, extremes=extremes))
+    u = data.draw(special_vectors(4, extremes=extremes))
     loss = lambda x, u: fnp.sum(f(fnp.asarray(x), u))  # noqa: E731
     with np.errstate(all="ignore"):
         want_x, want_u = closed_form(x, u)
@@ -408,3 +404,149 @@ def test_derivatives_of_combining_scatters_at_special_values(name, data):
         want_tangent = np.array([np.sum(want_u[SCATTER_INDEX == j]) if (SCATTER_INDEX == j).any() else 0.0
                                  for j in range(6)])
         assert_same_special_values(tangent, want_tangent, f"jvp of {name} along its updates, x = {x}, u = {u}")
+
+
+# -------------------- scatter_mul at repeated positions: the product of the other updates --------------------
+
+# 8 updates into 5 positions: a run of 4 at position 2, a pair at 0, one alone at 3, row 4 out of
+# range (dropped, with mode="drop"), positions 1 and 4 untouched
+REPEATED_INDEX = np.array([2, 0, 2, 2, 5, 0, 2, 3])
+REPEATED_X = np.array([1.5, 2.0, -0.5, 4.0, 8.0])
+REPEATED_WEIGHTS = np.array([1.0, 2.0, 0.5, -1.0, 3.0])
+
+
+def _weighted_multiply(u, index):
+    return fnp.sum(REPEATED_WEIGHTS * fnp.asarray(REPEATED_X).at[index].multiply(u, mode="drop"))
+
+
+def _expanded_product_derivative(u, order):
+    """The order-th derivative tensor of the same function written out by hand,
+    sum over positions p of w_p x_p prod_{k at p} u_k: d^n/du_i..du_l is w_p x_p times
+    the product of the updates at p other than i..l when those are n distinct updates
+    at one position p, and 0 otherwise."""
+    count = len(u)
+    tensor = np.zeros((count,) * order)
+    for at in np.ndindex(*tensor.shape):
+        p = REPEATED_INDEX[at[0]]
+        if len(set(at)) == order and p < len(REPEATED_X) and all(REPEATED_INDEX[k] == p for k in at):
+            rest = [u[k] for k in range(count) if REPEATED_INDEX[k] == p and k not in at]
+            tensor[at] = REPEATED_WEIGHTS[p] * REPEATED_X[p] * np.prod(rest)
+    return tensor
+
+
+def _third_derivative(u, index):
+    return ft.jacfwd(ft.jacfwd(ft.grad(_weighted_multiply)))(u, index)
+
+
+# dyadic values: every product of a few of them is exact, so results are compared exactly
+REPEATED_UPDATES = {
+    # three zeros at one position: (product of all) / (this one) can tell nothing apart
+    "zeros": [0.0, 0.0, -0.0, 0.0, 5.0, 2.0, 3.0, 0.0],
+    # products that underflow: 2**-1040 * 2**-1040 is 0 though each is not
+    "subnormal": [2.0 ** -1050, 2.0 ** -1040, 3.0, -0.5, 7.0, 2.0 ** -1040, 2.0 ** -10, 2.0 ** -1060],
+    # products that overflow: 2**1020 * 2**1000 is inf though each is finite
+    "huge": [2.0 ** 1000, 2.0 ** 1020, 2.0 ** 20, -3.0, 2.0 ** 1023, 2.0 ** 1000, 0.25, -(2.0 ** 1000)],
+    "ordinary": [1.5, -2.0, 0.5, 4.0, -1.0, 3.0, -0.25, 2.0],
+}
+
+
+@pytest.mark.parametrize("case", sorted(REPEATED_UPDATES))
+def test_scatter_mul_derivatives_at_repeated_positions_match_the_expanded_product_to_order_3(case):
+    u = np.array(REPEATED_UPDATES[case])
+    want = [_expanded_product_derivative(u, order) for order in (1, 2, 3)]
+    index_batch = np.stack([REPEATED_INDEX, REPEATED_INDEX])
+
+    def derivatives(u, index):
+        return (ft.grad(_weighted_multiply)(u, index), ft.hessian(_weighted_multiply)(u, index),
+                _third_derivative(u, index))
+
+    def batched(u):  # indices batched by vmap: traced (no value at trace time), eagerly
+        return [d[0] for d in ft.vmap(derivatives, in_axes=(None, 0))(u, index_batch)]
+    ways = {
+        "concrete indices, eagerly": derivatives(u, REPEATED_INDEX),
+        "concrete indices, jitted": ft.jit(lambda u: derivatives(u, REPEATED_INDEX))(u),
+        "traced indices, eagerly": batched(u),
+        "traced indices, jitted": ft.jit(derivatives)(u, REPEATED_INDEX),
+    }
+    for how, got in ways.items():
+        for order, (g, w) in enumerate(zip(got, want, strict=True), start=1):
+            np.testing.assert_array_equal(g, w, err_msg=f"order {order} with {how}, u = {u}")
+
+
+@pytest.mark.parametrize("case", sorted(REPEATED_UPDATES))
+def test_jet_of_scatter_mul_at_repeated_positions_matches_the_expanded_product(case):
+    u = np.array(REPEATED_UPDATES[case])
+    v = np.array([1.0, -1.0, 2.0, 0.5, 1.0, -2.0, 1.0, 0.25])
+    tensors = [_expanded_product_derivative(u, order) for order in (1, 2, 3)]
+    # along the line u + t v the k-th derivative is the k-th derivative tensor applied to v k times
+    want = [np.einsum("i,i->", tensors[0], v), np.einsum("ij,i,j->", tensors[1], v, v),
+            np.einsum("ijl,i,j,l->", tensors[2], v, v, v)]
+    zero = np.zeros_like(u)
+    for index, how in ((REPEATED_INDEX, "concrete"), (None, "traced")):
+        if index is None:
+            got = ft.jit(lambda u, index: ft.jet(lambda u: _weighted_multiply(u, index), (u,), ((v, zero, zero),))[1])(
+                u, REPEATED_INDEX)
+        else:
+            got = ft.jet(lambda u: _weighted_multiply(u, index), (u,), ((v, zero, zero),))[1]
+        np.testing.assert_allclose(np.array(got), want, rtol=1e-15, atol=0, err_msg=f"{how} indices, u = {u}")
+
+
+def test_gradient_of_multiply_at_an_infinite_update_is_the_product_of_the_others():
+    x, index = np.array([2.0, 1.0]), np.array([0, 0, 0, 1])
+    loss = lambda u: fnp.sum(fnp.asarray(x).at[index].multiply(u))  # noqa: E731
+    u = np.array([INF, 3.0, -0.5, INF])
+    want = [2.0 * 3.0 * -0.5, 2.0 * INF * -0.5, 2.0 * INF * 3.0, 1.0]  # (product of all) / u_0 would be nan
+    # reverse mode: forward mode's basis tangents would meet the infinite partials as 0 * inf
+    for gradient in (ft.grad(loss), ft.jit(ft.grad(loss))):
+        np.testing.assert_array_equal(gradient(u), want)
+
+
+def test_gradient_of_multiply_in_float32_is_exact_where_the_product_overflows():
+    x, index = np.ones(2, np.float32), np.array([0, 0, 1, 0])
+    u = np.array([1e15, 2e15, 3.0, 4e15], np.float32)  # the three at position 0 multiply to inf in float32
+    loss = lambda u: fnp.sum(fnp.asarray(x).at[index].multiply(u))  # noqa: E731
+    want = np.array([u[1] * u[3], u[0] * u[3], 1.0, u[0] * u[1]], np.float32)  # each finite
+    for gradient in (ft.grad(loss), ft.jit(ft.grad(loss)), ft.jacfwd(loss)):
+        got = gradient(u)
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got, want)
+
+
+def test_multiply_at_subnormal_updates_passes_check_grads():
+    x, index = np.array([1.5, -2.0, 0.5]), np.array([0, 0, 1, 0, 2])
+    for u in ([2.2e-313, 2.2e-313, 1.0, 0.5, 3.0], [5e-324, 1e-310, 2e-320, -3e-315, 0.7]):
+        ft.check_grads(lambda u: fnp.at(x)[index].multiply(u) ** 2, (np.array(u),), order=3)
+
+
+@st.composite
+def _scatter_mul_cases(draw):
+    """Index rows (some out of range), updates of two columns, the operand; up to
+    70 rows so the traced path's sort pads to a power of 2 and runs several rounds."""
+    count = draw(st.integers(1, 70))
+    positions = draw(st.integers(1, 6))
+    index = np.array(draw(st.lists(st.integers(-1, positions), min_size=count, max_size=count)))
+    values = st.floats(-2.0, 2.0).filter(lambda v: v == 0 or abs(v) > 0.1)
+    u = np.array(draw(st.lists(st.tuples(values, values), min_size=count, max_size=count)))
+    x = np.array(draw(st.lists(st.tuples(values, values), min_size=positions, max_size=positions)))
+    return x, index, u
+
+
+@given(_scatter_mul_cases())
+def test_scatter_mul_derivative_is_the_same_for_concrete_and_traced_indices(case):
+    x, index, u = case
+    tangent = np.cos(np.arange(u.size)).reshape(u.shape)
+
+    def f(u, index):
+        return fnp.asarray(x).at[index].multiply(u, mode="drop", wrap_negative_indices=False)
+
+    def jvp(u, index):
+        return ft.jvp(lambda u: f(u, index), (u,), (tangent,))[1]
+    concrete = jvp(u, index)  # the rule sees the indices' values: sorted in NumPy
+    traced = ft.jit(jvp)(u, index)  # the rule sees a traced index: sorted by primitives
+    np.testing.assert_array_equal(traced, concrete)  # the same order of products, so the same bits
+    kept = (index >= 0) & (index < len(x))
+    want = np.zeros_like(x)
+    for k in np.flatnonzero(kept):
+        others = np.prod([u[m] for m in np.flatnonzero(kept) if m != k and index[m] == index[k]], axis=0)
+        want[index[k]] += x[index[k]] * tangent[k] * others
+    np.testing.assert_allclose(concrete, want, rtol=1e-12, atol=1e-12)

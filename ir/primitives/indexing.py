@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from ir.core import ShapedArray, array_module, common_arrays
+from ir.core import ShapedArray, array_module, common_arrays, is_cupy_array
 from ir.markers import Zero, not_mapped
 from ir.primitive import OneOf, Optional, Primitive, Scalar
 from ir.primitives import elementwise as ew
@@ -31,7 +31,7 @@ from ir.primitives import structural
 from ir.primitives.ad_util import aval_of, instantiate, is_undefined, jvp_from_derivatives, zeros
 from ir.primitives.batch_util import batch_size, bdim_to, move_dim
 from ir.primitives.taylor_util import is_zero, taylor_from_derivative, taylor_from_jvp
-from ir.tracing import bind, get_aval
+from ir.tracing import Tracer, bind, get_aval
 
 
 def _index_depth(name, operand, indices):
@@ -344,10 +344,6 @@ def _scatter_mul_abstract_eval(operand, indices, updates):
     return _scatter_abstract_eval("scatter_mul")(operand, indices, updates)
 
 
-def _ones(aval):
-    return structural.broadcast_in_dim(aval.dtype.type(1), aval.shape, ())
-
-
 def _gathered(x, indices, fill):
     """x at each index row, `fill` at rows out of range: the scatter that uses
     the result drops those rows again, so the fill only keeps the read defined
@@ -355,31 +351,221 @@ def _gathered(x, indices, fill):
     return gather(x, indices, mode="fill", fill_value=aval_of(x).dtype.type(fill).item())
 
 
-def _product_of_the_others(operand, indices, updates):
-    """For each update, the product of the other updates at its position, as
-    products (never a division by an update that may be 0), so that it
-    differentiates again: the updates that are 0 (Z) and the others (N) at each
-    position multiply apart. For an update in N it is prod(Z) prod(N) / itself;
-    for one in Z, prod(N) times the other members of Z: none (1), one (their
-    sum less itself), or more (0: so are its first derivatives). Exact to any
-    order except order 3 and up where three or more updates of one position are
-    exactly 0 (NB: JAX differentiates scatter_mul in its updates only for
-    unique indices)."""
-    aval = aval_of(operand)
-    nil, one = aval.dtype.type(0), aval.dtype.type(1)
-    is_zero = ew.eq(updates, nil)
-    zero_part, nonzero_part = ew.select_n(is_zero, one, updates), ew.select_n(is_zero, updates, one)
+# -------------------- scatter_mul's derivative in its updates: the product of the others --------------------
+# An update's derivative is the operand there times the product of the *other* updates at
+# its position. Computing that as (product of all) / (this update) goes wrong wherever the
+# division is inexact: 0/0 at a zero update, inf/inf at an infinite one, inf/x where the
+# product of all overflows though the others' does not, 0/x where it underflows (two
+# subnormal updates). So it is built from products only, and differentiates again exactly,
+# to any order, by the rules of the primitives it is made of (JAX differentiates
+# scatter_mul in its updates only for unique indices).
+#
+# The update rows are put in order of (position, row): each position's updates form a run,
+# and an update's others are the product of the run before it times the product of the
+# run after it, each a prefix product within runs by doubling (Hillis and Steele:
+# ceil(log2(m - 1)) rounds of shifted products for runs of at most m; rounds past the need
+# multiply by exactly 1, so any number of them gives the same bits). Out-of-range rows
+# (which the scatter drops) are runs of their own, so their others are exactly 1.
+#
+# The order comes from the index values:
+# - concrete indices (NumPy or CuPy arrays at trace time: under ft.jvp, jacfwd, hessian,
+#   jet, vmap of grad): np.lexsort, with m known; none of this where every position has
+#   one update.
+# - traced indices: whenever the index is computed by staged code, which is the common
+#   case, not the exception: eager grad stages each primitive's rule once per signature
+#   (interpreters/ad_eager.py), and under jit `ftrans.numpy` computes the positions of
+#   `x.at[i]` with a staged gather. ir has no sort primitive, so the keys
+#   (position, row) are sorted by Batcher's bitonic network: log2(n) (log2(n) + 1) / 2
+#   rounds of compare-exchange over n (the rows padded to a power of 2), a few array
+#   operations each. O(K log^2 K) integer work on the indices only and O(K log K) products
+#   per element of an update, with no size limit: a pairwise (K, K) mask would cost K^2 memory, and a
+#   NotImplementedError past some K would reject ordinary eager programs. Concrete and
+#   traced indices give the same order, hence the same bits.
 
-    def per_update(scatter, start, values, fill):
-        return _gathered(scatter(start, indices, values), indices, fill)
-    zero_product = per_update(scatter_mul, _ones(aval), zero_part, 1)
-    nonzero_product = per_update(scatter_mul, _ones(aval), nonzero_part, 1)
-    zero_sum = per_update(scatter_add, zeros(aval), ew.select_n(is_zero, nil, updates), 0)
-    zero_count = per_update(scatter_add, zeros(aval), ew.convert_element_type(is_zero, aval.dtype), 0)
-    other_zeros = ew.select_n(ew.eq(zero_count, one),
-                              ew.select_n(ew.eq(zero_count, aval.dtype.type(2)), nil, ew.sub(zero_sum, updates)), one)
-    return ew.select_n(is_zero, ew.mul(zero_product, ew.div(nonzero_product, nonzero_part)),
-                       ew.mul(other_zeros, nonzero_product))
+
+class _Runs:
+    """The update rows in order of position: `order`, the row at each place (index
+    rows of shape (places, 1); rows past the real ones are padding, read as 1);
+    `place`, each real row's place (the same form); `same_before(d)` /
+    `same_after(d)`, where the place d before / after holds an update of the same
+    in-range position (bool masks over the places); `rounds`, the doubling rounds
+    the longest run needs."""
+    __slots__ = ("order", "place", "same_before", "same_after", "rounds")
+
+    def __init__(self, order, place, same_before, same_after, rounds):
+        self.order, self.place, self.same_before, self.same_after, self.rounds = (
+            order, place, same_before, same_after, rounds)
+
+
+def _rounds_for(longest_run):
+    """Doubling rounds that make a prefix product over runs of this length: the
+    product before the last place covers longest_run - 1 updates."""
+    return max(longest_run - 2, 0).bit_length()
+
+
+def _concrete_rows(indices):
+    """The index rows as a NumPy int64 array of shape (K, k), or None if they are traced."""
+    value = indices.concrete_value() if isinstance(indices, Tracer) else indices
+    if value is None:
+        return None
+    if is_cupy_array(value):
+        value = value.get()  # one transfer, at trace time: the grouping is built on the host
+    value = _signed(np.asarray(value))
+    return value.reshape(-1, value.shape[-1]).astype(np.int64, copy=False)
+
+
+def _runs_of_concrete(rows, operand_shape):
+    """_Runs from index rows known now (NumPy), or None where every in-range
+    position has at most one update (the product of no others: 1)."""
+    count = rows.shape[0]
+    kept = _in_range_rows(operand_shape, rows)
+    positions = np.full(count, -1, np.int64)  # -1: dropped, each a run of its own
+    positions[kept] = np.ravel_multi_index(tuple(rows[kept].T), operand_shape[:rows.shape[1]])
+    _, run_lengths = np.unique(positions[kept], return_counts=True)
+    if not run_lengths.size or run_lengths.max() < 2:
+        return None
+    order = np.lexsort((np.arange(count), positions))  # by position, then row
+    place = np.empty(count, np.int64)
+    place[order] = np.arange(count)
+    in_order = positions[order]
+    order, place = order[:, None], place[:, None]  # index rows, as gather takes them
+
+    def same_at(d, after):
+        near = np.zeros(count, bool)
+        pairs = (in_order[d:] == in_order[:-d]) & (in_order[d:] >= 0)
+        near[slice(None, -d) if after else slice(d, None)] = pairs
+        return near
+    return _Runs(order, place, lambda d: same_at(d, False), lambda d: same_at(d, True),
+                 _rounds_for(int(run_lengths.max())))
+
+
+def _runs_of_traced(indices, operand_shape):
+    """_Runs from traced index rows, computed with primitives: keys
+    (position, row), sorted by a bitonic network, read back as rows and positions."""
+    batch, k = aval_of(indices).shape[:-1], aval_of(indices).shape[-1]
+    count = math.prod(batch)
+    size = 1 << max(count - 1, 0).bit_length()  # the network sorts a power of 2 of keys
+    outside = math.prod(operand_shape[:k])  # the position of every dropped row (and padding)
+    if (outside + 1) * size >= 2 ** 63:  # 2**31 updates into 2**31 positions still fit
+        raise NotImplementedError(
+            f"the derivative of scatter_mul in its updates at traced indices: {count} updates into "
+            f"{outside} positions overflow its int64 sort keys (position * {size} + row)")
+    rows = structural.reshape(indices, (count, k))
+    if aval_of(rows).dtype != np.int64:  # uint64 past int64's range wraps to negative: out of range either way
+        rows = ew.convert_element_type(rows, np.int64)
+    position, in_range = None, None
+    for j, axis_size in enumerate(operand_shape[:k]):
+        column = structural.reshape(structural.slice(rows, (0, j), (count, j + 1)), (count,))
+        inside = ew.bitwise_and(ew.ge(column, np.int64(0)), ew.lt(column, np.int64(axis_size)))
+        column = ew.max(ew.min(column, np.int64(max(axis_size - 1, 0))), np.int64(0))
+        position = column if position is None else ew.add(ew.mul(position, np.int64(axis_size)), column)
+        in_range = inside if in_range is None else ew.bitwise_and(in_range, inside)
+    position = ew.select_n(in_range, np.int64(outside), position)
+    if size > count:
+        position = structural.pad(position, np.int64(outside), [(0, size - count, 0)])
+    row_numbers = _beside(position, structural.iota(np.int64, (size,)))
+    keys = _bitonic_sort(ew.add(ew.mul(position, np.int64(size)), row_numbers))
+    order = structural.reshape(ew.mod(keys, np.int64(size)), (size, 1))
+    place = scatter(zeros(ShapedArray((size,), np.dtype(np.int64))), order, row_numbers)
+    place = structural.reshape(structural.slice(place, (0,), (count,)), (count, 1))
+    in_order = ew.floor_divide(keys, np.int64(size))
+    kept = ew.lt(in_order, np.int64(outside))
+
+    def same_at(d, after):
+        neighbour = (_shifted_up if after else _shifted_down)(in_order, d, np.int64(-1))
+        return ew.bitwise_and(ew.eq(in_order, neighbour), kept)
+    return _Runs(order, place, lambda d: same_at(d, False), lambda d: same_at(d, True), _rounds_for(count))
+
+
+def _bitonic_sort(keys):
+    """Distinct integer `keys` (a power-of-2 number n of them) in ascending order, by
+    Batcher's bitonic network, in the form whose comparators all put the smaller
+    first: blocks of 2, 4, ..., n sorted in turn from sorted halves, each by a flip
+    (element i of the block against its mirror image: two sorted halves make a
+    bitonic sequence, which the flip splits into a low and a high half, both
+    bitonic) and then half-cleaners on blocks of half, a quarter, ... the size."""
+    n = aval_of(keys).shape[0]
+    size = 2
+    while size <= n:
+        keys = _compare_halves(keys, size, mirrored=True)
+        block = size // 2
+        while block >= 2:
+            keys = _compare_halves(keys, block, mirrored=False)
+            block //= 2
+        size *= 2
+    return keys
+
+
+def _compare_halves(keys, block, mirrored):
+    """One round of the network: in each block of `block` keys, element i of the first
+    half against element i of the second half (or, `mirrored`, against the one as far
+    from the end of the block), the smaller one put first."""
+    n = aval_of(keys).shape[0]
+    halves = structural.reshape(keys, (n // block, 2, block // 2))
+    first = structural.slice(halves, (0, 0, 0), (n // block, 1, block // 2))
+    second = structural.slice(halves, (0, 1, 0), (n // block, 2, block // 2))
+    if mirrored:
+        second = structural.rev(second, (2,))
+    low, high = ew.min(first, second), ew.max(first, second)
+    if mirrored:
+        high = structural.rev(high, (2,))
+    return structural.reshape(structural.concatenate([low, high], 1), (n,))
+
+
+def _shifted_down(x, d, fill):
+    """x moved d places along axis 0 towards the end: x[i - d] at i, `fill` at the first d."""
+    shape = aval_of(x).shape
+    kept = structural.slice(x, (0,) * len(shape), (shape[0] - d,) + shape[1:])
+    return structural.pad(kept, fill, [(d, 0, 0)] + [(0, 0, 0)] * (len(shape) - 1))
+
+
+def _shifted_up(x, d, fill):
+    """x moved d places along axis 0 towards the start: x[i + d] at i, `fill` at the last d."""
+    shape = aval_of(x).shape
+    kept = structural.slice(x, (d,) + (0,) * (len(shape) - 1), shape)
+    return structural.pad(kept, fill, [(0, d, 0)] + [(0, 0, 0)] * (len(shape) - 1))
+
+
+def _exclusive_run_products(values, runs, after):
+    """At each place, the product of the values before it (after it, `after`) in its
+    run: the neighbour's value (1 where the neighbour is in another run), then rounds
+    that multiply in the partial product `step` places back (on), 1, 2, 4, ... as long
+    as that place is in the same run: after round r each place holds the product of
+    the 2**(r + 1) places before it, or of all of them since its run began."""
+    shifted, same = (_shifted_up, runs.same_after) if after else (_shifted_down, runs.same_before)
+    shape = aval_of(values).shape
+    one = aval_of(values).dtype.type(1)
+
+    def within_run(mask, x):  # x where `mask` (over places) holds, 1 elsewhere
+        mask = mask if len(shape) == 1 else structural.broadcast_in_dim(mask, shape, (0,))
+        return ew.select_n(mask, one, x)
+    product = within_run(same(1), shifted(values, 1, one))
+    step = 1
+    for _ in range(runs.rounds):
+        product = ew.mul(product, within_run(same(step), shifted(product, step, one)))
+        step *= 2
+    return product
+
+
+def _product_of_the_others(operand, indices, updates):
+    """For each update, the product of the other updates at its position (see above),
+    shaped like `updates`; None where no position has two updates (all of them 1)."""
+    batch = aval_of(indices).shape[:-1]
+    count = math.prod(batch)
+    if count < 2:
+        return None
+    operand_shape = aval_of(operand).shape
+    rows = _concrete_rows(indices)
+    runs = _runs_of_traced(indices, operand_shape) if rows is None else _runs_of_concrete(rows, operand_shape)
+    if runs is None:
+        return None
+    window = aval_of(updates).shape[len(batch):]
+    flat = structural.reshape(updates, (count,) + window)
+    # padding places (past the real rows) read 1: a run of their own, multiplying nothing in
+    in_order = gather(flat, runs.order, mode="fill", fill_value=aval_of(flat).dtype.type(1).item())
+    others = ew.mul(_exclusive_run_products(in_order, runs, after=False),
+                    _exclusive_run_products(in_order, runs, after=True))
+    return structural.reshape(gather(others, runs.place), aval_of(updates).shape)
 
 
 def _scatter_mul_jvp(primals, tangents):
@@ -395,7 +581,8 @@ def _scatter_mul_jvp(primals, tangents):
         others = _product_of_the_others(operand, indices, updates)
         # the operand is gathered to each update, not multiplied after the scatter: at a
         # position no update reaches, the tangent is 0 even where the operand is inf
-        per_update = ew.mul(_gathered(operand, indices, 0), ew.mul(t_updates, others))
+        weighted = t_updates if others is None else ew.mul(t_updates, others)
+        per_update = ew.mul(_gathered(operand, indices, 0), weighted)
         term = scatter_add(zeros(aval_of(operand)), indices, per_update)
         t_out = term if t_out is None else ew.add(t_out, term)
     return out, t_out
@@ -453,8 +640,8 @@ del _prim
 # gather and the scatters other than scatter_mul are linear in operand and updates, or
 # linear by pieces (min and max: the winners' coefficients): each coefficient is the jvp
 # of the coefficients. scatter_mul is linear in its operand; through its updates it is a
-# product, whose series is the jet of its jvp (exact where that jvp is: see
-# _product_of_the_others).
+# product, whose series is the jet of its jvp (exact: that jvp is made of products and
+# gathers only, see _product_of_the_others).
 
 for _prim in (gather_p, scatter_add_p, scatter_p, scatter_min_p, scatter_max_p):
     _prim.define(taylor=taylor_from_jvp(_prim))
