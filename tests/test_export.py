@@ -272,7 +272,7 @@ def test_not_a_directory_or_no_manifest(tmp_path):
     ('{"format": "ftrans-export", "version": 2}', "format version 2; this ftrans reads version 1"),
     ('{"format": "ftrans-export", "version": 1}', "has the fields"),
     (b"\xff\xfe".decode("latin-1"), "not UTF-8|not JSON"),
-])
+], ids=["not json", "nested deeper than the stack", "other format", "newer version", "missing fields", "not utf-8"])
 def test_bad_manifest(exported, text, message):
     (exported / "manifest.json").write_text(text, encoding="latin-1" if "\xff" in text else "utf-8")
     with pytest.raises(ExportError, match=message):
