@@ -21,7 +21,7 @@ import pytest
 
 import ftrans as ft
 import ftrans.numpy as fnp
-from ftrans._export import ExportError
+ExportError = ft.ExportError
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 RNG = np.random.default_rng(0)
@@ -390,3 +390,39 @@ def test_a_valid_export_still_loads_after_the_checks(exported):
     g = ft.load(exported)
     params, x = PROGRAMS["mlp_with_constants"][1]
     np.testing.assert_allclose(g(params, x), mlp_with_constants(params, x), rtol=1e-13)
+
+
+SECOND_CHILD = r"""
+import sys
+import numpy as np
+import ftrans as ft
+
+directory = sys.argv[1]
+g = ft.load(f"{directory}/program")
+x = np.load(f"{directory}/x.npy")
+again = ft.export(g, x, path=f"{directory}/again")  # a loaded function exports like any other
+h = ft.load(f"{directory}/again")
+out, tangent = ft.jvp(g, (x,), (np.ones_like(x),))
+np.savez(f"{directory}/results.npz", hessian=ft.hessian(g)(x), jacfwd_grad=ft.jacfwd(ft.grad(g))(x),
+         jvp_out=out, jvp_tangent=tangent, again=h(x), again_grad=ft.grad(h)(x))
+"""
+
+
+def test_higher_order_derivatives_and_re_export_in_a_fresh_process(tmp_path):
+    def energy(x):
+        return fnp.sum(fnp.tanh(x @ W1) ** 2) + fnp.sum(fnp.sin(x) * B1[:3])
+    x = RNG.normal(size=(3,))
+    ft.export(energy, x, path=tmp_path / "program")
+    np.save(tmp_path / "x.npy", x)
+    child = subprocess.run([sys.executable, "-c", SECOND_CHILD, str(tmp_path)], cwd=tmp_path,
+                           env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=300)
+    assert child.returncode == 0, child.stderr[-3000:]
+    results = np.load(tmp_path / "results.npz", allow_pickle=False)
+    hessian = ft.hessian(energy)(x)
+    np.testing.assert_allclose(results["hessian"], hessian, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(results["jacfwd_grad"], hessian, rtol=1e-12, atol=1e-13)
+    out, tangent = ft.jvp(energy, (x,), (np.ones_like(x),))
+    np.testing.assert_allclose(results["jvp_out"], out, rtol=1e-13)
+    np.testing.assert_allclose(results["jvp_tangent"], tangent, rtol=1e-12)
+    np.testing.assert_allclose(results["again"], energy(x), rtol=1e-13)
+    np.testing.assert_allclose(results["again_grad"], ft.grad(energy)(x), rtol=1e-12)

@@ -433,3 +433,38 @@ def test_complex_parameters_are_refused_by_name():
     optimizer = optim.adam(0.1)
     with pytest.raises(TypeError, match="complex"):
         optimizer.update(params, optimizer.init(params))
+
+
+def test_count_saturates_at_the_int32_maximum():
+    top = np.array(np.iinfo(np.int32).max, np.int32)
+    assert optim.safe_increment(top) == top and optim.safe_increment(top).dtype == np.int32
+    assert optim.safe_increment(np.array(41, np.int32)) == 42
+    state = optim.ScaleByScheduleState(count=top)
+    _, state = optim.scale_by_schedule(lambda c: 1.0).update({"a": np.ones(1)}, state)
+    assert state.count == top
+
+
+def test_vmap_of_the_update_over_an_ensemble_is_a_loop():
+    """Four models trained side by side (their params stacked on a leading axis)
+    under ft.vmap of the whole step: each is the model trained alone."""
+    optimizer = optim.adam(0.05)
+    x = np.linspace(-1, 1, 12).reshape(4, 3)
+
+    def loss(p):
+        return fnp.sum(fnp.tanh(x @ p["w"] + p["b"]) ** 2)
+
+    def step(p, state):
+        updates, state = optimizer.update(ft.grad(loss)(p), state, p)
+        return optim.apply_updates(p, updates), state
+
+    members = [{"w": np.full((3, 2), 0.1 * k), "b": np.full(2, -0.2 * k)} for k in range(4)]
+    stacked = ft.tree_util.tree_map(lambda *xs: np.stack(xs), *members)
+    stacked_state = ft.vmap(optimizer.init)(stacked)
+    batched_step = ft.jit(ft.vmap(step))
+    alone = [(m, optimizer.init(m)) for m in members]
+    for _ in range(3):
+        stacked, stacked_state = batched_step(stacked, stacked_state)
+        alone = [step(p, s) for p, s in alone]
+    for k, (p, _) in enumerate(alone):
+        np.testing.assert_allclose(stacked["w"][k], p["w"], rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(stacked["b"][k], p["b"], rtol=1e-12, atol=1e-15)
