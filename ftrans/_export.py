@@ -269,7 +269,7 @@ def _namedtuple_class(name, fields):
 
 
 def _bad(where, reason):
-    return ExportError(f"{where}: {reason}")
+    return ExportError(at_user_line(f"load: {where}: {reason}"))
 
 
 # -------------------- load --------------------
