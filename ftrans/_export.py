@@ -6,19 +6,23 @@
 `program.jaxpr` is the optimized jaxpr's printed form, `constants.npz` the
 values of its constvars (plain NumPy arrays, read with allow_pickle=False),
 and `manifest.json` a format name and version, the names and types of the
-constants, and the input and output pytree structures as JSON records (tuple,
+constants, the input and output pytree structures as JSON records (tuple,
 list, dict with str or int keys, None, namedtuple by name and fields; no
-pickle, no class imported). The loaded function calls the jaxpr as one
+pickle, no class imported), and the SHA-256 of the other two files, so that a
+file changed or corrupted after export is refused by name. The loaded function calls the jaxpr as one
 `jit_call` equation, so it runs, jits, vmaps and differentiates as the
 original does.
 
 Loading untrusted files is as safe as `parse_jaxpr`, whose limits `load`
 takes and applies: nothing read is executed or unpickled, the manifest is
 checked field by field, and every constant's declared size, dtype and shape
-is checked against the jaxpr's constvars before its data is read.
+is checked against the jaxpr's constvars before its data is read. (The
+checksums catch accidents, not an attacker, who can recompute them: the
+checks after them are what make hostile files safe.)
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import keyword
 import operator
@@ -98,9 +102,18 @@ def export(fun, *args, path):
     with open(os.path.join(path, PROGRAM), "w", encoding="utf-8") as f:
         f.write(text)
     np.savez(os.path.join(path, CONSTANTS), **dict(zip(names, consts, strict=True)))
+    manifest["sha256"] = {name: _sha256(os.path.join(path, name)) for name in (PROGRAM, CONSTANTS)}
     with open(os.path.join(path, MANIFEST), "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=1)
     return ClosedJaxpr(closed.jaxpr, consts)
+
+
+def _sha256(filename):
+    digest = hashlib.sha256()
+    with open(filename, "rb") as f:
+        for block in iter(lambda: f.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _program_name(fun):
@@ -315,7 +328,7 @@ def load(path, *, max_bytes=DEFAULT_MAX_BYTES, max_eqns=DEFAULT_MAX_EQNS, max_el
     if not os.path.isdir(path):
         raise ExportError(at_user_line(f"load: {path!r} is not a directory (export writes a directory)"))
     manifest = _read_manifest(path)
-    text = _read_text(os.path.join(path, PROGRAM), max_bytes, PROGRAM)
+    text = _read_text(os.path.join(path, PROGRAM), max_bytes, PROGRAM, manifest["sha256"][PROGRAM])
     try:
         parsed = parse(text, max_bytes=max_bytes, max_eqns=max_eqns, max_elements=max_elements)
     except JaxprParseError as error:
@@ -332,11 +345,11 @@ def load(path, *, max_bytes=DEFAULT_MAX_BYTES, max_eqns=DEFAULT_MAX_EQNS, max_el
                                        f"{out_tree.num_leaves} output leaves; the program has {len(jaxpr.invars)} "
                                        f"inputs and {len(jaxpr.outvars)} outputs"))
     wanted = [(c["name"], v.aval) for c, v in zip(constants, jaxpr.constvars, strict=True)]
-    consts = _read_constants(os.path.join(path, CONSTANTS), wanted, max_constant_bytes)
+    consts = _read_constants(os.path.join(path, CONSTANTS), wanted, max_constant_bytes, manifest["sha256"][CONSTANTS])
     return LoadedFunction(ClosedJaxpr(jaxpr, consts), manifest["inputs"]["tree"], out_tree, manifest["name"], path)
 
 
-def _read_text(filename, limit, what):
+def _read_text(filename, limit, what, sha256=None):
     try:
         with open(filename, "rb") as f:
             data = f.read(limit + 1)
@@ -344,13 +357,20 @@ def _read_text(filename, limit, what):
         raise ExportError(at_user_line(f"load: cannot read {what}: {error.strerror}")) from None
     if len(data) > limit:
         raise ExportError(at_user_line(f"load: {what} is longer than {limit} bytes (the limit)"))
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise _changed(what)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise ExportError(at_user_line(f"load: {what} is not UTF-8 text (byte {error.start})")) from None
 
 
-_MANIFEST_FIELDS = {"format", "version", "name", "inputs", "outputs", "constants"}
+def _changed(what):
+    return ExportError(at_user_line(f"load: {what} does not match its SHA-256 in {MANIFEST}: the file was changed "
+                                    "or corrupted after export"))
+
+
+_MANIFEST_FIELDS = {"format", "version", "name", "inputs", "outputs", "constants", "sha256"}
 
 
 def _read_manifest(path):
@@ -381,6 +401,11 @@ def _read_manifest(path):
             or [c["name"] for c in constants] != [f"c{i}" for i in range(len(constants))]:
         raise ExportError(at_user_line(f"load: {MANIFEST}: \"constants\" must list {{\"name\": \"c<i>\", \"type\": "
                                        "...}} for i = 0, 1, ... in order"))
+    hashes = manifest["sha256"]
+    if not isinstance(hashes, dict) or set(hashes) != {PROGRAM, CONSTANTS} or not all(
+            isinstance(h, str) and len(h) == 64 and all(c in "0123456789abcdef" for c in h) for h in hashes.values()):
+        raise ExportError(at_user_line(f"load: {MANIFEST}: \"sha256\" must give the SHA-256 (64 hex digits) of "
+                                       f"{PROGRAM} and {CONSTANTS}"))
     return manifest
 
 
@@ -396,13 +421,23 @@ def _short_list(items, limit=8):
     return f"({shown}{f' and {len(items) - limit} more' if len(items) > limit else ''})"
 
 
-def _read_constants(filename, wanted, max_constant_bytes):
+def _read_constants(filename, wanted, max_constant_bytes, sha256):
     """The arrays of `constants.npz`, in the order of `wanted` ((name, aval) pairs),
-    each member's npy header checked (dtype, shape, order) before its data is read."""
+    the file's size and checksum checked first, then each member's npy header
+    (dtype, shape) before its data is read."""
     total = sum(int(np.prod(aval.shape, dtype=object)) * aval.dtype.itemsize for _, aval in wanted)
     if total > max_constant_bytes:
         raise ExportError(at_user_line(f"load: the program's constants take {total} bytes, more than "
                                        f"max_constant_bytes={max_constant_bytes}"))
+    try:
+        size = os.path.getsize(filename)
+    except OSError as error:
+        raise ExportError(at_user_line(f"load: cannot read {CONSTANTS}: {error.strerror}")) from None
+    if size > total + (len(wanted) + 1) * (MAX_NPY_HEADER_BYTES + 1024):  # the arrays, their headers, the zip's records
+        raise ExportError(at_user_line(f"load: {CONSTANTS} is {size} bytes, too large for the constants the program "
+                                       f"declares ({total} bytes)"))
+    if _sha256(filename) != sha256:
+        raise _changed(CONSTANTS)
     try:
         archive = zipfile.ZipFile(filename)
     except (OSError, zipfile.BadZipFile) as error:

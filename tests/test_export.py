@@ -251,6 +251,16 @@ def exported(tmp_path):
     return path
 
 
+def _reseal(path):
+    """The manifest's checksums made to fit the files again, as a hostile author
+    would: what the checks after the checksums must catch on their own."""
+    import hashlib
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["sha256"] = {name: hashlib.sha256((path / name).read_bytes()).hexdigest()
+                          for name in ("program.jaxpr", "constants.npz")}
+    (path / "manifest.json").write_text(json.dumps(manifest))
+
+
 def _edit_manifest(path, edit):
     manifest = json.loads((path / "manifest.json").read_text())
     edit(manifest)
@@ -301,11 +311,29 @@ def test_malformed_manifest_fields(exported, edit, message):
         ft.load(exported)
 
 
+def test_files_changed_after_export_fail_their_checksum(exported):
+    program = (exported / "program.jaxpr").read_text()
+    (exported / "program.jaxpr").write_text(program.replace("tanh", "sin"))
+    with pytest.raises(ExportError, match="program.jaxpr does not match its SHA-256 in manifest.json"):
+        ft.load(exported)
+    (exported / "program.jaxpr").write_text(program)
+    data = bytearray((exported / "constants.npz").read_bytes())
+    data[-200] ^= 1  # inside an array's data: only the checksum can tell
+    (exported / "constants.npz").write_bytes(bytes(data))
+    with pytest.raises(ExportError, match="constants.npz does not match its SHA-256"):
+        ft.load(exported)
+    _edit_manifest(exported, lambda m: m["sha256"].update({"program.jaxpr": "0" * 63}))
+    with pytest.raises(ExportError, match='"sha256" must give'):
+        ft.load(exported)
+
+
 def test_program_text_errors_keep_the_parsers_line_and_column(exported):
     (exported / "program.jaxpr").write_text("{ lambda ; a:f64[3]. let\n  b:f64[3] = sin a a\n  in (b,) }")
+    _reseal(exported)
     with pytest.raises(ExportError, match=r"program.jaxpr: line \d+, column \d+"):
         ft.load(exported)
     (exported / "program.jaxpr").write_bytes(b"\xff\xfe{")
+    _reseal(exported)
     with pytest.raises(ExportError, match="program.jaxpr is not UTF-8"):
         ft.load(exported)
 
@@ -327,6 +355,7 @@ def _rewrite_npz(path, arrays, raw=None):
                 np.lib.format.write_array(f, array, allow_pickle=True)
         for name, data in (raw or {}).items():
             archive.writestr(name, data)
+    _reseal(path)
 
 
 def _constants(path):
@@ -382,6 +411,7 @@ def test_truncated_or_oversized_members_and_non_zip_files(exported):
     with pytest.raises(ExportError, match="too large for"):
         ft.load(exported)
     (exported / "constants.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    _reseal(exported)
     with pytest.raises(ExportError, match="not a readable .npz archive"):
         ft.load(exported)
 
@@ -426,3 +456,102 @@ def test_higher_order_derivatives_and_re_export_in_a_fresh_process(tmp_path):
     np.testing.assert_allclose(results["jvp_tangent"], tangent, rtol=1e-12)
     np.testing.assert_allclose(results["again"], energy(x), rtol=1e-13)
     np.testing.assert_allclose(results["again_grad"], ft.grad(energy)(x), rtol=1e-12)
+
+
+# -------------------- fuzzing: any corruption is an ExportError or a faithful load --------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-3, 10**6) | st.floats(allow_nan=False)
+                           | st.text(max_size=8) | st.sampled_from(["*", "tuple", "dict", "f64[]", "c0"]),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
+                                                                                       max_size=3),
+                           max_leaves=6)
+
+
+def _paths(value, prefix=()):
+    """Every place in a JSON value, as a tuple of keys and indices."""
+    yield prefix
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _paths(v, prefix + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _paths(v, prefix + (i,))
+
+
+def _replaced(value, path, new):
+    if not path:
+        return new
+    copy = dict(value) if isinstance(value, dict) else list(value)
+    copy[path[0]] = _replaced(value[path[0]], path[1:], new)
+    return copy
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory):
+    path = tmp_path_factory.mktemp("pristine") / "model"
+    ft.export(nested_structures, *PROGRAMS["nested_structures"][1], path=path)
+    return {name: (path / name).read_bytes() for name in ("manifest.json", "program.jaxpr", "constants.npz")}
+
+
+def _load_or_refuse(files, tmp_path, reseal=False):
+    path = tmp_path / "fuzzed"
+    path.mkdir(exist_ok=True)
+    for name, data in files.items():
+        (path / name).write_bytes(data)
+    if reseal:
+        _reseal(path)
+    try:
+        g = ft.load(path)
+    except ExportError:
+        return
+    args = PROGRAMS["nested_structures"][1]  # what loads must still compute the original (or refuse the arguments)
+    try:
+        got = g(*args)
+    except TypeError:
+        return
+    for a, b in zip(ft.tree_util.tree_leaves(got), ft.tree_util.tree_leaves(nested_structures(*args)), strict=True):
+        assert np.shape(a) == np.shape(b)
+
+
+@settings(max_examples=60)
+@given(data=st.data())
+def test_fuzzed_manifest_is_refused_or_loads(pristine, tmp_path_factory, data):
+    manifest = json.loads(pristine["manifest.json"])
+    place = data.draw(st.sampled_from(list(_paths(manifest))))
+    fuzzed = _replaced(manifest, place, data.draw(JSON_VALUES))
+    files = {**pristine, "manifest.json": json.dumps(fuzzed).encode()}
+    _load_or_refuse(files, tmp_path_factory.mktemp("m"))
+
+
+def _flipped(data, blob):
+    blob = bytearray(blob)
+    for _ in range(data.draw(st.integers(1, 4))):
+        blob[data.draw(st.integers(0, len(blob) - 1))] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        blob = blob[:data.draw(st.integers(0, len(blob)))]
+    return bytes(blob)
+
+
+@settings(max_examples=40)
+@given(data=st.data(), which=st.sampled_from(["program.jaxpr", "constants.npz"]))
+def test_flipped_bytes_fail_the_checksum(pristine, tmp_path_factory, data, which):
+    blob = _flipped(data, pristine[which])
+    path = tmp_path_factory.mktemp("c") / "fuzzed"
+    path.mkdir()
+    for name, content in {**pristine, which: blob}.items():
+        (path / name).write_bytes(content)
+    if blob == pristine[which]:
+        ft.load(path)
+    else:
+        with pytest.raises(ExportError, match="does not match its SHA-256|cannot read"):
+            ft.load(path)
+
+
+@settings(max_examples=60)
+@given(data=st.data(), which=st.sampled_from(["program.jaxpr", "constants.npz", "manifest.json"]))
+def test_flipped_bytes_with_fitting_checksums_are_refused_or_load(pristine, tmp_path_factory, data, which):
+    _load_or_refuse({**pristine, which: _flipped(data, pristine[which])}, tmp_path_factory.mktemp("b"),
+                    reseal=which != "manifest.json")
