@@ -99,8 +99,8 @@ for name in names:
     put("jit", ft.jit(g)(*args))
     put("grad", ft.grad(total)(*args))
     put("jitgrad", ft.jit(ft.grad(total))(*args))
-    batched_args = ft.tree_util.tree_unflatten(g.in_tree, [b if flag else a for a, b, flag in
-                                                            zip(leaves, batched, [f for f, arg in zip(flags, args) for _ in ft.tree_util.tree_leaves(arg)])])
+    leaf_flags = [f for f, arg in zip(flags, args) for _ in ft.tree_util.tree_leaves(arg)]  # an argument's flag, per leaf
+    batched_args = ft.tree_util.tree_unflatten(g.in_tree, [b if f else a for a, b, f in zip(leaves, batched, leaf_flags)])
     put("vmap", ft.vmap(g, in_axes=tuple(0 if f else None for f in flags))(*batched_args))
     results["structure"] = np.array(repr(ft.tree_util.tree_structure(g(*args))))
     np.savez(f"{out_dir}/{name}/results.npz", **results)

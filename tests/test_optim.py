@@ -127,7 +127,8 @@ CASES = [
     ("rmsprop centered bias_correction", lambda: optim.rmsprop(0.01, decay=0.8, centered=True, bias_correction=True),
      rmsprop_rule(0.01, decay=0.8, centered=True, bias_correction=True)),
     ("adagrad", lambda: optim.adagrad(0.1), adagrad_rule(0.1)),
-    ("adagrad options", lambda: optim.adagrad(0.1, initial_accumulator_value=0.5, eps=1e-3), adagrad_rule(0.1, 0.5, 1e-3)),
+    ("adagrad options", lambda: optim.adagrad(0.1, initial_accumulator_value=0.5, eps=1e-3),
+     adagrad_rule(0.1, 0.5, 1e-3)),
 ]
 
 
@@ -422,7 +423,8 @@ def test_mismatched_structures_name_both_trees():
 def test_weight_decay_without_params_says_to_pass_them():
     params = initial_params(np.float64)
     optimizer = optim.adamw(0.1)
-    with pytest.raises(ValueError, match=r"add_decayed_weights needs the parameters: call update\(updates, state, params\)"):
+    with pytest.raises(ValueError, match=r"add_decayed_weights needs the parameters: call update\(updates, state, "
+                                         r"params\)"):
         optimizer.update(params, optimizer.init(params))
 
 

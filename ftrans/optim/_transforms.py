@@ -213,7 +213,8 @@ def _inverse_root(eps, eps_in_sqrt):
     return lambda n: 1 / (fnp.sqrt(n) + eps)
 
 
-def scale_by_rms(decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt=True, bias_correction=False) -> GradientTransformation:
+def scale_by_rms(decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt=True,
+                 bias_correction=False) -> GradientTransformation:
     """RMSProp's rescaling: g / sqrt(nu + eps) (g / (sqrt(nu) + eps) with
     eps_in_sqrt=False), nu the moving average of g**2 from `initial_scale`;
     with bias_correction=True nu is divided by 1 - decay**count first."""
