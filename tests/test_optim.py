@@ -470,3 +470,28 @@ def test_vmap_of_the_update_over_an_ensemble_is_a_loop():
     for k, (p, _) in enumerate(alone):
         np.testing.assert_allclose(stacked["w"][k], p["w"], rtol=1e-12, atol=1e-15)
         np.testing.assert_allclose(stacked["b"][k], p["b"], rtol=1e-12, atol=1e-15)
+
+
+def test_scheduled_weight_decay_counts_its_steps():
+    decay = optim.add_decayed_weights(lambda count: 0.1 * (count + 1))
+    params = {"a": np.array([2.0, -4.0])}
+    state = decay.init(params)
+    zero = {"a": np.zeros(2)}
+    for t in range(3):
+        updates, state = decay.update(zero, state, params)
+        np.testing.assert_allclose(updates["a"], 0.1 * (t + 1) * params["a"], rtol=1e-15)
+    assert state.count == 3
+
+
+def test_clip_and_a_mask_given_as_a_prefix():
+    clip = optim.clip(0.5)
+    np.testing.assert_array_equal(clip.update({"a": np.array([-2.0, 0.1, 3.0])}, clip.init(None))[0]["a"],
+                                  [-0.5, 0.1, 0.5])
+    params = {"encoder": {"w": np.ones(2), "b": np.ones(1)}, "head": [np.ones(3)]}
+    grads = ft.tree_util.tree_map(lambda p: 2 * p, params)
+    only_encoder = optim.masked(optim.scale(-0.5), {"encoder": True, "head": False})
+    updates, _ = only_encoder.update(grads, only_encoder.init(params), params)
+    np.testing.assert_array_equal(updates["encoder"]["w"], [-1.0, -1.0])
+    np.testing.assert_array_equal(updates["head"][0], grads["head"][0])  # passed through unchanged
+    with pytest.raises(ValueError, match="the mask must have the structure of the params"):
+        optim.masked(optim.scale(2.0), {"encoder": True}).init(params)
