@@ -11,7 +11,8 @@ list, dict with str or int keys, None, namedtuple by name and fields; no
 pickle, no class imported), and the SHA-256 of the other two files, so that a
 file changed or corrupted after export is refused by name. The loaded function calls the jaxpr as one
 `jit_call` equation, so it runs, jits, vmaps and differentiates as the
-original does.
+original does, at the argument types it was exported at (the full format:
+docs/export_format.md).
 
 Loading untrusted files is as safe as `parse_jaxpr`, whose limits `load`
 takes and applies: nothing read is executed or unpickled, the manifest is
