@@ -5,10 +5,12 @@
     print(ft.make_jaxpr(lambda x: fnp.sin(x) * 2.0)(1.0))
 """
 from ftrans import lax, numpy, tree_util
+from ftrans import optim
 from ftrans._autodiff import grad, jvp, linearize, value_and_grad, vjp
 from ftrans._check_grads import check_grads
 from ftrans._config import config
 from ftrans._device import device_put
+from ftrans._export import ExportError, export, load
 from ftrans._jacobians import hessian, jacfwd, jacrev
 from ftrans._jaxpr_as_fun import jaxpr_as_fun
 from ftrans._jit import jit
@@ -25,6 +27,6 @@ parse_jaxpr = _api_boundary(_parse)  # errors show the caller's line, not the pa
 
 __version__ = "0.1.0"
 
-__all__ = ["Array", "ClosedJaxpr", "ConcretizationError", "Jaxpr", "JaxprParseError", "ShapedArray", "UnexpectedTracerError",
-           "biharmonic", "check_grads", "config", "device_put", "differential_operator", "grad", "hessian", "jacfwd", "jacrev", "jaxpr_as_fun", "jet", "jit", "jvp", "lax", "laplacian", "linearize", "make_jaxpr", "parse_jaxpr",
-           "numpy", "tree_util", "value_and_grad", "vjp", "vmap"]
+__all__ = ["Array", "ClosedJaxpr", "ConcretizationError", "ExportError", "Jaxpr", "JaxprParseError", "ShapedArray", "UnexpectedTracerError",
+           "biharmonic", "check_grads", "config", "device_put", "differential_operator", "export", "grad", "hessian", "jacfwd", "jacrev", "jaxpr_as_fun", "jet", "jit", "jvp", "lax", "laplacian", "linearize", "load", "make_jaxpr", "parse_jaxpr",
+           "numpy", "optim", "tree_util", "value_and_grad", "vjp", "vmap"]

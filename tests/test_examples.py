@@ -6,6 +6,7 @@ import re
 import pytest
 
 EXAMPLES = sorted((pathlib.Path(__file__).parent.parent / "examples").glob("*.py"))
+SMALL_SIZES = {"export_and_serve": {"steps": 60}}  # main()'s keyword arguments for a quick run
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
@@ -13,7 +14,7 @@ def test_example_runs(path, capsys):
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.main()
+    module.main(**SMALL_SIZES.get(path.stem, {}))
     assert capsys.readouterr().out.strip(), f"{path.name} printed nothing"
 
 
