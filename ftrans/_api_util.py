@@ -11,10 +11,10 @@ import reprlib
 
 import numpy as np
 
-from ftrans.tree_util import _node_entry, tree_flatten
+from ftrans.tree_util import _node_entry, tree_flatten, tree_unflatten
 from ir.core import HOST_TYPES, concrete_aval, concrete_avals
 from ir.errors import at_user_line
-from ir.tracing import Tracer, get_aval, leaked_tracer_error
+from ir.tracing import Tracer, get_aval, leaked_tracer_error, stage
 
 # -------------------- what a transformation is given --------------------
 
@@ -288,3 +288,18 @@ def gc_paused():
     finally:
         if enabled:
             gc.enable()
+
+
+def trace_flat(fun, in_tree, in_avals, what, check_out=None):
+    """(ClosedJaxpr of `fun` on the leaves of `in_tree`, the structure of its output).
+    `check_out(out)`, if given, turns what `fun` returned into its output's tree."""
+    out_trees = []
+
+    def flat_fun(*leaves):
+        out = fun(*tree_unflatten(in_tree, leaves))
+        out_leaves, out_tree = tree_flatten(out if check_out is None else check_out(out))
+        check_outputs(out_leaves, what)
+        out_trees.append(out_tree)
+        return out_leaves
+    closed = stage(flat_fun, in_avals)
+    return closed, out_trees[0]

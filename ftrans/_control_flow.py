@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ftrans._api_util import _leaf_path, check_callable, check_outputs
+from ftrans._api_util import _leaf_path, check_callable, check_outputs, trace_flat
 from ftrans.numpy._core import aval_of, concrete_or_none
 from ftrans.tree_util import tree_flatten, tree_unflatten
 from ir.core import ClosedJaxpr, Eqn, Jaxpr, Var
@@ -27,26 +27,12 @@ from ir.primitive import as_array
 from ir.primitives import control_flow
 from ir.primitives import elementwise as ew
 from ir.primitives.call import call_form
-from ir.tracing import Tracer, current_trace, stage
+from ir.tracing import Tracer, current_trace
 
 _I32 = np.dtype(np.int32)
 
 
 # -------------------- tracing a function into a jaxpr --------------------
-
-def _traced(fun, in_tree, in_avals, check_out):
-    """(ClosedJaxpr of flat `fun` with its constants, the structure of its output):
-    `check_out(out)` turns what `fun` returned into its output leaves' tree."""
-    out_trees = []
-
-    def flat_fun(*leaves):
-        out_leaves, out_tree = tree_flatten(check_out(fun(*tree_unflatten(in_tree, leaves))))
-        check_outputs(out_leaves, "ft.lax")
-        out_trees.append(out_tree)
-        return out_leaves
-    closed = stage(flat_fun, in_avals)
-    return closed, out_trees[0]
-
 
 def _avals_of(leaves):
     return [aval_of(x) for x in leaves]
@@ -168,7 +154,7 @@ def switch(index, branches, *operands):
 def _staged_switch(index, funs, names, operands, what):
     leaves, in_tree = tree_flatten(operands)
     in_avals = _avals_of(leaves)
-    traced = [_traced(fun, in_tree, in_avals, lambda out: out) for fun in funs]
+    traced = [trace_flat(fun, in_tree, in_avals, "ft.lax") for fun in funs]
     out_tree = traced[0][1]
     for name, (_, tree) in zip(names[1:], traced[1:]):
         if tree != out_tree:
@@ -311,7 +297,7 @@ def _traced_body(f, init, init_tree, carry_avals, x_avals, xs_tree):
 
     in_tree = tree_flatten((init, _example(xs_tree)))[1]
     for _ in range(2):
-        closed, _ = _traced(f, in_tree, [*carry_avals, *x_avals], check_out)
+        closed, _ = trace_flat(f, in_tree, [*carry_avals, *x_avals], "ft.lax", check_out)
         joined = _check_carry(init, init_tree, trees["carry"], carry_avals, closed.out_avals[:num_carry])
         if all(a is j for a, j in zip(carry_avals, joined)):
             return _with_output_types(closed, [*joined, *closed.out_avals[num_carry:]]), joined, trees["y"]

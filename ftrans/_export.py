@@ -32,13 +32,12 @@ import zipfile
 
 import numpy as np
 
-from ftrans._api_util import check_callable, check_outputs, flatten_args, gc_paused
+from ftrans._api_util import check_callable, flatten_args, gc_paused, trace_flat
 from ftrans.tree_util import PyTreeDef, tree_flatten, tree_unflatten
 from ir import passes
 from ir.core import ClosedJaxpr
 from ir.errors import api_boundary, at_user_line
 from ir.parser import DEFAULT_MAX_BYTES, DEFAULT_MAX_ELEMENTS, DEFAULT_MAX_EQNS, JaxprParseError, parse
-from ir.tracing import stage
 
 __all__ = ["ExportError", "export", "load"]
 
@@ -69,18 +68,10 @@ def export(fun, *args, path):
     path = os.fspath(path)
     leaves, in_tree, in_avals = flatten_args(args, "export")
     in_records = encode_tree(in_tree, "an input")
-    out_trees = []
-
-    def flat_fun(*tracers):
-        out = fun(*tree_unflatten(in_tree, tracers))
-        out_leaves, out_tree = tree_flatten(out)
-        check_outputs(out_leaves, "export")
-        out_trees.append(out_tree)
-        return out_leaves
-
     with gc_paused():
-        closed = passes.optimize(stage(flat_fun, in_avals))
-    out_records = encode_tree(out_trees[-1], "an output")
+        closed, out_tree = trace_flat(fun, in_tree, in_avals, "export")
+        closed = passes.optimize(closed)
+    out_records = encode_tree(out_tree, "an output")
     consts = [_host_array(c, i) for i, c in enumerate(closed.consts)]
     text = str(closed)
     try:  # what is written must read back: a parameter the printer cannot write faithfully fails here, not at load

@@ -151,10 +151,8 @@ def test_optimizer_matches_its_update_rule_float32(name, make, rule):
     assert_history_close(run(make(), params, grads), run_by_hand(rule, params, grads), 2e-6, np.float32)
 
 
-@pytest.mark.parametrize("name,make,rule", CASES, ids=[c[0] for c in CASES])
-def test_jitted_training_step_equals_eager(name, make, rule):
-    optimizer = make()
-    params = initial_params(np.float64)
+def training_step(optimizer):
+    """One step of `optimizer` on a small tanh regression loss: (params, state) -> (params, state)."""
     x = np.linspace(-1, 1, 12).reshape(4, 3)
 
     def loss(p):
@@ -163,6 +161,14 @@ def test_jitted_training_step_equals_eager(name, make, rule):
     def step(p, state):
         updates, state = optimizer.update(ft.grad(loss)(p), state, p)
         return optim.apply_updates(p, updates), state
+    return step
+
+
+@pytest.mark.parametrize("name,make,rule", CASES, ids=[c[0] for c in CASES])
+def test_jitted_training_step_equals_eager(name, make, rule):
+    optimizer = make()
+    params = initial_params(np.float64)
+    step = training_step(optimizer)
 
     jitted = ft.jit(step)
     eager_p, eager_s = params, optimizer.init(params)
@@ -450,14 +456,7 @@ def test_vmap_of_the_update_over_an_ensemble_is_a_loop():
     """Four models trained side by side (their params stacked on a leading axis)
     under ft.vmap of the whole step: each is the model trained alone."""
     optimizer = optim.adam(0.05)
-    x = np.linspace(-1, 1, 12).reshape(4, 3)
-
-    def loss(p):
-        return fnp.sum(fnp.tanh(x @ p["w"] + p["b"]) ** 2)
-
-    def step(p, state):
-        updates, state = optimizer.update(ft.grad(loss)(p), state, p)
-        return optim.apply_updates(p, updates), state
+    step = training_step(optimizer)
 
     members = [{"w": np.full((3, 2), 0.1 * k), "b": np.full(2, -0.2 * k)} for k in range(4)]
     stacked = ft.tree_util.tree_map(lambda *xs: np.stack(xs), *members)
