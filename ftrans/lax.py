@@ -1,14 +1,69 @@
-"""ftrans.lax: operations below ftrans.numpy, named as in jax.lax."""
+"""ftrans.lax: operations below ftrans.numpy, named as in jax.lax, with JAX's signatures.
+
+Elementwise operations take (and promote) operands as ftrans.numpy does; the structural
+ones (slicing, broadcasting, convolution, windows, scans) are in _lax_slicing.py and
+_lax_windows.py, each a composition of the primitives in ir/primitives.
+"""
 from __future__ import annotations
 
-from ftrans._control_flow import cond, fori_loop, map, scan, switch
-from ftrans.numpy._core import aval_of, convert, inexact_dtype, operands, static_int
-from ftrans.tree_util import tree_map
-from ir.errors import api_boundary, at_user_line
-from ir.primitives import elementwise, structural
-from ir.primitives.elementwise import stop_gradient as _stop_gradient_leaf
+import builtins
 
-__all__ = ["cond", "fori_loop", "logistic", "map", "pad", "scan", "stop_gradient", "switch"]
+import numpy as np
+
+from ftrans import numpy as _fnp
+from ftrans._control_flow import cond, fori_loop, map, scan, switch
+from ftrans._lax_slicing import (dynamic_index_in_dim, dynamic_slice, dynamic_slice_in_dim,
+                                 dynamic_update_index_in_dim, dynamic_update_slice, dynamic_update_slice_in_dim,
+                                 index_in_dim, slice, slice_in_dim)
+from ftrans._lax_windows import (ConvDimensionNumbers, conv, conv_dimension_numbers, conv_general_dilated,
+                                 conv_with_general_padding, padtype_to_pads, reduce_window)
+from ftrans._unavailable import missing_name_error
+from ftrans.numpy._core import (as_operand, aval_of, convert, dtype_argument, inexact_dtype, operands, result_type,
+                                shape_tuple, static_int)
+from ftrans.tree_util import tree_flatten, tree_map, tree_unflatten
+from ir.errors import api_boundary, at_user_line
+from ir.primitives import elementwise, linalg, reductions, structural
+from ir.primitives.elementwise import stop_gradient as _stop_gradient_leaf
+from ir.tracing import Tracer
+
+__all__ = ["ConvDimensionNumbers", "abs", "add", "argmax", "argmin", "associative_scan", "atan", "batch_matmul",
+           "bitwise_and", "bitwise_not", "bitwise_or", "bitwise_xor", "broadcast", "broadcast_in_dim",
+           "broadcasted_iota", "ceil", "clamp", "collapse", "concatenate", "cond", "conv", "conv_dimension_numbers",
+           "conv_general_dilated", "conv_with_general_padding", "convert_element_type", "cos", "cosh", "div", "dot",
+           "dot_general", "dynamic_index_in_dim", "dynamic_slice", "dynamic_slice_in_dim",
+           "dynamic_update_index_in_dim", "dynamic_update_slice", "dynamic_update_slice_in_dim", "eq", "exp",
+           "expand_dims", "expm1", "floor", "fori_loop", "full", "full_like", "ge", "gt", "index_in_dim",
+           "integer_pow", "iota", "le", "log", "log1p", "logistic", "lt", "map", "max", "min", "mul", "ne", "neg",
+           "pad", "padtype_to_pads", "pow", "reduce_max", "reduce_min", "reduce_prod", "reduce_sum",
+           "reduce_window", "reshape", "rev", "rsqrt", "scan", "select", "select_n", "sign", "sin", "sinh",
+           "slice", "slice_in_dim", "sqrt", "square", "squeeze", "stop_gradient", "sub", "switch", "tan", "tanh",
+           "transpose", "zeros_like_array"]
+
+# -------------------- elementwise --------------------
+
+abs, add, sub, mul, neg, sign = _fnp.abs, _fnp.add, _fnp.subtract, _fnp.multiply, _fnp.negative, _fnp.sign
+exp, log, log1p, expm1, sqrt = _fnp.exp, _fnp.log, _fnp.log1p, _fnp.expm1, _fnp.sqrt
+sin, cos, tan, atan, sinh, cosh, tanh = _fnp.sin, _fnp.cos, _fnp.tan, _fnp.arctan, _fnp.sinh, _fnp.cosh, _fnp.tanh
+floor, ceil, square, pow = _fnp.floor, _fnp.ceil, _fnp.square, _fnp.power
+max, min = _fnp.maximum, _fnp.minimum
+eq, ne, lt, le, gt, ge = _fnp.equal, _fnp.not_equal, _fnp.less, _fnp.less_equal, _fnp.greater, _fnp.greater_equal
+bitwise_and, bitwise_or, bitwise_xor, bitwise_not = (_fnp.bitwise_and, _fnp.bitwise_or, _fnp.bitwise_xor,
+                                                     _fnp.bitwise_not)
+
+
+@api_boundary
+def div(x, y):
+    """x / y, rounding towards zero for integers (C's division, as XLA's)."""
+    (x, y), dtype, _ = operands("div", x, y)
+    if dtype.kind == "f":
+        return elementwise.div(x, y)
+    quotient = elementwise.floor_divide(x, y)
+    if dtype.kind == "u":
+        return quotient
+    inexact = elementwise.ne(elementwise.mul(quotient, y), x)
+    negative = elementwise.ne(elementwise.lt(x, convert(0, dtype)), elementwise.lt(y, convert(0, dtype)))
+    return elementwise.select_n(elementwise.bitwise_and(inexact, negative), quotient,
+                                elementwise.add(quotient, convert(1, dtype)))
 
 
 @api_boundary
@@ -20,19 +75,385 @@ def logistic(x):
 
 
 @api_boundary
+def rsqrt(x, accuracy=None):
+    """1 / sqrt(x)."""
+    (x,), dtype, weak = operands("rsqrt", x)
+    target = inexact_dtype(dtype, weak)
+    x = convert(x, target, weak) if target != dtype else x
+    return elementwise.div(convert(1, target, weak), elementwise.sqrt(x))
+
+
+@api_boundary
+def integer_pow(x, y):
+    """x ** y for a static Python int y (negative only for floats)."""
+    y = static_int(y, "integer_pow", "the exponent y")
+    (x,), _, _ = operands("integer_pow", x)
+    return elementwise.integer_pow(x, y)
+
+
+@api_boundary
+def clamp(min, x, max):
+    """x clipped to [min, max] (JAX's argument order)."""
+    return _fnp.minimum(_fnp.maximum(x, min), max)
+
+
+@api_boundary
+def select(pred, on_true, on_false):
+    """on_true where `pred` holds, else on_false (pred bool, of their shape or a scalar)."""
+    pred = as_operand(pred)
+    pred_aval = aval_of(pred, "select")
+    if pred_aval.dtype != np.bool_:
+        raise TypeError(at_user_line(f"select: pred must be a bool array, got {pred_aval.str_short()}"))
+    (on_false, on_true), _, _ = operands("select", on_false, on_true)
+    shape = aval_of(on_true).shape
+    if pred_aval.shape not in ((), shape):
+        raise TypeError(at_user_line(f"select: pred of shape {pred_aval.shape} must be a scalar or have the "
+                                     f"shape {shape} of on_true and on_false"))
+    if pred_aval.shape != shape:
+        pred = structural.broadcast_in_dim(pred, shape, ())
+    return elementwise.select_n(pred, *_broadcast_cases([on_false, on_true], shape))
+
+
+@api_boundary
+def select_n(which, *cases):
+    """cases[which] elementwise: `which` bool (two cases) or an integer array."""
+    if not cases:
+        raise TypeError(at_user_line("select_n needs at least one case"))
+    which = as_operand(which)
+    which_aval = aval_of(which, "select_n")
+    cases, _, _ = operands("select_n", *cases)
+    shape = aval_of(cases[0]).shape
+    if which_aval.shape not in ((), shape):
+        raise TypeError(at_user_line(f"select_n: which of shape {which_aval.shape} must be a scalar or have the "
+                                     f"shape {shape} of the cases"))
+    if len(cases) == 1:
+        return cases[0]
+    if which_aval.dtype.kind not in "biu" or (which_aval.dtype == np.bool_ and len(cases) != 2):
+        raise TypeError(at_user_line(f"select_n: which must be bool (two cases) or an integer array, "
+                                     f"got {which_aval.str_short()} for {len(cases)} cases"))
+    if which_aval.shape != shape:
+        which = structural.broadcast_in_dim(which, shape, ())
+    cases = _broadcast_cases(cases, shape)
+    if which_aval.dtype == np.bool_:
+        return elementwise.select_n(which, *cases)
+    # an integer `which`: a chain of two-way selects, the last case where which is out of range (as clamping)
+    out = cases[-1]
+    for k in range(len(cases) - 2, -1, -1):
+        hit = elementwise.le(which, convert(k, which_aval.dtype)) if k == 0 else \
+            elementwise.eq(which, convert(k, which_aval.dtype))
+        out = elementwise.select_n(hit, out, cases[k])
+    return out
+
+
+def _broadcast_cases(cases, shape):
+    return [structural.broadcast_in_dim(c, shape, ()) if aval_of(c).shape != shape else c for c in cases]
+
+
+@api_boundary
+def convert_element_type(operand, new_dtype):
+    """`operand` as `new_dtype` (floats to ints round towards zero, as a C cast)."""
+    new_dtype = dtype_argument("convert_element_type", new_dtype)
+    (operand,), _, _ = operands("convert_element_type", operand)
+    return elementwise.convert_element_type(operand, new_dtype)
+
+
+# -------------------- shapes --------------------
+
+@api_boundary
+def broadcast_in_dim(operand, shape, broadcast_dimensions, out_sharding=None):
+    """`operand` broadcast to `shape`, its axis i becoming axis broadcast_dimensions[i]."""
+    (operand,), _, _ = operands("broadcast_in_dim", operand)
+    shape = shape_tuple(shape, "broadcast_in_dim")
+    dims = tuple(static_int(d, "broadcast_in_dim", "each broadcast dimension") for d in broadcast_dimensions)
+    aval = aval_of(operand)
+    if len(dims) != aval.ndim or any(not 0 <= d < len(shape) for d in dims) or list(dims) != sorted(set(dims)) \
+            or any(aval.shape[i] not in (1, shape[d]) for i, d in enumerate(dims)):
+        raise TypeError(at_user_line(f"broadcast_in_dim: cannot broadcast {aval.str_short()} to {shape} with "
+                                     f"broadcast_dimensions={dims} (one increasing dimension per operand axis, "
+                                     f"of its size or of size 1)"))
+    if any(aval.shape[i] != shape[d] for i, d in enumerate(dims)):  # size-1 axes: squeezed, then broadcast
+        ones = tuple(i for i, d in enumerate(dims) if aval.shape[i] != shape[d])
+        operand = structural.squeeze(operand, ones)
+        dims = tuple(d for i, d in enumerate(dims) if i not in ones)
+    return structural.broadcast_in_dim(operand, shape, dims)
+
+
+@api_boundary
+def broadcast(operand, sizes):
+    """`operand` with new leading axes of `sizes`."""
+    (operand,), _, _ = operands("broadcast", operand)
+    sizes = shape_tuple(sizes, "broadcast", "sizes")
+    aval = aval_of(operand)
+    return structural.broadcast_in_dim(operand, sizes + aval.shape, range(len(sizes), len(sizes) + aval.ndim))
+
+
+@api_boundary
+def reshape(operand, new_sizes, dimensions=None):
+    """`operand` (its axes first permuted by `dimensions`) in the shape `new_sizes`."""
+    (operand,), _, _ = operands("reshape", operand)
+    if dimensions is not None:
+        operand = transpose(operand, dimensions)
+    return _fnp.reshape(operand, shape_tuple(new_sizes, "reshape", "new_sizes"))
+
+
+@api_boundary
+def transpose(operand, permutation):
+    (operand,), _, _ = operands("transpose", operand)
+    return _fnp.transpose(operand, tuple(static_int(p, "transpose", "each permutation entry") for p in permutation))
+
+
+@api_boundary
+def squeeze(array, dimensions):
+    return _fnp.squeeze(array, tuple(dimensions))
+
+
+@api_boundary
+def expand_dims(array, dimensions):
+    return _fnp.expand_dims(array, tuple(dimensions))
+
+
+@api_boundary
+def collapse(operand, start_dimension, stop_dimension=None):
+    """`operand` with axes [start, stop) merged into one."""
+    (operand,), _, _ = operands("collapse", operand)
+    shape = aval_of(operand).shape
+    stop = len(shape) if stop_dimension is None else stop_dimension
+    start, stop, _ = builtins.slice(start_dimension, stop).indices(len(shape))
+    size = int(np.prod(shape[start:stop], dtype=np.int64))
+    return _fnp.reshape(operand, shape[:start] + (size,) + shape[stop:])
+
+
+@api_boundary
+def concatenate(operands, dimension):  # noqa: F811 (JAX's argument name)
+    return _fnp.concatenate(list(operands), axis=dimension)
+
+
+@api_boundary
+def rev(operand, dimensions):
+    """`operand` reversed along `dimensions`."""
+    (operand,), _, _ = operands("rev", operand)
+    ndim = aval_of(operand).ndim
+    dims = tuple(sorted(static_int(d, "rev", "each dimension") % builtins.max(ndim, 1) for d in dimensions))
+    return structural.rev(operand, dims) if dims else operand
+
+
+@api_boundary
 def pad(operand, padding_value, padding_config):
-    """Pad with `padding_value`: one (low, high, interior) triple of non-negative ints per axis."""
+    """Pad with `padding_value`: one (low, high, interior) triple per axis; negative low/high crop."""
     (operand,), dtype, _ = operands("pad", operand)
     ndim = aval_of(operand).ndim
     if not hasattr(padding_config, "__len__") or len(padding_config) != ndim \
             or not all(hasattr(c, "__len__") and len(c) == 3 for c in padding_config):
         raise TypeError(at_user_line(f"pad: padding_config must hold one (low, high, interior) triple per axis "
                                      f"of the rank-{ndim} operand, got {padding_config!r}"))
-    config = [tuple(static_int(n, "pad", "each entry of padding_config", allow_bool=True) for n in c) for c in padding_config]
-    return structural.pad(operand, convert(padding_value, dtype), config)
+    config = [tuple(static_int(n, "pad", "each entry of padding_config", allow_bool=True) for n in c)
+              for c in padding_config]
+    if any(interior < 0 for _, _, interior in config):
+        raise ValueError(at_user_line(f"pad: interior padding must be non-negative, got {padding_config!r}"))
+    value = convert(padding_value, dtype)
+    if all(low >= 0 and high >= 0 for low, high, _ in config):
+        return structural.pad(operand, value, config)
+    out = structural.pad(operand, value, [(builtins.max(lo, 0), builtins.max(hi, 0), i) for lo, hi, i in config])
+    shape = aval_of(out).shape
+    starts = [builtins.max(-lo, 0) for lo, _, _ in config]
+    limits = [n - builtins.max(-hi, 0) for n, (_, hi, _) in zip(shape, config)]
+    if any(s > lim for s, lim in zip(starts, limits)):
+        raise ValueError(at_user_line(f"pad: padding_config {padding_config!r} crops more than the operand holds"))
+    return structural.slice(out, starts, limits)
 
+
+@api_boundary
+def iota(dtype, size):
+    """[0, 1, ..., size - 1] of `dtype`."""
+    return structural.iota(dtype_argument("iota", dtype), (static_int(size, "iota", "size"),), 0)
+
+
+@api_boundary
+def broadcasted_iota(dtype, shape, dimension):
+    """An array of `shape` whose entries count along `dimension`."""
+    shape = shape_tuple(shape, "broadcasted_iota")
+    return structural.iota(dtype_argument("broadcasted_iota", dtype), shape, static_int(dimension, "broadcasted_iota",
+                                                                                         "dimension"))
+
+
+@api_boundary
+def full(shape, fill_value, dtype=None):
+    return _fnp.full(shape, fill_value, dtype)
+
+
+@api_boundary
+def full_like(x, fill_value, dtype=None, shape=None):
+    return _fnp.full_like(x, fill_value, dtype, shape=shape) if shape is not None \
+        else _fnp.full_like(x, fill_value, dtype)
+
+
+@api_boundary
+def zeros_like_array(x):
+    return _fnp.zeros_like(x)
+
+
+# -------------------- reductions and contractions --------------------
+
+def _reducer(name, binder):
+    @api_boundary
+    def reduce(operand, axes):
+        (operand,), _, _ = operands(name, operand)
+        ndim = aval_of(operand).ndim
+        axes = tuple(sorted({static_int(a, name, "each axis") % builtins.max(ndim, 1) for a in axes}))
+        return binder(operand, axes) if axes else operand
+    reduce.__name__ = reduce.__qualname__ = name
+    reduce.__doc__ = f"{name} over `axes` (a sequence of ints)."
+    return reduce
+
+
+reduce_sum = _reducer("reduce_sum", reductions.reduce_sum)
+reduce_prod = _reducer("reduce_prod", reductions.reduce_prod)
+reduce_max = _reducer("reduce_max", reductions.reduce_max)
+reduce_min = _reducer("reduce_min", reductions.reduce_min)
+
+
+@api_boundary
+def argmax(operand, axis, index_dtype):
+    return reductions.argmax(operand, static_int(axis, "argmax", "axis"), dtype_argument("argmax", index_dtype))
+
+
+@api_boundary
+def argmin(operand, axis, index_dtype):
+    return reductions.argmin(operand, static_int(axis, "argmin", "axis"), dtype_argument("argmin", index_dtype))
+
+
+def _dot_operands(name, lhs, rhs, preferred_element_type):
+    lhs, rhs = as_operand(lhs), as_operand(rhs)
+    dtype, weak = result_type(aval_of(lhs, name), aval_of(rhs, name), name=name)
+    if dtype.kind not in "fiu":
+        raise TypeError(at_user_line(f"{name}: operands must be numeric, got {dtype}"))
+    return convert(lhs, dtype, weak), convert(rhs, dtype, weak)
+
+
+def _preferred(out, preferred_element_type):
+    return out if preferred_element_type is None else convert(out, np.dtype(preferred_element_type))
+
+
+@api_boundary
+def dot_general(lhs, rhs, dimension_numbers, precision=None, preferred_element_type=None, out_sharding=None):
+    """Contract lhs and rhs: dimension_numbers = ((lhs_contracting, rhs_contracting), (lhs_batch, rhs_batch));
+    the result holds the batch dimensions, then lhs's free ones, then rhs's."""
+    lhs, rhs = _dot_operands("dot_general", lhs, rhs, preferred_element_type)
+    try:
+        (lc, rc), (lb, rb) = dimension_numbers
+        dims = tuple(tuple(tuple(static_int(d, "dot_general", "a dimension number") for d in side) for side in pair)
+                     for pair in ((lc, rc), (lb, rb)))
+    except (TypeError, ValueError):
+        raise TypeError(at_user_line(f"dot_general: dimension_numbers must be ((lhs_contracting, rhs_contracting), "
+                                     f"(lhs_batch, rhs_batch)), got {dimension_numbers!r}")) from None
+    nl, nr = aval_of(lhs).ndim, aval_of(rhs).ndim
+    (lc, rc), (lb, rb) = dims
+    dims = ((tuple(d % builtins.max(nl, 1) for d in lc), tuple(d % builtins.max(nr, 1) for d in rc)),
+            (tuple(d % builtins.max(nl, 1) for d in lb), tuple(d % builtins.max(nr, 1) for d in rb)))
+    return _preferred(linalg.dot_general(lhs, rhs, dims), preferred_element_type)
+
+
+@api_boundary
+def dot(lhs, rhs, precision=None, preferred_element_type=None):
+    """Vector/matrix products: contracts lhs's last axis with rhs's first (rank <= 2)."""
+    lhs, rhs = _dot_operands("dot", lhs, rhs, preferred_element_type)
+    nl, nr = aval_of(lhs).ndim, aval_of(rhs).ndim
+    if not (1 <= nl <= 2 and 1 <= nr <= 2):
+        raise TypeError(at_user_line(f"dot: operands must be vectors or matrices, got ranks {nl} and {nr}"))
+    return _preferred(linalg.dot_general(lhs, rhs, (((nl - 1,), (0,)), ((), ()))), preferred_element_type)
+
+
+@api_boundary
+def batch_matmul(lhs, rhs, precision=None):
+    """Matrix products over the leading (batch) dimensions of two rank-n (n >= 2) operands."""
+    lhs, rhs = _dot_operands("batch_matmul", lhs, rhs, None)
+    nl, nr = aval_of(lhs).ndim, aval_of(rhs).ndim
+    if nl != nr or nl < 2:
+        raise TypeError(at_user_line(f"batch_matmul: operands must have one rank of at least 2, got {nl} and {nr}"))
+    batch = tuple(range(nl - 2))
+    return linalg.dot_general(lhs, rhs, (((nl - 1,), (nl - 2,)), (batch, batch)))
+
+
+# -------------------- scans --------------------
+
+@api_boundary
+def associative_scan(fn, elems, reverse=False, axis=0):
+    """Inclusive prefix scan of `elems` (a pytree of arrays of one length along `axis`) with the
+    associative `fn`, in O(log n) rounds of whole-array calls (the odd/even scheme of JAX's)."""
+    if not callable(fn):
+        raise TypeError(at_user_line(f"associative_scan: fn must be callable, got {fn!r}"))
+    leaves, tree = tree_flatten(elems)
+    if not leaves:
+        raise ValueError(at_user_line("associative_scan: elems holds no arrays"))
+    leaves = [as_operand(x) for x in leaves]
+    avals = [aval_of(x, "associative_scan") for x in leaves]
+    ndim = avals[0].ndim
+    if ndim == 0:
+        raise ValueError(at_user_line("associative_scan: elems must have an axis to scan along"))
+    axis = static_int(axis, "associative_scan", "axis")
+    if not -ndim <= axis < ndim:
+        raise ValueError(at_user_line(f"associative_scan: axis {axis} is out of range for rank {ndim}"))
+    axis %= ndim
+    lengths = {a.shape[axis] if a.ndim > axis else None for a in avals}
+    if len(lengths) != 1 or None in lengths:
+        raise ValueError(at_user_line(f"associative_scan: every array of elems must have one length along axis "
+                                      f"{axis}, got shapes {[a.shape for a in avals]}"))
+    if reverse:
+        leaves = [structural.rev(x, (axis,)) for x in leaves]
+
+    def combine(a, b):
+        out, out_tree = tree_flatten(fn(tree_unflatten(tree, a), tree_unflatten(tree, b)))
+        if out_tree != tree:
+            raise TypeError(at_user_line(f"associative_scan: fn must return the structure of elems "
+                                         f"({tree}), got {out_tree}"))
+        return [as_operand(x) for x in out]
+
+    def sliced(x, start, stop, stride=1):
+        return slice_in_dim(x, start, stop, stride, axis)
+
+    def scan_level(elems):
+        n = aval_of(elems[0]).shape[axis]
+        if n < 2:
+            return elems
+        reduced = combine([sliced(x, 0, -1, 2) for x in elems], [sliced(x, 1, None, 2) for x in elems])
+        odd = scan_level(reduced)  # NB: recursion depth log2(n)
+        if n % 2 == 0:
+            even = combine([sliced(x, 0, -1) for x in odd], [sliced(x, 2, None, 2) for x in elems])
+        else:
+            even = combine(odd, [sliced(x, 2, None, 2) for x in elems])
+        even = [structural.concatenate([sliced(x, 0, 1), e], axis) for x, e in zip(elems, even, strict=True)]
+        return [_interleave(e, o, axis) for e, o in zip(even, odd, strict=True)]
+
+    out = scan_level(leaves)
+    if reverse:
+        out = [structural.rev(x, (axis,)) for x in out]
+    return tree_unflatten(tree, out)
+
+
+def _interleave(a, b, axis):
+    """a[0], b[0], a[1], b[1], ... along `axis` (len(a) == len(b) or len(b) + 1): two interior pads and an add."""
+    aval, n_a, n_b = aval_of(a), aval_of(a).shape[axis], aval_of(b).shape[axis]
+    zero = convert(0, aval.dtype)
+    config_a = [(0, 0, 0)] * aval.ndim
+    config_b = [(0, 0, 0)] * aval.ndim
+    config_a[axis] = (0, 1 if n_a == n_b else 0, 1)
+    config_b[axis] = (1, 0 if n_a == n_b else 1, 1)
+    padded_a, padded_b = structural.pad(a, zero, config_a), structural.pad(b, zero, config_b)
+    if aval.dtype == np.bool_:
+        return elementwise.bitwise_or(padded_a, padded_b)
+    return elementwise.add(padded_a, padded_b)
+
+
+# -------------------- gradients --------------------
 
 @api_boundary
 def stop_gradient(x):
     """`x` itself, with a zero derivative: no transformation differentiates through it."""
     return tree_map(_stop_gradient_leaf, x)
+
+
+def __getattr__(name):
+    raise missing_name_error("ftrans.lax", name)
+
+
+del Tracer
