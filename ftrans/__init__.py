@@ -4,8 +4,10 @@
     import ftrans.numpy as fnp
     print(ft.make_jaxpr(lambda x: fnp.sin(x) * 2.0)(1.0))
 """
-from ftrans import lax, numpy, tree_util
+from ftrans import lax, numpy, tree, tree_util
 from ftrans import optim
+from ftrans._api_extras import (Device, ShapeDtypeStruct, block_until_ready, default_backend, device_get, devices,
+                                disable_jit, eval_shape, linear_transpose, local_devices)
 from ftrans._autodiff import grad, jvp, linearize, value_and_grad, vjp
 from ftrans._check_grads import check_grads
 from ftrans._config import config
@@ -22,11 +24,20 @@ from ir.errors import ConcretizationError, UnexpectedTracerError
 from ir.errors import api_boundary as _api_boundary
 from ir.parser import JaxprParseError
 from ir.parser import parse as _parse
+from ftrans._unavailable import missing_name_error as _missing_name_error
 
 parse_jaxpr = _api_boundary(_parse)  # errors show the caller's line, not the parser's frames
 
 __version__ = "0.1.0"
 
-__all__ = ["Array", "ClosedJaxpr", "ConcretizationError", "ExportError", "Jaxpr", "JaxprParseError", "ShapedArray", "UnexpectedTracerError",
-           "biharmonic", "check_grads", "config", "device_put", "differential_operator", "export", "grad", "hessian", "jacfwd", "jacrev", "jaxpr_as_fun", "jet", "jit", "jvp", "lax", "laplacian", "linearize", "load", "make_jaxpr", "parse_jaxpr",
-           "numpy", "optim", "tree_util", "value_and_grad", "vjp", "vmap"]
+__all__ = ["Array", "ClosedJaxpr", "ConcretizationError", "Device", "ExportError", "Jaxpr", "JaxprParseError",
+           "ShapeDtypeStruct", "ShapedArray", "UnexpectedTracerError",
+           "biharmonic", "block_until_ready", "check_grads", "config", "default_backend", "device_get", "device_put",
+           "devices", "differential_operator", "disable_jit", "eval_shape", "export", "grad", "hessian", "jacfwd",
+           "jacrev", "jaxpr_as_fun", "jet", "jit", "jvp", "lax", "laplacian", "linear_transpose", "linearize", "load",
+           "local_devices", "make_jaxpr", "parse_jaxpr", "numpy", "optim", "tree", "tree_util", "value_and_grad",
+           "vjp", "vmap"]
+
+
+def __getattr__(name):
+    raise _missing_name_error("ftrans", name)

@@ -13,6 +13,8 @@ float64 by default already (NumPy's dtypes), so True changes nothing.
 """
 from __future__ import annotations
 
+import contextvars
+
 import numpy as np
 
 from ir import config as _ir_config
@@ -69,3 +71,7 @@ def _is_bool(value):
 
 
 config = Config()
+
+
+# ft.disable_jit(): jitted functions run their Python code eagerly while it is set (per thread and task)
+jit_disabled = contextvars.ContextVar("ftrans_jit_disabled", default=False)

@@ -56,7 +56,11 @@ def device_put(x, device="gpu"):
     """`x` (a pytree) with its arrays on `device`: "gpu" copies NumPy arrays to
     CuPy arrays, "cpu" copies CuPy arrays to NumPy arrays (Arrays, as ftrans
     returns them; NumPy arrays there become Arrays viewing their data). Arrays
-    already on the GPU, Python scalars and None stay as they are."""
+    already on the GPU, Python scalars and None stay as they are. A Device of
+    ft.devices() names its platform."""
+    platform = getattr(device, "platform", None)
+    if isinstance(platform, str) and not isinstance(device, str):
+        device = "gpu" if platform == "gpu" else "cpu"
     if device == "gpu":
         cupy = _require_gpu("device_put(x, device='gpu')")
         return tree_map(lambda leaf: cupy.asarray(leaf) if _is_numpy_array(leaf) else leaf, x)

@@ -30,6 +30,7 @@ import numpy as np
 
 from ftrans._api_util import (check_callable, check_outputs, flatten_args, gc_paused,
                               infer_argnums_and_argnames, signature_of, split_static)
+from ftrans._config import jit_disabled
 from ftrans._device import BACKENDS, resolve_backend
 from ftrans.tree_util import tree_flatten, tree_structure, tree_unflatten
 from interpreters import lowering_cupy, lowering_numpy
@@ -195,7 +196,7 @@ class JittedFunction:
         # The fast path, for a cached signature with nothing static, no keywords and no
         # trace open: flatten, one dict lookup, the call. Everything else (static or keyword
         # arguments, a first call, a bad argument, a leaked tracer) takes `_call` and its checks.
-        if kwargs or self.static_argnums or current_trace() is not None:
+        if kwargs or self.static_argnums or current_trace() is not None or jit_disabled.get():
             return self._call(args, kwargs)
         leaves, in_tree = tree_flatten(args)
         backend = self._fast_backend(leaves)
@@ -214,6 +215,8 @@ class JittedFunction:
         return None
 
     def _call(self, args, kwargs):
+        if jit_disabled.get():  # ft.disable_jit(): the Python function itself, eagerly
+            return self.fun(*args, **kwargs)
         compiled, leaves = self._lookup(args, kwargs)
         if current_trace() is None:
             outs = compiled.execute(leaves)

@@ -17,8 +17,10 @@ from __future__ import annotations
 from ir.core import HOST_TYPES
 from ir.errors import api_boundary, at_user_line
 
-__all__ = ["PyTreeDef", "register_pytree_node", "tree_flatten", "tree_leaves", "tree_map",
-           "tree_structure", "tree_unflatten"]
+__all__ = ["DictKey", "FlattenedIndexKey", "GetAttrKey", "Partial", "PyTreeDef", "SequenceKey", "keystr",
+           "register_dataclass", "register_pytree_node", "register_pytree_node_class", "tree_all", "tree_flatten",
+           "tree_flatten_with_path", "tree_leaves", "tree_leaves_with_path", "tree_map", "tree_map_with_path",
+           "tree_reduce", "tree_structure", "tree_transpose", "tree_unflatten"]
 
 
 def _sorted_keys(d):
@@ -61,6 +63,7 @@ def register_pytree_node(node_type, flatten_func, unflatten_func):
         raise TypeError(at_user_line("register_pytree_node: flatten_func and unflatten_func must be callable"))
     _NODE_TYPES[node_type] = (flatten_func, unflatten_func)
     _ARRAY_TYPES.discard(node_type)
+    _CHILD_KEYS.pop(node_type, None)
 
 
 def _is_namedtuple_type(node_type):
@@ -113,6 +116,15 @@ class PyTreeDef:
     def __eq__(self, other):
         return self is other or (isinstance(other, PyTreeDef) and self.num_leaves == other.num_leaves
                                  and self.nodes == other.nodes)
+
+    def unflatten(self, leaves):
+        """The pytree of this structure holding `leaves` (JAX's `treedef.unflatten`)."""
+        return tree_unflatten(self, leaves)
+
+    def flatten_up_to(self, tree):
+        """The subtrees of `tree` where this structure has its leaves."""
+        from ftrans._tree_extras import flatten_up_to
+        return flatten_up_to(self, tree)
 
     def __hash__(self):
         if self._hash is None:
@@ -328,3 +340,12 @@ def tree_map(f, tree, *rest, is_leaf=None):
 
 
 _LEAF_DEF = PyTreeDef([_LEAF], 1)
+
+# node type -> how its children are named in key paths (a function of (node, aux) returning keys);
+# types not listed get SequenceKey for tuples and lists, FlattenedIndexKey for registered classes
+_CHILD_KEYS = {}
+
+from ftrans._tree_extras import (DictKey, FlattenedIndexKey, GetAttrKey, Partial, SequenceKey,  # noqa: E402
+                                 keystr, register_dataclass, register_pytree_node_class, tree_all,
+                                 tree_flatten_with_path, tree_leaves_with_path, tree_map_with_path, tree_reduce,
+                                 tree_transpose)

@@ -193,7 +193,18 @@ def concrete_avals(values) -> tuple:
 
 # -------------------- the arrays users get --------------------
 
-class Array(np.ndarray):
+class _ArrayMeta(type):
+    """`isinstance(x, Array)` holds for tracers too, as `isinstance(x, jax.Array)` does inside
+    jit: type hints and checks written for arrays keep working on traced values."""
+
+    def __instancecheck__(cls, instance):
+        if type.__instancecheck__(cls, instance):
+            return True
+        from ir.tracing import Tracer  # NB: ir.tracing imports this module
+        return cls is Array and isinstance(instance, Tracer)
+
+
+class Array(np.ndarray, metaclass=_ArrayMeta):
     """The numpy.ndarray that ftrans hands to users on the CPU, with JAX's
     functional updates `x.at[i].set(v)` besides (SPEC section 2). CuPy results
     stay cupy.ndarray.
