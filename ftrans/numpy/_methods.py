@@ -7,6 +7,8 @@ it installs `.at` only: everything else of it is NumPy's.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ftrans.numpy import _creation, _elementwise as ew, _indexing, _linalg, _reductions, _shape
 from ir.core import Array
 from ir.errors import api_boundary, at_user_line, operator_boundary
@@ -91,6 +93,57 @@ _PROPERTIES = {
 
 _UNARY_OPERATORS = {"__neg__", "__pos__", "__abs__", "__invert__"}
 
+# Array methods that are ftrans.numpy functions of the array (x.cumsum(axis) is fnp.cumsum(x, axis)):
+# each is installed when ftrans.numpy has the function, so a function added there is a method too.
+NUMPY_NAMED_METHODS = ("all", "any", "argpartition", "argsort", "choose", "compress", "conj", "conjugate", "cumprod",
+                       "cumsum", "diagonal", "nonzero", "partition", "repeat", "round", "searchsorted", "sort",
+                       "take", "trace", "ptp", "nansum", "cummax", "cummin")
+# and those that are not (yet): asking for one says so, naming the function it would be
+_NOT_METHODS = frozenset({"base", "byteswap", "ctypes", "data", "dump", "dumps", "fill", "flags", "flat", "getfield",
+                          "itemset", "newbyteorder", "put", "resize", "setfield", "setflags", "strides", "tofile",
+                          "view"})
+
+
+def _tolist(self):
+    value = self.concrete_value()
+    if value is None:
+        raise TypeError(at_user_line("tolist() of a traced value: its value is not known while tracing"))
+    return value.tolist() if hasattr(value, "tolist") else value
+
+
+def _copy(self, order="K"):
+    return self  # tracers are immutable: a copy is the value itself
+
+
+def _matrix_transpose(self):
+    if self.aval.ndim < 2:
+        raise ValueError(at_user_line(f"x.mT needs an array of rank 2 or more, got {self.aval.str_short()}"))
+    return _shape.swapaxes(self, -1, -2)
+
+
+_PROPERTIES.update({
+    "mT": _matrix_transpose,
+    "nbytes": lambda self: self.aval.size * self.aval.dtype.itemsize,
+    "itemsize": lambda self: self.aval.dtype.itemsize,
+})
+
+
+def _numpy_method(fun):
+    fun = getattr(fun, "__wrapped__", fun)
+    return lambda self, *args, **kwargs: fun(self, *args, **kwargs)
+
+
+def _missing_attribute(self, name):
+    """Only reached for attributes a tracer does not have (`__getattr__`)."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    if name in NUMPY_NAMED_METHODS:
+        raise AttributeError(f"traced arrays have no `.{name}()` yet: ftrans.numpy has no `{name}` yet")
+    if name in _NOT_METHODS or hasattr(np.ndarray, name):
+        raise AttributeError(f"traced arrays have no `.{name}` (numpy.ndarray's, which a traced value, "
+                             f"immutable and without a buffer, does not have)")
+    raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
 
 def install_tracer_methods():
     # NB: each a boundary of its own: a tracer used outside the transformation that made
@@ -104,6 +157,14 @@ def install_tracer_methods():
             setattr(Tracer, name, operator_boundary(fun, 1 if name in _UNARY_OPERATORS else 2))
     for name, fun in _METHODS.items():
         setattr(Tracer, name, api_boundary(getattr(fun, "__wrapped__", fun)))
+    from ftrans import numpy as fnp  # NB: called at the end of ftrans.numpy's import: all its functions are there
+    for name in NUMPY_NAMED_METHODS:
+        fun = getattr(fnp, name, None)
+        if fun is not None and callable(fun):
+            setattr(Tracer, name, api_boundary(_numpy_method(fun)))
+    for name, method in (("tolist", _tolist), ("copy", _copy)):
+        setattr(Tracer, name, api_boundary(method))
+    Tracer.__getattr__ = _missing_attribute
     for name, getter in _PROPERTIES.items():
         setattr(Tracer, name, property(api_boundary(getter)))
     Tracer.__hash__ = None  # `==` is elementwise, so tracers cannot be hashed (as arrays)
