@@ -4,10 +4,11 @@
     import ftrans.numpy as fnp
     print(ft.make_jaxpr(lambda x: fnp.sin(x) * 2.0)(1.0))
 """
-from ftrans import lax, numpy, tree, tree_util
+from ftrans import debug, lax, numpy, tree, tree_util
 from ftrans import optim
 from ftrans._api_extras import (Device, ShapeDtypeStruct, block_until_ready, default_backend, device_get, devices,
                                 disable_jit, eval_shape, linear_transpose, local_devices)
+from ftrans._callbacks import pure_callback
 from ftrans._autodiff import grad, jvp, linearize, value_and_grad, vjp
 from ftrans._check_grads import check_grads
 from ftrans._config import config
@@ -31,12 +32,12 @@ parse_jaxpr = _api_boundary(_parse)  # errors show the caller's line, not the pa
 __version__ = "0.1.0"
 
 __all__ = ["Array", "ClosedJaxpr", "ConcretizationError", "Device", "ExportError", "Jaxpr", "JaxprParseError",
-           "ShapeDtypeStruct", "ShapedArray", "UnexpectedTracerError",
-           "biharmonic", "block_until_ready", "check_grads", "config", "default_backend", "device_get", "device_put",
-           "devices", "differential_operator", "disable_jit", "eval_shape", "export", "grad", "hessian", "jacfwd",
-           "jacrev", "jaxpr_as_fun", "jet", "jit", "jvp", "lax", "laplacian", "linear_transpose", "linearize", "load",
-           "local_devices", "make_jaxpr", "parse_jaxpr", "numpy", "optim", "tree", "tree_util", "value_and_grad",
-           "vjp", "vmap"]
+           "ShapeDtypeStruct", "ShapedArray", "UnexpectedTracerError", "biharmonic", "block_until_ready",
+           "check_grads", "config", "debug", "default_backend", "device_get", "device_put", "devices",
+           "differential_operator", "disable_jit", "eval_shape", "export", "grad", "hessian", "jacfwd", "jacrev",
+           "jaxpr_as_fun", "jet", "jit", "jvp", "laplacian", "lax", "linear_transpose", "linearize", "load",
+           "local_devices", "make_jaxpr", "numpy", "optim", "parse_jaxpr", "pure_callback", "tree", "tree_util",
+           "value_and_grad", "vjp", "vmap"]
 
 
 def __getattr__(name):

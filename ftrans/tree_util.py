@@ -349,3 +349,8 @@ from ftrans._tree_extras import (DictKey, FlattenedIndexKey, GetAttrKey, Partial
                                  keystr, register_dataclass, register_pytree_node_class, tree_all,
                                  tree_flatten_with_path, tree_leaves_with_path, tree_map_with_path, tree_reduce,
                                  tree_transpose)
+
+
+def __getattr__(name):  # only for names not defined above: JAX's ones say they are not ported yet
+    from ftrans._unavailable import missing_name_error
+    raise missing_name_error("ftrans.tree_util", name)

@@ -375,6 +375,9 @@ class _Parser:
         prim = PRIMITIVES.get(prim_token[_TEXT])
         if prim is None:
             raise self.error(prim_token, f"unknown primitive {self.describe(prim_token)}")
+        if prim.runs_host_code:  # NB: untrusted text must never name code to run
+            raise self.error(prim_token, f"{prim.name} calls a Python function of the program that traced it; "
+                                         f"a program read from text cannot hold one (host callbacks do not parse)")
         params = self.params(prim) if self.at("[") else {}
         # The operands end at a new line, ';' or `in (`: a line is one equation.
         invars = []

@@ -216,7 +216,8 @@ class Primitive:
     """
 
     def __init__(self, name, *, params=None, abstract_eval, impl, multiple_results=False,
-                 elementwise=False, commutative=False, linear_in=(), **rules):
+                 elementwise=False, commutative=False, linear_in=(), effectful=False, runs_host_code=False,
+                 **rules):
         if name in PRIMITIVES:
             raise ValueError(f"primitive {name!r} is declared twice")
         unknown = set(rules) - set(RULE_SLOTS)
@@ -230,6 +231,11 @@ class Primitive:
         self.elementwise = elementwise
         self.commutative = commutative
         self.linear_in = tuple(linear_in)
+        # an equation that does something besides computing its outputs (a host callback):
+        # the passes keep it, never merge it and never compute it ahead of time
+        self.effectful = effectful
+        # calls a Python function held in its params: the parser refuses it (untrusted text names no code)
+        self.runs_host_code = runs_host_code
         for slot in RULE_SLOTS:
             setattr(self, slot, rules.get(slot))
         self._aval_cache = {}

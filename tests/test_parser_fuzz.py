@@ -194,7 +194,8 @@ def parse_and_check(text):
 def test_the_corpus_parses_and_evaluates():
     assert any(text.count("jit_call") >= 2 for text in CORPUS)  # a jit_call within a jit_call
     used = {eqn.primitive.name for text in CORPUS for eqn in parse(text).eqns}
-    assert used == set(PRIMITIVES), "a primitive the fuzz tests do not reach: add a program using it"
+    parsable = {name for name, prim in PRIMITIVES.items() if not prim.runs_host_code}  # host callbacks never parse
+    assert used == parsable, "a primitive the fuzz tests do not reach: add a program using it"
     for seed, text in enumerate(CORPUS):
         closed = parse_and_check(text)
         assert closed is not None, text

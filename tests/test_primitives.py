@@ -17,6 +17,7 @@ names the primitive. A primitive registered without a row fails
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import itertools
@@ -35,6 +36,7 @@ import ir
 from conftest import jit_for, share_of_profile
 from interpreters.eval import eval_closed_jaxpr
 from ir.core import Array, ShapedArray
+from ir.primitives.callback import VMAP_METHODS, HostCallback
 
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 I32, I64 = np.dtype(np.int32), np.dtype(np.int64)
@@ -971,6 +973,37 @@ def test_unsupported_dtype_error_names_the_primitive(name, avals, params):
         ir.PRIMITIVES[name].abstract_eval(avals, params)
 
 
+# -------------------- host callbacks --------------------
+
+_DOUBLE = HostCallback(lambda x: [x * x.dtype.type(2)], "double")
+_SEEN = collections.deque(maxlen=8)  # what the debug_callback rows were called with, last first
+_RECORD = HostCallback(lambda *xs: _SEEN.appendleft([np.array(x) for x in xs]), "record")
+
+
+@row("pure_callback")
+def _():
+    def draw(d):
+        dtype, shape = d(st.sampled_from(NUMBERS)), d(SHAPES)
+        params = {"callback": _DOUBLE, "result_avals": ((shape, dtype),),
+                  "vmap_method": d(st.sampled_from(VMAP_METHODS))}
+        return [array(d, dtype, shape, lo=-4, hi=4)], params
+    return draw, lambda args, params: [args[0] * args[0].dtype.type(2)]
+
+
+@row("debug_callback")
+def _():
+    def draw(d):
+        n = d(st.integers(0, 2))
+        return [array(d, d(st.sampled_from(ALL)), d(SHAPES)) for _ in range(n)], {"callback": _RECORD}
+
+    def reference(args, params):
+        if args:  # the call just made (by bind, before this reference) saw the operands
+            for seen, x in zip(_SEEN[0], args, strict=True):
+                np.testing.assert_array_equal(seen, x)
+        return []
+    return draw, reference
+
+
 @row("jit_call")
 def _():
     """A call of a small sub-jaxpr, sin(x) * 2 + y, over drawn shapes and dtypes."""
@@ -1116,6 +1149,11 @@ SCALAR_CASES["cond"] = [([S(k, np.int32), S(0.7), S(1.3)], {"branches": _cond_br
 SCALAR_CASES["scan"] = [([S(0.7), S(1.3), np.array([0.5, 1.5, -0.5])],
                          {"jaxpr": _scan_body(ShapedArray((), F64)), "num_consts": 1, "num_carry": 1, "length": 3,
                           "reverse": False, "unroll": 1})]
+SCALAR_CASES["pure_callback"] = [([S(0.7)], {"callback": _DOUBLE, "result_avals": (((), F64),),
+                                           "vmap_method": "sequential"}),
+                                 ([S(3, I64)], {"callback": _DOUBLE, "result_avals": (((), I64),),
+                                                "vmap_method": "broadcast_all"})]
+SCALAR_CASES["debug_callback"] = [([S(0.7), S(3, I64), np.array([1.0, 2.0])], {"callback": _RECORD})]
 # operands that are never rank-0
 NO_RANK0_OPERANDS = {
     "iota": "no operands",
@@ -1164,7 +1202,7 @@ def _sum_of_float_outputs(prim, params, args, position):
 
 
 def _differentiable_positions(prim, args, params):
-    if prim.jvp is None or prim.name == "stop_gradient":
+    if prim.jvp is None or prim.name in ("stop_gradient", "pure_callback"):  # pure_callback: no derivative
         return []
     outs = _outputs(prim, args, params)
     if not any(o.dtype.kind == "f" for o in outs):

@@ -21,6 +21,7 @@ import ir
 from conftest import jit_for, share_of_profile
 from interpreters.eval import eval_closed_jaxpr
 from ir.core import Array
+from ir.primitives.callback import HostCallback
 
 F64 = np.dtype(np.float64)
 
@@ -256,6 +257,29 @@ def _scatter(name):
 
 
 _positive = dict(lo=0.2, hi=2.0)
+def _pure_callback(draw):
+    """sin(x) * y computed by Python, under each vmap_method (one call per example, or one call on
+    whole batches whose unbatched operands get a leading axis of 1 or of the batch size)."""
+    shape = _shape(draw)
+    method = draw(st.sampled_from(["sequential", "expand_dims", "broadcast_all"]))
+    callback = HostCallback(lambda x, y: [np.sin(x) * y], "sin_times")
+    return (lambda x, y: ir.bind(ir.PRIMITIVES["pure_callback"], x, y, callback=callback,
+                                 result_avals=((shape, F64),), vmap_method=method)[0]), \
+        [_floats(shape), _floats(shape)]
+
+
+def _debug_callback(draw):
+    """A debug callback beside a computation: vmap calls it once per example (test_debug.py checks the
+    values it sees); the result is the computation's."""
+    shape = _shape(draw)
+    callback = HostCallback(lambda x: None, "ignore")
+
+    def fun(x):
+        ir.bind(ir.PRIMITIVES["debug_callback"], x, callback=callback)
+        return ir.primitives.elementwise.sin(x)
+    return fun, [_floats(shape)]
+
+
 CASES = {
     **{name: _unary(name) for name in ["neg", "sign", "abs", "floor", "ceil", "sin", "cos", "atan", "sinh",
                                        "cosh", "tanh", "exp", "expm1", "logistic", "stop_gradient"]},
@@ -296,6 +320,8 @@ CASES = {
     "scatter_add": _scatter("scatter_add"),
     "scatter": _scatter("scatter"),
     **{name: _scatter(name) for name in ["scatter_mul", "scatter_min", "scatter_max"]},
+    "pure_callback": _pure_callback,
+    "debug_callback": _debug_callback,
 }
 
 

@@ -29,3 +29,8 @@ install_tracer_methods()
 del install_tracer_methods
 
 __all__ = [name for name in dir() if not name.startswith("_")]
+
+
+def __getattr__(name):  # only for names not defined above: JAX's ones say they are not ported yet
+    from ftrans._unavailable import missing_name_error
+    raise missing_name_error("ftrans.numpy", name)

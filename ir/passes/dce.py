@@ -1,8 +1,8 @@
 """Dead-code elimination: drop equations whose outputs nothing uses.
 
-Every primitive is pure, so an equation is needed exactly when one of its
-outputs is (an output of the jaxpr, or an operand of a needed equation). One
-backward loop finds them. Constvars nothing reads are dropped with their
+Every primitive but the effectful ones (host callbacks, always kept) is pure,
+so an equation is needed exactly when one of its outputs is (an output of the
+jaxpr, or an operand of a needed equation). One backward loop finds them. Constvars nothing reads are dropped with their
 constants; invars stay, since they are the function's signature.
 
 An equation holding sub-jaxprs (jit_call, cond, scan) is trimmed by its
@@ -35,7 +35,7 @@ def _live_equations(jaxpr, live):
     by its dce rule; every variable they read, added to `live`)."""
     kept = []
     for eqn in reversed(jaxpr.eqns):
-        if live.isdisjoint(eqn.outvars):
+        if live.isdisjoint(eqn.outvars) and not eqn.primitive.effectful:
             continue
         rule = eqn.primitive.dce
         if rule is not None:

@@ -87,7 +87,8 @@ def holds_jaxpr(eqn) -> bool:
 
 
 def is_barrier(eqn) -> bool:
-    return eqn.primitive.name in BARRIER_PRIMITIVES
+    """Nothing is merged with, folded into or simplified across it (a host callback is one too)."""
+    return eqn.primitive.name in BARRIER_PRIMITIVES or eqn.primitive.effectful
 
 
 def literal(value, aval: ShapedArray) -> Literal:

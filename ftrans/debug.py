@@ -1,0 +1,12 @@
+"""ft.debug: print and call back from inside transformed code, at run time (JAX's jax.debug)."""
+from __future__ import annotations
+
+from ftrans._callbacks import debug_callback as callback
+from ftrans._callbacks import debug_print as print  # noqa: A001 (JAX's name)
+from ftrans._unavailable import missing_name_error
+
+__all__ = ["callback", "print"]
+
+
+def __getattr__(name):
+    raise missing_name_error("ftrans.debug", name)
