@@ -22,7 +22,7 @@ from ftrans.numpy._core import (as_operand, aval_of, convert, dtype_argument, in
                                 shape_tuple, static_int)
 from ftrans.tree_util import tree_flatten, tree_map, tree_unflatten
 from ir.errors import api_boundary, at_user_line
-from ir.primitives import elementwise, linalg, reductions, structural
+from ir.primitives import elementwise, indexing, linalg, reductions, structural
 from ir.primitives.elementwise import stop_gradient as _stop_gradient_leaf
 from ir.tracing import Tracer
 
@@ -37,7 +37,7 @@ __all__ = ["ConvDimensionNumbers", "abs", "add", "argmax", "argmin", "associativ
            "pad", "padtype_to_pads", "pow", "reduce_max", "reduce_min", "reduce_prod", "reduce_sum",
            "reduce_window", "reshape", "rev", "rsqrt", "scan", "select", "select_n", "sign", "sin", "sinh",
            "slice", "slice_in_dim", "sqrt", "square", "squeeze", "stop_gradient", "sub", "switch", "tan", "tanh",
-           "transpose", "zeros_like_array"]
+           "top_k", "transpose", "zeros_like_array"]
 
 # -------------------- elementwise --------------------
 
@@ -320,6 +320,56 @@ def argmax(operand, axis, index_dtype):
 @api_boundary
 def argmin(operand, axis, index_dtype):
     return reductions.argmin(operand, static_int(axis, "argmin", "axis"), dtype_argument("argmin", index_dtype))
+
+
+@api_boundary
+def top_k(operand, k):
+    """(values, indices): the k largest entries along the last axis, largest first (ties: the lower
+    index first; NaN counts as the largest), indices int32 (JAX's lax.top_k).
+
+    Built from primitives without a sort: k rounds, each taking the maximum of what is not yet
+    taken and the first index holding it, O(k n); the values are a gather of the operand, so they
+    differentiate (the cotangent goes back to the chosen entries) and batch like any gather."""
+    (x,), dtype, _ = operands("top_k", operand)
+    aval = aval_of(x)
+    if aval.ndim == 0:
+        raise TypeError(at_user_line("top_k needs an operand with at least one axis"))
+    if dtype.kind not in "fiu":
+        raise TypeError(at_user_line(f"top_k takes numbers, got {aval.str_short()}"))
+    n = aval.shape[-1]
+    k = static_int(k, "top_k", "k")
+    if not 0 <= k <= n:
+        raise ValueError(at_user_line(f"top_k: k={k} must be in [0, {n}] (the size of the last axis)"))
+    rows = int(np.prod(aval.shape[:-1], dtype=np.int64))
+    flat = structural.reshape(x, (rows, n))
+    lowest = convert(-np.inf if dtype.kind == "f" else np.iinfo(dtype).min, dtype)
+    taken = None  # the entries chosen so far (none before the first round)
+    chosen = []
+    for _ in range(k):
+        masked = flat if taken is None else \
+            elementwise.select_n(taken, flat, structural.broadcast_in_dim(lowest, (rows, n), ()))
+        best = structural.broadcast_in_dim(reductions.reduce_max(masked, (1,)), (rows, n), (0,))
+        hit = elementwise.eq(flat, best)
+        if dtype.kind == "f":  # a NaN maximum: the first NaN not taken
+            hit = elementwise.bitwise_or(hit, elementwise.bitwise_and(elementwise.ne(flat, flat),
+                                                                      elementwise.ne(best, best)))
+        if taken is not None:
+            hit = elementwise.bitwise_and(hit, elementwise.bitwise_not(taken))
+        index = reductions.argmax(hit, 1, np.int32)
+        chosen.append(index)
+        newly = elementwise.eq(structural.iota(np.dtype(np.int32), (rows, n), 1),
+                               structural.broadcast_in_dim(index, (rows, n), (0,)))
+        taken = newly if taken is None else elementwise.bitwise_or(taken, newly)
+    shape = aval.shape[:-1] + (k,)
+    if not k:
+        return (structural.reshape(structural.slice(flat, (0, 0), (rows, 0)), shape),
+                structural.reshape(structural.iota(np.dtype(np.int32), (rows, 0), 1), shape))
+    indices = structural.concatenate([structural.reshape(i, (rows, 1)) for i in chosen], 1) if k > 1 \
+        else structural.reshape(chosen[0], (rows, 1))
+    rows_column = structural.iota(np.dtype(np.int32), (rows, k, 1), 0)
+    index_rows = structural.concatenate([rows_column, structural.reshape(indices, (rows, k, 1))], 2)
+    values = indexing.gather(flat, index_rows)
+    return structural.reshape(values, shape), structural.reshape(indices, shape)
 
 
 def _dot_operands(name, lhs, rhs, preferred_element_type):

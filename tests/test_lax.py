@@ -268,6 +268,7 @@ ROWS = {
                          lambda x: ref_reduce_window(x, -np.inf, np.maximum, (1, 2, 2), (1, 2, 1),
                                                      lax.padtype_to_pads(x.shape, (1, 2, 2), (1, 2, 1), "SAME")),
                          (0,)),
+    "top_k": Row(lambda x: lax.top_k(x, 3)[0], normal(2, 5), lambda x: -np.sort(-x, axis=-1)[:, :3], (0,)),
     "associative_scan": Row(lambda x: lax.associative_scan(lax.add, x), normal(7, 2), _np_scan, (0,)),
     "stop_gradient": Row(lambda x: lax.stop_gradient(x) * x, normal(3), lambda x: x * x),
     "cond": Row(lambda x: lax.cond(True, lambda v: v * 2.0, lambda v: v, x), normal(3), lambda x: 2 * x, (0,)),
@@ -466,6 +467,35 @@ def test_dynamic_slice_under_jit_is_one_program_for_every_start():
         np.testing.assert_array_equal(f(x, i), ref_dynamic_slice(x, (i,), (2,)))
     text = str(ft.make_jaxpr(lambda x, i: lax.dynamic_slice_in_dim(x, i, 2))(x, 1))
     assert "gather" in text
+
+
+@given(st.lists(st.sampled_from([-np.inf, -1.0, 0.0, 0.5, 2.0, np.nan]), min_size=1, max_size=7), st.data())
+def test_top_k_against_a_stable_sort(values, data):
+    x = np.array(values)
+    k = data.draw(st.integers(0, len(values)))
+    # NaN first, then descending; ties by index (np.lexsort sorts by its last key first)
+    order = np.lexsort((np.arange(len(x)), -np.nan_to_num(x, nan=0.0, neginf=-np.inf), ~np.isnan(x)))
+    for fun in (lax.top_k, ft.jit(lax.top_k, static_argnums=1)):
+        values_out, indices = fun(x, k)
+        np.testing.assert_array_equal(indices, order[:k].astype(np.int32))
+        np.testing.assert_array_equal(values_out, x[order[:k]])
+        assert indices.dtype == np.int32
+    ints = np.array([3, 1, 3, 2], np.int64)
+    np.testing.assert_array_equal(lax.top_k(ints, 3)[1], [0, 2, 3])
+
+
+def test_top_k_batches_and_differentiates():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 2, 6))
+    values, indices = ft.vmap(lambda v: lax.top_k(v, 2))(x)
+    for b in range(3):
+        expected_values, expected_indices = lax.top_k(x[b], 2)
+        np.testing.assert_array_equal(values[b], expected_values)
+        np.testing.assert_array_equal(indices[b], expected_indices)
+    g = ft.grad(lambda v: fnp.sum(lax.top_k(v, 2)[0] * np.array([1.0, 10.0])))(np.array([1.0, 4.0, 2.0, 3.0]))
+    np.testing.assert_array_equal(g, [0.0, 1.0, 0.0, 10.0])
+    with pytest.raises(ValueError, match="k=7"):
+        lax.top_k(np.ones(3), 7)
 
 
 def test_associative_scan_pytrees_reverse_and_axis():
