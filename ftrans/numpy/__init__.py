@@ -20,6 +20,7 @@ from ftrans.numpy._elementwise import (abs, absolute, add, arctan, bitwise_and, 
 from ftrans.numpy._indexing import at, take
 from ftrans.numpy._linalg import dot, einsum, inner, matmul, outer, tensordot, vdot
 from ftrans.numpy._methods import install_tracer_methods
+from ir.core import Array as ndarray  # jax.numpy.ndarray is jax.Array: isinstance holds for tracers too
 from ftrans.numpy._reductions import (amax, amin, argmax, argmin, logsumexp, max, mean, min, prod,
                                       std, sum, var)
 from ftrans.numpy._shape import (broadcast_to, concatenate, expand_dims, moveaxis, ndim, ravel,
