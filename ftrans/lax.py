@@ -22,7 +22,7 @@ from ftrans.numpy._core import (as_operand, aval_of, convert, dtype_argument, in
                                 shape_tuple, static_int)
 from ftrans.tree_util import tree_flatten, tree_map, tree_unflatten
 from ir.errors import api_boundary, at_user_line
-from ir.primitives import elementwise, indexing, linalg, reductions, structural
+from ir.primitives import elementwise, indexing, linalg, precision, reductions, structural
 from ir.primitives.elementwise import stop_gradient as _stop_gradient_leaf
 from ir.tracing import Tracer
 
@@ -34,7 +34,7 @@ __all__ = ["ConvDimensionNumbers", "abs", "add", "argmax", "argmin", "associativ
            "dynamic_update_index_in_dim", "dynamic_update_slice", "dynamic_update_slice_in_dim", "eq", "exp",
            "expand_dims", "expm1", "floor", "fori_loop", "full", "full_like", "ge", "gt", "index_in_dim",
            "integer_pow", "iota", "le", "log", "log1p", "logistic", "lt", "map", "max", "min", "mul", "ne", "neg",
-           "pad", "padtype_to_pads", "pow", "reduce_max", "reduce_min", "reduce_prod", "reduce_sum",
+           "pad", "padtype_to_pads", "pow", "reduce_max", "reduce_precision", "reduce_min", "reduce_prod", "reduce_sum",
            "reduce_window", "reshape", "rev", "rsqrt", "scan", "select", "select_n", "sign", "sin", "sinh",
            "slice", "slice_in_dim", "sqrt", "square", "squeeze", "stop_gradient", "sub", "switch", "tan", "tanh",
            "top_k", "transpose", "zeros_like_array"]
@@ -89,6 +89,22 @@ def integer_pow(x, y):
     y = static_int(y, "integer_pow", "the exponent y")
     (x,), _, _ = operands("integer_pow", x)
     return elementwise.integer_pow(x, y)
+
+
+@api_boundary
+def reduce_precision(operand, exponent_bits, mantissa_bits):
+    """`operand` rounded as a float of `exponent_bits` and `mantissa_bits` holds it (to nearest, ties
+    to even; overflow to infinity, below the smallest normal to zero), keeping its dtype: (8, 7) is
+    bfloat16, (5, 10) float16. Its derivative is the tangent rounded alike (JAX's)."""
+    exponent_bits = static_int(exponent_bits, "reduce_precision", "exponent_bits")
+    mantissa_bits = static_int(mantissa_bits, "reduce_precision", "mantissa_bits")
+    if exponent_bits < 1 or mantissa_bits < 0:
+        raise ValueError(at_user_line(f"reduce_precision: exponent_bits must be at least 1 and mantissa_bits at "
+                                      f"least 0, got {exponent_bits} and {mantissa_bits}"))
+    (operand,), dtype, weak = operands("reduce_precision", operand)
+    target = inexact_dtype(dtype, weak)
+    operand = convert(operand, target, weak) if target != dtype else operand
+    return precision.reduce_precision(operand, builtins.min(exponent_bits, 64), builtins.min(mantissa_bits, 64))
 
 
 @api_boundary

@@ -113,6 +113,34 @@ template <typename T> FT_FN T ft_integer_pow(T a, T b) {
   }
   return T(result);
 }
+
+// XLA's ReducePrecision on the bits of a float of E exponent and M mantissa bits (U: its
+// unsigned twin): the mantissa rounded to m bits (to nearest, ties to even), then overflow
+// to a signed infinity and values below the smallest normal of e exponent bits to a signed zero.
+template <typename U, int E, int M> FT_FN U ft_reduce_precision_bits(U bits, int e, int m) {
+  if (m < M) {
+    U last = U(1) << (M - m);
+    bits = (bits + ((bits & last) >> (M - m)) + ((last >> 1) - 1)) & ~(last - 1);
+  }
+  if (e < E) {
+    U sign = U(1) << (8 * sizeof(U) - 1), exponent_mask = ((U(1) << E) - 1) << M;
+    U bias = (U(1) << (E - 1)) - 1, reduced_bias = (U(1) << (e - 1)) - 1, exponent = bits & exponent_mask;
+    if (exponent > ((bias + reduced_bias) << M)) bits = (bits & sign) | exponent_mask;
+    else if (exponent <= ((bias - reduced_bias) << M)) bits = bits & sign;
+  }
+  return bits;
+}
+FT_FN float ft_reduce_precision(float x, int e, int m) {
+  if (x != x) return m > 0 ? x : __int_as_float(0x7f800000);
+  if (e >= 8 && m >= 23) return x;
+  return __int_as_float((int)ft_reduce_precision_bits<unsigned int, 8, 23>((unsigned int)__float_as_int(x), e, m));
+}
+FT_FN double ft_reduce_precision(double x, int e, int m) {
+  if (x != x) return m > 0 ? x : __longlong_as_double(0x7ff0000000000000LL);
+  if (e >= 11 && m >= 52) return x;
+  return __longlong_as_double((long long)ft_reduce_precision_bits<unsigned long long, 11, 52>(
+      (unsigned long long)__double_as_longlong(x), e, m));
+}
 """
 
 # What `host_cpp` output needs before the prelude: the CUDA intrinsics that
@@ -123,6 +151,8 @@ using namespace std;
 #define FT_FN inline
 static inline float __int_as_float(int bits) { float f; memcpy(&f, &bits, sizeof f); return f; }
 static inline double __longlong_as_double(long long bits) { double d; memcpy(&d, &bits, sizeof d); return d; }
+static inline int __float_as_int(float f) { int bits; memcpy(&bits, &f, sizeof bits); return bits; }
+static inline long long __double_as_longlong(double d) { long long bits; memcpy(&bits, &d, sizeof bits); return bits; }
 """
 
 _FLOAT_BITS = {  # (C function, bits of +inf, bits of the quiet NaN)

@@ -91,6 +91,8 @@ def _cases():
     for d in FLOATS:
         cases += [Case("integer_pow", [d], {"y": y}) for y in (0, 1, 2, 3, 5, -1, -2, -3)]
     cases += [Case("integer_pow", [d], {"y": y}) for d in (I32, U8) for y in (0, 1, 2, 3, 7)]
+    cases += [Case("reduce_precision", [d], {"exponent_bits": e, "mantissa_bits": m})
+              for d in FLOATS for e, m in ((8, 7), (5, 10), (8, 23), (11, 52), (5, 0), (1, 3), (11, 10))]
     cases += [Case(name, [d, d]) for name in ("add", "sub", "mul") for d in FLOATS + INTS]
     cases += [Case("div", [d, d]) for d in FLOATS]
     cases += [Case(name, [d, d]) for name in ("floor_divide", "mod") for d in FLOATS + INTS + (U64,)]

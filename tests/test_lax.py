@@ -268,6 +268,8 @@ ROWS = {
                          lambda x: ref_reduce_window(x, -np.inf, np.maximum, (1, 2, 2), (1, 2, 1),
                                                      lax.padtype_to_pads(x.shape, (1, 2, 2), (1, 2, 1), "SAME")),
                          (0,)),
+    "reduce_precision": Row(lambda x: lax.reduce_precision(x, 5, 10), normal(3, 4),
+                            lambda x: x.astype(np.float16).astype(x.dtype), rtol=1e-15),  # a staircase: no FD
     "top_k": Row(lambda x: lax.top_k(x, 3)[0], normal(2, 5), lambda x: -np.sort(-x, axis=-1)[:, :3], (0,)),
     "associative_scan": Row(lambda x: lax.associative_scan(lax.add, x), normal(7, 2), _np_scan, (0,)),
     "stop_gradient": Row(lambda x: lax.stop_gradient(x) * x, normal(3), lambda x: x * x),
@@ -496,6 +498,24 @@ def test_top_k_batches_and_differentiates():
     np.testing.assert_array_equal(g, [0.0, 1.0, 0.0, 10.0])
     with pytest.raises(ValueError, match="k=7"):
         lax.top_k(np.ones(3), 7)
+
+
+def test_reduce_precision_formats_and_derivative():
+    x = np.array([1.0, 1 / 3, 1.00390625, 1.01171875, 65504.0, 65520.0, -2.5, 1e300, -0.0, np.inf, np.nan])
+    with np.errstate(over="ignore"):  # NumPy's own casts of 1e300, the references
+        as_f32, as_f16 = x.astype(np.float32), x.astype(np.float16)
+    bf16 = lax.reduce_precision(as_f32, 8, 7)
+    np.testing.assert_array_equal(bf16[2:4], [1.0, 1.015625])  # ties to even
+    np.testing.assert_array_equal(lax.reduce_precision(x, 8, 23), as_f32.astype(np.float64))
+    normal = np.abs(x) >= 2.0 ** -14
+    np.testing.assert_array_equal(lax.reduce_precision(x, 5, 10)[normal], as_f16[normal])
+    np.testing.assert_array_equal(ft.jit(lambda v: lax.reduce_precision(v, 5, 10))(x), lax.reduce_precision(x, 5, 10))
+    assert np.isnan(lax.reduce_precision(np.nan, 5, 2)) and lax.reduce_precision(np.nan, 5, 0) == np.inf
+    _, tangent = ft.jvp(lambda v: lax.reduce_precision(v, 8, 7), (np.float32(0.7),), (np.float32(1 / 3),))
+    assert tangent == lax.reduce_precision(np.float32(1 / 3), 8, 7)  # JAX's rule: the tangent rounded alike
+    assert lax.reduce_precision(3, 8, 7).dtype == np.float64  # integers compute in a float, as NumPy's sin
+    with pytest.raises(ValueError, match="exponent_bits"):
+        lax.reduce_precision(x, 0, 3)
 
 
 def test_associative_scan_pytrees_reverse_and_axis():

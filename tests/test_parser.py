@@ -27,6 +27,7 @@ from ir.primitive import PRIMITIVES, Primitive, SubJaxpr
 from ir.primitives import elementwise as E
 from ir.primitives import indexing as I
 from ir.primitives import linalg as L
+from ir.primitives import precision as P
 from ir.primitives import control_flow as CF
 from ir.primitives import reductions as R
 from ir.primitives import structural as S
@@ -158,6 +159,7 @@ BITWISE = (E.bitwise_and, E.bitwise_or, E.bitwise_xor)
 PROGRAMS = {
     "unary_float": (lambda x: [f(x) for f in UNARY_FLOAT], [F64(3)]),
     "unary_f32_matrix": (lambda x: [E.integer_pow(x, -2), E.sqrt(x)], [F32(2, 2)]),
+    "reduce_precision": (lambda x: [P.reduce_precision(x, 8, 7), P.reduce_precision(x, 5, 0)], [F32(3)]),
     "unary_int": (lambda i: [E.neg(i), E.sign(i), E.abs(i), E.bitwise_not(i), E.integer_pow(i, 3)],
                   [I64(4)]),
     "binary": (lambda x, y: [f(x, y) for f in BINARY + BINARY_FLOAT], [F64(3), F64(3)]),
@@ -221,7 +223,7 @@ def test_roundtrip_programs(name):
 
 
 def test_programs_cover_every_primitive_of_ir_primitives():
-    modules = (E, I, L, R, S, CF)
+    modules = (E, I, L, P, R, S, CF)
     declared = {p.name for m in modules for p in vars(m).values() if isinstance(p, Primitive)}
     used = {eqn.primitive.name for name in PROGRAMS for eqn in stage(name).eqns}
     assert declared - used == set(), "add a program using these primitives to PROGRAMS"

@@ -973,6 +973,33 @@ def test_unsupported_dtype_error_names_the_primitive(name, avals, params):
         ir.PRIMITIVES[name].abstract_eval(avals, params)
 
 
+# -------------------- reduce_precision --------------------
+
+def reduce_precision_reference(x, exponent_bits, mantissa_bits):
+    """Rounding by frexp/rint/ldexp (not by bits): the mantissa to `mantissa_bits` (ties to even),
+    then infinity past the format's range and a signed zero below its smallest normal."""
+    with np.errstate(all="ignore"):
+        mantissa, exponent = np.frexp(x)
+        r = np.ldexp(np.rint(np.ldexp(mantissa, mantissa_bits + 1)), exponent - mantissa_bits - 1).astype(x.dtype)
+        emax = 2 ** (exponent_bits - 1) - 1
+        r = np.where(np.abs(r) >= np.ldexp(x.dtype.type(1), emax + 1), np.copysign(x.dtype.type(np.inf), x), r)
+        r = np.where(np.abs(r) < np.ldexp(x.dtype.type(1), 1 - emax), np.copysign(x.dtype.type(0), x), r)
+        r = np.where(np.isinf(x), x, r)
+        return np.where(np.isnan(x), x if mantissa_bits else x.dtype.type(np.inf), r).astype(x.dtype)
+
+
+@row("reduce_precision")
+def _():
+    def draw(d):
+        dtype = d(st.sampled_from(FLOATS))
+        src_exponent, src_mantissa = (8, 23) if dtype == F32 else (11, 52)
+        x = d(hnp.arrays(dtype, d(SHAPES), elements=st.floats(width=8 * dtype.itemsize, allow_subnormal=True)))
+        params = {"exponent_bits": d(st.integers(2, src_exponent - 1)),
+                  "mantissa_bits": d(st.integers(0, src_mantissa - 1))}
+        return [x], params
+    return draw, lambda args, params: reduce_precision_reference(args[0], **params)
+
+
 # -------------------- host callbacks --------------------
 
 _DOUBLE = HostCallback(lambda x: [x * x.dtype.type(2)], "double")
@@ -1153,6 +1180,8 @@ SCALAR_CASES["pure_callback"] = [([S(0.7)], {"callback": _DOUBLE, "result_avals"
                                            "vmap_method": "sequential"}),
                                  ([S(3, I64)], {"callback": _DOUBLE, "result_avals": (((), I64),),
                                                 "vmap_method": "broadcast_all"})]
+SCALAR_CASES["reduce_precision"] = [([S(0.7)], {"exponent_bits": 8, "mantissa_bits": 7}),
+                                    ([S(0.7, F32)], {"exponent_bits": 5, "mantissa_bits": 10})]
 SCALAR_CASES["debug_callback"] = [([S(0.7), S(3, I64), np.array([1.0, 2.0])], {"callback": _RECORD})]
 # operands that are never rank-0
 NO_RANK0_OPERANDS = {

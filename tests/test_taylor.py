@@ -68,6 +68,7 @@ TAYLOR_CASES = {
     "logistic": (lambda x: ft.lax.logistic(x), anywhere, 1),
     "not": (lambda x: fnp.where(fnp.logical_not(x > 0), x, 2.0 * x), anywhere, 1),
     "stop_gradient": (lambda x: ft.lax.stop_gradient(x) * x, anywhere, 1),
+    "reduce_precision": (lambda x: ft.lax.reduce_precision(x * x, 11, 52) * fnp.sin(x), anywhere, 1),
     "debug_callback": (lambda x: (ft.debug.callback(lambda v: None, x), fnp.sin(x) * x)[1], anywhere, 1),
     "pure_callback": (lambda x: ft.pure_callback(np.cos, ft.ShapeDtypeStruct(x.shape, x.dtype),
                                                  ft.lax.stop_gradient(x)) * x, anywhere, 1),

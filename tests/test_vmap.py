@@ -321,6 +321,7 @@ CASES = {
     "scatter": _scatter("scatter"),
     **{name: _scatter(name) for name in ["scatter_mul", "scatter_min", "scatter_max"]},
     "pure_callback": _pure_callback,
+    "reduce_precision": _unary("reduce_precision", -1e3, 1e3, exponent_bits=5, mantissa_bits=3),
     "debug_callback": _debug_callback,
 }
 
