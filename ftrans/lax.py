@@ -34,8 +34,8 @@ __all__ = ["ConvDimensionNumbers", "abs", "add", "argmax", "argmin", "associativ
            "dynamic_update_index_in_dim", "dynamic_update_slice", "dynamic_update_slice_in_dim", "eq", "exp",
            "expand_dims", "expm1", "floor", "fori_loop", "full", "full_like", "ge", "gt", "index_in_dim",
            "integer_pow", "iota", "le", "log", "log1p", "logistic", "lt", "map", "max", "min", "mul", "ne", "neg",
-           "pad", "padtype_to_pads", "pow", "reduce_max", "reduce_precision", "reduce_min", "reduce_prod", "reduce_sum",
-           "reduce_window", "reshape", "rev", "rsqrt", "scan", "select", "select_n", "sign", "sin", "sinh",
+           "pad", "padtype_to_pads", "pow", "reduce_max", "reduce_precision", "reduce_min", "reduce_prod",
+           "reduce_sum", "reduce_window", "reshape", "rev", "rsqrt", "scan", "select", "select_n", "sign", "sin", "sinh",
            "slice", "slice_in_dim", "sqrt", "square", "squeeze", "stop_gradient", "sub", "switch", "tan", "tanh",
            "top_k", "transpose", "zeros_like_array"]
 
