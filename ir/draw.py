@@ -138,6 +138,7 @@ class _Drawing:
         self.counter = 0
         self.names = _Names()
         self.indent = 1
+        self.enclosing = None        # origin of the equation whose sub-jaxpr is drawn now
 
     # -------------------- nodes and edges --------------------
 
@@ -213,14 +214,16 @@ class _Drawing:
         return [_source(env, v) for v in jaxpr.outvars]
 
     def plain(self, eqn, env, note=None):
-        """An equation as one box; its outputs' source is that box."""
+        """An equation as one box; its outputs' source is that box. An untagged
+        equation inside a sub-jaxpr (one a rule built by hand) has its enclosing equation's origin."""
+        origin = eqn.origin or self.enclosing
         lines = [eqn.primitive.name, *_param_lines(eqn.params)] + ([note] if note else [])
         style = "filled,rounded" + (",bold" if note else "")
         node_id = self.node("eqn", "eqn", "\n".join(lines), shape="box", style=style,
-                            fillcolor=_ORIGIN_COLORS.get(eqn.origin, PLAIN_COLOR))
-        self.origin[node_id] = eqn.origin
+                            fillcolor=_ORIGIN_COLORS.get(origin, PLAIN_COLOR))
+        self.origin[node_id] = origin
         for atom in eqn.invars:
-            self.connect(_source(env, atom), atom, node_id, eqn.origin)
+            self.connect(_source(env, atom), atom, node_id, origin)
         for var in eqn.outvars:
             env[var] = node_id
         return node_id
@@ -236,41 +239,45 @@ class _Drawing:
     def cluster(self, label, origin):
         self.emit(f"subgraph {self.new_id('cluster_')} {{")
         self.indent += 1
+        outer, self.enclosing = self.enclosing, origin or self.enclosing
+        origin = self.enclosing
         color = {"forward": "#3c78d8", "backward": "#cc0000"}.get(origin, "#999999")
         self.emit(f"graph [{_attrs(label=label, style='rounded,dashed', color=color, fontcolor=color)}]")
+        return outer
 
-    def end_cluster(self):
+    def end_cluster(self, enclosing):
         self.indent -= 1
         self.emit("}")
+        self.enclosing = enclosing
 
     def call(self, eqn, sub, env):
         """A call drawn open: a cluster around its body, operands wired to their uses inside."""
         jaxpr = sub.jaxpr if isinstance(sub, ClosedJaxpr) else sub
-        self.cluster("\n".join([eqn.primitive.name, *_param_lines(eqn.params)]), eqn.origin)
+        outer = self.cluster("\n".join([eqn.primitive.name, *_param_lines(eqn.params)]), eqn.origin)
         inner = {}
         for var, atom in zip(jaxpr.invars, eqn.invars, strict=True):
             self.names.define(var)
             inner[var] = _source(env, atom)
         outs = self.eqns(jaxpr, inner)
-        self.end_cluster()
+        self.end_cluster(outer)
         for var, source in zip(eqn.outvars, outs, strict=True):
             env[var] = source
 
     def holder(self, eqn, subs, env):
         """An equation running sub-jaxprs (branches, loop bodies): a cluster holding
         its box (operands in, results out) and each sub-jaxpr with its own inputs and outputs."""
-        self.cluster(eqn.primitive.name, eqn.origin)
+        outer = self.cluster(eqn.primitive.name, eqn.origin)
         head = self.plain(eqn, env)
         for name, value in subs:
             values = value if isinstance(value, tuple) else (value,)
             for i, sub in enumerate(values):
                 label = f"{name}[{i}]" if isinstance(value, tuple) else name
                 self.body(label, sub, head, eqn.origin)
-        self.end_cluster()
+        self.end_cluster(outer)
 
     def body(self, label, sub, head, origin):
         jaxpr = sub.jaxpr if isinstance(sub, ClosedJaxpr) else sub
-        self.cluster(label, origin)
+        outer = self.cluster(label, origin)
         inner = {}
         for var in [*jaxpr.constvars, *jaxpr.invars]:
             if self.full():
@@ -285,7 +292,7 @@ class _Drawing:
             result = self.node("res", "result", f"{label} out[{i}]", shape="ellipse", fontsize="9",
                                style="filled", fillcolor=OUTPUT_COLOR)
             self.connect(source, var, result, origin)
-        self.end_cluster()
+        self.end_cluster(outer)
 
     # -------------------- the text --------------------
 

@@ -244,3 +244,15 @@ def test_to_graphviz_needs_the_viz_extra():
     else:
         assert isinstance(graph.to_graphviz(), graphviz.Source)
         assert graph.to_graphviz().source == graph.source
+
+
+def test_equations_a_rule_builds_by_hand_take_their_enclosing_equations_origin():
+    def loss(w):  # the transposed scan accumulates w's cotangent in an equation scan's rule writes itself
+        c, ys = ft.lax.scan(lambda c, x: (fnp.tanh(c * w + x), c), 0.5, fnp.ones(3))
+        return c + fnp.sum(ys)
+    closed = ft.make_jaxpr(ft.grad(loss))(0.3)
+    backward_scan = [e for e in closed.eqns if e.primitive.name == "scan"][1]
+    assert backward_scan.origin == "backward" and None in {e.origin for e in backward_scan.params["jaxpr"].eqns}
+    nodes, _, _ = parse(closed.draw().source)
+    assert {a["fillcolor"] for i, a in nodes.items() if i.startswith("eqn")} == {ir_draw.FORWARD_COLOR,
+                                                                               ir_draw.BACKWARD_COLOR}
