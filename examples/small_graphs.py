@@ -48,7 +48,8 @@ def main(size=4, out_dir=None):
     directory.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     a, b, c, x, y = (rng.normal(size=size) for _ in range(5))
-    print(f"writing pictures to {directory} ({'SVG' if shutil.which('dot') else 'DOT text: Graphviz is not installed'})")
+    kind = "SVG" if shutil.which("dot") else "DOT text: Graphviz is not installed"
+    print(f"writing pictures to {directory} ({kind})")
 
     print("c·(a+b)")
     grad_f = ft.grad(f, argnums=(0, 1, 2))
