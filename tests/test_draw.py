@@ -256,3 +256,11 @@ def test_equations_a_rule_builds_by_hand_take_their_enclosing_equations_origin()
     nodes, _, _ = parse(closed.draw().source)
     assert {a["fillcolor"] for i, a in nodes.items() if i.startswith("eqn")} == {ir_draw.FORWARD_COLOR,
                                                                                ir_draw.BACKWARD_COLOR}
+
+
+def test_inputs_are_named_after_the_parameters_pytree_leaves_by_key_static_arguments_left_out():
+    def layer(params, x, activation):
+        return activation(params["w"] @ x + params["b"])
+    graph = ft.draw(layer, {"w": np.ones((2, 3)), "b": np.zeros(2)}, np.ones(3), fnp.tanh, static_argnums=2)
+    nodes, _, _ = parse(graph.source)
+    assert [a["label"] for i, a in nodes.items() if i.startswith("in")] == ["params['b']", "params['w']", "x"]
