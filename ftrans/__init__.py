@@ -17,7 +17,7 @@ from ftrans._export import ExportError, export, load
 from ftrans._jacobians import hessian, jacfwd, jacrev
 from ftrans._jaxpr_as_fun import jaxpr_as_fun
 from ftrans._jit import jit
-from ftrans._make_jaxpr import make_jaxpr
+from ftrans._make_jaxpr import draw, make_jaxpr
 from ftrans._taylor import biharmonic, differential_operator, jet, laplacian
 from ftrans._vmap import vmap
 from ir.core import Array, ClosedJaxpr, Jaxpr, ShapedArray
@@ -34,8 +34,8 @@ __version__ = "0.1.0"
 __all__ = ["Array", "ClosedJaxpr", "ConcretizationError", "Device", "ExportError", "Jaxpr", "JaxprParseError",
            "ShapeDtypeStruct", "ShapedArray", "UnexpectedTracerError", "biharmonic", "block_until_ready",
            "check_grads", "config", "debug", "default_backend", "device_get", "device_put", "devices",
-           "differential_operator", "disable_jit", "eval_shape", "export", "grad", "hessian", "jacfwd", "jacrev",
-           "jaxpr_as_fun", "jet", "jit", "jvp", "laplacian", "lax", "linear_transpose", "linearize", "load",
+           "differential_operator", "disable_jit", "draw", "eval_shape", "export", "grad", "hessian", "jacfwd",
+           "jacrev", "jaxpr_as_fun", "jet", "jit", "jvp", "laplacian", "lax", "linear_transpose", "linearize", "load",
            "local_devices", "make_jaxpr", "numpy", "optim", "parse_jaxpr", "pure_callback", "tree", "tree_util",
            "value_and_grad", "vjp", "vmap"]
 

@@ -11,6 +11,7 @@ import builtins
 import numpy as np
 
 from ftrans import numpy as _fnp
+from ftrans._collectives import all_gather, all_to_all, axis_index, pmax, pmean, pmin, ppermute, psum, psum_scatter
 from ftrans._control_flow import cond, fori_loop, map, scan, switch
 from ftrans._lax_slicing import (dynamic_index_in_dim, dynamic_slice, dynamic_slice_in_dim,
                                  dynamic_update_index_in_dim, dynamic_update_slice, dynamic_update_slice_in_dim,
@@ -22,7 +23,7 @@ from ftrans.numpy._core import (as_operand, aval_of, convert, dtype_argument, in
                                 shape_tuple, static_int)
 from ftrans.tree_util import tree_flatten, tree_map, tree_unflatten
 from ir.errors import api_boundary, at_user_line
-from ir.primitives import elementwise, indexing, linalg, precision, reductions, structural
+from ir.primitives import elementwise, indexing, linalg, precision, reductions, special, structural
 from ir.primitives.elementwise import stop_gradient as _stop_gradient_leaf
 from ir.tracing import Tracer
 
@@ -38,6 +39,9 @@ __all__ = ["ConvDimensionNumbers", "abs", "add", "argmax", "argmin", "associativ
            "reduce_sum", "reduce_window", "reshape", "rev", "rsqrt", "scan", "select", "select_n", "sign", "sin", "sinh",
            "slice", "slice_in_dim", "sqrt", "square", "squeeze", "stop_gradient", "sub", "switch", "tan", "tanh",
            "top_k", "transpose", "zeros_like_array"]
+__all__ += ["digamma", "erf", "erf_inv", "erfc", "lgamma", "polygamma"]
+__all__ += ["all_gather", "all_to_all", "axis_index", "pmax", "pmean", "pmin", "ppermute", "psum",
+            "psum_scatter"]
 
 # -------------------- elementwise --------------------
 
@@ -508,6 +512,58 @@ def _interleave(a, b, axis):
     if aval.dtype == np.bool_:
         return elementwise.bitwise_or(padded_a, padded_b)
     return elementwise.add(padded_a, padded_b)
+
+
+# -------------------- special functions --------------------
+
+def _float_unary(name, binder, x):
+    """`binder` on x as a float (ints promote as in jax.lax's wrappers, a weak Python scalar stays weak)."""
+    (x,), dtype, weak = operands(name, x)
+    target = inexact_dtype(dtype, weak)
+    return binder(convert(x, target, weak) if target != dtype else x)
+
+
+@api_boundary
+def erf(x):
+    """The error function."""
+    return _float_unary("erf", special.erf, x)
+
+
+@api_boundary
+def erfc(x):
+    """1 - erf(x), accurate where it is small."""
+    return _float_unary("erfc", special.erfc, x)
+
+
+@api_boundary
+def erf_inv(x):
+    """The inverse of erf on [-1, 1] (±inf at ±1, nan outside)."""
+    return _float_unary("erf_inv", special.erf_inv, x)
+
+
+@api_boundary
+def lgamma(x):
+    """log |Gamma(x)|."""
+    return _float_unary("lgamma", special.lgamma, x)
+
+
+@api_boundary
+def digamma(x):
+    """The derivative of lgamma."""
+    return _float_unary("digamma", special.digamma, x)
+
+
+@api_boundary
+def polygamma(m, x):
+    """The m-th derivative of digamma; m a non-negative Python int (or a concrete integer scalar)."""
+    m = static_int(m, "polygamma", "m")
+    if m < 0:
+        raise ValueError(at_user_line(f"polygamma: m must be non-negative, got {m}"))
+    if m == 0:
+        return digamma(x)
+    if m > special.MAX_POLYGAMMA_ORDER:
+        raise ValueError(at_user_line(f"polygamma: m={m} is above the largest order, {special.MAX_POLYGAMMA_ORDER}"))
+    return _float_unary("polygamma", lambda v: special.polygamma(v, m), x)
 
 
 # -------------------- gradients --------------------

@@ -6,5 +6,5 @@ declaration names the params the primitive takes and their types
 (`params={"axes": AXES}`, `params={}` for none: see ir/primitive.py); the
 family registrars (`unary`, `binary`, `_reducer`, ...) fill it in for theirs.
 """
-from ir.primitives import (call, callback, control_flow, elementwise, indexing, linalg, precision,  # noqa: F401
-                           reductions, structural)
+from ir.primitives import (call, callback, collectives, control_flow, elementwise, indexing, linalg,  # noqa: F401
+                           precision, reductions, special, structural)
