@@ -1,14 +1,14 @@
 """ftrans.lax: operations below ftrans.numpy, named as in jax.lax."""
 from __future__ import annotations
 
-from ftrans._control_flow import cond, fori_loop, map, scan, switch
+from ftrans._control_flow import cond, fori_loop, map, scan, switch, while_loop
 from ftrans.numpy._core import aval_of, convert, inexact_dtype, operands, static_int
 from ftrans.tree_util import tree_map
 from ir.errors import api_boundary, at_user_line
 from ir.primitives import elementwise, structural
 from ir.primitives.elementwise import stop_gradient as _stop_gradient_leaf
 
-__all__ = ["cond", "fori_loop", "logistic", "map", "pad", "scan", "stop_gradient", "switch"]
+__all__ = ["cond", "fori_loop", "logistic", "map", "pad", "scan", "stop_gradient", "switch", "while_loop"]
 
 
 @api_boundary
