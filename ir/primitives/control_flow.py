@@ -1142,6 +1142,37 @@ def _while_reverse_jvp(primals, tangents, *, cond_jaxpr, body_jaxpr, bwd_jaxpr, 
     return outs[:num_ct], fill_zeros([get_aval(x) for x in outs[:num_ct]], ct_nz, outs[num_ct:])
 
 
+def _while_reverse_taylor(primals, series, *, cond_jaxpr, body_jaxpr, bwd_jaxpr, cond_nconsts, body_nconsts,
+                          bwd_nconsts, checkpoints):
+    """A while_reverse of the jets, as its JVP: the forward loop carries the carries'
+    nonzero coefficients, the reverse sweep the cotangents' (each found by fixpoint)."""
+    order = len(series[0])
+    nonzero = _series_flags(series)
+    _, body_nz, bwd_nz, carry_nz, ct_nz = _split_reverse(nonzero, cond_nconsts, body_nconsts, bwd_nconsts, body_jaxpr)
+    num_carry, num_ct = len(carry_nz), len(ct_nz)
+    body, body_jc, carry_nz, _ = _scan_jet_body(body_jaxpr, order, (*body_nz, *carry_nz), body_nconsts, num_carry)
+    bwd, bwd_jc, ct_nz, _ = _scan_jet_body(bwd_jaxpr, order, (*bwd_nz, *carry_nz, *ct_nz), bwd_nconsts + num_carry,
+                                           num_ct)
+    count = lambda rows: sum(sum(row) for row in rows)  # noqa: E731
+    bwd = _bwd_taking_carry_tangents_last(bwd, len(bwd_jc), bwd_nconsts, count(bwd_nz), num_carry, count(carry_nz))
+    cond_c, body_c, bwd_c, carry, ct = _split_reverse(primals, cond_nconsts, body_nconsts, bwd_nconsts, body_jaxpr)
+    _, sbody, sbwd, scarry, sct = _split_reverse(series, cond_nconsts, body_nconsts, bwd_nconsts, body_jaxpr)
+    nonzero_of = lambda rows: [x for s in rows for x in s if type(x) is not Zero]  # noqa: E731
+
+    def materialized(values, rows, flags):
+        return [ad_util.zeros(x.aval, p) if type(x) is Zero else x
+                for p, s, row in zip(values, rows, flags, strict=True) for x, nz in zip(s, row, strict=True) if nz]
+    carry_coefficients, ct_coefficients = materialized(carry, scarry, carry_nz), materialized(ct, sct, ct_nz)
+    cond = _inherit(_ignoring_extra_carries(cond_jaxpr, [get_aval(x).strip_weak_type() for x in carry_coefficients]),
+                    cond_jaxpr)
+    body_coefficients, bwd_coefficients = nonzero_of(sbody), nonzero_of(sbwd)
+    outs = bind(while_reverse_p, *cond_c, *body_jc, *body_c, *body_coefficients, *bwd_jc, *bwd_c, *bwd_coefficients,
+                *carry, *carry_coefficients, *ct, *ct_coefficients,
+                **_reverse_params(cond, body, bwd, cond_nconsts, len(body_jc) + body_nconsts + len(body_coefficients),
+                                  len(bwd_jc) + bwd_nconsts + len(bwd_coefficients), checkpoints))
+    return outs[:num_ct], _series_of([get_aval(x) for x in outs[:num_ct]], ct_nz, outs[num_ct:])
+
+
 def _bwd_taking_carry_tangents_last(bwd, n_jc, n_bc, n_tbc, num_carry, n_tcarry):
     """The bwd JVP, which takes (jvp consts, bwd consts, carries, tangents of the bwd
     consts, tangents of the carries, ...), taking them as (jvp consts, bwd consts,
@@ -1382,4 +1413,4 @@ while_reverse_p = Primitive(
                              "bwd_nconsts": NON_NEGATIVE_INT, "checkpoints": Optional(POSITIVE_INT)},
     abstract_eval=_while_reverse_abstract_eval, impl=_while_reverse_impl, multiple_results=True,
     jvp=_while_reverse_jvp, partial_eval=_while_reverse_partial_eval, transpose=_while_reverse_transpose,
-    batch=_while_reverse_batch, dce=_while_reverse_dce)
+    batch=_while_reverse_batch, dce=_while_reverse_dce, taylor=_while_reverse_taylor)
