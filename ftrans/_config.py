@@ -8,6 +8,11 @@ from operands holding none, naming the primitive and the user's line; a jitted
 call that returns one is run again one equation at a time to find it, and
 under `grad` the backward pass is checked too (as JAX's jax_debug_nans).
 
+`max_loop_iterations` (a positive int, or None for no limit; 10,000,000 by
+default): the most iterations a `while` loop read from text (ft.parse_jaxpr,
+ft.load) may run before a RuntimeError stops it. Loops traced from the user's
+own functions have no limit.
+
 `jax_enable_x64` is accepted for JAX programs that set it: ftrans computes in
 float64 by default already (NumPy's dtypes), so True changes nothing.
 """
@@ -23,6 +28,7 @@ from ir.errors import at_user_line
 # option name (ftrans's and JAX's) -> the ir.config switch behind it
 _SWITCHES = {"debug_nans": "debug_nans", "jax_debug_nans": "debug_nans"}
 _X64 = "jax_enable_x64"
+_LOOP_LIMIT = "max_loop_iterations"
 
 
 class Config:
@@ -37,6 +43,12 @@ class Config:
                     "ftrans always computes in float64 by default (NumPy's dtypes): jax_enable_x64=False "
                     "cannot be had; pass float32 arrays to compute in float32"))
             return
+        if name == _LOOP_LIMIT:
+            if value is not None and (_is_bool(value) or not isinstance(value, (int, np.integer)) or value < 1):
+                raise TypeError(at_user_line(f"ft.config.update({name!r}, ...) takes a positive int or None, "
+                                             f"got {value!r}"))
+            _ir_config.max_loop_iterations = None if value is None else int(value)
+            return
         switch = _SWITCHES.get(name) if isinstance(name, str) else None
         if switch is None:
             raise ValueError(at_user_line(f"ft.config has no option {name!r}; the options are {self._names()}"))
@@ -47,6 +59,8 @@ class Config:
     def __getattr__(self, name):
         if name == _X64:
             return True
+        if name == _LOOP_LIMIT:
+            return _ir_config.max_loop_iterations
         switch = _SWITCHES.get(name)
         if switch is None:
             raise AttributeError(f"ft.config has no option {name!r}; the options are {self._names()}")
@@ -63,7 +77,7 @@ class Config:
 
     @staticmethod
     def _names():
-        return sorted([*_SWITCHES, _X64])
+        return sorted([*_SWITCHES, _X64, _LOOP_LIMIT])
 
 
 def _is_bool(value):

@@ -351,6 +351,105 @@ def _eager_scan(f, init, init_leaves, init_tree, xs_leaves, xs_tree, length, rev
     return _arrays(carry), tree_unflatten(y_tree, stacked)
 
 
+# -------------------- while_loop --------------------
+
+@api_boundary
+def while_loop(cond_fun, body_fun, init_val):
+    """`val = body_fun(val)` as long as `cond_fun(val)` holds, from `init_val`
+    (a pytree), as JAX's lax.while_loop; returns the last `val`. `cond_fun`
+    returns a scalar bool, `body_fun` a value of `init_val`'s structure,
+    shapes and dtypes.
+
+    Eagerly a Python loop; under a trace one `while` equation, whose functions
+    are traced once. Unlike JAX, reverse mode works through it: the trip count
+    is known only when the loop runs, and the residuals of every iteration are
+    kept (see ir/primitives/control_flow.py)."""
+    check_callable(cond_fun, "while_loop (cond_fun)")
+    check_callable(body_fun, "while_loop (body_fun)")
+    init_leaves, init_tree = tree_flatten(init_val)
+    check_outputs(init_leaves, "while_loop")
+    if current_trace() is None:
+        val = init_val
+        while _eager_predicate(cond_fun(val)):
+            new_val = body_fun(val)
+            _check_while_output(val, new_val)
+            val = new_val
+        return _arrays(val)
+    return _staged_while(cond_fun, body_fun, init_val, init_leaves, init_tree)
+
+
+def _eager_predicate(pred):
+    aval = aval_of(pred, "while_loop")
+    _check_predicate(aval)
+    return bool(np.asarray(pred))
+
+
+def _check_predicate(aval):
+    if aval.shape != () or aval.dtype.kind != "b":
+        raise TypeError(at_user_line(f"while_loop: cond_fun must return a boolean scalar, but it returned "
+                                     f"{aval.str_short()}"))
+
+
+def _check_while_output(val, new_val):
+    """A TypeError in while_loop's words where body_fun's output does not fit its input."""
+    in_leaves, in_tree = tree_flatten(val)
+    out_leaves, out_tree = tree_flatten(new_val)
+    if in_tree != out_tree:
+        raise TypeError(at_user_line(f"while_loop: body_fun must return a value structured as its input, but "
+                                     f"the input carry is {in_tree} and body_fun returned {out_tree}"))
+    check_outputs(out_leaves, "while_loop")
+    for i, (a, b) in enumerate(zip(_avals_of(in_leaves), _avals_of(out_leaves))):
+        if _carry_type(a, b) is None:
+            kind = "shapes" if a.shape != b.shape else "dtypes"
+            raise TypeError(at_user_line(
+                f"while_loop: body_fun must return a value of the types of its input, but the input carry "
+                f"component carry{_leaf_path(val, i)} is {a.str_short()} and body_fun returned "
+                f"{b.str_short()} there, so the {kind} do not match"))
+
+
+def _staged_while(cond_fun, body_fun, init_val, init_leaves, init_tree):
+    in_tree = tree_flatten((init_val,))[1]
+    carry_avals = _avals_of(init_leaves)
+    trees = {}
+
+    def check_body(out):
+        trees["carry"] = tree_flatten(out)[1]
+        return out
+    for _ in range(3):  # again (at most twice) if weakly typed initial carries take the body's types
+        body, _ = trace_flat(body_fun, in_tree, carry_avals, "while_loop", check_body)
+        if trees["carry"] != init_tree:
+            raise TypeError(at_user_line(
+                f"while_loop: body_fun must return a value structured as its input, but the input carry is "
+                f"{init_tree} and body_fun returned {trees['carry']}"))
+        joined = []
+        for i, (a, b) in enumerate(zip(carry_avals, body.out_avals, strict=True)):
+            aval = _carry_type(a, b)
+            if aval is None:
+                kind = "shapes" if a.shape != b.shape else "dtypes"
+                raise TypeError(at_user_line(
+                    f"while_loop: body_fun must return a value of the types of its input, but the input carry "
+                    f"component carry{_leaf_path(init_val, i)} is {a.str_short()} and body_fun returned "
+                    f"{b.str_short()} there, so the {kind} do not match"))
+            joined.append(aval)
+        if all(a is j for a, j in zip(carry_avals, joined)):
+            break
+        carry_avals = joined
+    else:
+        raise TypeError(at_user_line("while_loop: the carry's type keeps changing: give init_val the dtype "
+                                     "body_fun returns"))
+    body = _with_output_types(body, carry_avals)
+    cond, out_tree = trace_flat(cond_fun, in_tree, carry_avals, "while_loop")
+    if out_tree.num_leaves != 1:
+        raise TypeError(at_user_line(f"while_loop: cond_fun must return a boolean scalar, but it returned "
+                                     f"{out_tree}"))
+    _check_predicate(cond.out_avals[0])
+    init_leaves = [_converted(x, a) for x, a in zip(init_leaves, carry_avals, strict=True)]
+    cond_jaxpr, cond_consts = call_form(cond)
+    body_jaxpr, body_consts = call_form(body)
+    outs = control_flow.while_loop(cond_jaxpr, body_jaxpr, cond_consts, body_consts, init_leaves)
+    return tree_unflatten(init_tree, outs)
+
+
 # -------------------- fori_loop and map --------------------
 
 @api_boundary
@@ -358,20 +457,17 @@ def fori_loop(lower, upper, body_fun, init_val):
     """`val = body_fun(i, val)` for i from `lower` up to `upper` (excluded), as
     JAX's lax.fori_loop. With concrete bounds (Python ints, or concrete
     integer scalars) it is a scan of upper - lower steps, as in JAX; eagerly a
-    Python loop. Bounds known only at run time need a while loop."""
+    Python loop. Bounds known only at run time make it a while_loop, as in JAX."""
     check_callable(body_fun, "fori_loop")
     bounds = []
     for name, bound in (("lower", lower), ("upper", upper)):
         aval = aval_of(bound, "fori_loop")
         if aval.shape != () or aval.dtype.kind not in "iu":
             raise TypeError(at_user_line(f"fori_loop: {name} must be an integer scalar, got {aval.str_short()}"))
-        value = concrete_or_none(bound)
-        if value is None:
-            raise NotImplementedError(at_user_line(
-                f"fori_loop with a traced {name} bound needs ft.lax.while_loop, which ftrans does not have "
-                "yet: pass the bounds as Python ints (mark them static with static_argnums under jit)"))
-        bounds.append(int(value))
-    start, stop = bounds
+        bounds.append(concrete_or_none(bound))
+    if None in bounds:  # a bound known only at run time: a while loop, as in JAX
+        return _fori_while(lower, upper, body_fun, init_val)
+    start, stop = (int(b) for b in bounds)
     if type(lower) is int and type(upper) is int:
         counter = start  # a Python int: weakly typed, as JAX's
     else:
@@ -391,6 +487,19 @@ def fori_loop(lower, upper, body_fun, init_val):
         return (i + 1, new_val), None
     (_, val), _ = scan(step, (counter, init_val), None, length=max(stop - start, 0))
     return val
+
+
+def _fori_while(lower, upper, body_fun, init_val):
+    from ftrans.numpy import asarray
+    dtype = np.result_type(*(b if type(b) is int else aval_of(b).dtype for b in (lower, upper)))
+    lower, upper = asarray(lower, dtype), asarray(upper, dtype)
+
+    def body(carry):
+        i, stop, val = carry
+        new_val = body_fun(i, val)
+        _check_fori_output(val, new_val)
+        return i + dtype.type(1), stop, new_val
+    return while_loop(lambda carry: carry[0] < carry[1], body, (lower, upper, init_val))[2]
 
 
 def _check_fori_output(val, new_val):

@@ -12,7 +12,7 @@ import numpy as np
 
 from ftrans import numpy as _fnp
 from ftrans._collectives import all_gather, all_to_all, axis_index, pmax, pmean, pmin, ppermute, psum, psum_scatter
-from ftrans._control_flow import cond, fori_loop, map, scan, switch
+from ftrans._control_flow import cond, fori_loop, map, scan, switch, while_loop
 from ftrans._lax_slicing import (dynamic_index_in_dim, dynamic_slice, dynamic_slice_in_dim,
                                  dynamic_update_index_in_dim, dynamic_update_slice, dynamic_update_slice_in_dim,
                                  index_in_dim, slice, slice_in_dim)
@@ -39,6 +39,7 @@ __all__ = ["ConvDimensionNumbers", "abs", "add", "argmax", "argmin", "associativ
            "reduce_sum", "reduce_window", "reshape", "rev", "rsqrt", "scan", "select", "select_n", "sign", "sin", "sinh",
            "slice", "slice_in_dim", "sqrt", "square", "squeeze", "stop_gradient", "sub", "switch", "tan", "tanh",
            "top_k", "transpose", "zeros_like_array"]
+__all__ += ["while_loop"]
 __all__ += ["digamma", "erf", "erf_inv", "erfc", "lgamma", "polygamma"]
 __all__ += ["all_gather", "all_to_all", "axis_index", "pmax", "pmean", "pmin", "ppermute", "psum",
             "psum_scatter"]

@@ -23,6 +23,7 @@ over the sub-jaxpr inside a staging trace.
 from __future__ import annotations
 
 from ir import config
+from interpreters.checkpointing import LoopRecord
 from interpreters.eval import eval_jaxpr
 from ir.core import ClosedJaxpr, Jaxpr, Literal
 from ir.markers import UndefinedPrimal, Zero, tangent_aval
@@ -426,3 +427,4 @@ def _transpose_jaxpr(closed, undefined, ct_nonzero, instantiate):
 call.SUBJAXPR_TRANSFORMS["jvp_jaxpr"] = jvp_jaxpr
 call.SUBJAXPR_TRANSFORMS["partial_eval_jaxpr"] = partial_eval_jaxpr
 call.SUBJAXPR_TRANSFORMS["transpose_jaxpr"] = transpose_jaxpr
+call.SUBJAXPR_TRANSFORMS["loop_record"] = LoopRecord  # a while loop's reverse sweep (while_reverse)

@@ -33,7 +33,7 @@ from ir import config, passes
 from ir.core import Array, ClosedJaxpr, Jaxpr, concrete_aval
 from ir.markers import Zero
 from ir.passes.dce import dce
-from ir.primitives import call
+from ir.primitives import call, control_flow
 from ir.primitives.ad_util import zeros
 from ir.primitive import as_array, check_impl_result
 from ir.errors import user_location
@@ -92,6 +92,11 @@ class TapeTrace(Trace):
                 key.append((concrete_aval(x),))  # wrapped: the key tells constants from tracked operands
         if not tracked:  # a constant computation: nothing to record
             return compute(prim, values, params)
+        if prim is control_flow.while_p and params["checkpoints"] is None:  # a scan of its trip count (see below)
+            return _while_as_scan(self, args, values, params)
+        if prim is control_flow.while_reverse_p and params["checkpoints"] is None:  # likewise: two scans
+            n = control_flow.reverse_trip_count(lambda p, xs, ps: compute(p, xs, ps), values, params)
+            return control_flow.while_reverse_as_scans(self.process_primitive, args, params, n)
         if params:  # param types are part of the key (2 == 2.0 as dict keys), as in abstract_eval's cache
             key += params.items()
             key += map(type, params.values())
@@ -223,6 +228,22 @@ class TapeTrace(Trace):
         return tangents[out_slot]
 
 
+def _while_as_scan(trace, args, values, params):
+    """A while on the tape: its trip count n is computed first (from the concrete
+    values), and the loop recorded as the scan of n iterations of its body, whose
+    residuals the tape stacks and whose transpose runs backwards (a while's
+    reverse mode needs what each iteration computed; eagerly that is a scan's)."""
+    cond_nconsts, body_nconsts = params["cond_nconsts"], params["body_nconsts"]
+    cond_c, body_c, carry = control_flow.split_list(values, cond_nconsts, body_nconsts)
+    n = control_flow.trip_count(lambda prim, xs, ps: compute(prim, xs, ps), params["cond_jaxpr"],
+                                params["body_jaxpr"], cond_c, body_c, carry, (False,) * body_nconsts,
+                                (False,) * len(carry))
+    body_args = args[cond_nconsts:]
+    return trace.process_primitive(control_flow.scan_p, body_args, {
+        "jaxpr": params["body_jaxpr"], "num_consts": body_nconsts, "num_carry": len(carry), "length": int(n),
+        "reverse": False, "unroll": 1})
+
+
 # -------------------- one primitive's VJP, compiled once per signature --------------------
 
 class _VJPRule:
@@ -301,7 +322,7 @@ _SUB_JAXPR = "the sub-jaxpr"
 # keeps its jaxpr, so the rules kept beside it serve every call), nor for sub-jaxprs
 # calling one (the generated code of its derived jaxprs would stay alive with the rule).
 # Bounded, as _RULES is.
-_RETRACED = frozenset({"cond", "scan"})
+_RETRACED = frozenset({"cond", "scan", "while"})
 _RULES_BY_TEXT: dict = {}
 _MAX_RULES_BY_TEXT = 256
 

@@ -6,8 +6,36 @@ against abstract evaluation (on in the test suite; env FTRANS_DEBUG=1).
 `debug_nans`: raise a FloatingPointError at the first primitive that produces
 a NaN from operands that hold none (JAX's jax_debug_nans); users set it with
 `ft.config.update("debug_nans", True)`.
+
+`max_loop_iterations`: the most iterations a `while` read from text (by
+parse_jaxpr or ft.load, or derived from one by a transformation) may run
+before a RuntimeError stops it; None for no limit. Loops the user traced have
+none: a program from elsewhere could run forever, or under grad grow its
+residuals without end.
 """
 import os
+import weakref
+
 
 debug = os.environ.get("FTRANS_DEBUG", "") not in ("", "0")
 debug_nans = False
+max_loop_iterations = 10_000_000
+
+# the cond jaxprs of while loops read from text, and of those transformations derived from them
+_UNTRUSTED = weakref.WeakSet()
+
+
+def mark_untrusted(cond_jaxpr):
+    _UNTRUSTED.add(cond_jaxpr)
+    return cond_jaxpr
+
+
+def is_untrusted(cond_jaxpr):
+    return cond_jaxpr in _UNTRUSTED
+
+
+def inherit_untrusted(new, old):
+    """`new` (a cond jaxpr made from `old`) marked as `old` is."""
+    if old in _UNTRUSTED:
+        _UNTRUSTED.add(new)
+    return new

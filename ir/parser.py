@@ -40,6 +40,7 @@ import re
 
 import numpy as np
 
+from ir import config
 from ir import primitives  # noqa: F401  (registers every primitive, so names resolve)
 from ir.check import check
 from ir.core import DTYPE_FROM_SHORT_NAME, MAX_RANK, ClosedJaxpr, Eqn, Jaxpr, Literal, ShapedArray, Var
@@ -388,6 +389,8 @@ class _Parser:
         # Outputs come into scope after the operands: `b = sin b` is an error.
         outvars = [self.bind(scope, t, aval) for t, aval in out_binders]
         self.check_eqn(prim, prim_token, invars, params, out_binders)
+        if prim.name == "while":  # a loop from text may run forever: it runs under max_loop_iterations
+            config.mark_untrusted(params["cond_jaxpr"])
         return Eqn(prim, invars, outvars, params)
 
     def check_eqn(self, prim, prim_token, invars, params, out_binders):

@@ -286,6 +286,7 @@ def _linear_cases():
         # the branch a constant predicate picks (staged under a trace: a cond of linear branches)
         "cond": lambda x: ft.lax.cond(np.float64(1.0) > 0.0, lambda v: v[:3] * 2.0 - v[3:], lambda v: v[3:], x),
         "scan": lambda x: _linear_scan(x),
+        "while": lambda x: _linear_while(x),
     }
     return cases
 
@@ -294,6 +295,12 @@ def _linear_scan(x):
     """The running sums of x[::2] carried, and twice x[1::2] stacked beside them."""
     carry, ys = ft.lax.scan(lambda c, e: (c + e[0], (c + e[0], e[1] * 2.0)), 0.0, fnp.reshape(x, (3, 2)))
     return fnp.concatenate([fnp.reshape(carry, (1,)), ys[0], ys[1]])
+
+
+def _linear_while(x):
+    """Two iterations of (a, b) -> (2a - b, b) on the halves of x, and b passed through."""
+    _, a, b = ft.lax.while_loop(lambda c: c[0] < 2, lambda c: (c[0] + 1, c[1] * 2.0 - c[2], c[2]), (0, x[:3], x[3:]))
+    return fnp.concatenate([a, b])
 
 
 LINEAR = _linear_cases()

@@ -859,6 +859,42 @@ def _scan_body(aval):
     return ir.stage(lambda w, c, x: [E.add(E.mul(c, w), E.sin(x)), E.mul(c, x)], [aval] * 3)
 
 
+def _while_params(aval):
+    """cond (n, i, x) -> i < min(n, 4) (bounded: a drawn n never runs long); body (w, i, x) -> (i + 1, x * w + sin x)."""
+    E = ir.primitives.elementwise
+    i32 = ShapedArray((), I32)
+    cond = ir.stage(lambda n, i, x: [E.lt(i, E.min(n, np.int32(4)))], [i32, i32, aval])
+    body = ir.stage(lambda w, i, x: [E.add(i, np.int32(1)), E.add(E.mul(x, w), E.sin(x))], [aval, i32, aval])
+    return {"cond_jaxpr": cond, "body_jaxpr": body, "cond_nconsts": 1, "body_nconsts": 1, "checkpoints": None}
+
+
+def _while_reference(n, w, i, x):
+    while i < min(n, 4):
+        i, x = i + 1, x * w + np.sin(x)
+    return [np.int32(i), x]
+
+
+def _while_reverse_params(aval):
+    """The loop of _while_params run forwards, then ct -> ct * (w + cos x_i) for each of its carries
+    x_i, last first (the transpose of its tangent map in x)."""
+    E = ir.primitives.elementwise
+    i32 = ShapedArray((), I32)
+    bwd = ir.stage(lambda w, i, x, g: [E.mul(g, E.add(w, E.cos(x)))], [aval, i32, aval, aval])
+    loop = _while_params(aval)
+    return {"cond_jaxpr": loop["cond_jaxpr"], "body_jaxpr": loop["body_jaxpr"], "bwd_jaxpr": bwd,
+            "cond_nconsts": 1, "body_nconsts": 1, "bwd_nconsts": 1, "checkpoints": None}
+
+
+def _while_reverse_reference(n, w, w2, i, x, g):
+    xs = []
+    while i < min(n, 4):
+        xs.append(x)
+        i, x = i + 1, x * w + np.sin(x)
+    for x in reversed(xs):
+        g = g * (w2 + np.cos(x))
+    return [g]
+
+
 BAD_INPUTS = [
     ("add", [A((3,)), A((4,))], {}),
     ("add", [A((2, 3)), A((3,))], {}),
@@ -951,6 +987,11 @@ BAD_INPUTS = [
                                               "length": 4, "reverse": False, "unroll": 1}),  # more than the operands
     ("scan", [A((3,)), A((3,), F32), A((4, 3))], {"jaxpr": _scan_body(A((3,))), "num_consts": 1, "num_carry": 1,
                                                    "length": 4, "reverse": False, "unroll": 1}),
+    ("while", [A((), I32), A((3,)), A((), I32), A((3,), F32)], _while_params(A((3,)))),
+    ("while", [A((), I32), A((3,)), A((), I32)], _while_params(A((3,)))),
+    ("while_reverse", [A((), I32), A((3,)), A((3,)), A((), I32), A((3,)), A((3,), F32)], _while_reverse_params(A((3,)))),
+    ("while", [A((), I32), A((3,)), A((), I32), A((3,))],  # a cond that returns an i32
+     {**_while_params(A((3,))), "cond_jaxpr": ir.stage(lambda n, i, x: [i], [A((), I32), A((), I32), A((3,))])}),
     ("scan", [A((3,)), A((3,)), A((4, 3))],  # a body whose carry output is not its carry input's type
      {"jaxpr": ir.stage(lambda w, c, x: [ir.primitives.reductions.reduce_sum(c, (0,)), x], [A((3,))] * 3),
       "num_consts": 1, "num_carry": 1, "length": 4, "reverse": False, "unroll": 1}),
@@ -1117,6 +1158,32 @@ def _():
     return draw, lambda args, params: _scan_reference(*args, params["reverse"])
 
 
+@row("while")
+def _():
+    """A while with a cond const (the bound), a body const and two carries (a counter and a
+    value) over drawn shapes, dtypes and trip counts (0 too)."""
+    def draw(d):
+        shape = d(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=3))
+        dtype = d(st.sampled_from(FLOATS))
+        n, i = np.int32(d(st.integers(-1, 6))), np.int32(d(st.integers(0, 2)))
+        w, x = array(d, dtype, shape, lo=-1, hi=1), array(d, dtype, shape, lo=-2, hi=2)
+        return [n, w, i, x], _while_params(ShapedArray(shape, dtype))
+    return draw, lambda args, params: _while_reference(*args)
+
+
+@row("while_reverse")
+def _():
+    """A while_reverse over drawn shapes, dtypes, trip counts (0 too) and checkpoints (a tape, or 1 or 2 carries)."""
+    def draw(d):
+        shape = d(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=3))
+        dtype = d(st.sampled_from(FLOATS))
+        n, i = np.int32(d(st.integers(-1, 6))), np.int32(d(st.integers(0, 2)))
+        w, x, g = (array(d, dtype, shape, lo=-1, hi=1) for _ in range(3))
+        params = {**_while_reverse_params(ShapedArray(shape, dtype)), "checkpoints": d(st.sampled_from([None, 1, 2]))}
+        return [n, w, w, i, x, g], params
+    return draw, lambda args, params: _while_reverse_reference(*args)
+
+
 # -------------------- Python and NumPy scalars as operands --------------------
 
 def S(value, dtype=F64):
@@ -1211,6 +1278,9 @@ SCALAR_CASES["pure_callback"] = [([S(0.7)], {"callback": _DOUBLE, "result_avals"
 SCALAR_CASES["reduce_precision"] = [([S(0.7)], {"exponent_bits": 8, "mantissa_bits": 7}),
                                     ([S(0.7, F32)], {"exponent_bits": 5, "mantissa_bits": 10})]
 SCALAR_CASES["debug_callback"] = [([S(0.7), S(3, I64), np.array([1.0, 2.0])], {"callback": _RECORD})]
+SCALAR_CASES["while"] = [([S(3, np.int32), S(0.7), S(0, np.int32), S(1.3)], _while_params(ShapedArray((), F64)))]
+SCALAR_CASES["while_reverse"] = [([S(3, np.int32), S(0.7), S(0.7), S(0, np.int32), S(1.3), S(1.0)],
+                                  _while_reverse_params(ShapedArray((), F64)))]
 # operands that are never rank-0
 NO_RANK0_OPERANDS = {
     "iota": "no operands",
@@ -1264,7 +1334,12 @@ def _differentiable_positions(prim, args, params):
     outs = _outputs(prim, args, params)
     if not any(o.dtype.kind == "f" for o in outs):
         return []
-    return [i for i, a in enumerate(args) if a.ndim == 0 and a.dtype.kind == "f"]
+    positions = [i for i, a in enumerate(args) if a.ndim == 0 and a.dtype.kind == "f"]
+    if prim.name == "while_reverse":
+        # reverse mode through a while_reverse (reverse of reverse through a while_loop) under grad(jit), where
+        # the trip count is abstract, is not there: only in its cotangent (it is linear in it)
+        return positions[-1:]
+    return positions
 
 
 def _check_vmap_beside_an_unbatched_scalar(prim, arrays, args, params, position, what):

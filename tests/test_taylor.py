@@ -125,7 +125,18 @@ TAYLOR_CASES = {
                                       x, y) ** 2, anywhere, 2),
     # a carry that picks up a series only on the way (c starts constant), ys stacked
     "scan": (lambda x: _scan_case(x), anywhere, 1),
+    # a carry that picks up a series only on the way, three iterations
+    "while": (lambda x: _while_case(x), anywhere, 1),
+    # the reverse sweep of jit(grad) of a while_loop
+    "while_reverse": (lambda x: ft.jit(ft.grad(lambda a: fnp.sum(_while_case(a) ** 2)))(x), anywhere, 1),
 }
+
+
+def _while_case(x):
+    def body(carry):
+        i, c, s = carry
+        return i + 1, c * 0.5 + fnp.sin(x * s), s * x
+    return ft.lax.while_loop(lambda carry: carry[0] < 3, body, (0, fnp.zeros_like(x), fnp.ones_like(x)))[1]
 
 
 def _scan_case(x):

@@ -198,6 +198,43 @@ def _scan(draw):
     return fun, [_floats(shape, -1.0, 1.0), _floats(shape), _floats((length, *shape))]
 
 
+def _while_params(aval):
+    """cond (n, i, x) -> i < min(n, 4); body (w, i, x) -> (i + 1, x * w + sin x); bwd (w, i, x, g) -> g * (w + cos x)."""
+    E = ir.primitives.elementwise
+    i32 = ir.ShapedArray((), np.dtype(np.int32))
+    cond = ir.stage(lambda n, i, x: [E.lt(i, E.min(n, np.int32(4)))], [i32, i32, aval])
+    body = ir.stage(lambda w, i, x: [E.add(i, np.int32(1)), E.add(E.mul(x, w), E.sin(x))], [aval, i32, aval])
+    bwd = ir.stage(lambda w, i, x, g: [E.mul(g, E.add(w, E.cos(x)))], [aval, i32, aval, aval])
+    return {"cond_jaxpr": cond, "body_jaxpr": body, "cond_nconsts": 1, "body_nconsts": 1, "checkpoints": None}, bwd
+
+
+def _trip_bound():
+    return hnp.arrays(np.int32, (), elements=st.integers(0, 5))
+
+
+def _while(draw):
+    """The bound n batched or shared: lanes whose loops run different numbers of iterations."""
+    shape = _shape(draw, max_dims=2)
+    params, _ = _while_params(ir.ShapedArray(shape, F64))
+    while_p = ir.PRIMITIVES["while"]
+
+    def fun(n, w, x):
+        return ir.bind(while_p, n, w, np.int32(0), x, **params)[1]
+    return fun, [_trip_bound(), _floats(shape, -1.0, 1.0), _floats(shape)]
+
+
+def _while_reverse(draw):
+    """As _while, and a reverse sweep over the iterations each lane ran."""
+    shape = _shape(draw, max_dims=2)
+    params, bwd = _while_params(ir.ShapedArray(shape, F64))
+    params = {**params, "bwd_jaxpr": bwd, "bwd_nconsts": 1, "checkpoints": draw(st.sampled_from([None, 2]))}
+    reverse_p = ir.PRIMITIVES["while_reverse"]
+
+    def fun(n, w, x, g):
+        return ir.bind(reverse_p, n, w, w, np.int32(0), x, g, **params)[0]
+    return fun, [_trip_bound(), _floats(shape, -1.0, 1.0), _floats(shape), _floats(shape)]
+
+
 def _reduction(name, values=_floats):
     def case(draw):
         shape = _shape(draw)
@@ -313,6 +350,8 @@ CASES = {
     "jit_call": _jit_call,
     "cond": _cond,
     "scan": _scan,
+    "while": _while,
+    "while_reverse": _while_reverse,
     "reduce_sum": _reduction("reduce_sum"),
     "reduce_prod": _reduction("reduce_prod"),
     "reduce_max": _reduction("reduce_max", _ties),

@@ -48,7 +48,8 @@ def _optimized(value, exact_powers):
 
     def build():
         jaxpr = optimize(value.jaxpr, exact_powers)
-        return value if jaxpr is value.jaxpr else ClosedJaxpr(jaxpr, [])
+        # a while's predicate read from text keeps its loop limit (ir.config.max_loop_iterations)
+        return value if jaxpr is value.jaxpr else config.inherit_untrusted(ClosedJaxpr(jaxpr, []), value)
     return derived(value, ("optimize", exact_powers), build)
 
 

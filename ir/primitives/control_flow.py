@@ -30,12 +30,12 @@ import numpy as np
 
 from ir.core import ClosedJaxpr, Eqn, Jaxpr, Literal, ShapedArray, Var, array_module
 from ir.markers import UndefinedPrimal, Zero, not_mapped, tangent_aval
-from ir.primitive import BOOL, NON_NEGATIVE_INT, POSITIVE_INT, Primitive, SubJaxpr, TupleOf
+from ir.primitive import BOOL, NON_NEGATIVE_INT, POSITIVE_INT, Optional, Primitive, SubJaxpr, TupleOf
 from ir.primitives import ad_util, batch_util, call
 from ir.primitives import elementwise as ew
 from ir.primitives import structural
 from ir.primitives.call import check_operands, derived, fill_zeros, merge_lists, nonzero_flags, transform
-from ir.tracing import bind, get_aval
+from ir.tracing import Tracer, bind, get_aval
 
 MAX_BRANCHES = 1 << 16  # a cond's branches: far more than any program has, and a bound for parsed text
 
@@ -653,3 +653,764 @@ scan_p = Primitive(
 def scan(body, consts, init, xs, length, reverse=False, unroll=1):
     """Bind scan: (final carry, stacked ys) of `body` over `xs` (lists of values)."""
     return bind(scan_p, *consts, *init, *xs, **_params(body, len(consts), len(init), length, reverse, unroll))
+
+
+# -------------------- while --------------------
+# while[cond_jaxpr=C body_jaxpr=B cond_nconsts=m body_nconsts=k] *cond_consts *body_consts *init -> *final carry
+#
+# JAX's while_p: `carry = B(*body_consts, *carry)` as long as `C(*cond_consts, *carry)` (a bool[]) holds.
+# The trip count is known only at run time. Reverse mode (partial_eval with unknown carries) needs each
+# iteration's residuals: where the trip count is concrete when the loop is split (eager grad, grad of grad,
+# eager vmap of grad with an unbatched predicate) the loop is the scan of that many iterations and splits
+# as a scan does (residuals stacked, the transposed loop run backwards); where it is not (under jit) the
+# known loop keeps its residuals in a host-side record (`while_record`, below) which a `record_scan` reads.
+
+_BOOL = np.dtype(np.bool_)
+
+
+def _inherit(new_cond, cond_jaxpr):
+    """A predicate derived from `cond_jaxpr`, under its loop limit if it has one (see loop_limit)."""
+    from ir import config
+    return config.inherit_untrusted(new_cond, cond_jaxpr)
+
+
+def _while_abstract_eval(*avals, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts, checkpoints):
+    if cond_jaxpr.jaxpr.constvars or body_jaxpr.jaxpr.constvars:
+        raise TypeError("while: its cond_jaxpr and body_jaxpr must have no constvars (pass constants as consts)")
+    if cond_nconsts + body_nconsts > len(avals):
+        raise TypeError(f"while: cond_nconsts={cond_nconsts} and body_nconsts={body_nconsts}, "
+                        f"but {len(avals)} operands")
+    cond_consts, body_consts, carry = split_list(avals, cond_nconsts, body_nconsts)
+    check_operands("while: its cond_jaxpr", [*cond_consts, *carry], cond_jaxpr.in_avals)
+    check_operands("while: its body_jaxpr", [*body_consts, *carry], body_jaxpr.in_avals)
+    outs = cond_jaxpr.out_avals
+    if len(outs) != 1 or outs[0].shape != () or outs[0].dtype != _BOOL:
+        raise TypeError(f"while: its cond_jaxpr must return one bool[], it returns "
+                        f"({', '.join(a.str_short() for a in outs)})")
+    carry_in = body_jaxpr.in_avals[body_nconsts:]
+    check_operands("while: the carry its body_jaxpr returns", body_jaxpr.out_avals, carry_in)
+    return list(carry_in)
+
+
+def loop_limit(cond_jaxpr):
+    """The most iterations this while may run (None: no limit): ir.config's
+    max_loop_iterations for a loop read from text (parse_jaxpr, ft.load), or
+    derived from one by a transformation; none for code the user traced."""
+    from ir import config
+    return config.max_loop_iterations if config.is_untrusted(cond_jaxpr) else None
+
+
+def loop_limit_error(limit):
+    return RuntimeError(f"while: the loop ran {limit} iterations, max_loop_iterations for programs read from text "
+                        f"(parse_jaxpr, ft.load): raise it with ft.config.update('max_loop_iterations', n), or "
+                        f"None for no limit, if the program is trusted")
+
+
+def while_loop_run(cond, body, args, *, cond_nconsts, body_nconsts, limit=None):
+    """Run a while: `cond(values) -> bool-like`, `body(values) -> carry`; the
+    implementation and the CuPy backend (which reads the predicate back) share it."""
+    cond_consts, body_consts, carry = split_list(args, cond_nconsts, body_nconsts)
+    count = 0
+    while bool(cond([*cond_consts, *carry])):
+        if limit is not None and count >= limit:
+            raise loop_limit_error(limit)
+        carry = list(body([*body_consts, *carry]))
+        count += 1
+    return carry
+
+
+def _while_impl(*args, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts, checkpoints):
+    evaluate = transform("evaluate")
+    return while_loop_run(lambda values: evaluate(cond_jaxpr, values)[0], lambda values: evaluate(body_jaxpr, values),
+                          args, cond_nconsts=cond_nconsts, body_nconsts=body_nconsts, limit=loop_limit(cond_jaxpr))
+
+
+def _while_params(cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts, checkpoints):
+    return {"cond_jaxpr": cond_jaxpr, "body_jaxpr": body_jaxpr, "cond_nconsts": cond_nconsts,
+            "body_nconsts": body_nconsts, "checkpoints": checkpoints}
+
+
+def _ignoring_extra_carries(cond_jaxpr, extra_avals):
+    """`cond_jaxpr` taking extra carries after its own, which it does not read
+    (the tangents or Taylor coefficients a transformed loop carries beside them)."""
+    jaxpr = cond_jaxpr.jaxpr
+    return ClosedJaxpr(Jaxpr([], [*jaxpr.invars, *(Var(a) for a in extra_avals)], jaxpr.eqns, jaxpr.outvars), [])
+
+
+def _while_jvp(primals, tangents, *, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts, checkpoints):
+    """A while of the body's JVP, carrying the tangents of the carries that have one
+    (by fixpoint: a carry with a zero tangent gets no tangent work); the
+    predicate reads the primal carries only."""
+    nonzero = nonzero_flags(tangents)
+    _, body_nz, carry_nz = split_list(nonzero, cond_nconsts, body_nconsts)
+    num_carry = len(body_jaxpr.out_avals)
+    body, consts, carry_nz, _ = derived(
+        body_jaxpr, ("while jvp", tuple(body_nz), tuple(carry_nz), body_nconsts),
+        lambda: _scan_jvp_body(body_jaxpr, (*body_nz, *carry_nz), body_nconsts, num_carry))
+    cond_c, body_c, carry = split_list(primals, cond_nconsts, body_nconsts)
+    _, tbody, tcarry = split_list(tangents, cond_nconsts, body_nconsts)
+    nonzero_c = [t for t in tbody if type(t) is not Zero]
+    carry_tangents = [ad_util.zeros(t.aval, x) if type(t) is Zero else t
+                      for x, t, nz in zip(carry, tcarry, carry_nz, strict=True) if nz]
+    extra = tuple(get_aval(t).strip_weak_type() for t in carry_tangents)
+    cond = derived(cond_jaxpr, ("while cond ignoring", extra),
+                   lambda: _inherit(_ignoring_extra_carries(cond_jaxpr, extra), cond_jaxpr))
+    outs = bind(while_p, *cond_c, *consts, *body_c, *nonzero_c, *carry, *carry_tangents,
+                **_while_params(cond, body, cond_nconsts, len(consts) + body_nconsts + len(nonzero_c), checkpoints))
+    carry_out, carry_t = outs[:num_carry], outs[num_carry:]
+    return carry_out, fill_zeros([get_aval(x) for x in carry_out], carry_nz, carry_t)
+
+
+def _while_batch(values, dims, *, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts, checkpoints):
+    """A while of the batched body. With a predicate that is the same for every
+    example, one loop of the batched bodies; with a batched one (examples that
+    stop at different iterations), the loop runs while any example's predicate
+    holds, and an example whose predicate no longer holds keeps its carry (a
+    select per lane, as JAX)."""
+    size = batch_util.batch_size(values, dims)
+    batched = tuple(d is not not_mapped for d in dims)
+    cond_b, body_b, carry_b = split_list(batched, cond_nconsts, body_nconsts)
+    num_carry = len(carry_b)
+    batch_jaxpr = transform("batch_jaxpr")
+
+    def carries_out(carry_b):
+        return tuple(batch_jaxpr(body_jaxpr, (*body_b, *carry_b), size, carry_b)[2])
+    carry_b = carry_fixpoint(carry_b, carries_out)
+    pred_batched = batch_jaxpr(cond_jaxpr, (*cond_b, *carry_b), size, (False,))[2][0]
+    if pred_batched:
+        carry_b = (True,) * num_carry
+    cond_c, body_c, carry = split_list(values, cond_nconsts, body_nconsts)
+    cond_dims, body_dims, carry_dims = split_list(dims, cond_nconsts, body_nconsts)
+    cond_c = [x if d is not_mapped else batch_util.move_dim(x, d, 0) for x, d in zip(cond_c, cond_dims)]
+    body_c = [x if d is not_mapped else batch_util.move_dim(x, d, 0) for x, d in zip(body_c, body_dims)]
+    carry = [batch_util.bdim_to(x, d, size, 0) if b else x for x, d, b in zip(carry, carry_dims, carry_b, strict=True)]
+    body, body_consts, _ = batch_jaxpr(body_jaxpr, (*body_b, *carry_b), size, carry_b)
+    cond, cond_consts, _ = batch_jaxpr(cond_jaxpr, (*cond_b, *carry_b), size, (False,))
+    cond = _inherit(cond, cond_jaxpr)
+    if not pred_batched:
+        outs = bind(while_p, *cond_consts, *cond_c, *body_consts, *body_c, *carry,
+                    **_while_params(cond, body, len(cond_consts) + cond_nconsts, len(body_consts) + body_nconsts, checkpoints))
+        return outs, [0 if b else not_mapped for b in carry_b]
+    # a batched predicate: the loop goes on while any lane's holds; the body computes every lane's and
+    # keeps the carry of those whose predicate no longer holds
+    n_cc, n_bc = len(cond_consts) + cond_nconsts, len(body_consts) + body_nconsts
+    cond_const_avals = [get_aval(x).strip_weak_type() for x in (*cond_consts, *cond_c)]
+    body_const_avals = [get_aval(x).strip_weak_type() for x in (*body_consts, *body_c)]
+    carry_avals = [get_aval(x) for x in carry]
+
+    def any_lane(*args):
+        (pred,) = call.jit_call(cond, list(args), "while_cond")
+        from ir.primitives import reductions
+        return [reductions.reduce_max(pred, (0,))]
+
+    def masked_body(*args):
+        cc, bc, c = split_list(args, n_cc, n_bc)
+        (pred,) = call.jit_call(cond, [*cc, *c], "while_cond")
+        new = call.jit_call(body, [*bc, *c], "while_body")
+        outs = []
+        for old, value in zip(c, new, strict=True):
+            shape = get_aval(value).shape
+            mask = structural.broadcast_in_dim(pred, shape, (0,)) if len(shape) > 1 else pred
+            outs.append(ew.select_n(mask, old, value))
+        return outs
+    from ir.tracing import stage
+    any_cond = _inherit(call.call_form(stage(any_lane, [*cond_const_avals, *carry_avals]))[0], cond_jaxpr)
+    new_body = call.call_form(stage(masked_body, [*cond_const_avals, *body_const_avals, *carry_avals]))[0]
+    outs = bind(while_p, *cond_consts, *cond_c, *cond_consts, *cond_c, *body_consts, *body_c, *carry,
+                **_while_params(any_cond, new_body, n_cc, n_cc + n_bc, checkpoints))
+    return outs, [0] * num_carry
+
+
+def _while_dce(used_outputs, eqn, dce_jaxpr):
+    """The carries that neither an output, the predicate nor another used carry
+    reads (by fixpoint) leave the loop, and so do the consts no longer read."""
+    params = eqn.params
+    cond_jaxpr, body_jaxpr = params["cond_jaxpr"], params["body_jaxpr"]
+    cond_nconsts, body_nconsts = params["cond_nconsts"], params["body_nconsts"]
+    cond_reads = dce_jaxpr(cond_jaxpr, (True,))[1]
+    cond_c_used, cond_carry_used = cond_reads[:cond_nconsts], cond_reads[cond_nconsts:]
+    used = tuple(a or b for a, b in zip(used_outputs, cond_carry_used, strict=True))
+
+    def carries_read(used_carry):
+        return dce_jaxpr(body_jaxpr, used_carry)[1][body_nconsts:]
+    used = carry_fixpoint(used, carries_read)
+    body_reads = dce_jaxpr(body_jaxpr, used)[1]
+    body_c_used = body_reads[:body_nconsts]
+    body, _ = dce_jaxpr(body_jaxpr, used, prune_invars=(*body_c_used, *used))
+    cond, _ = dce_jaxpr(cond_jaxpr, (True,), prune_invars=(*cond_c_used, *used))
+    cond = _inherit(cond, cond_jaxpr)
+    keep = [*cond_c_used, *body_c_used, *used]
+    if body is body_jaxpr and cond is cond_jaxpr:
+        return keep, eqn
+    return keep, eqn.replace(invars=[x for x, k in zip(eqn.invars, keep, strict=True) if k],
+                             outvars=[v for v, u in zip(eqn.outvars, used, strict=True) if u],
+                             params=_while_params(cond, body, sum(cond_c_used), sum(body_c_used), params["checkpoints"]))
+
+
+def _while_taylor(primals, series, *, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts, checkpoints):
+    """A while of the body's jet, the coefficients of the carries that have nonzero
+    ones found by fixpoint; the predicate reads the primal carries only."""
+    order = len(series[0])
+    nonzero = _series_flags(series)
+    _, body_nz, carry_nz = split_list(nonzero, cond_nconsts, body_nconsts)
+    num_carry = len(carry_nz)
+    body, consts, carry_nonzero, _ = derived(
+        body_jaxpr, ("while jet", order, tuple(body_nz), tuple(carry_nz), body_nconsts),
+        lambda: _scan_jet_body(body_jaxpr, order, (*body_nz, *carry_nz), body_nconsts, num_carry))
+    cond_c, body_c, carry = split_list(primals, cond_nconsts, body_nconsts)
+    _, sbody, scarry = split_list(series, cond_nconsts, body_nconsts)
+    c_coefficients = [x for s in sbody for x in s if type(x) is not Zero]
+    carry_coefficients = [ad_util.zeros(x.aval, p) if type(x) is Zero else x
+                          for p, s, row in zip(carry, scarry, carry_nonzero, strict=True)
+                          for x, nz in zip(s, row, strict=True) if nz]
+    extra = [get_aval(x).strip_weak_type() for x in carry_coefficients]
+    cond = _inherit(_ignoring_extra_carries(cond_jaxpr, extra), cond_jaxpr)
+    outs = bind(while_p, *cond_c, *consts, *body_c, *c_coefficients, *carry, *carry_coefficients,
+                **_while_params(cond, body, cond_nconsts, len(consts) + body_nconsts + len(c_coefficients), checkpoints))
+    carry_out, carry_c = outs[:num_carry], outs[num_carry:]
+    return carry_out, _series_of([get_aval(x) for x in carry_out], carry_nonzero, carry_c)
+
+
+def _while_partial_eval(trace, unknowns, args, *, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts, checkpoints):
+    """Known and unknown carries found by fixpoint. A predicate that reads an
+    unknown value makes the whole loop unknown; else (reverse mode: the tangent
+    carries are unknown, the primal ones known) the known loop runs first and
+    counts its iterations. A concrete count n (eager mode, and nested eager
+    differentiation) makes the loop the scan of n iterations, split as a scan is;
+    an abstract one (under jit) records the residuals on the host (while_record)."""
+    params = _while_params(cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts, checkpoints)
+    cond_u, body_u, carry_u = split_list(unknowns, cond_nconsts, body_nconsts)
+    partial_eval = transform("partial_eval_jaxpr")
+
+    def carries_out(carry_u):
+        return tuple(partial_eval(body_jaxpr, (*body_u, *carry_u), (False,) * len(carry_u))[3])
+    carry_u = carry_fixpoint(carry_u, carries_out)
+    cond_unknown = partial_eval(cond_jaxpr, (*cond_u, *carry_u), (False,))[3][0]
+    if cond_unknown or not any(carry_u):
+        return trace.unknown(while_p, args, params)
+    cond_c, body_c, carry = split_list(args, cond_nconsts, body_nconsts)
+    known_args = [x for x, u in zip(args, (*cond_u, *body_u, *carry_u), strict=True) if not u]
+    if checkpoints is None and all(_concrete(x) for x in known_args):
+        # NB: the counting loop and the split one both run the known body: the price of knowing n
+        count = trip_count(trace.known, cond_jaxpr, body_jaxpr, cond_c, body_c, carry, body_u, carry_u)
+        n = count.concrete_value() if isinstance(count, Tracer) else count
+        if n is not None:
+            scan_params = _params(body_jaxpr, body_nconsts, len(carry), int(n), False, 1)
+            return _scan_partial_eval(trace, (*body_u, *carry_u), [*body_c, *carry], **scan_params)
+    return _recorded_partial_eval(trace, carry_u, args, params)
+
+
+def _concrete(x):
+    return not isinstance(x, Tracer) or x.concrete_value() is not None
+
+
+def _known_loop(cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts, body_u, carry_u, counter=True):
+    """(cond, body) of the loop over the known carries only, with an i32 counter
+    carried last (if `counter`): a while of them gives the known carries and the trip count."""
+    from ir.passes.dce import dce_jaxpr
+    known = tuple(not u for u in carry_u)
+    body_known = tuple(not u for u in body_u)
+    body, reads = dce_jaxpr(body_jaxpr, known)
+    if any(r and u for r, u in zip(reads, (*body_u, *carry_u), strict=True)):
+        raise AssertionError("while: a known carry reads an unknown value")
+    body, _ = dce_jaxpr(body_jaxpr, known, prune_invars=(*body_known, *known))
+    cond, _ = dce_jaxpr(cond_jaxpr, (True,), prune_invars=(*(True,) * cond_nconsts, *known))
+    if not counter:
+        return _inherit(cond, cond_jaxpr), body
+    counter = ShapedArray((), _I32)
+    body_avals = body.in_avals
+
+    def counting_body(*args):
+        return [*call.jit_call(body, list(args[:-1]), "while_body"), ew.add(args[-1], np.int32(1))]
+    from ir.tracing import stage
+    counting = call.call_form(stage(counting_body, [*body_avals, counter]))[0]
+    cond = _inherit(ClosedJaxpr(Jaxpr([], [*cond.jaxpr.invars, Var(counter)], cond.jaxpr.eqns, cond.jaxpr.outvars),
+                                []), cond_jaxpr)
+    return cond, counting
+
+
+def trip_count(bind_known, cond_jaxpr, body_jaxpr, cond_c, body_c, carry, body_u, carry_u):
+    """How many iterations the loop runs, computed (by `bind_known`) from its known values."""
+    cond, body = _known_loop(cond_jaxpr, body_jaxpr, len(cond_c), len(body_c), body_u, carry_u)
+    known_body_c = [x for x, u in zip(body_c, body_u, strict=True) if not u]
+    known_carry = [x for x, u in zip(carry, carry_u, strict=True) if not u]
+    outs = bind_known(while_p, [*cond_c, *known_body_c, *known_carry, np.int32(0)],
+                      _while_params(cond, body, len(cond_c), len(known_body_c), None))
+    return outs[-1]
+
+
+def _recorded_partial_eval(trace, carry_u, args, params):
+    """Under jit: the known loop (its carries only) computes the known outputs, and the
+    whole loop is staged unknown beside it, reading the known initial carries as
+    residuals. Its transpose (`_while_transpose`) is a while_reverse: the primal loop
+    run again, keeping its carries (a tape, or checkpoints), then the transposed body
+    run backwards over them."""
+    cond_nconsts, body_nconsts = params["cond_nconsts"], params["body_nconsts"]
+    cond_c, body_c, carry = split_list(args, cond_nconsts, body_nconsts)
+    body_u = [_is_unknown(trace, x) for x in body_c]
+    cond, body = _known_loop(params["cond_jaxpr"], params["body_jaxpr"], cond_nconsts, body_nconsts, body_u, carry_u,
+                             counter=False)
+    known_body_c = [x for x, u in zip(body_c, body_u, strict=True) if not u]
+    known_carry = [x for x, u in zip(carry, carry_u, strict=True) if not u]
+    known_outs = trace.known(while_p, [*cond_c, *known_body_c, *known_carry],
+                             _while_params(cond, body, cond_nconsts, len(known_body_c), params["checkpoints"]))
+    unknown_outs = trace.unknown(while_p, args, params)
+    return merge_lists(carry_u, known_outs, [x for x, u in zip(unknown_outs, carry_u, strict=True) if u])
+
+
+def _is_unknown(trace, x):
+    from ir.tracing import StagingTracer
+    return isinstance(x, StagingTracer) and x._trace is trace
+
+
+def _while_transpose(cts, *operands, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts, checkpoints):
+    """The transpose of a loop linear in some carries (and body consts): those whose
+    operands are undefined; the others are primal carries that do not depend on
+    them. A while_reverse: the primal loop runs again, keeping its carries (all of
+    them, or at most `checkpoints`), then the transposed body runs backwards."""
+    cond_c, body_c, carry = split_list(operands, cond_nconsts, body_nconsts)
+    if any(type(x) is UndefinedPrimal for x in cond_c):
+        raise ValueError("while is not linear in the operands of its predicate")
+    body_undef = tuple(type(x) is UndefinedPrimal for x in body_c)
+    if not any(type(x) is UndefinedPrimal for x in carry) and not any(body_undef):
+        return [None] * len(operands)
+    # the linear carries: those undefined, and those a linear value reaches (by fixpoint): a tangent carry
+    # whose initial value is known (zeros a JVP materialized) is linear too, its cotangent dropped
+    partial_eval = transform("partial_eval_jaxpr")
+    carry_undef = carry_fixpoint(tuple(type(x) is UndefinedPrimal for x in carry), lambda u: tuple(
+        partial_eval(body_jaxpr, (*body_undef, *u), (False,) * len(carry))[3]))
+    if any(carry_undef) and partial_eval(cond_jaxpr, (*(False,) * cond_nconsts, *carry_undef), (False,))[3][0]:
+        raise ValueError("while is not linear in carries its predicate reads")
+    ct_nonzero = nonzero_flags(cts)
+    if not any(nz for nz, u in zip(ct_nonzero, carry_undef, strict=True) if u):
+        return [Zero(x.aval) if type(x) is UndefinedPrimal else None for x in operands]
+    known_body_c = [x for x, u in zip(body_c, body_undef, strict=True) if not u]
+    known_carry = [x for x, u in zip(carry, carry_undef, strict=True) if not u]
+    bwd, bwd_consts = derived(body_jaxpr, ("while backward body", body_undef, carry_undef, body_nconsts),
+                              lambda: _while_backward_body(body_jaxpr, body_nconsts, body_undef, carry_undef))
+    cond, body = _known_loop(cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts, body_undef, carry_undef,
+                             counter=False)
+    accumulators = [ad_util.zeros(x.aval) for x in body_c if type(x) is UndefinedPrimal]
+    ct_init = [ad_util.zeros(tangent_aval(a)) if type(ct) is Zero else ct
+               for a, ct, u in zip(body_jaxpr.out_avals, cts, carry_undef, strict=True) if u]
+    outs = bind(while_reverse_p, *cond_c, *known_body_c, *bwd_consts, *known_body_c, *known_carry,
+                *accumulators, *ct_init,
+                **_reverse_params(cond, body, bwd, cond_nconsts, len(known_body_c), len(bwd_consts) + len(known_body_c),
+                                  checkpoints))
+    ct_consts, ct_carry = iter(outs[:len(accumulators)]), iter(outs[len(accumulators):])
+    return [*(None for _ in cond_c), *(next(ct_consts) if u else None for u in body_undef),
+            *(next(ct_carry) if type(x) is UndefinedPrimal else (next(ct_carry), None)[1] if u else None
+              for x, u in zip(carry, carry_undef))]
+
+
+def _while_backward_body(body_jaxpr, body_nconsts, body_undef, carry_undef):
+    """(bwd, its consts): (consts, defined body consts | defined carries c_i |
+    accumulators of the linear consts' cotangents, cotangents of the linear
+    carries) -> the same one iteration back: what the body computed from c_i,
+    recomputed, and its linear part transposed."""
+    partial_eval, transpose_jaxpr = transform("partial_eval_jaxpr"), transform("transpose_jaxpr")
+    known, known_consts, unknown, out_unknowns, num_res = partial_eval(
+        body_jaxpr, (*body_undef, *carry_undef), carry_undef)
+    num_known_out = out_unknowns.count(False)
+    num_linear_in = len(unknown.in_avals) - num_res
+    num_linear_out = len(unknown.out_avals)
+    transposed, t_consts, _ = transpose_jaxpr(unknown, (*(False,) * num_res, *(True,) * num_linear_in),
+                                              (True,) * num_linear_out, True)
+    kbc_avals = [a for a, u in zip(body_jaxpr.in_avals[:body_nconsts], body_undef, strict=True) if not u]
+    carry_avals = body_jaxpr.in_avals[body_nconsts:]
+    kc_avals = [a for a, u in zip(carry_avals, carry_undef, strict=True) if not u]
+    acc_avals = [tangent_aval(a) for a, u in zip(body_jaxpr.in_avals[:body_nconsts], body_undef) if u]
+    ct_avals = [tangent_aval(a) for a, u in zip(carry_avals, carry_undef) if u]
+    consts = [*known_consts, *t_consts]
+    const_avals = [get_aval(c).strip_weak_type() for c in consts]
+    n_kc, n_tc, n_kbc, n_c, n_acc = len(known_consts), len(t_consts), len(kbc_avals), len(kc_avals), len(acc_avals)
+
+    def backward(*args):
+        kconsts, tconsts, kbc, c, acc, ct = split_list(args, n_kc, n_tc, n_kbc, n_c, n_acc)
+        residuals = call.jit_call(known, [*kconsts, *kbc, *c], "while_body_residuals")[num_known_out:]
+        cts_in = call.jit_call(transposed, [*tconsts, *residuals, *ct], "while_body_transposed")
+        return [*(ew.add(a, g) for a, g in zip(acc, cts_in[:n_acc], strict=True)), *cts_in[n_acc:]]
+    from ir.tracing import stage
+    bwd, stage_consts = call.call_form(stage(backward, [*const_avals, *kbc_avals, *kc_avals, *acc_avals, *ct_avals]))
+    return bwd, [*stage_consts, *consts]
+
+
+while_p = Primitive(
+    "while", params={"cond_jaxpr": SubJaxpr(), "body_jaxpr": SubJaxpr(), "cond_nconsts": NON_NEGATIVE_INT,
+                     "body_nconsts": NON_NEGATIVE_INT, "checkpoints": Optional(POSITIVE_INT)},
+    abstract_eval=_while_abstract_eval, impl=_while_impl, multiple_results=True,
+    jvp=_while_jvp, partial_eval=_while_partial_eval, transpose=_while_transpose, batch=_while_batch, dce=_while_dce,
+    taylor=_while_taylor)
+
+
+def while_loop(cond_jaxpr, body_jaxpr, cond_consts, body_consts, init, checkpoints=None):
+    """Bind while: the carry after `body_jaxpr` ran as long as `cond_jaxpr` held."""
+    return bind(while_p, *cond_consts, *body_consts, *init,
+                **_while_params(cond_jaxpr, body_jaxpr, len(cond_consts), len(body_consts), checkpoints))
+
+
+# -------------------- while_reverse: a while loop's reverse sweep --------------------
+# while_reverse[cond_jaxpr body_jaxpr bwd_jaxpr cond_nconsts body_nconsts bwd_nconsts checkpoints]
+#     *cond_consts *body_consts *bwd_consts *init *ct -> *ct after the reverse sweep
+#
+# The primal loop (cond_jaxpr, body_jaxpr) runs from `init`, n iterations, n known when it stops, keeping
+# its carries c_0 ... c_{n-1}: every one (a tape) or at most `checkpoints` of them, the others recomputed
+# from the nearest kept one on an online schedule (interpreters/checkpointing.py). Then
+# `ct = bwd_jaxpr(*bwd_consts, *c_i, *ct)` for i = n-1 down to 0. The transpose of a while loop is one.
+
+def _reverse_params(cond_jaxpr, body_jaxpr, bwd_jaxpr, cond_nconsts, body_nconsts, bwd_nconsts, checkpoints):
+    return {"cond_jaxpr": cond_jaxpr, "body_jaxpr": body_jaxpr, "bwd_jaxpr": bwd_jaxpr, "cond_nconsts": cond_nconsts,
+            "body_nconsts": body_nconsts, "bwd_nconsts": bwd_nconsts, "checkpoints": checkpoints}
+
+
+def _split_reverse(values, cond_nconsts, body_nconsts, bwd_nconsts, body_jaxpr):
+    """(cond consts, body consts, bwd consts, init carries, cts)."""
+    return split_list(values, cond_nconsts, body_nconsts, bwd_nconsts, len(body_jaxpr.out_avals))
+
+
+def _while_reverse_abstract_eval(*avals, cond_jaxpr, body_jaxpr, bwd_jaxpr, cond_nconsts, body_nconsts, bwd_nconsts,
+                                 checkpoints):
+    if cond_nconsts + body_nconsts + bwd_nconsts > len(avals):
+        raise TypeError(f"while_reverse: cond_nconsts={cond_nconsts}, body_nconsts={body_nconsts} and "
+                        f"bwd_nconsts={bwd_nconsts}, but {len(avals)} operands")
+    cond_c, body_c, bwd_c, carry, ct = _split_reverse(avals, cond_nconsts, body_nconsts, bwd_nconsts, body_jaxpr)
+    _while_abstract_eval(*cond_c, *body_c, *carry, cond_jaxpr=cond_jaxpr, body_jaxpr=body_jaxpr,
+                         cond_nconsts=cond_nconsts, body_nconsts=body_nconsts, checkpoints=checkpoints)
+    check_operands("while_reverse: its bwd_jaxpr", [*bwd_c, *carry, *ct], bwd_jaxpr.in_avals)
+    check_operands("while_reverse: the cotangents its bwd_jaxpr returns", bwd_jaxpr.out_avals, bwd_jaxpr.in_avals[
+        bwd_nconsts + len(carry):])
+    return list(bwd_jaxpr.out_avals)
+
+
+def while_reverse_run(cond, body, bwd, args, *, cond_nconsts, body_nconsts, bwd_nconsts, num_carry, checkpoints,
+                      limit=None):
+    """Run a while_reverse with `cond`, `body`, `bwd` (values -> outputs): the
+    implementation and the CuPy backend share it."""
+    cond_c, body_c, bwd_c, rest = split_list(args, cond_nconsts, body_nconsts, bwd_nconsts)
+    carry, ct = rest[:num_carry], rest[num_carry:]
+    step = lambda i, c: list(body([*body_c, *c]))  # noqa: E731
+    record = transform("loop_record")(step, lambda i, c: (step(i, c), c), checkpoints)  # residuals: the carry
+    while bool(cond([*cond_c, *carry])):
+        if limit is not None and record.trip_count >= limit:
+            raise loop_limit_error(limit)
+        carry = record.step(carry)
+    return list(record.reverse(list(ct), lambda i, c, ct: list(bwd([*bwd_c, *c, *ct]))))
+
+
+def _while_reverse_impl(*args, cond_jaxpr, body_jaxpr, bwd_jaxpr, cond_nconsts, body_nconsts, bwd_nconsts,
+                        checkpoints):
+    evaluate = transform("evaluate")
+    return while_reverse_run(lambda v: evaluate(cond_jaxpr, v)[0], lambda v: evaluate(body_jaxpr, v),
+                             lambda v: evaluate(bwd_jaxpr, v), args, cond_nconsts=cond_nconsts,
+                             body_nconsts=body_nconsts, bwd_nconsts=bwd_nconsts,
+                             num_carry=len(body_jaxpr.out_avals), checkpoints=checkpoints,
+                             limit=loop_limit(cond_jaxpr))
+
+
+def _while_reverse_jvp(primals, tangents, *, cond_jaxpr, body_jaxpr, bwd_jaxpr, cond_nconsts, body_nconsts,
+                       bwd_nconsts, checkpoints):
+    """A while_reverse of the JVPs: the forward loop carries the carries' tangents
+    (found by fixpoint), the reverse sweep the cotangents' (likewise)."""
+    nonzero = nonzero_flags(tangents)
+    _, body_nz, bwd_nz, carry_nz, ct_nz = _split_reverse(nonzero, cond_nconsts, body_nconsts, bwd_nconsts, body_jaxpr)
+    num_carry, num_ct = len(carry_nz), len(ct_nz)
+    body, body_jc, carry_nz, _ = derived(
+        body_jaxpr, ("while jvp", tuple(body_nz), tuple(carry_nz), body_nconsts),
+        lambda: _scan_jvp_body(body_jaxpr, (*body_nz, *carry_nz), body_nconsts, num_carry))
+    jvp_jaxpr = transform("jvp_jaxpr")
+
+    def cts_out(ct_nz):
+        return tuple(jvp_jaxpr(bwd_jaxpr, (*bwd_nz, *carry_nz, *ct_nz), ct_nz)[2])
+    ct_nz = carry_fixpoint(ct_nz, cts_out)
+    bwd, bwd_jc, _, _ = derived(
+        bwd_jaxpr, ("while_reverse bwd jvp", tuple(bwd_nz), tuple(carry_nz), tuple(ct_nz), bwd_nconsts),
+        lambda: _scan_jvp_body(bwd_jaxpr, (*bwd_nz, *carry_nz, *ct_nz), bwd_nconsts + num_carry, num_ct))
+    # _scan_jvp_body takes (consts, tangents of the consts, carry, its tangents): here the carries c_i are
+    # among the bwd's "consts" of each iteration, and its carry is the cotangent
+    cond_c, body_c, bwd_c, carry, ct = _split_reverse(primals, cond_nconsts, body_nconsts, bwd_nconsts, body_jaxpr)
+    _, tbody, tbwd, tcarry, tct = _split_reverse(tangents, cond_nconsts, body_nconsts, bwd_nconsts, body_jaxpr)
+    carry_t = [ad_util.zeros(t.aval, x) if type(t) is Zero else t for x, t, nz in zip(carry, tcarry, carry_nz) if nz]
+    ct_t = [ad_util.zeros(t.aval, x) if type(t) is Zero else t for x, t, nz in zip(ct, tct, ct_nz) if nz]
+    extra = tuple(get_aval(t).strip_weak_type() for t in carry_t)
+    cond = _inherit(_ignoring_extra_carries(cond_jaxpr, extra), cond_jaxpr)
+    bwd = _bwd_taking_carry_tangents_last(bwd, len(bwd_jc), bwd_nconsts, sum(bwd_nz), num_carry, sum(carry_nz))
+    nz_body = [t for t in tbody if type(t) is not Zero]
+    nz_bwd = [t for t in tbwd if type(t) is not Zero]
+    outs = bind(while_reverse_p, *cond_c, *body_jc, *body_c, *nz_body, *bwd_jc, *bwd_c, *nz_bwd, *carry, *carry_t,
+                *ct, *ct_t, **_reverse_params(cond, body, bwd, cond_nconsts, len(body_jc) + body_nconsts + len(nz_body),
+                                              len(bwd_jc) + bwd_nconsts + len(nz_bwd), checkpoints))
+    return outs[:num_ct], fill_zeros([get_aval(x) for x in outs[:num_ct]], ct_nz, outs[num_ct:])
+
+
+def _while_reverse_taylor(primals, series, *, cond_jaxpr, body_jaxpr, bwd_jaxpr, cond_nconsts, body_nconsts,
+                          bwd_nconsts, checkpoints):
+    """A while_reverse of the jets, as its JVP: the forward loop carries the carries'
+    nonzero coefficients, the reverse sweep the cotangents' (each found by fixpoint)."""
+    order = len(series[0])
+    nonzero = _series_flags(series)
+    _, body_nz, bwd_nz, carry_nz, ct_nz = _split_reverse(nonzero, cond_nconsts, body_nconsts, bwd_nconsts, body_jaxpr)
+    num_carry, num_ct = len(carry_nz), len(ct_nz)
+    body, body_jc, carry_nz, _ = _scan_jet_body(body_jaxpr, order, (*body_nz, *carry_nz), body_nconsts, num_carry)
+    bwd, bwd_jc, ct_nz, _ = _scan_jet_body(bwd_jaxpr, order, (*bwd_nz, *carry_nz, *ct_nz), bwd_nconsts + num_carry,
+                                           num_ct)
+    count = lambda rows: sum(sum(row) for row in rows)  # noqa: E731
+    bwd = _bwd_taking_carry_tangents_last(bwd, len(bwd_jc), bwd_nconsts, count(bwd_nz), num_carry, count(carry_nz))
+    cond_c, body_c, bwd_c, carry, ct = _split_reverse(primals, cond_nconsts, body_nconsts, bwd_nconsts, body_jaxpr)
+    _, sbody, sbwd, scarry, sct = _split_reverse(series, cond_nconsts, body_nconsts, bwd_nconsts, body_jaxpr)
+    nonzero_of = lambda rows: [x for s in rows for x in s if type(x) is not Zero]  # noqa: E731
+
+    def materialized(values, rows, flags):
+        return [ad_util.zeros(x.aval, p) if type(x) is Zero else x
+                for p, s, row in zip(values, rows, flags, strict=True) for x, nz in zip(s, row, strict=True) if nz]
+    carry_coefficients, ct_coefficients = materialized(carry, scarry, carry_nz), materialized(ct, sct, ct_nz)
+    cond = _inherit(_ignoring_extra_carries(cond_jaxpr, [get_aval(x).strip_weak_type() for x in carry_coefficients]),
+                    cond_jaxpr)
+    body_coefficients, bwd_coefficients = nonzero_of(sbody), nonzero_of(sbwd)
+    outs = bind(while_reverse_p, *cond_c, *body_jc, *body_c, *body_coefficients, *bwd_jc, *bwd_c, *bwd_coefficients,
+                *carry, *carry_coefficients, *ct, *ct_coefficients,
+                **_reverse_params(cond, body, bwd, cond_nconsts, len(body_jc) + body_nconsts + len(body_coefficients),
+                                  len(bwd_jc) + bwd_nconsts + len(bwd_coefficients), checkpoints))
+    return outs[:num_ct], _series_of([get_aval(x) for x in outs[:num_ct]], ct_nz, outs[num_ct:])
+
+
+def _bwd_taking_carry_tangents_last(bwd, n_jc, n_bc, n_tbc, num_carry, n_tcarry):
+    """The bwd JVP, which takes (jvp consts, bwd consts, carries, tangents of the bwd
+    consts, tangents of the carries, ...), taking them as (jvp consts, bwd consts,
+    tangents of the bwd consts, carries, their tangents, ...): consts, then carries."""
+    n = len(bwd.in_avals)
+    order = [*range(n_jc + n_bc), *range(n_jc + n_bc + num_carry, n_jc + n_bc + num_carry + n_tbc),
+             *range(n_jc + n_bc, n_jc + n_bc + num_carry),
+             *range(n_jc + n_bc + num_carry + n_tbc, n_jc + n_bc + num_carry + n_tbc + n_tcarry)]
+    order += [i for i in range(n) if i not in set(order)]
+    return permuted(bwd, order, range(len(bwd.out_avals)))
+
+
+def _while_reverse_transpose(cts, *operands, cond_jaxpr, body_jaxpr, bwd_jaxpr, cond_nconsts, body_nconsts,
+                             bwd_nconsts, checkpoints):
+    """Linear in its cotangents (the reverse sweep of a linear map): its transpose
+    is a forward loop beside the primal one, the transposed bwd run forwards."""
+    cond_c, body_c, bwd_c, carry, ct = _split_reverse(operands, cond_nconsts, body_nconsts, bwd_nconsts, body_jaxpr)
+    if any(type(x) is UndefinedPrimal for x in (*cond_c, *body_c, *bwd_c, *carry)):
+        raise NotImplementedError("transpose of while_reverse in operands other than its cotangents (reverse mode "
+                                  "of reverse mode through a while_loop under jit; eagerly it works, or use "
+                                  "jvp of grad)")
+    if not any(type(x) is UndefinedPrimal for x in ct):
+        return [None] * len(operands)
+    num_carry, num_ct = len(carry), len(ct)
+    transposed, t_consts, _ = transform("transpose_jaxpr")(
+        bwd_jaxpr, (*(False,) * (bwd_nconsts + num_carry), *(True,) * num_ct), (True,) * num_ct, True)
+    ct_avals = [x.aval for x in ct]
+    carry_avals = [get_aval(x).strip_weak_type() for x in carry]
+    body_c_avals = [get_aval(x).strip_weak_type() for x in (*body_c, *bwd_c, *t_consts)]
+    n_b, n_w, n_t = len(body_c), len(bwd_c), len(t_consts)
+
+    def forward(*args):
+        bc, wc, tc, c, x = split_list(args, n_b, n_w, n_t, num_carry)
+        new_c = call.jit_call(body_jaxpr, [*bc, *c], "while_body")
+        new_x = call.jit_call(transposed, [*tc, *wc, *c, *x], "while_bwd_transposed")
+        return [*new_c, *new_x]
+    from ir.tracing import stage
+    body, consts = call.call_form(stage(forward, [*body_c_avals, *carry_avals, *ct_avals]))
+    cond = _inherit(_ignoring_extra_carries(cond_jaxpr, ct_avals), cond_jaxpr)
+    ct_in = [ad_util.zeros(a) if type(c) is Zero else c for a, c in zip(ct_avals, cts, strict=True)]
+    outs = bind(while_p, *cond_c, *consts, *body_c, *bwd_c, *t_consts, *carry, *ct_in,
+                **_while_params(cond, body, cond_nconsts, len(consts) + n_b + n_w + n_t, checkpoints))
+    return [*(None for _ in (*cond_c, *body_c, *bwd_c, *carry)), *outs[num_carry:]]
+
+
+def _while_reverse_batch(values, dims, *, cond_jaxpr, body_jaxpr, bwd_jaxpr, cond_nconsts, body_nconsts, bwd_nconsts,
+                         checkpoints):
+    """A while_reverse of the batched jaxprs. With a batched predicate, the forward
+    loop runs while any example's holds (the others keep their carries), and the
+    reverse sweep leaves the cotangents of an example alone at the iterations it did
+    not run (its predicate is read again from c_i)."""
+    size = batch_util.batch_size(values, dims)
+    batched = tuple(d is not not_mapped for d in dims)
+    cond_b, body_b, bwd_b, carry_b, ct_b = _split_reverse(batched, cond_nconsts, body_nconsts, bwd_nconsts, body_jaxpr)
+    batch_jaxpr = transform("batch_jaxpr")
+    carry_b = carry_fixpoint(carry_b, lambda b: tuple(batch_jaxpr(body_jaxpr, (*body_b, *b), size, b)[2]))
+    pred_batched = batch_jaxpr(cond_jaxpr, (*cond_b, *carry_b), size, (False,))[2][0]
+    if pred_batched:
+        carry_b = (True,) * len(carry_b)
+    ct_b = carry_fixpoint(ct_b, lambda b: tuple(batch_jaxpr(bwd_jaxpr, (*bwd_b, *carry_b, *b), size, b)[2]))
+    if pred_batched:
+        ct_b = (True,) * len(ct_b)
+    moved = [x if d is not_mapped else batch_util.move_dim(x, d, 0) for x, d in zip(values, dims)]
+    cond_c, body_c, bwd_c, carry, ct = _split_reverse(moved, cond_nconsts, body_nconsts, bwd_nconsts, body_jaxpr)
+    _, _, _, carry_d, ct_d = _split_reverse(dims, cond_nconsts, body_nconsts, bwd_nconsts, body_jaxpr)
+    carry = [batch_util.bdim_to(x, d, size, 0) if b else x
+             for x, d, b in zip(split_list(values, cond_nconsts + body_nconsts + bwd_nconsts)[1][:len(carry)],
+                                carry_d, carry_b, strict=True)]
+    ct = [batch_util.bdim_to(x, d, size, 0) if b else x
+          for x, d, b in zip(values[len(values) - len(ct):], ct_d, ct_b, strict=True)]
+    cond, cond_k, _ = batch_jaxpr(cond_jaxpr, (*cond_b, *carry_b), size, (False,))
+    body, body_k, _ = batch_jaxpr(body_jaxpr, (*body_b, *carry_b), size, carry_b)
+    bwd, bwd_k, _ = batch_jaxpr(bwd_jaxpr, (*bwd_b, *carry_b, *ct_b), size, ct_b)
+    cond = _inherit(cond, cond_jaxpr)
+    n_cc, n_bc, n_wc = len(cond_k) + cond_nconsts, len(body_k) + body_nconsts, len(bwd_k) + bwd_nconsts
+    if not pred_batched:
+        outs = bind(while_reverse_p, *cond_k, *cond_c, *body_k, *body_c, *bwd_k, *bwd_c, *carry, *ct,
+                    **_reverse_params(cond, body, bwd, n_cc, n_bc, n_wc, checkpoints))
+        return outs, [0 if b else not_mapped for b in ct_b]
+    any_cond, masked_body = _masked_loop(cond, body, cond_jaxpr, [*cond_k, *cond_c], [*body_k, *body_c], carry)
+    masked_bwd = _masked_bwd(cond, bwd, [*cond_k, *cond_c], [*bwd_k, *bwd_c], carry, ct)
+    outs = bind(while_reverse_p, *cond_k, *cond_c, *cond_k, *cond_c, *body_k, *body_c, *cond_k, *cond_c, *bwd_k, *bwd_c,
+                *carry, *ct, **_reverse_params(any_cond, masked_body, masked_bwd, n_cc, n_cc + n_bc, n_cc + n_wc,
+                                               checkpoints))
+    return outs, [0] * len(ct)
+
+
+def _selected(pred, old, new):
+    outs = []
+    for a, b in zip(old, new, strict=True):
+        shape = get_aval(b).shape
+        mask = structural.broadcast_in_dim(pred, shape, (0,)) if len(shape) > 1 else pred
+        outs.append(ew.select_n(mask, a, b))
+    return outs
+
+
+def _masked_loop(cond, body, cond_jaxpr, cond_consts, body_consts, carry):
+    """(a predicate: any lane's holds; a body: the lanes whose predicate does not hold keep their carry)."""
+    from ir.primitives import reductions
+    from ir.tracing import stage
+    n_cc, n_bc = len(cond_consts), len(body_consts)
+    cc_avals = [get_aval(x).strip_weak_type() for x in cond_consts]
+    bc_avals = [get_aval(x).strip_weak_type() for x in body_consts]
+    carry_avals = [get_aval(x) for x in carry]
+
+    def any_lane(*args):
+        (pred,) = call.jit_call(cond, list(args), "while_cond")
+        return [reductions.reduce_max(pred, (0,))]
+
+    def masked_body(*args):
+        cc, bc, c = split_list(args, n_cc, n_bc)
+        (pred,) = call.jit_call(cond, [*cc, *c], "while_cond")
+        return _selected(pred, c, call.jit_call(body, [*bc, *c], "while_body"))
+    any_cond = _inherit(call.call_form(stage(any_lane, [*cc_avals, *carry_avals]))[0], cond_jaxpr)
+    return any_cond, call.call_form(stage(masked_body, [*cc_avals, *bc_avals, *carry_avals]))[0]
+
+
+def _masked_bwd(cond, bwd, cond_consts, bwd_consts, carry, ct):
+    """The bwd of a masked loop: at an iteration a lane did not run, its cotangent passes unchanged."""
+    from ir.tracing import stage
+    n_cc, n_wc, n_c = len(cond_consts), len(bwd_consts), len(carry)
+    avals = [get_aval(x).strip_weak_type() for x in (*cond_consts, *bwd_consts)] + [get_aval(x) for x in (*carry, *ct)]
+
+    def masked(*args):
+        cc, wc, c, g = split_list(args, n_cc, n_wc, n_c)
+        (pred,) = call.jit_call(cond, [*cc, *c], "while_cond")
+        return _selected(pred, g, call.jit_call(bwd, [*wc, *c, *g], "while_bwd"))
+    return call.call_form(stage(masked, avals))[0]
+
+
+def while_reverse_as_scans(process, args, params, n):
+    """A while_reverse of n iterations (n known) as two scans, whose every rule
+    applies to any order: the loop, its carries stacked as ys, and the bwd run
+    over them in reverse. `process(prim, args, params)` binds them (in a trace)."""
+    cond_nconsts, body_nconsts, bwd_nconsts = params["cond_nconsts"], params["body_nconsts"], params["bwd_nconsts"]
+    body_jaxpr, bwd_jaxpr = params["body_jaxpr"], params["bwd_jaxpr"]
+    _, body_c, bwd_c, carry, ct = _split_reverse(args, cond_nconsts, body_nconsts, bwd_nconsts, body_jaxpr)
+    forward, backward = derived(body_jaxpr, ("while_reverse as scans", bwd_nconsts, _Key(bwd_jaxpr)),
+                                lambda: _as_scan_bodies(body_jaxpr, bwd_jaxpr, body_nconsts, bwd_nconsts))
+    num_carry = len(carry)
+    outs = process(scan_p, [*body_c, *carry], _params(forward, body_nconsts, num_carry, n, False, 1))
+    stacked = outs[num_carry:]
+    return process(scan_p, [*bwd_c, *ct, *stacked], _params(backward, bwd_nconsts, len(ct), n, True, 1))
+
+
+class _Key:
+    """A jaxpr in a cache key beside another one's entry, by identity, without keeping it alive."""
+    __slots__ = ("ref", "hash")
+
+    def __init__(self, closed):
+        import weakref
+        self.ref, self.hash = weakref.ref(closed), id(closed)
+
+    def __hash__(self):
+        return self.hash
+
+    def __eq__(self, other):
+        return type(other) is _Key and self.ref() is not None and self.ref() is other.ref()
+
+
+def _as_scan_bodies(body_jaxpr, bwd_jaxpr, body_nconsts, bwd_nconsts):
+    from ir.tracing import stage
+    carry_avals = body_jaxpr.in_avals[body_nconsts:]
+    num_carry = len(carry_avals)
+
+    def forward(*args):
+        return [*call.jit_call(body_jaxpr, list(args), "while_body"), *args[body_nconsts:]]
+
+    def backward(*args):
+        wc, ct, c = split_list(args, bwd_nconsts, len(args) - bwd_nconsts - num_carry)
+        return call.jit_call(bwd_jaxpr, [*wc, *c, *ct], "while_bwd")
+    wc_avals = bwd_jaxpr.in_avals[:bwd_nconsts]
+    ct_avals = bwd_jaxpr.in_avals[bwd_nconsts + num_carry:]
+    return (call.call_form(stage(forward, body_jaxpr.in_avals))[0],
+            call.call_form(stage(backward, [*wc_avals, *ct_avals, *carry_avals]))[0])
+
+
+def reverse_trip_count(compute_fn, args, params):
+    """The trip count of a while_reverse's loop (its operands concrete)."""
+    cond_nconsts, body_nconsts = params["cond_nconsts"], params["body_nconsts"]
+    cond_c, body_c, _, carry, _ = _split_reverse(args, cond_nconsts, body_nconsts, params["bwd_nconsts"],
+                                                 params["body_jaxpr"])
+    count = trip_count(compute_fn, params["cond_jaxpr"], params["body_jaxpr"], cond_c, body_c, carry,
+                       (False,) * body_nconsts, (False,) * len(carry))
+    n = count.concrete_value() if isinstance(count, Tracer) else count
+    return None if n is None else int(n)
+
+
+def _while_reverse_partial_eval(trace, unknowns, args, **params):
+    """With the loop's operands concrete (eager mode, nested eager differentiation):
+    the two scans of while_reverse_as_scans, split as scans are. Else the loop's
+    cotangents that read no unknown value (by fixpoint) come from a known
+    while_reverse, and the whole one is staged unknown."""
+    cond_nconsts, body_nconsts, bwd_nconsts = params["cond_nconsts"], params["body_nconsts"], params["bwd_nconsts"]
+    body_jaxpr = params["body_jaxpr"]
+    cond_c, body_c, _, carry, _ = _split_reverse(args, cond_nconsts, body_nconsts, bwd_nconsts, body_jaxpr)
+    loop_args = [*cond_c, *body_c, *carry]
+    if params["checkpoints"] is None and not any(_is_unknown(trace, x) for x in loop_args) \
+            and all(_concrete(x) for x in loop_args):
+        n = reverse_trip_count(lambda prim, xs, ps: trace.known(prim, xs, ps), args, params)
+        if n is not None:
+            return while_reverse_as_scans(trace.process_primitive, args, params, n)
+    cond_u, body_u, bwd_u, carry_u, ct_u = _split_reverse(unknowns, cond_nconsts, body_nconsts, bwd_nconsts,
+                                                          body_jaxpr)
+    partial_eval = transform("partial_eval_jaxpr")
+    bwd_jaxpr = params["bwd_jaxpr"]
+    carry_u = carry_fixpoint(carry_u, lambda u: tuple(
+        partial_eval(body_jaxpr, (*body_u, *u), (False,) * len(u))[3]))
+    cond_unknown = partial_eval(params["cond_jaxpr"], (*cond_u, *carry_u), (False,))[3][0]
+    ct_u = carry_fixpoint(ct_u, lambda u: tuple(
+        partial_eval(bwd_jaxpr, (*bwd_u, *carry_u, *u), (False,) * len(u))[3]))
+    if cond_unknown or all(ct_u):
+        return trace.unknown(while_reverse_p, args, params)
+    from ir.passes.dce import dce_jaxpr
+    cond, body = _known_loop(params["cond_jaxpr"], body_jaxpr, cond_nconsts, body_nconsts, body_u, carry_u,
+                             counter=False)
+    known_ct = tuple(not u for u in ct_u)
+    bwd, _ = dce_jaxpr(bwd_jaxpr, known_ct, prune_invars=(*(not u for u in bwd_u), *(not u for u in carry_u),
+                                                          *known_ct))
+    _, body_c, bwd_c, carry, ct = _split_reverse(args, cond_nconsts, body_nconsts, bwd_nconsts, body_jaxpr)
+    known = lambda xs, us: [x for x, u in zip(xs, us, strict=True) if not u]  # noqa: E731
+    known_outs = trace.known(while_reverse_p, [*cond_c, *known(body_c, body_u), *known(bwd_c, bwd_u),
+                                               *known(carry, carry_u), *known(ct, ct_u)],
+                             _reverse_params(cond, body, bwd, cond_nconsts, body_u.count(False), bwd_u.count(False),
+                                             params["checkpoints"]))
+    unknown_outs = trace.unknown(while_reverse_p, args, params)
+    return merge_lists(ct_u, known_outs, [x for x, u in zip(unknown_outs, ct_u, strict=True) if u])
+
+
+def _while_reverse_dce(used_outputs, eqn, dce_jaxpr):
+    """Nothing to prune inside: every cotangent flows back through every iteration."""
+    return [True] * len(eqn.invars), eqn
+
+
+while_reverse_p = Primitive(
+    "while_reverse", params={"cond_jaxpr": SubJaxpr(), "body_jaxpr": SubJaxpr(), "bwd_jaxpr": SubJaxpr(),
+                             "cond_nconsts": NON_NEGATIVE_INT, "body_nconsts": NON_NEGATIVE_INT,
+                             "bwd_nconsts": NON_NEGATIVE_INT, "checkpoints": Optional(POSITIVE_INT)},
+    abstract_eval=_while_reverse_abstract_eval, impl=_while_reverse_impl, multiple_results=True,
+    jvp=_while_reverse_jvp, partial_eval=_while_reverse_partial_eval, transpose=_while_reverse_transpose,
+    batch=_while_reverse_batch, dce=_while_reverse_dce, taylor=_while_reverse_taylor)

