@@ -354,7 +354,7 @@ def _eager_scan(f, init, init_leaves, init_tree, xs_leaves, xs_tree, length, rev
 # -------------------- while_loop --------------------
 
 @api_boundary
-def while_loop(cond_fun, body_fun, init_val):
+def while_loop(cond_fun, body_fun, init_val, *, checkpoints=None):
     """`val = body_fun(val)` as long as `cond_fun(val)` holds, from `init_val`
     (a pytree), as JAX's lax.while_loop; returns the last `val`. `cond_fun`
     returns a scalar bool, `body_fun` a value of `init_val`'s structure,
@@ -362,12 +362,20 @@ def while_loop(cond_fun, body_fun, init_val):
 
     Eagerly a Python loop; under a trace one `while` equation, whose functions
     are traced once. Unlike JAX, reverse mode works through it: the trip count
-    is known only when the loop runs, and the residuals of every iteration are
-    kept (see ir/primitives/control_flow.py)."""
+    is known only when the loop runs, and the carries of every iteration are
+    kept (see ir/primitives/control_flow.py). With `checkpoints=k` (a positive
+    int; ftrans's, not JAX's) reverse mode keeps at most k carries and
+    recomputes the others from the nearest kept one, on an online schedule
+    (interpreters/checkpointing.py): memory O(k * carry) instead of O(n * carry),
+    the same gradients to rounding."""
     check_callable(cond_fun, "while_loop (cond_fun)")
     check_callable(body_fun, "while_loop (body_fun)")
     init_leaves, init_tree = tree_flatten(init_val)
     check_outputs(init_leaves, "while_loop")
+    if checkpoints is not None and (isinstance(checkpoints, (bool, np.bool_))
+                                    or not isinstance(checkpoints, (int, np.integer)) or checkpoints < 1):
+        raise TypeError(at_user_line(f"while_loop: checkpoints must be None or a positive int, got {checkpoints!r}"))
+    checkpoints = None if checkpoints is None else int(checkpoints)
     if current_trace() is None:
         val = init_val
         while _eager_predicate(cond_fun(val)):
@@ -375,7 +383,7 @@ def while_loop(cond_fun, body_fun, init_val):
             _check_while_output(val, new_val)
             val = new_val
         return _arrays(val)
-    return _staged_while(cond_fun, body_fun, init_val, init_leaves, init_tree)
+    return _staged_while(cond_fun, body_fun, init_val, init_leaves, init_tree, checkpoints)
 
 
 def _eager_predicate(pred):
@@ -407,7 +415,7 @@ def _check_while_output(val, new_val):
                 f"{b.str_short()} there, so the {kind} do not match"))
 
 
-def _staged_while(cond_fun, body_fun, init_val, init_leaves, init_tree):
+def _staged_while(cond_fun, body_fun, init_val, init_leaves, init_tree, checkpoints):
     in_tree = tree_flatten((init_val,))[1]
     carry_avals = _avals_of(init_leaves)
     trees = {}
@@ -446,7 +454,7 @@ def _staged_while(cond_fun, body_fun, init_val, init_leaves, init_tree):
     init_leaves = [_converted(x, a) for x, a in zip(init_leaves, carry_avals, strict=True)]
     cond_jaxpr, cond_consts = call_form(cond)
     body_jaxpr, body_consts = call_form(body)
-    outs = control_flow.while_loop(cond_jaxpr, body_jaxpr, cond_consts, body_consts, init_leaves)
+    outs = control_flow.while_loop(cond_jaxpr, body_jaxpr, cond_consts, body_consts, init_leaves, checkpoints)
     return tree_unflatten(init_tree, outs)
 
 

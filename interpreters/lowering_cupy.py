@@ -19,7 +19,8 @@ expression (floor division, remainder, integer powers), templates call the
 helpers of `PRELUDE`, which every kernel includes.
 
 Control flow runs on the host: a `cond` reads its index back from the GPU and
-runs the plan of the branch it picks, a `scan` is a Python loop around the
+runs the plan of the branch it picks (a `while` reads its predicate back once
+per iteration), a `scan` is a Python loop around the
 plan of its body (`HOST_CONTROL_FLOW`), each sub-plan lowered once with its own
 fused kernels and shown, indented, after the host plan that calls it.
 
@@ -42,7 +43,8 @@ from ir.core import ClosedJaxpr, Literal
 from ir.passes.fusion import ElementwiseGroup, LibraryCall, ReductionGroup, load_shape, plan_fusion
 from ir.primitives import elementwise as ew
 from ir.primitives import indexing, reductions, special, structural
-from ir.primitives.control_flow import branch_index, scan_loop
+from ir.primitives.control_flow import (branch_index, loop_limit, scan_loop, while_loop_run,
+                                        while_reverse_run)
 
 C_TYPES = {
     np.dtype("float32"): "float", np.dtype("float64"): "double",
@@ -513,8 +515,27 @@ def _host_scan(xp, eqn, operands, bodies):
                      y_avals=params["jaxpr"].out_avals[params["num_carry"]:], xp=xp)
 
 
+def _host_while(xp, eqn, operands, subs):
+    """A Python loop around the body's plan; the predicate is read back once per iteration."""
+    (cond, body), params = subs, eqn.params
+    return while_loop_run(lambda values: bool(cond(values)[0]), lambda values: list(body(values)), operands,
+                          cond_nconsts=params["cond_nconsts"], body_nconsts=params["body_nconsts"],
+                          limit=loop_limit(params["cond_jaxpr"]))
+
+
+def _host_while_reverse(xp, eqn, operands, subs):
+    """The loop as _host_while, keeping its carries on the device, then the bwd plan run backwards over them."""
+    (cond, body, bwd), params = subs, eqn.params
+    return while_reverse_run(lambda values: bool(cond(values)[0]), lambda values: list(body(values)),
+                             lambda values: list(bwd(values)), operands, cond_nconsts=params["cond_nconsts"],
+                             body_nconsts=params["body_nconsts"], bwd_nconsts=params["bwd_nconsts"],
+                             num_carry=len(params["body_jaxpr"].out_avals), checkpoints=params["checkpoints"],
+                             limit=loop_limit(params["cond_jaxpr"]))
+
+
 # primitive name -> (xp, eqn, operands, one callable per sub-jaxpr: values -> outputs) -> outputs
-HOST_CONTROL_FLOW = {"cond": _host_cond, "scan": _host_scan}
+HOST_CONTROL_FLOW = {"cond": _host_cond, "scan": _host_scan, "while": _host_while,
+                     "while_reverse": _host_while_reverse}
 
 
 # -------------------- running on CuPy --------------------

@@ -117,7 +117,9 @@ VIEW_PRIMITIVES = {"reshape", "transpose", "squeeze", "slice", "rev", "stop_grad
 # higher-order primitives whose outputs may be operands as they are (a branch or a loop
 # body may return an input untouched), and which of their outputs may
 PASSTHROUGH_OUTPUTS = {"cond": lambda eqn: eqn.outvars,
-                       "scan": lambda eqn: eqn.outvars[:eqn.params["num_carry"]]}
+                       "scan": lambda eqn: eqn.outvars[:eqn.params["num_carry"]],
+                       # a loop of no iterations returns its initial carries (cotangents) as they are
+                       "while": lambda eqn: eqn.outvars, "while_reverse": lambda eqn: eqn.outvars}
 # views whose elements are not one C-ordered block (flattening them copies), and
 # views that keep their operand's layout
 _STRIDED_VIEWS = {"transpose", "slice", "rev"}

@@ -487,9 +487,10 @@ def test_fori_loop_counts_in_the_dtype_of_its_bounds():
     assert ft.lax.fori_loop(np.int32(0), np.int32(3), lambda i, c: c + i, 0).tolist() == 3
 
 
-def test_fori_loop_with_traced_bounds_points_at_while_loop():
-    with pytest.raises(NotImplementedError, match="while_loop"):
-        ft.jit(lambda n, x: ft.lax.fori_loop(0, n, lambda i, c: c * 2.0, x))(3, 1.0)
+def test_fori_loop_with_traced_bounds_is_a_while_loop():
+    f = ft.jit(lambda n, x: ft.lax.fori_loop(0, n, lambda i, c: c * 2.0, x))
+    assert float(f(3, 1.0)) == 8.0 and float(f(0, 1.0)) == 1.0
+    assert float(ft.grad(f, argnums=1)(3, 1.0)) == 8.0
 
 
 def test_fori_loop_body_errors_name_both_types():

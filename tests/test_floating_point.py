@@ -51,7 +51,9 @@ def _specials(dtype):
 # integer operands that index or count (gather/scatter indices, iota has none): their
 # values are positions, not arithmetic, and keep what the row drew
 _INDEX_OPERANDS = {"gather": (1,), "scatter": (1,), "scatter_add": (1,), "dynamic_slice": (1,),
-                   "dynamic_update_slice": (2,)}
+                   "dynamic_update_slice": (2,),
+                   # a loop's bound and counter: special integers would make it run 2**31 iterations
+                   "while": (0, 2), "while_reverse": (0, 3)}
 
 
 def _operand_specials(name, i, dtype):

@@ -215,6 +215,15 @@ PROGRAMS = {
         *CF.scan(ir.stage(lambda w, c, x: [E.add(E.mul(c, w), x), E.neg(c)], [F64(), F64(3), F64(3)]),
                  [w], [x], [xs], 2, reverse=True, unroll=2)], [I32(), F64(), F64(3), F64(2, 3)]),
     "collectives": (lambda x: _collectives_over_two_processes(x), [F64(2, 2)]),
+    "while_loops": (lambda n, w, x: [
+        *CF.while_loop(ir.stage(lambda n, i, x: [E.lt(i, n)], [I32(), I32(), F64(3)]),
+                       ir.stage(lambda w, i, x: [E.add(i, np.int32(1)), E.mul(x, w)], [F64(), I32(), F64(3)]),
+                       [n], [w], [np.int32(0), x], checkpoints=4),
+        *ir.bind(CF.while_reverse_p, n, w, w, np.int32(0), x, x, **CF._reverse_params(
+            ir.stage(lambda n, i, x: [E.lt(i, n)], [I32(), I32(), F64(3)]),
+            ir.stage(lambda w, i, x: [E.add(i, np.int32(1)), E.mul(x, w)], [F64(), I32(), F64(3)]),
+            ir.stage(lambda w, i, x, g: [E.mul(g, w)], [F64(), I32(), F64(3), F64(3)]), 1, 1, 1, None))],
+        [I32(), F64(), F64(3)]),
 }
 
 

@@ -860,7 +860,8 @@ def _scan_body(aval):
 
 
 def _while_params(aval):
-    """cond (n, i, x) -> i < min(n, 4) (bounded: a drawn n never runs long); body (w, i, x) -> (i + 1, x * w + sin x)."""
+    """cond (n, i, x) -> i < min(n, 4) (bounded: a drawn n never runs long);
+    body (w, i, x) -> (i + 1, x * w + sin x)."""
     E = ir.primitives.elementwise
     i32 = ShapedArray((), I32)
     cond = ir.stage(lambda n, i, x: [E.lt(i, E.min(n, np.int32(4)))], [i32, i32, aval])
@@ -989,7 +990,8 @@ BAD_INPUTS = [
                                                    "length": 4, "reverse": False, "unroll": 1}),
     ("while", [A((), I32), A((3,)), A((), I32), A((3,), F32)], _while_params(A((3,)))),
     ("while", [A((), I32), A((3,)), A((), I32)], _while_params(A((3,)))),
-    ("while_reverse", [A((), I32), A((3,)), A((3,)), A((), I32), A((3,)), A((3,), F32)], _while_reverse_params(A((3,)))),
+    ("while_reverse", [A((), I32), A((3,)), A((3,)), A((), I32), A((3,)), A((3,), F32)],
+     _while_reverse_params(A((3,)))),
     ("while", [A((), I32), A((3,)), A((), I32), A((3,))],  # a cond that returns an i32
      {**_while_params(A((3,))), "cond_jaxpr": ir.stage(lambda n, i, x: [i], [A((), I32), A((), I32), A((3,))])}),
     ("scan", [A((3,)), A((3,)), A((4, 3))],  # a body whose carry output is not its carry input's type

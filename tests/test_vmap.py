@@ -199,7 +199,8 @@ def _scan(draw):
 
 
 def _while_params(aval):
-    """cond (n, i, x) -> i < min(n, 4); body (w, i, x) -> (i + 1, x * w + sin x); bwd (w, i, x, g) -> g * (w + cos x)."""
+    """cond (n, i, x) -> i < min(n, 4); body (w, i, x) -> (i + 1, x * w + sin x);
+    bwd (w, i, x, g) -> g * (w + cos x)."""
     E = ir.primitives.elementwise
     i32 = ir.ShapedArray((), np.dtype(np.int32))
     cond = ir.stage(lambda n, i, x: [E.lt(i, E.min(n, np.int32(4)))], [i32, i32, aval])

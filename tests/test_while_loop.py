@@ -139,3 +139,56 @@ def test_safe_log_style_guard_in_a_loop():
         return ft.lax.while_loop(lambda v: v > 1.0, lambda v: fnp.log(v) + 0.5, x)
     for g in (ft.grad(f), ft.jit(ft.grad(f)) if False else ft.grad(f)):
         assert np.isfinite(g(5.0))
+
+
+def _damped(x, w, checkpoints):
+    def body(c):
+        i, v = c
+        return i + 1, fnp.tanh(v * w) + 0.1 * v
+    return fnp.sum(ft.lax.while_loop(lambda c: c[0] < 37, body, (0, x), checkpoints=checkpoints)[1] ** 2)
+
+
+@pytest.mark.parametrize("k", [1, 2, 5, 36, 100])
+def test_checkpoints_give_the_gradients_of_the_tape(k):
+    x, w = np.linspace(-1.0, 1.0, 4), 0.9
+    want = ft.grad(_damped, argnums=(0, 1))(x, w, None)
+    for grad in (ft.grad(_damped, argnums=(0, 1)), ft.jit(ft.grad(_damped, argnums=(0, 1)), static_argnums=2)):
+        got = grad(x, w, k)
+        for g, e in zip(got, want):
+            np.testing.assert_allclose(g, e, rtol=1e-13, atol=1e-15)
+    # vmap of the gradient with checkpoints, against a loop of calls
+    xs = np.stack([x, -x, 2 * x])
+    got = ft.vmap(lambda x: ft.grad(_damped)(x, w, k))(xs)
+    np.testing.assert_allclose(got, [ft.grad(_damped)(r, w, None) for r in xs], rtol=1e-13, atol=1e-15)
+
+
+def test_checkpoints_must_be_a_positive_int():
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(TypeError, match="checkpoints"):
+            ft.lax.while_loop(lambda v: v < 1.0, lambda v: v + 1.0, 0.0, checkpoints=bad)
+
+
+def test_jit_of_grad_with_a_data_dependent_trip_count_and_vmap_of_it():
+    def f(x):  # halves until below 1: the trip count depends on x, known only when the program runs
+        return ft.lax.while_loop(lambda v: v > 1.0, lambda v: v * 0.5 + fnp.sin(v) * 0.01, x)
+    xs = np.array([0.5, 3.0, 100.0])
+    want = [ft.grad(f)(x) for x in xs]
+    np.testing.assert_allclose([ft.jit(ft.grad(f))(x) for x in xs], want, rtol=1e-13)
+    np.testing.assert_allclose(ft.vmap(ft.grad(f))(xs), want, rtol=1e-13)
+    np.testing.assert_allclose(ft.jit(ft.vmap(ft.grad(f)))(xs), want, rtol=1e-13)
+    jaxpr = str(ft.make_jaxpr(ft.grad(f))(3.0))
+    assert "while_reverse[" in jaxpr
+
+
+def test_second_order_eagerly_and_forward_over_reverse_under_jit():
+    f = lambda x: looped(x, 4)  # noqa: E731
+    h = 1e-4
+    fd = (ft.grad(f)(0.3 + h) - ft.grad(f)(0.3 - h)) / (2 * h)
+    np.testing.assert_allclose(ft.grad(ft.grad(f))(0.3), fd, rtol=1e-6)
+    np.testing.assert_allclose(ft.jit(lambda x: ft.jvp(ft.grad(f), (x,), (1.0,))[1])(0.3), fd, rtol=1e-6)
+
+
+def test_grad_through_a_parsed_loop_under_the_limit():
+    text = str(ft.make_jaxpr(lambda x: looped(x, 3))(0.5))
+    fun = ft.jaxpr_as_fun(ft.parse_jaxpr(text))
+    np.testing.assert_allclose(ft.grad(lambda x: fun(x)[0])(0.5), ft.grad(looped)(0.5, 3), rtol=1e-13)

@@ -789,35 +789,16 @@ def _while_batch(values, dims, *, cond_jaxpr, body_jaxpr, cond_nconsts, body_nco
     cond = _inherit(cond, cond_jaxpr)
     if not pred_batched:
         outs = bind(while_p, *cond_consts, *cond_c, *body_consts, *body_c, *carry,
-                    **_while_params(cond, body, len(cond_consts) + cond_nconsts, len(body_consts) + body_nconsts, checkpoints))
+                    **_while_params(cond, body, len(cond_consts) + cond_nconsts, len(body_consts) + body_nconsts,
+                                    checkpoints))
         return outs, [0 if b else not_mapped for b in carry_b]
     # a batched predicate: the loop goes on while any lane's holds; the body computes every lane's and
     # keeps the carry of those whose predicate no longer holds
     n_cc, n_bc = len(cond_consts) + cond_nconsts, len(body_consts) + body_nconsts
-    cond_const_avals = [get_aval(x).strip_weak_type() for x in (*cond_consts, *cond_c)]
-    body_const_avals = [get_aval(x).strip_weak_type() for x in (*body_consts, *body_c)]
-    carry_avals = [get_aval(x) for x in carry]
-
-    def any_lane(*args):
-        (pred,) = call.jit_call(cond, list(args), "while_cond")
-        from ir.primitives import reductions
-        return [reductions.reduce_max(pred, (0,))]
-
-    def masked_body(*args):
-        cc, bc, c = split_list(args, n_cc, n_bc)
-        (pred,) = call.jit_call(cond, [*cc, *c], "while_cond")
-        new = call.jit_call(body, [*bc, *c], "while_body")
-        outs = []
-        for old, value in zip(c, new, strict=True):
-            shape = get_aval(value).shape
-            mask = structural.broadcast_in_dim(pred, shape, (0,)) if len(shape) > 1 else pred
-            outs.append(ew.select_n(mask, old, value))
-        return outs
-    from ir.tracing import stage
-    any_cond = _inherit(call.call_form(stage(any_lane, [*cond_const_avals, *carry_avals]))[0], cond_jaxpr)
-    new_body = call.call_form(stage(masked_body, [*cond_const_avals, *body_const_avals, *carry_avals]))[0]
+    any_cond, masked_body = _masked_loop(cond, body, cond_jaxpr, [*cond_consts, *cond_c], [*body_consts, *body_c],
+                                         carry)
     outs = bind(while_p, *cond_consts, *cond_c, *cond_consts, *cond_c, *body_consts, *body_c, *carry,
-                **_while_params(any_cond, new_body, n_cc, n_cc + n_bc, checkpoints))
+                **_while_params(any_cond, masked_body, n_cc, n_cc + n_bc, checkpoints))
     return outs, [0] * num_carry
 
 
@@ -844,7 +825,8 @@ def _while_dce(used_outputs, eqn, dce_jaxpr):
         return keep, eqn
     return keep, eqn.replace(invars=[x for x, k in zip(eqn.invars, keep, strict=True) if k],
                              outvars=[v for v, u in zip(eqn.outvars, used, strict=True) if u],
-                             params=_while_params(cond, body, sum(cond_c_used), sum(body_c_used), params["checkpoints"]))
+                             params=_while_params(cond, body, sum(cond_c_used), sum(body_c_used),
+                                                  params["checkpoints"]))
 
 
 def _while_taylor(primals, series, *, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts, checkpoints):
@@ -866,7 +848,8 @@ def _while_taylor(primals, series, *, cond_jaxpr, body_jaxpr, cond_nconsts, body
     extra = [get_aval(x).strip_weak_type() for x in carry_coefficients]
     cond = _inherit(_ignoring_extra_carries(cond_jaxpr, extra), cond_jaxpr)
     outs = bind(while_p, *cond_c, *consts, *body_c, *c_coefficients, *carry, *carry_coefficients,
-                **_while_params(cond, body, cond_nconsts, len(consts) + body_nconsts + len(c_coefficients), checkpoints))
+                **_while_params(cond, body, cond_nconsts, len(consts) + body_nconsts + len(c_coefficients),
+                                checkpoints))
     carry_out, carry_c = outs[:num_carry], outs[num_carry:]
     return carry_out, _series_of([get_aval(x) for x in carry_out], carry_nonzero, carry_c)
 
