@@ -290,6 +290,7 @@ TESTED_ELSEWHERE = {
     **{name: "tests/test_special_accuracy.py" for name in ("digamma", "erf", "erf_inv", "erfc", "lgamma", "polygamma")},
     **{name: "tests/test_collectives.py" for name in ("all_gather", "all_to_all", "axis_index", "pmax", "pmean",
                                                        "pmin", "ppermute", "psum", "psum_scatter")},
+    "while_loop": "tests/test_while_loop.py",
 }
 
 
