@@ -275,8 +275,17 @@ def _linear_cases():
         # the branch a constant predicate picks (staged under a trace: a cond of linear branches)
         "cond": lambda x: ft.lax.cond(np.float64(1.0) > 0.0, lambda v: v[:3] * 2.0 - v[3:], lambda v: v[3:], x),
         "scan": lambda x: _linear_scan(x),
+        "custom_jvp_call": lambda x: _linear_custom(x),
     }
     return cases
+
+
+@ft.custom_jvp
+def _linear_custom(v):
+    return v[:3] * 2.0 - v[3:]
+
+
+_linear_custom.defjvp(lambda p, t: (_linear_custom(*p), _linear_custom(*t)))  # linear: its own derivative
 
 
 def _linear_scan(x):

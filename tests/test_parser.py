@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ftrans as ft
+import custom_rows
 import ftrans.numpy as fnp
 import ir
 import ir.parser
@@ -28,6 +29,7 @@ from ir.primitives import elementwise as E
 from ir.primitives import indexing as I
 from ir.primitives import linalg as L
 from ir.primitives import control_flow as CF
+from ir.primitives import custom_derivatives as CD
 from ir.primitives import reductions as R
 from ir.primitives import structural as S
 from ir.printer import var_name
@@ -207,6 +209,11 @@ PROGRAMS = {
         *CF.cond(i, [x], [ir.stage(lambda a: [a], [F64(3)])]),
         *CF.scan(ir.stage(lambda w, c, x: [E.add(E.mul(c, w), x), E.neg(c)], [F64(), F64(3), F64(3)]),
                  [w], [x], [xs], 2, reverse=True, unroll=2)], [I32(), F64(), F64(3), F64(2, 3)]),
+    # the rules print as sub-jaxprs: a parsed program differentiates as the original (test_custom.py)
+    "custom_rules": (lambda x, y, g: [
+        *ir.bind(PRIMITIVES["custom_jvp_call"], x, y, **custom_rows.call_params(F64(3))),
+        *ir.bind(PRIMITIVES["custom_vjp_call"], x, y, **custom_rows.vjp_params(F64(3))),
+        *ir.bind(PRIMITIVES["custom_lin"], x, y, x, g, g, **custom_rows.lin_params(F64(3)))], [F64(3)] * 3),
 }
 
 
@@ -221,7 +228,7 @@ def test_roundtrip_programs(name):
 
 
 def test_programs_cover_every_primitive_of_ir_primitives():
-    modules = (E, I, L, R, S, CF)
+    modules = (E, I, L, R, S, CF, CD)
     declared = {p.name for m in modules for p in vars(m).values() if isinstance(p, Primitive)}
     used = {eqn.primitive.name for name in PROGRAMS for eqn in stage(name).eqns}
     assert declared - used == set(), "add a program using these primitives to PROGRAMS"

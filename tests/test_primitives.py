@@ -32,6 +32,7 @@ from hypothesis.extra import numpy as hnp
 
 import ftrans as ft
 import ir
+import custom_rows
 from conftest import jit_for, share_of_profile
 from interpreters.eval import eval_closed_jaxpr
 from ir.core import Array, ShapedArray
@@ -682,8 +683,14 @@ def _stage_one(prim, avals, params):
     return ir.stage(fun, avals)
 
 
+# primitives that cannot be evaluated on their own, and where their tests are
+NO_EVALUATION = {
+    "custom_lin": "a custom_vjp function's linear map: only its transpose (bwd) exists; tests/test_custom.py",
+}
+
+
 def test_every_primitive_has_a_row():
-    missing = sorted(set(ir.PRIMITIVES) - set(ROWS))
+    missing = sorted(set(ir.PRIMITIVES) - set(ROWS) - set(NO_EVALUATION))
     assert not missing, f"primitives without a row in tests/test_primitives.py: {missing}"
     unknown = sorted(set(ROWS) - set(ir.PRIMITIVES))
     assert not unknown, f"rows for primitives that are not registered: {unknown}"
@@ -1030,6 +1037,20 @@ def _():
     return draw, lambda args, params: _scan_reference(*args, params["reverse"])
 
 
+def _custom_row(params_of):
+    """A custom rule's equation on f(x, y) = sin(x) * y over drawn shapes and dtypes."""
+    def draw(d):
+        shape = d(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=3))
+        dtype = d(st.sampled_from(FLOATS))
+        x, y = (array(d, dtype, shape, lo=-3, hi=3) for _ in range(2))
+        return [x, y], params_of(ShapedArray(shape, dtype))
+    return draw, lambda args, params: [custom_rows.reference(*args)]
+
+
+row("custom_jvp_call")(_custom_row(custom_rows.call_params))
+row("custom_vjp_call")(_custom_row(custom_rows.vjp_params))
+
+
 # -------------------- Python and NumPy scalars as operands --------------------
 
 def S(value, dtype=F64):
@@ -1116,8 +1137,11 @@ SCALAR_CASES["cond"] = [([S(k, np.int32), S(0.7), S(1.3)], {"branches": _cond_br
 SCALAR_CASES["scan"] = [([S(0.7), S(1.3), np.array([0.5, 1.5, -0.5])],
                          {"jaxpr": _scan_body(ShapedArray((), F64)), "num_consts": 1, "num_carry": 1, "length": 3,
                           "reverse": False, "unroll": 1})]
+SCALAR_CASES["custom_jvp_call"] = [([S(0.7), S(1.3)], custom_rows.call_params(ShapedArray((), F64)))]
+SCALAR_CASES["custom_vjp_call"] = [([S(0.7), S(1.3)], custom_rows.vjp_params(ShapedArray((), F64)))]
 # operands that are never rank-0
 NO_RANK0_OPERANDS = {
+    "custom_lin": "no evaluation of its own (NO_EVALUATION)",
     "iota": "no operands",
     "argmax": "reduces one axis of its operand", "argmin": "reduces one axis of its operand",
     "concatenate": "joins operands along an axis",

@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+import custom_rows
 import ftrans as ft
 import ftrans.numpy as fnp
 import ir
@@ -167,6 +168,23 @@ def _jit_call(draw):
     return (lambda x, y: ir.bind(jit_call_p, x, y, jaxpr=body, name="f")[0]), [_floats(shape), _floats(shape)]
 
 
+def _custom(name, params_of, cotangent=False):
+    """A custom rule's equation on f(x, y) = sin(x) * y (tests/custom_rows.py); for custom_lin,
+    its transpose (bwd) batched, through the vjp of custom_vjp_call."""
+    def case(draw):
+        shape = _shape(draw)
+        aval = ir.ShapedArray(shape, F64)
+        prim = ir.PRIMITIVES[name]
+        if cotangent:
+            p = custom_rows.vjp_params(aval)
+            vjp_p = ir.PRIMITIVES["custom_vjp_call"]
+            return (lambda x, y, g: ft.vjp(lambda a, b: ir.bind(vjp_p, a, b, **p)[0], x, y)[1](g)[0]), \
+                [_floats(shape), _floats(shape), _floats(shape)]
+        params = params_of(aval)
+        return (lambda x, y: ir.bind(prim, x, y, **params)[0]), [_floats(shape), _floats(shape)]
+    return case
+
+
 def _cond(draw):
     """The index batched (a select of every branch per example) or shared (one branch)."""
     shape = _shape(draw)
@@ -296,6 +314,9 @@ CASES = {
     "scatter_add": _scatter("scatter_add"),
     "scatter": _scatter("scatter"),
     **{name: _scatter(name) for name in ["scatter_mul", "scatter_min", "scatter_max"]},
+    "custom_jvp_call": _custom("custom_jvp_call", custom_rows.call_params),
+    "custom_vjp_call": _custom("custom_vjp_call", custom_rows.vjp_params),
+    "custom_lin": _custom("custom_lin", None, cotangent=True),
 }
 
 
