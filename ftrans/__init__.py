@@ -8,6 +8,8 @@ from ftrans import lax, numpy, tree_util
 from ftrans import optim
 from ftrans._autodiff import grad, jvp, linearize, value_and_grad, vjp
 from ftrans._check_grads import check_grads
+from ftrans import ad_checkpoint
+from ftrans._checkpoint import checkpoint, checkpoint_policies, print_saved_residuals, remat
 from ftrans._config import config
 from ftrans._custom_derivatives import custom_jvp, custom_vjp
 from ftrans._device import device_put
@@ -29,5 +31,5 @@ parse_jaxpr = _api_boundary(_parse)  # errors show the caller's line, not the pa
 __version__ = "0.1.0"
 
 __all__ = ["Array", "ClosedJaxpr", "ConcretizationError", "ExportError", "Jaxpr", "JaxprParseError", "ShapedArray", "UnexpectedTracerError",
-           "biharmonic", "check_grads", "config", "custom_jvp", "custom_vjp", "device_put", "differential_operator", "export", "grad", "hessian", "jacfwd", "jacrev", "jaxpr_as_fun", "jet", "jit", "jvp", "lax", "laplacian", "linearize", "load", "make_jaxpr", "parse_jaxpr",
-           "numpy", "optim", "tree_util", "value_and_grad", "vjp", "vmap"]
+           "ad_checkpoint", "biharmonic", "check_grads", "checkpoint", "checkpoint_policies", "config", "custom_jvp", "custom_vjp", "device_put", "differential_operator", "export", "grad", "hessian", "jacfwd", "jacrev", "jaxpr_as_fun", "jet", "jit", "jvp", "lax", "laplacian", "linearize", "load", "make_jaxpr", "parse_jaxpr",
+           "numpy", "optim", "print_saved_residuals", "remat", "tree_util", "value_and_grad", "vjp", "vmap"]

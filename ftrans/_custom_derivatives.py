@@ -18,6 +18,7 @@ import contextlib
 import contextvars
 import functools
 import inspect
+import re
 
 import numpy as np
 
@@ -59,6 +60,12 @@ def _nested_too_deep(custom):
 
 def _name_of(fun):
     return getattr(fun, "__name__", None) or type(fun).__name__
+
+
+def _printable(name):
+    """`name` as the printed IR writes a name (letters, digits, _): `<lambda>` is `_lambda_`."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", name) or "f"
+    return name if not name[0].isdigit() else "_" + name
 
 
 def _positional(fun, args, kwargs):
@@ -237,7 +244,8 @@ class custom_jvp:
                                [*avals, *(tangent_aval(a) for a in avals)])
         call_jaxpr, consts = call_form(closed)
         jvp_jaxpr, jvp_consts = call_form(jvp_closed)
-        outs = cd.custom_jvp_call(call_jaxpr, jvp_jaxpr, consts, jvp_consts, leaves, name, self.symbolic_zeros)
+        outs = cd.custom_jvp_call(call_jaxpr, jvp_jaxpr, consts, jvp_consts, leaves, _printable(name),
+                                  self.symbolic_zeros)
         return tree_unflatten(out_tree, outs)
 
     def _flat_rule(self, static, in_tree, out_tree, out_avals, name):
@@ -348,7 +356,7 @@ class custom_vjp:
         fwd_jaxpr, fwd_consts = call_form(fwd_closed)
         bwd_jaxpr, bwd_consts = call_form(bwd_closed)
         outs = cd.custom_vjp_call(call_jaxpr, fwd_jaxpr, bwd_jaxpr, consts, fwd_consts, bwd_consts, leaves,
-                                  len(res_avals), name)
+                                  len(res_avals), _printable(name))
         return tree_unflatten(out_tree, outs)
 
     def _staged_fwd(self, static, in_tree, avals, out_tree, out_avals, name):

@@ -77,6 +77,8 @@ DIFFERENTIABLE = {
                                       x, y), anywhere, 2),
     "scan": (lambda x, y: _scanned(x, fnp.reshape(y, (-1,))), anywhere, 2),
     "custom_jvp_call": (lambda x, y: _custom_sin_times(x, y) * x, anywhere, 2),
+    "checkpoint": (lambda x, y: ft.checkpoint(lambda a, b: fnp.sin(fnp.sin(a) * b))(x, y) * x, anywhere, 2),
+    "name": (lambda x: ft.ad_checkpoint.checkpoint_name(fnp.sin(x), "s") * x, anywhere, 1),
 }
 
 

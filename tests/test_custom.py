@@ -401,3 +401,157 @@ def test_the_custom_lin_primitive_cannot_be_evaluated_forward():
     f = lambda a, b: fnp.sum(ir.bind(ir.PRIMITIVES["custom_vjp_call"], a, b, **p)[0])  # noqa: E731
     for got, w in zip(ft.grad(f, argnums=(0, 1))(x, x), want, strict=True):
         np.testing.assert_allclose(got, w)
+
+
+# -------------------- checkpoint (remat) and its policies --------------------
+
+import random_programs  # noqa: E402
+
+
+def _loss_of(program):
+    return lambda x, y: sum(fnp.sum(v * (k + 1.0)) for k, v in enumerate(program(x, y)))
+
+
+@settings(max_examples=25, deadline=None)
+@given(random_programs.programs(max_steps=6), st.data(), st.sampled_from(["nothing_saveable", "dots_saveable",
+                                                                         "everything_saveable"]))
+def test_checkpoint_gives_the_values_and_gradients_of_no_checkpoint(program_and_names, data, policy):
+    program, _ = program_and_names
+    x, y = random_programs.inputs(data.draw)
+    loss = _loss_of(program)
+    remat = ft.checkpoint(loss, policy=getattr(ft.checkpoint_policies, policy))
+    with np.errstate(all="ignore"):
+        want_value, want_grads = ft.value_and_grad(loss, argnums=(0, 1))(x, y)
+        for how, grad in (("eager", ft.value_and_grad(remat, argnums=(0, 1))),
+                          ("jit", ft.jit(ft.value_and_grad(remat, argnums=(0, 1))))):
+            value, grads = grad(x, y)
+            np.testing.assert_allclose(value, want_value, rtol=1e-12, atol=1e-12, err_msg=how)
+            for g, w in zip(grads, want_grads, strict=True):
+                np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-10, err_msg=how)
+
+
+def _mlp(params, x):
+    for w in params:
+        x = fnp.tanh(x @ w)
+    return fnp.sum(x ** 2)
+
+
+def test_the_recomputation_is_visible_and_survives_the_passes():
+    f = lambda x: fnp.sum(ft.checkpoint(lambda v: fnp.sin(fnp.sin(v)))(x))  # noqa: E731
+    x = np.array([0.3, 0.5])
+    for optimize in (False, True):
+        closed = ft.make_jaxpr(ft.grad(f), optimize=optimize)(x)
+        ir.check(closed)
+        checkpoints = [e for e in closed.eqns if e.primitive.name == "checkpoint"]
+        assert len(checkpoints) == 1
+        inner = [e.primitive.name for e in checkpoints[0].params["jaxpr"].eqns]
+        assert "sin" in inner  # the forward value sin(x), recomputed in the backward pass
+        outside = str(closed).replace(str(checkpoints[0].params["jaxpr"]), "")
+        assert outside.count("sin") >= 1  # and computed once in the forward pass
+    jitted = ft.jit(ft.grad(f))
+    np.testing.assert_allclose(jitted(x), np.cos(np.sin(x)) * np.cos(x))
+
+
+def _residual_bytes(f, *args):
+    return ft.ad_checkpoint.saved_residual_bytes(f, *args)
+
+
+def test_print_saved_residuals_before_and_after_checkpoint(capsys):
+    params = [np.full((3, 3), 0.1 * (k + 1)) for k in range(4)]
+    x = np.ones((2, 3))
+    ft.print_saved_residuals(_mlp, params, x)
+    before = capsys.readouterr().out
+    assert "output of sub" in before or "output of tanh" in before
+    assert "f64[2,3]" in before and before.strip().splitlines()[-1].startswith("total:")
+    remat_layers = lambda params, x: _mlp_with(params, x, ft.checkpoint)  # noqa: E731
+    ft.print_saved_residuals(remat_layers, params, x)
+    after = capsys.readouterr().out
+    assert "output of sub" not in after  # the layer outputs are saved (the next layer's inputs), not 1 - tanh^2
+    full = _residual_bytes(_mlp, params, x)
+    assert _residual_bytes(remat_layers, params, x) < full
+    everything = lambda params, x: _mlp_with(params, x, partial(  # noqa: E731
+        ft.checkpoint, policy=ft.checkpoint_policies.everything_saveable))
+    assert _residual_bytes(everything, params, x) >= full
+    dots = lambda params, x: _mlp_with(params, x, partial(  # noqa: E731
+        ft.checkpoint, policy=ft.checkpoint_policies.dots_saveable))
+    ft.print_saved_residuals(dots, params, x)
+    assert "output of dot_general" in capsys.readouterr().out
+
+
+def _mlp_with(params, x, wrap):
+    layer = wrap(lambda w, h: fnp.tanh(h @ w))
+    for w in params:
+        x = layer(w, x)
+    return fnp.sum(x ** 2)
+
+
+def test_save_only_these_names():
+    def layer(w, h):
+        z = ft.ad_checkpoint.checkpoint_name(h @ w, "pre")
+        return fnp.tanh(z) * fnp.sin(z)
+    f = lambda w, h: fnp.sum(layer(w, h))  # noqa: E731
+    w, h = np.full((3, 3), 0.2), np.ones((2, 3))
+    named = ft.checkpoint(f, policy=ft.checkpoint_policies.save_only_these_names("pre"))
+    listed = ft.ad_checkpoint.saved_residuals(named, w, h)
+    assert [where for _, where in listed].count("output of name") == 1
+    others = ft.checkpoint(f, policy=ft.checkpoint_policies.save_only_these_names("other"))
+    assert "output of name" not in [where for _, where in ft.ad_checkpoint.saved_residuals(others, w, h)]
+    for g in (ft.grad(named, argnums=(0, 1))(w, h), ft.grad(others, argnums=(0, 1))(w, h)):
+        for got, want in zip(g, ft.grad(f, argnums=(0, 1))(w, h), strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-13)
+
+
+def test_nested_checkpoints_and_checkpoint_inside_scan():
+    inner = ft.checkpoint(lambda v: fnp.sin(v) * v)
+    outer = ft.checkpoint(lambda v: fnp.cos(inner(v)) + inner(v * 2.0))
+    plain = lambda v: fnp.cos(fnp.sin(v) * v) + fnp.sin(v * 2.0) * v * 2.0  # noqa: E731
+    x = np.array([0.3, -0.7])
+    for grad in (ft.grad(lambda v: fnp.sum(outer(v))), ft.jit(ft.grad(lambda v: fnp.sum(outer(v))))):
+        np.testing.assert_allclose(grad(x), ft.grad(lambda v: fnp.sum(plain(v)))(x), rtol=1e-13)
+    body = ft.checkpoint(lambda c, e: (fnp.tanh(c * e + 0.5), fnp.sin(c)))
+    scanned = lambda c: fnp.sum(ft.lax.scan(body, c, np.array([0.5, 1.5, -1.0]))[1])  # noqa: E731
+    unrolled = lambda c: sum(fnp.sin(c := fnp.tanh(c * e + 0.5)) if False else 0.0 for e in [])  # noqa: E731
+    del unrolled
+
+    def by_hand(c):
+        total = 0.0
+        for e in (0.5, 1.5, -1.0):
+            total = total + fnp.sin(c)
+            c = fnp.tanh(c * e + 0.5)
+        return total
+    for grad in (ft.grad(scanned), ft.jit(ft.grad(scanned))):
+        np.testing.assert_allclose(grad(0.4), ft.grad(by_hand)(0.4), rtol=1e-13)
+    np.testing.assert_allclose(ft.vmap(ft.grad(scanned))(np.array([0.4, -0.2])),
+                               [ft.grad(by_hand)(0.4), ft.grad(by_hand)(-0.2)], rtol=1e-13)
+
+
+def test_second_order_jet_and_vmap_through_a_checkpoint():
+    f = ft.checkpoint(lambda x: fnp.sin(x) * x)
+    np.testing.assert_allclose(ft.grad(ft.grad(f))(0.7), 2 * np.cos(0.7) - 0.7 * np.sin(0.7), rtol=1e-14)
+    np.testing.assert_allclose(ft.jvp(f, (0.7,), (1.0,))[1], np.cos(0.7) * 0.7 + np.sin(0.7), rtol=1e-14)
+    _, series = ft.jet(f, (0.7,), ((1.0, 0.0),))
+    np.testing.assert_allclose(series[1], 2 * np.cos(0.7) - 0.7 * np.sin(0.7), rtol=1e-13)
+    np.testing.assert_allclose(ft.vmap(f)(np.array([0.1, 0.2])), np.sin([0.1, 0.2]) * [0.1, 0.2])
+    assert ft.remat is ft.checkpoint
+
+
+def test_checkpoint_programs_print_parse_and_differentiate_the_same():
+    f = ft.checkpoint(lambda x: fnp.tanh(x @ np.full((2, 2), 0.3)), policy=ft.checkpoint_policies.dots_saveable)
+    x = np.array([[0.2, -0.4]])
+    closed = ft.make_jaxpr(f)(x)
+    assert "policy=dots_saveable" in str(closed)
+    parsed = ft.parse_jaxpr(str(closed), consts=closed.consts)
+    assert str(parsed) == str(closed)
+    as_fun = ft.jaxpr_as_fun(parsed)
+    np.testing.assert_allclose(ft.grad(lambda v: fnp.sum(as_fun(v)[0]))(x), ft.grad(lambda v: fnp.sum(f(v)))(x))
+    grad_program = ft.make_jaxpr(ft.grad(lambda v: fnp.sum(f(v))))(x)
+    assert str(ft.parse_jaxpr(str(grad_program))) == str(grad_program)
+
+
+def test_checkpoint_errors():
+    with pytest.raises(TypeError, match="policy must be one of ft.checkpoint_policies"):
+        ft.checkpoint(fnp.sin, policy=lambda *a, **k: True)
+    with pytest.raises(ValueError, match="letters, digits"):
+        ft.grad(lambda x: ft.ad_checkpoint.checkpoint_name(x, "a b"))(1.0)
+    with pytest.raises(TypeError, match="must be callable|callable"):
+        ft.checkpoint(3)

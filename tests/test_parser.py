@@ -30,6 +30,7 @@ from ir.primitives import indexing as I
 from ir.primitives import linalg as L
 from ir.primitives import control_flow as CF
 from ir.primitives import custom_derivatives as CD
+from ir.primitives import remat as RM
 from ir.primitives import reductions as R
 from ir.primitives import structural as S
 from ir.printer import var_name
@@ -213,7 +214,9 @@ PROGRAMS = {
     "custom_rules": (lambda x, y, g: [
         *ir.bind(PRIMITIVES["custom_jvp_call"], x, y, **custom_rows.call_params(F64(3))),
         *ir.bind(PRIMITIVES["custom_vjp_call"], x, y, **custom_rows.vjp_params(F64(3))),
-        *ir.bind(PRIMITIVES["custom_lin"], x, y, x, g, g, **custom_rows.lin_params(F64(3)))], [F64(3)] * 3),
+        *ir.bind(PRIMITIVES["custom_lin"], x, y, x, g, g, **custom_rows.lin_params(F64(3))),
+        *ir.bind(PRIMITIVES["checkpoint"], x, y, **custom_rows.checkpoint_params(F64(3), "dots_saveable")),
+        ir.bind(PRIMITIVES["name"], g, name="layer_1")], [F64(3)] * 3),
 }
 
 
@@ -228,7 +231,7 @@ def test_roundtrip_programs(name):
 
 
 def test_programs_cover_every_primitive_of_ir_primitives():
-    modules = (E, I, L, R, S, CF, CD)
+    modules = (E, I, L, R, S, CF, CD, RM)
     declared = {p.name for m in modules for p in vars(m).values() if isinstance(p, Primitive)}
     used = {eqn.primitive.name for name in PROGRAMS for eqn in stage(name).eqns}
     assert declared - used == set(), "add a program using these primitives to PROGRAMS"

@@ -1049,6 +1049,17 @@ def _custom_row(params_of):
 
 row("custom_jvp_call")(_custom_row(custom_rows.call_params))
 row("custom_vjp_call")(_custom_row(custom_rows.vjp_params))
+row("checkpoint")(_custom_row(custom_rows.checkpoint_params))
+
+
+@row("name")
+def _():
+    """checkpoint_name's identity, over drawn shapes and dtypes."""
+    def draw(d):
+        shape = d(hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=3))
+        dtype = d(st.sampled_from(NUMBERS))
+        return [array(d, dtype, shape)], {"name": d(st.sampled_from(["a", "layer_1"]))}
+    return draw, lambda args, params: [args[0]]
 
 
 # -------------------- Python and NumPy scalars as operands --------------------
@@ -1139,6 +1150,8 @@ SCALAR_CASES["scan"] = [([S(0.7), S(1.3), np.array([0.5, 1.5, -0.5])],
                           "reverse": False, "unroll": 1})]
 SCALAR_CASES["custom_jvp_call"] = [([S(0.7), S(1.3)], custom_rows.call_params(ShapedArray((), F64)))]
 SCALAR_CASES["custom_vjp_call"] = [([S(0.7), S(1.3)], custom_rows.vjp_params(ShapedArray((), F64)))]
+SCALAR_CASES["checkpoint"] = [([S(0.7), S(1.3)], custom_rows.checkpoint_params(ShapedArray((), F64)))]
+SCALAR_CASES["name"] = [([S(0.7)], {"name": "a"}), ([S(3, I64)], {"name": "b"})]
 # operands that are never rank-0
 NO_RANK0_OPERANDS = {
     "custom_lin": "no evaluation of its own (NO_EVALUATION)",

@@ -120,6 +120,8 @@ TAYLOR_CASES = {
     # jet evaluates a custom function's own jet, its rule ignored (as JAX's jet does)
     "custom_jvp_call": (lambda x, y: _custom_jvp_case(x, y) ** 2, anywhere, 2),
     "custom_vjp_call": (lambda x, y: _custom_vjp_case(x, y) ** 2, anywhere, 2),
+    "checkpoint": (lambda x, y: ft.checkpoint(lambda a, b: fnp.sin(a) * b)(x, y) ** 2, anywhere, 2),
+    "name": (lambda x: ft.ad_checkpoint.checkpoint_name(fnp.sin(x), "s") * x, anywhere, 1),
 }
 # primitives with no jet: forward mode through them is a TypeError (test_jet_of_custom_lin_is_a_type_error)
 NO_JET = {"custom_lin": "the linear map of a custom_vjp function: reverse mode only, as in JAX"}

@@ -168,6 +168,14 @@ def _jit_call(draw):
     return (lambda x, y: ir.bind(jit_call_p, x, y, jaxpr=body, name="f")[0]), [_floats(shape), _floats(shape)]
 
 
+def _unary_bound(prim_name, **params):
+    def case(draw):
+        shape = _shape(draw)
+        prim = ir.PRIMITIVES[prim_name]
+        return (lambda x: ir.bind(prim, x, **params)), [_floats(shape)]
+    return case
+
+
 def _custom(name, params_of, cotangent=False):
     """A custom rule's equation on f(x, y) = sin(x) * y (tests/custom_rows.py); for custom_lin,
     its transpose (bwd) batched, through the vjp of custom_vjp_call."""
@@ -317,6 +325,8 @@ CASES = {
     "custom_jvp_call": _custom("custom_jvp_call", custom_rows.call_params),
     "custom_vjp_call": _custom("custom_vjp_call", custom_rows.vjp_params),
     "custom_lin": _custom("custom_lin", None, cotangent=True),
+    "checkpoint": _custom("checkpoint", custom_rows.checkpoint_params),
+    "name": _unary_bound("name", name="x"),  # checkpoint_name
 }
 
 

@@ -7,4 +7,4 @@ declaration names the params the primitive takes and their types
 family registrars (`unary`, `binary`, `_reducer`, ...) fill it in for theirs.
 """
 from ir.primitives import call, control_flow, elementwise, indexing, linalg, reductions, structural  # noqa: F401
-from ir.primitives import custom_derivatives  # noqa: F401
+from ir.primitives import custom_derivatives, remat  # noqa: F401
