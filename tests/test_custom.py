@@ -555,3 +555,20 @@ def test_checkpoint_errors():
         ft.grad(lambda x: ft.ad_checkpoint.checkpoint_name(x, "a b"))(1.0)
     with pytest.raises(TypeError, match="must be callable|callable"):
         ft.checkpoint(3)
+
+
+def test_custom_vjp_inside_scan_and_cond_and_custom_rules_inside_a_checkpoint():
+    f = lambda x: ft.lax.scan(lambda c, e: (clip_gradient(c * e, -0.1, 0.1), None), x,  # noqa: E731
+                              np.array([2.0, 3.0]))[0]
+    for grad in (ft.grad(f), ft.jit(ft.grad(f))):
+        np.testing.assert_allclose(grad(1.0), 0.2)  # the cotangent 1 is clipped to 0.1, then times 2
+    np.testing.assert_allclose(ft.vmap(ft.grad(f))(np.array([1.0, 2.0])), [0.2, 0.2])
+    branch = lambda x: ft.lax.cond(x > 0, lambda y: clip_gradient(y * 5.0, -1.0, 1.0), fnp.sin, x)  # noqa: E731
+    assert ft.grad(branch)(1.0) == 5.0
+    g = ft.checkpoint(lambda x: log1pexp(x) * clip_gradient(x, -1.0, 1.0))
+    want = sigmoid(3.0) * 3.0 + 1.0  # the cotangent of the clipped factor, log1pexp(3) > 1, is clipped to 1
+    np.testing.assert_allclose(ft.grad(g)(3.0), want, rtol=1e-14)
+    np.testing.assert_allclose(ft.jit(ft.grad(g))(3.0), want, rtol=1e-14)
+    np.testing.assert_allclose(ft.hessian(lambda x: fnp.sum(log1pexp(x)))(np.array([0.1, 3.0])),
+                               np.diag(sigmoid(np.array([0.1, 3.0])) * (1 - sigmoid(np.array([0.1, 3.0])))),
+                               rtol=1e-12)
