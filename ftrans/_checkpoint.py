@@ -71,7 +71,8 @@ def _policy_of(policy):
     if isinstance(policy, _Policy):
         return policy.name, policy.names
     raise TypeError(at_user_line(
-        f"checkpoint: policy must be one of ft.checkpoint_policies ({', '.join(remat_rules.POLICIES)}), got {policy!r}: "
+        f"checkpoint: policy must be one of ft.checkpoint_policies ({', '.join(remat_rules.POLICIES)}), "
+        f"got {policy!r}: "
         "ftrans prints and parses the policy by its name, so arbitrary callables are not taken"))
 
 

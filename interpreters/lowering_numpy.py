@@ -118,7 +118,8 @@ VIEW_PRIMITIVES = {"reshape", "transpose", "squeeze", "slice", "rev", "stop_grad
 # body may return an input untouched), and which of their outputs may
 PASSTHROUGH_OUTPUTS = {"cond": lambda eqn: eqn.outvars,
                        "scan": lambda eqn: eqn.outvars[:eqn.params["num_carry"]],
-                       **{name: (lambda eqn: eqn.outvars) for name in ("checkpoint", "custom_jvp_call", "custom_vjp_call")}}
+                       **{name: (lambda eqn: eqn.outvars)
+                          for name in ("checkpoint", "custom_jvp_call", "custom_vjp_call")}}
 # views whose elements are not one C-ordered block (flattening them copies), and
 # views that keep their operand's layout
 _STRIDED_VIEWS = {"transpose", "slice", "rev"}

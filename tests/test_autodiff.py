@@ -144,7 +144,8 @@ def test_reverse_only_primitives_match_finite_differences_and_jit(name, data):
     ft.check_grads(fun, args, order=2, modes=("rev",), atol=1e-5, rtol=1e-5, eps=1e-5)
     loss = lambda *xs: fnp.sum(fun(*xs) ** 2)  # noqa: E731
     argnums = tuple(range(nargs))
-    _assert_jit_equals_eager(ft.jit(ft.grad(loss, argnums))(*args), ft.grad(loss, argnums)(*args), f"{name}: jit of grad")
+    _assert_jit_equals_eager(ft.jit(ft.grad(loss, argnums))(*args), ft.grad(loss, argnums)(*args),
+                             f"{name}: jit of grad")
     ct = np.ones(np.shape(fun(*args)))
     vjp = lambda ct, *xs: ft.vjp(fun, *xs)[1](ct)  # noqa: E731
     _assert_jit_equals_eager(ft.jit(vjp)(ct, *args), vjp(ct, *args), f"{name}: jit of vjp")

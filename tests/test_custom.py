@@ -510,8 +510,6 @@ def test_nested_checkpoints_and_checkpoint_inside_scan():
         np.testing.assert_allclose(grad(x), ft.grad(lambda v: fnp.sum(plain(v)))(x), rtol=1e-13)
     body = ft.checkpoint(lambda c, e: (fnp.tanh(c * e + 0.5), fnp.sin(c)))
     scanned = lambda c: fnp.sum(ft.lax.scan(body, c, np.array([0.5, 1.5, -1.0]))[1])  # noqa: E731
-    unrolled = lambda c: sum(fnp.sin(c := fnp.tanh(c * e + 0.5)) if False else 0.0 for e in [])  # noqa: E731
-    del unrolled
 
     def by_hand(c):
         total = 0.0

@@ -283,7 +283,8 @@ def custom_vjp_call(call_jaxpr, fwd_jaxpr, bwd_jaxpr, consts, fwd_consts, bwd_co
 def _custom_lin_abstract_eval(*avals, bwd_jaxpr, num_consts, num_res, name):
     what = f"custom_lin of {name}"
     if len(avals) < num_consts + num_res:
-        raise TypeError(f"{what}: {len(avals)} operands, fewer than its {num_consts} constants and {num_res} residuals")
+        raise TypeError(f"{what}: {len(avals)} operands, fewer than its {num_consts} constants "
+                        f"and {num_res} residuals")
     consts, residuals, tangents = split_list(avals, num_consts, num_res)
     if not _same_types(bwd_jaxpr.out_avals, tangents):
         raise TypeError(f"{what}: its bwd returns cotangents ({_listed(bwd_jaxpr.out_avals)}) for tangents "

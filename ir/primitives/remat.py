@@ -142,7 +142,8 @@ def _checkpoint_transpose(cts, *operands, jaxpr, prevent_cse, differentiated, po
 def _checkpoint_batch(values, dims, *, jaxpr, prevent_cse, differentiated, policy, names):
     from ir.primitives.batch_util import batch_size
     batched, consts, out_dims = transform("batch_jaxpr")(jaxpr, tuple(dims), batch_size(values, dims), None)
-    return bind(checkpoint_p, *consts, *values, **_params(batched, prevent_cse, differentiated, policy, names)), out_dims
+    outs = bind(checkpoint_p, *consts, *values, **_params(batched, prevent_cse, differentiated, policy, names))
+    return outs, out_dims
 
 
 def _checkpoint_dce(used_outputs, eqn, dce_jaxpr):
