@@ -11,7 +11,10 @@ from ftrans._api_extras import (Device, ShapeDtypeStruct, block_until_ready, def
 from ftrans._callbacks import pure_callback
 from ftrans._autodiff import grad, jvp, linearize, value_and_grad, vjp
 from ftrans._check_grads import check_grads
+from ftrans import ad_checkpoint
+from ftrans._checkpoint import checkpoint, checkpoint_policies, print_saved_residuals, remat
 from ftrans._config import config
+from ftrans._custom_derivatives import custom_jvp, custom_vjp
 from ftrans._device import device_put
 from ftrans._export import ExportError, export, load
 from ftrans._jacobians import hessian, jacfwd, jacrev
@@ -32,11 +35,13 @@ parse_jaxpr = _api_boundary(_parse)  # errors show the caller's line, not the pa
 __version__ = "0.1.0"
 
 __all__ = ["Array", "ClosedJaxpr", "ConcretizationError", "Device", "ExportError", "Jaxpr", "JaxprParseError",
-           "ShapeDtypeStruct", "ShapedArray", "UnexpectedTracerError", "biharmonic", "block_until_ready",
+           "ShapeDtypeStruct", "ShapedArray", "UnexpectedTracerError", "ad_checkpoint", "biharmonic",
+           "block_until_ready", "checkpoint", "checkpoint_policies", "custom_jvp", "custom_vjp",
            "check_grads", "config", "debug", "default_backend", "device_get", "device_put", "devices",
            "differential_operator", "disable_jit", "draw", "eval_shape", "export", "grad", "hessian", "jacfwd",
            "jacrev", "jaxpr_as_fun", "jet", "jit", "jvp", "laplacian", "lax", "linear_transpose", "linearize", "load",
-           "local_devices", "make_jaxpr", "numpy", "optim", "parse_jaxpr", "pure_callback", "tree", "tree_util",
+           "local_devices", "make_jaxpr", "numpy", "optim", "parse_jaxpr", "print_saved_residuals", "pure_callback",
+           "remat", "tree", "tree_util",
            "value_and_grad", "vjp", "vmap"]
 
 

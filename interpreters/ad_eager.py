@@ -322,7 +322,7 @@ _SUB_JAXPR = "the sub-jaxpr"
 # keeps its jaxpr, so the rules kept beside it serve every call), nor for sub-jaxprs
 # calling one (the generated code of its derived jaxprs would stay alive with the rule).
 # Bounded, as _RULES is.
-_RETRACED = frozenset({"cond", "scan", "while"})
+_RETRACED = frozenset({"cond", "scan", "while", "custom_jvp_call", "custom_vjp_call"})
 _RULES_BY_TEXT: dict = {}
 _MAX_RULES_BY_TEXT = 256
 

@@ -119,7 +119,9 @@ VIEW_PRIMITIVES = {"reshape", "transpose", "squeeze", "slice", "rev", "stop_grad
 PASSTHROUGH_OUTPUTS = {"cond": lambda eqn: eqn.outvars,
                        "scan": lambda eqn: eqn.outvars[:eqn.params["num_carry"]],
                        # a loop of no iterations returns its initial carries (cotangents) as they are
-                       "while": lambda eqn: eqn.outvars, "while_reverse": lambda eqn: eqn.outvars}
+                       "while": lambda eqn: eqn.outvars, "while_reverse": lambda eqn: eqn.outvars,
+                       **{name: (lambda eqn: eqn.outvars)
+                          for name in ("checkpoint", "custom_jvp_call", "custom_vjp_call")}}
 # views whose elements are not one C-ordered block (flattening them copies), and
 # views that keep their operand's layout
 _STRIDED_VIEWS = {"transpose", "slice", "rev"}
@@ -310,8 +312,33 @@ def _scan_lines(source, eqn, args):
     return lines
 
 
+def _call_lines(jaxpr_of, operands_of):
+    """The lines of a call of a sub-jaxpr (a checkpoint's body, a custom function): a
+    generated function of its own, in the plainest code. Plain, so that it keeps no
+    scratch buffers: a backward pass calls one checkpoint per layer, and buffers kept
+    by each would add up to what checkpointing is meant to save."""
+    def lines(source, eqn, args):
+        name = f"call{len(source.namespace)}"
+        lowered = lower(jaxpr_of(eqn), name, copy_outputs=False, body=True)
+        source.namespace[name] = lowered.function
+        source.nested_sources.append(lowered.source)
+        target = f"{source.targets(eqn)} = " if eqn.outvars else ""
+        return [f"    {target}{name}({', '.join(operands_of(eqn, args))})"]
+    return lines
+
+
+def _custom_operands(eqn, args):
+    """A custom function's operands without its rules' constants: (consts, args)."""
+    p = eqn.params
+    skip = p.get("jvp_num_consts", 0) + p.get("fwd_num_consts", 0) + p.get("bwd_num_consts", 0)
+    return [*args[:p["num_consts"]], *args[p["num_consts"] + skip:]]
+
+
 # primitive name -> the lines lowering one of its equations: (source, eqn, operand texts) -> lines
-CONTROL_FLOW = {"cond": _cond_lines, "scan": _scan_lines}
+CONTROL_FLOW = {"cond": _cond_lines, "scan": _scan_lines,
+                "checkpoint": _call_lines(lambda eqn: eqn.params["jaxpr"], lambda eqn, args: args),
+                "custom_jvp_call": _call_lines(lambda eqn: eqn.params["call_jaxpr"], _custom_operands),
+                "custom_vjp_call": _call_lines(lambda eqn: eqn.params["call_jaxpr"], _custom_operands)}
 
 
 def lower(closed: ClosedJaxpr, name="jitted", copy_outputs=True, body=False) -> LoweredNumpy:

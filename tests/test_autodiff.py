@@ -83,6 +83,45 @@ DIFFERENTIABLE = {
                                       x, y), anywhere, 2),
     "scan": (lambda x, y: _scanned(x, fnp.reshape(y, (-1,))), anywhere, 2),
     "while": (lambda x, y: _looped(x, y), anywhere, 2),
+    "custom_jvp_call": (lambda x, y: _custom_sin_times(x, y) * x, anywhere, 2),
+    "checkpoint": (lambda x, y: ft.checkpoint(lambda a, b: fnp.sin(fnp.sin(a) * b))(x, y) * x, anywhere, 2),
+    "name": (lambda x: ft.ad_checkpoint.checkpoint_name(fnp.sin(x), "s") * x, anywhere, 1),
+}
+
+
+@ft.custom_jvp
+def _custom_sin_times(x, y):
+    """sin(x) * y, with its own (correct) rule: the derivative of f through the rule."""
+    return fnp.sin(x) * y
+
+
+@_custom_sin_times.defjvp
+def _custom_sin_times_jvp(primals, tangents):
+    (x, y), (tx, ty) = primals, tangents
+    return _custom_sin_times(x, y), fnp.cos(x) * y * tx + fnp.sin(x) * ty
+
+
+@ft.custom_vjp
+def _custom_vjp_sin_times(x, y):
+    return fnp.sin(x) * y
+
+
+def _sin_times_fwd(x, y):
+    return _custom_vjp_sin_times(x, y), (fnp.cos(x), fnp.sin(x), y)
+
+
+def _sin_times_bwd(residuals, g):
+    cos_x, sin_x, y = residuals
+    return cos_x * y * g, sin_x * g
+
+
+_custom_vjp_sin_times.defvjp(_sin_times_fwd, _sin_times_bwd)
+
+# primitives that reverse mode alone differentiates (forward mode through them is a TypeError, as in
+# JAX): custom_vjp_call, and custom_lin, the linear map its linearization holds
+REVERSE_ONLY = {
+    "custom_vjp_call": (lambda x, y: _custom_vjp_sin_times(x, y) * x, anywhere, 2),
+    "custom_lin": (lambda x, y: _custom_vjp_sin_times(x * x, y), anywhere, 2),
 }
 
 # Primitives differentiated in forward mode only. while_reverse: the reverse sweep jit(grad) of a while_loop
@@ -115,8 +154,27 @@ NOT_DIFFERENTIABLE = {"sign", "floor", "ceil", "not", "floor_divide", "and", "or
 
 
 def test_every_primitive_is_in_a_table():
-    assert set(DIFFERENTIABLE) | set(FORWARD_ONLY) | NOT_DIFFERENTIABLE == (set(ir.PRIMITIVES) - _test_only_primitives()
-                                                                           - COLLECTIVES)
+    assert set(DIFFERENTIABLE) | set(FORWARD_ONLY) | set(REVERSE_ONLY) | NOT_DIFFERENTIABLE == (
+        set(ir.PRIMITIVES) - _test_only_primitives() - COLLECTIVES)
+
+
+@pytest.mark.parametrize("name", sorted(REVERSE_ONLY))
+@given(data=st.data())
+def test_reverse_only_primitives_match_finite_differences_and_jit(name, data):
+    """Reverse mode to second order against finite differences; jit of grad and vjp against eager;
+    jvp is a TypeError."""
+    fun, domain, nargs = REVERSE_ONLY[name]
+    args = _args(data.draw, domain, nargs)
+    ft.check_grads(fun, args, order=2, modes=("rev",), atol=1e-5, rtol=1e-5, eps=1e-5)
+    loss = lambda *xs: fnp.sum(fun(*xs) ** 2)  # noqa: E731
+    argnums = tuple(range(nargs))
+    _assert_jit_equals_eager(ft.jit(ft.grad(loss, argnums))(*args), ft.grad(loss, argnums)(*args),
+                             f"{name}: jit of grad")
+    ct = np.ones(np.shape(fun(*args)))
+    vjp = lambda ct, *xs: ft.vjp(fun, *xs)[1](ct)  # noqa: E731
+    _assert_jit_equals_eager(ft.jit(vjp)(ct, *args), vjp(ct, *args), f"{name}: jit of vjp")
+    with pytest.raises(TypeError, match="forward-mode"):
+        ft.jvp(fun, args, args)
 
 
 def _test_only_primitives():

@@ -287,8 +287,19 @@ def _linear_cases():
         "cond": lambda x: ft.lax.cond(np.float64(1.0) > 0.0, lambda v: v[:3] * 2.0 - v[3:], lambda v: v[3:], x),
         "scan": lambda x: _linear_scan(x),
         "while": lambda x: _linear_while(x),
+        "custom_jvp_call": lambda x: _linear_custom(x),
+        "checkpoint": lambda x: ft.checkpoint(lambda v: v[:3] * 2.0 - v[3:])(x),
+        "name": lambda x: ft.ad_checkpoint.checkpoint_name(x[::-1], "r"),
     }
     return cases
+
+
+@ft.custom_jvp
+def _linear_custom(v):
+    return v[:3] * 2.0 - v[3:]
+
+
+_linear_custom.defjvp(lambda p, t: (_linear_custom(*p), _linear_custom(*t)))  # linear: its own derivative
 
 
 def _linear_scan(x):

@@ -89,6 +89,10 @@ def warnings_are_errors():
         yield
 
 
+# primitives that forward mode does not go through (a TypeError, as in JAX)
+REVERSE_ONLY = {"custom_vjp_call"}
+
+
 def _as_list(prim, out):
     return list(out) if prim.multiple_results else [out]
 
@@ -115,7 +119,8 @@ def _transformations(prim, args, params):
 
     float_args = [args[i] for i in floats]
     tangents = [np.ones_like(x) for x in float_args]
-    yield "jvp", lambda: ft.jvp(of_floats, float_args, tangents)
+    if prim.name not in REVERSE_ONLY:
+        yield "jvp", lambda: ft.jvp(of_floats, float_args, tangents)
 
     outs = _as_list(prim, fun(*args))
     if any(o.dtype.kind != "f" for o in outs):

@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ftrans as ft
+import custom_rows
 import ftrans.numpy as fnp
 import ir
 import ir.parser
@@ -31,6 +32,8 @@ from ir.primitives import indexing as I
 from ir.primitives import linalg as L
 from ir.primitives import precision as P
 from ir.primitives import control_flow as CF
+from ir.primitives import custom_derivatives as CD
+from ir.primitives import remat as RM
 from ir.primitives import reductions as R
 from ir.primitives import structural as S
 from ir.primitives import special as SP
@@ -224,6 +227,13 @@ PROGRAMS = {
             ir.stage(lambda w, i, x: [E.add(i, np.int32(1)), E.mul(x, w)], [F64(), I32(), F64(3)]),
             ir.stage(lambda w, i, x, g: [E.mul(g, w)], [F64(), I32(), F64(3), F64(3)]), 1, 1, 1, None))],
         [I32(), F64(), F64(3)]),
+    # the rules print as sub-jaxprs: a parsed program differentiates as the original (test_custom.py)
+    "custom_rules": (lambda x, y, g: [
+        *ir.bind(PRIMITIVES["custom_jvp_call"], x, y, **custom_rows.call_params(F64(3))),
+        *ir.bind(PRIMITIVES["custom_vjp_call"], x, y, **custom_rows.vjp_params(F64(3))),
+        *ir.bind(PRIMITIVES["custom_lin"], x, y, x, g, g, **custom_rows.lin_params(F64(3))),
+        *ir.bind(PRIMITIVES["checkpoint"], x, y, **custom_rows.checkpoint_params(F64(3), "dots_saveable")),
+        ir.bind(PRIMITIVES["name"], g, name="layer_1")], [F64(3)] * 3),
 }
 
 
@@ -245,7 +255,7 @@ def test_roundtrip_programs(name):
 
 
 def test_programs_cover_every_primitive_of_ir_primitives():
-    modules = (E, I, L, P, R, S, CF, C)
+    modules = (E, I, L, P, R, S, CF, C, CD, RM)
     declared = {p.name for m in modules for p in vars(m).values() if isinstance(p, Primitive)}
     used = {eqn.primitive.name for name in PROGRAMS for eqn in stage(name).eqns}
     assert declared - used == set(), "add a program using these primitives to PROGRAMS"

@@ -202,6 +202,10 @@ def assert_evaluates_to_declared_types(closed, seed):
             if "max_loop_iterations" not in str(error):
                 raise
             return
+        except TypeError as error:  # custom_lin: a custom_vjp function's linear map is only ever transposed
+            if "forward-mode autodiff" not in str(error) or "custom_lin" not in str(closed):
+                raise
+            return
     assert len(outs) == len(jaxpr.outvars)
     for out, aval in zip(outs, closed.out_avals, strict=True):
         assert (np.shape(out), np.asarray(out).dtype) == (aval.shape, aval.dtype), (out, aval)

@@ -33,6 +33,7 @@ from hypothesis.extra import numpy as hnp
 
 import ftrans as ft
 import ir
+import custom_rows
 import special_reference
 from conftest import COLLECTIVES, jit_for, share_of_profile
 from interpreters.eval import eval_closed_jaxpr
@@ -703,8 +704,14 @@ def _stage_one(prim, avals, params):
     return ir.stage(fun, avals)
 
 
+# primitives that cannot be evaluated on their own, and where their tests are
+NO_EVALUATION = {
+    "custom_lin": "a custom_vjp function's linear map: only its transpose (bwd) exists; tests/test_custom.py",
+}
+
+
 def test_every_primitive_has_a_row():
-    missing = sorted(set(ir.PRIMITIVES) - set(ROWS) - COLLECTIVES)
+    missing = sorted(set(ir.PRIMITIVES) - set(ROWS) - COLLECTIVES - set(NO_EVALUATION))
     assert not missing, f"primitives without a row in tests/test_primitives.py: {missing}"
     unknown = sorted(set(ROWS) - set(ir.PRIMITIVES))
     assert not unknown, f"rows for primitives that are not registered: {unknown}"
@@ -1186,6 +1193,31 @@ def _():
     return draw, lambda args, params: _while_reverse_reference(*args)
 
 
+def _custom_row(params_of):
+    """A custom rule's equation on f(x, y) = sin(x) * y over drawn shapes and dtypes."""
+    def draw(d):
+        shape = d(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=3))
+        dtype = d(st.sampled_from(FLOATS))
+        x, y = (array(d, dtype, shape, lo=-3, hi=3) for _ in range(2))
+        return [x, y], params_of(ShapedArray(shape, dtype))
+    return draw, lambda args, params: [custom_rows.reference(*args)]
+
+
+row("custom_jvp_call")(_custom_row(custom_rows.call_params))
+row("custom_vjp_call")(_custom_row(custom_rows.vjp_params))
+row("checkpoint")(_custom_row(custom_rows.checkpoint_params))
+
+
+@row("name")
+def _():
+    """checkpoint_name's identity, over drawn shapes and dtypes."""
+    def draw(d):
+        shape = d(hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=3))
+        dtype = d(st.sampled_from(NUMBERS))
+        return [array(d, dtype, shape)], {"name": d(st.sampled_from(["a", "layer_1"]))}
+    return draw, lambda args, params: [args[0]]
+
+
 # -------------------- Python and NumPy scalars as operands --------------------
 
 def S(value, dtype=F64):
@@ -1283,8 +1315,13 @@ SCALAR_CASES["debug_callback"] = [([S(0.7), S(3, I64), np.array([1.0, 2.0])], {"
 SCALAR_CASES["while"] = [([S(3, np.int32), S(0.7), S(0, np.int32), S(1.3)], _while_params(ShapedArray((), F64)))]
 SCALAR_CASES["while_reverse"] = [([S(3, np.int32), S(0.7), S(0.7), S(0, np.int32), S(1.3), S(1.0)],
                                   _while_reverse_params(ShapedArray((), F64)))]
+SCALAR_CASES["custom_jvp_call"] = [([S(0.7), S(1.3)], custom_rows.call_params(ShapedArray((), F64)))]
+SCALAR_CASES["custom_vjp_call"] = [([S(0.7), S(1.3)], custom_rows.vjp_params(ShapedArray((), F64)))]
+SCALAR_CASES["checkpoint"] = [([S(0.7), S(1.3)], custom_rows.checkpoint_params(ShapedArray((), F64)))]
+SCALAR_CASES["name"] = [([S(0.7)], {"name": "a"}), ([S(3, I64)], {"name": "b"})]
 # operands that are never rank-0
 NO_RANK0_OPERANDS = {
+    "custom_lin": "no evaluation of its own (NO_EVALUATION)",
     "iota": "no operands",
     "argmax": "reduces one axis of its operand", "argmin": "reduces one axis of its operand",
     "concatenate": "joins operands along an axis",

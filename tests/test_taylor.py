@@ -129,7 +129,33 @@ TAYLOR_CASES = {
     "while": (lambda x: _while_case(x), anywhere, 1),
     # the reverse sweep of jit(grad) of a while_loop
     "while_reverse": (lambda x: ft.jit(ft.grad(lambda a: fnp.sum(_while_case(a) ** 2)))(x), anywhere, 1),
+    # jet evaluates a custom function's own jet, its rule ignored (as JAX's jet does)
+    "custom_jvp_call": (lambda x, y: _custom_jvp_case(x, y) ** 2, anywhere, 2),
+    "custom_vjp_call": (lambda x, y: _custom_vjp_case(x, y) ** 2, anywhere, 2),
+    "checkpoint": (lambda x, y: ft.checkpoint(lambda a, b: fnp.sin(a) * b)(x, y) ** 2, anywhere, 2),
+    "name": (lambda x: ft.ad_checkpoint.checkpoint_name(fnp.sin(x), "s") * x, anywhere, 1),
 }
+# primitives with no jet: forward mode through them is a TypeError (test_jet_of_custom_lin_is_a_type_error)
+NO_JET = {"custom_lin": "the linear map of a custom_vjp function: reverse mode only, as in JAX"}
+# the function whose nested jvps a row's jet is checked against, where it is not the row's own
+# (nested jvps of a custom_vjp function are a TypeError)
+JVP_REFERENCES = {"custom_vjp_call": lambda x, y: (fnp.sin(x) * y) ** 2}
+
+
+@ft.custom_jvp
+def _custom_jvp_case(x, y):
+    return fnp.sin(x) * y
+
+
+_custom_jvp_case.defjvp(lambda p, t: (_custom_jvp_case(*p), fnp.cos(p[0]) * p[1] * t[0] + fnp.sin(p[0]) * t[1]))
+
+
+@ft.custom_vjp
+def _custom_vjp_case(x, y):
+    return fnp.sin(x) * y
+
+
+_custom_vjp_case.defvjp(lambda x, y: (_custom_vjp_case(x, y), None), lambda r, g: (g, g))
 
 
 def _while_case(x):
@@ -150,7 +176,15 @@ TOLERANCES = {"convert_element_type": dict(rtol=1e-5, atol=1e-6)}  # the float32
 
 
 def test_every_primitive_has_a_row():
-    assert set(TAYLOR_CASES) == set(ir.PRIMITIVES) - {n for n in ir.PRIMITIVES if n.startswith("test_")} - COLLECTIVES
+    assert set(TAYLOR_CASES) | set(NO_JET) == (set(ir.PRIMITIVES) - {n for n in ir.PRIMITIVES if n.startswith("test_")}
+                                               - COLLECTIVES)
+
+
+def test_jet_of_custom_lin_is_a_type_error():
+    """jet through the linear map of a custom_vjp function, as nested jvps would be."""
+    _, f_lin = ft.linearize(_custom_vjp_case, 0.3, 0.5)
+    with pytest.raises(TypeError, match="forward-mode"):
+        ft.jet(f_lin, (0.1, 0.2), ((1.0, 0.0), (0.0, 0.0)))
 
 
 def test_every_primitive_declares_a_taylor_rule():
@@ -183,7 +217,8 @@ def test_jet_matches_nested_jvps_to_order_4_eager_and_jitted(name, shape):
     out, series_out = ft.jet(fun, primals, series)
     np.testing.assert_allclose(out, fun(*primals), rtol=1e-12, atol=1e-12)
     tolerance = TOLERANCES.get(name, {})
-    _assert_series_close(series_out, nested_jvp_series(fun, primals, series, 4), **tolerance)
+    reference = JVP_REFERENCES.get(name, fun)
+    _assert_series_close(series_out, nested_jvp_series(reference, primals, series, 4), **tolerance)
     jitted_out, jitted_series = ft.jit(lambda p, s: ft.jet(fun, p, s))(primals, series)
     np.testing.assert_allclose(jitted_out, out, rtol=1e-12, atol=1e-12)
     _assert_series_close(jitted_series, series_out, **(tolerance or dict(rtol=1e-11, atol=1e-12)))

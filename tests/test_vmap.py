@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+import custom_rows
 import ftrans as ft
 import ftrans.numpy as fnp
 import ir
@@ -166,6 +167,31 @@ def _jit_call(draw):
     body = ir.stage(lambda a, b: [E.add(E.mul(E.sin(a), 2.0), b)], [aval, aval])
     jit_call_p = ir.PRIMITIVES["jit_call"]
     return (lambda x, y: ir.bind(jit_call_p, x, y, jaxpr=body, name="f")[0]), [_floats(shape), _floats(shape)]
+
+
+def _unary_bound(prim_name, **params):
+    def case(draw):
+        shape = _shape(draw)
+        prim = ir.PRIMITIVES[prim_name]
+        return (lambda x: ir.bind(prim, x, **params)), [_floats(shape)]
+    return case
+
+
+def _custom(name, params_of, cotangent=False):
+    """A custom rule's equation on f(x, y) = sin(x) * y (tests/custom_rows.py); for custom_lin,
+    its transpose (bwd) batched, through the vjp of custom_vjp_call."""
+    def case(draw):
+        shape = _shape(draw)
+        aval = ir.ShapedArray(shape, F64)
+        prim = ir.PRIMITIVES[name]
+        if cotangent:
+            p = custom_rows.vjp_params(aval)
+            vjp_p = ir.PRIMITIVES["custom_vjp_call"]
+            return (lambda x, y, g: ft.vjp(lambda a, b: ir.bind(vjp_p, a, b, **p)[0], x, y)[1](g)[0]), \
+                [_floats(shape), _floats(shape), _floats(shape)]
+        params = params_of(aval)
+        return (lambda x, y: ir.bind(prim, x, y, **params)[0]), [_floats(shape), _floats(shape)]
+    return case
 
 
 def _cond(draw):
@@ -367,6 +393,11 @@ CASES = {
     "pure_callback": _pure_callback,
     "reduce_precision": _unary("reduce_precision", -1e3, 1e3, exponent_bits=5, mantissa_bits=3),
     "debug_callback": _debug_callback,
+    "custom_jvp_call": _custom("custom_jvp_call", custom_rows.call_params),
+    "custom_vjp_call": _custom("custom_vjp_call", custom_rows.vjp_params),
+    "custom_lin": _custom("custom_lin", None, cotangent=True),
+    "checkpoint": _custom("checkpoint", custom_rows.checkpoint_params),
+    "name": _unary_bound("name", name="x"),  # checkpoint_name
 }
 
 

@@ -8,3 +8,4 @@ family registrars (`unary`, `binary`, `_reducer`, ...) fill it in for theirs.
 """
 from ir.primitives import (call, callback, collectives, control_flow, elementwise, indexing, linalg,  # noqa: F401
                            precision, reductions, special, structural)
+from ir.primitives import custom_derivatives, remat  # noqa: F401
