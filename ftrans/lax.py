@@ -5,10 +5,11 @@ from ftrans._control_flow import cond, fori_loop, map, scan, switch
 from ftrans.numpy._core import aval_of, convert, inexact_dtype, operands, static_int
 from ftrans.tree_util import tree_map
 from ir.errors import api_boundary, at_user_line
-from ir.primitives import elementwise, structural
+from ir.primitives import bits, elementwise, structural
 from ir.primitives.elementwise import stop_gradient as _stop_gradient_leaf
 
-__all__ = ["cond", "fori_loop", "logistic", "map", "pad", "scan", "stop_gradient", "switch"]
+__all__ = ["cond", "fori_loop", "logistic", "map", "pad", "scan", "shift_left", "shift_right_logical", "stop_gradient",
+           "switch"]
 
 
 @api_boundary
@@ -36,3 +37,22 @@ def pad(operand, padding_value, padding_config):
 def stop_gradient(x):
     """`x` itself, with a zero derivative: no transformation differentiates through it."""
     return tree_map(_stop_gradient_leaf, x)
+
+
+def _shift(name, binder, x, y):
+    (x, y), dtype, _ = operands(name, x, y)
+    if dtype.kind not in "iu":
+        raise TypeError(at_user_line(f"{name} needs integer operands, got {dtype.name}"))
+    return binder(x, y)
+
+
+@api_boundary
+def shift_left(x, y):
+    """x shifted left by y bits; 0 where y is negative or at least the bit width (as XLA)."""
+    return _shift("shift_left", bits.shift_left, x, y)
+
+
+@api_boundary
+def shift_right_logical(x, y):
+    """x shifted right by y bits, zeros shifted in (signed values too); 0 where y is out of range."""
+    return _shift("shift_right_logical", bits.shift_right_logical, x, y)

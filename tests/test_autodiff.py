@@ -88,7 +88,8 @@ CHECK_OPTIONS = {"convert_element_type": dict(atol=1e-2, rtol=1e-2, eps=1e-3)}
 
 # primitives whose outputs are integers/bools or piecewise constant: zero derivative
 NOT_DIFFERENTIABLE = {"sign", "floor", "ceil", "not", "floor_divide", "and", "or", "xor", "eq", "ne",
-                      "lt", "le", "gt", "ge", "iota", "argmax", "argmin", "stop_gradient"}
+                      "lt", "le", "gt", "ge", "iota", "argmax", "argmin", "stop_gradient",
+                      "shift_left", "shift_right_logical", "threefry2x32"}
 
 
 def test_every_primitive_is_in_a_table():
@@ -166,6 +167,9 @@ def test_piecewise_constant_primitives_have_zero_derivative(name):
         "eq": lambda x: (x == 0.3) * 1.0, "ne": lambda x: (x != 0.3) * 1.0, "lt": lambda x: (x < 0) * 1.0,
         "le": lambda x: (x <= 0) * 1.0, "gt": lambda x: (x > 0) * 1.0, "ge": lambda x: (x >= 0) * 1.0,
         "argmax": lambda x: fnp.argmax(x) * 1.0, "argmin": lambda x: fnp.argmin(x) * 1.0,
+        "shift_left": lambda x: ft.lax.shift_left((x > 0).astype(np.int64), 3) * 1.0,
+        "shift_right_logical": lambda x: ft.lax.shift_right_logical((x > 0).astype(np.int64) * 8, 2) * 1.0,
+        "threefry2x32": lambda x: ft.random.uniform(ft.random.fold_in(ft.random.PRNGKey(0), fnp.sum(x > 0)), (3,)),
     }
     np.testing.assert_array_equal(ft.grad(lambda x: fnp.sum(uses[name](x)))(x), np.zeros(3))
 
