@@ -14,7 +14,7 @@ from ftrans._export import ExportError, export, load
 from ftrans._jacobians import hessian, jacfwd, jacrev
 from ftrans._jaxpr_as_fun import jaxpr_as_fun
 from ftrans._jit import jit
-from ftrans._make_jaxpr import make_jaxpr
+from ftrans._make_jaxpr import draw, make_jaxpr
 from ftrans._taylor import biharmonic, differential_operator, jet, laplacian
 from ftrans._vmap import vmap
 from ir.core import Array, ClosedJaxpr, Jaxpr, ShapedArray
@@ -28,5 +28,5 @@ parse_jaxpr = _api_boundary(_parse)  # errors show the caller's line, not the pa
 __version__ = "0.1.0"
 
 __all__ = ["Array", "ClosedJaxpr", "ConcretizationError", "ExportError", "Jaxpr", "JaxprParseError", "ShapedArray", "UnexpectedTracerError",
-           "biharmonic", "check_grads", "config", "device_put", "differential_operator", "export", "grad", "hessian", "jacfwd", "jacrev", "jaxpr_as_fun", "jet", "jit", "jvp", "lax", "laplacian", "linearize", "load", "make_jaxpr", "parse_jaxpr",
+           "biharmonic", "check_grads", "config", "device_put", "differential_operator", "draw", "export", "grad", "hessian", "jacfwd", "jacrev", "jaxpr_as_fun", "jet", "jit", "jvp", "lax", "laplacian", "linearize", "load", "make_jaxpr", "parse_jaxpr",
            "nn", "numpy", "optim", "random", "tree_util", "value_and_grad", "vjp", "vmap"]

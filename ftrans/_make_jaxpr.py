@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 
 from ftrans._api_util import (check_callable, check_outputs, ensure_index_tuple, flatten_args, gc_paused,
                               normalize_argnums, split_static)
@@ -42,3 +43,57 @@ def make_jaxpr(fun, static_argnums=(), optimize=False):
             closed = stage(flat_fun, in_avals)
             return passes.optimize(closed) if optimize else closed
     return make_jaxpr_f
+
+
+@api_boundary
+def draw(fun, *args, static_argnums=(), optimize=False, collapse=False, max_nodes=500):
+    """A picture of `fun`'s jaxpr at `args`: a Graph whose `.source` is Graphviz DOT
+    text (made with no dependency) and which `.render(path, format="svg"|"png")`
+    and notebooks draw through Graphviz's `dot` program.
+
+    Inputs are labelled by `fun`'s parameter names. `ft.draw(ft.grad(f), x)` colours
+    the forward and the backward (transposed) equations and marks the residuals
+    that cross between them. `optimize=True` draws after the IR passes (CSE: each
+    shared subexpression once); `collapse=True` draws each equation holding
+    sub-jaxprs (jit_call, cond, scan) as one node; past `max_nodes` nodes the rest
+    is cut, with a note. See `ir.draw`.
+    """
+    check_callable(fun, "draw")
+    closed = make_jaxpr(fun, static_argnums=static_argnums)(*args)
+    return closed.draw(collapse=collapse, optimize=optimize, max_nodes=max_nodes,
+                       input_names=_input_names(fun, args, normalize_argnums(static_argnums, len(args))))
+
+
+def _input_names(fun, args, static):
+    """A label per flat input: the parameter's name, with the leaf's index when it holds several."""
+    try:
+        parameters = list(inspect.signature(fun).parameters.values())
+    except (TypeError, ValueError):  # a builtin or a callable without a signature
+        parameters = []
+    positional = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    names = []
+    for i, arg in enumerate(args):
+        if i in static:
+            continue
+        name = positional[i] if i < len(positional) else f"args[{i}]"
+        leaves = tree_flatten(arg)[0]
+        paths = _leaf_paths(arg, name)
+        names.extend(paths if len(paths) == len(leaves) else [f"{name}[{j}]" for j in range(len(leaves))])
+    return names
+
+
+def _leaf_paths(tree, name):
+    """`name['w']`, `name[0]`, ... for the leaves of dicts, lists and tuples (in tree_flatten's
+    order: dicts by sorted key); other pytrees count as one leaf, and the caller then numbers them."""
+    paths, pending = [], [(tree, name)]
+    while pending:
+        node, path = pending.pop()
+        if isinstance(node, dict):
+            children = [(node[k], f"{path}[{k!r}]") for k in sorted(node)]
+        elif isinstance(node, (list, tuple)):
+            children = [(v, f"{path}[{i}]") for i, v in enumerate(node)]
+        else:
+            paths.append(path)
+            continue
+        pending.extend(reversed(children))
+    return paths

@@ -31,6 +31,7 @@ from ir.primitives import ad_util, call, linalg, reductions, structural
 from ir.primitives import elementwise as ew
 from ir.tracing import (StagingTrace, StagingTracer, Trace, Tracer, _current_trace, bind, bind_in, compute,
                         get_aval, stage, trace_context)
+from ir.tracing import staged_as
 
 
 class JVPTracer(Tracer):
@@ -153,6 +154,7 @@ class LinearFunction:
         """Forward: tangents in -> tangents out (Zero where independent)."""
         return eval_jaxpr(self.jaxpr, self.residuals, *[ad_util.instantiate(t) for t in tangents])
 
+    @staged_as("backward")
     def transpose(self, cts_out):
         """Backward: output cotangents -> input cotangents (Zero where independent).
         A map from one scalar to one whose forward evaluation is its transpose
@@ -230,6 +232,7 @@ def forward_is_transpose(jaxpr: Jaxpr):
     return dtype if dtype.kind == "f" else None
 
 
+@staged_as("forward")
 def linearize_flat(fun, primals, wrt):
     """Run flat `fun` once; return (primals_out, LinearFunction over the inputs in `wrt`).
 

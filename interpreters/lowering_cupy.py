@@ -41,7 +41,7 @@ from interpreters.lowering_numpy import fresh_outputs
 from ir.core import ClosedJaxpr, Literal
 from ir.passes.fusion import ElementwiseGroup, LibraryCall, ReductionGroup, load_shape, plan_fusion
 from ir.primitives import elementwise as ew
-from ir.primitives import indexing, reductions, structural
+from ir.primitives import indexing, reductions, special, structural
 from ir.primitives.control_flow import branch_index, scan_loop
 
 C_TYPES = {
@@ -115,15 +115,27 @@ template <typename T> FT_FN T ft_integer_pow(T a, T b) {
 }
 """
 
+# digamma and polygamma, which CUDA does not have: only kernels that call them include these
+SPECIAL_PRELUDE = special.CUDA_HELPERS
+
+
+def prelude_for(*bodies):
+    """The prelude kernels with these bodies need."""
+    if any("ft_digamma(" in body or "ft_polygamma(" in body for body in bodies):
+        return PRELUDE + SPECIAL_PRELUDE
+    return PRELUDE
+
 # What `host_cpp` output needs before the prelude: the CUDA intrinsics that
-# literals use, and the math functions overloaded for float as CUDA has them.
+# literals use, and the math functions overloaded for float as CUDA has them
+# (and CUDA's erfinv, which C does not have).
 HOST_HEADER = r"""#include <cmath>
 #include <cstring>
 using namespace std;
 #define FT_FN inline
+#define FT_CONSTANT static const
 static inline float __int_as_float(int bits) { float f; memcpy(&f, &bits, sizeof f); return f; }
 static inline double __longlong_as_double(long long bits) { double d; memcpy(&d, &bits, sizeof d); return d; }
-"""
+""" + special.HOST_HELPERS
 
 _FLOAT_BITS = {  # (C function, bits of +inf, bits of the quiet NaN)
     np.dtype("float32"): ("__int_as_float", "0x7f800000", "0x7fc00000"),
@@ -368,7 +380,7 @@ class LoweredCupy:
             texts += ["\n".join("    " + line for line in sub.source.rstrip("\n").split("\n")) for sub in subs]
         texts += [k.text() for k in kernels]
         if any("ft_" in k.body for k in kernels):
-            texts.append(PRELUDE)
+            texts.append(prelude_for(*[k.body for k in kernels]))
         self.source = "\n\n".join(texts) + "\n"
         self.function = self.__call__  # as LoweredNumpy has it
         self._launchers = None
@@ -523,7 +535,7 @@ def _launcher(cupy, source):
         kernel = _KERNEL_CACHE.get(key)
         if kernel is None:
             kernel = _KERNEL_CACHE[key] = cupy.ElementwiseKernel(
-                source.in_params, source.out_params, source.body, _compiled_name(key), preamble=PRELUDE)
+                source.in_params, source.out_params, source.body, _compiled_name(key), preamble=prelude_for(source.body))
         shape, out_dtypes = source.shape, source.outputs
 
         def launch(*inputs):
@@ -539,7 +551,7 @@ def _launcher(cupy, source):
     if kernel is None:
         kernel = _KERNEL_CACHE[key] = cupy.ReductionKernel(
             source.in_params, source.out_params, map_expr, source.combine, "out0 = a",
-            source.identity, _compiled_name(key), reduce_type=source.reduce_type, preamble=PRELUDE + body)
+            source.identity, _compiled_name(key), reduce_type=source.reduce_type, preamble=prelude_for(body) + body)
     axes = source.axes
     return lambda *inputs: [kernel(*inputs, axis=axes)]
 

@@ -345,21 +345,27 @@ class Literal:
 
 
 class Eqn:
-    """``outvars = primitive[params] invars``."""
-    __slots__ = ("primitive", "invars", "outvars", "params")
+    """``outvars = primitive[params] invars``.
 
-    def __init__(self, primitive, invars, outvars, params):
+    `origin` says which part of a derivative staged the equation: "forward"
+    (the primal work of linearize), "backward" (the transposed, reverse-mode
+    work) or None. Reverse mode sets it (ir.tracing.staged_as), passes keep it,
+    `ir.draw` colours by it; printing, parsing and CSE ignore it."""
+    __slots__ = ("primitive", "invars", "outvars", "params", "origin")
+
+    def __init__(self, primitive, invars, outvars, params, origin=None):
         # NB: takes ownership of the lists and the dict (no copies: tracing makes one per equation)
         self.primitive = primitive
         self.invars = invars if type(invars) is list else list(invars)
         self.outvars = outvars if type(outvars) is list else list(outvars)
         self.params = params if type(params) is dict else dict(params)
+        self.origin = origin
 
     def replace(self, primitive=None, invars=None, outvars=None, params=None):
         return Eqn(self.primitive if primitive is None else primitive,
                    self.invars if invars is None else invars,
                    self.outvars if outvars is None else outvars,
-                   self.params if params is None else params)
+                   self.params if params is None else params, self.origin)
 
     def __repr__(self):
         return f"Eqn({self.primitive.name}, {len(self.invars)} in, {len(self.outvars)} out)"
@@ -449,3 +455,9 @@ class ClosedJaxpr:
         return pp_jaxpr(self.jaxpr)
 
     __repr__ = __str__
+
+    def draw(self, **options):
+        """A picture of this jaxpr: an `ir.draw.Graph` (its `.source` is Graphviz DOT
+        text; `.render(path)` and notebooks draw it with Graphviz). Options: see `ir.draw.draw`."""
+        from ir.draw import draw
+        return draw(self, **options)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 
 import numpy as np
 
@@ -28,6 +29,26 @@ _current_trace: contextvars.ContextVar = contextvars.ContextVar("ftrans_current_
 
 def current_trace():
     return _current_trace.get()
+
+
+# What every equation staged now is tagged with (Eqn.origin): reverse mode says "forward"
+# while it linearizes and "backward" while it transposes, wherever the equations land.
+_eqn_origin: contextvars.ContextVar = contextvars.ContextVar("ftrans_eqn_origin", default=None)
+
+
+def staged_as(origin):
+    """Decorator: the equations staged while the function runs, in any staging
+    trace, carry `origin` (Eqn.origin), unless a nested call says otherwise."""
+    def decorate(fun):
+        @functools.wraps(fun)
+        def tagged(*args, **kwargs):
+            token = _eqn_origin.set(origin)
+            try:
+                return fun(*args, **kwargs)
+            finally:
+                _eqn_origin.reset(token)
+        return tagged
+    return decorate
 
 
 @contextlib.contextmanager
@@ -294,10 +315,10 @@ class StagingTrace(Trace):
         avals_out = prim.abstract_eval(avals, params)
         if prim.multiple_results:
             outvars = [Var(aval) for aval in avals_out]
-            self.eqns.append(Eqn(prim, atoms, outvars, params))
+            self.eqns.append(Eqn(prim, atoms, outvars, params, _eqn_origin.get()))
             return [StagingTracer(self, v) for v in outvars]
         var = Var(avals_out[0])
-        self.eqns.append(Eqn(prim, atoms, [var], params))
+        self.eqns.append(Eqn(prim, atoms, [var], params, _eqn_origin.get()))
         return StagingTracer(self, var)
 
     def build(self, outs) -> ClosedJaxpr:

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 import ftrans as ft
 import ftrans.numpy as fnp
 import ir
+import special_reference
 from test_autodiff import DIFFERENTIABLE
 
 INF, NAN = np.inf, np.nan
@@ -75,6 +76,14 @@ UNARY = {
     "log1p": (fnp.log1p, lambda x: 1 / (1 + x), lambda x: x >= -1),
     "sqrt": (fnp.sqrt, lambda x: 0.5 / np.sqrt(x), _not_negative),
     "logistic": (ft.lax.logistic, lambda x: _logistic(x) * (1 - _logistic(x)), _everywhere),
+    "erf": (ft.lax.erf, lambda x: 2 / np.sqrt(np.pi) * np.exp(-x * x), _everywhere),
+    "erfc": (ft.lax.erfc, lambda x: -2 / np.sqrt(np.pi) * np.exp(-x * x), _everywhere),
+    "erf_inv": (ft.lax.erf_inv, lambda x: np.sqrt(np.pi) / 2 * np.exp(special_reference.erf_inv(x) ** 2),
+                lambda x: np.abs(x) <= 1),
+    # at 0 and the poles: digamma's own infinities (-inf at +0, +inf at -0)
+    "lgamma": (ft.lax.lgamma, special_reference.digamma, lambda x: x >= 0),
+    "digamma": (ft.lax.digamma, lambda x: special_reference.polygamma(1, x), lambda x: x > 0),
+    "polygamma": (lambda x: ft.lax.polygamma(2, x), lambda x: special_reference.polygamma(3, x), lambda x: x > 0),
     # the same function with an identity factor: convert_element_type to the same dtype
     "convert_element_type": (lambda x: x.astype(np.float64) * 2.0, lambda x: np.full_like(x, 2.0), _everywhere),
 }

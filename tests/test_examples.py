@@ -6,7 +6,7 @@ import re
 import pytest
 
 EXAMPLES = sorted((pathlib.Path(__file__).parent.parent / "examples").glob("*.py"))
-SMALL_SIZES = {"export_and_serve": {"steps": 60}}  # main()'s keyword arguments for a quick run
+SMALL_SIZES = {"export_and_serve": {"steps": 60}, "small_graphs": {"size": 2}}  # main()'s keyword arguments for a quick run
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])

@@ -31,6 +31,7 @@ from ir.primitives import linalg as L
 from ir.primitives import control_flow as CF
 from ir.primitives import reductions as R
 from ir.primitives import structural as S
+from ir.primitives import special as SP
 from ir.printer import var_name
 
 
@@ -158,6 +159,8 @@ BITWISE = (E.bitwise_and, E.bitwise_or, E.bitwise_xor)
 
 PROGRAMS = {
     "unary_float": (lambda x: [f(x) for f in UNARY_FLOAT], [F64(3)]),
+    "special": (lambda x: [SP.erf(x), SP.erfc(x), SP.erf_inv(x), SP.lgamma(x), SP.digamma(x),
+                           SP.polygamma(x, 2)], [F64(3)]),
     "unary_f32_matrix": (lambda x: [E.integer_pow(x, -2), E.sqrt(x)], [F32(2, 2)]),
     "unary_int": (lambda i: [E.neg(i), E.sign(i), E.abs(i), E.bitwise_not(i), E.integer_pow(i, 3)],
                   [I64(4)]),

@@ -32,6 +32,7 @@ from hypothesis.extra import numpy as hnp
 
 import ftrans as ft
 import ir
+import special_reference
 from conftest import jit_for, share_of_profile
 from interpreters.eval import eval_closed_jaxpr
 from ir.core import Array, ShapedArray
@@ -153,6 +154,12 @@ _UNARY = {
     "logistic": (lambda x: 1 / (1 + np.exp(-x)), FLOATS, {"lo": -30, "hi": 30}),
     "not": (np.invert, INTS + (BOOL,), {}),
     "stop_gradient": (lambda x: x, ALL, {}),
+    # special functions (references from outside ftrans: tests/special_reference.py)
+    "erf": (lambda x: special_reference.erf(x), FLOATS, {"lo": -6, "hi": 6}),
+    "erfc": (lambda x: special_reference.erfc(x), FLOATS, {"lo": -6, "hi": 26}),
+    "erf_inv": (lambda x: special_reference.erf_inv(x), FLOATS, {"lo": -0.9990234375, "hi": 0.9990234375}),
+    "lgamma": (lambda x: special_reference.lgamma(x), FLOATS, {"lo": 0, "hi": 100, "exclude_lo": True}),
+    "digamma": (lambda x: special_reference.digamma(x), FLOATS, {"lo": 0, "hi": 100, "exclude_lo": True}),
 }
 
 
@@ -294,6 +301,18 @@ def _():
         args = np.broadcast_arrays(*args)
         outs = [threefry2x32_in_python(*map(int, words)) for words in zip(*(a.flat for a in args))]
         return [np.array([o[i] for o in outs], dtype=U32).reshape(args[0].shape) for i in (0, 1)]
+    return draw, reference
+
+
+@row("polygamma")
+def _():
+    def draw(d):
+        dtype = d(st.sampled_from(FLOATS))
+        return [array(d, dtype, d(SHAPES), lo=0.0625, hi=50)], {"m": d(st.integers(1, 4))}
+
+    def reference(args, params):
+        x, = args
+        return np.asarray(special_reference.polygamma(params["m"], x.astype(np.float64))).astype(x.dtype)
     return draw, reference
 
 
@@ -911,6 +930,14 @@ BAD_INPUTS = [
     ("integer_pow", [A((2,), I32)], {"y": -1}),
     ("integer_pow", [A((7, 5))], {"y": 2.0}),  # a shape no row draws: see test_aval_cache_tells_2_from_2_0
     ("integer_pow", [A((2,), BOOL)], {"y": 2}),
+    ("erf", [A((2,), I32)], {}),
+    ("erf_inv", [A((2,), BOOL)], {}),
+    ("lgamma", [A((2,), I64)], {}),
+    ("digamma", [A((2,), I32)], {}),
+    ("erfc", [A((2,), I32)], {}),
+    ("polygamma", [A((2,))], {"m": 0}),
+    ("polygamma", [A((2,), I32)], {"m": 1}),
+    ("polygamma", [A((2,))], {"m": 1.0}),
     ("select_n", [A((2,), I32), A((2,)), A((2,))], {}),
     ("select_n", [A((2,), BOOL), A((2,), F32), A((2,))], {}),
     ("select_n", [A((2,), BOOL), A((3,)), A((3,))], {}),
@@ -1106,7 +1133,8 @@ def _float_unary(value=0.7):
 # primitive -> cases (operands, params) with rank-0 operands beside arrays or on their own
 SCALAR_CASES = {name: _float_unary() for name in
                 ("sin", "cos", "tan", "atan", "sinh", "cosh", "tanh", "exp", "log", "log1p", "expm1", "sqrt",
-                 "logistic", "floor", "ceil")}
+                 "logistic", "floor", "ceil", "erf", "erfc", "erf_inv", "lgamma", "digamma")}
+SCALAR_CASES["polygamma"] = [([S(0.7)], {"m": 1}), ([S(0.7, F32)], {"m": 3})]
 SCALAR_CASES.update({name: _float_unary(-0.7) + [([S(-3, I64)], {}), ([S(3, I32)], {})]
                      for name in ("neg", "sign", "abs")})
 SCALAR_CASES["not"] = [([S(True, BOOL)], {}), ([S(5, I64)], {})]

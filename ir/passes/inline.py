@@ -49,7 +49,7 @@ def inline_calls(closed: ClosedJaxpr) -> ClosedJaxpr:
         params = eqn.params
         if eqn.primitive.holds_jaxprs:
             params = {name: _inlined(value) for name, value in params.items()}
-        eqns.append(Eqn(eqn.primitive, [read(x) for x in eqn.invars], outvars, params))
+        eqns.append(Eqn(eqn.primitive, [read(x) for x in eqn.invars], outvars, params, eqn.origin))
     outvars = [atom if type(atom) is Literal else top_env.get(atom, atom) for atom in jaxpr.outvars]
     return ClosedJaxpr(Jaxpr(jaxpr.constvars, jaxpr.invars, eqns, outvars), closed.consts)
 

@@ -115,6 +115,7 @@ class Rewriter:
         self.known = {}       # Var -> value (a small NumPy array) of a constvar
         self._const_table = {} if merge_consts else None  # (aval, bytes) -> constvar
         self.tables = {}      # scratch space for rules (CSE's table lives here)
+        self.origin = None    # Eqn.origin of the equation swept now: what rules emit for it keeps it
         self._rules_by_primitive = {}  # Primitive -> the rules that may change its equations
         for var in self.constvars:
             self._define(var)
@@ -167,7 +168,7 @@ class Rewriter:
         """Add `prim(*invars, **params)` (itself run through the rules) and
         return its output atoms, in a list."""
         avals = prim.abstract_eval([x.aval for x in invars], params)
-        eqn = Eqn(prim, list(invars), [Var(aval) for aval in avals], dict(params))
+        eqn = Eqn(prim, list(invars), [Var(aval) for aval in avals], dict(params), self.origin)
         return self._process(eqn)
 
     def new_const(self, value, aval: ShapedArray):
@@ -192,6 +193,7 @@ class Rewriter:
     def run(self):
         """The rewritten program (the input object itself if nothing changed)."""
         for eqn in self.jaxpr.eqns:
+            self.origin = eqn.origin
             outs = self._process(eqn)
             for old, new in zip(eqn.outvars, outs, strict=True):
                 if new is not old:

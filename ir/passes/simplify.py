@@ -94,7 +94,7 @@ def _replace(rw, eqn, prim, invars, **params):
         (aval,) = prim.abstract_eval([x.aval for x in invars], params)
     except TypeError:
         return None
-    return Eqn(prim, list(invars), [out], params) if aval is out.aval else None
+    return Eqn(prim, list(invars), [out], params, eqn.origin) if aval is out.aval else None
 
 
 def _operand_of(rw, atom, prim):

@@ -1,0 +1,414 @@
+"""Special functions in NumPy alone: erf, erfc, erf_inv, lgamma, digamma, polygamma.
+
+Each takes an array of a floating dtype and returns one of that dtype; the work
+is done in float64 (float32 results are the float64 ones rounded). The methods
+are textbook ones, chosen so that every branch keeps its relative error at a
+few ulps without a table of fitted coefficients:
+
+- erf, erfc: the Maclaurin series for |x| < 1/2; Taylor series of erfc about
+  eight centers on [1/2, 5/2] (its derivatives are Hermite polynomials times
+  exp(-x^2)); beyond, the continued fraction of erfc, which converges fast
+  there. exp(-x^2) is evaluated with x^2 split into an exact product and a
+  small rest, so that it keeps its accuracy where x^2 is large.
+- erf_inv: a series guess (or the asymptotic inversion of erfc in the tails),
+  then Halley steps on erf (on erfc in the tails, where 1 - |y| is exact).
+- lgamma, digamma: the series of lgamma(2 + z) and digamma(2 + z) in
+  zeta(k) - 1 near 1 and 2 (exact zeros of lgamma there), recurrence and
+  Stirling's series elsewhere, reflection for x < 0; digamma about its positive
+  zero uses the Taylor series there, in Hurwitz zeta values.
+- polygamma(m, x) = (-1)^(m+1) m! zeta(m+1, x), Hurwitz's zeta by
+  Euler-Maclaurin summation; x < 0 by reflection (derivatives of pi cot(pi x)).
+
+Accuracy (tests/test_scipy.py checks it against mpmath where installed): a few
+ulps in float64 except where a function has a zero that is not one of these
+(lgamma's and digamma's negative zeros), where the error is absolute, ~1e-16.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ir.core import array_module
+
+# B_2, B_4, ..., B_22 (Bernoulli numbers)
+BERNOULLI = [1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6, -3617 / 510, 43867 / 798,
+             -174611 / 330, 854513 / 138]
+EULER_GAMMA = 0.57721566490153286061
+HALF_LOG_2PI = 0.91893853320467274178
+TWO_OVER_SQRT_PI = 1.1283791670955125739
+SQRT_PI_OVER_2 = 0.88622692545275801365
+# erfc at the centers 0.625, 0.875, ..., 2.375 of the Taylor branch (from mpmath, 40 digits, rounded)
+ERFC_CENTERS = np.array([0.376759117811582, 0.21592493894014034, 0.11161176829829224, 0.051829927217909674,
+                         0.021556266760016336, 0.00800994232988003, 0.0026540293594823415,
+                         0.0007829382178911192])
+# digamma's positive zero, as a sum of two doubles (from mpmath)
+DIGAMMA_ROOT_HI, DIGAMMA_ROOT_LO = 1.4616321449683622, 9.549995429965697e-17
+
+
+def _piecewise(x, branches):
+    """out[i] = f(x[i]) for the first (condition, f) whose condition holds at i
+    (conditions are boolean arrays over x; each f sees only its elements)."""
+    xp = array_module(x)
+    out = xp.full(x.shape, np.nan)
+    taken = xp.zeros(x.shape, bool)
+    for condition, f in branches:
+        mask = condition & ~taken
+        if mask.any():
+            out[mask] = f(x[mask])
+        taken |= mask
+    return out
+
+
+def _as_float64(x):
+    xp = array_module(x)
+    x = xp.asarray(x)
+    return x, xp.asarray(x, dtype=np.float64).reshape(-1)
+
+
+def _elementwise(fun):
+    """Lift a function of a flat float64 array to any float array, keeping its shape and dtype."""
+    def lifted(x, *args):
+        x, flat = _as_float64(x)
+        with np.errstate(all="ignore"):
+            out = fun(flat, *args)
+        return out.reshape(x.shape).astype(x.dtype, copy=False)
+    lifted.__name__ = fun.__name__
+    lifted.__doc__ = fun.__doc__
+    return lifted
+
+
+def exp_neg_square(x):
+    """exp(-x^2), accurate where x^2 is large: x = hi + lo with hi of 24 bits,
+    so hi^2 is exact and x^2 - hi^2 = lo (x + hi) is small."""
+    xp = array_module(x)
+    hi = xp.asarray(x, np.float32).astype(np.float64)
+    hi = xp.where(xp.isfinite(hi), hi, x)
+    lo = x - hi
+    return xp.exp(-hi * hi) * xp.exp(-lo * (x + hi))
+
+
+# -------------------- erf and erfc --------------------
+
+def _erf_series(a):
+    """erf by its Maclaurin series, for |a| <= 1/2 (19 terms: 0.25^19 / 19! is far below an ulp)."""
+    a2 = a * a
+    total = np.zeros_like(a)
+    for n in range(19, -1, -1):  # Horner in a^2: sum (-1)^n a^(2n+1) / (n! (2n+1))
+        total = total * a2 + (-1) ** n / (math.factorial(n) * (2 * n + 1))
+    return TWO_OVER_SQRT_PI * a * total
+
+
+def _erfc_taylor(a):
+    """erfc by its Taylor series about the nearest center c (|a - c| <= 1/8), for
+    1/2 <= a <= 5/2: the n-th derivative of erfc is (-1)^n (2/sqrt(pi)) H_(n-1)(c) exp(-c^2)."""
+    xp = array_module(a)
+    index = xp.clip(xp.floor((a - 0.5) * 4), 0, 7).astype(np.int64)
+    c = 0.625 + 0.25 * index
+    h = a - c
+    # sum_{n>=1} H_(n-1)(c) (-h)^n / n!, with H_(k+1) = 2c H_k - 2k H_(k-1)
+    h_prev, h_now = xp.zeros_like(c), xp.ones_like(c)
+    term_power = -h  # (-h)^n / n!
+    total = h_now * term_power
+    for n in range(2, 26):
+        h_prev, h_now = h_now, 2 * c * h_now - 2 * (n - 2) * h_prev
+        term_power = term_power * (-h) / n
+        total = total + h_now * term_power
+    return xp.asarray(ERFC_CENTERS)[index] + TWO_OVER_SQRT_PI * xp.exp(-c * c) * total
+
+
+def _erfc_continued_fraction(a, terms=40):
+    """erfc for a >= 5/2: exp(-a^2)/sqrt(pi) 2a / (2a^2 + 1 - 1*2/(2a^2 + 5 - 3*4/(2a^2 + 9 - ...))),
+    evaluated from the bottom (40 levels: within an ulp for a >= 2)."""
+    z = 2 * a * a
+    tail = np.zeros_like(a)
+    for n in range(terms, 0, -1):
+        tail = (2 * n - 1) * (2 * n) / (z + (4 * n + 1) - tail)
+    out = exp_neg_square(a) * (TWO_OVER_SQRT_PI * a) / (z + 1 - tail)
+    return np.where(a > 27.3, 0.0, out)  # erfc(27.3) is below the smallest subnormal
+
+
+def _erfc_positive(a):
+    """erfc for a >= 0 (nan stays nan)."""
+    return _piecewise(a, [(a < 0.5, lambda v: 1 - _erf_series(v)),
+                          (a <= 2.5, _erfc_taylor),
+                          (a >= 2.5, _erfc_continued_fraction)])
+
+
+@_elementwise
+def erf(x):
+    """The error function, 2/sqrt(pi) times the integral of exp(-t^2) from 0 to x."""
+    a = np.abs(x)
+    magnitude = _piecewise(a, [(a <= 0.5, _erf_series), (a > 0.5, lambda v: 1 - _erfc_positive(v))])
+    return np.where(np.isnan(x), x, np.copysign(magnitude, x))
+
+
+@_elementwise
+def erfc(x):
+    """1 - erf(x), accurate where it is small (x large)."""
+    a = np.abs(x)
+    positive = _erfc_positive(a)
+    return np.where(np.isnan(x), x, np.where(x < 0, 2 - positive, positive))
+
+
+# -------------------- erf_inv --------------------
+
+def _erf_inv_series_coefficients(count):
+    """erf_inv(y) = sum_k c_k / (2k + 1) (sqrt(pi) y / 2)^(2k+1), with
+    c_0 = 1, c_k = sum_m c_m c_(k-1-m) / ((m + 1)(2m + 1))."""
+    c = [1.0]
+    for k in range(1, count):
+        c.append(sum(c[m] * c[k - 1 - m] / ((m + 1) * (2 * m + 1)) for m in range(k)))
+    return [ck / (2 * k + 1) for k, ck in enumerate(c)]
+
+
+_ERF_INV_SERIES = _erf_inv_series_coefficients(40)
+
+
+def _halley(x, residual, steps):
+    """Halley's steps on erf(x) = target: f'' / f' = -2x for erf and erfc alike,
+    so x <- x - u / (1 + x u) with u = f / f'."""
+    for _ in range(steps):
+        u = residual(x) / (TWO_OVER_SQRT_PI * exp_neg_square(x))
+        x = x - u / (1 + x * u)
+    return x
+
+
+def _erf_inv_central(y):
+    """|y| <= 0.75: the series (40 terms) as the guess, then one Halley step on erf."""
+    w = SQRT_PI_OVER_2 * y
+    w2 = w * w
+    total = np.zeros_like(y)
+    for c in reversed(_ERF_INV_SERIES):
+        total = total * w2 + c
+    return _halley(w * total, lambda x: erf(x) - y, 2)
+
+
+def _erf_inv_tail(y):
+    """0.75 < |y| < 1: on q = 1 - |y| (exact), x^2 ~ -log(q x sqrt(pi)) as the guess,
+    then Halley steps on erfc(x) = q (erfc falls: the step's sign is erf's)."""
+    a = np.abs(y)
+    q = 1 - a
+    t = np.sqrt(-np.log(q))
+    for _ in range(3):
+        t = np.sqrt(np.maximum(-np.log(q * t * 1.7724538509055160273), 0.25))
+    x = _halley(t, lambda v: q - erfc(v), 5)
+    return np.copysign(x, y)
+
+
+@_elementwise
+def erf_inv(y):
+    """The inverse of erf on (-1, 1): ±inf at ±1, nan outside."""
+    a = np.abs(y)
+    inner = _piecewise(y, [(a <= 0.75, _erf_inv_central), (a < 1, _erf_inv_tail)])
+    return np.where(a == 1, np.copysign(np.inf, y), np.where(a > 1, np.nan, inner))
+
+
+# -------------------- zeta(k) - 1, and the series about 2 --------------------
+
+def hurwitz_zeta(s, q, direct_terms=10):
+    """zeta(s, q) = sum_{k>=0} (q + k)^-s for an int s >= 2 and q > 0, by
+    Euler-Maclaurin summation: `direct_terms` terms, then the integral of the
+    rest and its corrections in Bernoulli numbers (q + N >= 10: they fall fast)."""
+    xp = array_module(q)
+    total = xp.zeros_like(q)
+    for k in range(direct_terms):
+        total = total + (q + k) ** -float(s)
+    a = q + direct_terms
+    inv = 1 / a
+    power = a ** -float(s)  # a^-s
+    total = total + power * a / (s - 1) + power / 2
+    rising = float(s)  # s (s+1) ... (s + 2j - 2)
+    term_power = power * inv  # a^(-s - 2j + 1)
+    for j, b in enumerate(BERNOULLI, 1):
+        total = total + b / math.factorial(2 * j) * rising * term_power
+        rising *= (s + 2 * j - 1) * (s + 2 * j)
+        term_power = term_power * inv * inv
+    return total
+
+
+# zeta(k) - 1 = zeta(k, 2), k = 2 .. 61: 0.5^60 is below an ulp of the series' terms
+ZETA_MINUS_ONE = [float(hurwitz_zeta(k, np.float64(2.0))) for k in range(2, 62)]
+
+
+def _lgamma_near_2(z):
+    """lgamma(2 + z) = (1 - gamma) z + sum_{k>=2} (-1)^k (zeta(k) - 1) z^k / k, |z| <= 1/2:
+    zero at z = 0 with the right slope, so accurate in relative terms at lgamma's zero 2."""
+    total = np.zeros_like(z)
+    for k in range(len(ZETA_MINUS_ONE) + 1, 1, -1):
+        total = total * z + (-1) ** k * ZETA_MINUS_ONE[k - 2] / k
+    return z * ((1 - EULER_GAMMA) + z * total)
+
+
+def _digamma_near_2(z):
+    """digamma(2 + z) = 1 - gamma + sum_{k>=2} (-1)^k (zeta(k) - 1) z^(k-1), |z| <= 1/2."""
+    total = np.zeros_like(z)
+    for k in range(len(ZETA_MINUS_ONE) + 1, 1, -1):
+        total = total * z + (-1) ** k * ZETA_MINUS_ONE[k - 2]
+    return (1 - EULER_GAMMA) + z * total
+
+
+# -------------------- lgamma --------------------
+
+def _stirling(x):
+    """lgamma(x) for x >= 10: (x - 1/2) log x - x + log(2 pi)/2 + sum B_2k / (2k (2k-1) x^(2k-1))."""
+    inv = 1 / x
+    inv2 = inv * inv
+    series = np.zeros_like(x)
+    for k in range(8, 0, -1):
+        series = series * inv2 + BERNOULLI[k - 1] / (2 * k * (2 * k - 1))
+    big = x > 1e17  # the series is below an ulp; (x - 1/2) log x - x stays finite as long as it can
+    return np.where(big, x * (np.log(x) - 1), (x - 0.5) * np.log(x) - x + HALF_LOG_2PI + series * inv)
+
+
+def _lgamma_shifted_down(x):
+    """2.5 <= x < 10: lgamma(x - n) + log((x-1) (x-2) ... (x-n)), x - n in [1.5, 2.5):
+    every term positive, so nothing cancels."""
+    product = np.ones_like(x)
+    shifted = x.copy()
+    for _ in range(8):
+        above = shifted >= 2.5
+        shifted = np.where(above, shifted - 1, shifted)
+        product = np.where(above, product * shifted, product)
+    return _lgamma_near_2(shifted - 2) + np.log(product)
+
+
+def _lgamma_positive(x):
+    return _piecewise(x, [
+        (x < 0.5, lambda v: _lgamma_near_2(v) - np.log1p(v) - np.log(v)),      # lgamma(1 + v) - log v
+        (x < 1.5, lambda v: _lgamma_near_2(v - 1) - np.log1p(v - 1)),           # lgamma(2 + z) - log(1 + z)
+        (x < 2.5, lambda v: _lgamma_near_2(v - 2)),
+        (x < 10, _lgamma_shifted_down),
+        (x >= 10, _stirling)])
+
+
+def _sin_pi(x):
+    """|sin(pi x)|, exact at the integers: reduced to r = x - round(x) in [-1/2, 1/2]."""
+    r = x - np.round(x)
+    return np.abs(np.sin(np.pi * r))
+
+
+@_elementwise
+def lgamma(x):
+    """log |Gamma(x)|: +inf at 0 and the negative integers (and at ±inf, as C's lgamma)."""
+    positive = x > 0
+    pole = (x <= 0) & (x == np.floor(x))
+    a = np.where(positive, x, 1 - x)  # reflection: Gamma(x) Gamma(1 - x) = pi / sin(pi x)
+    value = _lgamma_positive(np.where(np.isfinite(a), a, 1.0))
+    value = np.where(np.isfinite(a), value, np.inf)
+    # NB: x < -2^52 are even integers (poles); below, nothing here is large enough to overflow
+    reflected = np.log(np.pi / _sin_pi(x)) - value
+    out = np.where(positive, value, reflected)
+    out = np.where(pole | np.isinf(x), np.inf, out)
+    return np.where(np.isnan(x), x, out)
+
+
+# -------------------- digamma --------------------
+
+def _digamma_asymptotic(x):
+    """digamma(x) for x >= 10: log x - 1/(2x) - sum B_2k / (2k x^2k)."""
+    inv2 = 1 / (x * x)
+    series = np.zeros_like(x)
+    for k in range(8, 0, -1):
+        series = series * inv2 + BERNOULLI[k - 1] / (2 * k)
+    return np.log(x) - 0.5 / x - series * inv2
+
+
+def _digamma_shifted_up(x):
+    """2.5 <= x < 10: digamma(x + n) - sum 1/(x + k), x + n >= 10."""
+    total = np.zeros_like(x)
+    shifted = x.copy()
+    for _ in range(8):
+        below = shifted < 10
+        total = np.where(below, total + 1 / shifted, total)
+        shifted = np.where(below, shifted + 1, shifted)
+    return _digamma_asymptotic(shifted) - total
+
+
+# Taylor coefficients of digamma about its positive zero x0: digamma^(n)(x0) / n! = (-1)^(n+1) zeta(n+1, x0)
+_ROOT_SERIES = [(-1) ** (n + 1) * float(hurwitz_zeta(n + 1, np.float64(DIGAMMA_ROOT_HI))) for n in range(1, 30)]
+
+
+def _digamma_near_root(x):
+    """|x - x0| <= 1/4: the series about the zero (x0 = hi + lo: h keeps its relative accuracy)."""
+    h = (x - DIGAMMA_ROOT_HI) - DIGAMMA_ROOT_LO
+    total = np.zeros_like(x)
+    for c in reversed(_ROOT_SERIES):
+        total = total * h + c
+    return h * total
+
+
+def _digamma_positive(x):
+    return _piecewise(x, [
+        (np.abs(x - DIGAMMA_ROOT_HI) <= 0.25, _digamma_near_root),
+        (x < 0.5, lambda v: _digamma_near_2(v) - 1 / (v + 1) - 1 / v),  # digamma(v + 2) - 1/(v+1) - 1/v
+        (x < 1.5, lambda v: _digamma_near_2(v - 1) - 1 / v),
+        (x < 2.5, lambda v: _digamma_near_2(v - 2)),
+        (x < 10, _digamma_shifted_up),
+        (x >= 10, _digamma_asymptotic)])
+
+
+def _cot_pi(x):
+    """cot(pi x) on r = x - round(x), so that it is exact near the integers."""
+    r = x - np.round(x)
+    return np.cos(np.pi * r) / np.sin(np.pi * r)
+
+
+@_elementwise
+def digamma(x):
+    """d/dx lgamma(x): nan at the negative integers and -inf; at 0, -inf from above and +inf from below."""
+    positive = x > 0
+    a = np.where(positive, x, 1 - x)  # reflection: digamma(1 - x) - digamma(x) = pi cot(pi x)
+    value = _digamma_positive(np.where(np.isfinite(a), a, 1.0))
+    value = np.where(np.isinf(a), np.inf, value)
+    reflected = value - np.pi * _cot_pi(x)
+    out = np.where(positive, value, reflected)
+    out = np.where((x < 0) & (x == np.floor(x)), np.nan, out)
+    out = np.where(x == 0, np.where(np.signbit(x), np.inf, -np.inf), out)
+    out = np.where(x == -np.inf, np.nan, out)
+    return np.where(np.isnan(x), x, out)
+
+
+# -------------------- polygamma --------------------
+
+def _cot_derivative_polynomials(m):
+    """P_m with d^m/dx^m cot(pi x) = pi^m P_m(cot(pi x)): P_0 = c, P_(k+1) = -(1 + c^2) P_k'(c)
+    (coefficients lowest power first)."""
+    p = [0.0, 1.0]
+    for _ in range(m):
+        dp = [i * p[i] for i in range(1, len(p))]
+        # -(1 + c^2) dp
+        q = [0.0] * (len(dp) + 2)
+        for i, coefficient in enumerate(dp):
+            q[i] -= coefficient
+            q[i + 2] -= coefficient
+        p = q
+    return p
+
+
+def _polygamma_positive(x, m):
+    return (-1) ** (m + 1) * math.factorial(m) * hurwitz_zeta(m + 1, x)
+
+
+def _polygamma(x, m):
+    """The m-th derivative of digamma (m >= 1). As SciPy's: (-1)^(m+1) inf at the poles (the
+    non-positive integers) and at -inf, (-1)^(m+1) 0 at +inf."""
+    positive = x > 0
+    a = np.where(positive, x, 1 - x)
+    value = _polygamma_positive(np.where(np.isfinite(a), a, 1.0), m)
+    value = np.where(np.isinf(a), 0.0, value)
+    # reflection, differentiated m times: (-1)^m psi^(m)(1 - x) - psi^(m)(x) = pi d^m/dx^m cot(pi x)
+    c = _cot_pi(x)
+    poly = np.zeros_like(x)
+    for coefficient in reversed(_cot_derivative_polynomials(m)):
+        poly = poly * c + coefficient
+    reflected = (-1) ** m * value - np.pi ** (m + 1) * poly
+    out = np.where(positive, value, reflected)
+    pole = (x <= 0) & (x == np.floor(x))
+    sign = (-1.0) ** (m + 1)
+    out = np.where(pole | (x == -np.inf), sign * np.inf, out)
+    out = np.where(x == np.inf, sign * 0.0, out)
+    return np.where(np.isnan(x), x, out)
+
+
+polygamma = _elementwise(_polygamma)
