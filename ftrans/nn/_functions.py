@@ -12,7 +12,8 @@ import numpy as np
 import ftrans.numpy as fnp
 from ftrans import lax
 from ftrans.lax import logistic, stop_gradient
-from ftrans.numpy._core import aval_of, normalize_axes, public, static_int
+from ftrans.numpy._core import aval_of, normalize_axes, static_int
+from ftrans.random._public import public_returning_arrays as public
 from ir.errors import at_user_line
 from ir.primitives import structural
 

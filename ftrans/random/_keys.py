@@ -17,7 +17,8 @@ import math
 import numpy as np
 
 import ftrans.numpy as fnp
-from ftrans.numpy._core import aval_of, public, shape_tuple
+from ftrans.numpy._core import aval_of, shape_tuple
+from ftrans.random._public import public_returning_arrays as public
 from ir.errors import at_user_line
 from ir.primitives import structural
 from ir.primitives.bits import shift_left, shift_right_logical, threefry2x32

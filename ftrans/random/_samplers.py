@@ -5,11 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 import ftrans.numpy as fnp
-from ftrans.numpy._core import aval_of, public, shape_tuple
+from ftrans import lax
+from ftrans.lax import stop_gradient
+from ftrans.numpy._core import aval_of, shape_tuple
+from ftrans.random._public import public_returning_arrays as public
 from ftrans.random._keys import UINT_OF_WIDTH, check_key, random_bits, split
 from ir.errors import at_user_line
 from ir.primitives.bits import shift_right_logical
 from ir.primitives.elementwise import convert_element_type
+from ir.tracing import Tracer
 
 FLOAT64 = np.dtype(np.float64)
 
@@ -210,3 +214,44 @@ def categorical(key, logits, axis=-1, shape=None, replace=True, mode="low"):
     logits_shape.insert(axis, logits.shape[axis])
     noise = gumbel(key, (*prefix, *logits_shape), logits.dtype, mode=mode)
     return fnp.argmax(noise + fnp.reshape(logits, (1,) * len(prefix) + logits.shape), axis=len(prefix) + axis)
+
+
+@public
+def normal(key, shape=(), dtype=None):
+    """Standard normal draws, sqrt(2) erf_inv(u) with u uniform in (-1, 1), as `jax.random.normal`."""
+    key = check_key("normal", key)
+    dtype = _float_dtype("normal", dtype)
+    return _normal(key, _shape("normal", shape), dtype)
+
+
+def _normal(key, shape, dtype):
+    low = np.nextafter(dtype.type(-1), dtype.type(0))  # erf_inv(-1) would be -inf
+    u = _uniform(key, shape, dtype, low, 1.0)
+    return lax.erf_inv(u) * dtype.type(np.sqrt(2))  # NB: Array first, so that the result is one
+
+
+def _next_toward(bound, direction, dtype):
+    """nextafter(bound, direction) for concrete bounds; a traced bound is kept as it is (ftrans has
+    no nextafter primitive yet), so that the clip is to the closed interval."""
+    if isinstance(bound, Tracer):
+        return stop_gradient(bound)
+    return np.nextafter(np.asarray(bound, dtype), dtype.type(direction))
+
+
+@public
+def truncated_normal(key, lower, upper, shape=None, dtype=None):
+    """Standard normal draws truncated to (lower, upper), by the inverse CDF as `jax.random.truncated_normal`;
+    differentiable in lower and upper."""
+    key = check_key("truncated_normal", key)
+    dtype = _float_dtype("truncated_normal", dtype)
+    if shape is None:
+        shape = np.broadcast_shapes(np.shape(lower), np.shape(upper))
+    else:
+        shape = _shape("truncated_normal", shape, np.shape(lower), np.shape(upper))
+    sqrt2 = dtype.type(np.sqrt(2))
+    lower_, upper_ = fnp.asarray(lower, dtype), fnp.asarray(upper, dtype)
+    a, b = lax.erf(lower_ / sqrt2), lax.erf(upper_ / sqrt2)
+    u = _uniform(key, shape, dtype, a, b)
+    out = lax.erf_inv(u) * sqrt2
+    # rounding (or u = a) must not push a draw out of the open interval
+    return fnp.clip(out, _next_toward(lower_, np.inf, dtype), _next_toward(upper_, -np.inf, dtype))
