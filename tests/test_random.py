@@ -243,6 +243,32 @@ def test_categorical_frequencies_and_rademacher():
     assert set(np.unique(signs)) == {-1, 1} and abs(signs.mean()) < 5 / math.sqrt(N)
 
 
+def test_permutations_are_uniform_and_choice_follows_p():
+    keys = random.split(random.PRNGKey(9), 6000)
+    perms = np.asarray(ft.jit(ft.vmap(lambda k: random.permutation(k, 4)))(keys))
+    assert all(sorted(row) == [0, 1, 2, 3] for row in perms[:50])
+    codes = perms @ np.array([64, 16, 4, 1])  # each of the 24 orders equally likely
+    _, counts = np.unique(codes, return_counts=True)
+    assert len(counts) == 24
+    statistic = np.sum((counts - 250) ** 2 / 250)
+    assert statistic < _chi_square_bound(23)
+    p = np.array([0.1, 0.2, 0.3, 0.4])
+    statistic, dof = _chi_square_of_counts(random.choice(random.PRNGKey(10), 4, (N,), p=p), p)
+    assert statistic < _chi_square_bound(dof)
+    firsts = ft.vmap(lambda k: random.choice(k, 4, (2,), replace=False, p=p))(keys)
+    assert np.all(firsts[:, 0] != firsts[:, 1])
+    statistic, dof = _chi_square_of_counts(firsts[:, 0], p)  # the first draw follows p
+    assert statistic < _chi_square_bound(dof)
+
+
+def test_grad_through_permutation_and_choice():
+    key = random.PRNGKey(11)
+    x = np.arange(5.0)
+    order = random.permutation(key, 5)
+    g = ft.grad(lambda x: fnp.sum(random.permutation(key, x) * np.arange(5.0)))(x)
+    np.testing.assert_array_equal(g[order], np.arange(5.0))
+
+
 def test_bits_are_uniform_bit_by_bit():
     draws = random.bits(random.PRNGKey(6), (N,), np.uint32)
     ones = np.array([(draws >> np.uint32(b)) & np.uint32(1) for b in range(32)]).mean(axis=1)
