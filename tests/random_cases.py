@@ -63,6 +63,10 @@ CASES = {
     "cauchy": lambda r, xp, k: r.cauchy(k, (5,)),
     "rademacher": lambda r, xp, k: r.rademacher(k, (8,)),
     "categorical": lambda r, xp, k: r.categorical(k, xp.log(xp.array([0.1, 0.2, 0.7])), shape=(10,)),
+    "categorical no replace": lambda r, xp, k: r.categorical(k, xp.log(xp.array([0.1, 0.2, 0.3, 0.4])), shape=(3,),
+                                                             replace=False),
+    "categorical no replace batch": lambda r, xp, k: r.categorical(k, xp.array([[0.0, 1.0, 2.0], [2.0, 1.0, 0.0]]),
+                                                                   shape=(2, 2), replace=False),
     "categorical batch": lambda r, xp, k: r.categorical(k, xp.array([[0.0, 1.0, 2.0], [2.0, 1.0, 0.0]]), axis=1),
     "categorical axis0": lambda r, xp, k: r.categorical(k, xp.array([[0.0, 1.0, 2.0], [2.0, 1.0, 0.0]]), axis=0),
 }
@@ -160,6 +164,9 @@ EXPECTED = {
   -1.2411363625431695,   4.565150265966207 ], 'float64'),
     'rademacher': ([ 1,  1,  1,  1, -1, -1, -1,  1], 'int64'),
     'categorical': ([2, 1, 2, 2, 1, 2, 2, 2, 2, 2], 'int64'),
+    'categorical no replace': ([3, 2, 0], 'int32'),
+    'categorical no replace batch': ([[2, 1],
+ [1, 0]], 'int32'),
     'categorical batch': ([2, 1], 'int64'),
     'categorical axis0': ([1, 1, 1], 'int64'),
 }

@@ -30,6 +30,15 @@ def _stable_order(sort_keys, descending=False):
     return fnp.argmax(rank[None, :] == fnp.arange(n)[:, None], axis=1)  # which element lands at r
 
 
+def top_k_indices(x, k):
+    """The indices of the k largest entries along the last axis, the largest first (ties by index), as
+    lax.top_k's."""
+    order = lambda row: _stable_order(row, descending=True)[:k]  # noqa: E731
+    for _ in range(aval_of(x).ndim - 1):
+        order = vmap(order)
+    return order(x)
+
+
 def _shuffle_along_last(key, x):
     """JAX's _shuffle on the last axis: rounds of a stable sort by fresh 32-bit keys."""
     n = aval_of(x).shape[-1]
@@ -120,7 +129,7 @@ def choice(key, a, shape=(), replace=True, p=None, axis=0, mode=None):
             ind = fnp.sum(cumulative < fnp.expand_dims(r, -1), axis=-1)
         else:
             g = gumbel(key, (n_inputs,), dtype=p.dtype, mode=mode or "low") + fnp.log(p)
-            ind = _stable_order(g, descending=True)[:n_draws]  # top_k: the largest first, ties by index
+            ind = top_k_indices(g, n_draws)
         result = ind if arr.ndim == 0 else fnp.take(arr, ind, axis)
     return fnp.reshape(result, shape if arr.ndim == 0 else arr.shape[:axis] + shape + arr.shape[axis + 1:])
 

@@ -2,6 +2,8 @@
 the same numbers as `jax.random` (with 64-bit types on: the default dtype is float64)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 import ftrans.numpy as fnp
@@ -207,9 +209,17 @@ def categorical(key, logits, axis=-1, shape=None, replace=True, mode="low"):
     axis = axis % ndim
     batch_shape = logits.shape[:axis] + logits.shape[axis + 1:]
     shape = batch_shape if shape is None else _shape("categorical", shape, batch_shape)
-    if not replace:
-        raise NotImplementedError("categorical(replace=False) needs top_k, which ftrans does not have yet")
     prefix = shape[:len(shape) - len(batch_shape)]
+    if not replace:  # Gumbel top-k: the k = prod(prefix) largest of logits + noise, the largest first
+        from ftrans.random._permutations import top_k_indices
+        k = math.prod(prefix)
+        if k > logits.shape[axis]:
+            raise ValueError(at_user_line(f"Number of samples without replacement ({k}) cannot exceed number of "
+                                          f"categories ({logits.shape[axis]})."))
+        perturbed = fnp.moveaxis(logits + gumbel(key, logits.shape, logits.dtype, mode=mode), axis, -1)
+        indices = top_k_indices(perturbed, k)  # batch_shape + (k,)
+        # NB: int32, as JAX's (lax.top_k's indices are int32 even with 64-bit types)
+        return fnp.reshape(fnp.moveaxis(indices, -1, 0), shape).astype(np.int32)
     logits_shape = list(shape[len(shape) - len(batch_shape):])
     logits_shape.insert(axis, logits.shape[axis])
     noise = gumbel(key, (*prefix, *logits_shape), logits.dtype, mode=mode)
