@@ -16,7 +16,8 @@ default) is simply absent. `donate_argnums`/`donate_argnames` are accepted and
 checked; they change nothing, since ftrans never writes into its inputs.
 
 The cache key: (pytree structure of the dynamic arguments, their avals, the
-static positional and keyword values with their types, the backend). Avals
+static positional and keyword values with their types, the backend, and the
+bound axis names when there are any: ir/axis_env.py). Avals
 are interned, so the key hashes in C; static values must be hashable. The
 backend is `backend=` when given, else where the array arguments live
 (ftrans/_device.py).
@@ -33,7 +34,7 @@ from ftrans._api_util import (check_callable, check_outputs, flatten_args, gc_pa
 from ftrans._device import BACKENDS, resolve_backend
 from ftrans.tree_util import tree_flatten, tree_structure, tree_unflatten
 from interpreters import lowering_cupy, lowering_numpy
-from ir import config, passes
+from ir import axis_env, config, passes
 from ir.core import HOST_TYPES, ClosedJaxpr, concrete_avals, is_cupy_array
 from ir.errors import api_boundary, at_user_line
 from ir.floating_point import ignore_errors, new_nan, restore_errors
@@ -154,6 +155,9 @@ class JittedFunction:
         # meets the structure of a call passing the same values positionally
         tree_key = (in_tree, "with keyword arguments") if dynamic_kwargs else in_tree
         key = (tree_key, tuple(in_avals), static_values, backend)
+        bound_axes = axis_env.bound_axes()
+        if bound_axes:  # collectives trace differently (or not at all) under other axis names
+            key += (bound_axes,)
         try:
             hash(key)
         except TypeError:
@@ -180,7 +184,7 @@ class JittedFunction:
             consts = [np.array(c) if isinstance(c, np.ndarray) else c for c in closed.consts]
             # integer powers become multiplications, as JAX's integer_pow does (not bit-exact to np.power)
             closed = passes.optimize(inline_calls(ClosedJaxpr(closed.jaxpr, consts)), exact_powers=False)
-            compiled = self._cache[key] = _Compiled(closed, in_avals, out_trees[0], self.name, backend=key[-1])
+            compiled = self._cache[key] = _Compiled(closed, in_avals, out_trees[0], self.name, backend=key[3])
         return compiled
 
     def _lookup(self, args, kwargs, need_device=True):

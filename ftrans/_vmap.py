@@ -101,7 +101,7 @@ class _Names:
 
 
 @api_boundary
-def vmap(fun, in_axes=0, out_axes=0, axis_size=None):
+def vmap(fun, in_axes=0, out_axes=0, axis_name=None, axis_size=None):
     """Vectorize `fun` over an axis of its arguments, as JAX's vmap.
 
     `in_axes`: the axis of each argument that holds the examples: an int
@@ -110,7 +110,10 @@ def vmap(fun, in_axes=0, out_axes=0, axis_size=None):
     as a pytree prefix of the arguments (tuples, lists, dicts). Keyword
     arguments are mapped over axis 0. `out_axes`: where the batch axis goes in
     each output, likewise (None: the output must not depend on the batch).
-    `axis_size`: the number of examples when no argument is mapped.
+    `axis_name`: a name (any hashable; a str here) for the batch axis, over
+    which collectives inside `fun` (`ft.lax.psum(x, axis_name)`, ...) act
+    across the examples. `axis_size`: the number of examples when no argument
+    is mapped.
 
     Values that do not depend on a mapped argument are computed once, unbatched.
     """
@@ -128,6 +131,9 @@ def vmap(fun, in_axes=0, out_axes=0, axis_size=None):
                                      f"(a {type(axis_size).__name__})"))
     if axis_size is not None and axis_size < 0:
         raise ValueError(at_user_line(f"vmap axis_size must be a non-negative int or None, got {axis_size}"))
+    if axis_name is not None and type(axis_name) is not str:
+        raise TypeError(at_user_line(f"vmap axis_name must be a str or None, got {axis_name!r} "
+                                     f"(a {type(axis_name).__name__})"))
 
     @functools.wraps(fun)
     @api_boundary
@@ -163,7 +169,7 @@ def vmap(fun, in_axes=0, out_axes=0, axis_size=None):
             out = out_box[0][0]
             return _resolve_out_dims(broadcast_prefix(out_axes, out, "out_axes", "output"), out_avals, out)
 
-        results = batching.batch_flat(flat_fun, leaves, in_dims, size, out_dims)
+        results = batching.batch_flat(flat_fun, leaves, in_dims, size, out_dims, axis_name)
         return tree_unflatten(out_box[0][1], [as_array(r) for r in results])
     return vmap_f
 

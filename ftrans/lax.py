@@ -1,6 +1,7 @@
 """ftrans.lax: operations below ftrans.numpy, named as in jax.lax."""
 from __future__ import annotations
 
+from ftrans._collectives import all_gather, all_to_all, axis_index, pmax, pmean, pmin, ppermute, psum, psum_scatter
 from ftrans._control_flow import cond, fori_loop, map, scan, switch
 from ftrans.numpy._core import aval_of, convert, inexact_dtype, operands, static_int
 from ftrans.tree_util import tree_map
@@ -11,6 +12,8 @@ from ir.primitives.elementwise import stop_gradient as _stop_gradient_leaf
 __all__ = ["cond", "fori_loop", "logistic", "map", "pad", "scan", "stop_gradient", "switch"]
 __all__ += ["digamma", "erf", "erf_inv", "erfc", "lgamma", "polygamma"]
 __all__ += ["shift_left", "shift_right_logical"]
+__all__ += ["all_gather", "all_to_all", "axis_index", "pmax", "pmean", "pmin", "ppermute", "psum",
+            "psum_scatter"]
 
 
 @api_boundary

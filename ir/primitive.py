@@ -26,6 +26,9 @@ RULE_SLOTS = {
     "jvp": "jvp",                  # (primals, tangents, **params) -> (primals_out, tangents_out)
     "transpose": "transpose",      # (cts_out, *operands, **params) -> cts_in (linear primitives)
     "batch": "vmap",               # (values, batch_dims, **params) -> (values_out, dims_out)
+    # (values, batch_dims, size, **params) -> (values_out, dims_out): a collective (psum...) under the vmap
+    # that binds its axis name, `size` that axis's; operands may be unbatched (ir/primitives/collectives.py)
+    "collective_batch": "vmap over a named axis",
     # (trace, unknowns, operands, **params) -> outputs: for a primitive holding sub-jaxprs, under
     # linearize (or partial evaluation of a jaxpr) with some operands known and some not. It binds
     # `trace.known(prim, operands, params)` (computed now, or one level out) for what the known

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, settings
 
 import ftrans as ft
 import ir.config
+from ir.primitives import collectives as _collectives
 from ftrans import _device
 
 ir.config.debug = True  # every staged jaxpr is type-checked, every impl result checked against its aval
@@ -70,3 +71,9 @@ def jit_for(fun, backend, **jit_kwargs):
         return ft.device_put(jitted(*ft.device_put(args, "gpu"), **kwargs), "cpu")
     on_the_gpu.jitted = jitted
     return on_the_gpu
+
+
+# Collectives (psum, all_gather, ...) run only where an axis name is bound (a vmap with
+# axis_name, a distributed run): the per-primitive tables leave them to
+# tests/test_collectives.py, which has a row for each of them, rule by rule.
+COLLECTIVES = frozenset(p.name for p in _collectives.COLLECTIVES)

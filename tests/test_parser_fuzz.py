@@ -176,6 +176,10 @@ def assert_evaluates_to_declared_types(closed, seed):
             if "Integers to negative integer powers are not allowed" not in str(error):
                 raise
             return
+        except NameError as error:  # a collective, run where nothing binds its axis name
+            if "unbound axis name" not in str(error):
+                raise
+            return
     assert len(outs) == len(jaxpr.outvars)
     for out, aval in zip(outs, closed.out_avals, strict=True):
         assert (np.shape(out), np.asarray(out).dtype) == (aval.shape, aval.dtype), (out, aval)

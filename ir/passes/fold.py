@@ -13,7 +13,8 @@ Never folded:
   (omnistaging: staging must not bake big constants into the program), and
   large constants are never read;
 - primitives without `impl`, with sub-jaxprs in their params, or behind a
-  barrier (`BARRIER_PRIMITIVES`);
+  barrier (`BARRIER_PRIMITIVES`), and collectives (psum, axis_index...: their
+  values depend on the axis they run over, not only on their operands);
 - equations whose `impl` raises on these values: the error belongs to run time.
 
 NB: floating-point errors (log(0), 1/0) are silenced while folding; the
@@ -47,6 +48,8 @@ def fold_rule(rw, eqn):
         args.append(value)
     prim = eqn.primitive
     if prim.impl is None or is_barrier(eqn) or holds_jaxpr(eqn):
+        return None
+    if prim.collective_batch is not None:  # a collective: its value depends on the axis it runs over
         return None
     for var in eqn.outvars:
         if var.aval.size > FOLD_MAX_ELEMENTS or var.aval.dtype == float0:

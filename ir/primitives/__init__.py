@@ -6,5 +6,5 @@ declaration names the params the primitive takes and their types
 (`params={"axes": AXES}`, `params={}` for none: see ir/primitive.py); the
 family registrars (`unary`, `binary`, `_reducer`, ...) fill it in for theirs.
 """
-from ir.primitives import (bits, call, control_flow, elementwise, indexing, linalg, reductions,  # noqa: F401
-                           special, structural)
+from ir.primitives import (bits, call, collectives, control_flow, elementwise, indexing, linalg,  # noqa: F401
+                           reductions, special, structural)
