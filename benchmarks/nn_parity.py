@@ -70,7 +70,9 @@ def main():
     for name, (value, derivative) in ftrans_values().items():
         want_value, want_derivative = theirs[name]
         for what, got, want in (("value", value, want_value), ("derivative", derivative, want_derivative)):
-            if want is not None and not np.allclose(got, want, rtol=1e-13, atol=1e-300, equal_nan=True):
+            # squareplus' derivative at -1000 cancels (x + sqrt(x^2 + b)): its last digits are rounding
+            rtol = 1e-9 if name == "squareplus" else 1e-13
+            if want is not None and not np.allclose(got, want, rtol=rtol, atol=1e-300, equal_nan=True):
                 print(f"MISMATCH {name} {what}:\n  ftrans {got!r}\n  jax    {want!r}")
                 bad += 1
     print(f"{len(theirs)} functions against jax: {bad} mismatches")
