@@ -33,8 +33,11 @@ def load_data(rng):
     return x[:split], y[:split], x[split:], y[split:], source
 
 
-def init(rng, sizes=(64, 64, 10)):
-    return [(rng.normal(size=(m, n)) / np.sqrt(m), np.zeros(n)) for m, n in zip(sizes[:-1], sizes[1:])]
+def init(key, sizes=(64, 64, 10)):
+    """LeCun-normal weights (variance 1/fan_in) and zero biases, drawn as jax.nn.initializers would."""
+    keys = ft.random.split(key, len(sizes) - 1)
+    weights = ft.nn.initializers.lecun_normal()
+    return [(weights(k, (m, n)), np.zeros(n)) for k, m, n in zip(keys, sizes[:-1], sizes[1:])]
 
 
 def logits(params, x):
@@ -44,26 +47,27 @@ def logits(params, x):
     return x @ W + b
 
 
-def loss(params, x, one_hot):
-    z = logits(params, x)
-    return -fnp.mean(fnp.sum(one_hot * (z - fnp.logsumexp(z, axis=1, keepdims=True)), axis=1))
+def loss(params, x, labels):
+    """Cross-entropy of the softmax of the logits against the labels."""
+    log_p = ft.nn.log_softmax(logits(params, x))
+    return -fnp.mean(fnp.sum(ft.nn.one_hot(labels, 10) * log_p, axis=1))
 
 
 def main(epochs=30, batch=64, learning_rate=0.3, device="cpu"):
     rng = np.random.default_rng(0)
     train_x, train_y, test_x, test_y, source = load_data(rng)
     print(f"data: {source}, {len(train_y)} train / {len(test_y)} test, on the {device.upper()}")
-    params = ft.device_put(init(rng), device)
+    key = ft.random.PRNGKey(0)
+    params = ft.device_put(init(key), device)
     train_x, test_x, test_y = ft.device_put((train_x, test_x, test_y), device)
     step = ft.jit(ft.value_and_grad(loss))  # traced once (per batch shape), then cached
     accuracy_of = ft.jit(lambda params, x: fnp.argmax(logits(params, x), axis=1))
-    eye = ft.device_put(np.eye(10), device)
     for epoch in range(epochs):
-        order = rng.permutation(len(train_y))
+        order = ft.random.permutation(ft.random.fold_in(key, epoch), len(train_y))  # a fresh order each epoch
         total = 0.0
         for start in range(0, len(order) - batch + 1, batch):
             idx = order[start:start + batch]
-            value, grads = step(params, train_x[idx], eye[train_y[idx]])
+            value, grads = step(params, train_x[idx], train_y[idx])
             params = [(W - learning_rate * gW, b - learning_rate * gb) for (W, b), (gW, gb) in zip(params, grads)]
             total += float(value)
         accuracy = float((accuracy_of(params, test_x) == test_y).mean())

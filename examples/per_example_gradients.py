@@ -15,9 +15,11 @@ import ftrans as ft
 import ftrans.numpy as fnp
 
 
-def init_params(rng, sizes):
-    """A list of (W, b) per layer, scaled so that tanh units start unsaturated."""
-    return [(rng.normal(size=(m, n)) / np.sqrt(m), np.zeros(n)) for m, n in zip(sizes[:-1], sizes[1:])]
+def init_params(key, sizes):
+    """A list of (W, b) per layer, LeCun-normal weights so that tanh units start unsaturated."""
+    keys = ft.random.split(key, len(sizes) - 1)
+    weights = ft.nn.initializers.lecun_normal()
+    return [(weights(k, (m, n)), np.zeros(n)) for k, m, n in zip(keys, sizes[:-1], sizes[1:])]
 
 
 def predict(params, x):
@@ -38,9 +40,9 @@ def global_norm(grads):
 
 
 def main():
-    rng = np.random.default_rng(0)
-    params = init_params(rng, [8, 16, 16, 1])
-    xs, ys = rng.normal(size=(64, 8)), rng.normal(size=(64, 1))
+    params_key, x_key, y_key = ft.random.split(ft.random.PRNGKey(0), 3)
+    params = init_params(params_key, [8, 16, 16, 1])
+    xs, ys = ft.random.normal(x_key, (64, 8)), ft.random.normal(y_key, (64, 1))
 
     per_example = ft.vmap(ft.grad(loss), in_axes=(None, 0, 0))(params, xs, ys)
     # every leaf gains a leading batch axis: W1 is (64, 8, 16), b1 is (64, 16), ...

@@ -23,7 +23,7 @@ from ftrans.numpy._core import (as_operand, aval_of, convert, dtype_argument, in
                                 shape_tuple, static_int)
 from ftrans.tree_util import tree_flatten, tree_map, tree_unflatten
 from ir.errors import api_boundary, at_user_line
-from ir.primitives import elementwise, indexing, linalg, precision, reductions, special, structural
+from ir.primitives import bits, elementwise, indexing, linalg, precision, reductions, special, structural
 from ir.primitives.elementwise import stop_gradient as _stop_gradient_leaf
 from ir.tracing import Tracer
 
@@ -41,6 +41,7 @@ __all__ = ["ConvDimensionNumbers", "abs", "add", "argmax", "argmin", "associativ
            "top_k", "transpose", "zeros_like_array"]
 __all__ += ["while_loop"]
 __all__ += ["digamma", "erf", "erf_inv", "erfc", "lgamma", "polygamma"]
+__all__ += ["shift_left", "shift_right_logical"]
 __all__ += ["all_gather", "all_to_all", "axis_index", "pmax", "pmean", "pmin", "ppermute", "psum",
             "psum_scatter"]
 
@@ -565,6 +566,25 @@ def polygamma(m, x):
     if m > special.MAX_POLYGAMMA_ORDER:
         raise ValueError(at_user_line(f"polygamma: m={m} is above the largest order, {special.MAX_POLYGAMMA_ORDER}"))
     return _float_unary("polygamma", lambda v: special.polygamma(v, m), x)
+
+
+def _shift(name, binder, x, y):
+    (x, y), dtype, _ = operands(name, x, y)
+    if dtype.kind not in "iu":
+        raise TypeError(at_user_line(f"{name} needs integer operands, got {dtype.name}"))
+    return binder(x, y)
+
+
+@api_boundary
+def shift_left(x, y):
+    """x shifted left by y bits; 0 where y is negative or at least the bit width (as XLA)."""
+    return _shift("shift_left", bits.shift_left, x, y)
+
+
+@api_boundary
+def shift_right_logical(x, y):
+    """x shifted right by y bits, zeros shifted in (signed values too); 0 where y is out of range."""
+    return _shift("shift_right_logical", bits.shift_right_logical, x, y)
 
 
 # -------------------- gradients --------------------

@@ -150,7 +150,8 @@ NOT_DIFFERENTIABLE = {"sign", "floor", "ceil", "not", "floor_divide", "and", "or
                       "lt", "le", "gt", "ge", "iota", "argmax", "argmin", "stop_gradient",
                       # host callbacks: debug_callback has no outputs; pure_callback's derivative is
                       # unknown (a ValueError under differentiation, zero of a stop_gradient'd input)
-                      "debug_callback", "pure_callback"}
+                      "debug_callback", "pure_callback",
+                      "shift_left", "shift_right_logical", "threefry2x32"}
 
 
 def test_every_primitive_is_in_a_table():
@@ -262,6 +263,9 @@ def test_piecewise_constant_primitives_have_zero_derivative(name):
         "debug_callback": lambda x: (ft.debug.callback(lambda v: None, x), 1.0)[1],
         "pure_callback": lambda x: ft.pure_callback(np.sin, ft.ShapeDtypeStruct((3,), x.dtype),
                                                     ft.lax.stop_gradient(x)),
+        "shift_left": lambda x: ft.lax.shift_left((x > 0).astype(np.int64), 3) * 1.0,
+        "shift_right_logical": lambda x: ft.lax.shift_right_logical((x > 0).astype(np.int64) * 8, 2) * 1.0,
+        "threefry2x32": lambda x: ft.random.uniform(ft.random.fold_in(ft.random.PRNGKey(0), fnp.sum(x > 0)), (3,)),
     }
     np.testing.assert_array_equal(ft.grad(lambda x: fnp.sum(uses[name](x)))(x), np.zeros(3))
 

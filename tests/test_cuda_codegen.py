@@ -106,6 +106,9 @@ def _cases():
     cases += [Case("pow", [d, d], bounds=[None, (0, 40)]) for d in (I32, U8)]
     cases += [Case(name, [d, d]) for name in ("max", "min") for d in FLOATS + (I32, U8, BOOL)]
     cases += [Case(name, [d, d]) for name in ("and", "or", "xor") for d in (BOOL, I32, U8)]
+    # shift amounts from below 0 to past the width: XLA's 0 there, not C's undefined behaviour
+    cases += [Case(name, [d, d], bounds=[None, (-2, 70)]) for name in ("shift_left", "shift_right_logical")
+              for d in (I8, I32, I64, U8, U32, U64)]
     cases += [Case(name, [d, d]) for name in ("eq", "ne", "lt", "le", "gt", "ge")
               for d in FLOATS + (I32, U8, BOOL)]
     cases += [Case("select_n", [BOOL, d, d]) for d in (F32, I32, BOOL)]

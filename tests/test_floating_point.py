@@ -36,7 +36,7 @@ def _special_floats(dtype):
 
 def _special_ints(dtype):
     info = np.iinfo(dtype)
-    return [dtype.type(v) for v in (0, -1, 1, 2, info.min, info.max)]
+    return [dtype.type(v) for v in (0, -1, 1, 2, info.min, info.max) if v >= info.min]  # no -1 if unsigned
 
 
 def _specials(dtype):

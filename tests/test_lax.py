@@ -293,6 +293,7 @@ TESTED_ELSEWHERE = {
     **{name: "tests/test_collectives.py" for name in ("all_gather", "all_to_all", "axis_index", "pmax", "pmean",
                                                        "pmin", "ppermute", "psum", "psum_scatter")},
     "while_loop": "tests/test_while_loop.py",
+    **{name: "tests/test_primitives.py and tests/test_random.py" for name in ("shift_left", "shift_right_logical")},
 }
 
 

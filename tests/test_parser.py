@@ -26,6 +26,7 @@ from ir.core import ClosedJaxpr, Eqn, Jaxpr, Literal, ShapedArray, Var
 from ir.parser import MAX_DEPTH, JaxprParseError, parse
 from ir.primitive import PRIMITIVES, Primitive, SubJaxpr
 from ir import axis_env
+from ir.primitives import bits as BITS
 from ir.primitives import collectives as C
 from ir.primitives import elementwise as E
 from ir.primitives import indexing as I
@@ -51,7 +52,7 @@ def avals_of(dtype):
 
 F16, F32, F64 = map(avals_of, (np.float16, np.float32, np.float64))
 I8, I32, I64 = map(avals_of, (np.int8, np.int32, np.int64))
-U8, U64, B = map(avals_of, (np.uint8, np.uint64, np.bool_))
+U8, U32, U64, B = map(avals_of, (np.uint8, np.uint32, np.uint64, np.bool_))
 
 
 # -------------------- structural comparison --------------------
@@ -172,6 +173,9 @@ PROGRAMS = {
                   [I64(4)]),
     "binary": (lambda x, y: [f(x, y) for f in BINARY + BINARY_FLOAT], [F64(3), F64(3)]),
     "binary_int": (lambda a, b: [f(a, b) for f in BINARY + BITWISE], [I32(4), I32(4)]),
+    "bits": (lambda k, x, i: [BITS.shift_left(x, x), BITS.shift_right_logical(i, np.int64(3)),
+                              *BITS.threefry2x32(k, k, x, BITS.shift_right_logical(x, np.uint32(1)))],
+             [U32(), U32(4), I64(4)]),
     "bool_ops": (lambda p, q: [E.bitwise_and(p, q), E.bitwise_not(p), E.bitwise_xor(p, True),
                                E.max(p, q), E.eq(p, False)], [B(2), B(2)]),
     "select_n": (lambda p, x, y: [E.select_n(p, x, y), E.select_n(True, x, 1.5)],
@@ -255,7 +259,7 @@ def test_roundtrip_programs(name):
 
 
 def test_programs_cover_every_primitive_of_ir_primitives():
-    modules = (E, I, L, P, R, S, CF, C, CD, RM)
+    modules = (BITS, E, I, L, P, R, S, CF, C, CD, RM)
     declared = {p.name for m in modules for p in vars(m).values() if isinstance(p, Primitive)}
     used = {eqn.primitive.name for name in PROGRAMS for eqn in stage(name).eqns}
     assert declared - used == set(), "add a program using these primitives to PROGRAMS"

@@ -249,6 +249,64 @@ def _pow_reference(args, params):
 row("pow")((_draw_pow, _pow_reference))
 
 
+# -------------------- bits --------------------
+
+U8, U32, U64 = np.dtype(np.uint8), np.dtype(np.uint32), np.dtype(np.uint64)
+SHIFTABLE = INTS + (U8, U32, U64)
+
+
+def _shift_reference(shift):
+    """x shifted by y bits in Python's integers, cut to x's width; 0 for y outside [0, width)."""
+    def reference(args, params):
+        x, y = np.broadcast_arrays(*args)
+        width = 8 * x.dtype.itemsize
+        unsigned = np.dtype(f"u{x.dtype.itemsize}")
+        out = [shift(int(a) % 2**width, int(b)) % 2**width if 0 <= b < width else 0
+               for a, b in zip(x.view(unsigned).flat if x.ndim else [x.view(unsigned)], y.flat)]
+        return np.array(out, dtype=unsigned).view(x.dtype).reshape(x.shape)
+    return reference
+
+
+def _draw_shift(d):
+    dtype = d(st.sampled_from(SHIFTABLE))
+    x_shape, y_shape = _binary_operand_shapes(d)
+    info = np.iinfo(dtype)
+    return [array(d, dtype, x_shape, lo=info.min, hi=info.max),
+            array(d, dtype, y_shape, lo=-2 if dtype.kind == "i" else 0, hi=8 * dtype.itemsize + 2)], {}
+
+
+row("shift_left")((_draw_shift, _shift_reference(lambda a, b: a << b)))
+row("shift_right_logical")((_draw_shift, _shift_reference(lambda a, b: a >> b)))
+
+
+def threefry2x32_in_python(k0, k1, x0, x1):
+    """Threefry-2x32, 20 rounds, on Python ints: Random123's threefry.h, written out again."""
+    mask = 2**32 - 1
+    ks = [k0, k1, k0 ^ k1 ^ 0x1BD11BDA]
+    x = [(x0 + ks[0]) & mask, (x1 + ks[1]) & mask]
+    for block in range(5):
+        for r in ((13, 15, 26, 6), (17, 29, 16, 24))[block % 2]:
+            x[0] = (x[0] + x[1]) & mask
+            x[1] = (((x[1] << r) | (x[1] >> (32 - r))) & mask) ^ x[0]
+        x[0] = (x[0] + ks[(block + 1) % 3]) & mask
+        x[1] = (x[1] + ks[(block + 2) % 3] + block + 1) & mask
+    return x
+
+
+@row("threefry2x32")
+def _():
+    def draw(d):
+        shape = d(SHAPES)
+        shapes = [d(st.sampled_from([(), shape])) for _ in range(4)]
+        return [array(d, U32, s, lo=0, hi=2**32 - 1) for s in shapes], {}
+
+    def reference(args, params):
+        args = np.broadcast_arrays(*args)
+        outs = [threefry2x32_in_python(*map(int, words)) for words in zip(*(a.flat for a in args))]
+        return [np.array([o[i] for o in outs], dtype=U32).reshape(args[0].shape) for i in (0, 1)]
+    return draw, reference
+
+
 @row("polygamma")
 def _():
     def draw(d):
@@ -956,6 +1014,10 @@ BAD_INPUTS = [
     ("rev", [A((4,))], {"dimensions": (1,)}),
     ("rev", [A((4, 3))], {"dimensions": (0, 0)}),
     ("iota", [], {"dtype": I64, "shape": (3,), "dimension": 1}),
+    ("shift_left", [A((2,), F64), A((2,), F64)], {}),
+    ("shift_right_logical", [A((2,), I64), A((2,), I32)], {}),
+    ("threefry2x32", [A((2,), I64)] * 4, {}),
+    ("threefry2x32", [A((2,), np.dtype(np.uint32)), A((3,), np.dtype(np.uint32))] * 2, {}),
     ("reduce_sum", [A((2, 3))], {"axes": (2,)}),
     ("reduce_sum", [A((2, 3))], {"axes": (0, 0)}),
     ("reduce_sum", [A((2, 3), BOOL)], {"axes": (0,)}),
@@ -1255,6 +1317,11 @@ for _name in ("and", "or", "xor"):
     SCALAR_CASES[_name] = _binary_cases(BOOL, True, False) + _binary_cases(I64, 6, 3)
 for _name in ("max", "min", "eq", "lt"):
     SCALAR_CASES[_name] += _binary_cases(BOOL, True, False)
+for _name in ("shift_left", "shift_right_logical"):
+    SCALAR_CASES[_name] = _binary_cases(I64, -6, 3) + _binary_cases(np.dtype(np.uint32), 6, 31)
+SCALAR_CASES["threefry2x32"] = [([S(k, np.dtype(np.uint32)) for k in (1, 2, 3, 4)], {}),
+                                ([S(1, np.dtype(np.uint32)), S(2, np.dtype(np.uint32)),
+                                  np.arange(3, dtype=np.uint32), np.arange(3, 6, dtype=np.uint32)], {})]
 SCALAR_CASES["select_n"] = [([S(True, BOOL), S(0.7), S(1.3)], {}),
                             ([S(False, BOOL), np.array([0.5, 1.5]), np.array([2.5, 3.5])], {}),
                             ([np.array([True, False]), S(0.7), S(1.3)], {}),

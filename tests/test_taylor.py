@@ -108,6 +108,11 @@ TAYLOR_CASES = {
     "reduce_max": (lambda x: fnp.max(x * x, axis=0 if x.ndim else None), anywhere, 1),
     "reduce_min": (lambda x: fnp.min(fnp.sin(x), axis=-1 if x.ndim else None), anywhere, 1),
     "argmax": (lambda x: fnp.argmax(x) * x, anywhere, 1),
+    "shift_left": (lambda x: ft.lax.shift_left((x > 0).astype(np.int64), 2) * x, anywhere, 1),
+    "shift_right_logical": (lambda x: ft.lax.shift_right_logical((x > 0).astype(np.int64) * 8, 2) * x, anywhere, 1),
+    # the key depends on x; the draws are a constant factor of x's series
+    "threefry2x32": (lambda x: ft.random.uniform(ft.random.fold_in(ft.random.PRNGKey(0), fnp.sum(x > 0)),
+                                                 x.shape) * x, anywhere, 1),
     "argmin": (lambda x: fnp.argmin(x) * x, anywhere, 1),
     "dot_general": (lambda x, y: fnp.einsum("...,...->", x, y) * fnp.tensordot(x, fnp.sin(y), x.ndim), anywhere, 2),
     "gather": (lambda x: _flat(x)[np.array([0, 0, -1])] ** 2, anywhere, 1),

@@ -320,6 +320,21 @@ def _scatter(name):
     return case
 
 
+def _uint32s(shape):
+    return hnp.arrays(np.uint32, shape, elements=st.integers(0, 2**32 - 1))
+
+
+def _threefry2x32(draw):
+    """Keys and counts each of the case's shape or rank-0 (a key beside counts); both words, xored."""
+    shape = _shape(draw)
+    shapes = [draw(st.sampled_from([(), shape])) for _ in range(4)]
+    E = ir.primitives.elementwise
+
+    def fun(*operands):
+        return E.bitwise_xor(*ir.bind(ir.PRIMITIVES["threefry2x32"], *operands))
+    return fun, [_uint32s(s) for s in shapes]
+
+
 _positive = dict(lo=0.2, hi=2.0)
 def _pure_callback(draw):
     """sin(x) * y computed by Python, under each vmap_method (one call per example, or one call on
@@ -363,6 +378,9 @@ CASES = {
     "mod": _binary("mod", right=lambda s: _floats(s, 0.5, 2.0)),
     **{name: _binary(name, values=_bools) for name in ["and", "or"]},
     "xor": _binary("xor", values=lambda s: _ints(s, -4, 4)),
+    **{name: _binary(name, values=lambda s: _ints(s, -70, 70), right=lambda s: _ints(s, -2, 66))
+       for name in ["shift_left", "shift_right_logical"]},
+    "threefry2x32": _threefry2x32,
     **{name: _binary(name, values=_ties) for name in ["eq", "ne", "lt", "le", "gt", "ge"]},
     "select_n": _select_n,
     "broadcast_in_dim": _broadcast_in_dim,

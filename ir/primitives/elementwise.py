@@ -26,13 +26,14 @@ from ir.tracing import bind, get_aval
 FLOAT = "f"
 NUMBER = "fiu"
 INTEGER_OR_BOOL = "biu"
+INTEGER = "iu"
 ANY = "fiub"
 
 
 def _check_dtype(name, aval, kinds):
     if aval.dtype.kind not in kinds:
         wanted = {FLOAT: "floating-point", NUMBER: "numeric (non-bool)",
-                  INTEGER_OR_BOOL: "integer or bool", ANY: "numeric or bool"}[kinds]
+                  INTEGER_OR_BOOL: "integer or bool", INTEGER: "integer", ANY: "numeric or bool"}[kinds]
         raise TypeError(f"{name} needs {wanted} operands, got {aval.str_short()}")
 
 

@@ -1,0 +1,10 @@
+"""Random numbers with JAX's keys and bits (Threefry-2x32): `ft.random.uniform(key, shape)` gives the
+numbers `jax.random.uniform` gives for the same key, shape and dtype (JAX with 64-bit types on)."""
+from ftrans.random._keys import PRNGKey, bits, fold_in, key, key_data, split, threefry_2x32, wrap_key_data
+from ftrans.random._permutations import choice, permutation, shuffle
+from ftrans.random._samplers import (bernoulli, categorical, cauchy, exponential, gumbel, laplace, logistic, normal,
+                                     rademacher, randint, truncated_normal, uniform)
+
+__all__ = ["PRNGKey", "bernoulli", "bits", "categorical", "cauchy", "choice", "exponential", "fold_in", "gumbel", "key",
+           "key_data", "laplace", "logistic", "normal", "permutation", "rademacher", "randint", "shuffle", "split", "threefry_2x32", "truncated_normal", "uniform",
+           "wrap_key_data"]
