@@ -5,7 +5,7 @@
     print(ft.make_jaxpr(lambda x: fnp.sin(x) * 2.0)(1.0))
 """
 from ftrans import lax, numpy, tree_util
-from ftrans import optim
+from ftrans import optim, scipy
 from ftrans._autodiff import grad, jvp, linearize, value_and_grad, vjp
 from ftrans._check_grads import check_grads
 from ftrans._config import config
@@ -29,4 +29,4 @@ __version__ = "0.1.0"
 
 __all__ = ["Array", "ClosedJaxpr", "ConcretizationError", "ExportError", "Jaxpr", "JaxprParseError", "ShapedArray", "UnexpectedTracerError",
            "biharmonic", "check_grads", "config", "device_put", "differential_operator", "export", "grad", "hessian", "jacfwd", "jacrev", "jaxpr_as_fun", "jet", "jit", "jvp", "lax", "laplacian", "linearize", "load", "make_jaxpr", "parse_jaxpr",
-           "numpy", "optim", "tree_util", "value_and_grad", "vjp", "vmap"]
+           "numpy", "optim", "scipy", "tree_util", "value_and_grad", "vjp", "vmap"]

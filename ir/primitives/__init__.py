@@ -6,4 +6,5 @@ declaration names the params the primitive takes and their types
 (`params={"axes": AXES}`, `params={}` for none: see ir/primitive.py); the
 family registrars (`unary`, `binary`, `_reducer`, ...) fill it in for theirs.
 """
-from ir.primitives import call, control_flow, elementwise, indexing, linalg, reductions, special, structural  # noqa: F401
+from ir.primitives import (call, control_flow, decompositions, elementwise, indexing, linalg,  # noqa: F401
+                           reductions, special, structural)
