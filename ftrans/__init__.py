@@ -5,7 +5,7 @@
     print(ft.make_jaxpr(lambda x: fnp.sin(x) * 2.0)(1.0))
 """
 from ftrans import debug, lax, numpy, tree, tree_util
-from ftrans import nn, optim, random
+from ftrans import nn, optim, random, scipy
 from ftrans._api_extras import (Device, ShapeDtypeStruct, block_until_ready, default_backend, device_get, devices,
                                 disable_jit, eval_shape, linear_transpose, local_devices)
 from ftrans._callbacks import pure_callback
@@ -41,7 +41,7 @@ __all__ = ["Array", "ClosedJaxpr", "ConcretizationError", "Device", "ExportError
            "differential_operator", "disable_jit", "draw", "eval_shape", "export", "grad", "hessian", "jacfwd",
            "jacrev", "jaxpr_as_fun", "jet", "jit", "jvp", "laplacian", "lax", "linear_transpose", "linearize", "load",
            "local_devices", "make_jaxpr", "nn", "numpy", "optim", "parse_jaxpr", "print_saved_residuals", "pure_callback",
-           "random", "remat", "tree", "tree_util",
+           "random", "remat", "scipy", "tree", "tree_util",
            "value_and_grad", "vjp", "vmap"]
 
 

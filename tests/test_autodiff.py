@@ -14,6 +14,7 @@ from hypothesis.extra import numpy as hnp
 import ftrans as ft
 import ftrans.numpy as fnp
 import ir
+import matrix_cases
 from conftest import COLLECTIVES, jit_for, share_of_profile
 from interpreters import ad, ad_eager
 from interpreters.eval import eval_jaxpr
@@ -44,6 +45,8 @@ DIFFERENTIABLE = {
     "erf_inv": (ft.lax.erf_inv, dict(min_value=-0.8, max_value=0.8), 1),
     "lgamma": (ft.lax.lgamma, positive, 1), "digamma": (ft.lax.digamma, positive, 1),
     "polygamma": (lambda x: ft.lax.polygamma(2, x), positive, 1),
+    # the decompositions, of a 3x3 matrix moved along a curve by x (tests/matrix_cases.py)
+    **{name: (fun, anywhere, nargs) for name, (fun, nargs) in matrix_cases.FUNCTIONS.items()},
     "integer_pow": (lambda x: x ** 3 + x ** -2 + x ** 2, positive, 1),
     "add": (lambda x, y: x + y, anywhere, 2), "sub": (lambda x, y: x - y, anywhere, 2),
     "mul": (lambda x, y: x * y, anywhere, 2), "div": (lambda x, y: x / y, positive, 2),

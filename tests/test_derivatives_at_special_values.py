@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 import ftrans as ft
 import ftrans.numpy as fnp
 import ir
+import matrix_cases
 import special_reference
 from test_autodiff import DIFFERENTIABLE
 
@@ -362,8 +363,35 @@ def test_tangent_of_a_gather_out_of_range_is_zero_not_the_fill_value():
         np.testing.assert_array_equal(ft.jvp(f, (x,), (np.ones(3),))[1], [6.0, 0.0, 0.0])
 
 
+# -------------------- decompositions: NaN in, NaN out (JAX's behaviour), never an error --------------------
+
+DECOMPOSITIONS = matrix_cases.FUNCTIONS
+
+
+@pytest.mark.parametrize("name", sorted(DECOMPOSITIONS))
+@pytest.mark.parametrize("special", [np.nan, np.inf])
+def test_decompositions_of_a_matrix_with_a_special_entry_give_nan_not_an_error(name, special):
+    fun, nargs = DECOMPOSITIONS[name]
+    args = [np.array([0.5, special])] + [np.array([0.3])] * (nargs - 1)
+    with np.errstate(all="ignore"):
+        out, tangent = ft.jvp(fun, tuple(args), tuple(np.ones_like(a) for a in args))
+        gradient = ft.grad(lambda *xs: fnp.sum(fun(*xs)))(*args)
+    assert np.isnan(out).any() and np.isnan(tangent).any() and np.isnan(gradient).any()
+
+
+def test_eigh_of_a_degenerate_matrix_as_jax():
+    """Equal eigenvalues: their tangents are finite (diag(V^T A' V)), the eigenvectors' are not
+    (1 / (w_j - w_i) is inf): JAX's rule, which does not pick a basis of the eigenspace."""
+    from ir.primitives import decompositions as dec
+    a_dot = np.array([[1.0, 2.0], [2.0, 3.0]])
+    (v, w), (v_dot, w_dot) = ft.jvp(dec.eigh, (np.eye(2),), (a_dot,))
+    np.testing.assert_allclose(np.sort(w_dot), [1.0, 3.0])  # V = I: the diagonal of A'
+    assert not np.isfinite(v_dot).all()
+
+
 def test_every_differentiable_primitive_is_checked_at_special_values():
     checked = set(UNARY) | set(BINARY) | set(REDUCTIONS) | set(LINEAR) | set(COMBINING_SCATTERS) | {"integer_pow"}
+    checked |= set(DECOMPOSITIONS)
     assert set(DIFFERENTIABLE) <= checked, set(DIFFERENTIABLE) - checked
     assert checked <= set(ir.PRIMITIVES)
 

@@ -38,6 +38,7 @@ from ir.primitives import remat as RM
 from ir.primitives import reductions as R
 from ir.primitives import structural as S
 from ir.primitives import special as SP
+from ir.primitives import decompositions as DEC
 from ir.printer import var_name
 
 
@@ -167,6 +168,10 @@ PROGRAMS = {
     "unary_float": (lambda x: [f(x) for f in UNARY_FLOAT], [F64(3)]),
     "special": (lambda x: [SP.erf(x), SP.erfc(x), SP.erf_inv(x), SP.lgamma(x), SP.digamma(x),
                            SP.polygamma(x, 2)], [F64(3)]),
+    "decompositions": (lambda a, b: [DEC.cholesky(a), *DEC.eigh(a), *DEC.lu(a), *DEC.svd(b), *DEC.qr(b),
+                                     DEC.svd(b, full_matrices=True)[1],
+                                     DEC.triangular_solve(a, b, left_side=True, lower=True, unit_diagonal=True)],
+                       [F64(3, 3), F64(3, 2)]),
     "unary_f32_matrix": (lambda x: [E.integer_pow(x, -2), E.sqrt(x)], [F32(2, 2)]),
     "reduce_precision": (lambda x: [P.reduce_precision(x, 8, 7), P.reduce_precision(x, 5, 0)], [F32(3)]),
     "unary_int": (lambda i: [E.neg(i), E.sign(i), E.abs(i), E.bitwise_not(i), E.integer_pow(i, 3)],

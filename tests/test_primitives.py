@@ -319,6 +319,106 @@ def _():
     return draw, reference
 
 
+# -------------------- decompositions: numpy.linalg's own, on stacks of well-conditioned matrices --------------------
+
+def _matrices(d, square=True, min_side=1):
+    dtype = d(st.sampled_from(FLOATS))
+    batch = d(hnp.array_shapes(min_dims=0, max_dims=2, max_side=3))
+    m = d(st.integers(min_side, 4))
+    n = m if square else d(st.integers(min_side, 4))
+    return array(d, dtype, batch + (m, n), lo=-2, hi=2, grid=4), dtype
+
+
+def _spd(d):
+    a, dtype = _matrices(d)
+    n = a.shape[-1]
+    return (a @ np.swapaxes(a, -1, -2) + n * np.eye(n)).astype(dtype)
+
+
+def _lu_reference(a):
+    """Doolittle with partial pivoting, one matrix at a time (jax.lax.linalg.lu's outputs)."""
+    n = a.shape[-1]
+    flat = a.reshape(-1, n, n).astype(np.float64)
+    lus, pivots, perms = [], [], []
+    for m in flat:
+        m, piv, perm = m.copy(), [], list(range(n))
+        for k in range(n):
+            p = k + int(np.argmax(np.abs(m[k:, k])))
+            piv.append(p)
+            m[[k, p]], perm[k], perm[p] = m[[p, k]], perm[p], perm[k]
+            m[k + 1:, k] /= m[k, k]
+            m[k + 1:, k + 1:] -= np.outer(m[k + 1:, k], m[k, k + 1:])
+        lus.append(m), pivots.append(piv), perms.append(perm)
+    shape = a.shape[:-2]
+    return [np.array(lus).reshape(a.shape).astype(a.dtype), np.array(pivots, np.int32).reshape(shape + (n,)),
+            np.array(perms, np.int32).reshape(shape + (n,))]
+
+
+row("cholesky")((lambda d: ([_spd(d)], {}), lambda args, params: np.linalg.cholesky(args[0])))
+row("eigh")((lambda d: ([_spd(d)], {}), lambda args, params: list(np.linalg.eigh(args[0]))[::-1]))
+row("lu")((lambda d: ([_spd(d)], {}), lambda args, params: _lu_reference(args[0])))
+
+
+def _substitution(t, b):
+    """Solve t x = b for triangular t (either triangle), column by column, matrix by matrix
+    (numpy.linalg.solve would round where substitution is exact)."""
+    n = t.shape[-1]
+    lower = np.allclose(t, np.tril(t))
+    tf, bf = t.reshape(-1, n, n), b.reshape(-1, n, b.shape[-1])
+    x = np.zeros(bf.shape)
+    for m in range(tf.shape[0]):
+        for i in (range(n) if lower else range(n - 1, -1, -1)):
+            x[m, i] = (bf[m, i] - tf[m, i] @ x[m]) / tf[m, i, i]
+    return x.reshape(b.shape)
+
+
+@row("triangular_solve")
+def _():
+    def draw(d):
+        a = _spd(d)
+        n = a.shape[-1]
+        left_side = d(st.booleans())
+        k = d(st.integers(1, 3))
+        b = array(d, a.dtype, a.shape[:-2] + ((n, k) if left_side else (k, n)), lo=-2, hi=2, grid=4)
+        return [a, b], {"left_side": left_side, "lower": d(st.booleans()), "transpose_a": d(st.booleans()),
+                        "unit_diagonal": d(st.booleans())}
+
+    def reference(args, params):
+        a, b = (x.astype(np.float64) for x in args)
+        t = np.tril(a) if params["lower"] else np.triu(a)
+        if params["unit_diagonal"]:
+            t = t - t * np.eye(a.shape[-1]) + np.eye(a.shape[-1])
+        if params["transpose_a"]:
+            t = np.swapaxes(t, -1, -2)
+        if not params["left_side"]:  # x t = b: t^T x^T = b^T
+            return np.swapaxes(_substitution(np.swapaxes(t, -1, -2), np.swapaxes(b, -1, -2)), -1, -2).astype(
+                args[1].dtype)
+        x = _substitution(t, b)
+        return x.astype(args[1].dtype)
+    return draw, reference
+
+
+@row("svd")
+def _():
+    def draw(d):
+        return [_matrices(d, square=False)[0]], {"full_matrices": d(st.booleans())}
+
+    def reference(args, params):
+        u, s, vt = np.linalg.svd(args[0], full_matrices=params["full_matrices"])
+        return [s, u, vt]
+    return draw, reference
+
+
+@row("qr")
+def _():
+    def draw(d):
+        return [_matrices(d, square=False)[0]], {"full_matrices": d(st.booleans())}
+
+    def reference(args, params):
+        return list(np.linalg.qr(args[0], mode="complete" if params["full_matrices"] else "reduced"))
+    return draw, reference
+
+
 @row("integer_pow")
 def _():
     def draw(d):
@@ -976,6 +1076,19 @@ BAD_INPUTS = [
     ("integer_pow", [A((2,), I32)], {"y": -1}),
     ("integer_pow", [A((7, 5))], {"y": 2.0}),  # a shape no row draws: see test_aval_cache_tells_2_from_2_0
     ("integer_pow", [A((2,), BOOL)], {"y": 2}),
+    ("cholesky", [A((2, 3))], {}),
+    ("cholesky", [A((3,))], {}),
+    ("cholesky", [A((3, 3), I32)], {}),
+    ("eigh", [A((2, 3))], {}),
+    ("lu", [A((3,))], {}),
+    ("svd", [A((3,))], {"full_matrices": False}),
+    ("svd", [A((3, 2), I64)], {"full_matrices": False}),
+    ("qr", [A((3,))], {"full_matrices": 1}),
+    ("triangular_solve", [A((3, 3)), A((2, 2))], {"left_side": True, "lower": True, "transpose_a": False,
+                                                  "unit_diagonal": False}),
+    ("triangular_solve", [A((3, 3)), A((3, 2), F32)], {"left_side": True, "lower": True, "transpose_a": False,
+                                                       "unit_diagonal": False}),
+    ("triangular_solve", [A((3, 3)), A((3, 2))], {"left_side": True, "lower": True, "transpose_a": False}),
     ("erf", [A((2,), I32)], {}),
     ("erf_inv", [A((2,), BOOL)], {}),
     ("lgamma", [A((2,), I64)], {}),
@@ -1393,6 +1506,7 @@ NO_RANK0_OPERANDS = {
     "argmax": "reduces one axis of its operand", "argmin": "reduces one axis of its operand",
     "concatenate": "joins operands along an axis",
     "gather": "indexes the leading axes of its operand with index rows",
+    **{name: "decomposes matrices" for name in ("cholesky", "triangular_solve", "lu", "eigh", "svd", "qr")},
 }
 
 

@@ -15,6 +15,7 @@ from hypothesis.extra import numpy as hnp
 import ftrans as ft
 import ftrans.numpy as fnp
 import ir
+import matrix_cases
 from conftest import COLLECTIVES, share_of_profile
 from interpreters import taylor
 from interpreters.eval import eval_jaxpr
@@ -70,6 +71,7 @@ TAYLOR_CASES = {
     "erf_inv": (ft.lax.erf_inv, (-0.8, 0.8), 1),
     "lgamma": (ft.lax.lgamma, positive, 1), "digamma": (ft.lax.digamma, positive, 1),
     "polygamma": (lambda x: ft.lax.polygamma(2, x), positive, 1),
+    **{name: (fun, small, nargs) for name, (fun, nargs) in matrix_cases.FUNCTIONS.items()},
     "not": (lambda x: fnp.where(fnp.logical_not(x > 0), x, 2.0 * x), anywhere, 1),
     "stop_gradient": (lambda x: ft.lax.stop_gradient(x) * x, anywhere, 1),
     "reduce_precision": (lambda x: ft.lax.reduce_precision(x * x, 11, 52) * fnp.sin(x), anywhere, 1),

@@ -335,6 +335,38 @@ def _threefry2x32(draw):
     return fun, [_uint32s(s) for s in shapes]
 
 
+def _spd_matrices(shape):
+    """Symmetric positive definite n x n matrices (shape's last two sides equal), as a strategy."""
+    n = shape[-1]
+    return _floats(shape, -1.0, 1.0).map(lambda a: a @ np.swapaxes(a, -1, -2) + n * np.eye(n))
+
+
+def _all_outputs(name, **params):
+    """The primitive's outputs, flattened and joined into one float vector."""
+    bound = _bind(name, **params)
+    if not ir.PRIMITIVES[name].multiple_results:
+        return bound
+    return lambda *operands: fnp.concatenate([fnp.ravel(out).astype(np.float64) for out in bound(*operands)])
+
+
+def _decomposition(name, square=True, **params):
+    def case(draw):
+        n = draw(st.integers(1, 3))
+        shape = _shape(draw, max_dims=1) + (n, n if square else draw(st.integers(1, 3)))
+        return _all_outputs(name, **params), [_spd_matrices(shape) if square else _floats(shape)]
+    return case
+
+
+def _triangular_solve(draw):
+    n, k = draw(st.integers(1, 3)), draw(st.integers(1, 2))
+    batch = _shape(draw, max_dims=1)
+    left_side = draw(st.booleans())
+    params = dict(left_side=left_side, lower=draw(st.booleans()), transpose_a=draw(st.booleans()),
+                  unit_diagonal=draw(st.booleans()))
+    return _bind("triangular_solve", **params), [_spd_matrices(batch + (n, n)),
+                                                 _floats(batch + ((n, k) if left_side else (k, n)))]
+
+
 _positive = dict(lo=0.2, hi=2.0)
 def _pure_callback(draw):
     """sin(x) * y computed by Python, under each vmap_method (one call per example, or one call on
@@ -365,6 +397,10 @@ CASES = {
     "tan": _unary("tan", -1.2, 1.2),
     **{name: _unary(name, -3.0, 3.0) for name in ["erf", "erfc"]},
     "erf_inv": _unary("erf_inv", -0.9, 0.9),
+    **{name: _decomposition(name) for name in ("cholesky", "eigh", "lu")},
+    "svd": _decomposition("svd", square=False, full_matrices=False),
+    "qr": _decomposition("qr", square=False, full_matrices=False),
+    "triangular_solve": _triangular_solve,
     **{name: _unary(name, **_positive) for name in ["lgamma", "digamma"]},
     "polygamma": _unary("polygamma", m=2, **_positive),
     **{name: _unary(name, **_positive) for name in ["log", "log1p", "sqrt"]},

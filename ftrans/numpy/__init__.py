@@ -19,6 +19,7 @@ from ftrans.numpy._elementwise import (abs, absolute, add, arctan, bitwise_and, 
                                        subtract, tan, tanh, true_divide, where)
 from ftrans.numpy._indexing import at, take
 from ftrans.numpy._linalg import dot, einsum, inner, matmul, outer, tensordot, vdot
+from ftrans.numpy import linalg
 from ftrans.numpy._methods import install_tracer_methods
 from ir.core import Array as ndarray  # jax.numpy.ndarray is jax.Array: isinstance holds for tracers too
 from ftrans.numpy._reductions import (amax, amin, argmax, argmin, logsumexp, max, mean, min, prod,

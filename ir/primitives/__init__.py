@@ -6,6 +6,6 @@ declaration names the params the primitive takes and their types
 (`params={"axes": AXES}`, `params={}` for none: see ir/primitive.py); the
 family registrars (`unary`, `binary`, `_reducer`, ...) fill it in for theirs.
 """
-from ir.primitives import (bits, call, callback, collectives, control_flow, elementwise, indexing,  # noqa: F401
-                           linalg, precision, reductions, special, structural)
+from ir.primitives import (bits, call, callback, collectives, control_flow, decompositions, elementwise,  # noqa: F401
+                           indexing, linalg, precision, reductions, special, structural)
 from ir.primitives import custom_derivatives, remat  # noqa: F401

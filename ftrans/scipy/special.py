@@ -1,0 +1,138 @@
+"""ftrans.scipy.special: scipy.special's functions as jax.scipy.special has them, differentiable.
+
+erf, erfc, erfinv, gammaln, digamma and polygamma are primitives (ftrans.lax); the
+rest are compositions, written so that their derivatives stay finite where
+SciPy's values are (xlogy(0, 0) = 0 with a zero gradient, log_ndtr far in the tail).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import ftrans.numpy as fnp
+from ftrans import lax
+from ftrans.numpy._core import public
+from ir.errors import at_user_line
+
+__all__ = ["betaln", "digamma", "erf", "erfc", "erfinv", "expit", "gammaln", "log_ndtr", "log_softmax", "logit",
+           "logsumexp", "ndtr", "ndtri", "polygamma", "psi", "softmax", "xlog1py", "xlogy"]
+
+erf, erfc, erfinv, gammaln, digamma = lax.erf, lax.erfc, lax.erf_inv, lax.lgamma, lax.digamma
+psi = digamma
+
+
+@public
+def polygamma(n, x):
+    """The n-th derivative of digamma; n a non-negative integer (a Python int, or a concrete
+    integer array: each distinct order computed once)."""
+    if isinstance(n, (int, np.integer)) and not isinstance(n, bool):
+        return lax.polygamma(int(n), x)
+    orders = np.asarray(n)
+    if orders.dtype.kind not in "iu":
+        raise TypeError(at_user_line(f"polygamma: n must be an integer or integer array, got {n!r}"))
+    out = None
+    for m in np.unique(orders):
+        value = lax.polygamma(int(m), x)
+        out = value if out is None else fnp.where(orders == m, value, out)
+    return out
+
+
+@public
+def expit(x):
+    return lax.logistic(x)
+
+
+@public
+def logit(x):
+    """log(x / (1 - x))."""
+    return fnp.log(x) - fnp.log1p(-x)
+
+
+@public
+def xlogy(x, y):
+    """x log(y), 0 where x is 0 (y = 0 included)."""
+    zero = fnp.equal(x, 0)
+    safe_y = fnp.where(zero, 1.0, y)
+    return fnp.where(zero, 0.0, x * fnp.log(safe_y))
+
+
+@public
+def xlog1py(x, y):
+    """x log(1 + y), 0 where x is 0 (y = -1 included)."""
+    zero = fnp.equal(x, 0)
+    safe_y = fnp.where(zero, 0.0, y)
+    return fnp.where(zero, 0.0, x * fnp.log1p(safe_y))
+
+
+@public
+def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
+    """log(sum(b * exp(a))) over axis, stably; with return_sign, (log|s|, sign(s)) (b may be negative)."""
+    if b is None and not return_sign:
+        return fnp.logsumexp(a, axis=axis, keepdims=keepdims)
+    a = _floats(a)
+    shift = fnp.max(a, axis=axis, keepdims=True)
+    shift = fnp.where(fnp.abs(shift) < np.inf, shift, 0.0)
+    scaled = fnp.exp(a - lax.stop_gradient(shift))
+    total = fnp.sum(scaled if b is None else scaled * b, axis=axis, keepdims=True)
+    out = fnp.log(fnp.abs(total)) + lax.stop_gradient(shift)
+    sign = fnp.sign(total)
+    if not keepdims:
+        out, sign = (fnp.squeeze(v, axis=axis) if axis is not None else fnp.reshape(v, ()) for v in (out, sign))
+    return (out, sign) if return_sign else out
+
+
+@public
+def softmax(x, axis=None):
+    shifted = x - lax.stop_gradient(fnp.max(x, axis=axis, keepdims=True))
+    e = fnp.exp(shifted)
+    return e / fnp.sum(e, axis=axis, keepdims=True)
+
+
+@public
+def log_softmax(x, axis=None):
+    shifted = x - lax.stop_gradient(fnp.max(x, axis=axis, keepdims=True))
+    return shifted - fnp.log(fnp.sum(fnp.exp(shifted), axis=axis, keepdims=True))
+
+
+@public
+def betaln(a, b):
+    """log |B(a, b)| = lgamma(a) + lgamma(b) - lgamma(a + b)."""
+    return gammaln(a) + gammaln(b) - gammaln(a + b)
+
+
+def _floats(x):
+    """x as a float array (ints promote as NumPy's ufuncs promote them)."""
+    return fnp.multiply(x, 1.0)
+
+
+_SQRT_HALF = 0.70710678118654752440
+
+
+@public
+def ndtr(x):
+    """The standard normal CDF, erfc(-x / sqrt 2) / 2 (accurate in the lower tail)."""
+    return 0.5 * erfc(-x * _SQRT_HALF)
+
+
+_TAIL = -20.0
+
+
+@public
+def log_ndtr(x):
+    """log ndtr(x): log of erfc's above x = -20, the asymptotic series below, where ndtr underflows
+    (each branch sees x clamped to its side, so neither's derivative meets an infinity)."""
+    x = _floats(x)
+    lower = x < _TAIL
+    x_hi = fnp.where(lower, _TAIL, x)
+    x_lo = fnp.where(lower, x, _TAIL)
+    near = fnp.log(ndtr(x_hi))
+    z = 1.0 / (x_lo * x_lo)
+    series = 1.0 + z * (-1.0 + z * (3.0 + z * (-15.0 + z * (105.0 + z * -945.0))))
+    far = -0.5 * x_lo * x_lo - fnp.log(-x_lo) - 0.91893853320467274178 + fnp.log(series)
+    return fnp.where(lower, far, near)
+
+
+@public
+def ndtri(p):
+    """The inverse of ndtr: sqrt(2) erfinv(2p - 1). (2p - 1 rounds: below p ~ 1e-8 the relative
+    accuracy falls, as 1 - 2p holds fewer digits of p.)"""
+    return 1.4142135623730950488 * erfinv(2.0 * p - 1.0)

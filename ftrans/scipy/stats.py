@@ -1,0 +1,142 @@
+"""ftrans.scipy.stats: distributions as jax.scipy.stats has them (modules of functions), differentiable.
+
+norm (pdf logpdf cdf logcdf sf logsf ppf isf), multivariate_normal (logpdf pdf),
+t, beta, gamma (logpdf pdf), poisson (logpmf pmf). Out of the support, densities
+are 0 (log densities -inf), as SciPy's.
+"""
+from __future__ import annotations
+
+import types
+
+import numpy as np
+
+import ftrans.numpy as fnp
+from ftrans.numpy import linalg as fla
+from ftrans.numpy._core import public
+from ftrans.scipy import special
+from ftrans.scipy.linalg import solve_triangular
+from ir.errors import at_user_line
+from ir.primitives import decompositions as dec
+
+__all__ = ["beta", "gamma", "multivariate_normal", "norm", "poisson", "t"]
+
+_HALF_LOG_2PI = 0.91893853320467274178
+
+
+def _module(name, doc, **functions):
+    module = types.ModuleType(f"ftrans.scipy.stats.{name}", doc)
+    for key, fun in functions.items():
+        fun.__name__ = key
+        fun.__qualname__ = f"{name}.{key}"
+        setattr(module, key, public(fun))
+    module.__all__ = sorted(functions)
+    return module
+
+
+def _standardized(x, loc, scale):
+    return (fnp.multiply(x, 1.0) - loc) / scale
+
+
+# -------------------- norm --------------------
+
+def _norm_logpdf(x, loc=0, scale=1):
+    z = _standardized(x, loc, scale)
+    return -0.5 * z * z - _HALF_LOG_2PI - fnp.log(fnp.multiply(scale, 1.0))
+
+
+norm = _module(
+    "norm", "The normal distribution.",
+    logpdf=_norm_logpdf,
+    pdf=lambda x, loc=0, scale=1: fnp.exp(_norm_logpdf(x, loc, scale)),
+    cdf=lambda x, loc=0, scale=1: special.ndtr(_standardized(x, loc, scale)),
+    logcdf=lambda x, loc=0, scale=1: special.log_ndtr(_standardized(x, loc, scale)),
+    sf=lambda x, loc=0, scale=1: special.ndtr(-_standardized(x, loc, scale)),
+    logsf=lambda x, loc=0, scale=1: special.log_ndtr(-_standardized(x, loc, scale)),
+    ppf=lambda q, loc=0, scale=1: fnp.multiply(special.ndtri(q), scale) + loc,
+    isf=lambda q, loc=0, scale=1: fnp.multiply(special.ndtri(1.0 - fnp.multiply(q, 1.0)), scale) + loc,
+)
+
+
+# -------------------- multivariate_normal --------------------
+
+def _mvn_logpdf(x, mean=None, cov=1, allow_singular=False):
+    """By the Cholesky factor of cov: -|L^-1 (x - mean)|^2 / 2 - sum log diag L - d log(2 pi) / 2.
+    x (..., d), mean (d,), cov (d, d) (a scalar or a vector: a multiple of the identity, a diagonal)."""
+    if allow_singular:
+        raise NotImplementedError(at_user_line("multivariate_normal.logpdf: allow_singular=True is not implemented"))
+    x = fnp.multiply(x, 1.0)
+    d = fnp.shape(x)[-1] if fnp.ndim(x) else 1
+    mean = fnp.zeros((d,)) if mean is None else fnp.multiply(mean, 1.0)
+    cov = fnp.multiply(cov, 1.0)
+    if fnp.ndim(cov) < 2:
+        cov = fnp.eye(d) * cov
+    chol = fla.cholesky(cov)
+    diff = fnp.broadcast_to(x - mean, np.broadcast_shapes(fnp.shape(x), fnp.shape(mean)))
+    flat = fnp.reshape(diff, (-1, d))
+    z = solve_triangular(chol, fnp.transpose(flat), lower=True)  # (d, n)
+    quad = fnp.reshape(fnp.sum(z * z, axis=0), fnp.shape(diff)[:-1])
+    log_det = fnp.sum(fnp.log(fnp.abs(dec.diagonal(chol))))
+    return -0.5 * quad - log_det - d * _HALF_LOG_2PI
+
+
+multivariate_normal = _module(
+    "multivariate_normal", "The multivariate normal distribution.",
+    logpdf=_mvn_logpdf,
+    pdf=lambda x, mean=None, cov=1, allow_singular=False: fnp.exp(_mvn_logpdf(x, mean, cov, allow_singular)))
+
+
+# -------------------- t --------------------
+
+def _t_logpdf(x, df, loc=0, scale=1):
+    z = _standardized(x, loc, scale)
+    df = fnp.multiply(df, 1.0)
+    half = 0.5 * (df + 1.0)
+    return (special.gammaln(half) - special.gammaln(0.5 * df) - 0.5 * fnp.log(df * np.pi)
+            - fnp.log(fnp.multiply(scale, 1.0)) - half * fnp.log1p(z * z / df))
+
+
+t = _module("t", "Student's t distribution.", logpdf=_t_logpdf,
+            pdf=lambda x, df, loc=0, scale=1: fnp.exp(_t_logpdf(x, df, loc, scale)))
+
+
+# -------------------- beta --------------------
+
+def _beta_logpdf(x, a, b, loc=0, scale=1):
+    y = _standardized(x, loc, scale)
+    inside = (y >= 0) & (y <= 1)
+    safe = fnp.where(inside, y, 0.5)
+    value = (special.xlogy(a - 1.0, safe) + special.xlog1py(b - 1.0, -safe) - special.betaln(a, b)
+             - fnp.log(fnp.multiply(scale, 1.0)))
+    return fnp.where(inside, value, -np.inf)
+
+
+beta = _module("beta", "The beta distribution.", logpdf=_beta_logpdf,
+               pdf=lambda x, a, b, loc=0, scale=1: fnp.exp(_beta_logpdf(x, a, b, loc, scale)))
+
+
+# -------------------- gamma --------------------
+
+def _gamma_logpdf(x, a, loc=0, scale=1):
+    y = _standardized(x, loc, scale)
+    inside = y >= 0
+    safe = fnp.where(inside, y, 1.0)
+    value = special.xlogy(a - 1.0, safe) - safe - special.gammaln(a) - fnp.log(fnp.multiply(scale, 1.0))
+    return fnp.where(inside, value, -np.inf)
+
+
+gamma = _module("gamma", "The gamma distribution.", logpdf=_gamma_logpdf,
+                pdf=lambda x, a, loc=0, scale=1: fnp.exp(_gamma_logpdf(x, a, loc, scale)))
+
+
+# -------------------- poisson --------------------
+
+def _poisson_logpmf(k, mu, loc=0):
+    k = fnp.multiply(k, 1.0) - loc
+    inside = (k >= 0) & (k == fnp.floor(k))
+    safe = fnp.where(inside, k, 0.0)
+    value = special.xlogy(safe, mu) - mu - special.gammaln(safe + 1.0)
+    return fnp.where(inside, value, -np.inf)
+
+
+poisson = _module("poisson", "The Poisson distribution.", logpmf=_poisson_logpmf,
+                  pmf=lambda k, mu, loc=0: fnp.exp(_poisson_logpmf(k, mu, loc)))
