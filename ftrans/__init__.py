@@ -5,7 +5,7 @@
     print(ft.make_jaxpr(lambda x: fnp.sin(x) * 2.0)(1.0))
 """
 from ftrans import lax, numpy, tree_util
-from ftrans import optim
+from ftrans import distributed, optim, sharding
 from ftrans._autodiff import grad, jvp, linearize, value_and_grad, vjp
 from ftrans._check_grads import check_grads
 from ftrans._config import config
@@ -15,6 +15,7 @@ from ftrans._jacobians import hessian, jacfwd, jacrev
 from ftrans._jaxpr_as_fun import jaxpr_as_fun
 from ftrans._jit import jit
 from ftrans._make_jaxpr import draw, make_jaxpr
+from ftrans._shard_map import pmap, shard_map
 from ftrans._taylor import biharmonic, differential_operator, jet, laplacian
 from ftrans._vmap import vmap
 from ir.core import Array, ClosedJaxpr, Jaxpr, ShapedArray
@@ -28,5 +29,5 @@ parse_jaxpr = _api_boundary(_parse)  # errors show the caller's line, not the pa
 __version__ = "0.1.0"
 
 __all__ = ["Array", "ClosedJaxpr", "ConcretizationError", "ExportError", "Jaxpr", "JaxprParseError", "ShapedArray", "UnexpectedTracerError",
-           "biharmonic", "check_grads", "config", "device_put", "differential_operator", "draw", "export", "grad", "hessian", "jacfwd", "jacrev", "jaxpr_as_fun", "jet", "jit", "jvp", "lax", "laplacian", "linearize", "load", "make_jaxpr", "parse_jaxpr",
-           "numpy", "optim", "tree_util", "value_and_grad", "vjp", "vmap"]
+           "biharmonic", "check_grads", "config", "device_put", "differential_operator", "distributed", "draw", "export", "grad", "hessian", "jacfwd", "jacrev", "jaxpr_as_fun", "jet", "jit", "jvp", "lax", "laplacian", "linearize", "load", "make_jaxpr", "parse_jaxpr",
+           "numpy", "optim", "pmap", "shard_map", "sharding", "tree_util", "value_and_grad", "vjp", "vmap"]

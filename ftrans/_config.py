@@ -8,6 +8,10 @@ from operands holding none, naming the primitive and the user's line; a jitted
 call that returns one is run again one equation at a time to find it, and
 under `grad` the backward pass is checked too (as JAX's jax_debug_nans).
 
+`debug_collectives`: every collective over processes first checks that all
+ranks call it with the same shape, dtype and params, and raises a ValueError
+on every rank when not (ftrans/distributed.py).
+
 `jax_enable_x64` is accepted for JAX programs that set it: ftrans computes in
 float64 by default already (NumPy's dtypes), so True changes nothing.
 """
@@ -19,7 +23,7 @@ from ir import config as _ir_config
 from ir.errors import at_user_line
 
 # option name (ftrans's and JAX's) -> the ir.config switch behind it
-_SWITCHES = {"debug_nans": "debug_nans", "jax_debug_nans": "debug_nans"}
+_SWITCHES = {"debug_nans": "debug_nans", "jax_debug_nans": "debug_nans", "debug_collectives": "debug_collectives"}
 _X64 = "jax_enable_x64"
 
 

@@ -1,0 +1,33 @@
+"""Several processes: each script of tests/distributed/ runs under `mpiexec -n 2` (started here, with a
+timeout) and asserts on every rank; these tests skip when mpi4py or mpiexec is absent."""
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("mpi4py")
+MPIEXEC = shutil.which("mpiexec")
+pytestmark = pytest.mark.skipif(MPIEXEC is None, reason="no mpiexec on PATH (pip install '.[mpi]')")
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def run_mpi(script, *args, n=2, timeout=240, env=None):
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                   "FTRANS_JIT_THREADS": "1", **(env or {})}
+    command = [MPIEXEC, "-n", str(n), sys.executable, str(ROOT / script), *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environment, cwd=ROOT)
+    return done.returncode, done.stdout + done.stderr
+
+
+def assert_ok(script, *args, **kwargs):
+    rc, output = run_mpi(script, *args, **kwargs)
+    assert rc == 0, output
+    return output
+
+
+def test_collective_values_on_every_rank_eager_and_jit():
+    output = assert_ok("tests/distributed/collectives_values.py")
+    assert "rank 0: collectives ok" in output and "rank 1: collectives ok" in output
