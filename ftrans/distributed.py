@@ -152,7 +152,7 @@ class _MpiBackend:
                                       f"{lines}")
 
     def _allreduce(self, what, x, op, params):
-        x = np.ascontiguousarray(x)
+        x = np.asarray(x, order="C")
         self._check(what, x, params)
         out = np.empty_like(x)
         self._run(what, self.comm.Allreduce, self.comm.Iallreduce, x, out, op=op)
@@ -171,7 +171,7 @@ class _MpiBackend:
 
     def all_gather(self, x, *, bound_axis, **params):
         where, tiled = params["axis"], params["tiled"]
-        x = np.ascontiguousarray(x)
+        x = np.asarray(x, order="C")
         self._check("all_gather", x, params)
         out = np.empty((self.size,) + x.shape, x.dtype)
         self._run("all_gather", self.comm.Allgather, self.comm.Iallgather, x, out)
@@ -188,7 +188,7 @@ class _MpiBackend:
             blocks = np.moveaxis(x.reshape(shape), dim, 0)
         else:
             blocks = np.moveaxis(x, dim, 0)
-        blocks = np.ascontiguousarray(blocks)
+        blocks = np.asarray(blocks, order="C")
         out = np.empty(blocks.shape[1:], x.dtype)
         self._run("psum_scatter", self.comm.Reduce_scatter_block, self.comm.Ireduce_scatter_block, blocks, out,
                   op=self.MPI.SUM)
@@ -196,7 +196,7 @@ class _MpiBackend:
 
     def ppermute(self, x, *, bound_axis, **params):
         perm = params["perm"]
-        x = np.ascontiguousarray(x)
+        x = np.asarray(x, order="C")
         self._check("ppermute", x, params)
         out = np.zeros_like(x)  # as JAX: a process no one sends to receives zeros
         requests = [self.comm.Isend(x, dest=d, tag=7) for s, d in perm if s == self.rank]
@@ -217,7 +217,7 @@ class _MpiBackend:
             send = np.moveaxis(x.reshape(shape), split, 0)  # (destination, *block)
         else:
             send = np.moveaxis(x, split, 0)
-        send = np.ascontiguousarray(send)
+        send = np.asarray(send, order="C")
         received = np.empty_like(send)  # (source, *block)
         self._run("all_to_all", self.comm.Alltoall, self.comm.Ialltoall, send, received)
         if tiled:

@@ -31,3 +31,8 @@ def assert_ok(script, *args, **kwargs):
 def test_collective_values_on_every_rank_eager_and_jit():
     output = assert_ok("tests/distributed/collectives_values.py")
     assert "rank 0: collectives ok" in output and "rank 1: collectives ok" in output
+
+
+def test_shard_map_over_a_mesh_gives_the_unsharded_values_and_gradients():
+    output = assert_ok("tests/distributed/shard_map_grad.py")
+    assert "rank 1: shard_map gradients ok" in output

@@ -13,6 +13,7 @@ mine = everyone[rank]
 
 cases = {
     "psum": lambda x: ft.lax.psum(x, "i"),
+    "psum_scalar": lambda x: ft.lax.psum(x[0, 0], "i"),
     "pmean": lambda x: ft.lax.pmean(x, "i"),
     "pmax": lambda x: ft.lax.pmax(x, "i"),
     "pmin": lambda x: ft.lax.pmin(x, "i"),
