@@ -36,3 +36,17 @@ def test_collective_values_on_every_rank_eager_and_jit():
 def test_shard_map_over_a_mesh_gives_the_unsharded_values_and_gradients():
     output = assert_ok("tests/distributed/shard_map_grad.py")
     assert "rank 1: shard_map gradients ok" in output
+
+
+def test_mismatched_shapes_raise_on_every_rank_with_debug_collectives():
+    output = assert_ok("tests/distributed/faults.py", "mismatch")
+    for rank in (0, 1):
+        assert f"rank {rank}: eager mismatch detected" in output and f"rank {rank}: jit mismatch detected" in output
+
+
+def test_a_stuck_rank_makes_the_others_fail_after_the_timeout():
+    import time
+    start = time.monotonic()
+    rc, output = run_mpi("tests/distributed/faults.py", "timeout", timeout=120)
+    assert rc != 0 and "rank 0: TimeoutError after" in output and "restart it from a checkpoint" in output, output
+    assert time.monotonic() - start < 25  # not the 30 s the stuck rank sleeps
