@@ -50,3 +50,9 @@ def test_a_stuck_rank_makes_the_others_fail_after_the_timeout():
     rc, output = run_mpi("tests/distributed/faults.py", "timeout", timeout=120)
     assert rc != 0 and "rank 0: TimeoutError after" in output and "restart it from a checkpoint" in output, output
     assert time.monotonic() - start < 25  # not the 30 s the stuck rank sleeps
+
+
+def test_data_parallel_example_matches_one_process_training():
+    output = assert_ok("examples/data_parallel.py")
+    assert "final parameters vs one process on the concatenated batches" in output
+    assert "rank 0: done" in output and "rank 1: done" in output
