@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import time
 
 import numpy as np
@@ -111,6 +112,23 @@ class _MpiBackend:
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
         self.timeout = None
         self.axes = {}
+        self._spares = {}  # (shape, dtype) -> a large output buffer, reused once nothing else holds it
+
+    def _output(self, shape, dtype):
+        """An output buffer: a fresh one, or for large ones the previous result of that shape when no one
+        holds it any more (a 100 MB np.empty costs its page faults on every call, ~20% of an Allreduce)."""
+        shape, dtype = tuple(shape), np.dtype(dtype)
+        if int(np.prod(shape)) * dtype.itemsize < 2**20:
+            return np.empty(shape, dtype)
+        key = (shape, dtype.str)
+        spare = self._spares.get(key)
+        # references: the dict, `spare`, getrefcount's argument; a view or any other holder adds one
+        if spare is not None and sys.getrefcount(spare) == 3:
+            return spare
+        if len(self._spares) >= 8:
+            self._spares.pop(next(iter(self._spares)))
+        self._spares[key] = out = np.empty(shape, dtype)
+        return out
 
     def registered_axis(self, name):
         return self.axes.get(name)
@@ -154,7 +172,7 @@ class _MpiBackend:
     def _allreduce(self, what, x, op, params):
         x = np.asarray(x, order="C")
         self._check(what, x, params)
-        out = np.empty_like(x)
+        out = self._output(x.shape, x.dtype)
         self._run(what, self.comm.Allreduce, self.comm.Iallreduce, x, out, op=op)
         return out
 
@@ -173,7 +191,7 @@ class _MpiBackend:
         where, tiled = params["axis"], params["tiled"]
         x = np.asarray(x, order="C")
         self._check("all_gather", x, params)
-        out = np.empty((self.size,) + x.shape, x.dtype)
+        out = self._output((self.size,) + x.shape, x.dtype)
         self._run("all_gather", self.comm.Allgather, self.comm.Iallgather, x, out)
         if tiled:
             return np.concatenate(list(out), axis=where)

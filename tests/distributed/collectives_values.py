@@ -47,4 +47,16 @@ assert np.allclose(g, n * 2 * everyone.sum(0))
 # pmap over processes: leading axis of one (this process's device)
 out = ft.pmap(lambda x: ft.lax.psum(x, "p"), axis_name="p")(mine[None])
 assert out.shape == (1, 4, 6) and np.allclose(out[0], everyone.sum(0))
+# a large result's buffer is reused only once nothing holds the previous result (ftrans/distributed.py)
+big = ft.shard_map(lambda v: ft.lax.psum(v, "i"), axis_name="i")
+ones = np.ones(2**18)
+a, b = big(ones), big(ones)
+assert a is not b and np.all(a == n) and np.all(b == n)
+del a
+c = big(2 * ones)
+assert np.all(b == n) and np.all(c == 2 * n)
+view = c[:10]
+del c
+d = big(3 * ones)
+assert np.all(view == 2 * n) and np.all(d == 3 * n)
 print(f"rank {rank}: collectives ok")
