@@ -17,7 +17,7 @@ Faults: `ft.config.update("debug_collectives", True)` exchanges each
 collective's signature (primitive, shape, dtype, params) first and raises a
 ValueError on every rank when they differ, instead of a hang or garbage; with
 `initialize(timeout=seconds)` (or env FTRANS_COLLECTIVE_TIMEOUT) every
-collective is a nonblocking request polled against a deadline, and a rank
+collective (a nonblocking request, polled) has a deadline, and a rank
 whose peers never arrive (dead, or stuck) raises a TimeoutError. MPI itself
 cannot recover the job after that (docs/distributed.md): the error is there so
 the job fails and is restarted from a checkpoint rather than hangs.
@@ -136,23 +136,22 @@ class _MpiBackend:
     # -------------------- waiting, checking --------------------
 
     def _wait(self, request, what):
-        """Wait for a nonblocking request, or raise TimeoutError past the deadline."""
-        deadline = time.monotonic() + self.timeout
+        """Wait for a nonblocking request, polling (after a short spin, with sleeps that give the core to
+        the other ranks: on an oversubscribed machine that is faster than MPI's own spinning wait), or
+        raise TimeoutError past the deadline."""
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
         spins = 0
         while not request.Test():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{what}: rank {self.rank} waited {self.timeout:g} s for the other processes "
-                                   "(one is dead, stuck, or calls a different collective); the job cannot "
-                                   "continue: restart it from a checkpoint")
             spins += 1
-            if spins > 1000:  # past a short spin, give the core to the other ranks
-                time.sleep(1e-4)
+            if spins > 1000:
+                time.sleep(5e-5)
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(f"{what}: rank {self.rank} waited {self.timeout:g} s for the other "
+                                       "processes (one is dead, stuck, or calls a different collective); the "
+                                       "job cannot continue: restart it from a checkpoint")
 
-    def _run(self, what, blocking, nonblocking, *args, **kwargs):
-        if self.timeout is None:
-            return blocking(*args, **kwargs)
+    def _run(self, what, nonblocking, *args, **kwargs):
         self._wait(nonblocking(*args, **kwargs), what)
-        return None
 
     def _check(self, what, x, params):
         """With debug_collectives on: every rank's signature equal, else a ValueError on every rank."""
@@ -161,7 +160,7 @@ class _MpiBackend:
         signature = f"{what} {x.shape} {x.dtype} {sorted(params.items())}"
         digest = np.frombuffer(hashlib.sha256(signature.encode()).digest()[:8], np.int64).copy()
         digests = np.empty(self.size, np.int64)
-        self._run(what, self.comm.Allgather, self.comm.Iallgather, digest, digests)
+        self._run(what, self.comm.Iallgather, digest, digests)
         if np.all(digests == digests[0]):
             return
         signatures = self.comm.allgather(signature)  # every rank is here: the digests arrived
@@ -173,7 +172,7 @@ class _MpiBackend:
         x = np.asarray(x, order="C")
         self._check(what, x, params)
         out = self._output(x.shape, x.dtype)
-        self._run(what, self.comm.Allreduce, self.comm.Iallreduce, x, out, op=op)
+        self._run(what, self.comm.Iallreduce, x, out, op=op)
         return out
 
     # -------------------- the collectives --------------------
@@ -192,7 +191,7 @@ class _MpiBackend:
         x = np.asarray(x, order="C")
         self._check("all_gather", x, params)
         out = self._output((self.size,) + x.shape, x.dtype)
-        self._run("all_gather", self.comm.Allgather, self.comm.Iallgather, x, out)
+        self._run("all_gather", self.comm.Iallgather, x, out)
         if tiled:
             return np.concatenate(list(out), axis=where)
         return np.moveaxis(out, 0, where)
@@ -208,7 +207,7 @@ class _MpiBackend:
             blocks = np.moveaxis(x, dim, 0)
         blocks = np.asarray(blocks, order="C")
         out = np.empty(blocks.shape[1:], x.dtype)
-        self._run("psum_scatter", self.comm.Reduce_scatter_block, self.comm.Ireduce_scatter_block, blocks, out,
+        self._run("psum_scatter", self.comm.Ireduce_scatter_block, blocks, out,
                   op=self.MPI.SUM)
         return out
 
@@ -220,10 +219,7 @@ class _MpiBackend:
         requests = [self.comm.Isend(x, dest=d, tag=7) for s, d in perm if s == self.rank]
         requests += [self.comm.Irecv(out, source=s, tag=7) for s, d in perm if d == self.rank]
         for request in requests:
-            if self.timeout is None:
-                request.Wait()
-            else:
-                self._wait(request, "ppermute")
+            self._wait(request, "ppermute")
         return out
 
     def all_to_all(self, x, *, bound_axis, **params):
@@ -237,7 +233,7 @@ class _MpiBackend:
             send = np.moveaxis(x, split, 0)
         send = np.asarray(send, order="C")
         received = np.empty_like(send)  # (source, *block)
-        self._run("all_to_all", self.comm.Alltoall, self.comm.Ialltoall, send, received)
+        self._run("all_to_all", self.comm.Ialltoall, send, received)
         if tiled:
             return np.concatenate(list(received), axis=concat)
         return np.moveaxis(received, 0, concat)
