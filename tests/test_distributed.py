@@ -56,3 +56,7 @@ def test_data_parallel_example_matches_one_process_training():
     output = assert_ok("examples/data_parallel.py")
     assert "final parameters vs one process on the concatenated batches" in output
     assert "rank 0: done" in output and "rank 1: done" in output
+
+
+def test_docs_tensor_parallel_and_pipeline_examples():
+    assert "rank 1: docs examples ok" in assert_ok("tests/distributed/docs_examples.py")
