@@ -25,6 +25,7 @@ import ftrans.numpy as fnp  # noqa: E402
 
 
 def best_of(fun, repeat, comm):
+    from mpi4py import MPI
     times = []
     for _ in range(repeat):
         comm.Barrier()
@@ -32,7 +33,7 @@ def best_of(fun, repeat, comm):
         fun()
         times.append(time.perf_counter() - start)
     # the slowest rank's time is the collective's
-    return comm.allreduce(min(times), op=__import__("mpi4py").MPI.MAX)
+    return comm.allreduce(min(times), op=MPI.MAX)
 
 
 def psum_figures(comm, megabytes, repeat):
@@ -62,6 +63,7 @@ def loss(params, x, one_hot):
 
 
 def step_figures(comm, batch, width, seconds):
+    from mpi4py import MPI
     rank, count = comm.Get_rank(), comm.Get_size()
     rng = np.random.default_rng(0)
     params = init(rng, (64, width, width, 10))
@@ -90,7 +92,7 @@ def step_figures(comm, batch, width, seconds):
     steps = comm.bcast(max(5, int(seconds * one_rate / batch)))
     comm.Barrier()
     n, elapsed = rate(parallel, steps)
-    elapsed = comm.allreduce(elapsed, op=__import__("mpi4py").MPI.MAX)
+    elapsed = comm.allreduce(elapsed, op=MPI.MAX)
     return one_rate, count * n * batch / elapsed
 
 
@@ -111,8 +113,9 @@ def main():
     if rank == 0:
         print(f"{count} processes ({MPI.Get_library_version().splitlines()[0].strip()}), {os.cpu_count()} cores; "
               "BLAS and jit threads pinned to 1")
-        print(f"psum of {args.megabytes} MB float32: raw mpi4py Allreduce into a preallocated buffer {raw * 1e3:.1f} ms, "
-              f"ftrans eager {eager * 1e3:.1f} ms ({eager / raw:.2f}x), jit {jitted * 1e3:.1f} ms ({jitted / raw:.2f}x)")
+        print(f"psum of {args.megabytes} MB float32: raw mpi4py Allreduce into a preallocated buffer "
+              f"{raw * 1e3:.1f} ms, ftrans eager {eager * 1e3:.1f} ms ({eager / raw:.2f}x), "
+              f"jit {jitted * 1e3:.1f} ms ({jitted / raw:.2f}x)")
         print(f"data-parallel step (MLP 64-{args.width}-{args.width}-10, {args.batch} examples per process): "
               f"1 process {one:.0f} examples/s, {count} processes {many:.0f} examples/s ({many / one:.2f}x)")
 

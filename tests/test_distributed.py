@@ -15,8 +15,9 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def run_mpi(script, *args, n=2, timeout=240, env=None):
-    environment = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-                   "FTRANS_JIT_THREADS": "1", **(env or {})}
+    # FTRANS_DEBUG: every primitive result checked against its abstract value, as in this suite
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "FTRANS_DEBUG": "1", "OMP_NUM_THREADS": "1",
+                   "OPENBLAS_NUM_THREADS": "1", "FTRANS_JIT_THREADS": "1", **(env or {})}
     command = [MPIEXEC, "-n", str(n), sys.executable, str(ROOT / script), *args]
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environment, cwd=ROOT)
     return done.returncode, done.stdout + done.stderr
