@@ -47,6 +47,16 @@ assert np.allclose(g, n * 2 * everyone.sum(0))
 # pmap over processes: leading axis of one (this process's device)
 out = ft.pmap(lambda x: ft.lax.psum(x, "p"), axis_name="p")(mine[None])
 assert out.shape == (1, 4, 6) and np.allclose(out[0], everyone.sum(0))
+scaled = ft.jit(ft.pmap(lambda x, c: ft.lax.pmean(x * c, "p"), axis_name="p", in_axes=(0, None)))(mine[None], 3.0)
+assert np.allclose(scaled[0], 3.0 * everyone.mean(0))
+g = ft.pmap(ft.grad(lambda x: ft.lax.psum(fnp.sum(x ** 2), "p")), axis_name="p")(mine[None])
+assert np.allclose(g[0], n * 2 * mine)  # as JAX's pmap: psum's transpose is psum
+try:
+    ft.pmap(lambda x: x, axis_name="p")(everyone)
+except ValueError as e:
+    assert "size 1 along axis 0" in str(e)
+else:
+    raise AssertionError("pmap took a leading axis other than the local device count")
 # a large result's buffer is reused only once nothing holds the previous result (ftrans/distributed.py)
 big = ft.shard_map(lambda v: ft.lax.psum(v, "i"), axis_name="i")
 ones = np.ones(2**18)
