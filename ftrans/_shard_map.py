@@ -21,6 +21,7 @@ both are applied only to traced values (concrete ones cannot be differentiated).
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 
 from ftrans import distributed
@@ -51,34 +52,36 @@ def _broadcast_specs(specs, tree, what):
                                   f"{'arguments' if what == 'in_specs' else 'outputs'} (PartitionSpecs at its leaves)"))
 
 
-def _split_dims(spec, ndim, name, what):
+def _split_dims(spec, ndim, names, what):
+    """{dimension: mesh axis name} of the dimensions `spec` splits."""
     if len(spec) > ndim:
         raise ValueError(at_user_line(f"shard_map: {what} {spec!r} has more entries than the {ndim} dimensions "
                                       "of its value"))
     for p in spec:
-        if p is not None and p != name:
+        if p is not None and p not in names:
             raise ValueError(at_user_line(f"shard_map: {what} {spec!r} names {p!r}, not an axis of the mesh "
-                                          f"(axis names ({name!r},))"))
-    return [d for d, p in enumerate(spec) if p == name]
+                                          f"(axis names {names!r})"))
+    used = [p for p in spec if p is not None]
+    if len(set(used)) != len(used):
+        raise ValueError(at_user_line(f"shard_map: {what} {spec!r} splits two dimensions along one mesh axis"))
+    return {d: p for d, p in enumerate(spec) if p is not None}
 
 
-def _block(x, dims, index, count):
-    for d in dims:
-        size = x.shape[d]
-        if size % count:
-            raise ValueError(at_user_line(f"shard_map: dimension {d} of an argument of shape {tuple(x.shape)} is "
-                                          f"not divisible by the {count} processes of the mesh"))
-        b = size // count
-        x = x[(slice(None),) * d + (slice(index * b, (index + 1) * b),)]
-    return x
+def _block(x, d, index, count):
+    size = x.shape[d]
+    if size % count:
+        raise ValueError(at_user_line(f"shard_map: dimension {d} of an argument of shape {tuple(x.shape)} is "
+                                      f"not divisible by the {count} processes of its mesh axis"))
+    b = size // count
+    return x[(slice(None),) * d + (slice(index * b, (index + 1) * b),)]
 
 
-def _as_replicated_input(x, name):
+def _as_replicated_input(x, names):
     """x, with a derivative that sums the cotangent over the processes (module docstring)."""
     if not isinstance(x, Tracer) or x.dtype.kind != "f":
         return x
     fixed = stop_gradient(x)
-    return fixed + psum(x - fixed, name)
+    return fixed + psum(x - fixed, names)
 
 
 def _as_replicated_output(y, count):
@@ -92,29 +95,34 @@ def _as_replicated_output(y, count):
 def _global_shard_map(f, mesh, in_specs, out_specs):
     if not isinstance(mesh, Mesh):
         raise TypeError(at_user_line(f"shard_map: mesh must be an ft.sharding.Mesh, got {type(mesh).__name__}"))
-    (name,) = mesh.axis_names
-    count = mesh.size
+    names, shape = mesh.axis_names, mesh.devices.shape
 
     @functools.wraps(f)
     def sharded(*args):
         import ftrans.numpy as fnp
-        index = distributed.process_index()
+        comms, coords = mesh.communicators()
         leaves, tree = tree_flatten(args)
         specs = _broadcast_specs(in_specs, args, "in_specs")
-        with distributed.bind_process_axis(name, "shard_map"):
+        with contextlib.ExitStack() as bindings:
+            for name, comm in zip(names, comms):
+                bindings.enter_context(distributed.bind_process_axis(name, "shard_map", comm))
             blocks = []
             for x, spec in zip(leaves, specs):
                 x = fnp.asarray(x)
-                dims = _split_dims(spec, x.ndim, name, "in_specs")
-                blocks.append(_block(_as_replicated_input(x, name), dims, index, count))
+                split = _split_dims(spec, x.ndim, names, "in_specs")
+                x = _as_replicated_input(x, names)
+                for d, name in split.items():
+                    k = names.index(name)
+                    x = _block(x, d, coords[k], shape[k])
+                blocks.append(x)
             out = f(*tree_unflatten(tree, blocks))
             out_leaves, out_tree = tree_flatten(out)
             results = []
             for y, spec in zip(out_leaves, _broadcast_specs(out_specs, out, "out_specs")):
                 y = fnp.asarray(y)
-                for d in _split_dims(spec, y.ndim, name, "out_specs"):
+                for d, name in _split_dims(spec, y.ndim, names, "out_specs").items():
                     y = all_gather(y, name, axis=d, tiled=True)
-                results.append(_as_replicated_output(y, count))
+                results.append(_as_replicated_output(y, mesh.size))
         return tree_unflatten(out_tree, results)
     return sharded
 

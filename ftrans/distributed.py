@@ -91,13 +91,27 @@ def set_timeout(timeout):
     _backend("set_timeout").timeout = None if timeout is None else float(timeout)
 
 
-def bind_process_axis(name, what):
-    """The axis binding of `name` over all processes, remembered so that a collective
-    run after the binding has ended (a jitted call, a backward pass) still finds it."""
+def bind_process_axis(name, what, comm=None):
+    """The axis binding of `name` over the processes of `comm` (default: all), remembered so that a
+    collective run after the binding has ended (a jitted call, a backward pass) still finds it."""
     backend = _backend(what)
-    axis = axis_env.BoundAxis(name, backend.size, "process")
-    backend.axes[name] = axis
-    return axis_env.binding(name, backend.size, "process")
+    comm = backend.comm if comm is None else comm
+    backend.axes[name] = axis_env.BoundAxis(name, comm.Get_size(), "process")
+    backend.comms[name] = comm
+    return axis_env.binding(name, comm.Get_size(), "process")
+
+
+def mesh_communicators(shape):
+    """One communicator per axis of a process mesh of `shape` (row-major over the ranks): axis k's
+    joins the processes whose other coordinates are equal. Returns (communicators, this rank's coordinates)."""
+    backend = _backend("Mesh")
+    coords = tuple(int(c) for c in np.unravel_index(backend.rank, shape))
+    comms = []
+    for k in range(len(shape)):
+        others = coords[:k] + coords[k + 1:]
+        color = int(np.ravel_multi_index(others, shape[:k] + shape[k + 1:])) if others else 0
+        comms.append(backend.comm if len(shape) == 1 else backend.comm.Split(color, coords[k]))
+    return comms, coords
 
 
 class CollectiveMismatchError(ValueError):
@@ -111,7 +125,8 @@ class _MpiBackend:
         self.MPI, self.comm = MPI, comm
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
         self.timeout = None
-        self.axes = {}
+        self.axes = {}   # axis name -> BoundAxis
+        self.comms = {}  # axis name -> its communicator (a mesh axis: a part of the world)
         self._spares = {}  # (shape, dtype) -> a large output buffer, reused once nothing else holds it
 
     def _output(self, shape, dtype):
@@ -133,6 +148,9 @@ class _MpiBackend:
     def registered_axis(self, name):
         return self.axes.get(name)
 
+    def _comm(self, bound_axis):
+        return self.comms.get(bound_axis.name, self.comm)
+
     # -------------------- waiting, checking --------------------
 
     def _wait(self, request, what):
@@ -153,45 +171,47 @@ class _MpiBackend:
     def _run(self, what, nonblocking, *args, **kwargs):
         self._wait(nonblocking(*args, **kwargs), what)
 
-    def _check(self, what, x, params):
+    def _check(self, what, comm, x, params):
         """With debug_collectives on: every rank's signature equal, else a ValueError on every rank."""
         if not _ir_config.debug_collectives:
             return
         signature = f"{what} {x.shape} {x.dtype} {sorted(params.items())}"
         digest = np.frombuffer(hashlib.sha256(signature.encode()).digest()[:8], np.int64).copy()
-        digests = np.empty(self.size, np.int64)
-        self._run(what, self.comm.Iallgather, digest, digests)
+        digests = np.empty(comm.Get_size(), np.int64)
+        self._run(what, comm.Iallgather, digest, digests)
         if np.all(digests == digests[0]):
             return
-        signatures = self.comm.allgather(signature)  # every rank is here: the digests arrived
+        signatures = comm.allgather(signature)  # every rank is here: the digests arrived
         lines = "\n".join(f"  rank {r}: {s}" for r, s in enumerate(signatures))
         raise CollectiveMismatchError(f"{what}: the processes called different collectives (debug_collectives):\n"
                                       f"{lines}")
 
-    def _allreduce(self, what, x, op, params):
+    def _allreduce(self, what, bound_axis, x, op, params):
+        comm = self._comm(bound_axis)
         x = np.asarray(x, order="C")
-        self._check(what, x, params)
+        self._check(what, comm, x, params)
         out = self._output(x.shape, x.dtype)
-        self._run(what, self.comm.Iallreduce, x, out, op=op)
+        self._run(what, comm.Iallreduce, x, out, op=op)
         return out
 
     # -------------------- the collectives --------------------
 
     def psum(self, x, *, bound_axis):
-        return self._allreduce("psum", x, self.MPI.SUM, {})
+        return self._allreduce("psum", bound_axis, x, self.MPI.SUM, {})
 
     def pmax(self, x, *, bound_axis):
-        return self._allreduce("pmax", x, self.MPI.MAX, {})
+        return self._allreduce("pmax", bound_axis, x, self.MPI.MAX, {})
 
     def pmin(self, x, *, bound_axis):
-        return self._allreduce("pmin", x, self.MPI.MIN, {})
+        return self._allreduce("pmin", bound_axis, x, self.MPI.MIN, {})
 
     def all_gather(self, x, *, bound_axis, **params):
         where, tiled = params["axis"], params["tiled"]
         x = np.asarray(x, order="C")
-        self._check("all_gather", x, params)
-        out = self._output((self.size,) + x.shape, x.dtype)
-        self._run("all_gather", self.comm.Iallgather, x, out)
+        comm = self._comm(bound_axis)
+        self._check("all_gather", comm, x, params)
+        out = self._output((comm.Get_size(),) + x.shape, x.dtype)
+        self._run("all_gather", comm.Iallgather, x, out)
         if tiled:
             return np.concatenate(list(out), axis=where)
         return np.moveaxis(out, 0, where)
@@ -199,25 +219,28 @@ class _MpiBackend:
     def psum_scatter(self, x, *, bound_axis, **params):
         dim, tiled = params["scatter_dimension"], params["tiled"]
         x = np.asarray(x)
-        self._check("psum_scatter", x, params)
+        comm = self._comm(bound_axis)
+        self._check("psum_scatter", comm, x, params)
         if tiled:  # blocks along dim, moved first: (size, block, rest)
-            shape = x.shape[:dim] + (self.size, x.shape[dim] // self.size) + x.shape[dim + 1:]
+            shape = x.shape[:dim] + (comm.Get_size(), x.shape[dim] // comm.Get_size()) + x.shape[dim + 1:]
             blocks = np.moveaxis(x.reshape(shape), dim, 0)
         else:
             blocks = np.moveaxis(x, dim, 0)
         blocks = np.asarray(blocks, order="C")
         out = np.empty(blocks.shape[1:], x.dtype)
-        self._run("psum_scatter", self.comm.Ireduce_scatter_block, blocks, out,
+        self._run("psum_scatter", comm.Ireduce_scatter_block, blocks, out,
                   op=self.MPI.SUM)
         return out
 
     def ppermute(self, x, *, bound_axis, **params):
         perm = params["perm"]
         x = np.asarray(x, order="C")
-        self._check("ppermute", x, params)
+        comm = self._comm(bound_axis)
+        self._check("ppermute", comm, x, params)
         out = np.zeros_like(x)  # as JAX: a process no one sends to receives zeros
-        requests = [self.comm.Isend(x, dest=d, tag=7) for s, d in perm if s == self.rank]
-        requests += [self.comm.Irecv(out, source=s, tag=7) for s, d in perm if d == self.rank]
+        me = comm.Get_rank()
+        requests = [comm.Isend(x, dest=d, tag=7) for s, d in perm if s == me]
+        requests += [comm.Irecv(out, source=s, tag=7) for s, d in perm if d == me]
         for request in requests:
             self._wait(request, "ppermute")
         return out
@@ -225,18 +248,19 @@ class _MpiBackend:
     def all_to_all(self, x, *, bound_axis, **params):
         split, concat, tiled = params["split_axis"], params["concat_axis"], params["tiled"]
         x = np.asarray(x)
-        self._check("all_to_all", x, params)
+        comm = self._comm(bound_axis)
+        self._check("all_to_all", comm, x, params)
         if tiled:
-            shape = x.shape[:split] + (self.size, x.shape[split] // self.size) + x.shape[split + 1:]
+            shape = x.shape[:split] + (comm.Get_size(), x.shape[split] // comm.Get_size()) + x.shape[split + 1:]
             send = np.moveaxis(x.reshape(shape), split, 0)  # (destination, *block)
         else:
             send = np.moveaxis(x, split, 0)
         send = np.asarray(send, order="C")
         received = np.empty_like(send)  # (source, *block)
-        self._run("all_to_all", self.comm.Ialltoall, send, received)
+        self._run("all_to_all", comm.Ialltoall, send, received)
         if tiled:
             return np.concatenate(list(received), axis=concat)
         return np.moveaxis(received, 0, concat)
 
     def axis_index(self, *, bound_axis):
-        return np.asarray(self.rank, np.int32)
+        return np.asarray(self._comm(bound_axis).Get_rank(), np.int32)

@@ -1,7 +1,9 @@
 """`ft.sharding`: JAX's `Mesh` and `PartitionSpec`, over processes.
 
 Each process is one device (an MPI rank), so a mesh is an array of process
-indices with a name per dimension: `Mesh(np.arange(ft.distributed.process_count()), ("i",))`.
+indices with a name per dimension: `Mesh(np.arange(ft.distributed.process_count()), ("i",))`,
+or `Mesh(np.arange(4).reshape(2, 2), ("data", "model"))` (ranks row-major; a
+collective over "model" joins the processes of one row).
 A `PartitionSpec` names, for each dimension of an array, the mesh axis it is
 split along (or None: not split); `P()` is an array every process holds whole.
 """
@@ -40,15 +42,20 @@ class Mesh:
                                           f"got {axis_names!r}"))
         if len(set(axis_names)) != len(axis_names):
             raise ValueError(at_user_line(f"Mesh: repeated axis name in {axis_names!r}"))
-        if devices.ndim != 1:
-            raise ValueError(at_user_line("Mesh: ftrans's meshes over processes are one-dimensional (one axis name, "
-                                          f"all processes); got axis names {axis_names!r}"))
         count = distributed.process_count()
-        if np.ravel(devices).tolist() != list(range(count)):  # a process's axis index is its rank
+        if np.ravel(devices).tolist() != list(range(count)):  # coordinates follow the ranks, row-major
             raise ValueError(at_user_line(f"Mesh: devices must be the {count} process indices in order "
-                                          f"(np.arange({count})), got {devices.tolist()!r}"))
+                                          f"(np.arange({count}).reshape(shape)), got {devices.tolist()!r}"))
         self.devices = devices
         self.axis_names = axis_names
+        self._communicators = None
+
+    def communicators(self):
+        """(one MPI communicator per axis, this process's coordinates); made once, by every process."""
+        from ftrans import distributed
+        if self._communicators is None:
+            self._communicators = distributed.mesh_communicators(self.devices.shape)
+        return self._communicators
 
     @property
     def shape(self):

@@ -61,3 +61,7 @@ def test_data_parallel_example_matches_one_process_training():
 
 def test_docs_tensor_parallel_and_pipeline_examples():
     assert "rank 1: docs examples ok" in assert_ok("tests/distributed/docs_examples.py")
+
+
+def test_two_dimensional_mesh_data_and_tensor_parallel_on_four_processes():
+    assert "rank 3: 2-d mesh ok" in assert_ok("tests/distributed/mesh_2d.py", n=4)

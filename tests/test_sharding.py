@@ -20,6 +20,9 @@ def test_mesh_names_one_axis_over_the_processes():
         Mesh(np.arange(1), ("i", "j"))
     with pytest.raises(ValueError, match="process indices in order"):
         Mesh(np.arange(3), ("i",))
+    assert Mesh(np.arange(1).reshape(1, 1), ("data", "model")).shape == {"data": 1, "model": 1}
+    with pytest.raises(ValueError, match="repeated axis name"):
+        Mesh(np.arange(1).reshape(1, 1), ("i", "i"))
 
 
 def test_shard_map_argument_errors():
