@@ -5,7 +5,7 @@
     print(ft.make_jaxpr(lambda x: fnp.sin(x) * 2.0)(1.0))
 """
 from ftrans import debug, lax, numpy, tree, tree_util
-from ftrans import nn, optim, random, scipy
+from ftrans import distributed, nn, optim, random, scipy, sharding
 from ftrans._api_extras import (Device, ShapeDtypeStruct, block_until_ready, default_backend, device_get, devices,
                                 disable_jit, eval_shape, linear_transpose, local_devices)
 from ftrans._callbacks import pure_callback
@@ -21,6 +21,7 @@ from ftrans._jacobians import hessian, jacfwd, jacrev
 from ftrans._jaxpr_as_fun import jaxpr_as_fun
 from ftrans._jit import jit
 from ftrans._make_jaxpr import draw, make_jaxpr
+from ftrans._shard_map import pmap, shard_map
 from ftrans._taylor import biharmonic, differential_operator, jet, laplacian
 from ftrans._vmap import vmap
 from ir.core import Array, ClosedJaxpr, Jaxpr, ShapedArray
@@ -38,10 +39,10 @@ __all__ = ["Array", "ClosedJaxpr", "ConcretizationError", "Device", "ExportError
            "ShapeDtypeStruct", "ShapedArray", "UnexpectedTracerError", "ad_checkpoint", "biharmonic",
            "block_until_ready", "checkpoint", "checkpoint_policies", "custom_jvp", "custom_vjp",
            "check_grads", "config", "debug", "default_backend", "device_get", "device_put", "devices",
-           "differential_operator", "disable_jit", "draw", "eval_shape", "export", "grad", "hessian", "jacfwd",
+           "differential_operator", "disable_jit", "distributed", "draw", "eval_shape", "export", "grad", "hessian", "jacfwd",
            "jacrev", "jaxpr_as_fun", "jet", "jit", "jvp", "laplacian", "lax", "linear_transpose", "linearize", "load",
-           "local_devices", "make_jaxpr", "nn", "numpy", "optim", "parse_jaxpr", "print_saved_residuals", "pure_callback",
-           "random", "remat", "scipy", "tree", "tree_util",
+           "local_devices", "make_jaxpr", "nn", "numpy", "optim", "parse_jaxpr", "pmap", "print_saved_residuals", "pure_callback",
+           "random", "remat", "scipy", "shard_map", "sharding", "tree", "tree_util",
            "value_and_grad", "vjp", "vmap"]
 
 

@@ -13,6 +13,10 @@ default): the most iterations a `while` loop read from text (ft.parse_jaxpr,
 ft.load) may run before a RuntimeError stops it. Loops traced from the user's
 own functions have no limit.
 
+`debug_collectives`: every collective over processes first checks that all
+ranks call it with the same shape, dtype and params, and raises a ValueError
+on every rank when not (ftrans/distributed.py).
+
 `jax_enable_x64` is accepted for JAX programs that set it: ftrans computes in
 float64 by default already (NumPy's dtypes), so True changes nothing.
 """
@@ -26,7 +30,7 @@ from ir import config as _ir_config
 from ir.errors import at_user_line
 
 # option name (ftrans's and JAX's) -> the ir.config switch behind it
-_SWITCHES = {"debug_nans": "debug_nans", "jax_debug_nans": "debug_nans"}
+_SWITCHES = {"debug_nans": "debug_nans", "jax_debug_nans": "debug_nans", "debug_collectives": "debug_collectives"}
 _X64 = "jax_enable_x64"
 _LOOP_LIMIT = "max_loop_iterations"
 

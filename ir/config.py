@@ -12,6 +12,10 @@ parse_jaxpr or ft.load, or derived from one by a transformation) may run
 before a RuntimeError stops it; None for no limit. Loops the user traced have
 none: a program from elsewhere could run forever, or under grad grow its
 residuals without end.
+
+`debug_collectives`: before each collective over processes, check that every
+rank calls it with the same shape, dtype and params, and raise on every rank
+when not (ftrans/distributed.py; a round trip per collective, so off by default).
 """
 import os
 import weakref
@@ -19,6 +23,7 @@ import weakref
 
 debug = os.environ.get("FTRANS_DEBUG", "") not in ("", "0")
 debug_nans = False
+debug_collectives = False
 max_loop_iterations = 10_000_000
 
 # the cond jaxprs of while loops read from text, and of those transformations derived from them

@@ -86,7 +86,7 @@ def _ci_run_commands():
 
 def test_readme_test_command_is_the_one_ci_runs():
     test_commands = [command for command in BASH_COMMANDS if "pytest" in command]
-    assert test_commands == ["pip install '.[test]' && python -m pytest"]
+    assert test_commands == ["pip install '.[test,mpi]' && python -m pytest"]
     assert test_commands[0] in _ci_run_commands()
 
 

@@ -31,7 +31,8 @@ from ir.primitives.taylor_util import taylor_from_jvp, zero_taylor
 from ir.tracing import bind, get_aval
 
 # The process backend (ftrans.distributed installs it): an object with one method
-# per collective, named as the primitive, taking the operand, the BoundAxis and the params.
+# per collective, named as the primitive, taking the operand, bound_axis= (the BoundAxis; all_gather has a
+# param `axis`) and the params, and `registered_axis(name)`: the BoundAxis a shard_map or pmap bound.
 process_backend = None
 
 MAX_AXIS_SIZE = 2**31 - 1
@@ -50,10 +51,13 @@ def unbound_axis_error(axis_name, what):
 def _impl(name):
     def impl(*operands, axis_name, **params):
         axis = axis_env.bound_axis(axis_name)
+        if axis is None and process_backend is not None:
+            # a jitted call or a backward pass run after shard_map's binding ended: the axis it bound
+            axis = process_backend.registered_axis(axis_name)
         if axis is None or axis.kind != "process" or process_backend is None:
             # a vmap axis is handled by the batch trace before any implementation runs
             raise unbound_axis_error(axis_name, name)
-        return getattr(process_backend, name)(*operands, axis=axis, **params)
+        return getattr(process_backend, name)(*operands, bound_axis=axis, **params)
     return impl
 
 
