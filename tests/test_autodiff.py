@@ -76,7 +76,18 @@ DIFFERENTIABLE = {
     "cond": (lambda x, y: ft.lax.cond(fnp.sum(x) > 0.1234, lambda a, b: fnp.sin(a) * b, lambda a, b: a * b + b ** 2,
                                       x, y), anywhere, 2),
     "scan": (lambda x, y: _scanned(x, fnp.reshape(y, (-1,))), anywhere, 2),
+    # complex parts, between real inputs and real outputs (tests/test_complex.py has complex inputs)
+    "complex": (lambda x, y: fnp.real(_complex(x, y) ** 2 * (0.5 - 1j))
+                + fnp.imag(_complex(x, y) * fnp.exp(_complex(y, x))),
+                anywhere, 2),
+    "real": (lambda x: fnp.real(fnp.exp(x * (1 + 2j))), anywhere, 1),
+    "imag": (lambda x: fnp.imag(fnp.sin(x * (1 - 0.5j)) * x), anywhere, 1),
+    "conj": (lambda x, y: fnp.real(fnp.conj(_complex(x, y)) * _complex(y, x * x) * (2 + 1j)), anywhere, 2),
 }
+
+
+def _complex(x, y):
+    return ir.primitives.elementwise.complex(x, y)
 
 
 def _scanned(init, xs):

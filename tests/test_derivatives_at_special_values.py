@@ -275,8 +275,17 @@ def _linear_cases():
         # the branch a constant predicate picks (staged under a trace: a cond of linear branches)
         "cond": lambda x: ft.lax.cond(np.float64(1.0) > 0.0, lambda v: v[:3] * 2.0 - v[3:], lambda v: v[3:], x),
         "scan": lambda x: _linear_scan(x),
+        # complex parts: real cotangents become complex ones and back, never meeting a 0 * inf
+        "complex": lambda x: fnp.imag(_complex(x[:3], x[3:])) + fnp.real(_complex(x[:3], x[3:])),
+        "real": lambda x: fnp.real(_complex(x, x[::-1])),
+        "imag": lambda x: fnp.imag(_complex(x[:4], x[2:])),
+        "conj": lambda x: fnp.imag(fnp.conj(_complex(x, x[::-1]))),
     }
     return cases
+
+
+def _complex(x, y):
+    return ir.primitives.elementwise.complex(x, y)
 
 
 def _linear_scan(x):

@@ -1021,6 +1021,30 @@ def test_ndarray_operator_tracer_defers_to_the_tracer():
     assert closed.out_avals[0].shape == (3,) and closed.out_avals[0].dtype == F64
 
 
+# -------------------- complex numbers (tests/test_complex.py has their derivatives) --------------------
+
+_COMPLEX_PARTS = covers("real", "imag", "conj", "conjugate", "angle", "iscomplexobj", "isrealobj")
+_COMPLEX_VALUES = [np.array([3 + 4j, -1 - 0j, complex(-0.0, 0.0), complex(np.inf, -2), complex(np.nan, 1)]),
+                   np.array([1.5 - 2j, 0j], np.complex64), np.array([-2.0, 0.0, -0.0, 3.0]),
+                   np.array([1, -2], np.int32), np.float32(-1.5), 2 - 1j, np.array([True, False])]
+
+
+@pytest.mark.parametrize("name", _COMPLEX_PARTS)
+@pytest.mark.parametrize("k", range(len(_COMPLEX_VALUES)))
+def test_complex_parts_match_numpy(name, k):
+    x = _COMPLEX_VALUES[k]
+    with np.errstate(all="ignore"):
+        want = getattr(np, name)(x)
+    for fun in (getattr(fnp, name), ft.jit(getattr(fnp, name))) if not name.startswith("is") else [getattr(fnp, name)]:
+        got = fun(x)
+        if name.startswith("is"):
+            assert got is want
+            continue
+        assert np.asarray(got).dtype == np.asarray(want).dtype, (name, x)
+        np.testing.assert_array_equal(got, want)
+        assert np.array_equal(np.signbit(np.real(got)), np.signbit(np.real(want)))
+
+
 # -------------------- coverage of the shared names --------------------
 
 def test_every_shared_function_is_covered():
@@ -1300,7 +1324,7 @@ def test_einsum_sublist_form_is_differentiable():
 
 # -------------------- unsupported dtypes and bad shapes --------------------
 
-UNSUPPORTED = {"complex128": np.array([1 + 1j]), "object": np.array([None, 1]), "<U1": np.array(["a"]),
+UNSUPPORTED = {"complex256": np.array([1 + 1j], np.clongdouble), "object": np.array([None, 1]), "<U1": np.array(["a"]),
                "datetime64[D]": np.array(["2020-01-01"], dtype="datetime64[D]"),
                "timedelta64[s]": np.array([1], dtype="timedelta64[s]"), "|S1": np.array([b"a"]),
                "float128": np.array([1.0], np.longdouble)}
@@ -1324,18 +1348,22 @@ def test_unsupported_dtypes_are_a_type_error_naming_the_function_and_the_dtype(d
         ON_UNSUPPORTED[call](UNSUPPORTED[dtype])
 
 
-@pytest.mark.parametrize("call", [lambda: fnp.zeros(2, dtype=complex), lambda: fnp.sum(np.ones(2), dtype=complex),
-                                  lambda: fnp.mean(np.ones(2), dtype=np.complex64), lambda: fnp.eye(2, dtype="M8[s]"),
-                                  lambda: fnp.arange(3, dtype=complex), lambda: fnp.asarray(1.0, dtype=object),
-                                  lambda: fnp.multiply(1.5j, np.ones(2)), lambda: fnp.sin(1j)])
-def test_unsupported_dtype_arguments_and_complex_scalars_are_type_errors(call):
+@pytest.mark.parametrize("call", [lambda: fnp.zeros(2, dtype=np.clongdouble),
+                                  lambda: fnp.sum(np.ones(2), dtype=np.clongdouble),
+                                  lambda: fnp.mean(np.ones(2), dtype=np.clongdouble), lambda: fnp.eye(2, dtype="M8[s]"),
+                                  lambda: fnp.arange(3, dtype=np.clongdouble), lambda: fnp.asarray(1.0, dtype=object)])
+def test_unsupported_dtype_arguments_are_type_errors(call):
     with pytest.raises(TypeError, match="ftrans does not support"):
         call()
 
 
-def test_multiply_of_a_complex_array_names_multiply_and_complex128():
-    with pytest.raises(TypeError, match="multiply: .*complex128 .*not supported yet"):
-        fnp.multiply(1.5, np.array([1 + 1j]))
+@pytest.mark.parametrize("call", [lambda m: m.zeros(2, dtype=complex), lambda m: m.sum(m.ones(2), dtype=complex),
+                                  lambda m: m.mean(m.ones(2), dtype=m.complex64), lambda m: m.multiply(1.5j, m.ones(2)),
+                                  lambda m: m.sin(1j), lambda m: m.multiply(1.5, m.array([1 + 1j]))])
+def test_complex_dtype_arguments_and_scalars_compute_as_numpy(call):
+    got, want = call(fnp), call(np)
+    assert np.asarray(got).dtype == np.asarray(want).dtype
+    np.testing.assert_array_equal(got, want)
 
 
 _V = np.ones(3)

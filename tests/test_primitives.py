@@ -39,6 +39,8 @@ from ir.core import Array, ShapedArray
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 I32, I64 = np.dtype(np.int32), np.dtype(np.int64)
 BOOL = np.dtype(np.bool_)
+C64, C128 = np.dtype(np.complex64), np.dtype(np.complex128)
+COMPLEX = (C64, C128)
 FLOATS = (F32, F64)
 INTS = (I32, I64)
 NUMBERS = FLOATS + INTS
@@ -49,7 +51,7 @@ NONSCALAR_SHAPES = hnp.array_shapes(min_dims=1, max_dims=3, max_side=4)
 # zero-size dimensions too, for the ops where emptiness changes the answer
 SHAPES_WITH_EMPTY = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4)
 
-RTOL = {np.dtype(np.float16): 1e-3, F32: 1e-6, F64: 1e-12}
+RTOL = {np.dtype(np.float16): 1e-3, F32: 1e-6, F64: 1e-12, C64: 1e-5, C128: 1e-12}
 
 
 # -------------------- drawing values --------------------
@@ -60,6 +62,11 @@ def elements(dtype, lo=-10, hi=10, *, exclude_lo=False, exclude_zero=False, grid
     """Values of `dtype` in [lo, hi]. `grid=4` draws floats on a 1/4 grid: sums (and small
     products) of those are exact in any order, so no tolerance hides a wrong answer."""
     dtype = np.dtype(dtype)
+    if dtype.kind == "c":  # each part as a float of the part's precision
+        part = elements(np.dtype(f"f{dtype.itemsize // 2}"), lo, hi, exclude_lo=exclude_lo, grid=grid,
+                        allow_nan=allow_nan)
+        values = st.builds(complex, part, part)
+        return values.filter(bool) if exclude_zero else values
     if dtype.kind == "b":
         return st.booleans()
     if dtype.kind in "iu":
@@ -123,9 +130,13 @@ def row(name):
 
 def in_f64(np_fun):
     """A float reference computed in float64 and rounded to the operand's dtype:
-    the float32 result is then checked against a more accurate one."""
+    the float32 result is then checked against a more accurate one. Complex
+    operands: NumPy's function in their own dtype."""
     def reference(args, params):
         x, = args
+        if x.dtype.kind == "c":  # NumPy's own complex64 functions are accurate only in norm (log1p near 0)
+            with np.errstate(all="ignore"):
+                return np.asarray(np_fun(x))
         return np.asarray(np_fun(x.astype(np.float64))).astype(x.dtype)
     return reference
 
@@ -133,25 +144,28 @@ def in_f64(np_fun):
 # unary elementwise: name -> (NumPy function, dtypes, value domain); floats are checked
 # against the function computed in float64
 _UNARY = {
-    "neg": (np.negative, NUMBERS, {}),
+    "neg": (np.negative, NUMBERS + COMPLEX, {}),
     "sign": (np.sign, NUMBERS, {}),
-    "abs": (np.abs, NUMBERS, {}),
+    "abs": (np.abs, NUMBERS + COMPLEX, {}),
     "floor": (np.floor, FLOATS, {}),
     "ceil": (np.ceil, FLOATS, {}),
-    "sin": (np.sin, FLOATS, {}),
-    "cos": (np.cos, FLOATS, {}),
-    "tan": (np.tan, FLOATS, {"lo": -1.5, "hi": 1.5}),
+    "sin": (np.sin, FLOATS + COMPLEX, {}),
+    "cos": (np.cos, FLOATS + COMPLEX, {}),
+    "tan": (np.tan, FLOATS + COMPLEX, {"lo": -1.5, "hi": 1.5}),
     "atan": (np.arctan, FLOATS, {"lo": -100, "hi": 100}),
-    "sinh": (np.sinh, FLOATS, {}),
-    "cosh": (np.cosh, FLOATS, {}),
-    "tanh": (np.tanh, FLOATS, {}),
-    "exp": (np.exp, FLOATS, {"lo": -30, "hi": 30}),
-    "log": (np.log, FLOATS, {"lo": 0, "hi": 1000, "exclude_lo": True}),
-    "log1p": (np.log1p, FLOATS, {"lo": -1, "hi": 100, "exclude_lo": True}),
-    "expm1": (np.expm1, FLOATS, {"lo": -30, "hi": 30}),
-    "sqrt": (np.sqrt, FLOATS, {"lo": 0, "hi": 1000}),
+    "sinh": (np.sinh, FLOATS + COMPLEX, {}),
+    "cosh": (np.cosh, FLOATS + COMPLEX, {}),
+    "tanh": (np.tanh, FLOATS + COMPLEX, {}),
+    "exp": (np.exp, FLOATS + COMPLEX, {"lo": -30, "hi": 30}),
+    "log": (np.log, FLOATS + COMPLEX, {"lo": 0, "hi": 1000, "exclude_lo": True}),
+    "log1p": (np.log1p, FLOATS + COMPLEX, {"lo": -1, "hi": 100, "exclude_lo": True}),
+    "expm1": (np.expm1, FLOATS + COMPLEX, {"lo": -30, "hi": 30}),
+    "sqrt": (np.sqrt, FLOATS + COMPLEX, {"lo": 0, "hi": 1000}),
     "logistic": (lambda x: 1 / (1 + np.exp(-x)), FLOATS, {"lo": -30, "hi": 30}),
     "not": (np.invert, INTS + (BOOL,), {}),
+    "real": (np.real, COMPLEX, {"allow_nan": True}),
+    "imag": (np.imag, COMPLEX, {"allow_nan": True}),
+    "conj": (np.conjugate, COMPLEX, {"allow_nan": True}),
     "stop_gradient": (lambda x: x, ALL, {}),
 }
 
@@ -163,7 +177,7 @@ def _unary_row(np_fun, dtypes, domain):
 
     def reference(args, params):
         x, = args
-        if x.dtype.kind == "f":
+        if x.dtype.kind in "fc":
             return in_f64(np_fun)(args, params)
         return np_fun(x)
     return draw, reference
@@ -183,24 +197,32 @@ def _binary_operand_shapes(d):
 # binary elementwise: name -> (NumPy function, dtypes, domain of x, domain of y)
 _SMALL = {"lo": -6, "hi": 6, "grid": 4}
 _NONZERO = {"lo": -6, "hi": 6, "grid": 4, "exclude_zero": True}
+def _complex_reference(x, y):
+    x, y = np.broadcast_arrays(x, y)
+    out = np.empty(x.shape, np.result_type(x.dtype, np.complex64))
+    out.real, out.imag = x, y  # parts as they are: x + 1j * y would mix a NaN into both
+    return out
+
+
 _BINARY = {
-    "add": (np.add, NUMBERS, {"grid": 4}, {"grid": 4}),
-    "sub": (np.subtract, NUMBERS, {"grid": 4}, {"grid": 4}),
-    "mul": (np.multiply, NUMBERS, {"grid": 4}, {"grid": 4}),
-    "div": (np.true_divide, FLOATS, {}, {"grid": 16, "exclude_zero": True}),
+    "add": (np.add, NUMBERS + COMPLEX, {"grid": 4}, {"grid": 4}),
+    "sub": (np.subtract, NUMBERS + COMPLEX, {"grid": 4}, {"grid": 4}),
+    "mul": (np.multiply, NUMBERS + COMPLEX, {"grid": 4}, {"grid": 4}),
+    "div": (np.true_divide, FLOATS + COMPLEX, {}, {"grid": 16, "exclude_zero": True}),
+    "complex": (lambda x, y: _complex_reference(x, y), FLOATS, {"allow_nan": True}, {"allow_nan": True}),
     "floor_divide": (np.floor_divide, NUMBERS, _SMALL, _NONZERO),
     "mod": (np.mod, NUMBERS, _SMALL, _NONZERO),
-    "max": (np.maximum, ALL, {"grid": 4, "allow_nan": True}, {"grid": 4, "allow_nan": True}),
-    "min": (np.minimum, ALL, {"grid": 4, "allow_nan": True}, {"grid": 4, "allow_nan": True}),
+    "max": (np.maximum, ALL + COMPLEX, {"grid": 4, "allow_nan": True}, {"grid": 4, "allow_nan": True}),
+    "min": (np.minimum, ALL + COMPLEX, {"grid": 4, "allow_nan": True}, {"grid": 4, "allow_nan": True}),
     "and": (np.bitwise_and, INTS + (BOOL,), {}, {}),
     "or": (np.bitwise_or, INTS + (BOOL,), {}, {}),
     "xor": (np.bitwise_xor, INTS + (BOOL,), {}, {}),
-    "eq": (np.equal, ALL, _SMALL, _SMALL),
-    "ne": (np.not_equal, ALL, _SMALL, _SMALL),
-    "lt": (np.less, ALL, _SMALL, _SMALL),
-    "le": (np.less_equal, ALL, _SMALL, _SMALL),
-    "gt": (np.greater, ALL, _SMALL, _SMALL),
-    "ge": (np.greater_equal, ALL, _SMALL, _SMALL),
+    "eq": (np.equal, ALL + COMPLEX, _SMALL, _SMALL),
+    "ne": (np.not_equal, ALL + COMPLEX, _SMALL, _SMALL),
+    "lt": (np.less, ALL + COMPLEX, _SMALL, _SMALL),
+    "le": (np.less_equal, ALL + COMPLEX, _SMALL, _SMALL),
+    "gt": (np.greater, ALL + COMPLEX, _SMALL, _SMALL),
+    "ge": (np.greater_equal, ALL + COMPLEX, _SMALL, _SMALL),
 }
 
 
@@ -669,7 +691,7 @@ def assert_matches(got, want, what):
     assert type(got) is Array, f"{what}: got a {type(got).__name__}, not an Array (the numpy.ndarray ftrans returns)"
     assert got.shape == want.shape, f"{what}: shape {got.shape}, expected {want.shape}"
     assert got.dtype == want.dtype, f"{what}: dtype {got.dtype}, expected {want.dtype}"
-    if want.dtype.kind == "f":
+    if want.dtype.kind in "fc":
         np.testing.assert_allclose(got, want, rtol=RTOL[want.dtype], atol=0, equal_nan=True, err_msg=what)
     else:
         np.testing.assert_array_equal(got, want, err_msg=what)
@@ -723,7 +745,7 @@ def test_primitive_matches_numpy(name, data):
     staged = eval_closed_jaxpr(closed, *args)
     for i, (got, direct) in enumerate(zip(staged, outs)):
         assert_matches(got, direct, f"{name}: staged-then-evaluated result {i} vs direct bind")
-        if direct.dtype.kind == "f":
+        if direct.dtype.kind in "fc":
             np.testing.assert_array_equal(got, direct)
 
 
@@ -731,14 +753,14 @@ def test_primitive_matches_numpy(name, data):
 
 # jit against eager: jit lowers integer powers to multiplications (not bit-exact to
 # numpy.power), so floats agree to a few ulps; the rest exactly
-JIT_RTOL = {np.dtype(np.float16): 1e-3, F32: 1e-5, F64: 1e-12}
+JIT_RTOL = {np.dtype(np.float16): 1e-3, F32: 1e-5, F64: 1e-12, C64: 1e-5, C128: 1e-12}
 
 def assert_jit_matches_eager(got, eager, what):
     """`got` is a numpy.ndarray of `eager`'s shape and dtype, equal to it (floats to JIT_RTOL)."""
     assert type(got) is Array, f"{what}: got a {type(got).__name__}, not an Array (the numpy.ndarray ftrans returns)"
     assert (got.shape, got.dtype) == (eager.shape, eager.dtype), \
         f"{what}: {got.dtype}{list(got.shape)}, eager {eager.dtype}{list(eager.shape)}"
-    if eager.dtype.kind == "f":
+    if eager.dtype.kind in "fc":
         np.testing.assert_allclose(got, eager, rtol=JIT_RTOL[eager.dtype], atol=0, equal_nan=True, err_msg=what)
     else:
         np.testing.assert_array_equal(got, eager, err_msg=what)
@@ -961,9 +983,12 @@ def test_arg_reduction_rejects_an_out_of_range_axis(name):
 
 
 @pytest.mark.parametrize("name, avals, params", [
-    ("convert_element_type", [A((2,))], {"new_dtype": np.dtype(np.complex128), "weak_type": False}),
-    ("stop_gradient", [A((2,), np.dtype(np.complex128))], {}),
-    ("sin", [A((2,), np.dtype(np.complex128))], {}),
+    ("convert_element_type", [A((2,))], {"new_dtype": np.dtype(np.clongdouble), "weak_type": False}),
+    ("stop_gradient", [A((2,), np.dtype(np.clongdouble))], {}),
+    ("sin", [A((2,), np.dtype(np.clongdouble))], {}),
+    ("floor", [A((2,), C128)], {}),
+    ("real", [A((2,), F64)], {}),
+    ("complex", [A((2,), C64), A((2,), C64)], {}),
     ("iota", [], {"dtype": np.dtype(np.complex128), "shape": (3,), "dimension": 0}),
 ])
 def test_unsupported_dtype_error_names_the_primitive(name, avals, params):
@@ -1066,6 +1091,13 @@ for _name in ("and", "or", "xor"):
     SCALAR_CASES[_name] = _binary_cases(BOOL, True, False) + _binary_cases(I64, 6, 3)
 for _name in ("max", "min", "eq", "lt"):
     SCALAR_CASES[_name] += _binary_cases(BOOL, True, False)
+for _name in ("real", "imag", "conj"):
+    SCALAR_CASES[_name] = [([S(0.7 - 1.3j, C128)], {}), ([S(0.7 - 1.3j, C64)], {})]
+SCALAR_CASES["complex"] = _binary_cases(F64, 0.7, -1.3) + _binary_cases(F32, 0.7, 1.3)[:1]
+for _name in ("sin", "exp", "sqrt", "log", "neg", "abs"):
+    SCALAR_CASES[_name] += [([S(0.7 - 1.3j, C128)], {}), ([S(0.7 - 1.3j, C64)], {})]
+for _name in ("add", "sub", "mul", "div", "pow", "eq", "lt", "max"):
+    SCALAR_CASES[_name] += _binary_cases(C128, 0.7 - 1.3j, 1.3 + 0.5j) + _binary_cases(C64, 0.7 - 1.3j, 2j)[:1]
 SCALAR_CASES["select_n"] = [([S(True, BOOL), S(0.7), S(1.3)], {}),
                             ([S(False, BOOL), np.array([0.5, 1.5]), np.array([2.5, 3.5])], {}),
                             ([np.array([True, False]), S(0.7), S(1.3)], {}),

@@ -117,7 +117,18 @@ TAYLOR_CASES = {
                                       x, y) ** 2, anywhere, 2),
     # a carry that picks up a series only on the way (c starts constant), ys stacked
     "scan": (lambda x: _scan_case(x), anywhere, 1),
+    # complex intermediates between real inputs and outputs: abs of a complex value is smooth away from 0
+    "complex": (lambda x, y: fnp.abs(_complex(x, y) + (3 + 1j))
+                + fnp.real(_complex(x, y) ** 3 * fnp.exp(_complex(y, x))),
+                anywhere, 2),
+    "real": (lambda x: fnp.real(fnp.sin(x * (1 + 2j)) * fnp.sqrt(x + 3j)), anywhere, 1),
+    "imag": (lambda x: fnp.imag(fnp.log(x * (1 - 0.5j) + 3) * x), anywhere, 1),
+    "conj": (lambda x, y: fnp.real(fnp.conj(_complex(x, y * y)) * _complex(y, x) * (2 + 1j)), anywhere, 2),
 }
+
+
+def _complex(x, y):
+    return ir.primitives.elementwise.complex(x, y)
 
 
 def _scan_case(x):
