@@ -81,6 +81,8 @@ DIFFERENTIABLE = {
                 + fnp.imag(_complex(x, y) * fnp.exp(_complex(y, x))),
                 anywhere, 2),
     "real": (lambda x: fnp.real(fnp.exp(x * (1 + 2j))), anywhere, 1),
+    # every fft type (fft_types below): a band of the real spectrum, back through irfft and the complex pair
+    "fft": (lambda x: _spectral(x), anywhere, 1),
     "imag": (lambda x: fnp.imag(fnp.sin(x * (1 - 0.5j)) * x), anywhere, 1),
     "conj": (lambda x, y: fnp.real(fnp.conj(_complex(x, y)) * _complex(y, x * x) * (2 + 1j)), anywhere, 2),
 }
@@ -88,6 +90,15 @@ DIFFERENTIABLE = {
 
 def _complex(x, y):
     return ir.primitives.elementwise.complex(x, y)
+
+
+def _spectral(x):
+    x = fnp.reshape(x, (-1,))
+    spectrum = fnp.fft.rfft(x, n=5)
+    band = fnp.sum(fnp.real(spectrum[1:3] * fnp.conj(spectrum[1:3])))  # |s|^2, smooth at s = 0 too
+    back = fnp.fft.irfft(spectrum * (1 - 0.5j), n=x.size)
+    round_trip = fnp.real(fnp.fft.ifft(fnp.fft.fft(x * (1 + 1j)) * fnp.exp(1j * fnp.arange(x.size))))
+    return band + fnp.sum(back * x) + fnp.sum(round_trip ** 2)
 
 
 def _scanned(init, xs):

@@ -278,6 +278,8 @@ def _linear_cases():
         # complex parts: real cotangents become complex ones and back, never meeting a 0 * inf
         "complex": lambda x: fnp.imag(_complex(x[:3], x[3:])) + fnp.real(_complex(x[:3], x[3:])),
         "real": lambda x: fnp.real(_complex(x, x[::-1])),
+        # the DFT has no zero entry; rfft's transpose pads (zeros beside the cotangent, never times it)
+        "fft": lambda x: fnp.real(fnp.fft.rfft(x, n=4)) + fnp.imag(fnp.fft.rfft(x[2:], n=4)),
         "imag": lambda x: fnp.imag(_complex(x[:4], x[2:])),
         "conj": lambda x: fnp.imag(fnp.conj(_complex(x, x[::-1]))),
     }

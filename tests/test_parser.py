@@ -30,6 +30,7 @@ from ir.primitives import linalg as L
 from ir.primitives import control_flow as CF
 from ir.primitives import reductions as R
 from ir.primitives import structural as S
+from ir.primitives import fft as FFT
 from ir.printer import var_name
 
 
@@ -210,6 +211,8 @@ PROGRAMS = {
                                  E.convert_element_type(x, np.complex128),
                                  E.mul(E.convert_element_type(z, np.complex128, weak_type=True), 2j)],
                 [C128(3), C64(2), F64(3)]),
+    "fft": (lambda z, x: [FFT.fft(z, "FFT", (2, 3)), FFT.fft(z, "IFFT", (3,)), FFT.fft(x, "RFFT", (4,)),
+                          FFT.fft(FFT.fft(x, "RFFT", (4,)), "IRFFT", (4,))], [C64(2, 3), F64(5, 4)]),
     "control_flow": (lambda i, w, x, xs: [
         *CF.cond(i, [x, w], [ir.stage(lambda a, b: [E.sin(a)], [F64(3), F64()]),
                              ir.stage(lambda a, b: [E.mul(a, b)], [F64(3), F64()])]),
@@ -230,7 +233,7 @@ def test_roundtrip_programs(name):
 
 
 def test_programs_cover_every_primitive_of_ir_primitives():
-    modules = (E, I, L, R, S, CF)
+    modules = (E, I, L, R, S, CF, FFT)
     declared = {p.name for m in modules for p in vars(m).values() if isinstance(p, Primitive)}
     used = {eqn.primitive.name for name in PROGRAMS for eqn in stage(name).eqns}
     assert declared - used == set(), "add a program using these primitives to PROGRAMS"

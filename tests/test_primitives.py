@@ -537,6 +537,31 @@ row("argmax")(_arg_row(np.argmax))
 row("argmin")(_arg_row(np.argmin))
 
 
+# -------------------- fft --------------------
+
+@row("fft")
+def _():
+    def draw(d):
+        fft_type = d(st.sampled_from(["FFT", "IFFT", "RFFT", "IRFFT"]))
+        lengths = tuple(d(st.lists(st.integers(1, 5), min_size=1, max_size=3)))
+        lead = tuple(d(st.lists(st.integers(1, 3), max_size=2)))
+        real = d(st.sampled_from(FLOATS))
+        if fft_type == "RFFT":
+            x = array(d, real, lead + lengths, allow_nan=True)
+        else:
+            shape = lead + (lengths if fft_type != "IRFFT" else lengths[:-1] + (lengths[-1] // 2 + 1,))
+            x = array(d, np.result_type(real, np.complex64), shape)
+        return [x], {"fft_type": fft_type, "fft_lengths": lengths}
+
+    def reference(args, params):
+        (x,), k = args, len(params["fft_lengths"])
+        axes = tuple(range(x.ndim - k, x.ndim))
+        fun = {"FFT": np.fft.fftn, "IFFT": np.fft.ifftn, "RFFT": np.fft.rfftn}.get(params["fft_type"])
+        out = fun(x, axes=axes) if fun else np.fft.irfftn(x, s=params["fft_lengths"], axes=axes)
+        return out.astype(np.result_type(x.real.dtype, np.complex64) if params["fft_type"] != "IRFFT" else x.real.dtype)
+    return draw, reference
+
+
 # -------------------- dot_general --------------------
 
 @row("dot_general")
@@ -861,6 +886,12 @@ def _scan_body(aval):
 
 
 BAD_INPUTS = [
+    ("fft", [A((4,), F64)], {"fft_type": "FFT", "fft_lengths": (4,)}),
+    ("fft", [A((4,), C128)], {"fft_type": "FFT", "fft_lengths": (5,)}),
+    ("fft", [A((4,), C128)], {"fft_type": "RFFT", "fft_lengths": (4,)}),
+    ("fft", [A((2, 4), C64)], {"fft_type": "IRFFT", "fft_lengths": (2, 4)}),
+    ("fft", [A((4,), C64)], {"fft_type": "DCT", "fft_lengths": (4,)}),
+    ("fft", [A((4,), C64)], {"fft_type": "FFT", "fft_lengths": ()}),
     ("add", [A((3,)), A((4,))], {}),
     ("add", [A((2, 3)), A((3,))], {}),
     ("mul", [A((3,), F32), A((3,), F64)], {}),
@@ -1150,7 +1181,7 @@ SCALAR_CASES["scan"] = [([S(0.7), S(1.3), np.array([0.5, 1.5, -0.5])],
                           "reverse": False, "unroll": 1})]
 # operands that are never rank-0
 NO_RANK0_OPERANDS = {
-    "iota": "no operands",
+    "iota": "no operands", "fft": "transforms trailing axes of its operand",
     "argmax": "reduces one axis of its operand", "argmin": "reduces one axis of its operand",
     "concatenate": "joins operands along an axis",
     "gather": "indexes the leading axes of its operand with index rows",

@@ -122,6 +122,8 @@ TAYLOR_CASES = {
                 + fnp.real(_complex(x, y) ** 3 * fnp.exp(_complex(y, x))),
                 anywhere, 2),
     "real": (lambda x: fnp.real(fnp.sin(x * (1 + 2j)) * fnp.sqrt(x + 3j)), anywhere, 1),
+    "fft": (lambda x: fnp.sum(fnp.imag(fnp.fft.rfft(fnp.sin(_flat(x)), n=4)) ** 2)
+            + fnp.sum(fnp.fft.irfft(fnp.fft.fft(_flat(x) * 1j), n=3) * fnp.cos(_flat(x)[:1])), anywhere, 1),
     "imag": (lambda x: fnp.imag(fnp.log(x * (1 - 0.5j) + 3) * x), anywhere, 1),
     "conj": (lambda x, y: fnp.real(fnp.conj(_complex(x, y * y)) * _complex(y, x) * (2 + 1j)), anywhere, 2),
 }

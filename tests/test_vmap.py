@@ -264,6 +264,19 @@ def _scatter(name):
     return case
 
 
+def _fft_case(kind):
+    def case(draw):
+        lengths = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=2)))
+        lead = _shape(draw, max_dims=1) if draw(st.booleans()) else ()
+        if kind == "IRFFT":
+            shape = lead + lengths[:-1] + (lengths[-1] // 2 + 1,)
+        else:
+            shape = lead + lengths
+        values = _floats(shape) if kind == "RFFT" else _complexes(shape)
+        return _bind("fft", fft_type=kind, fft_lengths=lengths), [values]
+    return case
+
+
 _positive = dict(lo=0.2, hi=2.0)
 CASES = {
     **{name: _unary(name) for name in ["neg", "sign", "abs", "floor", "ceil", "sin", "cos", "atan", "sinh",
@@ -284,6 +297,8 @@ CASES = {
     "select_n": _select_n,
     **{name: _unary(name, values=_complexes) for name in ["real", "imag", "conj"]},
     "complex": _binary("complex"),
+    "fft": _fft_case("FFT"),
+    **{f"fft ({kind})": _fft_case(kind) for kind in ("IFFT", "RFFT", "IRFFT")},
     # complex operands of the elementwise primitives that NumPy defines on them
     **{f"{name} (complex)": _unary(name, values=_complexes) for name in ["neg", "abs", "sin", "exp", "sqrt", "log",
                                                                          "tanh"]},

@@ -27,6 +27,8 @@ from ftrans.numpy._reductions import (amax, amin, argmax, argmin, logsumexp, max
 from ftrans.numpy._shape import (broadcast_to, concatenate, expand_dims, moveaxis, ndim, ravel,
                                  reshape, shape, size, split, squeeze, stack, swapaxes, transpose)
 
+from ftrans.numpy import fft  # noqa: E402  (a submodule, as numpy.fft)
+
 install_tracer_methods()
 del install_tracer_methods
 

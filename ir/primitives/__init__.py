@@ -6,4 +6,4 @@ declaration names the params the primitive takes and their types
 (`params={"axes": AXES}`, `params={}` for none: see ir/primitive.py); the
 family registrars (`unary`, `binary`, `_reducer`, ...) fill it in for theirs.
 """
-from ir.primitives import call, control_flow, elementwise, indexing, linalg, reductions, structural  # noqa: F401
+from ir.primitives import call, control_flow, elementwise, fft, indexing, linalg, reductions, structural  # noqa: F401
