@@ -1115,7 +1115,8 @@ SCALAR_SWEEP = {name: _unary(name) for name in (
     "abs", "absolute", "arctan", "bitwise_not", "ceil", "cos", "cosh", "exp", "expm1", "floor", "invert", "log",
     "log1p", "logical_not", "negative", "reciprocal", "sign", "sin", "sinh", "sqrt", "square", "tan", "tanh",
     "array", "asarray", "zeros_like", "ones_like", "ravel", "squeeze", "transpose", "ndim", "shape", "size",
-    "sum", "prod", "mean", "var", "std", "max", "min", "amax", "amin", "argmax", "argmin", "logsumexp")}
+    "sum", "prod", "mean", "var", "std", "max", "min", "amax", "amin", "argmax", "argmin", "logsumexp",
+    "conj", "conjugate", "angle")}
 # the std of one value is sqrt(0), whose derivative is inf: its gradient is nan (as JAX's), where
 # finite differences of the constant 0 give 0
 SCALAR_SWEEP["std"].grad = False
@@ -1125,6 +1126,10 @@ SCALAR_SWEEP.update({name: _binary(name) for name in (
     "bitwise_and", "bitwise_or", "bitwise_xor", "logical_and", "logical_or", "logical_xor",
     "dot", "inner", "vdot", "outer", "matmul", "full_like")})
 SCALAR_SWEEP.update({
+    # numpy.real(3) is 3 itself (Python's int.real, True.real the int 1) and iscomplexobj a Python bool:
+    # compared as arrays, of arrays (jit traces a Python bool as a bool array)
+    **{name: ScalarCall(lambda m, x, name=name: m.asarray(getattr(m, name)(m.asarray(x))), 1)
+       for name in ("real", "imag", "iscomplexobj", "isrealobj")},
     "where": ScalarCall(lambda m, c, x, y: m.where(c, x, y), 3),
     "clip": ScalarCall(lambda m, x, lo, hi: m.clip(x, lo, hi), 3),
     "tensordot": ScalarCall(lambda m, x, y: m.tensordot(x, y, 0), 2),
@@ -1161,7 +1166,8 @@ SCALAR_SWEEP.update({
 })
 # names that are no function of arrays (dtypes, constants)
 _NOT_FUNCTIONS = {"bool_", "dtype", "e", "float16", "float32", "float64", "inf", "int8", "int16", "int32", "int64",
-                  "nan", "newaxis", "pi", "uint8", "uint32"}
+                  "nan", "newaxis", "pi", "uint8", "uint32", "complex64", "complex128",
+                  "fft"}  # a module: tests/test_fft.py
 # Python scalars (weak under NEP 50), and a NumPy scalar beside them (strong)
 _SCALAR_VALUES = {"float": (0.7, 1.3, 0.4), "int": (3, 2, 5), "bool": (True, False, True),
                   "float32": (np.float32(0.7), np.float32(1.3), np.float32(0.4))}

@@ -16,6 +16,7 @@ from ir.primitives import structural
 @public
 def real(val):
     """The real part, as numpy.real."""
+    val = int(val) if type(val) is bool else val  # as NumPy's: Python's True.real is the int 1
     (x,), dtype, _ = operands("real", val)
     return ew.real(x) if dtype.kind == "c" else unchanged(x)
 
@@ -23,6 +24,7 @@ def real(val):
 @public
 def imag(val):
     """The imaginary part, as numpy.imag (zeros of the array's dtype for a real one)."""
+    val = int(val) if type(val) is bool else val  # as NumPy's: Python's True.imag is the int 0
     (x,), dtype, weak = operands("imag", val)
     if dtype.kind == "c":
         return ew.imag(x)
@@ -34,7 +36,7 @@ def conj(x):
     """The complex conjugate, as numpy.conj (a real array as it is)."""
     (x,), dtype, _ = operands("conj", x)
     if dtype.kind == "b":  # numpy.conjugate is a ufunc with no bool loop: bools come back as int8
-        return convert(x, np.dtype(np.int8))
+        return unchanged(convert(x, np.dtype(np.int8)))
     return ew.conj(x) if dtype.kind == "c" else unchanged(x)
 
 
