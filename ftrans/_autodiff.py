@@ -110,7 +110,7 @@ def linearize(fun, *primals, has_aux=False):
     check_callable(fun, "linearize")
     primal_leaves, in_tree = tree_flatten(primals)
     in_avals = _avals_of_arguments(primal_leaves, tuple(primals))
-    wrt = [a.dtype.kind == "f" for a in in_avals]
+    wrt = [a.dtype.kind in "fc" for a in in_avals]
     flat_fun = _FlatFunction(fun, in_tree, has_aux, "linearize")
     primals_out, linear = ad.linearize_flat(flat_fun, primal_leaves, wrt)
 
@@ -149,7 +149,7 @@ def _flatten_primals(primals):
     """(leaves, structure, avals, which leaves are differentiated) of a tuple of arguments."""
     primal_leaves, in_tree = tree_flatten(primals)
     in_avals = _avals_of_arguments(primal_leaves, primals)
-    return primal_leaves, in_tree, in_avals, [a.dtype.kind == "f" for a in in_avals]
+    return primal_leaves, in_tree, in_avals, [a.dtype.kind in "fc" for a in in_avals]
 
 
 def _linearize(fun, primal_leaves, in_tree, in_avals, wrt, has_aux, what):
@@ -230,11 +230,11 @@ def vjp(fun, *primals, has_aux=False):
 
 
 @api_boundary
-def value_and_grad(fun, argnums=0, has_aux=False):
+def value_and_grad(fun, argnums=0, has_aux=False, holomorphic=False):
     """A function returning (fun(*args), the gradient of fun with respect to args[argnums]);
-    with a tuple `argnums`, a tuple of gradients in its order."""
+    with a tuple `argnums`, a tuple of gradients in its order. Complex numbers as `grad`."""
     check_callable(fun, "value_and_grad")
-    gradient = _Gradient(fun, argnums, has_aux, "value_and_grad")
+    gradient = _Gradient(fun, argnums, has_aux, "value_and_grad", holomorphic)
 
     @functools.wraps(fun)
     @api_boundary
@@ -244,11 +244,18 @@ def value_and_grad(fun, argnums=0, has_aux=False):
 
 
 @api_boundary
-def grad(fun, argnums=0, has_aux=False):
+def grad(fun, argnums=0, has_aux=False, holomorphic=False):
     """The gradient of scalar-valued `fun` with respect to args[argnums] (an int, or a
-    tuple of distinct ints: then a tuple of gradients in its order)."""
+    tuple of distinct ints: then a tuple of gradients in its order).
+
+    Complex numbers follow JAX's convention. For a real-valued `fun` of a complex z
+    the gradient is the cotangent of 1.0 pulled back by transposes that pair a
+    cotangent c with a tangent t as Re(c t): df = Re(g dz), so g = 2 conj(df/dz-bar)
+    = df/dx - i df/dy (grad(lambda z: abs(z)**2)(z) == 2 * conj(z)); its conjugate is
+    the direction of steepest ascent. With holomorphic=True (complex inputs and
+    output) it is the complex derivative f'(z)."""
     check_callable(fun, "grad")
-    gradient = _Gradient(fun, argnums, has_aux, "grad")
+    gradient = _Gradient(fun, argnums, has_aux, "grad", holomorphic)
 
     # a boundary of its own, calling no other: its errors show one ftrans frame
     @functools.wraps(fun)
@@ -262,8 +269,9 @@ def grad(fun, argnums=0, has_aux=False):
 class _Gradient:
     """What grad_f and value_and_grad_f compute: (value, gradients) at a call."""
 
-    def __init__(self, fun, argnums, has_aux, what):
+    def __init__(self, fun, argnums, has_aux, what, holomorphic=False):
         self.fun, self.argnums, self.has_aux, self.what = fun, argnums, has_aux, what
+        self.holomorphic = bool(holomorphic)
         self.nums = differentiation_argnums(argnums, what)
         self.positions_by_arity = {}  # the differentiated positions per number of positional arguments
 
@@ -283,6 +291,10 @@ class _Gradient:
         primal_leaves, in_tree, in_avals, wrt = _flatten_primals(tuple(args[i] for i in nums))
         if False in wrt:
             _raise_not_differentiable(args, nums, in_avals, wrt)
+        if self.holomorphic and any(a.dtype.kind != "c" for a in in_avals):
+            aval = next(a for a in in_avals if a.dtype.kind != "c")
+            raise TypeError(at_user_line(f"{self.what} with holomorphic=True requires inputs with complex dtype, "
+                                         f"but got {aval.dtype.name}"))
         flat_fun, primals_out, linear = _linearize(diff_fun, primal_leaves, in_tree, in_avals, wrt,
                                                    self.has_aux, self.what)
         out_aval = get_aval(primals_out[0]) if len(primals_out) == 1 else None
@@ -291,8 +303,7 @@ class _Gradient:
             raise TypeError(at_user_line(
                 f"grad requires a scalar output, but the function returned shape {shape}. "
                 "For non-scalar outputs use ft.jacrev (full Jacobian) or ft.vjp (with your own cotangent)"))
-        if out_aval.dtype.kind != "f":
-            raise TypeError(at_user_line(f"grad requires a real floating-point output, got {out_aval.dtype.name}"))
+        check_output_dtype(self.what, out_aval.dtype, self.holomorphic)
         # a NumPy scalar, not a 0-d array: it meets NumPy and CuPy values alike
         cts = [out_aval.dtype.type(1)] if linear.nonzero_outputs[0] else []
         grads = tree_unflatten(in_tree, _input_cotangents(linear, cts, in_avals, wrt))
@@ -301,10 +312,25 @@ class _Gradient:
         return ((out, _strip_tracers(flat_fun.aux)) if self.has_aux else out), grads
 
 
+def check_output_dtype(what, dtype, holomorphic):
+    """JAX's checks of a differentiated output: real floating-point, or complex with holomorphic=True."""
+    if holomorphic:
+        if dtype.kind != "c":
+            raise TypeError(at_user_line(f"{what} with holomorphic=True requires outputs with complex dtype, "
+                                         f"but got {dtype.name}"))
+    elif dtype.kind == "c":
+        raise TypeError(at_user_line(
+            f"{what} requires real-valued outputs (output dtype that is a sub-dtype of np.floating), but got "
+            f"{dtype.name}. For holomorphic differentiation, pass holomorphic=True. For differentiation of "
+            "non-holomorphic functions involving complex outputs, use ft.vjp directly"))
+    elif dtype.kind != "f":
+        raise TypeError(at_user_line(f"{what} requires a real floating-point output, got {dtype.name}"))
+
+
 def _raise_not_differentiable(args, nums, in_avals, wrt):
     """The TypeError for an integer or bool leaf among the differentiated arguments, naming it."""
     names = [name for i in nums for name in _leaf_names(f"argument {i}", args[i])]
     name, aval = next((n, a) for n, a, w in zip(names, in_avals, wrt) if not w)
     raise TypeError(at_user_line(
-        f"grad requires real floating-point inputs, but {name} has dtype {aval.dtype.name}. "
+        f"grad requires floating-point or complex inputs, but {name} has dtype {aval.dtype.name}. "
         "Convert it to float (e.g. x.astype(float)), or leave it out of argnums"))

@@ -5,6 +5,11 @@ along it. Reverse mode: the vjp of a random cotangent against that jvp by the
 adjoint identity <u, J v> = <J^T u, v>. Higher orders check the jvp/vjp
 functions themselves, recursively.
 
+Complex arguments get complex directions (so the real and the imaginary
+directions are both checked); the adjoint identity is JAX's for its transposes,
+which pair c and t as Re(c t): Re<conj u, J v> = Re<v, conj(J^T conj u)>, with
+<a, b> = sum(conj(a) b).
+
 Arguments may be CuPy arrays: the random directions are drawn on the host and
 put where the arguments are, and results are compared on the host.
 """
@@ -15,7 +20,7 @@ import numpy as np
 from ftrans._api_util import check_callable
 from ftrans._autodiff import jvp, vjp
 from ftrans.tree_util import tree_flatten, tree_map
-from ir.core import array_module, concrete_aval, is_cupy_array
+from ir.core import array_module, concrete_aval, is_cupy_array, real_dtype
 from ir.errors import api_boundary, at_user_line
 from ir.primitive import as_array
 
@@ -33,16 +38,19 @@ def _float_leaves(tree):
 
 
 def _widest_float(leaves):
-    floats = [x.dtype for x in leaves if x.dtype.kind == "f"]
+    floats = [real_dtype(x.dtype) for x in leaves if x.dtype.kind in "fc"]
     return max(floats, key=lambda d: d.itemsize) if floats else np.dtype(np.float64)
 
 
 def _random_like(tree, rng):
     def draw(x):
         aval = concrete_aval(x)
-        if aval.dtype.kind != "f":
+        if aval.dtype.kind not in "fc":
             return np.zeros(aval.shape, dtype=[("float0", np.void, 0)])
-        direction = rng.standard_normal(aval.shape).astype(aval.dtype)
+        direction = rng.standard_normal(aval.shape)
+        if aval.dtype.kind == "c":
+            direction = direction + 1j * rng.standard_normal(aval.shape)
+        direction = direction.astype(aval.dtype)
         xp = array_module(x)
         return direction if xp is np else xp.asarray(direction)
     return tree_map(draw, tree)
@@ -55,30 +63,42 @@ def _silently():
 
 
 def _inner(xs, ys):
+    """Re sum(conj(x) y) over the float and complex leaves."""
     with _silently():
-        return sum(float(np.sum(np.asarray(x, np.float64) * np.asarray(y, np.float64)))
+        return sum(float(np.real(np.sum(np.conj(np.asarray(x, np.complex128)) * np.asarray(y, np.complex128))))
                    for x, y in zip(_float_leaves(xs), _float_leaves(ys), strict=True)
-                   if np.asarray(x).dtype.kind == "f")
+                   if np.asarray(x).dtype.kind in "fc")
+
+
+def _conj(tree):
+    return tree_map(lambda x: x.conj() if concrete_aval(x).dtype.kind == "c" else x, tree)
+
+
+def _wide(x):
+    """On the host in float64, or complex128 for complex values."""
+    x = _host(x)
+    return np.asarray(x, np.complex128 if x.dtype.kind == "c" else np.float64)
 
 
 def _add_scaled(args, direction, scale):
     """The perturbed arguments, as ftrans hands out arrays (with `.at`, for the function to use)."""
     with _silently():
-        return tree_map(lambda x, d: as_array(x + scale * d) if concrete_aval(x).dtype.kind == "f" else x, args, direction)
+        return tree_map(lambda x, d: as_array(x + scale * d) if concrete_aval(x).dtype.kind in "fc" else x,
+                        args, direction)
 
 
 def _numerical_jvp(f, args, direction, eps):
     plus, minus = f(*_add_scaled(args, direction, eps)), f(*_add_scaled(args, direction, -eps))
     with _silently():
-        return tree_map(lambda p, m: (_host(p, np.float64) - _host(m, np.float64)) / (2 * eps), plus, minus)
+        return tree_map(lambda p, m: (_wide(p) - _wide(m)) / (2 * eps), plus, minus)
 
 
 def _assert_close(actual, expected, atol, rtol, what):
     for a, e in zip(_float_leaves(actual), _float_leaves(expected), strict=True):
-        if a.dtype.kind != "f":
+        if a.dtype.kind not in "fc":
             continue
         with _silently():
-            np.testing.assert_allclose(np.asarray(a, np.float64), e, atol=atol, rtol=rtol, err_msg=what)
+            np.testing.assert_allclose(_wide(a), e, atol=atol, rtol=rtol, err_msg=what)
 
 
 def check_jvp(f, args, *, atol, rtol, eps, rng, what=""):
@@ -93,7 +113,7 @@ def check_vjp(f, args, *, atol, rtol, eps, rng, what=""):
     out, vjp_fn = vjp(f, *args)
     cotangent = _random_like(out, rng)
     numerical = _numerical_jvp(f, args, direction, eps)
-    pulled_back = vjp_fn(cotangent)
+    pulled_back = _conj(vjp_fn(_conj(cotangent)))
     lhs, rhs = _inner(numerical, cotangent), _inner(direction, pulled_back)
     np.testing.assert_allclose(rhs, lhs, atol=atol, rtol=rtol,
                                err_msg=f"{what}vjp does not satisfy <u, J v> = <J^T u, v> "

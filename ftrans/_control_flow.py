@@ -73,7 +73,7 @@ def _carry_type(a, b):
     return None
 
 
-_WEAK_LIKE = {"b": False, "i": 0, "u": 0, "f": 0.0}  # a weakly typed value promotes as this Python scalar
+_WEAK_LIKE = {"b": False, "i": 0, "u": 0, "f": 0.0, "c": 0j}  # a weakly typed value promotes as this Python scalar
 
 
 def _with_output_types(closed: ClosedJaxpr, avals) -> ClosedJaxpr:

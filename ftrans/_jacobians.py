@@ -20,10 +20,23 @@ from ir.errors import api_boundary, at_user_line
 from ir.tracing import get_aval
 
 
-def _check_float(leaves, what, where):
+def _check_float(leaves, what, where, holomorphic=False, complex_ok=False):
+    """JAX's dtype checks: with holomorphic=True every leaf complex; else real floating-point
+    leaves, or complex ones where `complex_ok` (jacrev's inputs, jacfwd's outputs)."""
     for i, leaf in enumerate(leaves):
         dtype = get_aval(leaf).dtype
-        if dtype.kind != "f":
+        if holomorphic:
+            if dtype.kind != "c":
+                raise TypeError(at_user_line(f"{what} with holomorphic=True requires {where} with complex dtype, "
+                                             f"but got {dtype.name} ({where[:-1]} leaf {i})"))
+        elif dtype.kind == "c" and not complex_ok:
+            direct = "jvp" if where == "inputs" else "vjp"
+            raise TypeError(at_user_line(
+                f"{what} requires real-valued {where} (dtype that is a sub-dtype of np.floating), but got "
+                f"{dtype.name} ({where[:-1]} leaf {i}). For holomorphic differentiation, pass holomorphic=True. "
+                f"For differentiation of non-holomorphic functions involving complex {where}, use ft.{direct} "
+                "directly"))
+        elif dtype.kind not in "fc":
             raise TypeError(at_user_line(f"{what} requires floating-point {where}, got {dtype.name} "
                                          f"({where[:-1]} leaf {i})"))
 
@@ -46,9 +59,10 @@ def _standard_basis(avals, like):
 
 
 @api_boundary
-def jacfwd(fun, argnums=0, has_aux=False):
+def jacfwd(fun, argnums=0, has_aux=False, holomorphic=False):
     """The Jacobian of `fun` by forward mode: one jvp, batched over the input basis.
-    With has_aux=True `fun` returns (output, aux), and the result is (jacobian, aux)."""
+    With has_aux=True `fun` returns (output, aux), and the result is (jacobian, aux).
+    Inputs are real unless holomorphic=True (then complex inputs and outputs), as JAX."""
     check_callable(fun, "jacfwd")
     nums_given = differentiation_argnums(argnums, "jacfwd")
 
@@ -57,7 +71,7 @@ def jacfwd(fun, argnums=0, has_aux=False):
     def jacfwd_f(*args, **kwargs):
         nums = resolve_argnums(nums_given, len(args), "jacfwd", argnums)
         in_leaves, in_tree = tree_flatten(tuple(args[i] for i in nums))
-        _check_float(in_leaves, "jacfwd", "inputs")
+        _check_float(in_leaves, "jacfwd", "inputs", holomorphic)
         in_avals = [get_aval(x) for x in in_leaves]
         out_tree = []
 
@@ -69,7 +83,7 @@ def jacfwd(fun, argnums=0, has_aux=False):
             out, aux = split_aux(out, "jacfwd") if has_aux else (out, None)
             out_leaves, tree = tree_flatten(out)
             out_tree.append(tree)
-            _check_float(out_leaves, "jacfwd", "outputs")
+            _check_float(out_leaves, "jacfwd", "outputs", holomorphic, complex_ok=True)
             return (out_leaves, aux) if has_aux else out_leaves
 
         def push_forward(*basis_vector):
@@ -97,9 +111,11 @@ def jacfwd(fun, argnums=0, has_aux=False):
 
 
 @api_boundary
-def jacrev(fun, argnums=0, has_aux=False):
+def jacrev(fun, argnums=0, has_aux=False, holomorphic=False):
     """The Jacobian of `fun` by reverse mode: one vjp, batched over the output basis.
-    With has_aux=True `fun` returns (output, aux), and the result is (jacobian, aux)."""
+    With has_aux=True `fun` returns (output, aux), and the result is (jacobian, aux).
+    Outputs are real unless holomorphic=True (then complex inputs and outputs), as JAX;
+    a real function of complex inputs gets grad's convention."""
     check_callable(fun, "jacrev")
     nums_given = differentiation_argnums(argnums, "jacrev")
 
@@ -109,7 +125,7 @@ def jacrev(fun, argnums=0, has_aux=False):
         nums = resolve_argnums(nums_given, len(args), "jacrev", argnums)
         diff_args = [args[i] for i in nums]
         in_leaves, in_tree = tree_flatten(tuple(diff_args))
-        _check_float(in_leaves, "jacrev", "inputs")
+        _check_float(in_leaves, "jacrev", "inputs", holomorphic, complex_ok=True)
         in_avals = [get_aval(x) for x in in_leaves]
 
         def diff_fun(*diff_values):
@@ -120,7 +136,7 @@ def jacrev(fun, argnums=0, has_aux=False):
 
         out, vjp_fn, aux = _vjp(diff_fun, diff_args, has_aux, "jacrev")
         out_leaves, out_tree = tree_flatten(out)
-        _check_float(out_leaves, "jacrev", "outputs")
+        _check_float(out_leaves, "jacrev", "outputs", holomorphic)
         out_avals = [get_aval(o) for o in out_leaves]
 
         def pull_back(*basis_vector):
@@ -148,10 +164,10 @@ def _per_argnums(per_arg, argnums):
 
 
 @api_boundary
-def hessian(fun, argnums=0, has_aux=False):
+def hessian(fun, argnums=0, has_aux=False, holomorphic=False):
     """The Hessian: jacfwd of jacrev (forward-over-reverse, as JAX). With a tuple
     `argnums`, a nested tuple: entry [i][j] differentiates by argnums[i], then
     argnums[j]. With has_aux=True `fun` returns (output, aux), and the result is
     (hessian, aux)."""
     check_callable(fun, "hessian")
-    return jacfwd(jacrev(fun, argnums, has_aux), argnums, has_aux)
+    return jacfwd(jacrev(fun, argnums, has_aux, holomorphic), argnums, has_aux, holomorphic)

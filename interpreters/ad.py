@@ -230,7 +230,7 @@ def forward_is_transpose(jaxpr: Jaxpr):
     if len(dtypes) != 1:
         return None
     (dtype,) = dtypes
-    return dtype if dtype.kind == "f" else None
+    return dtype if dtype.kind in "fc" else None
 
 
 @staged_as("forward")
@@ -351,7 +351,7 @@ def _jvp_jaxpr(closed, nonzero, instantiate):
     def jvp_of_jaxpr(*args):
         primals, tangents = args[:len(in_avals)], call.fill_zeros(in_avals, nonzero, args[len(in_avals):])
         outs, tangents_out = jvp_flat(lambda *xs: eval_jaxpr(closed.jaxpr, closed.consts, *xs), primals, tangents)
-        kept = [type(t) is not Zero or (inst and t.aval.dtype.kind == "f")
+        kept = [type(t) is not Zero or (inst and t.aval.dtype.kind in "fc")
                 for t, inst in zip(tangents_out, instantiate, strict=True)]
         out_nonzero.extend(kept)
         return [*outs, *(ad_util.instantiate(t) for t, k in zip(tangents_out, kept) if k)]

@@ -53,6 +53,8 @@ C_TYPES = {
     np.dtype("uint8"): "unsigned char", np.dtype("uint16"): "unsigned short",
     np.dtype("uint32"): "unsigned int", np.dtype("uint64"): "unsigned long long",
     np.dtype("bool"): "bool",
+    # CuPy's complex types are thrust::complex, named complex<T> in its kernels; std::complex on the host
+    np.dtype("complex64"): "complex<float>", np.dtype("complex128"): "complex<double>",
 }
 
 PRELUDE = r"""// ftrans kernel prelude: NumPy's semantics where C's differ
@@ -155,10 +157,18 @@ def prelude_for(*bodies):
         return PRELUDE + SPECIAL_PRELUDE
     return PRELUDE
 
+
+# What `standalone_cuda` output needs before the prelude: the complex<T> CuPy's kernels have (CuPy's own
+# copy of thrust::complex, from cupy/complex.cuh), here thrust's.
+CUDA_HEADER = r"""#include <thrust/complex.h>
+using thrust::complex;
+"""
+
 # What `host_cpp` output needs before the prelude: the CUDA intrinsics that
 # literals use, and the math functions overloaded for float as CUDA has them
 # (and CUDA's erfinv, which C does not have).
 HOST_HEADER = r"""#include <cmath>
+#include <complex>
 #include <cstring>
 using namespace std;
 #define FT_FN inline
@@ -183,6 +193,9 @@ def c_literal(value, dtype) -> str:
     value = dtype.type(value)
     if dtype.kind == "b":
         return "true" if value else "false"
+    if dtype.kind == "c":
+        part = np.dtype(f"f{dtype.itemsize // 2}")
+        return f"{C_TYPES[dtype]}({c_literal(value.real, part)}, {c_literal(value.imag, part)})"
     if dtype.kind == "f":
         function, inf_bits, nan_bits = _FLOAT_BITS[dtype]
         if np.isnan(value):
@@ -315,7 +328,7 @@ def reduction_source(group: ReductionGroup, name) -> ReductionSource:
 
 def standalone_cuda(source: KernelSource) -> str:
     """The kernel as an `extern "C" __global__` CUDA function over raw pointers
-    (C-contiguous inputs), with the identical body; it needs PRELUDE first."""
+    (C-contiguous inputs), with the identical body; it needs CUDA_HEADER and PRELUDE first."""
     return _standalone(source, host=False)
 
 

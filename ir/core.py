@@ -24,6 +24,7 @@ _SHORT_NAMES = {
     np.dtype("int8"): "i8", np.dtype("int16"): "i16", np.dtype("int32"): "i32",
     np.dtype("int64"): "i64", np.dtype("uint8"): "u8", np.dtype("uint16"): "u16",
     np.dtype("uint32"): "u32", np.dtype("uint64"): "u64", np.dtype("bool"): "bool",
+    np.dtype("complex64"): "c64", np.dtype("complex128"): "c128",
     float0: "float0",
 }
 DTYPE_FROM_SHORT_NAME = {short: dtype for dtype, short in _SHORT_NAMES.items()}
@@ -52,6 +53,26 @@ def check_supported_dtype(primitive_name, dtype):
 
 def is_float(dtype) -> bool:
     return np.dtype(dtype).kind == "f"
+
+
+def is_complex(dtype) -> bool:
+    return np.dtype(dtype).kind == "c"
+
+
+def is_inexact(dtype) -> bool:
+    """Float or complex: the dtypes that have (nonzero) tangents."""
+    return np.dtype(dtype).kind in "fc"
+
+
+def real_dtype(dtype):
+    """The dtype of the real and imaginary parts of `dtype` (itself when real)."""
+    dtype = np.dtype(dtype)
+    return np.dtype(f"f{dtype.itemsize // 2}") if dtype.kind == "c" else dtype
+
+
+def complex_dtype(dtype):
+    """The complex dtype whose parts are `dtype` (complex64 for float16 and float32, as NumPy)."""
+    return np.result_type(np.dtype(dtype), np.complex64)
 
 
 def is_integer_or_bool(dtype) -> bool:
@@ -150,6 +171,7 @@ _PYTHON_SCALAR_AVALS = {
     bool: ShapedArray((), np.bool_, weak_type=True),
     int: ShapedArray((), np.int64, weak_type=True),
     float: ShapedArray((), np.float64, weak_type=True),
+    complex: ShapedArray((), np.complex128, weak_type=True),
 }
 
 
@@ -167,7 +189,7 @@ def concrete_aval(x) -> ShapedArray:
         key = (x.shape, x.dtype)
     except AttributeError:
         raise TypeError(f"{type(x).__name__} is not a valid ftrans value: pass arrays, "
-                        "NumPy scalars or Python bool/int/float") from None
+                        "NumPy scalars or Python bool/int/float/complex") from None
     aval = _ARRAY_AVALS.get(key)
     if aval is None:
         if len(_ARRAY_AVALS) >= _MAX_ARRAY_AVALS:
@@ -293,7 +315,7 @@ del _name
 # -------------------- array modules: NumPy or CuPy --------------------
 
 # Types that are never CuPy arrays: a set look-up settles the common values at once.
-HOST_TYPES = frozenset({np.ndarray, Array, bool, int, float} | set(np.sctypeDict.values()))
+HOST_TYPES = frozenset({np.ndarray, Array, bool, int, float, complex} | set(np.sctypeDict.values()))
 
 
 def is_cupy_array(x) -> bool:

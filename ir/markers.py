@@ -36,8 +36,8 @@ not_mapped = None  # NB: JAX spells it the same way
 
 
 def tangent_aval(aval: ShapedArray) -> ShapedArray:
-    """The type of a tangent of `aval`: itself for floats, float0 for integers and bools."""
-    return aval if aval.dtype.kind == "f" else ShapedArray(aval.shape, float0)
+    """The type of a tangent of `aval`: itself for floats and complex numbers, float0 for integers and bools."""
+    return aval if aval.dtype.kind in "fc" else ShapedArray(aval.shape, float0)
 
 
 def float0_zeros(shape):

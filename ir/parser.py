@@ -22,7 +22,8 @@ Grammar (docs/jaxpr_grammar.md has the full version):
     eqns    = (eqn (";" | NEWLINE))* [eqn]        -- up to the `in` that `(` follows
     eqn     = binder* "=" primitive ["[" (name "=" value)* "]"] atom*
     atom    = var | literal
-    literal = (number | "True" | "False" | "inf" | "nan") ":" type   -- rank 0
+    literal = (number | complex | "True" | "False" | "inf" | "nan") ":" type   -- rank 0
+    complex = ["-"] part ("+" | "-") part "j"   -- part: a non-negative number, inf or nan; e.g. 1.5-2.0j
     value   = number | name | tuple | jaxpr
     tuple   = "(" ")" | "(" value "," ")" | "(" value ("," value)+ [","] ")"
     outs    = "(" ")" | "(" atom "," ")" | "(" atom ("," atom)+ [","] ")"
@@ -135,7 +136,9 @@ def _checked_consts(parser, start, jaxpr, const_binders, consts):
 
 _TOKEN_RE = re.compile(r"""
     (?P<space> [ \t\r\n]+ )
-  | (?P<number> -(?:inf|nan)(?![A-Za-z0-9_])
+  | (?P<number> -?(?:inf|nan|[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?)
+                [+-](?:inf|nan|[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?)j(?![A-Za-z0-9_])
+              | -(?:inf|nan)(?![A-Za-z0-9_])
               | -?[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)? )
   | (?P<name> [A-Za-z_][A-Za-z0-9_]* )
   | (?P<punct> [{}\[\]():;,=.] )
@@ -144,6 +147,8 @@ _TOKEN_RE = re.compile(r"""
 
 _VAR_NAME_RE = re.compile(r"[a-z_][a-z0-9_]*", re.ASCII)
 _INT_RE = re.compile(r"-?[0-9]+", re.ASCII)
+_COMPLEX_RE = re.compile(r"(-?(?:inf|nan|[0-9.]+(?:[eE][+-]?[0-9]+)?))([+-])((?:inf|nan|[0-9.]+(?:[eE][+-]?[0-9]+)?))j",
+                         re.ASCII)
 _LITERAL_WORDS = ("True", "False", "inf", "nan")
 
 # A token is a tuple (kind, text, start, newline): `kind` is 'name', 'number',
@@ -449,10 +454,30 @@ class _Parser:
             return dtype.type(value)
         if dtype.kind == "f":
             return self.float_value(token, dtype.type)
+        if dtype.kind == "c":
+            return self.complex_value(token, dtype)
         raise self.error(token, f"literals of dtype {dtype.name} are not supported")
+
+    def complex_value(self, token, dtype):
+        """`re+imj` (a real number stands for re+0j), each part read as the float of its precision."""
+        text = token[_TEXT]
+        part_type = np.dtype(f"f{dtype.itemsize // 2}").type
+        match = _COMPLEX_RE.fullmatch(text)
+        if match is None:
+            if text.endswith("j"):
+                raise self.expected(f"a number re+imj for a {dtype.name} literal", token)
+            return dtype.type(self.float_value(token, part_type))
+        re_text, sign, im_text = match.groups()
+        re_part = self.float_value((token[0], re_text, *token[2:]), part_type)
+        im_part = self.float_value((token[0], im_text, *token[2:]), part_type)
+        value = np.empty((), dtype)
+        value.real, value.imag = re_part, -im_part if sign == "-" else im_part
+        return value[()]
 
     def float_value(self, token, float_type):
         text = token[_TEXT]
+        if text.endswith("j"):
+            raise self.error(token, f"{text} is a complex number, not a {np.dtype(float_type).name} value")
         with np.errstate(all="ignore"):  # overflow is reported below, not warned about
             value = float_type(text)
         if np.isinf(value) and "inf" not in text:

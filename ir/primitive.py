@@ -103,9 +103,9 @@ class OneOf(ParamType):
 
 class DType(ParamType):
     """A NumPy dtype that ftrans supports, of one of the kinds in `kinds`
-    ('f' float, 'i' signed, 'u' unsigned, 'b' bool; float0, 'V', only if listed)."""
+    ('f' float, 'c' complex, 'i' signed, 'u' unsigned, 'b' bool; float0, 'V', only if listed)."""
 
-    def __init__(self, kinds="fiub"):
+    def __init__(self, kinds="fiubc"):
         self.kinds = kinds
         self.names = [d.name if d.kind != "V" else "float0" for d in supported_dtypes() if d.kind in kinds]
         self.description = "a dtype (" + ", ".join(self.names) + ")"
@@ -324,7 +324,7 @@ def as_array(x):
     tracers and Arrays pass as they are."""
     if type(x) is np.ndarray:  # first: the common case
         return x.view(Array)
-    if isinstance(x, (np.generic, bool, int, float)):
+    if isinstance(x, (np.generic, bool, int, float, complex)):
         return np.asarray(x).view(Array)
     return x
 

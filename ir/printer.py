@@ -37,6 +37,10 @@ def format_scalar(value) -> str:
     value = np.asarray(value)[()]
     if value.dtype == np.bool_:
         return "True" if value else "False"
+    if value.dtype.kind == "c":  # `re+imj`, each part as its float prints (no parentheses: one token)
+        im = value.imag
+        sign = "-" if np.signbit(im) and not np.isnan(im) else "+"
+        return f"{str(value.real)}{sign}{str(abs(im))}j"  # str: NumPy's shortest repr (format() is Python's)
     return str(value)  # NumPy's shortest round-trip repr for the value's own dtype; inf, nan
 
 
@@ -120,4 +124,6 @@ def _pp_param(value, indent, names) -> str:
         return "True" if value else "False"
     if isinstance(value, (float, np.floating)):
         return format_scalar(value) if isinstance(value, np.floating) else repr(value)
+    if isinstance(value, np.complexfloating):
+        return format_scalar(value)
     return str(value)

@@ -89,6 +89,15 @@ DIFFERENTIABLE = {
     "custom_jvp_call": (lambda x, y: _custom_sin_times(x, y) * x, anywhere, 2),
     "checkpoint": (lambda x, y: ft.checkpoint(lambda a, b: fnp.sin(fnp.sin(a) * b))(x, y) * x, anywhere, 2),
     "name": (lambda x: ft.ad_checkpoint.checkpoint_name(fnp.sin(x), "s") * x, anywhere, 1),
+    # complex parts, between real inputs and real outputs (tests/test_complex.py has complex inputs)
+    "complex": (lambda x, y: fnp.real(_complex(x, y) ** 2 * (0.5 - 1j))
+                + fnp.imag(_complex(x, y) * fnp.exp(_complex(y, x))),
+                anywhere, 2),
+    "real": (lambda x: fnp.real(fnp.exp(x * (1 + 2j))), anywhere, 1),
+    # every fft type (fft_types below): a band of the real spectrum, back through irfft and the complex pair
+    "fft": (lambda x: _spectral(x), anywhere, 1),
+    "imag": (lambda x: fnp.imag(fnp.sin(x * (1 - 0.5j)) * x), anywhere, 1),
+    "conj": (lambda x, y: fnp.real(fnp.conj(_complex(x, y)) * _complex(y, x * x) * (2 + 1j)), anywhere, 2),
 }
 
 
@@ -138,6 +147,20 @@ FORWARD_ONLY = {
 def _looped(x, y):
     """Three iterations (a trip count no drawn value changes) of a nonlinear body."""
     return ft.lax.while_loop(lambda c: c[0] < 3, lambda c: (c[0] + 1, fnp.sin(c[1]) * y + c[1] * 0.5), (0, x))[1]
+
+
+
+def _complex(x, y):
+    return ir.primitives.elementwise.complex(x, y)
+
+
+def _spectral(x):
+    x = fnp.reshape(x, (-1,))
+    spectrum = fnp.fft.rfft(x, n=5)
+    band = fnp.sum(fnp.real(spectrum[1:3] * fnp.conj(spectrum[1:3])))  # |s|^2, smooth at s = 0 too
+    back = fnp.fft.irfft(spectrum * (1 - 0.5j), n=x.size)
+    round_trip = fnp.real(fnp.fft.ifft(fnp.fft.fft(x * (1 + 1j)) * fnp.exp(1j * fnp.arange(x.size))))
+    return band + fnp.sum(back * x) + fnp.sum(round_trip ** 2)
 
 
 def _scanned(init, xs):

@@ -26,8 +26,9 @@ from ir.passes.fusion import KERNEL_DTYPES, plan_fusion
 from ir.primitive import PRIMITIVES
 from test_fusion import GOLDEN_PROGRAMS
 
-F32, F64, I8, I32, I64, U8, U32, U64, BOOL = map(np.dtype, (
-    "float32", "float64", "int8", "int32", "int64", "uint8", "uint32", "uint64", "bool"))
+F32, F64, I8, I32, I64, U8, U32, U64, BOOL, C64, C128 = map(np.dtype, (
+    "float32", "float64", "int8", "int32", "int64", "uint8", "uint32", "uint64", "bool", "complex64", "complex128"))
+COMPLEX = (C64, C128)
 FLOATS, INTS = (F32, F64), (I8, I32, I64, U8, U32)
 SIZE = 64  # the kernels' nominal length; the harness runs them on any length (their loads are unbroadcast)
 
@@ -53,7 +54,7 @@ class Case:
 
     def special_inputs(self):
         """Every combination of the operands' special values, within bounds."""
-        columns = [within_bounds(special_values(d), bound, self.finite_only)
+        columns = [within_bounds(special_values(d, finite=self.ulps > 0), bound, self.finite_only)
                    for d, bound in zip(self.dtypes, self.bounds, strict=True)]
         return [g.ravel() for g in np.meshgrid(*columns, indexing="ij")]
 
@@ -117,6 +118,28 @@ def _cases():
                    (U8, I32, None), (BOOL, F32, None), (F32, BOOL, None), (I32, BOOL, None)]
     cases += [Case("convert_element_type", [a], {"new_dtype": b, "weak_type": False}, bounds=[bound])
               for a, b, bound in conversions]
+    return cases + _complex_cases()
+
+
+def _complex_cases():
+    """complex<T> kernels (std::complex on the host, thrust's in CuPy): moving parts is bit for bit, NaN and
+    infinities included; arithmetic and functions to a few ulps per part on finite values (C++'s complex
+    multiplication and division follow C99's Annex G at infinities, NumPy's do not)."""
+    cases = [Case(name, [d]) for name in ("real", "imag", "conj", "neg", "stop_gradient") for d in COMPLEX]
+    cases += [Case("complex", [d, d]) for d in FLOATS]
+    cases += [Case("select_n", [BOOL, d, d]) for d in COMPLEX]
+    cases += [Case(name, [d], ulps=8, bounds=[5]) for name in ("abs", "sin", "cos", "tan", "sinh", "cosh", "tanh",
+                                                                 "exp", "log", "sqrt") for d in COMPLEX]
+    cases += [Case(name, [d, d], ulps=8, bounds=[100, 100]) for name in ("add", "sub", "mul", "eq", "ne")
+              for d in COMPLEX]
+    # divisors away from 0 (where Annex G gives infinities, NumPy NaNs)
+    cases += [Case("div", [d, d], ulps=8, bounds=[100, (0.25, 100)]) for d in COMPLEX]
+    cases += [Case("pow", [d, d], ulps=64, bounds=[(0.5, 4), (-2, 2)]) for d in COMPLEX]
+    cases += [Case("integer_pow", [d], {"y": y}, ulps=8, bounds=[4 if y >= 0 else (0.25, 4)])
+              for d in COMPLEX for y in (0, 2, 3, -1, -2)]
+    conversions = [(F64, C128), (F32, C64), (I32, C128), (BOOL, C64), (C128, C64), (C64, C128), (C128, F64),
+                   (C64, F32), (C128, F32)]
+    cases += [Case("convert_element_type", [a], {"new_dtype": b, "weak_type": False}) for a, b in conversions]
     return cases
 
 
@@ -159,7 +182,8 @@ def _program_kernels():
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not installed")
 def test_every_generated_kernel_compiles_with_nvcc(tmp_path):
     kernels = _program_kernels() + [case.source for case in CASES] + list(REDUCTIONS.values())
-    source = lowering_cupy.PRELUDE + lowering_cupy.SPECIAL_PRELUDE + "\n" + "\n".join(lowering_cupy.standalone_cuda(k) for k in kernels)
+    source = lowering_cupy.CUDA_HEADER + lowering_cupy.PRELUDE + lowering_cupy.SPECIAL_PRELUDE + "\n" + "\n".join(
+        lowering_cupy.standalone_cuda(k) for k in kernels)
     (tmp_path / "kernels.cu").write_text(source)
     # --ptx: compile for the virtual architecture only, which needs no GPU and no linker
     result = subprocess.run(["nvcc", "--ptx", "-o", "kernels.ptx", "kernels.cu"], cwd=tmp_path,
@@ -250,7 +274,15 @@ def harness(tmp_path_factory):
     harness.close()
 
 
-def special_values(dtype):
+def special_values(dtype, finite=False):
+    if dtype.kind == "c":  # every pair of the parts' special values (finite ones only, if asked)
+        parts = special_values(np.dtype(f"f{dtype.itemsize // 2}"))
+        if finite:
+            parts = parts[np.isfinite(parts) & (np.abs(parts) < 1e20) & ((np.abs(parts) > 1e-20) | (parts == 0))]
+        re, im = np.meshgrid(parts, parts, indexing="ij")
+        values = np.empty(re.size, dtype)
+        values.real, values.imag = re.ravel(), im.ravel()
+        return values
     if dtype.kind == "f":
         info = np.finfo(dtype)
         return np.array([0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 3.0, 7.0, -7.0, 1e-30, -1e30, info.max, info.tiny,
@@ -268,6 +300,10 @@ def within_bounds(values, bound, finite_only=False):
     """`values` without those outside `bound` ((low, high), or a magnitude);
     NaN and the infinities stay, unless `finite_only`."""
     keep = np.ones(values.shape, bool)
+    if bound is not None and values.dtype.kind == "c":  # each part within the bound
+        low, high = (-bound, bound) if np.isscalar(bound) else bound
+        keep = (values.real >= low) & (values.real <= high) & (values.imag >= low) & (values.imag <= high)
+        return values[keep]
     if bound is not None and values.dtype.kind in "fiu":
         low, high = (-bound, bound) if np.isscalar(bound) else bound
         keep = (values >= low) & (values <= high)
@@ -280,6 +316,21 @@ def within_bounds(values, bound, finite_only=False):
 
 def assert_matches(got, want, ulps, context):
     assert got.shape == want.shape and got.dtype == want.dtype, context
+    if want.dtype.kind == "c":  # part by part; a few ulps of the larger part (a tiny part's error is relative to it)
+        if ulps:
+            scale = np.maximum(np.abs(want.real), np.abs(want.imag))
+            for part in (np.real, np.imag):
+                g, w = part(got).astype(np.float64), part(want)
+                np.testing.assert_array_equal(np.isnan(g), np.isnan(w), err_msg=f"NaN positions differ: {context}")
+                np.testing.assert_array_equal(g[np.isinf(w)], w[np.isinf(w)], err_msg=context)
+                finite = np.isfinite(w)
+                part_scale = np.where(np.isfinite(scale), scale, np.abs(w))[finite]  # beside an infinite part
+                tolerance = ulps * np.spacing(np.maximum(part_scale, np.finfo(w.dtype).tiny))
+                assert np.all(np.abs(g[finite] - w[finite]) <= tolerance), context
+            return
+        assert_matches(np.ascontiguousarray(got.real), np.ascontiguousarray(want.real), 0, context)
+        assert_matches(np.ascontiguousarray(got.imag), np.ascontiguousarray(want.imag), 0, context)
+        return
     if want.dtype.kind != "f":
         np.testing.assert_array_equal(got, want, err_msg=context)
         return
@@ -313,6 +364,10 @@ def test_template_on_special_values(harness, case):
 
 
 def _elements(dtype, bound):
+    if dtype.kind == "c":
+        low, high = (-1e3, 1e3) if bound is None else (-bound, bound) if np.isscalar(bound) else bound
+        part = st.floats(low, high, width=dtype.itemsize * 4)
+        return st.builds(complex, part, part)
     if dtype.kind == "f":
         if bound is None:
             return st.floats(width=dtype.itemsize * 8)

@@ -291,6 +291,13 @@ def _linear_cases():
         "custom_jvp_call": lambda x: _linear_custom(x),
         "checkpoint": lambda x: ft.checkpoint(lambda v: v[:3] * 2.0 - v[3:])(x),
         "name": lambda x: ft.ad_checkpoint.checkpoint_name(x[::-1], "r"),
+        # complex parts: real cotangents become complex ones and back, never meeting a 0 * inf
+        "complex": lambda x: fnp.imag(_complex(x[:3], x[3:])) + fnp.real(_complex(x[:3], x[3:])),
+        "real": lambda x: fnp.real(_complex(x, x[::-1])),
+        # the DFT has no zero entry; rfft's transpose pads (zeros beside the cotangent, never times it)
+        "fft": lambda x: fnp.real(fnp.fft.rfft(x, n=4)) + fnp.imag(fnp.fft.rfft(x[2:], n=4)),
+        "imag": lambda x: fnp.imag(_complex(x[:4], x[2:])),
+        "conj": lambda x: fnp.imag(fnp.conj(_complex(x, x[::-1]))),
     }
     return cases
 
@@ -301,6 +308,10 @@ def _linear_custom(v):
 
 
 _linear_custom.defjvp(lambda p, t: (_linear_custom(*p), _linear_custom(*t)))  # linear: its own derivative
+
+
+def _complex(x, y):
+    return ir.primitives.elementwise.complex(x, y)
 
 
 def _linear_scan(x):

@@ -1021,6 +1021,30 @@ def test_ndarray_operator_tracer_defers_to_the_tracer():
     assert closed.out_avals[0].shape == (3,) and closed.out_avals[0].dtype == F64
 
 
+# -------------------- complex numbers (tests/test_complex.py has their derivatives) --------------------
+
+_COMPLEX_PARTS = covers("real", "imag", "conj", "conjugate", "angle", "iscomplexobj", "isrealobj")
+_COMPLEX_VALUES = [np.array([3 + 4j, -1 - 0j, complex(-0.0, 0.0), complex(np.inf, -2), complex(np.nan, 1)]),
+                   np.array([1.5 - 2j, 0j], np.complex64), np.array([-2.0, 0.0, -0.0, 3.0]),
+                   np.array([1, -2], np.int32), np.float32(-1.5), 2 - 1j, np.array([True, False])]
+
+
+@pytest.mark.parametrize("name", _COMPLEX_PARTS)
+@pytest.mark.parametrize("k", range(len(_COMPLEX_VALUES)))
+def test_complex_parts_match_numpy(name, k):
+    x = _COMPLEX_VALUES[k]
+    with np.errstate(all="ignore"):
+        want = getattr(np, name)(x)
+    for fun in (getattr(fnp, name), ft.jit(getattr(fnp, name))) if not name.startswith("is") else [getattr(fnp, name)]:
+        got = fun(x)
+        if name.startswith("is"):
+            assert got is want
+            continue
+        assert np.asarray(got).dtype == np.asarray(want).dtype, (name, x)
+        np.testing.assert_array_equal(got, want)
+        assert np.array_equal(np.signbit(np.real(got)), np.signbit(np.real(want)))
+
+
 # -------------------- coverage of the shared names --------------------
 
 def test_every_shared_function_is_covered():
@@ -1091,7 +1115,8 @@ SCALAR_SWEEP = {name: _unary(name) for name in (
     "abs", "absolute", "arctan", "bitwise_not", "ceil", "cos", "cosh", "exp", "expm1", "floor", "invert", "log",
     "log1p", "logical_not", "negative", "reciprocal", "sign", "sin", "sinh", "sqrt", "square", "tan", "tanh",
     "array", "asarray", "zeros_like", "ones_like", "ravel", "squeeze", "transpose", "ndim", "shape", "size",
-    "sum", "prod", "mean", "var", "std", "max", "min", "amax", "amin", "argmax", "argmin", "logsumexp")}
+    "sum", "prod", "mean", "var", "std", "max", "min", "amax", "amin", "argmax", "argmin", "logsumexp",
+    "conj", "conjugate", "angle")}
 # the std of one value is sqrt(0), whose derivative is inf: its gradient is nan (as JAX's), where
 # finite differences of the constant 0 give 0
 SCALAR_SWEEP["std"].grad = False
@@ -1101,6 +1126,10 @@ SCALAR_SWEEP.update({name: _binary(name) for name in (
     "bitwise_and", "bitwise_or", "bitwise_xor", "logical_and", "logical_or", "logical_xor",
     "dot", "inner", "vdot", "outer", "matmul", "full_like")})
 SCALAR_SWEEP.update({
+    # numpy.real(3) is 3 itself (Python's int.real, True.real the int 1) and iscomplexobj a Python bool:
+    # compared as arrays, of arrays (jit traces a Python bool as a bool array)
+    **{name: ScalarCall(lambda m, x, name=name: m.asarray(getattr(m, name)(m.asarray(x))), 1)
+       for name in ("real", "imag", "iscomplexobj", "isrealobj")},
     "where": ScalarCall(lambda m, c, x, y: m.where(c, x, y), 3),
     "clip": ScalarCall(lambda m, x, lo, hi: m.clip(x, lo, hi), 3),
     "tensordot": ScalarCall(lambda m, x, y: m.tensordot(x, y, 0), 2),
@@ -1137,7 +1166,8 @@ SCALAR_SWEEP.update({
 })
 # names that are no function of arrays (dtypes, constants)
 _NOT_FUNCTIONS = {"bool_", "dtype", "e", "float16", "float32", "float64", "inf", "int8", "int16", "int32", "int64",
-                  "nan", "ndarray", "newaxis", "pi", "uint8", "uint32"}
+                  "nan", "ndarray", "newaxis", "pi", "uint8", "uint32", "complex64", "complex128",
+                  "fft"}  # a module: tests/test_fft.py
 # Python scalars (weak under NEP 50), and a NumPy scalar beside them (strong)
 _SCALAR_VALUES = {"float": (0.7, 1.3, 0.4), "int": (3, 2, 5), "bool": (True, False, True),
                   "float32": (np.float32(0.7), np.float32(1.3), np.float32(0.4))}
@@ -1300,7 +1330,7 @@ def test_einsum_sublist_form_is_differentiable():
 
 # -------------------- unsupported dtypes and bad shapes --------------------
 
-UNSUPPORTED = {"complex128": np.array([1 + 1j]), "object": np.array([None, 1]), "<U1": np.array(["a"]),
+UNSUPPORTED = {"complex256": np.array([1 + 1j], np.clongdouble), "object": np.array([None, 1]), "<U1": np.array(["a"]),
                "datetime64[D]": np.array(["2020-01-01"], dtype="datetime64[D]"),
                "timedelta64[s]": np.array([1], dtype="timedelta64[s]"), "|S1": np.array([b"a"]),
                "float128": np.array([1.0], np.longdouble)}
@@ -1324,18 +1354,22 @@ def test_unsupported_dtypes_are_a_type_error_naming_the_function_and_the_dtype(d
         ON_UNSUPPORTED[call](UNSUPPORTED[dtype])
 
 
-@pytest.mark.parametrize("call", [lambda: fnp.zeros(2, dtype=complex), lambda: fnp.sum(np.ones(2), dtype=complex),
-                                  lambda: fnp.mean(np.ones(2), dtype=np.complex64), lambda: fnp.eye(2, dtype="M8[s]"),
-                                  lambda: fnp.arange(3, dtype=complex), lambda: fnp.asarray(1.0, dtype=object),
-                                  lambda: fnp.multiply(1.5j, np.ones(2)), lambda: fnp.sin(1j)])
-def test_unsupported_dtype_arguments_and_complex_scalars_are_type_errors(call):
+@pytest.mark.parametrize("call", [lambda: fnp.zeros(2, dtype=np.clongdouble),
+                                  lambda: fnp.sum(np.ones(2), dtype=np.clongdouble),
+                                  lambda: fnp.mean(np.ones(2), dtype=np.clongdouble), lambda: fnp.eye(2, dtype="M8[s]"),
+                                  lambda: fnp.arange(3, dtype=np.clongdouble), lambda: fnp.asarray(1.0, dtype=object)])
+def test_unsupported_dtype_arguments_are_type_errors(call):
     with pytest.raises(TypeError, match="ftrans does not support"):
         call()
 
 
-def test_multiply_of_a_complex_array_names_multiply_and_complex128():
-    with pytest.raises(TypeError, match="multiply: .*complex128 .*not supported yet"):
-        fnp.multiply(1.5, np.array([1 + 1j]))
+@pytest.mark.parametrize("call", [lambda m: m.zeros(2, dtype=complex), lambda m: m.sum(m.ones(2), dtype=complex),
+                                  lambda m: m.mean(m.ones(2), dtype=m.complex64), lambda m: m.multiply(1.5j, m.ones(2)),
+                                  lambda m: m.sin(1j), lambda m: m.multiply(1.5, m.array([1 + 1j]))])
+def test_complex_dtype_arguments_and_scalars_compute_as_numpy(call):
+    got, want = call(fnp), call(np)
+    assert np.asarray(got).dtype == np.asarray(want).dtype
+    np.testing.assert_array_equal(got, want)
 
 
 _V = np.ones(3)

@@ -39,6 +39,7 @@ from ir.primitives import reductions as R
 from ir.primitives import structural as S
 from ir.primitives import special as SP
 from ir.primitives import decompositions as DEC
+from ir.primitives import fft as FFT
 from ir.printer import var_name
 
 
@@ -54,6 +55,7 @@ def avals_of(dtype):
 F16, F32, F64 = map(avals_of, (np.float16, np.float32, np.float64))
 I8, I32, I64 = map(avals_of, (np.int8, np.int32, np.int64))
 U8, U32, U64, B = map(avals_of, (np.uint8, np.uint32, np.uint64, np.bool_))
+C64, C128 = map(avals_of, (np.complex64, np.complex128))
 
 
 # -------------------- structural comparison --------------------
@@ -220,6 +222,16 @@ PROGRAMS = {
     "passthrough_and_literal_outputs": (lambda x: [x, 2.0, x, np.float32(-0.0), True], [F64(3)]),
     "many_dtypes": (lambda a, b, c, d, e: [E.add(a, a), E.mul(b, b), E.sub(c, c), E.max(d, d),
                                            E.neg(e)], [F16(2), I8(2), U8(2), U64(2), I32()]),
+    # complex values: parts, literals of every special part (signed zeros, inf, nan), weak complex scalars
+    "complex": (lambda z, w, x: [E.real(z), E.imag(z), E.conj(z), E.complex(x, x), E.abs(z),
+                                 E.mul(z, np.complex128(1.5 - 2j)), E.add(z, np.complex128(complex(-0.0, -0.0))),
+                                 E.sub(w, np.complex64(complex(np.inf, np.nan))),
+                                 E.div(w, np.complex64(complex(-np.inf, 1e-30))), E.exp(z),
+                                 E.convert_element_type(x, np.complex128),
+                                 E.mul(E.convert_element_type(z, np.complex128, weak_type=True), 2j)],
+                [C128(3), C64(2), F64(3)]),
+    "fft": (lambda z, x: [FFT.fft(z, "FFT", (2, 3)), FFT.fft(z, "IFFT", (3,)), FFT.fft(x, "RFFT", (4,)),
+                          FFT.fft(FFT.fft(x, "RFFT", (4,)), "IRFFT", (4,))], [C64(2, 3), F64(5, 4)]),
     "control_flow": (lambda i, w, x, xs: [
         *CF.cond(i, [x, w], [ir.stage(lambda a, b: [E.sin(a)], [F64(3), F64()]),
                              ir.stage(lambda a, b: [E.mul(a, b)], [F64(3), F64()])]),
@@ -264,7 +276,7 @@ def test_roundtrip_programs(name):
 
 
 def test_programs_cover_every_primitive_of_ir_primitives():
-    modules = (BITS, E, I, L, P, R, S, CF, C, CD, RM)
+    modules = (BITS, E, I, L, P, R, S, CF, C, CD, RM, SP, DEC, FFT)
     declared = {p.name for m in modules for p in vars(m).values() if isinstance(p, Primitive)}
     used = {eqn.primitive.name for name in PROGRAMS for eqn in stage(name).eqns}
     assert declared - used == set(), "add a program using these primitives to PROGRAMS"

@@ -171,6 +171,12 @@ def random_value(rng, aval):
     dtype = aval.dtype
     if dtype == float0:
         return np.zeros(aval.shape, float0)
+    if dtype.kind == "c":
+        part = np.dtype(f"f{dtype.itemsize // 2}")
+        parts = ir.ShapedArray(aval.shape, part)
+        out = np.empty(aval.shape, dtype)
+        out.real, out.imag = random_value(rng, parts), random_value(rng, parts)  # 1j * inf would be nan + infj
+        return out
     if dtype.kind == "f":
         values = rng.standard_normal(aval.shape) * 3
         return np.where(rng.random(aval.shape) < 0.1, rng.choice([0.0, -0.0, np.inf, -np.inf, np.nan]), values

@@ -43,6 +43,8 @@ from ir.primitives.callback import VMAP_METHODS, HostCallback
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 I32, I64 = np.dtype(np.int32), np.dtype(np.int64)
 BOOL = np.dtype(np.bool_)
+C64, C128 = np.dtype(np.complex64), np.dtype(np.complex128)
+COMPLEX = (C64, C128)
 FLOATS = (F32, F64)
 INTS = (I32, I64)
 NUMBERS = FLOATS + INTS
@@ -53,7 +55,7 @@ NONSCALAR_SHAPES = hnp.array_shapes(min_dims=1, max_dims=3, max_side=4)
 # zero-size dimensions too, for the ops where emptiness changes the answer
 SHAPES_WITH_EMPTY = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4)
 
-RTOL = {np.dtype(np.float16): 1e-3, F32: 1e-6, F64: 1e-12}
+RTOL = {np.dtype(np.float16): 1e-3, F32: 1e-6, F64: 1e-12, C64: 1e-5, C128: 1e-12}
 
 
 # -------------------- drawing values --------------------
@@ -64,6 +66,11 @@ def elements(dtype, lo=-10, hi=10, *, exclude_lo=False, exclude_zero=False, grid
     """Values of `dtype` in [lo, hi]. `grid=4` draws floats on a 1/4 grid: sums (and small
     products) of those are exact in any order, so no tolerance hides a wrong answer."""
     dtype = np.dtype(dtype)
+    if dtype.kind == "c":  # each part as a float of the part's precision
+        part = elements(np.dtype(f"f{dtype.itemsize // 2}"), lo, hi, exclude_lo=exclude_lo, grid=grid,
+                        allow_nan=allow_nan)
+        values = st.builds(complex, part, part)
+        return values.filter(bool) if exclude_zero else values
     if dtype.kind == "b":
         return st.booleans()
     if dtype.kind in "iu":
@@ -127,9 +134,13 @@ def row(name):
 
 def in_f64(np_fun):
     """A float reference computed in float64 and rounded to the operand's dtype:
-    the float32 result is then checked against a more accurate one."""
+    the float32 result is then checked against a more accurate one. Complex
+    operands: NumPy's function in their own dtype."""
     def reference(args, params):
         x, = args
+        if x.dtype.kind == "c":  # NumPy's own complex64 functions are accurate only in norm (log1p near 0)
+            with np.errstate(all="ignore"):
+                return np.asarray(np_fun(x))
         return np.asarray(np_fun(x.astype(np.float64))).astype(x.dtype)
     return reference
 
@@ -137,25 +148,28 @@ def in_f64(np_fun):
 # unary elementwise: name -> (NumPy function, dtypes, value domain); floats are checked
 # against the function computed in float64
 _UNARY = {
-    "neg": (np.negative, NUMBERS, {}),
+    "neg": (np.negative, NUMBERS + COMPLEX, {}),
     "sign": (np.sign, NUMBERS, {}),
-    "abs": (np.abs, NUMBERS, {}),
+    "abs": (np.abs, NUMBERS + COMPLEX, {}),
     "floor": (np.floor, FLOATS, {}),
     "ceil": (np.ceil, FLOATS, {}),
-    "sin": (np.sin, FLOATS, {}),
-    "cos": (np.cos, FLOATS, {}),
-    "tan": (np.tan, FLOATS, {"lo": -1.5, "hi": 1.5}),
+    "sin": (np.sin, FLOATS + COMPLEX, {}),
+    "cos": (np.cos, FLOATS + COMPLEX, {}),
+    "tan": (np.tan, FLOATS + COMPLEX, {"lo": -1.5, "hi": 1.5}),
     "atan": (np.arctan, FLOATS, {"lo": -100, "hi": 100}),
-    "sinh": (np.sinh, FLOATS, {}),
-    "cosh": (np.cosh, FLOATS, {}),
-    "tanh": (np.tanh, FLOATS, {}),
-    "exp": (np.exp, FLOATS, {"lo": -30, "hi": 30}),
-    "log": (np.log, FLOATS, {"lo": 0, "hi": 1000, "exclude_lo": True}),
-    "log1p": (np.log1p, FLOATS, {"lo": -1, "hi": 100, "exclude_lo": True}),
-    "expm1": (np.expm1, FLOATS, {"lo": -30, "hi": 30}),
-    "sqrt": (np.sqrt, FLOATS, {"lo": 0, "hi": 1000}),
+    "sinh": (np.sinh, FLOATS + COMPLEX, {}),
+    "cosh": (np.cosh, FLOATS + COMPLEX, {}),
+    "tanh": (np.tanh, FLOATS + COMPLEX, {}),
+    "exp": (np.exp, FLOATS + COMPLEX, {"lo": -30, "hi": 30}),
+    "log": (np.log, FLOATS + COMPLEX, {"lo": 0, "hi": 1000, "exclude_lo": True}),
+    "log1p": (np.log1p, FLOATS + COMPLEX, {"lo": -1, "hi": 100, "exclude_lo": True}),
+    "expm1": (np.expm1, FLOATS + COMPLEX, {"lo": -30, "hi": 30}),
+    "sqrt": (np.sqrt, FLOATS + COMPLEX, {"lo": 0, "hi": 1000}),
     "logistic": (lambda x: 1 / (1 + np.exp(-x)), FLOATS, {"lo": -30, "hi": 30}),
     "not": (np.invert, INTS + (BOOL,), {}),
+    "real": (np.real, COMPLEX, {"allow_nan": True}),
+    "imag": (np.imag, COMPLEX, {"allow_nan": True}),
+    "conj": (np.conjugate, COMPLEX, {"allow_nan": True}),
     "stop_gradient": (lambda x: x, ALL, {}),
     # special functions (references from outside ftrans: tests/special_reference.py)
     "erf": (lambda x: special_reference.erf(x), FLOATS, {"lo": -6, "hi": 6}),
@@ -173,7 +187,7 @@ def _unary_row(np_fun, dtypes, domain):
 
     def reference(args, params):
         x, = args
-        if x.dtype.kind == "f":
+        if x.dtype.kind in "fc":
             return in_f64(np_fun)(args, params)
         return np_fun(x)
     return draw, reference
@@ -193,24 +207,32 @@ def _binary_operand_shapes(d):
 # binary elementwise: name -> (NumPy function, dtypes, domain of x, domain of y)
 _SMALL = {"lo": -6, "hi": 6, "grid": 4}
 _NONZERO = {"lo": -6, "hi": 6, "grid": 4, "exclude_zero": True}
+def _complex_reference(x, y):
+    x, y = np.broadcast_arrays(x, y)
+    out = np.empty(x.shape, np.result_type(x.dtype, np.complex64))
+    out.real, out.imag = x, y  # parts as they are: x + 1j * y would mix a NaN into both
+    return out
+
+
 _BINARY = {
-    "add": (np.add, NUMBERS, {"grid": 4}, {"grid": 4}),
-    "sub": (np.subtract, NUMBERS, {"grid": 4}, {"grid": 4}),
-    "mul": (np.multiply, NUMBERS, {"grid": 4}, {"grid": 4}),
-    "div": (np.true_divide, FLOATS, {}, {"grid": 16, "exclude_zero": True}),
+    "add": (np.add, NUMBERS + COMPLEX, {"grid": 4}, {"grid": 4}),
+    "sub": (np.subtract, NUMBERS + COMPLEX, {"grid": 4}, {"grid": 4}),
+    "mul": (np.multiply, NUMBERS + COMPLEX, {"grid": 4}, {"grid": 4}),
+    "div": (np.true_divide, FLOATS + COMPLEX, {}, {"grid": 16, "exclude_zero": True}),
+    "complex": (lambda x, y: _complex_reference(x, y), FLOATS, {"allow_nan": True}, {"allow_nan": True}),
     "floor_divide": (np.floor_divide, NUMBERS, _SMALL, _NONZERO),
     "mod": (np.mod, NUMBERS, _SMALL, _NONZERO),
-    "max": (np.maximum, ALL, {"grid": 4, "allow_nan": True}, {"grid": 4, "allow_nan": True}),
-    "min": (np.minimum, ALL, {"grid": 4, "allow_nan": True}, {"grid": 4, "allow_nan": True}),
+    "max": (np.maximum, ALL + COMPLEX, {"grid": 4, "allow_nan": True}, {"grid": 4, "allow_nan": True}),
+    "min": (np.minimum, ALL + COMPLEX, {"grid": 4, "allow_nan": True}, {"grid": 4, "allow_nan": True}),
     "and": (np.bitwise_and, INTS + (BOOL,), {}, {}),
     "or": (np.bitwise_or, INTS + (BOOL,), {}, {}),
     "xor": (np.bitwise_xor, INTS + (BOOL,), {}, {}),
-    "eq": (np.equal, ALL, _SMALL, _SMALL),
-    "ne": (np.not_equal, ALL, _SMALL, _SMALL),
-    "lt": (np.less, ALL, _SMALL, _SMALL),
-    "le": (np.less_equal, ALL, _SMALL, _SMALL),
-    "gt": (np.greater, ALL, _SMALL, _SMALL),
-    "ge": (np.greater_equal, ALL, _SMALL, _SMALL),
+    "eq": (np.equal, ALL + COMPLEX, _SMALL, _SMALL),
+    "ne": (np.not_equal, ALL + COMPLEX, _SMALL, _SMALL),
+    "lt": (np.less, ALL + COMPLEX, _SMALL, _SMALL),
+    "le": (np.less_equal, ALL + COMPLEX, _SMALL, _SMALL),
+    "gt": (np.greater, ALL + COMPLEX, _SMALL, _SMALL),
+    "ge": (np.greater_equal, ALL + COMPLEX, _SMALL, _SMALL),
 }
 
 
@@ -695,6 +717,31 @@ row("argmax")(_arg_row(np.argmax))
 row("argmin")(_arg_row(np.argmin))
 
 
+# -------------------- fft --------------------
+
+@row("fft")
+def _():
+    def draw(d):
+        fft_type = d(st.sampled_from(["FFT", "IFFT", "RFFT", "IRFFT"]))
+        lengths = tuple(d(st.lists(st.integers(1, 5), min_size=1, max_size=3)))
+        lead = tuple(d(st.lists(st.integers(1, 3), max_size=2)))
+        real = d(st.sampled_from(FLOATS))
+        if fft_type == "RFFT":
+            x = array(d, real, lead + lengths, allow_nan=True)
+        else:
+            shape = lead + (lengths if fft_type != "IRFFT" else lengths[:-1] + (lengths[-1] // 2 + 1,))
+            x = array(d, np.result_type(real, np.complex64), shape)
+        return [x], {"fft_type": fft_type, "fft_lengths": lengths}
+
+    def reference(args, params):
+        (x,), k = args, len(params["fft_lengths"])
+        axes = tuple(range(x.ndim - k, x.ndim))
+        fun = {"FFT": np.fft.fftn, "IFFT": np.fft.ifftn, "RFFT": np.fft.rfftn}.get(params["fft_type"])
+        out = fun(x, axes=axes) if fun else np.fft.irfftn(x, s=params["fft_lengths"], axes=axes)
+        return out.astype(np.result_type(x.real.dtype, np.complex64) if params["fft_type"] != "IRFFT" else x.real.dtype)
+    return draw, reference
+
+
 # -------------------- dot_general --------------------
 
 @row("dot_general")
@@ -849,7 +896,7 @@ def assert_matches(got, want, what):
     assert type(got) is Array, f"{what}: got a {type(got).__name__}, not an Array (the numpy.ndarray ftrans returns)"
     assert got.shape == want.shape, f"{what}: shape {got.shape}, expected {want.shape}"
     assert got.dtype == want.dtype, f"{what}: dtype {got.dtype}, expected {want.dtype}"
-    if want.dtype.kind == "f":
+    if want.dtype.kind in "fc":
         np.testing.assert_allclose(got, want, rtol=RTOL[want.dtype], atol=0, equal_nan=True, err_msg=what)
     else:
         np.testing.assert_array_equal(got, want, err_msg=what)
@@ -909,7 +956,7 @@ def test_primitive_matches_numpy(name, data):
     staged = eval_closed_jaxpr(closed, *args)
     for i, (got, direct) in enumerate(zip(staged, outs)):
         assert_matches(got, direct, f"{name}: staged-then-evaluated result {i} vs direct bind")
-        if direct.dtype.kind == "f":
+        if direct.dtype.kind in "fc":
             np.testing.assert_array_equal(got, direct)
 
 
@@ -917,14 +964,14 @@ def test_primitive_matches_numpy(name, data):
 
 # jit against eager: jit lowers integer powers to multiplications (not bit-exact to
 # numpy.power), so floats agree to a few ulps; the rest exactly
-JIT_RTOL = {np.dtype(np.float16): 1e-3, F32: 1e-5, F64: 1e-12}
+JIT_RTOL = {np.dtype(np.float16): 1e-3, F32: 1e-5, F64: 1e-12, C64: 1e-5, C128: 1e-12}
 
 def assert_jit_matches_eager(got, eager, what):
     """`got` is a numpy.ndarray of `eager`'s shape and dtype, equal to it (floats to JIT_RTOL)."""
     assert type(got) is Array, f"{what}: got a {type(got).__name__}, not an Array (the numpy.ndarray ftrans returns)"
     assert (got.shape, got.dtype) == (eager.shape, eager.dtype), \
         f"{what}: {got.dtype}{list(got.shape)}, eager {eager.dtype}{list(eager.shape)}"
-    if eager.dtype.kind == "f":
+    if eager.dtype.kind in "fc":
         np.testing.assert_allclose(got, eager, rtol=JIT_RTOL[eager.dtype], atol=0, equal_nan=True, err_msg=what)
     else:
         np.testing.assert_array_equal(got, eager, err_msg=what)
@@ -1062,6 +1109,12 @@ def _while_reverse_reference(n, w, w2, i, x, g):
 
 
 BAD_INPUTS = [
+    ("fft", [A((4,), F64)], {"fft_type": "FFT", "fft_lengths": (4,)}),
+    ("fft", [A((4,), C128)], {"fft_type": "FFT", "fft_lengths": (5,)}),
+    ("fft", [A((4,), C128)], {"fft_type": "RFFT", "fft_lengths": (4,)}),
+    ("fft", [A((2, 4), C64)], {"fft_type": "IRFFT", "fft_lengths": (2, 4)}),
+    ("fft", [A((4,), C64)], {"fft_type": "DCT", "fft_lengths": (4,)}),
+    ("fft", [A((4,), C64)], {"fft_type": "FFT", "fft_lengths": ()}),
     ("add", [A((3,)), A((4,))], {}),
     ("add", [A((2, 3)), A((3,))], {}),
     ("mul", [A((3,), F32), A((3,), F64)], {}),
@@ -1215,9 +1268,12 @@ def test_arg_reduction_rejects_an_out_of_range_axis(name):
 
 
 @pytest.mark.parametrize("name, avals, params", [
-    ("convert_element_type", [A((2,))], {"new_dtype": np.dtype(np.complex128), "weak_type": False}),
-    ("stop_gradient", [A((2,), np.dtype(np.complex128))], {}),
-    ("sin", [A((2,), np.dtype(np.complex128))], {}),
+    ("convert_element_type", [A((2,))], {"new_dtype": np.dtype(np.clongdouble), "weak_type": False}),
+    ("stop_gradient", [A((2,), np.dtype(np.clongdouble))], {}),
+    ("sin", [A((2,), np.dtype(np.clongdouble))], {}),
+    ("floor", [A((2,), C128)], {}),
+    ("real", [A((2,), F64)], {}),
+    ("complex", [A((2,), C64), A((2,), C64)], {}),
     ("iota", [], {"dtype": np.dtype(np.complex128), "shape": (3,), "dimension": 0}),
 ])
 def test_unsupported_dtype_error_names_the_primitive(name, avals, params):
@@ -1435,6 +1491,13 @@ for _name in ("shift_left", "shift_right_logical"):
 SCALAR_CASES["threefry2x32"] = [([S(k, np.dtype(np.uint32)) for k in (1, 2, 3, 4)], {}),
                                 ([S(1, np.dtype(np.uint32)), S(2, np.dtype(np.uint32)),
                                   np.arange(3, dtype=np.uint32), np.arange(3, 6, dtype=np.uint32)], {})]
+for _name in ("real", "imag", "conj"):
+    SCALAR_CASES[_name] = [([S(0.7 - 1.3j, C128)], {}), ([S(0.7 - 1.3j, C64)], {})]
+SCALAR_CASES["complex"] = _binary_cases(F64, 0.7, -1.3) + _binary_cases(F32, 0.7, 1.3)[:1]
+for _name in ("sin", "exp", "sqrt", "log", "neg", "abs"):
+    SCALAR_CASES[_name] += [([S(0.7 - 1.3j, C128)], {}), ([S(0.7 - 1.3j, C64)], {})]
+for _name in ("add", "sub", "mul", "div", "pow", "eq", "lt", "max"):
+    SCALAR_CASES[_name] += _binary_cases(C128, 0.7 - 1.3j, 1.3 + 0.5j) + _binary_cases(C64, 0.7 - 1.3j, 2j)[:1]
 SCALAR_CASES["select_n"] = [([S(True, BOOL), S(0.7), S(1.3)], {}),
                             ([S(False, BOOL), np.array([0.5, 1.5]), np.array([2.5, 3.5])], {}),
                             ([np.array([True, False]), S(0.7), S(1.3)], {}),
@@ -1502,7 +1565,7 @@ SCALAR_CASES["name"] = [([S(0.7)], {"name": "a"}), ([S(3, I64)], {"name": "b"})]
 # operands that are never rank-0
 NO_RANK0_OPERANDS = {
     "custom_lin": "no evaluation of its own (NO_EVALUATION)",
-    "iota": "no operands",
+    "iota": "no operands", "fft": "transforms trailing axes of its operand",
     "argmax": "reduces one axis of its operand", "argmin": "reduces one axis of its operand",
     "concatenate": "joins operands along an axis",
     "gather": "indexes the leading axes of its operand with index rows",

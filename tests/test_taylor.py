@@ -141,6 +141,15 @@ TAYLOR_CASES = {
     "custom_vjp_call": (lambda x, y: _custom_vjp_case(x, y) ** 2, anywhere, 2),
     "checkpoint": (lambda x, y: ft.checkpoint(lambda a, b: fnp.sin(a) * b)(x, y) ** 2, anywhere, 2),
     "name": (lambda x: ft.ad_checkpoint.checkpoint_name(fnp.sin(x), "s") * x, anywhere, 1),
+    # complex intermediates between real inputs and outputs: abs of a complex value is smooth away from 0
+    "complex": (lambda x, y: fnp.abs(_complex(x, y) + (3 + 1j))
+                + fnp.real(_complex(x, y) ** 3 * fnp.exp(_complex(y, x))),
+                anywhere, 2),
+    "real": (lambda x: fnp.real(fnp.sin(x * (1 + 2j)) * fnp.sqrt(x + 3j)), anywhere, 1),
+    "fft": (lambda x: fnp.sum(fnp.imag(fnp.fft.rfft(fnp.sin(_flat(x)), n=4)) ** 2)
+            + fnp.sum(fnp.fft.irfft(fnp.fft.fft(_flat(x) * 1j), n=3) * fnp.cos(_flat(x)[:1])), anywhere, 1),
+    "imag": (lambda x: fnp.imag(fnp.log(x * (1 - 0.5j) + 3) * x), anywhere, 1),
+    "conj": (lambda x, y: fnp.real(fnp.conj(_complex(x, y * y)) * _complex(y, x) * (2 + 1j)), anywhere, 2),
 }
 # primitives with no jet: forward mode through them is a TypeError (test_jet_of_custom_lin_is_a_type_error)
 NO_JET = {"custom_lin": "the linear map of a custom_vjp function: reverse mode only, as in JAX"}
@@ -170,6 +179,10 @@ def _while_case(x):
         i, c, s = carry
         return i + 1, c * 0.5 + fnp.sin(x * s), s * x
     return ft.lax.while_loop(lambda carry: carry[0] < 3, body, (0, fnp.zeros_like(x), fnp.ones_like(x)))[1]
+
+
+def _complex(x, y):
+    return ir.primitives.elementwise.complex(x, y)
 
 
 def _scan_case(x):

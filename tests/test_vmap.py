@@ -45,6 +45,15 @@ def _ties(shape):
     return hnp.arrays(F64, shape, elements=st.sampled_from([-1.0, 0.0, 0.5, 1.0]))
 
 
+def _complexes(shape, lo=-2.0, hi=2.0, dtype=np.complex128):
+    part = st.floats(lo, hi, width=4 * np.dtype(dtype).itemsize)
+    return hnp.arrays(dtype, shape, elements=st.builds(complex, part, part))
+
+
+def _complexes64(shape):
+    return _complexes(shape, dtype=np.complex64)
+
+
 def _ints(shape, lo=-1, hi=3, unique=False):
     return hnp.arrays(np.int64, shape, elements=st.integers(lo, hi), unique=unique)
 
@@ -367,6 +376,19 @@ def _triangular_solve(draw):
                                                  _floats(batch + ((n, k) if left_side else (k, n)))]
 
 
+def _fft_case(kind):
+    def case(draw):
+        lengths = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=2)))
+        lead = _shape(draw, max_dims=1) if draw(st.booleans()) else ()
+        if kind == "IRFFT":
+            shape = lead + lengths[:-1] + (lengths[-1] // 2 + 1,)
+        else:
+            shape = lead + lengths
+        values = _floats(shape) if kind == "RFFT" else _complexes(shape)
+        return _bind("fft", fft_type=kind, fft_lengths=lengths), [values]
+    return case
+
+
 _positive = dict(lo=0.2, hi=2.0)
 def _pure_callback(draw):
     """sin(x) * y computed by Python, under each vmap_method (one call per example, or one call on
@@ -419,6 +441,15 @@ CASES = {
     "threefry2x32": _threefry2x32,
     **{name: _binary(name, values=_ties) for name in ["eq", "ne", "lt", "le", "gt", "ge"]},
     "select_n": _select_n,
+    **{name: _unary(name, values=_complexes) for name in ["real", "imag", "conj"]},
+    "complex": _binary("complex"),
+    "fft": _fft_case("FFT"),
+    **{f"fft ({kind})": _fft_case(kind) for kind in ("IFFT", "RFFT", "IRFFT")},
+    # complex operands of the elementwise primitives that NumPy defines on them
+    **{f"{name} (complex)": _unary(name, values=_complexes) for name in ["neg", "abs", "sin", "exp", "sqrt", "log",
+                                                                         "tanh"]},
+    **{f"{name} (complex)": _binary(name, values=_complexes) for name in ["add", "mul", "max", "lt", "eq"]},
+    "div (complex64)": _binary("div", values=_complexes64),
     "broadcast_in_dim": _broadcast_in_dim,
     "reshape": _reshape,
     "transpose": _transpose,
@@ -462,7 +493,7 @@ def _test_only_primitives():
 def test_every_primitive_has_a_batch_rule_and_a_case():
     names = set(ir.PRIMITIVES) - _test_only_primitives()
     assert not [name for name in sorted(names) if ir.PRIMITIVES[name].batch is None]
-    assert set(CASES) == names - COLLECTIVES
+    assert {name.split(" (")[0] for name in CASES} == names - COLLECTIVES
 
 
 def _assert_same(got, expected):

@@ -4,9 +4,11 @@ values alike, with NumPy 2 semantics (broadcasting, NEP 50 promotion).
 On concrete arrays outside any transformation, each call computes with NumPy
 and returns a `numpy.ndarray`. Inside a transformation it is recorded.
 """
+from numpy import complex64, complex128
 from numpy import (bool_, dtype, e, float16, float32, float64, inf, int8, int16, int32, int64,
                    nan, newaxis, pi, uint8, uint32)
 
+from ftrans.numpy._complex import angle, conj, conjugate, imag, iscomplexobj, isrealobj, real
 from ftrans.numpy._creation import (arange, array, asarray, empty, eye, full, full_like, identity,
                                     linspace, ones, ones_like, zeros, zeros_like)
 from ftrans.numpy._elementwise import (abs, absolute, add, arctan, bitwise_and, bitwise_not,
@@ -26,6 +28,8 @@ from ftrans.numpy._reductions import (amax, amin, argmax, argmin, logsumexp, max
                                       std, sum, var)
 from ftrans.numpy._shape import (broadcast_to, concatenate, expand_dims, moveaxis, ndim, ravel,
                                  reshape, shape, size, split, squeeze, stack, swapaxes, transpose)
+
+from ftrans.numpy import fft  # noqa: E402  (a submodule, as numpy.fft)
 
 install_tracer_methods()
 del install_tracer_methods

@@ -18,13 +18,13 @@ from ir.primitives import structural
 from ir.primitives.elementwise import convert_element_type
 from ir.tracing import Tracer, current_trace
 
-_KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2}
+_KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
 _DEFAULT_OF_KIND = {"b": np.dtype(np.bool_), "u": np.dtype(np.int64), "i": np.dtype(np.int64),
-                    "f": np.dtype(np.float64)}
+                    "f": np.dtype(np.float64), "c": np.dtype(np.complex128)}
 float64 = np.dtype(np.float64)
 # what ftrans computes in (float0 is only ever a tangent's dtype)
 SUPPORTED_DTYPES = frozenset(d for d in DTYPE_FROM_SHORT_NAME.values() if d.kind != "V")
-_SUPPORTED_NAMES = "bool, int8/16/32/64, uint8/16/32/64, float16/32/64"
+_SUPPORTED_NAMES = "bool, int8/16/32/64, uint8/16/32/64, float16/32/64, complex64/128"
 
 
 class ShapeMismatchError(TypeError, ValueError):
@@ -42,18 +42,14 @@ def aval_of(x, name=None) -> ShapedArray:
     try:
         return concrete_aval(x)
     except TypeError:
-        if isinstance(x, complex):
-            raise TypeError(at_user_line(f"{name or 'ftrans.numpy'}: ftrans does not support complex numbers yet "
-                                         f"(got {x!r}); it computes in {_SUPPORTED_NAMES}")) from None
         where = f"{name}: " if name else ""
         raise TypeError(at_user_line(f"{where}{type(x).__name__} is not a valid ftrans.numpy argument: "
-                                     "pass arrays, NumPy scalars or Python bool/int/float")) from None
+                                     "pass arrays, NumPy scalars or Python bool/int/float/complex")) from None
 
 
 def unsupported_dtype_error(name, dtype, what="arrays of dtype "):
     dtype = np.dtype(dtype)
-    later = " (complex numbers are not supported yet)" if dtype.kind == "c" else ""
-    return TypeError(at_user_line(f"{name}: ftrans does not support {what}{dtype}{later}; "
+    return TypeError(at_user_line(f"{name}: ftrans does not support {what}{dtype}; "
                                   f"it computes in {_SUPPORTED_NAMES}"))
 
 
@@ -75,7 +71,7 @@ def as_operand(x):
             from ftrans.numpy._shape import stack
             return stack([as_operand(v) for v in x])
         return np.asarray(x)
-    if isinstance(x, (Tracer, np.ndarray, np.generic, bool, int, float)):
+    if isinstance(x, (Tracer, np.ndarray, np.generic, bool, int, float, complex)):
         return x
     if hasattr(x, "__array__") and not hasattr(x, "__cuda_array_interface__"):
         return np.asarray(x)
@@ -104,13 +100,19 @@ def result_type(*avals, name="ftrans.numpy"):
         return _DEFAULT_OF_KIND[weak_kind], True
     dtype = strong.pop() if len(strong) == 1 else np.result_type(*strong)
     if weak_kind is not None and _KIND_RANK[weak_kind] > _KIND_RANK[dtype.kind]:
-        dtype = _DEFAULT_OF_KIND[weak_kind]
+        # NEP 50: a Python float or complex takes the precision of the array it meets (float32 + 1j is
+        # complex64), an integer array's the default
+        if weak_kind == "c" and dtype.kind == "f":
+            dtype = np.result_type(dtype, np.complex64)
+        else:
+            dtype = _DEFAULT_OF_KIND[weak_kind]
     return dtype, False
 
 
 def inexact_dtype(dtype, weak=False):
-    """The float dtype NumPy computes `sin` etc. in: float16 for int8/bool, float64 for int32..."""
-    if dtype.kind == "f":
+    """The float dtype NumPy computes `sin` etc. in: float16 for int8/bool, float64 for int32...
+    (floats and complex numbers compute in their own dtype)"""
+    if dtype.kind in "fc":
         return dtype
     return float64 if weak else np.result_type(dtype, np.float16)
 
@@ -118,9 +120,9 @@ def inexact_dtype(dtype, weak=False):
 def convert(x, dtype, weak=False):
     """`x` as `dtype` (weak only if `weak`): a Python scalar stays one when the
     result is weak, so that it prints and promotes as a weak literal."""
-    if type(x) in (bool, int, float):
+    if type(x) in (bool, int, float, complex):
         if weak:
-            return {"b": bool, "i": int, "f": float}[dtype.kind](x)
+            return {"b": bool, "i": int, "f": float, "c": complex}[dtype.kind](x)
         try:
             return np.array(x, dtype=dtype)[()]
         except OverflowError:
@@ -205,7 +207,7 @@ def operands(name, *args, dtype=None):
 # arguments whose shape differs), with empty flags when nothing needs doing.
 _OPERAND_PLANS = {}
 _MAX_OPERAND_PLANS = 4096  # distinct keys kept; past that the cache starts over
-_PLAIN_OPERANDS = (np.ndarray, Array, float, int, bool)
+_PLAIN_OPERANDS = (np.ndarray, Array, float, int, bool, complex)
 
 
 def _operand_plan(name, avals, traced, dtype):
@@ -301,7 +303,7 @@ def unchanged(x):
     shape, abs of bools, ...). Eager results are Arrays (ir.core), never NumPy or
     Python scalars (SPEC 2); under a trace a Python scalar stays one (weakly typed,
     as a computed result would be)."""
-    if isinstance(x, Tracer) or (type(x) in (bool, int, float) and current_trace() is not None):
+    if isinstance(x, Tracer) or (type(x) in (bool, int, float, complex) and current_trace() is not None):
         return x
     return as_array(x)
 

@@ -49,12 +49,32 @@ def _unary_same_dtype(name, binder, allow_bool=False):
 
 
 negative = _unary_same_dtype("negative", ew.neg)
-sign = _unary_same_dtype("sign", ew.sign)
-# NumPy 2 keeps the dtype of integers and bools, which are their own floor and ceiling
-floor = _unary_same_dtype("floor", lambda x: unchanged(x) if aval_of(x).dtype.kind != "f" else ew.floor(x),
-                          allow_bool=True)
-ceil = _unary_same_dtype("ceil", lambda x: unchanged(x) if aval_of(x).dtype.kind != "f" else ew.ceil(x),
-                         allow_bool=True)
+
+
+def _sign(x):
+    if aval_of(x).dtype.kind != "c":
+        return ew.sign(x)
+    # NumPy 2: z / |z|, and 0 at 0
+    magnitude = ew.convert_element_type(ew.abs(x), aval_of(x).dtype)
+    zero = convert(0, aval_of(x).dtype)
+    at_zero = ew.eq(magnitude, zero)
+    return ew.select_n(at_zero, ew.div(x, ew.select_n(at_zero, magnitude, convert(1, aval_of(x).dtype))), zero)
+
+
+def _real_only(name, binder):
+    """floor, ceil: NumPy has no loop for complex numbers; integers and bools are their own floor (NumPy 2)."""
+    def fun(x):
+        kind = aval_of(x).dtype.kind
+        if kind == "c":
+            raise TypeError(at_user_line(f"{name} is not defined for complex numbers "
+                                         f"(numpy.{name} has no loop for {aval_of(x).dtype.name})"))
+        return unchanged(x) if kind != "f" else binder(x)
+    return fun
+
+
+sign = _unary_same_dtype("sign", _sign)
+floor = _unary_same_dtype("floor", _real_only("floor", ew.floor), allow_bool=True)
+ceil = _unary_same_dtype("ceil", _real_only("ceil", ew.ceil), allow_bool=True)
 
 
 @public
@@ -96,6 +116,8 @@ def reciprocal(x):
     """1 / x. Integers as NumPy's reciprocal: truncated toward zero (so 0 unless x is
     1 or -1; 1 / 0 gives 0, where NumPy's value depends on the integer type)."""
     (x,), dtype, _ = operands("reciprocal", x)
+    if dtype.kind == "c":  # a division, as numpy.reciprocal (numpy.power(z, -1) differs at infinities)
+        return ew.div(convert(1, dtype), x)
     if dtype.kind == "f":
         return _integer_pow(x, -1)
     (x,), dtype = _bools_as_int8([x], dtype)
@@ -104,14 +126,15 @@ def reciprocal(x):
     return unchanged(ew.select_n(unit, convert(0, dtype), x))
 
 
-def _binary(name, binder, kinds="fiub", bools_as_int8=False):
+def _binary(name, binder, kinds="fiubc", bools_as_int8=False):
     @public
     def fun(x, y):
         (x, y), dtype, _ = operands(name, x, y)
         if bools_as_int8:
             (x, y), dtype = _bools_as_int8([x, y], dtype)
         if dtype.kind not in kinds:
-            raise TypeError(at_user_line(f"{name} does not support {dtype.name} operands"))
+            extra = " (NumPy defines it on real numbers only)" if dtype.kind == "c" else ""
+            raise TypeError(at_user_line(f"{name} does not support {dtype.name} operands{extra}"))
         return binder(x, y)
     fun.__name__ = fun.__qualname__ = name
     fun.__doc__ = f"Elementwise {name} with NumPy broadcasting and promotion, as numpy.{name}."
@@ -120,7 +143,7 @@ def _binary(name, binder, kinds="fiub", bools_as_int8=False):
 
 add = _binary("add", lambda x, y: ew.bitwise_or(x, y) if aval_of(x).dtype.kind == "b" else ew.add(x, y))
 multiply = _binary("multiply", lambda x, y: ew.bitwise_and(x, y) if aval_of(x).dtype.kind == "b" else ew.mul(x, y))
-subtract = _binary("subtract", ew.sub, "fiu")
+subtract = _binary("subtract", ew.sub, "fiuc")
 floor_divide = _binary("floor_divide", ew.floor_divide, "fiu", bools_as_int8=True)
 mod = _binary("mod", ew.mod, "fiu", bools_as_int8=True)
 remainder = mod
@@ -141,7 +164,7 @@ bitwise_xor = _binary("bitwise_xor", ew.bitwise_xor, "biu")
 def true_divide(x, y):
     """x / y; integers divide as float64, as in NumPy."""
     (x, y), dtype, weak = operands("divide", x, y)
-    if dtype.kind != "f":
+    if dtype.kind not in "fc":
         target = np.dtype(np.float64)
         x, y = convert(x, target, weak), convert(y, target, weak)
     return ew.div(x, y)
@@ -157,7 +180,7 @@ def power(x, y):
         (x,), dtype, _ = operands("power", x)
         if dtype.kind == "b":
             x = convert(x, np.dtype(np.int64))
-        if y < 0 and dtype.kind != "f":
+        if y < 0 and dtype.kind not in "fc":
             raise ValueError(at_user_line("Integers to negative integer powers are not allowed."))
         return _integer_pow(x, y)
     (x, y), dtype, _ = operands("power", x, y)

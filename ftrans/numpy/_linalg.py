@@ -95,6 +95,9 @@ def matmul(a, b):
 @public
 def vdot(a, b):
     a, b = _one_dtype([a, b], "vdot")  # before ravel, as in outer
+    if aval_of(a).dtype.kind == "c":  # as NumPy: the first argument is conjugated
+        from ftrans.numpy._complex import conj
+        a = conj(a)
     return dot(ravel(a), ravel(b))
 
 

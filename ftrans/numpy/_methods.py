@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ftrans.numpy import _creation, _elementwise as ew, _indexing, _linalg, _reductions, _shape
+from ftrans.numpy import _complex, _creation, _elementwise as ew, _indexing, _linalg, _reductions, _shape
 from ir.core import Array
 from ir.errors import api_boundary, at_user_line, operator_boundary
 from ir.tracing import Tracer
@@ -81,12 +81,15 @@ _METHODS = {
     "argmax": _reductions.argmax, "argmin": _reductions.argmin,
     "reshape": _reshape_method, "transpose": _transpose_method, "squeeze": _shape.squeeze,
     "ravel": _shape.ravel, "flatten": _shape.ravel, "swapaxes": _shape.swapaxes,
-    "dot": _linalg.dot, "clip": ew.clip, "astype": _astype, "item": _item,
+    "dot": _linalg.dot, "clip": ew.clip, "conj": _complex.conj, "conjugate": _complex.conj,
+    "astype": _astype, "item": _item,
     "__array_ufunc__": _array_ufunc,
 }
 
 _PROPERTIES = {
     "T": lambda self: _shape.transpose(self),
+    "real": lambda self: _complex.real(self),
+    "imag": lambda self: _complex.imag(self),
     "at": lambda self: _indexing._IndexUpdateHelper(self),
 }
 

@@ -79,7 +79,7 @@ def _count(shape, axes):
 @public
 def mean(a, axis=None, dtype=None, keepdims=False):
     (a,), a_dtype, _ = operands("mean", a)
-    target = dtype_argument("mean", dtype) if dtype is not None else (a_dtype if a_dtype.kind == "f" else _FLOAT64)
+    target = dtype_argument("mean", dtype) if dtype is not None else (a_dtype if a_dtype.kind in "fc" else _FLOAT64)
     shape = aval_of(a).shape
     total = sum(convert(a, target) if target != a_dtype else a, axis=axis, keepdims=keepdims)
     return elementwise.true_divide(total, convert(_count(shape, normalize_axes(axis, len(shape))), target))
@@ -88,11 +88,18 @@ def mean(a, axis=None, dtype=None, keepdims=False):
 @public
 def var(a, axis=None, dtype=None, ddof=0, keepdims=False):
     (a,), a_dtype, _ = operands("var", a)
-    target = dtype_argument("var", dtype) if dtype is not None else (a_dtype if a_dtype.kind == "f" else _FLOAT64)
+    target = dtype_argument("var", dtype) if dtype is not None else (a_dtype if a_dtype.kind in "fc" else _FLOAT64)
     a = convert(a, target) if target != a_dtype else a
     shape = aval_of(a).shape
     centered = elementwise.subtract(a, mean(a, axis=axis, keepdims=True))
-    total = sum(elementwise.multiply(centered, centered), axis=axis, keepdims=keepdims)
+    if target.kind == "c":  # as NumPy: the mean of |x - mean|^2, real
+        from ftrans.numpy._complex import imag, real
+        re, im = real(centered), imag(centered)
+        centered_squared = elementwise.add(elementwise.multiply(re, re), elementwise.multiply(im, im))
+        target = aval_of(re).dtype
+    else:
+        centered_squared = elementwise.multiply(centered, centered)
+    total = sum(centered_squared, axis=axis, keepdims=keepdims)
     # as NumPy: no degrees of freedom left gives nan (0/0) or inf, never a negative count
     count = builtins.max(_count(shape, normalize_axes(axis, len(shape))) - ddof, 0)
     return elementwise.true_divide(total, convert(float(count), target))

@@ -54,7 +54,14 @@ from ir.primitives import reductions, structural
 # operation), so float16 equations are library calls.
 KERNEL_DTYPES = frozenset(np.dtype(name) for name in (
     "float32", "float64", "int8", "int16", "int32", "int64",
-    "uint8", "uint16", "uint32", "uint64", "bool"))
+    "uint8", "uint16", "uint32", "uint64", "bool", "complex64", "complex128"))
+
+# The primitives whose templates hold for complex operands or results (CuPy's complex<T>, thrust's): the
+# others (ordering comparisons, log1p, expm1, ...) have no complex C function, and run as library calls
+COMPLEX_KERNEL_PRIMITIVES = frozenset({
+    "neg", "abs", "sin", "cos", "tan", "sinh", "cosh", "tanh", "exp", "log", "sqrt", "add", "sub", "mul", "div",
+    "pow", "eq", "ne", "select_n", "convert_element_type", "stop_gradient", "integer_pow", "real", "imag", "conj",
+    "complex", "reduce_sum", "reduce_prod"})
 
 REDUCTIONS = frozenset({reductions.reduce_sum_p, reductions.reduce_prod_p,
                         reductions.reduce_max_p, reductions.reduce_min_p})
@@ -199,6 +206,8 @@ def _kind(eqn):
     prim = eqn.primitive
     avals = [x.aval for x in eqn.invars] + [v.aval for v in eqn.outvars]
     if any(a.dtype not in KERNEL_DTYPES for a in avals):
+        return CALL
+    if prim.name not in COMPLEX_KERNEL_PRIMITIVES and any(a.dtype.kind == "c" for a in avals):
         return CALL
     if prim is structural.broadcast_in_dim_p:
         return LOAD

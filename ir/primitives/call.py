@@ -201,7 +201,7 @@ def jit_call(closed: ClosedJaxpr, args, name):
 
 # -------------------- calling a ClosedJaxpr: closed(*args) --------------------
 
-_PYTHON_SCALAR_OF_KIND = {"b": False, "i": 0, "f": 0.0}  # weakly typed values promote as these do (NEP 50)
+_PYTHON_SCALAR_OF_KIND = {"b": False, "i": 0, "f": 0.0, "c": 0j}  # weakly typed values promote as these do (NEP 50)
 
 
 def call_closed_jaxpr(closed: ClosedJaxpr, args):

@@ -504,7 +504,7 @@ def _scan_transpose(cts, *operands, jaxpr, num_consts, num_carry, length, revers
     ct_carry, ct_ys = split_list(cts, num_carry)
     ys_nonzero = nonzero_flags(ct_ys)
     carry_avals = [x.aval if type(x) is UndefinedPrimal else get_aval(x) for x in carry]
-    if any(a.dtype.kind != "f" for a in carry_avals):
+    if any(a.dtype.kind not in "fc" for a in carry_avals):
         raise NotImplementedError("transpose of a scan with a carry that is not floating-point")
     body, consts = derived(jaxpr, ("scan transpose", c_undefined, xs_undefined, ys_nonzero, num_consts, num_carry),
                            lambda: _scan_transpose_body(jaxpr, c_undefined, xs_undefined, ys_nonzero, num_carry))

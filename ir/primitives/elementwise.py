@@ -12,10 +12,11 @@ import math
 
 import numpy as np
 
-from ir.core import HOST_TYPES, ShapedArray, check_supported_dtype, common_arrays, is_cupy_array
+from ir.core import (HOST_TYPES, ShapedArray, check_supported_dtype, common_arrays, complex_dtype, is_cupy_array,
+                     real_dtype)
 from ir.markers import Zero, tangent_aval
 from ir.primitive import BOOL, INT, PRIMITIVES, DType, Primitive
-from ir.primitives.ad_util import (is_undefined, jvp_from_derivatives, scalar_like, unbroadcast,
+from ir.primitives.ad_util import (is_undefined, jvp_from_derivatives, linear_jvp, scalar_like, unbroadcast,
                                    zero_jvp)
 from ir.primitives.batch_util import elementwise_batcher
 from ir.primitives.taylor_util import (bilinear_taylor, derivative_orders_needed, faa_di_bruno, horner, is_zero, leibniz,
@@ -24,16 +25,21 @@ from ir.primitives.taylor_util import (bilinear_taylor, derivative_orders_needed
 from ir.tracing import bind, get_aval
 
 FLOAT = "f"
-NUMBER = "fiu"
+INEXACT = "fc"       # float or complex: NumPy's sin, exp, sqrt, true division
+NUMBER = "fiu"       # real numbers: what NumPy orders arithmetically (sign, floor_divide, mod)
+NUMERIC = "fiuc"
 INTEGER_OR_BOOL = "biu"
 INTEGER = "iu"
-ANY = "fiub"
+ANY = "fiubc"
+COMPLEX = "c"
 
 
 def _check_dtype(name, aval, kinds):
+    check_supported_dtype(name, aval.dtype)  # complex256 is of kind "c" too
     if aval.dtype.kind not in kinds:
-        wanted = {FLOAT: "floating-point", NUMBER: "numeric (non-bool)",
-                  INTEGER_OR_BOOL: "integer or bool", INTEGER: "integer", ANY: "numeric or bool"}[kinds]
+        wanted = {FLOAT: "real floating-point", INEXACT: "floating-point or complex", NUMBER: "real numeric",
+                  NUMERIC: "numeric (non-bool)", COMPLEX: "complex", INTEGER: "integer",
+                  INTEGER_OR_BOOL: "integer or bool", ANY: "numeric or bool"}[kinds]
         raise TypeError(f"{name} needs {wanted} operands, got {aval.str_short()}")
 
 
@@ -53,12 +59,14 @@ def _same_dtype(name, avals):
     return avals[0].dtype
 
 
-def unary(name, impl, kinds=FLOAT, derivative=None, **rules):
+def unary(name, impl, kinds=INEXACT, derivative=None, abstract_eval=None, **rules):
     """An elementwise unary primitive (it takes no params). `derivative(t, out, x)`
-    is the tangent of the output along the input tangent t."""
-    def abstract_eval(x):
+    is the tangent of the output along the input tangent t. The output has the
+    operand's type unless `abstract_eval` says otherwise."""
+    def same_type(x):
         _check_dtype(name, x, kinds)
         return x
+    abstract_eval = abstract_eval or same_type
     prim = Primitive(name, params={}, abstract_eval=abstract_eval, impl=impl, elementwise=True, **rules)
     if derivative is not None and "jvp" not in rules:
         prim.define(jvp=jvp_from_derivatives(prim, derivative))
@@ -67,13 +75,15 @@ def unary(name, impl, kinds=FLOAT, derivative=None, **rules):
     return prim
 
 
-def binary(name, impl, kinds=NUMBER, out_dtype=None, commutative=False, derivatives=None, **rules):
+def binary(name, impl, kinds=NUMBER, out_dtype=None, commutative=False, derivatives=None, abstract_eval=None,
+           **rules):
     """An elementwise binary primitive (it takes no params); `derivatives` holds one function per operand."""
-    def abstract_eval(x, y):
+    def same_type(x, y):
         shape = elementwise_shape(name, x, y)
         dtype = _same_dtype(name, [x, y])
         _check_dtype(name, x, kinds)
         return ShapedArray(shape, out_dtype or dtype, x.weak_type and y.weak_type and out_dtype is None)
+    abstract_eval = abstract_eval or same_type
     prim = Primitive(name, params={}, abstract_eval=abstract_eval, impl=impl, elementwise=True,
                      commutative=commutative, **rules)
     if derivatives is not None and "jvp" not in rules:
@@ -85,7 +95,7 @@ def binary(name, impl, kinds=NUMBER, out_dtype=None, commutative=False, derivati
     return prim
 
 
-_PYTHON_SCALARS = frozenset({bool, int, float})
+_PYTHON_SCALARS = frozenset({bool, int, float, complex})
 
 
 def array_if_python_scalar(x):
@@ -108,17 +118,31 @@ def _c(x, value):
 
 # -------------------- unary --------------------
 
-neg_p = unary("neg", np.negative, NUMBER, derivative=lambda t, out, x: neg(t), cuda_template="-{0}",
+
+def _abs_abstract_eval(x):
+    _check_dtype("abs", x, NUMERIC)
+    return x.update(dtype=real_dtype(x.dtype)) if x.dtype.kind == "c" else x
+
+
+def _abs_derivative(t, out, x):
+    if get_aval(x).dtype.kind != "c":  # NB: as JAX, d|x|/dx is +1 at 0
+        return select_n(ge(x, _c(x, 0)), neg(t), t)
+    # d|z| = Re(conj(z) dz) / |z|, taken as 0 at z = 0 (JAX's choice: |z| replaced by 1 there)
+    magnitude = convert_element_type(out, get_aval(x).dtype)
+    safe = select_n(eq(magnitude, _c(magnitude, 0)), magnitude, _c(magnitude, 1))
+    return real(mul(t, div(conj(x), safe)))
+
+neg_p = unary("neg", np.negative, NUMERIC, derivative=lambda t, out, x: neg(t), cuda_template="-{0}",
               transpose=lambda ct, x: [neg(ct) if type(ct) is not Zero else ct])
 # NB: NumPy gives sign(-0.0) = 0.0 and sign(nan) = nan
 sign_p = unary("sign", np.sign, NUMBER, cuda_template="{0} > 0 ? 1 : ({0} < 0 ? -1 : ({0} == 0 ? 0 : {0}))")
 sign_p.define(jvp=zero_jvp(sign_p))
 # NB: as JAX, d|x|/dx is +1 at 0
-abs_p = unary("abs", np.abs, NUMBER, derivative=lambda t, out, x: select_n(ge(x, _c(x, 0)), neg(t), t),
-              cuda_template={"f": "fabs({0})", "iu": "{0} < 0 ? -{0} : {0}"})
-floor_p = unary("floor", np.floor, cuda_template="floor({0})")
+abs_p = unary("abs", np.abs, NUMERIC, derivative=_abs_derivative, abstract_eval=_abs_abstract_eval,
+              cuda_template={"f": "fabs({0})", "iu": "{0} < 0 ? -{0} : {0}", "c": "abs({0})"})
+floor_p = unary("floor", np.floor, FLOAT, cuda_template="floor({0})")
 floor_p.define(jvp=zero_jvp(floor_p))
-ceil_p = unary("ceil", np.ceil, cuda_template="ceil({0})")
+ceil_p = unary("ceil", np.ceil, FLOAT, cuda_template="ceil({0})")
 ceil_p.define(jvp=zero_jvp(ceil_p))
 sin_p = unary("sin", np.sin, derivative=lambda t, out, x: mul(t, cos(x)), cuda_template="sin({0})")
 cos_p = unary("cos", np.cos, derivative=lambda t, out, x: neg(mul(t, sin(x))), cuda_template="cos({0})")
@@ -141,7 +165,7 @@ expm1_p = unary("expm1", np.expm1, derivative=lambda t, out, x: mul(t, add(out, 
                 cuda_template="expm1({0})")
 sqrt_p = unary("sqrt", np.sqrt, derivative=lambda t, out, x: div(t, mul(_c(x, 2), out)),
                cuda_template="sqrt({0})")
-logistic_p = unary("logistic", _logistic_impl,
+logistic_p = unary("logistic", _logistic_impl, FLOAT,
                    derivative=lambda t, out, x: mul(t, mul(out, sub(_c(x, 1), out))),
                    # the two branches of _logistic_impl: exp never overflows
                    cuda_template="{0} >= 0 ? 1 / (1 + exp(-{0})) : exp({0}) / (1 + exp({0}))")
@@ -161,10 +185,10 @@ stop_gradient_p = unary("stop_gradient", lambda x: x, ANY, jvp=_stop_gradient_jv
 
 
 def _integer_pow_abstract_eval(x, *, y):
-    _check_dtype("integer_pow", x, NUMBER)
-    if y < 0 and x.dtype.kind != "f":
+    _check_dtype("integer_pow", x, NUMERIC)
+    if y < 0 and x.dtype.kind not in "fc":
         raise TypeError(f"integer_pow: integers to negative powers ({x.str_short()} ** {y}) are not allowed")
-    if x.dtype.kind != "f" and y > np.iinfo(x.dtype).max:  # as NumPy: the exponent is a value of x's dtype
+    if x.dtype.kind in "iu" and y > np.iinfo(x.dtype).max:  # as NumPy: the exponent is a value of x's dtype
         raise TypeError(f"integer_pow: the exponent {y} is out of range for {x.str_short()}")
     return x
 
@@ -202,7 +226,7 @@ def _integer_pow_cuda_template(*, y):
         k >>= 1
         if k > 0:
             power = f"({power} * {power})"
-    return acc if y > 0 else f"1 / {acc}"
+    return acc if y > 0 else f"{{out_type}}(1) / {acc}"  # typed: std::complex has no int / complex
 
 
 integer_pow_p.define(cuda_template=_integer_pow_cuda_template)
@@ -264,14 +288,14 @@ def _pow_exponent_derivative(t, out, x, y):
     return mul(t, mul(log(safe_x), out))
 
 
-add_p = binary("add", np.add, commutative=True, transpose=_add_transpose, cuda_template="{0} + {1}",
+add_p = binary("add", np.add, NUMERIC, commutative=True, transpose=_add_transpose, cuda_template="{0} + {1}",
                derivatives=(lambda t, out, x, y: _shaped_like(t, out), lambda t, out, x, y: _shaped_like(t, out)))
-sub_p = binary("sub", np.subtract, transpose=_sub_transpose, cuda_template="{0} - {1}",
+sub_p = binary("sub", np.subtract, NUMERIC, transpose=_sub_transpose, cuda_template="{0} - {1}",
                derivatives=(lambda t, out, x, y: _shaped_like(t, out), lambda t, out, x, y: neg(_shaped_like(t, out))))
-mul_p = binary("mul", np.multiply, commutative=True, transpose=_mul_transpose, linear_in=(0, 1),
+mul_p = binary("mul", np.multiply, NUMERIC, commutative=True, transpose=_mul_transpose, linear_in=(0, 1),
                cuda_template="{0} * {1}",
                derivatives=(lambda t, out, x, y: mul(t, y), lambda t, out, x, y: mul(x, t)))
-div_p = binary("div", np.true_divide, FLOAT, transpose=_div_transpose, linear_in=(0,), cuda_template="{0} / {1}",
+div_p = binary("div", np.true_divide, INEXACT, transpose=_div_transpose, linear_in=(0,), cuda_template="{0} / {1}",
                derivatives=(lambda t, out, x, y: div(t, y), lambda t, out, x, y: neg(mul(t, div(out, y)))))
 # NB: NumPy's `//`, not JAX's truncating div; ft_floor_divide (interpreters/lowering_cupy.py) is NumPy's
 floor_divide_p = binary("floor_divide", np.floor_divide, cuda_template="ft_floor_divide({0}, {1})")
@@ -280,8 +304,8 @@ floor_divide_p.define(jvp=zero_jvp(floor_divide_p))
 mod_p = binary("mod", np.mod, cuda_template="ft_mod({0}, {1})", derivatives=(lambda t, out, x, y: _shaped_like(t, out),
                                            lambda t, out, x, y: neg(mul(t, floor_divide(x, y)))))
 # NB: integers to negative powers raise in NumPy; a kernel cannot raise, so it truncates 1/x**-y as C does
-pow_p = binary("pow", np.power, derivatives=(_pow_base_derivative, _pow_exponent_derivative),
-               cuda_template={"f": "pow({0}, {1})", "iu": "ft_integer_pow({0}, {1})"})
+pow_p = binary("pow", np.power, NUMERIC, derivatives=(_pow_base_derivative, _pow_exponent_derivative),
+               cuda_template={"fc": "pow({0}, {1})", "iu": "ft_integer_pow({0}, {1})"})
 # NaN-propagating, like NumPy's maximum (which returns the second operand on ties: max(0.0, -0.0) = -0.0)
 max_p = binary("max", np.maximum, ANY, commutative=True, cuda_template="({0} > {1} || {0} != {0}) ? {0} : {1}",
                derivatives=(lambda t, out, x, y: mul(t, _balanced_weight(x, out, y)),
@@ -360,28 +384,95 @@ def _convert_abstract_eval(x, *, new_dtype, weak_type=False):
 def _convert_impl(x, *, new_dtype, weak_type=False):
     if type(x) in HOST_TYPES or not is_cupy_array(x):  # np.asarray raises on CuPy arrays
         x = np.asarray(x)  # results are arrays: scalars become 0-d arrays
+    if x.dtype.kind == "c" and new_dtype.kind != "c":
+        x = x.real  # as JAX (and XLA): complex to real keeps the real part, without NumPy's ComplexWarning
     return x.astype(new_dtype)
 
 
 def _convert_jvp(primals, tangents, *, new_dtype, weak_type):
     (x,), (t,) = primals, tangents
     out = convert_element_type(x, new_dtype, weak_type)
-    if type(t) is Zero or new_dtype.kind != "f" or get_aval(x).dtype.kind != "f":
+    if type(t) is Zero or new_dtype.kind not in "fc" or get_aval(x).dtype.kind not in "fc":
         return out, Zero(tangent_aval(get_aval(out)))
     return out, convert_element_type(t, new_dtype, weak_type)
 
 
 def _convert_transpose(ct, x, *, new_dtype, weak_type):
-    if type(ct) is Zero or x.aval.dtype.kind != "f":
+    if type(ct) is Zero or x.aval.dtype.kind not in "fc":
         return [None]
+    if x.aval.dtype.kind == "f" and get_aval(ct).dtype.kind == "c":  # x -> x + 0j pairs with Re(ct), as JAX
+        ct = real(ct)
     return [convert_element_type(ct, x.aval.dtype, x.aval.weak_type)]
 
 
 convert_element_type_p = Primitive("convert_element_type", params={"new_dtype": DType(ANY), "weak_type": BOOL},
                                    abstract_eval=_convert_abstract_eval, impl=_convert_impl, elementwise=True, linear_in=(0,),
                                    jvp=_convert_jvp, transpose=_convert_transpose)
+def _convert_cuda_template(*, new_dtype, weak_type):
+    """A cast, by the operand's kind; complex results are constructed (complex<T>(x)), complex operands
+    give their real part to a real result (as convert_element_type's impl)."""
+    if new_dtype.kind == "c":
+        return "{out_type}({0})"
+    return {"c": "static_cast<{out_type}>(({0}).real())", "fiub": "static_cast<{out_type}>({0})"}
+
+
 convert_element_type_p.define(batch=elementwise_batcher(convert_element_type_p),
-                              cuda_template="static_cast<{out_type}>({0})")
+                              cuda_template=_convert_cuda_template)
+
+# -------------------- complex parts --------------------
+# Transposes pair a cotangent c with a tangent t as Re(c t), without conjugation, as JAX's do
+# (so that grad of a real function is the conjugate of df/dz-bar times 2: JAX's convention).
+
+
+def _real_part_aval(name):
+    def abstract_eval(x):
+        _check_dtype(name, x, COMPLEX)
+        return x.update(dtype=real_dtype(x.dtype))
+    return abstract_eval
+
+
+def _complex_abstract_eval(x, y):
+    shape = elementwise_shape("complex", x, y)
+    dtype = _same_dtype("complex", [x, y])
+    _check_dtype("complex", x, FLOAT)
+    return ShapedArray(shape, complex_dtype(dtype), x.weak_type and y.weak_type)
+
+
+def _complex_impl(x, y):
+    xp, (x, y) = common_arrays(array_if_python_scalar(x), array_if_python_scalar(y))
+    x, y = xp.broadcast_arrays(x, y)
+    out = xp.empty(x.shape, complex_dtype(x.dtype))
+    out.real, out.imag = x, y  # each part as it is: x + 1j * y would turn a NaN part into two
+    return out
+
+
+def _real_impl(x):
+    return array_if_python_scalar(x).real.copy()
+
+
+def _imag_impl(x):
+    return array_if_python_scalar(x).imag.copy()
+
+
+def _complex_transpose(ct, x, y):
+    if type(ct) is Zero:
+        return [None, None]
+    return [unbroadcast(real(ct), x.aval) if is_undefined(x) else None,
+            unbroadcast(neg(imag(ct)), y.aval) if is_undefined(y) else None]
+
+
+real_p = Primitive("real", params={}, abstract_eval=_real_part_aval("real"), impl=_real_impl, elementwise=True,
+                   linear_in=(0,), cuda_template="{0}.real()")
+imag_p = Primitive("imag", params={}, abstract_eval=_real_part_aval("imag"), impl=_imag_impl, elementwise=True,
+                   linear_in=(0,), cuda_template="{0}.imag()")
+conj_p = unary("conj", np.conjugate, COMPLEX, linear_in=(0,), cuda_template="conj({0})")
+complex_p = binary("complex", _complex_impl, FLOAT, linear_in=(0, 1), transpose=_complex_transpose,
+                   abstract_eval=_complex_abstract_eval, cuda_template="{out_type}({0}, {1})")
+real_p.define(transpose=lambda ct, x: [None if type(ct) is Zero else complex(ct, _c(ct, 0))])
+imag_p.define(transpose=lambda ct, x: [None if type(ct) is Zero else complex(_c(ct, 0), neg(ct))])
+conj_p.define(transpose=lambda ct, x: [None if type(ct) is Zero else conj(ct)])
+for _prim in (real_p, imag_p, conj_p, complex_p):
+    _prim.define(jvp=linear_jvp(_prim), batch=elementwise_batcher(_prim))
 
 # -------------------- Taylor mode (jet) --------------------
 # Unary functions by Faa di Bruno's formula: each gives its derivatives g', ..., g^(m) at x
@@ -460,12 +551,31 @@ for _prim, _derivatives in (
         (logistic_p, polynomial_derivatives([0, 1, -1]))):  # logistic' = logistic - logistic^2
     _prim.define(taylor=unary_taylor(_prim, _derivatives))
 integer_pow_p.define(taylor=unary_taylor(integer_pow_p, lambda x, out, m, *, y: _integer_pow_derivatives(x, m, y)))
-for _prim in (neg_p, abs_p, add_p, sub_p, mod_p, max_p, min_p, select_n_p, convert_element_type_p):
+for _prim in (neg_p, add_p, sub_p, mod_p, max_p, min_p, select_n_p, convert_element_type_p,
+              real_p, imag_p, conj_p, complex_p):
     _prim.define(taylor=taylor_from_jvp(_prim))  # linear, or linear by pieces
 for _prim in (sign_p, floor_p, ceil_p, not_p, stop_gradient_p, floor_divide_p, and_p, or_p, xor_p,
               eq_p, ne_p, lt_p, le_p, gt_p, ge_p):
     _prim.define(taylor=zero_taylor(_prim))
 mul_p.define(taylor=bilinear_taylor(mul_p))
+_abs_real_taylor = taylor_from_jvp(abs_p)
+
+
+def _abs_taylor(primals, series):
+    """Real operands: linear by pieces. Complex ones: |z| = sqrt(re^2 + im^2), composed from those rules
+    (|z| is smooth away from 0, not linear by pieces)."""
+    (x,), (xs,) = primals, series
+    if get_aval(x).dtype.kind != "c":
+        return _abs_real_taylor(primals, series)
+    re, re_s = real_p.taylor((x,), (xs,))
+    im, im_s = imag_p.taylor((x,), (xs,))
+    re2, re2_s = mul_p.taylor((re, re), (re_s, re_s))
+    im2, im2_s = mul_p.taylor((im, im), (im_s, im_s))
+    sum2, sum2_s = add_p.taylor((re2, im2), (re2_s, im2_s))
+    return sqrt_p.taylor((sum2,), (sum2_s,))
+
+
+abs_p.define(taylor=_abs_taylor)
 
 
 def _div_taylor(primals, series):
@@ -533,6 +643,7 @@ eq, ne, lt, le, gt, ge = map(_binder, (eq_p, ne_p, lt_p, le_p, gt_p, ge_p))
 
 
 stop_gradient = _binder(stop_gradient_p)
+real, imag, conj, complex = map(_binder, (real_p, imag_p, conj_p, complex_p))
 
 
 def integer_pow(x, y):

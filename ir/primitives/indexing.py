@@ -35,7 +35,7 @@ from ir.tracing import Tracer, bind, get_aval
 
 
 def _index_depth(name, operand, indices):
-    if operand.dtype.kind not in "fiub":
+    if operand.dtype.kind not in "fiubc":
         raise TypeError(f"{name} needs a numeric or bool operand, got {operand.str_short()}")
     if indices.dtype.kind not in "iu":
         raise TypeError(f"{name} needs integer indices, got {indices.str_short()}")
@@ -90,7 +90,7 @@ def _index_tuple(operand_shape, indices):
 
 
 def default_fill_value(dtype):
-    if dtype.kind == "f":
+    if dtype.kind in "fc":
         return np.nan
     if dtype.kind == "b":
         return False
@@ -339,7 +339,7 @@ def _combining_scatter_impl(combine):
 
 
 def _scatter_mul_abstract_eval(operand, indices, updates):
-    if operand.dtype.kind not in "fiu":
+    if operand.dtype.kind not in "fiuc":
         raise TypeError(f"scatter_mul needs numeric (non-bool) operands, got {operand.str_short()}")
     return _scatter_abstract_eval("scatter_mul")(operand, indices, updates)
 

@@ -32,7 +32,7 @@ def _dot_general_abstract_eval(lhs, rhs, *, dimension_numbers):
                          f"dimension_numbers={dimension_numbers}: {why}")
     if lhs.dtype != rhs.dtype:
         raise bad("operands must have one dtype")
-    if lhs.dtype.kind not in "fiu":
+    if lhs.dtype.kind not in "fiuc":
         raise bad("operands must be numeric")
     if len(lc) != len(rc) or len(lb) != len(rb):
         raise bad("contracting and batch dimensions must pair up")

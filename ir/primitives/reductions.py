@@ -64,7 +64,7 @@ def _prod_impl(x, *, axes):
     return np.prod(x, axis=axes, dtype=x.dtype)
 
 
-reduce_sum_p = _reducer("reduce_sum", _sum_impl, "fiu")
+reduce_sum_p = _reducer("reduce_sum", _sum_impl, "fiuc")
 reduce_sum_p.define(jvp=linear_jvp(reduce_sum_p), transpose=_reduce_sum_transpose)
 reduce_sum_p.linear_in = (0,)
 reduce_sum_p.define(cuda_template={"identity": 0, "combine": "{0} + {1}"})
@@ -107,7 +107,7 @@ def _chooser_derivative(t, out, x, *, axes):
     return ew.div(reduce_sum(ew.mul(t, chosen), axes), count)
 
 
-reduce_prod_p = _reducer("reduce_prod", _prod_impl, "fiu")
+reduce_prod_p = _reducer("reduce_prod", _prod_impl, "fiuc")
 reduce_prod_p.define(jvp=jvp_from_derivatives(reduce_prod_p, _reduce_prod_derivative))
 
 
