@@ -7,4 +7,4 @@ declaration names the params the primitive takes and their types
 family registrars (`unary`, `binary`, `_reducer`, ...) fill it in for theirs.
 """
 from ir.primitives import (call, callback, collectives, control_flow, elementwise, indexing, linalg,  # noqa: F401
-                           precision, reductions, special, structural)
+                           precision, reductions, sorting, special, structural)
