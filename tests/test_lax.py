@@ -232,8 +232,10 @@ ROWS = {
     "argmax": Row(lambda x: lax.argmax(x, 1, np.int32), normal(2, 5), lambda x: np.argmax(x, 1).astype(np.int32)),
     "argmin": Row(lambda x: lax.argmin(x, 0, np.int64), normal(4, 3), lambda x: np.argmin(x, 0)),
     "sort": Row(lambda x: lax.sort(x, 0), normal(4, 3), lambda x: np.sort(x, 0), (0,)),
-    "sort_key_val": Row(lambda k, v: lax.sort_key_val(k, v), normals((2, 5), (2, 5)),
-                        lambda k, v: (np.sort(k, -1), np.take_along_axis(v, np.argsort(k, -1, kind="stable"), -1)),
+    # one array of both results: the vmap row stacks a single output
+    "sort_key_val": Row(lambda k, v: fnp.stack(lax.sort_key_val(k, v)), normals((2, 5), (2, 5)),
+                        lambda k, v: np.stack([np.sort(k, -1),
+                                               np.take_along_axis(v, np.argsort(k, -1, kind="stable"), -1)]),
                         (0, 1)),
     "cumsum": Row(lambda x: lax.cumsum(x, 1, reverse=True), normal(2, 4),
                   lambda x: np.flip(np.cumsum(np.flip(x, 1), 1), 1), (0,)),
