@@ -23,7 +23,7 @@ from ftrans.numpy._core import (as_operand, aval_of, convert, dtype_argument, in
                                 shape_tuple, static_int)
 from ftrans.tree_util import tree_flatten, tree_map, tree_unflatten
 from ir.errors import api_boundary, at_user_line
-from ir.primitives import bits, elementwise, indexing, linalg, precision, reductions, special, structural
+from ir.primitives import bits, elementwise, indexing, linalg, precision, reductions, sorting, special, structural
 from ir.primitives.elementwise import stop_gradient as _stop_gradient_leaf
 from ir.tracing import Tracer
 
@@ -40,6 +40,7 @@ __all__ = ["ConvDimensionNumbers", "abs", "add", "argmax", "argmin", "associativ
            "slice", "slice_in_dim", "sqrt", "square", "squeeze", "stop_gradient", "sub", "switch", "tan", "tanh",
            "top_k", "transpose", "zeros_like_array"]
 __all__ += ["while_loop"]
+__all__ += ["cummax", "cummin", "cumprod", "cumsum", "sort", "sort_key_val"]
 __all__ += ["digamma", "erf", "erf_inv", "erfc", "lgamma", "polygamma"]
 __all__ += ["shift_left", "shift_right_logical"]
 __all__ += ["all_gather", "all_to_all", "axis_index", "pmax", "pmean", "pmin", "ppermute", "psum",
@@ -342,6 +343,62 @@ def argmax(operand, axis, index_dtype):
 @api_boundary
 def argmin(operand, axis, index_dtype):
     return reductions.argmin(operand, static_int(axis, "argmin", "axis"), dtype_argument("argmin", index_dtype))
+
+
+# -------------------- sorting and cumulative scans --------------------
+
+def _axis_of(name, what, value, ndim):
+    axis = static_int(value, name, what)
+    if not -ndim <= axis < ndim:
+        raise ValueError(at_user_line(f"{name}: {what} {axis} is out of range for an operand of rank {ndim}"))
+    return axis % ndim
+
+
+@api_boundary
+def sort(operand, dimension=-1, is_stable=True, num_keys=1):
+    """`operand` sorted along `dimension` (NaNs last); a sequence of operands of one shape is sorted
+    lexicographically by its first `num_keys` and returned as a tuple, the rest permuted alike."""
+    several = isinstance(operand, (tuple, list))
+    xs = [as_operand(x) for x in (operand if several else [operand])]
+    if not xs:
+        raise TypeError(at_user_line("sort needs at least one operand"))
+    shapes = {aval_of(x).shape for x in xs}
+    if len(shapes) != 1:
+        raise TypeError(at_user_line(f"sort: operands must have one shape, got {sorted(shapes)}"))
+    ndim = aval_of(xs[0]).ndim
+    if ndim == 0:
+        raise TypeError(at_user_line("sort needs operands of rank at least 1, got a scalar"))
+    num_keys = static_int(num_keys, "sort", "num_keys")
+    if not 1 <= num_keys <= len(xs):
+        raise ValueError(at_user_line(f"sort: num_keys={num_keys} must be in [1, {len(xs)}] (the operands)"))
+    dimension = _axis_of("sort", "dimension", dimension, ndim)
+    outs = sorting.sort(xs, dimension, bool(is_stable), num_keys)
+    return tuple(outs) if several else outs[0]
+
+
+@api_boundary
+def sort_key_val(keys, values, dimension=-1, is_stable=True):
+    """(keys sorted along `dimension`, values permuted alike)."""
+    return sort((keys, values), dimension, is_stable, num_keys=1)
+
+
+def _cumulative(name, binder):
+    @api_boundary
+    def cumulative(operand, axis=0, reverse=False):
+        operand = as_operand(operand)
+        ndim = aval_of(operand).ndim
+        if ndim == 0:
+            raise TypeError(at_user_line(f"{name} needs an operand of rank at least 1, got a scalar"))
+        return binder(operand, _axis_of(name, "axis", axis, ndim), bool(reverse))
+    cumulative.__name__ = cumulative.__qualname__ = name
+    cumulative.__doc__ = f"The inclusive {name[3:]} scan of `operand` along `axis` (from the end if `reverse`)."
+    return cumulative
+
+
+cumsum = _cumulative("cumsum", sorting.cumsum)
+cumprod = _cumulative("cumprod", sorting.cumprod)
+cummax = _cumulative("cummax", sorting.cummax)
+cummin = _cumulative("cummin", sorting.cummin)
 
 
 @api_boundary

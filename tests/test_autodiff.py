@@ -71,6 +71,12 @@ DIFFERENTIABLE = {
     "reduce_min": (lambda x: fnp.min(x, axis=-1 if x.ndim else None), anywhere, 1),
     "dot_general": (lambda x, y: fnp.einsum("...,...->", x, y) + fnp.tensordot(x, y, x.ndim), anywhere, 2),
     "gather": (lambda x: fnp.reshape(x, (-1,))[np.array([0, 0, -1])] ** 2, anywhere, 1),
+    # sort's keys carry a second operand along; the tangents are permuted as the keys are
+    "sort": (lambda x, y: fnp.stack(ft.lax.sort_key_val(_flat(x * 1.5), _flat(y) ** 2)) * _flat(y), anywhere, 2),
+    "cumsum": (lambda x: ft.lax.cumsum(_flat(x) ** 2, reverse=True) * _flat(x), anywhere, 1),
+    "cumprod": (lambda x: ft.lax.cumprod(_flat(x)) + ft.lax.cumprod(_flat(x), reverse=True), anywhere, 1),
+    "cummax": (lambda x: ft.lax.cummax(_flat(x)) * _flat(x), anywhere, 1),
+    "cummin": (lambda x: ft.lax.cummin(_flat(x), reverse=True) * _flat(x), anywhere, 1),
     "scatter_add": (lambda x: fnp.at(fnp.reshape(x, (-1,)))[np.array([0, 0])].add(fnp.reshape(x, (-1,))[0] ** 2), anywhere, 1),
     "scatter": (lambda x: fnp.at(fnp.reshape(x, (-1,)))[-1].set(fnp.sum(x) ** 2), anywhere, 1),
     # repeated positions, the updates depending on x too (0.05 apart from it: no ties, see below)
@@ -218,7 +224,8 @@ def _args(draw, domain, nargs):
 def test_jvp_and_vjp_match_finite_differences(name, data):
     fun, domain, nargs = DIFFERENTIABLE[name]
     args = _args(data.draw, domain, nargs)
-    if name in ("reduce_max", "reduce_min", "max", "min", "select_n", "abs", "mod", "scatter_min", "scatter_max"):
+    if name in ("reduce_max", "reduce_min", "max", "min", "select_n", "abs", "mod", "scatter_min", "scatter_max",
+                "sort", "cummax", "cummin"):
         # stay away from kinks/ties, where finite differences are meaningless
         values = np.concatenate([np.ravel(a) for a in args])
         if len(values) > 1 and np.min(np.diff(np.sort(values))) < 0.1 or np.min(np.abs(values)) < 0.1:

@@ -37,6 +37,7 @@ from ir.primitives import custom_derivatives as CD
 from ir.primitives import remat as RM
 from ir.primitives import reductions as R
 from ir.primitives import structural as S
+from ir.primitives import sorting as SO
 from ir.primitives import special as SP
 from ir.primitives import decompositions as DEC
 from ir.primitives import fft as FFT
@@ -201,6 +202,9 @@ PROGRAMS = {
     "reductions": (lambda x: [R.reduce_sum(x, (0,)), R.reduce_prod(x, (0, 1)), R.reduce_max(x, ()),
                               R.reduce_min(x, (1,)), R.argmax(x, 1, np.int32), R.argmin(x, 0),
                               R.argmax(x, 0, np.uint8)], [F64(2, 3)]),
+    "sorting": (lambda x, i: [*SO.sort([x], 1), *SO.sort([x, i, x], 0, is_stable=False, num_keys=2),
+                              SO.cumsum(x, 1), SO.cumprod(x, 0, reverse=True), SO.cummax(i, 1),
+                              SO.cummin(x, 0, reverse=True)], [F64(2, 3), I32(2, 3)]),
     "broadcast_reshape": (lambda x: [S.broadcast_in_dim(x, (2, 3, 4), (1,)), S.reshape(x, (3, 1)),
                                      S.broadcast_in_dim(1.0, (2,), ())], [F64(3)]),
     "transpose_squeeze_rev": (lambda x: [S.transpose(x, (2, 0, 1)), S.squeeze(x, (1,)),
@@ -276,7 +280,7 @@ def test_roundtrip_programs(name):
 
 
 def test_programs_cover_every_primitive_of_ir_primitives():
-    modules = (BITS, E, I, L, P, R, S, CF, C, CD, RM, SP, DEC, FFT)
+    modules = (BITS, E, I, L, P, R, S, CF, C, CD, RM, SP, DEC, FFT, SO)
     declared = {p.name for m in modules for p in vars(m).values() if isinstance(p, Primitive)}
     used = {eqn.primitive.name for name in PROGRAMS for eqn in stage(name).eqns}
     assert declared - used == set(), "add a program using these primitives to PROGRAMS"
@@ -845,6 +849,12 @@ REJECTED_PARAMS = {
                           "parameter new_dtype"),
     "convert_weak_type_as_int": (["f64[3]"], "convert_element_type[new_dtype=float32 weak_type=1]", ["f32[3]"],
                                  "parameter weak_type=1 (int)"),
+    "sort_without_keys": (["f64[3]"], "sort[dimension=0 is_stable=True num_keys=0]", ["f64[3]"],
+                          "parameter num_keys=0"),
+    "sort_more_keys_than_operands": (["f64[3]"], "sort[dimension=0 is_stable=True num_keys=2]", ["f64[3]"],
+                                     "only 1 operands"),
+    "cumsum_axis_out_of_range": (["f64[3]"], "cumsum[axis=1 reverse=False]", ["f64[3]"], "out of range"),
+    "cumsum_reverse_as_int": (["f64[3]"], "cumsum[axis=0 reverse=1]", ["f64[3]"], "parameter reverse=1 (int)"),
     "argmax_into_bool": (["f64[3]"], "argmax[axes=(0,) index_dtype=bool]", ["bool[]"], "parameter index_dtype"),
     "argmax_into_int8_overflowing": (["f64[300]"], "argmax[axes=(0,) index_dtype=int8]", ["i8[]"],
                                      "int8 cannot hold the indices"),

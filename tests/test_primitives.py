@@ -742,6 +742,48 @@ def _():
     return draw, reference
 
 
+# -------------------- sort and cumulative scans --------------------
+
+def _sort_row():
+    def draw(d):
+        shape = d(NONSCALAR_SHAPES)
+        count = d(st.integers(1, 3))
+        xs = [array(d, d(st.sampled_from(ALL)), shape, lo=-3, hi=3, grid=2) for _ in range(count)]  # ties
+        return xs, {"dimension": d(st.integers(0, len(shape) - 1)), "is_stable": d(st.booleans()),
+                    "num_keys": d(st.integers(1, count))}
+
+    def reference(args, params):
+        dimension, keys = params["dimension"], args[:params["num_keys"]]
+        permutation = np.lexsort(tuple(reversed(keys)), axis=dimension)
+        return [np.take_along_axis(x, permutation, axis=dimension) for x in args]
+    return draw, reference
+
+
+row("sort")(_sort_row())
+
+
+def _cumulative_row(dtypes, np_accumulate, domain):
+    def draw(d):
+        shape = d(NONSCALAR_SHAPES)
+        x = array(d, d(st.sampled_from(dtypes)), shape, **domain)
+        return [x], {"axis": d(st.integers(0, len(shape) - 1)), "reverse": d(st.booleans())}
+
+    def reference(args, params):
+        x, = args
+        axis = params["axis"]
+        flip = (lambda v: np.flip(v, axis)) if params["reverse"] else (lambda v: v)
+        return flip(np_accumulate(flip(x), axis)).astype(x.dtype)
+    return draw, reference
+
+
+row("cumsum")(_cumulative_row(NUMBERS, lambda x, axis: np.cumsum(x, axis, dtype=x.dtype), {"grid": 4}))
+# products of powers of two are exact in any order
+row("cumprod")(_cumulative_row(NUMBERS, lambda x, axis: np.cumprod(x, axis, dtype=x.dtype),
+                               {"lo": -2, "hi": 2, "grid": 1}))
+row("cummax")(_cumulative_row(ALL, lambda x, axis: np.maximum.accumulate(x, axis), {"grid": 4}))
+row("cummin")(_cumulative_row(ALL, lambda x, axis: np.minimum.accumulate(x, axis), {"grid": 4}))
+
+
 # -------------------- dot_general --------------------
 
 @row("dot_general")
@@ -1570,6 +1612,9 @@ NO_RANK0_OPERANDS = {
     "concatenate": "joins operands along an axis",
     "gather": "indexes the leading axes of its operand with index rows",
     **{name: "decomposes matrices" for name in ("cholesky", "triangular_solve", "lu", "eigh", "svd", "qr")},
+    "sort": "sorts along an axis of its operands", "cumsum": "scans along an axis of its operand",
+    "cumprod": "scans along an axis of its operand", "cummax": "scans along an axis of its operand",
+    "cummin": "scans along an axis of its operand",
 }
 
 

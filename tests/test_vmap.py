@@ -287,6 +287,21 @@ def _arg_reduction(name):
     return case
 
 
+def _sort(draw):
+    """Two operands of one shape (ties likely), sorted by the first or by both; the results stacked."""
+    shape = _shape(draw, min_dims=1)
+    params = dict(dimension=draw(st.integers(0, len(shape) - 1)), is_stable=True, num_keys=draw(st.integers(1, 2)))
+    return (lambda a, b: fnp.stack(ir.bind(ir.PRIMITIVES["sort"], a, b, **params)), [_ties(shape), _ties(shape)])
+
+
+def _cumulative(name):
+    def case(draw):
+        shape = _shape(draw, min_dims=1)
+        return (_bind(name, axis=draw(st.integers(0, len(shape) - 1)), reverse=draw(st.booleans())),
+                [_ties(shape) if name in ("cummax", "cummin") else _floats(shape)])
+    return case
+
+
 def _dot_general(draw):
     """Batch, contracting and free dimensions in random order in each operand."""
     counts = {"b": draw(st.integers(0, 1)), "c": draw(st.integers(0, 2)), "f": draw(st.integers(0, 1))}
@@ -471,6 +486,8 @@ CASES = {
     "argmax": _arg_reduction("argmax"),
     "argmin": _arg_reduction("argmin"),
     "dot_general": _dot_general,
+    "sort": _sort,
+    **{name: _cumulative(name) for name in ["cumsum", "cumprod", "cummax", "cummin"]},
     "gather": _gather,
     "scatter_add": _scatter("scatter_add"),
     "scatter": _scatter("scatter"),

@@ -7,5 +7,5 @@ declaration names the params the primitive takes and their types
 family registrars (`unary`, `binary`, `_reducer`, ...) fill it in for theirs.
 """
 from ir.primitives import (bits, call, callback, collectives, control_flow, decompositions, elementwise,  # noqa: F401
-                           fft, indexing, linalg, precision, reductions, special, structural)
+                           fft, indexing, linalg, precision, reductions, sorting, special, structural)
 from ir.primitives import custom_derivatives, remat  # noqa: F401
