@@ -123,16 +123,22 @@ def _batch_leading(prim):
 
 def _nan_where_failed(fun, a, outs_like):
     """numpy.linalg's `fun` over a stack of matrices, with NaN results for the ones it
-    cannot decompose (NaN entries, not positive definite, no convergence): JAX's behaviour."""
-    try:
-        with np.errstate(all="ignore"):
-            return fun(a)
-    except np.linalg.LinAlgError:
-        pass
+    cannot decompose (NaN entries, not positive definite, no convergence): JAX's behaviour.
+    A matrix with an inf or NaN entry never reaches LAPACK, whose SVD can loop forever on one."""
     xp = array_module(a)
+    finite = xp.isfinite(a).all(axis=(-2, -1))
+    if finite.all():
+        try:
+            with np.errstate(all="ignore"):
+                return fun(a)
+        except np.linalg.LinAlgError:
+            pass
     flat = a.reshape((-1,) + a.shape[-2:])
     results = []
-    for matrix in flat:
+    for matrix, is_finite in zip(flat, finite.reshape(-1)):
+        if not is_finite:
+            results.append(tuple(xp.full(shape, np.nan, a.dtype) for shape in outs_like(matrix)))
+            continue
         try:
             with np.errstate(all="ignore"):
                 out = fun(matrix)
