@@ -35,8 +35,8 @@ def spmd(f):
     return lambda *args: ft.tree_util.tree_map(lambda v: v[0], one(*ft.tree_util.tree_map(lambda v: v[None], args)))
 
 
-def local_step(params, x, one_hot):
-    value, grads = ft.value_and_grad(loss)(params, x, one_hot)
+def local_step(params, x, labels):
+    value, grads = ft.value_and_grad(loss)(params, x, labels)
     return ft.lax.pmean((value, grads), AXIS)  # the whole batch's loss and gradient, on every process
 
 
@@ -47,13 +47,12 @@ def sgd(params, grads, learning_rate):
 def train(step, params, train_x, train_y, epochs, batch, learning_rate, block, log):
     """SGD over the same global batches; `block(idx)` picks this process's part of a batch."""
     rng = np.random.default_rng(1)  # the same batch order on every process
-    eye = np.eye(10)
     for epoch in range(epochs):
         order = rng.permutation(len(train_y))
         total, steps = 0.0, 0
         for start in range(0, len(order) - batch + 1, batch):
             idx = block(order[start:start + batch])
-            value, grads = step(params, train_x[idx], eye[train_y[idx]])
+            value, grads = step(params, train_x[idx], train_y[idx])
             params = sgd(params, grads, learning_rate)
             total, steps = total + float(value), steps + 1
         log(epoch, total / steps, params)
@@ -70,7 +69,7 @@ def main(epochs=10, batch=64, learning_rate=0.3):
         raise ValueError(f"the batch of {batch} does not split into {count} equal blocks")
     rng = np.random.default_rng(0)
     train_x, train_y, test_x, test_y, source = load_data(rng)
-    params0 = init(rng)
+    params0 = init(ft.random.PRNGKey(0))  # the same initial parameters on every process
     accuracy_of = ft.jit(lambda params, x: fnp.argmax(logits(params, x), axis=1))
 
     def log(epoch, mean_loss, params):

@@ -1167,7 +1167,7 @@ SCALAR_SWEEP.update({
 # names that are no function of arrays (dtypes, constants)
 _NOT_FUNCTIONS = {"bool_", "dtype", "e", "float16", "float32", "float64", "inf", "int8", "int16", "int32", "int64",
                   "nan", "ndarray", "newaxis", "pi", "uint8", "uint32", "complex64", "complex128",
-                  "fft"}  # a module: tests/test_fft.py
+                  "fft", "linalg"}  # modules: tests/test_fft.py, tests/test_linalg.py
 # Python scalars (weak under NEP 50), and a NumPy scalar beside them (strong)
 _SCALAR_VALUES = {"float": (0.7, 1.3, 0.4), "int": (3, 2, 5), "bool": (True, False, True),
                   "float32": (np.float32(0.7), np.float32(1.3), np.float32(0.4))}
