@@ -12,8 +12,9 @@ import reprlib
 import numpy as np
 
 from ftrans.tree_util import _node_entry, tree_flatten, tree_unflatten
-from ir.core import HOST_TYPES, concrete_aval, concrete_avals
+from ir.core import HOST_TYPES, ClosedJaxpr, Eqn, Jaxpr, Var, concrete_aval, concrete_avals
 from ir.errors import at_user_line
+from ir.primitives import elementwise as ew
 from ir.tracing import Tracer, get_aval, leaked_tracer_error, stage
 
 # -------------------- what a transformation is given --------------------
@@ -303,3 +304,21 @@ def trace_flat(fun, in_tree, in_avals, what, check_out=None):
         return out_leaves
     closed = stage(flat_fun, in_avals)
     return closed, out_trees[0]
+
+
+def with_output_types(closed: ClosedJaxpr, avals) -> ClosedJaxpr:
+    """`closed` whose outputs are converted (dtype or weak type only) to `avals`: what control flow
+    and custom rules need, whose sub-jaxprs must return exactly the types they declare."""
+    jaxpr = closed.jaxpr
+    eqns, outvars = list(jaxpr.eqns), []
+    for out, aval in zip(jaxpr.outvars, avals, strict=True):
+        if out.aval == aval and out.aval.weak_type == aval.weak_type:
+            outvars.append(out)
+            continue
+        converted = Var(aval)
+        eqns.append(Eqn(ew.convert_element_type_p, [out], [converted],
+                        {"new_dtype": aval.dtype, "weak_type": aval.weak_type}))
+        outvars.append(converted)
+    if len(eqns) == len(jaxpr.eqns):
+        return closed
+    return ClosedJaxpr(Jaxpr(jaxpr.constvars, jaxpr.invars, eqns, outvars), closed.consts)

@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ftrans._api_util import _leaf_path, check_callable, check_outputs, trace_flat
+from ftrans._api_util import _leaf_path, check_callable, check_outputs, trace_flat, with_output_types
 from ftrans.numpy._core import aval_of, concrete_or_none
 from ftrans.tree_util import tree_flatten, tree_unflatten
-from ir.core import ClosedJaxpr, Eqn, Jaxpr, Var
 from ir.errors import api_boundary, at_user_line
 from ir.primitive import as_array
 from ir.primitives import control_flow
@@ -74,23 +73,6 @@ def _carry_type(a, b):
 
 
 _WEAK_LIKE = {"b": False, "i": 0, "u": 0, "f": 0.0, "c": 0j}  # a weakly typed value promotes as this Python scalar
-
-
-def _with_output_types(closed: ClosedJaxpr, avals) -> ClosedJaxpr:
-    """`closed` whose outputs are converted (dtype or weak type only) to `avals`."""
-    jaxpr = closed.jaxpr
-    eqns, outvars = list(jaxpr.eqns), []
-    for out, aval in zip(jaxpr.outvars, avals, strict=True):
-        if out.aval is aval:
-            outvars.append(out)
-            continue
-        converted = Var(aval)
-        eqns.append(Eqn(ew.convert_element_type_p, [out], [converted],
-                        {"new_dtype": aval.dtype, "weak_type": aval.weak_type}))
-        outvars.append(converted)
-    if len(eqns) == len(jaxpr.eqns):
-        return closed
-    return ClosedJaxpr(Jaxpr(jaxpr.constvars, jaxpr.invars, eqns, outvars), closed.consts)
 
 
 # -------------------- cond and switch --------------------
@@ -173,7 +155,7 @@ def _staged_switch(index, funs, names, operands, what):
                 f"{avals[0].str_short()} in {names[0]} and {avals[k].str_short()} in {names[k]}, so the "
                 f"{kind} do not match"))
         targets.append(joined)
-    branches = [call_form(_with_output_types(closed, targets)) for closed, _ in traced]
+    branches = [call_form(with_output_types(closed, targets)) for closed, _ in traced]
     joined_branches, consts = control_flow.join_consts(branches)
     outs = control_flow.cond(index, [*consts, *leaves], joined_branches)
     return tree_unflatten(out_tree, outs)
@@ -300,7 +282,7 @@ def _traced_body(f, init, init_tree, carry_avals, x_avals, xs_tree):
         closed, _ = trace_flat(f, in_tree, [*carry_avals, *x_avals], "ft.lax", check_out)
         joined = _check_carry(init, init_tree, trees["carry"], carry_avals, closed.out_avals[:num_carry])
         if all(a is j for a, j in zip(carry_avals, joined)):
-            return _with_output_types(closed, [*joined, *closed.out_avals[num_carry:]]), joined, trees["y"]
+            return with_output_types(closed, [*joined, *closed.out_avals[num_carry:]]), joined, trees["y"]
         carry_avals = joined
     raise TypeError(at_user_line("scan: the carry's type keeps changing: give the initial carry the "
                                  "dtype the body function returns"))
@@ -445,7 +427,7 @@ def _staged_while(cond_fun, body_fun, init_val, init_leaves, init_tree, checkpoi
     else:
         raise TypeError(at_user_line("while_loop: the carry's type keeps changing: give init_val the dtype "
                                      "body_fun returns"))
-    body = _with_output_types(body, carry_avals)
+    body = with_output_types(body, carry_avals)
     cond, out_tree = trace_flat(cond_fun, in_tree, carry_avals, "while_loop")
     if out_tree.num_leaves != 1:
         raise TypeError(at_user_line(f"while_loop: cond_fun must return a boolean scalar, but it returned "

@@ -22,9 +22,9 @@ import re
 
 import numpy as np
 
-from ftrans._api_util import _leaf_path, check_callable, check_outputs, flatten_args, trace_flat
+from ftrans._api_util import (_leaf_path, check_callable, check_outputs, flatten_args, trace_flat,
+                              with_output_types)
 from ftrans.tree_util import tree_flatten, tree_map, tree_unflatten
-from ir.core import ClosedJaxpr, Eqn, Jaxpr, Var
 from ir.errors import api_boundary, at_user_line
 from ir.markers import tangent_aval
 from ir.primitive import as_array
@@ -141,23 +141,6 @@ def _aval_text(x):
         return get_aval(x).str_short() if isinstance(x, Tracer) else get_aval(np.asarray(x)).str_short()
     except TypeError:
         return type(x).__name__
-
-
-def _with_types(closed: ClosedJaxpr, avals) -> ClosedJaxpr:
-    """`closed` with its outputs converted to `avals` where only the weak type differs."""
-    jaxpr = closed.jaxpr
-    eqns, outvars = list(jaxpr.eqns), []
-    for out, aval in zip(jaxpr.outvars, avals, strict=True):
-        if out.aval == aval and out.aval.weak_type == aval.weak_type:
-            outvars.append(out)
-            continue
-        converted = Var(aval)
-        eqns.append(Eqn(ew.convert_element_type_p, [out], [converted],
-                        {"new_dtype": aval.dtype, "weak_type": aval.weak_type}))
-        outvars.append(converted)
-    if len(eqns) == len(jaxpr.eqns):
-        return closed
-    return ClosedJaxpr(Jaxpr(jaxpr.constvars, jaxpr.invars, eqns, outvars), closed.consts)
 
 
 def _staged_function(fun, static, nondiff_argnums, in_tree, avals, name):
@@ -391,7 +374,7 @@ class custom_vjp:
             return [*fitted, *r_leaves]
         closed = stage(flat_fwd, avals)
         res_avals = [a.strip_weak_type() for a in closed.out_avals[len(out_avals):]]
-        closed = _with_types(closed, [*out_avals, *res_avals])
+        closed = with_output_types(closed, [*out_avals, *res_avals])
         return closed, trees[0], res_avals
 
     def _flat_bwd(self, static, in_tree, avals, res_tree, out_tree, name):
