@@ -80,8 +80,8 @@ def linear_transpose(fun, *primals, reduce_axes=()):
     zeros = tree_map(lambda p: np.zeros(p.shape, p.dtype) if isinstance(p, ShapeDtypeStruct)
                      else np.zeros(np.shape(p), np.result_type(p)), primals)
     for leaf in tree_flatten(zeros)[0]:
-        if leaf.dtype.kind != "f":
-            raise TypeError(at_user_line(f"linear_transpose: arguments must be floating-point, got {leaf.dtype}"))
+        if leaf.dtype.kind not in "fc":
+            raise TypeError(at_user_line(f"linear_transpose: arguments must be floating-point or complex, got {leaf.dtype}"))
     out, pullback = vjp(fun, *zeros)
     out_tree = tree_flatten(out)[1]
 

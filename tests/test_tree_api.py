@@ -166,6 +166,8 @@ def check_linear_transpose():
     np.testing.assert_allclose(via_jit[0], ct_x)
     batched = ft.vmap(lambda c: transposed(c)[0])(np.eye(2))
     np.testing.assert_allclose(batched, a)
+    rotate = ft.linear_transpose(lambda z: (1 + 2j) * z, np.zeros(2, np.complex128))
+    np.testing.assert_allclose(rotate(np.array([1.0 + 0j, 1j]))[0], [1 + 2j, -2 + 1j])  # no conjugate, as JAX
     with pytest.raises(TypeError, match="floating-point"):
         ft.linear_transpose(lambda i: i, np.int32(1))
 
