@@ -1452,3 +1452,12 @@ def test_scalar_types_are_dtypes_and_convert_traced_values(name):
         np.testing.assert_array_equal(got, want)
     if np.dtype(numpy_type).kind == "f":
         np.testing.assert_array_equal(ft.grad(lambda v: fnp.sum(ours(v) * 3).astype(float))(x), [3.0] * 3)
+
+
+def test_size_along_an_axis_like_numpy():
+    x = np.ones((3, 4, 5))
+    for axis in (None, 0, 1, -1):
+        assert fnp.size(x, axis) == np.size(x, axis)
+    assert ft.jit(lambda v: v * fnp.size(v, 1))(x)[0, 0, 0] == 4
+    with pytest.raises(np.exceptions.AxisError):
+        fnp.size(x, 3)
