@@ -199,6 +199,11 @@ def derived(closed: ClosedJaxpr, key, build):
     return closed if entry is _ITSELF else entry
 
 
+def clear_derived():
+    """Forget every derived form (ft.clear_caches): each is rebuilt when next needed."""
+    _DERIVED.clear()
+
+
 def jit_call(closed: ClosedJaxpr, args, name):
     """Bind `closed` (which must have no constvars left: pass them as leading args)."""
     if closed.jaxpr.constvars:
