@@ -424,7 +424,7 @@ class Embedding(Module):
         if np.dtype(ids.dtype).kind not in "iu":
             raise TypeError(at_user_line(f"{self.describe()}: ids must be integers, got an array of "
                                          f"{np.dtype(ids.dtype).name}"))
-        return self.weight[ids]
+        return fnp.take(self.weight, ids, axis=0)  # NB: not weight[ids], which NumPy would do for a NumPy weight
 
     def describe(self):
         return f"Embedding({self.num_embeddings}, {self.features})"
