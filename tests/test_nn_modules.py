@@ -108,6 +108,12 @@ def test_flatten_unflatten_round_trip(name):
     assert ft.tree_util.tree_structure(_perturbed(module)) == treedef
 
 
+def test_key_paths_name_the_fields():
+    model = nn.MLP(2, 3, 4, 1, key=KEY)
+    paths = [ft.tree_util.keystr(path) for path, _ in ft.tree_util.tree_flatten_with_path(model)[0]]
+    assert paths == [".layers[0].weight", ".layers[0].bias", ".layers[1].weight", ".layers[1].bias"]
+
+
 def test_structure_holds_the_static_fields():
     a, b = nn.Conv2d(2, 3, 3, key=KEY), nn.Conv2d(2, 3, 3, stride=2, key=KEY)
     assert [np.shape(x) for x in ft.tree_util.tree_leaves(a)] == [np.shape(x) for x in ft.tree_util.tree_leaves(b)]

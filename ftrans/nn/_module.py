@@ -115,6 +115,10 @@ def _flatten(module):
     return [values[name] for name in dynamic], (values["_ft_layout"], tuple(values[name] for name in static))
 
 
+def _child_keys(module, aux):
+    return [tree_util.GetAttrKey(name) for name in aux[0][0]]
+
+
 def _unflatten(cls, aux, children):
     # NB: as Equinox's, unflattening does not call __init__: the children may be tracers, None or
     # anything a tree_map put there
@@ -154,6 +158,8 @@ class Module:
         cls._ft_fields = tuple(f.name for f in dataclasses.fields(cls))
         cls.__init__ = _wrap_init(cls.__init__, generated=not custom_init)
         tree_util.register_pytree_node(cls, _flatten, functools.partial(_unflatten, cls))
+        # key paths name the fields (GetAttrKey('weight')), as register_dataclass's do
+        tree_util._CHILD_KEYS[cls] = _child_keys
 
     def __setattr__(self, name, value):
         if id(self) in _INITIALIZING and name in type(self)._ft_fields:
