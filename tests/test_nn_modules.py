@@ -289,6 +289,29 @@ def test_linear_mlp_and_embedding_formulas():
     _close(embedding(EMBEDDING_IDS), np.asarray(embedding.weight)[EMBEDDING_IDS], 0, 0)
 
 
+@given(st.lists(st.integers(1, 3), max_size=2), st.sampled_from([np.float64, np.float32]))
+def test_any_leading_batch_shape(batch, dtype):
+    """Linear, LayerNorm and the cells take any leading batch axes, as NumPy's formulas do."""
+    batch = tuple(batch)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    linear = ft.tree_util.tree_map(lambda w: w.astype(dtype), _perturbed(nn.Linear(3, 2, key=KEY)))
+    x = _normal(*batch, 3, dtype=dtype)
+    y = linear(x)
+    assert y.shape == batch + (2,) and y.dtype == dtype
+    _close(y, x @ linear.weight + linear.bias, tol, tol)
+    norm = nn.LayerNorm(3, dtype=dtype)
+    centred = x - x.mean(-1, keepdims=True)
+    _close(norm(x), centred / np.sqrt((centred ** 2).mean(-1, keepdims=True) + 1e-6), 10 * tol, 10 * tol)
+    cell = nn.GRUCell(3, 2, key=KEY, dtype=dtype)
+    carry, out = cell(cell.initialize_carry(batch), x)
+    assert carry.shape == batch + (2,) and carry.dtype == dtype
+    flat_carry, _ = cell(np.zeros((math.prod(batch), 2), dtype), x.reshape(-1, 3))
+    _close(carry, flat_carry.reshape(carry.shape), tol, tol)
+    ids = RNG.integers(0, 7, size=batch)
+    embedding = nn.Embedding(7, 2, key=KEY, dtype=dtype)
+    _close(embedding(ids), np.asarray(embedding.weight)[ids], 0, 0)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_layer_norm_formula(dtype):
     norm = _perturbed(nn.LayerNorm((3, 4), epsilon=1e-3, dtype=dtype))
@@ -418,6 +441,16 @@ def test_sequential_passes_keys_and_indexes():
     assert len(model) == 3 and model[0] is first and isinstance(model[1], nn.Lambda)
     _close(model[:2](x), np.maximum(first(x), 0))
     assert [type(m).__name__ for m in model] == ["Linear", "Lambda", "Linear"]
+
+    class Scale(nn.Module):  # a call without a key: called as layer(x) under Sequential(key=...)
+        factor: object
+
+        def __call__(self, x):
+            return self.factor * x
+
+    noisy = nn.Sequential([Scale(np.array(3.0)), nn.Dropout(0.5)])
+    key = ft.random.PRNGKey(2)
+    _close(noisy(x, key=key), nn.Dropout(0.5)(3.0 * x, key=ft.random.split(key, 2)[1]))
 
 
 # -------------------- initial values --------------------

@@ -7,6 +7,8 @@ of leading batch dimensions (convolutions: channels last).
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 from typing import NamedTuple
 
@@ -432,10 +434,21 @@ class Embedding(Module):
 
 # -------------------- Sequential --------------------
 
+@functools.lru_cache(maxsize=None)
+def _takes_key(layer_type):
+    """Whether a layer class's __call__ has a `key` parameter (or **kwargs)."""
+    try:
+        parameters = inspect.signature(layer_type.__call__).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "key" or p.kind is p.VAR_KEYWORD for p in parameters)
+
+
 class Sequential(Module):
     """Layers applied in order: `Sequential([Linear(...), relu, Linear(...)])(x)`. A plain function
-    among them is wrapped in a `Lambda`. With `key=`, each layer gets its own split of it
-    (Dropout needs one); without it, layers are called as layer(x)."""
+    among them is wrapped in a `Lambda`. With `key=`, each layer whose call takes a `key` gets
+    its own split of it (Dropout needs one); the others, and all without `key=`, are called
+    as layer(x)."""
     layers: tuple
 
     def __init__(self, layers):
@@ -454,7 +467,7 @@ class Sequential(Module):
                 x = layer(x)
             return x
         for layer, k in zip(self.layers, random.split(key, len(self.layers)), strict=True):
-            x = layer(x, key=k)
+            x = layer(x, key=k) if _takes_key(type(layer)) else layer(x)
         return x
 
     def __getitem__(self, i):
