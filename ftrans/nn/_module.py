@@ -344,7 +344,7 @@ def summary(tree):
     rows = []
 
     def visit(name, module, depth):
-        own = [f"{n.rsplit('.', 1)[-1]}:{_short(v)}" for n, v in _submodules(module) if not isinstance(v, Module)]
+        own = [f"{n}:{_short(v)}" for n, v in _submodules(module) if not isinstance(v, Module)]
         rows.append(("  " * depth + name, module.describe(), " ".join(own), count_params(module)))
         for n, v in _submodules(module):
             if isinstance(v, Module):
