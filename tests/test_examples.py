@@ -7,7 +7,8 @@ import pytest
 
 EXAMPLES = sorted((pathlib.Path(__file__).parent.parent / "examples").glob("*.py"))
 # main()'s keyword arguments for a quick run
-SMALL_SIZES = {"export_and_serve": {"steps": 60}, "small_graphs": {"size": 2}, "implicit_layer": {"steps": 60}}
+SMALL_SIZES = {"export_and_serve": {"steps": 60}, "small_graphs": {"size": 2}, "implicit_layer": {"steps": 60},
+               "two_layer_net": {"steps": 100}, "cnn_digits": {"epochs": 3, "min_accuracy": 0.5}}
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
