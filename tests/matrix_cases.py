@@ -10,6 +10,7 @@ from ir.primitives import decompositions as dec
 
 SPD = np.array([[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]])    # eigenvalues apart
 GENERAL = np.array([[2.0, 0.5, -1.0], [0.3, 1.5, 0.4], [-0.2, 0.7, 3.0]])
+ROTATING = np.array([[1.0, -2.0, 0.3], [2.5, 1.0, 0.5], [0.1, -0.4, 3.0]])  # a complex pair, entries apart
 WIDE = np.array([[2.0, 0.5, -1.0, 0.4], [0.3, 1.5, 0.4, -0.6], [-0.2, 0.7, 3.0, 0.1]])
 DIRECTION = np.array([[0.3, -0.2, 0.1], [0.4, 0.2, -0.3], [0.1, 0.5, -0.1]])
 
@@ -60,5 +61,14 @@ def qr(x):
     return _flat(q, r)
 
 
+def eig(x):
+    """Real and imaginary parts of the eigenvalues and eigenvectors (a complex pair among them; each
+    column's largest entry is at least 0.05 above the next along the whole curve, so LAPACK's
+    normalization, which makes it real, is smooth there)."""
+    w, v = dec.eig(matrix_of(x, ROTATING), compute_left_eigenvectors=False)
+    return _flat(fnp.real(w), fnp.imag(w), fnp.real(v), fnp.imag(v))
+
+
 FUNCTIONS = {"cholesky": (cholesky, 1), "triangular_solve": (triangular_solve, 2), "lu": (lu, 1),
-             "eigh": (eigh, 1), "svd": (svd, 1), "qr": (qr, 1)}
+             "eigh": (eigh, 1), "svd": (svd, 1), "qr": (qr, 1),
+             "eig": (eig, 1)}

@@ -344,7 +344,7 @@ def _():
 # -------------------- decompositions: numpy.linalg's own, on stacks of well-conditioned matrices --------------------
 
 def _matrices(d, square=True, min_side=1):
-    dtype = d(st.sampled_from(FLOATS))
+    dtype = d(st.sampled_from(FLOATS + COMPLEX))
     batch = d(hnp.array_shapes(min_dims=0, max_dims=2, max_side=3))
     m = d(st.integers(min_side, 4))
     n = m if square else d(st.integers(min_side, 4))
@@ -354,18 +354,18 @@ def _matrices(d, square=True, min_side=1):
 def _spd(d):
     a, dtype = _matrices(d)
     n = a.shape[-1]
-    return (a @ np.swapaxes(a, -1, -2) + n * np.eye(n)).astype(dtype)
+    return (a @ np.conj(np.swapaxes(a, -1, -2)) + n * np.eye(n)).astype(dtype)  # Hermitian for complex a
 
 
 def _lu_reference(a):
     """Doolittle with partial pivoting, one matrix at a time (jax.lax.linalg.lu's outputs)."""
     n = a.shape[-1]
-    flat = a.reshape(-1, n, n).astype(np.float64)
+    flat = a.reshape(-1, n, n).astype(np.result_type(a.dtype, np.float64))
     lus, pivots, perms = [], [], []
     for m in flat:
         m, piv, perm = m.copy(), [], list(range(n))
         for k in range(n):
-            p = k + int(np.argmax(np.abs(m[k:, k])))
+            p = k + int(np.argmax(np.abs(m[k:, k].real) + np.abs(m[k:, k].imag)))  # LAPACK's getrf's pivot
             piv.append(p)
             m[[k, p]], perm[k], perm[p] = m[[p, k]], perm[p], perm[k]
             m[k + 1:, k] /= m[k, k]
@@ -381,13 +381,48 @@ row("eigh")((lambda d: ([_spd(d)], {}), lambda args, params: list(np.linalg.eigh
 row("lu")((lambda d: ([_spd(d)], {}), lambda args, params: _lu_reference(args[0])))
 
 
+def _unit_largest_real(v):
+    """Columns of unit norm with their largest entry real and positive (eig's left eigenvectors)."""
+    v = v / np.linalg.norm(v, axis=-2, keepdims=True)
+    largest = np.take_along_axis(v, np.argmax(np.abs(v), axis=-2)[..., None, :], axis=-2)
+    return v * np.conj(largest) / np.abs(largest)
+
+
+def _left_eigenvectors(v):
+    """The rows of v^-1, conjugated, normalized (what LAPACK's geev returns as vl; that they solve the
+    left problem is tests/test_linalg.py's test_eig_eigenvectors_are_normalized_as_lapack_...)."""
+    return _unit_largest_real(np.conj(np.swapaxes(np.linalg.inv(v), -1, -2)))
+
+
+@row("eig")
+def _():
+    def draw(d):
+        # distinct eigenvalues: a diagonal of separate values plus a small perturbation
+        a, dtype = _matrices(d)
+        n = a.shape[-1]
+        a = (np.diag(np.arange(1.0, n + 1) * 3) + a * 0.2).astype(dtype)
+        return [a], {"compute_left_eigenvectors": d(st.booleans()), "compute_right_eigenvectors": d(st.booleans())}
+
+    def reference(args, params):
+        (a,) = args
+        dtype = np.result_type(a.dtype, np.complex64)
+        w, v = np.linalg.eig(a)
+        outs = [w.astype(dtype)]
+        if params["compute_left_eigenvectors"]:
+            outs.append(_left_eigenvectors(v.astype(dtype)).astype(dtype))
+        if params["compute_right_eigenvectors"]:
+            outs.append(v.astype(dtype))
+        return outs
+    return draw, reference
+
+
 def _substitution(t, b):
     """Solve t x = b for triangular t (either triangle), column by column, matrix by matrix
     (numpy.linalg.solve would round where substitution is exact)."""
     n = t.shape[-1]
     lower = np.allclose(t, np.tril(t))
     tf, bf = t.reshape(-1, n, n), b.reshape(-1, n, b.shape[-1])
-    x = np.zeros(bf.shape)
+    x = np.zeros(bf.shape, np.result_type(t, b))
     for m in range(tf.shape[0]):
         for i in (range(n) if lower else range(n - 1, -1, -1)):
             x[m, i] = (bf[m, i] - tf[m, i] @ x[m]) / tf[m, i, i]
@@ -406,7 +441,7 @@ def _():
                         "unit_diagonal": d(st.booleans())}
 
     def reference(args, params):
-        a, b = (x.astype(np.float64) for x in args)
+        a, b = (x.astype(np.result_type(x.dtype, np.float64)) for x in args)
         t = np.tril(a) if params["lower"] else np.triu(a)
         if params["unit_diagonal"]:
             t = t - t * np.eye(a.shape[-1]) + np.eye(a.shape[-1])
@@ -427,7 +462,7 @@ def _():
 
     def reference(args, params):
         u, s, vt = np.linalg.svd(args[0], full_matrices=params["full_matrices"])
-        return [s, u, vt]
+        return [s.astype(args[0].real.dtype), u, vt]
     return draw, reference
 
 
@@ -1175,6 +1210,9 @@ BAD_INPUTS = [
     ("cholesky", [A((3,))], {}),
     ("cholesky", [A((3, 3), I32)], {}),
     ("eigh", [A((2, 3))], {}),
+    ("eig", [A((2, 3))], {"compute_left_eigenvectors": False, "compute_right_eigenvectors": True}),
+    ("eig", [A((3, 3), I32)], {"compute_left_eigenvectors": False, "compute_right_eigenvectors": True}),
+    ("eig", [A((3, 3))], {"compute_left_eigenvectors": 0, "compute_right_eigenvectors": True}),
     ("lu", [A((3,))], {}),
     ("svd", [A((3,))], {"full_matrices": False}),
     ("svd", [A((3, 2), I64)], {"full_matrices": False}),
@@ -1611,7 +1649,7 @@ NO_RANK0_OPERANDS = {
     "argmax": "reduces one axis of its operand", "argmin": "reduces one axis of its operand",
     "concatenate": "joins operands along an axis",
     "gather": "indexes the leading axes of its operand with index rows",
-    **{name: "decomposes matrices" for name in ("cholesky", "triangular_solve", "lu", "eigh", "svd", "qr")},
+    **{name: "decomposes matrices" for name in ("cholesky", "triangular_solve", "lu", "eigh", "svd", "qr", "eig")},
     "sort": "sorts along an axis of its operands", "cumsum": "scans along an axis of its operand",
     "cumprod": "scans along an axis of its operand", "cummax": "scans along an axis of its operand",
     "cummin": "scans along an axis of its operand",

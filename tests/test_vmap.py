@@ -366,11 +366,15 @@ def _spd_matrices(shape):
 
 
 def _all_outputs(name, **params):
-    """The primitive's outputs, flattened and joined into one float vector."""
+    """The primitive's outputs, flattened and joined into one float vector (complex ones as their parts)."""
     bound = _bind(name, **params)
     if not ir.PRIMITIVES[name].multiple_results:
         return bound
-    return lambda *operands: fnp.concatenate([fnp.ravel(out).astype(np.float64) for out in bound(*operands)])
+
+    def parts(out):
+        return [fnp.real(out), fnp.imag(out)] if fnp.iscomplexobj(out) else [out]
+    return lambda *operands: fnp.concatenate([fnp.ravel(p).astype(np.float64) for out in bound(*operands)
+                                              for p in parts(out)])
 
 
 def _decomposition(name, square=True, **params):
@@ -437,6 +441,7 @@ CASES = {
     **{name: _decomposition(name) for name in ("cholesky", "eigh", "lu")},
     "svd": _decomposition("svd", square=False, full_matrices=False),
     "qr": _decomposition("qr", square=False, full_matrices=False),
+    "eig": _decomposition("eig", compute_left_eigenvectors=True, compute_right_eigenvectors=True),
     "triangular_solve": _triangular_solve,
     **{name: _unary(name, **_positive) for name in ["lgamma", "digamma"]},
     "polygamma": _unary("polygamma", m=2, **_positive),

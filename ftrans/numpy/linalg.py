@@ -1,11 +1,11 @@
-"""ftrans.numpy.linalg: numpy.linalg's functions (JAX's jnp.linalg), on real matrices.
+"""ftrans.numpy.linalg: numpy.linalg's functions (JAX's jnp.linalg), on real and complex matrices.
 
 Decompositions are primitives (ir/primitives/decompositions.py: cholesky,
-triangular_solve, lu, eigh, svd, qr, each with JAX's JVP rule); the rest are
+triangular_solve, lu, eigh, svd, qr, eig, each with JAX's JVP rule); the rest are
 compositions of them (solve, inv, det and slogdet through lu; lstsq, pinv, the
 spectral norms through svd). Every function maps over leading dimensions, as
 NumPy's do. Results are named tuples under NumPy 2's names (EighResult, ...).
-`eig` and `eigvals` need complex dtypes, which ftrans does not have yet.
+Symmetric means Hermitian for complex matrices (cholesky, eigh).
 """
 from __future__ import annotations
 
@@ -19,11 +19,17 @@ from ftrans.numpy._core import (ShapeMismatchError, as_operand, aval_of, convert
                                 result_type, static_int)
 from ftrans.numpy._linalg import matmul
 from ftrans.numpy._shape import broadcast_to, expand_dims, reshape, transpose
+from ir.core import real_dtype
 from ir.errors import at_user_line
 from ir.primitives import decompositions as dec
 
-__all__ = ["cholesky", "det", "eigh", "eigvalsh", "inv", "lstsq", "matrix_power", "matrix_rank", "norm",
+__all__ = ["cholesky", "det", "eig", "eigh", "eigvals", "eigvalsh", "inv", "lstsq", "matrix_power", "matrix_rank", "norm",
            "pinv", "qr", "slogdet", "solve", "svd", "svdvals"]
+
+
+class EigResult(NamedTuple):
+    eigenvalues: object
+    eigenvectors: object
 
 
 class EighResult(NamedTuple):
@@ -48,11 +54,9 @@ class SlogdetResult(NamedTuple):
 
 
 def _matrix(a, name, square=True):
-    """`a` as a float array of rank >= 2 (square matrices if `square`)."""
+    """`a` as a float or complex array of rank >= 2 (square matrices if `square`)."""
     a = as_operand(a)
     aval = aval_of(a, name)
-    if aval.dtype.kind == "c":
-        raise TypeError(at_user_line(f"{name}: complex matrices are not supported yet"))
     if aval.ndim < 2:
         raise ValueError(at_user_line(f"{name}: {aval.ndim}-dimensional array given; array must be at least "
                                       f"two-dimensional"))
@@ -63,7 +67,8 @@ def _matrix(a, name, square=True):
 
 
 def _symmetrize(a):
-    return ew.multiply(ew.add(a, dec.matrix_transpose(a)), 0.5)
+    """(a + a^H) / 2, as JAX's symmetrize_input."""
+    return ew.multiply(ew.add(a, dec.adjoint(a)), 0.5)
 
 
 def _shape(x):
@@ -74,10 +79,10 @@ def _shape(x):
 
 @public
 def cholesky(a, *, upper=False, symmetrize_input=True):
-    """L with a = L L^T (upper=True: U with a = U^T U). NaN where a is not positive definite, as JAX."""
+    """L with a = L L^H (upper=True: U with a = U^H U). NaN where a is not positive definite, as JAX."""
     a = _matrix(a, "cholesky")
     l = dec.cholesky(_symmetrize(a) if symmetrize_input else a)
-    return dec.matrix_transpose(l) if upper else l
+    return dec.adjoint(l) if upper else l
 
 
 @public
@@ -90,9 +95,25 @@ def eigh(a, UPLO=None, symmetrize_input=True):
     if symmetrize_input:
         a = _symmetrize(a)
     elif UPLO == "U":
-        a = dec.matrix_transpose(a)
+        a = dec.adjoint(a)  # the primitive reads the lower triangle: a's upper one, mirrored
     v, w = dec.eigh(a)
     return EighResult(w, v)
+
+
+@public
+def eig(a):
+    """Eigenvalues and right eigenvectors (columns, unit norm, largest entry real: LAPACK's) of general
+    square matrices, always complex, as JAX's (numpy.linalg.eig gives real arrays when they are real).
+    Differentiable where the eigenvalues are distinct."""
+    a = _matrix(a, "eig")
+    w, v = dec.eig(a, compute_left_eigenvectors=False, compute_right_eigenvectors=True)
+    return EigResult(w, v)
+
+
+@public
+def eigvals(a):
+    a = _matrix(a, "eigvals")
+    return dec.eig(a, compute_left_eigenvectors=False, compute_right_eigenvectors=False)[0]
 
 
 @public
@@ -223,7 +244,7 @@ def pinv(a, rtol=None, hermitian=False, *, rcond=None):
     u, s, vt = svd(a, full_matrices=False)
     keep = ew.greater(s, _cutoff(s, rtol))
     s_inv = ew.where(keep, ew.divide(1.0, ew.where(keep, s, 1.0)), 0.0)
-    return matmul(dec.matrix_transpose(vt), ew.multiply(expand_dims(s_inv, -1), dec.matrix_transpose(u)))
+    return matmul(dec.adjoint(vt), ew.multiply(expand_dims(s_inv, -1), dec.adjoint(u)))
 
 
 @public
@@ -251,12 +272,12 @@ def lstsq(a, b, rcond=None):
     keep = ew.greater(s, _cutoff(s, rtol))
     s_inv = ew.where(keep, ew.divide(1.0, ew.where(keep, s, 1.0)), 0.0)
     b2 = expand_dims(b, -1) if vector else b
-    x = matmul(dec.matrix_transpose(vt), ew.multiply(expand_dims(s_inv, -1), matmul(dec.matrix_transpose(u), b2)))
+    x = matmul(dec.adjoint(vt), ew.multiply(expand_dims(s_inv, -1), matmul(dec.adjoint(u), b2)))
     rank = red.sum(keep)
     if m > n:
-        residuals = red.sum(ew.square(ew.subtract(matmul(a, x), b2)), axis=0)
+        residuals = red.sum(_abs_squared(ew.subtract(matmul(a, x), b2)), axis=0)
     else:
-        residuals = np.zeros((0,), aval_of(a).dtype)
+        residuals = np.zeros((0,), real_dtype(aval_of(a).dtype))
     if vector:
         x = reshape(x, (n,))
     return x, residuals, rank, s
@@ -283,16 +304,21 @@ def matrix_power(a, n):
 
 # -------------------- norms --------------------
 
+def _abs_squared(x):
+    """|x|^2, real for complex x."""
+    return ew.square(ew.abs(x)) if aval_of(x).dtype.kind == "c" else ew.multiply(x, x)
+
+
 def _vector_norm(x, ord, axis, keepdims):
     absolute = ew.abs(x)
     if ord is None or ord == 2:
-        return ew.sqrt(red.sum(ew.multiply(x, x), axis=axis, keepdims=keepdims))
+        return ew.sqrt(red.sum(_abs_squared(x), axis=axis, keepdims=keepdims))
     if ord == np.inf:
         return red.max(absolute, axis=axis, keepdims=keepdims)
     if ord == -np.inf:
         return red.min(absolute, axis=axis, keepdims=keepdims)
     if ord == 0:
-        return convert(red.sum(ew.not_equal(x, 0), axis=axis, keepdims=keepdims), aval_of(x).dtype)
+        return convert(red.sum(ew.not_equal(x, 0), axis=axis, keepdims=keepdims), real_dtype(aval_of(x).dtype))
     if ord == 1:
         return red.sum(absolute, axis=axis, keepdims=keepdims)
     if isinstance(ord, str):
@@ -305,7 +331,7 @@ def _matrix_norm(x, ord, axes, keepdims):
     row, col = axes
     ndim = aval_of(x).ndim
     if ord is None or ord == "fro":
-        out = ew.sqrt(red.sum(ew.multiply(x, x), axis=axes))
+        out = ew.sqrt(red.sum(_abs_squared(x), axis=axes))
     elif ord in (1, -1):
         sums = red.sum(ew.abs(x), axis=row)
         out = (red.max if ord == 1 else red.min)(sums, axis=col - 1 if col > row else col)
@@ -329,13 +355,13 @@ def norm(x, ord=None, axis=None, keepdims=False):
     matrix norms (None/'fro', 'nuc', 1, -1, 2, -2, inf, -inf) over two."""
     x = as_operand(x)
     aval = aval_of(x, "norm")
-    if aval.dtype.kind != "f":
+    if aval.dtype.kind not in "fc":
         x = convert(x, inexact_dtype(aval.dtype))
         aval = aval_of(x)
     ndim = aval.ndim
     if axis is None:
         if ord is None:
-            out = ew.sqrt(red.sum(ew.multiply(x, x)))
+            out = ew.sqrt(red.sum(_abs_squared(x)))
             return reshape(out, (1,) * ndim) if keepdims else out
         if ndim == 1:
             axis = 0

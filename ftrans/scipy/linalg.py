@@ -1,4 +1,4 @@
-"""ftrans.scipy.linalg: scipy.linalg's functions as jax.scipy.linalg has them (real matrices)."""
+"""ftrans.scipy.linalg: scipy.linalg's functions as jax.scipy.linalg has them (real and complex matrices)."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +7,7 @@ from ftrans import lax
 from ftrans.numpy import _elementwise as ew
 from ftrans.numpy import _reductions as red
 from ftrans.numpy import linalg as fla
-from ftrans.numpy._core import as_operand, aval_of, convert, public, static_int
+from ftrans.numpy._core import as_operand, aval_of, convert, inexact_dtype, public, result_type, static_int
 from ftrans.numpy._linalg import matmul
 from ftrans.numpy._shape import broadcast_to, expand_dims, reshape
 from ir.errors import at_user_line
@@ -20,7 +20,8 @@ __all__ = ["cho_factor", "cho_solve", "cholesky", "det", "eigh", "expm", "inv", 
 def _rhs(b, a, name):
     """b in a's dtype, as a stack of matrices (a 1-D b or one with a's batch dims and one dim less: a vector)."""
     b = as_operand(b)
-    b = convert(b, aval_of(a).dtype)
+    dtype = inexact_dtype(result_type(aval_of(a), aval_of(b, name), name=name)[0])  # a real a with a complex b
+    a, b = convert(a, dtype), convert(b, dtype)
     vector = aval_of(b).ndim == aval_of(a).ndim - 1
     if vector:
         b = expand_dims(b, -1)
@@ -45,13 +46,14 @@ def solve_triangular(a, b, trans=0, lower=False, unit_diagonal=False, overwrite_
     if transpose is None:
         raise ValueError(at_user_line(f"solve_triangular: trans must be 0, 1, 2, 'N', 'T' or 'C', got {trans!r}"))
     a, b, vector = _rhs(b, a, "solve_triangular")
-    x = dec.triangular_solve(a, b, left_side=True, lower=lower, transpose_a=transpose, unit_diagonal=unit_diagonal)
+    x = dec.triangular_solve(a, b, left_side=True, lower=lower, transpose_a=transpose, conjugate_a=trans in (2, "C"),
+                             unit_diagonal=unit_diagonal)
     return _unvector(x, vector)
 
 
 @public
 def cholesky(a, lower=False, overwrite_a=False, check_finite=True):
-    """SciPy's default: the upper factor U, a = U^T U."""
+    """SciPy's default: the upper factor U, a = U^H U."""
     return fla.cholesky(a, upper=not lower)
 
 
@@ -67,9 +69,9 @@ def cho_solve(c_and_lower, b, overwrite_b=False, check_finite=True):
     c, lower = c_and_lower
     c = fla._matrix(c, "cho_solve")
     c, b, vector = _rhs(b, c, "cho_solve")
-    # a = L L^T: L y = b, then L^T x = y (with U = L^T: U^T y = b, U x = y)
-    y = dec.triangular_solve(c, b, left_side=True, lower=lower, transpose_a=not lower)
-    x = dec.triangular_solve(c, y, left_side=True, lower=lower, transpose_a=lower)
+    # a = L L^H: L y = b, then L^H x = y (with U = L^H: U^H y = b, U x = y)
+    y = dec.triangular_solve(c, b, left_side=True, lower=lower, transpose_a=not lower, conjugate_a=not lower)
+    x = dec.triangular_solve(c, y, left_side=True, lower=lower, transpose_a=lower, conjugate_a=lower)
     return _unvector(x, vector)
 
 
