@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from ftrans._callbacks import debug_callback as callback
 from ftrans._callbacks import debug_print as print  # noqa: A001 (JAX's name)
+from ftrans._debugger import BreakpointQuit, breakpoint  # noqa: A004 (JAX's name)
 from ftrans._unavailable import missing_name_error
 
-__all__ = ["callback", "print"]
+__all__ = ["BreakpointQuit", "breakpoint", "callback", "print"]
 
 
 def __getattr__(name):

@@ -224,3 +224,38 @@ def test_hand_written_callbacks_are_refused(text):
 def test_export_refuses_a_program_with_a_callback(tmp_path):
     with pytest.raises(ft.ExportError, match="cannot be exported"):
         ft.export(f_print, X, path=str(tmp_path / "program"))
+
+
+def _breakpointed(x):
+    y = fnp.sin(x) * 2
+    scale = 3
+    ft.debug.breakpoint()
+    return y * scale
+
+
+@pytest.mark.parametrize("wrap", ["eager", "jit", "grad", "vmap"])
+def test_breakpoint_shows_run_time_values_and_continues(wrap, monkeypatch, capsys):
+    import io
+    monkeypatch.setattr("sys.stdin", io.StringIO("p y\nscale + 1\nw\nnot_a_name\nc\n" * 2))
+    x = np.array([0.5, 1.5])
+    if wrap == "grad":
+        out = ft.grad(lambda v: fnp.sum(_breakpointed(v)))(x)
+        np.testing.assert_allclose(out, 6 * np.cos(x))
+    elif wrap == "vmap":
+        np.testing.assert_allclose(ft.vmap(_breakpointed)(x), 6 * np.sin(x))
+    else:
+        f = ft.jit(_breakpointed) if wrap == "jit" else _breakpointed
+        np.testing.assert_allclose(f(x), 6 * np.sin(x))
+    shown = capsys.readouterr().out
+    assert "Entering ftrans debugger at" in shown and "_breakpointed()" in shown
+    first = "array([0.95885108" if wrap != "vmap" else "array(0.95885108"
+    assert first in shown and "(fdb) 4" in shown and "NameError" in shown
+
+
+def test_breakpoint_quit_stops_the_program(monkeypatch):
+    import io
+    monkeypatch.setattr("sys.stdin", io.StringIO("q\n"))
+    with pytest.raises(ft.debug.BreakpointQuit, match="_breakpointed"):
+        ft.jit(_breakpointed)(np.ones(2))
+    with pytest.raises(ValueError, match="cli"):
+        ft.debug.breakpoint(backend="web")
