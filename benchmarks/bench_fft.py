@@ -10,16 +10,29 @@ gradients are checked against each other before timing. Times are the best of
 several repeats (the machine may be shared); each ratio compares two rows of
 this run.
 
-Run: python benchmarks/bench_fft.py
+Threads: both libraries on one thread by default (NumPy's FFT, pocketfft, uses one;
+XLA's CPU runtime is told the same through XLA_FLAGS, and BLAS through its
+*_NUM_THREADS variables), set before NumPy or JAX are imported; FTRANS_BENCH_THREADS=k
+gives XLA and BLAS k threads instead. The settings are printed.
+
+Run: python benchmarks/bench_fft.py   (with JAX: /tmp/jaxenv/bin/python benchmarks/bench_fft.py)
 """
 import os
-import platform
-import time
 
-import numpy as np
+THREADS = int(os.environ.get("FTRANS_BENCH_THREADS", "1"))
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, str(THREADS))
+if THREADS == 1:
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false "
+                               "intra_op_parallelism_threads=1").strip()
 
-import ftrans as ft
-import ftrans.numpy as fnp
+import platform  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import ftrans as ft  # noqa: E402
+import ftrans.numpy as fnp  # noqa: E402
 
 N = 2 ** 20
 
@@ -80,7 +93,8 @@ def main(n=N):
     got, want = ft_grad(*args), numpy_grad(*args)
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9 * np.max(np.abs(want)))
     print(f"jit(grad) of a spectral loss on {n} points, float64 | {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores")
+          f"{os.cpu_count()} cores; threads: {THREADS} (BLAS {os.environ['OPENBLAS_NUM_THREADS']}, "
+          f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r})")
     t_numpy = best_of(numpy_grad, *args)
     t_ft = best_of(ft_grad, *args)
     print(f"  NumPy, hand-written gradient   {t_numpy * 1e3:8.1f} ms")

@@ -76,8 +76,6 @@ def _same(got, want, what):
 @pytest.mark.parametrize("name", UNARY)
 def test_unary_functions_match_numpy_at_special_parts(name, dtype):
     z = _special(dtype)
-    if name == "sign":  # z / |z|: NumPy's own special case of infinite parts (sign(inf + 1j) = 1) is not ours
-        z = z[np.isfinite(z)]
     with np.errstate(all="ignore"):
         want = getattr(np, name)(z)
     _same(getattr(fnp, name)(z), want, f"{name} eager")
@@ -249,3 +247,18 @@ def test_complex_values_are_ordered_as_numpy_orders_them():
     finite = z[0]
     grad = ft.grad(lambda a: fnp.real(fnp.max(a)))(finite)
     np.testing.assert_array_equal(grad, [0, 0, 1, 0])
+
+
+@pytest.mark.parametrize("dtype", [C64, C128])
+def test_sign_is_numpy_2_s_at_infinite_nan_and_subnormal_parts_signs_of_zeros_included(dtype):
+    tiny = np.finfo(np.dtype(f"f{dtype.itemsize // 2}")).smallest_subnormal
+    parts = [0.0, -0.0, 1.0, -2.5, np.inf, -np.inf, np.nan, tiny, -3 * tiny]
+    re, im = np.meshgrid(parts, parts)
+    z = np.empty(re.size, dtype)
+    z.real, z.imag = re.ravel(), im.ravel()
+    with np.errstate(all="ignore"):
+        want = np.sign(z)
+    for got in (fnp.sign(z), ft.jit(fnp.sign)(z)):
+        np.testing.assert_allclose(got, want, rtol=1e-6, equal_nan=True)
+        np.testing.assert_array_equal(np.signbit(got.real), np.signbit(want.real))
+        np.testing.assert_array_equal(np.signbit(got.imag), np.signbit(want.imag))

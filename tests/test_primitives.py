@@ -360,7 +360,9 @@ def _spd(d):
 def _lu_reference(a):
     """Doolittle with partial pivoting, one matrix at a time (jax.lax.linalg.lu's outputs)."""
     n = a.shape[-1]
-    flat = a.reshape(-1, n, n).astype(np.result_type(a.dtype, np.float64))
+    # in the input's own precision, as lu computes: an exact cancellation in float32 arithmetic
+    # is not one in float64 (0 against 3e-9, say, where rtol has nothing to scale)
+    flat = a.reshape(-1, n, n).copy()
     lus, pivots, perms = [], [], []
     for m in flat:
         m, piv, perm = m.copy(), [], list(range(n))

@@ -54,11 +54,30 @@ negative = _unary_same_dtype("negative", ew.neg)
 def _sign(x):
     if aval_of(x).dtype.kind != "c":
         return ew.sign(x)
-    # NumPy 2: z / |z|, and 0 at 0
-    magnitude = ew.convert_element_type(ew.abs(x), aval_of(x).dtype)
-    zero = convert(0, aval_of(x).dtype)
+    return _complex_sign(x)
+
+
+def _complex_sign(z):
+    """NumPy 2's sign of a complex number (npy_csign): z / |z| (each part divided by |z|, so that
+    subnormal z stays accurate), 0 at 0; at an infinite part, the direction it points in (sign(inf + 1j)
+    = 1, sign(1 - inf j) = -1j, sign(inf + nan j) = 1, zero parts +0); NaN + NaN j where both parts are
+    infinite, or a part is NaN and none infinite."""
+    real_type = np.dtype(f"f{aval_of(z).dtype.itemsize // 2}")
+    re, im = ew.real(z), ew.imag(z)
+    magnitude = ew.abs(z)
+    zero, one, nan = (convert(v, real_type) for v in (0.0, 1.0, np.nan))
     at_zero = ew.eq(magnitude, zero)
-    return ew.select_n(at_zero, ew.div(x, ew.select_n(at_zero, magnitude, convert(1, aval_of(x).dtype))), zero)
+    safe = ew.select_n(at_zero, magnitude, one)
+    unit_re = ew.select_n(at_zero, ew.div(re, safe), zero)
+    unit_im = ew.select_n(at_zero, ew.div(im, safe), zero)
+    inf = convert(np.inf, real_type)
+    re_inf, im_inf = ew.eq(ew.abs(re), inf), ew.eq(ew.abs(im), inf)
+    # one infinite part: the unit vector along it (sign(re) + 0j, or 0 + sign(im) j)
+    unit_re = ew.select_n(im_inf, ew.select_n(re_inf, unit_re, ew.sign(re)), zero)
+    unit_im = ew.select_n(re_inf, ew.select_n(im_inf, unit_im, ew.sign(im)), zero)
+    some_inf, some_nan = ew.bitwise_or(re_inf, im_inf), ew.bitwise_or(ew.ne(re, re), ew.ne(im, im))
+    undefined = ew.bitwise_or(ew.bitwise_and(re_inf, im_inf), ew.bitwise_and(some_nan, ew.bitwise_not(some_inf)))
+    return ew.complex(ew.select_n(undefined, unit_re, nan), ew.select_n(undefined, unit_im, nan))
 
 
 def _real_only(name, binder):

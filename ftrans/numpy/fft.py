@@ -22,7 +22,7 @@ from ir.primitives import structural
 from ir.primitives.fft import fft as _fft
 
 __all__ = ["fft", "ifft", "rfft", "irfft", "fft2", "ifft2", "rfft2", "irfft2", "fftn", "ifftn", "rfftn", "irfftn",
-           "fftfreq", "rfftfreq", "fftshift", "ifftshift"]
+           "hfft", "ihfft", "fftfreq", "rfftfreq", "fftshift", "ifftshift"]
 
 _NORMS = (None, "backward", "ortho", "forward")
 
@@ -168,6 +168,32 @@ fftn = _n_dimensional("fftn", "FFT", _every_axis)
 ifftn = _n_dimensional("ifftn", "IFFT", _every_axis)
 rfftn = _n_dimensional("rfftn", "RFFT", _every_axis)
 irfftn = _n_dimensional("irfftn", "IRFFT", _every_axis)
+
+
+# hfft and ihfft are irfft and rfft of the conjugate with the norm's direction swapped (as NumPy's)
+_SWAPPED_NORMS = {None: "forward", "backward": "forward", "ortho": "ortho", "forward": "backward"}
+
+
+def _swapped(name, norm):
+    if norm not in _NORMS:
+        _norm_factor(name, norm, 1, False)  # the error for a bad norm
+    return _SWAPPED_NORMS[norm]
+
+
+@public
+def hfft(a, n=None, axis=-1, norm=None):
+    """numpy.fft.hfft: the real spectrum of a signal with Hermitian symmetry given by its first half."""
+    from ftrans.numpy._complex import conj
+    return _transform("hfft", conj(a), None if n is None else (n,), (axis,), _swapped("hfft", norm), "IRFFT",
+                      _last_axis)
+
+
+@public
+def ihfft(a, n=None, axis=-1, norm=None):
+    """numpy.fft.ihfft: the inverse of hfft, the first half of a real signal's (Hermitian) spectrum."""
+    from ftrans.numpy._complex import conj
+    return conj(_transform("ihfft", a, None if n is None else (n,), (axis,), _swapped("ihfft", norm), "RFFT",
+                           _last_axis))
 
 
 @public

@@ -183,6 +183,12 @@ def _nan_where_failed(fun, a, outs_like):
     return tuple(stacked) if len(stacked) > 1 else stacked[0]
 
 
+def _real_values(x, dtype):
+    """Singular values or eigh's eigenvalues in the real dtype of `dtype` (for a complex matrix
+    _nan_where_failed fills a failed one's with complex NaNs)."""
+    return (x.real if x.dtype.kind == "c" else x).astype(real_dtype(dtype), copy=False)
+
+
 def _dtype(a):
     return a.dtype if hasattr(a, "dtype") else np.asarray(a).dtype
 
@@ -412,7 +418,7 @@ def _eigh_impl(a):
     if a.size == 0:
         return [a.astype(dtype), array_module(a).zeros(a.shape[:-1], real_dtype(dtype))]
     w, v = _nan_where_failed(np.linalg.eigh, a, lambda m: [(n,), (n, n)])
-    return [v.astype(dtype, copy=False), w.astype(real_dtype(dtype), copy=False)]
+    return [v.astype(dtype, copy=False), _real_values(w, dtype)]
 
 
 def _eigh_abstract_eval(a):
@@ -461,7 +467,7 @@ def _svd_impl(a, *, full_matrices):
         return [xp.zeros(a.shape[:-2] + (k,), real_dtype(dtype)), eye(m, um).copy(), eye(vn, n).copy()]
     u, s, vt = _nan_where_failed(lambda x: np.linalg.svd(x, full_matrices=full_matrices), a,
                                  lambda x: [(m, um), (k,), (vn, n)])
-    return [s.astype(real_dtype(dtype), copy=False), u.astype(dtype, copy=False), vt.astype(dtype, copy=False)]
+    return [_real_values(s, dtype), u.astype(dtype, copy=False), vt.astype(dtype, copy=False)]
 
 
 def _svd_abstract_eval(a, *, full_matrices):
@@ -598,7 +604,9 @@ def _eig_impl(a, *, compute_left_eigenvectors, compute_right_eigenvectors):
     outs = [w]
     if compute_left_eigenvectors:
         with np.errstate(all="ignore"):
-            vl = np.conj(np.swapaxes(np.linalg.inv(v), -1, -2)) if v.size else v
+            # a NaN (failed) or defective V has no inverse: NaN left eigenvectors, not an error
+            vl = np.conj(np.swapaxes(_nan_where_failed(np.linalg.inv, v, lambda m: [m.shape]), -1, -2)) \
+                if v.size else v
             outs.append(_lapack_normalized(vl, np).astype(dtype, copy=False) if v.size else vl)
     if compute_right_eigenvectors:
         outs.append(v)
