@@ -156,6 +156,7 @@ ROWS = {
     "floor": Row(lax.floor, normal(3), np.floor),
     "ceil": Row(lax.ceil, normal(3), np.ceil),
     "square": Row(lax.square, normal(3), np.square, (0,)),
+    "atan2": Row(lax.atan2, normals((4,), (4,)), np.arctan2, (0, 1)),
     "pow": Row(lax.pow, lambda rng, dtype: (rng.uniform(0.5, 2, 3).astype(dtype),
                                             rng.standard_normal(3).astype(dtype)), np.power, (0, 1)),
     "integer_pow": Row(lambda x: lax.integer_pow(x, 3), normal(3), lambda x: x ** 3, (0,)),
