@@ -496,3 +496,185 @@ def test_static_functions_against_numpy(name):
                     "size", "iscomplexobj", "isrealobj"):
         jitted = ft.jit(lambda: getattr(fnp, name)(*args))()
         assert_like(jitted, want, 1e-12, what=f"jit of {name}")
+
+
+# -------------------- beyond the table --------------------
+
+def test_r_and_c_():
+    a, b = np.arange(3.0), np.array([[1.0, 2.0], [3.0, 4.0]])
+    assert_like(fnp.r_[a, 0.5, 1:4, 0:1:5j], np.r_[a, 0.5, 1:4, 0:1:5j], 1e-12)
+    assert_like(fnp.r_["0,2", a, a], np.r_["0,2", a, a], 1e-12)
+    assert_like(fnp.r_["1", b, b], np.r_["1", b, b], 1e-12)
+    assert_like(fnp.c_[a, a * 2], np.c_[a, a * 2], 1e-12)
+    assert_like(ft.jit(lambda x: fnp.c_[x, x + 1])(a), np.c_[a, a + 1], 1e-12)
+    assert_like(ft.grad(lambda x: fnp.sum(fnp.r_[x, x * 3] ** 2))(a), 20 * a, 1e-12)
+
+
+def test_sort_orders_signed_zeros_and_nans_as_jax():
+    """JAX (and NumPy) sort -0.0 and 0.0 as equal (a stable sort keeps their order) and every
+    NaN last in its order: the values after jnp.sort of this array, and jnp.argsort's indices."""
+    x = np.array([0.0, -0.0, np.nan, -np.nan, 1.0, -1.0, 0.0, -0.0])
+    for run in (lambda f: f, ft.jit):
+        order = np.asarray(run(fnp.argsort)(x))
+        np.testing.assert_array_equal(order, [5, 0, 1, 6, 7, 4, 2, 3])
+        sorted_x = np.asarray(run(fnp.sort)(x))
+        np.testing.assert_array_equal(np.signbit(sorted_x[:6]), np.signbit(x[order][:6]))
+        assert np.isnan(sorted_x[6:]).all()
+    np.testing.assert_array_equal(fnp.argsort(x, descending=True), [2, 3, 4, 0, 1, 6, 7, 5])
+
+
+def test_sort_of_complex_numbers_by_real_then_imaginary_part():
+    z = np.array([1 + 2j, 1 - 1j, -3 + 0j, 1 + 2j, np.nan + 0j, 0 + 5j])
+    assert_like(fnp.sort(z), np.sort(z), 0)
+    assert_like(fnp.argsort(z), np.argsort(z, kind="stable"), 0)
+
+
+def test_value_dependent_shapes_are_concrete_or_sized():
+    x = np.array([3.0, 0.0, 1.0, 3.0, 0.0, 2.0])
+    assert_like(fnp.unique(x), np.unique(x), 0)
+    assert_like(fnp.nonzero(x), np.nonzero(x), 0)
+    assert_like(fnp.where(x), np.where(x), 0)
+    assert_like(fnp.argwhere(x.reshape(2, 3)), np.argwhere(x.reshape(2, 3)), 0)
+    assert_like(fnp.bincount(np.array([0, 3, 3])), np.bincount([0, 3, 3]), 0)
+    for fun in (fnp.unique, fnp.nonzero, fnp.argwhere, fnp.where, fnp.flatnonzero, fnp.bincount):
+        with pytest.raises(ft.errors.ConcretizationError if hasattr(ft, "errors") else Exception, match="size|length"):
+            ft.jit(fun)(x.astype(np.int64) if fun is fnp.bincount else x)
+    got = ft.jit(lambda v: fnp.unique(v, size=5))(x)
+    assert_like(got, np.array([0.0, 1.0, 2.0, 3.0, 0.0]), 0)  # the smallest value fills (JAX's default)
+    assert_like(ft.jit(lambda v: fnp.where(v > 1, size=4, fill_value=-1))(x), (np.array([0, 3, 5, -1]),), 0)
+
+
+def test_unique_under_grad_carries_the_values_derivatives():
+    x = np.array([2.0, 1.0, 2.0, 5.0])
+    grad = ft.grad(lambda v: fnp.sum(fnp.unique(v, size=3) * np.array([1.0, 10.0, 100.0])))(x)
+    # the first of each run of equal sorted values is the one kept (a stable sort: the first 2.0)
+    np.testing.assert_array_equal(grad, [10.0, 1.0, 0.0, 100.0])
+
+
+def test_sort_is_differentiated_by_the_sort_rules():
+    jaxpr = str(ft.make_jaxpr(ft.grad(lambda x: fnp.sum(fnp.sort(x) * np.arange(4.0))))(np.ones(4)))
+    assert "sort" in jaxpr and "scatter_add" in jaxpr or "gather" in jaxpr
+
+
+def test_clip_spellings_and_reduction_keywords():
+    x = np.linspace(-2, 2, 7)
+    for got in (fnp.clip(x, -1, 1), fnp.clip(x, min=-1, max=1), fnp.clip(arr=x, min=-1, max=1),
+                fnp.clip(x, a_max=1, a_min=-1)):
+        assert_like(got, np.clip(x, -1, 1), 0)
+    assert_like(fnp.clip(x, max=0.5), np.clip(x, None, 0.5), 0)
+    with pytest.raises(ValueError, match="initial"):
+        fnp.max(x, where=x > 0)
+    assert_like(fnp.max(np.zeros((0, 3)), axis=0, initial=-1.0), np.max(np.zeros((0, 3)), axis=0, initial=-1.0), 0)
+    assert_like(fnp.all(x > -3, where=x > 0), np.all(x > -3, where=x > 0), 0)
+    assert_like(fnp.any(x > 1.5, where=x < 1), np.any(x > 1.5, where=x < 1), 0)
+    with pytest.raises(ValueError, match="both or neither"):
+        fnp.where(x > 0, x)
+
+
+def test_round_is_half_to_even_at_every_scale():
+    x = np.array([0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 0.49999999999999994, 4503599627370495.5, -0.0, 1e300, np.inf,
+                  np.nan, -0.2])
+    assert_like(fnp.round(x), np.round(x), 0)
+    assert_like(fnp.rint(x.astype(np.float32)), np.rint(x.astype(np.float32)), 0)
+    np.testing.assert_array_equal(np.signbit(fnp.round(x)), np.signbit(np.round(x)))
+    ints_ = np.array([15, 25, -35, 149, 150, 250], np.int64)
+    assert_like(fnp.round(ints_, -1), np.round(ints_, -1), 0)
+    assert_like(fnp.round(ints_, -2), np.round(ints_, -2), 0)
+
+
+def test_inverse_functions_keep_numpy_accuracy_at_the_edges():
+    near_one = 1 - np.logspace(-15, -1, 20)
+    tiny = np.logspace(-300, -1, 30)
+    large = np.logspace(1, 300, 30)
+    cases = {"arcsin": near_one, "arccos": near_one, "arctanh": near_one, "arcsinh": np.r_[tiny, -large, large],
+             "arccosh": np.r_[1 + tiny[-15:], large], "log2": large, "log10": tiny, "exp2": np.r_[-1074.0, 3.0, 1023.5]}
+    for name, x in cases.items():
+        np.testing.assert_allclose(getattr(fnp, name)(x), getattr(np, name)(x), rtol=4e-16 * 8, err_msg=name)
+    np.testing.assert_array_equal(fnp.arcsin(np.array([1.0, -1.0, 1.5])), np.arcsin([1.0, -1.0, 1.5]))
+    np.testing.assert_array_equal(fnp.arctanh(np.array([1.0, -1.0])), [np.inf, -np.inf])
+    big = np.array([1e308, -1e308, 3.0, np.inf])
+    np.testing.assert_allclose(fnp.hypot(big, big[::-1]), np.hypot(big, big[::-1]), rtol=1e-15)
+    np.testing.assert_allclose(fnp.logaddexp(big, big[::-1]), np.logaddexp(big, big[::-1]), rtol=1e-15)
+    np.testing.assert_array_equal(fnp.logaddexp(-np.inf, -np.inf), -np.inf)
+
+
+def test_fmod_and_copysign_keep_signs():
+    x = np.array([5.5, -5.5, 5.5, -5.5, -0.0, 0.0, 3.0])
+    y = np.array([2.0, 2.0, -2.0, -2.0, 1.0, -1.0, 0.0])
+    numbers = ~np.isnan(np.fmod(x, y))  # a NaN's sign is not seen (ftrans has no bitcast; _math._signbit)
+    np.testing.assert_array_equal(np.signbit(fnp.fmod(x, y))[numbers], np.signbit(np.fmod(x, y))[numbers])
+    assert_like(fnp.fmod(x, y), np.fmod(x, y), 0)
+    assert_like(fnp.fmod(np.array([7, -7, 7, -7]), np.array([3, 3, -3, -3])), np.fmod([7, -7, 7, -7], [3, 3, -3, -3]), 0)
+    assert_like(fnp.copysign(x, y), np.copysign(x, y), 0)
+
+
+_SHAPES = hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=5)
+
+
+@given(hnp.arrays(np.float64, _SHAPES, elements=st.floats(-10, 10)), st.integers(-3, 2), st.booleans())
+def test_sort_and_argsort_as_numpy_for_any_shape(x, axis, descending):
+    axis = axis % x.ndim
+    want = np.argsort(-x if descending else x, axis=axis, kind="stable")
+    assert_like(fnp.argsort(x, axis=axis, descending=descending), want, 0)
+    assert_like(fnp.sort(x, axis=axis), np.sort(x, axis=axis), 0)
+    assert_like(ft.vmap(lambda r: fnp.sort(r, axis=-1))(x.reshape(x.shape[0], -1)), np.sort(x.reshape(x.shape[0], -1)), 0)
+
+
+_WITH_NAN = st.one_of(st.floats(-5, 5), st.just(np.nan), st.just(np.inf), st.just(-np.inf))
+
+
+@given(hnp.arrays(np.float64, st.integers(0, 9), elements=_WITH_NAN),
+       hnp.arrays(np.float64, st.integers(0, 6), elements=_WITH_NAN),
+       st.sampled_from(["left", "right"]))
+def test_searchsorted_as_numpy(a, v, side):
+    a = np.sort(a)
+    assert_like(fnp.searchsorted(a, v, side=side), np.searchsorted(a, v, side=side), 0)
+    assert_like(ft.jit(lambda p, q: fnp.searchsorted(p, q, side=side))(a, v), np.searchsorted(a, v, side=side), 0)
+
+
+@given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=2, min_side=1, max_side=4),
+                  elements=st.floats(-3, 3)),
+       st.integers(0, 4), st.integers(0, 4), st.sampled_from(["constant", "edge", "reflect", "symmetric", "wrap"]))
+def test_pad_as_numpy(x, before, after, mode):
+    widths = [(before, after)] + [(after, before)] * (x.ndim - 1)
+    assert_like(fnp.pad(x, widths, mode=mode), np.pad(x, widths, mode=mode), 0)
+
+
+@given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=5),
+                  elements=st.floats(-3, 3)),
+       st.lists(st.floats(0, 1), min_size=1, max_size=3),
+       st.sampled_from(["linear", "lower", "higher", "nearest", "midpoint"]), st.booleans())
+def test_quantile_as_numpy(x, q, method, keepdims):
+    axis = x.ndim - 1
+    assert_like(fnp.quantile(x, np.array(q), axis=axis, method=method, keepdims=keepdims),
+                np.quantile(x, np.array(q), axis=axis, method=method, keepdims=keepdims), 1e-13)
+    assert_like(fnp.median(x, axis=0), np.median(x, axis=0), 1e-13)
+
+
+@given(hnp.arrays(np.int64, hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4),
+                  elements=st.integers(-3, 3)), st.sampled_from([None, 0, -1]))
+def test_cumulative_dtypes_and_values_as_numpy(x, axis):
+    for name in ("cumsum", "cumprod"):
+        assert_like(getattr(fnp, name)(x, axis=axis), getattr(np, name)(x, axis=axis), 0)
+        assert_like(getattr(fnp, name)(x.astype(np.int32), axis=axis), getattr(np, name)(x.astype(np.int32), axis=axis),
+                    0)
+    assert_like(fnp.cumsum(x > 0, axis=axis), np.cumsum(x > 0, axis=axis), 0)
+
+
+@given(hnp.arrays(np.float64, st.integers(1, 8), elements=st.floats(-3, 3)),
+       hnp.arrays(np.float64, st.integers(1, 8), elements=st.floats(-3, 3)),
+       st.sampled_from(["full", "same", "valid"]))
+def test_convolve_and_correlate_as_numpy(a, v, mode):
+    assert_like(fnp.convolve(a, v, mode), np.convolve(a, v, mode), 1e-12)
+    assert_like(fnp.correlate(a, v, mode), np.correlate(a, v, mode), 1e-12)
+
+
+@given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4),
+                  elements=st.floats(-3, 3)), st.integers(-5, 5))
+def test_roll_diagonal_and_triangles_as_numpy(x, k):
+    assert_like(fnp.roll(x, k), np.roll(x, k), 0)
+    assert_like(ft.jit(fnp.roll)(x, k), np.roll(x, k), 0)  # a traced shift
+    if x.ndim >= 2:
+        assert_like(fnp.diagonal(x, k), np.diagonal(x, k), 0)
+        assert_like(fnp.triu(x, k), np.triu(x, k), 0)
+        assert_like(fnp.tril(x, k), np.tril(x, k), 0)
