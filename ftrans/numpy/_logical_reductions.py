@@ -7,11 +7,11 @@ import numpy as np
 
 from ftrans.numpy import _elementwise as el
 from ftrans.numpy import _reductions as red
-from ftrans.numpy._core import aval_of, convert, operands, public
+from ftrans.numpy._core import convert, operands, public
 from ftrans.numpy._math import isnan
 from ir.errors import at_user_line
 
-_BOOL, _INT64 = np.dtype(np.bool_), np.dtype(np.int64)
+_INT64 = np.dtype(np.int64)
 
 
 def _as_bools(name, a):

@@ -19,9 +19,6 @@ from ir.errors import at_user_line
 from ir.primitives import elementwise as ew
 from ir.primitives import reductions
 
-_BOOL = np.dtype(np.bool_)
-
-
 def _inexact(name, *xs):
     """`xs` promoted together and to NumPy's inexact dtype for them (sin's rule)."""
     xs, dtype, weak = operands(name, *xs)
@@ -105,7 +102,8 @@ def arcsinh(x):
     a = ew.abs(x)
     large = ew.gt(a, _c(_LARGE[dtype], dtype))
     safe = ew.select_n(large, a, one)
-    small_value = ew.log1p(ew.add(safe, ew.div(ew.mul(safe, safe), ew.add(one, ew.sqrt(ew.add(one, ew.mul(safe, safe)))))))
+    square = ew.mul(safe, safe)
+    small_value = ew.log1p(ew.add(safe, ew.div(square, ew.add(one, ew.sqrt(ew.add(one, square))))))
     large_value = ew.add(ew.log(ew.select_n(large, one, a)), _c(np.log(2.0), dtype))
     value = ew.select_n(large, small_value, large_value)
     return ew.select_n(ew.lt(x, _c(0, dtype)), value, ew.neg(value))
@@ -162,30 +160,24 @@ def exp2(x):
     return ew.pow(_c(2, dtype), x)
 
 
-def _logaddexp(name, log_fn, exp_fn, log_of_2):
+def _logaddexp(name, log1p_fn, exp_fn):
     @public
     def fun(x1, x2):
         (x1, x2), dtype = _inexact(name, x1, x2)
         _real_float(name, dtype)
-        # max + log1p(exp(-|x1 - x2|)): no overflow; equal infinities give that infinity (their
-        # difference is NaN), and the derivative splits evenly at ties, as JAX's
+        # max + log1p(exp(-|x1 - x2|)), which cannot overflow. At a tie the difference is taken
+        # as 0 (equal infinities too, whose difference is NaN): the tail is then log(2), and the
+        # maximum splits the derivative evenly, as JAX's
         big = ew.max(x1, x2)
-        delta = ew.sub(x1, x2)
-        same = ew.eq(x1, x2)
-        safe_delta = ew.select_n(same, delta, _c(0, dtype))
-        tail = log_fn(exp_fn(ew.neg(ew.abs(safe_delta))))
-        value = ew.add(big, tail)
-        return ew.select_n(ew.ne(delta, delta), value, ew.add(x1, ew.select_n(same, ew.sub(x2, x2), _c(log_of_2, dtype))))
+        delta = ew.select_n(ew.eq(x1, x2), ew.sub(x1, x2), _c(0, dtype))
+        value = ew.add(big, log1p_fn(exp_fn(ew.neg(ew.abs(delta)))))
+        return ew.select_n(ew.ne(delta, delta), value, ew.add(x1, x2))  # a NaN operand: NaN
     fun.__name__ = fun.__qualname__ = name
     fun.__doc__ = f"{name}(x1, x2), as numpy.{name}, without overflow."
     return fun
 
 
-def _log1p_exp(u):
-    return ew.log1p(u)
-
-
-logaddexp = _logaddexp("logaddexp", _log1p_exp, ew.exp, np.log(2.0))
+logaddexp = _logaddexp("logaddexp", ew.log1p, ew.exp)
 
 
 def _log2_1p(u):
@@ -196,7 +188,7 @@ def _exp2(x):
     return ew.pow(convert(2, aval_of(x).dtype), x)
 
 
-logaddexp2 = _logaddexp("logaddexp2", _log2_1p, _exp2, 1.0)
+logaddexp2 = _logaddexp("logaddexp2", _log2_1p, _exp2)
 
 
 @public
