@@ -326,6 +326,8 @@ ROWS = {
     "zeros_like": Row(normal(X)), "ones_like": Row(normal(X)),
     "full_like": Row(normal(X), fun=lambda x: fnp.full_like(x, 2.5), reference=lambda x: np.full_like(x, 2.5)),
     "asarray": Row(normal(X), grad=(0,)), "array": Row(normal(X), grad=(0,)),
+    "logspace (traced ends)": Row(normal((2,), (2,)), fun=lambda a, b: fnp.logspace(a, b, 4, base=2.0, axis=1),
+                                  reference=lambda a, b: np.logspace(a, b, 4, base=2.0, axis=1), grad=(0, 1)),
 }
 
 
@@ -341,6 +343,7 @@ def _padded_unique(x, size, fill):
 STATIC_ROWS = {
     "zeros": ((2, 3),), "ones": ((2, 3),), "empty": ((2, 3),), "full": ((2, 3), 1.5),
     "eye": (3, 4, 1), "identity": (3,), "tri": (3, 4, -1), "arange": (1, 7, 2), "linspace": (0.0, 1.0, 5),
+    "logspace": (0.0, 2.0, 5),
     "finfo": (np.float32,), "iinfo": (np.int32,), "promote_types": (np.int32, np.float32),
     "result_type": (np.float32, np.int64), "can_cast": (np.int32, np.float64), "issubdtype": (np.float32, np.floating),
     "shape": (np.zeros(X),), "ndim": (np.zeros(X),), "size": (np.zeros(X),),
@@ -492,7 +495,7 @@ def test_static_functions_against_numpy(name):
         assert (got.shape, got.dtype) == (want.shape, want.dtype)
     else:
         assert_like(got, want, 1e-12, what=name)
-    if name in ("zeros", "ones", "full", "eye", "identity", "tri", "arange", "linspace"):  # arrays, staged
+    if name in ("zeros", "ones", "full", "eye", "identity", "tri", "arange", "linspace", "logspace"):  # arrays, staged
         jitted = ft.jit(lambda: getattr(fnp, name)(*args))()
         assert_like(jitted, want, 1e-12, what=f"jit of {name}")
 

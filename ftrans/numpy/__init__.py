@@ -34,6 +34,7 @@ from ftrans.numpy._arrange import (append, array_split, atleast_1d, atleast_2d, 
                                    diag, diagflat, diagonal, diff, dsplit, dstack, ediff1d, flip, fliplr, flipud,
                                    hsplit, hstack, kron, meshgrid, pad, r_, repeat, roll, rot90, row_stack, tile,
                                    trace, tri, tril, triu, vsplit, vstack)
+from ftrans.numpy._creation import logspace
 from ftrans.numpy._dtypes import can_cast, finfo, iinfo, issubdtype, promote_types, result_type
 from ftrans.numpy._logical_reductions import (all, any, count_nonzero, nanmax, nanmean, nanmin, nanprod,
                                               nansum)
