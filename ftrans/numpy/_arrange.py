@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from ftrans.numpy import _elementwise as el
-from ftrans.numpy._core import (as_operand, aval_of, concrete_or_none, convert, normalize_axis, operands, public,
-                                static_int, unchanged)
+from ftrans.numpy._core import (ShapeMismatchError, as_operand, aval_of, concrete_or_none, convert, normalize_axis, operands, public,
+                                result_type, static_int, unchanged)
 from ftrans.numpy._creation import arange, zeros
 from ftrans.numpy._indexing import getitem
 from ftrans.numpy._reductions import sum as _sum
@@ -65,12 +65,18 @@ def atleast_3d(*arys):
 # -------------------- stacking and splitting --------------------
 
 def _sequence(name, tup):
+    """The arrays of `tup`, promoted together first (Python scalars weak, as concatenate's)."""
     if isinstance(tup, (Tracer, np.ndarray)):
         return [tup[i] for i in range(aval_of(tup).shape[0])]
-    arrays = list(tup)
+    arrays = [_array(name, a) for a in tup]
     if not arrays:
         raise ValueError(at_user_line(f"{name}: need at least one array to concatenate"))
-    return arrays
+    return _promoted(name, arrays)
+
+
+def _promoted(name, arrays):
+    dtype, weak = result_type(*[aval_of(a) for a in arrays], name=name)
+    return [convert(a, dtype, weak) for a in arrays]
 
 
 @public
@@ -109,6 +115,8 @@ def column_stack(tup):
 
 @public
 def append(arr, values, axis=None):
+    # one promotion of both first (Python scalars stay weak, as in concatenate)
+    arr, values = _promoted("append", [_array("append", arr), _array("append", values)])
     if axis is None:
         return concatenate([ravel(arr), ravel(values)], axis=0)
     return concatenate([arr, values], axis=axis)
@@ -118,6 +126,8 @@ def append(arr, values, axis=None):
 def array_split(ary, indices_or_sections, axis=0):
     """split, with sections that need not divide the axis: the first n % sections get one more."""
     ary = _array("array_split", ary)
+    if aval_of(ary).ndim == 0:
+        raise ShapeMismatchError(at_user_line("array_split: a 0-d array has no axis to split"))
     n = aval_of(ary).shape[normalize_axis(axis, aval_of(ary).ndim)]
     if isinstance(indices_or_sections, (int, np.integer)):
         sections = static_int(indices_or_sections, "array_split", "the number of sections")
@@ -168,7 +178,7 @@ class _AxisConcatenator:
                 axis = parts[0]
                 ndmin = parts[1] if len(parts) > 1 else ndmin
                 trans1d = parts[2] if len(parts) > 2 else trans1d
-        pieces = []
+        pieces, weak_pieces = [], []
         for item in items:
             if isinstance(item, slice):
                 start = 0 if item.start is None else item.start
@@ -177,16 +187,19 @@ class _AxisConcatenator:
                     piece = linspace(start, item.stop, int(abs(step)))
                 else:
                     piece = arange(start, item.stop, step)
+                weak_pieces.append(aval_of(piece))
                 piece = self._raise(piece, ndmin, trans1d)
             elif isinstance(item, str):
                 raise ValueError(at_user_line(f"{self.name}: a string is only allowed as the first entry"))
             else:
                 piece = as_operand(item)
+                weak_pieces.append(aval_of(piece))
                 scalar = aval_of(piece).ndim == 0
                 piece = self._raise(reshape(_array(self.name, piece), (1,)) if scalar else _array(self.name, piece),
                                     ndmin, trans1d)
             pieces.append(piece)
-        out = concatenate(pieces, axis=axis)
+        out = concatenate(_promoted(self.name, pieces) if not weak_pieces else
+                          [convert(p, *result_type(*weak_pieces, name=self.name)) for p in pieces], axis=axis)
         if matrix is not None:  # np.r_['r', ...] is a row matrix, 'c' a column one
             out = reshape(out, (1, -1)) if matrix == "r" else reshape(out, (-1, 1))
         return out
@@ -229,9 +242,9 @@ def meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
             s[0], s[1] = s[1], s[0]
     grids = [reshape(a, tuple(s)) for a, s in zip(arrays, shapes, strict=True)]
     if sparse:
-        return grids
+        return tuple(grids)
     full = tuple(max(s[d] for s in shapes) for d in range(n))
-    return [broadcast_to(g, full) for g in grids]
+    return tuple(broadcast_to(g, full) for g in grids)  # a tuple, as NumPy 2's
 
 
 # -------------------- tile, repeat, roll, flip --------------------
@@ -419,9 +432,7 @@ def _no_more(name, kwargs):
 
 def _pad_constant(array, widths, values):
     dtype = aval_of(array).dtype
-    values = np.asarray(concrete_or_none(values)) if not isinstance(values, Tracer) or \
-        concrete_or_none(values) is not None else values
-    if isinstance(values, Tracer):
+    if isinstance(values, Tracer):  # traced (concrete too: an eager grad's), it carries its derivative
         if aval_of(values).ndim:
             raise NotImplementedError(at_user_line("pad: traced constant_values must be a scalar"))
         return structural.pad(array, convert(values, dtype), [(lo, hi, 0) for lo, hi in widths])
@@ -484,6 +495,8 @@ def _part(a, axis, start, stop):
 @public
 def ediff1d(ary, to_end=None, to_begin=None):
     flat = ravel(ary)
+    if aval_of(flat).dtype.kind == "b":
+        raise TypeError(at_user_line("ediff1d: numpy boolean subtract is not supported (as NumPy's)"))
     parts = [] if to_begin is None else [ravel(to_begin)]
     parts.append(diff(flat))
     if to_end is not None:
@@ -517,7 +530,7 @@ def _triangle(name, m, keep):
             m = broadcast_to(m, (shape[0], shape[0]))
             shape = aval_of(m).shape
         else:
-            raise ValueError(at_user_line(f"{name}: the input must be at least 1-d"))
+            raise ShapeMismatchError(at_user_line(f"{name}: the input must be at least 1-d"))
     mask = keep(shape[-2:])
     zero = convert(0, aval_of(m).dtype)
     return el.where(mask, m, zero)
@@ -579,7 +592,7 @@ def trace(a, offset=0, axis1=0, axis2=1, dtype=None):
 
 @public
 def kron(a, b):
-    a, b = _array("kron", a), _array("kron", b)
+    a, b = _promoted("kron", [_array("kron", a), _array("kron", b)])
     sa, sb = aval_of(a).shape, aval_of(b).shape
     ndim = max(len(sa), len(sb))
     sa, sb = (1,) * (ndim - len(sa)) + sa, (1,) * (ndim - len(sb)) + sb

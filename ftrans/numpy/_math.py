@@ -237,7 +237,7 @@ def _per_part(fun, x, dtype):
 def rint(x):
     x, dtype = _float_kinds("rint", x)
     if dtype.kind not in "fc":  # integers are their own rint, computed in NumPy's float for them
-        return convert(x, inexact_dtype(dtype))
+        return unchanged(convert(x, inexact_dtype(dtype)))
     return _per_part(_rint_real, x, dtype)
 
 
@@ -248,7 +248,9 @@ def round(a, decimals=0, out=None):
         raise TypeError(at_user_line("round: out= is not supported (arrays are immutable)"))
     decimals = int(decimals)
     a, dtype = _float_kinds("round", a)
-    if dtype.kind in "biu":
+    if dtype.kind == "b":  # NumPy rounds bools in float16
+        a, dtype = convert(a, np.dtype(np.float16)), np.dtype(np.float16)
+    if dtype.kind in "iu":
         if decimals >= 0:
             return unchanged(a)
         return _round_integer(a, dtype, -decimals)

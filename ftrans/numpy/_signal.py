@@ -11,12 +11,12 @@ import numpy as np
 
 from ftrans.numpy import _elementwise as el
 from ftrans.numpy._complex import conj
-from ftrans.numpy._core import aval_of, convert, normalize_axis, operands, public
+from ftrans.numpy._core import aval_of, convert, normalize_axis, operands, public, result_type
 from ftrans.numpy._creation import zeros_like
 from ftrans.numpy._indexing import getitem
 from ftrans.numpy._linalg import matmul
 from ftrans.numpy._logical_reductions import any as _any
-from ftrans.numpy._shape import broadcast_to, concatenate, moveaxis, stack
+from ftrans.numpy._shape import broadcast_to, concatenate, moveaxis, reshape, stack
 from ftrans.numpy._sorting import argsort, searchsorted
 from ir.errors import at_user_line
 from ir.primitives import structural
@@ -24,11 +24,21 @@ from ir.primitives import structural
 _INT64, _FLOAT64 = np.dtype(np.int64), np.dtype(np.float64)
 
 
-def _vector(name, a):
+def _vector(name, a, scalars=False):
     (a,), _, _ = operands(name, a)
+    if scalars and aval_of(a).ndim == 0:  # NumPy's convolve and polyval take a scalar as one element
+        a = reshape(a, (1,))
     if aval_of(a).ndim != 1:
         raise ValueError(at_user_line(f"{name}: expected 1-d arrays, got {aval_of(a).str_short()}"))
     return a
+
+
+def _promoted(name, a, v):
+    """a and v in one dtype (Python scalars weak, as NumPy's convolve promotes them)."""
+    (a,), _, _ = operands(name, a)
+    (v,), _, _ = operands(name, v)
+    dtype, weak = result_type(aval_of(a), aval_of(v), name=name)
+    return convert(a, dtype, weak), convert(v, dtype, weak)
 
 
 def _full_convolution(a, v):
@@ -52,8 +62,8 @@ def _mode_part(full, n, m, mode):
 
 @public
 def convolve(a, v, mode="full", *, precision=None, preferred_element_type=None):
-    a, v = _vector("convolve", a), _vector("convolve", v)
-    (a, v), _, _ = operands("convolve", a, v) if aval_of(a).dtype != aval_of(v).dtype else ((a, v), None, None)
+    a, v = _promoted("convolve", a, v)
+    a, v = _vector("convolve", a, True), _vector("convolve", v, True)
     n, m = aval_of(a).shape[0], aval_of(v).shape[0]
     if n == 0 or m == 0:
         raise ValueError(at_user_line("convolve: inputs cannot be empty"))
@@ -63,8 +73,8 @@ def convolve(a, v, mode="full", *, precision=None, preferred_element_type=None):
 @public
 def correlate(a, v, mode="valid", *, precision=None, preferred_element_type=None):
     """c[k] = sum_n a[n + k] conj(v[n]), as numpy.correlate."""
+    a, v = _promoted("correlate", a, v)
     a, v = _vector("correlate", a), _vector("correlate", v)
-    (a, v), _, _ = operands("correlate", a, v) if aval_of(a).dtype != aval_of(v).dtype else ((a, v), None, None)
     n, m = aval_of(a).shape[0], aval_of(v).shape[0]
     if n == 0 or m == 0:
         raise ValueError(at_user_line("correlate: inputs cannot be empty"))
@@ -127,9 +137,11 @@ def polyval(p, x, *, unroll=16):
     """p[0] x^(n-1) + ... + p[n-1], by Horner's rule, as numpy.polyval."""
     (p,), _, _ = operands("polyval", p)
     (x,), _, _ = operands("polyval", x)
+    if aval_of(p).ndim != 1:  # NumPy iterates over p
+        raise TypeError(at_user_line(f"polyval: p must be 1-d coefficients, got {aval_of(p).str_short()}"))
+    dtype, weak = result_type(aval_of(p), aval_of(x), name="polyval")
+    p, x = convert(p, dtype, weak), convert(x, dtype, weak)
     p_shape = aval_of(p).shape
-    if len(p_shape) != 1:
-        raise ValueError(at_user_line(f"polyval: p must be 1-d coefficients, got {aval_of(p).str_short()}"))
     y = zeros_like(x)  # NumPy's start: 0 of x's dtype, promoted by the first coefficient
     for i in range(p_shape[0]):
         y = el.add(el.multiply(y, x), getitem(p, i))

@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from ftrans.numpy import _elementwise as el
-from ftrans.numpy._core import (aval_of, concrete_or_none, convert, normalize_axis, operands, public, static_int,
-                                unchanged)
+from ftrans.numpy._core import (aval_of, concrete_or_none, convert, normalize_axis, operands, public, result_type,
+                                static_int, unchanged)
 from ftrans.numpy._creation import arange, full
 from ftrans.numpy._indexing import at, getitem
 from ftrans.numpy._math import isnan
@@ -27,6 +27,7 @@ from ir.errors import ConcretizationError, at_user_line
 from ir.primitive import as_array
 from ir.primitives import elementwise as ew
 from ir.primitives import sorting, structural
+from ir.tracing import Tracer
 
 _INT64, _FLOAT64 = np.dtype(np.int64), np.dtype(np.float64)
 
@@ -81,9 +82,10 @@ def sort(a, axis=-1, kind=None, order=None, *, stable=True, descending=False):
 def argsort(a, axis=-1, kind=None, order=None, *, stable=True, descending=False):
     """numpy.argsort: the stable order (int64); `descending` as jnp.argsort's, ties still first to last."""
     _check_sort_arguments("argsort", kind, order)
-    a, axis = _flat_or_axis(_array("argsort", a), axis)
-    if aval_of(a).ndim == 0:
-        raise np.exceptions.AxisError(at_user_line("argsort: axis -1 is out of bounds for an array of rank 0"))
+    a = _array("argsort", a)
+    if aval_of(a).ndim == 0:  # NumPy's: the order of the one element
+        a, axis = reshape(a, (1,)), 0
+    a, axis = _flat_or_axis(a, axis)
     if aval_of(a).size == 0:
         return convert(a, _INT64) if aval_of(a).dtype != _INT64 else unchanged(a)
     if not descending:
@@ -255,6 +257,10 @@ def nonzero(a, *, size=None, fill_value=None):
 
 @public
 def flatnonzero(a, *, size=None, fill_value=None):
+    a = _array("flatnonzero", a)
+    value = concrete_or_none(a) if size is None else None
+    if value is not None:
+        return as_array(np.flatnonzero(value))
     return nonzero(ravel(a), size=size, fill_value=fill_value)[0]
 
 
@@ -278,6 +284,9 @@ def unique(ar, return_index=False, return_inverse=False, return_counts=False, ax
     then `fill_value` (default: the smallest value)."""
     ar = _array("unique", ar)
     value = _concrete_input("unique", ar, size)
+    if value is not None and isinstance(ar, Tracer) and axis is None:
+        # a concrete tracer (an eager grad's): the sized path, which carries the derivatives
+        size, value = len(np.unique(value, equal_nan=equal_nan)), None
     if value is not None or axis is not None:
         if value is None:
             raise NotImplementedError(at_user_line("unique: axis= needs a concrete array"))
@@ -315,8 +324,10 @@ def bincount(x, weights=None, minlength=0, *, length=None):
     numpy.bincount; under a trace, JAX's length= fixes the result's length (larger values
     are dropped)."""
     x = _array("bincount", x)
-    if aval_of(x).ndim != 1 or aval_of(x).dtype.kind not in "biu":
-        raise TypeError(at_user_line(f"bincount: x must be 1-d non-negative integers, got {aval_of(x).str_short()}"))
+    if aval_of(x).ndim != 1:
+        raise ValueError(at_user_line(f"bincount: x must be 1-dimensional, got {aval_of(x).str_short()}"))
+    if aval_of(x).dtype.kind not in "biu":
+        raise TypeError(at_user_line(f"bincount: x must be non-negative integers, got {aval_of(x).str_short()}"))
     minlength = static_int(minlength, "bincount", "minlength")
     if length is None:
         value = concrete_or_none(x)
@@ -438,10 +449,19 @@ def _quantile(name, a, q, axis, method, keepdims):
     (a,), dtype, _ = operands(name, a)
     if dtype.kind == "c":
         raise TypeError(at_user_line(f"{name}: complex numbers have no order statistics"))
-    if dtype.kind != "f":
-        a = convert(a, _FLOAT64)
-        dtype = _FLOAT64
+    if dtype.kind == "b":  # NumPy's interpolation subtracts them
+        raise TypeError(at_user_line(f"{name}: bools have no interpolation (numpy boolean subtract is not supported)"))
     (q,), _, _ = operands(name, q)
+    # NumPy's dtype: of a and q together, each taken as an array (a Python scalar is not weak here)
+    a, q = _strong(a), _strong(q)
+    dtype, _ = result_type(aval_of(a), aval_of(q), name=name)
+    if dtype.kind != "f":
+        dtype = _FLOAT64
+    a = convert(a, dtype)
+    known = concrete_or_none(q)
+    if known is not None and not np.all((np.asarray(known) >= 0) & (np.asarray(known) <= 1)):
+        raise ValueError(at_user_line(f"{name}: quantiles must be in the range [0, 1]"
+                                      + (" (percentiles in [0, 100])" if name == "percentile" else "")))
     q = convert(q, dtype)
     shape = aval_of(a).shape
     flat, kept_shape, axes = _along_last(a, axis)
@@ -486,6 +506,15 @@ def _quantile(name, a, q, axis, method, keepdims):
     if keepdims:
         result = reshape(result, _keepdims_shape(shape, axes, q_shape))
     return result
+
+
+def _strong(x):
+    aval = aval_of(x)
+    if not aval.weak_type:
+        return x
+    if isinstance(x, Tracer):
+        return ew.convert_element_type(x, aval.dtype, False)
+    return np.asarray(x)
 
 
 @public
