@@ -171,6 +171,8 @@ ROWS = {
                      reference=lambda x: np.nanmedian(x, axis=1)),
     "median": Row(distinct((3, 4)), fun=lambda x: fnp.median(x, axis=1), reference=lambda x: np.median(x, axis=1),
                   grad=(0,)),
+    "median (complex)": Row(normal((3, 5)), fun=lambda x: fnp.median(x, axis=0), reference=lambda x: np.median(x, axis=0),
+                            dtypes=(C128, C64)),
     "quantile": Row(lambda rng, dtype: distinct((3, 5))(rng, dtype) + (np.array([0.1, 0.45, 0.95], dtype),),
                     fun=lambda x, q: fnp.quantile(x, q, axis=1), reference=lambda x, q: np.quantile(x, q, axis=1),
                     grad=(0, 1)),

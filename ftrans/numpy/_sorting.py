@@ -187,6 +187,8 @@ def searchsorted(a, v, side="left", sorter=None, *, method="scan"):
 def digitize(x, bins, right=False):
     """The bin of each x, as numpy.digitize (bins increasing or decreasing)."""
     x, bins = _array("digitize", x), _array("digitize", bins)
+    if aval_of(x).dtype.kind == "c":
+        raise TypeError(at_user_line("digitize: x may not be complex"))
     if aval_of(bins).ndim != 1:
         raise ValueError(at_user_line("digitize: bins must be 1-dimensional"))
     n = aval_of(bins).shape[0]
@@ -540,9 +542,7 @@ def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     if out is not None:
         raise TypeError(at_user_line("median: out= is not supported (arrays are immutable)"))
     (a,), dtype, _ = operands("median", a)
-    if dtype.kind == "c":
-        raise TypeError(at_user_line("median: complex numbers have no order statistics"))
-    if dtype.kind != "f":
+    if dtype.kind not in "fc":  # complex numbers: in sort order (by real part, then imaginary)
         a, dtype = convert(a, _FLOAT64), _FLOAT64
     shape = aval_of(a).shape
     flat, kept_shape, axes = _along_last(a, axis)
@@ -564,7 +564,7 @@ def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
 def nanmedian(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     """median of the non-NaN elements: NaNs sort last, so the middle of the first `count` ones."""
     (a,), dtype, _ = operands("nanmedian", a)
-    if dtype.kind != "f":
+    if dtype.kind not in "fc":
         return median(a, axis=axis, keepdims=keepdims)
     shape = aval_of(a).shape
     flat, kept_shape, axes = _along_last(a, axis)
