@@ -178,7 +178,7 @@ class _AxisConcatenator:
                 axis = parts[0]
                 ndmin = parts[1] if len(parts) > 1 else ndmin
                 trans1d = parts[2] if len(parts) > 2 else trans1d
-        pieces, weak_pieces = [], []
+        pieces, item_avals = [], []
         for item in items:
             if isinstance(item, slice):
                 start = 0 if item.start is None else item.start
@@ -187,19 +187,20 @@ class _AxisConcatenator:
                     piece = linspace(start, item.stop, int(abs(step)))
                 else:
                     piece = arange(start, item.stop, step)
-                weak_pieces.append(aval_of(piece))
+                item_avals.append(aval_of(piece))
                 piece = self._raise(piece, ndmin, trans1d)
             elif isinstance(item, str):
                 raise ValueError(at_user_line(f"{self.name}: a string is only allowed as the first entry"))
             else:
                 piece = as_operand(item)
-                weak_pieces.append(aval_of(piece))
+                item_avals.append(aval_of(piece))
                 scalar = aval_of(piece).ndim == 0
                 piece = self._raise(reshape(_array(self.name, piece), (1,)) if scalar else _array(self.name, piece),
                                     ndmin, trans1d)
             pieces.append(piece)
-        out = concatenate(_promoted(self.name, pieces) if not weak_pieces else
-                          [convert(p, *result_type(*weak_pieces, name=self.name)) for p in pieces], axis=axis)
+        # one promotion of the entries as given (a Python scalar weak beside an array, as NumPy's r_)
+        dtype, _ = result_type(*item_avals, name=self.name)
+        out = concatenate([convert(p, dtype) for p in pieces], axis=axis)
         if matrix is not None:  # np.r_['r', ...] is a row matrix, 'c' a column one
             out = reshape(out, (1, -1)) if matrix == "r" else reshape(out, (-1, 1))
         return out

@@ -208,8 +208,7 @@ def piecewise(x, condlist, funclist, *args, **kw):
     holds, later conditions winning; one more function is the 'otherwise'. Each function
     is evaluated on the whole of x (as JAX's), then selected."""
     (x,), dtype, _ = operands("piecewise", x)
-    if not isinstance(condlist, (list, tuple)) or (condlist and aval_of(condlist[0]).ndim == 0
-                                                    and aval_of(x).ndim != 0 and not isinstance(condlist, list)):
+    if not isinstance(condlist, (list, tuple)):  # one condition, as an array
         condlist = [condlist]
     condlist = list(condlist)
     funclist = list(funclist)
