@@ -120,12 +120,12 @@ def mean(a, axis=None, dtype=None, keepdims=False, *, where=None):
 
 
 @public
-def var(a, axis=None, dtype=None, ddof=0, keepdims=False):
+def var(a, axis=None, dtype=None, ddof=0, keepdims=False, *, where=None):
     (a,), a_dtype, _ = operands("var", a)
     target = dtype_argument("var", dtype) if dtype is not None else (a_dtype if a_dtype.kind in "fc" else _FLOAT64)
     a = convert(a, target) if target != a_dtype else a
     shape = aval_of(a).shape
-    centered = elementwise.subtract(a, mean(a, axis=axis, keepdims=True))
+    centered = elementwise.subtract(a, mean(a, axis=axis, keepdims=True, where=where))
     if target.kind == "c":  # as NumPy: the mean of |x - mean|^2, real
         from ftrans.numpy._complex import imag, real
         re, im = real(centered), imag(centered)
@@ -133,15 +133,18 @@ def var(a, axis=None, dtype=None, ddof=0, keepdims=False):
         target = aval_of(re).dtype
     else:
         centered_squared = elementwise.multiply(centered, centered)
-    total = sum(centered_squared, axis=axis, keepdims=keepdims)
+    total = sum(centered_squared, axis=axis, keepdims=keepdims, where=where)
+    if where is not None:  # the elements the mask keeps, less ddof (at least 0, as below)
+        kept = sum(broadcast_to(where, shape), axis=axis, dtype=target, keepdims=keepdims)
+        return elementwise.true_divide(total, elementwise.maximum(elementwise.subtract(kept, ddof), 0))
     # as NumPy: no degrees of freedom left gives nan (0/0) or inf, never a negative count
     count = builtins.max(_count(shape, normalize_axes(axis, len(shape))) - ddof, 0)
     return elementwise.true_divide(total, convert(float(count), target))
 
 
 @public
-def std(a, axis=None, dtype=None, ddof=0, keepdims=False):
-    return elementwise.sqrt(var(a, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims))
+def std(a, axis=None, dtype=None, ddof=0, keepdims=False, *, where=None):
+    return elementwise.sqrt(var(a, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, where=where))
 
 
 def _arg_reduction(name, binder):
