@@ -13,6 +13,8 @@ compute with NumPy on concrete arrays and take JAX's `size=` (and
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ftrans.numpy import _elementwise as el
@@ -22,6 +24,7 @@ from ftrans.numpy._creation import arange, full
 from ftrans.numpy._indexing import at, getitem
 from ftrans.numpy._math import isnan
 from ftrans.numpy._reductions import _accumulating_dtype
+from ftrans.numpy._reductions import sum as _sum
 from ftrans.numpy._shape import broadcast_to, concatenate, moveaxis, ravel, reshape, stack
 from ir.errors import ConcretizationError, at_user_line
 from ir.primitive import as_array
@@ -241,18 +244,12 @@ def nonzero(a, *, size=None, fill_value=None):
     shape = aval_of(a).shape
     flat = ravel(a)
     mask = flat if aval_of(flat).dtype.kind == "b" else el.not_equal(flat, 0)
-    count = aval_of(flat).shape[0]
-    positions = _compacted(mask, arange(count, dtype=_INT64), size, 0)
-    found = el.less(arange(size, dtype=_INT64), sorting.cumsum(convert(mask, _INT64), 0, False)[-1]) \
-        if count else full((size,), False, np.bool_)
+    positions = _compacted(mask, arange(aval_of(flat).shape[0], dtype=_INT64), size, 0)  # flat, 0 past the end
+    found = el.less(arange(size, dtype=_INT64), _sum(mask, dtype=_INT64))
     fills = fill_value if isinstance(fill_value, (tuple, list)) else (fill_value,) * len(shape)
-    out, stride = [], 1
-    strides = []
-    for n in reversed(shape):
-        strides.append(stride)
-        stride *= n
-    for n, step, fill in zip(shape, reversed(strides), fills, strict=True):
-        index = el.mod(el.floor_divide(positions, np.int64(step)), np.int64(max(n, 1)))
+    out = []
+    for d, (n, fill) in enumerate(zip(shape, fills, strict=True)):  # the flat positions unravelled
+        index = el.mod(el.floor_divide(positions, np.int64(math.prod(shape[d + 1:]))), np.int64(max(n, 1)))
         out.append(index if fill is None else el.where(found, index, convert(fill, _INT64)))
     return tuple(out)
 
@@ -581,6 +578,5 @@ def nanmedian(a, axis=None, out=None, overwrite_input=False, keepdims=False):
 
 
 def _count_not_nan(s):
-    from ftrans.numpy._reductions import sum as _sum
     return _sum(el.logical_not(isnan(s)), axis=-1)
 
