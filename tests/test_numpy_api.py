@@ -142,8 +142,12 @@ ROWS = {
     # ---- reductions
     **{name: Row(normal(X), fun=(lambda n: lambda x: getattr(fnp, n)(x, axis=1))(name),
                  reference=(lambda n: lambda x: getattr(np, n)(x, axis=1))(name), grad=(0,),
-                 complex=name not in ("max", "min", "amax", "amin"))
+                 complex=True)
        for name in ["sum", "prod", "mean", "var", "std", "max", "min", "amax", "amin"]},
+    "max (complex, NaN)": Row(lambda rng, dtype: (np.array([[1 + 1j, 1 + 2j, -3j], [np.nan + 1j, 2, 1j * np.nan]],
+                                                           dtype),),
+                              fun=lambda z: fnp.max(z, axis=1, keepdims=True),
+                              reference=lambda z: np.max(z, axis=1, keepdims=True), dtypes=(C128, C64)),
     "sum (where, initial)": Row(normal(X), fun=lambda x: fnp.sum(x, axis=0, where=x > 0, initial=1.5),
                                 reference=lambda x: np.sum(x, axis=0, where=x > 0, initial=1.5), grad=(0,)),
     "prod (where)": Row(normal(X), fun=lambda x: fnp.prod(x, axis=1, where=x > -1),
@@ -169,7 +173,7 @@ ROWS = {
     "count_nonzero": Row(lambda rng, dtype: (draw(rng, dtype, X, -1, 2).round(),),
                          fun=lambda x: fnp.count_nonzero(x, axis=1), reference=lambda x: np.count_nonzero(x, axis=1)),
     **{name: Row(with_nans(X), fun=(lambda n: lambda x: getattr(fnp, n)(x, axis=1))(name),
-                 reference=(lambda n: lambda x: getattr(np, n)(x, axis=1))(name), grad=(0,))
+                 reference=(lambda n: lambda x: getattr(np, n)(x, axis=1))(name), grad=(0,), complex=True)
        for name in ["nansum", "nanprod", "nanmean", "nanmax", "nanmin"]},
     "nanmedian": Row(with_nans((3, 5)), fun=lambda x: fnp.nanmedian(x, axis=1),
                      reference=lambda x: np.nanmedian(x, axis=1)),

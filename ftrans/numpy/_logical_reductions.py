@@ -77,9 +77,10 @@ def _nan_extremum(name, reduce, fill):
     @public
     def fun(a, axis=None, out=None, keepdims=False, initial=None, where=None):
         (a,), dtype, _ = operands(name, a)
-        if dtype.kind != "f":
+        if dtype.kind not in "fc":
             return reduce(a, axis=axis, out=out, keepdims=keepdims, initial=initial, where=where)
-        cleaned, nans = _without_nans(name, a, fill)
+        # a NaN (complex: in either part) becomes the far end of the order, never the result
+        cleaned, nans = _without_nans(name, a, complex(fill, fill) if dtype.kind == "c" else fill)
         result = reduce(cleaned, axis=axis, out=out, keepdims=keepdims, initial=initial, where=where)
         all_nan = all(nans, axis=axis, keepdims=keepdims, where=where)
         if initial is not None:

@@ -90,6 +90,11 @@ def _nonempty(name, fun):
         axes = normalize_axes(axis, len(shape))
         if initial is None and any(shape[i] == 0 for i in axes):
             raise ValueError(at_user_line(f"zero-size array to reduction operation {name} which has no identity"))
+        if aval_of(operands(name, a)[0][0]).dtype.kind == "c":  # NumPy's order: by real part, then imaginary
+            if initial is not None or where is not None:
+                raise NotImplementedError(at_user_line(f"{name} of complex numbers takes no initial= or where="))
+            from ftrans.numpy._sorting import complex_extremum
+            return complex_extremum(operands(name, a)[0][0], axis, keepdims, largest=name == "max")
         return fun(a, axis=axis, keepdims=keepdims, out=out, initial=initial, where=where)
     checked.__name__ = checked.__qualname__ = name
     return checked
