@@ -276,6 +276,10 @@ ROWS = {
                 grad=(0,)),
     "repeat": Row(normal((2, 3)), fun=lambda x: fnp.repeat(x, [1, 0, 3], axis=1),
                   reference=lambda x: np.repeat(x, [1, 0, 3], axis=1), grad=(0,)),
+    "repeat (total_repeat_length, traced repeats)": Row(
+        lambda rng, dtype: (draw(rng, dtype, (4,)), np.array([1, 2, 0, 0])),
+        fun=lambda x, r: fnp.repeat(x, r, total_repeat_length=6),
+        reference=lambda x, r: np.concatenate([np.repeat(x, r), np.repeat(x[1], 3)]), grad=(0,)),
     "roll": Row(normal(X), fun=lambda x: fnp.roll(x, (1, -5), axis=(0, 1)),
                 reference=lambda x: np.roll(x, (1, -5), axis=(0, 1)), grad=(0,)),
     "flip": Row(normal(X), fun=lambda x: fnp.flip(x, 1), reference=lambda x: np.flip(x, 1), grad=(0,)),
@@ -344,7 +348,8 @@ ROWS = {
 def _padded_unique(x, size, fill):
     values, index, inverse, counts = np.unique(x, return_index=True, return_inverse=True, return_counts=True)
     pad = size - len(values)
-    return (np.pad(values, (0, pad), constant_values=fill), np.pad(index, (0, pad)), inverse.reshape(x.shape),
+    return (np.pad(values, (0, pad), constant_values=fill), np.pad(index, (0, pad), constant_values=index[0]),
+            inverse.reshape(x.shape),
             np.pad(counts, (0, pad)))
 
 

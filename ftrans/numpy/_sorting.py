@@ -305,8 +305,8 @@ def unique(ar, return_index=False, return_inverse=False, return_counts=False, ax
     first = concatenate([full((1,), True, np.bool_), differs])
     fill = getitem(values, 0) if fill_value is None else fill_value
     out = [_compacted(first, values, size, fill)]
-    if return_index:
-        out.append(_compacted(first, order, size, 0))
+    if return_index:  # JAX's fill: the index of the first (smallest) value
+        out.append(_compacted(first, order, size, getitem(order, 0)))
     group = el.subtract(sorting.cumsum(convert(first, _INT64), 0, False), np.int64(1))
     if return_inverse:
         inverse = at(full((n,), 0, _INT64))[order].set(group)
