@@ -279,7 +279,7 @@ ROWS = {
     "repeat (total_repeat_length, traced repeats)": Row(
         lambda rng, dtype: (draw(rng, dtype, (4,)), np.array([1, 2, 0, 0])),
         fun=lambda x, r: fnp.repeat(x, r, total_repeat_length=6),
-        reference=lambda x, r: np.concatenate([np.repeat(x, r), np.repeat(x[1], 3)]), grad=(0,)),
+        reference=lambda x, r: np.concatenate([np.repeat(x, r), np.repeat(x[-1], 3)]), grad=(0,)),
     "roll": Row(normal(X), fun=lambda x: fnp.roll(x, (1, -5), axis=(0, 1)),
                 reference=lambda x: np.roll(x, (1, -5), axis=(0, 1)), grad=(0,)),
     "flip": Row(normal(X), fun=lambda x: fnp.flip(x, 1), reference=lambda x: np.flip(x, 1), grad=(0,)),

@@ -16,7 +16,6 @@ from ftrans.numpy._core import (ShapeMismatchError, as_operand, aval_of, concret
                                 result_type, static_int, unchanged)
 from ftrans.numpy._creation import arange, zeros
 from ftrans.numpy._indexing import getitem
-from ftrans.numpy._reductions import max as _max
 from ftrans.numpy._reductions import sum as _sum
 from ftrans.numpy._shape import broadcast_to, concatenate, moveaxis, ravel, reshape, split, swapaxes
 from ir.errors import at_user_line
@@ -287,9 +286,9 @@ def repeat(a, repeats, axis=None, *, total_repeat_length=None):
     if (counts < 0).any():
         raise ValueError(at_user_line("repeat: negative dimensions are not allowed"))
     positions = np.repeat(np.arange(n), np.broadcast_to(counts, (n,)) if counts.ndim == 0 else counts)
-    if total_repeat_length is not None:  # JAX's: cut, or padded with the final value
+    if total_repeat_length is not None:  # JAX's: cut, or padded with the array's last element
         length = static_int(total_repeat_length, "repeat", "total_repeat_length")
-        tail = [positions[-1] if len(positions) else n - 1] * max(0, length - len(positions))
+        tail = [n - 1] * max(0, length - len(positions))
         positions = np.concatenate([positions[:length], np.asarray(tail, dtype=positions.dtype)])
     return _take_positions(a, positions, axis)
 
@@ -301,9 +300,7 @@ def _traced_repeat(a, repeats, axis, length):
     counts = broadcast_to(repeats, (n,))
     bounds = cumsum(counts)
     positions = searchsorted(bounds, arange(length), side="right")
-    # past the repeats: the final value, the last element repeated at least once
-    last = _max(el.where(el.greater(counts, 0), arange(n), 0))
-    positions = el.minimum(positions, last)
+    positions = el.minimum(positions, n - 1)  # past the repeats: the last element, as JAX's
     return getitem(a, (slice(None),) * axis + (positions,))
 
 
