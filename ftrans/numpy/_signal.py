@@ -62,6 +62,8 @@ def _mode_part(full, n, m, mode):
 
 @public
 def convolve(a, v, mode="full", *, precision=None, preferred_element_type=None):
+    """The discrete convolution of 1-d a and v, as numpy.convolve (JAX's precision and
+    preferred_element_type are accepted; ftrans computes in the operands' dtype)."""
     a, v = _promoted("convolve", a, v)
     a, v = _vector("convolve", a, True), _vector("convolve", v, True)
     n, m = aval_of(a).shape[0], aval_of(v).shape[0]
@@ -134,7 +136,8 @@ def interp(x, xp, fp, left=None, right=None, period=None):
 
 @public
 def polyval(p, x, *, unroll=16):
-    """p[0] x^(n-1) + ... + p[n-1], by Horner's rule, as numpy.polyval."""
+    """p[0] x^(n-1) + ... + p[n-1], by Horner's rule, as numpy.polyval (JAX's `unroll` is
+    accepted: the loop is always unrolled, p's length being static)."""
     (p,), _, _ = operands("polyval", p)
     (x,), _, _ = operands("polyval", x)
     if aval_of(p).ndim != 1:  # NumPy iterates over p
