@@ -698,3 +698,22 @@ def test_roll_diagonal_and_triangles_as_numpy(x, k):
         assert_like(fnp.diagonal(x, k), np.diagonal(x, k), 0)
         assert_like(fnp.triu(x, k), np.triu(x, k), 0)
         assert_like(fnp.tril(x, k), np.tril(x, k), 0)
+
+
+@given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=5),
+                  elements=st.floats(-3, 3)), st.integers(0, 2), st.booleans())
+def test_gradients_of_sort_and_cumsum_in_closed_form(x, axis, descending):
+    """d/dx sum(sort(x) * w) puts w[i] at the position sort took its i-th value from (ties too:
+    the stable permutation; descending, its reverse, as jnp.sort's rev of the ascending sort);
+    d/dx sum(cumsum(x) * w) is w summed from the end."""
+    axis = axis % x.ndim
+    w = np.random.default_rng(0).standard_normal(x.shape)
+    order = np.argsort(x, axis=axis, kind="stable")
+    order = np.flip(order, axis) if descending else order
+    want = np.zeros_like(x)
+    np.put_along_axis(want, order, w, axis=axis)
+    for transform in (lambda f: f, ft.jit):
+        got = transform(ft.grad(lambda v: fnp.sum(fnp.sort(v, axis=axis, descending=descending) * w)))(x)
+        assert_like(got, want, 0)
+        got = transform(ft.grad(lambda v: fnp.sum(fnp.cumsum(v, axis=axis) * w)))(x)
+        assert_like(got, np.flip(np.cumsum(np.flip(w, axis), axis), axis), 1e-12)
