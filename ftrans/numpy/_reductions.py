@@ -90,7 +90,8 @@ def _nonempty(name, fun):
         axes = normalize_axes(axis, len(shape))
         if initial is None and any(shape[i] == 0 for i in axes):
             raise ValueError(at_user_line(f"zero-size array to reduction operation {name} which has no identity"))
-        if aval_of(operands(name, a)[0][0]).dtype.kind == "c":  # NumPy's order: by real part, then imaginary
+        if aval_of(a).dtype.kind == "c" if not isinstance(a, (list, tuple)) else np.iscomplexobj(a):
+            # NumPy's order: by real part, then imaginary
             if initial is not None or where is not None:
                 raise NotImplementedError(at_user_line(f"{name} of complex numbers takes no initial= or where="))
             from ftrans.numpy._sorting import complex_extremum
