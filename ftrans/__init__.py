@@ -6,8 +6,9 @@
 """
 from ftrans import debug, lax, numpy, tree, tree_util
 from ftrans import distributed, nn, optim, random, scipy, sharding
-from ftrans._api_extras import (Device, ShapeDtypeStruct, block_until_ready, default_backend, device_get, devices,
-                                disable_jit, eval_shape, linear_transpose, local_devices)
+from ftrans._api_extras import (Device, ShapeDtypeStruct, block_until_ready, clear_caches, closure_convert,
+                                default_backend, device_get, devices, disable_jit, ensure_compile_time_eval,
+                                eval_shape, linear_transpose, local_devices, named_call, typeof)
 from ftrans._callbacks import pure_callback
 from ftrans._autodiff import grad, jvp, linearize, value_and_grad, vjp
 from ftrans._check_grads import check_grads
@@ -38,11 +39,11 @@ __version__ = "0.1.0"
 __all__ = ["Array", "ClosedJaxpr", "ConcretizationError", "Device", "ExportError", "Jaxpr", "JaxprParseError",
            "ShapeDtypeStruct", "ShapedArray", "UnexpectedTracerError", "ad_checkpoint", "biharmonic",
            "block_until_ready", "checkpoint", "checkpoint_policies", "custom_jvp", "custom_vjp",
-           "check_grads", "config", "debug", "default_backend", "device_get", "device_put", "devices",
-           "differential_operator", "disable_jit", "distributed", "draw", "eval_shape", "export", "grad", "hessian", "jacfwd",
+           "check_grads", "clear_caches", "closure_convert", "config", "debug", "default_backend", "device_get", "device_put", "devices",
+           "differential_operator", "disable_jit", "distributed", "draw", "ensure_compile_time_eval", "eval_shape", "export", "grad", "hessian", "jacfwd",
            "jacrev", "jaxpr_as_fun", "jet", "jit", "jvp", "laplacian", "lax", "linear_transpose", "linearize", "load",
-           "local_devices", "make_jaxpr", "nn", "numpy", "optim", "parse_jaxpr", "pmap", "print_saved_residuals", "pure_callback",
-           "random", "remat", "scipy", "shard_map", "sharding", "tree", "tree_util",
+           "local_devices", "make_jaxpr", "named_call", "nn", "numpy", "optim", "parse_jaxpr", "pmap", "print_saved_residuals", "pure_callback",
+           "random", "remat", "scipy", "shard_map", "sharding", "tree", "tree_util", "typeof",
            "value_and_grad", "vjp", "vmap"]
 
 

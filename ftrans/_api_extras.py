@@ -1,5 +1,6 @@
 """JAX's smaller top-level helpers: eval_shape, ShapeDtypeStruct, linear_transpose,
-block_until_ready, disable_jit, devices and device_get."""
+block_until_ready, disable_jit, devices, device_get, typeof, clear_caches,
+ensure_compile_time_eval, named_call and closure_convert."""
 from __future__ import annotations
 
 import contextlib
@@ -7,13 +8,15 @@ import functools
 
 import numpy as np
 
-from ftrans._api_util import check_callable, check_outputs, flatten_args
+from ftrans._api_util import check_callable, check_outputs, flatten_args, trace_flat
+from ftrans._jaxpr_as_fun import jaxpr_as_fun
 from ftrans._config import jit_disabled
 from ftrans._device import _gpu_problem, _on_cpu, gpu_available
 from ftrans.tree_util import tree_flatten, tree_map, tree_unflatten
-from ir.core import ShapedArray, is_cupy_array
+from ir.core import ClosedJaxpr, ShapedArray, is_cupy_array
 from ir.errors import api_boundary, at_user_line
-from ir.tracing import Tracer, stage
+from ir.primitives.call import clear_derived
+from ir.tracing import Tracer, compile_time_eval, current_trace, get_aval, stage
 
 
 class ShapeDtypeStruct:
@@ -80,8 +83,8 @@ def linear_transpose(fun, *primals, reduce_axes=()):
     zeros = tree_map(lambda p: np.zeros(p.shape, p.dtype) if isinstance(p, ShapeDtypeStruct)
                      else np.zeros(np.shape(p), np.result_type(p)), primals)
     for leaf in tree_flatten(zeros)[0]:
-        if leaf.dtype.kind != "f":
-            raise TypeError(at_user_line(f"linear_transpose: arguments must be floating-point, got {leaf.dtype}"))
+        if leaf.dtype.kind not in "fc":
+            raise TypeError(at_user_line(f"linear_transpose: arguments must be floating-point or complex, got {leaf.dtype}"))
     out, pullback = vjp(fun, *zeros)
     out_tree = tree_flatten(out)[1]
 
@@ -175,3 +178,81 @@ def device_get(x):
             raise TypeError(at_user_line("device_get of a traced value: its value is not known while tracing"))
         return _on_cpu(leaf)
     return tree_map(get, x)
+
+
+# -------------------- typeof, clear_caches, compile-time evaluation, named calls --------------------
+
+def typeof(x):
+    """The abstract value of `x` (shape, dtype, weak type) as a ShapedArray, traced or not (jax.typeof)."""
+    return get_aval(x)
+
+
+def clear_caches():
+    """Forget every jitted function's compiled programs and every memoized transformation of
+    a sub-jaxpr: the next call traces and compiles again (jax.clear_caches)."""
+    from ftrans._jit import LIVE_JITTED
+    for jitted in list(LIVE_JITTED):
+        jitted._cache.clear()
+    clear_derived()
+
+
+def ensure_compile_time_eval():
+    """A context in which operations on concrete values are computed at once, even while a
+    function is being traced (jax.ensure_compile_time_eval): their results are arrays,
+    whose values Python code can branch on. Operations on traced values stage as usual.
+
+        @ft.jit
+        def f(x):
+            with ft.ensure_compile_time_eval():
+                y = fnp.sin(2.0)          # an array, computed now
+            return x * y if y > 0 else x  # a Python branch on it
+    """
+    return compile_time_eval()
+
+
+def named_call(fun, *, name=None):
+    """`fun`, staged as one `jit_call` equation named `name` (default: fun's name) wherever
+    it is traced, so the printed program shows it; called eagerly, it is just `fun`."""
+    check_callable(fun, "named_call")
+    name = fun.__name__ if name is None else name
+    if not isinstance(name, str):
+        raise TypeError(at_user_line(f"named_call: name must be a string, got {type(name).__name__}"))
+
+    def renamed(*args, **kwargs):
+        return fun(*args, **kwargs)
+    renamed.__name__ = renamed.__qualname__ = name
+    from ftrans._jit import jit
+    staged = jit(renamed)
+
+    @functools.wraps(fun)
+    def call(*args, **kwargs):
+        return fun(*args, **kwargs) if current_trace() is None else staged(*args, **kwargs)
+    return call
+
+
+def closure_convert(fun, *example_args):
+    """(converted, hoisted): `converted(*args, *hoisted)` computes `fun(*args)`, with every traced
+    value `fun` closes over (a tracer of an enclosing grad, vmap or jit) made an explicit
+    argument (jax.closure_convert), as custom_vjp's fwd and bwd need of a closure."""
+    check_callable(fun, "closure_convert")
+    leaves, in_tree, avals = flatten_args(example_args, "closure_convert")
+    closed, out_tree = trace_flat(fun, in_tree, avals, "closure_convert")
+    jaxpr, consts = closed.jaxpr, list(closed.consts)
+    hoisted_at = [i for i, c in enumerate(consts) if isinstance(c, Tracer)]
+    hoisted = [consts[i] for i in hoisted_at]
+    num_args = len(example_args)
+
+    def converted(*args):
+        if len(args) != num_args + len(hoisted):
+            raise TypeError(at_user_line(f"closure_convert: the converted function takes {num_args} arguments "
+                                         f"and {len(hoisted)} hoisted values, got {len(args)} values"))
+        arg_leaves, tree = tree_flatten(tuple(args[:num_args]))
+        if tree != in_tree:
+            raise TypeError(at_user_line(f"closure_convert: the arguments' structure {tree} differs from the "
+                                         f"example's {in_tree}"))
+        values = list(consts)
+        for i, value in zip(hoisted_at, args[num_args:]):
+            values[i] = value
+        outs = jaxpr_as_fun(ClosedJaxpr(jaxpr, values))(*arg_leaves)
+        return tree_unflatten(out_tree, outs)
+    return converted, hoisted

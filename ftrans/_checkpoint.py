@@ -136,7 +136,7 @@ def saved_residuals(f, *args):
 
     with trace_context(StagingTrace()) as known:
         inputs = [known.new_arg(a) for a in avals]
-        wrt = [a.dtype.kind == "f" for a in avals]
+        wrt = [a.dtype.kind in "fc" for a in avals]
         _, linear = ad.linearize_flat(flat_f, inputs, wrt)
     producer = {v: eqn for eqn in known.eqns for v in eqn.outvars}
     position = {t._var: i for i, t in enumerate(inputs)}

@@ -143,6 +143,21 @@ def _aval_text(x):
         return type(x).__name__
 
 
+def _fitted_primals(leaves, out_tree, out_avals, rule, rule_short):
+    """A rule's primal outputs conformed to the function's output types, or a TypeError
+    naming the first output (by pytree path) whose shape or dtype differs."""
+    fitted = []
+    for i, (leaf, aval) in enumerate(zip(leaves, out_avals, strict=True)):
+        conformed = _conformed(leaf, aval)
+        if conformed is None:
+            path = _leaf_path(tree_unflatten(out_tree, [0] * len(out_avals)), i) or ""
+            raise TypeError(at_user_line(
+                f"{rule} must produce primal outputs with the shapes and dtypes of the function's: "
+                f"output{path} is {aval.str_short()} in the function and {_aval_text(leaf)} in {rule_short}"))
+        fitted.append(conformed)
+    return fitted
+
+
 def _staged_function(fun, static, nondiff_argnums, in_tree, avals, name):
     def dynamic_fun(*dynamic):
         return fun(*_rebuild(static, dynamic, nondiff_argnums))
@@ -254,19 +269,13 @@ class custom_jvp:
                     f"Custom JVP rule of {name} must produce primal and tangent outputs with equal container "
                     f"(pytree) structures, but got {p_tree} and {t_tree} respectively"))
             check_outputs([*p_leaves, *t_leaves], f"Custom JVP rule of {name}")
-            primals_flat, tangents_flat = [], []
+            primals_flat = _fitted_primals(p_leaves, out_tree, out_avals, f"Custom JVP rule of {name}", "the rule")
+            tangents_flat = []
             example = tree_unflatten(out_tree, [0] * len(out_avals))
-            for i, (p, t, aval) in enumerate(zip(p_leaves, t_leaves, out_avals, strict=True)):
+            for i, (t, aval) in enumerate(zip(t_leaves, out_avals, strict=True)):
                 path = _leaf_path(example, i) or ""
-                fitted = _conformed(p, aval)
-                if fitted is None:
-                    raise TypeError(at_user_line(
-                        f"Custom JVP rule of {name} must produce primal outputs with the shapes and dtypes of "
-                        f"the function's: output{path} is {aval.str_short()} in the function and "
-                        f"{_aval_text(p)} in the rule"))
-                primals_flat.append(fitted)
                 t_aval = tangent_aval(aval)
-                if aval.dtype.kind != "f":  # an integer output's tangent is float0 zeros, whatever the rule says
+                if aval.dtype.kind not in "fc":  # an integer output's tangent is float0 zeros, whatever the rule says
                     tangents_flat.append(ad_util.zeros(t_aval))
                     continue
                 fitted = _conformed(t, t_aval)
@@ -360,16 +369,7 @@ class custom_vjp:
                     f"structure as the function's: the function returns {out_tree}, fwd {p_tree}"))
             r_leaves, r_tree = tree_flatten(residuals)
             check_outputs([*p_leaves, *r_leaves], f"Custom VJP fwd rule of {name}")
-            fitted = []
-            for i, (p, aval) in enumerate(zip(p_leaves, out_avals, strict=True)):
-                f = _conformed(p, aval)
-                if f is None:
-                    path = _leaf_path(tree_unflatten(out_tree, [0] * len(out_avals)), i) or ""
-                    raise TypeError(at_user_line(
-                        f"Custom VJP fwd rule of {name} must produce primal outputs with the shapes and dtypes of "
-                        f"the function's: output{path} is {aval.str_short()} in the function and {_aval_text(p)} "
-                        "in fwd"))
-                fitted.append(f)
+            fitted = _fitted_primals(p_leaves, out_tree, out_avals, f"Custom VJP fwd rule of {name}", "fwd")
             trees.append(r_tree)
             return [*fitted, *r_leaves]
         closed = stage(flat_fwd, avals)
@@ -410,7 +410,7 @@ class custom_vjp:
                         f"argument {k} {arg_tree}"))
                 for j, (c, aval) in enumerate(zip(ct_leaves, arg_avals, strict=True)):
                     t_aval = tangent_aval(aval)
-                    if c is None or aval.dtype.kind != "f":
+                    if c is None or aval.dtype.kind not in "fc":
                         flat.append(ad_util.zeros(t_aval))
                         continue
                     fitted = _conformed(c, t_aval)

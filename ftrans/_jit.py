@@ -25,6 +25,7 @@ backend is `backend=` when given, else where the array arguments live
 from __future__ import annotations
 
 import functools
+import weakref
 from operator import itemgetter
 
 import numpy as np
@@ -45,6 +46,8 @@ from ir.tracing import current_trace, find_nan_equation, nan_error, stage
 
 _LEAF = tree_structure(0)  # the structure of a single array
 
+
+LIVE_JITTED = weakref.WeakSet()  # every jitted function alive: what ft.clear_caches empties
 
 class Lowered:
     """What `jit(f).lower(*args)` returns: the optimized IR and the generated code."""
@@ -118,6 +121,7 @@ class JittedFunction:
         if not (self.name.isascii() and self.name.isidentifier()):  # lambdas; a name prints as IR, which is ASCII
             self.name = "jitted"
         self._cache = {}
+        LIVE_JITTED.add(self)  # for ft.clear_caches
         self.trace_count = 0  # how many times the function has been traced (cache misses)
         # name and docstring only: copying fun.__dict__ (the default) would let a wrapped
         # jitted function's attributes (its fun, its cache) overwrite this one's

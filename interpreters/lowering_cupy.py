@@ -319,8 +319,11 @@ def reduction_source(group: ReductionGroup, name) -> ReductionSource:
         map_expr = f"{name}_map({', '.join(f'in{k}' for k in range(len(inputs)))})"
     template = red.primitive.cuda_template
     identity = template["identity"](dtype) if callable(template["identity"]) else template["identity"]
+    combine = template["combine"]
+    if isinstance(combine, dict):
+        combine = next(text for kinds, text in combine.items() if dtype.kind in kinds)
     return ReductionSource(name, inputs, dtype, body, operand.aval.shape, map_expr,
-                           template["combine"].format("a", "b"), c_literal(identity, dtype),
+                           combine.format("a", "b"), c_literal(identity, dtype),
                            red.params["axes"])
 
 

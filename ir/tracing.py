@@ -62,9 +62,32 @@ def trace_context(trace):
         trace.alive = False
 
 
+# Within ft.ensure_compile_time_eval(): a primitive on concrete values only is computed, even
+# inside a trace (what JAX's does), so that values known while tracing can steer Python code
+_compile_time_eval: contextvars.ContextVar = contextvars.ContextVar("ftrans_compile_time_eval", default=False)
+
+
+@contextlib.contextmanager
+def compile_time_eval():
+    token = _compile_time_eval.set(True)
+    try:
+        yield
+    finally:
+        _compile_time_eval.reset(token)
+
+
+def _computable_now(prim, args):
+    """Within compile_time_eval: no traced operand, and nothing whose value depends on
+    the trace (a collective's on its axis)."""
+    return (prim.impl is not None and prim.collective_batch is None
+            and not any(isinstance(x, Tracer) for x in args))
+
+
 def bind(prim, *args, **params):
     """Apply a primitive in the current trace (or compute it, with none open)."""
     trace = _current_trace.get()
+    if trace is not None and _compile_time_eval.get() and _computable_now(prim, args):
+        trace = None
     if trace is None:  # results reach the user: 0-d arrays, never NumPy scalars
         out = apply_impl(prim, args, params)
         return [as_array(o) for o in out] if prim.multiple_results else as_array(out)

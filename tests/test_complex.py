@@ -223,3 +223,29 @@ def test_printed_complex_programs_parse_back():
 def test_cse_keys_complex_literals_by_value():
     closed = ft.make_jaxpr(lambda z: (z * (1 + 2j), z * (1 + 2j), z * (1 - 2j)), optimize=True)(np.ones(2, C128))
     assert sum(e.primitive.name == "mul" for e in closed.eqns) == 2
+
+
+def test_complex_values_are_ordered_as_numpy_orders_them():
+    """max, min, maximum, minimum and the comparisons: by real part, then imaginary part,
+    NaN-propagating, eager and under jit and vmap; the max's gradient flows to the chosen element."""
+    nan = np.nan
+    z = np.array([[1 + 2j, 3 - 1j, 3 + 1j, -1j], [0j, complex(nan, 1), -1j, complex(1, nan)],
+                  [2 + 0j, 2 - 0j, complex(2, -0.0), -5 + 5j]])
+    w = np.array([3 + 0j, 1j, complex(3, 1), 0j])
+    cases = [(fnp.max, np.max), (fnp.min, np.min), (lambda a: fnp.max(a, axis=1), lambda a: np.max(a, axis=1)),
+             (lambda a: fnp.min(a, axis=0), lambda a: np.min(a, axis=0)),
+             (lambda a: fnp.maximum(a, w), lambda a: np.maximum(a, w)),
+             (lambda a: fnp.minimum(a, w), lambda a: np.minimum(a, w))]
+    cases += [(lambda a, op=op: getattr(fnp, op)(a, w), lambda a, op=op: getattr(np, op)(a, w))
+              for op in ("less", "less_equal", "greater", "greater_equal")]
+    cases += [(lambda a: a < w, lambda a: a < w), (lambda a: a >= w, lambda a: a >= w)]
+    with np.errstate(invalid="ignore"):
+        for ours, numpy_f in cases:
+            want = numpy_f(z)
+            for got in (ours(z), ft.jit(ours)(z)):
+                np.testing.assert_array_equal(np.asarray(got), want)
+            rows = ft.vmap(ours)(np.stack([z, z[::-1]]))
+            np.testing.assert_array_equal(np.asarray(rows[1]), numpy_f(z[::-1]))
+    finite = z[0]
+    grad = ft.grad(lambda a: fnp.real(fnp.max(a)))(finite)
+    np.testing.assert_array_equal(grad, [0, 0, 1, 0])

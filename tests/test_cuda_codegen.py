@@ -129,6 +129,8 @@ def _complex_cases():
     cases = [Case(name, [d]) for name in ("real", "imag", "conj", "neg", "stop_gradient") for d in COMPLEX]
     cases += [Case("complex", [d, d]) for d in FLOATS]
     cases += [Case("select_n", [BOOL, d, d]) for d in COMPLEX]
+    # ordered as NumPy orders complex values: by real part, then imaginary part (NaN-propagating max/min)
+    cases += [Case(name, [d, d]) for name in ("lt", "le", "gt", "ge", "max", "min") for d in COMPLEX]
     cases += [Case(name, [d], ulps=8, bounds=[5]) for name in ("abs", "sin", "cos", "tan", "sinh", "cosh", "tanh",
                                                                  "exp", "log", "sqrt") for d in COMPLEX]
     cases += [Case(name, [d, d], ulps=8, bounds=[100, 100]) for name in ("add", "sub", "mul", "eq", "ne")
@@ -152,6 +154,8 @@ REDUCTION_PROGRAMS = {  # (function, input dtype): reductions and reduction maps
     "prod_f64": (lambda x: fnp.prod(x, axis=1), F64), "max_f32": (lambda x: fnp.max(x, axis=1), F32),
     "min_f64": (lambda x: fnp.min(x), F64), "max_bool": (lambda x: fnp.max(x, axis=0), BOOL),
     "min_u8": (lambda x: fnp.min(x, axis=1), U8),
+    "max_c128": (lambda x: fnp.max(x, axis=1), np.dtype(np.complex128)),
+    "min_c64": (lambda x: fnp.min(x, axis=0), np.dtype(np.complex64)),
     "sum_of_map": (lambda x: fnp.sum(fnp.sin(x) * 2.0 + x, axis=1), F64),
 }
 
@@ -399,7 +403,9 @@ def test_reduction_templates(harness, name):
     rng = np.random.default_rng(0)
     x = (rng.integers(0, 2, (5, 7)) if dtype == BOOL else rng.integers(0, 200, (5, 7)) if dtype.kind in "iu"
          else rng.normal(size=(5, 7))).astype(dtype)
-    if dtype.kind == "f":
+    if dtype.kind == "c":  # equal real parts, so the imaginary parts decide
+        x = (rng.integers(-2, 3, (5, 7)) + 1j * rng.normal(size=(5, 7))).astype(dtype)
+    if dtype.kind in "fc":
         x[2, 3] = np.nan  # max and min propagate it, as NumPy's do
     want = np.asarray(ft.jit(f)(x))
     (got,) = harness.run(source, [x], out_size=max(want.size, 1))

@@ -570,3 +570,30 @@ def test_custom_vjp_inside_scan_and_cond_and_custom_rules_inside_a_checkpoint():
     np.testing.assert_allclose(ft.hessian(lambda x: fnp.sum(log1pexp(x)))(np.array([0.1, 3.0])),
                                np.diag(sigmoid(np.array([0.1, 3.0])) * (1 - sigmoid(np.array([0.1, 3.0])))),
                                rtol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["eager", "jit"])
+def test_complex_arguments_and_outputs_carry_their_tangents(mode):
+    """Rules of complex functions are not dropped: their gradient is the plain function's
+    (JAX's convention, where a VJP transposes the JVP without conjugating)."""
+    @ft.custom_jvp
+    def square(z):
+        return z * z
+    square.defjvp(lambda p, t: (p[0] * p[0], 2 * p[0] * t[0]))
+
+    @ft.custom_vjp
+    def square_v(z):
+        return z * z
+    square_v.defvjp(lambda z: (z * z, z), lambda z, g: (2 * z * g,))
+
+    def loss_of(sq):
+        return lambda z: fnp.sum(fnp.abs(sq(z)) ** 2)
+    z = np.array([1 + 2j, 3 - 1j, -0.5 + 0.25j])
+    wrap = ft.jit if mode == "jit" else (lambda f: f)
+    expected = ft.grad(loss_of(lambda z: z * z))(z)
+    np.testing.assert_allclose(expected, 4 * np.conj(z) * np.abs(z) ** 2, rtol=1e-13)  # as grad(abs(z)**2) = 2 conj(z)
+    for sq in (square, square_v):
+        np.testing.assert_allclose(wrap(ft.grad(loss_of(sq)))(z), expected, rtol=1e-13)
+    t = np.array([0.5 - 1j, 2j, 1.0])
+    _, tangent = ft.jvp(wrap(square), (z,), (t,))
+    np.testing.assert_allclose(tangent, 2 * z * t, rtol=1e-13)

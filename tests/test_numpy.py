@@ -1168,7 +1168,7 @@ SCALAR_SWEEP.update({
 })
 # names that are no function of arrays (dtypes, constants)
 _NOT_FUNCTIONS = {"bool_", "dtype", "e", "float16", "float32", "float64", "inf", "int8", "int16", "int32", "int64",
-                  "nan", "ndarray", "newaxis", "pi", "uint8", "uint32", "complex64", "complex128",
+                  "nan", "ndarray", "newaxis", "pi", "uint8", "uint16", "uint32", "uint64", "complex64", "complex128",
                   "fft", "linalg"}  # modules: tests/test_fft.py, tests/test_linalg.py
 # issue 16's functions (tests/test_numpy_api.py has their rows on arrays)
 SCALAR_SWEEP.update({name: _unary(name) for name in (
@@ -1483,3 +1483,29 @@ def test_staged_arange_has_numpys_values_bit_for_bit(start, size, step, sign, in
     stop = start + step * size
     want = np.arange(start, stop, step)
     assert_same(ft.jit(lambda: fnp.arange(start, stop, step))(), want, rtol=0)  # staged, not NumPy's
+
+
+@pytest.mark.parametrize("name", ["bool_", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+                                  "float16", "float32", "float64", "complex64", "complex128"])
+def test_scalar_types_are_dtypes_and_convert_traced_values(name):
+    """As jnp.float32: a dtype wherever NumPy takes one, and a conversion that works under jit and grad."""
+    ours, numpy_type = getattr(fnp, name), getattr(np, name)
+    assert np.dtype(ours) == np.dtype(numpy_type) and np.zeros(2, ours).dtype == numpy_type
+    assert fnp.ones(2, dtype=ours).dtype == numpy_type and np.ones(1, numpy_type).dtype == ours
+    assert isinstance(numpy_type(1), ours) and not isinstance(1.5, ours)
+    x = np.array([0.0, 1.0, 2.5])
+    want = x.astype(numpy_type)
+    for got in (ours(x), ft.jit(ours)(x)):
+        assert got.dtype == numpy_type
+        np.testing.assert_array_equal(got, want)
+    if np.dtype(numpy_type).kind == "f":
+        np.testing.assert_array_equal(ft.grad(lambda v: fnp.sum(ours(v) * 3).astype(float))(x), [3.0] * 3)
+
+
+def test_size_along_an_axis_like_numpy():
+    x = np.ones((3, 4, 5))
+    for axis in (None, 0, 1, -1):
+        assert fnp.size(x, axis) == np.size(x, axis)
+    assert ft.jit(lambda v: v * fnp.size(v, 1))(x)[0, 0, 0] == 4
+    with pytest.raises(np.exceptions.AxisError):
+        fnp.size(x, 3)

@@ -318,6 +318,19 @@ def test_simplify_never_turns_x_times_zero_into_zero():
     assert_same_results(closed, out, np.array([np.inf, np.nan, -1.0]))
 
 
+def test_simplify_leaves_complex_arithmetic_alone():
+    # (inf+0j)*(1+0j) is inf+nanj, and -0-0j plus 0 is +0+0j: no identity holds for complex
+    fs = [lambda z: z * 1.0, lambda z: z + 0.0, lambda z: z - 0.0, lambda z: z / 1.0, lambda z: 0.0 + z]
+    z = np.array([complex(-0.0, -0.0), complex(np.inf, 0.0), complex(0.0, -0.0), 1.5 - 2j])
+    for f in fs:
+        with np.errstate(invalid="ignore"):
+            eager = f(z)
+            staged = ft.jit(f)(z)
+        for part in (np.real, np.imag):
+            np.testing.assert_array_equal(np.signbit(part(staged)), np.signbit(part(eager)))
+        np.testing.assert_array_equal(staged, eager)
+
+
 def test_simplify_signed_zeros():
     # x + (-0.0) == x and x - (+0.0) == x for every x; x + (+0.0) is not x at x = -0.0,
     # nor is x - (-0.0); (-0.0) - x is -x, but (+0.0) - x is not (at x = +0.0)

@@ -166,6 +166,8 @@ def check_linear_transpose():
     np.testing.assert_allclose(via_jit[0], ct_x)
     batched = ft.vmap(lambda c: transposed(c)[0])(np.eye(2))
     np.testing.assert_allclose(batched, a)
+    rotate = ft.linear_transpose(lambda z: (1 + 2j) * z, np.zeros(2, np.complex128))
+    np.testing.assert_allclose(rotate(np.array([1.0 + 0j, 1j]))[0], [1 + 2j, -2 + 1j])  # no conjugate, as JAX
     with pytest.raises(TypeError, match="floating-point"):
         ft.linear_transpose(lambda i: i, np.int32(1))
 
@@ -234,6 +236,55 @@ def check_key_classes():
     assert str(tu.DictKey(1)) == "[1]" and str(tu.SequenceKey(2)) == "[2]" and str(tu.GetAttrKey("q")) == ".q"
 
 
+def check_typeof():
+    assert ft.typeof(np.ones(3, np.float32)) == ft.ShapedArray((3,), np.float32)
+    seen = []
+    ft.jit(lambda x: seen.append(ft.typeof(x)) or x)(np.ones((2, 1)))
+    assert seen == [ft.ShapedArray((2, 1), np.float64)]
+
+
+def check_clear_caches():
+    f = ft.jit(lambda x: x * 2)
+    f(1.0)
+    f(2.0)
+    assert f.trace_count == 1
+    ft.clear_caches()
+    assert f(3.0) == 6.0 and f.trace_count == 2
+
+
+def check_ensure_compile_time_eval():
+    @ft.jit
+    def f(x):
+        with ft.ensure_compile_time_eval():
+            y = fnp.sin(2.0) * fnp.ones(3)
+            traced = x * 2  # a traced operand stages as usual
+        return traced + y if float(y[0]) > 0 else traced  # a Python branch on a computed value
+    np.testing.assert_allclose(f(np.ones(3)), 2 + np.sin(2.0))
+    assert "sin" not in str(ft.make_jaxpr(f)(np.ones(3)))
+
+
+def check_named_call():
+    block = ft.named_call(lambda x: fnp.sin(x) * 2, name="my_block")
+    assert block(1.0) == np.sin(1.0) * 2
+    text = str(ft.make_jaxpr(lambda x: block(x) + 1)(1.0))
+    assert "name=my_block" in text and "jit_call" in text
+    np.testing.assert_allclose(ft.grad(lambda x: block(x))(0.3), 2 * np.cos(0.3))
+    with pytest.raises(TypeError, match="name must be a string"):
+        ft.named_call(fnp.sin, name=3)
+
+
+def check_closure_convert():
+    def outer(w):
+        converted, hoisted = ft.closure_convert(lambda x: fnp.sin(x * w), 1.0)
+        assert len(hoisted) == 1  # w, a tracer of grad
+        return converted(2.0, *hoisted)
+    np.testing.assert_allclose(ft.grad(outer)(0.5), 2 * np.cos(1.0))
+    converted, hoisted = ft.closure_convert(lambda x: {"y": x * 3.0}, np.ones(2))
+    assert hoisted == [] and np.array_equal(converted(np.arange(2.0))["y"], [0.0, 3.0])
+    with pytest.raises(TypeError, match="takes 1 arguments"):
+        converted(1.0, 2.0)
+
+
 ROWS = {
     "register_pytree_node_class": check_register_pytree_node_class, "register_dataclass": check_register_dataclass,
     "Partial": check_partial, "tree_reduce": check_tree_reduce, "tree_all": check_tree_all,
@@ -245,6 +296,8 @@ ROWS = {
     "linear_transpose": check_linear_transpose, "block_until_ready": check_block_until_ready,
     "disable_jit": check_disable_jit, "Array": check_array, "devices": check_devices, "device_get": check_device_get,
     "default_backend": check_default_backend, "local_devices": check_local_devices, "Device": check_device,
+    "typeof": check_typeof, "clear_caches": check_clear_caches, "ensure_compile_time_eval": check_ensure_compile_time_eval,
+    "named_call": check_named_call, "closure_convert": check_closure_convert,
 }
 
 # the names of issue 16 point 5 (and the helpers beside them)
@@ -252,7 +305,8 @@ NAMES = ["register_pytree_node_class", "register_dataclass", "Partial", "tree_re
          "tree_map_with_path", "keystr", "tree_flatten_with_path", "tree_leaves_with_path", "tree_transpose",
          "DictKey", "SequenceKey", "GetAttrKey", "FlattenedIndexKey", "tree", "eval_shape", "ShapeDtypeStruct",
          "linear_transpose", "block_until_ready", "disable_jit", "Array", "devices", "device_get",
-         "default_backend", "local_devices", "Device"]
+         "default_backend", "local_devices", "Device", "typeof", "clear_caches", "ensure_compile_time_eval",
+         "named_call", "closure_convert"]
 
 
 def test_every_name_has_a_row():

@@ -4,9 +4,10 @@ values alike, with NumPy 2 semantics (broadcasting, NEP 50 promotion).
 On concrete arrays outside any transformation, each call computes with NumPy
 and returns a `numpy.ndarray`. Inside a transformation it is recorded.
 """
-from numpy import complex64, complex128
-from numpy import (bool_, dtype, e, float16, float32, float64, inf, int8, int16, int32, int64,
-                   nan, newaxis, pi, uint8, uint32)
+from numpy import dtype, e, inf, nan, newaxis, pi
+
+from ftrans.numpy._scalar_types import (bool_, complex64, complex128, float16, float32, float64, int8,
+                                        int16, int32, int64, uint8, uint16, uint32, uint64)
 
 from ftrans.numpy._complex import angle, conj, conjugate, imag, iscomplexobj, isrealobj, real
 from ftrans.numpy._creation import (arange, array, asarray, empty, eye, full, full_like, identity,

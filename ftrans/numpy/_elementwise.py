@@ -108,6 +108,8 @@ def _bools_as_int8(xs, dtype):
 def square(x):
     (x,), dtype, _ = operands("square", x)
     (x,), dtype = _bools_as_int8([x], dtype)
+    if dtype.kind == "c":  # np.square(z) is z*z, which differs from np.power(z, 2) in signed zeros and infs
+        return ew.mul(x, x)
     return _integer_pow(x, 2)
 
 

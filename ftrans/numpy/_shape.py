@@ -201,5 +201,10 @@ def ndim(a):
 
 
 @public
-def size(a):
-    return aval_of(a).size
+def size(a, axis=None):
+    """The number of elements, or the length along `axis` (an int or, as NumPy 2.4, a tuple)."""
+    aval = aval_of(a)
+    if axis is None:
+        return aval.size
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    return int(np.prod([aval.shape[normalize_axis(ax, aval.ndim)] for ax in axes], dtype=np.int64))

@@ -56,12 +56,13 @@ KERNEL_DTYPES = frozenset(np.dtype(name) for name in (
     "float32", "float64", "int8", "int16", "int32", "int64",
     "uint8", "uint16", "uint32", "uint64", "bool", "complex64", "complex128"))
 
-# The primitives whose templates hold for complex operands or results (CuPy's complex<T>, thrust's): the
-# others (ordering comparisons, log1p, expm1, ...) have no complex C function, and run as library calls
+# The primitives whose templates hold for complex operands or results (CuPy's complex<T>, thrust's; the
+# ordering ones compare lexicographically, as NumPy): the others (log1p, expm1, ...) have no complex C
+# function, and run as library calls
 COMPLEX_KERNEL_PRIMITIVES = frozenset({
     "neg", "abs", "sin", "cos", "tan", "sinh", "cosh", "tanh", "exp", "log", "sqrt", "add", "sub", "mul", "div",
-    "pow", "eq", "ne", "select_n", "convert_element_type", "stop_gradient", "integer_pow", "real", "imag", "conj",
-    "complex", "reduce_sum", "reduce_prod"})
+    "pow", "eq", "ne", "lt", "le", "gt", "ge", "max", "min", "select_n", "convert_element_type", "stop_gradient",
+    "integer_pow", "real", "imag", "conj", "complex", "reduce_sum", "reduce_prod", "reduce_max", "reduce_min"})
 
 REDUCTIONS = frozenset({reductions.reduce_sum_p, reductions.reduce_prod_p,
                         reductions.reduce_max_p, reductions.reduce_min_p})

@@ -16,6 +16,8 @@ Only where it is bit-for-bit what `integer_pow`'s implementation
   more than once, while pow rounds once: they differ in the last bit for a
   quarter of the inputs, so those stay `integer_pow`.
 
+- complex dtypes: k = 1 only (np.power(-0+0j, 2) is 0+0j, (-0+0j)*(-0+0j) is 0-0j).
+
 `exact=False` lowers every k for floats too, as JAX does (within a few ulps
 of np.power); a backend that accepts that trade may ask for it.
 """
@@ -50,6 +52,8 @@ def _lower(rw, eqn, exact):
         return None
     (x,), (out,), y = eqn.invars, eqn.outvars, eqn.params["y"]
     if exact and out.aval.dtype.kind == "f" and y not in _EXACT_FLOAT_EXPONENTS:
+        return None
+    if exact and out.aval.dtype.kind == "c" and y != 1:  # np.power(z, 2) is not z*z at signed zeros and infs
         return None
     if y == 0:
         one = literal(1, x.aval)

@@ -27,6 +27,7 @@ such as AD's materialized zeros):
     sub(x, neg y) -> add(x, y)
     neg(neg x) -> x
     integer operands: the zero of add/sub is 0 (no signed zero)
+    complex operands: no arithmetic rule (x*1 is not x for x = inf+0j)
     convert_element_type to x's own aval -> x; two conversions one of which
         changes only the weak type -> one conversion
     select_n(p, x, x) -> x; select_n(c, x, y) -> x or y for a constant predicate
@@ -103,6 +104,12 @@ def _operand_of(rw, atom, prim):
     return eqn.invars[0] if eqn is not None and eqn.primitive is prim else None
 
 
+def _complex(eqn):
+    """Complex arithmetic is left alone: (inf+0j)*(1+0j) is inf+nanj, and a complex
+    zero's two signs make x+0 and x-0 inexact, so none of the rules below holds."""
+    return eqn.outvars[0].aval.dtype.kind == "c"
+
+
 def _is_float(atom):
     return atom.aval.dtype.kind == "f"
 
@@ -156,6 +163,8 @@ def _has_zero_of_sign(value, sign_bit):
 # -------------------- arithmetic --------------------
 
 def _mul(rw, eqn, x, y):
+    if _complex(eqn):
+        return None
     for a, b in ((x, y), (y, x)):
         c = rw.scalar_value(b)
         if c is None:
@@ -184,6 +193,8 @@ def _negated(lit):
 
 
 def _div(rw, eqn, x, y):
+    if _complex(eqn):
+        return None
     c = rw.scalar_value(y)
     if c is not None:
         if c == 1:
@@ -216,6 +227,8 @@ def _exact_reciprocal(c):
 
 
 def _add(rw, eqn, x, y):
+    if _complex(eqn):
+        return None
     for a, b in ((x, y), (y, x)):
         c = rw.scalar_value(b)
         if _is_zero(c, True) or (_is_zero(c, False) and _never_negative_zero(rw, a)):
@@ -230,6 +243,8 @@ def _add(rw, eqn, x, y):
 
 
 def _sub(rw, eqn, x, y):
+    if _complex(eqn):
+        return None
     c = rw.scalar_value(y)
     if _is_zero(c, False):
         result = _same(rw, eqn, x)

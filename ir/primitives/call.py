@@ -135,16 +135,23 @@ def _jit_call_transpose(cts, *operands, jaxpr, name):
             for x in operands]
 
 
+def batched_sub_jaxpr(jaxpr, values, dims):
+    """(batched jaxpr, its consts, out_dims) for an equation that calls one sub-jaxpr on
+    its operands: jit_call and checkpoint stay one equation under vmap this way."""
+    from ir.primitives.batch_util import batch_size
+    return transform("batch_jaxpr")(jaxpr, tuple(dims), batch_size(values, dims), None)
+
+
 def _jit_call_batch(values, dims, *, jaxpr, name):
     """One jit_call of the batched sub-jaxpr, so a jitted function stays one
     (compiled) call under vmap."""
-    from ir.primitives.batch_util import batch_size
-    batched, consts, out_dims = transform("batch_jaxpr")(jaxpr, tuple(dims), batch_size(values, dims), None)
+    batched, consts, out_dims = batched_sub_jaxpr(jaxpr, values, dims)
     return jit_call(batched, [*consts, *values], name), out_dims
 
 
-def _jit_call_dce(used_outputs, eqn, dce_jaxpr):
-    """Unused outputs leave the sub-jaxpr, and so do the operands only they read."""
+def dce_sub_jaxpr_call(used_outputs, eqn, dce_jaxpr):
+    """For an equation that calls its sub-jaxpr `jaxpr` on its operands: unused outputs
+    leave the sub-jaxpr, and so do the operands only they read."""
     closed = eqn.params["jaxpr"]
     pruned, used_inputs = dce_jaxpr(closed, used_outputs, prune_invars=True)
     if pruned is closed:
@@ -158,7 +165,7 @@ jit_call_p = Primitive(
     "jit_call", params={"jaxpr": SubJaxpr(), "name": STR}, abstract_eval=_jit_call_abstract_eval, multiple_results=True,
     impl=lambda *args, jaxpr, name: transform("evaluate")(jaxpr, args),
     jvp=_jit_call_jvp, partial_eval=_jit_call_partial_eval, transpose=_jit_call_transpose,
-    batch=_jit_call_batch, dce=_jit_call_dce,
+    batch=_jit_call_batch, dce=dce_sub_jaxpr_call,
     taylor=lambda primals, series, *, jaxpr, name: transform("jet")(jaxpr, primals, series, name))
 
 
@@ -190,6 +197,11 @@ def derived(closed: ClosedJaxpr, key, build):
         entry = build()
         by_key[key] = _ITSELF if entry is closed else entry
     return closed if entry is _ITSELF else entry
+
+
+def clear_derived():
+    """Forget every derived form (ft.clear_caches): each is rebuilt when next needed."""
+    _DERIVED.clear()
 
 
 def jit_call(closed: ClosedJaxpr, args, name):

@@ -102,7 +102,7 @@ def _custom_jvp_jvp(primals, tangents, *, call_jaxpr, jvp_jaxpr, num_consts, jvp
     outs = jit_call(jvp_jaxpr, [*jvp_consts, *args, *map(ad_util.instantiate, arg_tangents)], f"jvp_of_{name}")
     num_out = len(call_jaxpr.out_avals)
     primals_out, tangents_out = list(outs[:num_out]), list(outs[num_out:])
-    tangents_out = [Zero(tangent_aval(a)) if a.dtype.kind != "f" else t
+    tangents_out = [Zero(tangent_aval(a)) if a.dtype.kind not in "fc" else t
                     for t, a in zip(tangents_out, call_jaxpr.out_avals, strict=True)]
     if any(nonzero_flags(const_tangents)):  # f closed over a differentiated value: f's JVP in its direction
         nonzero = (*nonzero_flags(const_tangents), *(False,) * len(args))
@@ -235,7 +235,7 @@ def _custom_vjp_jvp(primals, tangents, *, call_jaxpr, fwd_jaxpr, bwd_jaxpr, num_
         return primals_out, [Zero(tangent_aval(a)) for a in call_jaxpr.out_avals]
     tangents_out = bind(custom_lin_p, *bwd_consts, *residuals, *map(ad_util.instantiate, arg_tangents),
                         bwd_jaxpr=bwd_jaxpr, num_consts=bwd_num_consts, num_res=num_res, name=name)
-    tangents_out = [Zero(tangent_aval(a)) if a.dtype.kind != "f" else t
+    tangents_out = [Zero(tangent_aval(a)) if a.dtype.kind not in "fc" else t
                     for t, a in zip(tangents_out, call_jaxpr.out_avals, strict=True)]
     return primals_out, tangents_out
 

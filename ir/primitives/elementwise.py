@@ -307,11 +307,28 @@ mod_p = binary("mod", np.mod, cuda_template="ft_mod({0}, {1})", derivatives=(lam
 # NB: integers to negative powers raise in NumPy; a kernel cannot raise, so it truncates 1/x**-y as C does
 pow_p = binary("pow", np.power, NUMERIC, derivatives=(_pow_base_derivative, _pow_exponent_derivative),
                cuda_template={"fc": "pow({0}, {1})", "iu": "ft_integer_pow({0}, {1})"})
+def _lexicographic(op):
+    """A comparison of complex<T> values as NumPy's: by real part, then by imaginary
+    part, where a NaN imaginary part makes the real parts' order count for nothing
+    (complex<T> itself has no ordering)."""
+    strict = op.rstrip("=")
+    real_x, imag_x, real_y, imag_y = "({0}).real()", "({0}).imag()", "({1}).real()", "({1}).imag()"
+    return (f"(({real_x} {strict} {real_y} && {imag_x} == {imag_x} && {imag_y} == {imag_y}) || "
+            f"({real_x} == {real_y} && {imag_x} {op} {imag_y}))")
+
+
+def _extremum_template(op):
+    """max (op ">") or min ("<"), NaN-propagating as np.maximum/np.minimum; complex values
+    ordered as NumPy's, which keeps the first operand on ties (np.maximum(0j, -0j) is 0j)."""
+    return {"fiub": f"({{0}} {op} {{1}} || {{0}} != {{0}}) ? {{0}} : {{1}}",
+            "c": f"({_lexicographic(op + '=')} || {{0}} != {{0}}) ? {{0}} : {{1}}"}
+
+
 # NaN-propagating, like NumPy's maximum (which returns the second operand on ties: max(0.0, -0.0) = -0.0)
-max_p = binary("max", np.maximum, ANY, commutative=True, cuda_template="({0} > {1} || {0} != {0}) ? {0} : {1}",
+max_p = binary("max", np.maximum, ANY, commutative=True, cuda_template=_extremum_template(">"),
                derivatives=(lambda t, out, x, y: mul(t, _balanced_weight(x, out, y)),
                             lambda t, out, x, y: mul(t, _balanced_weight(y, out, x))))
-min_p = binary("min", np.minimum, ANY, commutative=True, cuda_template="({0} < {1} || {0} != {0}) ? {0} : {1}",
+min_p = binary("min", np.minimum, ANY, commutative=True, cuda_template=_extremum_template("<"),
                derivatives=(lambda t, out, x, y: mul(t, _balanced_weight(x, out, y)),
                             lambda t, out, x, y: mul(t, _balanced_weight(y, out, x))))
 
@@ -335,10 +352,12 @@ for _prim in (and_p, or_p, xor_p):
 _BOOL = np.dtype(np.bool_)
 eq_p = binary("eq", np.equal, ANY, out_dtype=_BOOL, commutative=True, cuda_template="{0} == {1}")
 ne_p = binary("ne", np.not_equal, ANY, out_dtype=_BOOL, commutative=True, cuda_template="{0} != {1}")
-lt_p = binary("lt", np.less, ANY, out_dtype=_BOOL, cuda_template="{0} < {1}")
-le_p = binary("le", np.less_equal, ANY, out_dtype=_BOOL, cuda_template="{0} <= {1}")
-gt_p = binary("gt", np.greater, ANY, out_dtype=_BOOL, cuda_template="{0} > {1}")
-ge_p = binary("ge", np.greater_equal, ANY, out_dtype=_BOOL, cuda_template="{0} >= {1}")
+lt_p = binary("lt", np.less, ANY, out_dtype=_BOOL, cuda_template={"fiub": "{0} < {1}", "c": _lexicographic("<")})
+le_p = binary("le", np.less_equal, ANY, out_dtype=_BOOL,
+              cuda_template={"fiub": "{0} <= {1}", "c": _lexicographic("<=")})
+gt_p = binary("gt", np.greater, ANY, out_dtype=_BOOL, cuda_template={"fiub": "{0} > {1}", "c": _lexicographic(">")})
+ge_p = binary("ge", np.greater_equal, ANY, out_dtype=_BOOL,
+              cuda_template={"fiub": "{0} >= {1}", "c": _lexicographic(">=")})
 
 # -------------------- select and conversion --------------------
 

@@ -42,10 +42,14 @@ def _reducer(name, impl, kinds):
 
 
 def _identity_of_max(dtype):
+    if dtype.kind == "c":  # complex values are ordered by real part, then imaginary part (as NumPy)
+        return complex(-np.inf, -np.inf)
     return -np.inf if dtype.kind == "f" else (False if dtype.kind == "b" else np.iinfo(dtype).min)
 
 
 def _identity_of_min(dtype):
+    if dtype.kind == "c":
+        return complex(np.inf, np.inf)
     return np.inf if dtype.kind == "f" else (True if dtype.kind == "b" else np.iinfo(dtype).max)
 
 
@@ -126,16 +130,14 @@ def _extremum_impl(name, identity):
 
 
 # as JAX: the max of no elements is -inf (the dtype's lowest value), not an error
-reduce_max_p = _reducer("reduce_max", _extremum_impl("max", _identity_of_max), "fiub")
-reduce_min_p = _reducer("reduce_min", _extremum_impl("min", _identity_of_min), "fiub")
+reduce_max_p = _reducer("reduce_max", _extremum_impl("max", _identity_of_max), "fiubc")
+reduce_min_p = _reducer("reduce_min", _extremum_impl("min", _identity_of_min), "fiubc")
 reduce_max_p.define(jvp=jvp_from_derivatives(reduce_max_p, _chooser_derivative))
 reduce_min_p.define(jvp=jvp_from_derivatives(reduce_min_p, _chooser_derivative))
 # combined as max_p and min_p are: NaN-propagating, like np.max and np.min
 reduce_prod_p.define(cuda_template={"identity": 1, "combine": "{0} * {1}"})
-reduce_max_p.define(cuda_template={"identity": _identity_of_max,
-                                   "combine": "({0} > {1} || {0} != {0}) ? {0} : {1}"})
-reduce_min_p.define(cuda_template={"identity": _identity_of_min,
-                                   "combine": "({0} < {1} || {0} != {0}) ? {0} : {1}"})
+reduce_max_p.define(cuda_template={"identity": _identity_of_max, "combine": ew.max_p.cuda_template})
+reduce_min_p.define(cuda_template={"identity": _identity_of_min, "combine": ew.min_p.cuda_template})
 
 
 def _arg_reducer(name, np_fun):

@@ -25,7 +25,8 @@ from ir.markers import UndefinedPrimal, Zero
 from ir.passes.dce import dce, dce_jaxpr
 from ir.primitive import BOOL, STR, OneOf, Primitive, SubJaxpr, TupleOf
 from ir.primitives import call
-from ir.primitives.call import check_operands, fill_zeros, merge_lists, nonzero_flags, transform
+from ir.primitives.call import (batched_sub_jaxpr, check_operands, dce_sub_jaxpr_call, fill_zeros, merge_lists,
+                                nonzero_flags, transform)
 from ir.tracing import bind
 
 POLICIES = ("nothing_saveable", "everything_saveable", "dots_saveable", "dots_with_no_batch_dims_saveable",
@@ -140,20 +141,9 @@ def _checkpoint_transpose(cts, *operands, jaxpr, prevent_cse, differentiated, po
 
 
 def _checkpoint_batch(values, dims, *, jaxpr, prevent_cse, differentiated, policy, names):
-    from ir.primitives.batch_util import batch_size
-    batched, consts, out_dims = transform("batch_jaxpr")(jaxpr, tuple(dims), batch_size(values, dims), None)
+    batched, consts, out_dims = batched_sub_jaxpr(jaxpr, values, dims)
     outs = bind(checkpoint_p, *consts, *values, **_params(batched, prevent_cse, differentiated, policy, names))
     return outs, out_dims
-
-
-def _checkpoint_dce(used_outputs, eqn, dce_jaxpr):
-    closed = eqn.params["jaxpr"]
-    pruned, used_inputs = dce_jaxpr(closed, used_outputs, prune_invars=True)
-    if pruned is closed:
-        return used_inputs, eqn
-    return used_inputs, eqn.replace(invars=[x for x, u in zip(eqn.invars, used_inputs) if u],
-                                    outvars=[v for v, u in zip(eqn.outvars, used_outputs) if u],
-                                    params={**eqn.params, "jaxpr": pruned})
 
 
 checkpoint_p = Primitive(
@@ -163,7 +153,7 @@ checkpoint_p = Primitive(
     abstract_eval=_checkpoint_abstract_eval, multiple_results=True,
     impl=lambda *args, jaxpr, **params: transform("evaluate")(jaxpr, args),
     jvp=_checkpoint_jvp, partial_eval=_checkpoint_partial_eval, transpose=_checkpoint_transpose,
-    batch=_checkpoint_batch, dce=_checkpoint_dce,
+    batch=_checkpoint_batch, dce=dce_sub_jaxpr_call,
     taylor=lambda primals, series, *, jaxpr, **params: transform("jet")(jaxpr, primals, series, "checkpoint"))
 
 
