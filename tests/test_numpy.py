@@ -1211,7 +1211,7 @@ SCALAR_SWEEP.update({
     "issubdtype": ScalarCall(lambda m, x: m.asarray(m.issubdtype(m.result_type(x), m.floating)), 1, static=(0,)),
 })
 _NOT_FUNCTIONS |= {"complexfloating", "floating", "generic", "inexact", "integer", "number", "signedinteger",
-                   "unsignedinteger", "uint16", "uint64"}
+                   "unsignedinteger"}
 _NumPyNames.cummax = staticmethod(lambda x: np.maximum.accumulate(np.ravel(x)))
 _NumPyNames.cummin = staticmethod(lambda x: np.minimum.accumulate(np.ravel(x)))
 # Python scalars (weak under NEP 50), and a NumPy scalar beside them (strong)

@@ -48,8 +48,8 @@ from ftrans.numpy._sorting import (argsort, argwhere, bincount, cummax, cummin, 
                                    cumulative_sum, digitize, flatnonzero, lexsort, median, nancumprod, nancumsum,
                                    nanmedian, nonzero, percentile, quantile, searchsorted, sort, take_along_axis,
                                    unique)
-from numpy import (complexfloating, floating, generic, inexact, integer, number, signedinteger, uint16,  # noqa: E402
-                   uint64, unsignedinteger)
+from numpy import (complexfloating, floating, generic, inexact, integer, number, signedinteger,  # noqa: E402
+                   unsignedinteger)
 
 install_tracer_methods()
 del install_tracer_methods

@@ -38,6 +38,8 @@ def _identity(name, dtype):
     lowest = name == "max"
     if dtype.kind == "f":
         return -np.inf if lowest else np.inf
+    if dtype.kind == "c":  # the ends of NumPy's order of complex numbers
+        return complex(-np.inf, -np.inf) if lowest else complex(np.inf, np.inf)
     if dtype.kind == "b":
         return not lowest
     info = np.iinfo(dtype)
@@ -90,12 +92,6 @@ def _nonempty(name, fun):
         axes = normalize_axes(axis, len(shape))
         if initial is None and any(shape[i] == 0 for i in axes):
             raise ValueError(at_user_line(f"zero-size array to reduction operation {name} which has no identity"))
-        if aval_of(a).dtype.kind == "c" if not isinstance(a, (list, tuple)) else np.iscomplexobj(a):
-            # NumPy's order: by real part, then imaginary
-            if initial is not None or where is not None:
-                raise NotImplementedError(at_user_line(f"{name} of complex numbers takes no initial= or where="))
-            from ftrans.numpy._sorting import complex_extremum
-            return complex_extremum(operands(name, a)[0][0], axis, keepdims, largest=name == "max")
         return fun(a, axis=axis, keepdims=keepdims, out=out, initial=initial, where=where)
     checked.__name__ = checked.__qualname__ = name
     return checked

@@ -438,26 +438,6 @@ def _along_last(a, axis):
     return reshape(moved, kept_shape + (-1,)), kept_shape, axes
 
 
-def complex_extremum(a, axis, keepdims, largest):
-    """max or min of complex numbers in NumPy's order (real part, then imaginary), as the last or
-    first of a sort; a NaN (in either part) propagates: the first one is the result, as NumPy's."""
-    shape = aval_of(a).shape
-    flat, kept_shape, axes = _along_last(a, axis)
-    n = aval_of(flat).shape[-1]
-    s = _sorted(flat, aval_of(flat).ndim - 1, False)[0]
-    extreme = getitem(s, (Ellipsis, n - 1 if largest else 0))
-    nans = isnan(flat)
-    first_nan = take_along_axis(flat, reshape(convert(_argmax_last(nans), _INT64), kept_shape + (1,)), -1)[..., 0]
-    from ftrans.numpy._logical_reductions import any as _any
-    result = el.where(_any(nans, axis=-1), first_nan, extreme)
-    return reshape(result, _keepdims_shape(shape, axes, ())) if keepdims else result
-
-
-def _argmax_last(mask):
-    from ftrans.numpy._reductions import argmax
-    return argmax(mask, axis=-1)
-
-
 def _keepdims_shape(shape, axes, q_shape):
     return q_shape + tuple(1 if d in axes else n for d, n in enumerate(shape))
 
