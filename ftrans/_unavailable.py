@@ -27,7 +27,9 @@ JAX_NAMES = {
         vstack hstack split tile repeat roll flip pad broadcast_to take take_along_axis sort argsort
         searchsorted unique nonzero argwhere einsum dot matmul tensordot inner outer vdot kron cross allclose
         isclose array_equal interp convolve bincount diff select piecewise atleast_1d atleast_2d finfo iinfo
-        result_type promote_types float32 float64 int32 int64 bool_ pi inf nan newaxis ndarray fft linalg""",
+        result_type promote_types float32 float64 int32 int64 bool_ pi inf nan newaxis ndarray fft linalg
+        hypot logaddexp2 rint fmod copysign signbit heaviside dstack column_stack append array_split r_ c_
+        atleast_3d fliplr flipud rot90 ediff1d nanmax nanmin digitize correlate polyval""",
     "jax.numpy.linalg": "norm inv solve det slogdet cholesky eigh eig svd qr lstsq pinv matrix_power eigvalsh",
     "jax.numpy.fft": "fft ifft rfft irfft fft2 ifft2 fftn ifftn fftfreq rfftfreq fftshift hfft",
     "jax.lax": """add sub mul div neg abs sign exp log sin cos tanh sqrt rsqrt pow integer_pow max min select

@@ -23,7 +23,7 @@ from ftrans.numpy._core import (as_operand, aval_of, convert, dtype_argument, in
                                 shape_tuple, static_int)
 from ftrans.tree_util import tree_flatten, tree_map, tree_unflatten
 from ir.errors import api_boundary, at_user_line
-from ir.primitives import bits, elementwise, indexing, linalg, precision, reductions, sorting, special, structural
+from ir.primitives import bits, elementwise, linalg, precision, reductions, sorting, special, structural
 from ir.primitives.elementwise import stop_gradient as _stop_gradient_leaf
 from ir.tracing import Tracer
 
@@ -406,9 +406,9 @@ def top_k(operand, k):
     """(values, indices): the k largest entries along the last axis, largest first (ties: the lower
     index first; NaN counts as the largest), indices int32 (JAX's lax.top_k).
 
-    Built from primitives without a sort: k rounds, each taking the maximum of what is not yet
-    taken and the first index holding it, O(k n); the values are a gather of the operand, so they
-    differentiate (the cotangent goes back to the chosen entries) and batch like any gather."""
+    One `sort` equation: the stable descending order (fnp.argsort's), its first k positions, and
+    the values gathered there, so they differentiate (the cotangent goes back to the chosen
+    entries) and batch like the sort and the gather."""
     (x,), dtype, _ = operands("top_k", operand)
     aval = aval_of(x)
     if aval.ndim == 0:
@@ -419,36 +419,13 @@ def top_k(operand, k):
     k = static_int(k, "top_k", "k")
     if not 0 <= k <= n:
         raise ValueError(at_user_line(f"top_k: k={k} must be in [0, {n}] (the size of the last axis)"))
-    rows = int(np.prod(aval.shape[:-1], dtype=np.int64))
-    flat = structural.reshape(x, (rows, n))
-    lowest = convert(-np.inf if dtype.kind == "f" else np.iinfo(dtype).min, dtype)
-    taken = None  # the entries chosen so far (none before the first round)
-    chosen = []
-    for _ in range(k):
-        masked = flat if taken is None else \
-            elementwise.select_n(taken, flat, structural.broadcast_in_dim(lowest, (rows, n), ()))
-        best = structural.broadcast_in_dim(reductions.reduce_max(masked, (1,)), (rows, n), (0,))
-        hit = elementwise.eq(flat, best)
-        if dtype.kind == "f":  # a NaN maximum: the first NaN not taken
-            hit = elementwise.bitwise_or(hit, elementwise.bitwise_and(elementwise.ne(flat, flat),
-                                                                      elementwise.ne(best, best)))
-        if taken is not None:
-            hit = elementwise.bitwise_and(hit, elementwise.bitwise_not(taken))
-        index = reductions.argmax(hit, 1, np.int32)
-        chosen.append(index)
-        newly = elementwise.eq(structural.iota(np.dtype(np.int32), (rows, n), 1),
-                               structural.broadcast_in_dim(index, (rows, n), (0,)))
-        taken = newly if taken is None else elementwise.bitwise_or(taken, newly)
-    shape = aval.shape[:-1] + (k,)
-    if not k:
-        return (structural.reshape(structural.slice(flat, (0, 0), (rows, 0)), shape),
-                structural.reshape(structural.iota(np.dtype(np.int32), (rows, 0), 1), shape))
-    indices = structural.concatenate([structural.reshape(i, (rows, 1)) for i in chosen], 1) if k > 1 \
-        else structural.reshape(chosen[0], (rows, 1))
-    rows_column = structural.iota(np.dtype(np.int32), (rows, k, 1), 0)
-    index_rows = structural.concatenate([rows_column, structural.reshape(indices, (rows, k, 1))], 2)
-    values = indexing.gather(flat, index_rows)
-    return structural.reshape(values, shape), structural.reshape(indices, shape)
+    if n == 0:
+        return x, convert(x, np.dtype(np.int32))
+    order = _fnp.argsort(x, axis=-1, descending=True)
+    start, limit = (0,) * aval.ndim, aval.shape[:-1] + (k,)
+    indices = structural.slice(order, start, limit)
+    values = _fnp.take_along_axis(x, indices, axis=-1)
+    return values, convert(indices, np.dtype(np.int32))
 
 
 def _dot_operands(name, lhs, rhs, preferred_element_type):
@@ -650,6 +627,42 @@ def shift_right_logical(x, y):
 def stop_gradient(x):
     """`x` itself, with a zero derivative: no transformation differentiates through it."""
     return tree_map(_stop_gradient_leaf, x)
+
+
+# -------------------- the rest of jax.lax's elementwise functions --------------------
+
+__all__ += ["RoundingMethod", "acos", "acosh", "asin", "asinh", "atan2", "atanh", "exp2", "is_finite", "rem",
+            "round"]
+asin, acos, asinh, acosh, atanh = _fnp.arcsin, _fnp.arccos, _fnp.arcsinh, _fnp.arccosh, _fnp.arctanh
+atan2, exp2, is_finite = _fnp.arctan2, _fnp.exp2, _fnp.isfinite
+
+
+@api_boundary
+def rem(x, y):
+    """C's remainder (fmod): of the sign of x, as jax.lax.rem."""
+    return _fnp.fmod(x, y)
+
+
+class RoundingMethod:
+    """jax.lax.RoundingMethod's two values."""
+    AWAY_FROM_ZERO = 0
+    TO_NEAREST_EVEN = 1
+
+
+@api_boundary
+def round(x, rounding_method=RoundingMethod.AWAY_FROM_ZERO):
+    """x rounded to an integer value: halves away from zero (JAX's default) or to even."""
+    if int(rounding_method) == RoundingMethod.TO_NEAREST_EVEN:
+        return _fnp.rint(x)
+    if int(rounding_method) != RoundingMethod.AWAY_FROM_ZERO:
+        raise ValueError(at_user_line(f"round: unknown rounding_method {rounding_method!r}"))
+    (x,), dtype, _ = operands("round", x)
+    if dtype.kind != "f":
+        raise TypeError(at_user_line(f"round needs floating-point operands, got {aval_of(x).str_short()}"))
+    whole = _fnp.trunc(x)
+    # x - trunc(x) is exact: a half or more rounds away from zero
+    away = _fnp.greater_equal(_fnp.abs(_fnp.subtract(x, whole)), 0.5)
+    return _fnp.where(away, _fnp.add(whole, _fnp.sign(x)), whole)
 
 
 def __getattr__(name):

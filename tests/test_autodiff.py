@@ -51,6 +51,7 @@ DIFFERENTIABLE = {
     "add": (lambda x, y: x + y, anywhere, 2), "sub": (lambda x, y: x - y, anywhere, 2),
     "mul": (lambda x, y: x * y, anywhere, 2), "div": (lambda x, y: x / y, positive, 2),
     "pow": (lambda x, y: x ** y, positive, 2),
+    "atan2": (lambda x, y: fnp.arctan2(x, y + 3.0), anywhere, 2),
     "mod": (lambda x, y: fnp.mod(x, y + 3.0), positive, 2),
     "max": (lambda x, y: fnp.maximum(x, y + 0.05), anywhere, 2),
     "min": (lambda x, y: fnp.minimum(x, y + 0.05), anywhere, 2),

@@ -102,6 +102,7 @@ def _cases():
               for d in FLOATS for e, m in ((8, 7), (5, 10), (8, 23), (11, 52), (5, 0), (1, 3), (11, 10))]
     cases += [Case(name, [d, d]) for name in ("add", "sub", "mul") for d in FLOATS + INTS]
     cases += [Case("div", [d, d]) for d in FLOATS]
+    cases += [Case("atan2", [d, d], ulps=4) for d in FLOATS]
     cases += [Case(name, [d, d]) for name in ("floor_divide", "mod") for d in FLOATS + INTS + (U64,)]
     cases += [Case("pow", [d, d], ulps=8, bounds=[(0, 100), (-10, 10)]) for d in FLOATS]
     cases += [Case("pow", [d, d], bounds=[None, (0, 40)]) for d in (I32, U8)]

@@ -176,6 +176,8 @@ BINARY = {
             _pow_base_defined),
     "mod": (fnp.mod, (lambda x, y: np.ones_like(x), lambda x, y: -np.floor_divide(x, y)),
             lambda x, y: np.isfinite(x) & np.isfinite(y) & (y != 0)),
+    "atan2": (fnp.arctan2, (lambda x, y: y / (x * x + y * y), lambda x, y: -x / (x * x + y * y)),
+              lambda x, y: np.isfinite(x) & np.isfinite(y) & ((x != 0) | (y != 0))),
     "max": (fnp.maximum, (_tie_weight, lambda x, y: _tie_weight(y, x)), None),
     "min": (fnp.minimum, (lambda x, y: _tie_weight(-x, -y), lambda x, y: _tie_weight(-y, -x)), None),
 }

@@ -153,7 +153,7 @@ def test_no_runtime_warning_escapes_any_primitive_on_special_values(name, data):
 UNARY = ["negative", "square", "reciprocal", "exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tan",
          "tanh", "arctan", "sinh", "cosh", "abs", "sign", "floor", "ceil"]
 REDUCTIONS = ["sum", "mean", "max", "min", "prod", "var", "std", "logsumexp"]
-BINARY = ["add", "subtract", "multiply", "divide", "power", "maximum", "minimum", "mod", "floor_divide"]
+BINARY = ["add", "subtract", "multiply", "divide", "power", "maximum", "minimum", "mod", "floor_divide", "arctan2"]
 
 
 def _paths(fun, *args):

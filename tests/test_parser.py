@@ -164,7 +164,7 @@ def call(jaxpr, *args):
 UNARY_FLOAT = (E.neg, E.sign, E.abs, E.floor, E.ceil, E.sin, E.cos, E.tan, E.atan, E.sinh, E.cosh,
                E.tanh, E.exp, E.log, E.log1p, E.expm1, E.sqrt, E.logistic)
 BINARY = (E.add, E.sub, E.mul, E.floor_divide, E.mod, E.max, E.min, E.eq, E.ne, E.lt, E.le, E.gt, E.ge)
-BINARY_FLOAT = (E.div, E.pow)
+BINARY_FLOAT = (E.div, E.pow, E.atan2)
 BITWISE = (E.bitwise_and, E.bitwise_or, E.bitwise_xor)
 
 PROGRAMS = {

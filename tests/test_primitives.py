@@ -219,6 +219,7 @@ _BINARY = {
     "sub": (np.subtract, NUMBERS + COMPLEX, {"grid": 4}, {"grid": 4}),
     "mul": (np.multiply, NUMBERS + COMPLEX, {"grid": 4}, {"grid": 4}),
     "div": (np.true_divide, FLOATS + COMPLEX, {}, {"grid": 16, "exclude_zero": True}),
+    "atan2": (np.arctan2, FLOATS, {"grid": 4, "allow_nan": True}, {"grid": 4, "allow_nan": True}),
     "complex": (lambda x, y: _complex_reference(x, y), FLOATS, {"allow_nan": True}, {"allow_nan": True}),
     "floor_divide": (np.floor_divide, NUMBERS, _SMALL, _NONZERO),
     "mod": (np.mod, NUMBERS, _SMALL, _NONZERO),
@@ -1564,6 +1565,7 @@ for _name in ("add", "sub", "mul", "floor_divide", "mod", "pow", "max", "min", "
     SCALAR_CASES[_name] = (_binary_cases(F64, 0.7, 1.3) + _binary_cases(I64, 3, 2)
                            + _binary_cases(F32, 0.7, 1.3)[:1])
 SCALAR_CASES["div"] = _binary_cases(F64, 0.7, 1.3) + _binary_cases(F32, 0.7, 1.3)[:1]
+SCALAR_CASES["atan2"] = _binary_cases(F64, 0.7, -1.3) + _binary_cases(F32, -0.7, 1.3)[:1]
 for _name in ("and", "or", "xor"):
     SCALAR_CASES[_name] = _binary_cases(BOOL, True, False) + _binary_cases(I64, 6, 3)
 for _name in ("max", "min", "eq", "lt"):

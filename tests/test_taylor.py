@@ -84,6 +84,7 @@ TAYLOR_CASES = {
     "floor_divide": (lambda x, y: (x // 0.7) * y, anywhere, 2),
     "mod": (lambda x, y: fnp.mod(x, y + 3.0), positive, 2),
     "pow": (lambda x, y: x ** y + x ** 2.5 + 1.5 ** y, positive, 2),
+    "atan2": (lambda x, y: fnp.arctan2(x, y - 3.0) * x, anywhere, 2),
     "max": (lambda x, y: fnp.maximum(x, y + 0.05) * x, anywhere, 2),
     "min": (lambda x, y: fnp.minimum(x, y + 0.05) * y, anywhere, 2),
     "and": (lambda x, y: fnp.where((x > 0) & (y < 1), x, y), anywhere, 2),

@@ -32,7 +32,7 @@ ROWS = {
     "cumsum": ((), {"axis": 1}, lambda x: x.cumsum(1)), "cumprod": ((0,), {}, lambda x: x.cumprod(0)),
     "round": ((), {}, lambda x: x.round()), "repeat": ((2,), {"axis": 0}, lambda x: x.repeat(2, 0)),
     "diagonal": ((), {}, lambda x: x.diagonal()), "trace": ((), {}, lambda x: x.trace()),
-    "nonzero": ((), {}, lambda x: x.nonzero()), "conj": ((), {}, lambda x: x.conj()),
+    "nonzero": ((), {"size": X.size}, lambda x: x.nonzero()), "conj": ((), {}, lambda x: x.conj()),
     "conjugate": ((), {}, lambda x: x.conjugate()), "ptp": ((), {}, lambda x: np.ptp(x)),
     "searchsorted": ((0.0,), {}, lambda x: np.sort(x.ravel()).searchsorted(0.0)),
     "compress": ((np.array([True, False]),), {"axis": 0}, lambda x: x.compress([True, False], 0)),

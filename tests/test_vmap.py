@@ -452,6 +452,7 @@ CASES = {
     **{name: _binary(name) for name in ["add", "sub", "mul", "max", "min"]},
     "div": _binary("div", right=lambda s: _floats(s, 0.5, 2.0)),
     "pow": _binary("pow", values=lambda s: _floats(s, 0.5, 2.0)),
+    "atan2": _binary("atan2"),
     "floor_divide": _binary("floor_divide", right=lambda s: _floats(s, 0.5, 2.0)),
     "mod": _binary("mod", right=lambda s: _floats(s, 0.5, 2.0)),
     **{name: _binary(name, values=_bools) for name in ["and", "or"]},

@@ -31,6 +31,25 @@ from ftrans.numpy._shape import (broadcast_to, concatenate, expand_dims, moveaxi
                                  reshape, shape, size, split, squeeze, stack, swapaxes, transpose)
 
 from ftrans.numpy import fft  # noqa: E402  (a submodule, as numpy.fft)
+from ftrans.numpy._arrange import (append, array_split, atleast_1d, atleast_2d, atleast_3d, c_, column_stack,
+                                   diag, diagflat, diagonal, diff, dsplit, dstack, ediff1d, flip, fliplr, flipud,
+                                   hsplit, hstack, kron, meshgrid, pad, r_, repeat, roll, rot90, row_stack, tile,
+                                   trace, tri, tril, triu, vsplit, vstack)
+from ftrans.numpy._creation import logspace
+from ftrans.numpy._dtypes import can_cast, finfo, iinfo, issubdtype, promote_types, result_type
+from ftrans.numpy._logical_reductions import (all, any, count_nonzero, nanmax, nanmean, nanmin, nanprod,
+                                              nansum)
+from ftrans.numpy._math import (allclose, arccos, arccosh, arcsin, arcsinh, arctan2, arctanh, around,
+                                array_equal, array_equiv, copysign, exp2, fix, fmod, heaviside, hypot, isclose,
+                                isfinite, isinf, isnan, isneginf, isposinf, log2, log10, logaddexp, logaddexp2,
+                                nan_to_num, rint, round, signbit, trunc)
+from ftrans.numpy._signal import convolve, correlate, cross, interp, piecewise, polyval, select
+from ftrans.numpy._sorting import (argsort, argwhere, bincount, cummax, cummin, cumprod, cumsum, cumulative_prod,
+                                   cumulative_sum, digitize, flatnonzero, lexsort, median, nancumprod, nancumsum,
+                                   nanmedian, nonzero, percentile, quantile, searchsorted, sort, take_along_axis,
+                                   unique)
+from numpy import (complexfloating, floating, generic, inexact, integer, number, signedinteger,  # noqa: E402
+                   unsignedinteger)
 
 install_tracer_methods()
 del install_tracer_methods

@@ -255,3 +255,11 @@ def array(a, dtype=None):
         _asarray("array", a, dtype)  # refuses what asarray refuses
         return as_array(array_module(a).array(a, dtype=dtype))
     return _asarray("array", a, dtype)
+
+
+@public
+def logspace(start, stop, num=50, endpoint=True, base=10.0, dtype=None, axis=0):
+    """base ** linspace(start, stop, ...), as numpy.logspace (start and stop may be traced)."""
+    exponents = linspace(start, stop, num, endpoint=endpoint, axis=axis)
+    values = elementwise.power(base, exponents)
+    return values if dtype is None else convert(values, dtype_argument("logspace", dtype))

@@ -245,15 +245,27 @@ logical_xor = _logical("logical_xor", ew.bitwise_xor)
 
 
 @public
-def where(condition, x, y):
-    """`x` where `condition` holds, else `y` (the three-argument form of numpy.where)."""
+def where(condition, x=None, y=None, /, *, size=None, fill_value=None):
+    """`x` where `condition` holds, else `y`; with the condition alone, `nonzero(condition)`
+    (JAX's `size=` and `fill_value=` for that form under a trace)."""
+    if x is None and y is None:
+        from ftrans.numpy._sorting import nonzero
+        return nonzero(condition, size=size, fill_value=fill_value)
+    if x is None or y is None:
+        raise ValueError(at_user_line("where: either both or neither of x and y should be given"))
     (x, y), _, _ = operands("where", x, y)
     condition, x, y = broadcast_all("where", _to_bool(condition), x, y)
     return ew.select_n(condition, y, x)
 
 
 @public
-def clip(a, a_min=None, a_max=None):
+def clip(a=None, a_min=None, a_max=None, *, min=None, max=None, arr=None):
+    """numpy.clip; JAX's spelling too: clip(arr, min=, max=)."""
+    a = arr if a is None else a
+    a_min = min if a_min is None else a_min
+    a_max = max if a_max is None else a_max
+    if a is None:
+        raise TypeError(at_user_line("clip: the array to clip is missing"))
     if a_min is None and a_max is None:  # NumPy 2.1's clip leaves `a` as it is
         return unchanged(operands("clip", a)[0][0])
     # one promotion of all three, as numpy.clip: clip(bools, 0, float32) is float32, where

@@ -8,6 +8,7 @@ import numpy as np
 
 from ftrans.numpy import _elementwise as elementwise
 from ftrans.numpy._core import aval_of, convert, dtype_argument, normalize_axes, normalize_axis, operands, public
+from ftrans.numpy._shape import broadcast_to
 from ir.errors import at_user_line
 from ir.primitives import reductions as red
 from ir.primitives import structural
@@ -28,9 +29,32 @@ def _accumulating_dtype(dtype):
     return dtype
 
 
+def _identity(name, dtype):
+    """The value a masked-out element (where=False) counts as: the reduction's identity."""
+    if name == "sum":
+        return 0
+    if name == "prod":
+        return 1
+    lowest = name == "max"
+    if dtype.kind == "f":
+        return -np.inf if lowest else np.inf
+    if dtype.kind == "c":  # the ends of NumPy's order of complex numbers
+        return complex(-np.inf, -np.inf) if lowest else complex(np.inf, np.inf)
+    if dtype.kind == "b":
+        return not lowest
+    info = np.iinfo(dtype)
+    return info.min if lowest else info.max
+
+
+def _combine_initial(name, result, initial):
+    combine = {"sum": elementwise.add, "prod": elementwise.multiply, "max": elementwise.maximum,
+               "min": elementwise.minimum}[name]
+    return convert(combine(result, initial), aval_of(result).dtype)
+
+
 def _reduction(name, binder, accumulates):
     @public
-    def fun(a, axis=None, dtype=None, keepdims=False, out=None):
+    def fun(a, axis=None, dtype=None, keepdims=False, out=None, initial=None, where=None):
         if out is not None:
             raise TypeError(at_user_line(f"{name}: out= is not supported (arrays are immutable)"))
         (a,), a_dtype, _ = operands(name, a)
@@ -40,10 +64,18 @@ def _reduction(name, binder, accumulates):
             a = convert(a, target)
         shape = aval_of(a).shape
         axes = normalize_axes(axis, len(shape))
+        if where is not None:  # masked-out elements count as the identity
+            if initial is None and name in ("max", "min"):
+                raise ValueError(at_user_line(f"{name}: reduction operation '{name}imum' does not have an "
+                                              "identity, so to use a where mask one has to specify 'initial'"))
+            a = elementwise.where(where, a, convert(_identity(name, target), target))
+            a = convert(broadcast_to(a, shape), target)
         result = binder(a, axes)
+        if initial is not None:
+            result = _combine_initial(name, result, initial)
         return _keep_dims(result, axes, shape) if keepdims else result
     fun.__name__ = fun.__qualname__ = name
-    fun.__doc__ = f"numpy.{name} with axis (int, tuple or None), dtype and keepdims."
+    fun.__doc__ = f"numpy.{name} with axis (int, tuple or None), dtype, keepdims, initial and where."
     return fun
 
 
@@ -55,12 +87,12 @@ _min = _reduction("min", red.reduce_min, accumulates=False)
 
 def _nonempty(name, fun):
     @public
-    def checked(a, axis=None, keepdims=False, out=None):
+    def checked(a, axis=None, keepdims=False, out=None, initial=None, where=None):
         shape = aval_of(a).shape if not isinstance(a, (list, tuple)) else np.shape(a)
         axes = normalize_axes(axis, len(shape))
-        if any(shape[i] == 0 for i in axes):
+        if initial is None and any(shape[i] == 0 for i in axes):
             raise ValueError(at_user_line(f"zero-size array to reduction operation {name} which has no identity"))
-        return fun(a, axis=axis, keepdims=keepdims, out=out)
+        return fun(a, axis=axis, keepdims=keepdims, out=out, initial=initial, where=where)
     checked.__name__ = checked.__qualname__ = name
     return checked
 
@@ -77,21 +109,25 @@ def _count(shape, axes):
 
 
 @public
-def mean(a, axis=None, dtype=None, keepdims=False):
+def mean(a, axis=None, dtype=None, keepdims=False, *, where=None):
     (a,), a_dtype, _ = operands("mean", a)
     target = dtype_argument("mean", dtype) if dtype is not None else (a_dtype if a_dtype.kind in "fc" else _FLOAT64)
     shape = aval_of(a).shape
-    total = sum(convert(a, target) if target != a_dtype else a, axis=axis, keepdims=keepdims)
-    return elementwise.true_divide(total, convert(_count(shape, normalize_axes(axis, len(shape))), target))
+    total = sum(convert(a, target) if target != a_dtype else a, axis=axis, keepdims=keepdims, where=where)
+    if where is None:
+        count = convert(_count(shape, normalize_axes(axis, len(shape))), target)
+    else:  # the number of elements the mask keeps
+        count = sum(broadcast_to(where, shape), axis=axis, dtype=target, keepdims=keepdims)
+    return elementwise.true_divide(total, count)
 
 
 @public
-def var(a, axis=None, dtype=None, ddof=0, keepdims=False):
+def var(a, axis=None, dtype=None, ddof=0, keepdims=False, *, where=None):
     (a,), a_dtype, _ = operands("var", a)
     target = dtype_argument("var", dtype) if dtype is not None else (a_dtype if a_dtype.kind in "fc" else _FLOAT64)
     a = convert(a, target) if target != a_dtype else a
     shape = aval_of(a).shape
-    centered = elementwise.subtract(a, mean(a, axis=axis, keepdims=True))
+    centered = elementwise.subtract(a, mean(a, axis=axis, keepdims=True, where=where))
     if target.kind == "c":  # as NumPy: the mean of |x - mean|^2, real
         from ftrans.numpy._complex import imag, real
         re, im = real(centered), imag(centered)
@@ -99,15 +135,18 @@ def var(a, axis=None, dtype=None, ddof=0, keepdims=False):
         target = aval_of(re).dtype
     else:
         centered_squared = elementwise.multiply(centered, centered)
-    total = sum(centered_squared, axis=axis, keepdims=keepdims)
+    total = sum(centered_squared, axis=axis, keepdims=keepdims, where=where)
+    if where is not None:  # the elements the mask keeps, less ddof (at least 0, as below)
+        kept = sum(broadcast_to(where, shape), axis=axis, dtype=target, keepdims=keepdims)
+        return elementwise.true_divide(total, elementwise.maximum(elementwise.subtract(kept, ddof), 0))
     # as NumPy: no degrees of freedom left gives nan (0/0) or inf, never a negative count
     count = builtins.max(_count(shape, normalize_axes(axis, len(shape))) - ddof, 0)
     return elementwise.true_divide(total, convert(float(count), target))
 
 
 @public
-def std(a, axis=None, dtype=None, ddof=0, keepdims=False):
-    return elementwise.sqrt(var(a, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims))
+def std(a, axis=None, dtype=None, ddof=0, keepdims=False, *, where=None):
+    return elementwise.sqrt(var(a, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, where=where))
 
 
 def _arg_reduction(name, binder):

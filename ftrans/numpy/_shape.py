@@ -54,9 +54,18 @@ def transpose(a, axes=None):
 def moveaxis(a, source, destination):
     (a,), _, _ = operands("moveaxis", a)
     ndim = aval_of(a).ndim
-    src, dst = normalize_axis(source, ndim), normalize_axis(destination, ndim)
-    order = [i for i in range(ndim) if i != src]
-    order.insert(dst, src)
+    sources = source if isinstance(source, (tuple, list)) else (source,)
+    destinations = destination if isinstance(destination, (tuple, list)) else (destination,)
+    if len(sources) != len(destinations):
+        raise ValueError(at_user_line("moveaxis: `source` and `destination` arguments must have the same "
+                                      "number of elements"))
+    src = [normalize_axis(ax, ndim, "source") for ax in sources]
+    dst = [normalize_axis(ax, ndim, "destination") for ax in destinations]
+    if len(set(src)) != len(src) or len(set(dst)) != len(dst):
+        raise ValueError(at_user_line(f"moveaxis: repeated axis in {source!r} or {destination!r}"))
+    order = [i for i in range(ndim) if i not in src]
+    for d, s in sorted(zip(dst, src, strict=True)):  # NumPy's: insert in destination order
+        order.insert(d, s)
     return transpose(a, order)
 
 

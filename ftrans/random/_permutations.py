@@ -1,9 +1,6 @@
 """permutation, shuffle and choice: JAX's algorithms (a stable sort by random 32-bit keys, the
-Gumbel top-k trick, inverse-CDF search), so the same key gives JAX's permutation.
-
-NB: ftrans has no sort primitive yet; the stable sort by keys is done by ranks, each element's
-count of smaller keys (and of equal keys before it), which is O(n^2) in time and memory: fine for
-the thousands of elements permutations of data sets and batches usually have.
+Gumbel top-k trick, inverse-CDF search), so the same key gives JAX's permutation. The sorts are
+one `sort` equation each (fnp.argsort), O(n log n).
 """
 from __future__ import annotations
 
@@ -12,7 +9,6 @@ import math
 import numpy as np
 
 import ftrans.numpy as fnp
-from ftrans._vmap import vmap
 from ftrans.numpy._core import aval_of, normalize_axis
 from ftrans.random._keys import check_key, random_bits, split
 from ftrans.random._public import public_returning_arrays as public
@@ -20,27 +16,15 @@ from ftrans.random._samplers import gumbel, randint, uniform
 from ir.errors import at_user_line
 
 
-def _stable_order(sort_keys, descending=False):
-    """The indices that sort 1-D `sort_keys` stably (equal keys keep their order), as lax.sort does."""
-    n = aval_of(sort_keys).shape[0]
-    row, column = sort_keys[:, None], sort_keys[None, :]  # row i, column j
-    before = (column > row) if descending else (column < row)
-    earlier = np.tri(n, k=-1, dtype=bool)  # j < i
-    rank = fnp.sum(before | ((column == row) & earlier), axis=1)  # where element i goes
-    return fnp.argmax(rank[None, :] == fnp.arange(n)[:, None], axis=1)  # which element lands at r
-
-
 def top_k_indices(x, k):
     """The indices of the k largest entries along the last axis, the largest first (ties by index), as
-    lax.top_k's."""
-    order = lambda row: _stable_order(row, descending=True)[:k]  # noqa: E731
-    for _ in range(aval_of(x).ndim - 1):
-        order = vmap(order)
-    return order(x)
+    lax.top_k's: the first k of the stable descending order."""
+    return fnp.argsort(x, axis=-1, descending=True)[..., :k]
 
 
 def _shuffle_along_last(key, x):
-    """JAX's _shuffle on the last axis: rounds of a stable sort by fresh 32-bit keys."""
+    """JAX's _shuffle on the last axis: rounds of a stable sort by fresh 32-bit keys (lax.sort_key_val:
+    here the stable order of the keys, and x taken in that order)."""
     n = aval_of(x).shape[-1]
     size = math.prod(aval_of(x).shape)
     rounds = int(np.ceil(3 * np.log(max(1, size)) / np.log(np.iinfo(np.uint32).max)))
@@ -49,10 +33,7 @@ def _shuffle_along_last(key, x):
         sort_keys = random_bits(subkey, 32, aval_of(x).shape)
         if n == 0:
             continue
-        take_row = lambda k, v: fnp.take(v, _stable_order(k), axis=0)  # noqa: E731
-        for _ in range(aval_of(x).ndim - 1):
-            take_row = vmap(take_row)
-        x = take_row(sort_keys, x)
+        x = fnp.take_along_axis(x, fnp.argsort(sort_keys, axis=-1), axis=-1)
     return x
 
 
@@ -123,20 +104,11 @@ def choice(key, a, shape=(), replace=True, p=None, axis=0, mode=None):
             raise ValueError(at_user_line(f"p must be None or a 1D vector with the same size as a.shape[axis]. "
                                           f"p has shape {p.shape} and a.shape[axis] is {n_inputs}."))
         if replace:
-            cumulative = _cumsum(p)
+            cumulative = fnp.cumsum(p)
             r = cumulative[-1] * (1 - uniform(key, shape, dtype=p.dtype))
-            # searchsorted (left): how many cumulative sums are below each r
-            ind = fnp.sum(cumulative < fnp.expand_dims(r, -1), axis=-1)
+            ind = fnp.searchsorted(cumulative, r)  # how many cumulative sums are below each r
         else:
             g = gumbel(key, (n_inputs,), dtype=p.dtype, mode=mode or "low") + fnp.log(p)
             ind = top_k_indices(g, n_draws)
         result = ind if arr.ndim == 0 else fnp.take(arr, ind, axis)
     return fnp.reshape(result, shape if arr.ndim == 0 else arr.shape[:axis] + shape + arr.shape[axis + 1:])
-
-
-def _cumsum(p):
-    """Running sums, left to right (NB: ftrans.numpy has no cumsum yet): a sum of a masked matrix."""
-    n = p.shape[0]
-    return fnp.sum(fnp.where(np.tri(n, dtype=bool), p[None, :], p.dtype.type(0)), axis=1)
-
-

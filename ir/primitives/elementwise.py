@@ -20,7 +20,8 @@ from ir.primitives.ad_util import (is_undefined, jvp_from_derivatives, linear_jv
                                    zero_jvp)
 from ir.primitives.batch_util import elementwise_batcher
 from ir.primitives.taylor_util import (bilinear_taylor, derivative_orders_needed, faa_di_bruno, horner, is_zero, leibniz,
-                                       polynomial_derivatives, powers_of, scaled, taylor_from_jvp, total,
+                                       polynomial_derivatives, powers_of, scaled, taylor_from_derivative,
+                                       taylor_from_jvp, total,
                                        unary_taylor, zero_taylor)
 from ir.tracing import bind, get_aval
 
@@ -330,6 +331,18 @@ max_p = binary("max", np.maximum, ANY, commutative=True, cuda_template=_extremum
 min_p = binary("min", np.minimum, ANY, commutative=True, cuda_template=_extremum_template("<"),
                derivatives=(lambda t, out, x, y: mul(t, _balanced_weight(x, out, y)),
                             lambda t, out, x, y: mul(t, _balanced_weight(y, out, x))))
+
+
+def _atan2_derivatives():
+    """atan2(a, b) is the angle of the point (b, a): d = (b da - a db) / (a^2 + b^2)
+    (NaN at the origin, as JAX's)."""
+    def radius2(a, b):
+        return add(mul(a, a), mul(b, b))
+    return (lambda t, out, a, b: mul(t, div(b, radius2(a, b))),
+            lambda t, out, a, b: neg(mul(t, div(a, radius2(a, b)))))
+
+
+atan2_p = binary("atan2", np.arctan2, FLOAT, derivatives=_atan2_derivatives(), cuda_template="atan2({0}, {1})")
 and_p = binary("and", np.bitwise_and, INTEGER_OR_BOOL, commutative=True, cuda_template="{0} & {1}")
 or_p = binary("or", np.bitwise_or, INTEGER_OR_BOOL, commutative=True, cuda_template="{0} | {1}")
 xor_p = binary("xor", np.bitwise_xor, INTEGER_OR_BOOL, commutative=True, cuda_template="{0} ^ {1}")
@@ -577,6 +590,7 @@ for _prim in (sign_p, floor_p, ceil_p, not_p, stop_gradient_p, floor_divide_p, a
               eq_p, ne_p, lt_p, le_p, gt_p, ge_p):
     _prim.define(taylor=zero_taylor(_prim))
 mul_p.define(taylor=bilinear_taylor(mul_p))
+atan2_p.define(taylor=taylor_from_derivative(atan2_p))  # its jvp is rational in a and b
 _abs_real_taylor = taylor_from_jvp(abs_p)
 
 
@@ -657,6 +671,7 @@ exp, log, log1p, expm1, sqrt, logistic = map(_binder, (exp_p, log_p, log1p_p, ex
 bitwise_not = _binder(not_p)
 add, sub, mul, div, pow = map(_binder, (add_p, sub_p, mul_p, div_p, pow_p))
 floor_divide, mod, max, min = map(_binder, (floor_divide_p, mod_p, max_p, min_p))
+atan2 = _binder(atan2_p)
 bitwise_and, bitwise_or, bitwise_xor = map(_binder, (and_p, or_p, xor_p))
 eq, ne, lt, le, gt, ge = map(_binder, (eq_p, ne_p, lt_p, le_p, gt_p, ge_p))
 

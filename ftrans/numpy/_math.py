@@ -1,0 +1,468 @@
+"""The rest of NumPy's elementwise math: inverse trigonometric and hyperbolic
+functions, logarithms and exponentials in other bases, rounding, floating-point
+classification and the closeness tests.
+
+All but arctan2 are compositions of primitives, written so that they keep
+NumPy's accuracy where a naive formula loses it (arcsin near 1 as an atan2 of
+the exact (1 - x)(1 + x), arccosh near 1 through log1p, ...) and their
+derivatives are those of the compositions: exact, and as JAX's where these
+are compositions in JAX too (jnp.trunc, jnp.isnan, jnp.logaddexp, ...).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ftrans.numpy import _elementwise as el
+from ftrans.numpy._core import aval_of, convert, inexact_dtype, operands, public, unchanged
+from ftrans.numpy._complex import imag, real
+from ir.errors import at_user_line
+from ir.primitives import elementwise as ew
+from ir.primitives import reductions
+
+def _inexact(name, *xs):
+    """`xs` promoted together and to NumPy's inexact dtype for them (sin's rule)."""
+    xs, dtype, weak = operands(name, *xs)
+    target = inexact_dtype(dtype, weak and dtype.kind != "b")
+    if target != dtype:
+        xs = [convert(x, target, weak and dtype.kind != "b") for x in xs]
+    return xs, target
+
+
+def _c(value, dtype):
+    return convert(value, dtype)
+
+
+def _real_float(name, dtype):
+    if dtype.kind == "c":
+        raise TypeError(at_user_line(f"{name} is not defined for complex numbers (numpy.{name} has no loop "
+                                     f"for {dtype.name})"))
+
+
+# -------------------- inverse trigonometric and hyperbolic --------------------
+
+@public
+def arctan2(x1, x2):
+    """The angle of the point (x2, x1), in (-pi, pi], as numpy.arctan2 (reals only)."""
+    (x1, x2), dtype = _inexact("arctan2", x1, x2)
+    _real_float("arctan2", dtype)
+    return ew.atan2(x1, x2)
+
+
+def _one_minus_square(x, dtype):
+    """1 - x^2 as (1 - x)(1 + x): exact near |x| = 1, where 1 - x*x cancels."""
+    one = _c(1, dtype)
+    return ew.mul(ew.sub(one, x), ew.add(one, x))
+
+
+def _i_times(z, dtype):
+    return ew.mul(_c(1j, dtype), z)
+
+
+def _complex_arcsinh(z, dtype):
+    # log(z + sqrt(z^2 + 1)), taken on the half-plane Re z >= 0 (no cancellation) and odd
+    re = ew.real(z)
+    flip = ew.lt(re, _c(0, aval_of(re).dtype))
+    w = ew.select_n(flip, z, ew.neg(z))
+    one = _c(1, dtype)
+    value = ew.log(ew.add(w, ew.sqrt(ew.add(ew.mul(w, w), one))))
+    return ew.select_n(flip, value, ew.neg(value))
+
+
+@public
+def arcsin(x):
+    (x,), dtype = _inexact("arcsin", x)
+    if dtype.kind == "c":  # asin(z) = -i asinh(i z)
+        return ew.mul(_c(-1j, dtype), _complex_arcsinh(_i_times(x, dtype), dtype))
+    return ew.atan2(x, ew.sqrt(_one_minus_square(x, dtype)))
+
+
+@public
+def arccos(x):
+    (x,), dtype = _inexact("arccos", x)
+    if dtype.kind == "c":  # acos(z) = pi/2 - asin(z)
+        return ew.sub(_c(np.pi / 2, dtype), arcsin(x))
+    return ew.atan2(ew.sqrt(_one_minus_square(x, dtype)), x)
+
+
+def _real_part_dtype(dtype):
+    return np.dtype(np.float32) if dtype == np.complex64 else np.dtype(np.float64)
+
+
+_LARGE = {np.dtype(np.float16): 2.0 ** 7, np.dtype(np.float32): 2.0 ** 60, np.dtype(np.float64): 2.0 ** 500}
+
+
+@public
+def arcsinh(x):
+    (x,), dtype = _inexact("arcsinh", x)
+    if dtype.kind == "c":
+        return _complex_arcsinh(x, dtype)
+    # sign(x) log1p(|x| + x^2 / (1 + sqrt(1 + x^2))): exact near 0; past sqrt(max), x^2 would
+    # overflow and asinh(x) is log(2|x|) to the last bit
+    one = _c(1, dtype)
+    a = ew.abs(x)
+    large = ew.gt(a, _c(_LARGE[dtype], dtype))
+    safe = ew.select_n(large, a, one)
+    square = ew.mul(safe, safe)
+    small_value = ew.log1p(ew.add(safe, ew.div(square, ew.add(one, ew.sqrt(ew.add(one, square))))))
+    large_value = ew.add(ew.log(ew.select_n(large, one, a)), _c(np.log(2.0), dtype))
+    value = ew.select_n(large, small_value, large_value)
+    return ew.select_n(ew.lt(x, _c(0, dtype)), value, ew.neg(value))
+
+
+@public
+def arccosh(x):
+    (x,), dtype = _inexact("arccosh", x)
+    if dtype.kind == "c":  # log(z + sqrt(z + 1) sqrt(z - 1)), NumPy's branch
+        one = _c(1, dtype)
+        return ew.log(ew.add(x, ew.mul(ew.sqrt(ew.add(x, one)), ew.sqrt(ew.sub(x, one)))))
+    # log1p((x - 1) + sqrt((x - 1)(x + 1))): exact near 1; log(2x) past sqrt(max)
+    one = _c(1, dtype)
+    large = ew.gt(x, _c(_LARGE[dtype], dtype))
+    safe = ew.select_n(large, x, one)
+    below = ew.sub(safe, one)
+    small_value = ew.log1p(ew.add(below, ew.sqrt(ew.mul(below, ew.add(safe, one)))))
+    large_value = ew.add(ew.log(ew.select_n(large, one, x)), _c(np.log(2.0), dtype))
+    return ew.select_n(large, small_value, large_value)
+
+
+@public
+def arctanh(x):
+    (x,), dtype = _inexact("arctanh", x)
+    half = _c(0.5, dtype)
+    if dtype.kind == "c":
+        return ew.mul(half, ew.sub(ew.log1p(x), ew.log1p(ew.neg(x))))
+    # 0.5 log1p(2x / (1 - x)): exact near 0, +-inf at +-1
+    return ew.mul(half, ew.log1p(ew.div(ew.add(x, x), ew.sub(_c(1, dtype), x))))
+
+
+# -------------------- logarithms and exponentials --------------------
+
+def _scaled_log(name, base):
+    @public
+    def fun(x):
+        (x,), dtype = _inexact(name, x)
+        return ew.div(ew.log(x), _c(np.log(base), dtype))
+    fun.__name__ = fun.__qualname__ = name
+    fun.__doc__ = f"Elementwise {name}, as numpy.{name}: log(x) / log({base})."
+    return fun
+
+
+log2 = _scaled_log("log2", 2.0)
+log10 = _scaled_log("log10", 10.0)
+
+
+@public
+def exp2(x):
+    """2 ** x, as numpy.exp2 (exact at integers: a power, not exp(x log 2), for real x)."""
+    (x,), dtype = _inexact("exp2", x)
+    if dtype.kind == "c":
+        return ew.exp(ew.mul(x, _c(np.log(2.0), dtype)))
+    return ew.pow(_c(2, dtype), x)
+
+
+def _logaddexp(name, log1p_fn, exp_fn):
+    @public
+    def fun(x1, x2):
+        (x1, x2), dtype = _inexact(name, x1, x2)
+        _real_float(name, dtype)
+        # max + log1p(exp(-|x1 - x2|)), which cannot overflow. At a tie the difference is taken
+        # as 0 (equal infinities too, whose difference is NaN): the tail is then log(2), and the
+        # maximum splits the derivative evenly, as JAX's
+        big = ew.max(x1, x2)
+        delta = ew.select_n(ew.eq(x1, x2), ew.sub(x1, x2), _c(0, dtype))
+        value = ew.add(big, log1p_fn(exp_fn(ew.neg(ew.abs(delta)))))
+        return ew.select_n(ew.ne(delta, delta), value, ew.add(x1, x2))  # a NaN operand: NaN
+    fun.__name__ = fun.__qualname__ = name
+    fun.__doc__ = f"{name}(x1, x2), as numpy.{name}, without overflow."
+    return fun
+
+
+logaddexp = _logaddexp("logaddexp", ew.log1p, ew.exp)
+
+
+def _log2_1p(u):
+    return ew.div(ew.log1p(u), convert(np.log(2.0), aval_of(u).dtype))
+
+
+def _exp2(x):
+    return ew.pow(convert(2, aval_of(x).dtype), x)
+
+
+logaddexp2 = _logaddexp("logaddexp2", _log2_1p, _exp2)
+
+
+@public
+def hypot(x1, x2):
+    """sqrt(x1^2 + x2^2) without overflow or underflow, as numpy.hypot (reals)."""
+    (x1, x2), dtype = _inexact("hypot", x1, x2)
+    _real_float("hypot", dtype)
+    a, b = ew.abs(x1), ew.abs(x2)
+    big, small = ew.max(a, b), ew.min(a, b)
+    zero = ew.eq(big, _c(0, dtype))
+    ratio = ew.div(small, ew.select_n(zero, big, _c(1, dtype)))
+    value = ew.mul(big, ew.sqrt(ew.add(_c(1, dtype), ew.mul(ratio, ratio))))
+    # an infinite operand gives inf even beside a NaN (IEEE's hypot)
+    infinite = ew.bitwise_or(ew.eq(a, _c(np.inf, dtype)), ew.eq(b, _c(np.inf, dtype)))
+    return ew.select_n(infinite, value, _c(np.inf, dtype))
+
+
+# -------------------- rounding --------------------
+
+def _float_kinds(name, x):
+    (x,), dtype, _ = operands(name, x)
+    return x, dtype
+
+
+def _rint_real(x, dtype):
+    """Round half to even: floor, and up where the rest is over a half or a half at an odd floor.
+    x - floor(x) is exact, so this is NumPy's rint to the bit; a zero result keeps x's sign."""
+    down = ew.floor(x)
+    rest = ew.sub(x, down)
+    half = _c(0.5, dtype)
+    odd = ew.eq(ew.mod(down, _c(2, dtype)), _c(1, dtype))
+    up = ew.bitwise_or(ew.gt(rest, half), ew.bitwise_and(ew.eq(rest, half), odd))
+    rounded = ew.select_n(up, down, ew.add(down, _c(1, dtype)))
+    return ew.select_n(ew.eq(rounded, _c(0, dtype)), rounded, ew.mul(x, _c(0, dtype)))
+
+
+def _per_part(fun, x, dtype):
+    """A rounding of a complex number: of its real and imaginary parts, as NumPy's."""
+    if dtype.kind != "c":
+        return fun(x, dtype)
+    part = _real_part_dtype(dtype)
+    return ew.complex(fun(real(x), part), fun(imag(x), part))
+
+
+@public
+def rint(x):
+    x, dtype = _float_kinds("rint", x)
+    if dtype.kind not in "fc":  # integers are their own rint, computed in NumPy's float for them
+        return unchanged(convert(x, inexact_dtype(dtype)))
+    return _per_part(_rint_real, x, dtype)
+
+
+@public
+def round(a, decimals=0, out=None):
+    """numpy.round: half to even, at `decimals` places (as NumPy: rint(a * 10**d) / 10**d)."""
+    if out is not None:
+        raise TypeError(at_user_line("round: out= is not supported (arrays are immutable)"))
+    decimals = int(decimals)
+    a, dtype = _float_kinds("round", a)
+    if dtype.kind == "b":  # NumPy rounds bools in float16
+        a, dtype = convert(a, np.dtype(np.float16)), np.dtype(np.float16)
+    if dtype.kind in "iu":
+        if decimals >= 0:
+            return unchanged(a)
+        return _round_integer(a, dtype, -decimals)
+
+    def rounded(x, part):
+        if decimals == 0:
+            return _rint_real(x, part)
+        if decimals > 0:
+            factor = _c(10.0 ** decimals, part)
+            return ew.div(_rint_real(ew.mul(x, factor), part), factor)
+        factor = _c(10.0 ** -decimals, part)
+        return ew.mul(_rint_real(ew.div(x, factor), part), factor)
+    return _per_part(rounded, a, dtype)
+
+
+def _round_integer(a, dtype, places):
+    """Integers to a negative number of decimals, half to even, as NumPy's."""
+    factor = convert(10 ** places, dtype)
+    down = ew.floor_divide(a, factor)
+    rest = ew.sub(a, ew.mul(down, factor))
+    twice = ew.mul(rest, convert(2, dtype))
+    odd = ew.eq(ew.mod(down, convert(2, dtype)), convert(1, dtype))
+    up = ew.bitwise_or(ew.gt(twice, factor), ew.bitwise_and(ew.eq(twice, factor), odd))
+    return ew.mul(ew.select_n(up, down, ew.add(down, convert(1, dtype))), factor)
+
+
+around = round
+
+
+@public
+def trunc(x):
+    """Rounding toward zero, as numpy.trunc (and jnp.trunc: ceil below 0, floor above)."""
+    x, dtype = _float_kinds("trunc", x)
+    _real_float("trunc", dtype)
+    if dtype.kind != "f":
+        return unchanged(x)
+    return ew.select_n(ew.lt(x, _c(0, dtype)), ew.floor(x), ew.ceil(x))
+
+
+fix = trunc
+
+
+@public
+def fmod(x1, x2):
+    """The remainder of C's fmod: the sign of x1 (numpy.fmod; jax.lax.rem)."""
+    (x1, x2), dtype, _ = operands("fmod", x1, x2)
+    _real_float("fmod", dtype)
+    if dtype.kind == "b":
+        (x1, x2), dtype = [convert(x1, np.dtype(np.int8)), convert(x2, np.dtype(np.int8))], np.dtype(np.int8)
+    if dtype.kind == "u":
+        return ew.mod(x1, x2)
+    # |x1| mod |x2| is exact and of the sign of x1 once it takes that sign back
+    magnitude = ew.mod(ew.abs(x1), ew.abs(x2))
+    if dtype.kind == "i":
+        return ew.select_n(ew.lt(x1, convert(0, dtype)), magnitude, ew.neg(magnitude))
+    return _copysign(magnitude, x1, dtype)
+
+
+@public
+def copysign(x1, x2):
+    (x1, x2), dtype = _inexact("copysign", x1, x2)
+    _real_float("copysign", dtype)
+    return _copysign(x1, x2, dtype)
+
+
+def _copysign(magnitude, sign_of, dtype):
+    a = ew.abs(magnitude)
+    return ew.select_n(_signbit(sign_of, dtype), a, ew.neg(a))
+
+
+def _signbit(x, dtype):
+    """x < 0, and -0.0: 1 / -0.0 is -inf. NB: a NaN's sign bit is not seen (it counts as
+    positive); JAX reads the bit itself."""
+    zero = _c(0, dtype)
+    at_zero = ew.eq(x, zero)
+    reciprocal = ew.div(_c(1, dtype), ew.select_n(at_zero, _c(1, dtype), x))
+    return ew.bitwise_or(ew.lt(x, zero), ew.bitwise_and(at_zero, ew.lt(reciprocal, zero)))
+
+
+@public
+def signbit(x):
+    (x,), dtype, _ = operands("signbit", x)
+    _real_float("signbit", dtype)
+    if dtype.kind in "bu":  # never negative
+        return ew.ne(x, x)
+    if dtype.kind == "i":
+        return ew.lt(x, convert(0, dtype))
+    return _signbit(x, dtype)
+
+
+@public
+def heaviside(x1, x2):
+    """0 below 0, x2 at 0, 1 above (NaN at NaN), as numpy.heaviside."""
+    (x1, x2), dtype = _inexact("heaviside", x1, x2)
+    _real_float("heaviside", dtype)
+    zero = _c(0, dtype)
+    step = ew.select_n(ew.gt(x1, zero), zero, _c(1, dtype))
+    step = ew.select_n(ew.eq(x1, zero), step, x2)
+    return ew.select_n(ew.ne(x1, x1), step, x1)
+
+
+# -------------------- classification --------------------
+
+def _classify(name, real_test, combine):
+    @public
+    def fun(x):
+        (x,), dtype, _ = operands(name, x)
+        if dtype.kind in "biu":
+            # integers and bools are finite, never NaN nor infinite
+            return ew.eq(x, x) if combine is ew.bitwise_and else ew.ne(x, x)
+        if dtype.kind == "c":
+            return combine(real_test(real(x)), real_test(imag(x)))
+        return real_test(x)
+    fun.__name__ = fun.__qualname__ = name
+    fun.__doc__ = f"Elementwise {name}, as numpy.{name} (complex: of either part)."
+    return fun
+
+
+def _isnan(x):
+    return ew.ne(x, x)
+
+
+def _isinf(x):
+    return ew.eq(ew.abs(x), convert(np.inf, aval_of(x).dtype))
+
+
+def _isfinite(x):
+    return ew.lt(ew.abs(x), convert(np.inf, aval_of(x).dtype))
+
+
+isnan = _classify("isnan", _isnan, ew.bitwise_or)
+isinf = _classify("isinf", _isinf, ew.bitwise_or)
+isfinite = _classify("isfinite", _isfinite, ew.bitwise_and)
+
+
+@public
+def isposinf(x):
+    (x,), dtype, _ = operands("isposinf", x)
+    _real_float("isposinf", dtype)
+    return el.equal(x, np.inf)
+
+
+@public
+def isneginf(x):
+    (x,), dtype, _ = operands("isneginf", x)
+    _real_float("isneginf", dtype)
+    return el.equal(x, -np.inf)
+
+
+@public
+def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    """NaN -> `nan`, inf -> `posinf` (the dtype's max), -inf -> `neginf` (its min), as numpy.nan_to_num."""
+    (x,), dtype, _ = operands("nan_to_num", x)
+    if dtype.kind in "biu":
+        return unchanged(x)
+    if dtype.kind == "c":
+        fix = lambda v: nan_to_num(v, nan=nan, posinf=posinf, neginf=neginf)  # noqa: E731
+        return ew.complex(fix(real(x)), fix(imag(x)))
+    info = np.finfo(dtype)
+    big = info.max if posinf is None else posinf
+    small = info.min if neginf is None else neginf
+    out = ew.select_n(_isnan(x), x, _c(nan, dtype))
+    out = ew.select_n(ew.eq(x, _c(np.inf, dtype)), out, _c(big, dtype))
+    return ew.select_n(ew.eq(x, _c(-np.inf, dtype)), out, _c(small, dtype))
+
+
+# -------------------- closeness --------------------
+
+@public
+def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """|a - b| <= atol + rtol |b|, infinities equal only to themselves, as numpy.isclose."""
+    (a, b), dtype, weak = operands("isclose", a, b)
+    if dtype.kind in "biu":
+        (a, b), dtype = [convert(a, np.dtype(np.float64)), convert(b, np.dtype(np.float64))], np.dtype(np.float64)
+    real_dtype = _real_part_dtype(dtype) if dtype.kind == "c" else dtype
+    diff = ew.abs(ew.sub(a, b))
+    bound = ew.add(_c(atol, real_dtype), ew.mul(_c(rtol, real_dtype), ew.abs(b)))
+    finite = ew.bitwise_and(isfinite(a), isfinite(b))
+    close = ew.bitwise_and(finite, ew.le(diff, bound))
+    close = ew.bitwise_or(close, ew.bitwise_and(ew.bitwise_not(finite), ew.eq(a, b)))
+    if equal_nan:
+        close = ew.bitwise_or(close, ew.bitwise_and(isnan(a), isnan(b)))
+    return close
+
+
+@public
+def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    close = isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)
+    return _all(close)
+
+
+def _all(mask):
+    ndim = aval_of(mask).ndim
+    return reductions.reduce_min(mask, tuple(range(ndim))) if ndim else unchanged(mask)
+
+
+@public
+def array_equal(a1, a2, equal_nan=False):
+    """Whether a1 and a2 have one shape and equal elements, as numpy.array_equal
+    (different shapes: False, a Python-level answer, as NumPy's and JAX's)."""
+    (a1,), _, _ = operands("array_equal", a1)
+    (a2,), _, _ = operands("array_equal", a2)
+    if aval_of(a1).shape != aval_of(a2).shape:
+        return unchanged(np.bool_(False))
+    (a1, a2), dtype, _ = operands("array_equal", a1, a2)
+    same = ew.eq(a1, a2)
+    if equal_nan and dtype.kind in "fc":
+        same = ew.bitwise_or(same, ew.bitwise_and(isnan(a1), isnan(a2)))
+    return _all(same)
+
+
+@public
+def array_equiv(a1, a2):
+    (a1, a2), _, _ = operands("array_equiv", a1, a2)
+    return _all(ew.eq(a1, a2))
