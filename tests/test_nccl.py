@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import ftrans as ft
+import ftrans.numpy as fnp
 from fake_nccl import FAKE_MPI, FakeDeviceArray, FakeNccl, fake_cupy, run_ranks, thread_worlds, to_device
 from ftrans import _nccl, distributed
 from ir import axis_env
@@ -215,3 +216,39 @@ def test_two_processes_through_the_fake_nccl_over_mpi():
 def test_two_processes_on_two_gpus_through_real_nccl():
     output = _mpiexec("gpu")
     assert "rank 0: nccl collectives ok" in output and "rank 1: nccl collectives ok" in output
+
+
+# -------------------- one fused collective for a pytree over processes --------------------
+
+def _one_process(monkeypatch):
+    nccl, comms, backends = _backends(1, monkeypatch)
+    monkeypatch.setattr(distributed, "_state", backends[0])
+    from ir.primitives import collectives
+    monkeypatch.setattr(collectives, "process_backend", backends[0])
+    return comms[0]
+
+
+def test_pmean_of_a_pytree_over_processes_is_one_allreduce_per_dtype(monkeypatch):
+    comm = _one_process(monkeypatch)
+    tree = {"w": np.arange(6.0).reshape(2, 3), "b": np.ones(3), "s": np.float64(2.5),
+            "n": np.arange(4, dtype=np.float32), "m": np.ones((2, 2), np.float32)}
+    step = ft.shard_map(lambda t: lax.pmean(t, "i"), axis_name="i")
+    closed = ft.make_jaxpr(step)(tree)
+    assert [e.primitive.name for e in closed.jaxpr.eqns].count("psum") == 2  # float64 and float32
+    for how in (step, ft.jit(step)):
+        comm.host_calls.clear()
+        got = how(tree)
+        assert len(comm.host_calls) == 2
+        for k in tree:
+            assert np.asarray(got[k]).dtype == np.asarray(tree[k]).dtype and np.shape(got[k]) == np.shape(tree[k])
+            np.testing.assert_array_equal(got[k], tree[k])
+    # and its derivative is the per-leaf one: pmean's transpose (one process: the identity)
+    grads = ft.grad(lambda t: sum(fnp.sum(v * v) for v in ft.tree_util.tree_leaves(step(t))))(tree)
+    for k in tree:
+        np.testing.assert_allclose(grads[k], 2 * np.asarray(tree[k]), rtol=1e-6)
+
+
+def test_over_a_vmap_axis_a_pytree_keeps_one_collective_per_leaf():
+    tree = (np.ones((3, 2)), np.ones((3, 4)))
+    jaxpr = ft.make_jaxpr(ft.vmap(lambda t: lax.psum(t, "i"), axis_name="i"))(tree).jaxpr
+    assert "concatenate" not in [e.primitive.name for e in jaxpr.eqns]
