@@ -75,7 +75,10 @@ def jit_for(fun, backend, **jit_kwargs):
 
 # Collectives (psum, all_gather, ...) run only where an axis name is bound (a vmap with
 # axis_name, a distributed run). tests/test_collectives.py has a row for each of them, rule by
-# rule; the per-primitive tables give them ordinary rows too, run under `under_named_axis`.
+# rule; test_autodiff, test_vmap and test_taylor give them ordinary rows too, run under
+# `under_named_axis`. test_primitives's ROWS and SCALAR_CASES leave them out (COLLECTIVES): those
+# rows also feed `prim.impl` alone (test_codegen, test_floating_point), which a collective over a
+# vmap axis never reaches, and their values against NumPy are test_collectives's first test.
 COLLECTIVES = frozenset(p.name for p in _collectives.COLLECTIVES)
 NAMED_AXIS = "i"
 
