@@ -3,7 +3,8 @@
 1. ftrans's psum of a 100 MB float32 array (eager, and jitted, inside shard_map) against raw mpi4py
    `Allreduce` into a preallocated buffer: the best of several calls each (aim: within 1.1x);
 2. data-parallel training step throughput (examples/data_parallel.py's step, a wider MLP): each of
-   the processes takes a block of `--batch` examples and pmean's the gradients, against one process
+   the processes takes a block of `--batch` examples and pmean's the gradients (one fused Allreduce of
+   all of them), against one process
    taking one block alone (rank 0 while the other ranks sleep). Throughput = examples per second;
    aim: 2 processes >= 1.6x one on a 2-core machine, every process with BLAS and jit threads pinned to
    one (this script sets OMP/OPENBLAS/MKL_NUM_THREADS and FTRANS_JIT_THREADS to 1 before NumPy loads).
@@ -63,13 +64,17 @@ def loss(params, x, one_hot):
 
 
 def step_figures(comm, batch, width, seconds):
+    """(one process's examples/s, all processes' examples/s, per-rank profile of the parallel step)."""
     from mpi4py import MPI
+
+    from ftrans import distributed
     rank, count = comm.Get_rank(), comm.Get_size()
     rng = np.random.default_rng(0)
     params = init(rng, (64, width, width, 10))
     x = rng.standard_normal((batch, 64))
     one_hot = np.eye(10)[rng.integers(0, 10, batch)]
     alone = ft.jit(ft.value_and_grad(loss))
+    # pmean of the (loss, gradients) pytree: one fused Allreduce of every leaf (ftrans/_collectives.py)
     parallel = ft.jit(ft.shard_map(lambda p, x, y: ft.lax.pmean(ft.value_and_grad(loss)(p, x, y), "i"),
                                    axis_name="i"))
 
@@ -91,16 +96,39 @@ def step_figures(comm, batch, width, seconds):
     one_rate = comm.bcast(one_rate)
     steps = comm.bcast(max(5, int(seconds * one_rate / batch)))
     comm.Barrier()
-    n, elapsed = rate(parallel, steps)
+    # where a rank's step goes: the collectives' time (its Allreduce and the wait for the last rank to
+    # arrive), counted around the backend's calls
+    in_collectives = [0.0, 0]
+    run = distributed._MpiBackend._run
+
+    def counted(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return run(self, *args, **kwargs)
+        finally:
+            in_collectives[0] += time.perf_counter() - start
+            in_collectives[1] += 1
+    distributed._MpiBackend._run = counted
+    try:
+        n, elapsed = rate(parallel, steps)
+    finally:
+        distributed._MpiBackend._run = run
+    calls = (in_collectives[1] - 1) / (n + 1)  # (the tracing call counted too)
+    profile = comm.gather((elapsed / n, in_collectives[0] / (n + 1), calls), root=0)
+    # both ranks computing the same step alone at once: what the machine gives two processes
+    comm.Barrier()
+    n_both, elapsed_both = rate(alone, max(3, steps // 2))
+    concurrent = comm.gather(elapsed_both / n_both, root=0)
     elapsed = comm.allreduce(elapsed, op=MPI.MAX)
-    return one_rate, count * n * batch / elapsed
+    return one_rate, count * n * batch / elapsed, (profile, concurrent)
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--megabytes", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--batch", type=int, default=256, help="examples per process per step")
+    # 1024: the step's compute (~0.1 s on one core) large next to its one rendezvous of the ranks
+    parser.add_argument("--batch", type=int, default=1024, help="examples per process per step")
     parser.add_argument("--width", type=int, default=512)
     parser.add_argument("--seconds", type=float, default=5.0)
     args = parser.parse_args()
@@ -109,7 +137,7 @@ def main():
     comm = MPI.COMM_WORLD
     rank, count = comm.Get_rank(), comm.Get_size()
     raw, eager, jitted = psum_figures(comm, args.megabytes, args.repeat)
-    one, many = step_figures(comm, args.batch, args.width, args.seconds)
+    one, many, (profile, concurrent) = step_figures(comm, args.batch, args.width, args.seconds)
     if rank == 0:
         print(f"{count} processes ({MPI.Get_library_version().splitlines()[0].strip()}), {os.cpu_count()} cores; "
               "BLAS and jit threads pinned to 1")
@@ -118,6 +146,13 @@ def main():
               f"jit {jitted * 1e3:.1f} ms ({jitted / raw:.2f}x)")
         print(f"data-parallel step (MLP 64-{args.width}-{args.width}-10, {args.batch} examples per process): "
               f"1 process {one:.0f} examples/s, {count} processes {many:.0f} examples/s ({many / one:.2f}x)")
+        print(f"  one process alone: {args.batch / one * 1e3:.1f} ms a step")
+        for r, ((step, waiting, calls), both) in enumerate(zip(profile, concurrent)):
+            print(f"  rank {r}: parallel step {step * 1e3:.1f} ms = {(step - waiting) * 1e3:.1f} ms computing "
+                  f"(the same step with no collective, all ranks at once: {both * 1e3:.1f} ms) + "
+                  f"{waiting * 1e3:.1f} ms in {calls:.0f} collective call(s) a step (Allreduce and waiting "
+                  "for the last rank)")
+        print(f"  load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ import numpy as np
 from interpreters.lowering_numpy import fresh_outputs
 from ir.core import ClosedJaxpr, Literal
 from ir.passes.fusion import ElementwiseGroup, LibraryCall, ReductionGroup, load_shape, plan_fusion
+from ir.primitives import collectives
 from ir.primitives import elementwise as ew
 from ir.primitives import indexing, reductions, special, structural
 from ir.primitives.control_flow import (branch_index, loop_limit, scan_loop, while_loop_run,
@@ -718,4 +719,6 @@ _ARRAY_MODULE_IMPLS = {
     ew.integer_pow_p: lambda xp, x, *, y: xp.power(x, x.dtype.type(y)),
     reductions.reduce_max_p: _extremum(reductions.reduce_max_p, "max"),
     reductions.reduce_min_p: _extremum(reductions.reduce_min_p, "min"),
+    # the process backend answers with a host scalar; the other collectives keep their operand's module
+    collectives.axis_index_p: lambda xp, **params: xp.asarray(collectives.axis_index_p.impl(**params)),
 }

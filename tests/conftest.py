@@ -74,6 +74,76 @@ def jit_for(fun, backend, **jit_kwargs):
 
 
 # Collectives (psum, all_gather, ...) run only where an axis name is bound (a vmap with
-# axis_name, a distributed run): the per-primitive tables leave them to
-# tests/test_collectives.py, which has a row for each of them, rule by rule.
+# axis_name, a distributed run). tests/test_collectives.py has a row for each of them, rule by
+# rule; test_autodiff, test_vmap and test_taylor give them ordinary rows too, run under
+# `under_named_axis`. test_primitives's ROWS and SCALAR_CASES leave them out (COLLECTIVES): those
+# rows also feed `prim.impl` alone (test_codegen, test_floating_point), which a collective over a
+# vmap axis never reaches, and their values against NumPy are test_collectives's first test.
 COLLECTIVES = frozenset(p.name for p in _collectives.COLLECTIVES)
+NAMED_AXIS = "i"
+
+
+class NamedAxisCase:
+    """A row of a per-primitive table for a collective: as a function of float arrays of any shapes
+    it makes `size` examples of each (`stack`: x, then x scaled and shifted, distinct values so that
+    a maximum has no ties while x stays inside (-1.2, 1.2)) and runs `per_example` on them under
+    vmap(axis_name="i"), which binds the collectives' axis; the tables check that function as any
+    other. Run so, the vmap handles each collective (its rule for its own axis) before any other
+    transformation sees it: `inside(transform, *stacked)` applies a transformation to per_example
+    *inside* the vmap, where the collective's own jvp, transpose, batch and taylor rules run."""
+
+    def __init__(self, per_example, size=3):
+        self.per_example, self.size = per_example, size
+
+    def stack(self, x):
+        import ftrans.numpy as fnp
+        return fnp.stack([x * (1 + 0.37 * k) + 0.61 * k for k in range(self.size)])
+
+    def __call__(self, *xs):
+        return ft.vmap(self.per_example, axis_name=NAMED_AXIS)(*[self.stack(x) for x in xs])
+
+    def inside(self, transform, *stacked, in_axes=0, out_axes=0):
+        return ft.vmap(transform(self.per_example), in_axes=in_axes, out_axes=out_axes,
+                       axis_name=NAMED_AXIS)(*stacked)
+
+
+def under_named_axis(per_example, size=3):
+    return NamedAxisCase(per_example, size)
+
+
+def check_rules_inside_the_axis(case, args, rtol=1e-10, atol=1e-12):
+    """jvp and vjp taken inside the vmap that binds the axis (the collective's own jvp and transpose
+    rules) equal those of the whole vmapped function, which the tables check against finite
+    differences: as JAX's, the gradient inside the vmap is that of the sum over the examples."""
+    import numpy as np
+    X = [np.asarray(case.stack(a)) for a in args]
+    rng = np.random.default_rng(len(X[0].shape))
+    T = [rng.standard_normal(x.shape) for x in X]
+    n = len(X)
+    whole = lambda *xs: ft.vmap(case.per_example, axis_name=NAMED_AXIS)(*xs)  # noqa: E731
+    out, want_t = ft.jvp(whole, tuple(X), tuple(T))
+    got_out, got_t = case.inside(lambda f: lambda *vt: ft.jvp(f, vt[:n], vt[n:]), *X, *T)
+    np.testing.assert_allclose(got_out, out, rtol=rtol, atol=atol, err_msg="value inside the vmap")
+    np.testing.assert_allclose(got_t, want_t, rtol=rtol, atol=atol, err_msg="jvp inside the vmap")
+    C = rng.standard_normal(np.shape(out))
+    want_ct = ft.vjp(whole, *X)[1](C)
+    got_ct = case.inside(lambda f: lambda *vc: ft.vjp(f, *vc[:n])[1](vc[n]), *X, C)
+    for got, want in zip(got_ct, want_ct, strict=True):
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, err_msg="vjp inside the vmap")
+
+
+def collective_examples(lax, fnp):
+    """name -> a function of one example v (any shape) over the named axis of size 3 applying that
+    collective, with smooth operations around it so that its derivatives mix the examples."""
+    three = lambda v: fnp.stack([v, 2.0 * v, v * v])  # noqa: E731 (a leading axis of the axis's size)
+    return {
+        "psum": lambda v: lax.psum(fnp.sin(v), NAMED_AXIS) * v,
+        # (no ties between the examples of under_named_axis for v inside (-1.2, 1.2))
+        "pmax": lambda v: lax.pmax(v * (v + 3.0), NAMED_AXIS) * v,
+        "pmin": lambda v: lax.pmin(fnp.tanh(v), NAMED_AXIS) * v,
+        "all_gather": lambda v: lax.all_gather(fnp.sin(v), NAMED_AXIS) * v,
+        "psum_scatter": lambda v: lax.psum_scatter(three(fnp.sin(v)), NAMED_AXIS) * v,
+        "ppermute": lambda v: lax.ppermute(fnp.sin(v), NAMED_AXIS, [(0, 1), (1, 2)]) * v,
+        "all_to_all": lambda v: lax.all_to_all(three(fnp.sin(v)), NAMED_AXIS, 0, 0) * v,
+        "axis_index": lambda v: lax.axis_index(NAMED_AXIS) * fnp.sin(v),
+    }

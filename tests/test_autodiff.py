@@ -15,7 +15,8 @@ import ftrans as ft
 import ftrans.numpy as fnp
 import ir
 import matrix_cases
-from conftest import COLLECTIVES, jit_for, share_of_profile
+from conftest import (NamedAxisCase, check_rules_inside_the_axis, collective_examples, jit_for, share_of_profile,
+                      under_named_axis)
 from interpreters import ad, ad_eager
 from interpreters.eval import eval_jaxpr
 from ir.core import Array
@@ -105,6 +106,8 @@ DIFFERENTIABLE = {
     "fft": (lambda x: _spectral(x), anywhere, 1),
     "imag": (lambda x: fnp.imag(fnp.sin(x * (1 - 0.5j)) * x), anywhere, 1),
     "conj": (lambda x, y: fnp.real(fnp.conj(_complex(x, y)) * _complex(y, x * x) * (2 + 1j)), anywhere, 2),
+    # the collectives, over an axis that vmap(axis_name="i") binds (conftest.under_named_axis)
+    **{name: (under_named_axis(fun), small, 1) for name, fun in collective_examples(ft.lax, fnp).items()},
 }
 
 
@@ -189,7 +192,7 @@ NOT_DIFFERENTIABLE = {"sign", "floor", "ceil", "not", "floor_divide", "and", "or
 
 def test_every_primitive_is_in_a_table():
     assert set(DIFFERENTIABLE) | set(FORWARD_ONLY) | set(REVERSE_ONLY) | NOT_DIFFERENTIABLE == (
-        set(ir.PRIMITIVES) - _test_only_primitives() - COLLECTIVES)
+        set(ir.PRIMITIVES) - _test_only_primitives())
 
 
 @pytest.mark.parametrize("name", sorted(REVERSE_ONLY))
@@ -233,6 +236,8 @@ def test_jvp_and_vjp_match_finite_differences(name, data):
             return
     options = CHECK_OPTIONS.get(name, dict(atol=1e-5, rtol=1e-5, eps=1e-5))
     ft.check_grads(fun, args, order=2, modes=("fwd", "rev"), **options)
+    if isinstance(fun, NamedAxisCase):  # a collective: its own rules, inside the vmap binding its axis
+        check_rules_inside_the_axis(fun, args)
 
 
 @pytest.mark.parametrize("name", sorted(FORWARD_ONLY))

@@ -208,6 +208,23 @@ def test_ppermute_rotation_and_its_inverse():
     np.testing.assert_array_equal(back, np.broadcast_to(np.arange(2.0), X.shape))
 
 
+@pytest.mark.parametrize("name", sorted(ROWS))
+def test_the_named_batch_rules_stage_a_number_of_equations_independent_of_the_axis_size(name):
+    """No rule loops over the examples (ppermute is one gather with constant indices, not a slice per
+    example): the staged program for 7 examples is as long as for 2."""
+    fun = ROWS[name][0]
+
+    def length(n):
+        shape = (n, n, 2) if ROWS[name][2] else (n, 2)
+        return len(ft.make_jaxpr(ft.vmap(lambda v: fun(v, n), axis_name="i"))(np.ones(shape)).jaxpr.eqns)
+    assert length(7) == length(2)
+
+
+def test_ppermute_over_a_vmap_axis_is_one_gather():
+    closed = ft.make_jaxpr(ft.vmap(lambda v: lax.ppermute(v, "i", [(0, 2), (2, 1)]), axis_name="i"))(np.ones((4, 3)))
+    assert [e.primitive.name for e in closed.jaxpr.eqns] == ["gather"]
+
+
 def test_collectives_inside_scan_and_cond_under_the_vmap():
     X = np.arange(6.0).reshape(3, 2)
 

@@ -16,7 +16,7 @@ import ftrans as ft
 import ftrans.numpy as fnp
 import ir
 import matrix_cases
-from conftest import COLLECTIVES, share_of_profile
+from conftest import NamedAxisCase, collective_examples, share_of_profile, under_named_axis
 from interpreters import taylor
 from interpreters.eval import eval_jaxpr
 from ir.passes import collapse_sums
@@ -156,6 +156,9 @@ TAYLOR_CASES = {
             + fnp.sum(fnp.fft.irfft(fnp.fft.fft(_flat(x) * 1j), n=3) * fnp.cos(_flat(x)[:1])), anywhere, 1),
     "imag": (lambda x: fnp.imag(fnp.log(x * (1 - 0.5j) + 3) * x), anywhere, 1),
     "conj": (lambda x, y: fnp.real(fnp.conj(_complex(x, y * y)) * _complex(y, x) * (2 + 1j)), anywhere, 2),
+    # the collectives, over an axis that vmap(axis_name="i") binds (conftest.under_named_axis)
+    **{name: (under_named_axis(fun), (-1.2, 1.2), 1)
+       for name, fun in collective_examples(ft.lax, fnp).items()},
 }
 # primitives with no jet: forward mode through them is a TypeError (test_jet_of_custom_lin_is_a_type_error)
 NO_JET = {"custom_lin": "the linear map of a custom_vjp function: reverse mode only, as in JAX"}
@@ -202,8 +205,7 @@ TOLERANCES = {"convert_element_type": dict(rtol=1e-5, atol=1e-6)}  # the float32
 
 
 def test_every_primitive_has_a_row():
-    assert set(TAYLOR_CASES) | set(NO_JET) == (set(ir.PRIMITIVES) - {n for n in ir.PRIMITIVES if n.startswith("test_")}
-                                               - COLLECTIVES)
+    assert set(TAYLOR_CASES) | set(NO_JET) == (set(ir.PRIMITIVES) - {n for n in ir.PRIMITIVES if n.startswith("test_")})
 
 
 def test_jet_of_custom_lin_is_a_type_error():
@@ -248,6 +250,14 @@ def test_jet_matches_nested_jvps_to_order_4_eager_and_jitted(name, shape):
     jitted_out, jitted_series = ft.jit(lambda p, s: ft.jet(fun, p, s))(primals, series)
     np.testing.assert_allclose(jitted_out, out, rtol=1e-12, atol=1e-12)
     _assert_series_close(jitted_series, series_out, **(tolerance or dict(rtol=1e-11, atol=1e-12)))
+    if isinstance(fun, NamedAxisCase):  # a collective: its own taylor rule, inside the vmap binding its axis
+        stacked = [np.asarray(fun.stack(p)) for p in primals]
+        stacked_series = [[rng.uniform(-0.5, 0.5, size=x.shape) for _ in range(4)] for x in stacked]
+        whole = lambda *xs: ft.vmap(fun.per_example, axis_name="i")(*xs)  # noqa: E731
+        want_out, want_series = ft.jet(whole, stacked, stacked_series)
+        got_out, got_series = fun.inside(lambda f: lambda p, s: ft.jet(f, p, s), stacked, stacked_series)
+        np.testing.assert_allclose(got_out, want_out, rtol=1e-12, atol=1e-12)
+        _assert_series_close(got_series, want_series)
 
 
 # -------------------- jet: JAX's conventions --------------------

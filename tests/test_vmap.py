@@ -19,7 +19,7 @@ import custom_rows
 import ftrans as ft
 import ftrans.numpy as fnp
 import ir
-from conftest import COLLECTIVES, jit_for, share_of_profile
+from conftest import NamedAxisCase, collective_examples, jit_for, share_of_profile, under_named_axis
 from interpreters.eval import eval_closed_jaxpr
 from ir.core import Array
 from ir.primitives.callback import HostCallback
@@ -432,6 +432,12 @@ def _debug_callback(draw):
     return fun, [_floats(shape)]
 
 
+def _named_axis_case(per_example):
+    def case(draw):
+        return under_named_axis(per_example), [_floats(_shape(draw), -1.2, 1.2)]
+    return case
+
+
 CASES = {
     **{name: _unary(name) for name in ["neg", "sign", "abs", "floor", "ceil", "sin", "cos", "atan", "sinh",
                                        "cosh", "tanh", "exp", "expm1", "logistic", "stop_gradient"]},
@@ -506,6 +512,9 @@ CASES = {
     "custom_lin": _custom("custom_lin", None, cotangent=True),
     "checkpoint": _custom("checkpoint", custom_rows.checkpoint_params),
     "name": _unary_bound("name", name="x"),  # checkpoint_name
+    # the collectives, over an axis that vmap(axis_name="i") binds: the vmap under test runs inside it
+    # (conftest.under_named_axis, _inside_the_named_axis), where each collective's batch rule runs
+    **{name: _named_axis_case(fun) for name, fun in collective_examples(ft.lax, fnp).items()},
 }
 
 
@@ -516,7 +525,7 @@ def _test_only_primitives():
 def test_every_primitive_has_a_batch_rule_and_a_case():
     names = set(ir.PRIMITIVES) - _test_only_primitives()
     assert not [name for name in sorted(names) if ir.PRIMITIVES[name].batch is None]
-    assert {name.split(" (")[0] for name in CASES} == names - COLLECTIVES
+    assert {name.split(" (")[0] for name in CASES} == names
 
 
 def _assert_same(got, expected):
@@ -546,8 +555,24 @@ def _draw_batched_case(name, data):
     expected = np.stack(outs, axis=out_axis)
     unmapped = all(a is None for a in in_axes)
     axis_size = size if unmapped else data.draw(st.sampled_from([None, size]))
+    if isinstance(fun, NamedAxisCase):
+        return _inside_the_named_axis(fun, tuple(in_axes), out_axis, axis_size, expected.ndim), batched, expected
     vmapped = ft.vmap(fun, in_axes=tuple(in_axes), out_axes=out_axis, axis_size=axis_size)
     return vmapped, batched, expected
+
+
+def _inside_the_named_axis(case, in_axes, out_axis, axis_size, ndim):
+    """vmap(case) of the batched operands, with the vmap under test inside the one that binds the
+    collectives' axis: the named axis is a new leading axis of each operand (case.stack), and the
+    result's axes are laid out as the loop over vmap(case) stacks them (named axis first, the tested
+    batch axis at out_axis)."""
+    out_axis %= ndim
+    named_out, inner_out = (1, 0) if out_axis == 0 else (0, out_axis - 1)
+
+    def vmapped(*batched):
+        inner = lambda f: ft.vmap(f, in_axes=in_axes, out_axes=inner_out, axis_size=axis_size)  # noqa: E731
+        return case.inside(inner, *[case.stack(b) for b in batched], out_axes=named_out)
+    return vmapped
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

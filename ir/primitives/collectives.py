@@ -24,7 +24,7 @@ from ir.core import ShapedArray
 from ir.markers import Zero, not_mapped
 from ir.primitive import AXIS, BOOL, NON_NEGATIVE_INT, POSITIVE_INT, STR, Primitive, Tuple, TupleOf
 from ir.primitives import elementwise as ew
-from ir.primitives import reductions, structural
+from ir.primitives import indexing, reductions, structural
 from ir.primitives.ad_util import jvp_from_derivatives, linear_jvp, scalar_like, zero_jvp
 from ir.primitives.batch_util import bdim_to, move_dim
 from ir.primitives.taylor_util import taylor_from_jvp, zero_taylor
@@ -317,20 +317,16 @@ def _psum_scatter_named(values, dims, size, *, axis_name, scatter_dimension, til
 
 
 def _ppermute_named(values, dims, size, *, axis_name, perm, axis_size):
+    """One gather with constant indices: example dst reads example source_of[dst]; a destination no
+    one sends to reads an index past the end, whose fill is zero (as JAX: it receives zeros)."""
     x, d = values[0], dims[0]
     if d is not_mapped:
         x, d = bdim_to(x, d, size, 0), 0
     x = move_dim(x, d, 0)
-    example = get_aval(x).shape[1:]
-    source_of = {dst: src for src, dst in perm}
-    rows = []
-    for dst in range(size):
-        if dst in source_of:
-            src = source_of[dst]
-            rows.append(structural.slice(x, (src,) + (0,) * len(example), (src + 1,) + example))
-        else:  # as JAX: an example no one sends to receives zeros
-            rows.append(structural.broadcast_in_dim(scalar_like(x, 0), (1,) + example, ()))
-    return structural.concatenate(rows, 0), 0
+    source_of = dict((dst, src) for src, dst in perm)
+    sources = np.array([[source_of.get(dst, size)] for dst in range(size)], np.int32)
+    zero = get_aval(x).dtype.type(0).item()
+    return indexing.gather(x, sources, "fill", zero), 0
 
 
 def _all_to_all_named(values, dims, size, *, axis_name, split_axis, concat_axis, tiled, axis_size):

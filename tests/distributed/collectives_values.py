@@ -69,4 +69,16 @@ view = c[:10]
 del c
 d = big(3 * ones)
 assert np.all(view == 2 * n) and np.all(d == 3 * n)
+# a pytree over processes: one fused Allreduce per dtype, split back into the leaves' shapes
+tree = {"w": everyone[:, :2, :3], "b": everyone[:, 0], "s": everyone[:, 0, 0], "f": everyone[:, 1].astype(np.float32)}
+for reduce in (ft.lax.psum, ft.lax.pmean, ft.lax.pmax):
+    expected = ft.vmap(lambda t: reduce(t, "i"), axis_name="i")(tree)
+    mine_tree = {k: v[rank] for k, v in tree.items()}
+    for run in (ft.shard_map(lambda t: reduce(t, "i"), axis_name="i"),
+                ft.jit(ft.shard_map(lambda t: reduce(t, "i"), axis_name="i"))):
+        got = run(mine_tree)
+        for k in tree:
+            want = np.asarray(expected[k])[rank]
+            assert np.asarray(got[k]).dtype == want.dtype and np.shape(got[k]) == want.shape, (reduce, k)
+            assert np.allclose(got[k], want, rtol=1e-6), (reduce, k)
 print(f"rank {rank}: collectives ok")
