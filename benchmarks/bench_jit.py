@@ -30,6 +30,10 @@ Threads, the same for both libraries, printed in the header:
   multi-threaded Eigen is turned off too), so every library runs on the same
   cores.
 
+The header names the kernels OpenBLAS picked: version 0.3.31 takes AMD's Zen 5
+for a Haswell (AVX2), while XLA's matrix products use AVX-512, which is most of
+the MLP step's gap; `--openblas-coretype SkylakeX` gives NumPy the AVX-512 kernels.
+
 When ft.config has the "cpu_kernels" option (issue 18: fused C kernels for the
 CPU), every ft.jit row is measured with the kernels on and off.
 
@@ -37,7 +41,7 @@ Times are the best of several repeats (the machine may be shared); each ratio
 compares two rows of this run, and JAX's rows come from arguments already on
 its device (block_until_ready). JAX (CPU) is optional: `pip install jax jaxlib`.
 
-Run: python benchmarks/bench_jit.py [--cores N] [--quick]
+Run: python benchmarks/bench_jit.py [--cores N] [--openblas-coretype NAME] [--quick]
 """
 import argparse
 import os
@@ -48,6 +52,9 @@ def _parse_arguments():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cores", type=int, default=None,
                         help="pin the process to N CPUs and every library to N threads (default: their defaults)")
+    parser.add_argument("--openblas-coretype", default=None, metavar="NAME",
+                        help="OPENBLAS_CORETYPE for NumPy's BLAS (e.g. SkylakeX: OpenBLAS 0.3.31 takes AMD Zen 5 "
+                             "for a Haswell and runs AVX2 kernels, where XLA uses AVX-512)")
     parser.add_argument("--quick", action="store_true", help="fewer repeats, for a smoke test")
     parser.add_argument("--no-jax", action="store_true", help="skip JAX's rows even if it is installed")
     return parser.parse_args()
@@ -68,10 +75,12 @@ def _pin(cores):
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
 
 
-ARGUMENTS = _parse_arguments() if __name__ == "__main__" else argparse.Namespace(cores=None, quick=False,
-                                                                                   no_jax=True)
+ARGUMENTS = _parse_arguments() if __name__ == "__main__" else argparse.Namespace(
+    cores=None, quick=False, no_jax=True, openblas_coretype=None)
 if ARGUMENTS.cores is not None:
     _pin(ARGUMENTS.cores)
+if ARGUMENTS.openblas_coretype:
+    os.environ["OPENBLAS_CORETYPE"] = ARGUMENTS.openblas_coretype  # read when NumPy loads OpenBLAS
 
 import ctypes  # noqa: E402
 import platform  # noqa: E402
@@ -482,8 +491,8 @@ class Workload:
                   "reference")
 
 
-def openblas_threads():
-    """OpenBLAS's thread count, asked of the library NumPy loaded (None if not found)."""
+def openblas_query(symbols, restype=ctypes.c_int):
+    """Ask the OpenBLAS NumPy loaded (the first of `symbols` it has); None if not found."""
     try:
         with open("/proc/self/maps") as maps:
             paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and ".so" in line}
@@ -491,11 +500,23 @@ def openblas_threads():
         return None
     for path in sorted(paths):
         library = ctypes.CDLL(path)
-        for symbol in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
-                       "openblas_get_num_threads"):
+        for symbol in symbols:
             if hasattr(library, symbol):
-                return getattr(library, symbol)()
+                function = getattr(library, symbol)
+                function.restype = restype
+                return function()
     return None
+
+
+def openblas_threads():
+    return openblas_query(("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
+                           "openblas_get_num_threads"))
+
+
+def openblas_core():
+    core = openblas_query(("scipy_openblas_get_corename64_", "openblas_get_corename64_", "openblas_get_corename"),
+                          ctypes.c_char_p)
+    return core.decode() if core else "?"
 
 
 def thread_settings():
@@ -503,7 +524,7 @@ def thread_settings():
     blas = openblas_threads()
     where = (f"pinned: the process to {cpus} CPU(s), every library to {cpus} thread(s)"
              if ARGUMENTS.cores is not None else f"defaults, on the {cpus} CPU(s) this process may run on")
-    return (f"threads {where}: OpenBLAS {blas if blas is not None else '?'}, "
+    return (f"threads {where}: OpenBLAS {blas if blas is not None else '?'} (its {openblas_core()} kernels), "
             f"ft.jit chunked runs {lowering_numpy_runtime.thread_count()}, "
             f"XLA {'one (no multi-threaded Eigen)' if ARGUMENTS.cores == 1 else f'its pool over {cpus} CPU(s)'}")
 
