@@ -29,12 +29,14 @@ def products(draw):
     batch, contract, lhs_free, rhs_free = counts
     sizes = lambda n: draw(st.lists(st.integers(1, 3), min_size=n, max_size=n))  # noqa: E731
     batch_sizes, contract_sizes = sizes(batch), sizes(contract)
-    lhs_dims = [("b", i) for i in range(batch)] + [("c", i) for i in range(contract)] + [("l", i) for i in range(lhs_free)]
-    rhs_dims = [("b", i) for i in range(batch)] + [("c", i) for i in range(contract)] + [("r", i) for i in range(rhs_free)]
+    shared = [("b", i) for i in range(batch)] + [("c", i) for i in range(contract)]
+    lhs_dims = shared + [("l", i) for i in range(lhs_free)]
+    rhs_dims = shared + [("r", i) for i in range(rhs_free)]
     lhs_dims, rhs_dims = draw(st.permutations(lhs_dims)), draw(st.permutations(rhs_dims))
     if not lhs_dims or not rhs_dims:  # rank-0 operands keep the implementation's call: not what this tests
         lhs_dims, rhs_dims = lhs_dims or [("l", 0)], rhs_dims or [("r", 0)]
-    free = {("l", i): s for i, s in enumerate(sizes(lhs_free + 1))} | {("r", i): s for i, s in enumerate(sizes(rhs_free + 1))}
+    free = {("l", i): s for i, s in enumerate(sizes(lhs_free + 1))}
+    free.update({("r", i): s for i, s in enumerate(sizes(rhs_free + 1))})
     size = lambda d: {"b": batch_sizes, "c": contract_sizes}[d[0]][d[1]] if d[0] in "bc" else free[d]  # noqa: E731
     dims = (((tuple(lhs_dims.index(("c", i)) for i in range(contract)),
               tuple(rhs_dims.index(("c", i)) for i in range(contract))),
