@@ -11,8 +11,8 @@
     of the loaded function under ft.jit against ft.jit of the original.
 
 Times are the best of several repeats (the machine may be shared); each ratio
-compares two rows of this run. BLAS and XLA run on one core (as in
-bench_jit.py), so ftrans and JAX run at the same thread settings.
+compares two rows of this run. BLAS and XLA run on one core (as with
+bench_jit.py --cores 1), so ftrans and JAX run at the same thread settings.
 
 Run: python benchmarks/bench_optim_export.py
 """

@@ -17,8 +17,8 @@ Per datum: time (best of several repeats / 32) and peak memory (the largest
 extra NumPy memory one call allocates, tracemalloc's peak above what was
 allocated before it, / 32). Memory is measured for ftrans only: JAX's buffers
 live outside Python's allocator. Each ratio compares two rows of this run.
-BLAS and XLA run on one core unless the environment says otherwise, as in
-bench_jit.py (on a shared machine spinning threads measure the neighbours'
+BLAS and XLA run on one core unless the environment says otherwise, as with
+bench_jit.py --cores 1 (on a shared machine spinning threads measure the neighbours'
 load more than the code), and the process runs on one CPU (see below), so
 JAX's XLA runs on one thread too; the header says what each library uses.
 

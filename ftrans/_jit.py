@@ -206,8 +206,12 @@ class JittedFunction:
         # arguments, a first call, a bad argument, a leaked tracer) takes `_call` and its checks.
         if kwargs or self.static_argnums or current_trace() is not None or jit_disabled.get():
             return self._call(args, kwargs)
-        leaves, in_tree = tree_flatten(args)
-        backend = self._fast_backend(leaves)
+        if self.backend != "cupy" and HOST_TYPES.issuperset(map(type, args)):
+            # every argument an array or a scalar (a leaf each, on the host): no flattening to do
+            leaves, in_tree, backend = args, _leaf_tuple(len(args)), "numpy"
+        else:
+            leaves, in_tree = tree_flatten(args)
+            backend = self._fast_backend(leaves)
         compiled = None if backend is None else self._cache.get((in_tree, concrete_avals(leaves), (), backend))
         if compiled is None:
             return self._call(args, kwargs)
@@ -238,6 +242,16 @@ class JittedFunction:
         for backend="cupy" only generates code: it needs neither CuPy nor a GPU."""
         compiled, _ = self._lookup(args, kwargs, need_device=False)
         return Lowered(compiled.jaxpr, compiled.lowered)
+
+
+_LEAF_TUPLES = {}  # n -> the structure of a tuple of n leaves
+
+
+def _leaf_tuple(n):
+    tree = _LEAF_TUPLES.get(n)
+    if tree is None:
+        tree = _LEAF_TUPLES[n] = tree_structure((0,) * n)
+    return tree
 
 
 class _Call:

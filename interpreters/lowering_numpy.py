@@ -3,8 +3,10 @@
 The function is straight-line source, one line per equation, named after the
 IR's variables (so `ft.jit(f).lower(x).as_text()` reads like the printed
 jaxpr): no interpreter loop runs when it is called. Elementwise primitives
-whose implementation is a NumPy ufunc call it directly, matrix products call
-`numpy.matmul`, and the others call their declared implementation. Literals,
+whose implementation is a NumPy ufunc call it directly, products (dot_general)
+are one `numpy.matmul` or broadcasting `numpy.multiply` on views of their
+operands (interpreters/lowering_numpy_dot.py), and the others call their
+declared implementation. Literals,
 constants and params live in the function's namespace.
 
 Arrays of at least BUFFER_MIN_ELEMENTS elements get two optimizations (smaller
@@ -92,6 +94,7 @@ import weakref
 
 import numpy
 
+from interpreters import lowering_numpy_dot
 from interpreters.lowering_numpy_runtime import ChunkedRun, RecycledResult, ScratchPool
 from ir.core import Array, ClosedJaxpr, Literal, Var
 from ir.primitives import call
@@ -164,22 +167,6 @@ def _is_ufunc_call(eqn):
     return isinstance(impl, numpy.ufunc) and impl.nout == 1 and not eqn.params
 
 
-def _matmul_transposes(eqn):
-    """For a dot_general that is a plain matrix product (2-D operands, one
-    contracting dimension each, no batch dimensions): whether each operand
-    enters `numpy.matmul` transposed. None for any other equation. (Only
-    where the implementation calls matmul too: it multiplies when the
-    contraction has size 1.)"""
-    if eqn.primitive.name != "dot_general":
-        return None
-    lhs, rhs = eqn.invars
-    (lhs_contract, rhs_contract), batch = eqn.params["dimension_numbers"]
-    if lhs.aval.ndim != 2 or rhs.aval.ndim != 2 or any(batch) or len(lhs_contract) != 1 \
-            or lhs.aval.shape[lhs_contract[0]] <= 1:
-        return None
-    return lhs_contract[0] == 0, rhs_contract[0] == 1
-
-
 class _Source:
     """Names and the namespace of the generated function: IR variables by
     their printed names (given in the printer's order up front, so code
@@ -227,10 +214,9 @@ class _Source:
         out_arg = [] if out is None else [f"out={out}"]
         if _is_ufunc_call(eqn):
             return f"numpy.{prim.impl.__name__}({', '.join([*args, *out_arg])})"
-        transposed = _matmul_transposes(eqn)
-        if transposed is not None:
-            operands = [arg + ".T" if t else arg for arg, t in zip(args, transposed, strict=True)]
-            return f"numpy.matmul({', '.join([*operands, *out_arg])})"
+        product = lowering_numpy_dot.product(eqn)
+        if product is not None:
+            return product.text(*args, out)
         impl_name = f"impl_{prim.name}"
         self.namespace[impl_name] = prim.impl
         if eqn.params:
@@ -358,7 +344,7 @@ def lower(closed: ClosedJaxpr, name="jitted", copy_outputs=True, body=False) -> 
         returned = [f"numpy.array({source.atom(x)})" if plan is not None and plan.views.get(x) else source.atom(x)
                     for x in jaxpr.outvars]
     elif copy_outputs:
-        returned = _fresh_results(source, jaxpr)
+        returned = _fresh_results(source, jaxpr, plan.fresh_transposes if plan is not None else ())
     else:
         returned = [source.atom(x) for x in jaxpr.outvars]
     result = f"({', '.join(returned)}{',' if len(returned) == 1 else ''})"
@@ -394,13 +380,14 @@ def fresh_outputs(eqn):
     return [v for v in eqn.outvars if v not in aliased]
 
 
-def _fresh_results(source, jaxpr):
+def _fresh_results(source, jaxpr, fresh_views=()):
     """The texts of the results: each a fresh array, an Array (ir.core: what
     users get), and 0-d arrays for 0-d results. Results of non-view equations
-    are arrays the call allocated (never scratch: no result gets a buffer);
-    anything else is copied."""
+    are arrays the call allocated (never scratch: no result gets a buffer), and
+    so are `fresh_views` (views of the whole of such an array: the transposes a
+    product was written into); anything else is copied."""
     source.namespace["Array"] = Array
-    fresh = {v for eqn in jaxpr.eqns for v in fresh_outputs(eqn)}
+    fresh = {v for eqn in jaxpr.eqns for v in fresh_outputs(eqn)} | set(fresh_views)
     returned, seen = [], set()
     for x in jaxpr.outvars:
         text = source.atom(x)
@@ -494,9 +481,11 @@ class _BufferedBody:
 
     - `broadcast_in_dim` read only by ufuncs is a read-only view
       (`numpy.broadcast_to`), not a materialized array;
-    - a matrix product read only by a transpose (as reverse-mode AD makes
-      weight gradients) is written transposed into its reader's buffer, so
-      the transpose is a C-ordered view and what reads it reads contiguously.
+    - a product read only by a transpose (as reverse-mode AD makes weight
+      gradients, and vmap of it per-example ones) is written, through the
+      inverse permutation, into the transpose's buffer, or into the array the
+      function returns: the transpose is then that C-ordered array, which
+      what reads it reads contiguously, and a result needs no copy.
 
     Buffer bookkeeping, in one pass over the steps: `views` maps a variable to
     the buffers its value may view (its own, or its operand's for a view),
@@ -511,6 +500,8 @@ class _BufferedBody:
         self.free = {}
         self.views = {}
         self.outvars = {x for x in jaxpr.outvars if type(x) is Var}
+        self.transposes = {}  # transpose of a product written into its array -> its permutation
+        self.fresh_transposes = set()  # those that are results: arrays this call allocated
         self._plan_layouts(jaxpr.eqns)
         steps = _steps(jaxpr.eqns, self._strided(jaxpr.eqns))
         self.last_use = _last_uses(steps, jaxpr.outvars)
@@ -532,15 +523,20 @@ class _BufferedBody:
         self.broadcast_views = {
             eqn.outvars[0] for eqn in eqns if eqn.primitive.name == "broadcast_in_dim"
             and eqn.outvars[0] not in self.outvars and all(map(_is_ufunc_call, readers.get(eqn.outvars[0], ())))}
-        self.transposed_products = {}  # product -> its transpose, whose buffer it is written into
+        self.transposed_products = {}  # product -> its transpose, whose array it is written into
         for eqn in eqns:
-            if eqn.primitive.name != "transpose" or tuple(eqn.params["permutation"]) != (1, 0):
+            if eqn.primitive.name != "transpose":
                 continue
             (product,), (var,) = eqn.invars, eqn.outvars
-            if type(product) is Var and readers[product] == [eqn] and product in producers \
-                    and _matmul_transposes(producers[product]) is not None \
-                    and self._wants_buffer(product) and self._wants_buffer(var):
+            if type(product) is not Var or readers[product] != [eqn] or product not in producers \
+                    or not self._wants_buffer(product):
+                continue
+            lowered = lowering_numpy_dot.product(producers[product])
+            # into the transpose's buffer, or into the fresh array it returns
+            if lowered is not None and lowered.writes_into(eqn.params["permutation"]) \
+                    and (self._wants_buffer(var) or var in self.outvars):
                 self.transposed_products[product] = var
+                self.transposes[var] = tuple(eqn.params["permutation"])
 
     def _strided(self, eqns):
         """The variables whose elements may not be one C-ordered block."""
@@ -593,6 +589,15 @@ class _BufferedBody:
         pool = self.source.add_global("result", RecycledResult(var.aval.shape, var.aval.dtype))
         return f"{pool}.take()"
 
+    def _transpose_storage(self, transpose, product):
+        """The array a product is written into for its `transpose`: a buffer (held
+        by `product`), or, for a result of the function, a new or recycled array."""
+        if self._wants_buffer(transpose):
+            return self._take(transpose.aval, product)
+        self.fresh_transposes.add(transpose)
+        aval = transpose.aval
+        return self._recycled(transpose) or f"numpy.empty({aval.shape}, {self.source.add_global('dtype', aval.dtype)})"
+
     def _wants_buffer(self, var):
         return var.aval.size >= BUFFER_MIN_ELEMENTS and var not in self.outvars
 
@@ -621,10 +626,13 @@ class _BufferedBody:
             else:
                 out = self._recycled(var)
         else:
-            if _matmul_transposes(eqn) is not None:
-                if self._wants_buffer(var):
-                    transpose = self.transposed_products.get(var)
-                    out = self._take(var.aval, var) if transpose is None else f"{self._take(transpose.aval, var)}.T"
+            if lowering_numpy_dot.product(eqn) is not None:
+                transpose = self.transposed_products.get(var)
+                if transpose is not None:
+                    out = lowering_numpy_dot.transposed_out(self._transpose_storage(transpose, var),
+                                                            self.transposes[transpose])
+                elif self._wants_buffer(var):
+                    out = self._take(var.aval, var)
                 else:
                     out = self._recycled(var)
             self._release_dead(eqn.invars, index)
