@@ -55,7 +55,10 @@ def _vjp(fun, linear, size, avals):
         else:  # inside a transformation applied after this one (a jvp): linearize and transpose as IR
             _, linear_map = ad.linearize_flat(flat, primals, linear)
         nonzero = [ct for ct, nz in zip(cts, linear_map.nonzero_outputs, strict=True) if nz]
-        cts_in = linear_map.transpose(nonzero) if nonzero else [Zero(tangent_aval(a)) for a, lin in zip(avals, linear) if lin]
+        if nonzero:
+            cts_in = linear_map.transpose(nonzero)
+        else:  # no output depends on them
+            cts_in = [Zero(tangent_aval(a)) for a, lin in zip(avals, linear) if lin]
         return [ad_util.zeros(tangent_aval(a), like) if type(ct) is Zero else ct
                 for a, ct in zip((a for a, lin in zip(avals, linear) if lin), cts_in, strict=True)]
     return vjp_fun

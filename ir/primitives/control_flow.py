@@ -1404,7 +1404,8 @@ def _while_reverse_dce(used_outputs, eqn, dce_jaxpr):
 # transformation is recorded instead of carried out: `transforms` lists, innermost first, what was applied to
 # the plain while_reverse (the loop of the other params, run with a tape: checkpoints are for its first order),
 #     ("jvp", nonzero, 0)      inputs: (its inputs, the tangents of those flagged) -> (its outputs, their tangents)
-#     ("vjp", linear, 0)       inputs: (its inputs not flagged, cotangents of its outputs) -> cotangents of those flagged
+#     ("vjp", linear, 0)       inputs: (its inputs not flagged, cotangents of its outputs) -> cotangents of
+#                              those flagged
 #     ("vmap", batched, size)  inputs: those flagged with a leading batch axis of `size` -> outputs batched at axis 0
 # and the implementation applies them, in that order, to its concrete operands, where the eager rules see n
 # (interpreters/transformed.py). So every transformation composes with every other (to any order), the
