@@ -266,3 +266,21 @@ def test_grad_through_a_parsed_loop_under_the_limit():
     text = str(ft.make_jaxpr(lambda x: looped(x, 3))(0.5))
     fun = ft.jaxpr_as_fun(ft.parse_jaxpr(text))
     np.testing.assert_allclose(ft.grad(lambda x: fun(x)[0])(0.5), ft.grad(looped)(0.5, 3), rtol=1e-13)
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_max_loop_iterations_stops_the_reverse_sweeps_of_a_parsed_endless_loop(order):
+    """A parsed program of grad (a while_reverse) or grad of grad (one with transforms) of a loop that
+    never stops: the limit stops it under jit too, where the passes may leave only the reverse sweep."""
+    f = lambda x: ft.lax.while_loop(lambda v: v > 0.0, lambda v: v + fnp.sin(v) * 0.5 + 1.0, x)  # noqa: E731
+    for _ in range(order):
+        f = ft.grad(f)
+    parsed = ft.parse_jaxpr(str(ft.make_jaxpr(f)(1.0)))
+    old = ir_config.max_loop_iterations
+    ft.config.update("max_loop_iterations", 1000)
+    try:
+        for run in (ft.jaxpr_as_fun(parsed), ft.jit(ft.jaxpr_as_fun(parsed))):
+            with pytest.raises(RuntimeError, match="max_loop_iterations"):
+                run(1.0)
+    finally:
+        ft.config.update("max_loop_iterations", old)
