@@ -1445,11 +1445,6 @@ def transformed_avals(in_avals, out_avals, transforms):
     return in_avals, out_avals
 
 
-def _plain(params):
-    """The params of the plain while_reverse that `params` transform."""
-    return {**params, "transforms": ()}
-
-
 def _transformed_abstract_eval(*avals, transforms, **params):
     base_in, base_out = _base_avals(**{k: v for k, v in params.items() if k != "checkpoints"})
     _while_reverse_abstract_eval(*base_in, **params)
