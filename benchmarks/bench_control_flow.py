@@ -117,23 +117,25 @@ def bench_rnn():
 
 # -------------------- staging cost --------------------
 
-def staging_time(length, repeat=21):
-    """The best time of tracing, optimizing and lowering jit(grad(loss)) for
-    `length` steps; nothing runs (the arrays are zeros the OS maps lazily)."""
+def staging_times(lengths, repeat=21):
+    """The best time of tracing, optimizing and lowering jit(grad(loss)) for each of `lengths`
+    steps; nothing runs (the arrays are zeros the OS maps lazily). The lengths take turns, so
+    that a shared machine's load falls on all of them alike."""
     w, h0 = rnn_inputs(1)[:2]
-    xs = np.zeros((length, BATCH, HIDDEN), np.float32)
-    times = []
+    inputs = {n: np.zeros((n, BATCH, HIDDEN), np.float32) for n in lengths}
+    times = {n: [] for n in lengths}
     for _ in range(repeat):
-        jitted = ft.jit(ft.grad(rnn_loss))  # a new one each time: nothing cached
-        start = time.perf_counter()
-        jitted.lower(w, h0, xs)
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for n in lengths:
+            jitted = ft.jit(ft.grad(rnn_loss))  # a new one each time: nothing cached
+            start = time.perf_counter()
+            jitted.lower(w, h0, inputs[n])
+            times[n].append(time.perf_counter() - start)
+    return [min(times[n]) for n in lengths]
 
 
 def bench_staging():
     print("\n(b) staging jit(grad) of the RNN (trace, passes, code generation; nothing runs)")
-    short, long = staging_time(100), staging_time(10_000)
+    short, long = staging_times([100, 10_000])
     row("T = 100", short)
     row("T = 10,000", long)
     ratio("T = 10,000 / T = 100", long, short, "1.00 +- 0.10")
