@@ -12,6 +12,9 @@
     carry, under jit(grad): checkpoints=100 against the tape of every carry.
     The aims: peak memory (tracemalloc during the call, less its output) at
     most 1/20 of the tape's, time at most 3x the tape's.
+(d) the RNN of (a) under jit(grad) with scan(..., checkpoints=k) for several k
+    against the plain scan (which stacks every iteration's residuals): peak
+    memory (as in (c)) and time, and the gradient equal to the plain one.
 
 Times are the best of several repeats (the machine may be shared); each ratio
 compares two rows of this run. Both libraries run on one core: BLAS through
@@ -114,23 +117,25 @@ def bench_rnn():
 
 # -------------------- staging cost --------------------
 
-def staging_time(length, repeat=21):
-    """The best time of tracing, optimizing and lowering jit(grad(loss)) for
-    `length` steps; nothing runs (the arrays are zeros the OS maps lazily)."""
+def staging_times(lengths, repeat=21):
+    """The best time of tracing, optimizing and lowering jit(grad(loss)) for each of `lengths`
+    steps; nothing runs (the arrays are zeros the OS maps lazily). The lengths take turns, so
+    that a shared machine's load falls on all of them alike."""
     w, h0 = rnn_inputs(1)[:2]
-    xs = np.zeros((length, BATCH, HIDDEN), np.float32)
-    times = []
+    inputs = {n: np.zeros((n, BATCH, HIDDEN), np.float32) for n in lengths}
+    times = {n: [] for n in lengths}
     for _ in range(repeat):
-        jitted = ft.jit(ft.grad(rnn_loss))  # a new one each time: nothing cached
-        start = time.perf_counter()
-        jitted.lower(w, h0, xs)
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for n in lengths:
+            jitted = ft.jit(ft.grad(rnn_loss))  # a new one each time: nothing cached
+            start = time.perf_counter()
+            jitted.lower(w, h0, inputs[n])
+            times[n].append(time.perf_counter() - start)
+    return [min(times[n]) for n in lengths]
 
 
 def bench_staging():
     print("\n(b) staging jit(grad) of the RNN (trace, passes, code generation; nothing runs)")
-    short, long = staging_time(100), staging_time(10_000)
+    short, long = staging_times([100, 10_000])
     row("T = 100", short)
     row("T = 10,000", long)
     ratio("T = 10,000 / T = 100", long, short, "1.00 +- 0.10")
@@ -185,6 +190,39 @@ def bench_while(steps=WHILE_STEPS):
     ratio("checkpoints / tape, time", checkpoint_time, tape_time, "<= 3")
 
 
+# -------------------- scan with checkpoints --------------------
+
+SCAN_CHECKPOINTS = (10, 32, 100)
+
+
+def bench_scan_checkpoints():
+    print(f"\n(d) jit(grad) of the RNN of (a) with scan(..., checkpoints=k): T = {T}, hidden {HIDDEN}, "
+          f"batch {BATCH}, float32")
+    w, h0, xs = rnn_inputs(T)
+
+    def loss(w, k):
+        def step(h, x):
+            h = fnp.tanh(h @ w + x)
+            return h, fnp.mean(h * h)
+        _, energies = ft.lax.scan(step, h0, xs, checkpoints=k)
+        return fnp.mean(energies)
+    plain = ft.jit(ft.grad(lambda w: loss(w, None)))
+    want = plain(w)
+    plain_time, plain_memory = best_time(lambda: plain(w), number=1, repeat=5), peak_bytes(plain, w)
+    row("no checkpoints: time", plain_time)
+    print(f"   {'no checkpoints: peak memory':52s} {plain_memory / 2**20:9.2f} MiB   "
+          f"(one carry: {h0.nbytes / 2**10:.0f} KiB)")
+    for k in SCAN_CHECKPOINTS:
+        checkpointed = ft.jit(ft.grad(lambda w, k=k: loss(w, k)))
+        np.testing.assert_allclose(checkpointed(w), want, rtol=1e-5, atol=1e-8)  # the same gradient (to rounding)
+        seconds, memory = best_time(lambda: checkpointed(w), number=1, repeat=5), peak_bytes(checkpointed, w)
+        row(f"checkpoints={k}: time", seconds)
+        print(f"   {f'checkpoints={k}: peak memory':52s} {memory / 2**20:9.2f} MiB   "
+              f"({memory / h0.nbytes:.0f}x one carry)")
+        ratio(f"checkpoints={k} / none, memory", memory, plain_memory, "O(k) carries")
+        ratio(f"checkpoints={k} / none, time", seconds, plain_time, "a few forward passes more")
+
+
 def main():
     print(f"Python {platform.python_version()}, NumPy {np.__version__}, {platform.machine()}; threads: "
           f"BLAS {os.environ['OPENBLAS_NUM_THREADS']}, ftrans {os.environ['FTRANS_JIT_THREADS']}, "
@@ -192,6 +230,7 @@ def main():
     bench_rnn()
     bench_staging()
     bench_while()
+    bench_scan_checkpoints()
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import numpy as np
 
 from ftrans._api_util import _leaf_path, check_callable, differentiation_argnums, is_index, resolve_argnums
 from ftrans.tree_util import tree_flatten, tree_unflatten
-from interpreters import ad, ad_eager
+from interpreters import ad, ad_eager, transformed  # noqa: F401  (transformed: registers run_transformed)
 from ir.core import float0
 from ir.errors import api_boundary, at_user_line
 from ir.markers import Zero, tangent_aval

@@ -176,7 +176,7 @@ def _arrays(tree):
 # -------------------- scan --------------------
 
 @api_boundary
-def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
+def scan(f, init, xs=None, length=None, reverse=False, unroll=1, *, checkpoints=None):
     """Loop `f(carry, x) -> (carry, y)` over the leading axis of `xs`, as JAX's
     lax.scan: returns the final carry and the ys stacked along a new leading
     axis. `xs` may be None (then `length` says how many times), and carry, xs
@@ -187,15 +187,83 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
     Eagerly a Python loop; under a trace one `scan` equation, whose body is
     traced once whatever the length (staging cost does not grow with it).
     Reverse mode stacks the residuals of every iteration and runs the
-    transposed body backwards."""
+    transposed body backwards. With `checkpoints=k` (a positive int; beyond
+    JAX, as while_loop's) reverse mode keeps O(k) carries instead: the loop is
+    nested scans whose bodies are checkpoints (`_checkpointed_scan`), and what
+    they did not keep is recomputed; the gradients are those of the plain scan."""
     check_callable(f, "scan")
+    checkpoints = _checkpoints(checkpoints, "scan")
     xs_leaves, xs_tree = tree_flatten(xs)
     init_leaves, init_tree = tree_flatten(init)
     length = _scan_length(xs, xs_leaves, length)
     unroll = _unroll(unroll, length)
-    if current_trace() is None and length > 0:
+    if current_trace() is None and length > 0:  # no reverse mode can see it: nothing to keep
         return _eager_scan(f, init, init_leaves, init_tree, xs_leaves, xs_tree, length, bool(reverse))
+    if checkpoints is not None and length > 0:
+        return _checkpointed_scan(f, init, xs, length, bool(reverse), checkpoints)
     return _staged_scan(f, init, init_leaves, init_tree, xs_leaves, xs_tree, length, bool(reverse), unroll)
+
+
+def _checkpoints(checkpoints, what):
+    if checkpoints is not None and (isinstance(checkpoints, (bool, np.bool_))
+                                    or not isinstance(checkpoints, (int, np.integer)) or checkpoints < 1):
+        raise TypeError(at_user_line(f"{what}: checkpoints must be None or a positive int, got {checkpoints!r}"))
+    return None if checkpoints is None else int(checkpoints)
+
+
+def checkpoint_levels(length, checkpoints):
+    """(levels d, segments s per level) of a checkpointed scan: the fewest levels whose s = k // d
+    segments each (at least 2) cover the length (s**d >= n), so that the carries kept, at most about
+    s per level, stay within k; where k is too small for that, segments of 2 and as many levels as it takes."""
+    d = 1
+    while True:
+        s = checkpoints // d
+        if s < 2:
+            break
+        if s ** d >= length:
+            return d, s
+        d += 1
+    d = 1
+    while 2 ** d < length:
+        d += 1
+    return d, 2
+
+
+def _checkpointed_scan(f, init, xs, length, reverse, checkpoints):
+    """The scan as nested scans (multilevel checkpointing): at the top, s segments of about n/s
+    iterations, each one a checkpoint (reverse mode keeps its initial carry only, and runs it again
+    when it reaches it) holding the scan of its segment split the same way, down to scans of single
+    iterations that are checkpoints themselves. Reverse mode keeps about s carries per level (d
+    levels, s * d <= k where k allows, see checkpoint_levels) and the residuals of one iteration,
+    and runs the forward iterations d + 1 times. The arithmetic is the plain scan's, so its
+    gradients are too (to rounding)."""
+    from ftrans._checkpoint import checkpoint
+    from ftrans.tree_util import tree_map
+    if reverse:  # the last x first: the same loop over the flipped xs, its ys flipped back
+        carry, ys = _checkpointed_scan(f, init, tree_map(lambda x: x[::-1], xs), length, False, checkpoints)
+        return carry, tree_map(lambda y: y[::-1], ys)
+    levels, segments = checkpoint_levels(length, checkpoints)
+
+    def nested(carry, xs, n, level):
+        if level == 0 or n == 1:  # each iteration a checkpoint: its carry kept, its residuals recomputed
+            return scan(checkpoint(f), carry, xs, length=n)
+        size = -(-n // segments)  # iterations per segment (the last part may be shorter)
+        full = n // size
+        inner = checkpoint(lambda c, seg: nested(c, seg, size, level - 1))
+        split = tree_map(lambda x: x[:full * size].reshape((full, size, *x.shape[1:])), xs)
+        carry, ys = scan(inner, carry, split, length=full)
+        ys = tree_map(lambda y: y.reshape((full * size, *y.shape[2:])), ys)
+        rest = n - full * size
+        if rest:
+            carry, rest_ys = nested(carry, tree_map(lambda x: x[full * size:], xs), rest, level - 1)
+            ys = tree_map(lambda a, b: _concatenate(a, b), ys, rest_ys)
+        return carry, ys
+    return nested(init, xs, length, levels - 1)
+
+
+def _concatenate(a, b):
+    import ftrans.numpy as fnp
+    return fnp.concatenate([a, b])
 
 
 def _scan_length(xs, xs_leaves, length):
@@ -354,10 +422,7 @@ def while_loop(cond_fun, body_fun, init_val, *, checkpoints=None):
     check_callable(body_fun, "while_loop (body_fun)")
     init_leaves, init_tree = tree_flatten(init_val)
     check_outputs(init_leaves, "while_loop")
-    if checkpoints is not None and (isinstance(checkpoints, (bool, np.bool_))
-                                    or not isinstance(checkpoints, (int, np.integer)) or checkpoints < 1):
-        raise TypeError(at_user_line(f"while_loop: checkpoints must be None or a positive int, got {checkpoints!r}"))
-    checkpoints = None if checkpoints is None else int(checkpoints)
+    checkpoints = _checkpoints(checkpoints, "while_loop")
     if current_trace() is None:
         val = init_val
         while _eager_predicate(cond_fun(val)):

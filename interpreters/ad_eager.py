@@ -94,7 +94,8 @@ class TapeTrace(Trace):
             return compute(prim, values, params)
         if prim is control_flow.while_p and params["checkpoints"] is None:  # a scan of its trip count (see below)
             return _while_as_scan(self, args, values, params)
-        if prim is control_flow.while_reverse_p and params["checkpoints"] is None:  # likewise: two scans
+        if prim is control_flow.while_reverse_p and params["checkpoints"] is None and not params["transforms"]:
+            # likewise: two scans
             n = control_flow.reverse_trip_count(lambda p, xs, ps: compute(p, xs, ps), values, params)
             return control_flow.while_reverse_as_scans(self.process_primitive, args, params, n)
         if params:  # param types are part of the key (2 == 2.0 as dict keys), as in abstract_eval's cache

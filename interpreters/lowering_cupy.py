@@ -543,6 +543,8 @@ def _host_while(xp, eqn, operands, subs):
 def _host_while_reverse(xp, eqn, operands, subs):
     """The loop as _host_while, keeping its carries on the device, then the bwd plan run backwards over them."""
     (cond, body, bwd), params = subs, eqn.params
+    if params["transforms"]:  # transformed on the host once its trip count is known (control_flow.py)
+        return eqn.primitive.impl(*operands, **params)
     return while_reverse_run(lambda values: bool(cond(values)[0]), lambda values: list(body(values)),
                              lambda values: list(bwd(values)), operands, cond_nconsts=params["cond_nconsts"],
                              body_nconsts=params["body_nconsts"], bwd_nconsts=params["bwd_nconsts"],

@@ -394,7 +394,7 @@ class _Parser:
         # Outputs come into scope after the operands: `b = sin b` is an error.
         outvars = [self.bind(scope, t, aval) for t, aval in out_binders]
         self.check_eqn(prim, prim_token, invars, params, out_binders)
-        if prim.name == "while":  # a loop from text may run forever: it runs under max_loop_iterations
+        if prim.name in ("while", "while_reverse"):  # a loop from text may run forever: under max_loop_iterations
             config.mark_untrusted(params["cond_jaxpr"])
         return Eqn(prim, invars, outvars, params)
 

@@ -94,6 +94,9 @@ DIFFERENTIABLE = {
                                       x, y), anywhere, 2),
     "scan": (lambda x, y: _scanned(x, fnp.reshape(y, (-1,))), anywhere, 2),
     "while": (lambda x, y: _looped(x, y), anywhere, 2),
+    # the reverse sweep jit(grad) of a while_loop runs (its trip count abstract there): reverse of reverse
+    # through it is recorded and applied once the trip count is known (while_reverse's transforms)
+    "while_reverse": (lambda x, y: ft.jit(ft.grad(lambda a, b: fnp.sum(_looped(a, b))))(x, y), anywhere, 2),
     "custom_jvp_call": (lambda x, y: _custom_sin_times(x, y) * x, anywhere, 2),
     "checkpoint": (lambda x, y: ft.checkpoint(lambda a, b: fnp.sin(fnp.sin(a) * b))(x, y) * x, anywhere, 2),
     "name": (lambda x: ft.ad_checkpoint.checkpoint_name(fnp.sin(x), "s") * x, anywhere, 1),
@@ -146,12 +149,8 @@ REVERSE_ONLY = {
     "custom_lin": (lambda x, y: _custom_vjp_sin_times(x * x, y), anywhere, 2),
 }
 
-# Primitives differentiated in forward mode only. while_reverse: the reverse sweep jit(grad) of a while_loop
-# runs; its reverse mode (reverse of reverse through a while_loop whose trip count is abstract, under jit) is
-# not there (eagerly grad(grad) through a while_loop works: there the trip count is known).
-FORWARD_ONLY = {
-    "while_reverse": (lambda x, y: ft.jit(ft.grad(lambda a, b: fnp.sum(_looped(a, b))))(x, y), anywhere, 2),
-}
+# Primitives differentiated in forward mode only.
+FORWARD_ONLY = {}
 
 
 def _looped(x, y):

@@ -316,6 +316,8 @@ def _linear_cases():
         "cond": lambda x: ft.lax.cond(np.float64(1.0) > 0.0, lambda v: v[:3] * 2.0 - v[3:], lambda v: v[3:], x),
         "scan": lambda x: _linear_scan(x),
         "while": lambda x: _linear_while(x),
+        # the reverse sweep of that loop, staged by jit (its trip count abstract there): the transpose map
+        "while_reverse": lambda x: ft.jit(lambda ct: ft.vjp(_linear_while, fnp.zeros(6))[1](ct)[0])(x),
         "custom_jvp_call": lambda x: _linear_custom(x),
         "checkpoint": lambda x: ft.checkpoint(lambda v: v[:3] * 2.0 - v[3:])(x),
         "name": lambda x: ft.ad_checkpoint.checkpoint_name(x[::-1], "r"),

@@ -1175,7 +1175,7 @@ def _while_reverse_params(aval):
     bwd = ir.stage(lambda w, i, x, g: [E.mul(g, E.add(w, E.cos(x)))], [aval, i32, aval, aval])
     loop = _while_params(aval)
     return {"cond_jaxpr": loop["cond_jaxpr"], "body_jaxpr": loop["body_jaxpr"], "bwd_jaxpr": bwd,
-            "cond_nconsts": 1, "body_nconsts": 1, "bwd_nconsts": 1, "checkpoints": None}
+            "cond_nconsts": 1, "body_nconsts": 1, "bwd_nconsts": 1, "checkpoints": None, "transforms": ()}
 
 
 def _while_reverse_reference(n, w, w2, i, x, g):
@@ -1705,10 +1705,6 @@ def _differentiable_positions(prim, args, params):
     if not any(o.dtype.kind == "f" for o in outs):
         return []
     positions = [i for i, a in enumerate(args) if a.ndim == 0 and a.dtype.kind == "f"]
-    if prim.name == "while_reverse":
-        # reverse mode through a while_reverse (reverse of reverse through a while_loop) under grad(jit), where
-        # the trip count is abstract, is not there: only in its cotangent (it is linear in it)
-        return positions[-1:]
     return positions
 
 

@@ -263,7 +263,8 @@ def _while_reverse(draw):
     """As _while, and a reverse sweep over the iterations each lane ran."""
     shape = _shape(draw, max_dims=2)
     params, bwd = _while_params(ir.ShapedArray(shape, F64))
-    params = {**params, "bwd_jaxpr": bwd, "bwd_nconsts": 1, "checkpoints": draw(st.sampled_from([None, 2]))}
+    params = {**params, "bwd_jaxpr": bwd, "bwd_nconsts": 1, "checkpoints": draw(st.sampled_from([None, 2])),
+              "transforms": ()}
     reverse_p = ir.PRIMITIVES["while_reverse"]
 
     def fun(n, w, x, g):

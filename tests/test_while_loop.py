@@ -188,7 +188,99 @@ def test_second_order_eagerly_and_forward_over_reverse_under_jit():
     np.testing.assert_allclose(ft.jit(lambda x: ft.jvp(ft.grad(f), (x,), (1.0,))[1])(0.3), fd, rtol=1e-6)
 
 
+def _sines(x, checkpoints=None):
+    """sum_{k<n} sin(x * 1.3**k) * x, where n is the number of times x * 1.3**k stays below 10:
+    a trip count that depends on x, known under jit only when the program runs."""
+    def body(c):
+        k, y, s = c
+        return k + 1, y * 1.3, s + fnp.sin(y) * x
+    return ft.lax.while_loop(lambda c: c[1] < 10.0, body, (0, x, 0.0 * x), checkpoints=checkpoints)[2]
+
+
+def _sines_derivatives(x):
+    """The first three derivatives of _sines at x, in closed form (n is locally constant)."""
+    n = 0
+    while x * 1.3 ** n < 10.0:
+        n += 1
+    a = 1.3 ** np.arange(n)
+    s, c = np.sin(a * x), np.cos(a * x)
+    return (np.sum(s + x * a * c), np.sum(2 * a * c - x * a ** 2 * s), np.sum(-3 * a ** 2 * s - x * a ** 3 * c))
+
+
+SECOND_ORDER = {
+    "grad(grad)": lambda f: ft.grad(ft.grad(f)),
+    "jit(grad(grad))": lambda f: ft.jit(ft.grad(ft.grad(f))),
+    "grad(grad(jit))": lambda f: ft.grad(ft.grad(ft.jit(f))),
+    "grad(jit(grad))": lambda f: ft.grad(ft.jit(ft.grad(f))),
+    "jacrev(jacrev(jit))": lambda f: ft.jacrev(ft.jacrev(ft.jit(f))),
+    "hessian": lambda f: ft.hessian(f),
+    "jit(hessian)": lambda f: ft.jit(ft.hessian(f)),
+    "hessian(jit)": lambda f: ft.hessian(ft.jit(f)),
+}
+
+
+@pytest.mark.parametrize("how", sorted(SECOND_ORDER))
+@pytest.mark.parametrize("checkpoints", [None, 2])
+@given(x=st.floats(0.05, 4.0))
+def test_second_order_through_a_run_time_trip_count_against_the_closed_form(how, checkpoints, x):
+    """Reverse of reverse through a while_loop, eagerly and under jit (where the trip count is abstract
+    when the program is staged), with and without checkpoints: equal to the closed form, and to eager."""
+    got = SECOND_ORDER[how](lambda v: _sines(v, checkpoints))(x)
+    np.testing.assert_allclose(got, _sines_derivatives(x)[1], rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(got, ft.grad(ft.grad(_sines))(x), rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("checkpoints", [None, 3])
+def test_check_grads_order_2_of_jit_grad_and_third_order(checkpoints):
+    f = lambda x: _sines(x, checkpoints)  # noqa: E731
+    for x in (0.3, 1.7):
+        ft.check_grads(ft.jit(ft.grad(f)), (x,), order=2, modes=("fwd", "rev"))
+        ft.check_grads(ft.grad(ft.jit(f)), (x,), order=2, modes=("fwd", "rev"))
+        third = _sines_derivatives(x)[2]
+        for g in (ft.grad(ft.grad(ft.grad(f))), ft.jit(ft.grad(ft.grad(ft.grad(f)))),
+                  ft.grad(ft.grad(ft.grad(ft.jit(f)))), ft.jit(lambda x: ft.jvp(ft.grad(ft.grad(f)), (x,), (1.0,))[1])):
+            np.testing.assert_allclose(g(x), third, rtol=1e-10)
+
+
+def test_vmap_of_second_order_under_jit_different_trip_counts_per_lane():
+    xs = np.array([0.4, 1.1, 3.0, 9.0, 12.0])  # 9, 6, 5, 1 and 0 iterations
+    want = [_sines_derivatives(x)[1] for x in xs]
+    for g in (ft.vmap(ft.grad(ft.grad(ft.jit(_sines)))), ft.jit(ft.vmap(ft.grad(ft.grad(_sines)))),
+              ft.vmap(ft.jit(ft.grad(ft.grad(_sines))))):
+        np.testing.assert_allclose(g(xs), want, rtol=1e-10, atol=1e-12)
+    # the Hessian of a function of a vector: jacrev(jacrev) under jit against jacfwd(jacrev)
+    vec = lambda v: _sines(v[0]) * v[1] + _sines(v[1] * v[2])  # noqa: E731
+    v = np.array([0.3, 0.8, 2.0])
+    np.testing.assert_allclose(ft.jacrev(ft.jacrev(ft.jit(vec)))(v), ft.hessian(vec)(v), rtol=1e-12, atol=1e-12)
+
+
+def test_second_order_under_jit_records_the_transformation_in_the_program():
+    text = str(ft.make_jaxpr(ft.grad(ft.grad(_sines)))(0.7))
+    assert "transforms=((" in text and "vjp" in text
+    parsed = ft.parse_jaxpr(text)
+    assert str(parsed) == text
+    np.testing.assert_allclose(ft.jaxpr_as_fun(parsed)(0.7)[0], _sines_derivatives(0.7)[1], rtol=1e-10)
+
+
 def test_grad_through_a_parsed_loop_under_the_limit():
     text = str(ft.make_jaxpr(lambda x: looped(x, 3))(0.5))
     fun = ft.jaxpr_as_fun(ft.parse_jaxpr(text))
     np.testing.assert_allclose(ft.grad(lambda x: fun(x)[0])(0.5), ft.grad(looped)(0.5, 3), rtol=1e-13)
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_max_loop_iterations_stops_the_reverse_sweeps_of_a_parsed_endless_loop(order):
+    """A parsed program of grad (a while_reverse) or grad of grad (one with transforms) of a loop that
+    never stops: the limit stops it under jit too, where the passes may leave only the reverse sweep."""
+    f = lambda x: ft.lax.while_loop(lambda v: v > 0.0, lambda v: v + fnp.sin(v) * 0.5 + 1.0, x)  # noqa: E731
+    for _ in range(order):
+        f = ft.grad(f)
+    parsed = ft.parse_jaxpr(str(ft.make_jaxpr(f)(1.0)))
+    old = ir_config.max_loop_iterations
+    ft.config.update("max_loop_iterations", 1000)
+    try:
+        for run in (ft.jaxpr_as_fun(parsed), ft.jit(ft.jaxpr_as_fun(parsed))):
+            with pytest.raises(RuntimeError, match="max_loop_iterations"):
+                run(1.0)
+    finally:
+        ft.config.update("max_loop_iterations", old)

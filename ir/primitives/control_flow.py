@@ -30,7 +30,7 @@ import numpy as np
 
 from ir.core import ClosedJaxpr, Eqn, Jaxpr, Literal, ShapedArray, Var, array_module
 from ir.markers import UndefinedPrimal, Zero, not_mapped, tangent_aval
-from ir.primitive import BOOL, NON_NEGATIVE_INT, POSITIVE_INT, Optional, Primitive, SubJaxpr, TupleOf
+from ir.primitive import BOOL, NON_NEGATIVE_INT, POSITIVE_INT, OneOf, Optional, Primitive, SubJaxpr, Tuple, TupleOf
 from ir.primitives import ad_util, batch_util, call
 from ir.primitives import elementwise as ew
 from ir.primitives import structural
@@ -1041,9 +1041,11 @@ def while_loop(cond_jaxpr, body_jaxpr, cond_consts, body_consts, init, checkpoin
 # from the nearest kept one on an online schedule (interpreters/checkpointing.py). Then
 # `ct = bwd_jaxpr(*bwd_consts, *c_i, *ct)` for i = n-1 down to 0. The transpose of a while loop is one.
 
-def _reverse_params(cond_jaxpr, body_jaxpr, bwd_jaxpr, cond_nconsts, body_nconsts, bwd_nconsts, checkpoints):
+def _reverse_params(cond_jaxpr, body_jaxpr, bwd_jaxpr, cond_nconsts, body_nconsts, bwd_nconsts, checkpoints,
+                    transforms=()):
     return {"cond_jaxpr": cond_jaxpr, "body_jaxpr": body_jaxpr, "bwd_jaxpr": bwd_jaxpr, "cond_nconsts": cond_nconsts,
-            "body_nconsts": body_nconsts, "bwd_nconsts": bwd_nconsts, "checkpoints": checkpoints}
+            "body_nconsts": body_nconsts, "bwd_nconsts": bwd_nconsts, "checkpoints": checkpoints,
+            "transforms": transforms}
 
 
 def _split_reverse(values, cond_nconsts, body_nconsts, bwd_nconsts, body_jaxpr):
@@ -1173,10 +1175,12 @@ def _while_reverse_transpose(cts, *operands, cond_jaxpr, body_jaxpr, bwd_jaxpr, 
     """Linear in its cotangents (the reverse sweep of a linear map): its transpose
     is a forward loop beside the primal one, the transposed bwd run forwards."""
     cond_c, body_c, bwd_c, carry, ct = _split_reverse(operands, cond_nconsts, body_nconsts, bwd_nconsts, body_jaxpr)
-    if any(type(x) is UndefinedPrimal for x in (*cond_c, *body_c, *bwd_c, *carry)):
-        raise NotImplementedError("transpose of while_reverse in operands other than its cotangents (reverse mode "
-                                  "of reverse mode through a while_loop under jit; eagerly it works, or use "
-                                  "jvp of grad)")
+    if any(type(x) is UndefinedPrimal for x in cond_c):
+        raise ValueError("while_reverse is not linear in the operands of its predicate")
+    if any(type(x) is UndefinedPrimal for x in (*body_c, *bwd_c, *carry)):
+        # reverse mode of the whole loop, not only of its reverse sweep: recorded, applied at run time (see below)
+        return _transformed_transpose(cts, *operands, **_reverse_params(
+            cond_jaxpr, body_jaxpr, bwd_jaxpr, cond_nconsts, body_nconsts, bwd_nconsts, checkpoints))
     if not any(type(x) is UndefinedPrimal for x in ct):
         return [None] * len(operands)
     num_carry, num_ct = len(carry), len(ct)
@@ -1352,12 +1356,6 @@ def _while_reverse_partial_eval(trace, unknowns, args, **params):
     cond_nconsts, body_nconsts, bwd_nconsts = params["cond_nconsts"], params["body_nconsts"], params["bwd_nconsts"]
     body_jaxpr = params["body_jaxpr"]
     cond_c, body_c, _, carry, _ = _split_reverse(args, cond_nconsts, body_nconsts, bwd_nconsts, body_jaxpr)
-    loop_args = [*cond_c, *body_c, *carry]
-    if params["checkpoints"] is None and not any(_is_unknown(trace, x) for x in loop_args) \
-            and all(_concrete(x) for x in loop_args):
-        n = reverse_trip_count(lambda prim, xs, ps: trace.known(prim, xs, ps), args, params)
-        if n is not None:
-            return while_reverse_as_scans(trace.process_primitive, args, params, n)
     cond_u, body_u, bwd_u, carry_u, ct_u = _split_reverse(unknowns, cond_nconsts, body_nconsts, bwd_nconsts,
                                                           body_jaxpr)
     partial_eval = transform("partial_eval_jaxpr")
@@ -1365,6 +1363,14 @@ def _while_reverse_partial_eval(trace, unknowns, args, **params):
     carry_u = carry_fixpoint(carry_u, lambda u: tuple(
         partial_eval(body_jaxpr, (*body_u, *u), (False,) * len(u))[3]))
     cond_unknown = partial_eval(params["cond_jaxpr"], (*cond_u, *carry_u), (False,))[3][0]
+    known_loop_args = [x for x, u in zip((*cond_c, *body_c, *carry), (*cond_u, *body_u, *carry_u), strict=True)
+                       if not u]
+    if params["checkpoints"] is None and not cond_unknown and all(_concrete(x) for x in known_loop_args):
+        # the trip count from the known part of the loop (the primal carries of a JVP'd one, say)
+        count = trip_count(trace.known, params["cond_jaxpr"], body_jaxpr, cond_c, body_c, carry, body_u, carry_u)
+        n = count.concrete_value() if isinstance(count, Tracer) else count
+        if n is not None:
+            return while_reverse_as_scans(trace.process_primitive, args, params, int(n))
     ct_u = carry_fixpoint(ct_u, lambda u: tuple(
         partial_eval(bwd_jaxpr, (*bwd_u, *carry_u, *u), (False,) * len(u))[3]))
     if cond_unknown or all(ct_u):
@@ -1390,10 +1396,154 @@ def _while_reverse_dce(used_outputs, eqn, dce_jaxpr):
     return [True] * len(eqn.invars), eqn
 
 
+# -------------------- while_reverse, transformed once its trip count is known --------------------
+# Reverse mode of a while_reverse in its primal operands (reverse of reverse through a while_loop) needs the
+# cotangents of its reverse sweep at every iteration, in the order opposite to the one the sweep computes them:
+# a second tape, of a length known only at run time. Where the trip count n is concrete that is two scans of
+# n iterations (while_reverse_as_scans), whose rules apply to any order; under jit it is not. There the
+# transformation is recorded instead of carried out: `transforms` lists, innermost first, what was applied to
+# the plain while_reverse (the loop of the other params, run with a tape: checkpoints are for its first order),
+#     ("jvp", nonzero, 0)      inputs: (its inputs, the tangents of those flagged) -> (its outputs, their tangents)
+#     ("vjp", linear, 0)       inputs: (its inputs not flagged, cotangents of its outputs) -> cotangents of
+#                              those flagged
+#     ("vmap", batched, size)  inputs: those flagged with a leading batch axis of `size` -> outputs batched at axis 0
+# and the implementation applies them, in that order, to its concrete operands, where the eager rules see n
+# (interpreters/transformed.py). So every transformation composes with every other (to any order), the
+# staged program does not depend on n, and each loop body is still the generated code of its jaxpr.
+
+TRANSFORM_KINDS = ("jvp", "vjp", "vmap")
+_MAX_OPERANDS = 1 << 20
+
+
+def _base_avals(cond_jaxpr, body_jaxpr, bwd_jaxpr, cond_nconsts, body_nconsts, bwd_nconsts):
+    """The operand types of the plain while_reverse of these params, and its output types."""
+    num_carry = len(body_jaxpr.out_avals)
+    avals = [*cond_jaxpr.in_avals[:cond_nconsts], *body_jaxpr.in_avals[:body_nconsts],
+             *bwd_jaxpr.in_avals[:bwd_nconsts], *body_jaxpr.in_avals[body_nconsts:],
+             *bwd_jaxpr.in_avals[bwd_nconsts + num_carry:]]
+    return [a.strip_weak_type() for a in avals], list(bwd_jaxpr.out_avals)
+
+
+def transformed_avals(in_avals, out_avals, transforms):
+    """(operand types, output types) of a function of those types after `transforms` (see above)."""
+    for kind, flags, size in transforms:
+        if len(flags) != len(in_avals):
+            raise TypeError(f"while_reverse: a {kind} in transforms flags {len(flags)} operands, the function "
+                            f"it transforms takes {len(in_avals)}")
+        if kind == "jvp":
+            in_avals = [*in_avals, *(tangent_aval(a) for a, f in zip(in_avals, flags) if f)]
+            out_avals = [*out_avals, *map(tangent_aval, out_avals)]
+        elif kind == "vjp":
+            linear = [tangent_aval(a) for a, f in zip(in_avals, flags) if f]
+            in_avals = [*(a for a, f in zip(in_avals, flags) if not f), *map(tangent_aval, out_avals)]
+            out_avals = linear
+        else:
+            if size < 1:
+                raise TypeError(f"while_reverse: a vmap in transforms has batch size {size}")
+            in_avals = [a.update(shape=(size, *a.shape)) if f else a for a, f in zip(in_avals, flags)]
+            out_avals = [a.update(shape=(size, *a.shape)) for a in out_avals]
+    return in_avals, out_avals
+
+
+def _transformed_abstract_eval(*avals, transforms, **params):
+    base_in, base_out = _base_avals(**{k: v for k, v in params.items() if k != "checkpoints"})
+    _while_reverse_abstract_eval(*base_in, **params)
+    in_avals, out_avals = transformed_avals(base_in, base_out, transforms)
+    check_operands("while_reverse with transforms", avals, in_avals)
+    return out_avals
+
+
+def _transformed_impl(*args, transforms, **params):
+    plain = {**params, "checkpoints": None, "transforms": ()}
+    base_in, base_out = _base_avals(**{k: v for k, v in params.items() if k != "checkpoints"})
+    return transform("run_transformed")(lambda values: bind(while_reverse_p, *values, **plain), transforms,
+                                        list(args), base_in, base_out)
+
+
+def _with(params, *spec):
+    return {**params, "transforms": (*params["transforms"], spec)}
+
+
+def _transformed_jvp(primals, tangents, **params):
+    nonzero = nonzero_flags(tangents)
+    outs = bind(while_reverse_p, *primals, *(t for t in tangents if type(t) is not Zero),
+                **_with(params, "jvp", nonzero, 0))
+    half = len(outs) // 2
+    return outs[:half], outs[half:]
+
+
+def _transformed_transpose(cts, *operands, **params):
+    undefined = tuple(type(x) is UndefinedPrimal for x in operands)
+    if not any(type(ct) is not Zero for ct in cts):
+        return [Zero(x.aval) if u else None for x, u in zip(operands, undefined, strict=True)]
+    out_avals = while_reverse_p.abstract_eval([x.aval if u else get_aval(x) for x, u in zip(operands, undefined)],
+                                              params)
+    cts = [ad_util.zeros(tangent_aval(a)) if type(ct) is Zero else ct for ct, a in zip(cts, out_avals, strict=True)]
+    outs = iter(bind(while_reverse_p, *(x for x, u in zip(operands, undefined) if not u), *cts,
+                     **_with(params, "vjp", undefined, 0)))
+    return [next(outs) if u else None for u in undefined]
+
+
+def _transformed_batch(values, dims, **params):
+    """The vmap goes in after the vmaps already there, before any jvp or vjp: vmap commutes with them
+    where every operand is batched (each one is, broadcast where it was not), and a jvp or vjp at run
+    time must see a loop whose trip count is one number (that of the masked loop of every lane)."""
+    size = batch_util.batch_size(values, dims)
+    transforms = params["transforms"]
+    num_vmaps = next((k for k, (kind, _, _) in enumerate(transforms) if kind != "vmap"), len(transforms))
+    num_inputs = len(_base_avals(**{k: v for k, v in params.items()
+                                    if k not in ("checkpoints", "transforms")})[0])
+    spec = ("vmap", (True,) * num_inputs, size)
+    batched = [batch_util.bdim_to(x, d, size, 0) for x, d in zip(values, dims, strict=True)]
+    outs = bind(while_reverse_p, *batched, **{**params, "transforms": (*transforms[:num_vmaps], spec,
+                                                                       *transforms[num_vmaps:])})
+    return outs, [0] * len(outs)
+
+
+def _transformed_partial_eval(trace, unknowns, args, params):
+    """Under linearize (the last transform a jvp whose tangents alone are unknown): the outputs
+    come from the while_reverse it differentiates, known, and their tangents from the whole one."""
+    kind, nonzero, _ = params["transforms"][-1]
+    num_primals = len(nonzero)
+    if kind != "jvp" or any(unknowns[:num_primals]):
+        return trace.unknown(while_reverse_p, args, params)
+    inner = {**params, "transforms": params["transforms"][:-1]}
+    known_outs = trace.known(while_reverse_p, list(args[:num_primals]), inner)
+    unknown_outs = trace.unknown(while_reverse_p, args, params)
+    return [*known_outs, *unknown_outs[len(known_outs):]]
+
+
+def _dispatching(plain_rule, transformed_rule):
+    """The rule of the plain while_reverse, or of a transformed one (transforms not empty)."""
+    def rule(*args, transforms, **params):
+        if transforms:
+            return transformed_rule(*args, transforms=transforms, **params)
+        return plain_rule(*args, **params)
+    return rule
+
+
+def _partial_eval(trace, unknowns, args, **params):
+    if params["transforms"]:
+        return _transformed_partial_eval(trace, unknowns, args, params)
+    return _while_reverse_partial_eval(trace, unknowns, args, **params)
+
+
+def _transformed_taylor(primals, series, **params):
+    raise NotImplementedError("jet of a while_reverse with transforms (reverse mode of reverse mode through a "
+                              "while_loop under jit): use jet of a jvp of grad, or jet outside jit")
+
+
 while_reverse_p = Primitive(
     "while_reverse", params={"cond_jaxpr": SubJaxpr(), "body_jaxpr": SubJaxpr(), "bwd_jaxpr": SubJaxpr(),
                              "cond_nconsts": NON_NEGATIVE_INT, "body_nconsts": NON_NEGATIVE_INT,
-                             "bwd_nconsts": NON_NEGATIVE_INT, "checkpoints": Optional(POSITIVE_INT)},
-    abstract_eval=_while_reverse_abstract_eval, impl=_while_reverse_impl, multiple_results=True,
-    jvp=_while_reverse_jvp, partial_eval=_while_reverse_partial_eval, transpose=_while_reverse_transpose,
-    batch=_while_reverse_batch, dce=_while_reverse_dce, taylor=_while_reverse_taylor)
+                             "bwd_nconsts": NON_NEGATIVE_INT, "checkpoints": Optional(POSITIVE_INT),
+                             "transforms": TupleOf(Tuple(OneOf(*TRANSFORM_KINDS),
+                                                         TupleOf(BOOL, max_length=_MAX_OPERANDS), NON_NEGATIVE_INT),
+                                                   max_length=64, description="a tuple of transformations "
+                                                   "(kind, flags, batch size), innermost first")},
+    abstract_eval=_dispatching(_while_reverse_abstract_eval, _transformed_abstract_eval),
+    impl=_dispatching(_while_reverse_impl, _transformed_impl), multiple_results=True,
+    jvp=_dispatching(_while_reverse_jvp, _transformed_jvp), partial_eval=_partial_eval,
+    transpose=_dispatching(_while_reverse_transpose, _transformed_transpose),
+    batch=_dispatching(_while_reverse_batch, _transformed_batch), dce=_while_reverse_dce,
+    taylor=_dispatching(_while_reverse_taylor, _transformed_taylor))
