@@ -16,3 +16,8 @@ __all__ = ["celu", "elu", "gelu", "glu", "hard_sigmoid", "hard_silu", "hard_swis
 __all__ += ["BatchNorm", "BatchNormState", "Conv", "Conv1d", "Conv2d", "Dropout", "Embedding", "GRUCell", "LSTMCell",
             "Lambda", "LayerNorm", "Linear", "MLP", "Module", "Sequential", "count_params", "field", "inference_mode",
             "summary", "tree_at"]
+
+
+def __getattr__(name):  # a JAX name not ported yet says so (ftrans/_unavailable.py)
+    from ftrans._unavailable import missing_name_error
+    raise missing_name_error("ftrans.nn", name)

@@ -261,3 +261,8 @@ def fftshift(x, axes=None):
 def ifftshift(x, axes=None):
     """The inverse of fftshift, as numpy.fft.ifftshift."""
     return _shift("ifftshift", x, axes, inverse=True)
+
+
+def __getattr__(name):  # a JAX name not ported yet says so (ftrans/_unavailable.py)
+    from ftrans._unavailable import missing_name_error
+    raise missing_name_error("ftrans.numpy.fft", name)

@@ -378,3 +378,8 @@ def norm(x, ord=None, axis=None, keepdims=False):
         return _matrix_norm(x, ord, axes, keepdims)
     return _vector_norm(x, ord, static_int(axis, "norm", "axis") % ndim, keepdims)
 
+
+
+def __getattr__(name):  # a JAX name not ported yet says so (ftrans/_unavailable.py)
+    from ftrans._unavailable import missing_name_error
+    raise missing_name_error("ftrans.numpy.linalg", name)
