@@ -30,7 +30,7 @@ from ir.errors import ConcretizationError, UnexpectedTracerError
 from ir.errors import api_boundary as _api_boundary
 from ir.parser import JaxprParseError
 from ir.parser import parse as _parse
-from ftrans._unavailable import missing_name_error as _missing_name_error
+from ftrans._unavailable import missing_name_hook as _missing_name_hook
 
 parse_jaxpr = _api_boundary(_parse)  # errors show the caller's line, not the parser's frames
 
@@ -47,5 +47,4 @@ __all__ = ["Array", "ClosedJaxpr", "ConcretizationError", "Device", "ExportError
            "value_and_grad", "vjp", "vmap"]
 
 
-def __getattr__(name):
-    raise _missing_name_error("ftrans", name)
+__getattr__ = _missing_name_hook(__name__)  # a JAX name not ported yet says so

@@ -49,6 +49,7 @@ _LEAF = tree_structure(0)  # the structure of a single array
 
 LIVE_JITTED = weakref.WeakSet()  # every jitted function alive: what ft.clear_caches empties
 
+
 class Lowered:
     """What `jit(f).lower(*args)` returns: the optimized IR and the generated code."""
 
@@ -244,14 +245,10 @@ class JittedFunction:
         return Lowered(compiled.jaxpr, compiled.lowered)
 
 
-_LEAF_TUPLES = {}  # n -> the structure of a tuple of n leaves
-
-
+@functools.cache
 def _leaf_tuple(n):
-    tree = _LEAF_TUPLES.get(n)
-    if tree is None:
-        tree = _LEAF_TUPLES[n] = tree_structure((0,) * n)
-    return tree
+    """The structure of a tuple of n leaves."""
+    return tree_structure((0,) * n)
 
 
 class _Call:

@@ -63,3 +63,14 @@ def missing_name_error(module, name):
         return AttributeError(f"{module} has no `{name}` yet ({jax_module}.{name} is not ported to ftrans; "
                               f"the README's 'Not there yet' lists what is missing)")
     return AttributeError(f"module {module!r} has no attribute {name!r}")
+
+
+def missing_name_hook(module):
+    """The `__getattr__` of ftrans module `module`: a JAX name it lacks says it is not ported
+    yet; any other name is the usual AttributeError.
+
+        __getattr__ = missing_name_hook(__name__)
+    """
+    def __getattr__(name):
+        raise missing_name_error(module, name)
+    return __getattr__

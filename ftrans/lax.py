@@ -18,7 +18,7 @@ from ftrans._lax_slicing import (dynamic_index_in_dim, dynamic_slice, dynamic_sl
                                  index_in_dim, slice, slice_in_dim)
 from ftrans._lax_windows import (ConvDimensionNumbers, conv, conv_dimension_numbers, conv_general_dilated,
                                  conv_with_general_padding, padtype_to_pads, reduce_window)
-from ftrans._unavailable import missing_name_error
+from ftrans._unavailable import missing_name_hook as _missing_name_hook
 from ftrans.numpy._core import (as_operand, aval_of, convert, dtype_argument, inexact_dtype, operands, result_type,
                                 shape_tuple, static_int)
 from ftrans.tree_util import tree_flatten, tree_map, tree_unflatten
@@ -665,8 +665,7 @@ def round(x, rounding_method=RoundingMethod.AWAY_FROM_ZERO):
     return _fnp.where(away, _fnp.add(whole, _fnp.sign(x)), whole)
 
 
-def __getattr__(name):
-    raise missing_name_error("ftrans.lax", name)
+__getattr__ = _missing_name_hook(__name__)  # a JAX name not ported yet says so
 
 
 del Tracer

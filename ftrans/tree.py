@@ -1,7 +1,7 @@
 """ft.tree: the short spelling of ft.tree_util (JAX's jax.tree): `ft.tree.map(f, params)` and so on."""
 from __future__ import annotations
 
-from ftrans._unavailable import missing_name_error
+from ftrans._unavailable import missing_name_hook as _missing_name_hook
 from ftrans.tree_util import tree_all as all  # noqa: A001 (JAX's name)
 from ftrans.tree_util import tree_flatten as flatten
 from ftrans.tree_util import tree_flatten_with_path as flatten_with_path
@@ -18,5 +18,4 @@ __all__ = ["all", "flatten", "flatten_with_path", "leaves", "leaves_with_path", 
            "structure", "transpose", "unflatten"]
 
 
-def __getattr__(name):
-    raise missing_name_error("ftrans.tree", name)
+__getattr__ = _missing_name_hook(__name__)  # a JAX name not ported yet says so

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from ir.core import HOST_TYPES
 from ir.errors import api_boundary, at_user_line
+from ftrans._unavailable import missing_name_hook as _missing_name_hook
 
 __all__ = ["DictKey", "FlattenedIndexKey", "GetAttrKey", "Partial", "PyTreeDef", "SequenceKey", "keystr",
            "register_dataclass", "register_pytree_node", "register_pytree_node_class", "tree_all", "tree_flatten",
@@ -351,6 +352,4 @@ from ftrans._tree_extras import (DictKey, FlattenedIndexKey, GetAttrKey, Partial
                                  tree_transpose)
 
 
-def __getattr__(name):  # only for names not defined above: JAX's ones say they are not ported yet
-    from ftrans._unavailable import missing_name_error
-    raise missing_name_error("ftrans.tree_util", name)
+__getattr__ = _missing_name_hook(__name__)  # a JAX name not ported yet says so

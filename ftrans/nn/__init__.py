@@ -9,6 +9,7 @@ from ftrans.nn._layers import (MLP, BatchNorm, BatchNormState, Conv, Conv1d, Con
                                Linear, Sequential)
 from ftrans.nn._module import Lambda, Module, count_params, field, inference_mode, summary, tree_at
 from ftrans.nn._recurrent import GRUCell, LSTMCell
+from ftrans._unavailable import missing_name_hook as _missing_name_hook
 
 __all__ = ["celu", "elu", "gelu", "glu", "hard_sigmoid", "hard_silu", "hard_swish", "hard_tanh", "initializers",
            "leaky_relu", "log_sigmoid", "log_softmax", "logmeanexp", "logsumexp", "mish", "one_hot", "relu", "relu6",
@@ -18,6 +19,4 @@ __all__ += ["BatchNorm", "BatchNormState", "Conv", "Conv1d", "Conv2d", "Dropout"
             "summary", "tree_at"]
 
 
-def __getattr__(name):  # a JAX name not ported yet says so (ftrans/_unavailable.py)
-    from ftrans._unavailable import missing_name_error
-    raise missing_name_error("ftrans.nn", name)
+__getattr__ = _missing_name_hook(__name__)  # a JAX name not ported yet says so

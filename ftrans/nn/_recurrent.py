@@ -34,6 +34,13 @@ def _check(cell, x, hs):
     return x
 
 
+
+def _gate_kernels(init, key, rows, hidden_size, gates, dtype):
+    """[W_1 ... W_gates] side by side, each gate's (rows, hidden_size) block drawn on its own
+    key, as Flax's separate Dense layers are."""
+    return fnp.concatenate([init(k, (rows, hidden_size), dtype) for k in random.split(key, gates)], axis=1)
+
+
 class GRUCell(Module):
     """A gated recurrent unit, Flax's equations (biases where Flax has them):
 
@@ -60,11 +67,8 @@ class GRUCell(Module):
         self.hidden_size = h = _positive_int(hidden_size, "GRUCell", "hidden_size")
         dtype = _dtype(dtype)
         k_input, k_hidden, k_bias = random.split(key, 3)
-        # each gate's block is drawn on its own, as Flax's separate Dense layers are
-        self.input_weight = fnp.concatenate([kernel_init(k, (self.input_size, h), dtype)
-                                             for k in random.split(k_input, 3)], axis=1)
-        self.hidden_weight = fnp.concatenate([recurrent_kernel_init(k, (h, h), dtype)
-                                              for k in random.split(k_hidden, 3)], axis=1)
+        self.input_weight = _gate_kernels(kernel_init, k_input, self.input_size, h, 3, dtype)
+        self.hidden_weight = _gate_kernels(recurrent_kernel_init, k_hidden, h, h, 3, dtype)
         k_input_bias, k_hidden_bias = random.split(k_bias)
         self.input_bias = bias_init(k_input_bias, (3 * h,), dtype)
         self.hidden_bias = bias_init(k_hidden_bias, (h,), dtype)
@@ -112,10 +116,8 @@ class LSTMCell(Module):
         self.hidden_size = h = _positive_int(hidden_size, "LSTMCell", "hidden_size")
         dtype = _dtype(dtype)
         k_input, k_hidden, k_bias = random.split(key, 3)
-        self.input_weight = fnp.concatenate([kernel_init(k, (self.input_size, h), dtype)
-                                             for k in random.split(k_input, 4)], axis=1)
-        self.hidden_weight = fnp.concatenate([recurrent_kernel_init(k, (h, h), dtype)
-                                              for k in random.split(k_hidden, 4)], axis=1)
+        self.input_weight = _gate_kernels(kernel_init, k_input, self.input_size, h, 4, dtype)
+        self.hidden_weight = _gate_kernels(recurrent_kernel_init, k_hidden, h, h, 4, dtype)
         self.bias = bias_init(k_bias, (4 * h,), dtype)
 
     def initialize_carry(self, batch_shape=()):

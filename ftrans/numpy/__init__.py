@@ -50,6 +50,7 @@ from ftrans.numpy._sorting import (argsort, argwhere, bincount, cummax, cummin, 
                                    unique)
 from numpy import (complexfloating, floating, generic, inexact, integer, number, signedinteger,  # noqa: E402
                    unsignedinteger)
+from ftrans._unavailable import missing_name_hook as _missing_name_hook
 
 install_tracer_methods()
 del install_tracer_methods
@@ -57,6 +58,4 @@ del install_tracer_methods
 __all__ = [name for name in dir() if not name.startswith("_")]
 
 
-def __getattr__(name):  # only for names not defined above: JAX's ones say they are not ported yet
-    from ftrans._unavailable import missing_name_error
-    raise missing_name_error("ftrans.numpy", name)
+__getattr__ = _missing_name_hook(__name__)  # a JAX name not ported yet says so

@@ -20,6 +20,7 @@ from ir.errors import at_user_line
 from ir.primitives import elementwise as ew
 from ir.primitives import structural
 from ir.primitives.fft import fft as _fft
+from ftrans._unavailable import missing_name_hook as _missing_name_hook
 
 __all__ = ["fft", "ifft", "rfft", "irfft", "fft2", "ifft2", "rfft2", "irfft2", "fftn", "ifftn", "rfftn", "irfftn",
            "hfft", "ihfft", "fftfreq", "rfftfreq", "fftshift", "ifftshift"]
@@ -263,6 +264,4 @@ def ifftshift(x, axes=None):
     return _shift("ifftshift", x, axes, inverse=True)
 
 
-def __getattr__(name):  # a JAX name not ported yet says so (ftrans/_unavailable.py)
-    from ftrans._unavailable import missing_name_error
-    raise missing_name_error("ftrans.numpy.fft", name)
+__getattr__ = _missing_name_hook(__name__)  # a JAX name not ported yet says so

@@ -22,6 +22,7 @@ from ftrans.numpy._shape import broadcast_to, expand_dims, reshape, transpose
 from ir.core import real_dtype
 from ir.errors import at_user_line
 from ir.primitives import decompositions as dec
+from ftrans._unavailable import missing_name_hook as _missing_name_hook
 
 __all__ = ["cholesky", "det", "eig", "eigh", "eigvals", "eigvalsh", "inv", "lstsq", "matrix_power", "matrix_rank", "norm",
            "pinv", "qr", "slogdet", "solve", "svd", "svdvals"]
@@ -380,6 +381,4 @@ def norm(x, ord=None, axis=None, keepdims=False):
 
 
 
-def __getattr__(name):  # a JAX name not ported yet says so (ftrans/_unavailable.py)
-    from ftrans._unavailable import missing_name_error
-    raise missing_name_error("ftrans.numpy.linalg", name)
+__getattr__ = _missing_name_hook(__name__)  # a JAX name not ported yet says so

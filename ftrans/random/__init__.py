@@ -4,12 +4,11 @@ from ftrans.random._keys import PRNGKey, bits, fold_in, key, key_data, split, th
 from ftrans.random._permutations import choice, permutation, shuffle
 from ftrans.random._samplers import (bernoulli, categorical, cauchy, exponential, gumbel, laplace, logistic, normal,
                                      rademacher, randint, truncated_normal, uniform)
+from ftrans._unavailable import missing_name_hook as _missing_name_hook
 
 __all__ = ["PRNGKey", "bernoulli", "bits", "categorical", "cauchy", "choice", "exponential", "fold_in", "gumbel", "key",
            "key_data", "laplace", "logistic", "normal", "permutation", "rademacher", "randint", "shuffle", "split", "threefry_2x32", "truncated_normal", "uniform",
            "wrap_key_data"]
 
 
-def __getattr__(name):  # a JAX name not ported yet says so (ftrans/_unavailable.py)
-    from ftrans._unavailable import missing_name_error
-    raise missing_name_error("ftrans.random", name)
+__getattr__ = _missing_name_hook(__name__)  # a JAX name not ported yet says so

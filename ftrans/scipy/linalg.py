@@ -12,6 +12,7 @@ from ftrans.numpy._linalg import matmul
 from ftrans.numpy._shape import broadcast_to, expand_dims, reshape
 from ir.errors import at_user_line
 from ir.primitives import decompositions as dec
+from ftrans._unavailable import missing_name_hook as _missing_name_hook
 
 __all__ = ["cho_factor", "cho_solve", "cholesky", "det", "eigh", "expm", "inv", "lu", "lu_factor", "lu_solve",
            "qr", "solve", "solve_triangular", "svd"]
@@ -220,6 +221,4 @@ def expm(A, *, upper_triangular=False, max_squarings=16):
 
 
 
-def __getattr__(name):  # a JAX name not ported yet says so (ftrans/_unavailable.py)
-    from ftrans._unavailable import missing_name_error
-    raise missing_name_error("ftrans.scipy.linalg", name)
+__getattr__ = _missing_name_hook(__name__)  # a JAX name not ported yet says so

@@ -12,6 +12,7 @@ import ftrans.numpy as fnp
 from ftrans import lax
 from ftrans.numpy._core import public
 from ir.errors import at_user_line
+from ftrans._unavailable import missing_name_hook as _missing_name_hook
 
 __all__ = ["betaln", "digamma", "erf", "erfc", "erfinv", "expit", "gammaln", "log_ndtr", "log_softmax", "logit",
            "logsumexp", "ndtr", "ndtri", "polygamma", "psi", "softmax", "xlog1py", "xlogy"]
@@ -138,6 +139,4 @@ def ndtri(p):
     return 1.4142135623730950488 * erfinv(2.0 * p - 1.0)
 
 
-def __getattr__(name):  # a JAX name not ported yet says so (ftrans/_unavailable.py)
-    from ftrans._unavailable import missing_name_error
-    raise missing_name_error("ftrans.scipy.special", name)
+__getattr__ = _missing_name_hook(__name__)  # a JAX name not ported yet says so

@@ -17,6 +17,7 @@ from ftrans.scipy import special
 from ftrans.scipy.linalg import solve_triangular
 from ir.errors import at_user_line
 from ir.primitives import decompositions as dec
+from ftrans._unavailable import missing_name_hook as _missing_name_hook
 
 __all__ = ["beta", "gamma", "multivariate_normal", "norm", "poisson", "t"]
 
@@ -142,6 +143,4 @@ poisson = _module("poisson", "The Poisson distribution.", logpmf=_poisson_logpmf
                   pmf=lambda k, mu, loc=0: fnp.exp(_poisson_logpmf(k, mu, loc)))
 
 
-def __getattr__(name):  # a JAX name not ported yet says so (ftrans/_unavailable.py)
-    from ftrans._unavailable import missing_name_error
-    raise missing_name_error("ftrans.scipy.stats", name)
+__getattr__ = _missing_name_hook(__name__)  # a JAX name not ported yet says so
