@@ -397,8 +397,14 @@ def _partial_eval_jaxpr(closed, unknowns, instantiate):
 
 
 def transpose_jaxpr(closed: ClosedJaxpr, undefined, ct_nonzero, instantiate):
-    """(transposed, consts, in_nonzero): see call.SUBJAXPR_TRANSFORMS."""
-    undefined, ct_nonzero, instantiate = tuple(undefined), tuple(ct_nonzero), bool(instantiate)
+    """(transposed, consts, in_nonzero): see call.SUBJAXPR_TRANSFORMS.
+    `instantiate`: a bool for every undefined input, or a flag for each."""
+    undefined, ct_nonzero = tuple(undefined), tuple(ct_nonzero)
+    num_undefined = sum(undefined)
+    instantiate = (bool(instantiate),) * num_undefined if isinstance(instantiate, bool) \
+        else tuple(map(bool, instantiate))
+    if len(instantiate) != num_undefined:
+        raise ValueError(f"transpose_jaxpr: {len(instantiate)} instantiate flags for {num_undefined} linear inputs")
     return call.derived(closed, ("transpose_jaxpr", undefined, ct_nonzero, instantiate),
                         lambda: _transpose_jaxpr(closed, undefined, ct_nonzero, instantiate))
 
@@ -416,8 +422,7 @@ def _transpose_jaxpr(closed, undefined, ct_nonzero, instantiate):
     def transposed(*args):
         known, cts = args[:len(known_avals)], call.fill_zeros(out_avals, ct_nonzero, args[len(known_avals):])
         cts_in = backward_pass(view, [*closed.consts, *known], cts)
-        if instantiate:
-            cts_in = [ad_util.instantiate(c) for c in cts_in]
+        cts_in = [ad_util.instantiate(c) if wanted else c for c, wanted in zip(cts_in, instantiate, strict=True)]
         in_nonzero.extend(type(c) is not Zero for c in cts_in)
         return [c for c in cts_in if type(c) is not Zero]
 

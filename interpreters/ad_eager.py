@@ -34,7 +34,6 @@ from ir.core import Array, ClosedJaxpr, Jaxpr, concrete_aval
 from ir.markers import Zero
 from ir.passes.dce import dce
 from ir.primitives import call, control_flow
-from ir.primitives.ad_util import zeros
 from ir.primitive import as_array, check_impl_result
 from ir.errors import user_location
 from ir.floating_point import ignore_errors, new_nan, restore_errors
@@ -167,9 +166,11 @@ class TapeTrace(Trace):
                 step_cts = [cts[slot] for slot in step_out]
                 if all(ct is None for ct in step_cts):
                     continue
-                # of a multiple-result primitive's outputs only some may have a cotangent
-                like = next(ct for ct in step_cts if ct is not None)  # NumPy or CuPy, as the others
-                step_cts = [zeros(aval, like) if ct is None else ct for ct, aval in zip(step_cts, rule.ct_avals)]
+                if any(ct is None for ct in step_cts):
+                    # of a multiple-result primitive's outputs only some have a cotangent: the others
+                    # are symbolic zeros, not arrays of 0 (0 times an infinite residual is NaN)
+                    rule = rule.with_zero_cotangents(tuple(ct is not None for ct in step_cts))
+                    step_cts = [ct for ct in step_cts if ct is not None]
             cts_in = (rule.backward_traced if traced else rule.backward)(*residuals, *step_cts)
             if check:
                 self._check_step_nans(f"the backward pass of {rule.name}", rule.backward_jaxpr, residuals,
@@ -260,10 +261,27 @@ class _VJPRule:
     returns cotangents for (the others' are structurally zero).
     """
     __slots__ = ("name", "calls_impl", "forward", "num_outputs", "out_avals", "nonzero_outputs", "backward",
-                 "backward_jaxpr", "ct_inputs", "ct_avals", "forward_dtype", "tangent_map", "_tangent_map_parts")
+                 "backward_jaxpr", "ct_inputs", "ct_avals", "forward_dtype", "tangent_map", "_tangent_map_parts",
+                 "_backward_parts", "_with_zero_cotangents")
 
     def backward_traced(self, *args):
         return eval_jaxpr(self.backward_jaxpr.jaxpr, self.backward_jaxpr.consts, *args)
+
+    def with_zero_cotangents(self, ct_present):
+        """This rule with a backward function that takes only the cotangents
+        `ct_present` marks (one flag per entry of ct_avals): the others enter
+        the transpose as symbolic zeros. Built once per pattern; a dict
+        assignment, so threads racing here each see a whole rule."""
+        rule = self._with_zero_cotangents.get(ct_present)
+        if rule is None:
+            rule = _VJPRule()
+            for name in self.__slots__:
+                setattr(rule, name, getattr(self, name))
+            rule.backward_jaxpr, rule.ct_avals, rule.ct_inputs = _backward_function(
+                *self._backward_parts, ct_present=ct_present)
+            rule.backward = _lower(rule.backward_jaxpr, "backward", self._backward_parts[-1])
+            self._with_zero_cotangents[ct_present] = rule
+        return rule
 
     def build_tangent_map(self):
         """`tangent_map`, (the lowered function, its ClosedJaxpr) of (residuals,
@@ -393,8 +411,11 @@ def _build_rule(prim, params, avals, wrt):
         full = Jaxpr(jaxpr.constvars, jaxpr.invars, jaxpr.eqns, [*jaxpr.outvars, *extra])
         rule.forward = _lower(passes.optimize(ClosedJaxpr(full, known_closed.consts)), "forward", prim)
         residual_vars, recompute = [*available, *extra], None
-    backward = _backward_function(linear, residual_vars, recompute, wrt, prim)
-    rule.backward_jaxpr, rule.ct_avals, rule.ct_inputs = backward
+    # what the backward functions need, without `linear` itself (whose tracers hold their trace)
+    rule._backward_parts = (linear.jaxpr, linear.out_avals, linear.nonzero_outputs, _residual_sources(linear),
+                            residual_vars, recompute, wrt, prim)
+    rule._with_zero_cotangents = {}
+    rule.backward_jaxpr, rule.ct_avals, rule.ct_inputs = _backward_function(*rule._backward_parts)
     rule.backward = _lower(rule.backward_jaxpr, "backward", prim)
     rule.forward_dtype = ad.forward_is_transpose(linear.jaxpr)
     rule.tangent_map = None
@@ -433,20 +454,26 @@ def _residual_values(residual_args, residual_vars, recompute, sources):
     return [value_of[source] if is_var else source for is_var, source in sources]
 
 
-def _backward_function(linear, residual_vars, recompute, wrt, prim):
-    """Lower the transpose of the linear half: (residuals, output cotangents) ->
+def _backward_function(linear_jaxpr, out_avals, nonzero_outputs, sources, residual_vars, recompute, wrt, prim,
+                       ct_present=None):
+    """Stage the transpose of the linear half: (residuals, output cotangents) ->
     cotangents of the differentiated operands that are not structurally zero.
     `recompute` (a jaxpr over the residuals, or None) computes the rest of
-    what the linear map needs."""
-    ct_avals = [aval for aval, nonzero in zip(linear.out_avals, linear.nonzero_outputs) if nonzero]
+    what the linear map needs. `ct_present` (a flag per nonzero output, or
+    None for all): the outputs whose cotangents are arguments; the others are
+    symbolic zeros. Returns (the jaxpr, the avals of the cotangent arguments,
+    the operand positions of its results)."""
+    all_ct_avals = [aval for aval, nonzero in zip(out_avals, nonzero_outputs) if nonzero]
+    present = ct_present or (True,) * len(all_ct_avals)
+    ct_avals = [aval for aval, given in zip(all_ct_avals, present, strict=True) if given]
     ct_positions = [i for i, w in enumerate(wrt) if w]
     ct_inputs = []
-    sources = _residual_sources(linear)
 
     def transpose(*args):
-        residual_args, cts = args[:len(residual_vars)], list(args[len(residual_vars):])
+        residual_args, given = args[:len(residual_vars)], iter(args[len(residual_vars):])
+        cts = [next(given) if is_given else Zero(aval) for aval, is_given in zip(all_ct_avals, present)]
         residuals = _residual_values(residual_args, residual_vars, recompute, sources)
-        cts_in = ad.backward_pass(linear.jaxpr, residuals, cts, all_linear=True)
+        cts_in = ad.backward_pass(linear_jaxpr, residuals, cts, all_linear=True)
         outs = []
         for position, ct in zip(ct_positions, cts_in, strict=True):
             if type(ct) is not Zero:

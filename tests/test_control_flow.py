@@ -157,6 +157,20 @@ def test_grad_of_grad_through_cond_is_the_closed_form():
         np.testing.assert_allclose(ft.jit(ft.grad(ft.grad(f)))(x), want, rtol=1e-12)
 
 
+def test_grad_of_grad_through_cond_at_infinity_is_the_closed_form_eagerly_too():
+    """Outputs of a cond that no cotangent reaches stay symbolic zeros, in the
+    eager tape and in cond's transpose: an array of zeros would meet the
+    infinite residual exp(x) (or -x*x) upstream, and 0 * inf is NaN."""
+    same = lambda b: ft.lax.cond(b < 5.0, lambda b: -b * b, lambda b: -b * b, b)  # noqa: E731
+    first = lambda x: ft.lax.cond(x > 0, lambda x: (x * x, fnp.exp(x)), lambda x: (x, x), x)[0]  # noqa: E731
+    for fun, want in ((same, -2.0), (first, 2.0)):
+        for x in (1000.0, np.inf, 3.0):
+            second = ft.grad(ft.grad(fun))
+            assert second(x) == want, (fun, x)
+            assert ft.jit(second)(x) == want, (fun, x)
+    np.testing.assert_allclose(ft.grad(first)(3.0), 6.0)
+
+
 @given(xs=_arrays((4, 3)), w=_arrays(3))
 def test_vmap_of_cond_matches_a_loop_with_a_batched_or_a_shared_predicate(xs, w, jit_backend):
     batched_pred = lambda x: ft.lax.cond(fnp.sum(x) > 0, lambda x: fnp.sin(x) * w, lambda x: x - w, x)  # noqa

@@ -115,6 +115,7 @@ def test_eager_and_jitted_derivatives_of_random_programs_agree(program_and_ops, 
 @example(program_and_ops=scalar_program_of(program_of([("log_where_positive", 0, 0)])), s=0.0, ct=1.0)
 @example(program_and_ops=scalar_program_of(program_of([("log_where_positive", 0, 0)])), s=-1.0, ct=1.0)
 @example(program_and_ops=scalar_program_of(program_of([("signed_zeros", 0, 0)])), s=1e200, ct=1e200)
+@example(program_and_ops=scalar_program_of(program_of([("cond", 0, 0)])), s=np.inf, ct=1.0)
 def test_eager_and_jitted_derivatives_of_random_scalar_programs_agree(program_and_ops, s, ct, jit_backend):
     """A scalar function of a scalar, whose reverse mode runs forward as its own
     transpose where it may (interpreters/ad.py): grad, grad of grad, vjp and jvp."""

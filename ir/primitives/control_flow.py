@@ -215,12 +215,19 @@ def _cond_transpose(cts, index, *operands, branches):
     if not any(ct_nonzero) or not any(undefined):
         return [None, *(Zero(x.aval) if u else None for x, u in zip(operands, undefined))]
     transpose_jaxpr = transform("transpose_jaxpr")
-    transposed = [transpose_jaxpr(b, undefined, ct_nonzero, True) for b in branches]
+    # an operand's cotangent is instantiated where some branch makes it nonzero; one that no branch
+    # reaches stays a symbolic zero (an array of 0 would meet infinite residuals upstream, as NaN)
+    reached = _any_of([transpose_jaxpr(b, undefined, ct_nonzero, False)[2] for b in branches])
+    transposed = [transpose_jaxpr(b, undefined, ct_nonzero, reached) for b in branches]
     transposed_branches, consts = join_consts([(closed, consts) for closed, consts, _ in transposed])
     defined = [x for x, u in zip(operands, undefined) if not u]
+    if not any(reached):
+        return [None, *(Zero(x.aval) if u else None for x, u in zip(operands, undefined))]
     cts_in = iter(bind(cond_p, index, *consts, *defined, *(c for c in cts if type(c) is not Zero),
                        branches=transposed_branches))
-    return [None, *(next(cts_in) if u else None for u in undefined)]
+    reached = iter(reached)
+    return [None, *((next(cts_in) if next(reached) else Zero(x.aval)) if u else None
+                    for x, u in zip(operands, undefined))]
 
 
 def _cond_batch(values, dims, *, branches):
