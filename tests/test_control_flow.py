@@ -171,6 +171,18 @@ def test_grad_of_grad_through_cond_at_infinity_is_the_closed_form_eagerly_too():
     np.testing.assert_allclose(ft.grad(first)(3.0), 6.0)
 
 
+def test_grad_of_grad_through_scan_past_overflow_is_the_closed_form():
+    """The ys and linear consts of a scan that no cotangent reaches stay
+    symbolic zeros in its transpose (as cond's outputs do): h = x**3, whose
+    unused ys hold exp(x e), which overflows at x = 1000."""
+    def h(x):
+        return ft.lax.scan(lambda c, e: (c * x, (fnp.exp(x * e), x * c)), 1.0, np.arange(3.0))[0]
+    for x in (1000.0, 2.0):
+        assert ft.grad(ft.grad(h))(x) == 6 * x
+        assert ft.jit(ft.grad(ft.grad(h)))(x) == 6 * x
+        np.testing.assert_allclose(ft.grad(h)(x), 3 * x * x)
+
+
 @given(xs=_arrays((4, 3)), w=_arrays(3))
 def test_vmap_of_cond_matches_a_loop_with_a_batched_or_a_shared_predicate(xs, w, jit_backend):
     batched_pred = lambda x: ft.lax.cond(fnp.sum(x) > 0, lambda x: fnp.sin(x) * w, lambda x: x - w, x)  # noqa

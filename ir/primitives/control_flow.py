@@ -513,32 +513,47 @@ def _scan_transpose(cts, *operands, jaxpr, num_consts, num_carry, length, revers
     carry_avals = [x.aval if type(x) is UndefinedPrimal else get_aval(x) for x in carry]
     if any(a.dtype.kind not in "fc" for a in carry_avals):
         raise NotImplementedError("transpose of a scan with a carry that is not floating-point")
-    body, consts = derived(jaxpr, ("scan transpose", c_undefined, xs_undefined, ys_nonzero, num_consts, num_carry),
-                           lambda: _scan_transpose_body(jaxpr, c_undefined, xs_undefined, ys_nonzero, num_carry))
+    body, consts, reached_c, reached_xs = derived(
+        jaxpr, ("scan transpose", c_undefined, xs_undefined, ys_nonzero, num_consts, num_carry),
+        lambda: _scan_transpose_body(jaxpr, c_undefined, xs_undefined, ys_nonzero, num_carry))
     residual_c = [x for x, u in zip(c, c_undefined) if not u]
-    accumulators = [ad_util.zeros(x.aval) for x, u in zip(c, c_undefined) if u]
+    linear_c = [x for x, u in zip(c, c_undefined) if u]
+    accumulators = [ad_util.zeros(x.aval) for x, r in zip(linear_c, reached_c, strict=True) if r]
     ct_carry = [ad_util.zeros(a) if type(ct) is Zero else ct for ct, a in zip(ct_carry, carry_avals, strict=True)]
     residual_xs = [x for x, u in zip(xs, xs_undefined) if not u]
     outs = bind(scan_p, *consts, *residual_c, *accumulators, *ct_carry, *residual_xs,
                 *(ct for ct in ct_ys if type(ct) is not Zero),
                 **_params(body, len(consts) + len(residual_c), len(accumulators) + num_carry, length,
                           not reverse, unroll))
-    ct_c, ct_init, ct_xs = iter(outs[:len(accumulators)]), outs[len(accumulators):len(accumulators) + num_carry], \
-        iter(outs[len(accumulators) + num_carry:])
+    ct_c, ct_init, ct_xs = outs[:len(accumulators)], outs[len(accumulators):len(accumulators) + num_carry], \
+        outs[len(accumulators) + num_carry:]
+    # the linear consts and xs that no iteration's cotangent reaches get symbolic zeros (not arrays of
+    # zeros, which would meet infinite residuals upstream as NaN)
+    ct_c = iter(merge_lists([not r for r in reached_c], ct_c, [Zero(x.aval) for x, r in zip(linear_c, reached_c) if not r]))
+    linear_xs = [x for x, u in zip(xs, xs_undefined) if u]
+    ct_xs = iter(merge_lists([not r for r in reached_xs], ct_xs,
+                             [Zero(x.aval) for x, r in zip(linear_xs, reached_xs, strict=True) if not r]))
     return [*(next(ct_c) if u else None for u in c_undefined),
             *(ct if type(x) is UndefinedPrimal else None for x, ct in zip(carry, ct_init, strict=True)),
             *(next(ct_xs) if u else None for u in xs_undefined)]
 
 
 def _scan_transpose_body(jaxpr, c_undefined, xs_undefined, ys_nonzero, num_carry):
-    """(body, consts): (consts, residual consts | accumulators, carry cotangents |
-    residual xs, nonzero ys cotangents) -> (accumulators + the linear consts'
-    cotangents, the cotangents of the carry one iteration back | the linear xs'
-    cotangents), from the body's transpose."""
+    """(body, consts, reached_c, reached_xs): body (consts, residual consts |
+    accumulators, carry cotangents | residual xs, nonzero ys cotangents) ->
+    (accumulators + the linear consts' cotangents, the cotangents of the carry
+    one iteration back | the linear xs' cotangents), from the body's transpose,
+    for the linear consts and xs that a cotangent reaches (`reached_c`,
+    `reached_xs`: a flag for each linear one)."""
     undefined = (*c_undefined, *(True,) * num_carry, *xs_undefined)
-    transposed, consts, _ = transform("transpose_jaxpr")(jaxpr, undefined, (*(True,) * num_carry, *ys_nonzero), True)
+    ct_nonzero = (*(True,) * num_carry, *ys_nonzero)
+    transpose_jaxpr = transform("transpose_jaxpr")
+    reached_c, _, reached_xs = split_list(transpose_jaxpr(jaxpr, undefined, ct_nonzero, False)[2],
+                                          c_undefined.count(True), num_carry)
+    transposed, consts, _ = transpose_jaxpr(jaxpr, undefined, ct_nonzero, (*reached_c, *(True,) * num_carry,
+                                                                           *reached_xs))
     tj = transposed.jaxpr
-    n_res_c, n_lin_c = c_undefined.count(False), c_undefined.count(True)
+    n_res_c, n_lin_c = c_undefined.count(False), sum(reached_c)
     n_res_xs = xs_undefined.count(False)
     const_vars, res_c, res_xs, ct_carry, ct_ys = split_list(tj.invars, len(consts), n_res_c, n_res_xs, num_carry)
     ct_lin_c, ct_carry_back, ct_lin_xs = split_list(tj.outvars, n_lin_c, num_carry)
@@ -550,7 +565,7 @@ def _scan_transpose_body(jaxpr, c_undefined, xs_undefined, ys_nonzero, num_carry
         sums.append(total)
     body = Jaxpr([], [*const_vars, *res_c, *accumulators, *ct_carry, *res_xs, *ct_ys], eqns,
                  [*sums, *ct_carry_back, *ct_lin_xs])
-    return ClosedJaxpr(body, []), consts
+    return ClosedJaxpr(body, []), consts, tuple(reached_c), tuple(reached_xs)
 
 
 def _scan_batch(values, dims, *, jaxpr, num_consts, num_carry, length, reverse, unroll):
