@@ -42,6 +42,39 @@ def _shape(name, shape, *param_shapes):
     return shape
 
 
+def param_shape(name, value, what):
+    """The shape of parameter `what` of sampler `name`, which must be real numbers (an array or a scalar)."""
+    aval = aval_of(value, f"{name} ({what})")
+    if aval.dtype.kind not in "biuf":
+        raise TypeError(at_user_line(f"{name}: {what} must be real numbers, got {aval.str_short()}"))
+    return aval.shape
+
+
+def broadcast_shape(name, shape, *params):
+    """JAX's _check_broadcast_shapes: the parameters' broadcast shape where `shape` is None, else
+    `shape`, checked against theirs; `params` are (argument name, value) pairs."""
+    param_shapes = [param_shape(name, value, what) for what, value in params]
+    if shape is None:
+        try:
+            return np.broadcast_shapes(*param_shapes)
+        except ValueError:
+            names = ", ".join(f"{what} {s}" for (what, _), s in zip(params, param_shapes))
+            raise ValueError(at_user_line(f"{name}: the parameter shapes ({names}) do not broadcast")) from None
+    return _shape(name, shape, *param_shapes)
+
+
+def check_safe_to_cast(name, dtype, *params):
+    """JAX's _check_all_safe_to_cast: an array parameter (not a Python scalar) whose dtype does not
+    convert to `dtype` without loss is an error naming it."""
+    for what, value in params:
+        aval = aval_of(value, f"{name} ({what})")
+        if aval.weak_type or isinstance(value, (bool, int, float)):
+            continue
+        if np.promote_types(aval.dtype, dtype) != dtype:
+            raise ValueError(at_user_line(f"In arguments to {name}, cannot safely cast argument {what} of type "
+                                          f"{aval.dtype.name} to {dtype.name}"))
+
+
 def unit_floats(key, shape, dtype):
     """Floats in [0, 1) on the grid 2**-nmant: the top mantissa bits of a draw (JAX's bit trick,
     1.m - 1, is exactly m * 2**-nmant, which this computes without a bitcast)."""
