@@ -12,7 +12,7 @@ import ftrans as ft
 import ftrans.numpy as fnp
 import ftrans.random as random
 import ir
-from random_cases import CASES, EXPECTED, SEED
+from random_cases import CASES, EXPECTED, SEED, ULPS
 
 U32 = np.uint32
 
@@ -42,14 +42,6 @@ def test_threefry_2x32_of_an_odd_count_as_jax():
 
 
 # -------------------- the same bits as jax.random --------------------
-
-# float results that go through a transcendental function (log, tan, erf_inv): libm's and XLA's may
-# differ in the last place (ftrans's erf_inv is not XLA's polynomial: 1 ulp apart at most here), and
-# truncated_normal's erf_inv(erf(.)) doubles that; everything else (keys, bits, uniform floats,
-# integers) is exact
-ULPS = {name: 4 for name in CASES if any(w in name for w in ("exponential", "gumbel", "laplace", "logistic",
-                                                                "cauchy", "normal"))}
-
 
 def _ulps_apart(got, want):
     spacing = np.spacing(np.maximum(np.abs(got), np.abs(want)).astype(want.dtype)).astype(np.float64)

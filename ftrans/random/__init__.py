@@ -12,8 +12,8 @@ from ftrans.random._transformed import (double_sided_maxwell, lognormal, maxwell
 from ftrans._unavailable import missing_name_hook as _missing_name_hook
 
 __all__ = ["PRNGKey", "bernoulli", "bits", "categorical", "cauchy", "choice", "exponential", "fold_in", "gumbel", "key",
-           "key_data", "laplace", "logistic", "normal", "permutation", "rademacher", "randint", "shuffle", "split", "threefry_2x32", "truncated_normal", "uniform",
-           "wrap_key_data"]
+           "key_data", "laplace", "logistic", "normal", "permutation", "rademacher", "randint", "shuffle", "split",
+           "threefry_2x32", "truncated_normal", "uniform", "wrap_key_data"]
 __all__ += ["ball", "beta", "binomial", "chisquare", "dirichlet", "double_sided_maxwell", "f", "gamma",
             "generalized_normal", "geometric", "loggamma", "lognormal", "maxwell", "multivariate_normal", "pareto",
             "poisson", "rayleigh", "t", "triangular", "wald", "weibull_min"]
