@@ -3,6 +3,7 @@ fold_in, jit and vmap against eager and loops, distributions (moments and Kolmog
 10^5 draws with fixed seeds), gradients through reparameterized samplers, and errors."""
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -12,6 +13,7 @@ import ftrans as ft
 import ftrans.numpy as fnp
 import ftrans.random as random
 import ir
+import random_reference as R
 from random_cases import CASES, EXPECTED, SEED, ULPS
 
 U32 = np.uint32
@@ -135,6 +137,10 @@ def test_fold_in_structure():
 N = 100_000
 # Kolmogorov-Smirnov: P(sqrt(n) D > 1.95) is 0.001 for a sample of the distribution
 KS_BOUND = 1.95 / math.sqrt(N)
+
+
+def _ks_bound(n):
+    return 1.95 / math.sqrt(n)
 
 
 def _ks_statistic(samples, cdf):
@@ -265,6 +271,218 @@ def test_bits_are_uniform_bit_by_bit():
     draws = random.bits(random.PRNGKey(6), (N,), np.uint32)
     ones = np.array([(draws >> np.uint32(b)) & np.uint32(1) for b in range(32)]).mean(axis=1)
     np.testing.assert_array_less(np.abs(ones - 0.5), 5 * 0.5 / math.sqrt(N))
+
+
+# -------------------- distributions of the gamma-based, rejection and transformed samplers --------------------
+
+def test_reference_cdfs_agree_with_scipy():
+    # scipy.special.gammainc and betainc (SciPy 1.17.1), by hand: the in-house series reproduce them
+    np.testing.assert_allclose(R.gamma_cdf(0.3, np.array([0.01, 1.0, 7.0])),
+                               [0.27924099635901484, 0.9156741562411086, 0.9999283358061504], rtol=1e-13)
+    np.testing.assert_allclose(R.gamma_cdf(10.0, np.array([2.5, 10.0, 20.0])),
+                               [2.773520946208362e-04, 5.420702855281478e-01, 9.950045876916924e-01], rtol=1e-13)
+    np.testing.assert_allclose(R.gamma_cdf(0.01, log_x=np.array([-100.0])), [0.3699787556871928], rtol=1e-13)
+    np.testing.assert_allclose(R.beta_cdf(0.5, 2.0, np.array([0.01, 0.5, 0.99])),
+                               [0.14949999999999997, 0.8838834764831843, 0.9999623742921531], rtol=1e-13)
+    np.testing.assert_allclose(R.beta_cdf(5.0, 1.5, np.array([0.2, 0.7, 0.999])),
+                               [7.9066357444397637e-04, 2.9180564480614557e-01, 9.9971533794914713e-01], rtol=1e-13)
+
+
+def _gamma_fn(x):
+    return math.gamma(x)
+
+
+_GN_P = 1.5
+_TRIANGLE = (0.0, 0.3, 1.0)
+
+
+def _triangular_cdf(x):
+    a, c, b = _TRIANGLE
+    x = np.clip(x, a, b)
+    return np.where(x < c, (x - a) ** 2 / ((b - a) * (c - a)), 1 - (b - x) ** 2 / ((b - a) * (b - c)))
+
+
+def _symmetric(cdf_of_abs):
+    return lambda x: 0.5 + 0.5 * np.sign(x) * cdf_of_abs(np.abs(x))
+
+
+SAMPLERS = {  # name -> (N draws from PRNGKey(0), CDF, mean, variance)
+    "gamma a=2.5": (lambda k: random.gamma(k, 2.5, (N,)), lambda x: R.gamma_cdf(2.5, x), 2.5, 2.5),
+    "gamma a=0.3": (lambda k: random.gamma(k, 0.3, (N,)), lambda x: R.gamma_cdf(0.3, x), 0.3, 0.3),
+    "gamma a=30": (lambda k: random.gamma(k, 30.0, (N,)), lambda x: R.gamma_cdf(30.0, x), 30.0, 30.0),
+    "gamma a=1 f32": (lambda k: random.gamma(k, np.float32(1.0), (N,), np.float32), lambda x: R.gamma_cdf(1.0, x),
+                      1.0, 1.0),
+    # log Gamma(0.01): mean digamma(0.01), variance trigamma(0.01) (scipy.special.polygamma, by hand)
+    "loggamma a=0.01": (lambda k: random.loggamma(k, 0.01, (N,)), lambda y: R.gamma_cdf(0.01, log_x=y),
+                        -100.56088545786868, 10001.621213528311),
+    "beta 0.5 2": (lambda k: random.beta(k, 0.5, 2.0, (N,)), lambda x: R.beta_cdf(0.5, 2.0, x), 0.2,
+                   0.5 * 2 / (2.5**2 * 3.5)),
+    "beta 0.2 0.7": (lambda k: random.beta(k, 0.2, 0.7, (N,)), lambda x: R.beta_cdf(0.2, 0.7, x), 0.2 / 0.9,
+                     0.2 * 0.7 / (0.9**2 * 1.9)),
+    "chisquare 3": (lambda k: random.chisquare(k, 3.0, (N,)), lambda x: R.gamma_cdf(1.5, x / 2), 3.0, 6.0),
+    "t 5": (lambda k: random.t(k, 5.0, (N,)), lambda x: R.t_cdf(5.0, x), 0.0, 5 / 3),
+    "f 3 12": (lambda k: random.f(k, 3.0, 12.0, (N,)), lambda x: R.f_cdf(3.0, 12.0, x), 1.2,
+               2 * 144 * 13 / (3 * 100 * 8)),
+    "generalized_normal 1.5": (lambda k: random.generalized_normal(k, _GN_P, (N,)),
+                               _symmetric(lambda x: R.gamma_cdf(1 / _GN_P, x**_GN_P)), 0.0,
+                               _gamma_fn(3 / _GN_P) / _gamma_fn(1 / _GN_P)),
+    "weibull_min 2 1.5": (lambda k: random.weibull_min(k, 2.0, 1.5, (N,)), lambda x: 1 - np.exp(-(x / 2) ** 1.5),
+                          2 * _gamma_fn(1 + 1 / 1.5), 4 * (_gamma_fn(1 + 2 / 1.5) - _gamma_fn(1 + 1 / 1.5) ** 2)),
+    "pareto 5": (lambda k: random.pareto(k, 5.0, (N,)), lambda x: 1 - x**-5.0, 5 / 4, 5 / 48),
+    "maxwell": (lambda k: random.maxwell(k, (N,)), lambda x: R.gamma_cdf(1.5, x * x / 2), 2 * math.sqrt(2 / math.pi),
+                (3 * math.pi - 8) / math.pi),
+    "double_sided_maxwell 1 2": (lambda k: random.double_sided_maxwell(k, 1.0, 2.0, (N,)),
+                                 lambda x: _symmetric(lambda y: R.gamma_cdf(1.5, y * y / 2))((x - 1) / 2), 1.0, 12.0),
+    "rayleigh 2": (lambda k: random.rayleigh(k, 2.0, (N,)), lambda x: 1 - np.exp(-x * x / 8),
+                   2 * math.sqrt(math.pi / 2), (4 - math.pi) / 2 * 4),
+    "wald 1.5": (lambda k: random.wald(k, 1.5, (N,)), lambda x: R.wald_cdf(1.5, x), 1.5, 1.5**3),
+    "triangular": (lambda k: random.triangular(k, *_TRIANGLE, (N,)), _triangular_cdf, sum(_TRIANGLE) / 3,
+                   (0.3**2 + 1 - 0.3) / 18),
+    "lognormal 0.5": (lambda k: random.lognormal(k, 0.5, (N,)), lambda x: R.normal_cdf(np.log(x) / 0.5),
+                      math.exp(0.125), (math.exp(0.25) - 1) * math.exp(0.25)),
+}
+
+
+def _check_moments(x, mean, variance):
+    """The sample mean within 5 standard errors of `mean`, the sample variance within 5 of its own
+    (estimated from the sample's fourth central moment: the tails differ from sampler to sampler)."""
+    assert abs(x.mean() - mean) < 5 * math.sqrt(variance / len(x)), (x.mean(), mean)
+    fourth = np.mean((x - x.mean()) ** 4)
+    assert abs(x.var() - variance) < 5 * math.sqrt((fourth - x.var() ** 2) / len(x)), (x.var(), variance)
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLERS))
+def test_gamma_based_and_transformed_distributions(name):
+    _, cdf, mean, variance = SAMPLERS[name]
+    x = _draws(name)
+    assert x.shape == (N,) and np.all(np.isfinite(x))
+    assert _ks_statistic(x, cdf) < KS_BOUND
+    _check_moments(x, mean, variance)
+
+
+@functools.cache
+def _draws(name):
+    return np.asarray(SAMPLERS[name][0](random.PRNGKey(0)), np.float64)
+
+
+def test_the_ks_bound_fails_a_wrong_gamma_or_beta():
+    assert _ks_statistic(_draws("gamma a=2.5"), lambda t: R.gamma_cdf(2.6, t)) > KS_BOUND  # a 4% error in a
+    assert _ks_statistic(_draws("beta 0.5 2"), lambda t: R.beta_cdf(0.5, 2.1, t)) > KS_BOUND
+
+
+def test_loggamma_is_the_log_of_gamma():
+    key, a = random.PRNGKey(3), np.array([0.05, 0.5, 1.0, 4.0, 40.0])
+    np.testing.assert_allclose(fnp.exp(random.loggamma(key, a, (50, 5))), random.gamma(key, a, (50, 5)), rtol=1e-12)
+    tiny = random.loggamma(key, 1e-4, (1000,))  # gamma's draws underflow to 0 here; loggamma's stay finite
+    assert np.all(np.isfinite(tiny)) and np.min(tiny) < -1000 and np.any(random.gamma(key, 1e-4, (1000,)) == 0)
+
+
+def test_dirichlet_marginals_are_betas():
+    alpha, n = np.array([0.2, 1.0, 3.0]), N // 3  # N gamma draws in all
+    x = np.asarray(random.dirichlet(random.PRNGKey(0), alpha, (n,)))
+    assert x.shape == (n, 3)
+    np.testing.assert_allclose(x.sum(axis=-1), 1.0, rtol=1e-14)
+    total = alpha.sum()
+    for i, a in enumerate(alpha):
+        assert _ks_statistic(x[:, i], lambda t, a=a: R.beta_cdf(a, total - a, t)) < _ks_bound(n)
+        _check_moments(x[:, i], a / total, a * (total - a) / (total**2 * (total + 1)))
+
+
+def test_ball_is_uniform_in_the_p_ball():
+    d, n = 3, N // 3  # N gamma draws in all
+    for p in (2, 1.5):
+        x = np.asarray(random.ball(random.PRNGKey(int(p == 2)), d, p, (n // 2,)))
+        assert x.shape == (n // 2, d)
+        radius = np.sum(np.abs(x) ** p, axis=-1) ** (1 / p)
+        assert np.all(radius < 1)
+        assert _ks_statistic(radius**d, lambda t: np.clip(t, 0, 1)) < _ks_bound(n // 2)  # P(r <= s) = s^d
+        assert abs(np.mean(x[:, 0])) < 5 * math.sqrt(np.var(x[:, 0]) / (n // 2))  # and symmetric
+
+
+@pytest.mark.parametrize("method", ["cholesky", "eigh", "svd"])
+def test_multivariate_normal_moments_and_projections(method):
+    mean = np.array([1.0, -2.0, 0.5])
+    factor = np.array([[1.0, 0.0, 0.0], [0.6, 0.8, 0.0], [-0.3, 0.5, 1.2]])
+    cov = factor @ factor.T
+    x = np.asarray(random.multivariate_normal(random.PRNGKey(0), mean, cov, (N,), method=method))
+    assert x.shape == (N, 3)
+    standard_error = np.sqrt(np.diag(cov) / N)
+    np.testing.assert_array_less(np.abs(x.mean(axis=0) - mean), 5 * standard_error)
+    centered = x - mean
+    sample_cov = centered.T @ centered / N
+    # Var(x_i x_j) = cov_ii cov_jj + cov_ij^2 for a centered normal
+    np.testing.assert_array_less(np.abs(sample_cov - cov),
+                                 5 * np.sqrt((np.outer(np.diag(cov), np.diag(cov)) + cov**2) / N))
+    w = np.array([0.3, -1.0, 0.7])  # a projection is N(w.mean, w cov w)
+    projected = (x @ w - w @ mean) / math.sqrt(w @ cov @ w)
+    assert _ks_statistic(projected, R.normal_cdf) < KS_BOUND
+
+
+def test_multivariate_normal_of_a_singular_cov():
+    cov = np.array([[1.0, 1.0], [1.0, 1.0]])  # rank 1: x0 = x1
+    for method in ("eigh", "svd"):
+        x = np.asarray(random.multivariate_normal(random.PRNGKey(1), np.zeros(2), cov, (1000,), method=method))
+        np.testing.assert_allclose(x[:, 0], x[:, 1], atol=1e-7)
+        assert abs(np.var(x[:, 0]) - 1) < 5 * math.sqrt(2 / 1000)
+
+
+def _discrete_ks(draws, cdf_at):
+    """The Kolmogorov-Smirnov statistic of integer draws against the CDF at the integers (exact pmf
+    sums): max over k of |F_n(k) - F(k)|, conservative for a discrete law."""
+    x = np.sort(np.asarray(draws).astype(np.int64))
+    k = np.arange(min(x[0], 0), x[-1] + 1)
+    empirical = np.searchsorted(x, k, side="right") / len(x)
+    return np.max(np.abs(empirical - cdf_at(k)))
+
+
+DISCRETE = {  # name -> (N draws from PRNGKey(0), dtype, pmf on 0..kmax, kmax, mean, variance)
+    "poisson 3 (Knuth)": (lambda k: random.poisson(k, 3.0, (N,)), np.int64, lambda k: R.poisson_pmf(3.0, k), 3.0, 3.0),
+    "poisson 0.5 int32": (lambda k: random.poisson(k, 0.5, (N,), np.int32), np.int32,
+                          lambda k: R.poisson_pmf(0.5, k), 0.5, 0.5),
+    "poisson 40 (rejection)": (lambda k: random.poisson(k, 40.0, (N,)), np.int64, lambda k: R.poisson_pmf(40.0, k),
+                               40.0, 40.0),
+    "poisson 1e4 (rejection)": (lambda k: random.poisson(k, 1e4, (N,)), np.int64, lambda k: R.poisson_pmf(1e4, k),
+                                1e4, 1e4),
+    "binomial 10 0.3 (inversion)": (lambda k: random.binomial(k, 10.0, 0.3, (N,)), np.float64,
+                                    lambda k: R.binomial_pmf(10, 0.3, k), 3.0, 2.1),
+    "binomial 30 0.95 (inversion of 1-p)": (lambda k: random.binomial(k, 30.0, 0.95, (N,)), np.float64,
+                                            lambda k: R.binomial_pmf(30, 0.95, k), 28.5, 30 * 0.95 * 0.05),
+    "binomial 1000 0.4 (BTRS)": (lambda k: random.binomial(k, 1000.0, 0.4, (N,)), np.float64,
+                                 lambda k: R.binomial_pmf(1000, 0.4, k), 400.0, 240.0),
+    "binomial 200 0.9 (BTRS of 1-p)": (lambda k: random.binomial(k, 200.0, 0.9, (N,), np.float32), np.float32,
+                                       lambda k: R.binomial_pmf(200, 0.9, k), 180.0, 18.0),
+    "geometric 0.3": (lambda k: random.geometric(k, 0.3, (N,)), np.int64,
+                      lambda k: np.where(k >= 1, 0.3 * 0.7 ** (k - 1.0), 0.0), 1 / 0.3, 0.7 / 0.09),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DISCRETE))
+def test_discrete_distributions(name):
+    sample, dtype, pmf, mean, variance = DISCRETE[name]
+    x = sample(random.PRNGKey(0))
+    assert x.shape == (N,) and x.dtype == dtype
+    x = np.asarray(x, np.float64)
+    assert np.all(x == np.round(x)) and np.all(x >= 0)
+    kmax = int(x.max())
+    cdf = np.cumsum(pmf(np.arange(kmax + 1)))
+    assert _discrete_ks(x, lambda k: np.where(k < 0, 0.0, cdf[np.clip(k, 0, kmax)])) < KS_BOUND
+    _check_moments(x, mean, variance)
+
+
+def test_the_discrete_ks_bound_fails_a_wrong_rate():
+    x = random.poisson(random.PRNGKey(0), 40.0, (N,))
+    cdf = np.cumsum(R.poisson_pmf(40.6, np.arange(int(x.max()) + 1)))
+    assert _discrete_ks(x, lambda k: np.where(k < 0, 0.0, cdf[np.clip(k, 0, len(cdf) - 1)])) > KS_BOUND
+
+
+def test_poisson_and_binomial_edge_values():
+    key = random.PRNGKey(2)
+    lam = np.array([0.0, 0.0, 1e-3, 9.99, 10.0])
+    draws = random.poisson(key, lam, (2000, 5))
+    assert np.all(draws[:, :2] == 0) and draws.dtype == np.int64
+    b = random.binomial(key, np.array([5.0, -1.0, np.inf, 0.0, 7.0]), np.array([0.3, 0.3, 0.3, 0.3, 1.0]))
+    assert b[0] in range(6) and np.isnan(b[1]) and b[2] == np.inf and b[3] == 0 and b[4] == 7
+    assert np.isnan(random.binomial(key, 5.0, np.nan)) and np.isnan(random.binomial(key, 5.0, -0.1))
 
 
 # -------------------- gradients --------------------

@@ -133,7 +133,8 @@ def _stirling_approx_tail(k):
     k = fnp.clip(k, dtype.type(0), dtype.type(9))
     kp1sq = (k + 1) * (k + 1)
     approx = (1.0 / 12 - (1.0 / 360 - 1.0 / 1260 / kp1sq) / kp1sq) / (k + 1)
-    table = fnp.take(_STIRLING_TAIL.astype(dtype), fnp.floor(k).astype(np.int32))
+    index = fnp.where(_isnan(k), dtype.type(0), fnp.floor(k))  # a nan k (a nan count's) is masked later
+    table = fnp.take(_STIRLING_TAIL.astype(dtype), index.astype(np.int32))
     return fnp.where(use_table, table, approx)
 
 
