@@ -485,6 +485,114 @@ def test_poisson_and_binomial_edge_values():
     assert np.isnan(random.binomial(key, 5.0, np.nan)) and np.isnan(random.binomial(key, 5.0, -0.1))
 
 
+# -------------------- the new samplers: shapes, dtypes, jit, vmap, loops --------------------
+
+def test_shapes_dtypes_and_broadcasting_of_parameters():
+    key = random.PRNGKey(0)
+    a = np.array([0.5, 1.0, 2.0])
+    assert random.gamma(key, a).shape == (3,) and random.gamma(key, a).dtype == np.float64
+    assert random.gamma(key, a, (2, 3)).shape == (2, 3)
+    assert random.gamma(key, 2, dtype=np.float32).dtype == np.float32  # an integer a is converted
+    assert random.loggamma(key, a[:, None], (3, 4), np.float32).dtype == np.float32
+    assert random.beta(key, np.ones((2, 1)), a).shape == (2, 3)
+    assert random.dirichlet(key, np.ones((2, 3))).shape == (2, 3)
+    assert random.dirichlet(key, np.ones(3), (4, 2)).shape == (4, 2, 3)
+    assert random.poisson(key, a).dtype == np.int64 and random.poisson(key, a, (2, 3)).shape == (2, 3)
+    assert random.poisson(key, 3.0, (4,), np.int32).dtype == np.int32
+    mvn = random.multivariate_normal(key, np.zeros(2, np.float32), np.eye(2, dtype=np.float32))
+    assert mvn.shape == (2,) and mvn.dtype == np.float32  # dtype follows mean and cov
+    assert random.multivariate_normal(key, np.zeros((4, 1, 2)), np.eye(2)[None].repeat(3, 0)).shape == (4, 3, 2)
+    # dtype= is the normal draws' dtype; added to a float64 mean they are float64, as in JAX
+    assert random.multivariate_normal(key, np.zeros(2), np.eye(2), (5,), np.float32).dtype == np.float64
+    assert random.chisquare(key, a, (2, 3)).shape == (2, 3) and random.t(key, 3.0, (4,), np.float32).dtype == np.float32
+    assert random.f(key, np.ones((2, 1)), a).shape == (2, 3)
+    assert random.binomial(key, 10.0, a / 4).dtype == np.float64 and random.geometric(key, 0.5, (3,)).dtype == np.int64
+    assert random.ball(key, 4, 1.0, (2, 3)).shape == (2, 3, 4) and random.maxwell(key, (2,)).shape == (2,)
+    assert random.triangular(key, 0.0, a / 3, 1.0).shape == (3,) and random.lognormal(key).shape == ()
+    # as JAX's: shape + the parameters' broadcast shape
+    assert random.double_sided_maxwell(key, np.zeros(2), 1.0, (3,)).shape == (3, 2)
+    assert random.gamma(key, 1.0, (0, 3)).shape == (0, 3)
+    assert random.poisson(key, 1.0, (0,)).shape == (0,)
+
+
+def test_bad_arguments_of_the_new_samplers_name_them():
+    key = random.PRNGKey(0)
+    with pytest.raises(ValueError, match=r"gamma: the parameter shapes \(a \(3,\)\).*shape \(4,\)"):
+        random.gamma(key, np.ones(3), (4,))
+    with pytest.raises(ValueError, match=r"beta: the parameter shapes \(a \(2,\), b \(3,\)\) do not broadcast"):
+        random.beta(key, np.ones(2), np.ones(3))
+    with pytest.raises(TypeError, match="gamma only accepts floating-point dtypes"):
+        random.gamma(key, 1.0, dtype=np.int32)
+    with pytest.raises(TypeError, match="gamma: a must be real numbers"):
+        random.gamma(key, np.array([1j]))
+    with pytest.raises(TypeError, match=r"gamma \(a\): str"):
+        random.gamma(key, "one")
+    with pytest.raises(ValueError, match="dirichlet requires alpha.ndim >= 1"):
+        random.dirichlet(key, 1.0)
+    with pytest.raises(ValueError, match=r"dirichlet: the parameter shapes \(alpha.shape\[:-1\] \(2,\)\)"):
+        random.dirichlet(key, np.ones((2, 3)), (3,))
+    with pytest.raises(TypeError, match="poisson only accepts integer dtypes"):
+        random.poisson(key, 1.0, dtype=np.float32)
+    with pytest.raises(ValueError, match=r"poisson: lam of shape \(3,\) does not broadcast to shape \(2,\)"):
+        random.poisson(key, np.ones(3), (2,))
+    with pytest.raises(ValueError, match=r"requires cov.shape == \(..., n, n\) for n=3"):
+        random.multivariate_normal(key, np.zeros(3), np.eye(2))
+    with pytest.raises(ValueError, match="requires mean.ndim >= 1"):
+        random.multivariate_normal(key, 0.0, np.eye(2))
+    with pytest.raises(ValueError, match="method must be one of"):
+        random.multivariate_normal(key, np.zeros(2), np.eye(2), method="qr")
+    with pytest.raises(ValueError, match=r"mean.shape\[:-1\] \(2,\), cov.shape\[:-2\] \(3,\)"):
+        random.multivariate_normal(key, np.zeros((2, 2)), np.ones((3, 2, 2)))
+    with pytest.raises(ValueError, match="cannot safely cast argument df of type float64 to float32"):
+        random.t(key, np.ones(2), dtype=np.float32)
+    with pytest.raises(TypeError, match="ball: d must be an integer"):
+        random.ball(key, 2.5)
+    with pytest.raises(TypeError, match="uint32"):
+        random.gamma(np.zeros(2), 1.0)
+
+
+NEW_SAMPLERS = {  # name -> a function of (key, parameter): vmapped over both, and looped
+    "gamma": lambda k, a: random.gamma(k, a, (3,)),
+    "loggamma": lambda k, a: random.loggamma(k, a, (3,)),
+    "beta": lambda k, a: random.beta(k, a, 2.0, (3,)),
+    "dirichlet": lambda k, a: random.dirichlet(k, fnp.stack([a, 1.0 + 0 * a, 2 * a])),
+    "poisson": lambda k, a: random.poisson(k, 20 * a, (3,)),
+    "binomial": lambda k, a: random.binomial(k, 40.0, a / 3, (3,)),
+    "multivariate_normal": lambda k, a: random.multivariate_normal(k, fnp.stack([a, -a]),
+                                                                   fnp.array([[2.0, 0.5], [0.5, 1.0]]) * a),
+    "t": lambda k, a: random.t(k, a, (3,)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NEW_SAMPLERS))
+def test_vmap_over_keys_and_parameters_equals_a_loop(name):
+    fun = NEW_SAMPLERS[name]
+    keys = random.split(random.PRNGKey(4), 3)
+    params = np.array([0.3, 1.0, 2.5])
+    looped = np.stack([fun(k, a) for k, a in zip(keys, params)])
+    np.testing.assert_array_equal(ft.vmap(fun)(keys, params), looped)
+    np.testing.assert_array_equal(ft.jit(ft.vmap(fun))(keys, params), looped)
+    key = keys[0]
+    np.testing.assert_array_equal(ft.vmap(fun, in_axes=(None, 0))(key, params),
+                                  np.stack([fun(key, a) for a in params]))
+
+
+def test_rejection_samplers_inside_loops():
+    def step(i, carry):
+        key, total = carry
+        key, sub = random.split(key)
+        return key, total + random.gamma(sub, 0.5 + i, (2,)) + random.poisson(sub, 15.0, (2,))
+    init = (random.PRNGKey(5), fnp.zeros(2))
+    key, total = ft.lax.fori_loop(0, 3, step, init)
+    expected_key, expected = init
+    for i in range(3):
+        expected_key, expected = step(i, (expected_key, expected))
+    np.testing.assert_array_equal(total, expected)
+    np.testing.assert_array_equal(ft.jit(lambda c: ft.lax.fori_loop(0, 3, step, c))(init)[1], expected)
+    scanned = ft.lax.scan(lambda c, k: (c, random.beta(k, 0.5, 0.5, (2,))), 0.0, random.split(key, 4))[1]
+    np.testing.assert_array_equal(scanned, np.stack([random.beta(k, 0.5, 0.5, (2,)) for k in random.split(key, 4)]))
+
+
 # -------------------- gradients --------------------
 
 def test_grad_of_uniform_in_its_bounds():
@@ -512,6 +620,21 @@ def test_grad_through_normal_and_truncated_normal():
     draws = g(-0.5, 1.5)
     assert np.all((draws > -0.5) & (draws < 1.5))
     ft.jit(g)(-0.5, 1.5)  # traced bounds: clipped to the closed interval
+
+
+@pytest.mark.parametrize("method", ["cholesky", "eigh", "svd"])
+def test_grad_through_multivariate_normal_in_mean_and_cov(method):
+    key = random.PRNGKey(12)
+    mean = np.array([0.5, -1.0])
+    cov = np.array([[2.0, 0.3], [0.3, 1.0]])
+    f = lambda m, c: random.multivariate_normal(key, m, c, (3,), method=method)  # noqa: E731
+    ft.check_grads(f, (mean, cov), order=1, modes=("fwd", "rev"), atol=1e-6, rtol=1e-6)
+    # reparameterized: d/dmean is the identity per draw; with cholesky, x = mean + L z
+    np.testing.assert_allclose(ft.jacfwd(lambda m: f(m, cov))(mean), np.broadcast_to(np.eye(2), (3, 2, 2)))
+    if method == "cholesky":
+        z = random.normal(key, (3, 2))
+        scale = lambda s: random.multivariate_normal(key, mean, s * s * cov, (3,))  # noqa: E731  x = mean + s L z
+        np.testing.assert_allclose(ft.jacfwd(scale)(1.0), z @ np.linalg.cholesky(cov).T, rtol=1e-12)
 
 
 # -------------------- errors --------------------

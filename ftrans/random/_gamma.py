@@ -21,7 +21,7 @@ from ftrans.numpy._core import aval_of
 from ftrans.random._keys import check_key, split
 from ftrans.random._public import public_returning_arrays as public
 from ftrans.random._samplers import (_float_dtype, _normal, _shape, _uniform, broadcast_shape, check_safe_to_cast,
-                                     exponential, normal, param_shape, rademacher)
+                                     checked_batch_shape, exponential, normal, param_shape, rademacher)
 from ftrans.numpy._core import static_int
 from ir.errors import at_user_line
 
@@ -77,12 +77,8 @@ def _gamma_draws(key, a, log_space):
 def _gamma(name, key, a, shape, dtype, log_space):
     key = check_key(name, key)
     dtype = _float_dtype(name, dtype)
-    a_shape = param_shape(name, a, "a")
-    shape = a_shape if shape is None else _shape(name, shape, a_shape)
-    a = fnp.asarray(a).astype(dtype)
-    if a_shape != shape:
-        a = fnp.broadcast_to(a, shape)
-    return _gamma_draws(key, a, log_space)
+    shape = broadcast_shape(name, shape, ("a", a))
+    return _gamma_draws(key, fnp.broadcast_to(fnp.asarray(a).astype(dtype), shape), log_space)
 
 
 @public
@@ -105,8 +101,7 @@ def beta(key, a, b, shape=None, dtype=None):
     their maximum so that small a and b keep their precision; differentiable in a and b."""
     key = check_key("beta", key)
     dtype = _float_dtype("beta", dtype)
-    a_shape, b_shape = param_shape("beta", a, "a"), param_shape("beta", b, "b")
-    shape = np.broadcast_shapes(a_shape, b_shape) if shape is None else _shape("beta", shape, a_shape, b_shape)
+    shape = broadcast_shape("beta", shape, ("a", a), ("b", b))
     key_a, key_b = split(key)
     a = fnp.broadcast_to(fnp.asarray(a).astype(dtype), shape)
     b = fnp.broadcast_to(fnp.asarray(b).astype(dtype), shape)
@@ -127,7 +122,8 @@ def dirichlet(key, alpha, shape=None, dtype=None):
     alpha_shape = param_shape("dirichlet", alpha, "alpha")
     if len(alpha_shape) < 1:
         raise ValueError(at_user_line(f"dirichlet requires alpha.ndim >= 1, got alpha.ndim == {len(alpha_shape)}"))
-    shape = alpha_shape[:-1] if shape is None else _shape("dirichlet", shape, alpha_shape[:-1])
+    shape = alpha_shape[:-1] if shape is None else checked_batch_shape("dirichlet", shape,
+                                                                       [("alpha.shape[:-1]", alpha_shape[:-1])])
     alpha = fnp.broadcast_to(fnp.asarray(alpha).astype(dtype), shape + alpha_shape[-1:])
     log_gammas = _gamma_draws(key, alpha, True)
     from ftrans.nn import softmax  # ftrans.nn's initializers import ftrans.random

@@ -54,13 +54,29 @@ def broadcast_shape(name, shape, *params):
     """JAX's _check_broadcast_shapes: the parameters' broadcast shape where `shape` is None, else
     `shape`, checked against theirs; `params` are (argument name, value) pairs."""
     param_shapes = [param_shape(name, value, what) for what, value in params]
+    return checked_batch_shape(name, shape, [(what, s) for (what, _), s in zip(params, param_shapes)])
+
+
+def checked_batch_shape(name, shape, named_shapes):
+    """The broadcast of the (argument name, shape) pairs where `shape` is None, else `shape`, which
+    broadcasting them with must give: a ValueError naming the arguments and their shapes otherwise."""
+    names = ", ".join(f"{what} {s}" for what, s in named_shapes)
+    shapes = [s for _, s in named_shapes]
     if shape is None:
         try:
-            return np.broadcast_shapes(*param_shapes)
+            return np.broadcast_shapes(*shapes)
         except ValueError:
-            names = ", ".join(f"{what} {s}" for (what, _), s in zip(params, param_shapes))
             raise ValueError(at_user_line(f"{name}: the parameter shapes ({names}) do not broadcast")) from None
-    return _shape(name, shape, *param_shapes)
+    shape = shape_tuple(shape, name)
+    try:
+        broadcast = np.broadcast_shapes(shape, *shapes)
+    except ValueError:
+        broadcast = None
+    if broadcast != shape:
+        raise ValueError(at_user_line(f"{name}: the parameter shapes ({names}) must be broadcast-compatible with "
+                                      f"the shape argument, and broadcasting them with it must give it, got shape "
+                                      f"{shape}"))
+    return shape
 
 
 def check_safe_to_cast(name, dtype, *params):

@@ -12,7 +12,7 @@ from ftrans.numpy._core import shape_tuple
 from ftrans.random._keys import check_key, split
 from ftrans.random._public import public_returning_arrays as public
 from ftrans.random._samplers import (FLOAT64, _float_dtype, _normal, _shape, _uniform, broadcast_shape,
-                                     check_safe_to_cast, exponential, param_shape, rademacher)
+                                     check_safe_to_cast, checked_batch_shape, exponential, param_shape, rademacher)
 from ir.errors import at_user_line
 
 
@@ -46,14 +46,8 @@ def multivariate_normal(key, mean, cov, shape=None, dtype=None, method="cholesky
     if cov_shape[-2:] != (n, n):
         raise ValueError(at_user_line(f"multivariate_normal requires cov.shape == (..., n, n) for n={n} "
                                       f"(mean.shape[-1]), but got cov.shape == {cov_shape}"))
-    if shape is None:
-        try:
-            shape = np.broadcast_shapes(mean_shape[:-1], cov_shape[:-2])
-        except ValueError:
-            raise ValueError(at_user_line(f"multivariate_normal: the batch shapes of mean {mean_shape[:-1]} and "
-                                          f"cov {cov_shape[:-2]} do not broadcast")) from None
-    else:
-        shape = _shape("multivariate_normal", shape, mean_shape[:-1], cov_shape[:-2])
+    shape = checked_batch_shape("multivariate_normal", shape, [("mean.shape[:-1]", mean_shape[:-1]),
+                                                               ("cov.shape[:-2]", cov_shape[:-2])])
     if method == "svd":
         u, s, _ = fnp.linalg.svd(cov)
         factor = u * fnp.sqrt(s[..., None, :])
