@@ -86,3 +86,15 @@ def binomial_pmf(n, p, k):
     k = np.asarray(k, np.float64)
     log_choose = math.lgamma(n + 1) - _lgamma(k + 1) - _lgamma(n - k + 1)
     return np.exp(log_choose + k * math.log(p) + (n - k) * math.log1p(-p))
+
+
+def gamma_quantile(a, u):
+    """The x with P(a, x) = u, by bisection on log x: 200 halvings of [-750, log(a + 20 sqrt(a) + 40)]
+    (P is 1 to double precision at the top) leave an interval far below an ulp of log x."""
+    u = np.asarray(u, np.float64)
+    lo, hi = np.full_like(u, -750.0), np.full_like(u, math.log(a + 20 * math.sqrt(a) + 40))
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        below = gamma_cdf(a, log_x=mid) < u
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    return np.exp((lo + hi) / 2)

@@ -15,7 +15,9 @@ import math
 import numpy as np
 
 import ftrans.numpy as fnp
+from ftrans import lax
 from ftrans._control_flow import while_loop
+from ftrans._custom_derivatives import custom_jvp
 from ftrans._vmap import vmap
 from ftrans.numpy._core import aval_of
 from ftrans.random._keys import check_key, split
@@ -72,6 +74,23 @@ def _gamma_draws(key, a, log_space):
     keys = split(key, n)
     draws = vmap(lambda k, alpha: _gamma_one(k, alpha, log_space))(keys, fnp.reshape(a, (n,)))
     return fnp.reshape(draws, shape)
+
+
+_gamma_draws = custom_jvp(_gamma_draws, nondiff_argnums=(2,))
+
+
+@_gamma_draws.defjvp
+def _gamma_draws_jvp(log_space, primals, tangents):
+    """d(draw)/da at a fixed key, by implicit differentiation of the gamma CDF (JAX's _gamma_grad):
+    the draw x solves P(a, x) = u for a fixed u, so dx/da = -(dP/da) / (dP/dx) = random_gamma_grad(a, x)."""
+    key, a = primals
+    _, a_dot = tangents
+    draws = _gamma_draws(key, a, log_space)
+    if log_space:  # d log x = dx / x, with x = exp(log x) kept above 0 where it underflows
+        x = fnp.exp(draws)
+        x = fnp.where(x == 0, np.finfo(aval_of(x).dtype).tiny, x)
+        return draws, a_dot * (lax.random_gamma_grad(a, x) / x)
+    return draws, a_dot * lax.random_gamma_grad(a, draws)
 
 
 def _gamma(name, key, a, shape, dtype, log_space):
