@@ -287,7 +287,7 @@ def test_reference_cdfs_agree_with_scipy():
     np.testing.assert_allclose(R.beta_cdf(5.0, 1.5, np.array([0.2, 0.7, 0.999])),
                                [7.9066357444397637e-04, 2.9180564480614557e-01, 9.9971533794914713e-01], rtol=1e-13)
     x = np.array([1e-30, 0.02, 1.0, 9.0])
-    np.testing.assert_allclose(R.gamma_quantile(0.3, R.gamma_cdf(0.3, x)), x, rtol=1e-11)
+    np.testing.assert_allclose(R.gamma_quantile(0.3, R.gamma_cdf(0.3, x)), x, rtol=1e-9)  # 1 - u = 5e-5 at 9
 
 
 def _gamma_fn(x):
