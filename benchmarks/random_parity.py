@@ -31,7 +31,7 @@ from random_cases import CASES, SEED, ULPS  # noqa: E402  (the cases tests/test_
 GAMMA_AND_REJECTION_SAMPLERS = ("gamma", "loggamma", "beta", "dirichlet", "poisson", "multivariate_normal",
                                 "chisquare", "t", "f", "generalized_normal", "ball", "binomial", "geometric",
                                 "weibull_min", "pareto", "maxwell", "double_sided_maxwell", "rayleigh", "wald",
-                                "triangular", "lognormal")
+                                "triangular", "lognormal", "orthogonal")
 
 
 def ftrans_values():

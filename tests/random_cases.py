@@ -106,6 +106,9 @@ CASES = {
     "wald": lambda r, xp, k: r.wald(k, 1.5, (5,)),
     "triangular": lambda r, xp, k: r.triangular(k, 0.0, 0.3, 1.0, (5,)),
     "lognormal": lambda r, xp, k: r.lognormal(k, 0.5, (5,)),
+    "orthogonal": lambda r, xp, k: r.orthogonal(k, 3),
+    "orthogonal batch f32": lambda r, xp, k: r.orthogonal(k, 2, (2,), F32),
+    "orthogonal wide": lambda r, xp, k: r.orthogonal(k, 2, (), None, 4),
 }
 
 # float results that go through a transcendental function (log, tan, erf_inv): libm's and XLA's may
@@ -120,6 +123,9 @@ SAMPLERS_ON_TRANSCENDENTALS = ("gamma", "loggamma", "beta", "dirichlet", "multiv
 ULPS = {name: 4 for name in CASES if any(w in name for w in ("exponential", "gumbel", "laplace", "logistic",
                                                               "cauchy", "normal"))}
 ULPS.update({name: 8 for name in CASES if name.split()[0] in SAMPLERS_ON_TRANSCENDENTALS})
+# orthogonal is Q of a QR: LAPACK's Householder steps (ftrans's) round otherwise than XLA's (up to 32 ulps
+# of float32 here); the signs, Mezzadri's correction, are the same, so the matrices are
+ULPS.update({name: 64 for name in CASES if name.startswith("orthogonal")})
 
 
 SEED = 1701
@@ -279,4 +285,16 @@ EXPECTED = {
  0.2544892042710871 , 0.780798479708678  ], 'float64'),
     'lognormal': ([0.6236963961954465 , 0.35755408957534374, 0.32895038546687405,
  0.674969721864688  , 2.102214435567503  ], 'float64'),
+    'orthogonal': ([[-0.5604626567404933 , -0.8275121070943756 , -0.03324639847583764],
+ [-0.466669702303962  ,  0.2823957918215245 ,  0.8381360305541252 ],
+ [ 0.6841790696527622 , -0.4852590332736945 ,  0.5444471244072836 ]], 'float64'),
+    'orthogonal batch f32': ([[[-0.65378594,  0.75667953],
+  [-0.75667953, -0.65378594]],
+
+ [[-0.00754869,  0.9999715 ],
+  [-0.9999715 , -0.00754869]]], 'float32'),
+    'orthogonal wide': ([[-0.30840274062122863, -0.726335938892514  ,  0.4853730939859316 ,
+   0.3764794988906697 ],
+ [-0.5665429456142588 , -0.09746650696648623,  0.12177460601529089,
+  -0.8091355363128554 ]], 'float64'),
 }

@@ -428,6 +428,24 @@ def test_multivariate_normal_of_a_singular_cov():
         assert abs(np.var(x[:, 0]) - 1) < 5 * math.sqrt(2 / 1000)
 
 
+def test_orthogonal_is_haar_on_o2_and_orthonormal():
+    n_draws = 20_000
+    q = np.asarray(random.orthogonal(random.PRNGKey(0), 2, (n_draws,)))
+    assert q.shape == (n_draws, 2, 2)
+    np.testing.assert_allclose(np.einsum("bji,bjk->bik", q, q), np.broadcast_to(np.eye(2), q.shape), atol=1e-14)
+    # Haar on O(2): the first column's angle is uniform, and det = +1 or -1 equally often
+    angle = np.arctan2(q[:, 1, 0], q[:, 0, 0])
+    assert _ks_statistic(angle, lambda t: np.clip((t + np.pi) / (2 * np.pi), 0, 1)) < _ks_bound(n_draws)
+    assert abs(np.mean(np.sign(np.linalg.det(q)))) < 5 / math.sqrt(n_draws)
+    wide = random.orthogonal(random.PRNGKey(1), 3, (), np.float32, 5)
+    assert wide.shape == (3, 5) and wide.dtype == np.float32
+    np.testing.assert_allclose(wide @ wide.T, np.eye(3), atol=1e-6)  # orthonormal rows
+    tall = random.orthogonal(random.PRNGKey(1), 5, (), None, 3)
+    np.testing.assert_allclose(tall.T @ tall, np.eye(3), atol=1e-14)  # orthonormal columns
+    kernel = ft.nn.initializers.orthogonal(scale=2.0)(random.PRNGKey(2), (4, 6))
+    np.testing.assert_allclose(kernel @ kernel.T, 4 * np.eye(4), atol=1e-13)
+
+
 def _discrete_ks(draws, cdf_at):
     """The Kolmogorov-Smirnov statistic of integer draws against the CDF at the integers (exact pmf
     sums): max over k of |F_n(k) - F(k)|, conservative for a discrete law."""
@@ -549,6 +567,8 @@ def test_bad_arguments_of_the_new_samplers_name_them():
         random.t(key, np.ones(2), dtype=np.float32)
     with pytest.raises(TypeError, match="ball: d must be an integer"):
         random.ball(key, 2.5)
+    with pytest.raises(TypeError, match="orthogonal: m must be an integer"):
+        random.orthogonal(key, 3, m=2.0)
     with pytest.raises(TypeError, match="uint32"):
         random.gamma(np.zeros(2), 1.0)
 

@@ -7,16 +7,16 @@ from ftrans.random._samplers import (bernoulli, categorical, cauchy, exponential
 from ftrans.random._gamma import (ball, beta, chisquare, dirichlet, f, gamma, generalized_normal, loggamma,
                                   t)
 from ftrans.random._counts import binomial, geometric, poisson
-from ftrans.random._transformed import (double_sided_maxwell, lognormal, maxwell, multivariate_normal, pareto,
-                                        rayleigh, triangular, wald, weibull_min)
+from ftrans.random._transformed import (double_sided_maxwell, lognormal, maxwell, multivariate_normal, orthogonal,
+                                        pareto, rayleigh, triangular, wald, weibull_min)
 from ftrans._unavailable import missing_name_hook as _missing_name_hook
 
 __all__ = ["PRNGKey", "bernoulli", "bits", "categorical", "cauchy", "choice", "exponential", "fold_in", "gumbel", "key",
            "key_data", "laplace", "logistic", "normal", "permutation", "rademacher", "randint", "shuffle", "split",
            "threefry_2x32", "truncated_normal", "uniform", "wrap_key_data"]
 __all__ += ["ball", "beta", "binomial", "chisquare", "dirichlet", "double_sided_maxwell", "f", "gamma",
-            "generalized_normal", "geometric", "loggamma", "lognormal", "maxwell", "multivariate_normal", "pareto",
-            "poisson", "rayleigh", "t", "triangular", "wald", "weibull_min"]
+            "generalized_normal", "geometric", "loggamma", "lognormal", "maxwell", "multivariate_normal", "orthogonal",
+            "pareto", "poisson", "rayleigh", "t", "triangular", "wald", "weibull_min"]
 
 
 __getattr__ = _missing_name_hook(__name__)  # a JAX name not ported yet says so

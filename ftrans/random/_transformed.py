@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 import ftrans.numpy as fnp
-from ftrans.numpy._core import shape_tuple
+from ftrans.numpy._core import shape_tuple, static_int
 from ftrans.random._keys import check_key, split
 from ftrans.random._public import public_returning_arrays as public
 from ftrans.random._samplers import (FLOAT64, _float_dtype, _normal, _shape, _uniform, broadcast_shape,
@@ -164,3 +164,22 @@ def double_sided_maxwell(key, loc, scale, shape=(), dtype=None):
     random_sign = rademacher(rademacher_key, shape, dtype)
     return random_sign * maxwell_rvs * scale + loc
 
+
+
+@public
+def orthogonal(key, n, shape=(), dtype=None, m=None):
+    """Matrices uniform on the orthogonal group O(n) (with m: n x m with orthonormal rows or columns),
+    as `jax.random.orthogonal`: Q of the QR of a normal draw, its columns' signs set by R's diagonal
+    (Mezzadri's correction, so that Q is Haar-distributed); the result has shape (*shape, n, m)."""
+    key = check_key("orthogonal", key)
+    dtype = _float_dtype("orthogonal", dtype)
+    shape = _shape("orthogonal", shape)
+    n = static_int(n, "orthogonal", "n")
+    m = n if m is None else static_int(m, "orthogonal", "m")
+    if n < 0 or m < 0:
+        raise ValueError(at_user_line(f"orthogonal: n and m must be nonnegative, got n={n}, m={m}"))
+    z = _normal(key, (*shape, max(n, m), min(n, m)), dtype)
+    q, r = fnp.linalg.qr(z)
+    d = fnp.diagonal(r, axis1=-2, axis2=-1)
+    x = q * fnp.expand_dims(fnp.sign(d), -2)
+    return fnp.swapaxes(x, -1, -2) if n < m else x
