@@ -19,12 +19,11 @@ from ftrans import lax
 from ftrans._control_flow import while_loop
 from ftrans._custom_derivatives import custom_jvp
 from ftrans._vmap import vmap
-from ftrans.numpy._core import aval_of
+from ftrans.numpy._core import aval_of, static_int
 from ftrans.random._keys import check_key, split
 from ftrans.random._public import public_returning_arrays as public
 from ftrans.random._samplers import (_float_dtype, _normal, _shape, _uniform, broadcast_shape, check_safe_to_cast,
                                      checked_batch_shape, exponential, normal, param_shape, rademacher)
-from ftrans.numpy._core import static_int
 from ir.errors import at_user_line
 
 
