@@ -714,6 +714,9 @@ def test_grad_of_beta_is_the_chain_rule_of_its_gammas():
     _, dx = ft.jvp(lambda a: random.beta(key, a, b), (a,), (np.ones(3),))
     np.testing.assert_allclose(dx, ga * dlog_ga * gb / (ga + gb) ** 2, rtol=1e-10)
     np.testing.assert_allclose(ft.jit(ft.grad(lambda a: fnp.sum(random.beta(key, a, b))))(a), dx, rtol=1e-12)
+    alpha = np.array([0.2, 1.0, 3.0])  # forward and reverse mode agree through dirichlet's softmax of loggammas
+    dirichlet = lambda alpha: random.dirichlet(key, alpha)  # noqa: E731
+    np.testing.assert_allclose(ft.jacrev(dirichlet)(alpha), ft.jacfwd(dirichlet)(alpha), rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize("method", ["cholesky", "eigh", "svd"])

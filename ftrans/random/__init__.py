@@ -1,5 +1,8 @@
 """Random numbers with JAX's keys and bits (Threefry-2x32): `ft.random.uniform(key, shape)` gives the
-numbers `jax.random.uniform` gives for the same key, shape and dtype (JAX with 64-bit types on)."""
+numbers `jax.random.uniform` gives for the same key, shape and dtype (JAX with 64-bit types on).
+The samplers built on rejection loops and gamma draws (gamma, beta, dirichlet, poisson, binomial, ...)
+and multivariate_normal run JAX's algorithms step for step, so they give its draws too, to the last
+places of the transcendental functions involved (tests/random_cases.py)."""
 from ftrans.random._keys import PRNGKey, bits, fold_in, key, key_data, split, threefry_2x32, wrap_key_data
 from ftrans.random._permutations import choice, permutation, shuffle
 from ftrans.random._samplers import (bernoulli, categorical, cauchy, exponential, gumbel, laplace, logistic, normal,
