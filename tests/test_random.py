@@ -565,6 +565,10 @@ def test_bad_arguments_of_the_new_samplers_name_them():
         random.multivariate_normal(key, np.zeros((2, 2)), np.ones((3, 2, 2)))
     with pytest.raises(ValueError, match="cannot safely cast argument df of type float64 to float32"):
         random.t(key, np.ones(2), dtype=np.float32)
+    with pytest.raises(ValueError, match="cannot safely cast argument sigma of type float64 to float32"):
+        random.lognormal(key, np.float64(1.0), dtype=np.float32)  # a NumPy scalar is not weak, as in JAX
+    assert random.t(key, np.int64(3), dtype=np.float32).dtype == np.float32  # integers convert to any float
+    assert random.lognormal(key, 0.5, dtype=np.float16).dtype == np.float16  # a Python float is weak
     with pytest.raises(TypeError, match="ball: d must be an integer"):
         random.ball(key, 2.5)
     with pytest.raises(TypeError, match="orthogonal: m must be an integer"):

@@ -80,11 +80,12 @@ def checked_batch_shape(name, shape, named_shapes):
 
 
 def check_safe_to_cast(name, dtype, *params):
-    """JAX's _check_all_safe_to_cast: an array parameter (not a Python scalar) whose dtype does not
-    convert to `dtype` without loss is an error naming it."""
+    """JAX's _check_all_safe_to_cast: a float parameter (an array or NumPy scalar, not a Python float)
+    wider than `dtype` is an error naming it. As in JAX's promotion lattice, where integers and bools
+    sit below every float, an integer parameter converts to any float dtype."""
     for what, value in params:
         aval = aval_of(value, f"{name} ({what})")
-        if aval.weak_type or isinstance(value, (bool, int, float)):
+        if aval.weak_type or type(value) in (bool, int, float) or aval.dtype.kind in "biu":
             continue
         if np.promote_types(aval.dtype, dtype) != dtype:
             raise ValueError(at_user_line(f"In arguments to {name}, cannot safely cast argument {what} of type "
