@@ -6,7 +6,11 @@ difference in ulps for floats (0 means bit for bit).
     PYTHONPATH=. python benchmarks/random_parity.py --literals # print JAX's values for tests/test_random.py
 
 Each case (tests/random_cases.py) is a function of (random module, numpy module, key), written once
-for both libraries; `--literals` prints JAX's results as the EXPECTED table of that file.
+for both libraries; `--literals` prints JAX's results as the EXPECTED table of that file. A float
+case within its ULPS bound (random_cases.ULPS: the last places of transcendental functions) is the
+same draw; a sampler whose cases all are gives "the same draws", one with a case beyond the bound
+or a different integer "distribution only" (issue 17 asks for the same bits of the rejection and
+gamma-based samplers only where it falls out).
 """
 from __future__ import annotations
 
@@ -20,7 +24,14 @@ import ftrans.numpy as fnp
 import ftrans.random as frandom
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from random_cases import CASES, SEED  # noqa: E402  (the cases tests/test_random.py checks)
+from random_cases import CASES, SEED, ULPS  # noqa: E402  (the cases tests/test_random.py checks)
+
+
+# issue 17 asks the same distribution of these, and the same bits where it falls out
+GAMMA_AND_REJECTION_SAMPLERS = ("gamma", "loggamma", "beta", "dirichlet", "poisson", "multivariate_normal",
+                                "chisquare", "t", "f", "generalized_normal", "ball", "binomial", "geometric",
+                                "weibull_min", "pareto", "maxwell", "double_sided_maxwell", "rayleigh", "wald",
+                                "triangular", "lognormal", "orthogonal")
 
 
 def ftrans_values():
@@ -52,6 +63,7 @@ def compare():
         return 0
     ours = ftrans_values()
     bad = close = 0
+    differing = set()
     for name in CASES:
         a, b = ours[name], theirs[name]
         if a.shape != b.shape or a.dtype != b.dtype:
@@ -59,16 +71,23 @@ def compare():
             bad += 1
         elif not np.array_equal(a, b, equal_nan=True):
             apart = ulps(a, b)
-            if a.dtype.kind == "f" and apart <= 4:  # a transcendental function's last place (libm vs XLA)
+            if a.dtype.kind == "f" and apart <= ULPS.get(name, 0):  # a transcendental function's last place
                 print(f"within {apart:g} ulps: {name}")
                 close += 1
+            elif name.split()[0] in GAMMA_AND_REJECTION_SAMPLERS:
+                print(f"distribution only {name}: max {apart} ulps\n  ftrans {a!r}\n  jax    {b!r}")
+                differing.add(name.split()[0])
             else:
                 print(f"MISMATCH {name}: max {apart} ulps\n  ftrans {a!r}\n  jax    {b!r}")
                 bad += 1
+    for sampler in GAMMA_AND_REJECTION_SAMPLERS:
+        cases = [n for n in CASES if n.split()[0] == sampler]
+        verdict = "distribution only" if sampler in differing else "the same draws"
+        print(f"{sampler}: {verdict} ({len(cases)} cases)")
     # jit and vmap of the same calls give the same bits
     key = frandom.PRNGKey(SEED)
     keys = frandom.split(key, 3)
-    for name in ("uniform f64", "randint", "gumbel", "split"):
+    for name in ("uniform f64", "randint", "gumbel", "split", "gamma small a", "poisson large", "binomial large"):
         case = CASES[name]
         if not np.array_equal(ft.jit(lambda k, c=case: c(frandom, fnp, k))(key), ours[name]):
             print(f"MISMATCH jit {name}")
@@ -78,9 +97,9 @@ def compare():
         if not np.array_equal(batched, looped):
             print(f"MISMATCH vmap {name}")
             bad += 1
-    exact = len(CASES) - bad - close
+    exact = len(CASES) - bad - close - sum(n.split()[0] in differing for n in CASES)
     print(f"{len(CASES)} cases against jax {__import__('jax').__version__}: {exact} bit for bit, "
-          f"{close} within 4 ulps, {bad} mismatches")
+          f"{close} within their ulps bound, {len(differing)} samplers distribution only, {bad} mismatches")
     return bad
 
 

@@ -41,7 +41,8 @@ __all__ = ["ConvDimensionNumbers", "abs", "add", "argmax", "argmin", "associativ
            "top_k", "transpose", "zeros_like_array"]
 __all__ += ["while_loop"]
 __all__ += ["cummax", "cummin", "cumprod", "cumsum", "sort", "sort_key_val"]
-__all__ += ["digamma", "erf", "erf_inv", "erfc", "lgamma", "polygamma"]
+__all__ += ["betainc", "digamma", "erf", "erf_inv", "erfc", "igamma", "igamma_grad_a", "igammac", "lgamma",
+            "polygamma", "random_gamma_grad"]
 __all__ += ["shift_left", "shift_right_logical"]
 __all__ += ["all_gather", "all_to_all", "axis_index", "pmax", "pmean", "pmin", "ppermute", "psum",
             "psum_scatter"]
@@ -600,6 +601,45 @@ def polygamma(m, x):
     if m > special.MAX_POLYGAMMA_ORDER:
         raise ValueError(at_user_line(f"polygamma: m={m} is above the largest order, {special.MAX_POLYGAMMA_ORDER}"))
     return _float_unary("polygamma", lambda v: special.polygamma(v, m), x)
+
+
+def _float_nary(name, binder, *args):
+    """`binder` on the operands promoted together (as jnp promotes) to a float dtype, broadcast to one shape."""
+    args, dtype, weak = operands(name, *args)
+    target = inexact_dtype(dtype, weak)
+    if target.kind != "f":
+        raise TypeError(at_user_line(f"{name} needs real operands, got {dtype.name}"))
+    return binder(*(convert(v, target, weak) if aval_of(v).dtype != target else v for v in args))
+
+
+@api_boundary
+def igamma(a, x):
+    """The regularized lower incomplete gamma function P(a, x) = gamma(a, x) / Gamma(a)."""
+    return _float_nary("igamma", special.igamma, a, x)
+
+
+@api_boundary
+def igammac(a, x):
+    """The regularized upper incomplete gamma function Q(a, x) = 1 - P(a, x)."""
+    return _float_nary("igammac", special.igammac, a, x)
+
+
+@api_boundary
+def igamma_grad_a(a, x):
+    """The derivative of igamma(a, x) in a."""
+    return _float_nary("igamma_grad_a", special.igamma_grad_a, a, x)
+
+
+@api_boundary
+def random_gamma_grad(a, x):
+    """The derivative in a of a sample x of Gamma(a, 1): -(dP/da) / (dP/dx), P = igamma(a, x)."""
+    return _float_nary("random_gamma_grad", special.random_gamma_grad, a, x)
+
+
+@api_boundary
+def betainc(a, b, x):
+    """The regularized incomplete beta function I_x(a, b) (differentiable in x only, as JAX's)."""
+    return _float_nary("betainc", special.betainc, a, b, x)
 
 
 def _shift(name, binder, x, y):

@@ -148,13 +148,15 @@ FT_FN double ft_reduce_precision(double x, int e, int m) {
 }
 """
 
-# digamma and polygamma, which CUDA does not have: only kernels that call them include these
+# digamma, polygamma and the incomplete gamma and beta functions, which CUDA does not have: only kernels that call them include these
 SPECIAL_PRELUDE = special.CUDA_HELPERS
+SPECIAL_FUNCTIONS = ("ft_digamma(", "ft_polygamma(", "ft_igamma(", "ft_igammac(", "ft_igamma_grad_a(",
+                     "ft_random_gamma_grad(", "ft_betainc(")
 
 
 def prelude_for(*bodies):
     """The prelude kernels with these bodies need."""
-    if any("ft_digamma(" in body or "ft_polygamma(" in body for body in bodies):
+    if any(name in body for body in bodies for name in SPECIAL_FUNCTIONS):
         return PRELUDE + SPECIAL_PRELUDE
     return PRELUDE
 

@@ -9,6 +9,7 @@ import numpy as np
 SEED = 1701
 
 F32, F64, I32, U8 = np.float32, np.float64, np.int32, np.uint8
+COV = [[2.0, 0.5], [0.5, 1.0]]
 
 CASES = {
     "PRNGKey(0)": lambda r, xp, k: r.PRNGKey(0),
@@ -69,7 +70,63 @@ CASES = {
                                                                    shape=(2, 2), replace=False),
     "categorical batch": lambda r, xp, k: r.categorical(k, xp.array([[0.0, 1.0, 2.0], [2.0, 1.0, 0.0]]), axis=1),
     "categorical axis0": lambda r, xp, k: r.categorical(k, xp.array([[0.0, 1.0, 2.0], [2.0, 1.0, 0.0]]), axis=0),
+    # the samplers built on rejection loops and gamma draws, and closed-form transforms
+    "gamma": lambda r, xp, k: r.gamma(k, 2.5, (6,)),
+    "gamma small a": lambda r, xp, k: r.gamma(k, xp.array([0.1, 0.5, 0.9, 1.0, 3.0, 30.0])),
+    "gamma f32": lambda r, xp, k: r.gamma(k, xp.array([0.3, 4.0]), (3, 2), F32),
+    "gamma int a": lambda r, xp, k: r.gamma(k, 3, (4,)),
+    "loggamma": lambda r, xp, k: r.loggamma(k, xp.array([1e-3, 0.1, 0.5, 2.0, 10.0])),
+    "beta": lambda r, xp, k: r.beta(k, 0.5, xp.array([0.3, 2.0, 5.0])),
+    "beta f32": lambda r, xp, k: r.beta(k, 2.0, 3.0, (4,), F32),
+    "dirichlet": lambda r, xp, k: r.dirichlet(k, xp.array([0.2, 1.0, 3.0]), (2,)),
+    "poisson": lambda r, xp, k: r.poisson(k, 3.0, (8,)),
+    "poisson large": lambda r, xp, k: r.poisson(k, xp.array([0.0, 0.5, 9.9, 10.0, 40.0, 1e4])),
+    "poisson int32": lambda r, xp, k: r.poisson(k, 25.0, (5,), I32),
+    "multivariate_normal": lambda r, xp, k: r.multivariate_normal(k, xp.array([1.0, -1.0]), xp.array(COV), (3,)),
+    "multivariate_normal eigh": lambda r, xp, k: r.multivariate_normal(k, xp.zeros(2), xp.array(COV), (2,),
+                                                                       method="eigh"),
+    "multivariate_normal svd": lambda r, xp, k: r.multivariate_normal(k, xp.zeros(2), xp.array(COV), (2,),
+                                                                      method="svd"),
+    "multivariate_normal batch": lambda r, xp, k: r.multivariate_normal(k, xp.zeros((2, 1, 2), F32),
+                                                                        xp.array([COV, COV], F32)),
+    "chisquare": lambda r, xp, k: r.chisquare(k, 3.0, (5,)),
+    "t": lambda r, xp, k: r.t(k, 4.0, (5,)),
+    "f": lambda r, xp, k: r.f(k, 3.0, 7.0, (5,)),
+    "generalized_normal": lambda r, xp, k: r.generalized_normal(k, 1.5, (5,)),
+    "ball": lambda r, xp, k: r.ball(k, 3, 2, (2,)),
+    "binomial": lambda r, xp, k: r.binomial(k, 10.0, 0.3, (6,)),
+    "binomial large": lambda r, xp, k: r.binomial(k, xp.array([5.0, 100.0, 1000.0, 50.0]),
+                                                  xp.array([0.5, 0.4, 0.9, 0.02])),
+    "geometric": lambda r, xp, k: r.geometric(k, 0.3, (6,)),
+    "weibull_min": lambda r, xp, k: r.weibull_min(k, 2.0, 1.5, (5,)),
+    "pareto": lambda r, xp, k: r.pareto(k, 3.0, (5,)),
+    "maxwell": lambda r, xp, k: r.maxwell(k, (5,)),
+    "double_sided_maxwell": lambda r, xp, k: r.double_sided_maxwell(k, 1.0, 2.0, (5,)),
+    "rayleigh": lambda r, xp, k: r.rayleigh(k, 2.0, (5,)),
+    "wald": lambda r, xp, k: r.wald(k, 1.5, (5,)),
+    "triangular": lambda r, xp, k: r.triangular(k, 0.0, 0.3, 1.0, (5,)),
+    "lognormal": lambda r, xp, k: r.lognormal(k, 0.5, (5,)),
+    "orthogonal": lambda r, xp, k: r.orthogonal(k, 3),
+    "orthogonal batch f32": lambda r, xp, k: r.orthogonal(k, 2, (2,), F32),
+    "orthogonal wide": lambda r, xp, k: r.orthogonal(k, 2, (), None, 4),
 }
+
+# float results that go through a transcendental function (log, tan, erf_inv): libm's and XLA's may
+# differ in the last place (ftrans's erf_inv is not XLA's polynomial: 1 ulp apart at most here), and
+# truncated_normal's erf_inv(erf(.)) doubles that; everything else (keys, bits, uniform floats,
+# integers) is exact. The samplers of SAMPLERS_ON_TRANSCENDENTALS chain several such functions (a
+# gamma draw is d v^3 u^(1/a) of a normal and uniforms; multivariate_normal, ball and wald subtract
+# nearly equal terms), up to 8 ulps apart; the rejection decisions are the same, so are the draws.
+SAMPLERS_ON_TRANSCENDENTALS = ("gamma", "loggamma", "beta", "dirichlet", "multivariate_normal", "chisquare", "t",
+                               "f", "generalized_normal", "ball", "weibull_min", "pareto", "maxwell",
+                               "double_sided_maxwell", "wald", "lognormal")
+ULPS = {name: 4 for name in CASES if any(w in name for w in ("exponential", "gumbel", "laplace", "logistic",
+                                                              "cauchy", "normal"))}
+ULPS.update({name: 8 for name in CASES if name.split()[0] in SAMPLERS_ON_TRANSCENDENTALS})
+# orthogonal is Q of a QR: LAPACK's Householder steps (ftrans's) round otherwise than XLA's (up to 32 ulps
+# of float32 here); the signs, Mezzadri's correction, are the same, so the matrices are
+ULPS.update({name: 64 for name in CASES if name.startswith("orthogonal")})
+
 
 SEED = 1701
 
@@ -169,4 +226,75 @@ EXPECTED = {
  [1, 0]], 'int32'),
     'categorical batch': ([2, 1], 'int64'),
     'categorical axis0': ([1, 1, 1], 'int64'),
+    'gamma': ([7.015903916898973 , 2.4303270460965303, 0.5848811962123657,
+ 3.953828796078213 , 1.5310761628230998, 1.294489077208795 ], 'float64'),
+    'gamma small a': ([ 1.0905935364833088 ,  0.10526475862250921,  0.25057619124576447,
+  1.8302614304952585 ,  1.9536366111933596 , 26.031674734838766  ], 'float64'),
+    'gamma f32': ([[2.8297323e-01, 1.5889632e+00],
+ [4.6480361e-01, 7.1154795e+00],
+ [6.4201093e-05, 3.9585898e+00]], 'float32'),
+    'gamma int a': ([7.833288127611466 , 2.9580620815038765, 0.8428100685874673,
+ 4.609363638534821 ], 'float64'),
+    'loggamma': ([-140.6254863937069   ,  -12.879391468581497 ,   -2.214548950219511 ,
+    1.187763502415241 ,    2.1092950862418607], 'float64'),
+    'beta': ([0.8363441214714896 , 0.4327621992538759 , 0.09559775772834689], 'float64'),
+    'beta f32': ([0.5709594 , 0.45138177, 0.15905884, 0.13908362], 'float32'),
+    'dirichlet': ([[0.5822678162263485 , 0.2056804298380775 , 0.21205175393557396],
+ [0.18489130595222794, 0.13870454450764172, 0.6764041495401304 ]], 'float64'),
+    'poisson': ([2, 4, 3, 2, 4, 5, 2, 4], 'int64'),
+    'poisson large': ([    0,     0,     9,     8,    47, 10016], 'int64'),
+    'poisson int32': ([20, 27, 35, 22, 30], 'int32'),
+    'multivariate_normal': ([[-0.335276612056568  , -3.2579077739864393 ],
+ [-2.1447820137580282 , -2.521594775701466  ],
+ [ 3.1014966962207886 ,  0.19065395031423482]], 'float64'),
+    'multivariate_normal eigh': ([[2.501503054274019 , 1.9461708612942643],
+ [0.3213173791663715, 2.276317972175713 ]], 'float64'),
+    'multivariate_normal svd': ([[ 1.9968544922603502, -1.155375123304304 ],
+ [ 3.3200227371339817,  0.6174742149841788]], 'float64'),
+    'multivariate_normal batch': ([[[-0.91533715 ,  0.06642094 ],
+  [-1.0593941  , -1.3568158  ]],
+
+ [[-0.016544932,  1.6270322  ],
+  [-2.1916955  , -1.5616577  ]]], 'float32'),
+    'chisquare': ([10.545898757295783 ,  2.7257120940239616,  0.3242578504151174,
+  5.156565238267262 ,  1.4383200760090817], 'float64'),
+    't': ([-0.8358285518389369 , -0.22333043069538022,  1.950714183708308  ,
+  0.07546243221834677, -0.8770564896361669 ], 'float64'),
+    'f': ([1.409712666227781  , 0.7444239904560244 , 0.5527926673738828 ,
+ 1.3488817135589886 , 0.15620846395242288], 'float64'),
+    'generalized_normal': ([-0.9451303135100438, -1.3825375469978727,  0.8186392270776388,
+ -2.0274102710757735,  0.2622250654015994], 'float64'),
+    'ball': ([[ 0.2258438052268872  , -0.013977114511940739, -0.5908248404469882  ],
+ [ 0.4468614676175222  ,  0.5281805363391469  , -0.07062161665392715 ]], 'float64'),
+    'binomial': ([1., 1., 5., 2., 1., 4.], 'float64'),
+    'binomial large': ([  4.,  44., 902.,   2.], 'float64'),
+    'geometric': ([ 5, 11, 13,  5,  1,  1], 'int64'),
+    'weibull_min': ([0.6595857847765567 , 0.1475857050376564 , 0.11154182747317114,
+ 0.7792343933650453 , 3.857706751250766  ], 'float64'),
+    'pareto': ([1.0651660593874297, 1.0067042771293597, 1.004399912776018 ,
+ 1.0844418959257567, 2.4423260333121504], 'float64'),
+    'maxwell': ([3.172900826362099 , 1.8253877645794943, 3.0556679138713143,
+ 0.7627846531619663, 1.072777459819549 ], 'float64'),
+    'double_sided_maxwell': ([-3.006943965980783 , -0.1274277769349037,  2.190629058930724 ,
+ -2.425609788346344 ,  3.5006409169958044], 'float64'),
+    'rayleigh': ([3.7492800231424335, 5.5998187215918716, 5.889877670274088 ,
+ 3.502023326239534 , 0.7542487623567247], 'float64'),
+    'wald': ([4.984970589516632  , 1.943952066955773  , 0.24323469864528557,
+ 1.7055357882490718 , 0.8284281403661492 ], 'float64'),
+    'triangular': ([0.22751134006157894, 0.07716112512549796, 0.06265244401179708,
+ 0.2544892042710871 , 0.780798479708678  ], 'float64'),
+    'lognormal': ([0.6236963961954465 , 0.35755408957534374, 0.32895038546687405,
+ 0.674969721864688  , 2.102214435567503  ], 'float64'),
+    'orthogonal': ([[-0.5604626567404933 , -0.8275121070943756 , -0.03324639847583764],
+ [-0.466669702303962  ,  0.2823957918215245 ,  0.8381360305541252 ],
+ [ 0.6841790696527622 , -0.4852590332736945 ,  0.5444471244072836 ]], 'float64'),
+    'orthogonal batch f32': ([[[-0.65378594,  0.75667953],
+  [-0.75667953, -0.65378594]],
+
+ [[-0.00754869,  0.9999715 ],
+  [-0.9999715 , -0.00754869]]], 'float32'),
+    'orthogonal wide': ([[-0.30840274062122863, -0.726335938892514  ,  0.4853730939859316 ,
+   0.3764794988906697 ],
+ [-0.5665429456142588 , -0.09746650696648623,  0.12177460601529089,
+  -0.8091355363128554 ]], 'float64'),
 }

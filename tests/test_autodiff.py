@@ -46,6 +46,13 @@ DIFFERENTIABLE = {
     "erf_inv": (ft.lax.erf_inv, dict(min_value=-0.8, max_value=0.8), 1),
     "lgamma": (ft.lax.lgamma, positive, 1), "digamma": (ft.lax.digamma, positive, 1),
     "polygamma": (lambda x: ft.lax.polygamma(2, x), positive, 1),
+    # the incomplete gamma and beta functions, order 2 in x (tests/test_scipy.py checks order 1 in a and b
+    # where they are differentiable); x * 2 spans the series (x < a) and the continued fraction
+    "igamma": (lambda x: ft.lax.igamma(1.7, x * 2.0), positive, 1),
+    "igammac": (lambda x: ft.lax.igammac(0.6, x * 3.0), positive, 1),
+    "igamma_grad_a": (lambda x: ft.lax.igamma_grad_a(1.7, x * 2.0), positive, 1),
+    "random_gamma_grad": (lambda x: ft.lax.random_gamma_grad(1.7, x * 2.0), positive, 1),
+    "regularized_incomplete_beta": (lambda x: ft.lax.betainc(1.5, 2.5, x / 2.5), positive, 1),
     # the decompositions, of a 3x3 matrix moved along a curve by x (tests/matrix_cases.py)
     **{name: (fun, anywhere, nargs) for name, (fun, nargs) in matrix_cases.FUNCTIONS.items()},
     "integer_pow": (lambda x: x ** 3 + x ** -2 + x ** 2, positive, 1),

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 import ftrans as ft
 import ftrans.numpy as fnp
+import special_reference
 from conftest import jit_for
 from ftrans import lax
 
@@ -120,6 +121,12 @@ def positive(*shape):
     return lambda rng, dtype: (rng.uniform(0.5, 2.0, shape).astype(dtype),)
 
 
+def _gamma_operands(rng, dtype):
+    """(a, x): x on both sides of a (P's series and Q's continued fraction)."""
+    a = rng.uniform(0.5, 5, 4)
+    return a.astype(dtype), (a * rng.uniform(0.2, 3, 4)).astype(dtype)
+
+
 def ints(*shapes, lo=-5, hi=6):
     return lambda rng, dtype: tuple(rng.integers(lo, hi, s).astype(np.int64) for s in shapes)
 
@@ -157,6 +164,16 @@ ROWS = {
     "ceil": Row(lax.ceil, normal(3), np.ceil),
     "square": Row(lax.square, normal(3), np.square, (0,)),
     "atan2": Row(lax.atan2, normals((4,), (4,)), np.arctan2, (0, 1)),
+    # the incomplete gamma and beta functions against mpmath (tests/special_reference.py), differentiated
+    # to order 2 in x (their derivatives in a: tests/test_scipy.py)
+    "igamma": Row(lax.igamma, _gamma_operands, special_reference.gammainc, (1,)),
+    "igammac": Row(lax.igammac, _gamma_operands, special_reference.gammaincc, (1,)),
+    "igamma_grad_a": Row(lax.igamma_grad_a, _gamma_operands, special_reference.gammainc_grad_a, (1,)),
+    "random_gamma_grad": Row(lax.random_gamma_grad, _gamma_operands, special_reference.random_gamma_grad, (1,)),
+    "betainc": Row(lax.betainc, lambda rng, dtype: (rng.uniform(0.5, 5, 4).astype(dtype),
+                                                    rng.uniform(0.5, 5, 4).astype(dtype),
+                                                    rng.uniform(0.05, 0.95, 4).astype(dtype)),
+                   special_reference.betainc, (2,)),
     "rem": Row(lax.rem, lambda rng, dtype: (rng.standard_normal(4).astype(dtype) * 3,
                                             rng.uniform(0.5, 2, 4).astype(dtype)), np.fmod, (0,)),
     "round": Row(lax.round, lambda rng, dtype: ((rng.standard_normal(6) * 4).astype(dtype),),

@@ -410,6 +410,16 @@ def _fft_case(kind):
 
 
 _positive = dict(lo=0.2, hi=2.0)
+
+
+def _ternary_incomplete_beta(draw):
+    """a, b and x of one shape, or some of them rank-0."""
+    shape = _shape(draw)
+    shapes = [draw(st.sampled_from([(), shape])) for _ in range(3)]
+    return _bind("regularized_incomplete_beta"), [_floats(shapes[0], 0.2, 6.0), _floats(shapes[1], 0.2, 6.0),
+                                                  _floats(shapes[2], 0.0, 1.0)]
+
+
 def _pure_callback(draw):
     """sin(x) * y computed by Python, under each vmap_method (one call per example, or one call on
     whole batches whose unbatched operands get a leading axis of 1 or of the batch size)."""
@@ -452,6 +462,9 @@ CASES = {
     "triangular_solve": _triangular_solve,
     **{name: _unary(name, **_positive) for name in ["lgamma", "digamma"]},
     "polygamma": _unary("polygamma", m=2, **_positive),
+    **{name: _binary(name, values=lambda s: _floats(s, 0.2, 6.0))
+       for name in ("igamma", "igammac", "igamma_grad_a", "random_gamma_grad")},
+    "regularized_incomplete_beta": _ternary_incomplete_beta,
     **{name: _unary(name, **_positive) for name in ["log", "log1p", "sqrt"]},
     "not": _unary("not", values=_bools),
     "integer_pow": _integer_pow,

@@ -52,8 +52,8 @@ class GRUCell(Module):
     `input_weight` is [W_ir W_iz W_in] (input_size, 3 hidden_size), `hidden_weight` is
     [W_hr W_hz W_hn] (hidden_size, 3 hidden_size), `input_bias` [b_ir b_iz b_in] and
     `hidden_bias` b_hn. Kernels are drawn with `lecun_normal()` and biases start at zero
-    (Flax's defaults; Flax draws the recurrent kernel with `orthogonal()`, which needs
-    `ft.random.orthogonal`, not in ftrans yet: pass `recurrent_kernel_init` to choose)."""
+    (Flax's defaults, but for the recurrent kernel, which Flax draws with `orthogonal()`:
+    pass `recurrent_kernel_init=ft.nn.initializers.orthogonal()` for Flax's)."""
     input_weight: object
     hidden_weight: object
     input_bias: object
@@ -102,8 +102,8 @@ class LSTMCell(Module):
     `input_weight` is [W_ii W_if W_ig W_io] (input_size, 4 hidden_size), `hidden_weight`
     [W_hi W_hf W_hg W_ho] (hidden_size, 4 hidden_size), `bias` [b_i b_f b_g b_o]. Kernels are
     drawn with `lecun_normal()` and the bias starts at zero (Flax's defaults, the forget gate's
-    included; Flax draws the recurrent kernel with `orthogonal()`, not in ftrans yet: pass
-    `recurrent_kernel_init` to choose)."""
+    included; Flax draws the recurrent kernel with `orthogonal()`: pass
+    `recurrent_kernel_init=ft.nn.initializers.orthogonal()` for Flax's)."""
     input_weight: object
     hidden_weight: object
     bias: object

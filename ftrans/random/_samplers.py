@@ -42,6 +42,56 @@ def _shape(name, shape, *param_shapes):
     return shape
 
 
+def param_shape(name, value, what):
+    """The shape of parameter `what` of sampler `name`, which must be real numbers (an array or a scalar)."""
+    aval = aval_of(value, f"{name} ({what})")
+    if aval.dtype.kind not in "biuf":
+        raise TypeError(at_user_line(f"{name}: {what} must be real numbers, got {aval.str_short()}"))
+    return aval.shape
+
+
+def broadcast_shape(name, shape, *params):
+    """JAX's _check_broadcast_shapes: the parameters' broadcast shape where `shape` is None, else
+    `shape`, checked against theirs; `params` are (argument name, value) pairs."""
+    param_shapes = [param_shape(name, value, what) for what, value in params]
+    return checked_batch_shape(name, shape, [(what, s) for (what, _), s in zip(params, param_shapes)])
+
+
+def checked_batch_shape(name, shape, named_shapes):
+    """The broadcast of the (argument name, shape) pairs where `shape` is None, else `shape`, which
+    broadcasting them with must give: a ValueError naming the arguments and their shapes otherwise."""
+    names = ", ".join(f"{what} {s}" for what, s in named_shapes)
+    shapes = [s for _, s in named_shapes]
+    if shape is None:
+        try:
+            return np.broadcast_shapes(*shapes)
+        except ValueError:
+            raise ValueError(at_user_line(f"{name}: the parameter shapes ({names}) do not broadcast")) from None
+    shape = shape_tuple(shape, name)
+    try:
+        broadcast = np.broadcast_shapes(shape, *shapes)
+    except ValueError:
+        broadcast = None
+    if broadcast != shape:
+        raise ValueError(at_user_line(f"{name}: the parameter shapes ({names}) must be broadcast-compatible with "
+                                      f"the shape argument, and broadcasting them with it must give it, got shape "
+                                      f"{shape}"))
+    return shape
+
+
+def check_safe_to_cast(name, dtype, *params):
+    """JAX's _check_all_safe_to_cast: a float parameter (an array or NumPy scalar, not a Python float)
+    wider than `dtype` is an error naming it. As in JAX's promotion lattice, where integers and bools
+    sit below every float, an integer parameter converts to any float dtype."""
+    for what, value in params:
+        aval = aval_of(value, f"{name} ({what})")
+        if aval.weak_type or type(value) in (bool, int, float) or aval.dtype.kind in "biu":
+            continue
+        if np.promote_types(aval.dtype, dtype) != dtype:
+            raise ValueError(at_user_line(f"In arguments to {name}, cannot safely cast argument {what} of type "
+                                          f"{aval.dtype.name} to {dtype.name}"))
+
+
 def unit_floats(key, shape, dtype):
     """Floats in [0, 1) on the grid 2**-nmant: the top mantissa bits of a draw (JAX's bit trick,
     1.m - 1, is exactly m * 2**-nmant, which this computes without a bitcast)."""

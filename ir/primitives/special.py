@@ -1,4 +1,5 @@
-"""Special functions: erf, erfc, erf_inv, lgamma, digamma, polygamma (elementwise, floats only).
+"""Special functions: erf, erfc, erf_inv, lgamma, digamma, polygamma, the incomplete gamma and beta
+functions (elementwise, floats only).
 
 Implementations are NumPy alone (ir/primitives/special_math.py). Derivatives:
 erf' = 2/sqrt(pi) exp(-x^2), erf_inv' = sqrt(pi)/2 exp(erf_inv(x)^2),
@@ -16,11 +17,13 @@ import functools
 
 import numpy as np
 
+from ir.core import ShapedArray
 from ir.primitive import Int, Primitive
 from ir.primitives import special_math
 from ir.primitives.ad_util import jvp_from_derivatives, scalar_like
 from ir.primitives.batch_util import elementwise_batcher
-from ir.primitives.elementwise import FLOAT, _check_dtype, exp, mul, neg, sub, unary
+from ir.primitives.elementwise import (FLOAT, _check_dtype, _same_dtype, add, div, elementwise_shape, exp, log, log1p,
+                                       mul, neg, sub, unary)
 from ir.primitives.taylor_util import taylor_from_derivative, unary_taylor
 from ir.tracing import bind
 
@@ -99,6 +102,86 @@ polygamma_p.define(taylor=unary_taylor(
     polygamma_p, lambda x, y, n, *, m: [polygamma(x, m + j) for j in range(1, n + 1)]))
 
 
+# -------------------- the incomplete gamma and beta functions --------------------
+# igamma(a, x) = P(a, x), igammac = Q = 1 - P, igamma_grad_a = dP/da, random_gamma_grad =
+# -(dP/da) / (dP/dx) (the derivative of a Gamma(a, 1) sample x in a, its quantile held),
+# regularized_incomplete_beta(a, b, x) = I_x(a, b). Operands of one float dtype (rank-0 ones
+# beside arrays of any shape), as jax.lax's. Derivatives: dP/dx = x^(a-1) e^-x / Gamma(a) and
+# dP/da = igamma_grad_a, as JAX's; d igamma_grad_a / dx = dP/dx (log x - digamma(a)) and
+# d random_gamma_grad / dx = digamma(a) - log x - random_gamma_grad ((a - 1)/x - 1) (JAX has
+# neither; their derivatives in a, like JAX's, raise); betainc in x only: JAX does not
+# differentiate it in a or b, and neither does this (a ValueError, as JAX's).
+
+
+def _nary_float(name, arity):
+    def abstract_eval(*avals):
+        if len(avals) != arity:
+            raise TypeError(f"{name} takes {arity} operands, got {len(avals)}")
+        shape = elementwise_shape(name, *avals)
+        dtype = _same_dtype(name, avals)
+        for aval in avals:
+            _check_dtype(name, aval, FLOAT)
+        return ShapedArray(shape, dtype, all(a.weak_type for a in avals))
+    return abstract_eval
+
+
+def _special_nary(name, impl, arity, cuda_function):
+    prim = Primitive(name, params={}, abstract_eval=_nary_float(name, arity), impl=impl, elementwise=True,
+                     cuda_template=f"{cuda_function}({', '.join('{%d}' % i for i in range(arity))})")
+    prim.define(batch=elementwise_batcher(prim))
+    return prim
+
+
+igamma_p = _special_nary("igamma", special_math.igamma, 2, "ft_igamma")
+igammac_p = _special_nary("igammac", special_math.igammac, 2, "ft_igammac")
+igamma_grad_a_p = _special_nary("igamma_grad_a", special_math.igamma_grad_a, 2, "ft_igamma_grad_a")
+random_gamma_grad_p = _special_nary("random_gamma_grad", special_math.random_gamma_grad, 2, "ft_random_gamma_grad")
+regularized_incomplete_beta_p = _special_nary("regularized_incomplete_beta", special_math.betainc, 3, "ft_betainc")
+
+
+def _gamma_density(a, x):
+    """dP/dx = exp((a - 1) log x - x - lgamma(a)) (JAX's igamma_gradx)."""
+    return exp(sub(sub(mul(sub(a, _c(a, 1)), log(x)), x), lgamma(a)))
+
+
+def _not_differentiable(name, operand, reason):
+    def derivative(t, out, *primals):
+        raise NotImplementedError(f"the derivative of {name} in {operand} is not implemented ({reason})")
+    return derivative
+
+
+def _betainc_in_a_or_b(t, out, a, b, x):
+    raise ValueError("Betainc gradient with respect to a and b not supported (as in JAX: only x is differentiable)")
+
+
+def _betainc_in_x(t, out, a, b, x):
+    """I_x(a, b)' = x^(a-1) (1 - x)^(b-1) / B(a, b)."""
+    log_beta = sub(add(lgamma(a), lgamma(b)), lgamma(add(a, b)))
+    return mul(t, exp(sub(add(mul(sub(b, _c(b, 1)), log1p(neg(x))), mul(sub(a, _c(a, 1)), log(x))), log_beta)))
+
+
+def _random_gamma_grad_in_x(t, out, a, x):
+    return mul(t, sub(sub(digamma(a), log(x)), mul(out, sub(div(sub(a, _c(a, 1)), x), _c(x, 1)))))
+
+
+igamma_p.define(jvp=jvp_from_derivatives(igamma_p, lambda t, out, a, x: mul(t, igamma_grad_a(a, x)),
+                                         lambda t, out, a, x: mul(t, _gamma_density(a, x))))
+igammac_p.define(jvp=jvp_from_derivatives(igammac_p, lambda t, out, a, x: neg(mul(t, igamma_grad_a(a, x))),
+                                          lambda t, out, a, x: neg(mul(t, _gamma_density(a, x)))))
+igamma_grad_a_p.define(jvp=jvp_from_derivatives(
+    igamma_grad_a_p, _not_differentiable("igamma_grad_a", "a", "the second derivative of igamma in a; JAX has "
+                                         "no derivative of igamma_grad_a either"),
+    lambda t, out, a, x: mul(t, mul(_gamma_density(a, x), sub(log(x), digamma(a))))))
+random_gamma_grad_p.define(jvp=jvp_from_derivatives(
+    random_gamma_grad_p, _not_differentiable("random_gamma_grad", "a", "JAX has no derivative of "
+                                             "random_gamma_grad either"),
+    _random_gamma_grad_in_x))
+regularized_incomplete_beta_p.define(jvp=jvp_from_derivatives(
+    regularized_incomplete_beta_p, _betainc_in_a_or_b, _betainc_in_a_or_b, _betainc_in_x))
+for _prim in (igamma_p, igammac_p, igamma_grad_a_p, random_gamma_grad_p, regularized_incomplete_beta_p):
+    _prim.define(taylor=taylor_from_derivative(_prim))  # the jet of the jvp rule above
+
+
 # -------------------- binders --------------------
 
 def erf(x):
@@ -124,6 +207,26 @@ def digamma(x):
 def polygamma(x, m):
     """The m-th derivative of digamma (m >= 1, a Python int)."""
     return bind(polygamma_p, x, m=m)
+
+
+def igamma(a, x):
+    return bind(igamma_p, a, x)
+
+
+def igammac(a, x):
+    return bind(igammac_p, a, x)
+
+
+def igamma_grad_a(a, x):
+    return bind(igamma_grad_a_p, a, x)
+
+
+def random_gamma_grad(a, x):
+    return bind(random_gamma_grad_p, a, x)
+
+
+def betainc(a, b, x):
+    return bind(regularized_incomplete_beta_p, a, b, x)
 
 
 # -------------------- C helpers (the kernel prelude includes them) --------------------
@@ -221,10 +324,155 @@ FT_FN double ft_polygamma(int m, double x) {
   return ((m & 1) ? -value : value) - pow(%(pi)r, m + 1) * poly;
 }
 FT_FN float ft_polygamma(int m, float x) { return (float)ft_polygamma(m, (double)x); }
+FT_FN double ft_lgamma_near_2(double z) {  // lgamma(2 + z), |z| <= 1/2
+  double total = 0;
+  for (int k = 61; k >= 2; --k) total = total * z + ((k & 1) ? -1 : 1) * ft_zeta_minus_one[k - 2] / k;
+  return z * ((1 - %(gamma)r) + z * total);
+}
+FT_FN double ft_lgamma1p(double a) {  // lgamma(1 + a), a > 0, its zeros kept
+  if (a <= 0.5) return ft_lgamma_near_2(a) - log1p(a);
+  if (a <= 1.5) return ft_lgamma_near_2(a - 1);
+  return lgamma(1 + a);
+}
+// The incomplete gamma and beta functions: special_math.py's algorithms, element by element.
+// P's series: (sum, d sum/da) of sum_n c_n, c_0 = 1, c_n = c_(n-1) x / (a + n)
+FT_FN void ft_p_series(double a, double x, bool derivative, double* s_out, double* ds_out) {
+  double r = a, c = 1, s = 1, dc = 0, ds = 0;
+  for (int n = 0; n < %(max_terms)d; ++n) {
+    r += 1;
+    dc = dc * (x / r) - c * x / (r * r);
+    c *= x / r;
+    s += c; ds += dc;
+    if (c <= %(half_eps)r * s && (!derivative || fabs(dc) <= %(half_eps)r * fabs(ds))) break;
+  }
+  *s_out = s; *ds_out = ds;
+}
+// Q's continued fraction (Cephes' igamc recurrence, rescaled) and its derivative in a
+FT_FN void ft_q_fraction(double a, double x, bool derivative, double* f_out, double* df_out) {
+  double y = 1 - a, z = x + y + 1, c = 0, pkm2 = 1, qkm2 = x, pkm1 = x + 1, qkm1 = z * x;
+  double dpkm2 = 0, dqkm2 = 0, dpkm1 = 0, dqkm1 = -x, ans = pkm1 / qkm1, dans = (dpkm1 - ans * dqkm1) / qkm1;
+  for (int n = 0; n < %(max_terms)d; ++n) {
+    c += 1; y += 1; z += 2;
+    double yc = y * c, pk = pkm1 * z - pkm2 * yc, qk = qkm1 * z - qkm2 * yc;
+    double dpk = dpkm1 * z - pkm1 - dpkm2 * yc + pkm2 * c, dqk = dqkm1 * z - qkm1 - dqkm2 * yc + qkm2 * c;
+    double t = 1, previous = dans;
+    if (qk != 0) { double r = pk / qk; t = fabs((ans - r) / r); ans = r; dans = (dpk - ans * dqk) / qk; }
+    bool done = t <= %(half_eps)r && (!derivative || fabs(dans - previous) <= %(half_eps)r * fabs(dans));
+    double scale = fabs(pk) > %(inv_eps)r ? %(eps)r : 1.0;
+    pkm2 = pkm1 * scale; qkm2 = qkm1 * scale; pkm1 = pk * scale; qkm1 = qk * scale;
+    dpkm2 = dpkm1 * scale; dqkm2 = dqkm1 * scale; dpkm1 = dpk * scale; dqkm1 = dqk * scale;
+    if (done) break;
+  }
+  *f_out = ans; *df_out = dans;
+}
+FT_FN double ft_q_series(double a, double x) {  // Q for x <= 1.1, small a (DLMF 8.7.3)
+  double fac = 1, s = 0;
+  for (int n = 1; n < %(max_terms)d; ++n) {
+    fac *= -x / n;
+    double term = fac / (a + n);
+    s += term;
+    if (fabs(term) <= %(half_eps)r * fabs(s)) break;
+  }
+  double log_x = log(x);
+  return -expm1(a * log_x - ft_lgamma1p(a)) - exp(a * log_x - lgamma(a)) * s;
+}
+FT_FN double ft_p_by_series(double a, double x) {
+  double s, ds;
+  ft_p_series(a, x, false, &s, &ds);
+  return s * exp(a * log(x) - x - (a <= 1.5 ? ft_lgamma1p(a) : lgamma(1 + a)));
+}
+FT_FN double ft_q_by_fraction(double a, double x) {
+  double f, df;
+  ft_q_fraction(a, x, false, &f, &df);
+  return f * exp(a * log(x) - x - lgamma(a));
+}
+// nan, or the edge value (at x = 0, a = 0, x = inf, a = inf), or 2 for the interior
+FT_FN double ft_igamma_edges(double a, double x, double at_zero, double at_a_zero, double at_inf, double at_a_inf) {
+  if (a != a || x != x || a < 0 || x < 0 || (a == 0 && x == 0) || (isinf(a) && isinf(x))) return %(nan)s;
+  if (x == 0) return at_zero;
+  if (a == 0) return at_a_zero;
+  if (isinf(x)) return at_inf;
+  if (isinf(a)) return at_a_inf;
+  return 2;
+}
+FT_FN double ft_igamma(double a, double x) {
+  double edge = ft_igamma_edges(a, x, 0, 1, 1, 0);
+  if (edge != 2) return edge;
+  if (x > 1 && x > a) return 1 - (x > 1.1 ? ft_q_by_fraction(a, x) : ft_q_series(a, x));
+  return ft_p_by_series(a, x);
+}
+FT_FN float ft_igamma(float a, float x) { return (float)ft_igamma((double)a, (double)x); }
+FT_FN double ft_igammac(double a, double x) {
+  double edge = ft_igamma_edges(a, x, 1, 0, 0, 1);
+  if (edge != 2) return edge;
+  if (x > 1.1) return x < a ? 1 - ft_p_by_series(a, x) : ft_q_by_fraction(a, x);
+  bool by_p = x <= 0.5 ? -0.4 / log(x) < a : x * 1.1 < a;
+  return by_p ? 1 - ft_p_by_series(a, x) : ft_q_series(a, x);
+}
+FT_FN float ft_igammac(float a, float x) { return (float)ft_igammac((double)a, (double)x); }
+// (log x - digamma(a + 1)) S + dS/da (series), or (log x - digamma(a)) F + dF/da (fraction, *by_fraction)
+FT_FN double ft_gamma_derivative_part(double a, double x, bool* by_fraction) {
+  double v, dv;
+  *by_fraction = x > 1 && x > a;
+  if (*by_fraction) { ft_q_fraction(a, x, true, &v, &dv); return (log(x) - ft_digamma(a)) * v + dv; }
+  ft_p_series(a, x, true, &v, &dv);
+  return (log(x) - ft_digamma(a + 1)) * v + dv;
+}
+FT_FN double ft_igamma_grad_a(double a, double x) {
+  if (a != a || x != x || a <= 0 || x < 0 || isinf(a)) return %(nan)s;
+  if (x == 0 || isinf(x)) return 0;
+  bool by_fraction;
+  double d = ft_gamma_derivative_part(a, x, &by_fraction), log_prefactor = a * log(x) - x - lgamma(a);
+  return by_fraction ? -exp(log_prefactor) * d : exp(log_prefactor - log(a)) * d;
+}
+FT_FN float ft_igamma_grad_a(float a, float x) { return (float)ft_igamma_grad_a((double)a, (double)x); }
+FT_FN double ft_random_gamma_grad(double a, double x) {
+  if (a != a || x != x || a <= 0 || x < 0 || isinf(a) || isinf(x)) return %(nan)s;
+  if (x == 0) return 0;
+  bool by_fraction;
+  double d = ft_gamma_derivative_part(a, x, &by_fraction);
+  return by_fraction ? x * d : -x / a * d;
+}
+FT_FN float ft_random_gamma_grad(float a, float x) { return (float)ft_random_gamma_grad((double)a, (double)x); }
+FT_FN double ft_beta_fraction(double a, double b, double x) {  // modified Lentz, DLMF 8.17.22
+  double c = 1, d = 1 - (a + b) * x / (a + 1);
+  d = 1 / (fabs(d) < %(tiny)r ? %(tiny)r : d);
+  double h = d;
+  for (int m = 1; m < %(max_terms)d; ++m) {
+    double delta = 1;
+    for (int half = 0; half < 2; ++half) {
+      double numerator = half == 0 ? m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m))
+                                   : -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1));
+      d = 1 + numerator * d;
+      d = 1 / (fabs(d) < %(tiny)r ? %(tiny)r : d);
+      c = 1 + numerator / c;
+      if (fabs(c) < %(tiny)r) c = %(tiny)r;
+      delta = c * d;
+      h *= delta;
+    }
+    if (fabs(delta - 1) <= %(half_eps)r) break;
+  }
+  return h;
+}
+FT_FN double ft_betainc(double a, double b, double x) {
+  bool at_0 = a == 0 || isinf(b), at_1 = b == 0 || isinf(a);
+  if (a != a || b != b || x != x || a < 0 || b < 0 || x < 0 || x > 1 || (at_0 && at_1)) return %(nan)s;
+  if (at_0) return x > 0 ? 1 : 0;
+  if (at_1) return x < 1 ? 0 : 1;
+  if (x == 0 || x == 1) return x;
+  bool swap = x >= (a + 1) / (a + b + 2);
+  double p = swap ? b : a, q = swap ? a : b, y = swap ? 1 - x : x;
+  double log_front = a * log(x) + b * log1p(-x) - (lgamma(a) + lgamma(b) - lgamma(a + b));
+  double value = exp(log_front - log(p)) * ft_beta_fraction(p, q, y);
+  return swap ? 1 - value : value;
+}
+FT_FN float ft_betainc(float a, float b, float x) { return (float)ft_betainc((double)a, (double)b, (double)x); }
 """ % dict(bernoulli=bernoulli, zeta=zeta, root=root, gamma=sm.EULER_GAMMA, root_hi=sm.DIGAMMA_ROOT_HI,
            root_lo=sm.DIGAMMA_ROOT_LO, root_terms=len(sm._ROOT_SERIES), pi=np.pi,
            inf="__longlong_as_double(0x7ff0000000000000LL)", nan="__longlong_as_double(0x7ff8000000000000LL)",
-           max_degree=MAX_POLYGAMMA_ORDER + 3)
+           max_degree=MAX_POLYGAMMA_ORDER + 3, max_terms=special_math.MAX_SERIES_TERMS,
+           half_eps=special_math.EPS64 / 2, eps=special_math.EPS64, inv_eps=1 / special_math.EPS64,
+           tiny=special_math.TINY)
 
 
 CUDA_HELPERS = _c_helpers()
@@ -259,5 +507,7 @@ static inline float erfinv(float y) { return (float)erfinv((double)y); }
 """ % dict(sqrt_pi_over_2=special_math.SQRT_PI_OVER_2, two_over_sqrt_pi=special_math.TWO_OVER_SQRT_PI,
            n=len(special_math._ERF_INV_SERIES), series=", ".join(map(repr, special_math._ERF_INV_SERIES)))
 
-__all__ = ["erf_p", "erfc_p", "erf_inv_p", "lgamma_p", "digamma_p", "polygamma_p",
-           "erf", "erfc", "erf_inv", "lgamma", "digamma", "polygamma", "CUDA_HELPERS", "HOST_HELPERS"]
+__all__ = ["erf_p", "erfc_p", "erf_inv_p", "lgamma_p", "digamma_p", "polygamma_p", "igamma_p", "igammac_p",
+           "igamma_grad_a_p", "random_gamma_grad_p", "regularized_incomplete_beta_p",
+           "erf", "erfc", "erf_inv", "lgamma", "digamma", "polygamma", "igamma", "igammac", "igamma_grad_a",
+           "random_gamma_grad", "betainc", "CUDA_HELPERS", "HOST_HELPERS"]
