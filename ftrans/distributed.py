@@ -41,7 +41,8 @@ from ir.errors import at_user_line
 from ir.primitives import collectives
 
 _state = None  # the _MpiBackend once initialize() has run
-RENDEZVOUS_BYTES = 2**16  # collectives of this many bytes and more: wait for every rank asleep, then spin
+# collectives of RENDEZVOUS_BYTES to RENDEZVOUS_MAX_BYTES: wait for every rank asleep, then spin (_run)
+RENDEZVOUS_BYTES, RENDEZVOUS_MAX_BYTES = 2**16, 2**24
 TRANSFER_SPIN = 2e-3  # seconds a transfer is spun on once every rank has arrived, before polling asleep
 
 
@@ -195,14 +196,17 @@ class _MpiBackend:
 
     def _run(self, what, nonblocking, *args, **kwargs):
         """One collective, `nonblocking` (a method of the communicator) on `args` (the send buffer first).
-        A large one (RENDEZVOUS_BYTES and more) waits for the other ranks first, asleep (an Ibarrier), and
-        then spins on the transfer (yielding the core to any process waiting for one) for up to
-        TRANSFER_SPIN seconds: the transfer is many exchanges through shared memory, each of which
+        A large one (RENDEZVOUS_BYTES to RENDEZVOUS_MAX_BYTES) waits for the other ranks first, asleep
+        (an Ibarrier), and then spins on the transfer (yielding the core to any process waiting for
+        one) for up to TRANSFER_SPIN seconds: the transfer is many exchanges through shared memory, each of which
         waits for the peer's next test, and a peer that sleeps between tests slows each. The late rank's
         time in the gradients' Allreduce of the data-parallel benchmark (2.4 MB, its peer 2 ms early):
-        0.73-0.78 ms against 1.08-1.14 ms, best of 60 interleaved, medians alike, at load 6.7."""
+        0.73-0.78 ms against 1.08-1.14 ms, best of 60 interleaved, medians alike, at load 6.7. Larger
+        transfers are long and bound by memory bandwidth: polled asleep, a psum of 100 MB takes what
+        mpi4py's blocking Allreduce does, and spinning them only took cores from other processes
+        (3-15 ms more at load 6)."""
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
-        if getattr(args[0], "nbytes", 0) < RENDEZVOUS_BYTES:
+        if not RENDEZVOUS_BYTES <= getattr(args[0], "nbytes", 0) <= RENDEZVOUS_MAX_BYTES:
             self._wait(nonblocking(*args, **kwargs), what, deadline)
             return
         self._wait(nonblocking.__self__.Ibarrier(), what, deadline)
