@@ -34,22 +34,25 @@ from ftrans import lax, nn  # noqa: E402
 SKLEARN_DIGITS = "scikit-learn digits"
 
 
-def load_data(rng):
-    """(train_x, train_y, test_x, test_y, source): images (N, 8, 8, 1) in [0, 1], labels 0..9."""
+def load_data(key):
+    """(train_x, train_y, test_x, test_y, source): images (N, 8, 8, 1) in [0, 1], labels 0..9, as
+    NumPy arrays; `key` (an ft.random key) draws the synthetic set and the train/test split."""
+    key_prototypes, key_labels, key_shifts, key_flips, key_noise, key_order = ft.random.split(key, 6)
     try:
         from sklearn.datasets import load_digits
         digits = load_digits()
         x, y, source = digits.images / 16.0, digits.target, SKLEARN_DIGITS
     except ImportError:
-        prototypes = (rng.uniform(0, 1, size=(10, 8, 8)) > 0.6).astype(float)
-        y = rng.integers(0, 10, size=1800)
-        shifts = rng.integers(-1, 2, size=(1800, 2))  # up to one pixel each way: where convolutions help
+        prototypes = np.asarray(ft.random.bernoulli(key_prototypes, 0.4, (10, 8, 8))).astype(float)
+        y = np.asarray(ft.random.randint(key_labels, (1800,), 0, 10))
+        # up to one pixel each way: where convolutions help
+        shifts = np.asarray(ft.random.randint(key_shifts, (1800, 2), -1, 2))
         x = np.stack([np.roll(prototypes[label], tuple(shift), axis=(0, 1)) for label, shift in zip(y, shifts)])
-        flips = rng.uniform(0, 1, size=x.shape) < 0.1
-        x = np.abs(x - flips) + rng.normal(0, 0.1, size=x.shape)
+        flips = np.asarray(ft.random.bernoulli(key_flips, 0.1, x.shape))
+        x = np.abs(x - flips) + 0.1 * np.asarray(ft.random.normal(key_noise, x.shape))
         source = "synthetic digits (scikit-learn is not installed)"
     x = x[..., None]  # one channel, channels last
-    order = rng.permutation(len(y))
+    order = np.asarray(ft.random.permutation(key_order, len(y)))
     x, y = x[order], y[order]
     split = int(0.8 * len(y))
     return x[:split], y[:split], x[split:], y[split:], source
@@ -102,12 +105,11 @@ def check(what, ok):
 def main(epochs=15, batch=32, learning_rate=3e-3, min_accuracy=None):
     """Train for `epochs`; require `min_accuracy` on the test set (by default 97% on
     scikit-learn's digits and 90% on the synthetic ones)."""
-    rng = np.random.default_rng(0)
-    train_x, train_y, test_x, test_y, source = load_data(rng)
+    key_data, key = ft.random.split(ft.random.PRNGKey(0))
+    train_x, train_y, test_x, test_y, source = load_data(key_data)
     if min_accuracy is None:
         min_accuracy = 0.97 if source == SKLEARN_DIGITS else 0.90
     print(f"data: {source}, {len(train_y)} train / {len(test_y)} test images of 8x8")
-    key = ft.random.PRNGKey(0)
     model = CNN(key=key)
     print(nn.summary(model))
     starts = range(0, len(train_y) - batch + 1, batch)  # whole batches only: one shape, one trace

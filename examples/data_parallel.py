@@ -46,9 +46,9 @@ def sgd(params, grads, learning_rate):
 
 def train(step, params, train_x, train_y, epochs, batch, learning_rate, block, log):
     """SGD over the same global batches; `block(idx)` picks this process's part of a batch."""
-    rng = np.random.default_rng(1)  # the same batch order on every process
+    key = ft.random.PRNGKey(1)  # the same batch order on every process
     for epoch in range(epochs):
-        order = rng.permutation(len(train_y))
+        order = np.asarray(ft.random.permutation(ft.random.fold_in(key, epoch), len(train_y)))
         total, steps = 0.0, 0
         for start in range(0, len(order) - batch + 1, batch):
             idx = block(order[start:start + batch])
@@ -67,9 +67,9 @@ def main(epochs=10, batch=64, learning_rate=0.3):
     rank, count = ft.distributed.process_index(), ft.distributed.process_count()
     if batch % count:
         raise ValueError(f"the batch of {batch} does not split into {count} equal blocks")
-    rng = np.random.default_rng(0)
-    train_x, train_y, test_x, test_y, source = load_data(rng)
-    params0 = init(ft.random.PRNGKey(0))  # the same initial parameters on every process
+    key_data, key_init = ft.random.split(ft.random.PRNGKey(0))
+    train_x, train_y, test_x, test_y, source = load_data(key_data)
+    params0 = init(key_init)  # the same initial parameters on every process
     accuracy_of = ft.jit(lambda params, x: fnp.argmax(logits(params, x), axis=1))
 
     def log(epoch, mean_loss, params):

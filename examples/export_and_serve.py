@@ -43,8 +43,11 @@ def target(x):
     return np.sin(3 * x[:, 0]) * np.cos(2 * x[:, 1])
 
 
-def init(rng, sizes=(2, 32, 32, 1)):
-    return [{"w": rng.normal(size=(m, n)) / np.sqrt(m), "b": np.zeros(n)} for m, n in zip(sizes[:-1], sizes[1:])]
+def init(key, sizes=(2, 32, 32, 1)):
+    """LeCun-normal weights (variance 1/fan_in) and zero biases, as jax.nn.initializers draws them."""
+    weights = ft.nn.initializers.lecun_normal()
+    return [{"w": weights(k, (m, n)), "b": np.zeros(n)}
+            for k, m, n in zip(ft.random.split(key, len(sizes) - 1), sizes[:-1], sizes[1:])]
 
 
 def mlp(params, x):
@@ -57,13 +60,14 @@ def loss(params, x, y):
     return fnp.mean((mlp(params, x)[:, 0] - y) ** 2)
 
 
-def train(steps, rng):
-    train_x = rng.uniform(-1, 1, size=(256, 2))
+def train(steps, key):
+    key_x, key_init = ft.random.split(key)
+    train_x = np.asarray(ft.random.uniform(key_x, (256, 2), minval=-1, maxval=1))
     train_y = target(train_x)
     schedule = optim.warmup_cosine_decay_schedule(0.0, 0.02, warmup_steps=max(1, steps // 10), decay_steps=steps,
                                                   end_value=1e-4)
     optimizer = optim.chain(optim.clip_by_global_norm(1.0), optim.adam(schedule))
-    params = init(rng)
+    params = init(key_init)
     state = optimizer.init(params)
 
     @ft.jit
@@ -93,9 +97,9 @@ def serve_in_a_fresh_process(directory):
 
 
 def main(steps=400):
-    rng = np.random.default_rng(0)
-    params = train(steps, rng)
-    test_x = rng.uniform(-1, 1, size=(200, 2))
+    key_train, key_test = ft.random.split(ft.random.PRNGKey(0))
+    params = train(steps, key_train)
+    test_x = np.asarray(ft.random.uniform(key_test, (200, 2), minval=-1, maxval=1))
 
     def predict(x):  # one example -> one number; the trained weights are constants of the exported program
         return mlp(params, x[None, :])[0, 0]

@@ -47,10 +47,10 @@ def main():
         print(f"{n}   {value:22.12e}  {exact:22.12e}  {error:9.2e}")
         assert error < 1e-9, f"order {n} disagrees with the closed form"
 
-    rng = np.random.default_rng(0)
+    key_params, key_x, key_y, key_v = ft.random.split(ft.random.PRNGKey(0), 4)
     sizes = [(3, 4), (4,), (4, 1), (1,)]
-    params = [rng.normal(size=s) * 0.5 for s in sizes]
-    x, y = rng.normal(size=(8, 3)), rng.normal(size=(8, 1))
+    params = [ft.random.normal(k, s) * 0.5 for k, s in zip(ft.random.split(key_params, len(sizes)), sizes)]
+    x, y = ft.random.normal(key_x, (8, 3)), ft.random.normal(key_y, (8, 1))
 
     def flat_loss(flat):  # the parameters as one vector, so the Hessian is one matrix
         pieces, start = [], 0
@@ -61,7 +61,7 @@ def main():
         return loss(pieces, x, y)
 
     flat = np.concatenate([p.ravel() for p in params])
-    v = rng.normal(size=flat.shape)
+    v = ft.random.normal(key_v, flat.shape)
     _, hvp = ft.jvp(ft.grad(flat_loss), (flat,), (v,))  # forward-over-reverse: H v
     H = ft.hessian(flat_loss)(flat)
     print(f"\nHessian-vector product of a {flat.size}-parameter tanh network (forward-over-reverse)")

@@ -67,18 +67,22 @@ def unrolled_loss(params, x, y, iterations):
     return fnp.mean((z @ params["readout"] - y) ** 2)
 
 
-def init(rng, inputs, hidden):
-    return {"layer": {"W": 0.3 * rng.standard_normal((hidden, hidden)) / np.sqrt(hidden),  # a contraction
-                      "U": rng.standard_normal((inputs, hidden)) / np.sqrt(inputs),
+def init(key, inputs, hidden):
+    """Normal weights of variance scale / fan_in (ft.nn.initializers, as jax.nn's); W's scale 0.09
+    (standard deviation 0.3 / sqrt(hidden)) makes the cell a contraction."""
+    key_W, key_U, key_readout = ft.random.split(key, 3)
+    fan_in_normal = ft.nn.initializers.variance_scaling(1.0, "fan_in", "normal")
+    return {"layer": {"W": ft.nn.initializers.variance_scaling(0.09, "fan_in", "normal")(key_W, (hidden, hidden)),
+                      "U": fan_in_normal(key_U, (inputs, hidden)),
                       "b": np.zeros(hidden)},
-            "readout": rng.standard_normal((hidden, 1)) / np.sqrt(hidden)}
+            "readout": fan_in_normal(key_readout, (hidden, 1))}
 
 
 def main(steps=300, samples=128, hidden=16, iterations=30):
-    rng = np.random.default_rng(0)
-    x = rng.uniform(-2, 2, (samples, 2))
+    key_x, key_init = ft.random.split(ft.random.PRNGKey(0))
+    x = np.asarray(ft.random.uniform(key_x, (samples, 2), minval=-2, maxval=2))
     y = (np.sin(x[:, :1]) * np.cos(x[:, 1:]))
-    params = init(rng, 2, hidden)
+    params = init(key_init, 2, hidden)
 
     implicit = ft.grad(loss)(params, x, y, iterations)
     unrolled = ft.grad(unrolled_loss)(params, x, y, iterations)

@@ -18,10 +18,10 @@ def loss(params, X, y):
 
 
 def main(steps=200, learning_rate=0.1):
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(100, 3))
+    key_X, key_noise = ft.random.split(ft.random.PRNGKey(0))
+    X = ft.random.normal(key_X, (100, 3))
     w_true, b_true = np.array([2.0, -3.0, 0.5]), 1.5
-    y = X @ w_true + b_true + 0.1 * rng.normal(size=100)
+    y = X @ w_true + b_true + 0.1 * ft.random.normal(key_noise, (100,))
 
     params = (np.zeros(3), 0.0)
     value_and_grad = ft.value_and_grad(loss)

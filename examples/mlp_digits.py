@@ -15,19 +15,21 @@ import ftrans as ft
 import ftrans.numpy as fnp
 
 
-def load_data(rng):
-    """(train_x, train_y, test_x, test_y, source): 64 features in [0, 1], labels 0..9."""
+def load_data(key):
+    """(train_x, train_y, test_x, test_y, source): 64 features in [0, 1], labels 0..9, as NumPy
+    arrays; `key` (an ft.random key) draws the synthetic set and the train/test split."""
+    key_prototypes, key_labels, key_flips, key_noise, key_order = ft.random.split(key, 5)
     try:
         from sklearn.datasets import load_digits
         digits = load_digits()
         x, y, source = digits.data / 16.0, digits.target, "scikit-learn digits"
     except ImportError:
-        prototypes = rng.uniform(0, 1, size=(10, 64)) > 0.5
-        y = rng.integers(0, 10, size=1800)
-        flips = rng.uniform(0, 1, size=(1800, 64)) < 0.2  # each pixel flipped with probability 0.2
-        x = (prototypes[y] ^ flips) + rng.normal(0, 0.1, size=(1800, 64))
+        prototypes = np.asarray(ft.random.bernoulli(key_prototypes, 0.5, (10, 64)))
+        y = np.asarray(ft.random.randint(key_labels, (1800,), 0, 10))
+        flips = np.asarray(ft.random.bernoulli(key_flips, 0.2, (1800, 64)))  # each pixel flipped with probability 0.2
+        x = (prototypes[y] ^ flips) + 0.1 * np.asarray(ft.random.normal(key_noise, (1800, 64)))
         source = "synthetic digits (scikit-learn is not installed)"
-    order = rng.permutation(len(y))
+    order = np.asarray(ft.random.permutation(key_order, len(y)))
     x, y = x[order], y[order]
     split = int(0.8 * len(y))
     return x[:split], y[:split], x[split:], y[split:], source
@@ -54,10 +56,9 @@ def loss(params, x, labels):
 
 
 def main(epochs=30, batch=64, learning_rate=0.3, device="cpu"):
-    rng = np.random.default_rng(0)
-    train_x, train_y, test_x, test_y, source = load_data(rng)
+    key_data, key = ft.random.split(ft.random.PRNGKey(0))
+    train_x, train_y, test_x, test_y, source = load_data(key_data)
     print(f"data: {source}, {len(train_y)} train / {len(test_y)} test, on the {device.upper()}")
-    key = ft.random.PRNGKey(0)
     params = ft.device_put(init(key), device)
     train_x, test_x, test_y = ft.device_put((train_x, test_x, test_y), device)
     step = ft.jit(ft.value_and_grad(loss))  # traced once (per batch shape), then cached

@@ -22,8 +22,12 @@ import ftrans.numpy as fnp
 PI = np.pi
 
 
-def init(rng, sizes=(2, 16, 16, 1)):
-    return [(rng.normal(size=(n, m)) * np.sqrt(1 / m), np.zeros(n)) for m, n in zip(sizes[:-1], sizes[1:])]
+def init(key, sizes=(2, 16, 16, 1)):
+    """Normal weights of variance 1/fan_in (ft.nn.initializers, as jax.nn's; W is (out, in), applied
+    as W @ h) and zero biases."""
+    weights = ft.nn.initializers.variance_scaling(1.0, "fan_in", "normal", in_axis=-1, out_axis=-2)
+    return [(weights(k, (n, m)), np.zeros(n))
+            for k, m, n in zip(ft.random.split(key, len(sizes) - 1), sizes[:-1], sizes[1:])]
 
 
 def network(params, p):
@@ -79,8 +83,7 @@ def adam(grad_loss, params, points, steps, state, lr=1e-2, b1=0.9, b2=0.999, eps
 
 
 def main(epochs=10, steps_per_epoch=100):
-    rng = np.random.default_rng(0)
-    params = init(rng)
+    params = init(ft.random.PRNGKey(0))
     points, test_points = grid(12), grid(33, interior=False)
     grad_loss = ft.jit(ft.grad(loss))
     mean_residual = ft.jit(lambda params, points: fnp.mean(fnp.abs(residual(params, points))))

@@ -26,9 +26,11 @@ def two_layer_net(params, x):
 
 
 def main():
-    rng = np.random.default_rng(0)
-    x3 = rng.uniform(0.5, 2.0, size=3)
-    params = (rng.normal(size=(4, 3)), rng.normal(size=4), rng.normal(size=(2, 4)), rng.normal(size=2))
+    # random numbers from keys, as jax.random: one key split into one per array drawn
+    key_x, key_W, key_b, key_V, key_a = ft.random.split(ft.random.PRNGKey(0), 5)
+    x3 = ft.random.uniform(key_x, (3,), minval=0.5, maxval=2.0)
+    params = (ft.random.normal(key_W, (4, 3)), ft.random.normal(key_b, (4,)), ft.random.normal(key_V, (2, 4)),
+              ft.random.normal(key_a, (2,)))
 
     examples = [
         ("c * (a + b)", scaled_sum, (np.float64(1.0), np.float64(2.0), np.float64(3.0))),

@@ -17,17 +17,23 @@ import ftrans.numpy as fnp
 HIDDEN = 16
 
 
-def sequences(rng, count, length):
-    """`count` noisy sine waves of `length` + 1 steps, of random phase and frequency."""
+def sequences(key, count, length):
+    """`count` noisy sine waves of `length` + 1 steps, of random phase and frequency, drawn from `key`."""
+    key_phase, key_frequency, key_noise = ft.random.split(key, 3)
     t = np.arange(length + 1)
-    phase, frequency = rng.uniform(0, 2 * np.pi, (count, 1)), rng.uniform(0.1, 0.3, (count, 1))
-    waves = np.sin(frequency * t + phase) + rng.normal(0, 0.02, (count, length + 1))
+    phase = ft.random.uniform(key_phase, (count, 1), minval=0, maxval=2 * np.pi)
+    frequency = ft.random.uniform(key_frequency, (count, 1), minval=0.1, maxval=0.3)
+    waves = np.asarray(np.sin(frequency * t + phase) + 0.02 * ft.random.normal(key_noise, (count, length + 1)))
     return waves[:, :-1].T[..., None], waves[:, 1:].T  # inputs (time, batch, 1), targets (time, batch)
 
 
-def init(rng):
-    return {"W": rng.normal(size=(HIDDEN, HIDDEN)) * 0.5 / np.sqrt(HIDDEN), "U": rng.normal(size=(1, HIDDEN)),
-            "b": np.zeros(HIDDEN), "V": rng.normal(size=HIDDEN) / np.sqrt(HIDDEN), "c": np.zeros(())}
+def init(key):
+    """Normal weights of variance scale / fan_in (ft.nn.initializers, as jax.nn's: W's scale 0.25 keeps
+    the recurrence contracting at first), a read-out V of variance 1 / HIDDEN, zero biases."""
+    key_W, key_U, key_V = ft.random.split(key, 3)
+    return {"W": ft.nn.initializers.variance_scaling(0.25, "fan_in", "normal")(key_W, (HIDDEN, HIDDEN)),
+            "U": ft.nn.initializers.variance_scaling(1.0, "fan_in", "normal")(key_U, (1, HIDDEN)),
+            "b": np.zeros(HIDDEN), "V": ft.random.normal(key_V, (HIDDEN,)) / np.sqrt(HIDDEN), "c": np.zeros(())}
 
 
 def predictions(params, xs):
@@ -44,18 +50,18 @@ def loss(params, xs, targets):
 
 
 def main(epochs=15, steps_per_epoch=25, learning_rate=0.1):
-    rng = np.random.default_rng(0)
-    params = init(rng)
-    xs, targets = sequences(rng, 32, 40)
+    key_init, key_check, key_test, key_train = ft.random.split(ft.random.PRNGKey(0), 4)
+    params = init(key_init)
+    xs, targets = sequences(key_check, 32, 40)
     ft.check_grads(loss, (params, xs[:5], targets[:5]), order=1, modes=("rev",))
     step = ft.jit(ft.value_and_grad(loss))
-    test_xs, test_targets = sequences(np.random.default_rng(1), 64, 40)
+    test_xs, test_targets = sequences(key_test, 64, 40)
     persistence = float(np.mean((test_xs[..., 0] - test_targets) ** 2))  # predict the last value seen
     print(f"predicting the last value seen: test loss {persistence:.4f}")
     for epoch in range(epochs):
         total = 0.0
-        for _ in range(steps_per_epoch):
-            xs, targets = sequences(rng, 32, 40)
+        for index in range(steps_per_epoch):  # a fresh batch of waves each step
+            xs, targets = sequences(ft.random.fold_in(key_train, epoch * steps_per_epoch + index), 32, 40)
             value, grads = step(params, xs, targets)
             params = ft.tree_util.tree_map(lambda p, g: p - learning_rate * g, params, grads)
             total += float(value)

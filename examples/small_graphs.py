@@ -46,8 +46,7 @@ def check(what, ok):
 def main(size=4, out_dir=None):
     directory = pathlib.Path(out_dir or tempfile.mkdtemp(prefix="small_graphs_"))
     directory.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    a, b, c, x, y = (rng.normal(size=size) for _ in range(5))
+    a, b, c, x, y = (ft.random.normal(key, (size,)) for key in ft.random.split(ft.random.PRNGKey(0), 5))
     kind = "SVG" if shutil.which("dot") else "DOT text: Graphviz is not installed"
     print(f"writing pictures to {directory} ({kind})")
 

@@ -24,9 +24,8 @@ def oscillator(params, t):
 
 
 def main(n=1024, steps=600, seed=0):
-    rng = np.random.default_rng(seed)
     t = np.linspace(0.0, 4.0, n, endpoint=False)
-    signal = oscillator(TRUE, t) + 0.05 * rng.standard_normal(n)
+    signal = oscillator(TRUE, t) + 0.05 * ft.random.normal(ft.random.PRNGKey(seed), (n,))
     frequencies = np.fft.rfftfreq(n, t[1] - t[0])
     band = np.flatnonzero((frequencies > 0.5) & (frequencies < 8.0))  # around the 3 Hz resonance
     measured = np.fft.rfft(signal)[band]

@@ -80,17 +80,17 @@ def write(graph, directory, name):
     return path
 
 
-def make_data(rng, n):
-    """A smooth target in the plane: t = (sin(2 x1) cos(x2), x1 x2 / 2)."""
-    x = rng.uniform(-1.5, 1.5, size=(n, 2))
+def make_data(key, n):
+    """A smooth target in the plane: t = (sin(2 x1) cos(x2), x1 x2 / 2), at n points drawn from `key`."""
+    x = np.asarray(ft.random.uniform(key, (n, 2), minval=-1.5, maxval=1.5))
     t = np.stack([np.sin(2 * x[:, 0]) * np.cos(x[:, 1]), 0.5 * x[:, 0] * x[:, 1]], axis=1)
     return x, t
 
 
 def main(steps=400, hidden=16, samples=256, learning_rate=0.03, out_dir=None):
-    rng = np.random.default_rng(0)
-    x, t = make_data(rng, samples)
-    model = TwoLayerNet(2, hidden, 2, key=ft.random.PRNGKey(0))
+    key_data, key_model = ft.random.split(ft.random.PRNGKey(0))
+    x, t = make_data(key_data, samples)
+    model = TwoLayerNet(2, hidden, 2, key=key_model)
     print(nn.summary(model))
 
     print("gradients")

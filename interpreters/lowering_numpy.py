@@ -485,7 +485,12 @@ class _BufferedBody:
       gradients, and vmap of it per-example ones) is written, through the
       inverse permutation, into the transpose's buffer, or into the array the
       function returns: the transpose is then that C-ordered array, which
-      what reads it reads contiguously, and a result needs no copy.
+      what reads it reads contiguously, and a result needs no copy;
+    - a product read only (through its transpose of the kind above, and a
+      reshape to one dimension) by a one-dimensional `concatenate` (as a fused
+      collective ravels a model's gradients into one buffer) is written into
+      its slice of the concatenation's array, which is made before it: the
+      concatenation then copies only its other operands.
 
     Buffer bookkeeping, in one pass over the steps: `views` maps a variable to
     the buffers its value may view (its own, or its operand's for a view),
@@ -502,6 +507,9 @@ class _BufferedBody:
         self.outvars = {x for x in jaxpr.outvars if type(x) is Var}
         self.transposes = {}  # transpose of a product written into its array -> its permutation
         self.fresh_transposes = set()  # those that are results: arrays this call allocated
+        self.placed = {}  # product -> (its concatenation, start, stop): written into that slice
+        self.concatenations = {}  # concatenation -> its operands written into it by their products
+        self.made = set()  # the concatenations whose array the lines have made
         self._plan_layouts(jaxpr.eqns)
         steps = _steps(jaxpr.eqns, self._strided(jaxpr.eqns))
         self.last_use = _last_uses(steps, jaxpr.outvars)
@@ -537,6 +545,63 @@ class _BufferedBody:
                     and (self._wants_buffer(var) or var in self.outvars):
                 self.transposed_products[product] = var
                 self.transposes[var] = tuple(eqn.params["permutation"])
+        for eqn in eqns:
+            if eqn.primitive.name == "concatenate" and eqn.outvars[0].aval.ndim == 1:
+                self._plan_concatenation(eqn, readers, producers)
+
+    def _plan_concatenation(self, eqn, readers, producers):
+        """The products written straight into their slices of the 1-D concatenation `eqn` (see above)."""
+        whole, start, placed = eqn.outvars[0], 0, set()
+
+        def only_read_by(x, reader):
+            return type(x) is Var and x not in self.outvars and readers.get(x) == [reader]
+
+        for x in eqn.invars:
+            size, product = x.aval.shape[0], None
+            if only_read_by(x, eqn) and eqn.invars.count(x) == 1 and x.aval.dtype == whole.aval.dtype:
+                maker = producers.get(x)
+                if maker is not None and lowering_numpy_dot.product(maker) is not None:
+                    product = x  # a 1-D product
+                elif maker is not None and maker.primitive.name == "reshape" and only_read_by(maker.invars[0], maker):
+                    y = maker.invars[0]
+                    before = producers.get(y)
+                    if y in self.transposes and only_read_by(before.invars[0], before):
+                        product = before.invars[0]  # written in its transpose's layout
+                    elif before is not None and lowering_numpy_dot.product(before) is not None:
+                        product = y
+            if product is not None:
+                self.placed[product] = (whole, start, start + size)
+                placed.add(x)
+            start += size
+        if placed:
+            self.concatenations[whole] = placed
+
+    def _placed_storage(self, product):
+        """The view of its concatenation's slice a placed product is written into (in its transpose's
+        layout where it has one); the concatenation's array is made by the first of its products."""
+        whole, start, stop = self.placed[product]
+        name = self.source.atom(whole)
+        if whole not in self.made:
+            self.made.add(whole)
+            aval = whole.aval
+            storage = self._take(aval, whole) if self._wants_buffer(whole) else \
+                self._recycled(whole) or f"numpy.empty({aval.shape}, {self.source.add_global('dtype', aval.dtype)})"
+            self.lines.append(f"    {name} = {storage}")
+        self._hold(product, self.views.get(whole, ()))
+        transpose = self.transposed_products.get(product)
+        shape = (transpose if transpose is not None else product).aval.shape
+        view = f"{name}[{start}:{stop}].reshape({tuple(shape)})"
+        return view if transpose is None else lowering_numpy_dot.transposed_out(view, self.transposes[transpose])
+
+    def _concatenation_lines(self, eqn):
+        """A planned concatenation: the copies of the operands no product wrote into it."""
+        whole, start, lines = eqn.outvars[0], 0, []
+        for x in eqn.invars:
+            size = x.aval.shape[0]
+            if x not in self.concatenations[whole]:
+                lines.append(f"    {self.source.atom(whole)}[{start}:{start + size}] = {self.source.atom(x)}")
+            start += size
+        return lines
 
     def _strided(self, eqns):
         """The variables whose elements may not be one C-ordered block."""
@@ -628,7 +693,9 @@ class _BufferedBody:
         else:
             if lowering_numpy_dot.product(eqn) is not None:
                 transpose = self.transposed_products.get(var)
-                if transpose is not None:
+                if var in self.placed:
+                    out = self._placed_storage(var)
+                elif transpose is not None:
                     out = lowering_numpy_dot.transposed_out(self._transpose_storage(transpose, var),
                                                             self.transposes[transpose])
                 elif self._wants_buffer(var):
@@ -638,6 +705,8 @@ class _BufferedBody:
             self._release_dead(eqn.invars, index)
         if var in self.broadcast_views:
             self.lines.append(f"    {source.targets(eqn)} = {_broadcast_view(source, eqn)}")
+        elif var in self.made and eqn.primitive.name == "concatenate":
+            self.lines += self._concatenation_lines(eqn)
         else:
             self.lines += source.lines(eqn, args, out)
         self._release_dead(eqn.outvars, index)

@@ -422,6 +422,38 @@ def test_training_gradients_are_matmuls_written_in_the_layout_their_readers_want
         np.testing.assert_array_equal(g, w)
 
 
+@pytest.mark.parametrize("then", ["returned", "scaled"])
+def test_gradients_raveled_into_one_buffer_are_written_into_their_slices(then):
+    """As psum/pmean of a pytree over processes ravels the gradients: each weight gradient's product
+    writes into its slice of the concatenation (through its transpose), the rest are copied in; a
+    product also read elsewhere, or an operand given twice, is copied."""
+    rng = np.random.default_rng(4)
+    params = [(rng.normal(size=(64, 128)), rng.normal(size=128)), (rng.normal(size=(128, 32)), rng.normal(size=32))]
+    x, v = rng.normal(size=(96, 64)), rng.normal(size=64)
+
+    def step(params, x, v):
+        grads = ft.tree_util.tree_leaves(ft.grad(mlp_loss)(params, x))
+        w = params[0][0]
+        matvec = w.T @ v  # a 1-D product
+        shared = x @ w  # read twice: copied
+        flat = fnp.concatenate([g.reshape(-1) for g in grads] + [matvec, shared.reshape(-1), shared.reshape(-1),
+                                                                 fnp.ones(3)])
+        return (flat, fnp.sum(shared)) if then == "returned" else (flat * 2.0,)
+
+    closed, lowered_step = lowered(step, params, x, v)
+    source = lowered_step.source
+    assert "impl_concatenate" not in source
+    assert len(re.findall(r"= numpy\.matmul\([^\n]*out=\w+\[\d+:\d+\]\.reshape\(\(\d+, \d+\)\)\.T\)", source)) == 2
+    assert re.search(r"= numpy\.matmul\([^\n]*out=\w+\[\d+:\d+\]\.reshape\(\(128,\)\)", source)
+    leaves = ft.tree_util.tree_leaves((params, x, v))
+    for _ in range(2):  # the second call reuses the buffers
+        for g, w in zip(lowered_step(*leaves), eval_closed_jaxpr(closed, *leaves), strict=True):
+            np.testing.assert_array_equal(g, w)
+    if then == "returned":
+        flat = lowered_step(*leaves)[0]
+        assert flat.flags.owndata or flat.base is not None and flat.base.size == flat.size  # not scratch-sized
+
+
 def test_a_returned_broadcast_is_materialized():
     x = np.arange(5000.0)
     jitted = ft.jit(lambda x: (fnp.broadcast_to(x, (2, 5000)), fnp.broadcast_to(x, (2, 5000)) + 1.0))

@@ -45,10 +45,11 @@ def test_mismatched_shapes_raise_on_every_rank_with_debug_collectives():
         assert f"rank {rank}: eager mismatch detected" in output and f"rank {rank}: jit mismatch detected" in output
 
 
-def test_a_stuck_rank_makes_the_others_fail_after_the_timeout():
+@pytest.mark.parametrize("mode", ["timeout", "timeout_large"])
+def test_a_stuck_rank_makes_the_others_fail_after_the_timeout(mode):
     import time
     start = time.monotonic()
-    rc, output = run_mpi("tests/distributed/faults.py", "timeout", timeout=120)
+    rc, output = run_mpi("tests/distributed/faults.py", mode, timeout=120)
     assert rc != 0 and "rank 0: TimeoutError after" in output and "restart it from a checkpoint" in output, output
     assert time.monotonic() - start < 25  # not the 30 s the stuck rank sleeps
 

@@ -1,6 +1,7 @@
 """Run under `mpiexec -n 2` by tests/test_distributed.py, with a mode:
 `mismatch`: ranks psum different shapes with debug_collectives on: a ValueError on every rank (eager and jit);
-`timeout`: rank 1 never arrives (stuck): rank 0's collective raises TimeoutError after the timeout."""
+`timeout` (`timeout_large`: of 512 kB, which waits for the other ranks first, asleep, then spins on the
+transfer): rank 1 never arrives (stuck): rank 0's collective raises TimeoutError after the timeout."""
 import os
 import sys
 import time
@@ -27,7 +28,7 @@ if mode == "mismatch":
     # matching calls still work with the check on
     assert np.allclose(ft.shard_map(lambda x: ft.lax.psum(x, "i"), axis_name="i")(np.ones(2)), 2.0)
     print(f"rank {rank}: checked collectives ok")
-elif mode == "timeout":
+elif mode in ("timeout", "timeout_large"):
     ft.distributed.initialize(timeout=2.0)
     rank = ft.distributed.process_index()
     if rank == 1:
@@ -35,7 +36,7 @@ elif mode == "timeout":
         os._exit(0)
     start = time.monotonic()
     try:
-        ft.shard_map(lambda x: ft.lax.psum(x, "i"), axis_name="i")(np.ones(3))
+        ft.shard_map(lambda x: ft.lax.psum(x, "i"), axis_name="i")(np.ones(3 if mode == "timeout" else 2**16))
     except TimeoutError as e:
         print(f"rank 0: TimeoutError after {time.monotonic() - start:.1f} s: {e}", flush=True)
         from mpi4py import MPI
