@@ -40,7 +40,7 @@ from ftrans.numpy._dtypes import can_cast, finfo, iinfo, issubdtype, promote_typ
 from ftrans.numpy._logical_reductions import (all, any, count_nonzero, nanmax, nanmean, nanmin, nanprod,
                                               nansum)
 from ftrans.numpy._math import (allclose, arccos, arccosh, arcsin, arcsinh, arctan2, arctanh, around,
-                                array_equal, array_equiv, copysign, exp2, fix, fmod, heaviside, hypot, isclose,
+                                array_equal, array_equiv, copysign, deg2rad, degrees, exp2, rad2deg, radians, fix, fmod, heaviside, hypot, isclose,
                                 isfinite, isinf, isnan, isneginf, isposinf, log2, log10, logaddexp, logaddexp2,
                                 nan_to_num, rint, round, signbit, trunc)
 from ftrans.numpy._signal import convolve, correlate, cross, interp, piecewise, polyval, select
@@ -51,6 +51,10 @@ from ftrans.numpy._sorting import (argsort, argwhere, bincount, cummax, cummin, 
 from numpy import (complexfloating, floating, generic, inexact, integer, number, signedinteger,  # noqa: E402
                    unsignedinteger)
 from ftrans._unavailable import missing_name_hook as _missing_name_hook
+
+# NumPy 2's (and the array API's) spellings of the same functions
+acos, acosh, asin, asinh, atan, atan2, atanh = arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh
+concat, permute_dims = concatenate, transpose
 
 install_tracer_methods()
 del install_tracer_methods

@@ -466,3 +466,33 @@ def array_equal(a1, a2, equal_nan=False):
 def array_equiv(a1, a2):
     (a1, a2), _, _ = operands("array_equiv", a1, a2)
     return _all(ew.eq(a1, a2))
+
+
+def _scaled_angle(name, x, factor):
+    (x,), dtype = _inexact(name, x)
+    _real_float(name, dtype)
+    # the factor rounded to x's dtype first, as NumPy's loops compute pi/180 in their own type
+    pi, half_turn = np.asarray(np.pi, dtype), np.asarray(180, dtype)
+    return ew.mul(x, _c(pi / half_turn if factor == "to radians" else half_turn / pi, dtype))
+
+
+@public
+def deg2rad(x):
+    """Degrees to radians, x * (pi/180) with pi/180 in x's dtype, as NumPy's."""
+    return _scaled_angle("deg2rad", x, "to radians")
+
+
+@public
+def rad2deg(x):
+    """Radians to degrees, x * (180/pi) with 180/pi in x's dtype, as NumPy's."""
+    return _scaled_angle("rad2deg", x, "to degrees")
+
+
+@public
+def radians(x):
+    return _scaled_angle("radians", x, "to radians")
+
+
+@public
+def degrees(x):
+    return _scaled_angle("degrees", x, "to degrees")
