@@ -381,10 +381,11 @@ FT_FN double ft_p_by_series(double a, double x) {
   ft_p_series(a, x, false, &s, &ds);
   return s * exp(a * log(x) - x - (a <= 1.5 ? ft_lgamma1p(a) : lgamma(1 + a)));
 }
-FT_FN double ft_q_by_fraction(double a, double x) {
-  double f, df;
+FT_FN double ft_q_by_fraction(double a, double x) {  // 0 where the prefactor underflows
+  double f, df, log_prefactor = a * log(x) - x - lgamma(a);
+  if (log_prefactor <= %(underflow)r) return 0;
   ft_q_fraction(a, x, false, &f, &df);
-  return f * exp(a * log(x) - x - lgamma(a));
+  return f * exp(log_prefactor);
 }
 // nan, or the edge value (at x = 0, a = 0, x = inf, a = inf), or 2 for the interior
 FT_FN double ft_igamma_edges(double a, double x, double at_zero, double at_a_zero, double at_inf, double at_a_inf) {
@@ -421,8 +422,10 @@ FT_FN double ft_gamma_derivative_part(double a, double x, bool* by_fraction) {
 FT_FN double ft_igamma_grad_a(double a, double x) {
   if (a != a || x != x || a <= 0 || x < 0 || isinf(a)) return %(nan)s;
   if (x == 0 || isinf(x)) return 0;
+  double log_prefactor = a * log(x) - x - lgamma(a);
+  if (log_prefactor <= %(underflow)r) return 0;
   bool by_fraction;
-  double d = ft_gamma_derivative_part(a, x, &by_fraction), log_prefactor = a * log(x) - x - lgamma(a);
+  double d = ft_gamma_derivative_part(a, x, &by_fraction);
   return by_fraction ? -exp(log_prefactor) * d : exp(log_prefactor - log(a)) * d;
 }
 FT_FN float ft_igamma_grad_a(float a, float x) { return (float)ft_igamma_grad_a((double)a, (double)x); }
@@ -472,7 +475,7 @@ FT_FN float ft_betainc(float a, float b, float x) { return (float)ft_betainc((do
            inf="__longlong_as_double(0x7ff0000000000000LL)", nan="__longlong_as_double(0x7ff8000000000000LL)",
            max_degree=MAX_POLYGAMMA_ORDER + 3, max_terms=special_math.MAX_SERIES_TERMS,
            half_eps=special_math.EPS64 / 2, eps=special_math.EPS64, inv_eps=1 / special_math.EPS64,
-           tiny=special_math.TINY)
+           tiny=special_math.TINY, underflow=special_math.UNDERFLOW)
 
 
 CUDA_HELPERS = _c_helpers()

@@ -428,6 +428,7 @@ polygamma = _elementwise(_polygamma)
 
 MAX_SERIES_TERMS = 100_000  # x ~ a needs ~9 sqrt(a) terms: enough up to a ~ 1e8
 EPS64 = float(np.finfo(np.float64).eps)
+UNDERFLOW = -746.0  # exp of less is 0 in float64
 
 
 def lgamma1p(a):
@@ -548,8 +549,14 @@ def lgamma1p_or_lgamma(a):
 
 
 def _q_by_continued_fraction(a, x):
-    f, _ = _q_continued_fraction(a, x)
-    return f * np.exp(_log_prefactor(a, x))
+    """Q by its continued fraction where x^a e^-x / Gamma(a) does not underflow (0 where it does:
+    the fraction is below 1 there, and its recurrence would overflow for x beyond ~1e154)."""
+    log_prefactor = _log_prefactor(a, x)
+    out = np.zeros_like(a)
+    keep = log_prefactor > UNDERFLOW
+    f, _ = _q_continued_fraction(a[keep], x[keep])
+    out[keep] = f * np.exp(log_prefactor[keep])
+    return out
 
 
 def _q_small_x_uses_series(a, x):
@@ -637,10 +644,11 @@ def _gamma_derivative_parts(a, x):
 
 @_elementwise_nary
 def igamma_grad_a(a, x):
-    """dP(a, x)/da: nan for a <= 0, x < 0 and nan operands; 0 at x = 0 and (a finite) at x = inf."""
+    """dP(a, x)/da: nan for a <= 0, x < 0 and nan operands; 0 at x = 0 and (a finite) at x = inf,
+    and where x^a e^-x / Gamma(a) underflows."""
     nan = np.isnan(a) | np.isnan(x) | (a <= 0) | (x < 0) | np.isinf(a)
     out = np.where(nan, np.nan, 0.0)
-    interior = ~nan & (x > 0) & np.isfinite(x)
+    interior = ~nan & (x > 0) & np.isfinite(x) & (_log_prefactor(a, x) > UNDERFLOW)
     ai, xi = a[interior], x[interior]
     d, by_cf = _gamma_derivative_parts(ai, xi)
     log_prefactor = _log_prefactor(ai, xi)
