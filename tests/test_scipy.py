@@ -375,3 +375,14 @@ def test_cdfs_outside_the_support_and_their_derivatives():
     k = np.array([0.0, 1.0, 3.0, 7.0])
     np.testing.assert_allclose(ft.vmap(ft.grad(lambda m, k: ST.poisson.cdf(k, m)))(X, k), -ST.poisson.pmf(k, X),
                                rtol=1e-13)
+
+
+def test_incomplete_gamma_for_large_a_is_continuous_across_the_asymptotic_switch():
+    """Below 1e7 the series and continued fraction, above Temme's expansion (P, Q) and Wilson-Hilferty's
+    quantile (the derivatives): on both sides of the switch the same values, to what each method holds."""
+    below, above = np.nextafter(1e7, 0), np.nextafter(1e7, 2e7)
+    x = 1e7 + np.array([-6e3, -1e3, 0.0, 2e3, 9e3])  # z from -1.9 to 2.8
+    for fun, rtol in ((ft.lax.igamma, 1e-7), (ft.lax.igammac, 1e-7), (ft.lax.random_gamma_grad, 1e-7),
+                      (ft.lax.igamma_grad_a, 1e-6)):
+        np.testing.assert_allclose(fun(above, x), fun(below, x), rtol=rtol, atol=0)
+    np.testing.assert_allclose(ft.lax.igamma(above, x) + ft.lax.igammac(above, x), 1.0, rtol=0, atol=1e-15)
