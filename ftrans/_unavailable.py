@@ -38,11 +38,13 @@ JAX_NAMES = {
         dynamic_update_slice_in_dim index_in_dim dot dot_general batch_matmul conv_general_dilated conv
         reduce_window reduce_sum reduce_max reduce_min argmax argmin iota broadcasted_iota full stop_gradient
         cond switch scan fori_loop while_loop map associative_scan top_k sort cumsum cumprod cummax erf
-        erf_inv lgamma digamma logistic reduce_precision rev rem round atan2 psum""",
+        erf_inv lgamma digamma logistic reduce_precision rev rem round atan2 psum igamma igammac igamma_grad_a
+        random_gamma_grad betainc""",
     "jax.scipy": "special linalg stats",
-    "jax.scipy.special": "erf erfc erfinv expit logit gammaln digamma polygamma xlogy xlog1py logsumexp",
+    "jax.scipy.special": """erf erfc erfinv expit logit gammaln digamma polygamma xlogy xlog1py logsumexp
+        gammainc gammaincc betainc""",
     "jax.scipy.linalg": "solve_triangular cho_factor cho_solve lu expm",
-    "jax.scipy.stats": "norm multivariate_normal t beta gamma poisson",
+    "jax.scipy.stats": "norm multivariate_normal t beta gamma poisson chi2",
     "jax.nn": """relu relu6 gelu sigmoid softmax log_softmax softplus silu swish elu selu celu leaky_relu
         log_sigmoid hard_tanh glu one_hot logsumexp standardize initializers""",
     "jax.random": """PRNGKey key split fold_in normal uniform randint bernoulli categorical choice permutation

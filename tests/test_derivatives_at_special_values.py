@@ -11,6 +11,8 @@ jitted. Results must match the closed form's pattern of nan and +-inf exactly
 and its finite values to rounding; the sign of a zero is a convention and is
 not compared here (tests/test_random_programs.py compares it between eager and
 jit)."""
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -60,6 +62,18 @@ def _not_negative(x):  # -0.0 included: 1/x and 1/sqrt(x) are -inf there, in rul
     return x >= 0
 
 
+def _finite_not_negative(x):
+    return np.isfinite(x) & (x >= 0)
+
+
+def _finite_positive(x):
+    return np.isfinite(x) & (x > 0)
+
+
+def _gamma_density(a, x):
+    return np.exp((a - 1) * np.log(x) - x - math.lgamma(a))
+
+
 def _logistic(x):
     return 1 / (1 + np.exp(-x))
 
@@ -87,6 +101,24 @@ UNARY = {
     "lgamma": (ft.lax.lgamma, special_reference.digamma, lambda x: x >= 0),
     "digamma": (ft.lax.digamma, lambda x: special_reference.polygamma(1, x), lambda x: x > 0),
     "polygamma": (lambda x: ft.lax.polygamma(2, x), lambda x: special_reference.polygamma(3, x), lambda x: x > 0),
+    # the incomplete gamma and beta functions in x (a = 2.5, b = 1.5; the a-derivatives: tests/test_scipy.py):
+    # the densities x^(a-1) e^-x / Gamma(a) and x^(a-1) (1-x)^(b-1) / B(a, b) (0 at x = 0 and at x = 1), as the
+    # rules write them: at x = inf, (a - 1) log x - x is inf - inf, nan (as JAX's), so x stays finite
+    "igamma": (lambda x: ft.lax.igamma(2.5, x), lambda x: _gamma_density(2.5, x), _finite_not_negative),
+    "igammac": (lambda x: ft.lax.igammac(2.5, x), lambda x: -_gamma_density(2.5, x), _finite_not_negative),
+    # (log x - digamma(a)) times the density: nan at x = 0 (0 * -inf), as the rule writes it
+    "igamma_grad_a": (lambda x: ft.lax.igamma_grad_a(2.5, x),
+                      lambda x: _gamma_density(2.5, x) * (np.log(x) - special_reference.digamma(2.5)), _finite_positive),
+    # digamma(a) - log x - r ((a - 1)/x - 1), r = random_gamma_grad(a, x) itself (checked against mpmath in
+    # tests/test_primitives.py); below 1e100, where its continued fraction's recurrence stays finite
+    "random_gamma_grad": (lambda x: ft.lax.random_gamma_grad(2.5, x),
+                          lambda x: special_reference.digamma(2.5) - np.log(x)
+                          - np.asarray(ft.lax.random_gamma_grad(2.5, x)) * (1.5 / x - 1),
+                          lambda x: (x > 0) & (x < 1e100)),
+    "regularized_incomplete_beta": (lambda x: ft.lax.betainc(2.5, 1.5, x),
+                                    lambda x: np.exp(0.5 * np.log1p(-x) + 1.5 * np.log(x)
+                                                     - (math.lgamma(2.5) + math.lgamma(1.5) - math.lgamma(4.0))),
+                                    lambda x: (x >= 0) & (x <= 1)),
     # the same function with an identity factor: convert_element_type to the same dtype
     "convert_element_type": (lambda x: x.astype(np.float64) * 2.0, lambda x: np.full_like(x, 2.0), _everywhere),
 }

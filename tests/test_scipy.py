@@ -45,6 +45,16 @@ def _mvn_reference(x):
     return -0.5 * quad - 0.5 * np.log(np.linalg.det(2 * np.pi * _COV))
 
 
+# mpmath at 40 digits: P(2.5, (X - 0.1)/2) and Q; I_y(2.5, 1.5), y = (U + 0.05)/1.1, and 1 - I; the chi2 with
+# df = 3.5, loc = 0.1, scale = 1.5: P(1.75, y/2) and Q, y = (X - 0.1)/1.5, and its log density
+_GAMMA_CDF = np.array([0.0008861387888124424, 0.04589632397225037, 0.20852587940567532, 0.4360983958483127])
+_GAMMA_SF = np.array([0.9991138612111875, 0.9541036760277496, 0.7914741205943246, 0.5639016041516872])
+_BETA_CDF = np.array([0.013288256139184378, 0.13957694018530833, 0.41333671435989056, 0.8494899501533704])
+_BETA_SF = np.array([0.9867117438608156, 0.8604230598146917, 0.5866632856401095, 0.15051004984662963])
+_CHI2_CDF = np.array([0.00521305467558571, 0.08542447156596474, 0.2580733273035655, 0.4542881315649564])
+_CHI2_SF = np.array([0.9947869453244143, 0.9145755284340352, 0.7419266726964345, 0.5457118684350436])
+_CHI2_LOGPDF = np.array([-3.1119154851409485, -2.1333544159621294, -1.9815688311332815, -2.117437969297006])
+
 # name -> (ftrans function, reference, args)
 ROWS = {
     "special.erf": (SP.erf, special_reference.erf, (Z,)),
@@ -99,6 +109,38 @@ ROWS = {
                            _vectorized(lambda x: 1.5 * math.log((x - 0.1) / 2) - (x - 0.1) / 2 - math.lgamma(2.5)
                                        - math.log(2)), (X,)),
     "stats.gamma.pdf": (lambda x: ST.gamma.pdf(x, 1.0), lambda x: np.exp(-x), (X,)),
+    # the incomplete gamma and beta functions, and the distributions built on them: mpmath's values at
+    # 40 digits (mpmath.gammainc(a, 0, x, regularized=True), gammainc(a, x, inf, ...) and betainc(a, b, 0, x,
+    # regularized=True)), rounded to float64; X spans P's series (x < a) and Q's continued fraction
+    "special.gammainc": (lambda x: SP.gammainc(1.7, x),
+                         lambda x: [0.06941884661897428, 0.4345834209280688, 0.7844611562767896, 0.9380424057621112],
+                         (X,)),
+    # a = 0.2: Q's own series at x = 0.3 (where P is near 1) and the continued fraction above 1.1
+    "special.gammaincc": (lambda x: SP.gammaincc(0.2, x),
+                          lambda x: [0.18347320566634728, 0.038861521733649096, 0.006860404163334159,
+                                     0.0011263185698743394], (X,)),
+    # x on both sides of (a + 1)/(a + b + 2) = 0.5, where the symmetry swaps a and b
+    "special.betainc": (lambda x: SP.betainc(1.5, 2.5, x),
+                        lambda x: [0.0978806429413798, 0.49613212142563545, 0.8260723420634901, 0.993792604279552],
+                        (U,)),
+    "stats.gamma.cdf": (lambda x: ST.gamma.cdf(x, 2.5, 0.1, 2.0), lambda x: _GAMMA_CDF, (X,)),
+    "stats.gamma.logcdf": (lambda x: ST.gamma.logcdf(x, 2.5, 0.1, 2.0), lambda x: np.log(_GAMMA_CDF), (X,)),
+    "stats.gamma.sf": (lambda x: ST.gamma.sf(x, 2.5, 0.1, 2.0), lambda x: _GAMMA_SF, (X,)),
+    "stats.gamma.logsf": (lambda x: ST.gamma.logsf(x, 2.5, 0.1, 2.0), lambda x: np.log(_GAMMA_SF), (X,)),
+    "stats.beta.cdf": (lambda x: ST.beta.cdf(x, 2.5, 1.5, -0.05, 1.1), lambda x: _BETA_CDF, (U,)),
+    "stats.beta.logcdf": (lambda x: ST.beta.logcdf(x, 2.5, 1.5, -0.05, 1.1), lambda x: np.log(_BETA_CDF), (U,)),
+    "stats.beta.sf": (lambda x: ST.beta.sf(x, 2.5, 1.5, -0.05, 1.1), lambda x: _BETA_SF, (U,)),
+    "stats.beta.logsf": (lambda x: ST.beta.logsf(x, 2.5, 1.5, -0.05, 1.1), lambda x: np.log(_BETA_SF), (U,)),
+    "stats.chi2.logpdf": (lambda x: ST.chi2.logpdf(x, 3.5, 0.1, 1.5), lambda x: _CHI2_LOGPDF, (X,)),
+    "stats.chi2.pdf": (lambda x: ST.chi2.pdf(x, 3.5, 0.1, 1.5), lambda x: np.exp(_CHI2_LOGPDF), (X,)),
+    "stats.chi2.cdf": (lambda x: ST.chi2.cdf(x, 3.5, 0.1, 1.5), lambda x: _CHI2_CDF, (X,)),
+    "stats.chi2.logcdf": (lambda x: ST.chi2.logcdf(x, 3.5, 0.1, 1.5), lambda x: np.log(_CHI2_CDF), (X,)),
+    "stats.chi2.sf": (lambda x: ST.chi2.sf(x, 3.5, 0.1, 1.5), lambda x: _CHI2_SF, (X,)),
+    "stats.chi2.logsf": (lambda x: ST.chi2.logsf(x, 3.5, 0.1, 1.5), lambda x: np.log(_CHI2_SF), (X,)),
+    # sum_{j <= k} e^-mu mu^j / j! (mpmath), differentiable in mu
+    "stats.poisson.cdf": (lambda mu: ST.poisson.cdf(np.array([0.0, 1.0, 3.0, 7.0]), mu),
+                          lambda mu: [0.7408182206817179, 0.6626272662068446, 0.7575761331330659, 0.9488663842071526],
+                          (X,)),
     "stats.poisson.logpmf": (lambda mu: ST.poisson.logpmf(np.array([0.0, 1.0, 3.0, 7.0]), mu),
                              lambda mu: np.array([0.0, 1.0, 3.0, 7.0]) * np.log(mu) - mu
                              - np.array([0.0, 0.0, math.log(6), math.log(5040)]), (X,)),
@@ -159,3 +201,188 @@ def test_log_ndtr_far_in_the_tail_and_its_gradient():
     want = np.array([-804.6084420137538, -5005.524208694205])  # mpmath: log(ndtr(x))
     np.testing.assert_allclose(SP.log_ndtr(x), want, rtol=1e-13)
     assert np.isfinite(ft.grad(lambda v: SP.log_ndtr(v).sum())(x)).all()
+
+
+# -------------------- the incomplete gamma and beta functions --------------------
+
+# mpmath at 40 digits (as above) at points that stress each method: tiny a and x, P near 1, Q's
+# tail, a ~ x large (the series' slow convergence), tiny a with x = 1 (Q's own series), 5e-28.
+_HARD_GAMMA = [(1e-3, 1e-3), (0.5, 30.0), (30.0, 10.0), (30.0, 60.0), (100.0, 100.0), (1e-10, 1.0), (5.0, 1e-5),
+               (200.0, 150.0)]
+_HARD_P = [0.9936876467088603, 0.9999999999999906, 2.5099512015279076e-07, 0.9999931237350312, 0.5132987982791487,
+           0.9999999999780617, 8.333263889186511e-28, 5.7096885742082446e-05]
+_HARD_Q = [0.00631235329113971, 9.485737571073848e-15, 0.9999997490048799, 6.876264968732097e-06, 0.48670120172085135,
+           2.1938393441796778e-11, 1.0, 0.9999429031142579]
+_HARD_BETA = [(0.5, 0.5, 0.999), (10.0, 200.0, 0.01), (200.0, 10.0, 0.97), (1e-3, 2.0, 0.5), (3.0, 1e-3, 0.5),
+              (50.0, 50.0, 0.45)]
+_HARD_I = [0.9798649583666225, 5.807789831248462e-05, 0.8994916476285513, 0.9998067465369478, 6.821516304182144e-05,
+           0.15865219893709884]
+# dP/da by mpmath.diff at 40 digits, and -(dP/da) / (x^(a-1) e^-x / Gamma(a))
+_GRAD_POINTS = [(0.7, 0.4), (1.7, 3.0), (5.0, 2.0), (5.0, 12.0), (0.05, 2.0), (20.0, 25.0)]
+_DP_DA = [-0.625517591579575, -0.17082564422069346, -0.05691325064457105, -0.008232769172088636,
+          -0.056690986497682776, -0.046727804534347564]
+_RGG = [0.9201709615113776, 1.444916932040433, 0.6308028026778547, 1.5508363766251059, 15.756121767485816,
+        1.125050146577857]
+
+
+def test_incomplete_gamma_and_beta_at_hard_points():
+    a, x = np.array(_HARD_GAMMA).T
+    # a up to 200: the prefactor x^a e^-x / Gamma(a) is exp of a sum of terms ~1000, so 1e-13 relative
+    np.testing.assert_allclose(ft.lax.igamma(a, x), _HARD_P, rtol=1e-13, atol=0)
+    np.testing.assert_allclose(ft.lax.igammac(a, x), _HARD_Q, rtol=1e-13, atol=0)
+    a, b, x = np.array(_HARD_BETA).T
+    np.testing.assert_allclose(ft.lax.betainc(a, b, x), _HARD_I, rtol=1e-12, atol=0)
+    a, x = np.array(_GRAD_POINTS).T
+    np.testing.assert_allclose(ft.lax.igamma_grad_a(a, x), _DP_DA, rtol=1e-13, atol=0)
+    np.testing.assert_allclose(ft.lax.random_gamma_grad(a, x), _RGG, rtol=1e-13, atol=0)
+
+
+def test_incomplete_gamma_and_beta_edge_values_are_scipys():
+    nan, inf = np.nan, np.inf
+    a = np.array([0.0, 0.0, 0.0, 1.0, 1.0, 1.0, -1.0, 2.0, nan, inf, 2.0])
+    x = np.array([0.0, 1.0, inf, 0.0, inf, -1.0, 1.0, nan, 1.0, 1.0, 1e300])
+    # scipy.special.gammainc(a, x) and gammaincc(a, x) (SciPy 1.x), by hand
+    np.testing.assert_array_equal(ft.lax.igamma(a, x), [nan, 1, 1, 0, 1, nan, nan, nan, nan, 0, 1])
+    np.testing.assert_array_equal(ft.lax.igammac(a, x), [nan, 0, 0, 1, 0, nan, nan, nan, nan, 1, 0])
+    # JAX's igamma_grad_a / random_gamma_grad: nan for a <= 0, x < 0, nan; 0 at x = 0
+    np.testing.assert_array_equal(ft.lax.igamma_grad_a([0.0, -1.0, 2.0, 2.0, 2.0], [1.0, 1.0, -1.0, 0.0, nan]),
+                                  [nan, nan, nan, 0, nan])
+    np.testing.assert_array_equal(ft.lax.random_gamma_grad([0.0, 2.0, 2.0, 2.0], [1.0, -1.0, 0.0, nan]),
+                                  [nan, nan, 0, nan])
+    a = np.array([0.0, 0.0, 1.0, 1.0, inf, 1.0, 2.0, -1.0, 1.0, 0.0, inf, 1.0, 0.5])
+    b = np.array([0.0, 1.0, 0.0, inf, 1.0, 1.0, 2.0, 1.0, -1.0, inf, 0.0, 1.0, 0.5])
+    x = np.array([0.5, 0.5, 0.5, 0.5, 0.5, 0.0, 1.0, 0.5, 0.5, 0.5, 0.5, 1.5, 0.0])
+    # scipy.special.betainc(a, b, x) and jax.lax.betainc agree on these, by hand
+    np.testing.assert_array_equal(ft.lax.betainc(a, b, x), [nan, 1, 0, 1, 0, 0, 1, nan, nan, 1, 0, nan, 0])
+
+
+def test_incomplete_gamma_identities():
+    rng = np.random.default_rng(0)
+    a = np.exp(rng.uniform(np.log(0.01), np.log(80), 400))
+    x = a * np.exp(rng.uniform(-3, 1.5, 400))
+    p, q = ft.lax.igamma(a, x), ft.lax.igammac(a, x)
+    np.testing.assert_allclose(p + q, 1.0, rtol=0, atol=1e-15)
+    # P(a + 1, x) = P(a, x) - x^a e^-x / Gamma(a + 1)
+    step = np.exp(a * np.log(x) - x - special_reference.lgamma(a + 1))
+    np.testing.assert_allclose(ft.lax.igamma(a + 1, x), p - step, rtol=1e-12, atol=1e-15)
+    # Q(1, x) = e^-x, P(1/2, x) = erf(sqrt x) (x up to ~300: exp of a log x - x to ~1e-13 relative)
+    np.testing.assert_allclose(ft.lax.igammac(1.0, x), np.exp(-x), rtol=1e-13, atol=0)
+    np.testing.assert_allclose(ft.lax.igamma(0.5, x), special_reference.erf(np.sqrt(x)), rtol=1e-14, atol=0)
+
+
+def test_incomplete_beta_identities():
+    rng = np.random.default_rng(1)
+    a, b = np.exp(rng.uniform(np.log(0.05), np.log(50), (2, 400)))
+    x = rng.uniform(0, 1, 400)
+    np.testing.assert_allclose(ft.lax.betainc(a, b, x), 1 - ft.lax.betainc(b, a, 1 - x), rtol=0, atol=1e-14)
+    # I_x(a, 1) = x^a, I_x(1, b) = 1 - (1 - x)^b
+    np.testing.assert_allclose(ft.lax.betainc(a, 1.0, x), x ** a, rtol=1e-13, atol=1e-300)
+    np.testing.assert_allclose(ft.lax.betainc(1.0, b, x), -np.expm1(b * np.log1p(-x)), rtol=1e-13, atol=1e-300)
+    # I_x(a, b) = I_x(a + 1, b) + x^a (1 - x)^b / (a B(a, b))
+    lbeta = special_reference.lgamma(a) + special_reference.lgamma(b) - special_reference.lgamma(a + b)
+    step = np.exp(a * np.log(x) + b * np.log1p(-x) - lbeta) / a
+    np.testing.assert_allclose(ft.lax.betainc(a, b, x), ft.lax.betainc(a + 1, b, x) + step, rtol=1e-11, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", ["igamma", "igammac", "igamma_grad_a", "random_gamma_grad", "betainc"])
+def test_incomplete_gamma_and_beta_in_float32_are_float64_rounded(name):
+    rng = np.random.default_rng(2)
+    args = [rng.uniform(0.1, 20, 200), rng.uniform(0.1, 20, 200)]
+    if name == "betainc":
+        args.append(rng.uniform(0, 1, 200))
+    single = [v.astype(np.float32) for v in args]
+    fun = getattr(ft.lax, name)
+    got = fun(*single)
+    assert got.dtype == np.float32 and ft.jit(fun)(*single).dtype == np.float32
+    want = fun(*[v.astype(np.float64) for v in single])  # the same float32 operands, in float64
+    np.testing.assert_array_equal(got, want.astype(np.float32))
+    # weak Python scalars do not widen: float32 stays float32, as in jax.lax
+    assert fun(*([1.5] + single[1:])).dtype == np.float32
+
+
+def test_incomplete_gamma_and_beta_jit_and_vmap():
+    a, x = np.array([0.3, 1.7, 5.0, 20.0]), np.array([0.2, 3.0, 4.0, 30.0])
+    for fun in (ft.lax.igamma, ft.lax.igammac, ft.lax.igamma_grad_a, ft.lax.random_gamma_grad):
+        np.testing.assert_allclose(ft.jit(fun)(a, x), fun(a, x), rtol=1e-15, atol=0)
+        looped = np.stack([fun(a, x * s) for s in (0.5, 1.0, 2.0)])
+        np.testing.assert_allclose(ft.vmap(fun, in_axes=(None, 0))(a, np.stack([x * s for s in (0.5, 1.0, 2.0)])),
+                                   looped, rtol=1e-15, atol=0)
+    b, u = np.array([2.0, 0.5, 3.0, 9.0]), np.array([0.1, 0.5, 0.7, 0.95])
+    looped = np.stack([ft.lax.betainc(a, b * s, u) for s in (0.5, 1.0, 2.0)])
+    np.testing.assert_allclose(ft.vmap(ft.lax.betainc, in_axes=(None, 0, None))(a, np.stack([b * s for s in (0.5, 1.0, 2.0)]), u),
+                               looped, rtol=1e-15, atol=0)
+    np.testing.assert_allclose(ft.jit(ft.lax.betainc)(a, b, u), ft.lax.betainc(a, b, u), rtol=1e-15, atol=0)
+
+
+def test_incomplete_gamma_derivatives_in_a():
+    """Order 1 in a (igamma_grad_a has no derivative in a, as in JAX); random_gamma_grad against
+    -(dP/da) / (dP/dx) from ftrans's own grads; the sample x(a) = P^-1(a, u) moves as it says."""
+    a, x = np.array(_GRAD_POINTS).T
+    for fun in (SP.gammainc, SP.gammaincc):
+        ft.check_grads(lambda a: fun(a, x), (a,), order=1, modes=("fwd", "rev"), atol=1e-6, rtol=1e-6)
+    ft.check_grads(lambda a, x: SP.gammainc(a, x) * SP.gammaincc(a, x * 0.5), (a, x), order=1, modes=("fwd", "rev"))
+    da = ft.vmap(ft.grad(SP.gammainc, argnums=0))(a, x)
+    dx = ft.vmap(ft.grad(SP.gammainc, argnums=1))(a, x)
+    np.testing.assert_allclose(da, _DP_DA, rtol=1e-13)
+    np.testing.assert_allclose(ft.lax.random_gamma_grad(a, x), -da / dx, rtol=1e-13)
+    # implicit differentiation: P(a + h, x + h * rgg) = P(a, x) to second order in h
+    h = 1e-5
+    moved = SP.gammainc(a + h, x + h * ft.lax.random_gamma_grad(a, x))
+    np.testing.assert_allclose(moved, SP.gammainc(a, x), rtol=0, atol=1e-9)
+    # the x-derivatives of igamma_grad_a and random_gamma_grad (closed forms) to order 2
+    ft.check_grads(lambda x: ft.lax.igamma_grad_a(a, x), (x,), order=2, modes=("fwd", "rev"))
+    ft.check_grads(lambda x: ft.lax.random_gamma_grad(a, x), (x,), order=2, modes=("fwd", "rev"))
+
+
+def test_derivatives_that_jax_does_not_have_raise():
+    with pytest.raises(ValueError, match="Betainc gradient with respect to a and b not supported"):
+        ft.grad(lambda a: SP.betainc(a, 2.0, 0.3))(1.5)
+    with pytest.raises(ValueError, match="Betainc gradient with respect to a and b not supported"):
+        ft.jvp(lambda b: SP.betainc(1.5, b, 0.3), (2.0,), (1.0,))
+    with pytest.raises(NotImplementedError, match="derivative of igamma_grad_a in a"):
+        ft.grad(ft.grad(lambda a: SP.gammainc(a, 2.0)))(1.5)
+    with pytest.raises(NotImplementedError, match="derivative of random_gamma_grad in a"):
+        ft.grad(lambda a: ft.lax.random_gamma_grad(a, 2.0))(1.5)
+    # the derivative in x is there: the density
+    np.testing.assert_allclose(ft.grad(lambda x: SP.betainc(1.5, 2.5, x))(0.3), ST.beta.pdf(0.3, 1.5, 2.5), rtol=1e-14)
+
+
+@pytest.mark.parametrize("dist, args, xs", [
+    ("gamma", (2.5, 0.1, 2.0), X), ("gamma", (0.6,), X), ("beta", (2.5, 1.5, -0.05, 1.1), U),
+    ("beta", (0.7, 3.0), U), ("chi2", (3.5, 0.1, 1.5), X), ("chi2", (1.0,), X)])
+def test_grad_of_a_cdf_is_the_pdf(dist, args, xs):
+    module = getattr(ST, dist)
+    pdf = module.pdf(xs, *args)
+    np.testing.assert_allclose(ft.vmap(ft.grad(lambda x: module.cdf(x, *args)))(xs), pdf, rtol=1e-13)
+    np.testing.assert_allclose(ft.vmap(ft.grad(lambda x: module.sf(x, *args)))(xs), -pdf, rtol=1e-13)
+    np.testing.assert_allclose(ft.vmap(ft.grad(lambda x: module.logcdf(x, *args)))(xs),
+                               pdf / module.cdf(xs, *args), rtol=1e-12)
+    np.testing.assert_allclose(module.cdf(xs, *args) + module.sf(xs, *args), 1.0, rtol=0, atol=1e-15)
+
+
+def test_cdfs_outside_the_support_and_their_derivatives():
+    assert ST.gamma.cdf(-1.0, 0.5) == 0.0 and ST.gamma.sf(-1.0, 0.5) == 1.0 and ST.gamma.cdf(np.inf, 2.0) == 1.0
+    assert ST.beta.cdf(-0.5, 0.5, 0.5) == 0.0 and ST.beta.cdf(1.5, 0.5, 0.5) == 1.0 and ST.beta.sf(1.5, 2.0, 2.0) == 0.0
+    assert ST.chi2.cdf(-1.0, 1.0) == 0.0 and ST.chi2.logpdf(-1.0, 3.0) == -np.inf
+    assert ST.poisson.cdf(-1.0, 2.0) == 0.0 and ST.gamma.logcdf(-1.0, 2.0) == -np.inf
+    # zero, not nan (the density of a < 1 or b < 1 is infinite at the edge of the support)
+    for fun in (lambda x: ST.gamma.cdf(x, 0.5), lambda x: ST.gamma.sf(x, 0.5), lambda x: ST.beta.cdf(x, 0.5, 0.5),
+                lambda x: ST.beta.sf(x, 0.5, 0.5), lambda x: ST.chi2.cdf(x, 1.0)):
+        grads = ft.vmap(ft.grad(fun))(np.array([-1.0, 1.5]))
+        assert np.isfinite(grads).all() and (grads[0] == 0.0), grads
+    # the a-derivative of the cdf: igamma_grad_a; poisson's in mu: -pmf(k)
+    np.testing.assert_allclose(ft.grad(lambda a: ST.gamma.cdf(2.0, a))(5.0), _DP_DA[2], rtol=1e-13)
+    k = np.array([0.0, 1.0, 3.0, 7.0])
+    np.testing.assert_allclose(ft.vmap(ft.grad(lambda m, k: ST.poisson.cdf(k, m)))(X, k), -ST.poisson.pmf(k, X),
+                               rtol=1e-13)
+
+
+def test_incomplete_gamma_for_large_a_is_continuous_across_the_asymptotic_switch():
+    """Below 1e7 the series and continued fraction, above Temme's expansion (P, Q) and Wilson-Hilferty's
+    quantile (the derivatives): on both sides of the switch the same values, to what each method holds."""
+    below, above = np.nextafter(1e7, 0), np.nextafter(1e7, 2e7)
+    x = 1e7 + np.array([-6e3, -1e3, 0.0, 2e3, 9e3])  # z from -1.9 to 2.8
+    for fun, rtol in ((ft.lax.igamma, 1e-7), (ft.lax.igammac, 1e-7), (ft.lax.random_gamma_grad, 1e-7),
+                      (ft.lax.igamma_grad_a, 1e-6)):
+        np.testing.assert_allclose(fun(above, x), fun(below, x), rtol=rtol, atol=0)
+    np.testing.assert_allclose(ft.lax.igamma(above, x) + ft.lax.igammac(above, x), 1.0, rtol=0, atol=1e-15)

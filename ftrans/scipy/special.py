@@ -1,6 +1,7 @@
 """ftrans.scipy.special: scipy.special's functions as jax.scipy.special has them, differentiable.
 
-erf, erfc, erfinv, gammaln, digamma and polygamma are primitives (ftrans.lax); the
+erf, erfc, erfinv, gammaln, digamma, polygamma, gammainc, gammaincc and betainc are
+primitives (ftrans.lax); the
 rest are compositions, written so that their derivatives stay finite where
 SciPy's values are (xlogy(0, 0) = 0 with a zero gradient, log_ndtr far in the tail).
 """
@@ -14,11 +15,30 @@ from ftrans.numpy._core import public
 from ir.errors import at_user_line
 from ftrans._unavailable import missing_name_hook as _missing_name_hook
 
-__all__ = ["betaln", "digamma", "erf", "erfc", "erfinv", "expit", "gammaln", "log_ndtr", "log_softmax", "logit",
-           "logsumexp", "ndtr", "ndtri", "polygamma", "psi", "softmax", "xlog1py", "xlogy"]
+__all__ = ["betainc", "betaln", "digamma", "erf", "erfc", "erfinv", "expit", "gammainc", "gammaincc", "gammaln",
+           "log_ndtr", "log_softmax", "logit", "logsumexp", "ndtr", "ndtri", "polygamma", "psi", "softmax", "xlog1py",
+           "xlogy"]
 
 erf, erfc, erfinv, gammaln, digamma = lax.erf, lax.erfc, lax.erf_inv, lax.lgamma, lax.digamma
 psi = digamma
+
+
+@public
+def gammainc(a, x):
+    """The regularized lower incomplete gamma function P(a, x) (differentiable in a and in x)."""
+    return lax.igamma(a, x)
+
+
+@public
+def gammaincc(a, x):
+    """The regularized upper incomplete gamma function Q(a, x) = 1 - P(a, x)."""
+    return lax.igammac(a, x)
+
+
+@public
+def betainc(a, b, x):
+    """The regularized incomplete beta function I_x(a, b) (differentiable in x only, as JAX's)."""
+    return lax.betainc(a, b, x)
 
 
 @public

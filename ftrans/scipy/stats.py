@@ -1,8 +1,11 @@
 """ftrans.scipy.stats: distributions as jax.scipy.stats has them (modules of functions), differentiable.
 
 norm (pdf logpdf cdf logcdf sf logsf ppf isf), multivariate_normal (logpdf pdf),
-t, beta, gamma (logpdf pdf), poisson (logpmf pmf). Out of the support, densities
-are 0 (log densities -inf), as SciPy's.
+t (logpdf pdf), beta, gamma and chi2 (pdf logpdf cdf logcdf sf logsf), poisson (logpmf
+pmf cdf). Out of the support, densities are 0 (log densities -inf), as SciPy's. The
+cdfs and sfs take their values as JAX's do (the incomplete gamma and beta functions of
+the standardized value clamped to the support) and keep finite derivatives out of the
+support: there the clamped value is a constant, not a point where the density is infinite.
 """
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import types
 import numpy as np
 
 import ftrans.numpy as fnp
+from ftrans import lax
 from ftrans.numpy import linalg as fla
 from ftrans.numpy._core import public
 from ftrans.scipy import special
@@ -19,7 +23,7 @@ from ir.errors import at_user_line
 from ir.primitives import decompositions as dec
 from ftrans._unavailable import missing_name_hook as _missing_name_hook
 
-__all__ = ["beta", "gamma", "multivariate_normal", "norm", "poisson", "t"]
+__all__ = ["beta", "chi2", "gamma", "multivariate_normal", "norm", "poisson", "t"]
 
 _HALF_LOG_2PI = 0.91893853320467274178
 
@@ -111,8 +115,34 @@ def _beta_logpdf(x, a, b, loc=0, scale=1):
     return fnp.where(inside, value, -np.inf)
 
 
+def _clamped(y, low, high, inside):
+    """(y where `inside` and a point of the support elsewhere, y clamped to [low, high] as a constant):
+    the first for the function's value and derivative inside the support, the second outside."""
+    safe = fnp.where(inside, y, 0.5 * (low + high) if np.isfinite(high) else low + 1.0)
+    return safe, lax.stop_gradient(fnp.clip(y, low, high))
+
+
+def _beta_cdf(x, a, b, loc=0, scale=1):
+    y = _standardized(x, loc, scale)
+    inside = (y > 0) & (y < 1)
+    safe, clamped = _clamped(y, 0.0, 1.0, inside)
+    return fnp.where(inside, special.betainc(a, b, safe), special.betainc(a, b, clamped))
+
+
+def _beta_sf(x, a, b, loc=0, scale=1):
+    """I_(1-y)(b, a), as JAX's."""
+    y = _standardized(x, loc, scale)
+    inside = (y > 0) & (y < 1)
+    safe, clamped = _clamped(y, 0.0, 1.0, inside)
+    return fnp.where(inside, special.betainc(b, a, 1.0 - safe), special.betainc(b, a, 1.0 - clamped))
+
+
 beta = _module("beta", "The beta distribution.", logpdf=_beta_logpdf,
-               pdf=lambda x, a, b, loc=0, scale=1: fnp.exp(_beta_logpdf(x, a, b, loc, scale)))
+               pdf=lambda x, a, b, loc=0, scale=1: fnp.exp(_beta_logpdf(x, a, b, loc, scale)),
+               cdf=_beta_cdf,
+               logcdf=lambda x, a, b, loc=0, scale=1: fnp.log(_beta_cdf(x, a, b, loc, scale)),
+               sf=_beta_sf,
+               logsf=lambda x, a, b, loc=0, scale=1: fnp.log(_beta_sf(x, a, b, loc, scale)))
 
 
 # -------------------- gamma --------------------
@@ -125,8 +155,57 @@ def _gamma_logpdf(x, a, loc=0, scale=1):
     return fnp.where(inside, value, -np.inf)
 
 
+def _gamma_cdf(x, a, loc=0, scale=1):
+    """P(a, y), y clamped to [0, inf] (as JAX's)."""
+    y = _standardized(x, loc, scale)
+    inside = y > 0
+    safe, clamped = _clamped(y, 0.0, np.inf, inside)
+    return fnp.where(inside, special.gammainc(a, safe), special.gammainc(a, clamped))
+
+
+def _gamma_sf(x, a, loc=0, scale=1):
+    """Q(a, y); 1 where y < 0 (as JAX's)."""
+    y = _standardized(x, loc, scale)
+    inside = y > 0
+    safe, clamped = _clamped(y, 0.0, np.inf, inside)
+    return fnp.where(inside, special.gammaincc(a, safe), fnp.where(y < 0, 1.0, special.gammaincc(a, clamped)))
+
+
 gamma = _module("gamma", "The gamma distribution.", logpdf=_gamma_logpdf,
-                pdf=lambda x, a, loc=0, scale=1: fnp.exp(_gamma_logpdf(x, a, loc, scale)))
+                pdf=lambda x, a, loc=0, scale=1: fnp.exp(_gamma_logpdf(x, a, loc, scale)),
+                cdf=_gamma_cdf,
+                logcdf=lambda x, a, loc=0, scale=1: fnp.log(_gamma_cdf(x, a, loc, scale)),
+                sf=_gamma_sf,
+                logsf=lambda x, a, loc=0, scale=1: fnp.log(_gamma_sf(x, a, loc, scale)))
+
+
+# -------------------- chi2 --------------------
+
+def _chi2_logpdf(x, df, loc=0, scale=1):
+    """(df/2 - 1) log y - y/2 - lgamma(df/2) - df log(2)/2 - log scale (JAX's form: -inf below loc)."""
+    x = fnp.multiply(x, 1.0)
+    inside = x >= loc
+    y = fnp.where(inside, _standardized(x, loc, scale), 1.0)
+    half = fnp.multiply(df, 0.5)
+    value = ((half - 1.0) * fnp.log(y) - 0.5 * y - special.gammaln(half) - half * np.log(2.0)
+             - fnp.log(fnp.multiply(scale, 1.0)))
+    return fnp.where(inside, value, -np.inf)
+
+
+def _chi2_cdf(x, df, loc=0, scale=1):
+    return _gamma_cdf(x, fnp.multiply(df, 0.5), loc, fnp.multiply(scale, 2.0))
+
+
+def _chi2_sf(x, df, loc=0, scale=1):
+    return _gamma_sf(x, fnp.multiply(df, 0.5), loc, fnp.multiply(scale, 2.0))
+
+
+chi2 = _module("chi2", "The chi-squared distribution (gamma's with a = df/2, scale 2).", logpdf=_chi2_logpdf,
+               pdf=lambda x, df, loc=0, scale=1: fnp.exp(_chi2_logpdf(x, df, loc, scale)),
+               cdf=_chi2_cdf,
+               logcdf=lambda x, df, loc=0, scale=1: fnp.log(_chi2_cdf(x, df, loc, scale)),
+               sf=_chi2_sf,
+               logsf=lambda x, df, loc=0, scale=1: fnp.log(_chi2_sf(x, df, loc, scale)))
 
 
 # -------------------- poisson --------------------
@@ -139,8 +218,17 @@ def _poisson_logpmf(k, mu, loc=0):
     return fnp.where(inside, value, -np.inf)
 
 
+def _poisson_cdf(k, mu, loc=0):
+    """Q(floor(k - loc) + 1, mu) for k >= loc, 0 below (as JAX's); differentiable in mu."""
+    x = fnp.multiply(k, 1.0) - loc
+    below = x < 0
+    order = fnp.where(below, 1.0, fnp.floor(lax.stop_gradient(x)) + 1.0)
+    return fnp.where(below, 0.0, special.gammaincc(order, mu))
+
+
 poisson = _module("poisson", "The Poisson distribution.", logpmf=_poisson_logpmf,
-                  pmf=lambda k, mu, loc=0: fnp.exp(_poisson_logpmf(k, mu, loc)))
+                  pmf=lambda k, mu, loc=0: fnp.exp(_poisson_logpmf(k, mu, loc)),
+                  cdf=_poisson_cdf)
 
 
 __getattr__ = _missing_name_hook(__name__)  # a JAX name not ported yet says so

@@ -376,15 +376,31 @@ FT_FN double ft_q_series(double a, double x) {  // Q for x <= 1.1, small a (DLMF
   double log_x = log(x);
   return -expm1(a * log_x - ft_lgamma1p(a)) - exp(a * log_x - lgamma(a)) * s;
 }
-FT_FN double ft_p_by_series(double a, double x) {
-  double s, ds;
+FT_FN double ft_p_by_series(double a, double x) {  // 0 where the prefactor times a + 1 underflows
+  double s, ds, log_prefactor = a * log(x) - x - (a <= 1.5 ? ft_lgamma1p(a) : lgamma(1 + a));
+  if (log_prefactor + log1p(a) <= %(underflow)r) return 0;
   ft_p_series(a, x, false, &s, &ds);
-  return s * exp(a * log(x) - x - (a <= 1.5 ? ft_lgamma1p(a) : lgamma(1 + a)));
+  return s * exp(log_prefactor);
 }
-FT_FN double ft_q_by_fraction(double a, double x) {
-  double f, df;
+FT_FN double ft_temme(double a, double x, bool upper) {  // special_math._temme: large a
+  double u = x / a - 1, d;
+  if (fabs(u) < 0.1) {
+    double series = 0;
+    for (int k = 30; k >= 2; --k) series = series * u + ((k & 1) ? -1.0 : 1.0) / k;
+    d = series * u * u;
+  } else {
+    d = u - log1p(u);
+  }
+  double eta = (u > 0 ? 1 : (u < 0 ? -1 : 0)) * sqrt(2 * d);
+  double c0 = fabs(eta) < 1e-2 ? -1.0 / 3 + eta / 12 - 2 * eta * eta / 135 : 1 / u - 1 / eta;
+  double r = exp(-a * d) / sqrt(2 * %(pi)r * a) * c0, root = eta * sqrt(a / 2);
+  return upper ? erfc(root) / 2 + r : erfc(-root) / 2 - r;
+}
+FT_FN double ft_q_by_fraction(double a, double x) {  // 0 where the prefactor underflows
+  double f, df, log_prefactor = a * log(x) - x - lgamma(a);
+  if (log_prefactor <= %(underflow)r) return 0;
   ft_q_fraction(a, x, false, &f, &df);
-  return f * exp(a * log(x) - x - lgamma(a));
+  return f * exp(log_prefactor);
 }
 // nan, or the edge value (at x = 0, a = 0, x = inf, a = inf), or 2 for the interior
 FT_FN double ft_igamma_edges(double a, double x, double at_zero, double at_a_zero, double at_inf, double at_a_inf) {
@@ -398,6 +414,7 @@ FT_FN double ft_igamma_edges(double a, double x, double at_zero, double at_a_zer
 FT_FN double ft_igamma(double a, double x) {
   double edge = ft_igamma_edges(a, x, 0, 1, 1, 0);
   if (edge != 2) return edge;
+  if (a > %(large_a)r) return ft_temme(a, x, false);
   if (x > 1 && x > a) return 1 - (x > 1.1 ? ft_q_by_fraction(a, x) : ft_q_series(a, x));
   return ft_p_by_series(a, x);
 }
@@ -405,6 +422,7 @@ FT_FN float ft_igamma(float a, float x) { return (float)ft_igamma((double)a, (do
 FT_FN double ft_igammac(double a, double x) {
   double edge = ft_igamma_edges(a, x, 1, 0, 0, 1);
   if (edge != 2) return edge;
+  if (a > %(large_a)r) return ft_temme(a, x, true);
   if (x > 1.1) return x < a ? 1 - ft_p_by_series(a, x) : ft_q_by_fraction(a, x);
   bool by_p = x <= 0.5 ? -0.4 / log(x) < a : x * 1.1 < a;
   return by_p ? 1 - ft_p_by_series(a, x) : ft_q_series(a, x);
@@ -418,17 +436,25 @@ FT_FN double ft_gamma_derivative_part(double a, double x, bool* by_fraction) {
   ft_p_series(a, x, true, &v, &dv);
   return (log(x) - ft_digamma(a + 1)) * v + dv;
 }
+FT_FN double ft_random_gamma_grad_large_a(double a, double x) {  // Wilson-Hilferty, as special_math's
+  double w = cbrt(x / a), z = (w - 1 + 1 / (9 * a)) * 3 * sqrt(a), dw = 1 / (9 * a * a) - z / (6 * a * sqrt(a));
+  return w * w * w + 3 * a * w * w * dw;
+}
 FT_FN double ft_igamma_grad_a(double a, double x) {
   if (a != a || x != x || a <= 0 || x < 0 || isinf(a)) return %(nan)s;
   if (x == 0 || isinf(x)) return 0;
+  double log_prefactor = a * log(x) - x - lgamma(a);
+  if (log_prefactor <= %(underflow)r) return 0;
+  if (a > %(large_a)r) return -ft_random_gamma_grad_large_a(a, x) * exp(log_prefactor - log(x));
   bool by_fraction;
-  double d = ft_gamma_derivative_part(a, x, &by_fraction), log_prefactor = a * log(x) - x - lgamma(a);
+  double d = ft_gamma_derivative_part(a, x, &by_fraction);
   return by_fraction ? -exp(log_prefactor) * d : exp(log_prefactor - log(a)) * d;
 }
 FT_FN float ft_igamma_grad_a(float a, float x) { return (float)ft_igamma_grad_a((double)a, (double)x); }
 FT_FN double ft_random_gamma_grad(double a, double x) {
   if (a != a || x != x || a <= 0 || x < 0 || isinf(a) || isinf(x)) return %(nan)s;
   if (x == 0) return 0;
+  if (a > %(large_a)r) return ft_random_gamma_grad_large_a(a, x);
   bool by_fraction;
   double d = ft_gamma_derivative_part(a, x, &by_fraction);
   return by_fraction ? x * d : -x / a * d;
@@ -472,7 +498,8 @@ FT_FN float ft_betainc(float a, float b, float x) { return (float)ft_betainc((do
            inf="__longlong_as_double(0x7ff0000000000000LL)", nan="__longlong_as_double(0x7ff8000000000000LL)",
            max_degree=MAX_POLYGAMMA_ORDER + 3, max_terms=special_math.MAX_SERIES_TERMS,
            half_eps=special_math.EPS64 / 2, eps=special_math.EPS64, inv_eps=1 / special_math.EPS64,
-           tiny=special_math.TINY)
+           tiny=special_math.TINY, underflow=special_math.UNDERFLOW,
+           large_a=special_math.LARGE_A)
 
 
 CUDA_HELPERS = _c_helpers()

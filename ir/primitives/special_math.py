@@ -426,8 +426,13 @@ polygamma = _elementwise(_polygamma)
 # The prefactor x^a e^-x / Gamma(a) is exp of a difference of terms of size ~a log a:
 # its relative error grows as a few ulps times a log a (1e-14 at a ~ 50, 1e-12 at a ~ 1e4).
 
-MAX_SERIES_TERMS = 100_000  # x ~ a needs ~9 sqrt(a) terms: enough up to a ~ 1e8
+MAX_SERIES_TERMS = 40_000  # x ~ a needs ~9 sqrt(a) terms: enough up to LARGE_A
+# Above, P and Q by Temme's uniform asymptotic expansion to its first correction (error ~a^-3/2,
+# 1e-11 at 1e7), where the series' prefactor has lost ~a log a ulps (1e-8 there) anyway; the
+# derivatives by the Wilson-Hilferty approximation of the quantile (relative error ~1/a)
+LARGE_A = 1e7
 EPS64 = float(np.finfo(np.float64).eps)
+UNDERFLOW = -746.0  # exp of less is 0 in float64
 
 
 def lgamma1p(a):
@@ -538,8 +543,32 @@ def _log_prefactor(a, x):
 
 
 def _p_by_series(a, x):
-    s, _ = _p_series(a, x)
-    return s * np.exp(a * np.log(x) - x - lgamma1p_or_lgamma(a))
+    """P by its series; 0 without summing where the prefactor times (a + 1) (a bound of the sum) underflows."""
+    log_prefactor = a * np.log(x) - x - lgamma1p_or_lgamma(a)
+    out = np.zeros_like(a)
+    keep = log_prefactor + np.log1p(a) > UNDERFLOW
+    s, _ = _p_series(a[keep], x[keep])
+    out[keep] = s * np.exp(log_prefactor[keep])
+    return out
+
+
+def _temme(a, x):
+    """(P, Q) for large a (Temme, DLMF 8.12.3-8.12.8): with lambda = x/a and a eta^2/2 =
+    a (lambda - 1 - log lambda), Q = erfc(eta sqrt(a/2))/2 + R and P = erfc(-eta sqrt(a/2))/2 - R,
+    R = exp(-a eta^2/2) / sqrt(2 pi a) c_0(eta), c_0 = 1/(lambda - 1) - 1/eta (-1/3 + eta/12 - 2 eta^2/135 near 0)."""
+    u = x / a - 1
+    small = np.abs(u) < 0.1
+    series = np.zeros_like(u)
+    for k in range(30, 1, -1):  # lambda - 1 - log(lambda) = sum_k>=2 (-1)^k u^k / k
+        series = series * u + (-1) ** k / k
+    d = np.where(small, series * u * u, u - np.log1p(u))
+    eta = np.sign(u) * np.sqrt(2 * d)
+    near = np.abs(eta) < 1e-2
+    safe_u, safe_eta = np.where(near, 1.0, u), np.where(near, 1.0, eta)
+    c0 = np.where(near, -1 / 3 + eta / 12 - 2 * eta * eta / 135, 1 / safe_u - 1 / safe_eta)
+    r = np.exp(-a * d) / np.sqrt(2 * np.pi * a) * c0
+    root = eta * np.sqrt(a / 2)
+    return erfc(-root) / 2 - r, erfc(root) / 2 + r
 
 
 def lgamma1p_or_lgamma(a):
@@ -548,8 +577,14 @@ def lgamma1p_or_lgamma(a):
 
 
 def _q_by_continued_fraction(a, x):
-    f, _ = _q_continued_fraction(a, x)
-    return f * np.exp(_log_prefactor(a, x))
+    """Q by its continued fraction where x^a e^-x / Gamma(a) does not underflow (0 where it does:
+    the fraction is below 1 there, and its recurrence would overflow for x beyond ~1e154)."""
+    log_prefactor = _log_prefactor(a, x)
+    out = np.zeros_like(a)
+    keep = log_prefactor > UNDERFLOW
+    f, _ = _q_continued_fraction(a[keep], x[keep])
+    out[keep] = f * np.exp(log_prefactor[keep])
+    return out
 
 
 def _q_small_x_uses_series(a, x):
@@ -599,6 +634,9 @@ def igamma(a, x):
     nan for a < 0, x < 0, a = x = 0 and a = x = inf; 0 at x = 0, 1 at a = 0 (x > 0) and x = inf,
     0 at a = inf (as SciPy's gammainc)."""
     out, interior = _incomplete_gamma_edges(a, x, 0.0, 1.0, 1.0, 0.0)
+    large = interior & (a > LARGE_A)
+    out[large] = _temme(a[large], x[large])[0]
+    interior &= ~large
     by_q = interior & (x > 1) & (x > a)
     q_cf = by_q & (x > 1.1)
     out[interior & ~by_q] = _p_by_series(a[interior & ~by_q], x[interior & ~by_q])
@@ -612,6 +650,9 @@ def igamma(a, x):
 def igammac(a, x):
     """The regularized upper incomplete gamma function Q(a, x) = 1 - P(a, x) (edges as P's complement)."""
     out, interior = _incomplete_gamma_edges(a, x, 1.0, 0.0, 0.0, 1.0)
+    large = interior & (a > LARGE_A)
+    out[large] = _temme(a[large], x[large])[1]
+    interior &= ~large
     large_x = x > 1.1
     by_p = interior & np.where(large_x, x < a, _q_small_x_uses_series(a, x))
     cf = interior & large_x & ~by_p
@@ -620,6 +661,14 @@ def igammac(a, x):
     out[cf] = _q_by_continued_fraction(a[cf], x[cf])
     out[small] = _q_series(a[small], x[small])
     return out
+
+
+def _random_gamma_grad_large_a(a, x):
+    """d x / d a holding z fixed in Wilson-Hilferty's x = a (1 - 1/(9a) + z / (3 sqrt a))^3."""
+    w = np.cbrt(x / a)
+    z = (w - 1 + 1 / (9 * a)) * 3 * np.sqrt(a)
+    dw = 1 / (9 * a * a) - z / (6 * a * np.sqrt(a))
+    return w ** 3 + 3 * a * w * w * dw
 
 
 def _gamma_derivative_parts(a, x):
@@ -637,10 +686,15 @@ def _gamma_derivative_parts(a, x):
 
 @_elementwise_nary
 def igamma_grad_a(a, x):
-    """dP(a, x)/da: nan for a <= 0, x < 0 and nan operands; 0 at x = 0 and (a finite) at x = inf."""
+    """dP(a, x)/da: nan for a <= 0, x < 0 and nan operands; 0 at x = 0 and (a finite) at x = inf,
+    and where x^a e^-x / Gamma(a) underflows."""
     nan = np.isnan(a) | np.isnan(x) | (a <= 0) | (x < 0) | np.isinf(a)
     out = np.where(nan, np.nan, 0.0)
-    interior = ~nan & (x > 0) & np.isfinite(x)
+    interior = ~nan & (x > 0) & np.isfinite(x) & (_log_prefactor(a, x) > UNDERFLOW)
+    large = interior & (a > LARGE_A)
+    out[large] = -_random_gamma_grad_large_a(a[large], x[large]) * np.exp(_log_prefactor(a[large], x[large])
+                                                                          - np.log(x[large]))
+    interior &= ~large
     ai, xi = a[interior], x[interior]
     d, by_cf = _gamma_derivative_parts(ai, xi)
     log_prefactor = _log_prefactor(ai, xi)
@@ -656,6 +710,9 @@ def random_gamma_grad(a, x):
     nan = np.isnan(a) | np.isnan(x) | (a <= 0) | (x < 0) | np.isinf(a) | np.isinf(x)
     out = np.where(nan, np.nan, 0.0)
     interior = ~nan & (x > 0)
+    large = interior & (a > LARGE_A)
+    out[large] = _random_gamma_grad_large_a(a[large], x[large])
+    interior &= ~large
     ai, xi = a[interior], x[interior]
     d, by_cf = _gamma_derivative_parts(ai, xi)
     out[interior] = np.where(by_cf, xi * d, -xi / ai * d)
