@@ -1147,6 +1147,7 @@ SCALAR_SWEEP.update({
     "moveaxis": ScalarCall(lambda m, x: m.moveaxis(x, 0, 0), 1),
     "swapaxes": ScalarCall(lambda m, x: m.swapaxes(x, 0, 0), 1),
     "concatenate": ScalarCall(lambda m, x, y: m.concatenate([x, y]), 2),
+    "concat": ScalarCall(lambda m, x, y: m.concat([x, y]), 2),
     "stack": ScalarCall(lambda m, x, y: m.stack([x, y]), 2),
     "split": ScalarCall(lambda m, x: m.split(x, 1), 1),
     "linspace": ScalarCall(lambda m, x, y: m.linspace(x, y, 5), 2),
@@ -1178,11 +1179,12 @@ SCALAR_SWEEP.update({name: _unary(name) for name in (
     "count_nonzero", "nansum", "nanprod", "nanmean", "nanmax", "nanmin", "nanmedian", "median", "atleast_1d",
     "atleast_2d", "atleast_3d", "sort", "argsort", "diff",
     "ediff1d", "flip", "fliplr", "flipud", "rot90", "diag", "diagflat", "diagonal", "trace", "triu", "tril", "ravel",
-    "meshgrid")})
+    "meshgrid", "acos", "asin", "atan", "acosh", "asinh", "atanh", "deg2rad", "rad2deg", "degrees", "radians",
+    "permute_dims")})
 SCALAR_SWEEP.update({name: _binary(name) for name in (
     "arctan2", "hypot", "logaddexp", "logaddexp2", "fmod", "copysign", "heaviside", "isclose", "allclose",
     "array_equal", "array_equiv", "kron", "cross", "convolve", "correlate", "polyval", "append", "searchsorted",
-    "digitize", "logspace")})
+    "digitize", "logspace", "atan2")})
 SCALAR_SWEEP.update({
     **{name: ScalarCall(lambda m, x, y, name=name: getattr(m, name)([x, y]), 2)
        for name in ("vstack", "hstack", "dstack", "column_stack", "row_stack")},
@@ -1223,7 +1225,7 @@ _SCALAR_VALUES = {"float": (0.7, 1.3, 0.4), "int": (3, 2, 5), "bool": (True, Fal
 # (np.dot(0.7, np.float32(1.3)) is float64); ftrans keeps it weak in every function, as
 # fnp.multiply does (see test_products_keep_python_scalars_weak): the reference is NumPy's
 # on the operands promoted as a ufunc promotes them
-_ASARRAY_FUNCTIONS = {"dot", "inner", "outer", "vdot", "tensordot", "einsum", "stack", "concatenate", "clip",
+_ASARRAY_FUNCTIONS = {"dot", "inner", "outer", "vdot", "tensordot", "einsum", "stack", "concatenate", "concat", "clip",
                       "append", "vstack", "hstack", "dstack", "column_stack", "row_stack", "kron", "polyval",
                       "convolve", "correlate"}
 
