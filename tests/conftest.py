@@ -9,14 +9,25 @@ Backends: a test that compares jit with eager takes the `jit_backend` fixture
 with `jit_for(fun, jit_backend)`: that is called on NumPy arguments and
 returns NumPy results on either backend, so the test's assertions are the same.
 Test modules import the helpers: `from conftest import jit_for, share_of_profile`.
+
+C kernels: the whole run shares one disk cache (FTRANS_CACHE_DIR, a temporary
+directory made here unless it is set already, and inherited by the processes
+tests start), so each generated source is compiled once per run.
 """
+import atexit
 import os
+import shutil
+import tempfile
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-import ftrans as ft
-import ir.config
+if not os.environ.get("FTRANS_CACHE_DIR"):  # before anything compiles; a CI that sets it keeps its cache
+    os.environ["FTRANS_CACHE_DIR"] = tempfile.mkdtemp(prefix="ftrans-test-kernels-")
+    atexit.register(shutil.rmtree, os.environ["FTRANS_CACHE_DIR"], True)
+
+import ftrans as ft  # noqa: E402 (after FTRANS_CACHE_DIR is set)
+import ir.config  # noqa: E402
 from ir.primitives import collectives as _collectives
 from ftrans import _device
 
