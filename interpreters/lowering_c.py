@@ -530,10 +530,13 @@ def lower(closed, name="jitted", body=False):
         function.argtypes, function.restype = kernel.signature()
         fn = source.add_global("kernel", function)
         args = []
-        for load, (dtype, _) in zip(step.inputs, kernel.inputs, strict=True):
+        for k, (load, (dtype, _)) in enumerate(zip(step.inputs, kernel.inputs, strict=True)):
             text = source.atom(load.var)
             if load.var not in produced:
-                text = f"numpy.ascontiguousarray({text}, {source.add_global('dtype', dtype)})"
+                # named: a converted copy must stay alive until the kernel has read it
+                converted = f"arg{len(source.namespace)}_{k}"
+                lines.append(f"    {converted} = numpy.ascontiguousarray({text}, {source.add_global('dtype', dtype)})")
+                text = converted
             args.append(f"{text}.ctypes.data")
         outvars = step.outputs if isinstance(step, ElementwiseGroup) else step.reduction.outvars
         for var in outvars:
