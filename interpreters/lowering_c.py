@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import ctypes
 import math
+import os
 
 import numpy as np
 
@@ -69,6 +70,12 @@ from ir.core import Literal, Var
 from ir.passes import fusion
 from ir.passes.fusion import ElementwiseGroup, LibraryCall, ReductionGroup, load_shape, plan_fusion
 from ir.primitives import structural
+
+# OpenMP threads that finish a parallel loop spin this many times before they sleep (libgomp's
+# default, 300,000, keeps both cores busy for about a millisecond after every kernel, which the
+# NumPy calls and BLAS threads between kernels, and other processes, then wait for). Read by
+# libgomp when it loads, at the first kernel library: set before that, unless the user set it.
+os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
 C_TYPES = {
     np.dtype("float32"): "float", np.dtype("float64"): "double",
@@ -383,7 +390,7 @@ def elementwise_kernel(group: ElementwiseGroup, name) -> Kernel:
     stores = [f"q{k}[j] = {r};" for k, r in enumerate(results)]
     text = [f"// {name}: elementwise over {shape}: {len(group.eqns)} equations",
             f"void {name}({_parameters(inputs, outputs)}) {{",
-            f"  #pragma omp parallel for num_threads(threads) schedule(static) if(n >= {PARALLEL_MIN_ELEMENTS}LL)",
+            f"  #pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if(n >= {PARALLEL_MIN_ELEMENTS}LL)",
             f"  for (int64_t tile = 0; tile < {tiles}; tile++) {{",
             f"    const int64_t row = tile / {tiles_per_row}, lo = (tile % {tiles_per_row}) * {TILE}LL;",
             f"    const int64_t hi = lo + {TILE}LL < {inner} ? lo + {TILE}LL : {inner};"]
@@ -447,7 +454,7 @@ def reduction_kernel(group: ReductionGroup, name) -> Kernel:
     text += [f"  {ctype}* parts = out0;"]
     if chunks > 1:
         text += [f"  parts = ({ctype}*)malloc({tasks}LL * sizeof({ctype}));", "  if (!parts) return 1;"]
-    text += [f"  #pragma omp parallel for num_threads(threads) schedule(static) "
+    text += [f"  #pragma omp parallel for num_threads(threads) schedule(dynamic, 1) "
              f"if({outputs_count * count}LL >= {PARALLEL_MIN_ELEMENTS}LL)",
              f"  for (int64_t task = 0; task < {tasks}LL; task++) {{",
              f"    const int64_t o = task / {chunks}LL, lo = (task % {chunks}LL) * {REDUCTION_CHUNK}LL;",
