@@ -338,7 +338,7 @@ def test_jit_with_kernels_equals_eager_on_a_program_of_every_step_kind():
 
 _C_WORDS = {"int64_t", "int32_t", "int16_t", "int8_t", "uint8_t", "uint16_t", "uint32_t", "uint64_t", "float",
             "double", "bool", "const", "restrict", "for", "if", "return", "static", "inline", "void", "int",
-            "sizeof", "malloc", "free", "pragma", "omp", "parallel", "simd", "num_threads", "schedule",
+            "sizeof", "malloc", "free", "pragma", "omp", "parallel", "simd", "num_threads", "schedule", "dynamic",
             "buffer", "parts", "task", "tile", "row", "lo", "hi", "len", "res", "threads", "n", "n2", "a", "b",
             "i", "j", "r", "o", "static", "__builtin_inf", "__builtin_inff", "fabs", "fabsf"}
 _GENERATED_NAME = re.compile(r"(ft_[a-z0-9_]+|(in|out|p|q|x|v|c|e)\d+|[ceo]rest)$")
