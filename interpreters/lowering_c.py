@@ -61,12 +61,13 @@ so a parsed or loaded program cannot put code into it.
 from __future__ import annotations
 
 import ctypes
+import functools
 import math
 import os
 
 import numpy as np
 
-from ir.core import Literal, Var
+from ir.core import ClosedJaxpr, Eqn, Jaxpr, Literal, Var
 from ir.passes import fusion
 from ir.passes.fusion import ElementwiseGroup, LibraryCall, ReductionGroup, load_shape, plan_fusion
 from ir.primitives import structural
@@ -519,7 +520,12 @@ def kernel_plan(closed, name="jitted"):
 
 def lower(closed, name="jitted", body=False):
     """`closed` lowered to a LoweredNumpy whose function calls C kernels, or None when no
-    kernel step is large enough to run in C (lowering_numpy then lowers it as it does)."""
+    kernel step is large enough to run in C (lowering_numpy then lowers it as it does).
+
+    Each kernel step becomes one equation of a kernel "primitive" of its own (its impl
+    converts the operands, allocates the outputs and calls the kernel); the jaxpr of those
+    and of the plan's other equations is lowered by lowering_numpy as any other, with its
+    buffer reuse, its products written into their transposes and its chunked runs."""
     from interpreters import c_compiler, lowering_numpy
 
     plan, kernels = kernel_plan(closed, name)
@@ -528,71 +534,75 @@ def lower(closed, name="jitted", body=False):
         return None
     c_source = translation_unit(compiled)
     library = c_compiler.load_library(c_source)
-    source, jaxpr = lowering_numpy._Source(closed, True), closed.jaxpr
     threads = max(int(c_compiler.kernel_threads()), 1)
-    scratch = []  # (shape, dtype) of the buffers of intermediates only kernels read
-    kernel_read = _read_only_by_kernels(plan, kernels)
-    produced = set()  # variables kernels wrote: C-contiguous arrays of their dtype
-    lines = []
-    kernel_steps = iter(kernels)
+    jaxpr = closed.jaxpr
+    results = {x for x in jaxpr.outvars if type(x) is Var}
+    defined = set(jaxpr.constvars) | set(jaxpr.invars)
+    eqns, kernel_steps = [], iter(kernels)
     for step in plan.steps:
         if isinstance(step, LibraryCall):
-            eqn = step.eqn
-            lines += source.lines(eqn, [source.atom(x) for x in eqn.invars])
-            continue
-        kernel = next(kernel_steps)
-        if kernel is None:  # a small group: NumPy calls, one per equation
-            eqns = step.eqns + ([step.reduction] if isinstance(step, ReductionGroup) else [])
-            for eqn in eqns:
-                lines += source.lines(eqn, [source.atom(x) for x in eqn.invars])
-            continue
-        function = getattr(library, kernel.name)
-        function.argtypes, function.restype = kernel.signature()
-        fn = source.add_global("kernel", function)
-        args = []
-        for k, (load, (dtype, _)) in enumerate(zip(step.inputs, kernel.inputs, strict=True)):
-            text = source.atom(load.var)
-            if load.var not in produced:
-                # named: a converted copy must stay alive until the kernel has read it
-                converted = f"arg{len(source.namespace)}_{k}"
-                lines.append(f"    {converted} = numpy.ascontiguousarray({text}, {source.add_global('dtype', dtype)})")
-                text = converted
-            args.append(f"{text}.ctypes.data")
-        outvars = step.outputs if isinstance(step, ElementwiseGroup) else step.reduction.outvars
-        for var in outvars:
-            lines.append(f"    {source.atom(var)} = {_storage(source, var, jaxpr, kernel_read, scratch)}")
-            args.append(f"{source.atom(var)}.ctypes.data")
-            produced.add(var)
-        call = f"{fn}({', '.join(args)}, {kernel.size}, {threads})"
-        if kernel.size == 0 and isinstance(step, ElementwiseGroup):
-            continue  # nothing to compute
-        if kernel.returns_status:
-            lines.append(f"    if {call}:")
-            lines.append("        raise MemoryError('a C reduction kernel could not allocate its partial results')")
+            members = [step.eqn]
         else:
-            lines.append(f"    {call}")
-    if body:
-        returned = [source.atom(x) for x in jaxpr.outvars]
-    else:
-        returned = lowering_numpy._fresh_results(source, jaxpr)
-    result = f"({', '.join(returned)}{',' if len(returned) == 1 else ''})"
-    if scratch:
-        source.namespace["scratch_pool"] = lowering_numpy.ScratchPool(scratch)
-        buffers = ", ".join(f"buf{i}" for i in range(len(scratch)))
-        lines[:0] = ["    scratch = scratch_pool.take()  # buffers no other call is using",
-                     f"    {buffers}{',' if len(scratch) == 1 else ''} = scratch"]
-        lines += [f"    result = {result}", "    scratch_pool.give(scratch)", "    return result"]
-    else:
-        lines.append(f"    return {result}")
-    if name in source.namespace:
-        name = f"{name}_jitted"
-    text = f"def {name}({', '.join(source.params)}):\n" + "\n".join(lines) + "\n"
-    exec(compile(text, f"<ftrans jit of {name}>", "exec"), source.namespace)  # our own generated source
-    shown = "".join(f"\n{nested}" for nested in source.nested_sources)
-    shown += f"\n// the C kernels of {name}: one translation unit\n{c_source}"
-    lowered = lowering_numpy.LoweredNumpy(text + shown, source.namespace.pop(name), scratch)
+            kernel = next(kernel_steps)
+            members = step.eqns + ([step.reduction] if isinstance(step, ReductionGroup) else [])
+            if kernel is not None:
+                outvars = step.outputs if isinstance(step, ElementwiseGroup) else step.reduction.outvars
+                launch = _launcher(getattr(library, kernel.name), kernel, outvars, results, threads)
+                members = [Eqn(_KernelPrimitive(kernel.name, launch), [load.var for load in step.inputs],
+                               list(outvars), {})]
+        for eqn in members:
+            if eqn.outvars and all(v in defined for v in eqn.outvars):
+                continue  # computed already (a reduction's map recomputes what a group also writes)
+            eqns.append(eqn)
+            defined.update(eqn.outvars)
+    rewritten = ClosedJaxpr(Jaxpr(jaxpr.constvars, jaxpr.invars, eqns, jaxpr.outvars), closed.consts)
+    lowered = lowering_numpy.lower(rewritten, name, body=body, c_kernels=False)
+    lowered.source += f"\n// the C kernels of {name}: one translation unit\n{c_source}"
     lowered.c_source, lowered.library = c_source, library
     return lowered
+
+
+class _KernelPrimitive:
+    """What lowering_numpy needs of a primitive, for one C kernel: its name (that of the
+    kernel: the generated code calls `impl_<name>`), its impl (the launcher), and that it
+    has several results (a list)."""
+    multiple_results = True
+    elementwise = False
+    effectful = False
+
+    def __init__(self, name, impl):
+        self.name, self.impl = name, impl
+
+    def __repr__(self):
+        return self.name
+
+
+def _launcher(function, kernel, outvars, results, threads):
+    """The Python side of one kernel: operands as C-contiguous arrays of their dtypes, the
+    outputs allocated (a large result of the function recycled, as lowering_numpy's are),
+    one ctypes call."""
+    from interpreters import lowering_numpy
+    function.argtypes, function.restype = kernel.signature()
+    in_dtypes = [dtype for dtype, _ in kernel.inputs]
+    allocators = []
+    for var in outvars:
+        aval = var.aval
+        if var in results and aval.size * aval.dtype.itemsize >= lowering_numpy.RECYCLE_MIN_BYTES:
+            allocators.append(lowering_numpy.RecycledResult(aval.shape, aval.dtype).take)
+        else:
+            allocators.append(functools.partial(np.empty, aval.shape, aval.dtype))
+    size, checked, as_array = kernel.size, kernel.returns_status, np.ascontiguousarray
+
+    def launch(*operands):
+        # named (alive) until the call returns: a converted copy is what the kernel reads
+        arrays = [as_array(x, d) for x, d in zip(operands, in_dtypes)]
+        outs = [allocate() for allocate in allocators]
+        if size:
+            status = function(*[a.ctypes.data for a in arrays], *[o.ctypes.data for o in outs], size, threads)
+            if checked and status:
+                raise MemoryError(f"the C reduction kernel {kernel.name} could not allocate its partial results")
+        return outs
+    return launch
 
 
 def _c_identifier(name):
@@ -601,35 +611,3 @@ def _c_identifier(name):
     return "ft_" + cleaned[:40]
 
 
-def _read_only_by_kernels(plan, kernels):
-    """The variables that only C kernels read (none of them a result of the jaxpr)."""
-    readers = {}
-    kernel_steps = iter(kernels)
-    for step in plan.steps:
-        in_c = not isinstance(step, LibraryCall) and next(kernel_steps) is not None
-        if isinstance(step, LibraryCall):
-            reads = [x for x in step.eqn.invars if type(x) is Var]
-        elif in_c:
-            reads = [load.var for load in step.inputs]
-        else:
-            eqns = step.eqns + ([step.reduction] if isinstance(step, ReductionGroup) else [])
-            reads = [x for eqn in eqns for x in eqn.invars if type(x) is Var]
-        for x in reads:
-            readers[x] = readers.get(x, True) and in_c
-    results = {x for x in plan.jaxpr.outvars if type(x) is Var}
-    return {x for x, only_c in readers.items() if only_c and x not in results}
-
-
-def _storage(source, var, jaxpr, kernel_read, scratch):
-    """The array a kernel writes `var` into: a scratch buffer for a large intermediate only
-    kernels read, a recycled array for a large result, else a new one."""
-    from interpreters import lowering_numpy
-    aval = var.aval
-    nbytes = aval.size * aval.dtype.itemsize
-    if var in kernel_read and aval.size >= lowering_numpy.BUFFER_MIN_ELEMENTS:
-        scratch.append((aval.shape, aval.dtype))
-        return f"buf{len(scratch) - 1}"
-    if var in {x for x in jaxpr.outvars if type(x) is Var} and nbytes >= lowering_numpy.RECYCLE_MIN_BYTES:
-        pool = source.add_global("result", lowering_numpy.RecycledResult(aval.shape, aval.dtype))
-        return f"{pool}.take()"
-    return f"numpy.empty({aval.shape}, {source.add_global('dtype', aval.dtype)})"

@@ -327,12 +327,14 @@ CONTROL_FLOW = {"cond": _cond_lines, "scan": _scan_lines,
                 "custom_vjp_call": _call_lines(lambda eqn: eqn.params["call_jaxpr"], _custom_operands)}
 
 
-def lower(closed: ClosedJaxpr, name="jitted", copy_outputs=True, body=False) -> LoweredNumpy:
+def lower(closed: ClosedJaxpr, name="jitted", copy_outputs=True, body=False, c_kernels=True) -> LoweredNumpy:
     """`closed` lowered to one generated function. `body`: it is a loop body or
     a branch, called by generated code only: the plan may reuse buffers, and its
     results are handed back as they are (inputs, NumPy scalars), copied only
-    where they may view a scratch buffer, which the next call writes into."""
-    if copy_outputs and _c_kernels_enabled():  # fused C kernels (interpreters/lowering_c.py)
+    where they may view a scratch buffer, which the next call writes into.
+    `c_kernels`: where kernels are enabled (interpreters/c_compiler.py), elementwise
+    groups and reductions run as fused C kernels (interpreters/lowering_c.py)."""
+    if copy_outputs and c_kernels and _c_kernels_enabled():  # fused C kernels (interpreters/lowering_c.py)
         lowered = lowering_c.lower(closed, name, body=body)
         if lowered is not None:  # None: no group large enough for a kernel
             return lowered
