@@ -92,9 +92,13 @@ TILE = 16384
 PARALLEL_MIN_ELEMENTS = 65536
 # Reductions split each output's elements into chunks of this many, combined in a fixed order
 REDUCTION_CHUNK = 4096
-# Groups smaller than this stay NumPy calls: a ctypes call and its pointers cost more than the
-# ufunc calls they replace (interpreters/lowering_c.py's docstring; measured in bench_jit's dispatch)
-C_MIN_ELEMENTS = 256
+# Groups smaller than this stay NumPy calls, unless they have C_MIN_EQUATIONS equations or more:
+# a kernel call (its operands' conversions and pointers, the ctypes call) costs about 5 us more
+# than a ufunc call's 0.5-1 us (measured on 1 to 1024 elements: x * 2 + 1 took 9 us in C, 3.4-5 us
+# as two ufuncs; gelu's 9 equations 7.5-9.5 us in C, 9.2-10.8 us as ufuncs), and a scalar
+# function's cached dispatch must not get slower
+C_MIN_ELEMENTS = 4096
+C_MIN_EQUATIONS = 8
 # glibc's libm and libmvec against NumPy's own loops (NumPy has SIMD versions of its own), in units
 # in the last place: at most 5 measured on a million points per function and dtype (logf near 1;
 # most are within 0-3), tests/test_c_kernels.py; 8 leaves room for what random inputs find
@@ -494,10 +498,12 @@ def translation_unit(kernels) -> str:
 # -------------------- lowering --------------------
 
 def _goes_to_c(step):
-    """Whether a kernel step runs in C: large enough that a ctypes call pays."""
+    """Whether a kernel step runs in C: large enough, or long enough, that a ctypes call pays."""
     if isinstance(step, ElementwiseGroup):
-        return math.prod(step.shape) >= C_MIN_ELEMENTS
-    return math.prod(step.reduction.invars[0].aval.shape) >= C_MIN_ELEMENTS
+        size, count = math.prod(step.shape), len(step.eqns)
+    else:
+        size, count = math.prod(step.reduction.invars[0].aval.shape), len(step.eqns) + 1
+    return size >= C_MIN_ELEMENTS or (size > 0 and count >= C_MIN_EQUATIONS)
 
 
 def kernel_plan(closed, name="jitted"):
@@ -562,6 +568,20 @@ def lower(closed, name="jitted", body=False):
     return lowered
 
 
+# In a child of fork, libgomp's thread pool is gone (its threads were the parent's) and a
+# parallel region would wait for them: kernels there run on the calling thread alone.
+_forked = False
+
+
+def _after_fork_in_child():
+    global _forked
+    _forked = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class _KernelPrimitive:
     """What lowering_numpy needs of a primitive, for one C kernel: its name (that of the
     kernel: the generated code calls `impl_<name>`), its impl (the launcher), and that it
@@ -594,11 +614,12 @@ def _launcher(function, kernel, outvars, results, threads):
     size, checked, as_array = kernel.size, kernel.returns_status, np.ascontiguousarray
 
     def launch(*operands):
+        threads_now = threads if not _forked else 1  # libgomp's threads do not survive a fork
         # named (alive) until the call returns: a converted copy is what the kernel reads
         arrays = [as_array(x, d) for x, d in zip(operands, in_dtypes)]
         outs = [allocate() for allocate in allocators]
         if size:
-            status = function(*[a.ctypes.data for a in arrays], *[o.ctypes.data for o in outs], size, threads)
+            status = function(*[a.ctypes.data for a in arrays], *[o.ctypes.data for o in outs], size, threads_now)
             if checked and status:
                 raise MemoryError(f"the C reduction kernel {kernel.name} could not allocate its partial results")
         return outs

@@ -10,8 +10,9 @@
 - A parsed program with hostile-looking names and literals gives C with only generated
   identifiers and numbers; a 10,000-equation program compiles once.
 """
-import ctypes
+import os
 import re
+import select
 
 import numpy as np
 import pytest
@@ -25,7 +26,7 @@ from conftest import c_compiler_problem, c_kernels
 from interpreters import c_compiler, lowering_c
 from ir.core import Eqn, Jaxpr, ShapedArray, Var
 from ir.passes import fusion
-from ir.passes.fusion import ElementwiseGroup, ReductionGroup, plan_fusion
+from ir.passes.fusion import ElementwiseGroup, plan_fusion
 from ir.primitive import PRIMITIVES
 from test_cuda_codegen import _elements, _square_and_multiply, assert_matches, special_values, within_bounds
 
@@ -396,3 +397,30 @@ def test_ten_thousand_equations_compile_as_one_translation_unit():
     assert c_compiler.compile_count() - before <= 1  # one translation unit (cached already: none)
     assert lowered.c_source.count("#include <math.h>") == 1
     np.testing.assert_allclose(lowered.function(x)[0], f(x), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_kernels_run_in_a_child_of_fork():
+    """libgomp's threads do not survive a fork: in the child, kernels run on one thread."""
+    f = jit_c(lambda x: fnp.tanh(x) * 2.0 + 1.0)
+    x = np.linspace(-1, 1, 300_000)
+    want = np.asarray(f(x))  # the parent's thread pool exists now
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its answer through the pipe, then out (no pytest teardown)
+        try:
+            os.write(write, np.asarray(f(x)).tobytes())
+        finally:
+            os._exit(0)
+    os.close(write)
+    ready, _, _ = select.select([read], [], [], 60)
+    assert ready, "the child's kernel did not finish in 60 s"
+    data = b""
+    while len(data) < want.nbytes:
+        chunk = os.read(read, want.nbytes - len(data))
+        if not chunk:
+            break
+        data += chunk
+    os.close(read)
+    os.waitpid(pid, 0)
+    _bits_equal(np.frombuffer(data, want.dtype), want)
