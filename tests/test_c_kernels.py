@@ -25,6 +25,7 @@ import ftrans.numpy as fnp
 from conftest import c_compiler_problem, c_kernels
 from interpreters import c_compiler, lowering_c
 from ir.core import Eqn, Jaxpr, ShapedArray, Var
+from ir.errors import KernelCompileError
 from ir.passes import fusion
 from ir.passes.fusion import ElementwiseGroup, plan_fusion
 from ir.primitive import PRIMITIVES
@@ -424,3 +425,17 @@ def test_kernels_run_in_a_child_of_fork():
     os.close(read)
     os.waitpid(pid, 0)
     _bits_equal(np.frombuffer(data, want.dtype), want)
+
+
+def test_a_failed_compile_falls_back_to_numpy_code_unless_kernels_are_required(monkeypatch):
+    def failing(source):
+        raise KernelCompileError("the C compiler failed (exit status 1) on kernels.c")
+    monkeypatch.setattr(c_compiler, "load_library", failing)
+    f = lambda x: fnp.tanh(x) * 2.0 + 1.0  # noqa: E731
+    x = np.linspace(-1, 1, 10_000)
+    with c_kernels(None):  # the default: kernels where a compiler works
+        lowered = ft.jit(f).lower(x)
+        assert "the C kernels" not in lowered.as_text()
+        np.testing.assert_array_equal(ft.jit(f)(x), f(x))
+    with c_kernels(True), pytest.raises(KernelCompileError, match="exit status 1"):
+        ft.jit(f)(x)
