@@ -3,12 +3,17 @@
 `lower(closed, name)` plans the fusion with the planner the CUDA path uses
 (ir/passes/fusion.py, for the target `fusion.C`), writes one C function per
 kernel step, all of them in one translation unit per program (one compile,
-however many groups: a 10,000-equation program compiles once), and generates
-the Python function of jit as interpreters/lowering_numpy.py does, with one
-ctypes call per kernel where it would have called one ufunc per equation.
-Everything else (dot_general, gather, scatter, control flow, ...) stays the
-NumPy calls of lowering_numpy. `as_text()` of a lowering shows the Python,
-then the C source.
+however many groups: a 10,000-equation program compiles once). Each kernel step
+then becomes one equation of a rewritten jaxpr (of a `_KernelPrimitive`, whose
+impl converts the operands, allocates the outputs and makes one ctypes call),
+which interpreters/lowering_numpy.py lowers as any other: everything else
+(dot_general, gather, scatter, control flow, ...) stays its NumPy calls, with
+its scratch buffers, products written into their transposes and chunked runs.
+Groups of fewer than C_MIN_ELEMENTS elements and C_MIN_EQUATIONS equations stay
+NumPy calls (a kernel call costs some microseconds more than a ufunc call), so a
+program of small arrays lowers exactly as without kernels. `as_text()` of a
+lowering shows the Python, then the C source. A failed compile falls back to
+the NumPy code (a warning) unless ft.config's cpu_kernels is True.
 
 What runs in C (`fusion.C`): the elementwise primitives with a `c_template`,
 on float32, float64, the integers and bool. float16 is left to NumPy calls
@@ -20,7 +25,11 @@ dimensions merged where every operand allows (a broadcast operand stands
 still along the dimensions it is broadcast on): the innermost loop reads each
 operand contiguously or as one value, `#pragma omp simd`, and the outer loop
 runs over tiles of at most TILE elements, `#pragma omp parallel for` on
-`threads` threads when the group has at least PARALLEL_MIN_ELEMENTS elements.
+`threads` threads (interpreters/c_compiler.kernel_threads(); one in a child of
+fork, where libgomp's threads are gone) when the group has at least
+PARALLEL_MIN_ELEMENTS elements. The schedule is dynamic, a tile at a time: on a
+busy machine a thread the OS descheduled does not hold the others up (static
+schedules ran 2-4x slower there); which thread computes a tile changes no value.
 Its body is one `const` local per equation, of the equation's dtype, from its
 primitive's `c_template`: every value is rounded to its dtype as NumPy rounds
 it (a float32 kernel computes in float32).

@@ -59,7 +59,8 @@ def share_of_profile(fraction):
 
 # -------------------- jit's backends --------------------
 
-JIT_BACKENDS = ("numpy", "c", "cupy")
+# FTRANS_JIT_BACKENDS=c (a comma-separated list) runs the jit-vs-eager families on those backends only
+JIT_BACKENDS = tuple(os.environ.get("FTRANS_JIT_BACKENDS", "numpy,c,cupy").split(","))
 
 
 @contextlib.contextmanager
