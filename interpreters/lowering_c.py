@@ -98,8 +98,11 @@ _FLOAT_SUFFIX = {np.dtype("float32"): "f", np.dtype("float64"): ""}
 
 # Elementwise loops split into tiles of this many elements (one tile per task of the parallel loop)
 TILE = 16384
-# Groups this large run on several threads (OpenMP): below it one thread is faster than waking others
-PARALLEL_MIN_ELEMENTS = 65536
+# Groups this large run on several threads (OpenMP). Below it one thread is about as fast, and
+# a parallel region next to BLAS calls (whose threads spin after each product) waits for a core:
+# the MLP step of benchmarks/bench_jit.py ran 1.5-4x slower with regions from 65536 elements
+# than from 262144 on 2 busy cores (gelu and the cheap chain were as fast either way at 10^6+)
+PARALLEL_MIN_ELEMENTS = 262144
 # Reductions split each output's elements into chunks of this many, combined in a fixed order
 REDUCTION_CHUNK = 4096
 # Groups smaller than this stay NumPy calls, unless they have C_MIN_EQUATIONS equations or more:
