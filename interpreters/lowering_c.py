@@ -27,7 +27,7 @@ operand contiguously or as one value, `#pragma omp simd`, and the outer loop
 runs over tiles of at most TILE elements, `#pragma omp parallel for` on
 `threads` threads (interpreters/c_compiler.kernel_threads(); one in a child of
 fork, where libgomp's threads are gone) when the group has at least
-PARALLEL_MIN_ELEMENTS elements. The schedule is dynamic, a tile at a time: on a
+PARALLEL_MIN_WORK / (its number of equations) elements. The schedule is dynamic, a tile at a time: on a
 busy machine a thread the OS descheduled does not hold the others up (static
 schedules ran 2-4x slower there); which thread computes a tile changes no value.
 Its body is one `const` local per equation, of the equation's dtype, from its
@@ -98,11 +98,18 @@ _FLOAT_SUFFIX = {np.dtype("float32"): "f", np.dtype("float64"): ""}
 
 # Elementwise loops split into tiles of this many elements (one tile per task of the parallel loop)
 TILE = 16384
-# Groups this large run on several threads (OpenMP). Below it one thread is about as fast, and
-# a parallel region next to BLAS calls (whose threads spin after each product) waits for a core:
-# the MLP step of benchmarks/bench_jit.py ran 1.5-4x slower with regions from 65536 elements
-# than from 262144 on 2 busy cores (gelu and the cheap chain were as fast either way at 10^6+)
-PARALLEL_MIN_ELEMENTS = 262144
+# Kernels of at least this much work (elements times equations) run on several threads (OpenMP).
+# Below it one thread is about as fast, and a parallel region beside BLAS calls (whose threads
+# spin after each product) waits at its closing barrier for a core: the MLP step of
+# benchmarks/bench_jit.py ran 2x slower with regions from 262144 elements (its 2-equation SGD
+# updates of 400,000 weights) than with none, on 2 busy cores; gelu at 10^7, the cheap chain
+# at 8 x 10^6 and the gelu gradient at 10^6 (18 equations) are well above it
+PARALLEL_MIN_WORK = 4_000_000
+
+
+def _parallel_min_elements(equations):
+    """The fewest elements for which a kernel of `equations` equations runs on several threads."""
+    return -(-PARALLEL_MIN_WORK // max(equations, 1))
 # Reductions split each output's elements into chunks of this many, combined in a fixed order
 REDUCTION_CHUNK = 4096
 # Groups smaller than this stay NumPy calls, unless they have C_MIN_EQUATIONS equations or more:
@@ -408,7 +415,8 @@ def elementwise_kernel(group: ElementwiseGroup, name) -> Kernel:
     stores = [f"q{k}[j] = {r};" for k, r in enumerate(results)]
     text = [f"// {name}: elementwise over {shape}: {len(group.eqns)} equations",
             f"void {name}({_parameters(inputs, outputs)}) {{",
-            f"  #pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if(n >= {PARALLEL_MIN_ELEMENTS}LL)",
+            f"  #pragma omp parallel for num_threads(threads) schedule(dynamic, 1) "
+            f"if(n >= {_parallel_min_elements(len(lines))}LL)",
             f"  for (int64_t tile = 0; tile < {tiles}; tile++) {{",
             f"    const int64_t row = tile / {tiles_per_row}, lo = (tile % {tiles_per_row}) * {TILE}LL;",
             f"    const int64_t hi = lo + {TILE}LL < {inner} ? lo + {TILE}LL : {inner};"]
@@ -473,7 +481,7 @@ def reduction_kernel(group: ReductionGroup, name) -> Kernel:
     if chunks > 1:
         text += [f"  parts = ({ctype}*)malloc({tasks}LL * sizeof({ctype}));", "  if (!parts) return 1;"]
     text += [f"  #pragma omp parallel for num_threads(threads) schedule(dynamic, 1) "
-             f"if({outputs_count * count}LL >= {PARALLEL_MIN_ELEMENTS}LL)",
+             f"if({outputs_count * count}LL >= {_parallel_min_elements(len(group.eqns) + 1)}LL)",
              f"  for (int64_t task = 0; task < {tasks}LL; task++) {{",
              f"    const int64_t o = task / {chunks}LL, lo = (task % {chunks}LL) * {REDUCTION_CHUNK}LL;",
              f"    const int64_t len = {count}LL - lo < {REDUCTION_CHUNK}LL ? {count}LL - lo : {REDUCTION_CHUNK}LL;"]

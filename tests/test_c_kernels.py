@@ -315,6 +315,7 @@ def test_reductions_do_not_depend_on_the_thread_count(monkeypatch):
     rng = np.random.default_rng(5)
     x = rng.normal(size=(3, 400_000)).astype(np.float32)
     closed = ft.make_jaxpr(lambda x: (fnp.sum(fnp.exp(x) * x, axis=1), fnp.sum(x)), optimize=True)(x)
+    monkeypatch.setattr(lowering_c, "PARALLEL_MIN_WORK", 1)  # every loop a parallel one
     results = []
     for threads in (1, 2):
         monkeypatch.setattr(c_compiler, "kernel_threads", lambda: threads)
