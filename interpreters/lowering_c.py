@@ -489,8 +489,11 @@ def reduction_kernel(group: ReductionGroup, name) -> Kernel:
     text += _indent(coordinates, 4)
     text += _indent([f"const {C_TYPES[d]}* restrict p{k} = in{k} + {_offset(outer, names, k)};"
                      for k, (d, _) in enumerate(inputs)], 4)
+    # the identity combined first, as NumPy's reductions start from it (a sum of -0.0s is +0.0)
+    identity_text = c_literal(identity, dtype)
+    first = (lambda total: f"{op}({identity_text}, {total})") if chunks == 1 else (lambda total: total)
     if direct:
-        text += ["    parts[task] = " + f"{pairwise}(p0 + lo, len);", "  }"]
+        text += ["    parts[task] = " + first(f"{pairwise}(p0 + lo, len)") + ";", "  }"]
     else:
         lines, (result,) = _body(group.eqns, group.inputs, [operand])
         if len(inner) == 1:
@@ -503,10 +506,10 @@ def reduction_kernel(group: ReductionGroup, name) -> Kernel:
         text += [f"    {ctype} buffer[{REDUCTION_CHUNK}];", "    #pragma omp simd",
                  "    for (int64_t i = 0; i < len; i++) {", "      const int64_t r = lo + i;"]
         text += _indent(index_lines + loads + lines + [f"buffer[i] = {result};"], 6)
-        text += ["    }", f"    parts[task] = {pairwise}(buffer, len);", "  }"]
+        text += ["    }", f"    parts[task] = {first(f'{pairwise}(buffer, len)')};", "  }"]
     if chunks > 1:
         text += [f"  for (int64_t o = 0; o < {outputs_count}LL; o++) "
-                 f"out0[o] = {pairwise}(parts + o * {chunks}LL, {chunks}LL);", "  free(parts);"]
+                 f"out0[o] = {op}({identity_text}, {pairwise}(parts + o * {chunks}LL, {chunks}LL));", "  free(parts);"]
     text += ["  return 0;", "}"]
     return Kernel(name, inputs, [dtype], shape, outputs_count, "\n".join(text), returns_status=True)
 

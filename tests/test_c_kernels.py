@@ -441,3 +441,12 @@ def test_a_failed_compile_falls_back_to_numpy_code_unless_kernels_are_required(m
         np.testing.assert_array_equal(ft.jit(f)(x), f(x))
     with c_kernels(True), pytest.raises(KernelCompileError, match="exit status 1"):
         ft.jit(f)(x)
+
+
+@pytest.mark.parametrize("n", [1, 7, 9, 5000])
+def test_a_sum_of_negative_zeros_is_positive_zero_as_numpys(n):
+    """NumPy's reductions start from their identity: 0.0 + -0.0 is +0.0."""
+    x = np.full(n, -0.0)
+    got = np.asarray(jit_c(lambda x: fnp.sum(x * 1.0))(x))
+    _bits_equal(got, np.sum(x))
+    _bits_equal(np.asarray(jit_c(lambda x: fnp.max(x + 0.0 * x))(x)), np.max(x + 0.0 * x))
