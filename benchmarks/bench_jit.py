@@ -529,11 +529,23 @@ def thread_settings():
             f"XLA {'one (no multi-threaded Eigen)' if ARGUMENTS.cores == 1 else f'its pool over {cpus} CPU(s)'}")
 
 
+def c_kernel_settings():
+    """Which path the rows "C kernels" take: the compiler found, OpenMP and libmvec, threads."""
+    from interpreters import c_compiler
+    status = c_compiler.compiler_status()
+    if not status.available:
+        return f"C kernels: none ({status.reason}): the 'C kernels' rows run NumPy code"
+    return (f"C kernels: {status.version or ' '.join(status.command)}, OpenMP {'yes' if status.openmp else 'no'}, "
+            f"libmvec {'yes' if status.libmvec else 'no'}, {c_compiler.kernel_threads()} thread(s) per kernel")
+
+
 def main():
     print(f"Python {platform.python_version()}, NumPy {np.__version__}, {platform.machine()}"
           + (f", JAX {jax.__version__}" if jax is not None else ", JAX not installed (its rows are skipped)")
           + (", ft.config has cpu_kernels (rows with and without)" if HAS_KERNELS else ""))
     print(thread_settings())
+    if HAS_KERNELS:
+        print(c_kernel_settings())
     workloads = [gelu_workload(np.float64), gelu_workload(np.float32), chain_workload(), gelu_grad_workload(),
                  mlp_workload(), per_example_workload(), dispatch_workload()]
     compile_times = compile_timings()

@@ -17,6 +17,13 @@ own functions have no limit.
 ranks call it with the same shape, dtype and params, and raises a ValueError
 on every rank when not (ftrans/distributed.py).
 
+`cpu_kernels`: whether `jit` compiles fused C kernels on the CPU (the system C
+compiler, cached on disk: interpreters/c_compiler.py). None (the default: auto,
+used when a working compiler is found, else NumPy code with one debug-level
+note), True (required: no working compiler is a KernelCompileError naming what
+is missing) or False (never). Until it is set, the environment variable
+FTRANS_CPU_KERNELS decides: 1, 0 or auto (unset).
+
 `jax_enable_x64` is accepted for JAX programs that set it: ftrans computes in
 float64 by default already (NumPy's dtypes), so True changes nothing.
 """
@@ -33,6 +40,7 @@ from ir.errors import at_user_line
 _SWITCHES = {"debug_nans": "debug_nans", "jax_debug_nans": "debug_nans", "debug_collectives": "debug_collectives"}
 _X64 = "jax_enable_x64"
 _LOOP_LIMIT = "max_loop_iterations"
+_CPU_KERNELS = "cpu_kernels"
 
 
 class Config:
@@ -53,6 +61,13 @@ class Config:
                                              f"got {value!r}"))
             _ir_config.max_loop_iterations = None if value is None else int(value)
             return
+        if name == _CPU_KERNELS:
+            if value is not None and not _is_bool(value):
+                raise TypeError(at_user_line(f"ft.config.update({name!r}, ...) takes True (C kernels required), "
+                                             f"False (never) or None (auto: when a C compiler works), "
+                                             f"got {value!r}"))
+            _ir_config.cpu_kernels = None if value is None else bool(value)
+            return
         switch = _SWITCHES.get(name) if isinstance(name, str) else None
         if switch is None:
             raise ValueError(at_user_line(f"ft.config has no option {name!r}; the options are {self._names()}"))
@@ -65,6 +80,9 @@ class Config:
             return True
         if name == _LOOP_LIMIT:
             return _ir_config.max_loop_iterations
+        if name == _CPU_KERNELS:
+            from interpreters.c_compiler import cpu_kernels_setting
+            return cpu_kernels_setting()
         switch = _SWITCHES.get(name)
         if switch is None:
             raise AttributeError(f"ft.config has no option {name!r}; the options are {self._names()}")
@@ -81,7 +99,7 @@ class Config:
 
     @staticmethod
     def _names():
-        return sorted([*_SWITCHES, _X64, _LOOP_LIMIT])
+        return sorted([*_SWITCHES, _X64, _LOOP_LIMIT, _CPU_KERNELS])
 
 
 def _is_bool(value):

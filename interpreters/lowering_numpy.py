@@ -94,7 +94,7 @@ import weakref
 
 import numpy
 
-from interpreters import lowering_numpy_dot
+from interpreters import lowering_c, lowering_numpy_dot
 from interpreters.lowering_numpy_runtime import ChunkedRun, RecycledResult, ScratchPool
 from ir.core import Array, ClosedJaxpr, Literal, Var
 from ir.primitives import call
@@ -327,11 +327,17 @@ CONTROL_FLOW = {"cond": _cond_lines, "scan": _scan_lines,
                 "custom_vjp_call": _call_lines(lambda eqn: eqn.params["call_jaxpr"], _custom_operands)}
 
 
-def lower(closed: ClosedJaxpr, name="jitted", copy_outputs=True, body=False) -> LoweredNumpy:
+def lower(closed: ClosedJaxpr, name="jitted", copy_outputs=True, body=False, c_kernels=True) -> LoweredNumpy:
     """`closed` lowered to one generated function. `body`: it is a loop body or
     a branch, called by generated code only: the plan may reuse buffers, and its
     results are handed back as they are (inputs, NumPy scalars), copied only
-    where they may view a scratch buffer, which the next call writes into."""
+    where they may view a scratch buffer, which the next call writes into.
+    `c_kernels`: where kernels are enabled (interpreters/c_compiler.py), elementwise
+    groups and reductions run as fused C kernels (interpreters/lowering_c.py)."""
+    if copy_outputs and c_kernels and _c_kernels_enabled():  # fused C kernels (interpreters/lowering_c.py)
+        lowered = lowering_c.lower(closed, name, body=body)
+        if lowered is not None:  # None: no group large enough for a kernel
+            return lowered
     source, jaxpr = _Source(closed, copy_outputs), closed.jaxpr
     scratch, plan = [], None
     # the plan is skipped where it could change nothing: in programs of small arrays only
@@ -366,6 +372,11 @@ def lower(closed: ClosedJaxpr, name="jitted", copy_outputs=True, body=False) -> 
     # taken out of its own namespace (it never calls itself by name): no cycle of function and
     # namespace, so its buffers go as soon as the last reference to it does, not at a GC pass
     return LoweredNumpy(text + shown, source.namespace.pop(name), scratch)
+
+
+def _c_kernels_enabled():
+    from interpreters import c_compiler
+    return c_compiler.kernels_enabled()
 
 
 def fresh_outputs(eqn):

@@ -16,6 +16,11 @@ residuals without end.
 `debug_collectives`: before each collective over processes, check that every
 rank calls it with the same shape, dtype and params, and raise on every rank
 when not (ftrans/distributed.py; a round trip per collective, so off by default).
+
+`cpu_kernels`: whether jit compiles C kernels on the CPU: None (auto: when a C
+compiler works), True (required), False (never); "environment" until
+ft.config.update sets it, which leaves it to FTRANS_CPU_KERNELS (read at each
+use, see interpreters/c_compiler.py).
 """
 import os
 import weakref
@@ -25,6 +30,7 @@ debug = os.environ.get("FTRANS_DEBUG", "") not in ("", "0")
 debug_nans = False
 debug_collectives = False
 max_loop_iterations = 10_000_000
+cpu_kernels = "environment"
 
 # the cond jaxprs of while loops read from text, and of those transformations derived from them
 _UNTRUSTED = weakref.WeakSet()

@@ -35,6 +35,12 @@ class UnexpectedTracerError(TypeError):
     A TypeError, as JAX's is: a value of the wrong kind reached the code."""
 
 
+class KernelCompileError(RuntimeError):
+    """The system C compiler is missing where CPU kernels were required, or
+    failed on a generated kernel (interpreters/c_compiler.py): the message says
+    what is missing, or holds the compiler's stderr and the source file's path."""
+
+
 def _is_internal(filename: str) -> bool:
     return filename.startswith(_PACKAGE_DIRS) or filename.startswith(_STDLIB_DIR)
 

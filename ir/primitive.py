@@ -41,6 +41,9 @@ RULE_SLOTS = {
     "taylor": "jet",
     "numpy_template": "NumPy lowering",
     "cuda_template": "CUDA lowering",
+    # as cuda_template, for the C kernels of jit on the CPU (interpreters/lowering_c.py): C99, where {f}
+    # is the float suffix of C's math functions (tanhf) and {t} the dtype's name (ft_mod_int32)
+    "c_template": "C lowering",
 }
 
 # Abstract evaluation results kept per primitive. Past this many the cache

@@ -5,22 +5,39 @@ suite well under 10 minutes on 2 cores), `dev` (default locally), `heavy`
 (opt-in sweeps: FTRANS_HYPOTHESIS_PROFILE=heavy).
 
 Backends: a test that compares jit with eager takes the `jit_backend` fixture
-("numpy", and "cupy", which skips cleanly without CuPy and a GPU) and jits
+("numpy": jit's NumPy code; "c": its fused C kernels, interpreters/lowering_c.py, which
+skips cleanly without a working C compiler; and "cupy", which skips cleanly without CuPy
+and a GPU) and jits
 with `jit_for(fun, jit_backend)`: that is called on NumPy arguments and
 returns NumPy results on either backend, so the test's assertions are the same.
 Test modules import the helpers: `from conftest import jit_for, share_of_profile`.
+
+C kernels: the whole run shares one disk cache (FTRANS_CACHE_DIR, a temporary
+directory made here unless it is set already, and inherited by the processes
+tests start), so each generated source is compiled once per run. Most families run
+jit with the kernels off (`ir.config.cpu_kernels = False` below): the "c" backend and
+tests/test_c_kernels.py turn them on, with `c_kernels()`.
 """
+import atexit
+import contextlib
 import os
+import shutil
+import tempfile
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-import ftrans as ft
-import ir.config
+if not os.environ.get("FTRANS_CACHE_DIR"):  # before anything compiles; a CI that sets it keeps its cache
+    os.environ["FTRANS_CACHE_DIR"] = tempfile.mkdtemp(prefix="ftrans-test-kernels-")
+    atexit.register(shutil.rmtree, os.environ["FTRANS_CACHE_DIR"], True)
+
+import ftrans as ft  # noqa: E402 (after FTRANS_CACHE_DIR is set)
+import ir.config  # noqa: E402
 from ir.primitives import collectives as _collectives
 from ftrans import _device
 
 ir.config.debug = True  # every staged jaxpr is type-checked, every impl result checked against its aval
+ir.config.cpu_kernels = False  # jit's NumPy code, but where a test asks for C kernels (c_kernels)
 
 settings.register_profile("ci", max_examples=25, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -42,7 +59,32 @@ def share_of_profile(fraction):
 
 # -------------------- jit's backends --------------------
 
-JIT_BACKENDS = ("numpy", "cupy")
+# FTRANS_JIT_BACKENDS=c (a comma-separated list) runs the jit-vs-eager families on those backends only
+JIT_BACKENDS = tuple(os.environ.get("FTRANS_JIT_BACKENDS", "numpy,c,cupy").split(","))
+
+
+@contextlib.contextmanager
+def c_kernels(enabled=True, every_size=True):
+    """jit with C kernels (True: required) or without (False), for what is jitted and
+    first called inside (a jitted function keeps the lowering of its first call).
+    `every_size`: groups of any size run in C (jit leaves small ones to NumPy, where a
+    ctypes call costs more than it saves; the tests' arrays are small)."""
+    from interpreters import lowering_c
+    saved = ir.config.cpu_kernels, lowering_c.C_MIN_ELEMENTS
+    ir.config.cpu_kernels = enabled
+    if every_size:
+        lowering_c.C_MIN_ELEMENTS = 1
+    try:
+        yield
+    finally:
+        ir.config.cpu_kernels, lowering_c.C_MIN_ELEMENTS = saved
+
+
+def c_compiler_problem():
+    """Why C kernels cannot run here, or None when they can."""
+    from interpreters import c_compiler
+    status = c_compiler.compiler_status()
+    return None if status.available else status.reason
 
 
 # Module-scoped, so that hypothesis tests may take it (a function-scoped fixture fails
@@ -52,6 +94,8 @@ def jit_backend(request):
     """"numpy", or "cupy" where CuPy and a GPU are there (skipped cleanly elsewhere)."""
     if request.param == "cupy" and not _device.gpu_available():
         pytest.skip(f"jit(backend='cupy') needs a GPU: {_device._gpu_problem()}")
+    if request.param == "c" and c_compiler_problem():
+        pytest.skip(f"jit's C kernels need a C compiler: {c_compiler_problem()}")
     return request.param
 
 
@@ -63,6 +107,14 @@ def jit_for(fun, backend, **jit_kwargs):
     Keyword arguments are passed as they are (traced, unless named in static_argnames)."""
     if backend == "numpy":
         return ft.jit(fun, **jit_kwargs)
+    if backend == "c":  # jit's C kernels: lowered (at the first call) with them required
+        jitted_c = ft.jit(fun, **jit_kwargs)
+
+        def with_c_kernels(*args, **kwargs):
+            with c_kernels():
+                return jitted_c(*args, **kwargs)
+        with_c_kernels.jitted = jitted_c
+        return with_c_kernels
     if backend != "cupy":
         raise ValueError(f"unknown jit backend {backend!r}")
     jitted = ft.jit(fun, backend="cupy", **jit_kwargs)

@@ -6,7 +6,7 @@ after the steps whose results it reads.
 - `ElementwiseGroup`: equations of one output shape that become one
   elementwise kernel, with several outputs where several values leave it (a
   forward value and its derivative, say). Its members are elementwise
-  primitives with a `cuda_template` and `broadcast_in_dim`s of values from
+  primitives with a `cuda_template` (a `c_template` for the C target) and `broadcast_in_dim`s of values from
   outside, which become broadcasting loads (a `Load` views the operand with
   1s where it is broadcast). Rank-0 operands broadcast as they are.
 - `ReductionGroup`: a reduction with the elementwise equations that compute
@@ -63,6 +63,24 @@ COMPLEX_KERNEL_PRIMITIVES = frozenset({
     "neg", "abs", "sin", "cos", "tan", "sinh", "cosh", "tanh", "exp", "log", "sqrt", "add", "sub", "mul", "div",
     "pow", "eq", "ne", "lt", "le", "gt", "ge", "max", "min", "select_n", "convert_element_type", "stop_gradient",
     "integer_pow", "real", "imag", "conj", "complex", "reduce_sum", "reduce_prod", "reduce_max", "reduce_min"})
+
+
+
+@dataclass(frozen=True)
+class Target:
+    """What kernels of one kind take: the primitive attribute holding their templates, the dtypes
+    they compute in, the primitives they compute on complex values."""
+    template: str
+    dtypes: frozenset
+    complex_primitives: frozenset
+
+
+# CuPy's kernels (interpreters/lowering_cupy.py)
+CUDA = Target("cuda_template", KERNEL_DTYPES, COMPLEX_KERNEL_PRIMITIVES)
+# The C kernels of jit on the CPU (interpreters/lowering_c.py): real dtypes only; float16 and
+# complex values are NumPy calls (NumPy rounds float16 to half after every operation, and its
+# complex functions are its own, not C99's)
+C = Target("c_template", frozenset(d for d in KERNEL_DTYPES if d.kind != "c"), frozenset())
 
 REDUCTIONS = frozenset({reductions.reduce_sum_p, reductions.reduce_prod_p,
                         reductions.reduce_max_p, reductions.reduce_min_p})
@@ -129,9 +147,10 @@ def load_shape(eqn) -> tuple:
     return tuple(expanded)
 
 
-def plan_fusion(program) -> Plan:
+def plan_fusion(program, target=CUDA) -> Plan:
+    """The plan for kernels of `target` (CUDA, or C)."""
     jaxpr = program.jaxpr if isinstance(program, ClosedJaxpr) else program
-    graph = _Graph(jaxpr)
+    graph = _Graph(jaxpr, target)
     steps = merge_groups(graph, schedule(graph))
     steps = prune(graph, absorb_into_reductions(graph, steps))
     # what left the groups for the reductions may let more of them merge
@@ -141,9 +160,9 @@ def plan_fusion(program) -> Plan:
 class _Graph:
     """The jaxpr's data flow between equations (by index), and each one's kind."""
 
-    def __init__(self, jaxpr):
+    def __init__(self, jaxpr, target=CUDA):
         self.jaxpr, self.eqns = jaxpr, jaxpr.eqns
-        self.kinds = classify(jaxpr)
+        self.kinds = classify(jaxpr, target)
         self.producer = {v: i for i, eqn in enumerate(self.eqns) for v in eqn.outvars}
         self.sources = []  # per equation: the equations whose results it reads, each once
         self.readers = {}  # var -> the equations reading it
@@ -198,21 +217,21 @@ class _Step:
 
 # -------------------- 1. classify --------------------
 
-def classify(jaxpr) -> list:
+def classify(jaxpr, target=CUDA) -> list:
     """Per equation: ELEMENTWISE, LOAD (a broadcast_in_dim), REDUCTION or CALL."""
-    return [_kind(eqn) for eqn in jaxpr.eqns]
+    return [_kind(eqn, target) for eqn in jaxpr.eqns]
 
 
-def _kind(eqn):
+def _kind(eqn, target):
     prim = eqn.primitive
     avals = [x.aval for x in eqn.invars] + [v.aval for v in eqn.outvars]
-    if any(a.dtype not in KERNEL_DTYPES for a in avals):
+    if any(a.dtype not in target.dtypes for a in avals):
         return CALL
-    if prim.name not in COMPLEX_KERNEL_PRIMITIVES and any(a.dtype.kind == "c" for a in avals):
+    if prim.name not in target.complex_primitives and any(a.dtype.kind == "c" for a in avals):
         return CALL
     if prim is structural.broadcast_in_dim_p:
         return LOAD
-    if prim.cuda_template is None:
+    if getattr(prim, target.template) is None:
         return CALL
     if prim.elementwise:
         return ELEMENTWISE

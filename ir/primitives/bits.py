@@ -56,9 +56,17 @@ _SHIFT_RIGHT_LOGICAL_CUDA = (
     f"({_IN_RANGE} ? static_cast<{{out_type}}>((static_cast<unsigned long long>({{0}}) "
     f"& (~0ULL >> (64 - 8 * sizeof({{out_type}})))) >> {{1}}) : static_cast<{{out_type}}>(0))")
 
-shift_left_p = binary("shift_left", _shift_left_impl, INTEGER, cuda_template=_SHIFT_LEFT_CUDA)
+# the same in C99: casts for static_casts
+_SHIFT_LEFT_C = (f"({_IN_RANGE} ? ({{out_type}})((unsigned long long)({{0}}) << {{1}}) "
+                 f": ({{out_type}})0)")
+_SHIFT_RIGHT_LOGICAL_C = (
+    f"({_IN_RANGE} ? ({{out_type}})(((unsigned long long)({{0}}) "
+    f"& (~0ULL >> (64 - 8 * sizeof({{out_type}})))) >> {{1}}) : ({{out_type}})0)")
+
+shift_left_p = binary("shift_left", _shift_left_impl, INTEGER, cuda_template=_SHIFT_LEFT_CUDA,
+                      c_template=_SHIFT_LEFT_C)
 shift_right_logical_p = binary("shift_right_logical", _shift_right_logical_impl, INTEGER,
-                               cuda_template=_SHIFT_RIGHT_LOGICAL_CUDA)
+                               cuda_template=_SHIFT_RIGHT_LOGICAL_CUDA, c_template=_SHIFT_RIGHT_LOGICAL_C)
 for _prim in (shift_left_p, shift_right_logical_p):
     _prim.define(jvp=zero_jvp(_prim), taylor=zero_taylor(_prim))
 

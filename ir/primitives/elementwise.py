@@ -134,43 +134,59 @@ def _abs_derivative(t, out, x):
     return real(mul(t, div(conj(x), safe)))
 
 neg_p = unary("neg", np.negative, NUMERIC, derivative=lambda t, out, x: neg(t), cuda_template="-{0}",
-              transpose=lambda ct, x: [neg(ct) if type(ct) is not Zero else ct])
+              c_template="-{0}", transpose=lambda ct, x: [neg(ct) if type(ct) is not Zero else ct])
 # NB: NumPy gives sign(-0.0) = 0.0 and sign(nan) = nan
-sign_p = unary("sign", np.sign, NUMBER, cuda_template="{0} > 0 ? 1 : ({0} < 0 ? -1 : ({0} == 0 ? 0 : {0}))")
+_SIGN = "{0} > 0 ? 1 : ({0} < 0 ? -1 : ({0} == 0 ? 0 : {0}))"
+sign_p = unary("sign", np.sign, NUMBER, cuda_template=_SIGN, c_template=_SIGN)
 sign_p.define(jvp=zero_jvp(sign_p))
 # NB: as JAX, d|x|/dx is +1 at 0
 abs_p = unary("abs", np.abs, NUMERIC, derivative=_abs_derivative, abstract_eval=_abs_abstract_eval,
-              cuda_template={"f": "fabs({0})", "iu": "{0} < 0 ? -{0} : {0}", "c": "abs({0})"})
-floor_p = unary("floor", np.floor, FLOAT, cuda_template="floor({0})")
+              cuda_template={"f": "fabs({0})", "iu": "{0} < 0 ? -{0} : {0}", "c": "abs({0})"},
+              c_template={"f": "fabs{f}({0})", "iu": "{0} < 0 ? -{0} : {0}"})
+floor_p = unary("floor", np.floor, FLOAT, cuda_template="floor({0})", c_template="floor{f}({0})")
 floor_p.define(jvp=zero_jvp(floor_p))
-ceil_p = unary("ceil", np.ceil, FLOAT, cuda_template="ceil({0})")
+ceil_p = unary("ceil", np.ceil, FLOAT, cuda_template="ceil({0})", c_template="ceil{f}({0})")
 ceil_p.define(jvp=zero_jvp(ceil_p))
-sin_p = unary("sin", np.sin, derivative=lambda t, out, x: mul(t, cos(x)), cuda_template="sin({0})")
-cos_p = unary("cos", np.cos, derivative=lambda t, out, x: neg(mul(t, sin(x))), cuda_template="cos({0})")
+sin_p = unary("sin", np.sin, derivative=lambda t, out, x: mul(t, cos(x)), cuda_template="sin({0})",
+               c_template="sin{f}({0})")
+cos_p = unary("cos", np.cos, derivative=lambda t, out, x: neg(mul(t, sin(x))), cuda_template="cos({0})",
+               c_template="cos{f}({0})")
 # Squares in derivatives are mul(y, y), not integer_pow(y, 2): nested, mul's JVP gives two
 # products that CSE merges, where integer_pow's scales by a literal 2 that keeps equal
 # values apart (the 8th grad of tanh optimizes to 79 equations, not 101).
 tan_p = unary("tan", np.tan, derivative=lambda t, out, x: mul(t, add(_c(x, 1), mul(out, out))),
-              cuda_template="tan({0})")
+              cuda_template="tan({0})",
+               c_template="tan{f}({0})")
 atan_p = unary("atan", np.arctan, derivative=lambda t, out, x: div(t, add(_c(x, 1), mul(x, x))),
-               cuda_template="atan({0})")
-sinh_p = unary("sinh", np.sinh, derivative=lambda t, out, x: mul(t, cosh(x)), cuda_template="sinh({0})")
-cosh_p = unary("cosh", np.cosh, derivative=lambda t, out, x: mul(t, sinh(x)), cuda_template="cosh({0})")
+               cuda_template="atan({0})",
+               c_template="atan{f}({0})")
+sinh_p = unary("sinh", np.sinh, derivative=lambda t, out, x: mul(t, cosh(x)), cuda_template="sinh({0})",
+               c_template="sinh{f}({0})")
+cosh_p = unary("cosh", np.cosh, derivative=lambda t, out, x: mul(t, sinh(x)), cuda_template="cosh({0})",
+               c_template="cosh{f}({0})")
 tanh_p = unary("tanh", np.tanh, derivative=lambda t, out, x: mul(t, sub(_c(x, 1), mul(out, out))),
-               cuda_template="tanh({0})")
-exp_p = unary("exp", np.exp, derivative=lambda t, out, x: mul(t, out), cuda_template="exp({0})")
-log_p = unary("log", np.log, derivative=lambda t, out, x: div(t, x), cuda_template="log({0})")
+               cuda_template="tanh({0})",
+               c_template="tanh{f}({0})")
+exp_p = unary("exp", np.exp, derivative=lambda t, out, x: mul(t, out), cuda_template="exp({0})",
+               c_template="exp{f}({0})")
+log_p = unary("log", np.log, derivative=lambda t, out, x: div(t, x), cuda_template="log({0})",
+               c_template="log{f}({0})")
 log1p_p = unary("log1p", np.log1p, derivative=lambda t, out, x: div(t, add(_c(x, 1), x)),
-                cuda_template="log1p({0})")
+                cuda_template="log1p({0})",
+               c_template="log1p{f}({0})")
 expm1_p = unary("expm1", np.expm1, derivative=lambda t, out, x: mul(t, add(out, _c(x, 1))),
-                cuda_template="expm1({0})")
+                cuda_template="expm1({0})",
+               c_template="expm1{f}({0})")
 sqrt_p = unary("sqrt", np.sqrt, derivative=lambda t, out, x: div(t, mul(_c(x, 2), out)),
-               cuda_template="sqrt({0})")
+               cuda_template="sqrt({0})",
+               c_template="sqrt{f}({0})")
 logistic_p = unary("logistic", _logistic_impl, FLOAT,
                    derivative=lambda t, out, x: mul(t, mul(out, sub(_c(x, 1), out))),
                    # the two branches of _logistic_impl: exp never overflows
-                   cuda_template="{0} >= 0 ? 1 / (1 + exp(-{0})) : exp({0}) / (1 + exp({0}))")
-not_p = unary("not", np.invert, INTEGER_OR_BOOL, cuda_template={"b": "!{0}", "iu": "~{0}"})
+                   cuda_template="{0} >= 0 ? 1 / (1 + exp(-{0})) : exp({0}) / (1 + exp({0}))",
+                   c_template="{0} >= 0 ? 1 / (1 + exp{f}(-{0})) : exp{f}({0}) / (1 + exp{f}({0}))")
+not_p = unary("not", np.invert, INTEGER_OR_BOOL, cuda_template={"b": "!{0}", "iu": "~{0}"},
+              c_template={"b": "!{0}", "iu": "~{0}"})
 not_p.define(jvp=zero_jvp(not_p))
 
 
@@ -182,7 +198,8 @@ def _stop_gradient_jvp(primals, tangents):
 
 
 # the identity, with a zero derivative: what `ft.lax.stop_gradient` binds
-stop_gradient_p = unary("stop_gradient", lambda x: x, ANY, jvp=_stop_gradient_jvp, cuda_template="{0}")
+stop_gradient_p = unary("stop_gradient", lambda x: x, ANY, jvp=_stop_gradient_jvp, cuda_template="{0}",
+                      c_template="{0}")
 
 
 def _integer_pow_abstract_eval(x, *, y):
@@ -230,7 +247,13 @@ def _integer_pow_cuda_template(*, y):
     return acc if y > 0 else f"{{out_type}}(1) / {acc}"  # typed: std::complex has no int / complex
 
 
-integer_pow_p.define(cuda_template=_integer_pow_cuda_template)
+def _integer_pow_c_template(*, y):
+    """The CUDA template's multiplications; C casts where C++ constructs."""
+    template = _integer_pow_cuda_template(y=y)
+    return template.replace("{out_type}(1)", "({out_type})1")
+
+
+integer_pow_p.define(cuda_template=_integer_pow_cuda_template, c_template=_integer_pow_c_template)
 
 # -------------------- binary --------------------
 
@@ -289,24 +312,28 @@ def _pow_exponent_derivative(t, out, x, y):
     return mul(t, mul(log(safe_x), out))
 
 
-add_p = binary("add", np.add, NUMERIC, commutative=True, transpose=_add_transpose, cuda_template="{0} + {1}",
+add_p = binary("add", np.add, NUMERIC, commutative=True, transpose=_add_transpose, cuda_template="{0} + {1}", c_template="{0} + {1}",
                derivatives=(lambda t, out, x, y: _shaped_like(t, out), lambda t, out, x, y: _shaped_like(t, out)))
-sub_p = binary("sub", np.subtract, NUMERIC, transpose=_sub_transpose, cuda_template="{0} - {1}",
+sub_p = binary("sub", np.subtract, NUMERIC, transpose=_sub_transpose, cuda_template="{0} - {1}", c_template="{0} - {1}",
                derivatives=(lambda t, out, x, y: _shaped_like(t, out), lambda t, out, x, y: neg(_shaped_like(t, out))))
 mul_p = binary("mul", np.multiply, NUMERIC, commutative=True, transpose=_mul_transpose, linear_in=(0, 1),
-               cuda_template="{0} * {1}",
+               cuda_template="{0} * {1}", c_template="{0} * {1}",
                derivatives=(lambda t, out, x, y: mul(t, y), lambda t, out, x, y: mul(x, t)))
 div_p = binary("div", np.true_divide, INEXACT, transpose=_div_transpose, linear_in=(0,), cuda_template="{0} / {1}",
+               c_template="{0} / {1}",
                derivatives=(lambda t, out, x, y: div(t, y), lambda t, out, x, y: neg(mul(t, div(out, y)))))
 # NB: NumPy's `//`, not JAX's truncating div; ft_floor_divide (interpreters/lowering_cupy.py) is NumPy's
-floor_divide_p = binary("floor_divide", np.floor_divide, cuda_template="ft_floor_divide({0}, {1})")
+floor_divide_p = binary("floor_divide", np.floor_divide, cuda_template="ft_floor_divide({0}, {1})",
+                        c_template="ft_floor_divide_{t}({0}, {1})")
 floor_divide_p.define(jvp=zero_jvp(floor_divide_p))
 # NB: NumPy's `%` (sign of the divisor), not JAX's C-style rem; x % y = x - floor(x / y) * y
-mod_p = binary("mod", np.mod, cuda_template="ft_mod({0}, {1})", derivatives=(lambda t, out, x, y: _shaped_like(t, out),
+mod_p = binary("mod", np.mod, cuda_template="ft_mod({0}, {1})", c_template="ft_mod_{t}({0}, {1})",
+               derivatives=(lambda t, out, x, y: _shaped_like(t, out),
                                            lambda t, out, x, y: neg(mul(t, floor_divide(x, y)))))
 # NB: integers to negative powers raise in NumPy; a kernel cannot raise, so it truncates 1/x**-y as C does
 pow_p = binary("pow", np.power, NUMERIC, derivatives=(_pow_base_derivative, _pow_exponent_derivative),
-               cuda_template={"fc": "pow({0}, {1})", "iu": "ft_integer_pow({0}, {1})"})
+               cuda_template={"fc": "pow({0}, {1})", "iu": "ft_integer_pow({0}, {1})"},
+               c_template={"f": "pow{f}({0}, {1})", "iu": "ft_integer_pow_{t}({0}, {1})"})
 def _lexicographic(op):
     """A comparison of complex<T> values as NumPy's: by real part, then by imaginary
     part, where a NaN imaginary part makes the real parts' order count for nothing
@@ -324,11 +351,18 @@ def _extremum_template(op):
             "c": f"({_lexicographic(op + '=')} || {{0}} != {{0}}) ? {{0}} : {{1}}"}
 
 
+def _real_only(template):
+    """A CUDA template without its complex case: the C kernels leave complex values to NumPy."""
+    return {kinds: text for kinds, text in template.items() if kinds != "c"}
+
+
 # NaN-propagating, like NumPy's maximum (which returns the second operand on ties: max(0.0, -0.0) = -0.0)
 max_p = binary("max", np.maximum, ANY, commutative=True, cuda_template=_extremum_template(">"),
+               c_template=_real_only(_extremum_template(">")),
                derivatives=(lambda t, out, x, y: mul(t, _balanced_weight(x, out, y)),
                             lambda t, out, x, y: mul(t, _balanced_weight(y, out, x))))
 min_p = binary("min", np.minimum, ANY, commutative=True, cuda_template=_extremum_template("<"),
+               c_template=_real_only(_extremum_template("<")),
                derivatives=(lambda t, out, x, y: mul(t, _balanced_weight(x, out, y)),
                             lambda t, out, x, y: mul(t, _balanced_weight(y, out, x))))
 
@@ -342,22 +376,32 @@ def _atan2_derivatives():
             lambda t, out, a, b: neg(mul(t, div(a, radius2(a, b)))))
 
 
-atan2_p = binary("atan2", np.arctan2, FLOAT, derivatives=_atan2_derivatives(), cuda_template="atan2({0}, {1})")
-and_p = binary("and", np.bitwise_and, INTEGER_OR_BOOL, commutative=True, cuda_template="{0} & {1}")
-or_p = binary("or", np.bitwise_or, INTEGER_OR_BOOL, commutative=True, cuda_template="{0} | {1}")
-xor_p = binary("xor", np.bitwise_xor, INTEGER_OR_BOOL, commutative=True, cuda_template="{0} ^ {1}")
+atan2_p = binary("atan2", np.arctan2, FLOAT, derivatives=_atan2_derivatives(), cuda_template="atan2({0}, {1})",
+                 c_template="atan2{f}({0}, {1})")
+and_p = binary("and", np.bitwise_and, INTEGER_OR_BOOL, commutative=True, cuda_template="{0} & {1}",
+               c_template="{0} & {1}")
+or_p = binary("or", np.bitwise_or, INTEGER_OR_BOOL, commutative=True, cuda_template="{0} | {1}",
+               c_template="{0} | {1}")
+xor_p = binary("xor", np.bitwise_xor, INTEGER_OR_BOOL, commutative=True, cuda_template="{0} ^ {1}",
+               c_template="{0} ^ {1}")
 for _prim in (and_p, or_p, xor_p):
     _prim.define(jvp=zero_jvp(_prim))
 
 _BOOL = np.dtype(np.bool_)
-eq_p = binary("eq", np.equal, ANY, out_dtype=_BOOL, commutative=True, cuda_template="{0} == {1}")
-ne_p = binary("ne", np.not_equal, ANY, out_dtype=_BOOL, commutative=True, cuda_template="{0} != {1}")
-lt_p = binary("lt", np.less, ANY, out_dtype=_BOOL, cuda_template={"fiub": "{0} < {1}", "c": _lexicographic("<")})
+eq_p = binary("eq", np.equal, ANY, out_dtype=_BOOL, commutative=True, cuda_template="{0} == {1}",
+              c_template="{0} == {1}")
+ne_p = binary("ne", np.not_equal, ANY, out_dtype=_BOOL, commutative=True, cuda_template="{0} != {1}",
+              c_template="{0} != {1}")
+lt_p = binary("lt", np.less, ANY, out_dtype=_BOOL, cuda_template={"fiub": "{0} < {1}", "c": _lexicographic("<")},
+              c_template="{0} < {1}")
 le_p = binary("le", np.less_equal, ANY, out_dtype=_BOOL,
-              cuda_template={"fiub": "{0} <= {1}", "c": _lexicographic("<=")})
-gt_p = binary("gt", np.greater, ANY, out_dtype=_BOOL, cuda_template={"fiub": "{0} > {1}", "c": _lexicographic(">")})
+              cuda_template={"fiub": "{0} <= {1}", "c": _lexicographic("<=")},
+              c_template="{0} <= {1}")
+gt_p = binary("gt", np.greater, ANY, out_dtype=_BOOL, cuda_template={"fiub": "{0} > {1}", "c": _lexicographic(">")},
+              c_template="{0} > {1}")
 ge_p = binary("ge", np.greater_equal, ANY, out_dtype=_BOOL,
-              cuda_template={"fiub": "{0} >= {1}", "c": _lexicographic(">=")})
+              cuda_template={"fiub": "{0} >= {1}", "c": _lexicographic(">=")},
+              c_template="{0} >= {1}")
 
 # -------------------- select and conversion --------------------
 
@@ -403,7 +447,8 @@ def _select_n_transpose(ct, which, on_false, on_true):
 # NB: as JAX's select_n: case 0 where the predicate is False, case 1 where it is True
 select_n_p = Primitive("select_n", params={}, abstract_eval=_select_n_abstract_eval, impl=_select_n_impl,
                        elementwise=True, linear_in=(1, 2), jvp=_select_n_jvp, transpose=_select_n_transpose)
-select_n_p.define(batch=elementwise_batcher(select_n_p), cuda_template="{0} ? {2} : {1}")
+select_n_p.define(batch=elementwise_batcher(select_n_p), cuda_template="{0} ? {2} : {1}",
+                  c_template="{0} ? {2} : {1}")
 
 
 def _convert_abstract_eval(x, *, new_dtype, weak_type=False):
@@ -448,8 +493,16 @@ def _convert_cuda_template(*, new_dtype, weak_type):
     return {"c": "static_cast<{out_type}>(({0}).real())", "fiub": "static_cast<{out_type}>({0})"}
 
 
+def _convert_c_template(*, new_dtype, weak_type):
+    """Real to real only (the C kernels leave complex values to NumPy): C's casts, but for
+    floats to integers, NumPy's (helpers of interpreters/lowering_c.py, defined out of range too)."""
+    if new_dtype.kind in "iu":
+        return {"f": "ft_{t}_to_%s({0})" % new_dtype.name, "iub": "({out_type})({0})"}
+    return "({out_type})({0})"
+
+
 convert_element_type_p.define(batch=elementwise_batcher(convert_element_type_p),
-                              cuda_template=_convert_cuda_template)
+                              cuda_template=_convert_cuda_template, c_template=_convert_c_template)
 
 # -------------------- complex parts --------------------
 # Transposes pair a cotangent c with a tangent t as Re(c t), without conjugation, as JAX's do

@@ -72,6 +72,8 @@ reduce_sum_p = _reducer("reduce_sum", _sum_impl, "fiuc")
 reduce_sum_p.define(jvp=linear_jvp(reduce_sum_p), transpose=_reduce_sum_transpose)
 reduce_sum_p.linear_in = (0,)
 reduce_sum_p.define(cuda_template={"identity": 0, "combine": "{0} + {1}"})
+# the C kernels' (interpreters/lowering_c.py), for real dtypes: combined in a fixed order of chunks
+reduce_sum_p.define(c_template={"identity": 0, "combine": "{0} + {1}"})
 
 
 def _reduce_prod_derivative(t, out, x, *, axes):
@@ -138,6 +140,9 @@ reduce_min_p.define(jvp=jvp_from_derivatives(reduce_min_p, _chooser_derivative))
 reduce_prod_p.define(cuda_template={"identity": 1, "combine": "{0} * {1}"})
 reduce_max_p.define(cuda_template={"identity": _identity_of_max, "combine": ew.max_p.cuda_template})
 reduce_min_p.define(cuda_template={"identity": _identity_of_min, "combine": ew.min_p.cuda_template})
+reduce_prod_p.define(c_template={"identity": 1, "combine": "{0} * {1}"})
+reduce_max_p.define(c_template={"identity": _identity_of_max, "combine": ew.max_p.c_template})
+reduce_min_p.define(c_template={"identity": _identity_of_min, "combine": ew.min_p.c_template})
 
 
 def _arg_reducer(name, np_fun):

@@ -1,0 +1,617 @@
+"""The CPU kernels' compiler driver: find the system C compiler, compile one
+generated translation unit into a shared library, cache it on disk, load it
+with ctypes (standard library only: no new dependency).
+
+    compiler_status()      the compiler found at first use (memoized), probed once
+    load_library(source)   a ctypes.CDLL of `source`, compiled or from the disk cache
+    kernels_enabled()      whether jit should use C kernels (ft.config "cpu_kernels")
+    kernel_threads()       the OpenMP threads a kernel's parallel loops use
+
+The compiler: `$CC` if set (it may hold words, "ccache gcc"), else the first of
+`cc`, `gcc`, `clang` on PATH that compiles and runs a small test program
+(OpenMP, libm, a `declare simd` tanh). The probe tries the full flags first;
+when they fail it keeps the optional parts that work alone: without `-fopenmp`
+(clang without libomp) kernels run on one thread, without `-lmvec` (no glibc)
+transcendentals are scalar calls, without `-march=native` the code is generic.
+What it found is kept in the disk cache (a second process runs no probe).
+
+The disk cache: `$FTRANS_CACHE_DIR`, else `$XDG_CACHE_HOME/ftrans/c-kernels`,
+else `~/.cache/ftrans/c-kernels`; created with mode 0700. A directory not owned
+by this user, or writable by group or others, is refused: the libraries of this
+process then go to a private temporary directory (removed at exit), with a
+debug note. A library is stored as `<key>-<hash>.so` beside `<key>.json`, its
+record (the library's SHA-256); a cached library is loaded only when the file's
+actual hash matches the record, so a truncated or altered file is compiled
+again, never loaded. Every file is written under a temporary name in the same
+directory and `os.replace`d into place (readers never see half a file), and a
+per-key lock file (fcntl.flock, where there is one) lets one process compile a
+source while the others wait and then load its result. The key hashes the
+source, the compiler command and its `--version`, the flags, and the machine
+(platform.machine() and the CPU's model and feature flags: -march=native code
+may not run on another CPU). Loaded libraries are memoized in the process by key.
+
+Nothing here reads the IR: the generated source is cgen's (lowering_c.py), which
+puts in it only validated numbers and generated identifiers.
+"""
+from __future__ import annotations
+
+import atexit
+import ctypes
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import os
+import platform
+import re
+import shlex
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; atomic replaces and hash checks still keep the cache sound
+    fcntl = None
+
+from ir import config as _config
+from ir.errors import KernelCompileError
+
+log = logging.getLogger("ftrans.cpu_kernels")
+
+# -------------------- flags --------------------
+#
+# Why each flag (and why no -ffast-math):
+#   -O3                 loop vectorization and inlining of the generated one-loop kernels.
+#   -march=native       this CPU's vector units (AVX2, AVX-512, NEON); hence the CPU's model and
+#                       flags are part of the cache key.
+#   -fPIC -shared       a shared library that ctypes can load.
+#   -fopenmp            `#pragma omp parallel for` splits large loops across threads, and
+#                       `omp simd` / `omp declare simd` mark loops and math functions vectorizable.
+#   -fno-math-errno     math functions need not set errno (NumPy never reads it): lets the compiler
+#                       vectorize calls and inline sqrt as an instruction; no value changes.
+#   -ffp-contract=off   no contraction of a*b+c into one fused multiply-add: NumPy rounds the product
+#                       and the sum separately, and so must the kernels, bit for bit.
+#   -fwrapv             signed integer overflow wraps (two's complement) as NumPy's does, instead of
+#                       being undefined behaviour the optimizer may assume away.
+#   -lmvec -lm          glibc's libmvec holds the vector variants (`_ZGV...tanh`) that a loop calls
+#                       for a function declared `#pragma omp declare simd notinbranch`; libm the
+#                       scalar ones. Only where libmvec exists (glibc).
+# No -ffast-math: it allows reassociation (sums in another order), assumes no NaN or inf
+# (-ffinite-math-only), drops signed zeros, and linking a shared library with it (crtfastmath.o)
+# sets flush-to-zero for the whole process. glibc's math.h declares its vector variants only under
+# __FAST_MATH__, so the generated source declares the functions it vectorizes itself.
+OPTIMIZE = ("-O3",)
+NATIVE = ("-march=native",)
+SHARED = ("-fPIC", "-shared")
+OPENMP = ("-fopenmp",)
+FLOATING_POINT = ("-fno-math-errno", "-ffp-contract=off", "-fwrapv")
+LIBMVEC = ("-lmvec",)
+LIBM = ("-lm",)
+
+CANDIDATES = ("cc", "gcc", "clang")
+COMPILE_TIMEOUT_S = 600  # a compiler that hangs is an error, not a hung jit
+_FORMAT = 1  # bump when the layout of the cache or of the key changes
+
+# -------------------- the compiler --------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class CompilerStatus:
+    """The system C compiler as the probe found it.
+
+    available: it compiled, loaded and ran the test program; command: its argv
+    prefix (None when none was found); version: the first line of its
+    `--version`; openmp: `-fopenmp` works (else kernels run on one thread);
+    reason: what is missing when not available ('' when it is). libmvec and
+    native: whether `-lmvec` and `-march=native` are used; compile_flags and
+    link_flags: the flags load_library passes before and after the source."""
+    available: bool
+    command: tuple[str, ...] | None
+    version: str
+    openmp: bool
+    reason: str
+    libmvec: bool = False
+    native: bool = False
+    compile_flags: tuple[str, ...] = ()
+    link_flags: tuple[str, ...] = ()
+
+
+def _flags(native, openmp, libmvec):
+    compile_flags = OPTIMIZE + (NATIVE if native else ()) + SHARED + (OPENMP if openmp else ()) + FLOATING_POINT
+    link_flags = (LIBMVEC if libmvec else ()) + LIBM
+    return compile_flags, link_flags
+
+
+_status = None
+_status_lock = threading.Lock()
+
+
+def compiler_status() -> CompilerStatus:
+    """The compiler found at first use, probed once (memoized for the process)."""
+    global _status
+    if _status is None:
+        with _status_lock:
+            if _status is None:
+                _status = _find_compiler()
+    return _status
+
+
+def _find_compiler():
+    problems = []
+    cc = os.environ.get("CC", "").strip()
+    if cc:
+        try:
+            words = shlex.split(cc)
+        except ValueError as error:
+            return _unavailable(f"CC={cc!r} is not a valid command line ({error})")
+        candidates = [(f"CC={cc!r}", words)]
+    else:
+        candidates = [(name, [name]) for name in CANDIDATES]
+    for label, words in candidates:
+        executable = shutil.which(words[0])
+        if executable is None:
+            problems.append(f"{label}: not found on PATH")
+            continue
+        status = _probe(label, (executable, *words[1:]))
+        if status.available:
+            return status
+        problems.append(status.reason)
+    if not cc and all(p.endswith("not found on PATH") for p in problems):
+        return _unavailable(f"no C compiler on PATH (looked for {', '.join(CANDIDATES)}; set CC to use another)")
+    return _unavailable("; ".join(problems))
+
+
+def _unavailable(reason):
+    return CompilerStatus(available=False, command=None, version="", openmp=False, reason=reason)
+
+
+_PROBE_SOURCE = r"""
+#include <math.h>
+#pragma omp declare simd notinbranch
+extern double tanh(double);
+int ftrans_probe(const double *restrict x, double *restrict y, long n, int threads) {
+    #pragma omp parallel for simd num_threads(threads) schedule(static)
+    for (long i = 0; i < n; i++) y[i] = tanh(x[i]) + exp(x[i]) + log1p(x[i] * x[i]);
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+"""
+
+
+_identity_versions = {}  # compiler command -> its whole `--version` text (part of every key)
+
+
+def _probe(label, command):
+    """`command` probed: the full flags first, else the optional parts that work alone."""
+    try:
+        version_text = _version_text(command)
+    except (OSError, subprocess.SubprocessError) as error:
+        return _unavailable(f"{label}: `{shlex.join(command)} --version` failed ({error})")
+    version = version_text.splitlines()[0].strip() if version_text.strip() else "unknown"
+    identity = {"command": list(command), "version": version_text}
+    _identity_versions[tuple(command)] = version_text
+    directory = cache_directory()
+    record = _read_probe_record(directory, identity)
+    if record is not None:
+        status = _try_features(command, version, identity, *record)
+        if status.available:
+            return status
+    full = _try_features(command, version, identity, True, True, True)
+    if full.available:
+        _write_probe_record(directory, identity, (True, True, True))
+        return full
+    base = _try_features(command, version, identity, False, False, False)
+    if not base.available:
+        return _unavailable(f"{label} cannot build a working shared library: {base.reason}")
+    native = _try_features(command, version, identity, True, False, False).available
+    openmp = _try_features(command, version, identity, False, True, False).available
+    libmvec = _try_features(command, version, identity, False, False, True).available
+    status = _try_features(command, version, identity, native, openmp, libmvec)
+    if not status.available:  # the parts work alone but not together: keep what is safest
+        native = libmvec = False
+        status = _try_features(command, version, identity, False, openmp, False)
+        if not status.available:
+            openmp, status = False, base
+    _write_probe_record(directory, identity, (native, openmp, libmvec))
+    log.debug("C compiler %s: -march=native %s, -fopenmp %s, -lmvec %s", shlex.join(command),
+              native, openmp, libmvec)
+    return status
+
+
+def _version_text(command):
+    done = subprocess.run([*command, "--version"], capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        raise subprocess.SubprocessError(f"exit status {done.returncode}: {done.stderr.strip()[:500]}")
+    return done.stdout
+
+
+def _try_features(command, version, identity, native, openmp, libmvec):
+    compile_flags, link_flags = _flags(native, openmp, libmvec)
+    status = CompilerStatus(available=True, command=tuple(command), version=version, openmp=openmp, reason="",
+                            libmvec=libmvec, native=native, compile_flags=compile_flags, link_flags=link_flags)
+    try:
+        library = _library(_PROBE_SOURCE, status, identity)
+        probe = library.ftrans_probe
+        probe.restype = ctypes.c_int
+        probe.argtypes = [ctypes.POINTER(ctypes.c_double), ctypes.POINTER(ctypes.c_double), ctypes.c_long,
+                          ctypes.c_int]
+        xs = [0.0, -0.5, 1.25, -3.0, 20.0, 0.75, 2.0, -1e-3] * 5
+        x, y = (ctypes.c_double * len(xs))(*xs), (ctypes.c_double * len(xs))()
+        used_openmp = probe(x, y, len(xs), 2)
+    except (KernelCompileError, OSError, AttributeError) as error:
+        return dataclasses.replace(status, available=False, reason=str(error))
+    for value, got in zip(xs, y):
+        want = math.tanh(value) + math.exp(value) + math.log1p(value * value)
+        if not abs(got - want) <= 1e-13 * abs(want):
+            return dataclasses.replace(status, available=False,
+                                       reason=f"the test program computed {got!r} for {want!r}")
+    if used_openmp != int(openmp):
+        return dataclasses.replace(status, available=False, reason="-fopenmp did not define _OPENMP")
+    return status
+
+
+def _probe_record_path(directory, identity):
+    return os.path.join(directory, "probe-" + _digest(identity) + ".json")
+
+
+def _read_probe_record(directory, identity):
+    try:
+        with open(_probe_record_path(directory, identity)) as file:
+            record = json.load(file)
+        features = (record["native"], record["openmp"], record["libmvec"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return features if all(isinstance(f, bool) for f in features) else None
+
+
+def _write_probe_record(directory, identity, features):
+    native, openmp, libmvec = features
+    text = json.dumps({"native": native, "openmp": openmp, "libmvec": libmvec})
+    try:
+        _write_atomically(_probe_record_path(directory, identity), text.encode())
+    except OSError as error:
+        log.debug("could not record the C compiler probe in %s: %s", directory, error)
+
+
+# -------------------- the cache directory --------------------
+
+def default_cache_directory():
+    """`$XDG_CACHE_HOME/ftrans/c-kernels` (an absolute XDG_CACHE_HOME), else `~/.cache/ftrans/c-kernels`."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "ftrans", "c-kernels")
+
+
+_directories = {}  # requested directory -> the one used
+_directories_lock = threading.Lock()
+
+
+def cache_directory():
+    """The disk cache this process uses now: `$FTRANS_CACHE_DIR` or the default, when
+    it is safe (owned by this user, not writable by others); else a private
+    temporary directory, with a debug note."""
+    wanted = os.environ.get("FTRANS_CACHE_DIR", "").strip() or default_cache_directory()
+    wanted = os.path.abspath(os.path.expanduser(wanted))
+    used = _directories.get(wanted)
+    if used is None:
+        with _directories_lock:
+            used = _directories.get(wanted)
+            if used is None:
+                problem = _prepare_directory(wanted)
+                if problem is None:
+                    used = wanted
+                else:
+                    used = _private_temporary_directory()
+                    log.debug("not using %s for the C kernel cache (%s); this process uses %s", wanted, problem,
+                              used)
+                _directories[wanted] = used
+    return used
+
+
+def _prepare_directory(path):
+    """None when `path` is (now) a directory safe to cache in, else what is wrong with it."""
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            os.mkdir(path, 0o700)
+            os.chmod(path, 0o700)  # the umask may have taken bits that mkdir was given: set exactly 0700
+        except FileExistsError:
+            pass
+        info = os.stat(path)
+    except OSError as error:
+        return f"cannot create it: {error}"
+    if not stat.S_ISDIR(info.st_mode):
+        return "not a directory"
+    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+        return f"owned by user id {info.st_uid}, not by this user ({os.getuid()})"
+    if hasattr(os, "getuid") and info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"writable by others (mode {stat.S_IMODE(info.st_mode):#o})"
+    if not os.access(path, os.W_OK | os.X_OK):
+        return "not writable by this user"
+    return None
+
+
+_temporary = []
+
+
+def _private_temporary_directory():
+    if not _temporary:
+        path = tempfile.mkdtemp(prefix="ftrans-c-kernels-")  # mode 0700, owned by this user
+        _temporary.append(path)
+        atexit.register(shutil.rmtree, path, True)
+    return _temporary[0]
+
+
+# -------------------- compiling and loading --------------------
+
+_loaded = {}  # key -> ctypes.CDLL (never unloaded: functions of it may be held anywhere)
+_key_locks = {}
+_loaded_lock = threading.Lock()
+_compiles = 0
+_compile_seconds = 0.0
+_LIBRARY_NAME = re.compile(r"[0-9a-f]{64}-[0-9a-f]{16}\.so")
+
+
+def compile_count() -> int:
+    """How many times this process has run the compiler (kernels and probes): 0 in a
+    process that found everything in the disk cache."""
+    return _compiles
+
+
+def compile_seconds() -> float:
+    """The wall time this process has spent in the compiler."""
+    return _compile_seconds
+
+
+def load_library(source: str) -> ctypes.CDLL:
+    """`source` (one C99/C11 translation unit) compiled into a shared library and
+    loaded, or loaded from the disk cache; memoized in the process. Raises
+    KernelCompileError when there is no working compiler or it rejects `source`
+    (with its stderr and the path of the source file it was given)."""
+    if not isinstance(source, str):
+        raise TypeError(f"load_library takes the C source as a str, got {type(source).__name__}")
+    status = compiler_status()
+    if not status.available:
+        raise KernelCompileError(f"C kernels need a working C compiler: {status.reason}")
+    return _library(source, status, {"command": list(status.command), "version": _identity_version(status)})
+
+
+def _identity_version(status):
+    """The full `--version` text of the compiler (the status keeps its first line)."""
+    return _identity_versions[status.command]
+
+
+def _library(source, status, identity):
+    key = _digest({"format": _FORMAT, "source": source, "compiler": identity, "compile_flags": status.compile_flags,
+                   "link_flags": status.link_flags, "machine": machine_identity()})
+    library = _loaded.get(key)
+    if library is not None:
+        return library
+    with _loaded_lock:
+        key_lock = _key_locks.setdefault(key, threading.Lock())
+    with key_lock:
+        library = _loaded.get(key)
+        if library is None:
+            directory = cache_directory()
+            with _file_lock(os.path.join(directory, key + ".lock")):
+                library = _load_cached(directory, key)
+                if library is None:
+                    library = _compile(directory, key, source, status)
+            _loaded[key] = library
+    return library
+
+
+def _load_cached(directory, key):
+    """The cached library of `key` when its record names a file whose SHA-256 matches, else None."""
+    record_path = os.path.join(directory, key + ".json")
+    try:
+        with open(record_path) as file:
+            record = json.load(file)
+        name, recorded = record["library"], record["sha256"]
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        log.debug("unreadable C kernel record %s (%s): compiling again", record_path, error)
+        return None
+    if not isinstance(name, str) or not _LIBRARY_NAME.fullmatch(name) or not name.startswith(key):
+        log.debug("C kernel record %s names no library of its key: compiling again", record_path)
+        return None
+    path = os.path.join(directory, name)
+    try:
+        actual = _file_sha256(path)
+    except OSError as error:
+        log.debug("cached C kernel %s unreadable (%s): compiling again", path, error)
+        return None
+    if actual != recorded:
+        log.debug("cached C kernel %s does not match its recorded SHA-256: compiling again", path)
+        return None
+    return ctypes.CDLL(path)
+
+
+def _compile(directory, key, source, status):
+    global _compiles, _compile_seconds
+    source_path = os.path.join(directory, key + ".c")
+    _write_atomically(source_path, source.encode())
+    scratch = os.path.join(directory, f"tmp-{os.getpid()}-{threading.get_ident()}-{key[:16]}.so")
+    argv = [*status.command, *status.compile_flags, "-o", scratch, source_path, *status.link_flags]
+    start = time.perf_counter()
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        _remove(scratch)
+        raise KernelCompileError(f"the C compiler ran over {COMPILE_TIMEOUT_S} s on {source_path}\n"
+                                 f"  command: {shlex.join(argv)}") from None
+    finally:
+        _compiles += 1
+        _compile_seconds += time.perf_counter() - start
+    if done.returncode != 0:
+        _remove(scratch)
+        stderr = done.stderr.strip()
+        if len(stderr) > 20_000:
+            stderr = stderr[:10_000] + "\n[...]\n" + stderr[-10_000:]
+        raise KernelCompileError(f"the C compiler failed (exit status {done.returncode}) on {source_path}\n"
+                                 f"  command: {shlex.join(argv)}\n{stderr}")
+    log.debug("compiled %s in %.3f s", source_path, time.perf_counter() - start)
+    try:
+        digest = _file_sha256(scratch)
+        name = f"{key}-{digest[:16]}.so"
+        path = os.path.join(directory, name)
+        os.replace(scratch, path)
+    except OSError:
+        _remove(scratch)
+        raise
+    previous = _recorded_library(directory, key)
+    record = {"library": name, "sha256": digest, "compiler": list(status.command), "version": status.version,
+              "flags": [*status.compile_flags, *status.link_flags]}
+    _write_atomically(os.path.join(directory, key + ".json"), json.dumps(record).encode())
+    if previous is not None and previous != name:
+        _remove(os.path.join(directory, previous))  # a process that mapped it keeps its pages
+    return ctypes.CDLL(path)
+
+
+def _recorded_library(directory, key):
+    try:
+        with open(os.path.join(directory, key + ".json")) as file:
+            name = json.load(file)["library"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return name if isinstance(name, str) and _LIBRARY_NAME.fullmatch(name) else None
+
+
+class _file_lock:
+    """An exclusive flock on `path` (created if need be) while held; nothing where fcntl is absent."""
+
+    def __init__(self, path):
+        self.path, self.fd = path, None
+
+    def __enter__(self):
+        if fcntl is not None:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+
+def _write_atomically(path, data):
+    """`data` written to a temporary file of `path`'s directory, then moved onto `path`."""
+    fd, scratch = tempfile.mkstemp(dir=os.path.dirname(path), prefix="tmp-", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+        os.replace(scratch, path)
+    except BaseException:
+        _remove(scratch)
+        raise
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def _file_sha256(path):
+    with open(path, "rb") as file:
+        return hashlib.sha256(file.read()).hexdigest()
+
+
+def _digest(value):
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+
+
+_machine = None
+
+
+def machine_identity():
+    """The CPU as -march=native sees it: platform.machine(), and the model and
+    feature flags of /proc/cpuinfo (Linux) or platform.processor() elsewhere."""
+    global _machine
+    if _machine is None:
+        fields = {}
+        try:
+            with open("/proc/cpuinfo") as file:
+                for line in file:
+                    name, _, value = line.partition(":")
+                    name = name.strip().lower()
+                    if name in ("model name", "flags", "features", "cpu implementer", "cpu part", "vendor_id",
+                                "cpu family", "model", "isa") and name not in fields:
+                        fields[name] = " ".join(value.split())
+        except OSError:
+            pass
+        _machine = {"machine": platform.machine(), "processor": platform.processor(), "system": sys.platform,
+                    "cpu": fields}
+    return _machine
+
+
+# -------------------- settings --------------------
+
+_FROM_ENVIRONMENT = "environment"
+_ENV = "FTRANS_CPU_KERNELS"
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+_AUTO = ("", "auto")
+
+
+def cpu_kernels_setting():
+    """ft.config's "cpu_kernels": None (auto), True (required) or False (off); until
+    ft.config.update sets it, the environment variable FTRANS_CPU_KERNELS decides
+    (1/true/yes/on, 0/false/no/off, auto or unset)."""
+    value = _config.cpu_kernels
+    if value != _FROM_ENVIRONMENT:
+        return value
+    text = os.environ.get(_ENV, "").strip().lower()
+    if text in _AUTO:
+        return None
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"{_ENV} must be 1 (C kernels required), 0 (off) or auto (the default: used when a C "
+                     f"compiler works), not {os.environ[_ENV]!r}")
+
+
+_noted = False
+
+
+def kernels_enabled() -> bool:
+    """Whether jit should compile C kernels on the CPU. Auto (None, the default):
+    when compiler_status() is available, else no (one debug note); False: never;
+    True: yes, and a KernelCompileError naming what is missing when no compiler works."""
+    global _noted
+    setting = cpu_kernels_setting()
+    if setting is False:
+        return False
+    status = compiler_status()
+    if status.available:
+        return True
+    if setting is True:
+        raise KernelCompileError(f"C kernels were asked for (cpu_kernels=True or {_ENV}=1), but "
+                                 f"{status.reason}")
+    if not _noted:
+        _noted = True
+        log.debug("no C kernels: %s; jit runs NumPy code", status.reason)
+    return False
+
+
+def kernel_threads() -> int:
+    """The threads an OpenMP kernel's parallel loops use: jit's thread setting
+    (FTRANS_JIT_THREADS, by default the CPUs this process may use, at most 8), or 1
+    when the compiler has no OpenMP."""
+    from interpreters.lowering_numpy_runtime import thread_count
+    return thread_count() if compiler_status().openmp else 1

@@ -1,0 +1,665 @@
+"""Lower a jaxpr to C kernels on the CPU: jit's fused elementwise groups and reductions.
+
+`lower(closed, name)` plans the fusion with the planner the CUDA path uses
+(ir/passes/fusion.py, for the target `fusion.C`), writes one C function per
+kernel step, all of them in one translation unit per program (one compile,
+however many groups: a 10,000-equation program compiles once). Each kernel step
+then becomes one equation of a rewritten jaxpr (of a `_KernelPrimitive`, whose
+impl converts the operands, allocates the outputs and makes one ctypes call),
+which interpreters/lowering_numpy.py lowers as any other: everything else
+(dot_general, gather, scatter, control flow, ...) stays its NumPy calls, with
+its scratch buffers, products written into their transposes and chunked runs.
+Groups of fewer than C_MIN_ELEMENTS elements and C_MIN_EQUATIONS equations stay
+NumPy calls (a kernel call costs some microseconds more than a ufunc call), so a
+program of small arrays lowers exactly as without kernels. `as_text()` of a
+lowering shows the Python, then the C source. A failed compile falls back to
+the NumPy code (a warning) unless ft.config's cpu_kernels is True.
+
+What runs in C (`fusion.C`): the elementwise primitives with a `c_template`,
+on float32, float64, the integers and bool. float16 is left to NumPy calls
+(NumPy rounds to half after every operation; a kernel would have to as well),
+and so are complex values (NumPy's complex functions are its own, not C99's).
+
+Kernels. An elementwise group of shape S is one loop nest over S with its
+dimensions merged where every operand allows (a broadcast operand stands
+still along the dimensions it is broadcast on): the innermost loop reads each
+operand contiguously or as one value, `#pragma omp simd`, and the outer loop
+runs over tiles of at most TILE elements, `#pragma omp parallel for` on
+`threads` threads (interpreters/c_compiler.kernel_threads(); one in a child of
+fork, where libgomp's threads are gone) when the group has at least
+PARALLEL_MIN_WORK / (its number of equations) elements. The schedule is dynamic, a tile at a time: on a
+busy machine a thread the OS descheduled does not hold the others up (static
+schedules ran 2-4x slower there); which thread computes a tile changes no value.
+Its body is one `const` local per equation, of the equation's dtype, from its
+primitive's `c_template`: every value is rounded to its dtype as NumPy rounds
+it (a float32 kernel computes in float32).
+
+Reductions. The reduced elements of each output are split into chunks of
+REDUCTION_CHUNK (4096) elements in a fixed order; each chunk is reduced by
+NumPy's own pairwise algorithm (8 accumulators over blocks of at most 128
+elements, blocks halved down to that), and the chunk results of one output
+are combined by the same pairwise algorithm. The (output, chunk) pairs run in
+parallel; no sum depends on the thread count, nor on the machine's vector
+width (the 8 accumulators are explicit). Error bound: every term of a sum
+passes through at most 16 + 3 additions in its block, log2(4096/128) = 5
+halvings in its chunk, and 19 + ceil(log2(chunks / 128)) more combining the
+chunks, so |computed - exact| <= (43 + log2(n)) * eps * sum(|x|) (eps the
+dtype's unit roundoff): of the order of NumPy's own pairwise bound (NumPy's
+sums are exact pairwise only along a contiguous axis). tests/test_c_kernels.py
+checks sums against NumPy with this bound and across thread counts bit for bit.
+
+Semantics (all checked by tests/test_c_kernels.py): compiled without
+-ffast-math (interpreters/c_compiler.py: -fno-math-errno, -ffp-contract=off
+so no multiply-add is contracted into an FMA, -fwrapv so signed integers wrap
+as NumPy's do), the arithmetic, comparisons, select and conversions are
+NumPy's bit for bit: NaN, infinities and signed zeros included; integer
+floor division and remainder are Python's (a zero divisor gives 0, as NumPy's
+integers do), floats' are NumPy's npy_divmod; floats convert to integers as
+NumPy's casts do on x86-64, out of range too (`ft_float64_to_uint32`...).
+Transcendentals (exp, log, tanh, ...) are glibc's: the scalar libm or, where
+the loop vectorizes, libmvec's vector variants, which `#pragma omp declare
+simd notinbranch` on their declarations lets GCC call (`_ZGVdN4v_tanh`,
+`_ZGVeN16v_expf`) without -ffast-math: IEEE semantics stay, and they are
+within TRANSCENDENTAL_ULPS of NumPy's (measured in the test).
+
+Safety: the C text holds nothing of the IR but numbers formatted here from
+validated values (literals as exact hexadecimal floats, `0x1.8p+1`, or
+integers; NaNs by their bits) and identifiers made here (k0, in0, v3, ...),
+so a parsed or loaded program cannot put code into it.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import math
+import os
+
+import numpy as np
+
+from ir.core import ClosedJaxpr, Eqn, Jaxpr, Literal, Var
+from ir.errors import KernelCompileError
+from ir.passes import fusion
+from ir.passes.fusion import ElementwiseGroup, LibraryCall, ReductionGroup, load_shape, plan_fusion
+from ir.primitives import structural
+
+# OpenMP threads that finish a parallel loop spin this many times before they sleep (libgomp's
+# default, 300,000, keeps both cores busy for about a millisecond after every kernel, which the
+# NumPy calls and BLAS threads between kernels, and other processes, then wait for). Read by
+# libgomp when it loads, at the first kernel library: set before that, unless the user set it.
+os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+
+C_TYPES = {
+    np.dtype("float32"): "float", np.dtype("float64"): "double",
+    np.dtype("int8"): "int8_t", np.dtype("int16"): "int16_t", np.dtype("int32"): "int32_t",
+    np.dtype("int64"): "int64_t", np.dtype("uint8"): "uint8_t", np.dtype("uint16"): "uint16_t",
+    np.dtype("uint32"): "uint32_t", np.dtype("uint64"): "uint64_t", np.dtype("bool"): "bool",
+}
+_FLOAT_SUFFIX = {np.dtype("float32"): "f", np.dtype("float64"): ""}
+
+# Elementwise loops split into tiles of this many elements (one tile per task of the parallel loop)
+TILE = 16384
+# Kernels of at least this much work (elements times equations) run on several threads (OpenMP).
+# Below it one thread is about as fast, and a parallel region beside BLAS calls (whose threads
+# spin after each product) waits at its closing barrier for a core: the MLP step of
+# benchmarks/bench_jit.py ran 2x slower with regions from 262144 elements (its 2-equation SGD
+# updates of 400,000 weights) than with none, on 2 busy cores; gelu at 10^7, the cheap chain
+# at 8 x 10^6 and the gelu gradient at 10^6 (18 equations) are well above it
+PARALLEL_MIN_WORK = 4_000_000
+
+
+def _parallel_min_elements(equations):
+    """The fewest elements for which a kernel of `equations` equations runs on several threads."""
+    return -(-PARALLEL_MIN_WORK // max(equations, 1))
+# Reductions split each output's elements into chunks of this many, combined in a fixed order
+REDUCTION_CHUNK = 4096
+# Groups smaller than this stay NumPy calls, unless they have C_MIN_EQUATIONS equations or more:
+# a kernel call (its operands' conversions and pointers, the ctypes call) costs about 5 us more
+# than a ufunc call's 0.5-1 us (measured on 1 to 1024 elements: x * 2 + 1 took 9 us in C, 3.4-5 us
+# as two ufuncs; gelu's 9 equations 7.5-9.5 us in C, 9.2-10.8 us as ufuncs), and a scalar
+# function's cached dispatch must not get slower
+C_MIN_ELEMENTS = 4096
+C_MIN_EQUATIONS = 8
+# glibc's libm and libmvec against NumPy's own loops (NumPy has SIMD versions of its own), in units
+# in the last place: at most 5 measured on a million points per function and dtype (logf near 1;
+# most are within 0-3), tests/test_c_kernels.py; 8 leaves room for what random inputs find
+TRANSCENDENTAL_ULPS = 8
+
+
+# -------------------- literals --------------------
+
+def c_literal(value, dtype) -> str:
+    """`value` as a C literal of `dtype`, parenthesized: made from the number (a Python int, or
+    float.hex of a float, or a NaN's bits), never from text, so it holds nothing else."""
+    dtype = np.dtype(dtype)
+    if dtype not in C_TYPES:
+        raise TypeError(f"no C literal of dtype {dtype}")
+    scalar = np.asarray(value).astype(dtype, copy=False)
+    if scalar.shape != ():
+        raise TypeError(f"a C literal needs one value, got shape {scalar.shape}")
+    if dtype.kind == "b":
+        return "((bool)1)" if bool(scalar) else "((bool)0)"
+    if dtype.kind == "f":
+        number = float(scalar)
+        if math.isnan(number):
+            bits = int(scalar.view(np.uint32 if dtype.itemsize == 4 else np.uint64))
+            return f"ft_f32_bits(0x{bits:08x}U)" if dtype.itemsize == 4 else f"ft_f64_bits(0x{bits:016x}ULL)"
+        if math.isinf(number):
+            text = "__builtin_inff()" if dtype.itemsize == 4 else "__builtin_inf()"
+            return f"(-{text})" if number < 0 else f"({text})"
+        return f"({number.hex()}{'f' if dtype.itemsize == 4 else ''})"  # exact: float32 values are doubles
+    number = int(scalar)
+    ctype = C_TYPES[dtype]
+    if dtype.kind == "u":
+        return f"(({ctype}){number}ULL)"
+    if number == -2**63:
+        return f"(({ctype})(-9223372036854775807LL - 1))"
+    return f"(({ctype}){number}LL)"
+
+
+# -------------------- the prelude --------------------
+
+# Math functions with vector variants in glibc's libmvec (glibc >= 2.35 has all of these, in double
+# and float): declared `omp declare simd` so that GCC may call them on vectors without -ffast-math.
+VECTOR_MATH = ("sin", "cos", "tan", "atan", "sinh", "cosh", "tanh", "exp", "log", "log1p", "expm1")
+VECTOR_MATH_2 = ("pow", "atan2")
+
+
+def _prelude():
+    lines = ["// ftrans C kernels: generated by interpreters/lowering_c.py",
+             "#include <stdint.h>", "#include <stdbool.h>", "#include <stdlib.h>", "#include <string.h>",
+             "#include <math.h>", "",
+             "// glibc's vector variants (libmvec) of these, with IEEE semantics: no -ffast-math needed"]
+    for name in VECTOR_MATH:
+        lines += ["#pragma omp declare simd notinbranch", f"double {name}(double);",
+                  "#pragma omp declare simd notinbranch", f"float {name}f(float);"]
+    for name in VECTOR_MATH_2:
+        lines += ["#pragma omp declare simd notinbranch", f"double {name}(double, double);",
+                  "#pragma omp declare simd notinbranch", f"float {name}f(float, float);"]
+    return "\n".join(lines) + "\n" + _HELPERS
+
+
+_HELPERS = r"""
+static inline float ft_f32_bits(uint32_t bits) { float f; memcpy(&f, &bits, sizeof f); return f; }
+static inline double ft_f64_bits(uint64_t bits) { double d; memcpy(&d, &bits, sizeof d); return d; }
+
+// Floor division and remainder of floats as NumPy's npy_divmod: the remainder takes the
+// divisor's sign, the quotient is the integer nearest (a - mod) / b; a zero divisor gives
+// a / b and fmod's NaN.
+#define FT_FLOAT_DIVMOD(T, NAME, SUFFIX) \
+static inline T ft_divmod_##NAME(T a, T b, T* mod_out) { \
+  T mod = fmod##SUFFIX(a, b); \
+  if (b == 0) { *mod_out = mod; return a / b; } \
+  T div = (a - mod) / b; \
+  if (mod != 0) { \
+    if ((b < 0) != (mod < 0)) { mod += b; div -= 1; } \
+  } else { \
+    mod = copysign##SUFFIX((T)0, b); \
+  } \
+  T quotient; \
+  if (div != 0) { \
+    quotient = floor##SUFFIX(div); \
+    if (div - quotient > (T)0.5) quotient += 1; \
+  } else { \
+    quotient = copysign##SUFFIX((T)0, a / b); \
+  } \
+  *mod_out = mod; \
+  return quotient; \
+} \
+static inline T ft_floor_divide_##NAME(T a, T b) { T m; return ft_divmod_##NAME(a, b, &m); } \
+static inline T ft_mod_##NAME(T a, T b) { T m; ft_divmod_##NAME(a, b, &m); return m; }
+FT_FLOAT_DIVMOD(float, float32, f)
+FT_FLOAT_DIVMOD(double, float64, )
+
+// Integers: Python's floor division and remainder. NumPy gives 0 for a zero divisor, and
+// MIN // -1 wraps to MIN (C leaves both undefined). Powers by squaring, wrapping as NumPy's.
+#define FT_INTEGER(T, NAME, SIGNED) \
+static inline T ft_floor_divide_##NAME(T a, T b) { \
+  if (b == 0) return 0; \
+  if (SIGNED && b == (T)-1) return (T)(0ULL - (unsigned long long)a); \
+  T q = a / b; \
+  if (a % b != 0 && ((a < 0) != (b < 0))) q -= 1; \
+  return q; \
+} \
+static inline T ft_mod_##NAME(T a, T b) { \
+  if (b == 0 || (SIGNED && b == (T)-1)) return 0; \
+  T r = a % b; \
+  if (r != 0 && ((r < 0) != (b < 0))) r += b; \
+  return r; \
+} \
+static inline T ft_integer_pow_##NAME(T a, T b) { \
+  if (SIGNED && b < 0) return a == 1 ? 1 : (a == (T)-1 ? ((b & 1) ? (T)-1 : 1) : 0); \
+  unsigned long long result = 1, base = (unsigned long long)a; \
+  for (; b != 0; b >>= 1) { \
+    if (b & 1) result *= base; \
+    base *= base; \
+  } \
+  return (T)result; \
+}
+FT_INTEGER(int8_t, int8, 1) FT_INTEGER(int16_t, int16, 1) FT_INTEGER(int32_t, int32, 1)
+FT_INTEGER(int64_t, int64, 1) FT_INTEGER(uint8_t, uint8, 0) FT_INTEGER(uint16_t, uint16, 0)
+FT_INTEGER(uint32_t, uint32, 0) FT_INTEGER(uint64_t, uint64, 0)
+
+// Floats to integers as NumPy's casts on x86-64, out of range too: int32 and int64 as cvttsd2si,
+// whose out-of-range (and NaN) value is the type's MIN, written out (a C cast out of range is
+// undefined, and GCC folds constants so); the narrow types through int32; unsigned 32 and 64
+// bits through the signed conversion of x, or of x - 2^31 (2^63) with the top bit flipped back.
+#define FT_TO_INTEGERS(T, NAME) \
+static inline int32_t ft_##NAME##_to_int32(T x) { \
+  return x >= (T)-2147483648.0 && x < (T)2147483648.0 ? (int32_t)x : INT32_MIN; \
+} \
+static inline int64_t ft_##NAME##_to_int64(T x) { \
+  return x >= (T)-9223372036854775808.0 && x < (T)9223372036854775808.0 ? (int64_t)x : INT64_MIN; \
+} \
+static inline int8_t ft_##NAME##_to_int8(T x) { return (int8_t)ft_##NAME##_to_int32(x); } \
+static inline int16_t ft_##NAME##_to_int16(T x) { return (int16_t)ft_##NAME##_to_int32(x); } \
+static inline uint8_t ft_##NAME##_to_uint8(T x) { return (uint8_t)ft_##NAME##_to_int32(x); } \
+static inline uint16_t ft_##NAME##_to_uint16(T x) { return (uint16_t)ft_##NAME##_to_int32(x); } \
+static inline uint32_t ft_##NAME##_to_uint32(T x) { \
+  return x >= (T)2147483648.0 ? (uint32_t)ft_##NAME##_to_int32(x - (T)2147483648.0) ^ 0x80000000U \
+                              : (uint32_t)ft_##NAME##_to_int32(x); \
+} \
+static inline uint64_t ft_##NAME##_to_uint64(T x) { \
+  return x >= (T)9223372036854775808.0 ? (uint64_t)ft_##NAME##_to_int64(x - (T)9223372036854775808.0) ^ (1ULL << 63) \
+                                       : (uint64_t)ft_##NAME##_to_int64(x); \
+}
+FT_TO_INTEGERS(float, float32)
+FT_TO_INTEGERS(double, float64)
+"""
+
+PRELUDE = _prelude()
+
+
+# -------------------- expressions --------------------
+
+def _expression(eqn, operands):
+    """The C expression of one elementwise equation, from its primitive's c_template."""
+    template = eqn.primitive.c_template
+    if callable(template):
+        template = template(**eqn.params)
+    first = eqn.invars[0].aval.dtype
+    if isinstance(template, dict):
+        template = next(text for kinds, text in template.items() if first.kind in kinds)
+    return template.format(*operands, out_type=C_TYPES[eqn.outvars[0].aval.dtype],
+                           f=_FLOAT_SUFFIX.get(first, ""), t=first.name)
+
+
+def _body(eqns, inputs, results):
+    """C statements computing `eqns` from the loaded inputs (Loads, their values named x0,
+    x1, ...): one const local per equation. Returns the statements and the C expression of
+    each of `results`."""
+    names = {(load.var, load.shape): f"x{k}" for k, load in enumerate(inputs)}
+    env, lines = {}, []
+
+    def operand(x, shape=None):
+        if type(x) is Literal:
+            return c_literal(x.value, x.aval.dtype)
+        return env[x] if x in env else names[(x, x.aval.shape if shape is None else shape)]
+
+    for eqn in eqns:
+        out = eqn.outvars[0]
+        if eqn.primitive is structural.broadcast_in_dim_p:  # a load: the loop broadcasts the input
+            env[out] = operand(eqn.invars[0], load_shape(eqn))
+            continue
+        env[out] = f"v{len(lines)}"
+        ctype = C_TYPES[out.aval.dtype]
+        expression = _expression(eqn, [operand(x) for x in eqn.invars])
+        lines.append(f"const {ctype} {env[out]} = ({ctype})({expression});")
+    return lines, [operand(v) for v in results]
+
+
+# -------------------- loop layouts --------------------
+
+def _load_strides(load_shape_, shape):
+    """Per dimension of `shape`: the stride (in elements) of a C-contiguous input viewed with
+    `load_shape_` (its own shape with 1s where it broadcasts, or () for a rank-0 input), 0
+    where it broadcasts."""
+    if load_shape_ == ():
+        return [0] * len(shape)
+    strides, stride = [0] * len(shape), 1
+    for dim in reversed(range(len(shape))):
+        if load_shape_[dim] != 1:
+            strides[dim] = stride
+            stride *= load_shape_[dim]
+    return strides
+
+
+def _merged(dims):
+    """`dims`, [(size, [stride per operand])] outer to inner, without dimensions of size 1 and
+    with neighbours merged where every operand steps through both as through one."""
+    merged = []
+    for size, strides in dims:
+        if size == 1:
+            continue
+        if merged and all(outer == inner * size for outer, inner in zip(merged[-1][1], strides)):
+            merged[-1] = (merged[-1][0] * size, list(strides))
+        else:
+            merged.append((size, list(strides)))
+    return merged
+
+
+def _coordinates(dims, counter, prefix):
+    """Statements giving each dimension of `dims` its coordinate in the row-major index
+    `counter`, as `prefix`0, `prefix`1, ...; returns (statements, names)."""
+    if not dims:
+        return [], []
+    names = [f"{prefix}{d}" for d in range(len(dims))]
+    if len(dims) == 1:
+        return [f"const int64_t {names[0]} = {counter};"], names
+    lines = [f"int64_t {prefix}rest = {counter};"]
+    for d in reversed(range(1, len(dims))):
+        lines.append(f"const int64_t {names[d]} = {prefix}rest % {dims[d][0]}LL; {prefix}rest /= {dims[d][0]}LL;")
+    lines.append(f"const int64_t {names[0]} = {prefix}rest;")
+    return lines, names
+
+
+def _offset(dims, names, k):
+    terms = [f"{name} * {strides[k]}LL" for (size, strides), name in zip(dims, names) if strides[k]]
+    return " + ".join(terms) or "0"
+
+
+def _indexed(pointer, stride, index):
+    if stride == 0:
+        return f"{pointer}[0]"
+    return f"{pointer}[{index}]" if stride == 1 else f"{pointer}[{index} * {stride}LL]"
+
+
+def _indent(lines, depth):
+    return [" " * depth + line for line in lines]
+
+
+# -------------------- kernels --------------------
+
+class Kernel:
+    """One generated C function: `name`, `inputs` [(dtype, load shape)], `outputs` [dtype],
+    `shape` (of its loop: the group's shape, or the reduced operand's), `size` (output
+    elements), `text` (the C function)."""
+
+    def __init__(self, name, inputs, outputs, shape, size, text, returns_status=False):
+        self.name, self.inputs, self.outputs, self.shape = name, inputs, outputs, tuple(shape)
+        self.size, self.text, self.returns_status = size, text, returns_status
+
+    def signature(self):
+        return ([ctypes.c_void_p] * (len(self.inputs) + len(self.outputs)) + [ctypes.c_int64, ctypes.c_int],
+                ctypes.c_int if self.returns_status else None)
+
+
+def _parameters(inputs, outputs):
+    params = [f"const {C_TYPES[d]}* restrict in{k}" for k, (d, _) in enumerate(inputs)]
+    params += [f"{C_TYPES[d]}* restrict out{k}" for k, d in enumerate(outputs)]
+    return ", ".join(params + ["int64_t n", "int threads"])
+
+
+def elementwise_kernel(group: ElementwiseGroup, name) -> Kernel:
+    shape = tuple(group.shape)
+    size = math.prod(shape)
+    inputs = [(l.var.aval.dtype, l.shape) for l in group.inputs]
+    outputs = [v.aval.dtype for v in group.outputs]
+    lines, results = _body(group.eqns, group.inputs, group.outputs)
+    operand_strides = [_load_strides(s, shape) for _, s in inputs] + [_load_strides(shape, shape)] * len(outputs)
+    dims = _merged([(shape[d], [strides[d] for strides in operand_strides]) for d in range(len(shape))])
+    if not dims:
+        dims = [(1, [0] * len(operand_strides))]
+    *outer, (inner, inner_strides) = dims
+    rows = math.prod(size for size, _ in outer)
+    if outer:
+        tiles_per_row = -(-inner // TILE)
+        tiles, tiles_per_row, inner = f"{rows * tiles_per_row}LL", f"{tiles_per_row}LL", f"{inner}LL"
+    else:  # one loop over n elements (= its size): the kernel runs on any length
+        tiles, tiles_per_row, inner = f"((n + {TILE - 1}LL) / {TILE}LL)", f"((n + {TILE - 1}LL) / {TILE}LL)", "n"
+    coordinates, names = _coordinates(outer, "row", "c")
+    pointers = [f"const {C_TYPES[d]}* restrict p{k} = in{k} + {_offset(outer, names, k)};"
+                for k, (d, _) in enumerate(inputs)]
+    pointers += [f"{C_TYPES[d]}* restrict q{k} = out{k} + row * {inner};" for k, d in enumerate(outputs)]
+    loads = [f"const {C_TYPES[d]} x{k} = {_indexed(f'p{k}', inner_strides[k], 'j')};"
+             for k, (d, _) in enumerate(inputs)]
+    stores = [f"q{k}[j] = {r};" for k, r in enumerate(results)]
+    text = [f"// {name}: elementwise over {shape}: {len(group.eqns)} equations",
+            f"void {name}({_parameters(inputs, outputs)}) {{",
+            f"  #pragma omp parallel for num_threads(threads) schedule(dynamic, 1) "
+            f"if(n >= {_parallel_min_elements(len(lines))}LL)",
+            f"  for (int64_t tile = 0; tile < {tiles}; tile++) {{",
+            f"    const int64_t row = tile / {tiles_per_row}, lo = (tile % {tiles_per_row}) * {TILE}LL;",
+            f"    const int64_t hi = lo + {TILE}LL < {inner} ? lo + {TILE}LL : {inner};"]
+    text += _indent(coordinates + pointers, 4)
+    text += ["    #pragma omp simd", "    for (int64_t j = lo; j < hi; j++) {"]
+    text += _indent(loads + lines + stores, 6)
+    text += ["    }", "  }", "}"]
+    return Kernel(name, inputs, outputs, shape, size, "\n".join(text))
+
+
+def reduction_kernel(group: ReductionGroup, name) -> Kernel:
+    red = group.reduction
+    operand, dtype = red.invars[0], red.outvars[0].aval.dtype
+    shape, axes = tuple(operand.aval.shape), tuple(red.params["axes"])
+    ctype = C_TYPES[dtype]
+    inputs = [(l.var.aval.dtype, l.shape) for l in group.inputs]
+    template = red.primitive.c_template
+    identity = template["identity"](dtype) if callable(template["identity"]) else template["identity"]
+    combine = template["combine"]
+    if isinstance(combine, dict):
+        combine = next(text for kinds, text in combine.items() if dtype.kind in kinds)
+    kept = [d for d in range(len(shape)) if d not in axes]
+    reduced = [d for d in range(len(shape)) if d in axes]
+    outputs_count = math.prod(shape[d] for d in kept)
+    count = math.prod(shape[d] for d in reduced)
+    strides = [_load_strides(s, shape) for _, s in inputs]
+    outer = _merged([(shape[d], [s[d] for s in strides]) for d in kept])
+    inner = _merged([(shape[d], [s[d] for s in strides]) for d in reduced])
+    chunks = max(-(-count // REDUCTION_CHUNK), 1)
+    op, pairwise = f"{name}_op", f"{name}_pairwise"
+    text = [f"// {name}: {red.primitive.name} over axes {axes} of {shape}: a map of {len(group.eqns)} equations",
+            f"static inline {ctype} {op}({ctype} a, {ctype} b) {{ return ({ctype})({combine.format('a', 'b')}); }}",
+            # NumPy's pairwise summation (numpy/_core/src/umath/loops_utils.h.src), with the combine
+            f"static {ctype} {pairwise}(const {ctype}* restrict a, int64_t n) {{",
+            "  if (n < 8) {",
+            f"    {ctype} res = a[0];",
+            f"    for (int64_t i = 1; i < n; i++) res = {op}(res, a[i]);",
+            "    return res;",
+            "  }",
+            "  if (n <= 128) {",
+            f"    {ctype} r[8];",
+            "    for (int j = 0; j < 8; j++) r[j] = a[j];",
+            "    int64_t i;",
+            "    for (i = 8; i < n - (n % 8); i += 8)",
+            f"      for (int j = 0; j < 8; j++) r[j] = {op}(r[j], a[i + j]);",
+            f"    {ctype} res = {op}({op}({op}(r[0], r[1]), {op}(r[2], r[3])), {op}({op}(r[4], r[5]), {op}(r[6], r[7])));",
+            f"    for (; i < n; i++) res = {op}(res, a[i]);",
+            "    return res;",
+            "  }",
+            "  int64_t n2 = n / 2;",
+            "  n2 -= n2 % 8;",
+            f"  return {op}({pairwise}(a, n2), {pairwise}(a + n2, n - n2));",
+            "}",
+            f"int {name}({_parameters(inputs, [dtype])}) {{"]
+    if count == 0 or outputs_count == 0:
+        text += [f"  for (int64_t o = 0; o < {outputs_count}LL; o++) out0[o] = {c_literal(identity, dtype)};",
+                 "  return 0;", "}"]
+        return Kernel(name, inputs, [dtype], shape, outputs_count, "\n".join(text), returns_status=True)
+    tasks = outputs_count * chunks
+    direct = not group.eqns and len(inner) == 1 and inner[0][1][0] == 1  # the operand itself, contiguous
+    text += [f"  {ctype}* parts = out0;"]
+    if chunks > 1:
+        text += [f"  parts = ({ctype}*)malloc({tasks}LL * sizeof({ctype}));", "  if (!parts) return 1;"]
+    text += [f"  #pragma omp parallel for num_threads(threads) schedule(dynamic, 1) "
+             f"if({outputs_count * count}LL >= {_parallel_min_elements(len(group.eqns) + 1)}LL)",
+             f"  for (int64_t task = 0; task < {tasks}LL; task++) {{",
+             f"    const int64_t o = task / {chunks}LL, lo = (task % {chunks}LL) * {REDUCTION_CHUNK}LL;",
+             f"    const int64_t len = {count}LL - lo < {REDUCTION_CHUNK}LL ? {count}LL - lo : {REDUCTION_CHUNK}LL;"]
+    coordinates, names = _coordinates(outer, "o", "c")
+    text += _indent(coordinates, 4)
+    text += _indent([f"const {C_TYPES[d]}* restrict p{k} = in{k} + {_offset(outer, names, k)};"
+                     for k, (d, _) in enumerate(inputs)], 4)
+    # the identity combined first, as NumPy's reductions start from it (a sum of -0.0s is +0.0)
+    identity_text = c_literal(identity, dtype)
+    first = (lambda total: f"{op}({identity_text}, {total})") if chunks == 1 else (lambda total: total)
+    if direct:
+        text += ["    parts[task] = " + first(f"{pairwise}(p0 + lo, len)") + ";", "  }"]
+    else:
+        lines, (result,) = _body(group.eqns, group.inputs, [operand])
+        if len(inner) == 1:
+            loads = [f"const {C_TYPES[d]} x{k} = {_indexed(f'p{k}', inner[0][1][k], 'r')};"
+                     for k, (d, _) in enumerate(inputs)]
+            index_lines = []
+        else:
+            index_lines, rnames = _coordinates(inner, "r", "e")
+            loads = [f"const {C_TYPES[d]} x{k} = p{k}[{_offset(inner, rnames, k)}];" for k, (d, _) in enumerate(inputs)]
+        text += [f"    {ctype} buffer[{REDUCTION_CHUNK}];", "    #pragma omp simd",
+                 "    for (int64_t i = 0; i < len; i++) {", "      const int64_t r = lo + i;"]
+        text += _indent(index_lines + loads + lines + [f"buffer[i] = {result};"], 6)
+        text += ["    }", f"    parts[task] = {first(f'{pairwise}(buffer, len)')};", "  }"]
+    if chunks > 1:
+        text += [f"  for (int64_t o = 0; o < {outputs_count}LL; o++) "
+                 f"out0[o] = {op}({identity_text}, {pairwise}(parts + o * {chunks}LL, {chunks}LL));", "  free(parts);"]
+    text += ["  return 0;", "}"]
+    return Kernel(name, inputs, [dtype], shape, outputs_count, "\n".join(text), returns_status=True)
+
+
+def translation_unit(kernels) -> str:
+    """The C source of a program's kernels: the prelude, then each kernel."""
+    return PRELUDE + "\n" + "\n\n".join(k.text for k in kernels) + "\n"
+
+
+# -------------------- lowering --------------------
+
+def _goes_to_c(step):
+    """Whether a kernel step runs in C: large enough, or long enough, that a ctypes call pays."""
+    if isinstance(step, ElementwiseGroup):
+        size, count = math.prod(step.shape), len(step.eqns)
+    else:
+        size, count = math.prod(step.reduction.invars[0].aval.shape), len(step.eqns) + 1
+    return size >= C_MIN_ELEMENTS or (size > 0 and count >= C_MIN_EQUATIONS)
+
+
+def kernel_plan(closed, name="jitted"):
+    """The fusion plan for C, and a Kernel for each kernel step that runs in C (None for those
+    that stay NumPy calls), in step order."""
+    plan = plan_fusion(closed, fusion.C)
+    name = _c_identifier(name)
+    kernels, n = [], 0
+    for step in plan.steps:
+        if isinstance(step, LibraryCall):
+            continue
+        if not _goes_to_c(step):
+            kernels.append(None)
+            continue
+        make = elementwise_kernel if isinstance(step, ElementwiseGroup) else reduction_kernel
+        kernels.append(make(step, f"{name}_k{n}"))
+        n += 1
+    return plan, kernels
+
+
+def lower(closed, name="jitted", body=False):
+    """`closed` lowered to a LoweredNumpy whose function calls C kernels, or None when no
+    kernel step is large enough to run in C (lowering_numpy then lowers it as it does).
+
+    Each kernel step becomes one equation of a kernel "primitive" of its own (its impl
+    converts the operands, allocates the outputs and calls the kernel); the jaxpr of those
+    and of the plan's other equations is lowered by lowering_numpy as any other, with its
+    buffer reuse, its products written into their transposes and its chunked runs."""
+    from interpreters import c_compiler, lowering_numpy
+
+    plan, kernels = kernel_plan(closed, name)
+    compiled = [k for k in kernels if k is not None]
+    if not compiled:
+        return None
+    c_source = translation_unit(compiled)
+    try:
+        library = c_compiler.load_library(c_source)
+    except KernelCompileError as error:
+        if c_compiler.cpu_kernels_setting() is True:  # required: the error says what failed
+            raise
+        # asked for by default only: the NumPy code computes the same, so the program still runs
+        c_compiler.log.warning("C kernels of %s not compiled, running NumPy code instead: %s", name, error)
+        return None
+    threads = max(int(c_compiler.kernel_threads()), 1)
+    jaxpr = closed.jaxpr
+    results = {x for x in jaxpr.outvars if type(x) is Var}
+    defined = set(jaxpr.constvars) | set(jaxpr.invars)
+    eqns, kernel_steps = [], iter(kernels)
+    for step in plan.steps:
+        if isinstance(step, LibraryCall):
+            members = [step.eqn]
+        else:
+            kernel = next(kernel_steps)
+            members = step.eqns + ([step.reduction] if isinstance(step, ReductionGroup) else [])
+            if kernel is not None:
+                outvars = step.outputs if isinstance(step, ElementwiseGroup) else step.reduction.outvars
+                launch = _launcher(getattr(library, kernel.name), kernel, outvars, results, threads)
+                members = [Eqn(_KernelPrimitive(kernel.name, launch), [load.var for load in step.inputs],
+                               list(outvars), {})]
+        for eqn in members:
+            if eqn.outvars and all(v in defined for v in eqn.outvars):
+                continue  # computed already (a reduction's map recomputes what a group also writes)
+            eqns.append(eqn)
+            defined.update(eqn.outvars)
+    rewritten = ClosedJaxpr(Jaxpr(jaxpr.constvars, jaxpr.invars, eqns, jaxpr.outvars), closed.consts)
+    lowered = lowering_numpy.lower(rewritten, name, body=body, c_kernels=False)
+    lowered.source += f"\n// the C kernels of {name}: one translation unit\n{c_source}"
+    lowered.c_source, lowered.library = c_source, library
+    return lowered
+
+
+# In a child of fork, libgomp's thread pool is gone (its threads were the parent's) and a
+# parallel region would wait for them: kernels there run on the calling thread alone.
+_forked = False
+
+
+def _after_fork_in_child():
+    global _forked
+    _forked = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class _KernelPrimitive:
+    """What lowering_numpy needs of a primitive, for one C kernel: its name (that of the
+    kernel: the generated code calls `impl_<name>`), its impl (the launcher), and that it
+    has several results (a list)."""
+    multiple_results = True
+    elementwise = False
+    effectful = False
+
+    def __init__(self, name, impl):
+        self.name, self.impl = name, impl
+
+    def __repr__(self):
+        return self.name
+
+
+def _launcher(function, kernel, outvars, results, threads):
+    """The Python side of one kernel: operands as C-contiguous arrays of their dtypes, the
+    outputs allocated (a large result of the function recycled, as lowering_numpy's are),
+    one ctypes call."""
+    from interpreters import lowering_numpy
+    function.argtypes, function.restype = kernel.signature()
+    in_dtypes = [dtype for dtype, _ in kernel.inputs]
+    allocators = []
+    for var in outvars:
+        aval = var.aval
+        if var in results and aval.size * aval.dtype.itemsize >= lowering_numpy.RECYCLE_MIN_BYTES:
+            allocators.append(lowering_numpy.RecycledResult(aval.shape, aval.dtype).take)
+        else:
+            allocators.append(functools.partial(np.empty, aval.shape, aval.dtype))
+    size, checked, as_array = kernel.size, kernel.returns_status, np.ascontiguousarray
+
+    def launch(*operands):
+        threads_now = threads if not _forked else 1  # libgomp's threads do not survive a fork
+        # named (alive) until the call returns: a converted copy is what the kernel reads
+        arrays = [as_array(x, d) for x, d in zip(operands, in_dtypes)]
+        outs = [allocate() for allocate in allocators]
+        if size:
+            status = function(*[a.ctypes.data for a in arrays], *[o.ctypes.data for o in outs], size, threads_now)
+            if checked and status:
+                raise MemoryError(f"the C reduction kernel {kernel.name} could not allocate its partial results")
+        return outs
+    return launch
+
+
+def _c_identifier(name):
+    """A C identifier made from `name` (a jitted function's Python name): ASCII letters, digits, _."""
+    cleaned = "".join(ch if (ch.isascii() and (ch.isalnum() or ch == "_")) else "_" for ch in name)
+    return "ft_" + cleaned[:40]
+
+

@@ -1,0 +1,457 @@
+"""The CPU kernels' compiler driver (interpreters/c_compiler.py): the compiler
+found and probed once, libraries compiled and loaded with ctypes, the disk
+cache (a second process compiles nothing; a tampered file is compiled again,
+never loaded; owner-only directory; two processes compiling one source at
+once), the fallback without a compiler, the cpu_kernels setting, and the flags
+(no -ffast-math; libmvec's vector tanh).
+
+Tests that need a compiler skip, saying why, where compiler_status() finds
+none. Processes started here share nothing but what the test gives them: a
+fresh FTRANS_CACHE_DIR of their own, unless the test is about sharing one.
+"""
+import ctypes
+import dataclasses
+import json
+import logging
+import math
+import os
+import pathlib
+import shutil
+import stat
+import subprocess
+import sys
+import textwrap
+import uuid
+
+import numpy as np
+import pytest
+
+import ftrans as ft
+import ir.config
+from interpreters import c_compiler
+from interpreters.lowering_numpy_runtime import thread_count
+from ir.errors import KernelCompileError
+
+ROOT = pathlib.Path(__file__).parent.parent
+STATUS = c_compiler.compiler_status()
+needs_compiler = pytest.mark.skipif(not STATUS.available, reason=f"no working C compiler: {STATUS.reason}")
+
+
+def unique(source):
+    """`source` made a source no other test (nor an earlier run) compiled: a fresh comment."""
+    return f"/* {uuid.uuid4().hex} */\n{source}"
+
+
+AXPY = textwrap.dedent("""
+    void axpy(long n, double a, const double *restrict x, double *restrict y) {
+        for (long i = 0; i < n; i++) y[i] = a * x[i] + y[i];
+    }
+""")
+
+
+def call_axpy(library, a, x, y):
+    axpy = library.axpy
+    axpy.restype = None
+    axpy.argtypes = [ctypes.c_long, ctypes.c_double, ctypes.c_void_p, ctypes.c_void_p]
+    axpy(x.size, a, x.ctypes.data, y.ctypes.data)
+
+
+def run_python(code, cache_dir, **env):
+    """`code` run by a fresh interpreter with FTRANS_CACHE_DIR=cache_dir (and `env`: a None
+    value unsets a variable); returns the JSON it prints last."""
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "FTRANS_CACHE_DIR": str(cache_dir)}
+    for name, value in env.items():
+        if value is None:
+            environment.pop(name, None)
+        else:
+            environment[name] = value
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=environment, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# a process that loads the source in the file $AXPY_SOURCE_FILE, runs its axpy, and prints its
+# compile count and result
+LOAD_AND_RUN = """
+    import json, os, ctypes
+    import numpy as np
+    from interpreters import c_compiler
+    source = open(os.environ["AXPY_SOURCE_FILE"]).read()
+    library = c_compiler.load_library(source)
+    x, y = np.arange(5.0), np.ones(5)
+    library.axpy.argtypes = [ctypes.c_long, ctypes.c_double, ctypes.c_void_p, ctypes.c_void_p]
+    library.axpy(5, 2.0, x.ctypes.data, y.ctypes.data)
+    print(json.dumps({"compiles": c_compiler.compile_count(), "y": y.tolist()}))
+"""
+AXPY_RESULT = [1.0, 3.0, 5.0, 7.0, 9.0]
+
+
+def write_source(tmp_path, source):
+    path = tmp_path / "kernel.c.txt"
+    path.write_text(source)
+    return str(path)
+
+
+def cached_library(cache_dir, source):
+    """The path of the library the disk cache holds for `source` (its record names it)."""
+    [c_file] = [p for p in pathlib.Path(cache_dir).glob("*.c") if p.read_text() == source]
+    record = json.loads(c_file.with_suffix(".json").read_text())
+    return pathlib.Path(cache_dir) / record["library"]
+
+
+# -------------------- compiling and calling --------------------
+
+@needs_compiler
+def test_a_compiled_kernel_runs_through_ctypes():
+    library = c_compiler.load_library(unique(AXPY))
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal(1000), rng.standard_normal(1000)
+    want = 1.5 * x + y  # NumPy's two roundings: -ffp-contract=off keeps them
+    call_axpy(library, 1.5, x, y)
+    np.testing.assert_array_equal(y, want)
+
+
+@needs_compiler
+def test_the_same_source_in_one_process_compiles_once():
+    source = unique(AXPY)
+    before = c_compiler.compile_count()
+    first = c_compiler.load_library(source)
+    assert c_compiler.compile_count() == before + 1
+    assert c_compiler.load_library(source) is first
+    assert c_compiler.compile_count() == before + 1
+    c_compiler.load_library(unique(AXPY))  # another source is another library
+    assert c_compiler.compile_count() == before + 2
+
+
+@needs_compiler
+def test_a_second_process_compiles_nothing(tmp_path):
+    source_file = write_source(tmp_path, unique(AXPY))
+    first = run_python(LOAD_AND_RUN, tmp_path / "cache", AXPY_SOURCE_FILE=source_file)
+    second = run_python(LOAD_AND_RUN, tmp_path / "cache", AXPY_SOURCE_FILE=source_file)
+    assert first["compiles"] >= 1  # the probe, then the kernel (a fresh cache)
+    assert second["compiles"] == 0  # neither: both come from the disk cache
+    assert first["y"] == second["y"] == AXPY_RESULT
+
+
+@needs_compiler
+@pytest.mark.parametrize("damage", ["flip a byte", "truncate", "replace with another library"])
+def test_a_tampered_cached_library_is_compiled_again_not_loaded(tmp_path, damage):
+    source = unique(AXPY)
+    source_file = write_source(tmp_path, source)
+    cache = tmp_path / "cache"
+    run_python(LOAD_AND_RUN, cache, AXPY_SOURCE_FILE=source_file)
+    path = cached_library(cache, source)
+    data = bytearray(path.read_bytes())
+    if damage == "flip a byte":
+        data[len(data) // 2] ^= 0xFF
+    elif damage == "truncate":
+        data = data[:len(data) // 3]
+    else:  # a whole, loadable library, but not the one recorded
+        other = unique("void axpy(long n, double a, const double *x, double *y) { }")
+        c_compiler.load_library(other)
+        data = cached_library(c_compiler.cache_directory(), other).read_bytes()
+    path.write_bytes(bytes(data))
+    again = run_python(LOAD_AND_RUN, cache, AXPY_SOURCE_FILE=source_file)
+    assert again["compiles"] == 1  # the kernel (the probe's library was left alone)
+    assert again["y"] == AXPY_RESULT  # the recompiled kernel, not the tampered file
+    assert run_python(LOAD_AND_RUN, cache, AXPY_SOURCE_FILE=source_file)["compiles"] == 0
+
+
+@needs_compiler
+def test_two_processes_compiling_one_source_at_once_both_succeed(tmp_path):
+    source_file = write_source(tmp_path, unique(AXPY))
+    go = tmp_path / "go"
+    code = textwrap.dedent(f"""
+        import os, time
+        while not os.path.exists({str(go)!r}):
+            time.sleep(0.005)
+    """) + textwrap.dedent(LOAD_AND_RUN)
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "FTRANS_CACHE_DIR": str(tmp_path / "cache"),
+                   "AXPY_SOURCE_FILE": source_file}
+    processes = [subprocess.Popen([sys.executable, "-c", code], env=environment, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    go.touch()  # both start their compiles (the probe's, then the kernel's) together
+    results = []
+    for process in processes:
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    assert [r["y"] for r in results] == [AXPY_RESULT, AXPY_RESULT]
+    # the lock lets one process compile each source while the other waits and loads it
+    alone = run_python(LOAD_AND_RUN, tmp_path / "fresh", AXPY_SOURCE_FILE=source_file)
+    assert sum(r["compiles"] for r in results) == alone["compiles"]
+    assert len(list((tmp_path / "cache").glob("*.so"))) == len(list((tmp_path / "fresh").glob("*.so")))
+    assert not list((tmp_path / "cache").glob("tmp-*"))  # no scratch file left behind
+
+
+@needs_compiler
+def test_a_compile_error_names_the_source_file_and_shows_the_compiler_output():
+    source = unique("int broken(void) { return undeclared_name; }\n")
+    with pytest.raises(KernelCompileError, match="undeclared_name") as error:
+        c_compiler.load_library(source)
+    message = str(error.value)
+    assert "the C compiler failed" in message
+    [path] = [word for word in message.split() if word.endswith(".c")][:1]
+    assert pathlib.Path(path).read_text() == source
+
+
+def test_load_library_takes_a_string():
+    with pytest.raises(TypeError, match="str"):
+        c_compiler.load_library(b"int f(void) { return 0; }")
+
+
+# -------------------- the cache directory --------------------
+
+@needs_compiler
+def test_the_cache_directory_is_created_owner_only(tmp_path, monkeypatch):
+    wanted = tmp_path / "deep" / "cache"
+    monkeypatch.setenv("FTRANS_CACHE_DIR", str(wanted))
+    old = os.umask(0o000)  # a permissive umask must not make it group- or world-accessible
+    try:
+        assert c_compiler.cache_directory() == str(wanted)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(wanted.stat().st_mode) == 0o700
+    c_compiler.load_library(unique(AXPY))
+    assert len(list(wanted.glob("*.so"))) == 1
+    for record in wanted.glob("*.json"):
+        assert stat.S_IMODE(record.stat().st_mode) & 0o077 == 0
+
+
+def test_the_default_cache_directory_follows_xdg(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert c_compiler.default_cache_directory() == str(tmp_path / "ftrans" / "c-kernels")
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/path")  # the XDG spec: relative paths are ignored
+    assert c_compiler.default_cache_directory() == os.path.join(os.path.expanduser("~"), ".cache", "ftrans",
+                                                                "c-kernels")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert c_compiler.default_cache_directory() == os.path.join(os.path.expanduser("~"), ".cache", "ftrans",
+                                                                "c-kernels")
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX ownership and modes")
+def test_a_directory_writable_by_others_is_refused_for_a_private_one(tmp_path, monkeypatch, caplog):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setenv("FTRANS_CACHE_DIR", str(shared))
+    with caplog.at_level(logging.DEBUG, logger="ftrans.cpu_kernels"):
+        used = c_compiler.cache_directory()
+    assert used != str(shared)
+    info = os.stat(used)
+    assert stat.S_IMODE(info.st_mode) == 0o700 and info.st_uid == os.getuid()
+    assert any("writable by others" in r.getMessage() and str(shared) in r.getMessage() for r in caplog.records)
+    if STATUS.available:
+        c_compiler.load_library(unique(AXPY))
+        assert not list(shared.iterdir())  # nothing was written into the refused directory
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="needs root to give a directory away")
+def test_a_directory_owned_by_another_user_is_refused(tmp_path, monkeypatch):
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o700)
+    os.chown(theirs, 65534, 65534)
+    monkeypatch.setenv("FTRANS_CACHE_DIR", str(theirs))
+    assert c_compiler.cache_directory() != str(theirs)
+    assert "owned by user id 65534" in c_compiler._prepare_directory(str(theirs))
+
+
+# -------------------- no compiler: the fallback --------------------
+
+NO_COMPILER = """
+    import json, logging, io
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logging.getLogger("ftrans.cpu_kernels").addHandler(handler)
+    logging.getLogger("ftrans.cpu_kernels").setLevel(logging.DEBUG)
+    import ftrans as ft
+    from interpreters import c_compiler
+    from ir.errors import KernelCompileError
+    status = c_compiler.compiler_status()
+    out = {"available": status.available, "reason": status.reason,
+           "auto": [c_compiler.kernels_enabled(), c_compiler.kernels_enabled()]}
+    out["notes"] = stream.getvalue().count("no C kernels")
+    ft.config.update("cpu_kernels", False)
+    out["off"] = c_compiler.kernels_enabled()
+    ft.config.update("cpu_kernels", True)
+    try:
+        c_compiler.kernels_enabled()
+        out["required"] = "no error"
+    except KernelCompileError as error:
+        out["required"] = str(error)
+    try:
+        c_compiler.load_library("int f(void) { return 0; }")
+        out["load"] = "no error"
+    except KernelCompileError as error:
+        out["load"] = str(error)
+    print(json.dumps(out))
+"""
+
+
+def test_without_a_compiler_on_path_kernels_are_off_in_auto_mode_and_required_mode_says_why(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = run_python(NO_COMPILER, tmp_path / "cache", PATH=str(empty), CC=None, FTRANS_CPU_KERNELS=None)
+    assert out["available"] is False
+    assert "no C compiler on PATH" in out["reason"] and "cc, gcc, clang" in out["reason"]
+    assert out["auto"] == [False, False] and out["notes"] == 1  # silent fallback: one debug note
+    assert out["off"] is False
+    assert "C kernels were asked for" in out["required"] and "no C compiler on PATH" in out["required"]
+    assert "no C compiler on PATH" in out["load"]
+
+
+def test_a_cc_that_does_not_exist_is_named(tmp_path):
+    out = run_python(NO_COMPILER, tmp_path / "cache", CC="/nonexistent/bin/mycc", FTRANS_CPU_KERNELS=None)
+    assert out["available"] is False and "CC='/nonexistent/bin/mycc': not found on PATH" in out["reason"]
+    assert "CC='/nonexistent/bin/mycc'" in out["required"]
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="the wrapper compiler calls gcc")
+def test_a_compiler_that_refuses_the_probe_is_unavailable_with_its_stderr(tmp_path):
+    broken = tmp_path / "brokencc"
+    broken.write_text("#!/bin/sh\necho 'brokencc: fatal error: no licence' >&2\nexit 3\n")
+    broken.chmod(0o755)
+    out = run_python(NO_COMPILER, tmp_path / "cache", CC=str(broken), FTRANS_CPU_KERNELS=None)
+    assert out["available"] is False  # (its --version failed: it is not taken for a compiler)
+    assert "no licence" in out["reason"] and "no licence" in out["required"]
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="the wrapper compiler calls gcc")
+def test_a_compiler_without_openmp_or_libmvec_still_builds_kernels(tmp_path):
+    """A compiler that rejects -fopenmp and -lmvec (clang without libomp, no glibc):
+    available, on one thread, with scalar math calls."""
+    wrapper = tmp_path / "nomp-cc"
+    wrapper.write_text(textwrap.dedent(f"""\
+        #!/bin/sh
+        for a in "$@"; do
+            case "$a" in
+                -fopenmp) echo "nomp-cc: error: unsupported option '-fopenmp'" >&2; exit 1;;
+                -lmvec) echo "ld: cannot find -lmvec" >&2; exit 1;;
+            esac
+        done
+        exec {shutil.which("gcc")} "$@"
+    """))
+    wrapper.chmod(0o755)
+    source_file = write_source(tmp_path, unique(AXPY))
+    code = LOAD_AND_RUN.replace(
+        'print(json.dumps({"compiles": c_compiler.compile_count(), "y": y.tolist()}))',
+        'status = c_compiler.compiler_status()\n'
+        '    print(json.dumps({"compiles": c_compiler.compile_count(), "y": y.tolist(), "openmp": status.openmp,'
+        ' "libmvec": status.libmvec, "flags": [*status.compile_flags, *status.link_flags],'
+        ' "threads": c_compiler.kernel_threads()}))')
+    out = run_python(code, tmp_path / "cache", CC=str(wrapper), AXPY_SOURCE_FILE=source_file)
+    assert out["y"] == AXPY_RESULT
+    assert out["openmp"] is False and out["libmvec"] is False and out["threads"] == 1
+    assert "-fopenmp" not in out["flags"] and "-lmvec" not in out["flags"] and "-ffp-contract=off" in out["flags"]
+    again = run_python(code, tmp_path / "cache", CC=str(wrapper), AXPY_SOURCE_FILE=source_file)
+    assert again["compiles"] == 0 and again["openmp"] is False  # the probe's findings are cached too
+
+
+# -------------------- the setting --------------------
+
+@pytest.fixture
+def restore_cpu_kernels():
+    old = ir.config.cpu_kernels
+    yield
+    ir.config.cpu_kernels = old
+
+
+def test_cpu_kernels_takes_true_false_or_none(restore_cpu_kernels, monkeypatch):
+    monkeypatch.delenv("FTRANS_CPU_KERNELS", raising=False)
+    for value in (True, False, None, np.bool_(False)):
+        ft.config.update("cpu_kernels", value)
+        assert ft.config.cpu_kernels is (None if value is None else bool(value))
+    for bad in ("yes", 1, 0, "auto", 1.0):
+        with pytest.raises(TypeError, match=r"cpu_kernels.*True.*False.*None"):
+            ft.config.update("cpu_kernels", bad)
+    assert "cpu_kernels" in dir(ft.config) and "cpu_kernels=" in repr(ft.config)
+    ft.config.update("cpu_kernels", False)
+    assert c_compiler.kernels_enabled() is False
+
+
+@pytest.mark.parametrize("text, setting", [("1", True), ("true", True), ("ON", True), ("yes", True),
+                                           ("0", False), ("false", False), ("off", False), ("no", False),
+                                           ("", None), ("auto", None), (" 0 ", False)])
+def test_the_environment_variable_decides_until_the_option_is_set(text, setting, monkeypatch,
+                                                                   restore_cpu_kernels):
+    ir.config.cpu_kernels = "environment"
+    monkeypatch.setenv("FTRANS_CPU_KERNELS", text)
+    assert ft.config.cpu_kernels is setting
+    assert c_compiler.kernels_enabled() is (False if setting is False else STATUS.available)
+    ft.config.update("cpu_kernels", not setting)  # the option, once set, wins over the environment
+    assert ft.config.cpu_kernels is (not setting)
+
+
+def test_a_bad_environment_value_is_an_error_naming_it(monkeypatch, restore_cpu_kernels):
+    ir.config.cpu_kernels = "environment"
+    monkeypatch.setenv("FTRANS_CPU_KERNELS", "maybe")
+    with pytest.raises(ValueError, match=r"FTRANS_CPU_KERNELS must be 1 .*0 .*auto.*'maybe'"):
+        c_compiler.kernels_enabled()
+
+
+@needs_compiler
+def test_required_kernels_with_a_compiler_are_enabled(restore_cpu_kernels):
+    ft.config.update("cpu_kernels", True)
+    assert c_compiler.kernels_enabled() is True
+
+
+def test_kernel_threads_are_jits_threads():
+    assert c_compiler.kernel_threads() == (thread_count() if STATUS.openmp else 1)
+    assert c_compiler.kernel_threads() >= 1
+
+
+# -------------------- the flags --------------------
+
+UNSAFE = ("-ffast-math", "-Ofast", "-funsafe-math-optimizations", "-ffinite-math-only", "-fno-signed-zeros",
+          "-fassociative-math", "-freciprocal-math", "-ffp-contract=fast", "-fno-trapping-math")
+
+
+@needs_compiler
+def test_the_flags_keep_ieee_semantics():
+    flags = STATUS.compile_flags + STATUS.link_flags
+    assert not set(flags) & set(UNSAFE)
+    for needed in ("-O3", "-fPIC", "-shared", "-fno-math-errno", "-ffp-contract=off", "-fwrapv", "-lm"):
+        assert needed in flags
+    assert ("-fopenmp" in flags) is STATUS.openmp and ("-lmvec" in flags) is STATUS.libmvec
+    assert ("-march=native" in flags) is STATUS.native
+
+
+TANH_LOOP = textwrap.dedent("""
+    #include <math.h>
+    #pragma omp declare simd notinbranch
+    extern double tanh(double);
+    void tanh_loop(long n, const double *restrict x, double *restrict y) {
+        #pragma omp simd
+        for (long i = 0; i < n; i++) y[i] = tanh(x[i]);
+    }
+""")
+
+
+@needs_compiler
+@pytest.mark.skipif(not STATUS.libmvec or not STATUS.openmp, reason="needs OpenMP and glibc's libmvec")
+@pytest.mark.skipif(shutil.which("nm") is None, reason="nm is not installed")
+def test_a_simd_tanh_loop_calls_a_libmvec_vector_variant():
+    library = c_compiler.load_library(unique(TANH_LOOP))
+    symbols = subprocess.run(["nm", "-D", "--undefined-only", library._name], capture_output=True, text=True,
+                             check=True).stdout
+    assert any(name.startswith("_ZGV") and "tanh" in name for name in symbols.split()), symbols
+    x = np.linspace(-20.0, 20.0, 4001)
+    y = np.empty_like(x)
+    library.tanh_loop.argtypes = [ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+    library.tanh_loop(x.size, x.ctypes.data, y.ctypes.data)
+    # libmvec's tanh is within 4 ulp (glibc's manual); measured against Python's (libm's) tanh
+    want = np.array([math.tanh(v) for v in x])
+    ulps = np.abs(y - want) / np.spacing(np.abs(want))
+    assert np.max(ulps[want != 0]) <= 4
+    assert y[x.size // 2] == 0.0 and np.array_equal(np.sign(y), np.sign(x))
+
+
+def test_the_status_says_what_the_probe_found():
+    if STATUS.available:
+        assert STATUS.command and os.path.isabs(STATUS.command[0]) and STATUS.version and STATUS.reason == ""
+    else:
+        assert STATUS.command is None and STATUS.reason
+    assert c_compiler.compiler_status() is STATUS  # memoized
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        STATUS.available = not STATUS.available

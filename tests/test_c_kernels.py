@@ -1,0 +1,452 @@
+"""jit's C kernels on the CPU (interpreters/lowering_c.py), against NumPy.
+
+- Every elementwise primitive with a c_template, on every dtype the C target takes: one
+  kernel per case, all in one translation unit (one compile), fed special values (NaN,
+  infinities, signed zeros, subnormals, integer extremes, zero divisors, MIN and -1) and
+  hypothesis inputs; bit for bit but for transcendentals, which are within
+  lowering_c.TRANSCENDENTAL_ULPS of NumPy's.
+- Reductions against NumPy within the documented bound, and bit for bit across thread counts.
+- Broadcasting loads, multi-output groups, jit with kernels against eager.
+- A parsed program with hostile-looking names and literals gives C with only generated
+  identifiers and numbers; a 10,000-equation program compiles once.
+"""
+import os
+import re
+import select
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import ftrans as ft
+import ftrans.numpy as fnp
+from conftest import c_compiler_problem, c_kernels
+from interpreters import c_compiler, lowering_c
+from ir.core import Eqn, Jaxpr, ShapedArray, Var
+from ir.errors import KernelCompileError
+from ir.passes import fusion
+from ir.passes.fusion import ElementwiseGroup, plan_fusion
+from ir.primitive import PRIMITIVES
+from test_cuda_codegen import _elements, _square_and_multiply, assert_matches, special_values, within_bounds
+
+pytestmark = pytest.mark.skipif(c_compiler_problem() is not None, reason=f"no C compiler: {c_compiler_problem()}")
+
+C_DTYPES = sorted(fusion.C.dtypes, key=lambda d: d.name)
+SIZE = 64  # the kernels' nominal length; a one-dimensional kernel runs on any length n
+TRANSCENDENTAL = {"sin", "cos", "tan", "atan", "sinh", "cosh", "tanh", "exp", "log", "log1p", "expm1", "pow",
+                  "atan2", "logistic"}
+# bounds of the random inputs of a transcendental (what is tested is the kernel, not libm far out)
+BOUNDS = {"sin": 100, "cos": 100, "tan": 1.5, "exp": (-80, 80), "expm1": (-80, 80), "sinh": 80, "cosh": 80}
+# the elementwise primitives the C kernels leave to NumPy (no c_template): complex parts, which are
+# complex values; special functions, whose NumPy versions are ftrans's own (ir/primitives/special_math.py),
+# not libm's; reduce_precision, which is bit twiddling of XLA's
+LEFT_TO_NUMPY = {"real", "imag", "conj", "complex", "erf", "erfc", "erf_inv", "lgamma", "digamma", "polygamma",
+                 "reduce_precision"}
+
+
+class Case:
+    def __init__(self, name, dtypes, params=None):
+        self.name, self.dtypes, self.params = name, [np.dtype(d) for d in dtypes], params or {}
+        self.prim = PRIMITIVES[name]
+        self.ulps = lowering_c.TRANSCENDENTAL_ULPS if name in TRANSCENDENTAL and self.dtypes[0].kind == "f" else 0
+        bound = BOUNDS.get(name)
+        if name == "pow":
+            self.bounds = [(0, 100), (-10, 10)] if self.dtypes[0].kind == "f" else [None, (0, 40)]
+        elif name in ("shift_left", "shift_right_logical"):
+            self.bounds = [None, (-2, 70)]
+        elif name == "convert_element_type" and self.dtypes[0].kind == "f" and params["new_dtype"].kind in "iu":
+            # random floats within the integer type's range; out of it (NaN too) NumPy warns, and its
+            # answer depends on where the element is (its SIMD loop and its scalar tail differ): the
+            # special values check that the kernels give its SIMD loop's (see `reference`)
+            info, f = np.iinfo(params["new_dtype"]), self.dtypes[0].type
+            self.bounds = [(float(info.min), float(np.nextafter(f(info.max + 1), f(0))))]
+        else:
+            self.bounds = [bound if d.kind == "f" else None for d in self.dtypes]
+        invars = [Var(ShapedArray((SIZE,), d)) for d in self.dtypes]
+        (out_aval,) = self.prim.abstract_eval([v.aval for v in invars], self.params)
+        self.out_dtype = out_aval.dtype
+        eqn = Eqn(self.prim, invars, [Var(out_aval)], self.params)
+        (group,) = plan_fusion(Jaxpr([], invars, [eqn], eqn.outvars), fusion.C).steps
+        assert isinstance(group, ElementwiseGroup)
+        self.id = "-".join([name] + [d.name for d in self.dtypes] + [f"{k}{v}" for k, v in self.params.items()])
+        self.kernel = lowering_c.elementwise_kernel(group, "case_" + re.sub(r"\W", "_", self.id))
+
+    def reference(self, *arrays):
+        with np.errstate(all="ignore"):
+            if self.name == "integer_pow":  # what jit computes: multiplications (ir/passes/integer_pow.py)
+                return _square_and_multiply(arrays[0], self.params["y"])
+            if self.name == "convert_element_type" and self.dtypes[0].kind == "f" and self.out_dtype.kind in "iu":
+                # NumPy's SIMD loop's answer out of range, not its scalar tail's: the elements lead a long array
+                (x,) = arrays
+                return np.asarray(self.prim.impl(np.concatenate([x] * 16), **self.params))[:x.size]
+            return np.asarray(self.prim.impl(*arrays, **self.params)).astype(self.out_dtype, copy=False)
+
+    def special_inputs(self):
+        columns = [within_bounds(special_values(d), bound) for d, bound in zip(self.dtypes, self.bounds)]
+        if all(d.kind == "f" for d in self.dtypes):  # subnormals too
+            columns = [np.concatenate([c, np.array([np.finfo(d).smallest_subnormal, -np.finfo(d).tiny / 3], d)])
+                       for c, d in zip(columns, self.dtypes)]
+        return [g.ravel() for g in np.meshgrid(*columns, indexing="ij")]
+
+
+def _accepts(prim, dtypes, params):
+    try:
+        prim.abstract_eval([ShapedArray((SIZE,), d) for d in dtypes], params)
+        return True
+    except TypeError:
+        return False
+
+
+def _cases():
+    cases = []
+    for name, prim in sorted(PRIMITIVES.items()):
+        if not prim.elementwise or prim.c_template is None:
+            continue
+        if name == "select_n":
+            cases += [Case(name, [np.dtype(bool), d, d]) for d in C_DTYPES]
+        elif name == "convert_element_type":
+            cases += [Case(name, [a], {"new_dtype": b, "weak_type": False}) for a in C_DTYPES for b in C_DTYPES]
+        elif name == "integer_pow":
+            cases += [Case(name, [d], {"y": y}) for d in C_DTYPES for y in (0, 1, 2, 3, 5, 7, -1, -2, -3)
+                      if _accepts(prim, [d], {"y": y})]
+        else:
+            arity = 2 if _accepts(prim, [np.dtype("float64")] * 2, {}) or _accepts(prim, [np.dtype("int32")] * 2, {}) \
+                else 1
+            cases += [Case(name, [d] * arity) for d in C_DTYPES if _accepts(prim, [d] * arity, {})]
+    return cases
+
+
+CASES = _cases()
+
+
+@pytest.fixture(scope="module")
+def library():
+    """Every case's kernel in one translation unit: one compile."""
+    return c_compiler.load_library(lowering_c.translation_unit([case.kernel for case in CASES]))
+
+
+def run_kernel(library, kernel, arrays, threads=1):
+    function = getattr(library, kernel.name)
+    function.argtypes, function.restype = kernel.signature()
+    arrays = [np.ascontiguousarray(a, d) for a, (d, _) in zip(arrays, kernel.inputs, strict=True)]
+    n = arrays[0].size
+    outs = [np.empty(n, d) for d in kernel.outputs]
+    function(*[a.ctypes.data for a in arrays + outs], n, threads)
+    return outs
+
+
+def check_case(library, case, arrays):
+    (got,) = run_kernel(library, case.kernel, arrays)
+    want = case.reference(*arrays)
+    context = f"{case.id} on {[a.tolist() for a in arrays]}\ngot  {got.tolist()}\nwant {want.tolist()}"
+    assert_matches(got, want, case.ulps, context)
+
+
+def test_every_elementwise_primitive_has_a_c_template_or_is_left_to_numpy():
+    elementwise = {name for name, prim in PRIMITIVES.items() if prim.elementwise}
+    with_template = {name for name in elementwise if PRIMITIVES[name].c_template is not None}
+    assert with_template | LEFT_TO_NUMPY == elementwise and not with_template & LEFT_TO_NUMPY
+    assert {case.name for case in CASES} == with_template
+    assert fusion.C.dtypes == {np.dtype(d) for d in ("float32", "float64", "int8", "int16", "int32", "int64",
+                                                     "uint8", "uint16", "uint32", "uint64", "bool")}
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_kernel_on_special_values(library, case):
+    check_case(library, case, case.special_inputs())
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+@settings(max_examples=8)
+@given(data=st.data())
+def test_kernel_on_random_values(library, case, data):
+    size = data.draw(st.integers(1, 3 * SIZE))
+    arrays = [data.draw(hnp.arrays(d, size, elements=_elements(d, bound)))
+              for d, bound in zip(case.dtypes, case.bounds, strict=True)]
+    check_case(library, case, arrays)
+
+
+def _ulps(got, want):
+    finite = np.isfinite(want) & np.isfinite(got)
+    return np.abs(got[finite].astype(np.float64) - want[finite]) / np.spacing(
+        np.maximum(np.abs(want[finite]), np.finfo(want.dtype).tiny))
+
+
+def test_the_documented_ulp_bound_of_transcendentals_is_what_is_measured(library):
+    """On dense samples of each function's range (a million points per case), glibc's
+    libm/libmvec in the kernels stay within TRANSCENDENTAL_ULPS of NumPy's loops; the bound
+    is not loose by more than a factor 4 either (it is what was measured)."""
+    rng = np.random.default_rng(1)
+    worst = 0.0
+    for case in CASES:
+        if case.ulps == 0:
+            continue
+        arrays = []
+        for d, bound in zip(case.dtypes, case.bounds):
+            low, high = (-1e3, 1e3) if bound is None else ((-bound, bound) if np.isscalar(bound) else bound)
+            if case.name in ("log", "log1p"):
+                low = 0 if case.name == "log" else -1
+            arrays.append(rng.uniform(low, high, 1_000_000).astype(d))
+        (got,) = run_kernel(library, case.kernel, arrays, threads=2)
+        error = _ulps(got, case.reference(*arrays))
+        assert error.max(initial=0) <= lowering_c.TRANSCENDENTAL_ULPS, (case.id, error.max())
+        worst = max(worst, error.max(initial=0))
+    assert worst > lowering_c.TRANSCENDENTAL_ULPS / 4
+
+
+def test_literals_are_numbers_in_their_dtype():
+    c = lowering_c.c_literal
+    assert c(0.5, "float32") == "(0x1.0000000000000p-1f)" and c(3.0, "float64") == "(0x1.8000000000000p+1)"
+    assert c(-0.0, "float64") == "(-0x0.0p+0)" and c(-np.inf, "float32") == "(-__builtin_inff())"
+    assert c(np.nan, "float64") == "ft_f64_bits(0x7ff8000000000000ULL)"
+    assert c(np.float32(0.1), "float32") == f"({float(np.float32(0.1)).hex()}f)"
+    assert c(np.iinfo(np.int64).min, "int64") == "((int64_t)(-9223372036854775807LL - 1))"
+    assert c(255, "uint8") == "((uint8_t)255ULL)" and c(-7, "int8") == "((int8_t)-7LL)" and c(True, "bool") == "((bool)1)"
+    with pytest.raises(TypeError, match="one value"):
+        c(np.zeros(2), "float64")
+
+
+# -------------------- through jit: groups, broadcasting, reductions --------------------
+
+def jit_c(fun):
+    jitted = ft.jit(fun)
+
+    def call(*args):
+        with c_kernels():
+            return jitted(*args)
+    call.lower = lambda *args: _lower_c(jitted, *args)
+    return call
+
+
+def _lower_c(jitted, *args):
+    with c_kernels():
+        return jitted.lower(*args)
+
+
+def _bits_equal(got, want):
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.shape == want.shape and got.dtype == want.dtype
+    if want.dtype.kind == "f":
+        bits = np.dtype(f"u{want.dtype.itemsize}")
+        np.testing.assert_array_equal(got.view(bits), want.view(bits))
+    else:
+        np.testing.assert_array_equal(got, want)
+
+
+def test_jit_runs_a_group_as_one_c_kernel_and_shows_its_source():
+    def f(x):
+        return 0.5 * x * (1.0 + fnp.tanh(0.7978845608 * (x + 0.044715 * x * x * x)))
+    x = np.linspace(-6, 6, 10_001)
+    text = jit_c(f).lower(x).as_text()
+    assert text.count("kernel") >= 1 and "void ft_f_k0(" in text and "tanh(" in text
+    assert text.count("void ft_f_k") == 1  # one group, one kernel
+    got = jit_c(f)(x)
+    np.testing.assert_allclose(got, f(x), rtol=4 * lowering_c.TRANSCENDENTAL_ULPS * 2.2e-16, atol=1e-300)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "uint8"])
+def test_broadcasting_loads_read_each_operand_in_place(dtype):
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 50, (5, 6, 7)).astype(dtype)
+    row, column, middle = x[0, 0], x[:, :1, :1].copy(), x[:1, :, :1].copy()
+
+    def f(x, row, column, middle):
+        return x * row + column - middle * x + fnp.asarray(3, dtype), x * column
+    got = jit_c(f)(x, row, column, middle)
+    text = jit_c(f).lower(x, row, column, middle).as_text()
+    assert "ft_f_k0" in text and "broadcast_to" not in text  # the loads broadcast, no materialized copies
+    for g, w in zip(got, f(x, row, column, middle)):
+        _bits_equal(g, w)
+
+
+def test_a_group_with_several_outputs_writes_each():
+    def f(x, y):
+        s = fnp.sin(x) * y
+        return s + 1.0, s * s, fnp.maximum(x, y) > 0.5
+    x, y = np.linspace(-3, 3, 999), np.linspace(2, -1, 999)
+    lowered = jit_c(f).lower(x, y)
+    plan, kernels = lowering_c.kernel_plan(lowered.jaxpr, "f")
+    groups = [s for s in plan.steps if isinstance(s, ElementwiseGroup)]
+    assert len(groups) == 1 and len(groups[0].outputs) == 3
+    for g, w in zip(jit_c(f)(x, y), f(x, y)):
+        np.testing.assert_allclose(g, w, rtol=1e-14, atol=1e-14)  # sin: a few ulps of NumPy's
+        assert np.asarray(g).dtype == np.asarray(w).dtype
+
+
+def _sum_bound(x, axis):
+    """The documented bound of lowering_c's sums plus NumPy's own pairwise one, in eps * sum(|x|)."""
+    n = x.size // max(np.sum(x, axis=axis).size, 1)
+    eps = np.finfo(x.dtype).eps / 2
+    return (43 + np.log2(max(n, 2))) * 2 * eps * np.sum(np.abs(x.astype(np.float64)), axis=axis)
+
+
+@pytest.mark.parametrize("shape,axes", [((300_000,), (0,)), ((37, 4100), (1,)), ((4100, 37), (0,)),
+                                        ((6, 50, 9), (0, 2)), ((3, 0, 4), (1,)), ((7,), (0,))])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sums_are_within_the_documented_bound_of_numpys(shape, axes, dtype):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=shape).astype(dtype) * 100 + 1
+    f = lambda x: fnp.sum(x * 2.0, axis=axes)  # noqa: E731  (a map the reduction absorbs)
+    got = np.asarray(jit_c(f)(x))
+    want = np.sum(x * np.asarray(2.0, dtype), axis=axes)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert np.all(np.abs(got.astype(np.float64) - want) <= _sum_bound(x * 2, axes) + 1e-30)
+
+
+@pytest.mark.parametrize("name", ["sum", "prod", "max", "min"])
+@pytest.mark.parametrize("dtype", ["float64", "float32", "int32", "uint8"])
+def test_reductions_equal_numpys(name, dtype):
+    rng = np.random.default_rng(4)
+    x = (rng.uniform(0.9, 1.1, (9, 3000)) if name == "prod" else rng.normal(size=(9, 3000)) * 50).astype(dtype) \
+        if dtype.startswith("f") else rng.integers(0, 200, (9, 3000)).astype(dtype)
+    if dtype.startswith("f") and name in ("max", "min"):
+        x[4, 17] = np.nan  # propagated, as NumPy's max and min do
+    f = lambda x: getattr(fnp, name)(x, axis=1)  # noqa: E731
+    got, want = np.asarray(jit_c(f)(x)), np.asarray(f(x))
+    if name in ("max", "min") or not dtype.startswith("f"):
+        _bits_equal(got, want)  # exact: no rounding (integers wrap as NumPy's do)
+    else:
+        np.testing.assert_allclose(got, want, rtol=(60 if dtype == "float64" else 60) * np.finfo(dtype).eps)
+
+
+def test_reductions_do_not_depend_on_the_thread_count(monkeypatch):
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(3, 400_000)).astype(np.float32)
+    closed = ft.make_jaxpr(lambda x: (fnp.sum(fnp.exp(x) * x, axis=1), fnp.sum(x)), optimize=True)(x)
+    monkeypatch.setattr(lowering_c, "PARALLEL_MIN_WORK", 1)  # every loop a parallel one
+    results = []
+    for threads in (1, 2):
+        monkeypatch.setattr(c_compiler, "kernel_threads", lambda: threads)
+        results.append(lowering_c.lower(closed, "threads").function(x))
+    assert "num_threads(threads)" in lowering_c.lower(closed, "threads").c_source
+    for a, b in zip(*results):
+        _bits_equal(a, b)
+
+
+def test_jit_with_kernels_equals_eager_on_a_program_of_every_step_kind():
+    rng = np.random.default_rng(6)
+    w, x = rng.normal(size=(64, 32)), rng.normal(size=(128, 64))
+
+    def loss(w, x):
+        h = fnp.tanh(x @ w + 0.1)
+        return fnp.mean((h - 0.5) ** 2) + 1e-3 * fnp.sum(w * w)
+    grad = ft.grad(loss)
+    np.testing.assert_allclose(jit_c(grad)(w, x), grad(w, x), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(jit_c(loss)(w, x), loss(w, x), rtol=1e-12)
+
+
+# -------------------- safety and scale --------------------
+
+_C_WORDS = {"int64_t", "int32_t", "int16_t", "int8_t", "uint8_t", "uint16_t", "uint32_t", "uint64_t", "float",
+            "double", "bool", "const", "restrict", "for", "if", "return", "static", "inline", "void", "int",
+            "sizeof", "malloc", "free", "pragma", "omp", "parallel", "simd", "num_threads", "schedule", "dynamic",
+            "buffer", "parts", "task", "tile", "row", "lo", "hi", "len", "res", "threads", "n", "n2", "a", "b",
+            "i", "j", "r", "o", "static", "__builtin_inf", "__builtin_inff", "fabs", "fabsf"}
+_GENERATED_NAME = re.compile(r"(ft_[a-z0-9_]+|(in|out|p|q|x|v|c|e)\d+|[ceo]rest)$")
+
+
+def _identifiers(kernel_text):
+    """The names in C text, numbers (hexadecimal floats, integers with their suffixes) taken out."""
+    kernel_text = re.sub(r"//[^\n]*", " ", kernel_text)  # comments: the kernel's name, shape and primitive
+    without_numbers = re.sub(r"\b0x[0-9a-fA-F.]+(p[+-]?\d+)?[fFuUlL]*|\b\d+[uUlL]*\b", " ", kernel_text)
+    return set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", without_numbers))
+
+
+def test_a_parsed_program_with_hostile_names_and_literals_gives_only_generated_c():
+    text = ("{ lambda ; system:f64[300] exit:f64[300]. let "
+            "main:f64[300] = add system 1e308:f64[]; "
+            "include:f64[300] = mul main -0.0:f64[]; "
+            "asm:f64[300] = max include nan:f64[]; "
+            "define:f64[300] = sub asm -inf:f64[]; "
+            "printf:bool[300] = lt define exit; "
+            "x:f64[300] = select_n printf define exit; "
+            "y:i64[300] = convert_element_type[new_dtype=int64 weak_type=False] x; "
+            "z:i64[300] = add y -9223372036854775808:i64[] "
+            "in (x, z) }")
+    parsed = ft.parse_jaxpr(text)
+    plan, kernels = lowering_c.kernel_plan(parsed, "system(); //")
+    (kernel,) = [k for k in kernels if k is not None]
+    assert kernel.name == "ft_system_______k0"  # "system(); //" with each non-identifier character an underscore
+    assert not {"system", "exit", "main", "include", "asm", "define", "printf"} & _identifiers(kernel.text)
+    for word in _identifiers(kernel.text) - _C_WORDS:
+        assert _GENERATED_NAME.match(word), word
+    assert "#" not in kernel.text.replace("#pragma omp", "")  # no preprocessor text but the pragmas
+    # and it runs, as NumPy does
+    x, e = np.linspace(-3, 3, 300), np.linspace(3, -3, 300)
+    lowered = lowering_c.lower(parsed, "hostile")
+    from interpreters.eval import eval_closed_jaxpr
+    with np.errstate(all="ignore"):
+        for g, w in zip(lowered.function(x, e), eval_closed_jaxpr(parsed, x, e)):
+            _bits_equal(g, w)
+
+
+def test_ten_thousand_equations_compile_as_one_translation_unit():
+    """Many groups (a chain of elementwise steps cut by reshapes and reductions), one compile."""
+    def f(x):
+        for k in range(1000):  # 10 equations a round: 7 elementwise, a sum, its broadcast, a reshape
+            y = fnp.sin(x) * 1.5 + fnp.cos(x) - x * 0.25
+            x = (y - fnp.sum(y) * 1e-4).reshape(x.shape[::-1])
+        return x
+    x = np.linspace(0, 1, 600).reshape(20, 30)
+    closed = ft.make_jaxpr(f, optimize=True)(x)
+    assert len(closed.jaxpr.eqns) >= 10_000
+    before = c_compiler.compile_count()
+    with c_kernels():  # groups of every size in C
+        lowered = lowering_c.lower(closed, "many")
+        plan, kernels = lowering_c.kernel_plan(closed, "many")
+    assert sum(k is not None for k in kernels) >= 1000
+    assert c_compiler.compile_count() - before <= 1  # one translation unit (cached already: none)
+    assert lowered.c_source.count("#include <math.h>") == 1
+    np.testing.assert_allclose(lowered.function(x)[0], f(x), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_kernels_run_in_a_child_of_fork():
+    """libgomp's threads do not survive a fork: in the child, kernels run on one thread."""
+    f = jit_c(lambda x: fnp.tanh(x) * 2.0 + 1.0)
+    x = np.linspace(-1, 1, 300_000)
+    want = np.asarray(f(x))  # the parent's thread pool exists now
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its answer through the pipe, then out (no pytest teardown)
+        try:
+            os.write(write, np.asarray(f(x)).tobytes())
+        finally:
+            os._exit(0)
+    os.close(write)
+    ready, _, _ = select.select([read], [], [], 60)
+    assert ready, "the child's kernel did not finish in 60 s"
+    data = b""
+    while len(data) < want.nbytes:
+        chunk = os.read(read, want.nbytes - len(data))
+        if not chunk:
+            break
+        data += chunk
+    os.close(read)
+    os.waitpid(pid, 0)
+    _bits_equal(np.frombuffer(data, want.dtype), want)
+
+
+def test_a_failed_compile_falls_back_to_numpy_code_unless_kernels_are_required(monkeypatch):
+    def failing(source):
+        raise KernelCompileError("the C compiler failed (exit status 1) on kernels.c")
+    monkeypatch.setattr(c_compiler, "load_library", failing)
+    f = lambda x: fnp.tanh(x) * 2.0 + 1.0  # noqa: E731
+    x = np.linspace(-1, 1, 10_000)
+    with c_kernels(None):  # the default: kernels where a compiler works
+        lowered = ft.jit(f).lower(x)
+        assert "the C kernels" not in lowered.as_text()
+        np.testing.assert_array_equal(ft.jit(f)(x), f(x))
+    with c_kernels(True), pytest.raises(KernelCompileError, match="exit status 1"):
+        ft.jit(f)(x)
+
+
+@pytest.mark.parametrize("n", [1, 7, 9, 5000])
+def test_a_sum_of_negative_zeros_is_positive_zero_as_numpys(n):
+    """NumPy's reductions start from their identity: 0.0 + -0.0 is +0.0."""
+    x = np.full(n, -0.0)
+    got = np.asarray(jit_c(lambda x: fnp.sum(x * 1.0))(x))
+    _bits_equal(got, np.sum(x))
+    _bits_equal(np.asarray(jit_c(lambda x: fnp.max(x + 0.0 * x))(x)), np.max(x + 0.0 * x))
