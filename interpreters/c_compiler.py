@@ -303,10 +303,10 @@ def cache_directory():
     wanted = os.environ.get("FTRANS_CACHE_DIR", "").strip() or default_cache_directory()
     wanted = os.path.abspath(os.path.expanduser(wanted))
     used = _directories.get(wanted)
-    if used is None:
+    if used is None or not os.path.isdir(used):  # (first use, or removed since: made again)
         with _directories_lock:
             used = _directories.get(wanted)
-            if used is None:
+            if used is None or not os.path.isdir(used):
                 problem = _prepare_directory(wanted)
                 if problem is None:
                     used = wanted
@@ -345,7 +345,8 @@ _temporary = []
 
 
 def _private_temporary_directory():
-    if not _temporary:
+    if not _temporary or not os.path.isdir(_temporary[0]):
+        _temporary.clear()
         path = tempfile.mkdtemp(prefix="ftrans-c-kernels-")  # mode 0700, owned by this user
         _temporary.append(path)
         atexit.register(shutil.rmtree, path, True)
@@ -435,7 +436,11 @@ def _load_cached(directory, key):
     if actual != recorded:
         log.debug("cached C kernel %s does not match its recorded SHA-256: compiling again", path)
         return None
-    return ctypes.CDLL(path)
+    try:
+        return ctypes.CDLL(path)
+    except OSError as error:  # (removed meanwhile by a process that compiled it again, without flock)
+        log.debug("cached C kernel %s does not load (%s): compiling again", path, error)
+        return None
 
 
 def _compile(directory, key, source, status):
@@ -452,8 +457,9 @@ def _compile(directory, key, source, status):
         raise KernelCompileError(f"the C compiler ran over {COMPILE_TIMEOUT_S} s on {source_path}\n"
                                  f"  command: {shlex.join(argv)}") from None
     finally:
-        _compiles += 1
-        _compile_seconds += time.perf_counter() - start
+        with _loaded_lock:
+            _compiles += 1
+            _compile_seconds += time.perf_counter() - start
     if done.returncode != 0:
         _remove(scratch)
         stderr = done.stderr.strip()
@@ -470,13 +476,18 @@ def _compile(directory, key, source, status):
     except OSError:
         _remove(scratch)
         raise
+    try:
+        library = ctypes.CDLL(path)  # loaded before the record names it: a file the record replaces may go
+    except OSError as error:
+        raise KernelCompileError(f"the C compiler built {path} from {source_path}, but it does not load: "
+                                 f"{error}") from None
     previous = _recorded_library(directory, key)
     record = {"library": name, "sha256": digest, "compiler": list(status.command), "version": status.version,
               "flags": [*status.compile_flags, *status.link_flags]}
     _write_atomically(os.path.join(directory, key + ".json"), json.dumps(record).encode())
     if previous is not None and previous != name:
-        _remove(os.path.join(directory, previous))  # a process that mapped it keeps its pages
-    return ctypes.CDLL(path)
+        _remove(os.path.join(directory, previous))  # a process that loaded it keeps its pages
+    return library
 
 
 def _recorded_library(directory, key):

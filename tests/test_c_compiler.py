@@ -158,31 +158,72 @@ def test_a_tampered_cached_library_is_compiled_again_not_loaded(tmp_path, damage
     assert run_python(LOAD_AND_RUN, cache, AXPY_SOURCE_FILE=source_file)["compiles"] == 0
 
 
-@needs_compiler
-def test_two_processes_compiling_one_source_at_once_both_succeed(tmp_path):
-    source_file = write_source(tmp_path, unique(AXPY))
+def start_together(tmp_path, source_file, count, cache, prelude=""):
+    """`count` processes running LOAD_AND_RUN on one cache, released at once; their outputs."""
     go = tmp_path / "go"
     code = textwrap.dedent(f"""
         import os, time
         while not os.path.exists({str(go)!r}):
-            time.sleep(0.005)
-    """) + textwrap.dedent(LOAD_AND_RUN)
-    environment = {**os.environ, "PYTHONPATH": str(ROOT), "FTRANS_CACHE_DIR": str(tmp_path / "cache"),
+            time.sleep(0.002)
+    """) + textwrap.dedent(prelude) + textwrap.dedent(LOAD_AND_RUN)
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "FTRANS_CACHE_DIR": str(cache),
                    "AXPY_SOURCE_FILE": source_file}
     processes = [subprocess.Popen([sys.executable, "-c", code], env=environment, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    go.touch()  # both start their compiles (the probe's, then the kernel's) together
+                                  stderr=subprocess.PIPE, text=True) for _ in range(count)]
+    go.touch()  # all start their compiles (the probe's, then the kernel's) together
     results = []
     for process in processes:
         out, err = process.communicate(timeout=300)
         assert process.returncode == 0, err
         results.append(json.loads(out.strip().splitlines()[-1]))
+    go.unlink()
+    return results
+
+
+@needs_compiler
+def test_two_processes_compiling_one_source_at_once_both_succeed(tmp_path):
+    source_file = write_source(tmp_path, unique(AXPY))
+    results = start_together(tmp_path, source_file, 2, tmp_path / "cache")
     assert [r["y"] for r in results] == [AXPY_RESULT, AXPY_RESULT]
-    # the lock lets one process compile each source while the other waits and loads it
-    alone = run_python(LOAD_AND_RUN, tmp_path / "fresh", AXPY_SOURCE_FILE=source_file)
-    assert sum(r["compiles"] for r in results) == alone["compiles"]
-    assert len(list((tmp_path / "cache").glob("*.so"))) == len(list((tmp_path / "fresh").glob("*.so")))
     assert not list((tmp_path / "cache").glob("tmp-*"))  # no scratch file left behind
+    alone = run_python(LOAD_AND_RUN, tmp_path / "fresh", AXPY_SOURCE_FILE=source_file)
+    if c_compiler.fcntl is not None:  # the lock lets one process compile each source while the other waits
+        assert sum(r["compiles"] for r in results) == alone["compiles"]
+    assert len(list((tmp_path / "cache").glob("*.so"))) == len(list((tmp_path / "fresh").glob("*.so")))
+    assert run_python(LOAD_AND_RUN, tmp_path / "cache", AXPY_SOURCE_FILE=source_file)["compiles"] == 0
+
+
+@needs_compiler
+def test_without_the_lock_concurrent_compiles_still_leave_a_sound_cache(tmp_path):
+    """No flock (as on Windows): three processes compile the same sources at once; atomic
+    replaces keep every file whole, so all succeed and a later process compiles nothing."""
+    source_file = write_source(tmp_path, unique(AXPY))
+    results = start_together(tmp_path, source_file, 3, tmp_path / "cache",
+                             prelude="from interpreters import c_compiler\nc_compiler.fcntl = None\n")
+    assert [r["y"] for r in results] == [AXPY_RESULT] * 3
+    assert not list((tmp_path / "cache").glob("tmp-*"))
+    assert run_python(LOAD_AND_RUN, tmp_path / "cache", AXPY_SOURCE_FILE=source_file)["compiles"] == 0
+
+
+@needs_compiler
+def test_threads_loading_one_source_compile_it_once():
+    from concurrent.futures import ThreadPoolExecutor
+    source = unique(AXPY)
+    before = c_compiler.compile_count()
+    with ThreadPoolExecutor(4) as pool:
+        libraries = list(pool.map(lambda _: c_compiler.load_library(source), range(8)))
+    assert c_compiler.compile_count() == before + 1
+    assert all(library is libraries[0] for library in libraries)
+
+
+@needs_compiler
+def test_a_cache_directory_removed_during_the_run_is_made_again(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("FTRANS_CACHE_DIR", str(cache))
+    c_compiler.load_library(unique(AXPY))
+    shutil.rmtree(cache)
+    c_compiler.load_library(unique(AXPY))
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o700 and len(list(cache.glob("*.so"))) == 1
 
 
 @needs_compiler
