@@ -384,17 +384,30 @@ def load_library(source: str) -> ctypes.CDLL:
     status = compiler_status()
     if not status.available:
         raise KernelCompileError(f"C kernels need a working C compiler: {status.reason}")
-    return _library(source, status, {"command": list(status.command), "version": _identity_version(status)})
+    return _library(source, status, _identity(status))
 
 
-def _identity_version(status):
-    """The full `--version` text of the compiler (the status keeps its first line)."""
-    return _identity_versions[status.command]
+def _identity(status):
+    """The compiler as the cache key sees it: its command and whole `--version` text
+    (the status keeps the first line)."""
+    return {"command": list(status.command), "version": _identity_versions[status.command]}
+
+
+def cache_key(source, status=None):
+    """The disk cache's key of `source` compiled as `status` (by default the compiler
+    found) says: a SHA-256 over the source, the compiler's command and `--version`,
+    the flags, and the machine (machine_identity())."""
+    status = compiler_status() if status is None else status
+    return _cache_key(source, status, _identity(status))
+
+
+def _cache_key(source, status, identity):
+    return _digest({"format": _FORMAT, "source": source, "compiler": identity, "compile_flags": status.compile_flags,
+                    "link_flags": status.link_flags, "machine": machine_identity()})
 
 
 def _library(source, status, identity):
-    key = _digest({"format": _FORMAT, "source": source, "compiler": identity, "compile_flags": status.compile_flags,
-                   "link_flags": status.link_flags, "machine": machine_identity()})
+    key = _cache_key(source, status, identity)
     library = _loaded.get(key)
     if library is not None:
         return library

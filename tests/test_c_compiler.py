@@ -11,6 +11,7 @@ fresh FTRANS_CACHE_DIR of their own, unless the test is about sharing one.
 """
 import ctypes
 import dataclasses
+import hashlib
 import json
 import logging
 import math
@@ -132,6 +133,27 @@ def test_a_second_process_compiles_nothing(tmp_path):
     assert first["compiles"] >= 1  # the probe, then the kernel (a fresh cache)
     assert second["compiles"] == 0  # neither: both come from the disk cache
     assert first["y"] == second["y"] == AXPY_RESULT
+    library = cached_library(tmp_path / "cache", pathlib.Path(source_file).read_text())
+    record = json.loads(library.with_name(library.name.split("-")[0] + ".json").read_text())
+    assert record["sha256"] == hashlib.sha256(library.read_bytes()).hexdigest()
+
+
+@needs_compiler
+def test_the_key_covers_the_source_the_compiler_the_flags_and_the_machine(monkeypatch):
+    key = c_compiler.cache_key(AXPY)
+    assert c_compiler.cache_key(AXPY) == key and len(key) == 64
+    assert c_compiler.cache_key(AXPY + " ") != key
+    assert c_compiler.cache_key(AXPY, dataclasses.replace(STATUS, compile_flags=STATUS.compile_flags[1:])) != key
+    assert c_compiler.cache_key(AXPY, dataclasses.replace(STATUS, link_flags=())) != key
+    monkeypatch.setitem(c_compiler._identity_versions, STATUS.command,
+                        c_compiler._identity_versions[STATUS.command] + "patched")
+    assert c_compiler.cache_key(AXPY) != key  # another compiler version
+    monkeypatch.undo()
+    assert c_compiler.cache_key(AXPY) == key
+    machine = c_compiler.machine_identity()
+    monkeypatch.setattr(c_compiler, "_machine", {**machine, "cpu": {**machine["cpu"], "flags": "sse2"}})
+    assert c_compiler.cache_key(AXPY) != key  # another CPU (-march=native)
+    assert machine["machine"] and (machine["cpu"] or machine["processor"] or sys.platform != "linux")
 
 
 @needs_compiler
@@ -348,20 +370,24 @@ def test_a_cc_that_does_not_exist_is_named(tmp_path):
     assert "CC='/nonexistent/bin/mycc'" in out["required"]
 
 
-@pytest.mark.skipif(shutil.which("gcc") is None, reason="the wrapper compiler calls gcc")
-def test_a_compiler_that_refuses_the_probe_is_unavailable_with_its_stderr(tmp_path):
+@pytest.mark.parametrize("version_works", [False, True])
+def test_a_compiler_that_fails_the_probe_is_unavailable_with_its_stderr(tmp_path, version_works):
     broken = tmp_path / "brokencc"
-    broken.write_text("#!/bin/sh\necho 'brokencc: fatal error: no licence' >&2\nexit 3\n")
+    version = 'if [ "$1" = --version ]; then echo "brokencc 1.0"; exit 0; fi\n' if version_works else ""
+    broken.write_text(f"#!/bin/sh\n{version}echo 'brokencc: fatal error: no licence' >&2\nexit 3\n")
     broken.chmod(0o755)
     out = run_python(NO_COMPILER, tmp_path / "cache", CC=str(broken), FTRANS_CPU_KERNELS=None)
-    assert out["available"] is False  # (its --version failed: it is not taken for a compiler)
+    assert out["available"] is False and out["auto"] == [False, False]
     assert "no licence" in out["reason"] and "no licence" in out["required"]
+    assert f"CC='{broken}'" in out["reason"]
+    if version_works:  # its --version passed: the probe's compile failed, and the message says so
+        assert "cannot build a working shared library" in out["reason"] and "exit status 3" in out["reason"]
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="the wrapper compiler calls gcc")
 def test_a_compiler_without_openmp_or_libmvec_still_builds_kernels(tmp_path):
-    """A compiler that rejects -fopenmp and -lmvec (clang without libomp, no glibc):
-    available, on one thread, with scalar math calls."""
+    """A compiler that rejects -fopenmp, -lmvec and -march=native (clang without libomp,
+    no glibc, an old Apple clang): available, on one thread, scalar math calls, generic code."""
     wrapper = tmp_path / "nomp-cc"
     wrapper.write_text(textwrap.dedent(f"""\
         #!/bin/sh
@@ -369,6 +395,7 @@ def test_a_compiler_without_openmp_or_libmvec_still_builds_kernels(tmp_path):
             case "$a" in
                 -fopenmp) echo "nomp-cc: error: unsupported option '-fopenmp'" >&2; exit 1;;
                 -lmvec) echo "ld: cannot find -lmvec" >&2; exit 1;;
+                -march=native) echo "nomp-cc: error: unsupported argument 'native' to '-march='" >&2; exit 1;;
             esac
         done
         exec {shutil.which("gcc")} "$@"
@@ -384,7 +411,8 @@ def test_a_compiler_without_openmp_or_libmvec_still_builds_kernels(tmp_path):
     out = run_python(code, tmp_path / "cache", CC=str(wrapper), AXPY_SOURCE_FILE=source_file)
     assert out["y"] == AXPY_RESULT
     assert out["openmp"] is False and out["libmvec"] is False and out["threads"] == 1
-    assert "-fopenmp" not in out["flags"] and "-lmvec" not in out["flags"] and "-ffp-contract=off" in out["flags"]
+    assert "-fopenmp" not in out["flags"] and "-lmvec" not in out["flags"] and "-march=native" not in out["flags"]
+    assert "-ffp-contract=off" in out["flags"] and "-O3" in out["flags"]
     again = run_python(code, tmp_path / "cache", CC=str(wrapper), AXPY_SOURCE_FILE=source_file)
     assert again["compiles"] == 0 and again["openmp"] is False  # the probe's findings are cached too
 
