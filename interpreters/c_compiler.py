@@ -246,7 +246,7 @@ def _try_features(command, version, identity, native, openmp, libmvec):
                           ctypes.c_int]
         xs = [0.0, -0.5, 1.25, -3.0, 20.0, 0.75, 2.0, -1e-3] * 5
         x, y = (ctypes.c_double * len(xs))(*xs), (ctypes.c_double * len(xs))()
-        used_openmp = probe(x, y, len(xs), 2)
+        used_openmp = probe(x, y, len(xs), 1)  # (one thread: a parallel region now would make fork unsafe)
     except (KernelCompileError, OSError, AttributeError) as error:
         return dataclasses.replace(status, available=False, reason=str(error))
     for value, got in zip(xs, y):
@@ -633,9 +633,34 @@ def kernels_enabled() -> bool:
     return False
 
 
+# OpenMP (GCC's libgomp) does not survive fork: a child forked after its parent ran a parallel
+# region hangs at its own first one with more than one thread (its parent's pool threads are gone).
+# A parent that was told to use several threads may have run one, so its forked children use one,
+# as PyTorch's do.
+_gave_out_threads = False
+_forked_child = False
+
+
+def _after_fork_in_child():
+    global _forked_child
+    _forked_child = _forked_child or _gave_out_threads
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def kernel_threads() -> int:
     """The threads an OpenMP kernel's parallel loops use: jit's thread setting
-    (FTRANS_JIT_THREADS, by default the CPUs this process may use, at most 8), or 1
-    when the compiler has no OpenMP."""
+    (FTRANS_JIT_THREADS, by default the CPUs this process may use, at most 8); 1
+    when the compiler has no OpenMP, or in a process forked from one whose
+    kernels may have run threads. Read it at each call (a global and two tests):
+    a library loaded before a fork is called after it."""
+    global _gave_out_threads
+    if _forked_child or not compiler_status().openmp:
+        return 1
     from interpreters.lowering_numpy_runtime import thread_count
-    return thread_count() if compiler_status().openmp else 1
+    threads = thread_count()
+    if threads > 1:
+        _gave_out_threads = True
+    return threads

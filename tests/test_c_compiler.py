@@ -470,6 +470,48 @@ def test_kernel_threads_are_jits_threads():
     assert c_compiler.kernel_threads() >= 1
 
 
+FILL = """
+void fill(long n, double *y, int threads) {
+    #pragma omp parallel for num_threads(threads) schedule(static)
+    for (long i = 0; i < n; i++) y[i] = 2.0 * i;
+}
+"""
+FORK = """
+    import ctypes, json, os
+    import numpy as np
+    from interpreters import c_compiler
+    library = c_compiler.load_library(os.environ["FILL_SOURCE"])
+    library.fill.argtypes = [ctypes.c_long, ctypes.c_void_p, ctypes.c_int]
+    def run():
+        y = np.zeros(1 << 16)
+        library.fill(y.size, y.ctypes.data, c_compiler.kernel_threads())
+        return bool(np.array_equal(y, 2.0 * np.arange(y.size)))
+    parent = {"threads": c_compiler.kernel_threads(), "ok": run()}
+    pid = os.fork()
+    if pid == 0:
+        os.write(1, (json.dumps({"threads": c_compiler.kernel_threads(), "ok": run()}) + "\\n").encode())
+        os._exit(0)
+    _, code = os.waitpid(pid, 0)
+    print(json.dumps({"parent": parent, "exit": code}))
+"""
+
+
+@needs_compiler
+@pytest.mark.skipif(not hasattr(os, "fork") or not STATUS.openmp, reason="needs fork and OpenMP")
+@pytest.mark.skipif(thread_count() < 2, reason="one CPU: kernels run on one thread anyway")
+def test_a_forked_child_runs_kernels_on_one_thread_instead_of_hanging(tmp_path):
+    """libgomp hangs in a child forked after its parent ran a parallel region on its
+    threads (seen here before this rule): the child's kernels use one thread."""
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "FTRANS_CACHE_DIR": str(tmp_path / "cache"),
+                   "FILL_SOURCE": FILL}
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(FORK)], env=environment, capture_output=True,
+                          text=True, timeout=60)  # (a hang fails here)
+    assert done.returncode == 0, done.stderr
+    child, parent = [json.loads(line) for line in done.stdout.strip().splitlines()]
+    assert parent == {"parent": {"threads": thread_count(), "ok": True}, "exit": 0}
+    assert child == {"threads": 1, "ok": True}
+
+
 # -------------------- the flags --------------------
 
 UNSAFE = ("-ffast-math", "-Ofast", "-funsafe-math-optimizations", "-ffinite-math-only", "-fno-signed-zeros",
