@@ -203,6 +203,36 @@ def start_together(tmp_path, source_file, count, cache, prelude=""):
 
 
 @needs_compiler
+@pytest.mark.parametrize("library", ["another key's library", "../outside.so", "garbage record"])
+def test_a_record_naming_another_file_is_not_followed(tmp_path, library):
+    source = unique(AXPY)
+    source_file = write_source(tmp_path, source)
+    cache = tmp_path / "cache"
+    run_python(LOAD_AND_RUN, cache, AXPY_SOURCE_FILE=source_file)
+    other = unique("void axpy(long n, double a, const double *x, double *y) { }")
+    (tmp_path / "other").mkdir()
+    other_file = write_source(tmp_path / "other", other)
+    run_python(LOAD_AND_RUN, cache, AXPY_SOURCE_FILE=other_file)  # a whole library, recorded under its own key
+    path = cached_library(cache, source)
+    record_path = path.with_name(path.name.split("-")[0] + ".json")
+    if library == "garbage record":
+        record_path.write_text("{not json")
+    else:
+        theirs = cached_library(cache, other)
+        if library == "../outside.so":
+            theirs = tmp_path / "outside.so"
+            shutil.copy(cached_library(cache, other), theirs)
+            name = "../outside.so"
+        else:
+            name = theirs.name
+        record = json.loads(record_path.read_text())
+        record.update(library=name, sha256=hashlib.sha256(theirs.read_bytes()).hexdigest())
+        record_path.write_text(json.dumps(record))
+    again = run_python(LOAD_AND_RUN, cache, AXPY_SOURCE_FILE=source_file)
+    assert again == {"compiles": 1, "y": AXPY_RESULT}  # compiled again: the other axpy does nothing
+
+
+@needs_compiler
 def test_two_processes_compiling_one_source_at_once_both_succeed(tmp_path):
     source_file = write_source(tmp_path, unique(AXPY))
     results = start_together(tmp_path, source_file, 2, tmp_path / "cache")
@@ -308,6 +338,15 @@ def test_a_directory_writable_by_others_is_refused_for_a_private_one(tmp_path, m
     if STATUS.available:
         c_compiler.load_library(unique(AXPY))
         assert not list(shared.iterdir())  # nothing was written into the refused directory
+
+
+def test_a_cache_path_that_is_a_file_is_refused(tmp_path, monkeypatch):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a directory")
+    monkeypatch.setenv("FTRANS_CACHE_DIR", str(a_file))
+    assert c_compiler._prepare_directory(str(a_file)) == "not a directory"
+    used = c_compiler.cache_directory()
+    assert used != str(a_file) and os.path.isdir(used) and a_file.read_text() == "not a directory"
 
 
 @pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="needs root to give a directory away")
