@@ -11,7 +11,8 @@ The compiler: `$CC` if set (it may hold words, "ccache gcc"), else the first of
 `cc`, `gcc`, `clang` on PATH that compiles and runs a small test program
 (OpenMP, libm, a `declare simd` tanh). The probe tries the full flags first;
 when they fail it keeps the optional parts that work alone: without `-fopenmp`
-(clang without libomp) kernels run on one thread, without `-lmvec` (no glibc)
+(clang without libomp) kernels run on one thread (with -fopenmp-simd, which
+keeps the simd pragmas, where it works), without `-lmvec` (no glibc)
 transcendentals are scalar calls, without `-march=native` the code is generic.
 What it found is kept in the disk cache (a second process runs no probe).
 
@@ -73,6 +74,8 @@ log = logging.getLogger("ftrans.cpu_kernels")
 #   -fPIC -shared       a shared library that ctypes can load.
 #   -fopenmp            `#pragma omp parallel for` splits large loops across threads, and
 #                       `omp simd` / `omp declare simd` mark loops and math functions vectorizable.
+#                       Where it fails (clang without libomp), -fopenmp-simd keeps the simd pragmas
+#                       (no runtime library needed) and kernels run on one thread.
 #   -fno-math-errno     math functions need not set errno (NumPy never reads it): lets the compiler
 #                       vectorize calls and inline sqrt as an instruction; no value changes.
 #   -ffp-contract=off   no contraction of a*b+c into one fused multiply-add: NumPy rounds the product
@@ -90,6 +93,7 @@ OPTIMIZE = ("-O3",)
 NATIVE = ("-march=native",)
 SHARED = ("-fPIC", "-shared")
 OPENMP = ("-fopenmp",)
+OPENMP_SIMD = ("-fopenmp-simd",)
 FLOATING_POINT = ("-fno-math-errno", "-ffp-contract=off", "-fwrapv")
 LIBMVEC = ("-lmvec",)
 LIBM = ("-lm",)
@@ -108,9 +112,10 @@ class CompilerStatus:
     available: it compiled, loaded and ran the test program; command: its argv
     prefix (None when none was found); version: the first line of its
     `--version`; openmp: `-fopenmp` works (else kernels run on one thread);
-    reason: what is missing when not available ('' when it is). libmvec and
-    native: whether `-lmvec` and `-march=native` are used; compile_flags and
-    link_flags: the flags load_library passes before and after the source."""
+    reason: what is missing when not available ('' when it is). libmvec,
+    native, openmp_simd: whether `-lmvec`, `-march=native` and (without
+    `-fopenmp`) `-fopenmp-simd` are used; compile_flags and link_flags: the
+    flags load_library passes before and after the source."""
     available: bool
     command: tuple[str, ...] | None
     version: str
@@ -120,10 +125,12 @@ class CompilerStatus:
     native: bool = False
     compile_flags: tuple[str, ...] = ()
     link_flags: tuple[str, ...] = ()
+    openmp_simd: bool = False
 
 
-def _flags(native, openmp, libmvec):
-    compile_flags = OPTIMIZE + (NATIVE if native else ()) + SHARED + (OPENMP if openmp else ()) + FLOATING_POINT
+def _flags(native, openmp, simd, libmvec):
+    openmp_flags = OPENMP if openmp else OPENMP_SIMD if simd else ()
+    compile_flags = OPTIMIZE + (NATIVE if native else ()) + SHARED + openmp_flags + FLOATING_POINT
     link_flags = (LIBMVEC if libmvec else ()) + LIBM
     return compile_flags, link_flags
 
@@ -205,25 +212,26 @@ def _probe(label, command):
         status = _try_features(command, version, identity, *record)
         if status.available:
             return status
-    full = _try_features(command, version, identity, True, True, True)
+    full = _try_features(command, version, identity, True, True, False, True)
     if full.available:
-        _write_probe_record(directory, identity, (True, True, True))
+        _write_probe_record(directory, identity, (True, True, False, True))
         return full
-    base = _try_features(command, version, identity, False, False, False)
+    base = _try_features(command, version, identity, False, False, False, False)
     if not base.available:
         return _unavailable(f"{label} cannot build a working shared library: {base.reason}")
-    native = _try_features(command, version, identity, True, False, False).available
-    openmp = _try_features(command, version, identity, False, True, False).available
-    libmvec = _try_features(command, version, identity, False, False, True).available
-    status = _try_features(command, version, identity, native, openmp, libmvec)
+    native = _try_features(command, version, identity, True, False, False, False).available
+    openmp = _try_features(command, version, identity, False, True, False, False).available
+    simd = not openmp and _try_features(command, version, identity, False, False, True, False).available
+    libmvec = _try_features(command, version, identity, False, False, False, True).available
+    status = _try_features(command, version, identity, native, openmp, simd, libmvec)
     if not status.available:  # the parts work alone but not together: keep what is safest
         native = libmvec = False
-        status = _try_features(command, version, identity, False, openmp, False)
+        status = _try_features(command, version, identity, False, openmp, simd, False)
         if not status.available:
-            openmp, status = False, base
-    _write_probe_record(directory, identity, (native, openmp, libmvec))
-    log.debug("C compiler %s: -march=native %s, -fopenmp %s, -lmvec %s", shlex.join(command),
-              native, openmp, libmvec)
+            openmp, simd, status = False, False, base
+    _write_probe_record(directory, identity, (native, openmp, simd, libmvec))
+    log.debug("C compiler %s: -march=native %s, -fopenmp %s, -fopenmp-simd %s, -lmvec %s", shlex.join(command),
+              native, openmp, simd, libmvec)
     return status
 
 
@@ -234,10 +242,11 @@ def _version_text(command):
     return done.stdout
 
 
-def _try_features(command, version, identity, native, openmp, libmvec):
-    compile_flags, link_flags = _flags(native, openmp, libmvec)
+def _try_features(command, version, identity, native, openmp, simd, libmvec):
+    compile_flags, link_flags = _flags(native, openmp, simd, libmvec)
     status = CompilerStatus(available=True, command=tuple(command), version=version, openmp=openmp, reason="",
-                            libmvec=libmvec, native=native, compile_flags=compile_flags, link_flags=link_flags)
+                            libmvec=libmvec, native=native, compile_flags=compile_flags, link_flags=link_flags,
+                            openmp_simd=simd)
     try:
         library = _library(_PROBE_SOURCE, status, identity)
         probe = library.ftrans_probe
@@ -267,15 +276,15 @@ def _read_probe_record(directory, identity):
     try:
         with open(_probe_record_path(directory, identity)) as file:
             record = json.load(file)
-        features = (record["native"], record["openmp"], record["libmvec"])
+        features = (record["native"], record["openmp"], record["openmp_simd"], record["libmvec"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return features if all(isinstance(f, bool) for f in features) else None
 
 
 def _write_probe_record(directory, identity, features):
-    native, openmp, libmvec = features
-    text = json.dumps({"native": native, "openmp": openmp, "libmvec": libmvec})
+    native, openmp, simd, libmvec = features
+    text = json.dumps({"native": native, "openmp": openmp, "openmp_simd": simd, "libmvec": libmvec})
     try:
         _write_atomically(_probe_record_path(directory, identity), text.encode())
     except OSError as error:

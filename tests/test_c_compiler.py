@@ -452,6 +452,7 @@ def test_a_compiler_without_openmp_or_libmvec_still_builds_kernels(tmp_path):
     assert out["openmp"] is False and out["libmvec"] is False and out["threads"] == 1
     assert "-fopenmp" not in out["flags"] and "-lmvec" not in out["flags"] and "-march=native" not in out["flags"]
     assert "-ffp-contract=off" in out["flags"] and "-O3" in out["flags"]
+    assert "-fopenmp-simd" in out["flags"]  # gcc behind the wrapper takes it: the simd pragmas stay
     again = run_python(code, tmp_path / "cache", CC=str(wrapper), AXPY_SOURCE_FILE=source_file)
     assert again["compiles"] == 0 and again["openmp"] is False  # the probe's findings are cached too
 
@@ -564,6 +565,7 @@ def test_the_flags_keep_ieee_semantics():
     for needed in ("-O3", "-fPIC", "-shared", "-fno-math-errno", "-ffp-contract=off", "-fwrapv", "-lm"):
         assert needed in flags
     assert ("-fopenmp" in flags) is STATUS.openmp and ("-lmvec" in flags) is STATUS.libmvec
+    assert ("-fopenmp-simd" in flags) is STATUS.openmp_simd and not (STATUS.openmp and STATUS.openmp_simd)
     assert ("-march=native" in flags) is STATUS.native
 
 
