@@ -289,6 +289,11 @@ def test_a_compile_error_names_the_source_file_and_shows_the_compiler_output():
     assert pathlib.Path(path).read_text() == source
 
 
+def test_the_error_is_public():
+    assert ft.KernelCompileError is KernelCompileError and issubclass(KernelCompileError, RuntimeError)
+    assert "KernelCompileError" in ft.__all__
+
+
 def test_load_library_takes_a_string():
     with pytest.raises(TypeError, match="str"):
         c_compiler.load_library(b"int f(void) { return 0; }")
