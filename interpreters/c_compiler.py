@@ -427,14 +427,66 @@ def _library(source, status, identity):
         if library is None:
             directory = cache_directory()
             with _file_lock(os.path.join(directory, key + ".lock")):
-                library = _load_cached(directory, key)
+                library = _load_cached(directory, key, status)
                 if library is None:
                     library = _compile(directory, key, source, status)
             _loaded[key] = library
     return library
 
 
-def _load_cached(directory, key):
+# -------------------- OpenMP's waiting threads --------------------
+#
+# After a parallel region, libgomp's threads spin (GOMP_SPINCOUNT 300,000 by default) before they
+# sleep: a core stays busy for a while after every kernel, which the NumPy and BLAS calls that jit
+# runs between kernels then lack. Measured on the 2-core test machine (others' jobs on it, load
+# 4.5-6; /tmp script: a 784-512-512 MLP-like step, two BLAS matmuls and two gelu kernels, best of
+# 7x50, three interleaved runs): default 78-146 ms, OMP_WAIT_POLICY=passive 8-34 ms; a kernel and
+# NumPy sin alternated over 10^6 elements: 46-67 ms against 24-32 ms. So, unless the user chose
+# (OMP_WAIT_POLICY or GOMP_SPINCOUNT set), the OpenMP runtime starts passive: its threads sleep at
+# once; waking them costs microseconds per parallel region, which only large loops have. The
+# runtime reads the variable when it is first loaded (with the first OpenMP kernel), so it is set
+# for that load only and removed after: processes this one starts inherit nothing.
+WAIT_POLICY = "PASSIVE"
+_runtime_started = False
+_runtime_lock = threading.Lock()
+_OPENMP_RUNTIMES = ("libgomp.so.1", "libomp.so", "libomp.so.5", "libiomp5.so")
+
+
+def _dlopen(path, status):
+    """ctypes.CDLL(path), the first OpenMP library of the process loaded with WAIT_POLICY."""
+    global _runtime_started
+    if _runtime_started or not status.openmp:
+        return ctypes.CDLL(path)
+    with _runtime_lock:
+        if _runtime_started:
+            return ctypes.CDLL(path)
+        chosen = "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ
+        if chosen or _openmp_runtime_loaded():
+            library = ctypes.CDLL(path)
+        else:
+            os.environ["OMP_WAIT_POLICY"] = WAIT_POLICY
+            try:
+                library = ctypes.CDLL(path)
+            finally:
+                del os.environ["OMP_WAIT_POLICY"]
+        _runtime_started = True
+        return library
+
+
+def _openmp_runtime_loaded():
+    """Whether an OpenMP runtime is in the process already (then it has read its settings)."""
+    if not hasattr(os, "RTLD_NOLOAD"):
+        return False
+    for name in _OPENMP_RUNTIMES:
+        try:
+            ctypes.CDLL(name, mode=os.RTLD_NOLOAD)
+            return True
+        except OSError:
+            pass
+    return False
+
+
+def _load_cached(directory, key, status):
     """The cached library of `key` when its record names a file whose SHA-256 matches, else None."""
     record_path = os.path.join(directory, key + ".json")
     try:
@@ -459,7 +511,7 @@ def _load_cached(directory, key):
         log.debug("cached C kernel %s does not match its recorded SHA-256: compiling again", path)
         return None
     try:
-        return ctypes.CDLL(path)
+        return _dlopen(path, status)
     except OSError as error:  # (removed meanwhile by a process that compiled it again, without flock)
         log.debug("cached C kernel %s does not load (%s): compiling again", path, error)
         return None
@@ -499,7 +551,7 @@ def _compile(directory, key, source, status):
         _remove(scratch)
         raise
     try:
-        library = ctypes.CDLL(path)  # loaded before the record names it: a file the record replaces may go
+        library = _dlopen(path, status)  # loaded before the record names it: a file the record replaces may go
     except OSError as error:
         raise KernelCompileError(f"the C compiler built {path} from {source_path}, but it does not load: "
                                  f"{error}") from None

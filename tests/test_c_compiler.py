@@ -557,6 +557,37 @@ def test_a_forked_child_runs_kernels_on_one_thread_instead_of_hanging(tmp_path):
     assert child == {"threads": 1, "ok": True}
 
 
+WAIT = """
+    import json, os
+    from interpreters import c_compiler
+    c_compiler.load_library(os.environ["FILL_SOURCE"])
+    print(json.dumps({"left": os.environ.get("OMP_WAIT_POLICY"), "openmp": c_compiler.compiler_status().openmp}))
+"""
+
+
+@needs_compiler
+@pytest.mark.skipif(not STATUS.openmp, reason="needs OpenMP")
+@pytest.mark.parametrize("chosen, shown", [({}, ("PASSIVE", "0")), ({"OMP_WAIT_POLICY": "active"}, ("ACTIVE", None)),
+                                           ({"GOMP_SPINCOUNT": "7"}, ("PASSIVE", "7"))])
+def test_openmp_threads_sleep_after_a_kernel_unless_the_user_chose(tmp_path, chosen, shown):
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "FTRANS_CACHE_DIR": str(tmp_path / "cache"),
+                   "FILL_SOURCE": FILL, "OMP_DISPLAY_ENV": "VERBOSE", **chosen}
+    for name in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
+        if name not in chosen:
+            environment.pop(name, None)
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(WAIT)], env=environment, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    if "GOMP_SPINCOUNT" not in done.stderr:
+        pytest.skip("the OpenMP runtime is not GCC's libgomp (it displays no GOMP_SPINCOUNT)")
+    policy, spin = shown
+    assert f"OMP_WAIT_POLICY = '{policy}'" in done.stderr
+    if spin is not None:
+        assert f"GOMP_SPINCOUNT = '{spin}'" in done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["left"] == chosen.get("OMP_WAIT_POLICY")  # set for the runtime's first load only
+
+
 # -------------------- the flags --------------------
 
 UNSAFE = ("-ffast-math", "-Ofast", "-funsafe-math-optimizations", "-ffinite-math-only", "-fno-signed-zeros",
