@@ -344,7 +344,7 @@ def _prepare_directory(path):
     if hasattr(os, "getuid") and info.st_uid != os.getuid():
         return f"owned by user id {info.st_uid}, not by this user ({os.getuid()})"
     if hasattr(os, "getuid") and info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        return f"writable by others (mode {stat.S_IMODE(info.st_mode):#o})"
+        return f"writable by group or others (mode {stat.S_IMODE(info.st_mode):#o})"
     if not os.access(path, os.W_OK | os.X_OK):
         return "not writable by this user"
     return None
