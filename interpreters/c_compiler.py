@@ -60,6 +60,7 @@ try:
 except ImportError:  # Windows: no flock; atomic replaces and hash checks still keep the cache sound
     fcntl = None
 
+from interpreters import lowering_numpy_runtime as _runtime
 from ir import config as _config
 from ir.errors import KernelCompileError
 
@@ -717,13 +718,16 @@ def kernel_threads() -> int:
     """The threads an OpenMP kernel's parallel loops use: jit's thread setting
     (FTRANS_JIT_THREADS, by default the CPUs this process may use, at most 8); 1
     when the compiler has no OpenMP, or in a process forked from one whose
-    kernels may have run threads. Read it at each call (a global and two tests):
-    a library loaded before a fork is called after it."""
+    kernels may have run threads. Read it at each call (it costs a fraction of
+    a microsecond), not once when lowering: a function jitted before a fork is
+    called after it, and a forked child given several threads hangs."""
     global _gave_out_threads
-    if _forked_child or not compiler_status().openmp:
+    if _forked_child:
         return 1
-    from interpreters.lowering_numpy_runtime import thread_count
-    threads = thread_count()
+    status = _status if _status is not None else compiler_status()
+    if not status.openmp:
+        return 1
+    threads = _runtime.THREADS or _runtime.thread_count()
     if threads > 1:
         _gave_out_threads = True
     return threads
