@@ -26,7 +26,7 @@ from ftrans._shard_map import pmap, shard_map
 from ftrans._taylor import biharmonic, differential_operator, jet, laplacian
 from ftrans._vmap import vmap
 from ir.core import Array, ClosedJaxpr, Jaxpr, ShapedArray
-from ir.errors import ConcretizationError, UnexpectedTracerError
+from ir.errors import ConcretizationError, KernelCompileError, UnexpectedTracerError
 from ir.errors import api_boundary as _api_boundary
 from ir.parser import JaxprParseError
 from ir.parser import parse as _parse
@@ -37,7 +37,7 @@ parse_jaxpr = _api_boundary(_parse)  # errors show the caller's line, not the pa
 __version__ = "0.1.0"
 
 __all__ = ["Array", "ClosedJaxpr", "ConcretizationError", "Device", "ExportError", "Jaxpr", "JaxprParseError",
-           "ShapeDtypeStruct", "ShapedArray", "UnexpectedTracerError", "ad_checkpoint", "biharmonic",
+           "KernelCompileError", "ShapeDtypeStruct", "ShapedArray", "UnexpectedTracerError", "ad_checkpoint", "biharmonic",
            "block_until_ready", "checkpoint", "checkpoint_policies", "custom_jvp", "custom_vjp",
            "check_grads", "clear_caches", "closure_convert", "config", "debug", "default_backend", "device_get", "device_put", "devices",
            "differential_operator", "disable_jit", "distributed", "draw", "ensure_compile_time_eval", "eval_shape", "export", "grad", "hessian", "jacfwd",

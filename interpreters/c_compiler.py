@@ -11,7 +11,8 @@ The compiler: `$CC` if set (it may hold words, "ccache gcc"), else the first of
 `cc`, `gcc`, `clang` on PATH that compiles and runs a small test program
 (OpenMP, libm, a `declare simd` tanh). The probe tries the full flags first;
 when they fail it keeps the optional parts that work alone: without `-fopenmp`
-(clang without libomp) kernels run on one thread, without `-lmvec` (no glibc)
+(clang without libomp) kernels run on one thread (with -fopenmp-simd, which
+keeps the simd pragmas, where it works), without `-lmvec` (no glibc)
 transcendentals are scalar calls, without `-march=native` the code is generic.
 What it found is kept in the disk cache (a second process runs no probe).
 
@@ -59,6 +60,7 @@ try:
 except ImportError:  # Windows: no flock; atomic replaces and hash checks still keep the cache sound
     fcntl = None
 
+from interpreters import lowering_numpy_runtime as _runtime
 from ir import config as _config
 from ir.errors import KernelCompileError
 
@@ -73,6 +75,8 @@ log = logging.getLogger("ftrans.cpu_kernels")
 #   -fPIC -shared       a shared library that ctypes can load.
 #   -fopenmp            `#pragma omp parallel for` splits large loops across threads, and
 #                       `omp simd` / `omp declare simd` mark loops and math functions vectorizable.
+#                       Where it fails (clang without libomp), -fopenmp-simd keeps the simd pragmas
+#                       (no runtime library needed) and kernels run on one thread.
 #   -fno-math-errno     math functions need not set errno (NumPy never reads it): lets the compiler
 #                       vectorize calls and inline sqrt as an instruction; no value changes.
 #   -ffp-contract=off   no contraction of a*b+c into one fused multiply-add: NumPy rounds the product
@@ -90,6 +94,7 @@ OPTIMIZE = ("-O3",)
 NATIVE = ("-march=native",)
 SHARED = ("-fPIC", "-shared")
 OPENMP = ("-fopenmp",)
+OPENMP_SIMD = ("-fopenmp-simd",)
 FLOATING_POINT = ("-fno-math-errno", "-ffp-contract=off", "-fwrapv")
 LIBMVEC = ("-lmvec",)
 LIBM = ("-lm",)
@@ -108,9 +113,10 @@ class CompilerStatus:
     available: it compiled, loaded and ran the test program; command: its argv
     prefix (None when none was found); version: the first line of its
     `--version`; openmp: `-fopenmp` works (else kernels run on one thread);
-    reason: what is missing when not available ('' when it is). libmvec and
-    native: whether `-lmvec` and `-march=native` are used; compile_flags and
-    link_flags: the flags load_library passes before and after the source."""
+    reason: what is missing when not available ('' when it is). libmvec,
+    native, openmp_simd: whether `-lmvec`, `-march=native` and (without
+    `-fopenmp`) `-fopenmp-simd` are used; compile_flags and link_flags: the
+    flags load_library passes before and after the source."""
     available: bool
     command: tuple[str, ...] | None
     version: str
@@ -120,10 +126,12 @@ class CompilerStatus:
     native: bool = False
     compile_flags: tuple[str, ...] = ()
     link_flags: tuple[str, ...] = ()
+    openmp_simd: bool = False
 
 
-def _flags(native, openmp, libmvec):
-    compile_flags = OPTIMIZE + (NATIVE if native else ()) + SHARED + (OPENMP if openmp else ()) + FLOATING_POINT
+def _flags(native, openmp, simd, libmvec):
+    openmp_flags = OPENMP if openmp else OPENMP_SIMD if simd else ()
+    compile_flags = OPTIMIZE + (NATIVE if native else ()) + SHARED + openmp_flags + FLOATING_POINT
     link_flags = (LIBMVEC if libmvec else ()) + LIBM
     return compile_flags, link_flags
 
@@ -205,25 +213,26 @@ def _probe(label, command):
         status = _try_features(command, version, identity, *record)
         if status.available:
             return status
-    full = _try_features(command, version, identity, True, True, True)
+    full = _try_features(command, version, identity, True, True, False, True)
     if full.available:
-        _write_probe_record(directory, identity, (True, True, True))
+        _write_probe_record(directory, identity, (True, True, False, True))
         return full
-    base = _try_features(command, version, identity, False, False, False)
+    base = _try_features(command, version, identity, False, False, False, False)
     if not base.available:
         return _unavailable(f"{label} cannot build a working shared library: {base.reason}")
-    native = _try_features(command, version, identity, True, False, False).available
-    openmp = _try_features(command, version, identity, False, True, False).available
-    libmvec = _try_features(command, version, identity, False, False, True).available
-    status = _try_features(command, version, identity, native, openmp, libmvec)
+    native = _try_features(command, version, identity, True, False, False, False).available
+    openmp = _try_features(command, version, identity, False, True, False, False).available
+    simd = not openmp and _try_features(command, version, identity, False, False, True, False).available
+    libmvec = _try_features(command, version, identity, False, False, False, True).available
+    status = _try_features(command, version, identity, native, openmp, simd, libmvec)
     if not status.available:  # the parts work alone but not together: keep what is safest
         native = libmvec = False
-        status = _try_features(command, version, identity, False, openmp, False)
+        status = _try_features(command, version, identity, False, openmp, simd, False)
         if not status.available:
-            openmp, status = False, base
-    _write_probe_record(directory, identity, (native, openmp, libmvec))
-    log.debug("C compiler %s: -march=native %s, -fopenmp %s, -lmvec %s", shlex.join(command),
-              native, openmp, libmvec)
+            openmp, simd, status = False, False, base
+    _write_probe_record(directory, identity, (native, openmp, simd, libmvec))
+    log.debug("C compiler %s: -march=native %s, -fopenmp %s, -fopenmp-simd %s, -lmvec %s", shlex.join(command),
+              native, openmp, simd, libmvec)
     return status
 
 
@@ -234,10 +243,11 @@ def _version_text(command):
     return done.stdout
 
 
-def _try_features(command, version, identity, native, openmp, libmvec):
-    compile_flags, link_flags = _flags(native, openmp, libmvec)
+def _try_features(command, version, identity, native, openmp, simd, libmvec):
+    compile_flags, link_flags = _flags(native, openmp, simd, libmvec)
     status = CompilerStatus(available=True, command=tuple(command), version=version, openmp=openmp, reason="",
-                            libmvec=libmvec, native=native, compile_flags=compile_flags, link_flags=link_flags)
+                            libmvec=libmvec, native=native, compile_flags=compile_flags, link_flags=link_flags,
+                            openmp_simd=simd)
     try:
         library = _library(_PROBE_SOURCE, status, identity)
         probe = library.ftrans_probe
@@ -246,7 +256,7 @@ def _try_features(command, version, identity, native, openmp, libmvec):
                           ctypes.c_int]
         xs = [0.0, -0.5, 1.25, -3.0, 20.0, 0.75, 2.0, -1e-3] * 5
         x, y = (ctypes.c_double * len(xs))(*xs), (ctypes.c_double * len(xs))()
-        used_openmp = probe(x, y, len(xs), 2)
+        used_openmp = probe(x, y, len(xs), 1)  # (one thread: a parallel region now would make fork unsafe)
     except (KernelCompileError, OSError, AttributeError) as error:
         return dataclasses.replace(status, available=False, reason=str(error))
     for value, got in zip(xs, y):
@@ -267,15 +277,15 @@ def _read_probe_record(directory, identity):
     try:
         with open(_probe_record_path(directory, identity)) as file:
             record = json.load(file)
-        features = (record["native"], record["openmp"], record["libmvec"])
+        features = (record["native"], record["openmp"], record["openmp_simd"], record["libmvec"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return features if all(isinstance(f, bool) for f in features) else None
 
 
 def _write_probe_record(directory, identity, features):
-    native, openmp, libmvec = features
-    text = json.dumps({"native": native, "openmp": openmp, "libmvec": libmvec})
+    native, openmp, simd, libmvec = features
+    text = json.dumps({"native": native, "openmp": openmp, "openmp_simd": simd, "libmvec": libmvec})
     try:
         _write_atomically(_probe_record_path(directory, identity), text.encode())
     except OSError as error:
@@ -303,10 +313,10 @@ def cache_directory():
     wanted = os.environ.get("FTRANS_CACHE_DIR", "").strip() or default_cache_directory()
     wanted = os.path.abspath(os.path.expanduser(wanted))
     used = _directories.get(wanted)
-    if used is None:
+    if used is None or not os.path.isdir(used):  # (first use, or removed since: made again)
         with _directories_lock:
             used = _directories.get(wanted)
-            if used is None:
+            if used is None or not os.path.isdir(used):
                 problem = _prepare_directory(wanted)
                 if problem is None:
                     used = wanted
@@ -335,7 +345,7 @@ def _prepare_directory(path):
     if hasattr(os, "getuid") and info.st_uid != os.getuid():
         return f"owned by user id {info.st_uid}, not by this user ({os.getuid()})"
     if hasattr(os, "getuid") and info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        return f"writable by others (mode {stat.S_IMODE(info.st_mode):#o})"
+        return f"writable by group or others (mode {stat.S_IMODE(info.st_mode):#o})"
     if not os.access(path, os.W_OK | os.X_OK):
         return "not writable by this user"
     return None
@@ -345,7 +355,8 @@ _temporary = []
 
 
 def _private_temporary_directory():
-    if not _temporary:
+    if not _temporary or not os.path.isdir(_temporary[0]):
+        _temporary.clear()
         path = tempfile.mkdtemp(prefix="ftrans-c-kernels-")  # mode 0700, owned by this user
         _temporary.append(path)
         atexit.register(shutil.rmtree, path, True)
@@ -383,17 +394,30 @@ def load_library(source: str) -> ctypes.CDLL:
     status = compiler_status()
     if not status.available:
         raise KernelCompileError(f"C kernels need a working C compiler: {status.reason}")
-    return _library(source, status, {"command": list(status.command), "version": _identity_version(status)})
+    return _library(source, status, _identity(status))
 
 
-def _identity_version(status):
-    """The full `--version` text of the compiler (the status keeps its first line)."""
-    return _identity_versions[status.command]
+def _identity(status):
+    """The compiler as the cache key sees it: its command and whole `--version` text
+    (the status keeps the first line)."""
+    return {"command": list(status.command), "version": _identity_versions[status.command]}
+
+
+def cache_key(source, status=None):
+    """The disk cache's key of `source` compiled as `status` (by default the compiler
+    found) says: a SHA-256 over the source, the compiler's command and `--version`,
+    the flags, and the machine (machine_identity())."""
+    status = compiler_status() if status is None else status
+    return _cache_key(source, status, _identity(status))
+
+
+def _cache_key(source, status, identity):
+    return _digest({"format": _FORMAT, "source": source, "compiler": identity, "compile_flags": status.compile_flags,
+                    "link_flags": status.link_flags, "machine": machine_identity()})
 
 
 def _library(source, status, identity):
-    key = _digest({"format": _FORMAT, "source": source, "compiler": identity, "compile_flags": status.compile_flags,
-                   "link_flags": status.link_flags, "machine": machine_identity()})
+    key = _cache_key(source, status, identity)
     library = _loaded.get(key)
     if library is not None:
         return library
@@ -404,14 +428,68 @@ def _library(source, status, identity):
         if library is None:
             directory = cache_directory()
             with _file_lock(os.path.join(directory, key + ".lock")):
-                library = _load_cached(directory, key)
+                library = _load_cached(directory, key, status)
                 if library is None:
                     library = _compile(directory, key, source, status)
             _loaded[key] = library
     return library
 
 
-def _load_cached(directory, key):
+# -------------------- OpenMP's waiting threads --------------------
+#
+# After a parallel region, libgomp's threads spin (GOMP_SPINCOUNT 300,000 by default) before they
+# sleep: a core stays busy for a while after every kernel, which the NumPy and BLAS calls that jit
+# runs between kernels then lack. Measured on the 2-core test machine (others' jobs on it, load
+# 4.5-6; /tmp script: a 784-512-512 MLP-like step, two BLAS matmuls and two gelu kernels, best of
+# 7x50, three interleaved runs): default 78-146 ms, OMP_WAIT_POLICY=passive 8-34 ms; a kernel and
+# NumPy sin alternated over 10^6 elements: 46-67 ms against 24-32 ms. So, unless the user chose
+# (OMP_WAIT_POLICY or GOMP_SPINCOUNT set), the OpenMP runtime starts passive: its threads sleep at
+# once. The price is their waking at each parallel region: a 2^16-element kernel called back to back
+# took 24-133 us passive against 6-11 us spinning (same machine and load), so parallel regions
+# belong to loops large enough to pay it (cgen's threshold). The
+# runtime reads the variable when it is first loaded (with the first OpenMP kernel), so it is set
+# for that load only and removed after: processes this one starts inherit nothing.
+WAIT_POLICY = "PASSIVE"
+_runtime_started = False
+_runtime_lock = threading.Lock()
+_OPENMP_RUNTIMES = ("libgomp.so.1", "libomp.so", "libomp.so.5", "libiomp5.so")
+
+
+def _dlopen(path, status):
+    """ctypes.CDLL(path), the first OpenMP library of the process loaded with WAIT_POLICY."""
+    global _runtime_started
+    if _runtime_started or not status.openmp:
+        return ctypes.CDLL(path)
+    with _runtime_lock:
+        if _runtime_started:
+            return ctypes.CDLL(path)
+        chosen = "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ
+        if chosen or _openmp_runtime_loaded():
+            library = ctypes.CDLL(path)
+        else:
+            os.environ["OMP_WAIT_POLICY"] = WAIT_POLICY
+            try:
+                library = ctypes.CDLL(path)
+            finally:
+                del os.environ["OMP_WAIT_POLICY"]
+        _runtime_started = True
+        return library
+
+
+def _openmp_runtime_loaded():
+    """Whether an OpenMP runtime is in the process already (then it has read its settings)."""
+    if not hasattr(os, "RTLD_NOLOAD"):
+        return False
+    for name in _OPENMP_RUNTIMES:
+        try:
+            ctypes.CDLL(name, mode=os.RTLD_NOLOAD)
+            return True
+        except OSError:
+            pass
+    return False
+
+
+def _load_cached(directory, key, status):
     """The cached library of `key` when its record names a file whose SHA-256 matches, else None."""
     record_path = os.path.join(directory, key + ".json")
     try:
@@ -435,7 +513,11 @@ def _load_cached(directory, key):
     if actual != recorded:
         log.debug("cached C kernel %s does not match its recorded SHA-256: compiling again", path)
         return None
-    return ctypes.CDLL(path)
+    try:
+        return _dlopen(path, status)
+    except OSError as error:  # (removed meanwhile by a process that compiled it again, without flock)
+        log.debug("cached C kernel %s does not load (%s): compiling again", path, error)
+        return None
 
 
 def _compile(directory, key, source, status):
@@ -452,8 +534,9 @@ def _compile(directory, key, source, status):
         raise KernelCompileError(f"the C compiler ran over {COMPILE_TIMEOUT_S} s on {source_path}\n"
                                  f"  command: {shlex.join(argv)}") from None
     finally:
-        _compiles += 1
-        _compile_seconds += time.perf_counter() - start
+        with _loaded_lock:
+            _compiles += 1
+            _compile_seconds += time.perf_counter() - start
     if done.returncode != 0:
         _remove(scratch)
         stderr = done.stderr.strip()
@@ -470,13 +553,18 @@ def _compile(directory, key, source, status):
     except OSError:
         _remove(scratch)
         raise
+    try:
+        library = _dlopen(path, status)  # loaded before the record names it: a file the record replaces may go
+    except OSError as error:
+        raise KernelCompileError(f"the C compiler built {path} from {source_path}, but it does not load: "
+                                 f"{error}") from None
     previous = _recorded_library(directory, key)
     record = {"library": name, "sha256": digest, "compiler": list(status.command), "version": status.version,
               "flags": [*status.compile_flags, *status.link_flags]}
     _write_atomically(os.path.join(directory, key + ".json"), json.dumps(record).encode())
     if previous is not None and previous != name:
-        _remove(os.path.join(directory, previous))  # a process that mapped it keeps its pages
-    return ctypes.CDLL(path)
+        _remove(os.path.join(directory, previous))  # a process that loaded it keeps its pages
+    return library
 
 
 def _recorded_library(directory, key):
@@ -609,9 +697,37 @@ def kernels_enabled() -> bool:
     return False
 
 
+# OpenMP (GCC's libgomp) does not survive fork: a child forked after its parent ran a parallel
+# region hangs at its own first one with more than one thread (its parent's pool threads are gone).
+# A parent that was told to use several threads may have run one, so its forked children use one,
+# as PyTorch's do.
+_gave_out_threads = False
+_forked_child = False
+
+
+def _after_fork_in_child():
+    global _forked_child
+    _forked_child = _forked_child or _gave_out_threads
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def kernel_threads() -> int:
     """The threads an OpenMP kernel's parallel loops use: jit's thread setting
-    (FTRANS_JIT_THREADS, by default the CPUs this process may use, at most 8), or 1
-    when the compiler has no OpenMP."""
-    from interpreters.lowering_numpy_runtime import thread_count
-    return thread_count() if compiler_status().openmp else 1
+    (FTRANS_JIT_THREADS, by default the CPUs this process may use, at most 8); 1
+    when the compiler has no OpenMP, or in a process forked from one whose
+    kernels may have run threads. Read it at each call (it costs a fraction of
+    a microsecond), not once when lowering: a function jitted before a fork is
+    called after it, and a forked child given several threads hangs."""
+    global _gave_out_threads
+    if _forked_child:
+        return 1
+    status = _status if _status is not None else compiler_status()
+    if not status.openmp:
+        return 1
+    threads = _runtime.THREADS or _runtime.thread_count()
+    if threads > 1:
+        _gave_out_threads = True
+    return threads

@@ -11,6 +11,7 @@ fresh FTRANS_CACHE_DIR of their own, unless the test is about sharing one.
 """
 import ctypes
 import dataclasses
+import hashlib
 import json
 import logging
 import math
@@ -132,6 +133,27 @@ def test_a_second_process_compiles_nothing(tmp_path):
     assert first["compiles"] >= 1  # the probe, then the kernel (a fresh cache)
     assert second["compiles"] == 0  # neither: both come from the disk cache
     assert first["y"] == second["y"] == AXPY_RESULT
+    library = cached_library(tmp_path / "cache", pathlib.Path(source_file).read_text())
+    record = json.loads(library.with_name(library.name.split("-")[0] + ".json").read_text())
+    assert record["sha256"] == hashlib.sha256(library.read_bytes()).hexdigest()
+
+
+@needs_compiler
+def test_the_key_covers_the_source_the_compiler_the_flags_and_the_machine(monkeypatch):
+    key = c_compiler.cache_key(AXPY)
+    assert c_compiler.cache_key(AXPY) == key and len(key) == 64
+    assert c_compiler.cache_key(AXPY + " ") != key
+    assert c_compiler.cache_key(AXPY, dataclasses.replace(STATUS, compile_flags=STATUS.compile_flags[1:])) != key
+    assert c_compiler.cache_key(AXPY, dataclasses.replace(STATUS, link_flags=())) != key
+    monkeypatch.setitem(c_compiler._identity_versions, STATUS.command,
+                        c_compiler._identity_versions[STATUS.command] + "patched")
+    assert c_compiler.cache_key(AXPY) != key  # another compiler version
+    monkeypatch.undo()
+    assert c_compiler.cache_key(AXPY) == key
+    machine = c_compiler.machine_identity()
+    monkeypatch.setattr(c_compiler, "_machine", {**machine, "cpu": {**machine["cpu"], "flags": "sse2"}})
+    assert c_compiler.cache_key(AXPY) != key  # another CPU (-march=native)
+    assert machine["machine"] and (machine["cpu"] or machine["processor"] or sys.platform != "linux")
 
 
 @needs_compiler
@@ -158,31 +180,102 @@ def test_a_tampered_cached_library_is_compiled_again_not_loaded(tmp_path, damage
     assert run_python(LOAD_AND_RUN, cache, AXPY_SOURCE_FILE=source_file)["compiles"] == 0
 
 
-@needs_compiler
-def test_two_processes_compiling_one_source_at_once_both_succeed(tmp_path):
-    source_file = write_source(tmp_path, unique(AXPY))
+def start_together(tmp_path, source_file, count, cache, prelude=""):
+    """`count` processes running LOAD_AND_RUN on one cache, released at once; their outputs."""
     go = tmp_path / "go"
     code = textwrap.dedent(f"""
         import os, time
         while not os.path.exists({str(go)!r}):
-            time.sleep(0.005)
-    """) + textwrap.dedent(LOAD_AND_RUN)
-    environment = {**os.environ, "PYTHONPATH": str(ROOT), "FTRANS_CACHE_DIR": str(tmp_path / "cache"),
+            time.sleep(0.002)
+    """) + textwrap.dedent(prelude) + textwrap.dedent(LOAD_AND_RUN)
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "FTRANS_CACHE_DIR": str(cache),
                    "AXPY_SOURCE_FILE": source_file}
     processes = [subprocess.Popen([sys.executable, "-c", code], env=environment, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    go.touch()  # both start their compiles (the probe's, then the kernel's) together
+                                  stderr=subprocess.PIPE, text=True) for _ in range(count)]
+    go.touch()  # all start their compiles (the probe's, then the kernel's) together
     results = []
     for process in processes:
         out, err = process.communicate(timeout=300)
         assert process.returncode == 0, err
         results.append(json.loads(out.strip().splitlines()[-1]))
+    go.unlink()
+    return results
+
+
+@needs_compiler
+@pytest.mark.parametrize("library", ["another key's library", "../outside.so", "garbage record"])
+def test_a_record_naming_another_file_is_not_followed(tmp_path, library):
+    source = unique(AXPY)
+    source_file = write_source(tmp_path, source)
+    cache = tmp_path / "cache"
+    run_python(LOAD_AND_RUN, cache, AXPY_SOURCE_FILE=source_file)
+    other = unique("void axpy(long n, double a, const double *x, double *y) { }")
+    (tmp_path / "other").mkdir()
+    other_file = write_source(tmp_path / "other", other)
+    run_python(LOAD_AND_RUN, cache, AXPY_SOURCE_FILE=other_file)  # a whole library, recorded under its own key
+    path = cached_library(cache, source)
+    record_path = path.with_name(path.name.split("-")[0] + ".json")
+    if library == "garbage record":
+        record_path.write_text("{not json")
+    else:
+        theirs = cached_library(cache, other)
+        if library == "../outside.so":
+            theirs = tmp_path / "outside.so"
+            shutil.copy(cached_library(cache, other), theirs)
+            name = "../outside.so"
+        else:
+            name = theirs.name
+        record = json.loads(record_path.read_text())
+        record.update(library=name, sha256=hashlib.sha256(theirs.read_bytes()).hexdigest())
+        record_path.write_text(json.dumps(record))
+    again = run_python(LOAD_AND_RUN, cache, AXPY_SOURCE_FILE=source_file)
+    assert again == {"compiles": 1, "y": AXPY_RESULT}  # compiled again: the other axpy does nothing
+
+
+@needs_compiler
+def test_two_processes_compiling_one_source_at_once_both_succeed(tmp_path):
+    source_file = write_source(tmp_path, unique(AXPY))
+    results = start_together(tmp_path, source_file, 2, tmp_path / "cache")
     assert [r["y"] for r in results] == [AXPY_RESULT, AXPY_RESULT]
-    # the lock lets one process compile each source while the other waits and loads it
-    alone = run_python(LOAD_AND_RUN, tmp_path / "fresh", AXPY_SOURCE_FILE=source_file)
-    assert sum(r["compiles"] for r in results) == alone["compiles"]
-    assert len(list((tmp_path / "cache").glob("*.so"))) == len(list((tmp_path / "fresh").glob("*.so")))
     assert not list((tmp_path / "cache").glob("tmp-*"))  # no scratch file left behind
+    alone = run_python(LOAD_AND_RUN, tmp_path / "fresh", AXPY_SOURCE_FILE=source_file)
+    if c_compiler.fcntl is not None:  # the lock lets one process compile each source while the other waits
+        assert sum(r["compiles"] for r in results) == alone["compiles"]
+    assert len(list((tmp_path / "cache").glob("*.so"))) == len(list((tmp_path / "fresh").glob("*.so")))
+    assert run_python(LOAD_AND_RUN, tmp_path / "cache", AXPY_SOURCE_FILE=source_file)["compiles"] == 0
+
+
+@needs_compiler
+def test_without_the_lock_concurrent_compiles_still_leave_a_sound_cache(tmp_path):
+    """No flock (as on Windows): three processes compile the same sources at once; atomic
+    replaces keep every file whole, so all succeed and a later process compiles nothing."""
+    source_file = write_source(tmp_path, unique(AXPY))
+    results = start_together(tmp_path, source_file, 3, tmp_path / "cache",
+                             prelude="from interpreters import c_compiler\nc_compiler.fcntl = None\n")
+    assert [r["y"] for r in results] == [AXPY_RESULT] * 3
+    assert not list((tmp_path / "cache").glob("tmp-*"))
+    assert run_python(LOAD_AND_RUN, tmp_path / "cache", AXPY_SOURCE_FILE=source_file)["compiles"] == 0
+
+
+@needs_compiler
+def test_threads_loading_one_source_compile_it_once():
+    from concurrent.futures import ThreadPoolExecutor
+    source = unique(AXPY)
+    before = c_compiler.compile_count()
+    with ThreadPoolExecutor(4) as pool:
+        libraries = list(pool.map(lambda _: c_compiler.load_library(source), range(8)))
+    assert c_compiler.compile_count() == before + 1
+    assert all(library is libraries[0] for library in libraries)
+
+
+@needs_compiler
+def test_a_cache_directory_removed_during_the_run_is_made_again(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("FTRANS_CACHE_DIR", str(cache))
+    c_compiler.load_library(unique(AXPY))
+    shutil.rmtree(cache)
+    c_compiler.load_library(unique(AXPY))
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o700 and len(list(cache.glob("*.so"))) == 1
 
 
 @needs_compiler
@@ -194,6 +287,11 @@ def test_a_compile_error_names_the_source_file_and_shows_the_compiler_output():
     assert "the C compiler failed" in message
     [path] = [word for word in message.split() if word.endswith(".c")][:1]
     assert pathlib.Path(path).read_text() == source
+
+
+def test_the_error_is_public():
+    assert ft.KernelCompileError is KernelCompileError and issubclass(KernelCompileError, RuntimeError)
+    assert "KernelCompileError" in ft.__all__
 
 
 def test_load_library_takes_a_string():
@@ -241,10 +339,20 @@ def test_a_directory_writable_by_others_is_refused_for_a_private_one(tmp_path, m
     assert used != str(shared)
     info = os.stat(used)
     assert stat.S_IMODE(info.st_mode) == 0o700 and info.st_uid == os.getuid()
-    assert any("writable by others" in r.getMessage() and str(shared) in r.getMessage() for r in caplog.records)
+    assert any("writable by group or others" in r.getMessage() and str(shared) in r.getMessage()
+               for r in caplog.records)
     if STATUS.available:
         c_compiler.load_library(unique(AXPY))
         assert not list(shared.iterdir())  # nothing was written into the refused directory
+
+
+def test_a_cache_path_that_is_a_file_is_refused(tmp_path, monkeypatch):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a directory")
+    monkeypatch.setenv("FTRANS_CACHE_DIR", str(a_file))
+    assert c_compiler._prepare_directory(str(a_file)) == "not a directory"
+    used = c_compiler.cache_directory()
+    assert used != str(a_file) and os.path.isdir(used) and a_file.read_text() == "not a directory"
 
 
 @pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="needs root to give a directory away")
@@ -307,20 +415,24 @@ def test_a_cc_that_does_not_exist_is_named(tmp_path):
     assert "CC='/nonexistent/bin/mycc'" in out["required"]
 
 
-@pytest.mark.skipif(shutil.which("gcc") is None, reason="the wrapper compiler calls gcc")
-def test_a_compiler_that_refuses_the_probe_is_unavailable_with_its_stderr(tmp_path):
+@pytest.mark.parametrize("version_works", [False, True])
+def test_a_compiler_that_fails_the_probe_is_unavailable_with_its_stderr(tmp_path, version_works):
     broken = tmp_path / "brokencc"
-    broken.write_text("#!/bin/sh\necho 'brokencc: fatal error: no licence' >&2\nexit 3\n")
+    version = 'if [ "$1" = --version ]; then echo "brokencc 1.0"; exit 0; fi\n' if version_works else ""
+    broken.write_text(f"#!/bin/sh\n{version}echo 'brokencc: fatal error: no licence' >&2\nexit 3\n")
     broken.chmod(0o755)
     out = run_python(NO_COMPILER, tmp_path / "cache", CC=str(broken), FTRANS_CPU_KERNELS=None)
-    assert out["available"] is False  # (its --version failed: it is not taken for a compiler)
+    assert out["available"] is False and out["auto"] == [False, False]
     assert "no licence" in out["reason"] and "no licence" in out["required"]
+    assert f"CC='{broken}'" in out["reason"]
+    if version_works:  # its --version passed: the probe's compile failed, and the message says so
+        assert "cannot build a working shared library" in out["reason"] and "exit status 3" in out["reason"]
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="the wrapper compiler calls gcc")
 def test_a_compiler_without_openmp_or_libmvec_still_builds_kernels(tmp_path):
-    """A compiler that rejects -fopenmp and -lmvec (clang without libomp, no glibc):
-    available, on one thread, with scalar math calls."""
+    """A compiler that rejects -fopenmp, -lmvec and -march=native (clang without libomp,
+    no glibc, an old Apple clang): available, on one thread, scalar math calls, generic code."""
     wrapper = tmp_path / "nomp-cc"
     wrapper.write_text(textwrap.dedent(f"""\
         #!/bin/sh
@@ -328,6 +440,7 @@ def test_a_compiler_without_openmp_or_libmvec_still_builds_kernels(tmp_path):
             case "$a" in
                 -fopenmp) echo "nomp-cc: error: unsupported option '-fopenmp'" >&2; exit 1;;
                 -lmvec) echo "ld: cannot find -lmvec" >&2; exit 1;;
+                -march=native) echo "nomp-cc: error: unsupported argument 'native' to '-march='" >&2; exit 1;;
             esac
         done
         exec {shutil.which("gcc")} "$@"
@@ -343,7 +456,9 @@ def test_a_compiler_without_openmp_or_libmvec_still_builds_kernels(tmp_path):
     out = run_python(code, tmp_path / "cache", CC=str(wrapper), AXPY_SOURCE_FILE=source_file)
     assert out["y"] == AXPY_RESULT
     assert out["openmp"] is False and out["libmvec"] is False and out["threads"] == 1
-    assert "-fopenmp" not in out["flags"] and "-lmvec" not in out["flags"] and "-ffp-contract=off" in out["flags"]
+    assert "-fopenmp" not in out["flags"] and "-lmvec" not in out["flags"] and "-march=native" not in out["flags"]
+    assert "-ffp-contract=off" in out["flags"] and "-O3" in out["flags"]
+    assert "-fopenmp-simd" in out["flags"]  # gcc behind the wrapper takes it: the simd pragmas stay
     again = run_python(code, tmp_path / "cache", CC=str(wrapper), AXPY_SOURCE_FILE=source_file)
     assert again["compiles"] == 0 and again["openmp"] is False  # the probe's findings are cached too
 
@@ -401,6 +516,79 @@ def test_kernel_threads_are_jits_threads():
     assert c_compiler.kernel_threads() >= 1
 
 
+FILL = """
+void fill(long n, double *y, int threads) {
+    #pragma omp parallel for num_threads(threads) schedule(static)
+    for (long i = 0; i < n; i++) y[i] = 2.0 * i;
+}
+"""
+FORK = """
+    import ctypes, json, os
+    import numpy as np
+    from interpreters import c_compiler
+    library = c_compiler.load_library(os.environ["FILL_SOURCE"])
+    library.fill.argtypes = [ctypes.c_long, ctypes.c_void_p, ctypes.c_int]
+    def run():
+        y = np.zeros(1 << 16)
+        library.fill(y.size, y.ctypes.data, c_compiler.kernel_threads())
+        return bool(np.array_equal(y, 2.0 * np.arange(y.size)))
+    parent = {"threads": c_compiler.kernel_threads(), "ok": run()}
+    pid = os.fork()
+    if pid == 0:
+        os.write(1, (json.dumps({"threads": c_compiler.kernel_threads(), "ok": run()}) + "\\n").encode())
+        os._exit(0)
+    _, code = os.waitpid(pid, 0)
+    print(json.dumps({"parent": parent, "exit": code}))
+"""
+
+
+@needs_compiler
+@pytest.mark.skipif(not hasattr(os, "fork") or not STATUS.openmp, reason="needs fork and OpenMP")
+@pytest.mark.skipif(thread_count() < 2, reason="one CPU: kernels run on one thread anyway")
+def test_a_forked_child_runs_kernels_on_one_thread_instead_of_hanging(tmp_path):
+    """libgomp hangs in a child forked after its parent ran a parallel region on its
+    threads (seen here before this rule): the child's kernels use one thread."""
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "FTRANS_CACHE_DIR": str(tmp_path / "cache"),
+                   "FILL_SOURCE": FILL}
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(FORK)], env=environment, capture_output=True,
+                          text=True, timeout=60)  # (a hang fails here)
+    assert done.returncode == 0, done.stderr
+    child, parent = [json.loads(line) for line in done.stdout.strip().splitlines()]
+    assert parent == {"parent": {"threads": thread_count(), "ok": True}, "exit": 0}
+    assert child == {"threads": 1, "ok": True}
+
+
+WAIT = """
+    import json, os
+    from interpreters import c_compiler
+    c_compiler.load_library(os.environ["FILL_SOURCE"])
+    print(json.dumps({"left": os.environ.get("OMP_WAIT_POLICY"), "openmp": c_compiler.compiler_status().openmp}))
+"""
+
+
+@needs_compiler
+@pytest.mark.skipif(not STATUS.openmp, reason="needs OpenMP")
+@pytest.mark.parametrize("chosen, shown", [({}, ("PASSIVE", "0")), ({"OMP_WAIT_POLICY": "active"}, ("ACTIVE", None)),
+                                           ({"GOMP_SPINCOUNT": "7"}, ("PASSIVE", "7"))])
+def test_openmp_threads_sleep_after_a_kernel_unless_the_user_chose(tmp_path, chosen, shown):
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "FTRANS_CACHE_DIR": str(tmp_path / "cache"),
+                   "FILL_SOURCE": FILL, "OMP_DISPLAY_ENV": "VERBOSE", **chosen}
+    for name in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
+        if name not in chosen:
+            environment.pop(name, None)
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(WAIT)], env=environment, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    if "GOMP_SPINCOUNT" not in done.stderr:
+        pytest.skip("the OpenMP runtime is not GCC's libgomp (it displays no GOMP_SPINCOUNT)")
+    policy, spin = shown
+    assert f"OMP_WAIT_POLICY = '{policy}'" in done.stderr
+    if spin is not None:
+        assert f"GOMP_SPINCOUNT = '{spin}'" in done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["left"] == chosen.get("OMP_WAIT_POLICY")  # set for the runtime's first load only
+
+
 # -------------------- the flags --------------------
 
 UNSAFE = ("-ffast-math", "-Ofast", "-funsafe-math-optimizations", "-ffinite-math-only", "-fno-signed-zeros",
@@ -414,6 +602,7 @@ def test_the_flags_keep_ieee_semantics():
     for needed in ("-O3", "-fPIC", "-shared", "-fno-math-errno", "-ffp-contract=off", "-fwrapv", "-lm"):
         assert needed in flags
     assert ("-fopenmp" in flags) is STATUS.openmp and ("-lmvec" in flags) is STATUS.libmvec
+    assert ("-fopenmp-simd" in flags) is STATUS.openmp_simd and not (STATUS.openmp and STATUS.openmp_simd)
     assert ("-march=native" in flags) is STATUS.native
 
 
