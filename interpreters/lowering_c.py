@@ -82,11 +82,7 @@ from ir.passes import fusion
 from ir.passes.fusion import ElementwiseGroup, LibraryCall, ReductionGroup, load_shape, plan_fusion
 from ir.primitives import structural
 
-# OpenMP threads that finish a parallel loop spin this many times before they sleep (libgomp's
-# default, 300,000, keeps both cores busy for about a millisecond after every kernel, which the
-# NumPy calls and BLAS threads between kernels, and other processes, then wait for). Read by
-# libgomp when it loads, at the first kernel library: set before that, unless the user set it.
-os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+# (OpenMP's threads sleep after each kernel: c_compiler starts the runtime with OMP_WAIT_POLICY=passive)
 
 C_TYPES = {
     np.dtype("float32"): "float", np.dtype("float64"): "double",
