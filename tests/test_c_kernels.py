@@ -43,6 +43,7 @@ BOUNDS = {"sin": 100, "cos": 100, "tan": 1.5, "exp": (-80, 80), "expm1": (-80, 8
 # complex values; special functions, whose NumPy versions are ftrans's own (ir/primitives/special_math.py),
 # not libm's; reduce_precision, which is bit twiddling of XLA's
 LEFT_TO_NUMPY = {"real", "imag", "conj", "complex", "erf", "erfc", "erf_inv", "lgamma", "digamma", "polygamma",
+                 "igamma", "igammac", "igamma_grad_a", "random_gamma_grad", "regularized_incomplete_beta",
                  "reduce_precision"}
 
 
