@@ -61,6 +61,11 @@ def share_of_profile(fraction):
 
 # FTRANS_JIT_BACKENDS=c (a comma-separated list) runs the jit-vs-eager families on those backends only
 JIT_BACKENDS = tuple(os.environ.get("FTRANS_JIT_BACKENDS", "numpy,c,cupy").split(","))
+# Every program on the C path is compiled (a few tenths of a second each, once per run with the shared
+# cache): by default the C path runs in its own family and the jit-equals-eager families below; naming
+# "c" in FTRANS_JIT_BACKENDS runs it in every family that takes `jit_backend`.
+C_FAMILIES = frozenset({"test_c_kernels", "test_random_programs", "test_jit"})
+C_EVERYWHERE = "c" in os.environ.get("FTRANS_JIT_BACKENDS", "").split(",")
 
 
 @contextlib.contextmanager
@@ -94,6 +99,9 @@ def jit_backend(request):
     """"numpy", or "cupy" where CuPy and a GPU are there (skipped cleanly elsewhere)."""
     if request.param == "cupy" and not _device.gpu_available():
         pytest.skip(f"jit(backend='cupy') needs a GPU: {_device._gpu_problem()}")
+    if request.param == "c" and not C_EVERYWHERE and request.module.__name__.rpartition(".")[2] not in C_FAMILIES:
+        pytest.skip("this family's C path runs with FTRANS_JIT_BACKENDS=numpy,c (by default: "
+                    f"{', '.join(sorted(C_FAMILIES))})")
     if request.param == "c" and c_compiler_problem():
         pytest.skip(f"jit's C kernels need a C compiler: {c_compiler_problem()}")
     return request.param
