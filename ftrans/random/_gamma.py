@@ -22,8 +22,8 @@ from ftrans._vmap import vmap
 from ftrans.numpy._core import aval_of, static_int
 from ftrans.random._keys import check_key, split
 from ftrans.random._public import public_returning_arrays as public
-from ftrans.random._samplers import (_float_dtype, _normal, _shape, _uniform, broadcast_shape, check_safe_to_cast,
-                                     checked_batch_shape, exponential, normal, param_shape, rademacher)
+from ftrans.random._samplers import (_float_dtype, _normal, _shape, _uniform, broadcast_shape, checked_batch_shape,
+                                     exponential, float_sampler_arguments, normal, param_shape, rademacher)
 from ir.errors import at_user_line
 
 
@@ -153,10 +153,7 @@ def dirichlet(key, alpha, shape=None, dtype=None):
 @public
 def chisquare(key, df, shape=None, dtype=None):
     """Chi-square draws with `df` degrees of freedom, 2 Gamma(df / 2) (from loggamma), as `jax.random.chisquare`."""
-    key = check_key("chisquare", key)
-    dtype = _float_dtype("chisquare", dtype)
-    shape = broadcast_shape("chisquare", shape, ("df", df))
-    check_safe_to_cast("chisquare", dtype, ("df", df))
+    key, shape, dtype = float_sampler_arguments("chisquare", key, shape, dtype, ("df", df))
     return _chisquare(key, df, shape, dtype)
 
 
@@ -169,10 +166,7 @@ def _chisquare(key, df, shape, dtype):
 @public
 def t(key, df, shape=None, dtype=None):
     """Student's t draws with `df` degrees of freedom, N sqrt((df / 2) / Gamma(df / 2)), as `jax.random.t`."""
-    key = check_key("t", key)
-    dtype = _float_dtype("t", dtype)
-    shape = broadcast_shape("t", shape, ("df", df))
-    check_safe_to_cast("t", dtype, ("df", df))
+    key, shape, dtype = float_sampler_arguments("t", key, shape, dtype, ("df", df))
     key_n, key_g = split(key)
     n = normal(key_n, shape, dtype)
     half_df = fnp.asarray(df).astype(dtype) / dtype.type(2)
@@ -183,10 +177,7 @@ def t(key, df, shape=None, dtype=None):
 @public
 def f(key, dfnum, dfden, shape=None, dtype=None):
     """F draws, (chi2(dfnum) / dfnum) / (chi2(dfden) / dfden), as `jax.random.f`."""
-    key = check_key("f", key)
-    dtype = _float_dtype("f", dtype)
-    shape = broadcast_shape("f", shape, ("dfnum", dfnum), ("dfden", dfden))
-    check_safe_to_cast("f", dtype, ("dfnum", dfnum), ("dfden", dfden))
+    key, shape, dtype = float_sampler_arguments("f", key, shape, dtype, ("dfnum", dfnum), ("dfden", dfden))
     dfnum, dfden = fnp.asarray(dfnum).astype(dtype), fnp.asarray(dfden).astype(dtype)
     key_dfd, key_dfn = split(key)
     num = _chisquare(key_dfn, dfnum, shape, dtype) / dfnum

@@ -92,6 +92,16 @@ def check_safe_to_cast(name, dtype, *params):
                                           f"{aval.dtype.name} to {dtype.name}"))
 
 
+def float_sampler_arguments(name, key, shape, dtype, *params):
+    """(key, shape, dtype) of a float sampler with parameters `params` ((argument name, value) pairs):
+    the key checked, the dtype resolved, the shape broadcast with the parameters', and each
+    parameter safe to cast to the dtype."""
+    key, dtype = check_key(name, key), _float_dtype(name, dtype)
+    shape = broadcast_shape(name, shape, *params)
+    check_safe_to_cast(name, dtype, *params)
+    return key, shape, dtype
+
+
 def unit_floats(key, shape, dtype):
     """Floats in [0, 1) on the grid 2**-nmant: the top mantissa bits of a draw (JAX's bit trick,
     1.m - 1, is exactly m * 2**-nmant, which this computes without a bitcast)."""

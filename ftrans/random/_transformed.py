@@ -12,7 +12,8 @@ from ftrans.numpy._core import shape_tuple, static_int
 from ftrans.random._keys import check_key, split
 from ftrans.random._public import public_returning_arrays as public
 from ftrans.random._samplers import (FLOAT64, _float_dtype, _normal, _shape, _uniform, broadcast_shape,
-                                     check_safe_to_cast, checked_batch_shape, exponential, param_shape, rademacher)
+                                     checked_batch_shape, exponential, float_sampler_arguments, param_shape,
+                                     rademacher)
 from ir.errors import at_user_line
 
 
@@ -63,20 +64,14 @@ def multivariate_normal(key, mean, cov, shape=None, dtype=None, method="cholesky
 @public
 def lognormal(key, sigma=np.float32(1), shape=None, dtype=None):
     """exp(sigma N(0, 1)), as `jax.random.lognormal`."""
-    key = check_key("lognormal", key)
-    dtype = _float_dtype("lognormal", dtype)
-    shape = broadcast_shape("lognormal", shape, ("sigma", sigma))
-    check_safe_to_cast("lognormal", dtype, ("sigma", sigma))
+    key, shape, dtype = float_sampler_arguments("lognormal", key, shape, dtype, ("sigma", sigma))
     return fnp.exp(_normal(key, shape, dtype) * fnp.asarray(sigma).astype(dtype))
 
 
 @public
 def pareto(key, b, shape=None, dtype=None):
     """Pareto draws of shape b (support [1, inf)), exp(E / b) for E exponential, as `jax.random.pareto`."""
-    key = check_key("pareto", key)
-    dtype = _float_dtype("pareto", dtype)
-    shape = broadcast_shape("pareto", shape, ("b", b))
-    check_safe_to_cast("pareto", dtype, ("b", b))
+    key, shape, dtype = float_sampler_arguments("pareto", key, shape, dtype, ("b", b))
     return fnp.exp(exponential(key, shape, dtype) / fnp.asarray(b).astype(dtype))
 
 
@@ -93,10 +88,7 @@ def weibull_min(key, scale, concentration, shape=(), dtype=None):
 @public
 def rayleigh(key, scale, shape=None, dtype=None):
     """Rayleigh draws, scale sqrt(-2 log u), as `jax.random.rayleigh`."""
-    key = check_key("rayleigh", key)
-    dtype = _float_dtype("rayleigh", dtype)
-    shape = broadcast_shape("rayleigh", shape, ("scale", scale))
-    check_safe_to_cast("rayleigh", dtype, ("scale", scale))
+    key, shape, dtype = float_sampler_arguments("rayleigh", key, shape, dtype, ("scale", scale))
     u = _uniform(key, shape, dtype, 0.0, 1.0)
     return _param(scale, dtype, shape) * fnp.sqrt(fnp.log(u) * dtype.type(-2))
 
@@ -105,10 +97,7 @@ def rayleigh(key, scale, shape=None, dtype=None):
 def wald(key, mean, shape=None, dtype=None):
     """Wald (inverse Gaussian) draws of mean `mean` and unit shape (Michael, Schucany and Haas), as
     `jax.random.wald`."""
-    key = check_key("wald", key)
-    dtype = _float_dtype("wald", dtype)
-    shape = broadcast_shape("wald", shape, ("mean", mean))
-    check_safe_to_cast("wald", dtype, ("mean", mean))
+    key, shape, dtype = float_sampler_arguments("wald", key, shape, dtype, ("mean", mean))
     k1, k2 = split(key)
     mean = _param(mean, dtype, shape)
     v = _normal(k1, shape, dtype)
@@ -124,11 +113,8 @@ def wald(key, mean, shape=None, dtype=None):
 @public
 def triangular(key, left, mode, right, shape=None, dtype=None):
     """Triangular draws on [left, right] peaking at mode, by the inverse CDF, as `jax.random.triangular`."""
-    key = check_key("triangular", key)
-    dtype = _float_dtype("triangular", dtype)
-    params = (("left", left), ("mode", mode), ("right", right))
-    shape = broadcast_shape("triangular", shape, *params)
-    check_safe_to_cast("triangular", dtype, *params)
+    key, shape, dtype = float_sampler_arguments("triangular", key, shape, dtype,
+                                                ("left", left), ("mode", mode), ("right", right))
     left, mode, right = (_param(x, dtype, shape) for x in (left, mode, right))
     fc = (mode - left) / (right - left)
     u = _uniform(key, shape, dtype, 0.0, 1.0)
