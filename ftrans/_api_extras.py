@@ -191,9 +191,11 @@ def clear_caches():
     """Forget every jitted function's compiled programs and every memoized transformation of
     a sub-jaxpr: the next call traces and compiles again (jax.clear_caches)."""
     from ftrans._jit import LIVE_JITTED
+    from interpreters import lowering_numpy
     for jitted in list(LIVE_JITTED):
         jitted._cache.clear()
     clear_derived()
+    lowering_numpy.forget_lowered()
 
 
 def ensure_compile_time_eval():

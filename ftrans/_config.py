@@ -22,7 +22,9 @@ compiler, cached on disk: interpreters/c_compiler.py). None (the default: auto,
 used when a working compiler is found, else NumPy code with one debug-level
 note), True (required: no working compiler is a KernelCompileError naming what
 is missing) or False (never). Until it is set, the environment variable
-FTRANS_CPU_KERNELS decides: 1, 0 or auto (unset).
+FTRANS_CPU_KERNELS decides: 1, 0 or auto (unset). Changing it drops every
+jitted function's compiled programs (ft.clear_caches()): their next calls
+compile again, with the kernels or without.
 
 `jax_enable_x64` is accepted for JAX programs that set it: ftrans computes in
 float64 by default already (NumPy's dtypes), so True changes nothing.
@@ -66,7 +68,13 @@ class Config:
                 raise TypeError(at_user_line(f"ft.config.update({name!r}, ...) takes True (C kernels required), "
                                              f"False (never) or None (auto: when a C compiler works), "
                                              f"got {value!r}"))
-            _ir_config.cpu_kernels = None if value is None else bool(value)
+            setting = None if value is None else bool(value)
+            if setting != self.cpu_kernels:
+                # compiled programs keep the code they were lowered to: drop them (as
+                # ft.clear_caches does) so that every jitted function's next call follows the setting
+                from ftrans._api_extras import clear_caches
+                clear_caches()
+            _ir_config.cpu_kernels = setting
             return
         switch = _SWITCHES.get(name) if isinstance(name, str) else None
         if switch is None:

@@ -12,8 +12,8 @@ constants and params live in the function's namespace.
 Arrays of at least BUFFER_MIN_ELEMENTS elements get two optimizations (smaller
 ones stay plain calls: allocating them costs less than any bookkeeping):
 
-- Buffer reuse. A liveness analysis gives each large result of a ufunc or a
-  matrix product a scratch buffer, written with `out=`. A buffer is free
+- Buffer reuse. A liveness analysis gives each large result of a ufunc, a
+  matrix product or a C kernel a scratch buffer, written with `out=`. A buffer is free
   again once no live variable may view it, so a chain of n equations needs a
   few buffers, not n. (Results of other implementations are theirs.)
 - Chunking. A run of consecutive ufunc equations over one shape of at least
@@ -221,6 +221,7 @@ class _Source:
         self.namespace[impl_name] = prim.impl
         if eqn.params:
             args = [*args, f"**{self.add_global('params', eqn.params)}"]
+        args = [*args, *out_arg]  # only an implementation that takes `out=` is given one
         return f"{impl_name}({', '.join(args)})"
 
     def targets(self, eqn):
@@ -695,7 +696,14 @@ class _BufferedBody:
             # held before the operand may be released, so its buffers stay busy
             self._hold(var, tuple({b for x in eqn.invars for b in self.views.get(x, ())}))
         out = None
-        if _is_ufunc_call(eqn):
+        if getattr(eqn.primitive, "takes_out_buffers", False):  # a C kernel (interpreters/lowering_c.py)
+            # its large intermediates get buffers as a ufunc's do, taken before its operands are
+            # released: a kernel's pointers are `restrict`, so no output may be an operand's buffer
+            buffers = [self._take(v.aval, v) if self._wants_buffer(v) else "None" for v in eqn.outvars]
+            if any(b != "None" for b in buffers):
+                out = f"({', '.join(buffers)},)"
+            self._release_dead(eqn.invars, index)
+        elif _is_ufunc_call(eqn):
             self._release_dead(eqn.invars, index)  # first: an elementwise ufunc may write over its operand
             if self._wants_buffer(var):
                 out = self._take(var.aval, var)
@@ -818,6 +826,11 @@ def _broadcast_view(source, eqn):
 
 
 _LOWERED = weakref.WeakKeyDictionary()  # ClosedJaxpr -> LoweredNumpy, for the implementations of jit_call, cond, scan
+
+
+def forget_lowered():
+    """Drop the lowerings of sub-jaxprs kept for their primitives' implementations (ft.clear_caches)."""
+    _LOWERED.clear()
 
 
 def _evaluate(closed, args):

@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 
 import ftrans as ft
+import ftrans.numpy as fnp
 import ir.config
 from interpreters import c_compiler
 from interpreters.lowering_numpy_runtime import thread_count
@@ -483,6 +484,25 @@ def test_cpu_kernels_takes_true_false_or_none(restore_cpu_kernels, monkeypatch):
     assert "cpu_kernels" in dir(ft.config) and "cpu_kernels=" in repr(ft.config)
     ft.config.update("cpu_kernels", False)
     assert c_compiler.kernels_enabled() is False
+
+
+@needs_compiler
+def test_changing_the_setting_recompiles_what_was_jitted(restore_cpu_kernels):
+    x = np.linspace(-2.0, 2.0, 50_000)
+    f = ft.jit(lambda x: fnp.tanh(x * 0.5 + 1.0) * x - fnp.exp(-x * x) + 2.0 * x * x * x + 0.25)
+    ft.config.update("cpu_kernels", True)
+    want = np.asarray(f(x))
+    kernels_used = lambda: any(c.lowered.source.count("the C kernels") for c in f._cache.values())  # noqa: E731
+    assert kernels_used() and f.trace_count == 1
+    ft.config.update("cpu_kernels", True)  # no change: nothing is dropped
+    f(x)
+    assert f.trace_count == 1
+    ft.config.update("cpu_kernels", False)
+    np.testing.assert_allclose(f(x), want, rtol=1e-14, atol=1e-14)
+    assert not kernels_used() and f.trace_count == 2
+    ft.config.update("cpu_kernels", None)
+    f(x)
+    assert kernels_used() and f.trace_count == 3
 
 
 @pytest.mark.parametrize("text, setting", [("1", True), ("true", True), ("ON", True), ("yes", True),

@@ -326,6 +326,33 @@ def test_reductions_do_not_depend_on_the_thread_count(monkeypatch):
         _bits_equal(a, b)
 
 
+@pytest.mark.parametrize("shape,axes", [((128, 512), (0,)), ((9000, 70), (0,)), ((60, 50, 90), (1,)),
+                                        ((50, 3, 130), (0, 1)), ((20000, 2), (0,))])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32"])
+def test_column_reductions_give_the_bits_of_one_output_at_a_time(shape, axes, dtype, monkeypatch):
+    """A reduction over rows of a contiguous kept axis runs COLUMN_BLOCK outputs at once, each
+    output's pairwise tree in a SIMD lane: the same trees as one output at a time, the same bits."""
+    rng = np.random.default_rng(7)
+    x = (rng.normal(size=shape) * 100).astype(dtype)
+    column, row = rng.normal(size=shape[-1:]).astype(dtype), rng.normal(size=(*shape[:-1], 1)).astype(dtype)
+    closed = ft.make_jaxpr(lambda x, c, r: (fnp.sum(x * c + r, axis=axes), fnp.max(x * x - r, axis=axes),
+                                            fnp.prod(x * 0 + c, axis=axes)), optimize=True)(x, column, row)
+    results = {}
+    for columns in (True, False):
+        monkeypatch.setattr(lowering_c, "COLUMN_REDUCTIONS", columns)
+        lowered = lowering_c.lower(closed, "columns")
+        assert ("_rows(" in lowered.c_source) == columns
+        with np.errstate(all="ignore"):
+            results[columns] = lowered.function(x, column, row)
+    for by_columns, one_at_a_time in zip(results[True], results[False]):
+        _bits_equal(by_columns, one_at_a_time)
+    want = np.sum(x * column + row, axis=axes)
+    if dtype.startswith("f"):
+        assert np.all(np.abs(np.asarray(results[True][0], np.float64) - want) <= _sum_bound(x * column + row, axes))
+    else:
+        _bits_equal(results[True][0], want)
+
+
 def test_jit_with_kernels_equals_eager_on_a_program_of_every_step_kind():
     rng = np.random.default_rng(6)
     w, x = rng.normal(size=(64, 32)), rng.normal(size=(128, 64))
