@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import pathlib
+import platform
 import shutil
 import stat
 import subprocess
@@ -624,6 +625,9 @@ def test_the_flags_keep_ieee_semantics():
     assert ("-fopenmp" in flags) is STATUS.openmp and ("-lmvec" in flags) is STATUS.libmvec
     assert ("-fopenmp-simd" in flags) is STATUS.openmp_simd and not (STATUS.openmp and STATUS.openmp_simd)
     assert ("-march=native" in flags) is STATUS.native
+    # GCC tunes Intel's AVX-512 CPUs to 256-bit vectors unless told: libmvec's 512-bit tanh is 1.6x faster
+    x86 = platform.machine().lower() in ("x86_64", "amd64")
+    assert ("-mprefer-vector-width=512" in flags) is (STATUS.native and x86)
 
 
 TANH_LOOP = textwrap.dedent("""

@@ -353,6 +353,24 @@ def test_column_reductions_give_the_bits_of_one_output_at_a_time(shape, axes, dt
         _bits_equal(results[True][0], want)
 
 
+def test_large_kernel_intermediates_are_written_into_scratch_buffers():
+    """A kernel's outputs that the function does not return take lowering_numpy's scratch
+    buffers (no allocation per call); never an operand's buffer (the kernels' pointers are restrict)."""
+    rng = np.random.default_rng(8)
+    w, x = rng.normal(size=(64, 64)), rng.normal(size=(128, 64))
+
+    def f(w, x):
+        h = fnp.tanh(x @ w + 1.0) * x  # a kernel whose output the second product reads
+        return fnp.tanh(h @ w - h) + h
+    text = jit_c(f).lower(w, x).as_text()
+    calls = re.findall(r"= impl_\w+_k\d+\(([^)]*), out=\(([^)]*)\)\)", text)
+    assert calls, text
+    for operands, buffers in calls:
+        assert not {o.strip() for o in operands.split(",")} & {b.strip() for b in buffers.split(",") if b.strip()}
+    for _ in range(3):  # the buffers are reused call after call
+        np.testing.assert_allclose(jit_c(f)(w, x), f(w, x), rtol=1e-13, atol=1e-13)
+
+
 def test_jit_with_kernels_equals_eager_on_a_program_of_every_step_kind():
     rng = np.random.default_rng(6)
     w, x = rng.normal(size=(64, 32)), rng.normal(size=(128, 64))
