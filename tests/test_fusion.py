@@ -116,6 +116,23 @@ def test_broadcasts_of_inputs_become_broadcasting_loads():
     assert source.body == "const float v0 = in1 + in0;\nout0 = v0;"
 
 
+def test_a_broadcast_read_across_a_library_call_is_loaded_by_each_kernel_not_written_out():
+    closed = parse("{ lambda ; a:f32[2,3] b:f32[3] w:f32[3,3]. let"
+                   " c:f32[2,3] = broadcast_in_dim[broadcast_dimensions=(1,) shape=(2, 3)] b;"
+                   " d:f32[2,3] = add a c;"
+                   " e:f32[2,3] = dot_general[dimension_numbers=(((1,), (0,)), ((), ()))] d w;"
+                   " f:f32[2,3] = mul e c in (f,) }")
+    a, b, w = closed.jaxpr.invars
+    first, call, second = plan_fusion(closed).steps
+    assert isinstance(call, LibraryCall)
+    assert first.outputs == [closed.jaxpr.eqns[1].outvars[0]]  # d only: the broadcast c is not written out
+    assert Load(b, (1, 3)) in first.inputs and Load(b, (1, 3)) in second.inputs
+    args = [np.ones((2, 3), np.float32), np.arange(3, dtype=np.float32), np.arange(9, dtype=np.float32).reshape(3, 3)]
+    assert_topological(plan_fusion(closed))
+    (got,), (want,) = run_on_numpy(closed, *args), closed(*args)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
 def test_a_reduction_absorbs_the_group_that_computes_its_operand():
     closed = parse("{ lambda ; a:f32[8]. let b:f32[8] = sin a; c:f32[8] = mul b b;"
                    " d:f32[] = reduce_sum[axes=(0,)] c in (d,) }")

@@ -31,7 +31,10 @@ A few small passes build it, over steps that hold equation indices:
    recomputed. `prune` then drops what no step reads any more from the
    groups (and groups left empty), and `merge_groups` runs once more: a
    group that gave its work to a reduction may now merge past it.
-5. `finish` reads off each kernel's inputs (`Load`s) and outputs: an
+5. `share_broadcasts`: a kernel that reads a broadcast another group computes
+   broadcasts it itself (a load of the broadcast's operand), so that no group
+   writes a broadcast array out only for other kernels; `prune` runs again.
+6. `finish` reads off each kernel's inputs (`Load`s) and outputs: an
    intermediate that another step or the jaxpr's result reads is one more
    output of its group.
 
@@ -154,7 +157,8 @@ def plan_fusion(program, target=CUDA) -> Plan:
     steps = merge_groups(graph, schedule(graph))
     steps = prune(graph, absorb_into_reductions(graph, steps))
     # what left the groups for the reductions may let more of them merge
-    return Plan(jaxpr, finish(graph, merge_groups(graph, steps)))
+    steps = prune(graph, share_broadcasts(graph, merge_groups(graph, steps)))
+    return Plan(jaxpr, finish(graph, steps))
 
 
 class _Graph:
@@ -400,6 +404,25 @@ def prune(graph, steps) -> list:
             step = _Step(step.kind, sorted(needed))
         pruned.append(step)
     return pruned
+
+
+# -------------------- 5. share broadcasts --------------------
+
+def share_broadcasts(graph, steps) -> list:
+    """The steps, each kernel that reads a broadcast_in_dim of another group computing it
+    itself: in a kernel a broadcast is a load of its operand, free, where reading it from
+    the other group would have that group write the whole broadcast array out (a bias
+    broadcast over the batch, which the gradient reads after a matrix product). `prune`
+    then drops broadcasts that no other step reads from their first group."""
+    shared = []
+    for step in steps:
+        if step.kind == CALL:
+            shared.append(step)
+            continue
+        broadcasts = {p for i in step.members for p in graph.sources[i]
+                      if p not in step.member_set and graph.kinds[p] == LOAD}
+        shared.append(_Step(step.kind, sorted(step.member_set | broadcasts)) if broadcasts else step)
+    return shared
 
 
 # -------------------- finish: inputs and outputs --------------------
