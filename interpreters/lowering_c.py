@@ -72,6 +72,7 @@ so a parsed or loaded program cannot put code into it.
 """
 from __future__ import annotations
 
+import contextvars
 import ctypes
 import functools
 import math
@@ -627,12 +628,12 @@ def _goes_to_c(step):
     return size >= C_MIN_ELEMENTS or (size > 0 and count >= C_MIN_EQUATIONS)
 
 
-def kernel_plan(closed, name="jitted"):
+def kernel_plan(closed, name="jitted", first=0):
     """The fusion plan for C, and a Kernel for each kernel step that runs in C (None for those
-    that stay NumPy calls), in step order."""
+    that stay NumPy calls), in step order, numbered from `first` (`<name>_k<first>`, ...)."""
     plan = plan_fusion(closed, fusion.C)
     name = _c_identifier(name)
-    kernels, n = [], 0
+    kernels, n = [], first
     for step in plan.steps:
         if isinstance(step, LibraryCall):
             continue
@@ -645,21 +646,49 @@ def kernel_plan(closed, name="jitted"):
     return plan, kernels
 
 
+class _TranslationUnit:
+    """The kernels of one jitted program and of every loop body and branch in it, compiled
+    as one source: their launchers are bound to the library once the whole program is
+    lowered (a body is lowered while the program that holds it is)."""
+
+    def __init__(self):
+        self.kernels, self.launchers = [], []
+
+
+# the unit of the program being lowered (None: none is); _NO_KERNELS: lowering NumPy code only
+_open_unit = contextvars.ContextVar("ftrans_c_translation_unit", default=None)
+_NO_KERNELS = "no kernels"
+
+
 def lower(closed, name="jitted", body=False):
-    """`closed` lowered to a LoweredNumpy whose function calls C kernels, or None when no
-    kernel step is large enough to run in C (lowering_numpy then lowers it as it does).
+    """`closed` lowered to a LoweredNumpy whose function calls C kernels (a body's: None
+    when no kernel step of its own is large enough to run in C, and lowering_numpy then
+    lowers it as it does).
 
     Each kernel step becomes one equation of a kernel "primitive" of its own (its impl
     converts the operands, allocates the outputs and calls the kernel); the jaxpr of those
     and of the plan's other equations is lowered by lowering_numpy as any other, with its
-    buffer reuse, its products written into their transposes and its chunked runs."""
+    buffer reuse, its products written into their transposes and its chunked runs. The
+    kernels of loop bodies and branches join their program's translation unit: a program
+    compiles once, however many bodies it holds."""
     from interpreters import c_compiler, lowering_numpy
 
-    plan, kernels = kernel_plan(closed, name)
-    compiled = [k for k in kernels if k is not None]
-    if not compiled:
+    unit = _open_unit.get()
+    if unit is _NO_KERNELS:
         return None
-    c_source = translation_unit(compiled)
+    if unit is not None:  # a body of a program being lowered: its kernels join the program's
+        return _lowered_with_kernels(closed, name, body, unit)
+    unit = _TranslationUnit()
+    token = _open_unit.set(unit)
+    try:
+        lowered = _lowered_with_kernels(closed, name, body, unit)
+        if lowered is None:  # no kernel of its own: those of its bodies may still join the unit
+            lowered = lowering_numpy.lower(closed, name, body=body, c_kernels=False)
+    finally:
+        _open_unit.reset(token)
+    if not unit.kernels:
+        return lowered
+    c_source = translation_unit(unit.kernels)
     try:
         library = c_compiler.load_library(c_source)
     except KernelCompileError as error:
@@ -667,7 +696,27 @@ def lower(closed, name="jitted", body=False):
             raise
         # asked for by default only: the NumPy code computes the same, so the program still runs
         c_compiler.log.warning("C kernels of %s not compiled, running NumPy code instead: %s", name, error)
+        token = _open_unit.set(_NO_KERNELS)
+        try:
+            return lowering_numpy.lower(closed, name, body=body, c_kernels=False)
+        finally:
+            _open_unit.reset(token)
+    for launcher in unit.launchers:
+        launcher.bind(library)
+    lowered.source += f"\n// the C kernels of {name}: one translation unit\n{c_source}"
+    lowered.c_source, lowered.library = c_source, library
+    return lowered
+
+
+def _lowered_with_kernels(closed, name, body, unit):
+    """`closed` lowered with its kernel steps as calls of launchers, its kernels added to
+    `unit`; None when no step of its own runs in C (its bodies' kernels are in `unit` then)."""
+    from interpreters import c_compiler, lowering_numpy
+
+    plan, kernels = kernel_plan(closed, name, first=len(unit.kernels))
+    if not any(k is not None for k in kernels):
         return None
+    unit.kernels += [k for k in kernels if k is not None]
     threads = max(int(c_compiler.kernel_threads()), 1)
     jaxpr = closed.jaxpr
     results = {x for x in jaxpr.outvars if type(x) is Var}
@@ -681,7 +730,8 @@ def lower(closed, name="jitted", body=False):
             members = step.eqns + ([step.reduction] if isinstance(step, ReductionGroup) else [])
             if kernel is not None:
                 outvars = step.outputs if isinstance(step, ElementwiseGroup) else step.reduction.outvars
-                launch = _launcher(getattr(library, kernel.name), kernel, outvars, results, threads)
+                launch = _Launcher(kernel, outvars, results, threads)
+                unit.launchers.append(launch)
                 members = [Eqn(_KernelPrimitive(kernel.name, launch), [load.var for load in step.inputs],
                                list(outvars), {})]
         for eqn in members:
@@ -690,10 +740,8 @@ def lower(closed, name="jitted", body=False):
             eqns.append(eqn)
             defined.update(eqn.outvars)
     rewritten = ClosedJaxpr(Jaxpr(jaxpr.constvars, jaxpr.invars, eqns, jaxpr.outvars), closed.consts)
-    lowered = lowering_numpy.lower(rewritten, name, body=body, c_kernels=False)
-    lowered.source += f"\n// the C kernels of {name}: one translation unit\n{c_source}"
-    lowered.c_source, lowered.library = c_source, library
-    return lowered
+    # its bodies are lowered here, their kernels joining `unit`
+    return lowering_numpy.lower(rewritten, name, body=body, c_kernels=False)
 
 
 # In a child of fork, libgomp's thread pool is gone (its threads were the parent's) and a
@@ -726,37 +774,44 @@ class _KernelPrimitive:
         return self.name
 
 
-def _launcher(function, kernel, outvars, results, threads):
-    """The Python side of one kernel: operands as C-contiguous arrays of their dtypes, the
-    outputs written into the scratch buffers lowering_numpy passes as `out` (a tuple, None
-    where an output has none), else allocated (a large result of the function recycled, as
-    lowering_numpy's are), one ctypes call."""
-    from interpreters import lowering_numpy
-    function.argtypes, function.restype = kernel.signature()
-    in_dtypes = [dtype for dtype, _ in kernel.inputs]
-    allocators = []
-    for var in outvars:
-        aval = var.aval
-        if var in results and aval.size * aval.dtype.itemsize >= lowering_numpy.RECYCLE_MIN_BYTES:
-            allocators.append(lowering_numpy.RecycledResult(aval.shape, aval.dtype).take)
-        else:
-            allocators.append(functools.partial(np.empty, aval.shape, aval.dtype))
-    size, checked, as_array = kernel.size, kernel.returns_status, np.ascontiguousarray
+class _Launcher:
+    """The Python side of one kernel, called as its impl: operands as C-contiguous arrays
+    of their dtypes, the outputs written into the scratch buffers lowering_numpy passes as
+    `out` (a tuple, None where an output has none), else allocated (a large result of the
+    function recycled, as lowering_numpy's are), one ctypes call into the function that
+    `bind` took from the compiled library."""
 
-    def launch(*operands, out=None):
-        threads_now = threads if not _forked else 1  # libgomp's threads do not survive a fork
+    def __init__(self, kernel, outvars, results, threads):
+        from interpreters import lowering_numpy
+        self.kernel, self.threads, self.function = kernel, threads, None
+        self.in_dtypes = [dtype for dtype, _ in kernel.inputs]
+        self.allocators = []
+        for var in outvars:
+            aval = var.aval
+            if var in results and aval.size * aval.dtype.itemsize >= lowering_numpy.RECYCLE_MIN_BYTES:
+                self.allocators.append(lowering_numpy.RecycledResult(aval.shape, aval.dtype).take)
+            else:
+                self.allocators.append(functools.partial(np.empty, aval.shape, aval.dtype))
+
+    def bind(self, library):
+        function = getattr(library, self.kernel.name)
+        function.argtypes, function.restype = self.kernel.signature()
+        self.function = function
+
+    def __call__(self, *operands, out=None):
+        threads = self.threads if not _forked else 1  # libgomp's threads do not survive a fork
         # named (alive) until the call returns: a converted copy is what the kernel reads
-        arrays = [as_array(x, d) for x, d in zip(operands, in_dtypes)]
+        arrays = [np.ascontiguousarray(x, d) for x, d in zip(operands, self.in_dtypes)]
         if out is None:
-            outs = [allocate() for allocate in allocators]
+            outs = [allocate() for allocate in self.allocators]
         else:  # scratch buffers (C-contiguous, of the outputs' shapes and dtypes) where given
-            outs = [allocate() if buffer is None else buffer for buffer, allocate in zip(out, allocators)]
-        if size:
-            status = function(*[a.ctypes.data for a in arrays], *[o.ctypes.data for o in outs], size, threads_now)
-            if checked and status:
-                raise MemoryError(f"the C reduction kernel {kernel.name} could not allocate its partial results")
+            outs = [allocate() if buffer is None else buffer for buffer, allocate in zip(out, self.allocators)]
+        if self.kernel.size:
+            status = self.function(*[a.ctypes.data for a in arrays], *[o.ctypes.data for o in outs],
+                                   self.kernel.size, threads)
+            if self.kernel.returns_status and status:
+                raise MemoryError(f"the C reduction kernel {self.kernel.name} could not allocate its partial results")
         return outs
-    return launch
 
 
 def _c_identifier(name):

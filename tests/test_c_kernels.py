@@ -448,6 +448,44 @@ def test_ten_thousand_equations_compile_as_one_translation_unit():
     np.testing.assert_allclose(lowered.function(x)[0], f(x), rtol=1e-9, atol=1e-12)
 
 
+def _program_with_bodies(x):
+    def body(c, e):
+        return fnp.tanh(c * 1.5 + e) * c + 0.25, fnp.exp(-c * c) * 2.0 - c
+    c, ys = ft.lax.scan(body, x, fnp.arange(3.0))
+    y = ft.lax.cond(c.sum() > 0, lambda c: fnp.sin(c) * c + 1.0 - c * c, lambda c: fnp.cos(c) * 2.0 + c, c)
+    return y * 3.0 + fnp.tanh(y) - 1.0, ys
+
+
+def test_the_kernels_of_loop_bodies_and_branches_join_their_programs_translation_unit():
+    x = np.linspace(-1, 1, 5000)
+    c_compiler.compiler_status()  # the probe, compiled before counting
+    before = c_compiler.compile_count()
+    jitted = jit_c(_program_with_bodies)
+    got = jitted(x)
+    assert c_compiler.compile_count() - before <= 1  # one translation unit (cached already: none)
+    text = jitted.lower(x).as_text()
+    assert text.count("#include <math.h>") == 1
+    assert re.search(r"void ft_body\d+_k\d+\(", text) and len(re.findall(r"void ft_branch\d+_k\d+\(", text)) == 2
+    for g, w in zip(ft.tree_util.tree_leaves(got), ft.tree_util.tree_leaves(_program_with_bodies(x)), strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-13, atol=1e-13)
+
+
+def test_a_program_whose_unit_does_not_compile_runs_numpy_code_in_its_bodies_too(monkeypatch, caplog):
+    def refuse(source):
+        raise KernelCompileError("the test's compiler refuses")
+    monkeypatch.setattr(c_compiler, "load_library", refuse)
+    x = np.linspace(-1, 1, 5000)
+    with c_kernels(enabled=None):  # auto: a failed compile falls back
+        jitted = ft.jit(_program_with_bodies)
+        got = jitted(x)
+        text = jitted.lower(x).as_text()
+    assert "impl_ft_" not in text and "the C kernels" not in text
+    for g, w in zip(ft.tree_util.tree_leaves(got), ft.tree_util.tree_leaves(_program_with_bodies(x)), strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-13, atol=1e-13)
+    with c_kernels(enabled=True), pytest.raises(KernelCompileError, match="refuses"):
+        ft.jit(_program_with_bodies)(x)
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
 def test_kernels_run_in_a_child_of_fork():
     """libgomp's threads do not survive a fork: in the child, kernels run on one thread."""
