@@ -34,6 +34,8 @@ source while the others wait and then load its result. The key hashes the
 source, the compiler command and its `--version`, the flags, and the machine
 (platform.machine() and the CPU's model and feature flags: -march=native code
 may not run on another CPU). Loaded libraries are memoized in the process by key.
+status.float16 is not in the key: it decides which source lowering_c writes (only
+a unit with float16 kernels holds `_Float16`), not how a source compiles.
 
 Nothing here reads the IR: the generated source is cgen's (lowering_c.py), which
 puts in it only validated numbers and generated identifiers.
