@@ -66,7 +66,8 @@ class Case:
         self.prim = PRIMITIVES[name]
         self.ulps = 0
         if name in TRANSCENDENTAL and self.dtypes[0].kind == "f":
-            self.ulps = lowering_c.FLOAT16_TRANSCENDENTAL_ULPS if self.dtypes[0] == F16 else lowering_c.TRANSCENDENTAL_ULPS
+            self.ulps = (lowering_c.FLOAT16_TRANSCENDENTAL_ULPS if self.dtypes[0] == F16
+                         else lowering_c.TRANSCENDENTAL_ULPS)
         bound = BOUNDS.get(name)
         if name == "pow":
             self.bounds = [(0, 100), (-10, 10)] if self.dtypes[0].kind == "f" else [None, (0, 40)]
@@ -106,6 +107,9 @@ class Case:
         if all(d.kind == "f" for d in self.dtypes):  # subnormals too
             columns = [np.concatenate([c, np.array([np.finfo(d).smallest_subnormal, -np.finfo(d).tiny / 3], d)])
                        for c, d in zip(columns, self.dtypes)]
+        if self.dtypes[-1] == F16:  # halves near the overflow: 65504 + 16 is 65520, inf; 65504 + 15 is not
+            columns[-1] = within_bounds(np.concatenate([columns[-1], np.array([15, 16, 32768, 2048], F16)]),
+                                        self.bounds[-1])
         return [g.ravel() for g in np.meshgrid(*columns, indexing="ij")]
 
 
@@ -383,8 +387,10 @@ def test_literals_are_numbers_in_their_dtype():
     assert c(255, "uint8") == "((uint8_t)255ULL)" and c(-7, "int8") == "((int8_t)-7LL)" and c(True, "bool") == "((bool)1)"
     # float16: the half value (rounded from the double) as a float literal: kernels compute halves in float
     with np.errstate(over="ignore"):  # (65520 rounds to inf)
-        assert c(0.1, "float16") == f"({float(np.float16(0.1)).hex()}f)" and c(65520.0, "float16") == "(__builtin_inff())"
-    assert c(np.float16(np.nan), "float16") == "ft_f32_bits(0x7fc00000U)" and c(-6e-8, "float16") == "(-0x1.0000000000000p-24f)"
+        assert c(0.1, "float16") == f"({float(np.float16(0.1)).hex()}f)"
+        assert c(65520.0, "float16") == "(__builtin_inff())"
+    assert c(np.float16(np.nan), "float16") == "ft_f32_bits(0x7fc00000U)"
+    assert c(-6e-8, "float16") == "(-0x1.0000000000000p-24f)"  # the smallest subnormal half
     with pytest.raises(TypeError, match="one value"):
         c(np.zeros(2), "float64")
 
