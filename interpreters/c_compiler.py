@@ -294,7 +294,8 @@ void ftrans_probe_float16(const double *restrict x, _Float16 *restrict from_doub
 """
 # Where rounding a double to float first (then to half) would give another half: 1 + 2^-11 + 2^-40
 # is just above the midpoint of 1 and 1 + 2^-10 (float rounds it onto the midpoint, which rounds to
-# even); then overflow (65520 is inf; 65519 is 65504), the smallest subnormal's halves, signed zero
+# even); then overflow (65520 is inf; 65519 is 65504), half and three quarters of the smallest
+# subnormal (0 by the tie to even, and 2^-24), signed zero
 _FLOAT16_PROBE_VALUES = (1 + 2.0 ** -11 + 2.0 ** -40, -(1 + 2.0 ** -11 + 2.0 ** -40), 65519.0, 65520.0, -65520.0,
                          2.0 ** -25, 3 * 2.0 ** -26, -0.0, 0.1, 1e300)
 
@@ -326,8 +327,8 @@ def _float16_works(status, identity):
         as_float = struct.unpack("<f", struct.pack("<f", value))[0] if abs(value) < 3e38 else value
         want = _half_bits(value)
         exact = struct.unpack("<e", struct.pack("<H", want))[0]
-        if (from_double[k], from_float[k]) != (want, _half_bits(as_float)) or struct.pack("<f", back[k]) != struct.pack(
-                "<f", exact):
+        back_exact = struct.pack("<f", back[k]) == struct.pack("<f", exact)  # (-0.0 too)
+        if from_double[k] != want or from_float[k] != _half_bits(as_float) or not back_exact:
             log.debug("no _Float16 kernels: %r converts to half as %#06x (from float %#06x), want %#06x", value,
                       from_double[k], from_float[k], want)
             return False
