@@ -14,7 +14,11 @@ when they fail it keeps the optional parts that work alone: without `-fopenmp`
 (clang without libomp) kernels run on one thread (with -fopenmp-simd, which
 keeps the simd pragmas, where it works), without `-lmvec` (no glibc)
 transcendentals are scalar calls, without `-march=native` the code is generic.
-What it found is kept in the disk cache (a second process runs no probe).
+It also compiles and runs a test of `_Float16` (status.float16: its conversions
+from float and from double, rounded directly as NumPy's npy_double_to_half, not
+through float): without it, float16 stays NumPy calls (GCC < 12, clang < 15,
+architectures without the type). What it found is kept in the disk cache (a
+second process runs no probe).
 
 The disk cache: `$FTRANS_CACHE_DIR`, else `$XDG_CACHE_HOME/ftrans/c-kernels`,
 else `~/.cache/ftrans/c-kernels`; created with mode 0700. A directory not owned
@@ -30,6 +34,8 @@ source while the others wait and then load its result. The key hashes the
 source, the compiler command and its `--version`, the flags, and the machine
 (platform.machine() and the CPU's model and feature flags: -march=native code
 may not run on another CPU). Loaded libraries are memoized in the process by key.
+status.float16 is not in the key: it decides which source lowering_c writes (only
+a unit with float16 kernels holds `_Float16`), not how a source compiles.
 
 Nothing here reads the IR: the generated source is cgen's (lowering_c.py), which
 puts in it only validated numbers and generated identifiers.
@@ -49,6 +55,7 @@ import re
 import shlex
 import shutil
 import stat
+import struct
 import subprocess
 import sys
 import tempfile
@@ -122,7 +129,9 @@ class CompilerStatus:
     reason: what is missing when not available ('' when it is). libmvec,
     native, openmp_simd: whether `-lmvec`, `-march=native` and (without
     `-fopenmp`) `-fopenmp-simd` are used; compile_flags and link_flags: the
-    flags load_library passes before and after the source."""
+    flags load_library passes before and after the source; float16: the
+    compiler has `_Float16`, converting to it from float and double as NumPy
+    does (lowering_c then lowers float16 groups to C)."""
     available: bool
     command: tuple[str, ...] | None
     version: str
@@ -133,6 +142,7 @@ class CompilerStatus:
     compile_flags: tuple[str, ...] = ()
     link_flags: tuple[str, ...] = ()
     openmp_simd: bool = False
+    float16: bool = False
 
 
 def _flags(native, openmp, simd, libmvec):
@@ -216,13 +226,15 @@ def _probe(label, command):
     directory = cache_directory()
     record = _read_probe_record(directory, identity)
     if record is not None:
-        status = _try_features(command, version, identity, *record)
-        if status.available:
-            return status
+        *features, float16 = record
+        status = _try_features(command, version, identity, *features)
+        if status.available:  # (float16 tried again where it worked: its test program is in the cache)
+            return dataclasses.replace(status, float16=float16 and _float16_works(status, identity))
     full = _try_features(command, version, identity, True, True, False, True)
     if full.available:
-        _write_probe_record(directory, identity, (True, True, False, True))
-        return full
+        float16 = _float16_works(full, identity)
+        _write_probe_record(directory, identity, (True, True, False, True, float16))
+        return dataclasses.replace(full, float16=float16)
     base = _try_features(command, version, identity, False, False, False, False)
     if not base.available:
         return _unavailable(f"{label} cannot build a working shared library: {base.reason}")
@@ -236,10 +248,11 @@ def _probe(label, command):
         status = _try_features(command, version, identity, False, openmp, simd, False)
         if not status.available:
             openmp, simd, status = False, False, base
-    _write_probe_record(directory, identity, (native, openmp, simd, libmvec))
-    log.debug("C compiler %s: -march=native %s, -fopenmp %s, -fopenmp-simd %s, -lmvec %s", shlex.join(command),
-              native, openmp, simd, libmvec)
-    return status
+    float16 = _float16_works(status, identity)
+    _write_probe_record(directory, identity, (native, openmp, simd, libmvec, float16))
+    log.debug("C compiler %s: -march=native %s, -fopenmp %s, -fopenmp-simd %s, -lmvec %s, _Float16 %s",
+              shlex.join(command), native, openmp, simd, libmvec, float16)
+    return dataclasses.replace(status, float16=float16)
 
 
 def _version_text(command):
@@ -275,6 +288,59 @@ def _try_features(command, version, identity, native, openmp, simd, libmvec):
     return status
 
 
+_FLOAT16_PROBE_SOURCE = r"""
+void ftrans_probe_float16(const double *restrict x, _Float16 *restrict from_double, _Float16 *restrict from_float,
+                          float *restrict back, long n) {
+    for (long i = 0; i < n; i++) {
+        from_double[i] = (_Float16)x[i];
+        from_float[i] = (_Float16)(float)x[i];
+        back[i] = (float)from_double[i];
+    }
+}
+"""
+# Where rounding a double to float first (then to half) would give another half: 1 + 2^-11 + 2^-40
+# is just above the midpoint of 1 and 1 + 2^-10 (float rounds it onto the midpoint, which rounds to
+# even); then overflow (65520 is inf; 65519 is 65504), half and three quarters of the smallest
+# subnormal (0 by the tie to even, and 2^-24), signed zero
+_FLOAT16_PROBE_VALUES = (1 + 2.0 ** -11 + 2.0 ** -40, -(1 + 2.0 ** -11 + 2.0 ** -40), 65519.0, 65520.0, -65520.0,
+                         2.0 ** -25, 3 * 2.0 ** -26, -0.0, 0.1, 1e300)
+
+
+def _half_bits(value):
+    """The bits of `value` rounded to half, as IEEE's round-to-nearest-even from the double (struct's)."""
+    try:
+        return struct.unpack("<H", struct.pack("<e", value))[0]
+    except OverflowError:  # struct refuses what rounds to an infinity
+        return 0x7C00 | (0x8000 if value < 0 else 0)
+
+
+def _float16_works(status, identity):
+    """Whether the compiler of `status` has _Float16 and converts to it as NumPy does: from
+    double directly (npy_double_to_half), from float, and back to float exactly."""
+    try:
+        probe = _library(_FLOAT16_PROBE_SOURCE, status, identity).ftrans_probe_float16
+    except (KernelCompileError, OSError, AttributeError) as error:
+        log.debug("no _Float16 kernels: %s", error)
+        return False
+    n = len(_FLOAT16_PROBE_VALUES)
+    probe.restype = None
+    probe.argtypes = [ctypes.POINTER(ctypes.c_double), ctypes.POINTER(ctypes.c_uint16),
+                      ctypes.POINTER(ctypes.c_uint16), ctypes.POINTER(ctypes.c_float), ctypes.c_long]
+    x, from_double = (ctypes.c_double * n)(*_FLOAT16_PROBE_VALUES), (ctypes.c_uint16 * n)()
+    from_float, back = (ctypes.c_uint16 * n)(), (ctypes.c_float * n)()
+    probe(x, from_double, from_float, back, n)
+    for k, value in enumerate(_FLOAT16_PROBE_VALUES):
+        as_float = struct.unpack("<f", struct.pack("<f", value))[0] if abs(value) < 3e38 else value
+        want = _half_bits(value)
+        exact = struct.unpack("<e", struct.pack("<H", want))[0]
+        back_exact = struct.pack("<f", back[k]) == struct.pack("<f", exact)  # (-0.0 too)
+        if from_double[k] != want or from_float[k] != _half_bits(as_float) or not back_exact:
+            log.debug("no _Float16 kernels: %r converts to half as %#06x (from float %#06x), want %#06x", value,
+                      from_double[k], from_float[k], want)
+            return False
+    return True
+
+
 def _probe_record_path(directory, identity):
     return os.path.join(directory, "probe-" + _digest(identity) + ".json")
 
@@ -283,15 +349,16 @@ def _read_probe_record(directory, identity):
     try:
         with open(_probe_record_path(directory, identity)) as file:
             record = json.load(file)
-        features = (record["native"], record["openmp"], record["openmp_simd"], record["libmvec"])
+        features = (record["native"], record["openmp"], record["openmp_simd"], record["libmvec"], record["float16"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return features if all(isinstance(f, bool) for f in features) else None
 
 
 def _write_probe_record(directory, identity, features):
-    native, openmp, simd, libmvec = features
-    text = json.dumps({"native": native, "openmp": openmp, "openmp_simd": simd, "libmvec": libmvec})
+    native, openmp, simd, libmvec, float16 = features
+    text = json.dumps({"native": native, "openmp": openmp, "openmp_simd": simd, "libmvec": libmvec,
+                       "float16": float16})
     try:
         _write_atomically(_probe_record_path(directory, identity), text.encode())
     except OSError as error:

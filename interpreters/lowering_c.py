@@ -16,9 +16,10 @@ lowering shows the Python, then the C source. A failed compile falls back to
 the NumPy code (a warning) unless ft.config's cpu_kernels is True.
 
 What runs in C (`fusion.C`): the elementwise primitives with a `c_template`,
-on float32, float64, the integers and bool. float16 is left to NumPy calls
-(NumPy rounds to half after every operation; a kernel would have to as well),
-and so are complex values (NumPy's complex functions are its own, not C99's).
+on float32, float64, the integers and bool; complex values are left to NumPy
+calls (NumPy's complex functions are its own, not C99's). float16 runs in C
+too (`fusion.C_FLOAT16`) where the compiler has `_Float16` (c_compiler's probe,
+status.float16; without it float16 stays NumPy calls): see Float16 below.
 
 Kernels. An elementwise group of shape S is one loop nest over S with its
 dimensions merged where every operand allows (a broadcast operand stands
@@ -65,6 +66,30 @@ simd notinbranch` on their declarations lets GCC call (`_ZGVdN4v_tanh`,
 `_ZGVeN16v_expf`) without -ffast-math: IEEE semantics stay, and they are
 within TRANSCENDENTAL_ULPS of NumPy's (measured in the test).
 
+Float16, as NumPy's float16 loops compute it: each operand converted to float,
+the float function (tanhf, expf, fmodf, ...; float arithmetic) and the result
+rounded to half after every operation. So halves are stored as `_Float16`,
+loaded into float locals (`(float)p0[j]`), each equation's value is its float
+template's rounded to half (`(float)(_Float16)(...)`), stored as `_Float16`.
+A conversion from float64 rounds the double to half directly (C's
+`(_Float16)double`, which the probe checks: NumPy's npy_double_to_half, no
+double rounding through float); from integers and bool through float, as
+NumPy's casts; to integers NumPy's C casts of the float (FLOAT16_HELPERS).
+Where NumPy's float16 result rounds inside one primitive too (logistic's exp
+and 1 + e, integer_pow's products) or differs from float32's (maximum and
+minimum keep the first operand on ties), the c_template has a float16 entry.
+Comparisons, select, bool, NaN, infinities, signed zeros, subnormal halves and
+overflow to inf (65520) are NumPy's bit for bit; signaling NaNs are loaded
+quiet (the F16C conversion), which changes no NaN into a number but in pow,
+so pow stays NumPy calls on float16. Transcendentals: glibc's float functions
+rounded to half give NumPy's half (whose float16 loops call SVML's on AVX-512)
+for all but at most FLOAT16_MISMATCHES of the 65536 halves per function, and
+those are FLOAT16_TRANSCENDENTAL_ULPS off (measured, tests/test_c_kernels.py).
+Left to NumPy: reductions of float16 (NumPy's half sums accumulate in float32
+over its own pairwise blocks and round once, which the C reductions do not),
+and pow. GCC 12 does not vectorize _Float16 loads without AVX512-FP16: float16
+kernels run a scalar loop (per tile, in parallel as the others).
+
 Safety: the C text holds nothing of the IR but numbers formatted here from
 validated values (literals as exact hexadecimal floats, `0x1.8p+1`, or
 integers; NaNs by their bits) and identifiers made here (k0, in0, v3, ...),
@@ -93,8 +118,13 @@ C_TYPES = {
     np.dtype("int8"): "int8_t", np.dtype("int16"): "int16_t", np.dtype("int32"): "int32_t",
     np.dtype("int64"): "int64_t", np.dtype("uint8"): "uint8_t", np.dtype("uint16"): "uint16_t",
     np.dtype("uint32"): "uint32_t", np.dtype("uint64"): "uint64_t", np.dtype("bool"): "bool",
+    np.dtype("float16"): "_Float16",
 }
-_FLOAT_SUFFIX = {np.dtype("float32"): "f", np.dtype("float64"): ""}
+FLOAT16 = np.dtype("float16")
+# float16 values are held in float locals (every half is a float) and computed in float: the
+# type of a kernel's locals where it is not the storage type
+_COMPUTE_TYPES = {**C_TYPES, FLOAT16: "float"}
+_FLOAT_SUFFIX = {np.dtype("float32"): "f", np.dtype("float64"): "", FLOAT16: "f"}
 
 # Elementwise loops split into tiles of this many elements (one tile per task of the parallel loop)
 TILE = 16384
@@ -127,19 +157,28 @@ C_MIN_EQUATIONS = 8
 # in the last place: at most 5 measured on a million points per function and dtype (logf near 1;
 # most are within 0-3), tests/test_c_kernels.py; 8 leaves room for what random inputs find
 TRANSCENDENTAL_ULPS = 8
+# float16: glibc's float functions rounded to half against NumPy's float16 loops, over all 65536
+# halves per function (tests/test_c_kernels.py): at most 4 halves differ (exp; sin, cos, tan,
+# atan, cosh and logistic 2, expm1 1, tanh, sinh, log, log1p none), each by 1 ulp of half; atan2
+# none at 2 million random pairs
+FLOAT16_TRANSCENDENTAL_ULPS = 1
+FLOAT16_MISMATCHES = 8
 
 
 # -------------------- literals --------------------
 
 def c_literal(value, dtype) -> str:
     """`value` as a C literal of `dtype`, parenthesized: made from the number (a Python int, or
-    float.hex of a float, or a NaN's bits), never from text, so it holds nothing else."""
+    float.hex of a float, or a NaN's bits), never from text, so it holds nothing else. A
+    float16 literal is its half value as a float literal (kernels compute halves in float)."""
     dtype = np.dtype(dtype)
     if dtype not in C_TYPES:
         raise TypeError(f"no C literal of dtype {dtype}")
     scalar = np.asarray(value).astype(dtype, copy=False)
     if scalar.shape != ():
         raise TypeError(f"a C literal needs one value, got shape {scalar.shape}")
+    if dtype == FLOAT16:
+        return c_literal(scalar.astype(np.float32), np.float32)  # exact, a NaN's payload too
     if dtype.kind == "b":
         return "((bool)1)" if bool(scalar) else "((bool)0)"
     if dtype.kind == "f":
@@ -272,8 +311,39 @@ FT_TO_INTEGERS(double, float64)
 
 PRELUDE = _prelude()
 
+# What kernels on float16 use besides PRELUDE (only a translation unit with float16 kernels has
+# it: _Float16 may not exist, and the other units stay as they were). Halves are computed in
+# float, as NumPy's float16 loops do (npy_half_to_float, the float function, npy_float_to_half):
+# floor division and remainder are float32's; conversions to integers are NumPy's C casts of
+# the float (`(npy_int)npy_half_to_float(x)`, compiled as on x86-64: the narrow types through
+# int32, uint32 through int64, int64 and uint64 as float32's).
+FLOAT16_HELPERS = r"""
+// float16: stored as _Float16, held in float locals, rounded to half after every operation
+static inline float ft_floor_divide_float16(float a, float b) { return ft_floor_divide_float32(a, b); }
+static inline float ft_mod_float16(float a, float b) { return ft_mod_float32(a, b); }
+static inline int8_t ft_float16_to_int8(float x) { return ft_float32_to_int8(x); }
+static inline int16_t ft_float16_to_int16(float x) { return ft_float32_to_int16(x); }
+static inline int32_t ft_float16_to_int32(float x) { return ft_float32_to_int32(x); }
+static inline int64_t ft_float16_to_int64(float x) { return ft_float32_to_int64(x); }
+static inline uint8_t ft_float16_to_uint8(float x) { return ft_float32_to_uint8(x); }
+static inline uint16_t ft_float16_to_uint16(float x) { return ft_float32_to_uint16(x); }
+static inline uint32_t ft_float16_to_uint32(float x) { return (uint32_t)ft_float32_to_int64(x); }
+static inline uint64_t ft_float16_to_uint64(float x) { return ft_float32_to_uint64(x); }
+"""
+
 
 # -------------------- expressions --------------------
+
+def template_text(template, dtype):
+    """A c_template's text for operands of `dtype`: a str, or a dict's entry for the dtype
+    itself (a np.dtype key: float16's own, where rounding to half inside the expression is
+    NumPy's) or else for its kind (a str key of kinds, "fiub")."""
+    if not isinstance(template, dict):
+        return template
+    if dtype in template:
+        return template[dtype]
+    return next(text for kinds, text in template.items() if isinstance(kinds, str) and dtype.kind in kinds)
+
 
 def _expression(eqn, operands):
     """The C expression of one elementwise equation, from its primitive's c_template."""
@@ -281,10 +351,8 @@ def _expression(eqn, operands):
     if callable(template):
         template = template(**eqn.params)
     first = eqn.invars[0].aval.dtype
-    if isinstance(template, dict):
-        template = next(text for kinds, text in template.items() if first.kind in kinds)
-    return template.format(*operands, out_type=C_TYPES[eqn.outvars[0].aval.dtype],
-                           f=_FLOAT_SUFFIX.get(first, ""), t=first.name)
+    return template_text(template, first).format(*operands, out_type=_COMPUTE_TYPES[eqn.outvars[0].aval.dtype],
+                                                 f=_FLOAT_SUFFIX.get(first, ""), t=first.name)
 
 
 def _body(eqns, inputs, results):
@@ -305,10 +373,24 @@ def _body(eqns, inputs, results):
             env[out] = operand(eqn.invars[0], load_shape(eqn))
             continue
         env[out] = f"v{len(lines)}"
-        ctype = C_TYPES[out.aval.dtype]
+        ctype = _COMPUTE_TYPES[out.aval.dtype]
         expression = _expression(eqn, [operand(x) for x in eqn.invars])
-        lines.append(f"const {ctype} {env[out]} = ({ctype})({expression});")
+        if out.aval.dtype == FLOAT16:  # rounded from the expression's type: a double directly
+            lines.append(f"const float {env[out]} = (float)(_Float16)({expression});")
+        else:
+            lines.append(f"const {ctype} {env[out]} = ({ctype})({expression});")
     return lines, [operand(v) for v in results]
+
+
+def _load(k, dtype, element):
+    """The statement loading input k's element (C text) into x`k`: a half into a float."""
+    if dtype == FLOAT16:
+        return f"const float x{k} = (float){element};"
+    return f"const {C_TYPES[dtype]} x{k} = {element};"
+
+
+def _store(k, dtype, value):
+    return f"q{k}[j] = (_Float16){value};" if dtype == FLOAT16 else f"q{k}[j] = {value};"
 
 
 # -------------------- loop layouts --------------------
@@ -376,11 +458,11 @@ def _indent(lines, depth):
 class Kernel:
     """One generated C function: `name`, `inputs` [(dtype, load shape)], `outputs` [dtype],
     `shape` (of its loop: the group's shape, or the reduced operand's), `size` (output
-    elements), `text` (the C function)."""
+    elements), `text` (the C function), `float16` (whether it computes on halves)."""
 
-    def __init__(self, name, inputs, outputs, shape, size, text, returns_status=False):
+    def __init__(self, name, inputs, outputs, shape, size, text, returns_status=False, float16=False):
         self.name, self.inputs, self.outputs, self.shape = name, inputs, outputs, tuple(shape)
-        self.size, self.text, self.returns_status = size, text, returns_status
+        self.size, self.text, self.returns_status, self.float16 = size, text, returns_status, float16
 
     def signature(self):
         return ([ctypes.c_void_p] * (len(self.inputs) + len(self.outputs)) + [ctypes.c_int64, ctypes.c_int],
@@ -414,9 +496,8 @@ def elementwise_kernel(group: ElementwiseGroup, name) -> Kernel:
     pointers = [f"const {C_TYPES[d]}* restrict p{k} = in{k} + {_offset(outer, names, k)};"
                 for k, (d, _) in enumerate(inputs)]
     pointers += [f"{C_TYPES[d]}* restrict q{k} = out{k} + row * {inner};" for k, d in enumerate(outputs)]
-    loads = [f"const {C_TYPES[d]} x{k} = {_indexed(f'p{k}', inner_strides[k], 'j')};"
-             for k, (d, _) in enumerate(inputs)]
-    stores = [f"q{k}[j] = {r};" for k, r in enumerate(results)]
+    loads = [_load(k, d, _indexed(f"p{k}", inner_strides[k], "j")) for k, (d, _) in enumerate(inputs)]
+    stores = [_store(k, d, r) for k, (d, r) in enumerate(zip(outputs, results))]
     text = [f"// {name}: elementwise over {shape}: {len(group.eqns)} equations",
             f"void {name}({_parameters(inputs, outputs)}) {{",
             f"  #pragma omp parallel for num_threads(threads) schedule(dynamic, 1) "
@@ -428,7 +509,7 @@ def elementwise_kernel(group: ElementwiseGroup, name) -> Kernel:
     text += ["    #pragma omp simd", "    for (int64_t j = lo; j < hi; j++) {"]
     text += _indent(loads + lines + stores, 6)
     text += ["    }", "  }", "}"]
-    return Kernel(name, inputs, outputs, shape, size, "\n".join(text))
+    return Kernel(name, inputs, outputs, shape, size, "\n".join(text), float16=_has_float16(group.eqns, inputs))
 
 
 def reduction_kernel(group: ReductionGroup, name) -> Kernel:
@@ -439,9 +520,7 @@ def reduction_kernel(group: ReductionGroup, name) -> Kernel:
     inputs = [(l.var.aval.dtype, l.shape) for l in group.inputs]
     template = red.primitive.c_template
     identity = template["identity"](dtype) if callable(template["identity"]) else template["identity"]
-    combine = template["combine"]
-    if isinstance(combine, dict):
-        combine = next(text for kinds, text in combine.items() if dtype.kind in kinds)
+    combine = template_text(template["combine"], dtype)
     kept = [d for d in range(len(shape)) if d not in axes]
     reduced = [d for d in range(len(shape)) if d in axes]
     outputs_count = math.prod(shape[d] for d in kept)
@@ -484,7 +563,8 @@ def reduction_kernel(group: ReductionGroup, name) -> Kernel:
         rest, (width, width_strides) = columns
         text[-1:-1] = _column_functions(name, ctype, op, group, inputs, inner, width_strides, operand)
         text += _column_tasks(name, ctype, op, group, inputs, outputs_count, count, chunks, rest, width, identity)
-        return Kernel(name, inputs, [dtype], shape, outputs_count, "\n".join(text), returns_status=True)
+        return Kernel(name, inputs, [dtype], shape, outputs_count, "\n".join(text), returns_status=True,
+                      float16=_has_float16(group.eqns, inputs))
     tasks = outputs_count * chunks
     direct = not group.eqns and len(inner) == 1 and inner[0][1][0] == 1  # the operand itself, contiguous
     text += [f"  {ctype}* parts = out0;"]
@@ -507,12 +587,11 @@ def reduction_kernel(group: ReductionGroup, name) -> Kernel:
     else:
         lines, (result,) = _body(group.eqns, group.inputs, [operand])
         if len(inner) == 1:
-            loads = [f"const {C_TYPES[d]} x{k} = {_indexed(f'p{k}', inner[0][1][k], 'r')};"
-                     for k, (d, _) in enumerate(inputs)]
+            loads = [_load(k, d, _indexed(f"p{k}", inner[0][1][k], "r")) for k, (d, _) in enumerate(inputs)]
             index_lines = []
         else:
             index_lines, rnames = _coordinates(inner, "r", "e")
-            loads = [f"const {C_TYPES[d]} x{k} = p{k}[{_offset(inner, rnames, k)}];" for k, (d, _) in enumerate(inputs)]
+            loads = [_load(k, d, f"p{k}[{_offset(inner, rnames, k)}]") for k, (d, _) in enumerate(inputs)]
         text += [f"    {ctype} buffer[{REDUCTION_CHUNK}];", "    #pragma omp simd",
                  "    for (int64_t i = 0; i < len; i++) {", "      const int64_t r = lo + i;"]
         text += _indent(index_lines + loads + lines + [f"buffer[i] = {result};"], 6)
@@ -521,7 +600,13 @@ def reduction_kernel(group: ReductionGroup, name) -> Kernel:
         text += [f"  for (int64_t o = 0; o < {outputs_count}LL; o++) "
                  f"out0[o] = {op}({identity_text}, {pairwise}(parts + o * {chunks}LL, {chunks}LL));", "  free(parts);"]
     text += ["  return 0;", "}"]
-    return Kernel(name, inputs, [dtype], shape, outputs_count, "\n".join(text), returns_status=True)
+    return Kernel(name, inputs, [dtype], shape, outputs_count, "\n".join(text), returns_status=True,
+                  float16=_has_float16(group.eqns, inputs))
+
+
+def _has_float16(eqns, inputs):
+    """Whether a kernel of `eqns` reading `inputs` has float16 values (it needs FLOAT16_HELPERS)."""
+    return any(d == FLOAT16 for d, _ in inputs) or any(v.aval.dtype == FLOAT16 for e in eqns for v in e.outvars)
 
 
 def _column_layout(outer):
@@ -546,8 +631,8 @@ def _column_functions(name, ctype, op, group, inputs, inner, width_strides, oper
     pointers = ", ".join(f"const {C_TYPES[d]}* restrict p{k}" for k, (d, _) in enumerate(inputs))
     passed = ", ".join(f"p{k}" for k in range(len(inputs)))
     index_lines, rnames = _coordinates(inner, "r", "e")
-    loads = [f"const {C_TYPES[d]} x{k} = p{k}[{_offset(inner, rnames, k)} + "
-             f"{'c' if width_strides[k] else '0'}];" for k, (d, _) in enumerate(inputs)]
+    loads = [_load(k, d, f"p{k}[{_offset(inner, rnames, k)} + {'c' if width_strides[k] else '0'}]")
+             for k, (d, _) in enumerate(inputs)]
     lines, (result,) = _body(group.eqns, group.inputs, [operand])
 
     def over_block(statement):
@@ -613,8 +698,11 @@ def _column_tasks(name, ctype, op, group, inputs, outputs_count, count, chunks, 
 
 
 def translation_unit(kernels) -> str:
-    """The C source of a program's kernels: the prelude, then each kernel."""
-    return PRELUDE + "\n" + "\n\n".join(k.text for k in kernels) + "\n"
+    """The C source of a program's kernels: the prelude (FLOAT16_HELPERS too where a kernel
+    computes on float16), then each kernel."""
+    kernels = list(kernels)
+    helpers = FLOAT16_HELPERS if any(k.float16 for k in kernels) else ""
+    return PRELUDE + helpers + "\n" + "\n\n".join(k.text for k in kernels) + "\n"
 
 
 # -------------------- lowering --------------------
@@ -628,10 +716,16 @@ def _goes_to_c(step):
     return size >= C_MIN_ELEMENTS or (size > 0 and count >= C_MIN_EQUATIONS)
 
 
+def c_target():
+    """The fusion target of the C kernels: float16 too where the compiler has _Float16."""
+    from interpreters import c_compiler
+    return fusion.C_FLOAT16 if c_compiler.compiler_status().float16 else fusion.C
+
+
 def kernel_plan(closed, name="jitted", first=0):
     """The fusion plan for C, and a Kernel for each kernel step that runs in C (None for those
     that stay NumPy calls), in step order, numbered from `first` (`<name>_k<first>`, ...)."""
-    plan = plan_fusion(closed, fusion.C)
+    plan = plan_fusion(closed, c_target())
     name = _c_identifier(name)
     kernels, n = [], first
     for step in plan.steps:

@@ -465,6 +465,74 @@ def test_a_compiler_without_openmp_or_libmvec_still_builds_kernels(tmp_path):
     assert again["compiles"] == 0 and again["openmp"] is False  # the probe's findings are cached too
 
 
+FLOAT16_PROGRAM = """
+    import json
+    import numpy as np
+    import ftrans as ft
+    import ftrans.numpy as fnp
+    from interpreters import c_compiler, lowering_c
+    ft.config.update("cpu_kernels", True)
+    lowering_c.C_MIN_ELEMENTS = 1
+    def f(h, x):
+        return fnp.tanh(h) * h + fnp.float16(1), fnp.tanh(x) * x + 1
+    h = np.linspace(-3, 3, 999).astype(np.float16)
+    x = h.astype(np.float32)
+    source = ft.jit(f).lower(h, x).as_text()
+    got, want = ft.jit(f)(h, x), f(h, x)
+    print(json.dumps({"float16": c_compiler.compiler_status().float16, "compiles": c_compiler.compile_count(),
+                      "halves_in_c": "_Float16" in source, "tanh_in_c": source.count("(tanhf(x"),
+                      # halves bit for bit (float16 tanh is NumPy's at every half), float32 within libmvec's ulps
+                      "equal": np.array_equal(np.asarray(got[0]), want[0]) and got[0].dtype == np.float16
+                               and np.allclose(np.asarray(got[1]), want[1], rtol=1e-6, atol=0)}))
+"""
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="the wrapper compiler calls gcc")
+def test_a_compiler_without_float16_leaves_halves_to_numpy(tmp_path):
+    """A compiler that has no _Float16 (GCC < 12, clang < 15, another architecture): kernels for
+    the other dtypes, float16 as NumPy calls; the probe's finding is cached too."""
+    wrapper = tmp_path / "old-cc"
+    wrapper.write_text(textwrap.dedent(f"""\
+        #!/bin/sh
+        for a in "$@"; do
+            case "$a" in
+                *.c) if grep -q _Float16 "$a"; then echo "old-cc: error: unknown type name '_Float16'" >&2; exit 1; fi;;
+            esac
+        done
+        exec {shutil.which("gcc")} "$@"
+    """))
+    wrapper.chmod(0o755)
+    out = run_python(FLOAT16_PROGRAM, tmp_path / "cache", CC=str(wrapper))
+    assert out["float16"] is False and out["tanh_in_c"] == 1 and not out["halves_in_c"] and out["equal"]
+    again = run_python(FLOAT16_PROGRAM, tmp_path / "cache", CC=str(wrapper))
+    assert again["compiles"] == 0 and again["float16"] is False
+    record = json.loads(next((tmp_path / "cache").glob("probe-*.json")).read_text())
+    assert record["float16"] is False
+
+
+@needs_compiler
+@pytest.mark.skipif(not STATUS.float16, reason="the C compiler has no _Float16")
+def test_a_compiler_with_float16_compiles_half_groups_and_records_it(tmp_path):
+    out = run_python(FLOAT16_PROGRAM, tmp_path / "cache")
+    assert out["float16"] is True and out["tanh_in_c"] == 2 and out["halves_in_c"] and out["equal"]
+    record = json.loads(next((tmp_path / "cache").glob("probe-*.json")).read_text())
+    assert record["float16"] is True
+    assert run_python(FLOAT16_PROGRAM, tmp_path / "cache")["compiles"] == 0
+
+
+@needs_compiler
+@pytest.mark.skipif(not STATUS.float16, reason="the C compiler has no _Float16")
+def test_the_float16_probe_refuses_a_double_rounding_of_doubles(monkeypatch):
+    """(_Float16)(float)x where (_Float16)x should be: some of the probe's values round otherwise."""
+    identity = c_compiler._identity(STATUS)
+    assert c_compiler._float16_works(STATUS, identity)
+    rounding_twice = c_compiler._FLOAT16_PROBE_SOURCE.replace("from_double[i] = (_Float16)x[i];",
+                                                              "from_double[i] = (_Float16)(float)x[i];")
+    assert rounding_twice != c_compiler._FLOAT16_PROBE_SOURCE
+    monkeypatch.setattr(c_compiler, "_FLOAT16_PROBE_SOURCE", rounding_twice)
+    assert not c_compiler._float16_works(STATUS, identity)
+
+
 # -------------------- the setting --------------------
 
 @pytest.fixture
@@ -664,7 +732,8 @@ def test_the_status_says_what_the_probe_found():
     if STATUS.available:
         assert STATUS.command and os.path.isabs(STATUS.command[0]) and STATUS.version and STATUS.reason == ""
     else:
-        assert STATUS.command is None and STATUS.reason
+        assert STATUS.command is None and STATUS.reason and STATUS.float16 is False
+    assert isinstance(STATUS.float16, bool)
     assert c_compiler.compiler_status() is STATUS  # memoized
     with pytest.raises(dataclasses.FrozenInstanceError):
         STATUS.available = not STATUS.available

@@ -14,6 +14,7 @@ import ftrans as ft
 import ftrans.numpy as fnp
 from interpreters import lowering_cupy
 from ir import passes
+from ir.passes import fusion
 from ir.core import Eqn, Jaxpr, Literal, ShapedArray, Var
 from ir.parser import parse
 from ir.passes.fusion import (ElementwiseGroup, LibraryCall, Load, ReductionGroup, load_shape,
@@ -161,6 +162,19 @@ def test_a_reduction_whose_map_inputs_would_not_span_its_operand_reads_it():
 def test_float16_is_left_to_library_calls():
     plan = plan_fusion(parse("{ lambda ; a:f16[8]. let b:f16[8] = sin a; c:f16[8] = exp b in (c,) }"))
     assert kinds(plan) == ["LibraryCall", "LibraryCall"]
+    assert kinds(plan_fusion(parse("{ lambda ; a:f16[8]. let b:f16[8] = sin a in (b,) }"), fusion.C)) == ["LibraryCall"]
+
+
+def test_the_c_target_with_float16_fuses_halves_but_not_their_reductions_nor_pow():
+    closed = parse("{ lambda ; a:f16[8] s:f32[]. let b:f16[8] = sin a; c:f16[8] = broadcast_in_dim["
+                   "broadcast_dimensions=() shape=(8,)] 2.0:f16[]; d:f16[8] = mul b c;"
+                   " e:f32[8] = convert_element_type[new_dtype=float32 weak_type=False] d;"
+                   " f:f32[8] = mul e s; g:f16[] = reduce_sum[axes=(0,)] d; h:f16[8] = pow a d in (f, g, h) }")
+    plan = plan_fusion(closed, fusion.C_FLOAT16)
+    assert kinds(plan) == ["ElementwiseGroup", "LibraryCall", "LibraryCall"]
+    group = plan.steps[0]
+    assert [e.primitive.name for e in group.eqns] == ["sin", "broadcast_in_dim", "mul", "convert_element_type", "mul"]
+    assert {s.eqn.primitive.name for s in plan.steps[1:]} == {"reduce_sum", "pow"}
 
 
 # -------------------- traced programs --------------------

@@ -6,7 +6,7 @@ after the steps whose results it reads.
 - `ElementwiseGroup`: equations of one output shape that become one
   elementwise kernel, with several outputs where several values leave it (a
   forward value and its derivative, say). Its members are elementwise
-  primitives with a `cuda_template` (a `c_template` for the C target) and `broadcast_in_dim`s of values from
+  primitives with a `cuda_template` (a `c_template` for the C targets) and `broadcast_in_dim`s of values from
   outside, which become broadcasting loads (a `Load` views the operand with
   1s where it is broadcast). Rank-0 operands broadcast as they are.
 - `ReductionGroup`: a reduction with the elementwise equations that compute
@@ -53,8 +53,8 @@ from ir.printer import _Names, format_scalar
 from ir.primitives import reductions, structural
 
 # Dtypes a generated kernel computes in: each has a C type. float16 has none
-# here (NumPy's float16 results need a rounding to half after every
-# operation), so float16 equations are library calls.
+# in CUDA (NumPy's float16 results need a rounding to half after every
+# operation), so float16 equations are library calls there; see C_FLOAT16.
 KERNEL_DTYPES = frozenset(np.dtype(name) for name in (
     "float32", "float64", "int8", "int16", "int32", "int64",
     "uint8", "uint16", "uint32", "uint64", "bool", "complex64", "complex128"))
@@ -72,18 +72,33 @@ COMPLEX_KERNEL_PRIMITIVES = frozenset({
 @dataclass(frozen=True)
 class Target:
     """What kernels of one kind take: the primitive attribute holding their templates, the dtypes
-    they compute in, the primitives they compute on complex values."""
+    they compute in, the primitives they compute on complex values, and those they compute on
+    float16 values (where float16 is one of the dtypes)."""
     template: str
     dtypes: frozenset
     complex_primitives: frozenset
+    float16_primitives: frozenset = frozenset()
 
 
 # CuPy's kernels (interpreters/lowering_cupy.py)
 CUDA = Target("cuda_template", KERNEL_DTYPES, COMPLEX_KERNEL_PRIMITIVES)
-# The C kernels of jit on the CPU (interpreters/lowering_c.py): real dtypes only; float16 and
-# complex values are NumPy calls (NumPy rounds float16 to half after every operation, and its
-# complex functions are its own, not C99's)
+# The C kernels of jit on the CPU (interpreters/lowering_c.py): real dtypes only; complex values
+# are NumPy calls (NumPy's complex functions are its own, not C99's)
 C = Target("c_template", frozenset(d for d in KERNEL_DTYPES if d.kind != "c"), frozenset())
+
+FLOAT16 = np.dtype(np.float16)
+# The primitives whose C templates give NumPy's float16 results bit for bit (computed in float32,
+# rounded to half after every operation, as NumPy's float16 loops): the elementwise ones but pow
+# (NumPy's float16 loop hands a signaling NaN to powf, whose pow(sNaN, 0) is NaN; the kernel's
+# conversion to float quiets it, and powf answers 1) and no reduction (NumPy's float16 sums
+# accumulate in float32 and round once, over its own blocks)
+FLOAT16_KERNEL_PRIMITIVES = frozenset({
+    "neg", "sign", "abs", "floor", "ceil", "sin", "cos", "tan", "atan", "sinh", "cosh", "tanh", "exp", "log",
+    "log1p", "expm1", "sqrt", "logistic", "stop_gradient", "integer_pow", "add", "sub", "mul", "div",
+    "floor_divide", "mod", "max", "min", "atan2", "eq", "ne", "lt", "le", "gt", "ge", "select_n",
+    "convert_element_type", "broadcast_in_dim"})
+# The C kernels where the compiler has _Float16 (interpreters/c_compiler.py's probe): float16 too
+C_FLOAT16 = Target("c_template", C.dtypes | {FLOAT16}, frozenset(), FLOAT16_KERNEL_PRIMITIVES)
 
 REDUCTIONS = frozenset({reductions.reduce_sum_p, reductions.reduce_prod_p,
                         reductions.reduce_max_p, reductions.reduce_min_p})
@@ -232,6 +247,8 @@ def _kind(eqn, target):
     if any(a.dtype not in target.dtypes for a in avals):
         return CALL
     if prim.name not in target.complex_primitives and any(a.dtype.kind == "c" for a in avals):
+        return CALL
+    if prim.name not in target.float16_primitives and any(a.dtype == FLOAT16 for a in avals):
         return CALL
     if prim is structural.broadcast_in_dim_p:
         return LOAD

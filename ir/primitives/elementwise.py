@@ -33,6 +33,12 @@ INTEGER_OR_BOOL = "biu"
 INTEGER = "iu"
 ANY = "fiubc"
 COMPLEX = "c"
+# A c_template dict's key for float16 operands, beside its str keys of kinds: the C kernels
+# compute halves in float and round each equation's value to half (interpreters/lowering_c.py);
+# where NumPy's float16 result rounds inside the expression too, the template for halves says so
+# with HALF_ROUNDED
+FLOAT16 = np.dtype(np.float16)
+HALF_ROUNDED = "(float)(_Float16)({})"
 
 
 def _check_dtype(name, aval, kinds):
@@ -180,11 +186,19 @@ expm1_p = unary("expm1", np.expm1, derivative=lambda t, out, x: mul(t, add(out, 
 sqrt_p = unary("sqrt", np.sqrt, derivative=lambda t, out, x: div(t, mul(_c(x, 2), out)),
                cuda_template="sqrt({0})",
                c_template="sqrt{f}({0})")
+def _logistic_float16_template():
+    """_logistic_impl on halves: exp of -|x| and 1 + e each rounded to half, as NumPy's ops."""
+    e = {branch: HALF_ROUNDED.format(f"expf({branch}{{0}})") for branch in ("-", "")}
+    one_plus = {branch: HALF_ROUNDED.format(f"1 + {e[branch]}") for branch in e}
+    return f"{{0}} >= 0 ? 1 / {one_plus['-']} : {e['']} / {one_plus['']}"
+
+
 logistic_p = unary("logistic", _logistic_impl, FLOAT,
                    derivative=lambda t, out, x: mul(t, mul(out, sub(_c(x, 1), out))),
                    # the two branches of _logistic_impl: exp never overflows
                    cuda_template="{0} >= 0 ? 1 / (1 + exp(-{0})) : exp({0}) / (1 + exp({0}))",
-                   c_template="{0} >= 0 ? 1 / (1 + exp{f}(-{0})) : exp{f}({0}) / (1 + exp{f}({0}))")
+                   c_template={FLOAT16: _logistic_float16_template(),
+                               "f": "{0} >= 0 ? 1 / (1 + exp{f}(-{0})) : exp{f}({0}) / (1 + exp{f}({0}))"})
 not_p = unary("not", np.invert, INTEGER_OR_BOOL, cuda_template={"b": "!{0}", "iu": "~{0}"},
               c_template={"b": "!{0}", "iu": "~{0}"})
 not_p.define(jvp=zero_jvp(not_p))
@@ -232,7 +246,7 @@ integer_pow_p.define(jvp=jvp_from_derivatives(integer_pow_p, _integer_pow_deriva
                      batch=elementwise_batcher(integer_pow_p))
 
 
-def _integer_pow_cuda_template(*, y):
+def _integer_pow_cuda_template(*, y, product=lambda a, b: f"({a} * {b})"):
     """x**y as the multiplications of ir/passes/integer_pow.py, in its order
     (square and multiply; a negative y the reciprocal), as one expression."""
     if y == 0:
@@ -240,17 +254,19 @@ def _integer_pow_cuda_template(*, y):
     acc, power, k = None, "{0}", abs(y)
     while k > 0:
         if k & 1:
-            acc = power if acc is None else f"({acc} * {power})"
+            acc = power if acc is None else product(acc, power)
         k >>= 1
         if k > 0:
-            power = f"({power} * {power})"
+            power = product(power, power)
     return acc if y > 0 else f"{{out_type}}(1) / {acc}"  # typed: std::complex has no int / complex
 
 
 def _integer_pow_c_template(*, y):
-    """The CUDA template's multiplications; C casts where C++ constructs."""
-    template = _integer_pow_cuda_template(y=y)
-    return template.replace("{out_type}(1)", "({out_type})1")
+    """The CUDA template's multiplications; C casts where C++ constructs. On halves each
+    product is rounded to half, as the multiplications jit computes (ir/passes/integer_pow.py)."""
+    template = _integer_pow_cuda_template(y=y).replace("{out_type}(1)", "({out_type})1")
+    halves = _integer_pow_cuda_template(y=y, product=lambda a, b: HALF_ROUNDED.format(f"{a} * {b}"))
+    return {FLOAT16: halves.replace("{out_type}(1)", "({out_type})1"), "fiu": template}
 
 
 integer_pow_p.define(cuda_template=_integer_pow_cuda_template, c_template=_integer_pow_c_template)
@@ -356,13 +372,19 @@ def _real_only(template):
     return {kinds: text for kinds, text in template.items() if kinds != "c"}
 
 
+def _extremum_c_template(op):
+    """The real cases, and float16's: NumPy's float16 maximum (minimum) keeps the first
+    operand on ties (npy_half_ge), its float32 and float64 ones the second."""
+    return {FLOAT16: f"({{0}} {op}= {{1}} || {{0}} != {{0}}) ? {{0}} : {{1}}", **_real_only(_extremum_template(op))}
+
+
 # NaN-propagating, like NumPy's maximum (which returns the second operand on ties: max(0.0, -0.0) = -0.0)
 max_p = binary("max", np.maximum, ANY, commutative=True, cuda_template=_extremum_template(">"),
-               c_template=_real_only(_extremum_template(">")),
+               c_template=_extremum_c_template(">"),
                derivatives=(lambda t, out, x, y: mul(t, _balanced_weight(x, out, y)),
                             lambda t, out, x, y: mul(t, _balanced_weight(y, out, x))))
 min_p = binary("min", np.minimum, ANY, commutative=True, cuda_template=_extremum_template("<"),
-               c_template=_real_only(_extremum_template("<")),
+               c_template=_extremum_c_template("<"),
                derivatives=(lambda t, out, x, y: mul(t, _balanced_weight(x, out, y)),
                             lambda t, out, x, y: mul(t, _balanced_weight(y, out, x))))
 
@@ -495,9 +517,14 @@ def _convert_cuda_template(*, new_dtype, weak_type):
 
 def _convert_c_template(*, new_dtype, weak_type):
     """Real to real only (the C kernels leave complex values to NumPy): C's casts, but for
-    floats to integers, NumPy's (helpers of interpreters/lowering_c.py, defined out of range too)."""
+    floats to integers, NumPy's (helpers of interpreters/lowering_c.py, defined out of range too).
+    To float16 the value itself: the kernel's rounding of the equation to half converts it, from
+    a double directly (as NumPy's npy_double_to_half); integers and bool through float, as
+    NumPy's casts to half."""
     if new_dtype.kind in "iu":
         return {"f": "ft_{t}_to_%s({0})" % new_dtype.name, "iub": "({out_type})({0})"}
+    if new_dtype == FLOAT16:
+        return {"f": "{0}", "iub": "(float)({0})"}
     return "({out_type})({0})"
 
 
