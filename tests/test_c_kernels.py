@@ -370,7 +370,7 @@ def test_without_float16_in_the_compiler_float16_stays_numpy_calls(monkeypatch):
     closed = ft.make_jaxpr(lambda h: fnp.tanh(h) * h + fnp.float16(1), optimize=True)(h)
     plan, kernels = lowering_c.kernel_plan(closed, "f")
     assert all(isinstance(s, fusion.LibraryCall) for s in plan.steps) and kernels == []
-    assert lowering_c.lower(closed, "f") is None
+    assert not hasattr(lowering_c.lower(closed, "f"), "c_source")  # NumPy code: no C
     # and a program without halves has none of the float16 text
     x = h.astype(np.float32)
     lowered = lowering_c.lower(ft.make_jaxpr(lambda x: fnp.tanh(x) * x + 1, optimize=True)(x), "f")
