@@ -567,13 +567,8 @@ def reduction_kernel(group: ReductionGroup, name) -> Kernel:
                       float16=_has_float16(group.eqns, inputs))
     tasks = outputs_count * chunks
     direct = not group.eqns and len(inner) == 1 and inner[0][1][0] == 1  # the operand itself, contiguous
-    text += [f"  {ctype}* parts = out0;"]
-    if chunks > 1:
-        text += [f"  parts = ({ctype}*)malloc({tasks}LL * sizeof({ctype}));", "  if (!parts) return 1;"]
-    text += [f"  #pragma omp parallel for num_threads(threads) schedule(dynamic, 1) "
-             f"if({outputs_count * count}LL >= {_parallel_min_elements(len(group.eqns) + 1)}LL)",
-             f"  for (int64_t task = 0; task < {tasks}LL; task++) {{",
-             f"    const int64_t o = task / {chunks}LL, lo = (task % {chunks}LL) * {REDUCTION_CHUNK}LL;",
+    text += _parallel_tasks(ctype, outputs_count, chunks, tasks, outputs_count * count, len(group.eqns) + 1)
+    text += [f"    const int64_t o = task / {chunks}LL, lo = (task % {chunks}LL) * {REDUCTION_CHUNK}LL;",
              f"    const int64_t len = {count}LL - lo < {REDUCTION_CHUNK}LL ? {count}LL - lo : {REDUCTION_CHUNK}LL;"]
     coordinates, names = _coordinates(outer, "o", "c")
     text += _indent(coordinates, 4)
@@ -607,6 +602,17 @@ def reduction_kernel(group: ReductionGroup, name) -> Kernel:
 def _has_float16(eqns, inputs):
     """Whether a kernel of `eqns` reading `inputs` has float16 values (it needs FLOAT16_HELPERS)."""
     return any(d == FLOAT16 for d, _ in inputs) or any(v.aval.dtype == FLOAT16 for e in eqns for v in e.outvars)
+
+
+def _parallel_tasks(ctype, outputs_count, chunks, tasks, work, equations):
+    """The opening of a reduction's task loop: `parts`, the chunk results (out0 itself when
+    each output is one chunk), and the parallel loop over `tasks`."""
+    text = [f"  {ctype}* parts = out0;"]
+    if chunks > 1:
+        text += [f"  parts = ({ctype}*)malloc({outputs_count * chunks}LL * sizeof({ctype}));", "  if (!parts) return 1;"]
+    return text + [f"  #pragma omp parallel for num_threads(threads) schedule(dynamic, 1) "
+                   f"if({work}LL >= {_parallel_min_elements(equations)}LL)",
+                   f"  for (int64_t task = 0; task < {tasks}LL; task++) {{"]
 
 
 def _column_layout(outer):
@@ -669,13 +675,8 @@ def _column_tasks(name, ctype, op, group, inputs, outputs_count, count, chunks, 
     blocks = -(-width // COLUMN_BLOCK)
     tasks = math.prod(size for size, _ in rest) * blocks * chunks
     identity_text = c_literal(identity, group.reduction.outvars[0].aval.dtype)
-    text = [f"  {ctype}* parts = out0;"]
-    if chunks > 1:
-        text += [f"  parts = ({ctype}*)malloc({outputs_count * chunks}LL * sizeof({ctype}));", "  if (!parts) return 1;"]
-    text += [f"  #pragma omp parallel for num_threads(threads) schedule(dynamic, 1) "
-             f"if({outputs_count * count}LL >= {_parallel_min_elements(len(group.eqns) + 1)}LL)",
-             f"  for (int64_t task = 0; task < {tasks}LL; task++) {{",
-             f"    const int64_t outer = task / {blocks * chunks}LL, block = (task / {chunks}LL) % {blocks}LL;",
+    text = _parallel_tasks(ctype, outputs_count, chunks, tasks, outputs_count * count, len(group.eqns) + 1)
+    text += [f"    const int64_t outer = task / {blocks * chunks}LL, block = (task / {chunks}LL) % {blocks}LL;",
              f"    const int64_t lo = (task % {chunks}LL) * {REDUCTION_CHUNK}LL;",
              f"    const int64_t len = {count}LL - lo < {REDUCTION_CHUNK}LL ? {count}LL - lo : {REDUCTION_CHUNK}LL;",
              f"    const int64_t c0 = block * {COLUMN_BLOCK}LL;",
