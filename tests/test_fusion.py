@@ -134,6 +134,20 @@ def test_a_broadcast_read_across_a_library_call_is_loaded_by_each_kernel_not_wri
     np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
+def test_a_broadcast_of_a_broadcast_is_read_not_taken_into_a_kernel_of_another_shape():
+    closed = parse("{ lambda ; a:f32[4] h:f32[3,4]. let"
+                   " r:f32[1,4] = broadcast_in_dim[broadcast_dimensions=(1,) shape=(1, 4)] a;"
+                   " s:f32[1,4] = mul r r;"
+                   " t:f32[3,4] = broadcast_in_dim[broadcast_dimensions=(0, 1) shape=(3, 4)] r;"
+                   " u:f32[3,4] = mul t h in (s, u) }")
+    plan = plan_fusion(closed)
+    assert_topological(plan)
+    assert sorted(step.shape for step in plan.steps) == [(1, 4), (3, 4)]
+    args = [np.arange(4, dtype=np.float32), np.arange(12, dtype=np.float32).reshape(3, 4)]
+    for got, want in zip(run_on_numpy(closed, *args), closed(*args), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_a_reduction_absorbs_the_group_that_computes_its_operand():
     closed = parse("{ lambda ; a:f32[8]. let b:f32[8] = sin a; c:f32[8] = mul b b;"
                    " d:f32[] = reduce_sum[axes=(0,)] c in (d,) }")

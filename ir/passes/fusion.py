@@ -436,8 +436,12 @@ def share_broadcasts(graph, steps) -> list:
         if step.kind == CALL:
             shared.append(step)
             continue
+        # a kernel computes values of one shape: a broadcast that another broadcast reads (to
+        # a shape of its own) is read as it is
+        last = graph.eqns[step.members[-1]]
+        shape = last.invars[0].aval.shape if step.kind == REDUCTION else graph.shape(step.members[0])
         broadcasts = {p for i in step.members for p in graph.sources[i]
-                      if p not in step.member_set and graph.kinds[p] == LOAD}
+                      if p not in step.member_set and graph.kinds[p] == LOAD and graph.shape(p) == shape}
         shared.append(_Step(step.kind, sorted(step.member_set | broadcasts)) if broadcasts else step)
     return shared
 
