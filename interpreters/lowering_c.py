@@ -3,7 +3,8 @@
 `lower(closed, name)` plans the fusion with the planner the CUDA path uses
 (ir/passes/fusion.py, for the target `fusion.C`), writes one C function per
 kernel step, all of them in one translation unit per program (one compile,
-however many groups: a 10,000-equation program compiles once). Each kernel step
+however many groups: a 10,000-equation program compiles once; kernels whose
+functions would be the same but for their names share one). Each kernel step
 then becomes one equation of a rewritten jaxpr (of a `_KernelPrimitive`, whose
 impl converts the operands, allocates the outputs and makes one ctypes call),
 which interpreters/lowering_numpy.py lowers as any other: everything else
@@ -102,6 +103,7 @@ import ctypes
 import functools
 import math
 import os
+import re
 
 import numpy as np
 
@@ -783,7 +785,8 @@ def lower(closed, name="jitted", body=False):
         _open_unit.reset(token)
     if not unit.kernels:
         return lowered
-    c_source = translation_unit(unit.kernels)
+    distinct, functions = _distinct_functions(unit.kernels)
+    c_source = translation_unit(distinct)
     try:
         library = c_compiler.load_library(c_source)
     except KernelCompileError as error:
@@ -797,10 +800,26 @@ def lower(closed, name="jitted", body=False):
         finally:
             _open_unit.reset(token)
     for launcher in unit.launchers:
-        launcher.bind(library)
+        launcher.bind(library, functions[launcher.kernel.name])
     lowered.source += f"\n// the C kernels of {name}: one translation unit\n{c_source}"
     lowered.c_source, lowered.library = c_source, library
     return lowered
+
+
+def _distinct_functions(kernels):
+    """The kernels whose C functions differ, in order, and {kernel name: the function it
+    calls}: kernels whose generated text is the same but for their names (the steps of a
+    loop that Python unrolled, the layers of one shape) share the first one's function,
+    compiled once."""
+    first_of, distinct, functions = {}, [], {}
+    for kernel in kernels:
+        # a kernel's text names itself and its helpers (`<name>_op`); never another kernel
+        text = re.sub(re.escape(kernel.name) + r"(?![0-9])", "@", kernel.text)
+        first = first_of.setdefault(text, kernel)
+        if first is kernel:
+            distinct.append(kernel)
+        functions[kernel.name] = first.name
+    return distinct, functions
 
 
 def _lowered_with_kernels(closed, name, body, unit):
@@ -888,8 +907,8 @@ class _Launcher:
             else:
                 self.allocators.append(functools.partial(np.empty, aval.shape, aval.dtype))
 
-    def bind(self, library):
-        function = getattr(library, self.kernel.name)
+    def bind(self, library, function_name):
+        function = getattr(library, function_name)
         function.argtypes, function.restype = self.kernel.signature()
         self.function = function
 

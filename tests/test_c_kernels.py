@@ -621,7 +621,7 @@ def test_ten_thousand_equations_compile_as_one_translation_unit():
     """Many groups (a chain of elementwise steps cut by reshapes and reductions), one compile."""
     def f(x):
         for k in range(1000):  # 10 equations a round: 7 elementwise, a sum, its broadcast, a reshape
-            y = fnp.sin(x) * 1.5 + fnp.cos(x) - x * 0.25
+            y = fnp.sin(x) * (1.5 + k % 25 * 0.01) + fnp.cos(x) - x * 0.25
             x = (y - fnp.sum(y) * 1e-4).reshape(x.shape[::-1])
         return x
     x = np.linspace(0, 1, 600).reshape(20, 30)
@@ -634,7 +634,29 @@ def test_ten_thousand_equations_compile_as_one_translation_unit():
     assert sum(k is not None for k in kernels) >= 1000
     assert c_compiler.compile_count() - before <= 1  # one translation unit (cached already: none)
     assert lowered.c_source.count("#include <math.h>") == 1
+    # the rounds' kernels repeat (the constant's 25 values, the two shapes): each function is compiled once
+    functions = re.findall(r"^(?:void|int) ft_many_k\d+\(", lowered.c_source, re.MULTILINE)
+    assert 50 <= len(functions) <= 60
     np.testing.assert_allclose(lowered.function(x)[0], f(x), rtol=1e-9, atol=1e-12)
+
+
+def test_kernels_that_differ_only_in_their_names_share_one_function():
+    def f(x):
+        y = x
+        for scale in (1.5, 2.5, 1.5, 1.5):  # the second step differs in a constant
+            y = fnp.tanh(y * scale + 0.5) - y
+            y = y - fnp.sum(y, axis=0) * 0.125  # a reduction kernel with its helpers, then an elementwise one
+        return y, fnp.exp(x)
+    x = np.linspace(-2.0, 2.0, 6000).reshape(60, 100)
+    with c_kernels():
+        closed = ft.make_jaxpr(f)(x)
+        plan, kernels = lowering_c.kernel_plan(closed, "shared")
+        lowered = lowering_c.lower(closed, "shared")
+    texts = [k.text.replace(k.name, "@") for k in kernels if k is not None]
+    functions = re.findall(r"^(?:void|int) (ft_shared_k\d+)\(", lowered.c_source, re.MULTILINE)
+    assert len(functions) == len(set(texts)) < len(texts)
+    for got, want in zip(lowered.function(x), f(x), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
 
 
 def _program_with_bodies(x):
