@@ -284,6 +284,55 @@ def test_incomplete_beta_identities():
     np.testing.assert_allclose(ft.lax.betainc(a, b, x), ft.lax.betainc(a + 1, b, x) + step, rtol=1e-11, atol=1e-15)
 
 
+# I_x(a, b) with large parameters: Lentz's continued fraction in mpmath at 60 digits (its front by
+# mpmath's loggamma), where mpmath's own betainc does not converge
+_LARGE_BETA = [(1e6, 1e6, 0.5007, 0.97614260049096126235), (2e7, 3e7, 0.40005, 0.76475962390307054072),
+               (1e6, 5e7, 0.0196, 0.34321316323074023147), (3.0, 1e9, 3e-9, 0.57680992055347003815),
+               (1e9, 2.5, 1 - 2e-9, 0.54941593466354207938), (4e6, 9e6, 0.3075, 0.066495635686596701264)]
+
+
+def test_incomplete_beta_with_large_parameters():
+    """Past the continued fraction's reach: the incomplete gamma limit where one parameter dwarfs the
+    other, Temme's expansion where both are large; within [0, 1], finite, and fast, up to float64's largest."""
+    a, b, x, want = np.array(_LARGE_BETA).T
+    np.testing.assert_allclose(ft.lax.betainc(a, b, x), want, rtol=1e-11, atol=0)
+    # closed forms: I_x(a, 1) = x^a, I_x(1, b) = 1 - (1 - x)^b, I_1/2(a, a) = 1/2, I_x(1/2, b) -> erf(sqrt(b x))
+    big = np.array([1e9, 1e12, 1e20, 1e300, 1.7e308])
+    x = np.array([1 - 1e-9, 1 - 3e-12, 1 - 2e-20, 0.5, 1e-10])
+    with np.errstate(over="ignore"):
+        power = big * np.log(x)  # -inf at 1.7e308
+    np.testing.assert_allclose(ft.lax.betainc(big, 1.0, x), np.exp(power), rtol=1e-14, atol=1e-300)
+    np.testing.assert_allclose(ft.lax.betainc(1.0, big, 1 - x), -np.expm1(power), rtol=1e-14, atol=1e-300)
+    np.testing.assert_array_equal(ft.lax.betainc(np.array([1e6, 3e7, 1e20, 1e300, 1.7e308]), np.array(
+        [1e6, 3e7, 1e20, 1e300, 1.7e308]), 0.5), 0.5)
+    t = np.array([0.25, 1.0, 4.0])
+    np.testing.assert_allclose(ft.lax.betainc(np.float32(0.5), np.float32(3.4028235e38), np.float32(t / 3.4028235e38)),
+                               special_reference.erf(np.sqrt(t)).astype(np.float32), rtol=1e-6)  # was -inf
+    # every regime, float64's extremes included: a value in [0, 1], the two sides' symmetry
+    values = np.array([0.5, 2.0, 1e3, 1e6, 1e7, 3e8, 1e12, 1e20, 1e100, 1e300, 1.7e308])
+    a, b = (v.ravel() for v in np.meshgrid(values, values))
+    for z in (2.0 ** -1000, 2.0 ** -100, 2.0 ** -30, 0.25, 0.5, 0.75, 1 - 2.0 ** -30):
+        got = ft.lax.betainc(a, b, np.full_like(a, z))
+        outside = ~((got >= 0) & (got <= 1))
+        assert not outside.any(), (a[outside], b[outside], z)
+        if z >= 2.0 ** -30:  # where 1 - z is exact
+            np.testing.assert_allclose(got, 1 - ft.lax.betainc(b, a, np.full_like(a, 1 - z)), rtol=0, atol=1e-9)
+
+
+def test_incomplete_beta_is_continuous_across_its_asymptotic_switches():
+    """Each side of a switch (the gamma limit from b = 1e8 max(a, 1)^1.5, Temme's expansion from
+    min(a, b) = 1e6 up to a ratio of 100) gives the same values, to what each method holds."""
+    step = 1 + 1e-12
+    switches = [((4.0, 8e8 / step), (4.0, 8e8 * step), 1e-8),  # (below, above, relative spread of x)
+                ((1e6 / step, 1e6), (1e6 * step, 1e6), 1e-3),
+                ((1e6, 1e8 * step), (1e6, 1e8 / step), 1e-4),
+                ((1e6 / step, 3e6), (1e6 * step, 3e6), 1e-3)]
+    for (a_below, b_below), (a_above, b_above), spread in switches:
+        x = a_below / (a_below + b_below) * (1 + np.array([-6.0, -2.0, 0.0, 1.0, 4.0]) * spread)
+        np.testing.assert_allclose(ft.lax.betainc(a_below, b_below, x), ft.lax.betainc(a_above, b_above, x),
+                                   rtol=1e-7, atol=1e-300)  # (1e-17 six widths out)
+
+
 @pytest.mark.parametrize("name", ["igamma", "igammac", "igamma_grad_a", "random_gamma_grad", "betainc"])
 def test_incomplete_gamma_and_beta_in_float32_are_float64_rounded(name):
     rng = np.random.default_rng(2)

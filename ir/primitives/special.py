@@ -382,15 +382,14 @@ FT_FN double ft_p_by_series(double a, double x) {  // 0 where the prefactor time
   ft_p_series(a, x, false, &s, &ds);
   return s * exp(log_prefactor);
 }
+FT_FN double ft_minus_log1p(double u) {  // special_math._minus_log1p: u - log1p(u)
+  if (fabs(u) >= 0.1) return u - log1p(u);
+  double series = 0;
+  for (int k = 30; k >= 2; --k) series = series * u + ((k & 1) ? -1.0 : 1.0) / k;
+  return series * u * u;
+}
 FT_FN double ft_temme(double a, double x, bool upper) {  // special_math._temme: large a
-  double u = x / a - 1, d;
-  if (fabs(u) < 0.1) {
-    double series = 0;
-    for (int k = 30; k >= 2; --k) series = series * u + ((k & 1) ? -1.0 : 1.0) / k;
-    d = series * u * u;
-  } else {
-    d = u - log1p(u);
-  }
+  double u = x / a - 1, d = ft_minus_log1p(u);
   double eta = (u > 0 ? 1 : (u < 0 ? -1 : 0)) * sqrt(2 * d);
   double c0 = fabs(eta) < 1e-2 ? -1.0 / 3 + eta / 12 - 2 * eta * eta / 135 : 1 / u - 1 / eta;
   double r = exp(-a * d) / sqrt(2 * %(pi)r * a) * c0, root = eta * sqrt(a / 2);
@@ -476,9 +475,33 @@ FT_FN double ft_beta_fraction(double a, double b, double x) {  // modified Lentz
       delta = c * d;
       h *= delta;
     }
-    if (fabs(delta - 1) <= %(half_eps)r) break;
+    if (!(fabs(delta - 1) > %(half_eps)r)) break;  // (a NaN stays NaN)
   }
   return h;
+}
+FT_FN double ft_stirling_correction(double x) {  // special_math._stirling_correction, x >= 10
+  double inv = 1 / x, inv2 = inv * inv, series = 0;
+  for (int k = 8; k >= 1; --k) series = series * inv2 + ft_bernoulli[k - 1] / (2 * k * (2 * k - 1));
+  return series * inv;
+}
+FT_FN double ft_log_beta(double a, double b) {  // special_math._log_beta
+  double large = fmax(a, b), small = fmin(a, b);
+  if (large < 10) return lgamma(large) + lgamma(small) - lgamma(large + small);
+  double ratio = small / large;
+  double shared = ft_stirling_correction(large) - ft_stirling_correction(large + small) - (large - 0.5) * log1p(ratio);
+  if (small >= 10)
+    return shared + small * (log(ratio) - log1p(ratio)) + 0.5 * log(2 * %(pi)r / small) + ft_stirling_correction(small);
+  return shared + lgamma(small) - small * (log(large) + log1p(ratio)) + small;
+}
+FT_FN double ft_beta_temme(double a, double b, double x) {  // special_math._beta_temme
+  double scale = 1 + b / a, x0 = 1 / scale, y0 = 1 / (1 + a / b), d = x - x0;
+  double half_eta2 = x0 * ft_minus_log1p(d / x0) + y0 * ft_minus_log1p(-d / y0);
+  double eta = (d > 0 ? 1 : (d < 0 ? -1 : 0)) * sqrt(2 * half_eta2);
+  double spread = sqrt(x0 * y0);
+  double c0 = fabs(eta) < 1e-5 ? (y0 - x0) / (3 * spread) : 1 / eta - spread / d;
+  double root_half_n = sqrt(a / 2) * sqrt(scale);
+  double correction = exp(-(a * half_eta2) * scale) / (sqrt(2 * %(pi)r) * root_half_n * sqrt(2.0)) * c0;
+  return erfc(-eta * root_half_n) / 2 + correction;
 }
 FT_FN double ft_betainc(double a, double b, double x) {
   bool at_0 = a == 0 || isinf(b), at_1 = b == 0 || isinf(a);
@@ -486,10 +509,13 @@ FT_FN double ft_betainc(double a, double b, double x) {
   if (at_0) return x > 0 ? 1 : 0;
   if (at_1) return x < 1 ? 0 : 1;
   if (x == 0 || x == 1) return x;
+  if (b >= %(beta_as_gamma)r * pow(fmax(a, 1), 1.5)) return ft_igamma(a, -(b + (a - 1) / 2) * log1p(-x));
+  if (a >= %(beta_as_gamma)r * pow(fmax(b, 1), 1.5)) return ft_igammac(b, -(a + (b - 1) / 2) * log(x));
+  if (fmin(a, b) >= %(beta_large)r && fmax(a, b) <= %(beta_large_ratio)r * fmin(a, b)) return ft_beta_temme(a, b, x);
   bool swap = x >= (a + 1) / (a + b + 2);
   double p = swap ? b : a, q = swap ? a : b, y = swap ? 1 - x : x;
-  double log_front = a * log(x) + b * log1p(-x) - (lgamma(a) + lgamma(b) - lgamma(a + b));
-  double value = exp(log_front - log(p)) * ft_beta_fraction(p, q, y);
+  double front = exp(a * log(x) + b * log1p(-x) - ft_log_beta(a, b) - log(p));
+  double value = front == 0 ? 0 : front * ft_beta_fraction(p, q, y);
   return swap ? 1 - value : value;
 }
 FT_FN float ft_betainc(float a, float b, float x) { return (float)ft_betainc((double)a, (double)b, (double)x); }
@@ -499,7 +525,8 @@ FT_FN float ft_betainc(float a, float b, float x) { return (float)ft_betainc((do
            max_degree=MAX_POLYGAMMA_ORDER + 3, max_terms=special_math.MAX_SERIES_TERMS,
            half_eps=special_math.EPS64 / 2, eps=special_math.EPS64, inv_eps=1 / special_math.EPS64,
            tiny=special_math.TINY, underflow=special_math.UNDERFLOW,
-           large_a=special_math.LARGE_A)
+           large_a=special_math.LARGE_A, beta_as_gamma=special_math.BETA_AS_GAMMA,
+           beta_large=special_math.BETA_LARGE, beta_large_ratio=float(special_math.BETA_LARGE_RATIO))
 
 
 CUDA_HELPERS = _c_helpers()
