@@ -284,6 +284,27 @@ def test_incomplete_beta_identities():
     np.testing.assert_allclose(ft.lax.betainc(a, b, x), ft.lax.betainc(a + 1, b, x) + step, rtol=1e-11, atol=1e-15)
 
 
+def test_random_gamma_grad_in_the_far_upper_tail():
+    """The continued fraction's recurrence overflowed from x ~ 5e15 (NaN), and Wilson-Hilferty's
+    quantile (a > 1e7) turned negative from x = 27a; the derivative is positive everywhere and tends to
+    log x - digamma(a), which the asymptotic series gives from x = 1e8 max(a, 1)."""
+    x = np.logspace(0.1, 308, 3000)
+    for a in (1e-3, 0.5, 3.0, 1e6, 1e7, 1.1e7, 1e8, 1e20, 1e300):
+        got = ft.lax.random_gamma_grad(np.full_like(x, a), x)[x > a]
+        assert np.all(got > 0), (a, x[x > a][~(got > 0)][:5])
+    # each side of the switches: continued fraction | series (x = 1e8 max(a, 1)), and at a = 1e7
+    for a in (1e-3, 0.5, 3.0, 2e3):
+        edge = 1e8 * max(a, 1)
+        np.testing.assert_allclose(ft.lax.random_gamma_grad(a, np.nextafter(edge, 0)),
+                                   ft.lax.random_gamma_grad(a, edge), rtol=1e-13)
+    lam = np.array([1.005, 1.0101, 1.05, 3.0, 27.0, 1e3, 1e6, 9.9e7, 1.01e8, 1e9])
+    below, above = np.nextafter(1e7, 0), np.nextafter(1e7, 2e7)
+    np.testing.assert_allclose(ft.lax.random_gamma_grad(above, lam * 1e7), ft.lax.random_gamma_grad(below, lam * 1e7),
+                               rtol=3e-8)  # the large-a forms err by ~0.17 / a
+    np.testing.assert_allclose(ft.lax.random_gamma_grad(2.0, 1e300), np.log(1e300) - special_reference.digamma(2.0),
+                               rtol=1e-15)
+
+
 # I_x(a, b) with large parameters: Lentz's continued fraction in mpmath at 60 digits (its front by
 # mpmath's loggamma), where mpmath's own betainc does not converge
 _LARGE_BETA = [(1e6, 1e6, 0.5007, 0.97614260049096126235), (2e7, 3e7, 0.40005, 0.76475962390307054072),

@@ -435,8 +435,10 @@ FT_FN double ft_gamma_derivative_part(double a, double x, bool* by_fraction) {
   ft_p_series(a, x, true, &v, &dv);
   return (log(x) - ft_digamma(a + 1)) * v + dv;
 }
-FT_FN double ft_random_gamma_grad_large_a(double a, double x) {  // Wilson-Hilferty, as special_math's
-  double w = cbrt(x / a), z = (w - 1 + 1 / (9 * a)) * 3 * sqrt(a), dw = 1 / (9 * a * a) - z / (6 * a * sqrt(a));
+FT_FN double ft_random_gamma_grad_large_a(double a, double x) {  // special_math's: Wilson-Hilferty, Temme
+  double lam = x / a, u = lam - 1;
+  if (fabs(u) > 0.01) return lam - lam * ft_minus_log1p(u) / u;
+  double w = cbrt(lam), z = (w - 1 + 1 / (9 * a)) * 3 * sqrt(a), dw = 1 / (9 * a * a) - z / (6 * a * sqrt(a));
   return w * w * w + 3 * a * w * w * dw;
 }
 FT_FN double ft_igamma_grad_a(double a, double x) {
@@ -453,6 +455,7 @@ FT_FN float ft_igamma_grad_a(float a, float x) { return (float)ft_igamma_grad_a(
 FT_FN double ft_random_gamma_grad(double a, double x) {
   if (a != a || x != x || a <= 0 || x < 0 || isinf(a) || isinf(x)) return %(nan)s;
   if (x == 0) return 0;
+  if (x >= %(far_tail)r * fmax(a, 1)) return (log(x) - ft_digamma(a)) * (1 + (a - 1) / x) + 1 / x;
   if (a > %(large_a)r) return ft_random_gamma_grad_large_a(a, x);
   bool by_fraction;
   double d = ft_gamma_derivative_part(a, x, &by_fraction);
@@ -525,7 +528,7 @@ FT_FN float ft_betainc(float a, float b, float x) { return (float)ft_betainc((do
            max_degree=MAX_POLYGAMMA_ORDER + 3, max_terms=special_math.MAX_SERIES_TERMS,
            half_eps=special_math.EPS64 / 2, eps=special_math.EPS64, inv_eps=1 / special_math.EPS64,
            tiny=special_math.TINY, underflow=special_math.UNDERFLOW,
-           large_a=special_math.LARGE_A, beta_as_gamma=special_math.BETA_AS_GAMMA,
+           large_a=special_math.LARGE_A, far_tail=special_math.FAR_TAIL, beta_as_gamma=special_math.BETA_AS_GAMMA,
            beta_large=special_math.BETA_LARGE, beta_large_ratio=float(special_math.BETA_LARGE_RATIO))
 
 
