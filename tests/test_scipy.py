@@ -284,6 +284,21 @@ def test_incomplete_beta_identities():
     np.testing.assert_allclose(ft.lax.betainc(a, b, x), ft.lax.betainc(a + 1, b, x) + step, rtol=1e-11, atol=1e-15)
 
 
+def test_incomplete_gamma_functions_keep_their_ranges_over_all_of_float64():
+    """P and Q in [0, 1] (P(1e-20, 1) was 1 + ulp), dP/da <= 0, the sample's derivative >= 0 (or
+    +inf, where it overflows: a tiny a) and finite otherwise, on a grid from 5e-324 to 1.79e308."""
+    values = np.array([5e-324, 1e-300, 1e-100, 1e-20, 1e-8, 0.01, 0.5, 1, 2, 10, 100, 1e4, 1e6, 9.9e6, 1.01e7,
+                       1e8, 1e12, 1e20, 1e100, 1e300, 1.79e308])
+    a, x = (v.ravel() for v in np.meshgrid(values, values))
+    for p in (ft.lax.igamma(a, x), ft.lax.igammac(a, x)):
+        assert np.all((p >= 0) & (p <= 1)), list(zip(a[~((p >= 0) & (p <= 1))], x[~((p >= 0) & (p <= 1))]))[:5]
+    assert np.all(ft.lax.igamma_grad_a(a, x) <= 0)
+    sample_derivative = ft.lax.random_gamma_grad(a, x)
+    assert np.all(sample_derivative >= 0)
+    assert np.all(np.isfinite(sample_derivative[a >= 1e-100]))
+    assert ft.lax.igamma(1e-20, 1.0) <= 1.0
+
+
 def test_random_gamma_grad_in_the_far_upper_tail():
     """The continued fraction's recurrence overflowed from x ~ 5e15 (NaN), and Wilson-Hilferty's
     quantile (a > 1e7) turned negative from x = 27a; the derivative is positive everywhere and tends to

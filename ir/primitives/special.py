@@ -413,18 +413,24 @@ FT_FN double ft_igamma_edges(double a, double x, double at_zero, double at_a_zer
 FT_FN double ft_igamma(double a, double x) {
   double edge = ft_igamma_edges(a, x, 0, 1, 1, 0);
   if (edge != 2) return edge;
-  if (a > %(large_a)r) return ft_temme(a, x, false);
-  if (x > 1 && x > a) return 1 - (x > 1.1 ? ft_q_by_fraction(a, x) : ft_q_series(a, x));
-  return ft_p_by_series(a, x);
+  double p = a > %(large_a)r ? ft_temme(a, x, false)
+           : x > 1 && x > a ? 1 - (x > 1.1 ? ft_q_by_fraction(a, x) : ft_q_series(a, x)) : ft_p_by_series(a, x);
+  return p > 1 ? 1 : p;  // as special_math's: a sum of ~1 may round to 1 + ulp (NaN stays NaN)
 }
 FT_FN float ft_igamma(float a, float x) { return (float)ft_igamma((double)a, (double)x); }
 FT_FN double ft_igammac(double a, double x) {
   double edge = ft_igamma_edges(a, x, 1, 0, 0, 1);
   if (edge != 2) return edge;
-  if (a > %(large_a)r) return ft_temme(a, x, true);
-  if (x > 1.1) return x < a ? 1 - ft_p_by_series(a, x) : ft_q_by_fraction(a, x);
-  bool by_p = x <= 0.5 ? -0.4 / log(x) < a : x * 1.1 < a;
-  return by_p ? 1 - ft_p_by_series(a, x) : ft_q_series(a, x);
+  double q;
+  if (a > %(large_a)r) {
+    q = ft_temme(a, x, true);
+  } else if (x > 1.1) {
+    q = x < a ? 1 - ft_p_by_series(a, x) : ft_q_by_fraction(a, x);
+  } else {
+    bool by_p = x <= 0.5 ? -0.4 / log(x) < a : x * 1.1 < a;
+    q = by_p ? 1 - ft_p_by_series(a, x) : ft_q_series(a, x);
+  }
+  return q > 1 ? 1 : q;
 }
 FT_FN float ft_igammac(float a, float x) { return (float)ft_igammac((double)a, (double)x); }
 // (log x - digamma(a + 1)) S + dS/da (series), or (log x - digamma(a)) F + dF/da (fraction, *by_fraction)
@@ -437,9 +443,9 @@ FT_FN double ft_gamma_derivative_part(double a, double x, bool* by_fraction) {
 }
 FT_FN double ft_random_gamma_grad_large_a(double a, double x) {  // special_math's: Wilson-Hilferty, Temme
   double lam = x / a, u = lam - 1;
-  if (fabs(u) > 0.01) return lam - lam * ft_minus_log1p(u) / u;
-  double w = cbrt(lam), z = (w - 1 + 1 / (9 * a)) * 3 * sqrt(a), dw = 1 / (9 * a * a) - z / (6 * a * sqrt(a));
-  return w * w * w + 3 * a * w * w * dw;
+  if (fabs(u) > 0.01) return x > a ? lam * log(lam) / u : x * (log(x) - log(a)) / (x - a);
+  double w = cbrt(lam), z = (w - 1 + 1 / (9 * a)) * 3 * sqrt(a), a_dw = 1 / (9 * a) - z / (6 * sqrt(a));
+  return w * w * w + 3 * w * w * a_dw;
 }
 FT_FN double ft_igamma_grad_a(double a, double x) {
   if (a != a || x != x || a <= 0 || x < 0 || isinf(a)) return %(nan)s;
@@ -455,7 +461,7 @@ FT_FN float ft_igamma_grad_a(float a, float x) { return (float)ft_igamma_grad_a(
 FT_FN double ft_random_gamma_grad(double a, double x) {
   if (a != a || x != x || a <= 0 || x < 0 || isinf(a) || isinf(x)) return %(nan)s;
   if (x == 0) return 0;
-  if (x >= %(far_tail)r * fmax(a, 1)) return (log(x) - ft_digamma(a)) * (1 + (a - 1) / x) + 1 / x;
+  if (x >= %(far_tail)r * fmax(a, 1.0)) return (log(x) - ft_digamma(a)) * (1 + (a - 1) / x) + 1 / x;
   if (a > %(large_a)r) return ft_random_gamma_grad_large_a(a, x);
   bool by_fraction;
   double d = ft_gamma_derivative_part(a, x, &by_fraction);
@@ -512,8 +518,8 @@ FT_FN double ft_betainc(double a, double b, double x) {
   if (at_0) return x > 0 ? 1 : 0;
   if (at_1) return x < 1 ? 0 : 1;
   if (x == 0 || x == 1) return x;
-  if (b >= %(beta_as_gamma)r * pow(fmax(a, 1), 1.5)) return ft_igamma(a, -(b + (a - 1) / 2) * log1p(-x));
-  if (a >= %(beta_as_gamma)r * pow(fmax(b, 1), 1.5)) return ft_igammac(b, -(a + (b - 1) / 2) * log(x));
+  if (b >= %(beta_as_gamma)r * pow(fmax(a, 1.0), 1.5)) return ft_igamma(a, -(b + (a - 1) / 2) * log1p(-x));
+  if (a >= %(beta_as_gamma)r * pow(fmax(b, 1.0), 1.5)) return ft_igammac(b, -(a + (b - 1) / 2) * log(x));
   if (fmin(a, b) >= %(beta_large)r && fmax(a, b) <= %(beta_large_ratio)r * fmin(a, b)) return ft_beta_temme(a, b, x);
   bool swap = x >= (a + 1) / (a + b + 2);
   double p = swap ? b : a, q = swap ? a : b, y = swap ? 1 - x : x;

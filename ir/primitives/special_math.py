@@ -651,7 +651,7 @@ def igamma(a, x):
     out[q_cf] = 1 - _q_by_continued_fraction(a[q_cf], x[q_cf])
     q_small = by_q & ~q_cf
     out[q_small] = 1 - _q_series(a[q_small], x[q_small])
-    return out
+    return np.minimum(out, 1.0)  # a series summing to ~1 can round to 1 + ulp (P(1e-20, 1)); NaN stays NaN
 
 
 @_elementwise_nary
@@ -668,23 +668,25 @@ def igammac(a, x):
     out[by_p] = 1 - _p_by_series(a[by_p], x[by_p])
     out[cf] = _q_by_continued_fraction(a[cf], x[cf])
     out[small] = _q_series(a[small], x[small])
-    return out
+    return np.minimum(out, 1.0)  # (as igamma's)
 
 
 def _random_gamma_grad_large_a(a, x):
     """d x / d a holding the quantile fixed, for large a. Within 1% of the mean, holding z fixed in
     Wilson-Hilferty's x = a (1 - 1/(9a) + z / (3 sqrt a))^3 (1e-11 relative in the bulk at a = 1e7, but
     wrong in sign from x = 27a); farther out, holding eta sqrt(a) fixed in Temme's P = erfc(-eta
-    sqrt(a/2))/2: lambda - lambda (eta^2/2) / (lambda - 1), lambda = x/a, ~0.17/a relative (log lambda
-    in the far tail, as the asymptotic series)."""
+    sqrt(a/2))/2, eta^2/2 = lambda - 1 - log lambda with lambda = x/a: lambda log(lambda) / (lambda - 1),
+    ~0.17/a relative (log lambda far in the upper tail, as the asymptotic series; in the lower tail
+    written x (log x - log a) / (x - a), as x/a may underflow)."""
     lam = x / a
     u = lam - 1
     bulk = np.abs(u) <= 0.01
     w = np.cbrt(lam)
     z = (w - 1 + 1 / (9 * a)) * 3 * np.sqrt(a)
-    dw = 1 / (9 * a * a) - z / (6 * a * np.sqrt(a))
-    tail = lam - lam * _minus_log1p(u) / np.where(bulk, 1.0, u)
-    return np.where(bulk, w ** 3 + 3 * a * w * w * dw, tail)
+    a_dw = 1 / (9 * a) - z / (6 * np.sqrt(a))  # a dw/da, which does not overflow where a does
+    tail = np.where(x > a, lam * np.log(lam) / np.where(bulk, 1.0, u),
+                    x * (np.log(x) - np.log(a)) / np.where(bulk, 1.0, x - a))
+    return np.where(bulk, w ** 3 + 3 * w * w * a_dw, tail)
 
 
 def _gamma_derivative_parts(a, x):
