@@ -250,15 +250,20 @@ def _digamma_near_2(z):
 
 # -------------------- lgamma --------------------
 
-def _stirling(x):
-    """lgamma(x) for x >= 10: (x - 1/2) log x - x + log(2 pi)/2 + sum B_2k / (2k (2k-1) x^(2k-1))."""
+def _stirling_correction(x):
+    """lgamma(x) - ((x - 1/2) log x - x + log(2 pi)/2) for x >= 10: sum B_2k / (2k (2k-1) x^(2k-1))."""
     inv = 1 / x
     inv2 = inv * inv
     series = np.zeros_like(x)
     for k in range(8, 0, -1):
         series = series * inv2 + BERNOULLI[k - 1] / (2 * k * (2 * k - 1))
+    return series * inv
+
+
+def _stirling(x):
+    """lgamma(x) for x >= 10: (x - 1/2) log x - x + log(2 pi)/2 + _stirling_correction(x)."""
     big = x > 1e17  # the series is below an ulp; (x - 1/2) log x - x stays finite as long as it can
-    return np.where(big, x * (np.log(x) - 1), (x - 0.5) * np.log(x) - x + HALF_LOG_2PI + series * inv)
+    return np.where(big, x * (np.log(x) - 1), (x - 0.5) * np.log(x) - x + HALF_LOG_2PI + _stirling_correction(x))
 
 
 def _lgamma_shifted_down(x):
@@ -779,16 +784,6 @@ def _beta_continued_fraction(a, b, x):
         return dict(m=m, c=c, d=d, h=h, a=a, b=b, x=x), ~(np.abs(delta - 1) > EPS64 / 2)
 
     return _each_until(state, step)["h"]
-
-
-def _stirling_correction(x):
-    """lgamma(x) - ((x - 1/2) log x - x + log(2 pi)/2) for x >= 10."""
-    inv = 1 / x
-    inv2 = inv * inv
-    series = np.zeros_like(x)
-    for k in range(8, 0, -1):
-        series = series * inv2 + BERNOULLI[k - 1] / (2 * k * (2 * k - 1))
-    return series * inv
 
 
 def _beta_temme(a, b, x):
