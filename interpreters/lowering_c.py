@@ -107,11 +107,10 @@ import re
 
 import numpy as np
 
-from ir.core import ClosedJaxpr, Eqn, Jaxpr, Literal, Var
+from ir.core import ClosedJaxpr, Eqn, Jaxpr, Var
 from ir.errors import KernelCompileError
 from ir.passes import fusion
-from ir.passes.fusion import ElementwiseGroup, LibraryCall, ReductionGroup, load_shape, plan_fusion
-from ir.primitives import structural
+from ir.passes.fusion import ElementwiseGroup, LibraryCall, ReductionGroup, plan_fusion
 
 # (OpenMP's threads sleep after each kernel: c_compiler starts the runtime with OMP_WAIT_POLICY=passive)
 
@@ -358,30 +357,16 @@ def _expression(eqn, operands):
 
 
 def _body(eqns, inputs, results):
-    """C statements computing `eqns` from the loaded inputs (Loads, their values named x0,
-    x1, ...): one const local per equation. Returns the statements and the C expression of
-    each of `results`."""
-    names = {(load.var, load.shape): f"x{k}" for k, load in enumerate(inputs)}
-    env, lines = {}, []
-
-    def operand(x, shape=None):
-        if type(x) is Literal:
-            return c_literal(x.value, x.aval.dtype)
-        return env[x] if x in env else names[(x, x.aval.shape if shape is None else shape)]
-
-    for eqn in eqns:
-        out = eqn.outvars[0]
-        if eqn.primitive is structural.broadcast_in_dim_p:  # a load: the loop broadcasts the input
-            env[out] = operand(eqn.invars[0], load_shape(eqn))
-            continue
-        env[out] = f"v{len(lines)}"
-        ctype = _COMPUTE_TYPES[out.aval.dtype]
-        expression = _expression(eqn, [operand(x) for x in eqn.invars])
-        if out.aval.dtype == FLOAT16:  # rounded from the expression's type: a double directly
-            lines.append(f"const float {env[out]} = (float)(_Float16)({expression});")
-        else:
-            lines.append(f"const {ctype} {env[out]} = ({ctype})({expression});")
-    return lines, [operand(v) for v in results]
+    """C statements computing `eqns` from the loaded inputs (their values named x0, x1, ...):
+    one const local per equation (fusion.kernel_statements). Returns the statements and the
+    C expression of each of `results`."""
+    def statement(eqn, name, operands):
+        dtype = eqn.outvars[0].aval.dtype
+        expression = _expression(eqn, operands)
+        if dtype == FLOAT16:  # rounded from the expression's type: a double directly
+            return f"const float {name} = (float)(_Float16)({expression});"
+        return f"const {_COMPUTE_TYPES[dtype]} {name} = ({_COMPUTE_TYPES[dtype]})({expression});"
+    return fusion.kernel_statements(eqns, inputs, results, lambda k: f"x{k}", c_literal, statement)
 
 
 def _load(k, dtype, element):

@@ -40,7 +40,7 @@ import numpy as np
 
 from interpreters.lowering_numpy import fresh_outputs
 from ir.core import ClosedJaxpr, Literal
-from ir.passes.fusion import ElementwiseGroup, LibraryCall, ReductionGroup, load_shape, plan_fusion
+from ir.passes.fusion import ElementwiseGroup, LibraryCall, ReductionGroup, kernel_statements, plan_fusion
 from ir.primitives import collectives
 from ir.primitives import elementwise as ew
 from ir.primitives import indexing, reductions, special, structural
@@ -280,26 +280,12 @@ class ReductionSource(KernelSource):
 
 
 def _body(eqns, inputs, results):
-    """C statements computing `eqns` from the kernel inputs (Loads named in0,
-    in1, ...): one const local per equation. Returns the statements and the C
+    """C statements computing `eqns` from the kernel inputs (named in0, in1, ...): one const
+    local per equation (fusion.kernel_statements). Returns the statements and the C
     expression of each of `results`."""
-    names = {(load.var, load.shape): f"in{k}" for k, load in enumerate(inputs)}
-    env, lines = {}, []
-
-    def operand(x, shape=None):
-        if type(x) is Literal:
-            return c_literal(x.value, x.aval.dtype)
-        return env[x] if x in env else names[(x, x.aval.shape if shape is None else shape)]
-
-    for eqn in eqns:
-        out = eqn.outvars[0]
-        if eqn.primitive is structural.broadcast_in_dim_p:  # a load: CuPy broadcasts the input
-            env[out] = operand(eqn.invars[0], load_shape(eqn))
-            continue
-        env[out] = f"v{len(lines)}"
-        expression = _expression(eqn, [operand(x) for x in eqn.invars])
-        lines.append(f"const {C_TYPES[out.aval.dtype]} {env[out]} = {expression};")
-    return lines, [operand(v) for v in results]
+    def statement(eqn, name, operands):
+        return f"const {C_TYPES[eqn.outvars[0].aval.dtype]} {name} = {_expression(eqn, operands)};"
+    return kernel_statements(eqns, inputs, results, lambda k: f"in{k}", c_literal, statement)
 
 
 def elementwise_source(group: ElementwiseGroup, name) -> ElementwiseSource:

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ir.core import ClosedJaxpr, Eqn, Jaxpr, Var
+from ir.core import ClosedJaxpr, Eqn, Jaxpr, Literal, Var
 from ir.printer import _Names, format_scalar
 from ir.primitives import reductions, structural
 
@@ -163,6 +163,30 @@ def load_shape(eqn) -> tuple:
     for size, dim in zip(eqn.invars[0].aval.shape, eqn.params["broadcast_dimensions"], strict=True):
         expanded[dim] = size
     return tuple(expanded)
+
+
+def kernel_statements(eqns, inputs, results, input_name, literal, statement):
+    """The body of a kernel computing a group's `eqns` from its `inputs` (Loads): each input
+    is named input_name(k), each broadcast_in_dim is a load of its operand (the kernel's loop
+    broadcasts), and each other equation is one statement(eqn, name, operands) defining
+    `v<k>`, its operands the names or literal(value, dtype) texts. Returns the statements
+    and the text of each of `results`."""
+    names = {(load.var, load.shape): input_name(k) for k, load in enumerate(inputs)}
+    env, lines = {}, []
+
+    def operand(x, shape=None):
+        if type(x) is Literal:
+            return literal(x.value, x.aval.dtype)
+        return env[x] if x in env else names[(x, x.aval.shape if shape is None else shape)]
+
+    for eqn in eqns:
+        out = eqn.outvars[0]
+        if eqn.primitive is structural.broadcast_in_dim_p:
+            env[out] = operand(eqn.invars[0], load_shape(eqn))
+            continue
+        env[out] = f"v{len(lines)}"
+        lines.append(statement(eqn, env[out], [operand(x) for x in eqn.invars]))
+    return lines, [operand(v) for v in results]
 
 
 def plan_fusion(program, target=CUDA) -> Plan:
