@@ -201,6 +201,15 @@ def test_log_ndtr_far_in_the_tail_and_its_gradient():
     want = np.array([-804.6084420137538, -5005.524208694205])  # mpmath: log(ndtr(x))
     np.testing.assert_allclose(SP.log_ndtr(x), want, rtol=1e-13)
     assert np.isfinite(ft.grad(lambda v: SP.log_ndtr(v).sum())(x)).all()
+    # the upper tail, where ndtr(x) rounds to 1 (its log was 0): mpmath's log1p(-ndtr(-x)) at 60 digits
+    x = np.array([3.0, 8.3, 13.75, 30.0, 37.5])
+    want = np.array([-0.0013508099647481938, -5.2055697448902542e-17, -2.546476315973957e-43,
+                     -4.9067139271481871e-198, -4.6053530095819548e-308])
+    np.testing.assert_allclose(SP.log_ndtr(x), want, rtol=1e-13)
+    # d/dx log ndtr = pdf / ndtr, on both sides of each branch's edge
+    x = np.array([-20.0 - 1e-9, -20.0 + 1e-9, -1e-9, 1e-9, 0.0, 5.0, 40.0])
+    pdf = np.exp(-x * x / 2) / np.sqrt(2 * np.pi)
+    np.testing.assert_allclose(ft.vmap(ft.grad(SP.log_ndtr))(x), pdf / SP.ndtr(x), rtol=1e-10)
 
 
 # -------------------- the incomplete gamma and beta functions --------------------

@@ -139,17 +139,21 @@ _TAIL = -20.0
 
 @public
 def log_ndtr(x):
-    """log ndtr(x): log of erfc's above x = -20, the asymptotic series below, where ndtr underflows
-    (each branch sees x clamped to its side, so neither's derivative meets an infinity)."""
+    """log ndtr(x): log1p(-ndtr(-x)) above 0 (where ndtr(x) rounds to 1 - a few ulps, or to 1: its
+    log was 0 from x ~ 8.3, not -ndtr(-x)), log of erfc's from x = -20 to 0, the asymptotic series
+    below, where ndtr underflows (each branch sees x clamped to its side, so none's derivative meets
+    an infinity)."""
     x = _floats(x)
-    lower = x < _TAIL
-    x_hi = fnp.where(lower, _TAIL, x)
+    lower, upper = x < _TAIL, x > 0
+    x_up = fnp.where(upper, x, 0.0)
+    x_mid = fnp.where(lower, _TAIL, fnp.where(upper, 0.0, x))
     x_lo = fnp.where(lower, x, _TAIL)
-    near = fnp.log(ndtr(x_hi))
+    above = fnp.log1p(-ndtr(-x_up))
+    near = fnp.log(ndtr(x_mid))
     z = 1.0 / (x_lo * x_lo)
     series = 1.0 + z * (-1.0 + z * (3.0 + z * (-15.0 + z * (105.0 + z * -945.0))))
     far = -0.5 * x_lo * x_lo - fnp.log(-x_lo) - 0.91893853320467274178 + fnp.log(series)
-    return fnp.where(lower, far, near)
+    return fnp.where(lower, far, fnp.where(upper, above, near))
 
 
 @public
