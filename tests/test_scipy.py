@@ -212,6 +212,30 @@ def test_log_ndtr_far_in_the_tail_and_its_gradient():
     np.testing.assert_allclose(ft.vmap(ft.grad(SP.log_ndtr))(x), pdf / SP.ndtr(x), rtol=1e-10)
 
 
+def test_ndtri_in_the_tails_and_its_derivatives():
+    """sqrt(2) erfinv(2p - 1) rounds small p away (ndtri(1e-20) was -inf): the tails take Newton's
+    steps on log_ndtr instead. Values: mpmath's root of log ndtr(z) = log p at 50 digits."""
+    p = np.array([1e-320, 1e-300, 1e-100, 1e-20, 1e-9, 1e-3, 0.0999999])
+    want = np.array([-38.26912534303265, -37.0470962993612, -21.273453560965326, -9.262340089798407,
+                     -5.9978070150076865, -3.0902323061678136, -1.2815521353507942])
+    np.testing.assert_allclose(SP.ndtri(p), want, rtol=1e-14)
+    q = 1 - p[4:]
+    np.testing.assert_allclose(SP.ndtri(q), -SP.ndtri(1 - q), rtol=1e-14)  # the mirror (1 - q is exact)
+    np.testing.assert_allclose(ST.norm.isf(p), -want, rtol=1e-14)
+    np.testing.assert_array_equal(SP.ndtri(np.array([0.0, 1.0, -0.1, 1.1, np.nan])), [-np.inf, np.inf] + [np.nan] * 3)
+    # round trip, and the derivatives of the inverse: 1 / pdf(z), then z / pdf(z)^2
+    p = np.concatenate([10.0 ** -np.linspace(1, 290, 40), np.linspace(0.05, 0.95, 19)])
+    z = SP.ndtri(p)
+    # to what z's last bit allows: d log ndtr / dz ~ -z, so an ulp of z moves ndtr by ~z^2 eps
+    assert np.all(np.abs(SP.ndtr(z) / p - 1) <= 4 * np.finfo(float).eps * (1 + z * z))
+    pdf = np.exp(-z * z / 2) / np.sqrt(2 * np.pi)
+    np.testing.assert_allclose(ft.vmap(ft.grad(SP.ndtri))(p) * pdf, 1.0, rtol=1e-12)
+    moderate = p > 1e-100  # (below, z / pdf^2 overflows)
+    np.testing.assert_allclose(ft.vmap(ft.grad(ft.grad(SP.ndtri)))(p[moderate]) * pdf[moderate] ** 2,
+                               z[moderate], rtol=1e-10, atol=1e-12)
+    ft.check_grads(SP.ndtri, (np.array([0.02, 0.05, 0.3, 0.97]),), order=2, modes=("fwd", "rev"), rtol=1e-5)
+
+
 # -------------------- the incomplete gamma and beta functions --------------------
 
 # mpmath at 40 digits (as above) at points that stress each method: tiny a and x, P near 1, Q's

@@ -7,6 +7,8 @@ SciPy's values are (xlogy(0, 0) = 0 with a zero gradient, log_ndtr far in the ta
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 import ftrans.numpy as fnp
@@ -134,7 +136,10 @@ def ndtr(x):
     return 0.5 * erfc(-x * _SQRT_HALF)
 
 
-_TAIL = -20.0
+_TAIL = -20.0  # (below, erfc's second derivative over ndtr^2 underflows)
+# ndtr(x) = pdf(x) / -x (1 - 1/x^2 + 3/x^4 - 15/x^6 + ...), the coefficients (-1)^n (2n - 1)!!: ten
+# terms leave 6e-18 at x = -20 (five left 2.5e-12, which ndtri's round trip showed)
+_MILLS_SERIES = [(-1) ** n * math.prod(range(1, 2 * n, 2)) for n in range(11)]
 
 
 @public
@@ -151,16 +156,45 @@ def log_ndtr(x):
     above = fnp.log1p(-ndtr(-x_up))
     near = fnp.log(ndtr(x_mid))
     z = 1.0 / (x_lo * x_lo)
-    series = 1.0 + z * (-1.0 + z * (3.0 + z * (-15.0 + z * (105.0 + z * -945.0))))
+    series = 0.0
+    for coefficient in reversed(_MILLS_SERIES):
+        series = coefficient + z * series
     far = -0.5 * x_lo * x_lo - fnp.log(-x_lo) - 0.91893853320467274178 + fnp.log(series)
     return fnp.where(lower, far, fnp.where(upper, above, near))
 
 
+_NDTRI_TAIL = 0.1
+_NEWTON_STEPS = 4  # from the initial guess's 4.5e-4: 1e-7, 1e-14, then below an ulp, its derivatives too
+
+
+def _ndtri_lower_tail(p):
+    """ndtri(p) for 0 < p <= _NDTRI_TAIL, where 2p - 1 would round p's digits away (ndtri(1e-20) was
+    -inf): Abramowitz and Stegun's 26.2.23 (error < 4.5e-4), then Newton's steps on log_ndtr(z) = log p.
+    Being differentiable ft operations, the steps carry the derivatives too: at the root each step's
+    derivative is the implicit function's, 1 / pdf(z), and the steps converge it as they do z."""
+    t = fnp.sqrt(-2.0 * fnp.log(p))
+    z = -(t - (2.515517 + t * (0.802853 + t * 0.010328)) / (1.0 + t * (1.432788 + t * (0.189269 + t * 0.001308))))
+    log_p = fnp.log(p)
+    for _ in range(_NEWTON_STEPS):
+        log_cdf = log_ndtr(z)
+        # dz = (log p - log ndtr(z)) / (pdf(z) / ndtr(z)), the slope written as exp of logs (no underflow)
+        z = z + (log_p - log_cdf) * fnp.exp(log_cdf + 0.5 * z * z + 0.91893853320467274178)
+    return z
+
+
 @public
 def ndtri(p):
-    """The inverse of ndtr: sqrt(2) erfinv(2p - 1). (2p - 1 rounds: below p ~ 1e-8 the relative
-    accuracy falls, as 1 - 2p holds fewer digits of p.)"""
-    return 1.4142135623730950488 * erfinv(2.0 * p - 1.0)
+    """The inverse of ndtr: sqrt(2) erfinv(2p - 1) between 0.1 and 0.9; below, Newton's steps on
+    log_ndtr (_ndtri_lower_tail), and above, its mirror -ndtri(1 - p) (1 - p exact there). -inf at 0,
+    inf at 1, NaN outside [0, 1]. Each branch sees p clamped to its side."""
+    p = _floats(p)
+    lower, upper = p < _NDTRI_TAIL, p > 1.0 - _NDTRI_TAIL
+    central = 1.4142135623730950488 * erfinv(2.0 * fnp.where(lower | upper, 0.5, p) - 1.0)
+    tail_p = fnp.where(lower, p, fnp.where(upper, 1.0 - p, _NDTRI_TAIL))
+    inside = (tail_p > 0) & (tail_p <= _NDTRI_TAIL)
+    tail = _ndtri_lower_tail(fnp.where(inside, tail_p, _NDTRI_TAIL))
+    tail = fnp.where(inside, tail, fnp.where(tail_p == 0, -np.inf, np.nan))
+    return fnp.where(lower, tail, fnp.where(upper, -tail, central))
 
 
 __getattr__ = _missing_name_hook(__name__)  # a JAX name not ported yet says so

@@ -58,7 +58,7 @@ norm = _module(
     sf=lambda x, loc=0, scale=1: special.ndtr(-_standardized(x, loc, scale)),
     logsf=lambda x, loc=0, scale=1: special.log_ndtr(-_standardized(x, loc, scale)),
     ppf=lambda q, loc=0, scale=1: fnp.multiply(special.ndtri(q), scale) + loc,
-    isf=lambda q, loc=0, scale=1: fnp.multiply(special.ndtri(1.0 - fnp.multiply(q, 1.0)), scale) + loc,
+    isf=lambda q, loc=0, scale=1: fnp.multiply(-special.ndtri(q), scale) + loc,  # (1 - q would round small q away)
 )
 
 
