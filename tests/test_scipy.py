@@ -212,6 +212,20 @@ def test_log_ndtr_far_in_the_tail_and_its_gradient():
     np.testing.assert_allclose(ft.vmap(ft.grad(SP.log_ndtr))(x), pdf / SP.ndtr(x), rtol=1e-10)
 
 
+def test_log_probabilities_near_one_are_log1p_of_the_complement():
+    """log of a CDF or SF that rounds to 1 (or to 1 - a few ulps) was 0 or a few ulps; mpmath's
+    log1p(-complement) at 50 digits."""
+    got = [ST.gamma.logcdf(40.0, 2.0), ST.gamma.logcdf(50.0, 2.0), ST.gamma.logsf(0.001, 2.0),
+           ST.chi2.logsf(0.001, 3.0), ST.beta.logcdf(0.9, 2.0, 3.0), ST.beta.logcdf(1 - 1e-12, 2.0, 3.0),
+           ST.beta.logsf(1e-5, 2.0, 3.0)]
+    want = [-1.7418252446695516e-16, -9.8366242246159807e-21, -4.9966691646683319e-7, -8.4079544047957309e-6,
+            -0.0037068619313264752, -3.9997345452279449e-36, -5.999920002099952e-10]  # (at the float 1 - 1e-12)
+    np.testing.assert_allclose(np.array(got, dtype=float), want, rtol=1e-13)
+    # their gradients stay finite on both sides of the switch at 1/2
+    for fun in (lambda x: ST.gamma.logcdf(x, 2.0), lambda x: ST.gamma.logsf(x, 2.0)):
+        assert np.isfinite(ft.vmap(ft.grad(fun))(np.array([1.5, 1.6783469900166608, 1.7, 30.0]))).all()
+
+
 def test_ndtri_in_the_tails_and_its_derivatives():
     """sqrt(2) erfinv(2p - 1) rounds small p away (ndtri(1e-20) was -inf): the tails take Newton's
     steps on log_ndtr instead. Values: mpmath's root of log ndtr(z) = log p at 50 digits."""

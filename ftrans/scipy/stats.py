@@ -115,6 +115,14 @@ def _beta_logpdf(x, a, b, loc=0, scale=1):
     return fnp.where(inside, value, -np.inf)
 
 
+def _log_probability(probability, complement):
+    """log p where p = probability(), as log1p(-q) (q = complement()) where p > 1/2: there p rounds
+    to 1 - a few ulps or to 1, and its log was 0 where it is -q (each branch sees its own value)."""
+    p, q = probability(), complement()
+    near_one = p > 0.5
+    return fnp.where(near_one, fnp.log1p(-fnp.where(near_one, q, 0.0)), fnp.log(fnp.where(near_one, 0.5, p)))
+
+
 def _clamped(y, low, high, inside):
     """(y where `inside` and a point of the support elsewhere, y clamped to [low, high] as a constant):
     the first for the function's value and derivative inside the support, the second outside."""
@@ -140,9 +148,11 @@ def _beta_sf(x, a, b, loc=0, scale=1):
 beta = _module("beta", "The beta distribution.", logpdf=_beta_logpdf,
                pdf=lambda x, a, b, loc=0, scale=1: fnp.exp(_beta_logpdf(x, a, b, loc, scale)),
                cdf=_beta_cdf,
-               logcdf=lambda x, a, b, loc=0, scale=1: fnp.log(_beta_cdf(x, a, b, loc, scale)),
+               logcdf=lambda x, a, b, loc=0, scale=1: _log_probability(lambda: _beta_cdf(x, a, b, loc, scale),
+                                                                          lambda: _beta_sf(x, a, b, loc, scale)),
                sf=_beta_sf,
-               logsf=lambda x, a, b, loc=0, scale=1: fnp.log(_beta_sf(x, a, b, loc, scale)))
+               logsf=lambda x, a, b, loc=0, scale=1: _log_probability(lambda: _beta_sf(x, a, b, loc, scale),
+                                                                         lambda: _beta_cdf(x, a, b, loc, scale)))
 
 
 # -------------------- gamma --------------------
@@ -174,9 +184,11 @@ def _gamma_sf(x, a, loc=0, scale=1):
 gamma = _module("gamma", "The gamma distribution.", logpdf=_gamma_logpdf,
                 pdf=lambda x, a, loc=0, scale=1: fnp.exp(_gamma_logpdf(x, a, loc, scale)),
                 cdf=_gamma_cdf,
-                logcdf=lambda x, a, loc=0, scale=1: fnp.log(_gamma_cdf(x, a, loc, scale)),
+                logcdf=lambda x, a, loc=0, scale=1: _log_probability(lambda: _gamma_cdf(x, a, loc, scale),
+                                                                       lambda: _gamma_sf(x, a, loc, scale)),
                 sf=_gamma_sf,
-                logsf=lambda x, a, loc=0, scale=1: fnp.log(_gamma_sf(x, a, loc, scale)))
+                logsf=lambda x, a, loc=0, scale=1: _log_probability(lambda: _gamma_sf(x, a, loc, scale),
+                                                                      lambda: _gamma_cdf(x, a, loc, scale)))
 
 
 # -------------------- chi2 --------------------
@@ -203,9 +215,11 @@ def _chi2_sf(x, df, loc=0, scale=1):
 chi2 = _module("chi2", "The chi-squared distribution (gamma's with a = df/2, scale 2).", logpdf=_chi2_logpdf,
                pdf=lambda x, df, loc=0, scale=1: fnp.exp(_chi2_logpdf(x, df, loc, scale)),
                cdf=_chi2_cdf,
-               logcdf=lambda x, df, loc=0, scale=1: fnp.log(_chi2_cdf(x, df, loc, scale)),
+               logcdf=lambda x, df, loc=0, scale=1: _log_probability(lambda: _chi2_cdf(x, df, loc, scale),
+                                                                        lambda: _chi2_sf(x, df, loc, scale)),
                sf=_chi2_sf,
-               logsf=lambda x, df, loc=0, scale=1: fnp.log(_chi2_sf(x, df, loc, scale)))
+               logsf=lambda x, df, loc=0, scale=1: _log_probability(lambda: _chi2_sf(x, df, loc, scale),
+                                                                       lambda: _chi2_cdf(x, df, loc, scale)))
 
 
 # -------------------- poisson --------------------
