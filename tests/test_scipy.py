@@ -212,6 +212,23 @@ def test_log_ndtr_far_in_the_tail_and_its_gradient():
     np.testing.assert_allclose(ft.vmap(ft.grad(SP.log_ndtr))(x), pdf / SP.ndtr(x), rtol=1e-10)
 
 
+def test_betaln_for_large_arguments():
+    """lgamma(a) + lgamma(b) - lgamma(a + b) cancels for large arguments (and was NaN past 1e305):
+    Stirling's form there. mpmath's loggamma at 340 digits."""
+    a = np.array([1e6, 0.13, 30.0, 5.0524222379493845e300, 12.5])
+    b = np.array([2e6, 513.5, 1e12, 8.613219287320651e298, 11.0])
+    want = [-1909548.290968533, 1.1670201455386282, -757.67359451112344, -4.3757011322010759e299, -16.194734020007191]
+    np.testing.assert_allclose(SP.betaln(a, b), want, rtol=1e-14)
+    np.testing.assert_allclose(SP.betaln(b, a), want, rtol=1e-14)
+    big = np.array([10.0, 1e3, 1e20, 1e300, 1.7e308])
+    np.testing.assert_allclose(SP.betaln(big, 1.0), -np.log(big), rtol=1e-15)  # B(a, 1) = 1/a
+    # the derivatives, digamma(a) - digamma(a + b), on both sides of the switch at 10
+    a, b = np.array([9.999, 10.0, 10.001, 25.0, 3.0]), np.array([10.0, 10.0, 2.5, 40.0, 12.0])
+    grads = ft.vmap(ft.grad(SP.betaln, argnums=(0, 1)))(a, b)
+    np.testing.assert_allclose(grads[0], special_reference.digamma(a) - special_reference.digamma(a + b), rtol=1e-12)
+    np.testing.assert_allclose(grads[1], special_reference.digamma(b) - special_reference.digamma(a + b), rtol=1e-12)
+
+
 def test_log_probabilities_near_one_are_log1p_of_the_complement():
     """log of a CDF or SF that rounds to 1 (or to 1 - a few ulps) was 0 or a few ulps; mpmath's
     log1p(-complement) at 50 digits."""

@@ -15,6 +15,7 @@ import ftrans.numpy as fnp
 from ftrans import lax
 from ftrans.numpy._core import public
 from ir.errors import at_user_line
+from ir.primitives.special_math import BERNOULLI
 from ftrans._unavailable import missing_name_hook as _missing_name_hook
 
 __all__ = ["betainc", "betaln", "digamma", "erf", "erfc", "erfinv", "expit", "gammainc", "gammaincc", "gammaln",
@@ -116,10 +117,37 @@ def log_softmax(x, axis=None):
     return shifted - fnp.log(fnp.sum(fnp.exp(shifted), axis=axis, keepdims=True))
 
 
+def _stirling_correction(inv):
+    """lgamma(x) - ((x - 1/2) log x - x + log(2 pi)/2) for x >= 10, of inv = 1/x (as special_math's)."""
+    inv2 = inv * inv
+    series = 0.0
+    for k in range(8, 0, -1):
+        series = series * inv2 + BERNOULLI[k - 1] / (2 * k * (2 * k - 1))
+    return series * inv
+
+
 @public
 def betaln(a, b):
-    """log |B(a, b)| = lgamma(a) + lgamma(b) - lgamma(a + b)."""
-    return gammaln(a) + gammaln(b) - gammaln(a + b)
+    """log |B(a, b)|: lgamma(a) + lgamma(b) - lgamma(a + b) where the larger, L, is under 10 (or either
+    is not positive); there that sum would cancel (and be inf - inf past 1e305): Stirling's form with
+    the large logarithms combined, as the incomplete beta function's (special_math._log_beta). Each
+    branch sees its arguments clamped to its side."""
+    a, b = _floats(a), _floats(b)
+    large, small = fnp.maximum(a, b), fnp.minimum(a, b)
+    stirling = (large >= 10.0) & (small > 0)
+    both = stirling & (small >= 10.0)
+    big, little = fnp.where(stirling, large, 10.0), fnp.where(stirling, small, 1.0)
+    ratio = little / big
+    inv_big = 1.0 / big  # and 1 / (L + s) as inv_big / (1 + ratio): L + s may overflow
+    shared = (_stirling_correction(inv_big) - _stirling_correction(inv_big / (1.0 + ratio))
+              - (big - 0.5) * fnp.log1p(ratio))
+    little_large = fnp.where(both, little, 10.0)
+    both_large = (little_large * (fnp.log(little_large) - fnp.log(big) - fnp.log1p(ratio))
+                  + 0.5 * fnp.log(2.0 * np.pi / little_large) + _stirling_correction(1.0 / little_large))
+    one_large = gammaln(little) - little * (fnp.log(big) + fnp.log1p(ratio)) + little
+    da, db = fnp.where(stirling, 1.0, a), fnp.where(stirling, 1.0, b)
+    direct = gammaln(da) + gammaln(db) - gammaln(da + db)
+    return fnp.where(stirling, shared + fnp.where(both, both_large, one_large), direct)
 
 
 def _floats(x):
