@@ -81,7 +81,9 @@ def gelu(x, approximate=True):
     """The Gaussian error linear unit: x * Phi(x), or JAX's tanh approximation (the default)."""
     x = _inexact("gelu", x)
     if approximate:
-        inner = _c(x, np.sqrt(2 / np.pi)) * (x + _c(x, 0.044715) * (x ** 3))
+        # tanh is +-1 far before 1e10; clipped there, x^3 cannot overflow, nor its derivative meet 0 * inf
+        xc = fnp.clip(x, -1e10, 1e10)
+        inner = _c(x, np.sqrt(2 / np.pi)) * (xc + _c(x, 0.044715) * (xc ** 3))
         return x * (_c(x, 0.5) * (_c(x, 1.0) + fnp.tanh(inner)))
     return _c(x, 0.5) * x * lax.erfc(-x * _c(x, np.sqrt(0.5)))
 
@@ -151,9 +153,15 @@ def soft_sign(x):
 
 @public
 def squareplus(x, b=4):
-    """(x + sqrt(x^2 + b)) / 2."""
+    """(x + sqrt(x^2 + b)) / 2; for x < 0 as b / (2 (sqrt(x^2 + b) - x)), the same without the
+    cancellation (squareplus(-800) lost 6 digits, squareplus(-1e300) was inf), sqrt(x^2 + b) as
+    hypot(x, sqrt b), which does not overflow."""
     x = _inexact("squareplus", x)
-    return (x + fnp.sqrt(fnp.square(x) + b)) / 2
+    negative = x < 0
+    below, above = fnp.where(negative, x, _c(x, 0)), fnp.where(negative, _c(x, 0), x)  # each branch's side
+    root_b = fnp.sqrt(_c(x, b))
+    return fnp.where(negative, _c(x, b) / (2 * (fnp.hypot(below, root_b) - below)),
+                     (above + fnp.hypot(above, root_b)) / 2)
 
 
 @public
