@@ -122,7 +122,9 @@ def arccosh(x):
     below = ew.sub(safe, one)
     small_value = ew.log1p(ew.add(below, ew.sqrt(ew.mul(below, ew.add(safe, one)))))
     large_value = ew.add(ew.log(ew.select_n(large, one, x)), _c(np.log(2.0), dtype))
-    return ew.select_n(large, small_value, large_value)
+    value = ew.select_n(large, small_value, large_value)
+    # NaN below 1, as NumPy's: (x - 1)(x + 1) overflowed to +inf for x < -sqrt(max), and log1p(inf) is inf
+    return ew.select_n(ew.lt(x, one), value, _c(np.nan, dtype))
 
 
 @public
