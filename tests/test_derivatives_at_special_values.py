@@ -674,7 +674,9 @@ def _scatter_mul_cases(draw):
     count = draw(st.integers(1, 70))
     positions = draw(st.integers(1, 6))
     index = np.array(draw(st.lists(st.integers(-1, positions), min_size=count, max_size=count)))
-    values = st.floats(-2.0, 2.0).filter(lambda v: v == 0 or abs(v) > 0.1)
+    # 0, or at least 0.1 in size (built, not filtered: hypothesis draws many values near 0, and filtering
+    # 140 of them an example failed its filter_too_much health check now and then)
+    values = st.one_of(st.just(0.0), st.floats(0.1, 2.0, exclude_min=True), st.floats(-2.0, -0.1, exclude_max=True))
     u = np.array(draw(st.lists(st.tuples(values, values), min_size=count, max_size=count)))
     x = np.array(draw(st.lists(st.tuples(values, values), min_size=positions, max_size=positions)))
     return x, index, u
