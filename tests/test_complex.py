@@ -262,3 +262,24 @@ def test_sign_is_numpy_2_s_at_infinite_nan_and_subnormal_parts_signs_of_zeros_in
         np.testing.assert_allclose(got, want, rtol=1e-6, equal_nan=True)
         np.testing.assert_array_equal(np.signbit(got.real), np.signbit(want.real))
         np.testing.assert_array_equal(np.signbit(got.imag), np.signbit(want.imag))
+
+
+def test_inverse_trigonometric_functions_on_branch_cuts_and_far_out_are_numpys():
+    """As C99's (and NumPy's), the sign of a zero picks the side of a branch cut: arcsin(2 + 0j) had the
+    imaginary part of arcsin(2 - 0j) (a complex product i z made -0 into +0); arcsin(1e300) was NaN - inf j
+    (z^2 overflowed); arcsinh(1e-300) and arctanh(1e-300) were 0, arcsin(0.5 + 1e-10j).imag was 2.6e-7
+    off (now Hull, Fairgrieve and Tang's algorithm); log2(0j) was -inf + NaN j. NaN inputs are left out:
+    there the conventions differ (C99 keeps some parts exact beside a NaN)."""
+    parts = np.array([0.0, -0.0, 1e-300, -1e-300, 1e-10, 0.5, 1.0, -1.0, 2.0, -2.0, 700.0, 1e300, -1e300,
+                      np.inf, -np.inf])
+    re, im = (v.ravel() for v in np.meshgrid(parts, parts))
+    z = np.array([complex(a, b) for a, b in zip(re, im)])  # (re + 1j * im would lose -0s and make NaNs)
+    for name in ("arcsin", "arccos", "arcsinh", "arccosh", "arctanh", "log2", "log10"):
+        got = np.asarray(getattr(fnp, name)(z))
+        with np.errstate(all="ignore"):
+            want = getattr(np, name)(z)
+            for part in (np.real, np.imag):
+                g, w = part(got), part(want)
+                same = (g == w) & (np.signbit(g) == np.signbit(w)) | (np.abs(g - w) <= 1e-14 * np.abs(w))
+                same |= np.isnan(g) & np.isnan(w)
+                assert same.all(), (name, z[~same][:4], g[~same][:4], w[~same][:4])

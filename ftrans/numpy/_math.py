@@ -55,32 +55,148 @@ def _one_minus_square(x, dtype):
 
 
 def _i_times(z, dtype):
-    return ew.mul(_c(1j, dtype), z)
+    """i z, exactly: -Im z + i Re z (a complex product would turn -0 into +0, and move a value
+    on a branch cut to its other side)."""
+    return ew.complex(ew.neg(ew.imag(z)), ew.real(z))
 
 
-def _complex_arcsinh(z, dtype):
-    # log(z + sqrt(z^2 + 1)), taken on the half-plane Re z >= 0 (no cancellation) and odd
-    re = ew.real(z)
-    flip = ew.lt(re, _c(0, aval_of(re).dtype))
-    w = ew.select_n(flip, z, ew.neg(z))
-    one = _c(1, dtype)
-    value = ew.log(ew.add(w, ew.sqrt(ew.add(ew.mul(w, w), one))))
-    return ew.select_n(flip, value, ew.neg(value))
+def _minus_i_times(z, dtype):
+    return ew.complex(ew.imag(z), ew.neg(ew.real(z)))
+
+
+def _series(w, coefficients):
+    """sum_k c_k w^(2k+1), by Horner's rule in w^2."""
+    square, total = ew.mul(w, w), None
+    for c in reversed(coefficients):
+        term = _c(c, aval_of(w).dtype)
+        total = term if total is None else ew.add(term, ew.mul(square, total))
+    return ew.mul(w, total)
+
+
+# atanh(w) = sum_k w^(2k+1) / (2k + 1), nine terms, for |w| < 0.1 (the rest is below 1e-19), where
+# log1p of a complex (log(1 + w)) would lose eps / |w|
+_ATANH_SERIES = [1 / (2 * k + 1) for k in range(9)]
+_SERIES_RADIUS = 0.1
+
+
+def _hull_parts(x, y, part):
+    """For x, y >= 0 (finite, below _LARGE): (r, s, A, B, I) of Hull, Fairgrieve and Tang's asin and acos
+    (ACM TOMS 23, 1997): r = |z + 1|, s = |z - 1|, A = (r + s)/2, B = x/A, and I = Im asin(z) =
+    acosh(A), as log1p(A - 1 + sqrt((A - 1)(A + 1))) with A - 1 written without cancellation where
+    A <= 1.5, and y / sqrt((1 - x)(1 + x)) where y is so small that (A - 1) would underflow."""
+    one, half = _c(1, part), _c(0.5, part)
+    r, s = hypot(ew.add(x, one), y), hypot(ew.sub(x, one), y)
+    a = ew.add(ew.mul(half, r), ew.mul(half, s))
+    b = ew.div(x, a)
+    y2 = ew.mul(y, y)
+    below_one = ew.lt(x, one)
+    a_minus_1 = ew.mul(half, ew.add(ew.div(y2, ew.add(r, ew.add(x, one))),
+                                     ew.select_n(below_one, ew.add(s, ew.sub(x, one)), ew.div(y2, ew.add(s, ew.sub(one, x))))))
+    near = ew.le(a, _c(1.5, part))
+    near_value = ew.log1p(ew.add(a_minus_1, ew.sqrt(ew.mul(a_minus_1, ew.add(a, one)))))
+    far_a = ew.select_n(near, a, _c(2, part))
+    far_value = ew.log(ew.add(far_a, ew.sqrt(ew.mul(ew.sub(far_a, one), ew.add(far_a, one)))))
+    imag = ew.select_n(near, far_value, near_value)
+    tiny = ew.bitwise_and(ew.lt(y, _c(_TINY[part], part)), below_one)
+    safe_x = ew.select_n(tiny, _c(0, part), x)
+    imag = ew.select_n(tiny, imag, ew.div(y, ew.sqrt(ew.mul(ew.sub(one, safe_x), ew.add(one, safe_x)))))
+    return r, s, a, b, imag
+
+
+_TINY = {np.dtype(np.float32): 2.0 ** -60, np.dtype(np.float64): 2.0 ** -500}  # (A - 1 ~ y^2 underflows)
+_B_CROSS = 0.6417  # Hull et al.: below, asin(B) and acos(B) are accurate; above, their atan forms
+
+
+def _complex_asin_or_acos(z, dtype, acos):
+    """asin(z) or acos(z) by Hull, Fairgrieve and Tang's algorithm on |Re z|, |Im z|, the signs then
+    restored (asin is odd, both are conj-symmetric; acos(-z) = pi - acos(z)), so that the sign of a zero
+    picks the side of a cut (the real axis past +-1), as C99's casin and cacos. Past _LARGE, Re = the
+    angle and |Im| = log 2|z| (the rest is below an ulp)."""
+    part = _real_part_dtype(dtype)
+    one, half, zero = _c(1, part), _c(0.5, part), _c(0, part)
+    re, im = ew.real(z), ew.imag(z)
+    x, y = ew.abs(re), ew.abs(im)
+    large = ew.gt(ew.max(x, y), _c(_LARGE[part], part))
+    mx, my = ew.select_n(large, x, half), ew.select_n(large, y, zero)
+    r, s, a, b, imag = _hull_parts(mx, my, part)
+    apx = ew.add(a, mx)
+    below_one = ew.le(mx, one)
+    # x <= 1: sqrt((A + x)/2 (y^2 / (r + x + 1) + s + 1 - x)); x > 1: y sqrt((A + x)/2 (1/(r + x + 1) + 1/(s + x - 1)))
+    below_root = ew.sqrt(ew.mul(ew.mul(half, apx), ew.add(ew.div(ew.mul(my, my), ew.add(r, ew.add(mx, one))),
+                                                           ew.add(s, ew.sub(one, mx)))))
+    above_root = ew.mul(my, ew.sqrt(ew.mul(half, ew.add(ew.div(apx, ew.add(r, ew.add(mx, one))),
+                                                         ew.div(apx, ew.add(s, ew.sub(mx, one)))))))
+    root = ew.select_n(below_one, above_root, below_root)
+    cross = ew.le(b, _c(_B_CROSS, part))
+    safe_b = ew.select_n(cross, zero, b)
+    if acos:
+        middle_re = ew.select_n(cross, ew.atan2(root, mx), arccos(safe_b))
+        large_re = ew.atan2(y, x)
+    else:
+        middle_re = ew.select_n(cross, ew.atan2(mx, root), arcsin(safe_b))
+        large_re = ew.atan2(x, y)
+    big = ew.select_n(large, one, hypot(x, y))
+    large_im = ew.add(ew.log(big), _c(np.log(2.0), part))
+    value_re = ew.select_n(large, middle_re, large_re)
+    value_im = ew.select_n(large, imag, large_im)
+    if acos:
+        value_re = ew.select_n(_signbit(re, part), value_re, ew.sub(_c(np.pi, part), value_re))
+        return ew.complex(value_re, ew.neg(_copysign(value_im, im, part)))
+    return ew.complex(_copysign(value_re, re, part), _copysign(value_im, im, part))
+
+
+def _complex_arctanh(z, dtype):
+    """atanh(x + iy): Re = log1p(4x / ((1 - x)^2 + y^2)) / 4 and Im = atan2(2y, (1 - x)(1 + x) - y^2) / 2
+    (no cancellation of log|1 + z| - log|1 - z|, and y's zero picks the side of the cut, the real axis
+    past +-1); the series near 0; past _LARGE, Re = Re(1/z) and Im = +-pi/2 (the squares would overflow)."""
+    part = _real_part_dtype(dtype)
+    x, y = ew.real(z), ew.imag(z)
+    size = ew.abs(z)
+    small = ew.lt(size, _c(_SERIES_RADIUS, part))
+    large = ew.gt(size, _c(_LARGE[part], part))
+    one, zero = _c(1, part), _c(0, part)
+    mx = ew.select_n(ew.bitwise_or(small, large), x, zero)
+    my = ew.select_n(ew.bitwise_or(small, large), y, zero)
+    below = ew.sub(one, mx)
+    ax = ew.abs(mx)  # Re is odd in x: on |x|, 4|x| / ((1 - |x|)^2 + y^2) does not cancel against 1 in log1p
+    a_below = ew.sub(one, ax)
+    middle_re = ew.mul(_c(0.25, part), ew.log1p(ew.div(ew.mul(_c(4, part), ax),
+                                                      ew.add(ew.mul(a_below, a_below), ew.mul(my, my)))))
+    # near +-1, (1 - |x|)^2 + y^2 may underflow: there, in logarithms scaled by m = max(|1 - |x||, |y|)
+    m = ew.max(ew.abs(a_below), ew.abs(my))
+    tiny = ew.bitwise_and(ew.lt(m, _c(_TINY[part], part)), ew.gt(m, _c(0, part)))  # (at +-1 itself, +-inf)
+    safe_m = ew.select_n(tiny, one, m)
+    scaled = ew.add(ew.mul(ew.div(a_below, safe_m), ew.div(a_below, safe_m)), ew.mul(ew.div(my, safe_m), ew.div(my, safe_m)))
+    tiny_re = ew.mul(_c(0.25, part), ew.sub(ew.sub(ew.log(ew.mul(_c(4, part), ew.select_n(tiny, one, ax))),
+                                                   ew.mul(_c(2, part), ew.log(safe_m))), ew.log(scaled)))
+    middle_re = _copysign(ew.select_n(tiny, middle_re, tiny_re), mx, part)
+    middle_im = ew.mul(_c(0.5, part), ew.atan2(ew.add(my, my), ew.sub(ew.mul(below, ew.add(one, mx)), ew.mul(my, my))))
+    big = ew.select_n(large, one, size)
+    lx = ew.select_n(large, zero, x)
+    infinite_x = ew.bitwise_or(ew.eq(lx, _c(np.inf, part)), ew.eq(lx, _c(-np.inf, part)))
+    # x / |z|, with x infinite its sign (inf / inf would be NaN), then / |z|: Re(1/z), +-0 at infinity
+    unit = ew.select_n(infinite_x, ew.div(lx, big), _copysign(one, lx, part))
+    large_re = ew.div(unit, big)
+    large_im = _copysign(_c(np.pi / 2, part), y, part)
+    small_value = _series(ew.select_n(small, _c(0, dtype), z), _ATANH_SERIES)
+    re = ew.select_n(large, ew.select_n(small, middle_re, ew.real(small_value)), large_re)
+    im = ew.select_n(large, ew.select_n(small, middle_im, ew.imag(small_value)), large_im)
+    return ew.complex(re, im)
 
 
 @public
 def arcsin(x):
     (x,), dtype = _inexact("arcsin", x)
-    if dtype.kind == "c":  # asin(z) = -i asinh(i z)
-        return ew.mul(_c(-1j, dtype), _complex_arcsinh(_i_times(x, dtype), dtype))
+    if dtype.kind == "c":
+        return _complex_asin_or_acos(x, dtype, acos=False)
     return ew.atan2(x, ew.sqrt(_one_minus_square(x, dtype)))
 
 
 @public
 def arccos(x):
     (x,), dtype = _inexact("arccos", x)
-    if dtype.kind == "c":  # acos(z) = pi/2 - asin(z)
-        return ew.sub(_c(np.pi / 2, dtype), arcsin(x))
+    if dtype.kind == "c":
+        return _complex_asin_or_acos(x, dtype, acos=True)
     return ew.atan2(ew.sqrt(_one_minus_square(x, dtype)), x)
 
 
@@ -94,8 +210,8 @@ _LARGE = {np.dtype(np.float16): 2.0 ** 7, np.dtype(np.float32): 2.0 ** 60, np.dt
 @public
 def arcsinh(x):
     (x,), dtype = _inexact("arcsinh", x)
-    if dtype.kind == "c":
-        return _complex_arcsinh(x, dtype)
+    if dtype.kind == "c":  # asinh(z) = -i asin(i z), both turns exact (a complex product would lose -0)
+        return _minus_i_times(_complex_asin_or_acos(_i_times(x, dtype), dtype, acos=False), dtype)
     # sign(x) log1p(|x| + x^2 / (1 + sqrt(1 + x^2))): exact near 0; past sqrt(max), x^2 would
     # overflow and asinh(x) is log(2|x|) to the last bit
     one = _c(1, dtype)
@@ -112,9 +228,12 @@ def arcsinh(x):
 @public
 def arccosh(x):
     (x,), dtype = _inexact("arccosh", x)
-    if dtype.kind == "c":  # log(z + sqrt(z + 1) sqrt(z - 1)), NumPy's branch
-        one = _c(1, dtype)
-        return ew.log(ew.add(x, ew.mul(ew.sqrt(ew.add(x, one)), ew.sqrt(ew.sub(x, one)))))
+    if dtype.kind == "c":
+        # +-i acos(z), the sign that makes the real part >= 0 (C99's cacosh): i acos(z) where acos's
+        # imaginary part has its sign bit, -i acos(z) where not (the zeros' signs pick the cut's side)
+        value = arccos(x)
+        negative = _signbit(ew.imag(value), _real_part_dtype(dtype))
+        return ew.select_n(negative, _minus_i_times(value, dtype), _i_times(value, dtype))
     # log1p((x - 1) + sqrt((x - 1)(x + 1))): exact near 1; log(2x) past sqrt(max)
     one = _c(1, dtype)
     large = ew.gt(x, _c(_LARGE[dtype], dtype))
@@ -132,7 +251,7 @@ def arctanh(x):
     (x,), dtype = _inexact("arctanh", x)
     half = _c(0.5, dtype)
     if dtype.kind == "c":
-        return ew.mul(half, ew.sub(ew.log1p(x), ew.log1p(ew.neg(x))))
+        return _complex_arctanh(x, dtype)
     # 0.5 log1p(2x / (1 - x)): exact near 0, +-inf at +-1
     return ew.mul(half, ew.log1p(ew.div(ew.add(x, x), ew.sub(_c(1, dtype), x))))
 
@@ -143,6 +262,9 @@ def _scaled_log(name, base):
     @public
     def fun(x):
         (x,), dtype = _inexact(name, x)
+        if dtype.kind == "c":  # each part divided by the real log(base): a complex quotient made -inf + NaN i of log 0
+            value, scale = ew.log(x), _c(np.log(base), _real_part_dtype(dtype))
+            return ew.complex(ew.div(ew.real(value), scale), ew.div(ew.imag(value), scale))
         return ew.div(ew.log(x), _c(np.log(base), dtype))
     fun.__name__ = fun.__qualname__ = name
     fun.__doc__ = f"Elementwise {name}, as numpy.{name}: log(x) / log({base})."
