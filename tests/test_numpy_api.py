@@ -136,6 +136,13 @@ ROWS = {
     "copysign": Row(lambda rng, dtype: (draw(rng, dtype, (5,)), np.array([1.0, -1.0, 0.0, -0.0, 2.0], dtype)),
                     grad=()),
     "heaviside": Row(lambda rng, dtype: (np.array([-1.0, 0.0, 2.0, np.nan], dtype), np.array(0.5, dtype))),
+    **{name: Row(normal(X, X), grad=(0, 1)) for name in ["fmax", "fmin"]},
+    "float_power": Row(normal(X, X, **P), grad=(0, 1), complex=True),
+    "fabs": Row(normal(X), grad=(0,)),
+    "positive": Row(normal(X), grad=(0,), complex=True),
+    "sinc": Row(lambda rng, dtype: (np.concatenate([draw(rng, dtype, (6,), -3.0, 3.0), np.array([0.0, 1e-5, -1.0, 2.5],
+                                                                                           dtype)]),),
+                grad=(0,), complex=True),
     **{name: Row(normal(X, X)) for name in ["equal", "not_equal", "less", "less_equal", "greater",
                                             "greater_equal", "logical_and", "logical_or", "logical_xor"]},
     **{name: Row(ints(X, X), dtypes=INTS) for name in ["bitwise_and", "bitwise_or", "bitwise_xor"]},
@@ -634,6 +641,36 @@ def test_inverse_functions_keep_numpy_accuracy_at_the_edges():
     np.testing.assert_allclose(fnp.hypot(big, big[::-1]), np.hypot(big, big[::-1]), rtol=1e-15)
     np.testing.assert_allclose(fnp.logaddexp(big, big[::-1]), np.logaddexp(big, big[::-1]), rtol=1e-15)
     np.testing.assert_array_equal(fnp.logaddexp(-np.inf, -np.inf), -np.inf)
+
+
+def test_fmax_and_fmin_ignore_nans_and_keep_the_first_of_tied_zeros():
+    x = np.array([-0.0, 0.0, np.nan, 1.0, np.nan, -2.5, 4.0])
+    y = np.array([0.0, -0.0, 1.0, np.nan, np.nan, 3.0, -1.0])
+    for name in ("fmax", "fmin"):
+        got, want = np.asarray(getattr(fnp, name)(x, y)), getattr(np, name)(x, y)
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+    np.testing.assert_array_equal(fnp.fmax(np.array([1, 5], np.int32), np.array([3, 2], np.int32)), [3, 5])
+    with pytest.raises(TypeError, match="positive is not defined for booleans"):
+        fnp.positive(np.array([True]))
+    with pytest.raises(TypeError, match="fabs"):
+        fnp.fabs(np.array([1j]))
+
+
+def test_sinc_has_the_derivatives_of_its_series_at_zero():
+    """sin(pi x) / (pi x) is 0/0 at 0, its derivatives too: sinc takes its series there (1, 0, -pi^2/3,
+    0, pi^4/5), and is 1 there, as NumPy's."""
+    d = fnp.sinc
+    derivatives = []
+    for _ in range(5):
+        derivatives.append(float(d(0.0)))
+        d = ft.grad(d)
+    np.testing.assert_allclose(derivatives, [1.0, 0.0, -np.pi ** 2 / 3, 0.0, np.pi ** 4 / 5], rtol=1e-12, atol=1e-12)
+    x = np.array([1e-6, 3e-4, 1e-3, 0.01, 0.3])  # both sides of the switch at pi x = 1e-3
+    u = np.pi * x
+    closed = np.pi * (np.cos(u) / u - np.sin(u) / u ** 2)  # (cancels below 1e-3: there the series' own)
+    want = np.where(u < 1e-2, -np.pi ** 2 / 3 * x + np.pi ** 4 / 30 * x ** 3, closed)
+    np.testing.assert_allclose(ft.vmap(ft.grad(fnp.sinc))(x), want, rtol=1e-10)
 
 
 def test_fmod_and_copysign_keep_signs():

@@ -10,6 +10,8 @@ are compositions in JAX too (jnp.trunc, jnp.isnan, jnp.logaddexp, ...).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ftrans.numpy import _elementwise as el
@@ -474,6 +476,72 @@ def heaviside(x1, x2):
     step = ew.select_n(ew.gt(x1, zero), zero, _c(1, dtype))
     step = ew.select_n(ew.eq(x1, zero), step, x2)
     return ew.select_n(ew.ne(x1, x1), step, x1)
+
+
+@public
+def fabs(x):
+    """|x| of real values, as numpy.fabs (integers become floats; complex values have no loop)."""
+    (x,), dtype = _inexact("fabs", x)
+    _real_float("fabs", dtype)
+    return ew.abs(x)
+
+
+@public
+def positive(x):
+    """+x, as numpy.positive: the values unchanged, -0.0 too (booleans have no loop)."""
+    (x,), dtype, _ = operands("positive", x)
+    if dtype.kind == "b":
+        raise TypeError(at_user_line("positive is not defined for booleans (numpy.positive has no bool loop)"))
+    return unchanged(x)
+
+
+def _nan_ignoring(name, prefer_first):
+    @public
+    def fun(x1, x2):
+        (x1, x2), dtype, _ = operands(name, x1, x2)
+        if dtype.kind == "c":
+            raise TypeError(at_user_line(f"{name} of complex numbers is not supported (ftrans compares reals)"))
+        first = prefer_first(x1, x2)
+        if dtype.kind == "f":  # a NaN loses to a number; two NaNs give NaN
+            first = ew.bitwise_or(first, ew.ne(x2, x2))
+        return ew.select_n(first, x2, x1)
+    fun.__name__ = fun.__qualname__ = name
+    fun.__doc__ = (f"Elementwise {name}, as numpy.{name}: the {'larger' if name == 'fmax' else 'smaller'} "
+                   f"value, a NaN only where both are; x1 on ties (-0.0 and 0.0 too).")
+    return fun
+
+
+fmax = _nan_ignoring("fmax", ew.ge)
+fmin = _nan_ignoring("fmin", ew.le)
+
+
+@public
+def float_power(x1, x2):
+    """x1 ** x2 in float64 (complex128 for complex operands), as numpy.float_power."""
+    (x1, x2), dtype, _ = operands("float_power", x1, x2)
+    target = np.dtype(np.complex128) if dtype.kind == "c" else np.dtype(np.float64)
+    return el.power(convert(x1, target), convert(x2, target))
+
+
+# sin(u)/u = sum_k (-1)^k u^(2k) / (2k + 1)!: five terms where |u| < 1e-3 (the rest is below 1e-31), whose
+# derivatives at 0 are sinc's (sin(u)/u's would be 0/0 there)
+_SINC_SERIES = [(-1) ** k / math.factorial(2 * k + 1) for k in range(5)]
+
+
+@public
+def sinc(x):
+    """sin(pi x) / (pi x), 1 at 0, as numpy.sinc; near 0 its series, so every derivative at 0 is right."""
+    (x,), dtype = _inexact("sinc", x)
+    part = _real_part_dtype(dtype) if dtype.kind == "c" else dtype
+    u = ew.mul(x, _c(np.pi, dtype))
+    small = ew.lt(ew.abs(u), _c(1e-3, part))
+    away = ew.select_n(small, u, _c(1, dtype))
+    near = ew.select_n(small, _c(0, dtype), u)
+    square = ew.mul(near, near)
+    series = None
+    for c in reversed(_SINC_SERIES):
+        series = _c(c, dtype) if series is None else ew.add(_c(c, dtype), ew.mul(square, series))
+    return ew.select_n(small, ew.div(ew.sin(away), away), series)
 
 
 # -------------------- classification --------------------
