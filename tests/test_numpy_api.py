@@ -139,6 +139,7 @@ ROWS = {
     **{name: Row(normal(X, X), grad=(0, 1)) for name in ["fmax", "fmin"]},
     "float_power": Row(normal(X, X, **P), grad=(0, 1), complex=True),
     "fabs": Row(normal(X), grad=(0,)),
+    "cbrt": Row(normal(X, lo=-30, hi=30), grad=(0,)),
     "positive": Row(normal(X), grad=(0,), complex=True),
     "sinc": Row(lambda rng, dtype: (np.concatenate([draw(rng, dtype, (6,), -3.0, 3.0), np.array([0.0, 1e-5, -1.0, 2.5],
                                                                                            dtype)]),),
@@ -655,6 +656,21 @@ def test_fmax_and_fmin_ignore_nans_and_keep_the_first_of_tied_zeros():
         fnp.positive(np.array([True]))
     with pytest.raises(TypeError, match="fabs"):
         fnp.fabs(np.array([1j]))
+
+
+def test_cbrt_is_within_an_ulp_of_numpys_over_all_of_float64():
+    rng = np.random.default_rng(0)
+    x = 10.0 ** rng.uniform(-323, 308, 20000) * rng.choice([-1, 1], 20000)
+    got, want = np.asarray(fnp.cbrt(x)), np.cbrt(x)
+    assert np.all(np.abs(got - want) <= np.spacing(np.abs(want)))
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 5e-324, 1.7976931348623157e308, -27.0])
+    got = np.asarray(fnp.cbrt(special))
+    np.testing.assert_array_equal(got, np.cbrt(special))
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(np.cbrt(special)))
+    # float32 computed in float64 and rounded once: the cube root of the float32 value, correctly rounded
+    with np.errstate(over="ignore", under="ignore"):
+        x32 = x.astype(np.float32)  # (past float32's range: infinities and zeros, on the test's side)
+    np.testing.assert_array_equal(fnp.cbrt(x32), np.cbrt(x32.astype(np.float64)).astype(np.float32))
 
 
 def test_sinc_has_the_derivatives_of_its_series_at_zero():

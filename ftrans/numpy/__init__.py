@@ -40,7 +40,7 @@ from ftrans.numpy._dtypes import can_cast, finfo, iinfo, issubdtype, promote_typ
 from ftrans.numpy._logical_reductions import (all, any, count_nonzero, nanmax, nanmean, nanmin, nanprod,
                                               nansum)
 from ftrans.numpy._math import (allclose, arccos, arccosh, arcsin, arcsinh, arctan2, arctanh, around,
-                                array_equal, array_equiv, copysign, deg2rad, degrees, exp2, fabs, fix,
+                                array_equal, array_equiv, cbrt, copysign, deg2rad, degrees, exp2, fabs, fix,
                                 float_power, fmax, fmin, fmod, heaviside, hypot, isclose, isfinite, isinf,
                                 isnan, isneginf, isposinf, log10, log2, logaddexp, logaddexp2, nan_to_num,
                                 positive, rad2deg, radians, rint, round, signbit, sinc, trunc)

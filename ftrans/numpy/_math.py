@@ -523,6 +523,23 @@ def float_power(x1, x2):
     return el.power(convert(x1, target), convert(x2, target))
 
 
+@public
+def cbrt(x):
+    """The real cube root, as numpy.cbrt: exp(log|x| / 3) with x's sign, then one Newton step written
+    y - (y - x / y^2) / 3 (y^3 would overflow near the largest floats); 0, inf and NaN as they are."""
+    (x,), dtype = _inexact("cbrt", x)
+    _real_float("cbrt", dtype)
+    if dtype != np.float64:  # computed in float64 and rounded once, as NumPy's cbrtf is near-correctly rounded
+        return convert(cbrt(convert(x, np.dtype(np.float64))), dtype)
+    zero, one = _c(0, dtype), _c(1, dtype)
+    a = ew.abs(x)
+    special = ew.bitwise_or(ew.bitwise_or(ew.eq(a, zero), ew.eq(a, _c(np.inf, dtype))), ew.ne(x, x))
+    safe = ew.select_n(special, a, one)
+    y = ew.exp(ew.div(ew.log(safe), _c(3, dtype)))
+    y = ew.sub(y, ew.div(ew.sub(y, ew.div(safe, ew.mul(y, y))), _c(3, dtype)))
+    return ew.select_n(special, _copysign(y, x, dtype), x)
+
+
 # sin(u)/u = sum_k (-1)^k u^(2k) / (2k + 1)!: five terms where |u| < 1e-3 (the rest is below 1e-31), whose
 # derivatives at 0 are sinc's (sin(u)/u's would be 0/0 there)
 _SINC_SERIES = [(-1) ** k / math.factorial(2 * k + 1) for k in range(5)]
