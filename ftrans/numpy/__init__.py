@@ -9,8 +9,8 @@ from numpy import dtype, e, inf, nan, newaxis, pi
 from ftrans.numpy._scalar_types import (bool_, complex64, complex128, float16, float32, float64, int8,
                                         int16, int32, int64, uint8, uint16, uint32, uint64)
 
-from ftrans.numpy._complex import angle, conj, conjugate, imag, iscomplexobj, isrealobj, real
-from ftrans.numpy._creation import (arange, array, asarray, empty, eye, full, full_like, identity,
+from ftrans.numpy._complex import angle, conj, conjugate, imag, iscomplex, iscomplexobj, isreal, isrealobj, isscalar, real
+from ftrans.numpy._creation import (arange, array, asarray, copy, empty, empty_like, eye, full, full_like, identity,
                                     linspace, ones, ones_like, zeros, zeros_like)
 from ftrans.numpy._elementwise import (abs, absolute, add, arctan, bitwise_and, bitwise_not,
                                        bitwise_or, bitwise_xor, ceil, clip, cos, cosh, divide,
@@ -21,13 +21,14 @@ from ftrans.numpy._elementwise import (abs, absolute, add, arctan, bitwise_and, 
                                        reciprocal, remainder, sign, sin, sinh, sqrt, square,
                                        subtract, tan, tanh, true_divide, where)
 from ftrans.numpy._indexing import at, take
-from ftrans.numpy._linalg import dot, einsum, inner, matmul, outer, tensordot, vdot
+from ftrans.numpy._linalg import dot, einsum, inner, matmul, outer, tensordot, vdot, vecdot
 from ftrans.numpy import linalg
 from ftrans.numpy._methods import install_tracer_methods
 from ir.core import Array as ndarray  # jax.numpy.ndarray is jax.Array: isinstance holds for tracers too
-from ftrans.numpy._reductions import (amax, amin, argmax, argmin, logsumexp, max, mean, min, prod,
+from ftrans.numpy._reductions import (amax, amin, argmax, argmin, average, logsumexp, max, mean, min, prod,
                                       std, sum, var)
-from ftrans.numpy._shape import (broadcast_to, concatenate, expand_dims, moveaxis, ndim, ravel,
+from ftrans.numpy._shape import (broadcast_arrays, broadcast_shapes, broadcast_to, concatenate, expand_dims,
+                                 matrix_transpose, moveaxis, ndim, ravel,
                                  reshape, shape, size, split, squeeze, stack, swapaxes, transpose)
 
 from ftrans.numpy import fft  # noqa: E402  (a submodule, as numpy.fft)
@@ -38,13 +39,13 @@ from ftrans.numpy._arrange import (append, array_split, atleast_1d, atleast_2d, 
 from ftrans.numpy._creation import logspace
 from ftrans.numpy._dtypes import can_cast, finfo, iinfo, issubdtype, promote_types, result_type
 from ftrans.numpy._logical_reductions import (all, any, count_nonzero, nanmax, nanmean, nanmin, nanprod,
-                                              nansum)
+                                              nanstd, nansum, nanvar)
 from ftrans.numpy._math import (allclose, arccos, arccosh, arcsin, arcsinh, arctan2, arctanh, around,
-                                array_equal, array_equiv, cbrt, copysign, deg2rad, degrees, exp2, fabs, fix,
+                                array_equal, array_equiv, cbrt, copysign, deg2rad, divmod, degrees, exp2, fabs, fix,
                                 float_power, fmax, fmin, fmod, heaviside, hypot, isclose, isfinite, isinf,
                                 isnan, isneginf, isposinf, log10, log2, logaddexp, logaddexp2, nan_to_num,
-                                positive, rad2deg, radians, rint, round, signbit, sinc, trunc)
-from ftrans.numpy._signal import convolve, correlate, cross, interp, piecewise, polyval, select
+                                modf, positive, rad2deg, radians, rint, round, signbit, sinc, trunc)
+from ftrans.numpy._signal import convolve, correlate, cross, interp, piecewise, polyval, select, trapezoid
 from ftrans.numpy._sorting import (argsort, argwhere, bincount, cummax, cummin, cumprod, cumsum, cumulative_prod,
                                    cumulative_sum, digitize, flatnonzero, lexsort, median, nancumprod, nancumsum,
                                    nanmedian, nonzero, percentile, quantile, searchsorted, sort, take_along_axis,

@@ -64,3 +64,30 @@ def iscomplexobj(x):
 @public
 def isrealobj(x):
     return not iscomplexobj(x)
+
+
+@public
+def iscomplex(x):
+    """Elementwise: whether the imaginary part is not 0, as numpy.iscomplex (False for real arrays)."""
+    (x,), dtype, _ = operands("iscomplex", x)
+    if dtype.kind == "c":
+        part = ew.imag(x)
+        return ew.ne(part, convert(0, aval_of(part).dtype))
+    return structural.broadcast_in_dim(convert(False, np.dtype(bool)), aval_of(x).shape, ())
+
+
+@public
+def isreal(x):
+    """Elementwise: whether the imaginary part is 0, as numpy.isreal (True for real arrays)."""
+    (x,), dtype, _ = operands("isreal", x)
+    if dtype.kind == "c":
+        part = ew.imag(x)
+        return ew.eq(part, convert(0, aval_of(part).dtype))
+    return structural.broadcast_in_dim(convert(True, np.dtype(bool)), aval_of(x).shape, ())
+
+
+@public
+def isscalar(element):
+    """Whether `element` is a scalar as NumPy sees it (numpy.isscalar: Python and NumPy scalars, not
+    arrays, even of rank 0)."""
+    return bool(np.isscalar(element))

@@ -82,6 +82,20 @@ def ones_like(a, dtype=None, shape=None):
     return _full_like("ones_like", a, 1, dtype, shape)
 
 
+@public
+def empty_like(prototype, dtype=None, shape=None):
+    """As numpy.empty_like, but filled with zeros (as jax.numpy's: no uninitialized memory is read)."""
+    return _full_like("empty_like", prototype, 0, dtype, shape)
+
+
+@public
+def copy(a, order=None):
+    """A copy of `a` (arrays are immutable: its values, as an array), as numpy.copy."""
+    if order not in (None, "K", "A", "C"):
+        raise NotImplementedError(at_user_line(f"copy: order={order!r} is not supported (arrays are C-ordered)"))
+    return asarray(a)
+
+
 # -------------------- arange and linspace --------------------
 
 def _concrete_number(x, name, what, why):

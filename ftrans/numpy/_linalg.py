@@ -9,7 +9,7 @@ from ftrans.numpy import _elementwise as elementwise
 from ftrans.numpy._core import (ShapeMismatchError, as_operand, aval_of, broadcast_shapes, convert,
                                 normalize_axis, public, result_type, unchanged)
 from ftrans.numpy._reductions import sum as reduce_sum
-from ftrans.numpy._shape import broadcast_to, ravel, reshape, transpose
+from ftrans.numpy._shape import broadcast_to, moveaxis, ravel, reshape, transpose
 from ir.errors import at_user_line
 from ir.primitives import indexing, structural
 from ir.primitives.linalg import dot_general
@@ -99,6 +99,24 @@ def vdot(a, b):
         from ftrans.numpy._complex import conj
         a = conj(a)
     return dot(ravel(a), ravel(b))
+
+
+@public
+def vecdot(x1, x2, /, *, axis=-1):
+    """sum(conj(x1) * x2) along `axis`, the other axes broadcast, as numpy.vecdot."""
+    x1, x2 = _one_dtype([x1, x2], "vecdot")
+    n1, n2 = aval_of(x1).ndim, aval_of(x2).ndim
+    if n1 == 0 or n2 == 0:
+        raise ValueError(at_user_line("vecdot: the arguments need at least one axis"))
+    if aval_of(x1).dtype.kind == "c":
+        from ftrans.numpy._complex import conj
+        x1 = conj(x1)
+    a, b = moveaxis(x1, axis, -1), moveaxis(x2, axis, -1)
+    if aval_of(a).shape[-1] != aval_of(b).shape[-1]:
+        raise ShapeMismatchError(at_user_line(f"vecdot: axis {axis} has {aval_of(a).shape[-1]} elements in x1 and "
+                                              f"{aval_of(b).shape[-1]} in x2"))
+    shape = broadcast_shapes("vecdot", [aval_of(a).shape, aval_of(b).shape])
+    return reduce_sum(elementwise.multiply(broadcast_to(a, shape), broadcast_to(b, shape)), axis=-1)
 
 
 @public

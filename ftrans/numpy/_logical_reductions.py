@@ -73,6 +73,28 @@ def nanmean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
     return red.mean(a, axis=axis, dtype=dtype, keepdims=keepdims, where=kept)
 
 
+@public
+def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None):
+    """var of the values that are not NaN, as numpy.nanvar."""
+    if out is not None:
+        raise TypeError(at_user_line("nanvar: out= is not supported (arrays are immutable)"))
+    a, nans = _without_nans("nanvar", a, 0)  # zeros, not NaNs, under the mask: a NaN * 0 cotangent is NaN
+    if nans is None:
+        return red.var(a, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, where=where)
+    kept = el.logical_not(nans)
+    if where is not None:
+        kept = el.logical_and(kept, where)
+    return red.var(a, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, where=kept)
+
+
+@public
+def nanstd(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None):
+    """std of the values that are not NaN, as numpy.nanstd."""
+    if out is not None:
+        raise TypeError(at_user_line("nanstd: out= is not supported (arrays are immutable)"))
+    return el.sqrt(nanvar(a, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, where=where))
+
+
 def _nan_extremum(name, reduce, fill):
     @public
     def fun(a, axis=None, out=None, keepdims=False, initial=None, where=None):

@@ -524,6 +524,24 @@ def float_power(x1, x2):
 
 
 @public
+def divmod(x1, x2):
+    """(floor_divide(x1, x2), mod(x1, x2)), as numpy.divmod."""
+    return el.floor_divide(x1, x2), el.mod(x1, x2)
+
+
+@public
+def modf(x):
+    """(fractional part, integral part), both of x's sign, as numpy.modf: modf(-0.5) is (-0.5, -0.0),
+    modf(inf) (0.0, inf), modf(nan) (nan, nan)."""
+    (x,), dtype = _inexact("modf", x)
+    _real_float("modf", dtype)
+    whole = ew.select_n(ew.lt(x, _c(0, dtype)), ew.floor(x), ew.ceil(x))  # trunc, -0.0 kept
+    infinite = ew.eq(ew.abs(x), _c(np.inf, dtype))
+    fraction = _copysign(ew.select_n(infinite, ew.sub(x, whole), _c(0, dtype)), x, dtype)
+    return ew.select_n(ew.ne(x, x), fraction, x), whole
+
+
+@public
 def cbrt(x):
     """The real cube root, as numpy.cbrt: exp(log|x| / 3) with x's sign, then one Newton step written
     y - (y - x / y^2) / 3 (y^3 would overflow near the largest floats); 0, inf and NaN as they are."""

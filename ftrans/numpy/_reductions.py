@@ -145,6 +145,37 @@ def var(a, axis=None, dtype=None, ddof=0, keepdims=False, *, where=None):
 
 
 @public
+def average(a, axis=None, weights=None, returned=False, keepdims=False):
+    """The weighted mean along `axis`, as numpy.average: `weights` of a's shape, or 1-d along `axis`;
+    with `returned`, (average, sum of the weights) (the count of elements without weights)."""
+    (a,), a_dtype, _ = operands("average", a)
+    shape = aval_of(a).shape
+    if weights is None:
+        result = mean(a, axis=axis, keepdims=keepdims)
+        scale = convert(_count(shape, normalize_axes(axis, len(shape))), aval_of(result).dtype)
+    else:
+        (w,), w_dtype, _ = operands("average", weights)
+        w_shape = aval_of(w).shape
+        if w_shape != shape:
+            if axis is None:
+                raise TypeError(at_user_line("average: axis must be specified when the shapes of a and weights differ"))
+            if len(w_shape) != 1:
+                raise TypeError(at_user_line("average: 1-d weights expected when the shapes of a and weights differ"))
+            ax = normalize_axis(axis, len(shape))
+            if w_shape[0] != shape[ax]:
+                raise ValueError(at_user_line(f"average: the length of weights ({w_shape[0]}) differs from that of "
+                                              f"axis {axis} ({shape[ax]})"))
+            w = broadcast_to(structural.reshape(w, tuple(shape[ax] if d == ax else 1 for d in range(len(shape)))), shape)
+        target = np.result_type(a_dtype, w_dtype, *((np.float64,) if a_dtype.kind in "biu" else ()))
+        a, w = convert(a, target), convert(w, target)
+        scale = sum(w, axis=axis, keepdims=keepdims)
+        result = elementwise.true_divide(sum(elementwise.multiply(a, w), axis=axis, keepdims=keepdims), scale)
+    if returned:
+        return result, broadcast_to(convert(scale, aval_of(result).dtype), aval_of(result).shape)
+    return result
+
+
+@public
 def std(a, axis=None, dtype=None, ddof=0, keepdims=False, *, where=None):
     return elementwise.sqrt(var(a, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, where=where))
 

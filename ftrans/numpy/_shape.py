@@ -5,9 +5,10 @@ import math
 
 import numpy as np
 
-from ftrans.numpy._core import (ShapeMismatchError, aval_of, broadcast_shapes, convert,
+from ftrans.numpy._core import (ShapeMismatchError, aval_of, convert,
                                 normalize_axes, normalize_axis, operands, public, result_type,
                                 shape_tuple, static_int, unchanged)
+from ftrans.numpy._core import broadcast_shapes as _broadcast_shapes
 from ir.errors import at_user_line
 from ir.primitives import structural
 
@@ -113,7 +114,7 @@ def broadcast_to(array, shape):
     (array,), _, _ = operands("broadcast_to", array)
     shape = shape_tuple(shape, "broadcast_to")
     aval = aval_of(array)
-    if broadcast_shapes("broadcast_to", [aval.shape, shape]) != shape:
+    if _broadcast_shapes("broadcast_to", [aval.shape, shape]) != shape:
         raise ShapeMismatchError(at_user_line(f"broadcast_to: cannot broadcast {aval.shape} to {shape}"))
     if aval.shape == shape:
         return unchanged(array)
@@ -208,3 +209,27 @@ def size(a, axis=None):
         return aval.size
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
     return int(np.prod([aval.shape[normalize_axis(ax, aval.ndim)] for ax in axes], dtype=np.int64))
+
+
+@public
+def broadcast_shapes(*shapes):
+    """The shape `shapes` broadcast to, as numpy.broadcast_shapes (a ShapeMismatchError if they do not)."""
+    return _broadcast_shapes("broadcast_shapes", [shape_tuple(s, "broadcast_shapes") for s in shapes])
+
+
+@public
+def broadcast_arrays(*args):
+    """Each argument broadcast to their common shape, as numpy.broadcast_arrays (a list)."""
+    arrays = [operands("broadcast_arrays", a)[0][0] for a in args]
+    shape = _broadcast_shapes("broadcast_arrays", [aval_of(a).shape for a in arrays])
+    return [broadcast_to(a, shape) for a in arrays]
+
+
+@public
+def matrix_transpose(x):
+    """The last two axes swapped, as numpy.matrix_transpose (an array of rank 2 or more)."""
+    (x,), _, _ = operands("matrix_transpose", x)
+    ndim = aval_of(x).ndim
+    if ndim < 2:
+        raise ValueError(at_user_line(f"matrix_transpose: the array has rank {ndim}; it needs at least 2"))
+    return swapaxes(x, -1, -2)

@@ -16,6 +16,7 @@ from ftrans.numpy._creation import zeros_like
 from ftrans.numpy._indexing import getitem
 from ftrans.numpy._linalg import matmul
 from ftrans.numpy._logical_reductions import any as _any
+from ftrans.numpy._reductions import sum as _sum
 from ftrans.numpy._shape import broadcast_to, concatenate, moveaxis, reshape, stack
 from ftrans.numpy._sorting import argsort, searchsorted
 from ir.errors import at_user_line
@@ -228,3 +229,19 @@ def piecewise(x, condlist, funclist, *args, **kw):
         result = el.where(cond, convert(operands("piecewise", value)[0][0], dtype), result)
     return result
 
+
+
+@public
+def trapezoid(y, x=None, dx=1.0, axis=-1):
+    """The integral of y along `axis` by the trapezoidal rule, as numpy.trapezoid: at the points x (of
+    y's shape, or 1-d along axis), else spaced dx apart."""
+    (y,), _, _ = operands("trapezoid", y)
+    y = moveaxis(y, axis, -1)
+    pairs = el.add(getitem(y, (Ellipsis, slice(1, None))), getitem(y, (Ellipsis, slice(None, -1))))
+    if x is None:
+        return el.multiply(_sum(el.multiply(pairs, 0.5), axis=-1), dx)
+    (x,), _, _ = operands("trapezoid", x)
+    if aval_of(x).ndim > 1:
+        x = moveaxis(x, axis, -1)
+    steps = el.subtract(getitem(x, (Ellipsis, slice(1, None))), getitem(x, (Ellipsis, slice(None, -1))))
+    return _sum(el.multiply(el.multiply(pairs, steps), 0.5), axis=-1)
