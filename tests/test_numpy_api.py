@@ -336,6 +336,25 @@ ROWS = {
     "inner": Row(normal(X, (2, 4)), grad=(0, 1)), "outer": Row(normal((3,), (4,)), grad=(0, 1), complex=True),
     "vdot": Row(normal((4,), (4,)), grad=(0, 1), complex=True),
     "vecdot": Row(normal((2, 3, 4), (3, 4)), grad=(0, 1), complex=True),
+    **{name: Row(normal((3,), (5,)), grad=(0, 1), complex=True) for name in ["polyadd", "polysub", "polymul"]},
+    "polyder": Row(normal((5,)), fun=lambda p: fnp.polyder(p, 2), reference=lambda p: np.polyder(p, 2), grad=(0,),
+                   complex=True),
+    "polyint": Row(normal((4,)), fun=lambda p: fnp.polyint(p, 2, k=[0.5, -1.0]),
+                   reference=lambda p: np.polyint(p, 2, k=[0.5, -1.0]), grad=(0,), complex=True),
+    "vander": Row(normal((4,)), fun=lambda x: fnp.vander(x, 5), reference=lambda x: np.vander(x, 5), grad=(0,),
+                  complex=True),
+    "vander (increasing)": Row(normal((3,)), fun=lambda x: fnp.vander(x, increasing=True),
+                               reference=lambda x: np.vander(x, increasing=True), grad=(0,)),
+    "geomspace": Row(normal((2,), lo=0.5, hi=3.0), fun=lambda a: fnp.geomspace(a, 40.0, 6, axis=1),
+                     reference=lambda a: np.geomspace(a, 40.0, 6, axis=1), grad=(0,)),
+    "unravel_index": Row(ints((5,), lo=-6, hi=6), fun=lambda i: fnp.unravel_index(i, (2, 3)),
+                         reference=lambda i: np.unravel_index(i % 6, (2, 3)), dtypes=INTS),
+    "ravel_multi_index": Row(ints((5,), (5,), lo=0, hi=2), fun=lambda i, j: fnp.ravel_multi_index((i, j), (2, 3)),
+                             reference=lambda i, j: np.ravel_multi_index((i, j), (2, 3)), dtypes=INTS),
+    **{name: Row(normal((3, 4)), fun=(lambda n: lambda x: getattr(fnp, n)(x, 1))(name),
+                 reference=(lambda n: lambda x: getattr(np, n)(x, 1))(name), check_dtype=False)
+       for name in ["tril_indices_from", "triu_indices_from"]},
+    "diag_indices_from": Row(normal((3, 3)), check_dtype=False),
     "matrix_transpose": Row(normal((2, 3, 4)), grad=(0,), complex=True),
     "trapezoid": Row(normal(X, (4,)), fun=lambda y, x: fnp.trapezoid(y, x=fnp.sort(x), axis=1),
                      reference=lambda y, x: np.trapezoid(y, x=np.sort(x), axis=1), grad=(0,), complex=True),
@@ -405,6 +424,8 @@ STATIC_ROWS = {
     "shape": (np.zeros(X),), "ndim": (np.zeros(X),), "size": (np.zeros(X),),
     "iscomplexobj": (np.zeros(2, complex),), "isrealobj": (np.zeros(2),),
     "isscalar": (3.5,), "broadcast_shapes": ((2, 1), (3,), (1, 1, 3)),
+    "hamming": (7,), "hanning": (6,), "bartlett": (5,), "blackman": (8,),
+    "tril_indices": (4, 1, 5), "triu_indices": (3, -1), "diag_indices": (3, 3), "indices": ((2, 3),),
 }
 
 # Names without a row here, and why.
@@ -546,7 +567,7 @@ def test_static_functions_against_numpy(name):
     got, want = getattr(fnp, name)(*args), getattr(np, name)(*args)
     if isinstance(want, (np.finfo, np.iinfo)):
         assert (got.dtype, got.min, got.max) == (want.dtype, want.min, want.max)
-    elif isinstance(want, (np.dtype, bool, int, tuple)):
+    elif isinstance(want, (np.dtype, bool, int)) or (isinstance(want, tuple) and all(isinstance(v, int) for v in want)):
         assert got == want
     elif name == "empty":  # NumPy's values are whatever the memory held
         assert (got.shape, got.dtype) == (want.shape, want.dtype)

@@ -33,10 +33,12 @@ from ftrans.numpy._shape import (broadcast_arrays, broadcast_shapes, broadcast_t
 
 from ftrans.numpy import fft  # noqa: E402  (a submodule, as numpy.fft)
 from ftrans.numpy._arrange import (append, array_split, atleast_1d, atleast_2d, atleast_3d, c_, column_stack,
-                                   diag, diagflat, diagonal, diff, dsplit, dstack, ediff1d, flip, fliplr, flipud,
-                                   hsplit, hstack, kron, meshgrid, pad, r_, repeat, roll, rot90, row_stack, tile,
-                                   trace, tri, tril, triu, vsplit, vstack)
-from ftrans.numpy._creation import logspace
+                                   diag, diag_indices, diag_indices_from, diagflat, diagonal, diff, dsplit, dstack,
+                                   ediff1d, flip, fliplr, flipud, hsplit, hstack, indices, kron, meshgrid, pad, r_,
+                                   ravel_multi_index, repeat, roll, rot90, row_stack, tile, trace, tri, tril,
+                                   tril_indices, tril_indices_from, triu, triu_indices, triu_indices_from,
+                                   unravel_index, vander, vsplit, vstack)
+from ftrans.numpy._creation import geomspace, logspace
 from ftrans.numpy._dtypes import can_cast, finfo, iinfo, issubdtype, promote_types, result_type
 from ftrans.numpy._logical_reductions import (all, any, count_nonzero, nanmax, nanmean, nanmin, nanprod,
                                               nanstd, nansum, nanvar)
@@ -45,7 +47,8 @@ from ftrans.numpy._math import (allclose, arccos, arccosh, arcsin, arcsinh, arct
                                 float_power, fmax, fmin, fmod, heaviside, hypot, isclose, isfinite, isinf,
                                 isnan, isneginf, isposinf, log10, log2, logaddexp, logaddexp2, nan_to_num,
                                 modf, positive, rad2deg, radians, rint, round, signbit, sinc, trunc)
-from ftrans.numpy._signal import convolve, correlate, cross, interp, piecewise, polyval, select, trapezoid
+from ftrans.numpy._signal import (bartlett, blackman, convolve, correlate, cross, hamming, hanning, interp, piecewise,
+                                  polyadd, polyder, polyint, polymul, polysub, polyval, select, trapezoid)
 from ftrans.numpy._sorting import (argsort, argwhere, bincount, cummax, cummin, cumprod, cumsum, cumulative_prod,
                                    cumulative_sum, digitize, flatnonzero, lexsort, median, nancumprod, nancumsum,
                                    nanmedian, nonzero, percentile, quantile, searchsorted, sort, take_along_axis,

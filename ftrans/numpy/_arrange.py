@@ -17,8 +17,9 @@ from ftrans.numpy._core import (ShapeMismatchError, as_operand, aval_of, concret
 from ftrans.numpy._creation import arange, zeros
 from ftrans.numpy._indexing import getitem
 from ftrans.numpy._reductions import sum as _sum
-from ftrans.numpy._shape import broadcast_to, concatenate, moveaxis, ravel, reshape, split, swapaxes
+from ftrans.numpy._shape import broadcast_to, concatenate, moveaxis, ravel, reshape, split, stack, swapaxes
 from ir.errors import at_user_line
+from ir.primitive import as_array
 from ir.primitives import elementwise as ew
 from ir.primitives import structural
 from ir.tracing import Tracer
@@ -602,3 +603,134 @@ def kron(a, b):
     b = reshape(b, tuple(d for n in sb for d in (1, n)))
     return reshape(el.multiply(a, b), tuple(x * y for x, y in zip(sa, sb, strict=True)))
 
+
+
+# -------------------- index helpers (static shapes: NumPy's index arrays, as constants) --------------------
+
+def _static_indices(values):
+    return tuple(as_array(np.asarray(v)) for v in values)
+
+
+@public
+def tril_indices(n, k=0, m=None):
+    """The indices of the lower triangle of an (n, m) array, as numpy.tril_indices."""
+    n, k = static_int(n, "tril_indices", "n"), static_int(k, "tril_indices", "k")
+    m = n if m is None else static_int(m, "tril_indices", "m")
+    return _static_indices(np.tril_indices(n, k, m))
+
+
+@public
+def triu_indices(n, k=0, m=None):
+    """The indices of the upper triangle of an (n, m) array, as numpy.triu_indices."""
+    n, k = static_int(n, "triu_indices", "n"), static_int(k, "triu_indices", "k")
+    m = n if m is None else static_int(m, "triu_indices", "m")
+    return _static_indices(np.triu_indices(n, k, m))
+
+
+def _matrix_shape(name, arr):
+    shape = aval_of(as_operand(arr), name).shape
+    if len(shape) != 2:
+        raise ValueError(at_user_line(f"{name}: the array must be 2-d, got shape {shape}"))
+    return shape
+
+
+@public
+def tril_indices_from(arr, k=0):
+    n, m = _matrix_shape("tril_indices_from", arr)
+    return tril_indices(n, k, m)
+
+
+@public
+def triu_indices_from(arr, k=0):
+    n, m = _matrix_shape("triu_indices_from", arr)
+    return triu_indices(n, k, m)
+
+
+@public
+def diag_indices(n, ndim=2):
+    """The indices of the main diagonal of an (n, ..., n) array of rank ndim, as numpy.diag_indices."""
+    n, ndim = static_int(n, "diag_indices", "n"), static_int(ndim, "diag_indices", "ndim")
+    return _static_indices(np.diag_indices(n, ndim))
+
+
+@public
+def diag_indices_from(arr):
+    shape = aval_of(as_operand(arr), "diag_indices_from").shape
+    if len(shape) < 2 or len(set(shape)) != 1:
+        raise ValueError(at_user_line(f"diag_indices_from: all dimensions must be of equal length (and at least "
+                                      f"2 of them), got shape {shape}"))
+    return diag_indices(shape[0], len(shape))
+
+
+@public
+def indices(dimensions, dtype=int, sparse=False):
+    """An index grid of `dimensions` (static), as numpy.indices: one array of shape (len, *dimensions), or
+    with sparse=True a tuple of broadcastable ones."""
+    dimensions = tuple(static_int(d, "indices", "dimensions") for d in dimensions)
+    grid = np.indices(dimensions, dtype=np.dtype(dtype), sparse=sparse)
+    return tuple(as_array(g) for g in grid) if sparse else as_array(grid)
+
+
+@public
+def vander(x, N=None, increasing=False):
+    """The Vandermonde matrix of 1-d x, as numpy.vander: columns x^(N-1), ..., x^0 (increasing: the other
+    way), each power the product of the previous one and x, as NumPy's multiply.accumulate."""
+    (x,), dtype, _ = operands("vander", x)
+    if aval_of(x).ndim != 1:
+        raise ValueError(at_user_line(f"vander: x must be 1-d, got {aval_of(x).str_short()}"))
+    x = convert(x, np.promote_types(dtype, np.int64))  # NumPy's: float32 becomes float64, bool int64
+    n = aval_of(x).shape[0] if N is None else static_int(N, "vander", "N")
+    if n == 0:
+        return zeros((aval_of(x).shape[0], 0), aval_of(x).dtype)
+    columns = [el.add(el.multiply(x, 0), convert(1, aval_of(x).dtype))]
+    for _ in range(n - 1):
+        columns.append(el.multiply(columns[-1], x))
+    if not increasing:
+        columns = columns[::-1]
+    return stack(columns, axis=1)
+
+
+@public
+def unravel_index(indices, shape):
+    """The coordinates in an array of `shape` (static) of flat indices, as numpy.unravel_index (a tuple);
+    out-of-range indices are clipped, as jax.numpy's (NumPy raises)."""
+    (flat,), dtype, _ = operands("unravel_index", indices)
+    if dtype.kind not in "iu":
+        raise TypeError(at_user_line(f"unravel_index: indices must be integers, got {dtype.name}"))
+    shape = tuple(static_int(d, "unravel_index", "shape") for d in shape)
+    size = int(np.prod(shape))
+    flat = el.clip(flat, -size, size - 1)
+    flat = el.where(el.less(flat, 0), el.add(flat, size), flat)
+    coordinates = []
+    for d in reversed(shape):
+        coordinates.append(el.mod(flat, d))
+        flat = el.floor_divide(flat, d)
+    return tuple(coordinates[::-1])
+
+
+@public
+def ravel_multi_index(multi_index, dims, mode="raise", order="C"):
+    """The flat indices of coordinates in an array of `dims` (static), as numpy.ravel_multi_index
+    (C order; mode "clip" or "wrap"; "raise" checks concrete coordinates)."""
+    dims = tuple(static_int(d, "ravel_multi_index", "dims") for d in dims)
+    if order != "C":
+        raise NotImplementedError(at_user_line("ravel_multi_index: only order='C' is supported"))
+    if len(multi_index) != len(dims):
+        raise ValueError(at_user_line(f"ravel_multi_index: {len(multi_index)} coordinate arrays for {len(dims)} dims"))
+    flat = None
+    for coordinate, d in zip(multi_index, dims):
+        (c,), dtype, _ = operands("ravel_multi_index", coordinate)
+        if dtype.kind not in "iu":
+            raise TypeError(at_user_line(f"ravel_multi_index: coordinates must be integers, got {dtype.name}"))
+        if mode == "clip":
+            c = el.clip(c, 0, d - 1)
+        elif mode == "wrap":
+            c = el.mod(c, d)
+        elif mode == "raise":
+            value = concrete_or_none(c)
+            if value is not None and (np.any(value < 0) or np.any(value >= d)):
+                raise ValueError(at_user_line("ravel_multi_index: invalid entry in coordinates array"))
+        else:
+            raise ValueError(at_user_line(f"ravel_multi_index: mode must be 'raise', 'clip' or 'wrap', got {mode!r}"))
+        flat = c if flat is None else el.add(el.multiply(flat, d), c)
+    return flat

@@ -272,6 +272,41 @@ def array(a, dtype=None):
 
 
 @public
+def geomspace(start, stop, num=50, endpoint=True, dtype=None, axis=0):
+    """num numbers spaced evenly on a log scale from start to stop, as numpy.geomspace: both of one sign
+    (0 in a concrete start or stop is a ValueError), the endpoints exact; start and stop may be traced."""
+    from ftrans.numpy._math import log10
+    num = static_int(num, "geomspace", "num")
+    start, stop = as_operand(start), as_operand(stop)
+    for value in (start, stop):
+        concrete = concrete_or_none(value)
+        if concrete is not None and np.any(np.asarray(concrete) == 0):
+            raise ValueError(at_user_line("geomspace: a geometric sequence cannot include zero"))
+    if current_trace() is None and not isinstance(start, Tracer) and not isinstance(stop, Tracer):
+        token = ignore_errors()  # (a change of sign is NaN, as NumPy's, without its warning)
+        try:
+            return as_array(np.geomspace(start, stop, num, endpoint, None if dtype is None else
+                                         dtype_argument("geomspace", dtype), axis))
+        finally:
+            restore_errors(token)
+    start, stop = elementwise.multiply(start, 1.0), elementwise.multiply(stop, 1.0)
+    shape = broadcast_shapes("geomspace", [aval_of(start).shape, aval_of(stop).shape])
+    sign = elementwise.sign(start)
+    a, b = broadcast_to(elementwise.multiply(start, sign), shape), broadcast_to(elementwise.multiply(stop, sign), shape)
+    values = elementwise.power(10.0, linspace(log10(a), log10(b), num, endpoint=endpoint))
+    if num > 0:  # NumPy sets the endpoints exactly
+        first = structural.reshape(a, (1,) + shape)
+        pieces = [first, structural.slice(values, (1,) + (0,) * len(shape), (num,) + shape)]
+        if endpoint and num > 1:
+            pieces = [first, structural.slice(values, (1,) + (0,) * len(shape), (num - 1,) + shape),
+                      structural.reshape(b, (1,) + shape)]
+        values = structural.concatenate(pieces, 0)
+    values = elementwise.multiply(values, sign)
+    if axis != 0:
+        values = moveaxis(values, 0, axis)
+    return values if dtype is None else convert(values, dtype_argument("geomspace", dtype))
+
+
 def logspace(start, stop, num=50, endpoint=True, base=10.0, dtype=None, axis=0):
     """base ** linspace(start, stop, ...), as numpy.logspace (start and stop may be traced)."""
     exponents = linspace(start, stop, num, endpoint=endpoint, axis=axis)

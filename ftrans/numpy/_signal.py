@@ -18,6 +18,7 @@ from ftrans.numpy._linalg import matmul
 from ftrans.numpy._logical_reductions import any as _any
 from ftrans.numpy._reductions import sum as _sum
 from ftrans.numpy._shape import broadcast_to, concatenate, moveaxis, reshape, stack
+from ir.primitive import as_array
 from ftrans.numpy._sorting import argsort, searchsorted
 from ir.errors import at_user_line
 from ir.primitives import structural
@@ -245,3 +246,90 @@ def trapezoid(y, x=None, dx=1.0, axis=-1):
         x = moveaxis(x, axis, -1)
     steps = el.subtract(getitem(x, (Ellipsis, slice(1, None))), getitem(x, (Ellipsis, slice(None, -1))))
     return _sum(el.multiply(el.multiply(pairs, steps), 0.5), axis=-1)
+
+
+# -------------------- polynomial arithmetic (coefficients highest power first, as NumPy's) --------------------
+
+def _coefficients(name, p):
+    (p,), _, _ = operands(name, p)
+    if aval_of(p).ndim != 1:
+        raise ValueError(at_user_line(f"{name}: coefficients must be 1-d, got {aval_of(p).str_short()}"))
+    return p
+
+
+def _padded_front(p, length):
+    n = aval_of(p).shape[0]
+    if n == length:
+        return p
+    return concatenate([zeros_like(broadcast_to(getitem(p, 0), (length - n,))), p])
+
+
+@public
+def polyadd(a1, a2):
+    """The sum of two polynomials, as numpy.polyadd: the shorter padded with leading zeros."""
+    a1, a2 = _coefficients("polyadd", a1), _coefficients("polyadd", a2)
+    length = max(aval_of(a1).shape[0], aval_of(a2).shape[0])
+    return el.add(_padded_front(a1, length), _padded_front(a2, length))
+
+
+@public
+def polysub(a1, a2):
+    """The difference of two polynomials, as numpy.polysub."""
+    a1, a2 = _coefficients("polysub", a1), _coefficients("polysub", a2)
+    length = max(aval_of(a1).shape[0], aval_of(a2).shape[0])
+    return el.subtract(_padded_front(a1, length), _padded_front(a2, length))
+
+
+@public
+def polymul(a1, a2):
+    """The product of two polynomials (the convolution of their coefficients), as numpy.polymul."""
+    return convolve(_coefficients("polymul", a1), _coefficients("polymul", a2))
+
+
+@public
+def polyder(p, m=1):
+    """The m-th derivative of a polynomial, as numpy.polyder (a constant's has no coefficients)."""
+    p = _coefficients("polyder", p)
+    if not isinstance(m, int) or m < 0:
+        raise ValueError(at_user_line(f"polyder: the order of the derivative must be a non-negative int, got {m!r}"))
+    for _ in range(m):
+        n = aval_of(p).shape[0]
+        p = el.multiply(getitem(p, slice(0, max(n - 1, 0))), np.arange(n - 1, 0, -1))
+    return p
+
+
+@public
+def polyint(p, m=1, k=None):
+    """The m-th antiderivative of a polynomial, as numpy.polyint: the integration constants k (a scalar
+    for each of the m integrations, or a list of m; 0 by default), the first of k the innermost's."""
+    p = _coefficients("polyint", p)
+    if not isinstance(m, int) or m < 0:
+        raise ValueError(at_user_line(f"polyint: the order of the antiderivative must be a non-negative int, got {m!r}"))
+    constants = [0] * m if k is None else (list(k) if isinstance(k, (list, tuple, np.ndarray)) else [k] * m)
+    if len(constants) != m:
+        raise ValueError(at_user_line(f"polyint: k must have the length of m ({m}), got {len(constants)}"))
+    p = el.multiply(p, 1.0)  # (as NumPy's: the coefficients become floats)
+    for constant in constants:
+        n = aval_of(p).shape[0]
+        p = concatenate([el.true_divide(p, np.arange(n, 0, -1)), el.add(zeros_like(getitem(p, slice(0, 1))),
+                                                                       constant)])
+    return p
+
+
+# -------------------- windows (static lengths, NumPy's values) --------------------
+
+def _window(name, numpy_window):
+    @public
+    def fun(M):
+        if isinstance(M, bool) or not isinstance(M, (int, np.integer)):
+            raise TypeError(at_user_line(f"{name}: M must be an int (the window's length), got {type(M).__name__}"))
+        return as_array(numpy_window(int(M)))
+    fun.__name__ = fun.__qualname__ = name
+    fun.__doc__ = f"The {name} window of M points, as numpy.{name} (M static: the window is a constant)."
+    return fun
+
+
+hamming = _window("hamming", np.hamming)
+hanning = _window("hanning", np.hanning)
+bartlett = _window("bartlett", np.bartlett)
+blackman = _window("blackman", np.blackman)
