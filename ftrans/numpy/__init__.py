@@ -10,7 +10,7 @@ from ftrans.numpy._scalar_types import (bool_, complex64, complex128, float16, f
                                         int16, int32, int64, uint8, uint16, uint32, uint64)
 
 from ftrans.numpy._complex import angle, conj, conjugate, imag, iscomplex, iscomplexobj, isreal, isrealobj, isscalar, real
-from ftrans.numpy._creation import (arange, array, asarray, copy, empty, empty_like, eye, full, full_like, identity,
+from ftrans.numpy._creation import (arange, array, asarray, astype, copy, empty, empty_like, eye, full, full_like, identity,
                                     linspace, ones, ones_like, zeros, zeros_like)
 from ftrans.numpy._elementwise import (abs, absolute, add, arctan, bitwise_and, bitwise_not,
                                        bitwise_or, bitwise_xor, ceil, clip, cos, cosh, divide,
@@ -33,21 +33,21 @@ from ftrans.numpy._shape import (broadcast_arrays, broadcast_shapes, broadcast_t
 
 from ftrans.numpy import fft  # noqa: E402  (a submodule, as numpy.fft)
 from ftrans.numpy._arrange import (append, array_split, atleast_1d, atleast_2d, atleast_3d, c_, column_stack,
-                                   diag, diag_indices, diag_indices_from, diagflat, diagonal, diff, dsplit, dstack,
+                                   block, diag, diag_indices, diag_indices_from, diagflat, diagonal, diff, dsplit, dstack,
                                    ediff1d, flip, fliplr, flipud, hsplit, hstack, indices, kron, meshgrid, pad, r_,
                                    ravel_multi_index, repeat, roll, rot90, row_stack, tile, trace, tri, tril,
                                    tril_indices, tril_indices_from, triu, triu_indices, triu_indices_from,
                                    unravel_index, vander, vsplit, vstack)
 from ftrans.numpy._creation import geomspace, logspace
 from ftrans.numpy._dtypes import can_cast, finfo, iinfo, issubdtype, promote_types, result_type
-from ftrans.numpy._logical_reductions import (all, any, count_nonzero, nanmax, nanmean, nanmin, nanprod,
-                                              nanstd, nansum, nanvar)
+from ftrans.numpy._logical_reductions import (all, any, count_nonzero, nanargmax, nanargmin, nanmax, nanmean,
+                                              nanmin, nanprod, nanstd, nansum, nanvar)
 from ftrans.numpy._math import (allclose, arccos, arccosh, arcsin, arcsinh, arctan2, arctanh, around,
                                 array_equal, array_equiv, cbrt, copysign, deg2rad, divmod, degrees, exp2, fabs, fix,
                                 float_power, fmax, fmin, fmod, heaviside, hypot, isclose, isfinite, isinf,
                                 isnan, isneginf, isposinf, log10, log2, logaddexp, logaddexp2, nan_to_num,
                                 modf, positive, rad2deg, radians, rint, round, signbit, sinc, trunc)
-from ftrans.numpy._signal import (bartlett, blackman, convolve, correlate, cross, hamming, hanning, interp, piecewise,
+from ftrans.numpy._signal import (bartlett, blackman, convolve, corrcoef, correlate, cov, cross, hamming, hanning, interp, piecewise,
                                   polyadd, polyder, polyint, polymul, polysub, polyval, select, trapezoid)
 from ftrans.numpy._sorting import (argsort, argwhere, bincount, cummax, cummin, cumprod, cumsum, cumulative_prod,
                                    cumulative_sum, digitize, flatnonzero, lexsort, median, nancumprod, nancumsum,

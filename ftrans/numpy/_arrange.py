@@ -9,6 +9,8 @@ differentiates them, and vmap batches it.
 """
 from __future__ import annotations
 
+import builtins
+
 import numpy as np
 
 from ftrans.numpy import _elementwise as el
@@ -734,3 +736,42 @@ def ravel_multi_index(multi_index, dims, mode="raise", order="C"):
             raise ValueError(at_user_line(f"ravel_multi_index: mode must be 'raise', 'clip' or 'wrap', got {mode!r}"))
         flat = c if flat is None else el.add(el.multiply(flat, d), c)
     return flat
+
+
+@public
+def block(arrays):
+    """An array assembled from nested lists of blocks, as numpy.block: the innermost lists joined along
+    the last axis, the next along the one before, ...; every block made of the result's rank by leading
+    1s first (the rank: the nesting's depth, or the largest block's)."""
+    def depth(x, where):
+        if isinstance(x, tuple):
+            raise TypeError(at_user_line(f"block: {where} is a tuple; only lists may be nested"))
+        if not isinstance(x, list):
+            return 0
+        if not x:
+            raise ValueError(at_user_line(f"block: {where} is an empty list"))
+        depths = {depth(e, f"{where}[{i}]") for i, e in enumerate(x)}
+        if len(depths) != 1:
+            raise ValueError(at_user_line(f"block: the lists in {where} are nested to different depths"))
+        return 1 + depths.pop()
+
+    levels = depth(arrays, "arrays")
+    leaves = []
+
+    def collect(x, level):
+        if level == levels:
+            leaves.append(operands("block", x)[0][0])
+        else:
+            for e in x:
+                collect(e, level + 1)
+    collect(arrays, 0)
+    rank = builtins.max([levels] + [aval_of(a).ndim for a in leaves])
+    blocks = iter(leaves)
+
+    def build(x, level):
+        if level == levels:
+            a = next(blocks)
+            shape = aval_of(a).shape
+            return reshape(a, (1,) * (rank - len(shape)) + shape)
+        return concatenate([build(e, level + 1) for e in x], axis=-(levels - level))
+    return build(arrays, 0) if levels else unchanged(leaves[0])

@@ -83,6 +83,13 @@ def ones_like(a, dtype=None, shape=None):
 
 
 @public
+def astype(x, dtype, /, *, copy=False, device=None):
+    """x converted to `dtype`, as numpy.astype (the array API's function; `copy` and `device` are
+    accepted: arrays are immutable, and live where x does)."""
+    return convert(as_operand(x), dtype_argument("astype", dtype))
+
+
+@public
 def empty_like(prototype, dtype=None, shape=None):
     """As numpy.empty_like, but filled with zeros (as jax.numpy's: no uninitialized memory is read)."""
     return _full_like("empty_like", prototype, 0, dtype, shape)

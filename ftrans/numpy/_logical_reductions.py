@@ -7,7 +7,7 @@ import numpy as np
 
 from ftrans.numpy import _elementwise as el
 from ftrans.numpy import _reductions as red
-from ftrans.numpy._core import convert, operands, public
+from ftrans.numpy._core import aval_of, convert, operands, public
 from ftrans.numpy._math import isnan
 from ir.errors import at_user_line
 
@@ -93,6 +93,28 @@ def nanstd(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=
     if out is not None:
         raise TypeError(at_user_line("nanstd: out= is not supported (arrays are immutable)"))
     return el.sqrt(nanvar(a, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, where=where))
+
+
+def _nan_arg_extremum(name, reduce, fill):
+    @public
+    def fun(a, axis=None, out=None, keepdims=None):
+        if out is not None:
+            raise TypeError(at_user_line(f"{name}: out= is not supported (arrays are immutable)"))
+        (a,), dtype, _ = operands(name, a)
+        if dtype.kind not in "fc":
+            return reduce(a, axis=axis, keepdims=bool(keepdims))
+        nans = isnan(a)
+        index = reduce(el.where(nans, convert(fill, dtype), a), axis=axis, keepdims=bool(keepdims))
+        all_nan = all(nans, axis=axis, keepdims=bool(keepdims))
+        return el.where(all_nan, convert(-1, aval_of(index).dtype), index)
+    fun.__name__ = fun.__qualname__ = name
+    fun.__doc__ = (f"numpy.{name}: the index of the {'largest' if 'max' in name else 'smallest'} value that is not "
+                   f"NaN; -1 for a slice of NaNs only, as jax.numpy's (NumPy raises).")
+    return fun
+
+
+nanargmax = _nan_arg_extremum("nanargmax", red.argmax, -np.inf)
+nanargmin = _nan_arg_extremum("nanargmin", red.argmin, np.inf)
 
 
 def _nan_extremum(name, reduce, fill):

@@ -333,3 +333,79 @@ hamming = _window("hamming", np.hamming)
 hanning = _window("hanning", np.hanning)
 bartlett = _window("bartlett", np.bartlett)
 blackman = _window("blackman", np.blackman)
+
+
+# -------------------- covariance --------------------
+
+@public
+def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=None, *, dtype=None):
+    """The covariance matrix of the variables in m's rows (rowvar) or columns, and y's, as numpy.cov:
+    ddof 1 unless `bias` (0) or given; fweights (integer counts) and aweights (weights) as NumPy's."""
+    from ftrans.numpy._linalg import matmul
+    from ftrans.numpy._reductions import average
+    from ftrans.numpy._shape import swapaxes
+    (m,), m_dtype, _ = operands("cov", m)
+    if aval_of(m).ndim > 2:
+        raise ValueError(at_user_line(f"cov: m has more than 2 dimensions ({aval_of(m).ndim})"))
+    target = np.result_type(m_dtype, np.float64) if dtype is None else np.dtype(dtype)
+    x = reshape(m, (1, -1)) if aval_of(m).ndim < 2 else m
+    if not rowvar and aval_of(x).shape[0] != 1:
+        x = swapaxes(x, 0, 1)
+    if y is not None:
+        (y,), y_dtype, _ = operands("cov", y)
+        target = np.result_type(target, y_dtype)
+        y = reshape(y, (1, -1)) if aval_of(y).ndim < 2 else y
+        if not rowvar and aval_of(y).shape[0] != 1:
+            y = swapaxes(y, 0, 1)
+        x = concatenate([convert(x, target), convert(y, target)], axis=0)
+    x = convert(x, target)
+    if ddof is None:
+        ddof = 0 if bias else 1
+    n = aval_of(x).shape[1]
+    w = None
+    for weights, name in ((fweights, "fweights"), (aweights, "aweights")):
+        if weights is None:
+            continue
+        (weights,), _, _ = operands("cov", weights)
+        if aval_of(weights).shape != (n,):
+            raise ValueError(at_user_line(f"cov: {name} must be 1-d of the observations' number ({n}), "
+                                          f"got shape {aval_of(weights).shape}"))
+        weights = convert(weights, np.float64)
+        w = weights if w is None else el.multiply(w, weights)
+    if w is None:
+        average_x = average(x, axis=1)
+        fact = convert(n - ddof, np.float64)
+    else:
+        average_x, w_sum = average(x, axis=1, weights=w, returned=True)
+        w_sum = getitem(w_sum, 0)
+        if ddof == 0:
+            fact = w_sum
+        elif aweights is None:
+            fact = el.subtract(w_sum, ddof)
+        else:
+            (aw,), _, _ = operands("cov", aweights)
+            fact = el.subtract(w_sum, el.true_divide(el.multiply(ddof, _sum(el.multiply(w, aw))), w_sum))
+    fact = el.maximum(fact, 0.0)
+    centered = el.subtract(x, reshape(average_x, (-1, 1)))
+    weighted = centered if w is None else el.multiply(centered, w)
+    from ftrans.numpy._complex import conj
+    c = el.true_divide(matmul(weighted, swapaxes(conj(centered), 0, 1)), fact)
+    return reshape(c, ()) if aval_of(c).shape == (1, 1) else c
+
+
+@public
+def corrcoef(x, y=None, rowvar=True, *, dtype=None):
+    """The correlation coefficients, cov(x, y) / sqrt(outer(its diagonal)), as numpy.corrcoef (the real
+    parts clipped to [-1, 1], as NumPy's)."""
+    from ftrans.numpy._arrange import diag
+    from ftrans.numpy._complex import imag, real
+    c = cov(x, y, rowvar, dtype=dtype)
+    if aval_of(c).ndim == 0:
+        return el.true_divide(c, c)
+    d = diag(c)
+    stddev = el.sqrt(real(d))
+    c = el.true_divide(el.true_divide(c, reshape(stddev, (-1, 1))), reshape(stddev, (1, -1)))
+    if aval_of(c).dtype.kind == "c":
+        from ir.primitives import elementwise as ew
+        return ew.complex(el.clip(real(c), -1, 1), el.clip(imag(c), -1, 1))
+    return el.clip(c, -1, 1)
