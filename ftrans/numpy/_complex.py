@@ -66,24 +66,23 @@ def isrealobj(x):
     return not iscomplexobj(x)
 
 
-@public
-def iscomplex(x):
-    """Elementwise: whether the imaginary part is not 0, as numpy.iscomplex (False for real arrays)."""
-    (x,), dtype, _ = operands("iscomplex", x)
-    if dtype.kind == "c":
-        part = ew.imag(x)
-        return ew.ne(part, convert(0, aval_of(part).dtype))
-    return structural.broadcast_in_dim(convert(False, np.dtype(bool)), aval_of(x).shape, ())
+def _imaginary_test(name, compare, for_reals, doc):
+    @public
+    def fun(x):
+        (x,), dtype, _ = operands(name, x)
+        if dtype.kind == "c":
+            part = ew.imag(x)
+            return compare(part, convert(0, aval_of(part).dtype))
+        return structural.broadcast_in_dim(convert(for_reals, np.dtype(bool)), aval_of(x).shape, ())
+    fun.__name__ = fun.__qualname__ = name
+    fun.__doc__ = doc
+    return fun
 
 
-@public
-def isreal(x):
-    """Elementwise: whether the imaginary part is 0, as numpy.isreal (True for real arrays)."""
-    (x,), dtype, _ = operands("isreal", x)
-    if dtype.kind == "c":
-        part = ew.imag(x)
-        return ew.eq(part, convert(0, aval_of(part).dtype))
-    return structural.broadcast_in_dim(convert(True, np.dtype(bool)), aval_of(x).shape, ())
+iscomplex = _imaginary_test("iscomplex", ew.ne, False, "Elementwise: whether the imaginary part is not 0, as "
+                            "numpy.iscomplex (False for real arrays).")
+isreal = _imaginary_test("isreal", ew.eq, True, "Elementwise: whether the imaginary part is 0, as numpy.isreal "
+                         "(True for real arrays).")
 
 
 @public
