@@ -427,3 +427,16 @@ def test_at_on_a_numpy_array_leaves_it_alone():
         getattr(viewed.at[1], method)(5.0)
         getattr(fnp.at(x)[1:], method)(5.0)
     np.testing.assert_array_equal(x, np.arange(4.0))
+
+
+def test_complex_arrays_read_with_a_fill_and_differentiate_through_updates():
+    """A complex gather's fill was 0j, which its real-scalar param refused: `.get(mode="fill")` and the
+    derivatives of dropped updates raised a TypeError from deep inside."""
+    x = np.array([1 + 1j, 2 - 1j, 3 + 0.5j])
+    np.testing.assert_array_equal(fnp.asarray(x).at[np.array([0, 5])].get(mode="fill", fill_value=2.5), [1 + 1j, 2.5])
+    ft.check_grads(lambda a: fnp.asarray(a).at[np.array([0, 2, 5])].set(a[1] * 2, mode="drop"), (x,), order=2,
+                   modes=("fwd", "rev"))
+    ft.check_grads(lambda a: fnp.asarray(a).at[np.array([0, 7])].get(mode="fill", fill_value=0), (x,), order=2,
+                   modes=("fwd", "rev"))
+    with pytest.raises(NotImplementedError, match="complex fill_value with an imaginary part"):
+        fnp.asarray(x).at[np.array([0, 5])].get(mode="fill", fill_value=1j)

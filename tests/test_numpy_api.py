@@ -339,6 +339,23 @@ ROWS = {
     "inner": Row(normal(X, (2, 4)), grad=(0, 1)), "outer": Row(normal((3,), (4,)), grad=(0, 1), complex=True),
     "vdot": Row(normal((4,), (4,)), grad=(0, 1), complex=True),
     "vecdot": Row(normal((2, 3, 4), (3, 4)), grad=(0, 1), complex=True),
+    "unwrap": Row(lambda rng, dtype: (np.cumsum(draw(rng, dtype, X, -4.0, 4.0), axis=1),), grad=(0,)),
+    "unwrap (period)": Row(lambda rng, dtype: (np.cumsum(draw(rng, dtype, X, -3.0, 3.0), axis=0),),
+                           fun=lambda p: fnp.unwrap(p, axis=0, period=4.0), reference=lambda p: np.unwrap(p, axis=0, period=4.0),
+                           grad=(0,)),
+    "sort_complex": Row(normal((6,)), complex=True),
+    "resize": Row(normal((5,)), fun=lambda a: fnp.resize(a, (3, 4)), reference=lambda a: np.resize(a, (3, 4)), grad=(0,),
+                  complex=True),
+    "fill_diagonal": Row(normal((5, 3), (2,)), fun=lambda a, v: fnp.fill_diagonal(a, v, wrap=True, inplace=False),
+                         reference=lambda a, v: (lambda b: (np.fill_diagonal(b, v, wrap=True), b)[1])(a.copy()),
+                         grad=(0, 1), complex=True),
+    "ix_": Row(ints((2,), (3,), lo=0, hi=3), dtypes=INTS),
+    "fromfunction": Row(normal((3,)), fun=lambda c: fnp.fromfunction(lambda i, j: i * c[0] + j * c[1] + c[2], (2, 3)),
+                        reference=lambda c: np.fromfunction(lambda i, j: i * c[0] + j * c[1] + c[2], (2, 3)), grad=(0,)),
+    "apply_along_axis": Row(normal((2, 3, 4)), fun=lambda a: fnp.apply_along_axis(lambda v: fnp.cumsum(v)[::-1], 1, a),
+                            reference=lambda a: np.apply_along_axis(lambda v: np.cumsum(v)[::-1], 1, a), grad=(0,)),
+    "apply_over_axes": Row(normal((2, 3, 4)), fun=lambda a: fnp.apply_over_axes(fnp.sum, a, [0, 2]),
+                           reference=lambda a: np.apply_over_axes(np.sum, a, [0, 2]), grad=(0,)),
     "cov": Row(normal((3, 6), (2, 6)), grad=(0, 1), complex=True),
     "cov (weights)": Row(normal((6, 3), (6,), lo=0.5, hi=2.0),
                          fun=lambda m, w: fnp.cov(m, rowvar=False, ddof=2, fweights=np.arange(1, 7), aweights=w),
@@ -445,6 +462,8 @@ NO_ROW = {
     "at": "functional updates: tests/test_at.py",
     "r_": "an index trick, not a function: test_r_ and_c_ below", "c_": "an index trick: test_r_and_c_ below",
     "newaxis": "None", "ndarray": "a type",
+    "partition": "NumPy's order within each side is unspecified: test_partition_and_argpartition_partition below",
+    "argpartition": "as partition: test_partition_and_argpartition_partition below",
 }
 
 
@@ -722,6 +741,21 @@ def test_cbrt_is_within_an_ulp_of_numpys_over_all_of_float64():
     with np.errstate(over="ignore", under="ignore"):
         x32 = x.astype(np.float32)  # (past float32's range: infinities and zeros, on the test's side)
     np.testing.assert_array_equal(fnp.cbrt(x32), np.cbrt(x32.astype(np.float64)).astype(np.float32))
+
+
+def test_partition_and_argpartition_partition():
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 5, (4, 9)).astype(float)
+    for kth in (0, 4, -1):
+        got = np.asarray(fnp.partition(a, kth, axis=1))
+        k = kth % a.shape[1]
+        np.testing.assert_array_equal(got[:, k], np.partition(a, kth, axis=1)[:, k])
+        assert np.all(got[:, :k] <= got[:, k:k + 1]) and np.all(got[:, k + 1:] >= got[:, k:k + 1])
+        np.testing.assert_array_equal(np.sort(got, axis=1), np.sort(a, axis=1))
+        index = np.asarray(fnp.argpartition(a, kth, axis=1))
+        np.testing.assert_array_equal(np.take_along_axis(a, index, axis=1), got)
+    with pytest.raises(ValueError, match="out of bounds"):
+        fnp.partition(a, 9, axis=1)
 
 
 def test_sinc_has_the_derivatives_of_its_series_at_zero():

@@ -775,3 +775,110 @@ def block(arrays):
             return reshape(a, (1,) * (rank - len(shape)) + shape)
         return concatenate([build(e, level + 1) for e in x], axis=-(levels - level))
     return build(arrays, 0) if levels else unchanged(leaves[0])
+
+
+@public
+def resize(a, new_shape):
+    """a's elements, repeated in order as often as needed, in an array of new_shape, as numpy.resize
+    (zeros where a is empty)."""
+    (a,), dtype, _ = operands("resize", a)
+    new_shape = (static_int(new_shape, "resize", "new_shape"),) if isinstance(new_shape, (int, np.integer)) else \
+        tuple(static_int(d, "resize", "new_shape") for d in new_shape)
+    total, size = int(np.prod(new_shape)), aval_of(a).size
+    if size == 0 or total == 0:
+        return zeros(new_shape, dtype)
+    flat = ravel(a)
+    copies = -(-total // size)
+    repeated = concatenate([flat] * copies) if copies > 1 else flat
+    return reshape(getitem(repeated, slice(0, total)), new_shape)
+
+
+@public
+def fill_diagonal(a, val, wrap=False, *, inplace=True):
+    """A copy of a with its main diagonal set to val (repeated along it), as numpy.fill_diagonal; arrays
+    are immutable, so, as jax.numpy's, it needs inplace=False and returns the result."""
+    if inplace:
+        raise ValueError(at_user_line("fill_diagonal: arrays are immutable; call it with inplace=False, which "
+                                      "returns the filled array"))
+    (a,), dtype, _ = operands("fill_diagonal", a)
+    shape = aval_of(a).shape
+    if len(shape) < 2:
+        raise ValueError(at_user_line("fill_diagonal: the array must be at least 2-d"))
+    if len(shape) > 2 and len(set(shape)) != 1:
+        raise ValueError(at_user_line("fill_diagonal: all dimensions of an array of rank > 2 must be equal"))
+    if len(shape) == 2:
+        step, end = shape[1] + 1, (None if wrap else shape[1] * shape[1])
+    else:
+        step, end = 1 + int(np.cumprod(shape[:-1]).sum()), None
+    positions = np.arange(int(np.prod(shape)))[:end:step]
+    (val,), _, _ = operands("fill_diagonal", val)
+    values = resize(convert(val, dtype), (len(positions),))
+    from ftrans.numpy._indexing import at
+    return reshape(at(ravel(a))[positions].set(values), shape)
+
+
+@public
+def ix_(*args):
+    """Open-mesh index arrays, as numpy.ix_: the k-th of n 1-d arguments reshaped to 1s but on axis k
+    (a boolean argument's nonzero positions, which need its concrete values)."""
+    out = []
+    for k, arg in enumerate(args):
+        (x,), dtype, _ = operands("ix_", arg)
+        if aval_of(x).ndim != 1:
+            raise ValueError(at_user_line(f"ix_: each argument must be 1-d, argument {k} is {aval_of(x).str_short()}"))
+        if dtype.kind == "b":
+            value = concrete_or_none(x)
+            if value is None:
+                raise TypeError(at_user_line(f"ix_: boolean argument {k} must be concrete (its nonzero positions "
+                                             f"give the shape)"))
+            x = as_array(np.nonzero(np.asarray(value))[0])
+        shape = [1] * len(args)
+        shape[k] = aval_of(x).shape[0]
+        out.append(reshape(x, tuple(shape)))
+    return tuple(out)
+
+
+@public
+def fromfunction(function, shape, *, dtype=float, **kwargs):
+    """function(*coordinates) over the index grid of shape, as numpy.fromfunction (the coordinates are
+    arrays of dtype, one for each axis)."""
+    return function(*indices(shape, dtype=dtype), **kwargs)
+
+
+@public
+def apply_along_axis(func1d, axis, arr, *args, **kwargs):
+    """func1d(v, *args, **kwargs) of every 1-d slice v of arr along axis, as numpy.apply_along_axis: the
+    slices mapped with vmap (as jax.numpy's), the results' axes where axis was."""
+    from ftrans._vmap import vmap
+    (arr,), _, _ = operands("apply_along_axis", arr)
+    ndim = aval_of(arr).ndim
+    axis = normalize_axis(axis, ndim)
+    fun = lambda v: func1d(v, *args, **kwargs)  # noqa: E731
+    moved = moveaxis(arr, axis, -1)
+    for _ in range(ndim - 1):
+        fun = vmap(fun)
+    out = fun(moved)
+    out_ndim = aval_of(out).ndim - (ndim - 1)
+    if out_ndim == 0:
+        return out
+    return moveaxis(out, tuple(range(ndim - 1, ndim - 1 + out_ndim)), tuple(range(axis, axis + out_ndim)))
+
+
+@public
+def apply_over_axes(func, a, axes):
+    """func(a, axis) for each axis in turn, as numpy.apply_over_axes: a result of one rank less gets
+    its axis back (length 1)."""
+    (a,), _, _ = operands("apply_over_axes", a)
+    for axis in np.atleast_1d(axes).tolist():
+        ndim = aval_of(a).ndim
+        result = func(a, normalize_axis(axis, ndim))
+        (result,), _, _ = operands("apply_over_axes", result)
+        if aval_of(result).ndim == ndim:
+            a = result
+        elif aval_of(result).ndim == ndim - 1:
+            a = reshape(result, aval_of(result).shape[:normalize_axis(axis, ndim)] + (1,)
+                        + aval_of(result).shape[normalize_axis(axis, ndim):])
+        else:
+            raise ValueError(at_user_line("apply_over_axes: the function must keep the array's rank or "
+                                          "reduce it by one"))
+    return a

@@ -280,9 +280,15 @@ def _fill_value(fill_value, dtype):
     if np.ndim(value) != 0:
         raise ValueError(at_user_line(f".at[...].get: fill_value must be a scalar, got shape {np.shape(value)}"))
     try:
-        return dtype.type(value.item() if hasattr(value, "item") else value).item()
+        fill = dtype.type(value.item() if hasattr(value, "item") else value).item()
     except (TypeError, ValueError, OverflowError):
         raise ValueError(at_user_line(f".at[...].get: fill_value {value!r} is not a {dtype.name}")) from None
+    if dtype.kind == "c":  # the gather's fill is a real scalar (the IR's params are bools, ints and floats)
+        if fill.imag != 0:
+            raise NotImplementedError(at_user_line(f".at[...].get: a complex fill_value with an imaginary part "
+                                                   f"({value!r}) is not supported yet; a real one is"))
+        return fill.real
+    return fill
 
 
 class _IndexUpdateHelper:

@@ -13,6 +13,7 @@ compute with NumPy on concrete arrays and take JAX's `size=` (and
 """
 from __future__ import annotations
 
+import builtins
 import math
 
 import numpy as np
@@ -580,3 +581,67 @@ def nanmedian(a, axis=None, out=None, overwrite_input=False, keepdims=False):
 def _count_not_nan(s):
     return _sum(el.logical_not(isnan(s)), axis=-1)
 
+
+
+@public
+def sort_complex(a):
+    """a sorted by real part, then imaginary part, as complex numbers, as numpy.sort_complex (int8,
+    int16 and their unsigned kinds become complex64, the rest complex128, complex64 stays)."""
+    (a,), dtype, _ = operands("sort_complex", a)
+    s = sort(a, axis=-1)
+    if dtype.kind == "c":
+        return s
+    return convert(s, np.dtype(np.complex64) if dtype.char in "bhBH" else np.dtype(np.complex128))
+
+
+@public
+def partition(a, kth, axis=-1):
+    """a with its kth element (along axis) where a sort would put it, smaller ones before and larger after,
+    as numpy.partition; here the whole axis is sorted, which is one such arrangement (NumPy's own order
+    within each side is unspecified)."""
+    (a,), _, _ = operands("partition", a)
+    _check_kth("partition", a, kth, axis)
+    return sort(a, axis=axis)
+
+
+@public
+def argpartition(a, kth, axis=-1):
+    """The indices that would partition a (numpy.argpartition): here those of a stable sort, one such
+    arrangement."""
+    (a,), _, _ = operands("argpartition", a)
+    _check_kth("argpartition", a, kth, axis)
+    return argsort(a, axis=axis)
+
+
+def _check_kth(name, a, kth, axis):
+    n = aval_of(a).shape[normalize_axis(axis, aval_of(a).ndim)] if aval_of(a).ndim else 1
+    for k in np.atleast_1d(kth):
+        if not isinstance(k, (int, np.integer)) or not -n <= k < n:
+            raise ValueError(at_user_line(f"{name}: kth(={k!r}) out of bounds ({n})"))
+
+
+@public
+def unwrap(p, discont=None, axis=-1, *, period=2 * np.pi):
+    """p with its jumps of more than discont (default period / 2) along axis taken back by multiples of
+    period, as numpy.unwrap."""
+    from ftrans.numpy._arrange import diff
+    (p,), p_dtype, _ = operands("unwrap", p)
+    axis = normalize_axis(axis, aval_of(p).ndim)
+    dd = diff(p, axis=axis)
+    dtype = np.result_type(aval_of(dd).dtype, period)  # (a Python period is weak, as NumPy 2 has it)
+    if discont is None:
+        discont = period / 2
+    if dtype.kind in "iu":
+        interval_high, rem = builtins.divmod(period, 2)
+        boundary_ambiguous = rem == 0
+    else:
+        interval_high, boundary_ambiguous = period / 2, True
+    interval_low = -interval_high
+    ddmod = el.add(el.mod(el.subtract(dd, interval_low), period), interval_low)
+    if boundary_ambiguous:
+        ddmod = el.where(el.logical_and(el.equal(ddmod, interval_low), el.greater(dd, 0)), interval_high, ddmod)
+    correction = el.where(el.less(el.abs(dd), discont), 0, el.subtract(ddmod, dd))
+    p = convert(p, dtype)
+    first = getitem(p, (slice(None),) * axis + (slice(0, 1),))
+    rest = el.add(getitem(p, (slice(None),) * axis + (slice(1, None),)), cumsum(convert(correction, dtype), axis=axis))
+    return concatenate([first, rest], axis=axis)

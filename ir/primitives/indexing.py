@@ -89,6 +89,13 @@ def _index_tuple(operand_shape, indices):
     return tuple(clamped[..., j] for j in range(k))
 
 
+def fill_of(dtype, value):
+    """`value` (0 or 1) as a gather's fill_value for `dtype`: a Python scalar of its kind (a complex
+    dtype's is the real number, which it holds: the param schema takes bool, int and float)."""
+    dtype = np.dtype(dtype)
+    return value if dtype.kind == "c" else dtype.type(value).item()
+
+
 def default_fill_value(dtype):
     if dtype.kind in "fc":
         return np.nan
@@ -144,7 +151,7 @@ gather_p = Primitive("gather", params={"mode": OneOf(*GATHER_MODES), "fill_value
                      transpose=_gather_transpose)
 def _gather_derivative(t, out, operand, indices, *, mode, fill_value=None):
     # the fill is a constant: an out-of-range index has a zero tangent, not the fill value (as JAX)
-    fill = fill_value if mode == "clip" else aval_of(t).dtype.type(0).item()
+    fill = fill_value if mode == "clip" else fill_of(aval_of(t).dtype, 0)
     return bind(gather_p, t, indices, mode=mode, fill_value=fill)
 
 
@@ -234,7 +241,7 @@ def _scatter_jvp(prim):
 
 def _updates_ct(ct, indices):
     """The cotangent each update receives: ct at its position (0 if it was dropped)."""
-    return gather(ct, indices, mode="fill", fill_value=aval_of(ct).dtype.type(0).item())
+    return gather(ct, indices, mode="fill", fill_value=fill_of(aval_of(ct).dtype, 0))
 
 
 def _scatter_add_transpose(ct, operand, indices, updates):
@@ -348,7 +355,7 @@ def _gathered(x, indices, fill):
     """x at each index row, `fill` at rows out of range: the scatter that uses
     the result drops those rows again, so the fill only keeps the read defined
     (clip would read an empty axis) and free of NaN."""
-    return gather(x, indices, mode="fill", fill_value=aval_of(x).dtype.type(fill).item())
+    return gather(x, indices, mode="fill", fill_value=fill_of(aval_of(x).dtype, fill))
 
 
 # -------------------- scatter_mul's derivative in its updates: the product of the others --------------------
@@ -562,7 +569,7 @@ def _product_of_the_others(operand, indices, updates):
     window = aval_of(updates).shape[len(batch):]
     flat = structural.reshape(updates, (count,) + window)
     # padding places (past the real rows) read 1: a run of their own, multiplying nothing in
-    in_order = gather(flat, runs.order, mode="fill", fill_value=aval_of(flat).dtype.type(1).item())
+    in_order = gather(flat, runs.order, mode="fill", fill_value=fill_of(aval_of(flat).dtype, 1))
     others = ew.mul(_exclusive_run_products(in_order, runs, after=False),
                     _exclusive_run_products(in_order, runs, after=True))
     return structural.reshape(gather(others, runs.place), aval_of(updates).shape)
