@@ -1051,8 +1051,9 @@ def test_every_shared_function_is_covered():
     shared = {name for name in fnp.__all__
               if hasattr(np, name) and callable(getattr(fnp, name)) and not isinstance(getattr(fnp, name), type)}
     shared -= {"dtype"}
-    from test_numpy_api import ROWS as API_ROWS, STATIC_ROWS  # issue 16's functions are compared there
+    from test_numpy_api import NO_ROW, ROWS as API_ROWS, STATIC_ROWS  # issue 16's functions are compared there
     shared -= {name.split(" (")[0] for name in API_ROWS} | set(STATIC_ROWS)
+    shared -= {"partition", "argpartition"} & set(NO_ROW)  # (compared by their property: test_numpy_api.py)
     missing = sorted(shared - COVERED)
     assert not missing, f"ftrans.numpy functions with no NumPy comparison in tests/test_numpy.py: {missing}"
 
@@ -1214,6 +1215,63 @@ SCALAR_SWEEP.update({
 })
 _NOT_FUNCTIONS |= {"complexfloating", "floating", "generic", "inexact", "integer", "number", "signedinteger",
                    "unsignedinteger"}
+# this stop's functions (tests/test_numpy_api.py has their rows on arrays)
+SCALAR_SWEEP.update({name: _unary(name) for name in (
+    "cbrt", "fabs", "positive", "sinc", "copy", "nanvar", "nanstd", "nanargmax", "nanargmin",
+    "average", "sort_complex", "iscomplex", "isreal")})
+SCALAR_SWEEP.update({name: _binary(name) for name in ("fmax", "fmin", "float_power")})
+SCALAR_SWEEP["nanstd"].grad = False  # (as std's: sqrt(0) of one value)
+SCALAR_SWEEP.update({
+    "modf": ScalarCall(lambda m, x: m.modf(x), 1),
+    "divmod": ScalarCall(lambda m, x, y: m.stack(m.divmod(x, y)), 2),  # (a tuple compares NaN with ==)
+    "isscalar": ScalarCall(lambda m, x: m.asarray(m.isscalar(x)), 1, static=(0,)),
+    "empty_like": ScalarCall(lambda m, x: m.zeros_like(m.empty_like(x)), 1, grad=False),  # (NumPy's values: garbage)
+    "astype": ScalarCall(lambda m, x: m.astype(m.asarray(x), m.float32), 1),
+    "broadcast_arrays": ScalarCall(lambda m, x, y: m.broadcast_arrays(x, y), 2),
+    "broadcast_shapes": ScalarCall(lambda m, n: m.zeros(m.broadcast_shapes((int(n),), (1,))), 1, static=(0,),
+                                   grad=False),
+    "matrix_transpose": ScalarCall(lambda m, x, y: m.matrix_transpose(m.reshape(m.stack([x, y]), (1, 2))), 2),
+    "vecdot": ScalarCall(lambda m, x, y: m.vecdot(m.stack([x, y]), m.stack([y, x])), 2),
+    "trapezoid": ScalarCall(lambda m, x, y: m.trapezoid(m.stack([x, y])), 2),
+    "cov": ScalarCall(lambda m, x, y, z: m.cov(m.stack([x, y, z])), 3),
+    "corrcoef": ScalarCall(lambda m, x, y, z: m.corrcoef(m.stack([x, y, z]), m.stack([y, z, x])), 3),
+    "block": ScalarCall(lambda m, x, y: m.block([x, y]), 2),
+    "geomspace": ScalarCall(lambda m, x, y: m.geomspace(m.add(m.abs(x), 1), m.add(m.abs(y), 2), 4), 2),
+    # (arrays made by stack only, and nonzero leading coefficients: NumPy's poly1d trims zeros)
+    **{name: ScalarCall(lambda m, x, y, name=name: getattr(m, name)(m.stack([x, y]), m.stack([y, x, y])), 2)
+       for name in ("polyadd", "polysub")},
+    "polymul": ScalarCall(lambda m, x, y: m.polymul(m.stack([x, y]), m.stack([x, y])), 2),  # (x is never 0 here)
+    "polyder": ScalarCall(lambda m, x, y: m.polyder(m.stack([x, y, x])), 2),
+    "polyint": ScalarCall(lambda m, x, y: m.polyint(m.stack([x, y])), 2),
+    "vander": ScalarCall(lambda m, x, y: m.vander(m.stack([x, y]), 3), 2),
+    "unwrap": ScalarCall(lambda m, x, y: m.unwrap(m.stack([x, y, x])), 2),
+    "partition": ScalarCall(lambda m, x, y: m.sort(m.partition(m.stack([x, y]), 1)), 2),
+    "argpartition": ScalarCall(lambda m, x, y: m.argsort(m.argpartition(m.stack([x, y, y]), 1)), 2, grad=False),
+    "resize": ScalarCall(lambda m, x: m.resize(x, (3,)), 1),
+    "fill_diagonal": ScalarCall(lambda m, x: _filled(m, x), 1),
+    "ix_": ScalarCall(lambda m, n: m.ix_(m.arange(int(n)), m.arange(2))[0], 1, static=(0,), grad=False),
+    "fromfunction": ScalarCall(lambda m, x: m.fromfunction(lambda i: m.multiply(i, x), (3,)), 1),
+    "apply_along_axis": ScalarCall(lambda m, x: m.apply_along_axis(lambda v: m.multiply(v, 2), 0, m.atleast_1d(x)), 1),
+    "apply_over_axes": ScalarCall(lambda m, x: m.apply_over_axes(m.sum, m.atleast_2d(x), [0]), 1),
+    **{name: ScalarCall(lambda m, n, name=name: getattr(m, name)(int(n)), 1, static=(0,), grad=False)
+       for name in ("hamming", "hanning", "bartlett", "blackman")},
+    **{name: ScalarCall(lambda m, n, name=name: getattr(m, name)(int(n) + 1)[0], 1, static=(0,), grad=False)
+       for name in ("tril_indices", "triu_indices", "diag_indices")},
+    "indices": ScalarCall(lambda m, n: m.indices((int(n) + 1, 2)), 1, static=(0,), grad=False),
+    **{name: ScalarCall(lambda m, x, name=name: getattr(m, name)(m.multiply(m.ones((2, 2)), x))[0], 1, grad=False)
+       for name in ("tril_indices_from", "triu_indices_from", "diag_indices_from")},
+    "unravel_index": ScalarCall(lambda m, n: m.unravel_index(int(n), (3, 4))[0], 1, static=(0,), grad=False),
+    "ravel_multi_index": ScalarCall(lambda m, n: m.ravel_multi_index((int(n) % 2, 1), (2, 3)), 1, static=(0,),
+                                    grad=False),
+})
+
+
+def _filled(m, x):
+    if m is not fnp:  # NumPy's fills in place
+        a = np.zeros((2, 2), np.result_type(x, 0.5))
+        np.fill_diagonal(a, x)
+        return a
+    return m.fill_diagonal(m.zeros((2, 2), m.result_type(x, 0.5)), x, inplace=False)
 _NumPyNames.cummax = staticmethod(lambda x: np.maximum.accumulate(np.ravel(x)))
 _NumPyNames.cummin = staticmethod(lambda x: np.minimum.accumulate(np.ravel(x)))
 # Python scalars (weak under NEP 50), and a NumPy scalar beside them (strong)
@@ -1227,7 +1285,10 @@ _SCALAR_VALUES = {"float": (0.7, 1.3, 0.4), "int": (3, 2, 5), "bool": (True, Fal
 # on the operands promoted as a ufunc promotes them
 _ASARRAY_FUNCTIONS = {"dot", "inner", "outer", "vdot", "tensordot", "einsum", "stack", "concatenate", "concat", "clip",
                       "append", "vstack", "hstack", "dstack", "column_stack", "row_stack", "kron", "polyval",
-                      "convolve", "correlate"}
+                      "convolve", "correlate",
+                      # this stop's, and the sweep's calls of them, which stack their operands
+                      "cov", "corrcoef", "block", "matrix_transpose", "vecdot", "trapezoid", "polyadd", "polysub",
+                      "polymul", "polyder", "polyint", "vander", "unwrap", "partition", "argpartition", "divmod"}
 
 
 def test_the_scalar_sweep_covers_every_public_function():

@@ -765,6 +765,8 @@ def block(arrays):
             for e in x:
                 collect(e, level + 1)
     collect(arrays, 0)
+    dtype, _ = result_type(*[aval_of(a) for a in leaves], name="block")  # (Python scalars stay weak, as elsewhere)
+    leaves = [convert(a, dtype) for a in leaves]
     rank = builtins.max([levels] + [aval_of(a).ndim for a in leaves])
     blocks = iter(leaves)
 

@@ -296,11 +296,15 @@ def geomspace(start, stop, num=50, endpoint=True, dtype=None, axis=0):
                                          dtype_argument("geomspace", dtype), axis))
         finally:
             restore_errors(token)
-    start, stop = elementwise.multiply(start, 1.0), elementwise.multiply(stop, 1.0)
+    # NumPy's computes in float64 (its dtype joins a float64 zero), float32 operands too
+    dt = np.result_type(aval_of(start).dtype, aval_of(stop).dtype, np.float64)
+    start, stop = convert(start, dt), convert(stop, dt)
     shape = broadcast_shapes("geomspace", [aval_of(start).shape, aval_of(stop).shape])
     sign = elementwise.sign(start)
     a, b = broadcast_to(elementwise.multiply(start, sign), shape), broadcast_to(elementwise.multiply(stop, sign), shape)
     values = elementwise.power(10.0, linspace(log10(a), log10(b), num, endpoint=endpoint))
+    dt = aval_of(values).dtype
+    a, b, sign = convert(a, dt), convert(b, dt), convert(sign, dt)
     if num > 0:  # NumPy sets the endpoints exactly
         first = structural.reshape(a, (1,) + shape)
         pieces = [first, structural.slice(values, (1,) + (0,) * len(shape), (num,) + shape)]

@@ -102,6 +102,7 @@ def vdot(a, b):
 
 
 @public
+@_bools_stay_bools
 def vecdot(x1, x2, /, *, axis=-1):
     """sum(conj(x1) * x2) along `axis`, the other axes broadcast, as numpy.vecdot."""
     x1, x2 = _one_dtype([x1, x2], "vecdot")

@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from ftrans.numpy import _elementwise as el
-from ftrans.numpy._core import aval_of, convert, inexact_dtype, operands, public, unchanged
+from ftrans.numpy._core import as_operand, aval_of, convert, inexact_dtype, operands, public, unchanged
 from ftrans.numpy._complex import imag, real
 from ir.errors import at_user_line
 from ir.primitives import elementwise as ew
@@ -518,9 +518,10 @@ fmin = _nan_ignoring("fmin", ew.le)
 @public
 def float_power(x1, x2):
     """x1 ** x2 in float64 (complex128 for complex operands), as numpy.float_power."""
-    (x1, x2), dtype, _ = operands("float_power", x1, x2)
+    (_, _), dtype, _ = operands("float_power", x1, x2)
     target = np.dtype(np.complex128) if dtype.kind == "c" else np.dtype(np.float64)
-    return el.power(convert(x1, target), convert(x2, target))
+    # each operand converted by itself: a Python float must not be rounded to a float32 operand's type first
+    return el.power(convert(as_operand(x1), target), convert(as_operand(x2), target))
 
 
 @public
@@ -566,7 +567,9 @@ _SINC_SERIES = [(-1) ** k / math.factorial(2 * k + 1) for k in range(5)]
 @public
 def sinc(x):
     """sin(pi x) / (pi x), 1 at 0, as numpy.sinc; near 0 its series, so every derivative at 0 is right."""
-    (x,), dtype = _inexact("sinc", x)
+    (x,), dtype, _ = operands("sinc", x)
+    if dtype.kind not in "fc":  # NumPy's sinc multiplies by pi first: bools and integers become float64
+        x, dtype = convert(x, np.dtype(np.float64)), np.dtype(np.float64)
     part = _real_part_dtype(dtype) if dtype.kind == "c" else dtype
     u = ew.mul(x, _c(np.pi, dtype))
     small = ew.lt(ew.abs(u), _c(1e-3, part))

@@ -219,10 +219,11 @@ def broadcast_shapes(*shapes):
 
 @public
 def broadcast_arrays(*args):
-    """Each argument broadcast to their common shape, as numpy.broadcast_arrays (a list)."""
+    """Each argument broadcast to their common shape, as numpy.broadcast_arrays (a tuple, as NumPy 2's;
+    jax.numpy's is a list)."""
     arrays = [operands("broadcast_arrays", a)[0][0] for a in args]
     shape = _broadcast_shapes("broadcast_arrays", [aval_of(a).shape for a in arrays])
-    return [broadcast_to(a, shape) for a in arrays]
+    return tuple(broadcast_to(a, shape) for a in arrays)
 
 
 @public
