@@ -367,7 +367,7 @@ def test_random_gamma_grad_in_the_far_upper_tail():
     """The continued fraction's recurrence overflowed from x ~ 5e15 (NaN), and Wilson-Hilferty's
     quantile (a > 1e7) turned negative from x = 27a; the derivative is positive everywhere and tends to
     log x - digamma(a), which the asymptotic series gives from x = 1e8 max(a, 1)."""
-    x = np.logspace(0.1, 308, 3000)
+    x = np.logspace(0.1, 308, 1000)
     for a in (1e-3, 0.5, 3.0, 1e6, 1e7, 1.1e7, 1e8, 1e20, 1e300):
         got = ft.lax.random_gamma_grad(np.full_like(x, a), x)[x > a]
         assert np.all(got > 0), (a, x[x > a][~(got > 0)][:5])
