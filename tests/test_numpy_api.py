@@ -743,6 +743,14 @@ def test_cbrt_is_within_an_ulp_of_numpys_over_all_of_float64():
     np.testing.assert_array_equal(fnp.cbrt(x32), np.cbrt(x32.astype(np.float64)).astype(np.float32))
 
 
+def test_copy_and_positive_copy():
+    a = np.ones(3)
+    c, p = fnp.copy(a), fnp.positive(a)
+    a[0] = 5.0
+    np.testing.assert_array_equal(c, [1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(p, [1.0, 1.0, 1.0])
+
+
 def test_partition_and_argpartition_partition():
     rng = np.random.default_rng(0)
     a = rng.integers(0, 5, (4, 9)).astype(float)

@@ -84,9 +84,10 @@ def ones_like(a, dtype=None, shape=None):
 
 @public
 def astype(x, dtype, /, *, copy=False, device=None):
-    """x converted to `dtype`, as numpy.astype (the array API's function; `copy` and `device` are
-    accepted: arrays are immutable, and live where x does)."""
-    return convert(as_operand(x), dtype_argument("astype", dtype))
+    """x converted to `dtype`, as numpy.astype, with jax.numpy's default copy=False (copy=True copies a
+    NumPy argument even of that dtype; `device` is accepted: arrays live where x does)."""
+    out = convert(as_operand(x), dtype_argument("astype", dtype))
+    return array(out) if copy else out
 
 
 @public
@@ -97,10 +98,11 @@ def empty_like(prototype, dtype=None, shape=None):
 
 @public
 def copy(a, order=None):
-    """A copy of `a` (arrays are immutable: its values, as an array), as numpy.copy."""
+    """A copy of `a`, as numpy.copy: a NumPy array's values are copied (a later change to it does not
+    show), a traced value is itself (values under a trace never change)."""
     if order not in (None, "K", "A", "C"):
         raise NotImplementedError(at_user_line(f"copy: order={order!r} is not supported (arrays are C-ordered)"))
-    return asarray(a)
+    return array(a)
 
 
 # -------------------- arange and linspace --------------------

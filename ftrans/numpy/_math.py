@@ -492,7 +492,8 @@ def positive(x):
     (x,), dtype, _ = operands("positive", x)
     if dtype.kind == "b":
         raise TypeError(at_user_line("positive is not defined for booleans (numpy.positive has no bool loop)"))
-    return unchanged(x)
+    from ftrans.numpy._creation import array
+    return array(x)  # a new array, as NumPy's (a NumPy argument changed later does not show)
 
 
 def _nan_ignoring(name, prefer_first):
