@@ -40,6 +40,9 @@ elif mode in ("timeout", "timeout_large"):
     except TimeoutError as e:
         print(f"rank 0: TimeoutError after {time.monotonic() - start:.1f} s: {e}", flush=True)
         from mpi4py import MPI
+        # mpiexec forwards a rank's output a moment after it is written, and an abort ends the forwarding:
+        # without the pause the line was lost now and then (an empty output with exit status 3)
+        time.sleep(1.0)
         MPI.COMM_WORLD.Abort(3)  # the job cannot go on: end every rank
     else:
         raise AssertionError("no timeout")
