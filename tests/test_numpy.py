@@ -1219,7 +1219,7 @@ _NOT_FUNCTIONS |= {"complexfloating", "floating", "generic", "inexact", "integer
 SCALAR_SWEEP.update({name: _unary(name) for name in (
     "cbrt", "fabs", "positive", "sinc", "copy", "nanvar", "nanstd", "nanargmax", "nanargmin",
     "average", "sort_complex", "iscomplex", "isreal")})
-SCALAR_SWEEP.update({name: _binary(name) for name in ("fmax", "fmin", "float_power")})
+SCALAR_SWEEP.update({name: _binary(name) for name in ("fmax", "fmin", "float_power", "gcd", "lcm")})
 SCALAR_SWEEP["nanstd"].grad = False  # (as std's: sqrt(0) of one value)
 SCALAR_SWEEP.update({
     "modf": ScalarCall(lambda m, x: m.modf(x), 1),

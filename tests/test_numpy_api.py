@@ -393,6 +393,7 @@ ROWS = {
     "modf": Row(lambda rng, dtype: (np.concatenate([draw(rng, dtype, (6,), -5.0, 5.0),
                                                     np.array([-0.0, 0.0, np.inf, -np.inf, np.nan, -0.5], dtype)]),)),
     "divmod": Row(normal(X, X, **P)),
+    **{name: Row(ints(X, X, lo=-40, hi=40), dtypes=INTS + (np.dtype(np.uint8), np.dtype(np.int8))) for name in ("gcd", "lcm")},
     "iscomplex": Row(normal(X), complex=True), "isreal": Row(normal(X), complex=True),
     "copy": Row(normal(X), grad=(0,), complex=True),
     "empty_like": Row(normal(X), reference=np.zeros_like, complex=True),
@@ -741,6 +742,17 @@ def test_cbrt_is_within_an_ulp_of_numpys_over_all_of_float64():
     with np.errstate(over="ignore", under="ignore"):
         x32 = x.astype(np.float32)  # (past float32's range: infinities and zeros, on the test's side)
     np.testing.assert_array_equal(fnp.cbrt(x32), np.cbrt(x32.astype(np.float64)).astype(np.float32))
+
+
+def test_gcd_and_lcm_over_wide_integers_and_their_errors():
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(-10 ** 15, 10 ** 15, 500), rng.integers(-10 ** 6, 10 ** 6, 500)
+    x[:3], y[:3] = [0, 0, 7], [0, 5, 0]
+    np.testing.assert_array_equal(fnp.gcd(x, y), np.gcd(x, y))
+    np.testing.assert_array_equal(ft.jit(fnp.lcm)(x, y), np.lcm(x, y))
+    np.testing.assert_array_equal(fnp.lcm(np.int8(100), np.int8(3)), np.lcm(np.int8(100), np.int8(3)))  # wraps
+    with pytest.raises(TypeError, match="integers only"):
+        fnp.gcd(1.5, 2)
 
 
 def test_copy_and_positive_copy():

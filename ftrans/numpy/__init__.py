@@ -46,8 +46,8 @@ from ftrans.numpy._logical_reductions import (all, any, count_nonzero, nanargmax
                                               nanmin, nanprod, nanstd, nansum, nanvar)
 from ftrans.numpy._math import (allclose, arccos, arccosh, arcsin, arcsinh, arctan2, arctanh, around,
                                 array_equal, array_equiv, cbrt, copysign, deg2rad, divmod, degrees, exp2, fabs, fix,
-                                float_power, fmax, fmin, fmod, heaviside, hypot, isclose, isfinite, isinf,
-                                isnan, isneginf, isposinf, log10, log2, logaddexp, logaddexp2, nan_to_num,
+                                float_power, fmax, fmin, fmod, gcd, heaviside, hypot, isclose, isfinite, isinf,
+                                isnan, isneginf, isposinf, lcm, log10, log2, logaddexp, logaddexp2, nan_to_num,
                                 modf, positive, rad2deg, radians, rint, round, signbit, sinc, trunc)
 from ftrans.numpy._signal import (bartlett, blackman, convolve, corrcoef, correlate, cov, cross, hamming,
                                   hanning, interp, piecewise, polyadd, polyder, polyint, polymul, polysub,
