@@ -17,6 +17,7 @@ import numpy as np
 from ftrans.numpy import _elementwise as el
 from ftrans.numpy._core import as_operand, aval_of, convert, inexact_dtype, operands, public, unchanged
 from ftrans.numpy._complex import imag, real
+from ftrans.numpy._creation import array
 from ir.errors import at_user_line
 from ir.primitives import elementwise as ew
 from ir.primitives import reductions
@@ -56,23 +57,28 @@ def _one_minus_square(x, dtype):
     return ew.mul(ew.sub(one, x), ew.add(one, x))
 
 
-def _i_times(z, dtype):
+def _i_times(z):
     """i z, exactly: -Im z + i Re z (a complex product would turn -0 into +0, and move a value
     on a branch cut to its other side)."""
     return ew.complex(ew.neg(ew.imag(z)), ew.real(z))
 
 
-def _minus_i_times(z, dtype):
+def _minus_i_times(z):
     return ew.complex(ew.imag(z), ew.neg(ew.real(z)))
 
 
-def _series(w, coefficients):
-    """sum_k c_k w^(2k+1), by Horner's rule in w^2."""
+def _even_series(w, coefficients):
+    """sum_k c_k w^(2k), by Horner's rule in w^2."""
     square, total = ew.mul(w, w), None
     for c in reversed(coefficients):
         term = _c(c, aval_of(w).dtype)
         total = term if total is None else ew.add(term, ew.mul(square, total))
-    return ew.mul(w, total)
+    return total
+
+
+def _series(w, coefficients):
+    """sum_k c_k w^(2k+1)."""
+    return ew.mul(w, _even_series(w, coefficients))
 
 
 # atanh(w) = sum_k w^(2k+1) / (2k + 1), nine terms, for |w| < 0.1 (the rest is below 1e-19), where
@@ -175,7 +181,7 @@ def _complex_arctanh(z, dtype):
     middle_im = ew.mul(_c(0.5, part), ew.atan2(ew.add(my, my), ew.sub(ew.mul(below, ew.add(one, mx)), ew.mul(my, my))))
     big = ew.select_n(large, one, size)
     lx = ew.select_n(large, zero, x)
-    infinite_x = ew.bitwise_or(ew.eq(lx, _c(np.inf, part)), ew.eq(lx, _c(-np.inf, part)))
+    infinite_x = isinf(lx)
     # x / |z|, with x infinite its sign (inf / inf would be NaN), then / |z|: Re(1/z), +-0 at infinity
     unit = ew.select_n(infinite_x, ew.div(lx, big), _copysign(one, lx, part))
     large_re = ew.div(unit, big)
@@ -213,7 +219,7 @@ _LARGE = {np.dtype(np.float16): 2.0 ** 7, np.dtype(np.float32): 2.0 ** 60, np.dt
 def arcsinh(x):
     (x,), dtype = _inexact("arcsinh", x)
     if dtype.kind == "c":  # asinh(z) = -i asin(i z), both turns exact (a complex product would lose -0)
-        return _minus_i_times(_complex_asin_or_acos(_i_times(x, dtype), dtype, acos=False), dtype)
+        return _minus_i_times(_complex_asin_or_acos(_i_times(x), dtype, acos=False))
     # sign(x) log1p(|x| + x^2 / (1 + sqrt(1 + x^2))): exact near 0; past sqrt(max), x^2 would
     # overflow and asinh(x) is log(2|x|) to the last bit
     one = _c(1, dtype)
@@ -235,7 +241,7 @@ def arccosh(x):
         # imaginary part has its sign bit, -i acos(z) where not (the zeros' signs pick the cut's side)
         value = arccos(x)
         negative = _signbit(ew.imag(value), _real_part_dtype(dtype))
-        return ew.select_n(negative, _minus_i_times(value, dtype), _i_times(value, dtype))
+        return ew.select_n(negative, _minus_i_times(value), _i_times(value))
     # log1p((x - 1) + sqrt((x - 1)(x + 1))): exact near 1; log(2x) past sqrt(max)
     one = _c(1, dtype)
     large = ew.gt(x, _c(_LARGE[dtype], dtype))
@@ -492,7 +498,6 @@ def positive(x):
     (x,), dtype, _ = operands("positive", x)
     if dtype.kind == "b":
         raise TypeError(at_user_line("positive is not defined for booleans (numpy.positive has no bool loop)"))
-    from ftrans.numpy._creation import array
     return array(x)  # a new array, as NumPy's (a NumPy argument changed later does not show)
 
 
@@ -582,8 +587,8 @@ def modf(x):
     modf(inf) (0.0, inf), modf(nan) (nan, nan)."""
     (x,), dtype = _inexact("modf", x)
     _real_float("modf", dtype)
-    whole = ew.select_n(ew.lt(x, _c(0, dtype)), ew.floor(x), ew.ceil(x))  # trunc, -0.0 kept
-    infinite = ew.eq(ew.abs(x), _c(np.inf, dtype))
+    whole = trunc(x)
+    infinite = isinf(x)
     fraction = _copysign(ew.select_n(infinite, ew.sub(x, whole), _c(0, dtype)), x, dtype)
     return ew.select_n(ew.ne(x, x), fraction, x), whole
 
@@ -598,7 +603,7 @@ def cbrt(x):
         return convert(cbrt(convert(x, np.dtype(np.float64))), dtype)
     zero, one = _c(0, dtype), _c(1, dtype)
     a = ew.abs(x)
-    special = ew.bitwise_or(ew.bitwise_or(ew.eq(a, zero), ew.eq(a, _c(np.inf, dtype))), ew.ne(x, x))
+    special = ew.bitwise_or(ew.eq(a, zero), ew.bitwise_not(isfinite(x)))
     safe = ew.select_n(special, a, one)
     y = ew.exp(ew.div(ew.log(safe), _c(3, dtype)))
     y = ew.sub(y, ew.div(ew.sub(y, ew.div(safe, ew.mul(y, y))), _c(3, dtype)))
@@ -620,11 +625,7 @@ def sinc(x):
     u = ew.mul(x, _c(np.pi, dtype))
     small = ew.lt(ew.abs(u), _c(1e-3, part))
     away = ew.select_n(small, u, _c(1, dtype))
-    near = ew.select_n(small, _c(0, dtype), u)
-    square = ew.mul(near, near)
-    series = None
-    for c in reversed(_SINC_SERIES):
-        series = _c(c, dtype) if series is None else ew.add(_c(c, dtype), ew.mul(square, series))
+    series = _even_series(ew.select_n(small, _c(0, dtype), u), _SINC_SERIES)
     return ew.select_n(small, ew.div(ew.sin(away), away), series)
 
 

@@ -10,17 +10,18 @@ from __future__ import annotations
 import numpy as np
 
 from ftrans.numpy import _elementwise as el
-from ftrans.numpy._complex import conj
+from ftrans.numpy._complex import conj, imag, real
 from ftrans.numpy._core import aval_of, convert, normalize_axis, operands, public, result_type
 from ftrans.numpy._creation import zeros_like
 from ftrans.numpy._indexing import getitem
 from ftrans.numpy._linalg import matmul
 from ftrans.numpy._logical_reductions import any as _any
-from ftrans.numpy._reductions import sum as _sum
-from ftrans.numpy._shape import broadcast_to, concatenate, moveaxis, reshape, stack
+from ftrans.numpy._reductions import average, sum as _sum
+from ftrans.numpy._shape import broadcast_to, concatenate, moveaxis, reshape, stack, swapaxes
 from ir.primitive import as_array
 from ftrans.numpy._sorting import argsort, searchsorted
 from ir.errors import at_user_line
+from ir.primitives import elementwise as ew
 from ir.primitives import structural
 
 _INT64, _FLOAT64 = np.dtype(np.int64), np.dtype(np.float64)
@@ -341,9 +342,6 @@ blackman = _window("blackman", np.blackman)
 def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=None, *, dtype=None):
     """The covariance matrix of the variables in m's rows (rowvar) or columns, and y's, as numpy.cov:
     ddof 1 unless `bias` (0) or given; fweights (integer counts) and aweights (weights) as NumPy's."""
-    from ftrans.numpy._linalg import matmul
-    from ftrans.numpy._reductions import average
-    from ftrans.numpy._shape import swapaxes
     (m,), m_dtype, _ = operands("cov", m)
     if aval_of(m).ndim > 2:
         raise ValueError(at_user_line(f"cov: m has more than 2 dimensions ({aval_of(m).ndim})"))
@@ -388,7 +386,6 @@ def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=N
     fact = el.maximum(fact, 0.0)
     centered = el.subtract(x, reshape(average_x, (-1, 1)))
     weighted = centered if w is None else el.multiply(centered, w)
-    from ftrans.numpy._complex import conj
     c = el.true_divide(matmul(weighted, swapaxes(conj(centered), 0, 1)), fact)
     return reshape(c, ()) if aval_of(c).shape == (1, 1) else c
 
@@ -398,7 +395,6 @@ def corrcoef(x, y=None, rowvar=True, *, dtype=None):
     """The correlation coefficients, cov(x, y) / sqrt(outer(its diagonal)), as numpy.corrcoef (the real
     parts clipped to [-1, 1], as NumPy's)."""
     from ftrans.numpy._arrange import diag
-    from ftrans.numpy._complex import imag, real
     c = cov(x, y, rowvar, dtype=dtype)
     if aval_of(c).ndim == 0:
         return el.true_divide(c, c)
@@ -406,6 +402,5 @@ def corrcoef(x, y=None, rowvar=True, *, dtype=None):
     stddev = el.sqrt(real(d))
     c = el.true_divide(el.true_divide(c, reshape(stddev, (-1, 1))), reshape(stddev, (1, -1)))
     if aval_of(c).dtype.kind == "c":
-        from ir.primitives import elementwise as ew
         return ew.complex(el.clip(real(c), -1, 1), el.clip(imag(c), -1, 1))
     return el.clip(c, -1, 1)
